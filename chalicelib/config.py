@@ -1,0 +1,191 @@
+"""Configuration: one pydantic model tree, validated once at start (errors name the field).
+
+Loaded from a TOML file (`--config PATH`) or the built-in demo configuration (`default.toml` beside this
+file), which reproduces the seed's fleet: 96 owned servers plus two hourly hosters with quotas 150 and 50.
+Secrets never live here: each names the environment variable (or SSM/Secrets Manager parameter) it
+comes from.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chalicelib.domain.load import LoadWeights
+from chalicelib.ports import BbbscaleError
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Headroom(Strict):
+    """Spare capacity kept above the measured load: max(percent of load, absolute units)."""
+
+    percent: float = Field(20.0, ge=0, le=500)
+    units: float = Field(300.0, ge=0)
+
+
+class ProviderSettings(Strict):
+    """One place servers run. `kind` picks the adapter (see chalicelib.registry); `options` are the
+    adapter's own settings, validated by its model when the adapter is built."""
+
+    kind: str = "simulated"
+    mode: Literal["create", "power", "static"] = "create"
+    capacity_units: float = Field(300.0, gt=0, description="load units one server carries at full load")
+    hourly_cost: float = Field(0.0, ge=0)
+    min_servers: int = Field(0, ge=0)
+    max_servers: int = Field(1000, ge=0)
+    quota: int = Field(1000, ge=0, description="what the provider lets us run at most")
+    priority: int = Field(100, description="lower fills first; ties go to the cheaper provider")
+    billing: Literal["second", "minute", "hour"] = "hour"
+    boot_minutes: float = Field(5.0, ge=0, description="expected time from start to serving")
+    max_provision_minutes: float = Field(15.0, gt=0)
+    max_surge: int = Field(25, ge=1, description="servers started at most per tick")
+    image: str = "bbb-2.7-prepared"
+    options: dict = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ProviderSettings":
+        if self.min_servers > min(self.max_servers, self.quota):
+            raise ValueError(f"min_servers ({self.min_servers}) exceeds max_servers/quota")
+        return self
+
+    @property
+    def limit(self) -> int:
+        """The most servers this provider may run."""
+        return min(self.max_servers, self.quota)
+
+
+class ScaleliteSettings(Strict):
+    url: str = "http://127.0.0.1:0/bigbluebutton/api"
+    secret_env: str = "BBBSCALE_SCALELITE_SECRET"
+    checksum: Literal["sha1", "sha256", "sha512"] = "sha256"
+    connect_timeout: float = Field(3.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    max_response_bytes: int = Field(256 * 1024 * 1024, gt=0, description="getMeetings size limit")
+    server_poll_concurrency: int = Field(32, ge=1, le=256)
+    server_tag: str = Field("bbbscale", description="tag given to servers bbbscale registers")
+
+
+class LifecycleSettings(Strict):
+    stabilization_minutes: float = Field(10.0, ge=0, description="desired must stay below fleet this long")
+    scale_in_window_minutes: float = Field(10.0, ge=0, description="stop hourly servers this close to period end")
+    drain_report_minutes: float = Field(120.0, gt=0, description="a longer drain is reported, never forced")
+    recording_max_wait_minutes: float = Field(240.0, ge=0)
+    max_age_days: float = Field(7.0, gt=0)
+    refresh_batch: int = Field(2, ge=1, description="servers replaced at a time when recycling")
+    offline_ticks_before_replace: int = Field(3, ge=1)
+    backoff_base_minutes: float = Field(5.0, gt=0)
+    backoff_max_minutes: float = Field(30.0, gt=0)
+    failures_before_backoff: int = Field(3, ge=1)
+    lease_seconds: int = Field(300, ge=10)
+
+
+class StateSettings(Strict):
+    backend: Literal["sqlite", "dynamodb", "memory"] = "sqlite"
+    path: str = Field("bbbscale.sqlite3", description="SQLite file (sqlite backend)")
+    table: str = Field("bbbscale", description="DynamoDB table (dynamodb backend)")
+    history_days: int = Field(30, ge=1)
+
+
+class TimetableSettings(Strict):
+    """Class starts per weekday (0=Monday), local times 'HH:MM'. Default: French secondary school."""
+
+    starts: dict[int, list[str]] = Field(
+        default_factory=lambda: {
+            d: ["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "16:00"] if d != 2 else ["08:00", "09:00", "10:00", "11:00"]
+            for d in range(5)
+        }
+    )
+    margin_minutes: float = Field(10.0, ge=0)
+
+
+class ForecastSettings(Strict):
+    enabled: bool = True
+    zone: str = Field("B", description="French school-holiday zone: A, B or C")
+    country: str = "FR"
+    timetable: TimetableSettings = Field(default_factory=TimetableSettings)
+    history_weeks: int = Field(3, ge=0)
+    history_factor: float = Field(1.0, ge=0)
+
+
+class ChatSettings(Strict):
+    operators: list[str] = Field(default_factory=list, description="user ids allowed to change things")
+    slack_webhook_env: str = "BBBSCALE_SLACK_WEBHOOK_URL"
+    rocketchat_webhook_env: str = "BBBSCALE_ROCKETCHAT_WEBHOOK_URL"
+
+
+class UserMix(Strict):
+    """How a number of users turns into load (plan, reservations). Default: the seed's peak mix."""
+
+    webcam_ratio: float = Field(550 / 15000, ge=0, le=1)
+    mic_ratio: float = Field(5500 / 15000, ge=0, le=1)
+    room_size: float = Field(15.0, ge=1)
+
+
+class Settings(Strict):
+    cluster: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    interval_minutes: int = Field(1, ge=1, le=60)
+    currency: str = "EUR"
+    timezone: str = "Europe/Paris"
+    weights: LoadWeights = Field(default_factory=LoadWeights)
+    headroom: Headroom = Field(default_factory=Headroom)
+    mix: UserMix = Field(default_factory=UserMix)
+    providers: dict[str, ProviderSettings]
+    scalelite: ScaleliteSettings = Field(default_factory=ScaleliteSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+
+    @field_validator("providers")
+    @classmethod
+    def _providers(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        if not value:
+            raise ValueError("at least one provider is needed")
+        for name in value:
+            if not name.replace("-", "").isalnum() or not name.islower():
+                raise ValueError(f"provider name {name!r} must be lowercase letters, digits and '-'")
+        return value
+
+
+class ConfigError(BbbscaleError):
+    """The configuration file is missing, unreadable or invalid; the message names the field."""
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{extra}"
+
+
+def parse_settings(document: dict, source: str = "configuration") -> Settings:
+    """Validate a configuration document; a ConfigError names the first invalid field."""
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(f"invalid {source}: {_describe(error)}") from None
+    from chalicelib.registry import check_kinds  # late: the registry imports adapters' settings models
+
+    check_kinds(settings)
+    return settings
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a TOML file (default: the built-in demo configuration)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML in {path}: {error}") from None
+    return parse_settings(document, source=str(path))

@@ -1,0 +1,105 @@
+"""The fleet as bbbscale knows it: servers, their lifecycle states, and provider VMs.
+
+Pure data. A `Server` is bbbscale's persisted record of one BBB server; a `VM` is what a provider's API
+reports. Reconciliation (service/reconcile.py) matches the two by name and provider id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class ServerState(StrEnum):
+    """A server's lifecycle. Forward path:
+    requested -> booting -> healthy -> registered -> serving -> draining -> drained -> stopping -> stopped
+    (or destroyed, for providers in `create` mode); side exits: failed (never became healthy, or a step
+    could not be undone) and lost (the provider no longer knows the VM).
+
+    `draining` is Scalelite's `cordoned`: it keeps its meetings and gets no new ones."""
+
+    REQUESTED = "requested"  # intent recorded, provider call not yet confirmed
+    BOOTING = "booting"  # the provider has the VM; BBB not answering yet
+    HEALTHY = "healthy"  # BBB API answers SUCCESS and a checksummed getMeetings works
+    REGISTERED = "registered"  # added to Scalelite (disabled there until enabled)
+    SERVING = "serving"  # enabled in Scalelite: takes new meetings
+    DRAINING = "draining"  # cordoned in Scalelite: keeps its meetings, no new ones
+    DRAINED = "drained"  # empty, deleted from Scalelite, waiting for the end of its paid period
+    STOPPING = "stopping"  # provider stop/destroy issued
+    STOPPED = "stopped"  # power mode: VM stopped, can be started again
+    DESTROYED = "destroyed"  # create mode: VM gone, record kept for history
+    FAILED = "failed"
+    LOST = "lost"
+
+
+#: States that count as capacity on the way (will serve without a new decision).
+COMING = frozenset({ServerState.REQUESTED, ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED})
+#: States in which a VM exists and is billed.
+RUNNING = COMING | {ServerState.SERVING, ServerState.DRAINING, ServerState.DRAINED, ServerState.STOPPING}
+#: States a record never leaves by itself.
+FINAL = frozenset({ServerState.STOPPED, ServerState.DESTROYED, ServerState.LOST})
+
+
+@dataclass(frozen=True, slots=True)
+class VM:
+    """What a provider reports about one VM. `status` is normalised: pending, running, stopped, gone."""
+
+    provider: str
+    vm_id: str
+    name: str
+    status: str
+    address: str | None = None  # public DNS name or IP the BBB API is reached at
+    image: str | None = None
+    launched_at: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """bbbscale's record of one server. `version` guards every write (optimistic concurrency)."""
+
+    name: str  # bbbscale-<cluster>-<provider>-<n>: unique, also the VM name and Scalelite tag key
+    provider: str
+    state: ServerState
+    since: datetime  # when it entered `state`
+    capacity: float  # load units this server carries at full load
+    vm_id: str | None = None
+    url: str | None = None  # BBB API base, e.g. https://bbb12.example.org/bigbluebutton/api
+    scalelite_id: str | None = None
+    image: str | None = None
+    billed_since: datetime | None = None  # start of the current billing run (for paid-period timing)
+    created_at: datetime | None = None
+    meetings: int = 0  # last observed
+    load_units: float = 0.0  # last observed
+    offline_ticks: int = 0  # consecutive observations where Scalelite marked it offline
+    reason: str = ""  # why it is in `state`
+    version: int = 0
+
+    def moved(self, state: ServerState, now: datetime, reason: str, **changes) -> "Server":
+        """The same server in a new state, with the reason recorded."""
+        return replace(self, state=state, since=now, reason=reason, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """All known servers. Helpers count by provider and state, as `tick --json`'s `fleet` shows."""
+
+    servers: tuple[Server, ...] = ()
+
+    def of(self, provider: str) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.provider == provider)
+
+    def live(self, provider: str | None = None) -> tuple[Server, ...]:
+        """Servers with a running VM (billed), optionally of one provider."""
+        return tuple(s for s in self.servers if s.state in RUNNING and (provider is None or s.provider == provider))
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{provider: {state: n}} over non-final servers, for `tick --json`."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.servers:
+            if s.state in FINAL:
+                continue
+            by_state = out.setdefault(s.provider, {})
+            by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
+        return out

@@ -1,0 +1,152 @@
+"""The load model: what BBB meetings cost a server, in load units.
+
+Pure: no I/O, no clock. `now` is passed in. A *load unit* is roughly what one typical participant costs
+a server; an 8-core/16 GB server (BBB's minimum, REFERENCE.md) carries about 200 typical users, which the
+default weights put at 300 units (see `LoadWeights` and README "How a tick decides").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    """One running BBB meeting (a room), as getMeetings reports it. Attendee lists are not kept."""
+
+    meeting_id: str
+    participants: int = 0  # participantCount, moderators included
+    moderators: int = 0  # moderatorCount
+    voice: int = 0  # voiceParticipantCount: open mics / joined audio
+    listen_only: int = 0  # listenerCount
+    video: int = 0  # videoCount: webcam streams published in the room
+    is_breakout: bool = False
+    create_time_ms: int = 0  # createTime, epoch milliseconds
+    server: str | None = None  # the server that hosts it, when observed per server
+
+    def age_minutes(self, now: datetime) -> float:
+        """Minutes since the room was created; a room with no createTime counts as old."""
+        if self.create_time_ms <= 0:
+            return float("inf")
+        return max(0.0, now.timestamp() - self.create_time_ms / 1000.0) / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadTotals:
+    """Plain sums over meetings: the `load --json` figures of CONTRACT.md, minus load_units."""
+
+    meetings: int = 0
+    breakout_rooms: int = 0
+    participants: int = 0
+    moderators: int = 0
+    voice: int = 0
+    listen_only: int = 0
+    video_streams: int = 0
+
+    @classmethod
+    def of(cls, meetings: "tuple[Meeting, ...] | list[Meeting]") -> "LoadTotals":
+        return cls(
+            meetings=len(meetings),
+            breakout_rooms=sum(1 for m in meetings if m.is_breakout),
+            participants=sum(m.participants for m in meetings),
+            moderators=sum(m.moderators for m in meetings),
+            voice=sum(m.voice for m in meetings),
+            listen_only=sum(m.listen_only for m in meetings),
+            video_streams=sum(m.video for m in meetings),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSnapshot:
+    """Every meeting seen by one observation. `complete` is False when some server could not be read:
+    a partial snapshot may justify scaling up, never scaling down."""
+
+    meetings: tuple[Meeting, ...] = ()
+    complete: bool = True
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def totals(self) -> LoadTotals:
+        return LoadTotals.of(self.meetings)
+
+
+class LoadWeights(BaseModel):
+    """Cost of a meeting in load units. Defaults and their sources (REFERENCE.md):
+
+    - an 8-core server carries ~200 typical users (BBB FAQ) — with these weights a typical class of 25
+      (1 webcam, 5 mics, listen-only rest) costs ~38 units, 8 such classes ~300 = one server;
+    - per room 5 (bbblb's 5/meeting; b3lb uses 30): each room has its own FreeSWITCH conference and
+      mediasoup router;
+    - per voice 0.5 (bbblb): an open mic is a two-way stream mixed by FreeSWITCH; listen-only is cheaper;
+    - webcams dominate: 20 users all on webcam = 400 streams (20 in, 380 out), so a published stream
+      costs 1 and each delivered copy (webcams x viewers) 0.1: that room costs ~90 units, 3 per server.
+    - young rooms: Scalelite counts a meeting younger than 15 min as at least 15 users, since pupils are
+      still joining; we do the same so a fresh 08:00 room reserves its seats.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    room: float = Field(5.0, ge=0)
+    participant: float = Field(1.0, ge=0)
+    voice: float = Field(0.5, ge=0)
+    listen_only: float = Field(0.1, ge=0)
+    webcam: float = Field(1.0, ge=0)
+    delivered_webcam: float = Field(0.1, ge=0)
+    young_room_minutes: float = Field(15.0, ge=0)
+    young_room_participants: int = Field(15, ge=0)
+
+
+def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime) -> float:
+    """Load units of one room. Breakout rooms are costed like any room (they are real rooms on a server)."""
+    participants = meeting.participants
+    if meeting.age_minutes(now) < weights.young_room_minutes:
+        participants = max(participants, weights.young_room_participants)
+    viewers = max(participants - 1, 0)  # a publisher does not receive its own stream
+    delivered = meeting.video * viewers
+    return (
+        weights.room
+        + weights.participant * participants
+        + weights.voice * meeting.voice
+        + weights.listen_only * meeting.listen_only
+        + weights.webcam * meeting.video
+        + weights.delivered_webcam * delivered
+    )
+
+
+def snapshot_units(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> float:
+    """Total load units of every meeting in the snapshot."""
+    return sum(meeting_units(m, weights, now) for m in snapshot.meetings)
+
+
+def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, room_size: float) -> float:
+    """Average units of one user in a mix: rooms of `room_size`, a share of users on webcam and on mic,
+    the rest listen-only. Used by `plan` and reservations to turn "N users" into load units."""
+    room_size = max(room_size, 1.0)
+    per_room_webcams = webcam_ratio * room_size
+    room = (
+        weights.room
+        + weights.participant * room_size
+        + weights.voice * mic_ratio * room_size
+        + weights.listen_only * (1.0 - mic_ratio) * room_size
+        + weights.webcam * per_room_webcams
+        + weights.delivered_webcam * per_room_webcams * max(room_size - 1, 0)
+    )
+    return room / room_size
+
+
+def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> dict:
+    """The `load --json` document of CONTRACT.md."""
+    t = snapshot.totals
+    return {
+        "meetings": t.meetings,
+        "breakout_rooms": t.breakout_rooms,
+        "participants": t.participants,
+        "moderators": t.moderators,
+        "voice": t.voice,
+        "listen_only": t.listen_only,
+        "video_streams": t.video_streams,
+        "load_units": round(snapshot_units(snapshot, weights, now), 2),
+    }

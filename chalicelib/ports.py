@@ -1,0 +1,177 @@
+"""The ports: the small interfaces the service talks to. Adapters implement them; unit tests use fakes.
+
+Each port speaks the domain and stays small. Implementations register by name in the registries of
+`chalicelib.registry`; an unknown name in the configuration is a validation error naming the choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from chalicelib.domain.fleet import VM, Server
+from chalicelib.domain.load import LoadSnapshot
+
+
+# --- errors every adapter raises, so the service can tell "failed" from "unknown" -------------------
+class BbbscaleError(Exception):
+    """Base of every error bbbscale reports as one clear line."""
+
+
+class ApiError(BbbscaleError):
+    """A BBB/Scalelite API answered FAILED. `key` is the messageKey (e.g. checksumError, internalError)."""
+
+    def __init__(self, key: str, message: str = ""):
+        super().__init__(f"{key}: {message}" if message else key)
+        self.key = key
+        self.message = message
+
+
+class ResponseError(BbbscaleError):
+    """An answer that cannot be trusted: malformed or hostile XML/JSON, or over the size limit."""
+
+
+class UnreachableError(BbbscaleError):
+    """Connection refused, timed out, or an HTTP error status after the allowed retries."""
+
+
+class ProviderError(BbbscaleError):
+    """A provider API call failed. `retryable` is True for throttling and transient faults."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ConflictError(BbbscaleError):
+    """A conditional write lost a race (someone else changed the record first)."""
+
+
+# --- Scalelite ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ScaleliteServer:
+    """One server as Scalelite's getServers reports it (REFERENCE.md: Server JSON)."""
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    state: str  # enabled | cordoned | disabled
+    online: bool
+    load: float | None  # None when Scalelite says "unavailable"
+    load_multiplier: float = 1.0
+    tag: str | None = None
+
+
+class Scalelite(Protocol):
+    """Scalelite's BBB API (getMeetings) and server admin API. Nothing automatic calls panicServer."""
+
+    def meetings(self) -> LoadSnapshot: ...
+    def servers(self) -> list[ScaleliteServer]: ...
+    def add(self, url: str, secret: str, load_multiplier: float, tag: str | None) -> ScaleliteServer: ...
+    def set_state(self, server_id: str, state: str) -> None: ...
+    def delete(self, server_id: str) -> None: ...
+
+
+class BbbServer(Protocol):
+    """One BBB server reached directly (health, its own meetings, its recordings in progress)."""
+
+    def healthy(self) -> bool: ...
+    def meetings(self) -> LoadSnapshot: ...
+    def recordings_pending(self) -> int: ...
+
+
+# --- providers ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """What a new VM needs: its name, rendered cloud-init user data, tags, and the image to boot."""
+
+    name: str
+    user_data: str = field(default="", repr=False)
+    tags: dict[str, str] = field(default_factory=dict)
+    image: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Where servers run. Required: list, create, destroy. Optional (mode `power`): start, stop — an
+    adapter without them raises ProviderError. `list` returns only this cluster's VMs (by tag/name)."""
+
+    name: str
+
+    def list(self) -> list[VM]: ...
+    def create(self, specs: list[LaunchSpec]) -> list[VM]: ...
+    def start(self, vm_id: str) -> VM: ...
+    def stop(self, vm_id: str) -> None: ...
+    def destroy(self, vm_id: str) -> None: ...
+
+
+# --- state -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Capacity promised for a period: from a closure webhook, a chat `reserve`, or an operator."""
+
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    expected_users: int
+    zone: str | None = None
+    note: str | None = None
+    source: str = "webhook"  # webhook | chat:<user> | cli
+    body_hash: str = ""  # for idempotency: same id + same body -> same reservation
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded decision, transition, or operator command, with its reason."""
+
+    at: datetime
+    kind: str  # tick | action | transition | command | notice
+    summary: str  # one human line, the reason included
+    detail: dict = field(default_factory=dict)
+    actor: str = "bbbscale"
+
+
+class ServerStore(Protocol):
+    def servers(self) -> list[Server]: ...
+    def save(self, server: Server) -> Server:
+        """Insert (version 0) or update if the stored version equals server.version; returns the stored
+        record with version + 1. Raises ConflictError otherwise."""
+    def next_number(self, provider: str) -> int:
+        """A fresh, never reused number for naming the provider's next server."""
+
+
+class HistoryLog(Protocol):
+    def record(self, entry: HistoryEntry) -> None: ...
+    def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]: ...
+
+
+class SettingsStore(Protocol):
+    """Operator settings changed at run time (freeze, floors, drain requests), as JSON values."""
+
+    def get(self, key: str, default=None): ...
+    def put(self, key: str, value) -> None: ...
+
+
+class ReservationStore(Protocol):
+    def reservations(self) -> list[Reservation]: ...
+    def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
+        """Store it unless the id exists; returns (the stored one, created?)."""
+    def cancel(self, reservation_id: str) -> bool: ...
+
+
+class Lease(Protocol):
+    def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
+        """True if `owner` now holds the lease (free, expired, or already its own)."""
+    def release(self, owner: str) -> None: ...
+
+
+class StateStore(Protocol):
+    """One backend (SQLite, DynamoDB) offering each part."""
+
+    servers: ServerStore
+    history: HistoryLog
+    settings: SettingsStore
+    reservations: ReservationStore
+    lease: Lease
