@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 from chalicelib.domain.fleet import VM, Server
 from chalicelib.domain.load import LoadSnapshot
@@ -175,3 +175,14 @@ class StateStore(Protocol):
     settings: SettingsStore
     reservations: ReservationStore
     lease: Lease
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What an adapter gets besides its settings: the cluster name (for names and tags), the clock,
+    a secret lookup (environment, SSM or Secrets Manager), and, for the simulated cloud, its world."""
+
+    cluster: str
+    now: "Callable[[], datetime]"
+    secret: "Callable[[str], str | None]"
+    world: object | None = None
