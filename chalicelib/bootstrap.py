@@ -1,0 +1,212 @@
+"""The one place that wires adapters into a Runtime from Settings. Entry points (CLI, Lambda handlers, the
+demo, the simulator, tests) build a Runtime and call its methods; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Callable
+
+from chalicelib.config import Settings, load_settings
+from chalicelib.domain.fleet import Server
+from chalicelib.domain.load import LoadSnapshot
+from chalicelib.domain.policy import allocate, plan_report, with_headroom
+from chalicelib.ports import ConflictError, HistoryEntry, LaunchSpec, ProviderContext, ScaleliteServer
+from chalicelib.registry import PROVIDERS, STATE_BACKENDS, resolve
+
+log = logging.getLogger("bbbscale")
+
+#: Tests and the chat routes may point this at a factory of their own (see app.py `_runtime`).
+RUNTIME_FACTORY: Callable[[], "Runtime"] | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def env_secret(name: str) -> str | None:
+    """A secret by name: the environment first, then (on AWS) SSM or Secrets Manager via chalicelib.secrets."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    try:
+        from chalicelib import secrets
+    except ImportError:
+        return None
+    return secrets.secret(name)
+
+
+class Runtime:
+    """Settings plus the adapters behind the ports. Adapters are built lazily (cold start stays light)."""
+
+    def __init__(self, settings: Settings, *, store=None, scalelite=None, providers=None, bbb_factory=None,
+                 clock: Callable[[], datetime] = utcnow, secret: Callable[[str], str | None] = env_secret,
+                 world=None, forecaster=None, notifier=None, progress=None):
+        self.settings, self.clock, self.secret, self.world = settings, clock, secret, world
+        self._store, self._scalelite, self._providers = store, scalelite, providers
+        self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
+        self._progress = progress
+
+    # --- adapters -------------------------------------------------------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            cls = resolve(STATE_BACKENDS, self.settings.state.backend, "state backend")
+            s = self.settings.state
+            if s.backend == "sqlite":
+                self._store = cls(s.path, cluster=self.settings.cluster)
+            elif s.backend == "dynamodb":
+                self._store = cls(s.table, cluster=self.settings.cluster, history_ttl_days=s.history_days)
+            else:
+                self._store = cls(cluster=self.settings.cluster)
+        return self._store
+
+    @property
+    def scalelite(self):
+        if self._scalelite is None:
+            from chalicelib.adapters.scalelite.client import ScaleliteClient
+
+            secret = self.secret(self.settings.scalelite.secret_env)
+            if not secret:
+                from chalicelib.config import ConfigError
+
+                raise ConfigError(f"no Scalelite secret: set {self.settings.scalelite.secret_env}")
+            self._scalelite = ScaleliteClient(self.settings.scalelite, secret)
+        return self._scalelite
+
+    @property
+    def providers(self) -> dict:
+        if self._providers is None:
+            context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret, world=self.world)
+            built = {}
+            for name, p in self.settings.providers.items():
+                cls = resolve(PROVIDERS, p.kind, "provider kind")
+                options = cls.Options.model_validate(p.options) if hasattr(cls, "Options") else p.options
+                built[name] = cls(name, p, options, context)
+            self._providers = built
+        return self._providers
+
+    def bbb(self, server: Server):
+        """The BbbServer port for one of our servers (its secret derived from the master key)."""
+        return self._bbb(server.url, self.server_secret(server), server.name)
+
+    def _bbb(self, url: str, secret: str, name: str | None):
+        if self._bbb_factory is not None:
+            return self._bbb_factory(url, secret, name)
+        from chalicelib.adapters.scalelite.bbb import BbbApi
+
+        s = self.settings.scalelite
+        return BbbApi(url, secret, algorithm=s.checksum, connect_timeout=s.connect_timeout,
+                      read_timeout=s.read_timeout, retries=1, max_bytes=s.max_response_bytes, server_name=name)
+
+    def poll_servers(self, servers: list[ScaleliteServer]) -> LoadSnapshot:
+        """Each server's own getMeetings in parallel (Scalelite's fails whole when one server errors)."""
+        def one(s: ScaleliteServer):
+            try:
+                return s, self._bbb(s.url, s.secret, s.tag or s.id).meetings(), None
+            except Exception as error:  # noqa: BLE001 - any failure makes the snapshot incomplete
+                return s, None, f"server {s.url}: {type(error).__name__}"
+
+        meetings, problems = [], []
+        workers = max(1, min(self.settings.scalelite.server_poll_concurrency, len(servers)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for s, snap, problem in pool.map(one, servers):
+                if snap is None:
+                    problems.append(problem)
+                else:
+                    meetings.extend(snap.meetings)
+        return LoadSnapshot(tuple(meetings), complete=not problems, problems=tuple(problems))
+
+    # --- helpers the service uses ---------------------------------------------------------------------
+    def server_secret(self, server: Server) -> str:
+        """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
+        stored: losing the store never loses a server's secret."""
+        master = self.secret("BBBSCALE_SERVER_SECRET_KEY") or f"bbbscale-{self.settings.cluster}-insecure-demo-key"
+        return hmac.new(master.encode(), server.name.encode(), hashlib.sha256).hexdigest()
+
+    def launch_spec(self, server: Server) -> LaunchSpec:
+        tags = {"bbbscale:cluster": self.settings.cluster, "bbbscale:provider": server.provider}
+        try:
+            from chalicelib.adapters.providers.userdata import render_user_data
+        except ImportError:  # pragma: no cover - providers package not installed
+            user_data = f"#cloud-config\nbbb_secret: {self.server_secret(server)}\n"
+        else:
+            user_data = render_user_data(self, server)
+        return LaunchSpec(name=server.name, user_data=user_data, tags=tags, image=server.image)
+
+    def describe(self, action, fleet) -> list[str]:
+        """The provider calls an action would make (dry run)."""
+        provider = self.providers.get(action.provider)
+        if provider is None or not hasattr(provider, "calls"):
+            return []
+        if action.action == "start":
+            names = [f"bbbscale-{self.settings.cluster}-{action.provider}-<next>"] * (action.count or 0)
+            return provider.calls("create", [LaunchSpec(name=n) for n in names])
+        server = next((s for s in fleet.servers if s.name == action.server), None)
+        if action.action == "stop" and server is not None:
+            mode = self.settings.providers[action.provider].mode
+            return provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
+        return []
+
+    def transition(self, server: Server, persist: bool = True) -> Server:
+        """Save a record (conditional on its version) and record the transition with its reason."""
+        if not persist:
+            return server
+        saved = self.store.servers.save(server)
+        self.store.history.record(HistoryEntry(server.since, "transition",
+                                               f"{server.name} -> {server.state.value}: {server.reason}",
+                                               {"server": server.name, "state": server.state.value}))
+        return saved
+
+    def save_quietly(self, server: Server) -> Server:
+        try:
+            return self.store.servers.save(server)
+        except ConflictError:
+            return server
+
+    def forecast(self, now: datetime) -> tuple[float, str]:
+        if self._forecaster is None:
+            return 0.0, ""
+        return self._forecaster(now)
+
+    def notify(self, result: dict) -> None:
+        if self._notifier is not None:
+            self._notifier(result)
+
+    def progress(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress(message)
+        log.info(message)
+
+    # --- service facade -------------------------------------------------------------------------------
+    def tick(self, dry_run: bool = False, now: datetime | None = None) -> dict:
+        from chalicelib.service.tick import run_tick
+
+        return run_tick(self, now=now, dry_run=dry_run)
+
+    def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
+        from chalicelib.domain.load import units_per_user
+
+        mix = self.settings.mix
+        per_user = units_per_user(self.settings.weights, mix.webcam_ratio if webcam_ratio is None else webcam_ratio,
+                                  mix.mic_ratio if mic_ratio is None else mic_ratio,
+                                  mix.room_size if room_size is None else room_size)
+        units = users * per_user
+        allocation = allocate(with_headroom(units, self.settings.headroom), self.settings.providers)
+        return plan_report(users, units, allocation, self.settings.providers, self.settings.currency)
+
+
+def build(settings: Settings, **overrides) -> Runtime:
+    return Runtime(settings, **overrides)
+
+
+def runtime_from_environment() -> Runtime:
+    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in)."""
+    if RUNTIME_FACTORY is not None:
+        return RUNTIME_FACTORY()
+    return Runtime(load_settings(os.environ.get("BBBSCALE_CONFIG") or None))

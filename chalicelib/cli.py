@@ -1,0 +1,163 @@
+"""The `bbbscale` command (also `python -m chalicelib`). Thin: parse arguments, build a Runtime, call the
+service, print. Exit 0 success, 1 the work failed, 2 bad usage or invalid configuration; a failure is
+one clear line on stderr, never a traceback (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from chalicelib.config import ConfigError, load_settings
+from chalicelib.ports import BbbscaleError
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
+    common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
+    parser = argparse.ArgumentParser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
+    src = load.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", metavar="PATH", help="a getMeetings XML response on disk")
+    src.add_argument("--scalelite", metavar="URL", help="API base, e.g. https://lb.example.org/bigbluebutton/api")
+    load.add_argument("--secret", help="Scalelite shared secret (default: $BBBSCALE_SCALELITE_SECRET)")
+    plan = sub.add_parser("plan", parents=[common], help="servers and hourly cost for N users")
+    plan.add_argument("--users", type=int, required=True)
+    plan.add_argument("--webcam-ratio", type=float)
+    plan.add_argument("--mic-ratio", type=float)
+    plan.add_argument("--room-size", type=float)
+    tick = sub.add_parser("tick", parents=[common], help="one capacity check")
+    tick.add_argument("--dry-run", action="store_true", help="observe and decide; act on nothing")
+    run = sub.add_parser("run", parents=[common], help="tick forever at the configured interval")
+    run.add_argument("--dry-run", action="store_true")
+    run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
+    sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
+    sim.add_argument("--trace", required=True, metavar="PATH")
+    sim.add_argument("--policy", default="bbbscale", help="bbbscale | reactive | static")
+    sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
+    demo = sub.add_parser("demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite")
+    demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
+    demo.add_argument("--quiet", action="store_true", help="only the summary")
+    return parser
+
+
+def _emit(document: dict, as_json: bool, human) -> None:
+    if as_json:
+        json.dump(document, sys.stdout, indent=None if len(json.dumps(document)) > 2000 else 2)
+        sys.stdout.write("\n")
+    else:
+        human(document)
+
+
+def cmd_load(args, settings) -> int:
+    from datetime import datetime, timezone
+
+    from chalicelib.domain.load import load_report
+
+    now = datetime.now(timezone.utc)
+    if args.file:
+        from chalicelib.adapters.scalelite.parse import parse_meetings
+
+        try:
+            with open(args.file, "rb") as stream:
+                snapshot = parse_meetings(stream, settings.scalelite.max_response_bytes)
+        except OSError as error:
+            raise BbbscaleError(f"cannot read {args.file}: {error.strerror}") from None
+    else:
+        from chalicelib.adapters.scalelite.client import ScaleliteClient
+
+        secret = args.secret or os.environ.get(settings.scalelite.secret_env)
+        if not secret:
+            raise UsageError(f"--secret is required (or set {settings.scalelite.secret_env})")
+        client = ScaleliteClient(settings.scalelite.model_copy(update={"url": args.scalelite}), secret)
+        snapshot = client.meetings()
+    report = load_report(snapshot, settings.weights, now)
+    _emit(report, args.json, lambda r: print("\n".join(f"{k:>15}: {v}" for k, v in r.items())))
+    return 0
+
+
+def cmd_plan(args, settings) -> int:
+    from chalicelib.bootstrap import Runtime
+
+    if args.users < 0:
+        raise UsageError("--users must be >= 0")
+    for name in ("webcam_ratio", "mic_ratio"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if args.room_size is not None and args.room_size < 1:
+        raise UsageError("--room-size must be >= 1")
+    plan = Runtime(settings).plan(args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
+
+    def human(p):
+        print(f"{p['users']:,} users = {p['load_units']:,.0f} load units (+headroom: {p['needed_units']:,.0f})")
+        for name, n in p["servers"].items():
+            print(f"  {name:>12}: {n} servers")
+        print(f"  total {p['total_servers']} servers, {p['hourly_cost']:.2f} {p['currency']}/h"
+              + (f"; {p['unmet_servers']} servers the quotas cannot supply" if p["unmet_servers"] else ""))
+    _emit(plan, args.json, human)
+    return 0
+
+
+def cmd_tick(args, settings) -> int:
+    from chalicelib.sim.embedded import runtime_for
+
+    with runtime_for(settings) as rt:
+        result = rt.tick(dry_run=args.dry_run)
+    from chalicelib.render import print_tick
+
+    _emit(result, args.json, print_tick)
+    return 0
+
+
+def cmd_run(args, settings) -> int:
+    from chalicelib.sim.embedded import run_forever
+
+    return run_forever(settings, dry_run=args.dry_run, max_ticks=args.max_ticks, as_json=args.json)
+
+
+def cmd_simulate(args, settings) -> int:
+    from chalicelib.sim.replay import simulate_command
+
+    return simulate_command(args, settings)
+
+
+def cmd_demo(args, settings) -> int:
+    from chalicelib.sim.demo import run_demo
+
+    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet)
+
+
+COMMANDS = {"load": cmd_load, "plan": cmd_plan, "tick": cmd_tick, "run": cmd_run, "simulate": cmd_simulate,
+            "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return COMMANDS[args.command](args, settings)
+    except (ConfigError, UsageError) as error:
+        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        return 2
+    except BbbscaleError as error:
+        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"bbbscale {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The plain frozen data a tick decides on, and what it decides. No I/O here.
+
+`Observation` is everything the observe step gathered; `decide()` (planner.py) turns it into a `Decision`:
+the desired servers per provider and a list of `Action`s, each with a human reason. The actuator carries
+the actions out; `--dry-run` prints them instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chalicelib.domain.fleet import Fleet
+from chalicelib.domain.load import LoadSnapshot
+from chalicelib.domain.overrides import Overrides
+from chalicelib.domain.policy import Allocation
+from chalicelib.ports import ScaleliteServer
+
+#: Action names of CONTRACT.md (`tick --json`).
+ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing to do. `server` names an existing server; `count` is for `start`. `key` identifies the
+    decision so that a retried or concurrent tick never carries the same one out twice."""
+
+    action: str
+    provider: str
+    reason: str
+    count: int | None = None
+    server: str | None = None
+    key: str = ""
+
+    def as_json(self) -> dict:
+        out = {"action": self.action, "provider": self.provider, "reason": self.reason}
+        if self.count is not None:
+            out["count"] = self.count
+        if self.server is not None:
+            out["server"] = self.server
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCheck:
+    """What a server itself said this tick (None: not asked or no answer)."""
+
+    healthy: bool | None = None
+    meetings: int | None = None
+    recordings_pending: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """Capacity asked for besides the measured load, each with its reason."""
+
+    forecast_units: float = 0.0
+    forecast_reason: str = ""
+    reserved_units: float = 0.0
+    reserved_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One tick's inputs. `snapshot` is None when no load could be read at all; `scalelite` is None when
+    Scalelite's server list could not be read. Either makes the tick hold any scale-down."""
+
+    now: datetime
+    fleet: Fleet
+    snapshot: LoadSnapshot | None
+    scalelite: dict[str, ScaleliteServer] | None  # by server URL
+    checks: dict[str, ServerCheck] = field(default_factory=dict)  # by server name
+    overrides: Overrides = field(default_factory=Overrides)
+    demand: Demand = field(default_factory=Demand)
+    recent_desired: tuple[tuple[datetime, dict[str, int]], ...] = ()
+    backoff: dict[str, datetime] = field(default_factory=dict)  # provider -> backing off until
+    unreachable_providers: frozenset[str] = frozenset()  # provider list() failed this tick
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of `decide`: desired servers per provider, the load figure used, and the actions."""
+
+    allocation: Allocation
+    load_units: float | None
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def desired(self) -> dict[str, int]:
+        return dict(self.allocation.servers)

@@ -1,0 +1,186 @@
+"""decide(): observation in, desired servers and actions out. Pure — the heart of a tick.
+
+Per provider: first move single servers along their lifecycle (register, enable, replace, stop when
+drained), then compare the desired count with the active servers: scale up by uncordoning draining ones
+before starting new ones (capped by the surge per tick), scale down only after the desired count has
+stayed below the fleet for the stabilization window and only on a complete observation, choosing victims
+by `lifecycle.victim_order`. Every action carries its reason.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalicelib.config import ProviderSettings, Settings
+from chalicelib.domain.decision import Action, Decision, Observation
+from chalicelib.domain.fleet import COMING, Server, ServerState
+from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
+from chalicelib.domain.load import snapshot_units
+from chalicelib.domain.policy import allocate, fill_order, with_headroom
+
+
+def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
+    """(measured load units or None, units to provision, reasons): max of load, forecast, reservations,
+    plus headroom."""
+    load = snapshot_units(obs.snapshot, settings.weights, obs.now) if obs.snapshot is not None else None
+    reasons = []
+    if load is None:
+        reasons.append("load unknown (observation failed): following schedule and reservations only")
+    base, why = (load or 0.0), f"load {load or 0:,.0f} units"
+    if obs.demand.forecast_units > base:
+        base, why = obs.demand.forecast_units, obs.demand.forecast_reason or f"forecast {obs.demand.forecast_units:,.0f} units"
+    if obs.demand.reserved_units > base:
+        base, why = obs.demand.reserved_units, obs.demand.reserved_reason or f"reservations {obs.demand.reserved_units:,.0f} units"
+    needed = with_headroom(base, settings.headroom)
+    reasons.append(f"{why} + headroom = {needed:,.0f} units")
+    return load, needed, reasons
+
+
+def _active(servers: list[Server]) -> list[Server]:
+    return [s for s in servers if s.state in COMING or s.state == ServerState.SERVING]
+
+
+def decide(obs: Observation, settings: Settings) -> Decision:
+    """Everything one tick should do, each action with its reason."""
+    now, providers = obs.now, settings.providers
+    load, needed, reasons = need_units(obs, settings)
+    caps = {}
+    for name in providers:
+        live = len(_active(list(obs.fleet.of(name))))
+        until = obs.backoff.get(name)
+        if (until and until > now) or name in obs.unreachable_providers:
+            caps[name] = live
+    floors = {f.provider: f.servers for f in obs.overrides.floors}
+    allocation = allocate(needed, providers, floors=floors, caps=caps)
+    allocation = type(allocation)(allocation.servers, allocation.needed_units, allocation.unmet_servers,
+                                  allocation.unmet_units, tuple(reasons) + allocation.reasons)
+    freeze = obs.overrides.freeze
+    if freeze is not None:
+        until = f" until {freeze.until.isoformat()}" if freeze.until else ""
+        hold = Action("hold", "*", f"frozen by {freeze.by}{until}: no action{(' — ' + freeze.reason) if freeze.reason else ''}")
+        return Decision(allocation, load, (hold,), notes=(hold.reason,))
+    actions: list[Action] = []
+    notes: list[str] = []
+    quiet = load is not None and obs.snapshot.complete and load <= 0.5 * sum(
+        providers[s.provider].capacity_units for s in obs.fleet.servers if s.state == ServerState.SERVING)
+    for name in fill_order(providers):
+        actions += _plan_provider(name, providers[name], allocation.servers[name], obs, settings, quiet, notes)
+    if allocation.unmet_servers:
+        actions.append(Action("hold", "*", allocation.reasons[-1]))
+    tick_key = now.isoformat()
+    keyed = tuple(
+        Action(a.action, a.provider, a.reason, a.count, a.server, f"{tick_key}:{a.action}:{a.server or a.provider}")
+        for a in actions
+    )
+    return Decision(allocation, load, keyed, notes=tuple(notes))
+
+
+def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Observation, settings: Settings,
+                   quiet: bool, notes: list[str]) -> list[Action]:
+    now, lifecycle = obs.now, settings.lifecycle
+    servers = sorted(obs.fleet.of(name), key=lambda s: s.name)
+    if provider.mode == "static":
+        serving = sum(1 for s in servers if s.state == ServerState.SERVING)
+        if serving < target:
+            return [Action("hold", name, f"static pool: {serving} of {target} servers serving; no API to start more")]
+        return []
+    actions: list[Action] = []
+    leaving: set[str] = set()  # servers that stop counting as capacity this tick
+    for s in servers:
+        if s.state in (ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED):
+            steps = boot_actions(s, obs.checks.get(s.name), provider, now)
+            actions += steps
+            if any(a.action == "replace" for a in steps):
+                leaving.add(s.name)
+        elif s.state == ServerState.SERVING:
+            if s.name in obs.overrides.drain:
+                actions.append(Action("cordon", name, f"{s.name}: drain requested by an operator", server=s.name))
+                leaving.add(s.name)
+            elif s.offline_ticks >= lifecycle.offline_ticks_before_replace:
+                actions.append(Action("replace", name, f"{s.name} offline in Scalelite for {s.offline_ticks} ticks: "
+                                      "cordon, drain and replace", server=s.name))
+                leaving.add(s.name)
+    active = [s for s in _active(servers) if s.name not in leaving]
+    draining = [s for s in servers if s.state == ServerState.DRAINING and s.name not in obs.overrides.drain
+                and s.offline_ticks < lifecycle.offline_ticks_before_replace]
+    # Rolling recycling (age or image): at a quiet time, a bounded batch is replaced, capacity first.
+    stale = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
+    stale = [(s, why) for s, why in stale if why][: lifecycle.refresh_batch] if quiet else []
+    fresh_serving = sum(1 for s in active if s.state == ServerState.SERVING) - len(stale)
+    for s, why in stale:
+        if fresh_serving >= target:
+            actions.append(Action("replace", name, f"recycle {s.name}: {why}; replacement capacity serving", server=s.name))
+            leaving.add(s.name)
+    active_for_target = [s for s in active if s not in [x for x, _ in stale]]
+    deficit = target - len(active_for_target)
+    reopened: set[str] = set()
+    if deficit > 0:
+        for s in sorted(draining, key=lambda s: -s.meetings)[:deficit]:
+            actions.append(Action("uncordon", name, f"desired {target} > active {len(active_for_target)}: "
+                                  f"uncordon {s.name} rather than boot a new one", server=s.name))
+            reopened.add(s.name)
+        deficit -= len(reopened)
+    if deficit > 0:
+        actions += _start(name, provider, target, deficit, active_for_target, servers, obs)
+    elif deficit < 0:
+        actions += _scale_down(name, provider, target, active_for_target, obs, settings, [x for x, _ in stale])
+    for s in draining:
+        if s.name in reopened:
+            continue
+        registered = obs.scalelite.get(s.url) if obs.scalelite is not None and s.url else None
+        if obs.scalelite is None:
+            notes.append(f"{s.name}: Scalelite's server list unread; drain not verified")
+            continue
+        ok, why = drain_verdict(s, registered, obs.checks.get(s.name), provider, lifecycle, now)
+        if ok:
+            actions.append(Action("stop", name, why, server=s.name))
+        else:
+            stuck = stuck_drain(s, lifecycle, now)
+            if stuck:
+                actions.append(Action("hold", name, f"{stuck}: {why}", server=s.name))
+            else:
+                notes.append(why)
+    return actions
+
+
+def _start(name, provider, target, deficit, active, servers, obs) -> list[Action]:
+    until = obs.backoff.get(name)
+    if until and until > obs.now:
+        return [Action("hold", name, f"{name} backing off after failures until {until.isoformat()}; "
+                       f"{deficit} server(s) short here, demand moved on")]
+    if name in obs.unreachable_providers:
+        return [Action("hold", name, f"{name} API unreachable this tick; {deficit} server(s) short")]
+    live = sum(1 for s in servers if s.state not in (ServerState.STOPPED, ServerState.DESTROYED,
+                                                      ServerState.FAILED, ServerState.LOST))
+    room = provider.limit - live
+    count = min(deficit, provider.max_surge, room)
+    if count <= 0:
+        return [Action("hold", name, f"desired {target} but {live} live servers already at the limit {provider.limit}")]
+    why = f"desired {target} > active {len(active)}: start {count}"
+    if count < deficit:
+        cap = "surge" if deficit > provider.max_surge and provider.max_surge <= room else "limit"
+        why += f" (capped from {deficit} to {count} by the {cap} of {provider.max_surge if cap == 'surge' else provider.limit})"
+    return [Action("start", name, why, count=count)]
+
+
+def _scale_down(name, provider, target, active, obs: Observation, settings: Settings, stale) -> list[Action]:
+    if obs.snapshot is None or not obs.snapshot.complete or obs.scalelite is None:
+        return [Action("hold", name, f"desired {target} < active {len(active)}, but the observation is incomplete: "
+                       "no scale-down on doubtful data")]
+    window = timedelta(minutes=settings.lifecycle.stabilization_minutes)
+    recent = [(t, d.get(name, 0)) for t, d in obs.recent_desired if t >= obs.now - window]
+    covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(minutes=settings.interval_minutes)
+    if window.total_seconds() > 0 and not covered:
+        return [Action("hold", name, f"desired {target} < active {len(active)}: stabilizing "
+                       f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)")]
+    keep = max([target] + [n for _, n in recent])
+    excess = len(active) - keep
+    if excess <= 0:
+        return []
+    candidates = [s for s in active if s.state != ServerState.REQUESTED]
+    candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale))
+    out = []
+    for s in candidates[:excess]:
+        out.append(Action("cordon", name, f"desired {target} (max {keep} over {window.total_seconds() / 60:g} min) < "
+                          f"active {len(active)}: cordon {s.name} ({s.state.value}, {s.meetings} meetings)", server=s.name))
+    return out

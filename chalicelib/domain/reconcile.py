@@ -1,0 +1,123 @@
+"""Reconciliation: make the stored fleet agree with what providers and Scalelite report. Pure.
+
+Run at the start of every tick, it is what makes a killed tick harmless: a create whose answer was lost
+is adopted when its VM shows up (found by its name), a VM that vanished is marked lost, a registration
+whose answer was lost is adopted from Scalelite's list (found by URL), and transitions left half-done are
+resumed by the planner from the state they reached. Nothing bbbscale created is ever forgotten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.config import Settings
+from chalicelib.domain.fleet import FINAL, RUNNING, VM, Server, ServerState
+from chalicelib.ports import ScaleliteServer
+
+#: A create not confirmed by the provider's list within this many minutes is marked failed (and revived
+#: if its VM appears later).
+UNCONFIRMED_MINUTES = 3.0
+
+
+def api_url(address: str | None) -> str | None:
+    """BBB API base of a VM address (a full URL is kept as it is)."""
+    if not address:
+        return None
+    if address.startswith(("http://", "https://")):
+        return address.rstrip("/")
+    return f"https://{address}/bigbluebutton/api"
+
+
+def name_prefix(cluster: str, provider: str) -> str:
+    return f"bbbscale-{cluster}-{provider}-"
+
+
+def reconcile(
+    records: list[Server],
+    vms: dict[str, list[VM] | None],
+    scalelite: dict[str, ScaleliteServer] | None,
+    settings: Settings,
+    now: datetime,
+) -> list[Server]:
+    """Records that changed or are new, each moved with its reason. `vms[p]` is None when provider p's
+    list failed this tick: its records are left alone (on doubt, hold)."""
+    changed: dict[str, Server] = {}
+    by_name = {r.name: r for r in records}
+    for provider, listed in vms.items():
+        if listed is None:
+            continue
+        p = settings.providers[provider]
+        mine = {vm.name: vm for vm in listed}
+        for r in (r for r in records if r.provider == provider):
+            vm = mine.get(r.name)
+            moved = _follow(r, vm, p.mode, now)
+            if moved is not None:
+                changed[r.name] = moved
+        for vm in listed:
+            if vm.status == "gone":
+                continue
+            known = by_name.get(vm.name)
+            if known is None:
+                changed[vm.name] = _adopt(vm, provider, p, now)
+            elif known.state in (ServerState.FAILED, ServerState.LOST) and vm.status in ("pending", "running"):
+                changed[vm.name] = known.moved(ServerState.BOOTING, now, "its VM appeared after all: adopted",
+                                               vm_id=vm.vm_id, url=known.url or api_url(vm.address),
+                                               billed_since=vm.launched_at or now)
+    if scalelite is not None:
+        for r in records:
+            current = changed.get(r.name, r)
+            if settings.providers.get(r.provider) is None or settings.providers[r.provider].mode == "static":
+                continue
+            registered = scalelite.get(current.url) if current.url else None
+            if registered and current.scalelite_id != registered.id and current.state in RUNNING:
+                changed[r.name] = current.moved(current.state, current.since,
+                                                f"registration {registered.id} found in Scalelite: adopted",
+                                                scalelite_id=registered.id)
+            elif registered is None and current.scalelite_id and current.state == ServerState.SERVING:
+                changed[r.name] = current.moved(ServerState.HEALTHY, now, "missing from Scalelite: register again",
+                                                scalelite_id=None)
+    return list(changed.values())
+
+
+def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None:
+    """A record's next state given its VM (None: the provider does not list it)."""
+    if r.state in FINAL or r.state == ServerState.FAILED:
+        return None
+    if r.state == ServerState.REQUESTED:
+        if vm is not None and vm.status in ("pending", "running"):
+            return r.moved(ServerState.BOOTING, now, "the provider confirmed the VM", vm_id=vm.vm_id,
+                           url=api_url(vm.address), billed_since=vm.launched_at or now)
+        waited = (now - r.since).total_seconds() / 60
+        if vm is None and waited > UNCONFIRMED_MINUTES:
+            return r.moved(ServerState.FAILED, now, f"create not confirmed by the provider after {waited:.0f} min")
+        return None
+    if r.state == ServerState.STOPPING:
+        if vm is None or vm.status == "gone":
+            return r.moved(ServerState.DESTROYED, now, "the provider no longer lists the VM")
+        if vm.status == "stopped":
+            return r.moved(ServerState.STOPPED, now, "the provider reports the VM stopped")
+        return None
+    if r.state == ServerState.STOPPED and mode == "power":
+        if vm is None or vm.status == "gone":
+            return r.moved(ServerState.LOST, now, "the stopped VM is no longer listed by the provider")
+        return None
+    if r.state in RUNNING and (vm is None or vm.status == "gone"):
+        return r.moved(ServerState.LOST, now, "the VM vanished at the provider")
+    if r.state in RUNNING and vm.status == "stopped" and mode != "static":
+        return r.moved(ServerState.LOST, now, "the VM was stopped outside bbbscale")
+    if vm is not None and r.url is None and vm.address:
+        return r.moved(r.state, r.since, r.reason, url=api_url(vm.address))
+    return None
+
+
+def _adopt(vm: VM, provider: str, p, now: datetime) -> Server:
+    """A record for a VM listed under our cluster tag that the store does not know."""
+    if p.mode == "static":
+        state, why = ServerState.SERVING, "owned pool server (always on)"
+    elif vm.status == "stopped":
+        state, why = ServerState.STOPPED, "stopped VM of the power pool"
+    else:
+        state, why = ServerState.BOOTING, "unknown VM with our cluster tag found at the provider: adopted"
+    return Server(name=vm.name, provider=provider, state=state, since=now, capacity=p.capacity_units,
+                  vm_id=vm.vm_id, url=api_url(vm.address), image=vm.image or p.image,
+                  billed_since=vm.launched_at or now, created_at=vm.launched_at or now, reason=why)

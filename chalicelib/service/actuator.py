@@ -1,0 +1,181 @@
+"""The act step: carry out a decision's actions, recording every transition before and after each call.
+
+Intent is written before any provider call (a REQUESTED record exists before `create` is sent), so a tick
+killed half-way leaves records that reconciliation resolves; every write is conditional on the version
+read, so two ticks can never carry out the same decision twice. Failures are recorded with the action,
+counted per provider for backoff, and never stop the other actions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chalicelib.domain.decision import Action, Decision
+from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.ports import BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.service.observe import BACKOFF
+
+
+class Actuator:
+    """Applies actions for one tick through the runtime's ports."""
+
+    def __init__(self, rt, now: datetime):
+        self.rt, self.now, self.settings = rt, now, rt.settings
+
+    def apply(self, decision: Decision, fleet: Fleet) -> list[dict]:
+        servers = {s.name: s for s in fleet.servers}
+        results = []
+        for action in decision.actions:
+            try:
+                result = getattr(self, f"_{action.action}")(action, servers)
+            except ConflictError:
+                result = "skipped: the record changed under us (another tick acted)"
+            except BbbscaleError as error:
+                result = f"failed: {error}"
+                if action.action == "start":
+                    self._failure(action.provider, str(error))
+            results.append({**action.as_json(), "result": result})
+        return results
+
+    # --- transitions ------------------------------------------------------------------------------
+    def _move(self, servers: dict, name: str, state: ServerState, reason: str, **changes) -> Server:
+        server = self.rt.transition(servers[name].moved(state, self.now, reason, **changes))
+        servers[name] = server
+        return server
+
+    def _hold(self, action: Action, servers) -> str:
+        return "held"
+
+    def _start(self, action: Action, servers) -> str:
+        provider = self.rt.providers[action.provider]
+        p = self.settings.providers[action.provider]
+        if p.mode == "power":
+            return self._power_on(action, servers, provider)
+        specs, names = [], []
+        for _ in range(action.count or 0):
+            n = self.rt.store.servers.next_number(action.provider)
+            name = f"bbbscale-{self.settings.cluster}-{action.provider}-{n}"
+            record = Server(name=name, provider=action.provider, state=ServerState.REQUESTED, since=self.now,
+                            capacity=p.capacity_units, image=p.image, created_at=self.now, reason=action.reason)
+            servers[name] = self.rt.transition(record)
+            specs.append(self.rt.launch_spec(servers[name]))
+            names.append(name)
+        self.rt.progress(f"{action.provider}: creating {len(specs)} server(s)")
+        try:
+            vms = provider.create(specs)
+        except ProviderError as error:
+            if not error.retryable:
+                for name in names:
+                    self._move(servers, name, ServerState.FAILED, f"create refused: {error}")
+            raise
+        created = {vm.name: vm for vm in vms}
+        for name in names:
+            vm = created.get(name)
+            if vm is not None:
+                from chalicelib.domain.reconcile import api_url
+
+                self._move(servers, name, ServerState.BOOTING, "created at the provider", vm_id=vm.vm_id,
+                           url=api_url(vm.address), billed_since=vm.launched_at or self.now)
+        missing = len(names) - len(created)
+        return "done" if not missing else f"partial: {len(created)} created, {missing} unconfirmed (reconciled next tick)"
+
+    def _power_on(self, action: Action, servers, provider) -> str:
+        pool = sorted((s for s in servers.values() if s.provider == action.provider and s.state == ServerState.STOPPED),
+                      key=lambda s: s.since)[: action.count or 0]
+        for s in pool:
+            self._move(servers, s.name, ServerState.REQUESTED, action.reason)
+            try:
+                provider.start(s.vm_id)
+            except ProviderError as error:
+                self._move(servers, s.name, ServerState.STOPPED, f"start failed: {error}")
+                raise
+            self._move(servers, s.name, ServerState.BOOTING, "started at the provider", billed_since=self.now)
+        short = (action.count or 0) - len(pool)
+        return "done" if not short else f"partial: only {len(pool)} stopped VMs in the pool"
+
+    def _register(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.scalelite_id is None:
+            multiplier = round(300.0 / s.capacity, 3)
+            added = self.rt.scalelite.add(s.url, self.rt.server_secret(s), multiplier, self.settings.scalelite.server_tag)
+            s = self._move(servers, s.name, ServerState.REGISTERED, action.reason, scalelite_id=added.id)
+        else:
+            s = self._move(servers, s.name, ServerState.REGISTERED, action.reason)
+        self._recovered(s.provider)
+        return "done"
+
+    def _enable(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.state != ServerState.REGISTERED:
+            return f"skipped: {s.name} is {s.state.value}"
+        self.rt.scalelite.set_state(s.scalelite_id, "enable")
+        self._move(servers, s.name, ServerState.SERVING, action.reason)
+        return "done"
+
+    def _uncordon(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.scalelite_id:
+            self.rt.scalelite.set_state(s.scalelite_id, "enable")
+        self._move(servers, s.name, ServerState.SERVING if s.scalelite_id else ServerState.BOOTING, action.reason)
+        return "done"
+
+    def _cordon(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.scalelite_id:
+            self.rt.scalelite.set_state(s.scalelite_id, "cordon")
+        self._move(servers, s.name, ServerState.DRAINING, action.reason)
+        return "done"
+
+    def _replace(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.state == ServerState.BOOTING and s.scalelite_id is None:
+            # Never registered in Scalelite, so it cannot hold a meeting: safe to destroy now.
+            self.rt.providers[s.provider].destroy(s.vm_id)
+            self._move(servers, s.name, ServerState.FAILED, action.reason)
+            self._failure(s.provider, action.reason)
+            return "done"
+        return self._cordon(action, servers)
+
+    def _stop(self, action: Action, servers) -> str:
+        s = servers[action.server]
+        if s.scalelite_id:
+            # Last look right before acting: the server itself must still say it has no meeting.
+            try:
+                left = len(self.rt.bbb(s).meetings().meetings)
+            except BbbscaleError as error:
+                return f"held: {s.name} could not confirm it is empty ({error})"
+            if left:
+                return f"held: {s.name} has {left} meeting(s) again"
+        if s.scalelite_id:
+            self.rt.scalelite.delete(s.scalelite_id)
+            s = self._move(servers, s.name, ServerState.DRAINED, action.reason, scalelite_id=None)
+        self._move(servers, s.name, ServerState.STOPPING, "stopping at the provider")
+        provider = self.rt.providers[s.provider]
+        if self.settings.providers[s.provider].mode == "power":
+            provider.stop(s.vm_id)
+            self._move(servers, s.name, ServerState.STOPPED, "stopped at the provider")
+        else:
+            provider.destroy(s.vm_id)
+            self._move(servers, s.name, ServerState.DESTROYED, "destroyed at the provider")
+        return "done"
+
+    # --- provider backoff ---------------------------------------------------------------------------
+    def _failure(self, provider: str, why: str) -> None:
+        """Count a provider failure; after `failures_before_backoff` in a row, back off exponentially."""
+        life = self.settings.lifecycle
+        table = dict(self.rt.store.settings.get(BACKOFF, None) or {})
+        entry = dict(table.get(provider, {"count": 0}))
+        entry["count"] = entry.get("count", 0) + 1
+        over = entry["count"] - life.failures_before_backoff
+        if over >= 0:
+            wait = min(life.backoff_base_minutes * (2 ** over), life.backoff_max_minutes)
+            entry["until"] = (self.now + timedelta(minutes=wait)).isoformat()
+        entry["last"] = why[:200]
+        table[provider] = entry
+        self.rt.store.settings.put(BACKOFF, table)
+
+    def _recovered(self, provider: str) -> None:
+        table = dict(self.rt.store.settings.get(BACKOFF, None) or {})
+        if provider in table:
+            del table[provider]
+            self.rt.store.settings.put(BACKOFF, table)

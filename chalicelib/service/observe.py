@@ -1,0 +1,105 @@
+"""The observe step of a tick: read Scalelite, the providers, the servers themselves and the store.
+
+Everything that can fail here degrades to "unknown" with a reason, never to "empty": a FAILED answer is
+not "no load", an unreadable provider is not "no VMs". The planner holds scale-down on any doubt.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+
+from chalicelib.domain.decision import Demand, Observation, ServerCheck
+from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.domain.load import LoadSnapshot
+from chalicelib.domain.overrides import read_overrides
+from chalicelib.domain.reconcile import reconcile
+from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
+from chalicelib.service.demand import reserved
+
+RECENT_DESIRED = "recent_desired"
+BACKOFF = "provider_failures"
+
+CHECK_STATES = (ServerState.BOOTING, ServerState.HEALTHY, ServerState.DRAINING)
+
+
+def _scalelite_servers(rt, problems: list[str]) -> dict[str, ScaleliteServer] | None:
+    try:
+        return {s.url.rstrip("/"): s for s in rt.scalelite.servers()}
+    except BbbscaleError as error:
+        problems.append(f"Scalelite getServers failed: {error}")
+        return None
+
+
+def _load(rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]) -> LoadSnapshot | None:
+    """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own."""
+    try:
+        return rt.scalelite.meetings()
+    except ApiError as error:
+        problems.append(f"Scalelite getMeetings answered {error.key}")
+        if error.key != "internalError" or registered is None:
+            return None
+    except BbbscaleError as error:
+        problems.append(f"Scalelite getMeetings failed: {error}")
+        return None
+    return rt.poll_servers([s for s in registered.values() if s.online and s.state in ("enabled", "cordoned")])
+
+
+def _check(rt, server: Server) -> ServerCheck:
+    """Ask one server directly: health while booting, meetings and recordings while draining."""
+    bbb = rt.bbb(server)
+    try:
+        if server.state == ServerState.DRAINING:
+            meetings = len(bbb.meetings().meetings)
+            return ServerCheck(healthy=True, meetings=meetings, recordings_pending=bbb.recordings_pending())
+        return ServerCheck(healthy=bbb.healthy())
+    except BbbscaleError as error:
+        return ServerCheck(healthy=False, problem=str(error))
+
+
+def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
+    """Gather one tick's observation. Returns it with the records reconciliation changed (already saved
+    unless `persist` is False, as in a dry run)."""
+    problems: list[str] = []
+    records = rt.store.servers.servers()
+    listed, unreachable = {}, set()
+    for name, provider in rt.providers.items():
+        try:
+            listed[name] = provider.list()
+        except BbbscaleError as error:
+            listed[name] = None
+            unreachable.add(name)
+            problems.append(f"provider {name}: list failed: {error}")
+    registered = _scalelite_servers(rt, problems)
+    changed = reconcile(records, listed, registered, rt.settings, now)
+    by_name = {r.name: r for r in records}
+    for server in changed:
+        by_name[server.name] = rt.transition(server, persist) if persist else server
+    snapshot = _load(rt, registered, problems)
+    if registered is not None:
+        for name, r in list(by_name.items()):
+            seen = registered.get(r.url) if r.url else None
+            if r.state != ServerState.SERVING or seen is None:
+                continue
+            offline = 0 if seen.online else r.offline_ticks + 1
+            load = seen.load if seen.load is not None else r.load_units
+            if offline != r.offline_ticks or load != r.load_units:
+                updated = replace(r, offline_ticks=offline, load_units=load, meetings=int(load))
+                by_name[name] = rt.save_quietly(updated) if persist else updated
+    to_check = [r for r in by_name.values() if r.state in CHECK_STATES and r.url]
+    with ThreadPoolExecutor(max_workers=min(16, max(len(to_check), 1))) as pool:
+        checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(rt, r), to_check)))
+    get = rt.store.settings.get
+    units, why = reserved(rt.store.reservations.reservations(), rt.settings, now)
+    f_units, f_why = rt.forecast(now)
+    recent = tuple((datetime.fromisoformat(t), d) for t, d in (get(RECENT_DESIRED, None) or []))
+    backoff = {p: datetime.fromisoformat(v["until"]) for p, v in (get(BACKOFF, None) or {}).items() if v.get("until")}
+    obs = Observation(
+        now=now, fleet=Fleet(tuple(by_name.values())), snapshot=snapshot, scalelite=registered,
+        checks=checks, overrides=read_overrides(get, now),
+        demand=Demand(forecast_units=f_units, forecast_reason=f_why, reserved_units=units, reserved_reason=why),
+        recent_desired=recent, backoff=backoff, unreachable_providers=frozenset(unreachable),
+        problems=tuple(problems) + (snapshot.problems if snapshot else ()),
+    )
+    return obs, changed

@@ -1,0 +1,96 @@
+"""One capacity check: observe -> decide -> act, under the lease. `bbbscale tick`, the scheduled Lambda
+`capacity_check`, the demo and the simulator all run this function.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from chalicelib.domain.decision import Decision, Observation
+from chalicelib.domain.fleet import FINAL, Fleet
+from chalicelib.domain.load import load_report
+from chalicelib.domain.planner import decide
+from chalicelib.ports import HistoryEntry
+from chalicelib.service.actuator import Actuator
+from chalicelib.service.observe import RECENT_DESIRED, observe
+
+
+def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
+    """Run one tick and return the `tick --json` document. A dry run observes and decides, records the
+    decision in the history, and acts on nothing (not even reconciliation writes)."""
+    now = now or rt.clock()
+    owner = f"tick-{uuid.uuid4().hex[:12]}"
+    lease = rt.store.lease
+    if not dry_run and not lease.acquire(owner, now, rt.settings.lifecycle.lease_seconds):
+        result = {"at": now.isoformat(), "dry_run": False, "load": None, "desired": {}, "fleet": {},
+                  "actions": [{"action": "hold", "provider": "*",
+                               "reason": "another capacity check holds the lease: not acting twice"}]}
+        rt.store.history.record(HistoryEntry(now, "tick", result["actions"][0]["reason"], {}))
+        return result
+    try:
+        obs, _ = observe(rt, now, persist=not dry_run)
+        decision = decide(obs, rt.settings)
+        if dry_run:
+            actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
+            fleet = obs.fleet
+        else:
+            actions = Actuator(rt, now).apply(decision, obs.fleet)
+            _remember_desired(rt, now, decision)
+            fleet = Fleet(tuple(rt.store.servers.servers()))
+        result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
+        rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
+        if not dry_run:
+            rt.notify(result)
+        return result
+    finally:
+        if not dry_run:
+            lease.release(owner)
+
+
+def _remember_desired(rt, now: datetime, decision: Decision) -> None:
+    """Keep the desired counts of the stabilization window (scale-down waits until it is covered)."""
+    window = timedelta(minutes=rt.settings.lifecycle.stabilization_minutes + 2 * rt.settings.interval_minutes)
+    kept = [(t, d) for t, d in (rt.store.settings.get(RECENT_DESIRED, None) or [])
+            if datetime.fromisoformat(t) >= now - window]
+    kept.append((now.isoformat(), decision.desired))
+    rt.store.settings.put(RECENT_DESIRED, kept)
+
+
+def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
+    """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
+    load = load_report(obs.snapshot, settings.weights, now) if obs.snapshot is not None else None
+    if load is not None and not obs.snapshot.complete:
+        load["complete"] = False
+    return {
+        "at": now.isoformat(),
+        "dry_run": dry_run,
+        "load": load,
+        "desired": decision.desired,
+        "fleet": fleet.counts(),
+        "actions": actions,
+        "needed_units": round(decision.allocation.needed_units, 1),
+        "unmet_servers": decision.allocation.unmet_servers,
+        "reasons": list(decision.allocation.reasons),
+        "notes": list(decision.notes),
+        "problems": list(obs.problems),
+        "servers": [
+            {"name": s.name, "provider": s.provider, "state": s.state.value, "meetings": s.meetings,
+             "since": s.since.isoformat(), "reason": s.reason}
+            for s in sorted(fleet.servers, key=lambda s: (s.provider, s.name)) if s.state not in FINAL
+        ],
+    }
+
+
+def summary(result: dict) -> str:
+    """One human line for the history: what was decided and why."""
+    desired = ", ".join(f"{p} {n}" for p, n in result["desired"].items())
+    acts = "; ".join(f"{a['action']} {a.get('count') or a.get('server') or ''} {a['provider']}: {a['reason']}".strip()
+                     for a in result["actions"]) or "no action"
+    load = result["load"]
+    seen = f"{load['participants']} users in {load['meetings']} rooms, {load['load_units']} units" if load else "load unknown"
+    return f"{seen}; desired {desired}; {acts}"
+
+
+def _history_detail(result: dict) -> dict:
+    return {k: result[k] for k in ("load", "desired", "fleet", "actions", "needed_units", "unmet_servers", "reasons", "problems")}
