@@ -169,10 +169,25 @@ class Runtime:
         except ConflictError:
             return server
 
+    @property
+    def forecaster(self):
+        """The forecast (timetable, calendar, recorded history); built on first use."""
+        if self._forecaster is None and self.settings.forecast.enabled:
+            from chalicelib.service.forecasting import Forecaster
+
+            self._forecaster = Forecaster(self.settings, store=self.store)
+        return self._forecaster
+
     def forecast(self, now: datetime) -> tuple[float, str]:
-        if self._forecaster is None:
+        if self.forecaster is None:
             return 0.0, ""
-        return self._forecaster(now)
+        return self.forecaster(now)
+
+    def learn(self, now: datetime, units: float | None) -> None:
+        """Feed the measured load to the forecast's history."""
+        record = getattr(self.forecaster, "record", None)
+        if record is not None:
+            record(now, units)
 
     def notify(self, result: dict) -> None:
         if self._notifier is not None:

@@ -37,6 +37,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         else:
             actions = Actuator(rt, now).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
+            rt.learn(now, decision.load_units)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
         rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))

@@ -1,0 +1,109 @@
+"""The embedded default: a Runtime over a simulated world, with no cloud at all.
+
+`sim_runtime` wires the real service to a SimWorld: over real HTTP through the local Scalelite (demo,
+`tick`, `run`) or in-process (the simulator, where a school week must replay in seconds). Configurations
+with real providers get a plain Runtime with the real adapters.
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from chalicelib.bootstrap import Runtime, env_secret
+from chalicelib.sim.replay import SimClock
+
+
+def is_simulated(settings) -> bool:
+    return any(p.kind == "simulated" for p in settings.providers.values())
+
+
+@contextmanager
+def sim_runtime(settings, start: datetime, *, http: bool = True, store=None, seed: int = 0, forecaster=None,
+                notifier=None, progress=None):
+    """Yield (runtime, world, clock) over a fresh simulated world; the owned pool is powered on and
+    enabled in Scalelite. With `http`, every Scalelite and BBB call crosses real HTTP on loopback."""
+    import random
+
+    from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.sim.world import SimWorld
+
+    world = SimWorld(random.Random(seed))
+    clock = SimClock(start)
+    lb_secret = pysecrets.token_hex(20)
+    local = None
+    if http:
+        from chalicelib.adapters.scalelite.client import ScaleliteClient
+        from chalicelib.sim.scalelite_http import LocalScalelite
+
+        local = LocalScalelite(world, lb_secret).start()
+        scalelite, bbb_factory = ScaleliteClient(settings.scalelite.model_copy(update={"url": local.url}), lb_secret), None
+    else:
+        from chalicelib.sim.direct import DirectBbb, DirectScalelite
+        from chalicelib.sim.scalelite_model import name_in_url
+
+        scalelite = DirectScalelite(world)
+        bbb_factory = lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret)  # noqa: E731
+    rt = Runtime(settings, store=store or MemoryStateStore(cluster=settings.cluster), scalelite=scalelite,
+                 bbb_factory=bbb_factory, clock=clock, secret=env_secret, world=world, forecaster=forecaster,
+                 notifier=notifier, progress=progress)
+    try:
+        rt.providers  # build now: the static pool powers on and registers the owned servers
+        world.advance(start)
+        yield rt, world, clock
+    finally:
+        if local is not None:
+            local.stop()
+
+
+@contextmanager
+def runtime_for(settings):
+    """The runtime `bbbscale tick` uses: a simulated world seeded with the current hour's classes when
+    the configuration is simulated, the real adapters otherwise."""
+    if not is_simulated(settings):
+        yield Runtime(settings)
+        return
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    with sim_runtime(settings, now, http=True) as (rt, world, clock):
+        _seed_classes(world, now)
+        yield rt
+
+
+def _seed_classes(world, now: datetime) -> None:
+    """Put today's simulated classes that are running at `now` into the world (an empty world otherwise)."""
+    from chalicelib.sim.schoolday import generate_day
+
+    for m in generate_day(now.date(), seed=now.toordinal()):
+        if m.start <= now < m.end:
+            world.create_meeting(m.meeting_id, m.start, participants=m.participants, moderators=1, voice=m.voice,
+                                 video=m.video, listen_only=m.listen_only)
+
+
+def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = False) -> int:
+    """Tick at the configured interval until interrupted (hosts without AWS). Each tick prints one block
+    (or one JSON document per line with --json)."""
+    import json
+
+    from chalicelib.render import print_tick
+
+    interval = settings.interval_minutes * 60
+    with runtime_for(settings) as rt:
+        done = 0
+        while True:
+            now = datetime.now(timezone.utc)
+            if rt.world is not None:
+                rt.clock.set(now) if hasattr(rt.clock, "set") else None
+                rt.world.advance(now)
+            result = rt.tick(dry_run=dry_run, now=now)
+            if as_json:
+                print(json.dumps(result), flush=True)
+            else:
+                print_tick(result)
+                sys.stdout.flush()
+            done += 1
+            if max_ticks and done >= max_ticks:
+                return 0
+            time.sleep(max(1.0, interval - (time.time() % interval)))
