@@ -16,7 +16,7 @@ import pytest
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "dynamodb"]
 _clusters = itertools.count(1)
 
 
