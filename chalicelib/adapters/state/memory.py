@@ -1,0 +1,163 @@
+"""The in-memory state store: for unit tests and throw-away runs. Thread-safe, gone with the process.
+
+It keeps the same JSON text the durable backends keep (chalicelib.adapters.state.records), so a test that
+passes here sees exactly what SQLite and DynamoDB would give back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from chalicelib.adapters.state import records
+from chalicelib.domain.fleet import Server
+from chalicelib.ports import ConflictError, HistoryEntry, Reservation
+
+
+class _Tables:
+    """Everything one cluster has stored, behind one lock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.servers: dict[str, tuple[int, str]] = {}
+        self.counters: dict[str, int] = {}
+        self.history: list[tuple[str, int, str, str]] = []  # (stamp, seq, kind, body)
+        self.seq = 0
+        self.reservations: dict[str, str] = {}
+        self.settings: dict[str, str] = {}
+        self.lease: tuple[str, str] | None = None  # (owner, until stamp)
+
+
+class MemoryServers:
+    """ServerStore: optimistic concurrency on `version`, numbers never reused."""
+
+    def __init__(self, tables: _Tables):
+        self._t = tables
+
+    def servers(self) -> list[Server]:
+        """Every stored server, by name."""
+        with self._t.lock:
+            bodies = [body for _, (_, body) in sorted(self._t.servers.items())]
+        return [records.load(Server, body) for body in bodies]
+
+    def save(self, server: Server) -> Server:
+        """Insert (version 0) or update the stored version; ConflictError when someone wrote first."""
+        records.check_server(server)
+        body = records.dump(replace(server, version=server.version + 1))
+        with self._t.lock:
+            current = self._t.servers.get(server.name)
+            if (current is None and server.version != 0) or (current is not None and current[0] != server.version):
+                raise ConflictError(f"server {server.name}: stored version changed (had {server.version})")
+            self._t.servers[server.name] = (server.version + 1, body)
+        return records.load(Server, body)
+
+    def next_number(self, provider: str) -> int:
+        """1, 2, 3... per provider; atomic under the lock."""
+        with self._t.lock:
+            self._t.counters[provider] = self._t.counters.get(provider, 0) + 1
+            return self._t.counters[provider]
+
+
+class MemoryHistory:
+    """HistoryLog: newest first; entries recorded at the same time come back newest-recorded first."""
+
+    def __init__(self, tables: _Tables):
+        self._t = tables
+
+    def record(self, entry: HistoryEntry) -> None:
+        """Append one entry."""
+        body = records.dump(entry)
+        with self._t.lock:
+            self._t.seq += 1
+            self._t.history.append((records.stamp(entry.at), self._t.seq, entry.kind, body))
+
+    def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]:
+        """The newest `limit` entries, optionally of one kind."""
+        with self._t.lock:
+            rows = sorted(self._t.history, reverse=True)
+        picked = [body for _, _, k, body in rows if kind is None or k == kind][: max(limit, 0)]
+        return [records.load(HistoryEntry, body) for body in picked]
+
+
+class MemorySettings:
+    """SettingsStore: JSON values by key."""
+
+    def __init__(self, tables: _Tables):
+        self._t = tables
+
+    def get(self, key: str, default=None):
+        """The stored value, or `default` when the key was never put."""
+        with self._t.lock:
+            text = self._t.settings.get(key)
+        return default if text is None else json.loads(text)
+
+    def put(self, key: str, value) -> None:
+        """Store `value` (anything JSON holds) under `key`."""
+        text = records.to_json(value)
+        with self._t.lock:
+            self._t.settings[key] = text
+
+
+class MemoryReservations:
+    """ReservationStore: an id is stored once and never overwritten."""
+
+    def __init__(self, tables: _Tables):
+        self._t = tables
+
+    def reservations(self) -> list[Reservation]:
+        """All stored reservations, by start time then id."""
+        with self._t.lock:
+            bodies = list(self._t.reservations.values())
+        found = [records.load(Reservation, body) for body in bodies]
+        return sorted(found, key=lambda r: (r.starts_at, r.id))
+
+    def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
+        """(the stored reservation, True if this call created it)."""
+        body = records.dump(reservation)
+        with self._t.lock:
+            existing = self._t.reservations.setdefault(reservation.id, body)
+        return records.load(Reservation, existing), existing is body
+
+    def cancel(self, reservation_id: str) -> bool:
+        """Remove it; False when there was none."""
+        with self._t.lock:
+            return self._t.reservations.pop(reservation_id, None) is not None
+
+
+class MemoryLease:
+    """Lease: one holder at a time, until its time runs out."""
+
+    def __init__(self, tables: _Tables):
+        self._t = tables
+
+    def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
+        """Take or renew the lease when free, expired, or already `owner`'s."""
+        current, until = records.stamp(now), records.stamp(now + timedelta(seconds=ttl_seconds))
+        with self._t.lock:
+            held = self._t.lease
+            if held is None or held[0] == owner or held[1] <= current:
+                self._t.lease = (owner, until)
+                return True
+            return False
+
+    def release(self, owner: str) -> None:
+        """Free the lease if `owner` holds it; otherwise nothing happens."""
+        with self._t.lock:
+            if self._t.lease is not None and self._t.lease[0] == owner:
+                self._t.lease = None
+
+
+class MemoryStateStore:
+    """StateStore kept in process memory. Clusters sharing one instance's process do not mix: each
+    instance is its own world (`cluster` is kept for parity with the durable backends)."""
+
+    def __init__(self, cluster: str = "default"):
+        self.cluster = cluster
+        tables = _Tables()
+        self.servers = MemoryServers(tables)
+        self.history = MemoryHistory(tables)
+        self.settings = MemorySettings(tables)
+        self.reservations = MemoryReservations(tables)
+        self.lease = MemoryLease(tables)

@@ -1,0 +1,104 @@
+"""How domain records are written down: one JSON text per Server, Reservation or HistoryEntry.
+
+Every state backend stores the same text, so the three behave identically and a record read back equals
+the record written: datetimes become fixed-width UTC ISO-8601 strings (which also sort by time as plain
+strings), `ServerState` its value, floats their shortest exact repr (JSON), None stays null.
+A naive datetime or a detail that JSON cannot hold is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from functools import cache
+from typing import TypeVar, get_type_hints
+
+from chalicelib.domain.fleet import Server, ServerState
+from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation
+
+Record = TypeVar("Record", Server, Reservation, HistoryEntry)
+
+
+
+class RecordError(BbbscaleError, ValueError):
+    """A record cannot be stored as given (naive datetime, a value JSON cannot hold)."""
+
+
+def stamp(moment: datetime) -> str:
+    """The stored, sortable form of a tz-aware datetime (converted to UTC)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RecordError(f"naive datetime {moment.isoformat()} refused: state stores take tz-aware UTC times")
+    # isoformat pads the year to 4 digits (strftime's %Y does not on glibc) and, with microseconds always
+    # present, every stamp has the same width: string order is time order.
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def unstamp(text: str) -> datetime:
+    """The tz-aware UTC datetime of a stored stamp."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def _plain(value):
+    """JSON's fallback for values a history detail may reasonably hold."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def to_json(value) -> str:
+    """A settings value or history detail as JSON text; RecordError if JSON cannot hold it."""
+    try:
+        return json.dumps(value, default=_plain, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise RecordError(f"value cannot be stored as JSON: {error}") from None
+
+
+@cache
+def _datetime_fields(kind: type) -> frozenset[str]:
+    hints = get_type_hints(kind)
+    return frozenset(name for name, hint in hints.items() if "datetime" in str(hint))
+
+
+def dump(record: Record) -> str:
+    """The JSON text of a Server, Reservation or HistoryEntry."""
+    moments = _datetime_fields(type(record))
+    body = {}
+    for spec in dataclasses.fields(record):
+        value = getattr(record, spec.name)
+        if spec.name in moments and value is not None:
+            value = stamp(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        body[spec.name] = value
+    return to_json(body)
+
+
+def load(kind: type[Record], text: str) -> Record:
+    """The record a `dump` wrote. Unknown keys (a field since removed) are ignored; missing ones default."""
+    body = json.loads(text)
+    names = {spec.name for spec in dataclasses.fields(kind)}
+    moments = _datetime_fields(kind)
+    values = {}
+    for name, value in body.items():
+        if name not in names:
+            continue
+        if name in moments and value is not None:
+            value = unstamp(value)
+        values[name] = value
+    if kind is Server:
+        values["state"] = ServerState(values["state"])
+    return kind(**values)
+
+
+def check_server(server: Server) -> None:
+    """Refuse a server record that could not be stored, before any write."""
+    if not server.name or not server.provider:
+        raise RecordError("a server needs a name and a provider")
+    if server.version < 0:
+        raise RecordError(f"server {server.name}: negative version {server.version}")

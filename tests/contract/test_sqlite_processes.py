@@ -1,0 +1,52 @@
+"""Two processes on one SQLite file: numbers stay unique and one lease holder wins (real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from chalicelib.adapters.state.sqlite import SqliteStateStore
+
+WORKER = """
+import json, sys
+from datetime import datetime
+from chalicelib.adapters.state.sqlite import SqliteStateStore
+store = SqliteStateStore(sys.argv[1], cluster="demo")
+sys.stdin.readline()  # start together
+won = store.lease.acquire(sys.argv[2], datetime.fromisoformat("2026-11-23T08:00:00+00:00"), 300)
+print(json.dumps({"won": won, "numbers": [store.servers.next_number("gandi") for _ in range(40)]}))
+"""
+
+
+def test_two_processes_share_one_file_safely(tmp_path):
+    path = str(tmp_path / "state.sqlite3")
+    SqliteStateStore(path, cluster="demo").close()  # schema in place before the race
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, path, f"tick-{n}"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+        for n in range(2)
+    ]
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outcomes = [json.loads(worker.communicate(timeout=60)[0]) for worker in workers]
+    assert sorted(o["won"] for o in outcomes) == [False, True]
+    numbers = [n for o in outcomes for n in o["numbers"]]
+    assert sorted(numbers) == list(range(1, 81))
+    store = SqliteStateStore(path, cluster="demo")
+    assert store.database.rows("PRAGMA journal_mode") == [("wal",)]
+    assert store.lease.acquire("tick-late", datetime(2026, 11, 23, 8, 1, tzinfo=timezone.utc), 300) is False
+
+
+def test_history_older_than_the_retention_window_is_pruned(tmp_path):
+    from datetime import timedelta
+
+    from chalicelib.ports import HistoryEntry
+
+    store = SqliteStateStore(str(tmp_path / "s.sqlite3"), cluster="demo", history_ttl_days=30)
+    t0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    for day in (0, 10, 31):
+        store.history.record(HistoryEntry(at=t0 + timedelta(days=day), kind="tick", summary=f"day {day}"))
+    assert [e.summary for e in store.history.recent()] == ["day 31", "day 10"]
