@@ -142,7 +142,7 @@ class Runtime:
     def describe(self, action, fleet) -> list[str]:
         """The provider calls an action would make (dry run)."""
         provider = self.providers.get(action.provider)
-        if provider is None or not hasattr(provider, "calls"):
+        if provider is None or not callable(getattr(provider, "calls", None)):
             return []
         if action.action == "start":
             names = [f"bbbscale-{self.settings.cluster}-{action.provider}-<next>"] * (action.count or 0)

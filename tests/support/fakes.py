@@ -1,0 +1,146 @@
+"""Hand-written fakes of OUR ports (never of libraries we do not own). Each records what it was asked,
+like cluster-autoscaler's test cloud provider, so tests assert on the calls a tick made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib.domain.fleet import VM
+from chalicelib.domain.load import LoadSnapshot, Meeting
+from chalicelib.ports import ApiError, LaunchSpec, ProviderError, ScaleliteServer, UnreachableError
+
+
+class FakeProvider:
+    """VMs are pending at create, running when `boot()` is called. `fail` makes the next calls raise."""
+
+    def __init__(self, name: str, clock):
+        self.name, self.clock = name, clock
+        self.vms: dict[str, VM] = {}
+        self.asked: list[tuple[str, object]] = []
+        self.fail: list[ProviderError] = []  # for create/start/stop/destroy
+        self.fail_list: list[ProviderError] = []
+        self.lose_answer = False  # create happens but the answer is lost (a timeout)
+
+    def _maybe_fail(self):
+        if self.fail:
+            raise self.fail.pop(0)
+
+    def list(self) -> list[VM]:
+        self.asked.append(("list", None))
+        if self.fail_list:
+            raise self.fail_list.pop(0)
+        return list(self.vms.values())
+
+    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+        self.asked.append(("create", [s.name for s in specs]))
+        self._maybe_fail()
+        out = []
+        for s in specs:
+            vm = VM(self.name, f"id-{s.name}", s.name, "pending", f"http://{s.name}/bigbluebutton/api",
+                    s.image, self.clock(), dict(s.tags))
+            self.vms[vm.vm_id] = vm
+            out.append(vm)
+        if self.lose_answer:
+            raise ProviderError("timed out", retryable=True)
+        return out
+
+    def boot(self):
+        for vm_id, vm in self.vms.items():
+            if vm.status == "pending":
+                self.vms[vm_id] = VM(vm.provider, vm.vm_id, vm.name, "running", vm.address, vm.image,
+                                     vm.launched_at, vm.tags)
+
+    def start(self, vm_id):
+        self.asked.append(("start", vm_id))
+        self._maybe_fail()
+        return self.vms[vm_id]
+
+    def stop(self, vm_id):
+        self.asked.append(("stop", vm_id))
+        self._maybe_fail()
+
+    def destroy(self, vm_id):
+        self.asked.append(("destroy", vm_id))
+        self._maybe_fail()
+        self.vms.pop(vm_id, None)
+
+
+class FakeScalelite:
+    """Scalelite's registry and meetings; `down` makes every call fail as an unreachable server would."""
+
+    def __init__(self):
+        self.servers_by_id: dict[str, ScaleliteServer] = {}
+        self.meetings_by_url: dict[str, int] = {}
+        self.asked: list[tuple[str, object]] = []
+        self.down = False
+        self.internal_error = False
+
+    def _check(self):
+        if self.down:
+            raise UnreachableError("connection refused")
+
+    def meetings(self) -> LoadSnapshot:
+        self._check()
+        if self.internal_error:
+            raise ApiError("internalError", "one server failed")
+        out = []
+        for url, n in self.meetings_by_url.items():
+            out += [Meeting(f"{url}-{i}", participants=20, create_time_ms=1) for i in range(n)]
+        return LoadSnapshot(tuple(out))
+
+    def servers(self) -> list[ScaleliteServer]:
+        self._check()
+        return [ScaleliteServer(s.id, s.url, s.secret, s.state, s.online, float(self.meetings_by_url.get(s.url, 0) * 20),
+                                s.load_multiplier, s.tag) for s in self.servers_by_id.values()]
+
+    def add(self, url, secret, load_multiplier, tag):
+        self._check()
+        self.asked.append(("add", url))
+        s = ScaleliteServer(f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, 0.0, load_multiplier, tag)
+        self.servers_by_id[s.id] = s
+        return s
+
+    def set_state(self, server_id, state):
+        self._check()
+        self.asked.append((state, server_id))
+        s = self.servers_by_id[server_id]
+        mapped = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}[state]
+        self.servers_by_id[server_id] = ScaleliteServer(s.id, s.url, s.secret, mapped, s.online, s.load, s.load_multiplier, s.tag)
+
+    def delete(self, server_id):
+        self._check()
+        self.asked.append(("delete", server_id))
+        s = self.servers_by_id.pop(server_id)
+        assert self.meetings_by_url.get(s.url, 0) == 0, "deleted a server that has meetings"
+
+
+class FakeBbb:
+    """A server's own API, answering from the fake Scalelite's meetings."""
+
+    def __init__(self, scalelite: FakeScalelite, url: str, healthy: set[str]):
+        self.scalelite, self.url, self.healthy_urls = scalelite, url, healthy
+
+    def healthy(self) -> bool:
+        return self.url in self.healthy_urls
+
+    def meetings(self) -> LoadSnapshot:
+        if self.url not in self.healthy_urls:
+            raise UnreachableError("no answer")
+        n = self.scalelite.meetings_by_url.get(self.url, 0)
+        return LoadSnapshot(tuple(Meeting(f"m{i}", participants=3) for i in range(n)))
+
+    def recordings_pending(self) -> int:
+        return 0
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta):
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)

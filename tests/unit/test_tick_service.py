@@ -1,0 +1,170 @@
+"""The tick service end to end over fakes of our ports: observe -> decide -> act, and its safety."""
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.adapters.state.memory import MemoryStateStore
+from chalicelib.bootstrap import Runtime
+from chalicelib.domain.fleet import ServerState as S
+from chalicelib.ports import ProviderError
+from tests.support.builders import T0, settings
+from tests.support.fakes import Clock, FakeBbb, FakeProvider, FakeScalelite
+
+
+class World:
+    """Wires a Runtime to fakes; owned pool left out to keep the cases small."""
+
+    def __init__(self, **changes):
+        cfg = settings(**changes)
+        providers = {k: v for k, v in cfg.providers.items() if k != "owned"}
+        self.settings = cfg.model_copy(update={"providers": providers})
+        self.clock = Clock(T0)
+        self.scalelite = FakeScalelite()
+        self.providers = {n: FakeProvider(n, self.clock) for n in providers}
+        self.healthy: set[str] = set()
+        self.store = MemoryStateStore(cluster="t")
+        self.rt = Runtime(self.settings, store=self.store, scalelite=self.scalelite, providers=self.providers,
+                          bbb_factory=lambda url, secret, name: FakeBbb(self.scalelite, url, self.healthy),
+                          clock=self.clock, secret=lambda name: None, forecaster=lambda now: (0.0, ""))
+
+    def tick(self, minutes=1, **kw):
+        self.clock.advance(minutes=minutes)
+        return self.rt.tick(now=self.clock.now, **kw)
+
+    def states(self):
+        return sorted((s.name, s.state.value) for s in self.store.servers.servers())
+
+    def boot_all(self):
+        for p in self.providers.values():
+            p.boot()
+            self.healthy |= {vm.address for vm in p.vms.values()}
+
+
+def test_scale_up_then_register_and_enable():
+    w = World(headroom={"percent": 0, "units": 600})  # 600 units of headroom on no load = 2 servers
+    r = w.tick()
+    assert r["desired"] == {"cheap": 2, "dear": 0}
+    assert [a["action"] for a in r["actions"]] == ["start"]
+    assert w.providers["cheap"].asked[-1] == ("create", ["bbbscale-t-cheap-1", "bbbscale-t-cheap-2"])
+    assert [s for _, s in w.states()] == ["booting", "booting"]
+    w.boot_all()
+    r = w.tick()
+    assert [a["action"] for a in r["actions"]] == ["register", "enable"] * 2
+    assert [c[0] for c in w.scalelite.asked] == ["add", "enable", "add", "enable"]
+    assert [s for _, s in w.states()] == ["serving", "serving"]
+    assert r["fleet"] == {"cheap": {"serving": 2}}
+
+
+def test_dry_run_acts_on_nothing_and_records_the_decision():
+    w = World(headroom={"percent": 0, "units": 600})
+    r = w.tick(dry_run=True)
+    assert r["dry_run"] and r["actions"][0]["action"] == "start"
+    assert all(c[0] == "list" for p in w.providers.values() for c in p.asked)
+    assert w.store.servers.servers() == []
+    assert w.store.history.recent(1, kind="tick")[0].summary.startswith("0 users")
+
+
+def test_a_held_lease_means_no_action():
+    w = World(headroom={"percent": 0, "units": 600})
+    assert w.store.lease.acquire("someone-else", w.clock.now + timedelta(minutes=1), 300)
+    r = w.tick()
+    assert r["actions"][0]["action"] == "hold" and "lease" in r["actions"][0]["reason"]
+    assert all(not p.asked for p in w.providers.values())
+
+
+def test_lost_create_answer_is_adopted_not_repeated():
+    w = World(headroom={"percent": 0, "units": 300})
+    w.providers["cheap"].lose_answer = True
+    r = w.tick()
+    assert r["actions"][0]["result"].startswith("failed")
+    assert w.states() == [("bbbscale-t-cheap-1", "requested")]
+    w.providers["cheap"].lose_answer = False
+    r = w.tick()  # the VM is listed by name: adopted, and nothing new is started
+    assert w.states() == [("bbbscale-t-cheap-1", "booting")]
+    assert [c for c in w.providers["cheap"].asked if c[0] == "create"] == [("create", ["bbbscale-t-cheap-1"])]
+
+
+def test_repeated_failures_back_off_and_move_demand_to_the_next_provider():
+    w = World(headroom={"percent": 0, "units": 300})
+    for _ in range(3):
+        w.providers["cheap"].fail.append(ProviderError("quota exceeded"))
+        w.tick()
+    r = w.tick()
+    assert r["desired"]["dear"] == 1
+    assert any(a["action"] == "start" and a["provider"] == "dear" for a in r["actions"])
+    assert any("backing off" in reason for reason in r["reasons"])
+
+
+def _serving_world(n=2):
+    w = World(headroom={"percent": 0, "units": 300 * n})
+    w.tick()
+    w.boot_all()
+    w.tick()
+    return w
+
+
+def test_scale_down_cordons_waits_for_empty_and_paid_hour_then_stops():
+    w = _serving_world(2)
+    url = sorted(s.url for s in w.store.servers.servers())[0]
+    w.scalelite.meetings_by_url[url] = 2  # a class on one of them
+    w.rt.settings = w.settings = w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
+    for _ in range(12):
+        r = w.tick()
+    stops = [a for a in r["actions"] if a["action"] == "stop"]
+    assert not stops
+    states = dict(w.states())
+    assert list(states.values()).count("draining") >= 1
+    # The class ends; nothing is stopped until the paid hour is about to end.
+    w.scalelite.meetings_by_url[url] = 0
+    destroyed = []
+    for _ in range(60):
+        r = w.tick()
+        destroyed += [c for c in w.providers["cheap"].asked if c[0] == "destroy"]
+        if destroyed:
+            break
+    assert destroyed, "the empty server is stopped near the end of its paid hour"
+    minutes_in = (w.clock.now - T0).total_seconds() / 60
+    assert 48 <= minutes_in <= 61
+
+
+def test_scalelite_down_holds_any_scale_down():
+    w = _serving_world(2)
+    w.rt.settings = w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
+    w.scalelite.down = True
+    for _ in range(15):
+        r = w.tick()
+    assert not [a for a in r["actions"] if a["action"] in ("cordon", "stop")]
+    assert any("Scalelite" in p for p in r["problems"])
+    assert [s for _, s in w.states()] == ["serving", "serving"]
+
+
+def test_freeze_from_the_store_holds_everything():
+    w = World(headroom={"percent": 0, "units": 600})
+    w.store.settings.put("freeze", {"until": None, "by": "alice", "reason": "exam day"})
+    r = w.tick()
+    assert [a["action"] for a in r["actions"]] == ["hold"]
+    assert not [c for p in w.providers.values() for c in p.asked if c[0] != "list"]
+
+
+@pytest.mark.parametrize("failing", ["list", "create"])
+def test_provider_faults_never_lose_a_vm(failing):
+    w = World(headroom={"percent": 0, "units": 900})
+    cheap = w.providers["cheap"]
+    if failing == "list":
+        cheap.fail_list.append(ProviderError("503", retryable=True))
+        r = w.tick()  # cheap cannot be listed: it is capped where it is, dear takes the demand
+        assert not [c for c in cheap.asked if c[0] == "create"]
+        assert [(a["action"], a["provider"]) for a in r["actions"]] == [("start", "dear")]
+        assert any("provider cheap: list failed" in p for p in r["problems"])
+    else:
+        cheap.lose_answer = True
+        w.tick()
+        cheap.lose_answer = False
+    for _ in range(4):
+        w.tick()
+    w.boot_all()
+    w.tick()
+    names = {vm.name for vm in cheap.vms.values()}
+    tracked = {s.name for s in w.store.servers.servers() if s.state not in (S.FAILED, S.DESTROYED, S.LOST)}
+    assert names <= tracked
