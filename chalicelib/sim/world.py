@@ -123,6 +123,11 @@ class SimWorld(ScaleliteModel):
             if offline is not None:
                 node.offline = offline
 
+    def set_recordings_pending(self, name: str, count: int) -> None:
+        """How many recordings the server is still processing (a reason not to switch it off)."""
+        with self.lock:
+            self._node(name).recordings_pending = max(0, int(count))
+
     def power_off(self, name: str, reason: str = "stopped with meetings") -> list[str]:
         """Remove a BBB server; meetings still on it are killed and counted. Returns their ids."""
         with self.lock:
@@ -149,10 +154,12 @@ class SimWorld(ScaleliteModel):
     def create_meeting(self, meeting_id: str, now: datetime, participants: int = 0, moderators: int = 0,
                        voice: int = 0, video: int = 0, listen_only: int = 0, name: str = "",
                        is_breakout: bool = False, parent_id: str | None = None,
-                       metadata: dict[str, str] | None = None, server_tag: str | None = None) -> str | None:
+                       metadata: dict[str, str] | None = None, server_tag: str | None = None,
+                       server: str | None = None) -> str | None:
         """Create a meeting as Scalelite's `create` would; returns the server it landed on, or None when
         no server could take it (counted as rejected). An existing id stays on its server. Breakout
-        rooms are created by BBB itself beside their parent, not through Scalelite."""
+        rooms are created by BBB itself beside their parent, not through Scalelite. `server` pins the
+        meeting to a BBB server directly, bypassing Scalelite (test setup, scenario seeding)."""
         with self.lock:
             existing = self.meetings.get(meeting_id)
             if existing is not None:
@@ -165,7 +172,10 @@ class SimWorld(ScaleliteModel):
                 server = parent.server
                 sequence = 1 + sum(1 for m in self.meetings.values() if m.parent_id == parent.meeting_id)
             else:
-                server = self.place(server_tag)
+                if server is None:
+                    server = self.place(server_tag)
+                elif server not in self.nodes:
+                    raise KeyError(f"no BBB server named {server!r}")
                 sequence = 0
                 if server is None:
                     self.rejections.append((meeting_id, now))

@@ -9,6 +9,7 @@ the counts: the first `moderators` are MODERATOR, `voice` have joined audio, `li
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -16,6 +17,7 @@ from lxml import etree
 
 from chalicelib.sim.world import SimMeeting
 
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 NO_MEETINGS = "no meetings were found on this server"
 
 
@@ -84,7 +86,8 @@ def _meeting(parent: etree._Element, meeting: SimMeeting, children: list[str], a
         etree.SubElement(node, "attendees")
     metadata = etree.SubElement(node, "metadata")
     for key, value in meeting.metadata.items():
-        _add(metadata, key, value)
+        if _XML_NAME.match(key):  # BBB only keeps meta_ names that are valid XML element names
+            _add(metadata, key, value)
     _add(node, "isBreakout", meeting.is_breakout)
     if meeting.is_breakout:
         _add(node, "parentMeetingID", meeting.parent_id)
