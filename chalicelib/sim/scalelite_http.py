@@ -201,14 +201,20 @@ class LocalScalelite:
 
     # --- admin API -----------------------------------------------------------------------------------------
     def admin(self, method: str, action: str, query: str, params: dict, content_type: str,
-              has_body: bool) -> AdminAnswer:
-        if method == "POST" and has_body and content_type.split(";")[0].strip().lower() != "application/json":
+              body: bytes) -> AdminAnswer:
+        """Content-Type first, then the checksum (query string only), then the JSON body, like Rails."""
+        if method == "POST" and body and content_type.split(";")[0].strip().lower() != "application/json":
             return AdminAnswer(200, render.failed_xml("unsupportedContentType",
                                                       "POST request Content-Type is missing or unsupported"))
         given = str(params.get("checksum", ""))
         if not given or not verify(action, _strip_checksum(query, given), given, self._secret):
             return AdminAnswer(200, render.failed_xml(*CHECKSUM_ERROR))
-        return admin_call(self.world, method, action, params)
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            return AdminAnswer(400, b'{"error": "invalid JSON body"}', "application/json; charset=utf-8")
+        merged = {**params, **(document if isinstance(document, dict) else {})}
+        return admin_call(self.world, method, action, merged)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -233,12 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if match := _ADMIN_PATH.match(parts.path):
-            try:
-                document = json.loads(body) if body else {}
-            except ValueError:
-                return self._answer(400, b'{"error":"invalid JSON body"}', {}, "application/json")
-            merged = {**params, **(document if isinstance(document, dict) else {})}
-            answer = app.admin(method, match.group(1), query, merged, self.headers.get("Content-Type", ""), bool(body))
+            answer = app.admin(method, match.group(1), query, params, self.headers.get("Content-Type", ""), body)
             return self._answer(answer.status, answer.body, {}, answer.content_type)
         if match := _NODE_PATH.match(parts.path):
             result = app.node_call(match.group(1), match.group(2), query, params)
