@@ -99,7 +99,7 @@ class LocalScalelite:
                 name = name_in_url(entry.url)
                 if name and entry.url.startswith("sim://"):
                     entry.url = self.server_url(name)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-scalelite", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-scalelite", daemon=True)
         self._thread.start()
         return self
 

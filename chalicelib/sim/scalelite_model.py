@@ -193,8 +193,8 @@ class ScaleliteModel:
     def _poll_ok(self, entry: RegisteredServer, name: str, now: datetime) -> None:
         young_since = now - timedelta(minutes=self.young_room_minutes)
         total = 0
-        for meeting in self.meetings.values():
-            if meeting.server != name or meeting.is_breakout:
+        for meeting in self._on(name):
+            if meeting.is_breakout:
                 continue
             attendees = meeting.participants + meeting.moderators
             if meeting.create_time > young_since:

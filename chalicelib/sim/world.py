@@ -95,6 +95,7 @@ class SimWorld(ScaleliteModel):
         super().__init__(rng or random.Random(0), poll_interval_s)
         self.nodes: dict[str, BbbNode] = {}
         self.meetings: dict[str, SimMeeting] = {}
+        self.on_server: dict[str, dict[str, SimMeeting]] = {}  # index: server -> its meetings
         self.killed: list[tuple[str, str, str]] = []
         self.rejections: list[tuple[str, datetime]] = []
         self.url_for: Callable[[str], str] = lambda name: f"sim://{name}"
@@ -170,7 +171,7 @@ class SimWorld(ScaleliteModel):
                     self.rejections.append((meeting_id, now))
                     return None
                 server = parent.server
-                sequence = 1 + sum(1 for m in self.meetings.values() if m.parent_id == parent.meeting_id)
+                sequence = 1 + sum(1 for m in self._on(server) if m.parent_id == parent.meeting_id)
             else:
                 if server is None:
                     server = self.place(server_tag)
@@ -180,11 +181,13 @@ class SimWorld(ScaleliteModel):
                 if server is None:
                     self.rejections.append((meeting_id, now))
                     return None
-            self.meetings[meeting_id] = SimMeeting(
+            meeting = SimMeeting(
                 meeting_id, server, now, name or meeting_id, participants, moderators, voice, video,
                 listen_only, is_breakout, parent_id, sequence, str(70000 + self.rng.randrange(30000)),
                 dict(metadata or {}),
             )
+            self.meetings[meeting_id] = meeting
+            self.on_server.setdefault(server, {})[meeting_id] = meeting
             return server
 
     def resize_meeting(self, meeting_id: str, **counts: int) -> None:
@@ -214,16 +217,26 @@ class SimWorld(ScaleliteModel):
     def end_meeting(self, meeting_id: str) -> bool:
         """End a meeting normally, with its breakout rooms (BBB ends them with the parent)."""
         with self.lock:
-            if self.meetings.pop(meeting_id, None) is None:
+            meeting = self._remove(meeting_id)
+            if meeting is None:
                 return False
-            for child in [m.meeting_id for m in self.meetings.values() if m.parent_id == meeting_id]:
-                self.meetings.pop(child, None)
+            for child in [m.meeting_id for m in self._on(meeting.server) if m.parent_id == meeting_id]:
+                self._remove(child)
             return True
 
+    def _on(self, server: str) -> list[SimMeeting]:
+        return list(self.on_server.get(server, {}).values())
+
+    def _remove(self, meeting_id: str) -> SimMeeting | None:
+        meeting = self.meetings.pop(meeting_id, None)
+        if meeting is not None:
+            self.on_server.get(meeting.server, {}).pop(meeting_id, None)
+        return meeting
+
     def _kill_on(self, server: str, reason: str) -> list[str]:
-        victims = [m.meeting_id for m in self.meetings.values() if m.server == server]
+        victims = [m.meeting_id for m in self._on(server)]
         for meeting_id in victims:
-            del self.meetings[meeting_id]
+            self._remove(meeting_id)
             self.killed.append((meeting_id, server, reason))
         return victims
 
@@ -231,11 +244,11 @@ class SimWorld(ScaleliteModel):
     def meetings_of(self, server: str) -> list[Meeting]:
         """The meetings on one BBB server, as domain meetings (server set)."""
         with self.lock:
-            return [m.as_meeting() for m in self.meetings.values() if m.server == server]
+            return [m.as_meeting() for m in self._on(server)]
 
     def sim_meetings_of(self, server: str) -> list[SimMeeting]:
         with self.lock:
-            return [replace(m, metadata=dict(m.metadata)) for m in self.meetings.values() if m.server == server]
+            return [replace(m, metadata=dict(m.metadata)) for m in self._on(server)]
 
     def node_meetings(self, name: str) -> list[SimMeeting]:
         """What the BBB server's own getMeetings returns; raises NodeUnavailable when it cannot answer."""
