@@ -8,8 +8,6 @@ and a wrong secret is an ApiError checksumError, as over HTTP.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.ports import ApiError, ScaleliteServer, UnreachableError
 from chalicelib.sim.scalelite_model import STATES, RegisteredServer
@@ -33,8 +31,7 @@ class DirectScalelite:
 
     def meetings(self) -> LoadSnapshot:
         """All meetings Scalelite's getMeetings would list; ApiError when it would answer FAILED."""
-        found = self.world.scalelite_meetings()
-        return LoadSnapshot(meetings=tuple(replace(m.as_meeting(), server=None) for m in found))
+        return LoadSnapshot(meetings=tuple(self.world.scalelite_load()))
 
     def servers(self) -> list[ScaleliteServer]:
         return [_port_server(e) for e in self.world.scalelite_servers()]

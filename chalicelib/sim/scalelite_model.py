@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
 _NAME_IN_URL = re.compile(r"^(?:sim://([^/]+)|https?://[^/]+/bbb/([^/]+)/bigbluebutton/api)/?$")
 
 
+@lru_cache(maxsize=8192)
 def name_in_url(url: str) -> str | None:
     """The simulated server a registered URL points at (sim://NAME or .../bbb/NAME/bigbluebutton/api)."""
     match = _NAME_IN_URL.match(url.strip())
@@ -227,18 +229,26 @@ class ScaleliteModel:
     def scalelite_meetings(self) -> list:
         """Scalelite's getMeetings: every online, non-disabled server's meetings, concatenated. Raises
         ApiError as Scalelite answers: internalError when a server cannot be read, or the server's own
-        FAILED key (e.g. checksumError when the registered secret is wrong)."""
+        FAILED key (e.g. checksumError when the registered secret is wrong). Returns copies."""
         with self.lock:
-            found = []
-            for entry in self.registry.values():
-                if not entry.online or entry.state == "disabled":
-                    continue
-                node = self.node_for_url(entry.url)
-                if node is None or not node.reachable:
-                    raise ApiError("internalError", "Unable to access server.")
-                if node.api_error:
-                    raise ApiError("internalError", "Response did not include returncode")
-                if node.secret != entry.secret:
-                    raise ApiError("checksumError", "You did not pass the checksum security check")
-                found.extend(self.sim_meetings_of(node.name))
-            return found
+            return [replace(m, metadata=dict(m.metadata)) for m in self._listing()]
+
+    def scalelite_load(self) -> list:
+        """The same listing as domain meetings without a server (getMeetings does not say where)."""
+        with self.lock:
+            return [m.as_meeting(with_server=False) for m in self._listing()]
+
+    def _listing(self) -> list:
+        found = []
+        for entry in self.registry.values():
+            if not entry.online or entry.state == "disabled":
+                continue
+            node = self.node_for_url(entry.url)
+            if node is None or not node.reachable:
+                raise ApiError("internalError", "Unable to access server.")
+            if node.api_error:
+                raise ApiError("internalError", "Response did not include returncode")
+            if node.secret != entry.secret:
+                raise ApiError("checksumError", "You did not pass the checksum security check")
+            found.extend(self._on(node.name))
+        return found

@@ -38,20 +38,20 @@ class SimMeeting:
     voice_bridge: str = "70000"
     metadata: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def create_time_ms(self) -> int:
-        return int(self.create_time.timestamp() * 1000)
+    create_time_ms: int = field(init=False, default=0)  # epoch ms of create_time, computed once
+
+    def __post_init__(self) -> None:
+        self.create_time_ms = int(self.create_time.timestamp() * 1000)
 
     @property
     def internal_id(self) -> str:
         """BBB's internalMeetingID: sha1 of the external id, a dash, the create time in ms."""
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
-    def as_meeting(self) -> Meeting:
+    def as_meeting(self, with_server: bool = True) -> Meeting:
         return Meeting(
-            meeting_id=self.meeting_id, participants=self.participants, moderators=self.moderators,
-            voice=self.voice, listen_only=self.listen_only, video=self.video, is_breakout=self.is_breakout,
-            create_time_ms=self.create_time_ms, server=self.server,
+            self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
+            self.is_breakout, self.create_time_ms, self.server if with_server else None,
         )
 
 
