@@ -1,0 +1,105 @@
+"""The Scalelite and BbbServer ports over the simulated world, in process (no HTTP).
+
+The fast simulator replays a week in seconds through these; they keep the HTTP surfaces' semantics:
+Scalelite's getMeetings fails as a whole (ApiError internalError) when any server it asks fails, its
+meetings carry no server; a BBB server that does not answer, or answers 500, raises UnreachableError,
+and a wrong secret is an ApiError checksumError, as over HTTP.
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.load import LoadSnapshot
+from chalicelib.ports import ApiError, ScaleliteServer, UnreachableError
+from chalicelib.sim.scalelite_model import STATES, RegisteredServer
+from chalicelib.sim.world import NodeUnavailable, SimWorld
+
+_STATE_WORDS = {**{v: k for k, v in STATES.items()}, **{k: k for k in STATES}}  # enabled|enable -> enable
+
+
+def _port_server(entry: RegisteredServer) -> ScaleliteServer:
+    return ScaleliteServer(
+        id=entry.id, url=entry.url, secret=entry.secret, state=entry.state, online=entry.online,
+        load=entry.load, load_multiplier=entry.load_multiplier, tag=entry.tag,
+    )
+
+
+class DirectScalelite:
+    """Scalelite port: getMeetings and the server admin API, straight on the world."""
+
+    def __init__(self, world: SimWorld):
+        self.world = world
+
+    def meetings(self) -> LoadSnapshot:
+        """All meetings Scalelite's getMeetings would list; ApiError when it would answer FAILED."""
+        return LoadSnapshot(meetings=tuple(self.world.scalelite_load()))
+
+    def servers(self) -> list[ScaleliteServer]:
+        return [_port_server(e) for e in self.world.scalelite_servers()]
+
+    def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
+        """addServer: the new entry is disabled (and offline until the next poll)."""
+        try:
+            return _port_server(self.world.add_server(url, secret, load_multiplier, tag))
+        except ValueError as error:
+            raise ApiError("badRequest", str(error)) from None
+
+    def set_state(self, server_id: str, state: str) -> None:
+        """updateServer state: enabled|cordoned|disabled (or Scalelite's words enable|cordon|disable)."""
+        word = _STATE_WORDS.get(state)
+        if word is None:
+            raise ApiError("badRequest", f"Invalid state parameter: {state}")
+        try:
+            self.world.update_server(server_id, state=word)
+        except KeyError:
+            raise ApiError("notFound", f"Couldn't find server with id={server_id}") from None
+
+    def delete(self, server_id: str) -> None:
+        """deleteServer: like Scalelite, does not look for meetings."""
+        try:
+            self.world.delete_server(server_id)
+        except KeyError:
+            raise ApiError("notFound", f"Couldn't find server with id={server_id}") from None
+
+
+class DirectBbb:
+    """BbbServer port for one simulated BBB server. `secret` (optional) is the one the caller knows:
+    a wrong one fails like a checksum error."""
+
+    def __init__(self, world: SimWorld, server_name: str, secret: str | None = None):
+        self.world = world
+        self.server_name = server_name
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"DirectBbb({self.server_name!r})"
+
+    def _checked(self) -> None:
+        node = self.world.node(self.server_name)
+        if node is None or not node.reachable:
+            raise UnreachableError(f"BBB server {self.server_name} is not answering")
+        if node.api_error:
+            raise UnreachableError(f"BBB server {self.server_name} answered HTTP 500")
+        if self._secret is not None and self._secret != node.secret:
+            raise ApiError("checksumError", "You did not pass the checksum security check")
+
+    def healthy(self) -> bool:
+        """The API answers and a checksummed getMeetings works."""
+        try:
+            self._checked()
+            return True
+        except (UnreachableError, ApiError):
+            return False
+
+    def meetings(self) -> LoadSnapshot:
+        self._checked()
+        try:
+            found = self.world.node_meetings(self.server_name)
+        except NodeUnavailable as error:
+            raise UnreachableError(str(error)) from None
+        return LoadSnapshot(meetings=tuple(m.as_meeting() for m in found))
+
+    def recordings_pending(self) -> int:
+        """Recordings still processing on this server (they stop it from being switched off)."""
+        self._checked()
+        node = self.world.node(self.server_name)
+        return node.recordings_pending if node else 0

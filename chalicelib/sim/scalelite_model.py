@@ -1,0 +1,254 @@
+"""Scalelite's view of the simulated BBB servers: its server registry, placement and poller.
+
+Modelled on Scalelite v1.8 (blindsidenetworks/scalelite: app/models/server.rb, lib/tasks/poll.rake,
+app/services/server_update_service.rb, app/controllers/bigbluebutton_api_controller.rb). Quirks kept on
+purpose, because a scaler must live with them:
+
+- a server's load is only set by the poller (every 60 s); between polls each `create` and `join` adds
+  1 x load_multiplier (`Server#increment_load`). A server just enabled has no load yet, so it gets no
+  meetings before the next poll; a disabled server never has a load.
+- the poller's load = sum over non-breakout meetings of participantCount + moderatorCount (moderators
+  count twice), a meeting younger than 15 min counting as at least 15, times load_multiplier.
+- placement (`Server.find_available`) picks the lowest load among enabled servers with a load; with no
+  tag asked, ONLY UNTAGGED servers qualify (tagged ones get only meetings that ask for their tag).
+- the poller polls every registered server; two failed polls in a row take an online server offline
+  and Scalelite ends every meeting on it; one good poll brings it back; a cordoned server polled at
+  load 0 turns disabled.
+- getMeetings asks each online, non-disabled server in turn; any failure fails the whole call.
+
+`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `_kill_on` and `lock`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from chalicelib.ports import ApiError
+
+STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
+_NAME_IN_URL = re.compile(r"^(?:sim://([^/]+)|https?://[^/]+/bbb/([^/]+)/bigbluebutton/api)/?$")
+
+
+@lru_cache(maxsize=8192)
+def name_in_url(url: str) -> str | None:
+    """The simulated server a registered URL points at (sim://NAME or .../bbb/NAME/bigbluebutton/api)."""
+    match = _NAME_IN_URL.match(url.strip())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+@dataclass
+class RegisteredServer:
+    """One entry of Scalelite's server registry, as getServers reports it."""
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    tag: str | None = None
+    state: str = "disabled"
+    load_multiplier: float = 1.0
+    online: bool = False
+    load: float | None = None
+    healthy_counter: int = 0
+    unhealthy_counter: int = 0
+
+
+class ScaleliteModel:
+    """Registry, placement and poller. Thread-safe through the world's single lock."""
+
+    young_room_minutes = 15  # LOAD_JOIN_BUFFER_TIME
+    young_room_users = 15  # LOAD_MIN_USER_COUNT
+    healthy_threshold = 1  # SERVER_HEALTHY_THRESHOLD
+    unhealthy_threshold = 2  # SERVER_UNHEALTHY_THRESHOLD
+
+    def __init__(self, rng, poll_interval_s: float):
+        self.lock = threading.RLock()
+        self.rng = rng
+        self.poll_interval = timedelta(seconds=poll_interval_s)
+        self.registry: dict[str, RegisteredServer] = {}
+        self.last_poll: datetime | None = None
+
+    # --- admin API --------------------------------------------------------------------------------------
+    def add_server(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None,
+                   state: str = "disabled", online: bool = False) -> RegisteredServer:
+        """addServer: a new entry, disabled and offline until enabled and polled. Scalelite does not
+        refuse a URL it already has. `state`/`online` other than the defaults seed a pre-existing fleet."""
+        if not url or not secret:
+            raise ValueError("Server needs a URL and a secret")
+        with self.lock:
+            server_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            entry = RegisteredServer(server_id, url, secret, tag or None, state, float(load_multiplier) or 1.0, online)
+            if online and state != "disabled":
+                entry.load = 0.0
+            self.registry[server_id] = entry
+            return replace(entry)
+
+    def update_server(self, server_id: str, state: str | None = None, load_multiplier: float | None = None,
+                      secret: str | None = None, tag: str | None = None) -> RegisteredServer:
+        """updateServer: state is enable|cordon|disable (Scalelite refuses anything else); tag "" clears."""
+        with self.lock:
+            entry = self._entry(server_id)
+            if state:
+                new = STATES.get(state)
+                if new is None:
+                    raise ValueError(f"Invalid state parameter: {state}")
+            if load_multiplier is not None and float(load_multiplier) == 0:
+                raise ValueError("Load-multiplier must be a non-zero number")
+            if state:
+                entry.state = new
+                if new == "disabled":
+                    entry.load = None  # a disabled server leaves the load set
+            if load_multiplier is not None:
+                entry.load_multiplier = float(load_multiplier)
+            if secret:
+                entry.secret = secret
+            if tag is not None:
+                entry.tag = tag or None
+            return replace(entry)
+
+    def delete_server(self, server_id: str) -> None:
+        """deleteServer: forgets the entry. Like Scalelite it does not look for meetings: they keep
+        running on the BBB server but vanish from getMeetings (see `hidden_meetings`)."""
+        with self.lock:
+            self._entry(server_id)
+            del self.registry[server_id]
+
+    def panic_server(self, server_id: str, keep_state: bool = False) -> list[str]:
+        """panicServer: ends every meeting on the server (counted as killed); disables it unless
+        keep_state. Nothing automatic should ever call this."""
+        with self.lock:
+            entry = self._entry(server_id)
+            node = self.node_for_url(entry.url)
+            killed = self._kill_on(node.name, "panicServer") if node else []
+            if not keep_state:
+                entry.state, entry.load = "disabled", None
+            return killed
+
+    def scalelite_servers(self) -> list[RegisteredServer]:
+        with self.lock:
+            return [replace(s) for s in self.registry.values()]
+
+    def scalelite_server(self, server_id: str) -> RegisteredServer:
+        with self.lock:
+            return replace(self._entry(server_id))
+
+    def _entry(self, server_id: str) -> RegisteredServer:
+        entry = self.registry.get(server_id)
+        if entry is None:
+            raise KeyError(f"Couldn't find server with id={server_id}")
+        return entry
+
+    def hidden_meetings(self) -> list[str]:
+        """Meetings running on BBB servers Scalelite no longer lists (deleted with meetings on them)."""
+        with self.lock:
+            known = {name_in_url(s.url) for s in self.registry.values()}
+            return sorted(m.meeting_id for m in self.meetings.values() if m.server not in known)
+
+    # --- placement --------------------------------------------------------------------------------------
+    def place(self, tag: str | None = None) -> str | None:
+        """Server.find_available: the server name a new meeting goes to, or None. Bumps its load by 1."""
+        required = bool(tag) and tag.endswith("!")
+        tags = set((tag or "").rstrip("!").split(";")) - {""}
+        candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
+        chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
+        if not chosen:
+            if required:
+                return None
+            chosen = [s for s in candidates if s.tag is None]
+        for entry in sorted(chosen, key=lambda s: (s.load, s.id)):
+            node = self.node_for_url(entry.url)
+            if node is None or not node.reachable or node.api_error:
+                return None  # Scalelite would fail the create: "Unable to create meeting on server."
+            entry.load += entry.load_multiplier
+            return node.name
+        return None
+
+    def count_join(self, server: str) -> None:
+        """A join also bumps the load of the meeting's server by 1 x multiplier."""
+        for entry in self.registry.values():
+            if entry.load is not None and entry.state == "enabled" and name_in_url(entry.url) == server:
+                entry.load += entry.load_multiplier
+
+    # --- poller -----------------------------------------------------------------------------------------
+    def poll_if_due(self, now: datetime) -> bool:
+        with self.lock:
+            if self.last_poll is not None and now - self.last_poll < self.poll_interval:
+                return False
+        self.poll(now)
+        return True
+
+    def poll(self, now: datetime) -> None:
+        """One round of Scalelite's server poller over every registered server."""
+        with self.lock:
+            self.last_poll = now
+            for entry in self.registry.values():
+                node = self.node_for_url(entry.url)
+                if node and node.reachable and not node.api_error and node.secret == entry.secret:
+                    self._poll_ok(entry, node.name, now)
+                else:
+                    self._poll_failed(entry, node.name if node else None)
+
+    def _poll_ok(self, entry: RegisteredServer, name: str, now: datetime) -> None:
+        young_since = now - timedelta(minutes=self.young_room_minutes)
+        total = 0
+        for meeting in self._on(name):
+            if meeting.is_breakout:
+                continue
+            attendees = meeting.participants + meeting.moderators
+            if meeting.create_time > young_since:
+                attendees = max(attendees, self.young_room_users)
+            total += attendees
+        entry.unhealthy_counter = 0
+        if not entry.online:
+            entry.healthy_counter += 1
+            if entry.healthy_counter < self.healthy_threshold:
+                return
+            entry.healthy_counter, entry.online = 0, True
+        entry.load = total * entry.load_multiplier
+        if entry.state == "cordoned" and entry.load == 0:
+            entry.state = "disabled"
+        if entry.state == "disabled":
+            entry.load = None
+
+    def _poll_failed(self, entry: RegisteredServer, name: str | None) -> None:
+        entry.healthy_counter = 0
+        if not entry.online:
+            return
+        entry.unhealthy_counter += 1
+        if entry.unhealthy_counter < self.unhealthy_threshold:
+            return
+        if name is not None:
+            self._kill_on(name, "scalelite: server offline after failed polls")
+        entry.unhealthy_counter, entry.online, entry.load = 0, False, None
+
+    # --- getMeetings ------------------------------------------------------------------------------------
+    def scalelite_meetings(self) -> list:
+        """Scalelite's getMeetings: every online, non-disabled server's meetings, concatenated. Raises
+        ApiError as Scalelite answers: internalError when a server cannot be read, or the server's own
+        FAILED key (e.g. checksumError when the registered secret is wrong). Returns copies."""
+        with self.lock:
+            return [replace(m, metadata=dict(m.metadata)) for m in self._listing()]
+
+    def scalelite_load(self) -> list:
+        """The same listing as domain meetings without a server (getMeetings does not say where)."""
+        with self.lock:
+            return [m.as_meeting(with_server=False) for m in self._listing()]
+
+    def _listing(self) -> list:
+        found = []
+        for entry in self.registry.values():
+            if not entry.online or entry.state == "disabled":
+                continue
+            node = self.node_for_url(entry.url)
+            if node is None or not node.reachable:
+                raise ApiError("internalError", "Unable to access server.")
+            if node.api_error:
+                raise ApiError("internalError", "Response did not include returncode")
+            if node.secret != entry.secret:
+                raise ApiError("checksumError", "You did not pass the checksum security check")
+            found.extend(self._on(node.name))
+        return found
