@@ -55,7 +55,10 @@ class _Rooms:
     def release(self, before: datetime) -> None:
         still = []
         for end, room in self.busy:
-            (self.free.append(room) if end < before else still.append((end, room)))
+            if end < before:
+                self.free.append(room)
+            else:
+                still.append((end, room))
         self.busy = still
 
     def take(self, end: datetime) -> str:
@@ -101,7 +104,7 @@ def _day(rng: random.Random, rooms: _Rooms, day: date, scale: float, variant: st
     factor = DAY_FACTOR[day.weekday()] * rng.uniform(0.97, 1.03) * scale
     for hhmm, share in sorted(_shape(day, variant).items()):
         slot = datetime.combine(day, time.fromisoformat(hhmm), tzinfo=tz)
-        rooms.release(before=slot - timedelta(minutes=5))
+        rooms.release(before=slot - timedelta(minutes=5))  # starts are at most 4 min early: no overlap
         settled = slot + timedelta(minutes=20)
         carried = sum(1 for m in meetings if m.start <= settled < m.end)
         for _ in range(max(0, round(peak_rooms * share * factor) - carried)):
@@ -109,7 +112,6 @@ def _day(rng: random.Random, rooms: _Rooms, day: date, scale: float, variant: st
             offset = 0 if roll < 0.6 else rng.randint(-4, -1) if roll < 0.75 else rng.randint(1, 9)
             start = slot + timedelta(minutes=offset)
             meetings.append(_session(rng, lambda end: rooms.take(end), start))
-        # a room may only come back after its session ended: early starters wait for a free room
     return meetings
 
 
