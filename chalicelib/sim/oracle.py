@@ -79,7 +79,7 @@ def cheapest_servers(units: float, providers: Mapping[str, ProviderSettings]) ->
         if i == count:
             return
         p = billed[i][1]
-        top = min(p.limit - lows[i], math.ceil(remaining / p.capacity_units - _EPS))
+        top = min(p.limit - lows[i], max(1, math.ceil(remaining / p.capacity_units - _EPS)))
         for n in range(top, -1, -1):
             rest = remaining - n * p.capacity_units
             bound = cost + n * p.hourly_cost + relaxed(i + 1, rest)
