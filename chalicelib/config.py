@@ -106,6 +106,19 @@ class TimetableSettings(Strict):
     )
     margin_minutes: float = Field(10.0, ge=0)
 
+    @field_validator("starts")
+    @classmethod
+    def _starts(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
+        for weekday, starts in value.items():
+            if not 0 <= weekday <= 6:
+                raise ValueError(f"weekday {weekday} is not 0 (Monday) .. 6 (Sunday)")
+            for start in starts:
+                hour, sep, minute = start.partition(":")
+                if not (sep and len(hour) == 2 and len(minute) == 2 and hour.isdigit() and minute.isdigit()
+                        and int(hour) < 24 and int(minute) < 60):
+                    raise ValueError(f"class start {start!r} of weekday {weekday} is not 'HH:MM'")
+        return value
+
 
 class ForecastSettings(Strict):
     enabled: bool = True

@@ -1,0 +1,236 @@
+"""Trace files: the meetings a replay feeds the simulated fleet (CONTRACT.md "Trace files").
+
+CSV with a header, one row per meeting session: `meeting_id,start,end,participants,voice,video,listen_only`,
+start/end ISO-8601 with a UTC offset, the counts being the session's steady size. A `meeting_id` is the
+BBB meetingID of a room, so it may come back in later rows (a class group's room used by each lesson of
+the day), but two sessions of one room never overlap. Extra columns are ignored (the format only grows).
+
+Also here: the figures a trace is calibrated on (`trace_figures`) and its load, minute by minute
+(`load_series`). The school-week generator lives in chalicelib/sim/schoolday.py and is re-exported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable
+
+from chalicelib.domain.load import LoadWeights, Meeting, meeting_units
+from chalicelib.ports import BbbscaleError
+
+FIELDS = ("meeting_id", "start", "end", "participants", "voice", "video", "listen_only")
+COUNTS = ("participants", "voice", "video", "listen_only")
+
+
+class TraceError(BbbscaleError):
+    """A trace file that cannot be replayed; the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceMeeting:
+    """One session of a room: from `start` to `end` (aware datetimes) at its steady size. `voice` are
+    open mics (voiceParticipantCount), `listen_only` listen-only users, `video` webcam streams."""
+
+    meeting_id: str
+    start: datetime
+    end: datetime
+    participants: int
+    voice: int = 0
+    video: int = 0
+    listen_only: int = 0
+
+    @property
+    def minutes(self) -> float:
+        return (self.end - self.start).total_seconds() / 60.0
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _parse_row(row: dict, where: str) -> TraceMeeting:
+    if None in row:
+        raise TraceError(f"{where}: more values than the header has columns")
+    missing = [name for name in FIELDS if row.get(name) is None]
+    if missing:
+        raise TraceError(f"{where}: field {missing[0]!r} is missing")
+    meeting_id = row["meeting_id"].strip()
+    if not meeting_id:
+        raise TraceError(f"{where}: field 'meeting_id' is empty")
+    times = {}
+    for name in ("start", "end"):
+        raw = row[name].strip()
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            raise TraceError(f"{where}: field {name!r} is not an ISO-8601 time: {_short(raw)}") from None
+        if moment.utcoffset() is None:
+            raise TraceError(f"{where}: field {name!r} has no UTC offset: {_short(raw)}")
+        times[name] = moment
+    if times["end"] <= times["start"]:
+        raise TraceError(f"{where}: field 'end' ({row['end'].strip()}) is not after start ({row['start'].strip()})")
+    counts = {}
+    for name in COUNTS:
+        raw = row[name].strip()
+        if not raw.isdigit():
+            raise TraceError(f"{where}: field {name!r} is not a whole number >= 0: {_short(raw)}")
+        counts[name] = int(raw)
+    if counts["voice"] + counts["listen_only"] > counts["participants"]:
+        raise TraceError(f"{where}: field 'voice' + 'listen_only' exceeds 'participants' ({counts['participants']})")
+    return TraceMeeting(meeting_id, times["start"], times["end"], **counts)
+
+
+def parse_trace(text: str, source: str = "trace") -> list[TraceMeeting]:
+    """Parse a trace document; one TraceError names the first bad line and field. Sessions come back
+    sorted by start."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    absent = [name for name in FIELDS if name not in header]
+    if absent:
+        raise TraceError(f"{source}: line 1: header lacks {', '.join(absent)}; expected {','.join(FIELDS)}")
+    meetings: list[TraceMeeting] = []
+    lines: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        meetings.append(_parse_row(row, f"{source}: line {line} (meeting {_short(str(row.get('meeting_id')))})"))
+        lines.append(line)
+    by_room: dict[str, list[int]] = defaultdict(list)
+    for index, meeting in enumerate(meetings):
+        by_room[meeting.meeting_id].append(index)
+    for room, indexes in by_room.items():
+        indexes.sort(key=lambda i: meetings[i].start)
+        for a, b in zip(indexes, indexes[1:]):
+            if meetings[b].start < meetings[a].end:
+                raise TraceError(
+                    f"{source}: line {lines[b]}: field 'start': meeting {_short(room)} is already running "
+                    f"(line {lines[a]} ends {meetings[a].end.isoformat()})"
+                )
+    return sorted(meetings, key=lambda m: (m.start, m.meeting_id))
+
+
+def read_trace(path: str | Path) -> list[TraceMeeting]:
+    """Read a trace file; TraceError names the file, line and field of the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise TraceError(f"cannot read trace {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}: not UTF-8 text") from None
+    return parse_trace(text, source=str(path))
+
+
+def format_trace(meetings: Iterable[TraceMeeting]) -> str:
+    """The CSV text of a trace, header first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for m in meetings:
+        writer.writerow(
+            (m.meeting_id, m.start.isoformat(), m.end.isoformat(), m.participants, m.voice, m.video, m.listen_only)
+        )
+    return out.getvalue()
+
+
+def write_trace(path: str | Path, meetings: Iterable[TraceMeeting]) -> None:
+    """Write a trace file that `read_trace` reads back unchanged."""
+    Path(path).write_text(format_trace(meetings), encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFigures:
+    """What the seed's figures describe: simultaneous peaks (each its own maximum over minutes) and the
+    day's totals. `sessions_users` sums each session's participants (a pupil in four lessons counts
+    four times: a trace knows rooms, not people); `rooms` counts distinct meeting_ids."""
+
+    peak_users: int
+    peak_rooms: int
+    peak_webcams: int
+    peak_mics: int
+    sessions: int
+    session_users: int
+    rooms: int
+
+
+def _minute(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+def _sweep(deltas: dict[int, list[float]], width: int) -> list[float]:
+    running, best = [0.0] * width, [0.0] * width
+    for minute in sorted(deltas):
+        for i, change in enumerate(deltas[minute]):
+            running[i] += change
+            best[i] = max(best[i], running[i])
+    return best
+
+
+def trace_figures(meetings: Iterable[TraceMeeting]) -> TraceFigures:
+    """Peaks and totals of a trace (all of it: pass one day's sessions for daily figures)."""
+    deltas: dict[int, list[float]] = defaultdict(lambda: [0.0] * 4)
+    sessions = users = 0
+    rooms = set()
+    for m in meetings:
+        sessions += 1
+        users += m.participants
+        rooms.add(m.meeting_id)
+        for minute, sign in ((_minute(m.start), 1), (_minute(m.end), -1)):
+            row = deltas[minute]
+            row[0] += sign * m.participants
+            row[1] += sign
+            row[2] += sign * m.video
+            row[3] += sign * m.voice
+    peaks = _sweep(deltas, 4)
+    return TraceFigures(*(int(p) for p in peaks), sessions=sessions, session_users=users, rooms=len(rooms))
+
+
+def steady_units(meeting: TraceMeeting, weights: LoadWeights, young: bool = False) -> float:
+    """Load units of a session at its steady size (chalicelib.domain.load's model), or while it is young
+    (Scalelite's rule, which the load model follows: a fresh room counts at least 15 users)."""
+    participants = meeting.participants
+    if young:
+        participants = max(participants, weights.young_room_participants)
+    room = Meeting(meeting.meeting_id, participants=participants, voice=meeting.voice,
+                   listen_only=meeting.listen_only, video=meeting.video)  # no createTime: counts as old
+    return meeting_units(room, weights, meeting.start)
+
+
+def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[tuple[datetime, float]]:
+    """The trace's load units minute by minute (UTC), from the first start to the last end, each session
+    at its steady size and at the young-room size for its first minutes. The simulator ramps joins, so
+    its measured load is at most this; feed the oracle the replay's own series when there is one."""
+    deltas: dict[int, float] = defaultdict(float)
+    young = timedelta(minutes=weights.young_room_minutes)
+    for m in meetings:
+        grown = min(m.start + young, m.end)
+        first, last, steady = _minute(m.start), _minute(m.end), steady_units(m, weights)
+        if grown > m.start:
+            middle = _minute(grown)
+            boost = steady_units(m, weights, young=True) - steady
+            deltas[first] += boost
+            deltas[middle] -= boost
+        deltas[first] += steady
+        deltas[last] -= steady
+    if not deltas:
+        return []
+    series, running = [], 0.0
+    for minute in range(min(deltas), max(deltas) + 1):
+        running += deltas.get(minute, 0.0)
+        series.append((datetime.fromtimestamp(minute * 60, tz=timezone.utc), round(max(running, 0.0), 6)))
+    return series
+
+
+_GENERATOR = ("SEED", "VARIANTS", "generate_closure_day", "generate_day", "generate_week")
+
+
+def __getattr__(name: str):
+    """The generator (chalicelib/sim/schoolday.py) is reachable from here too, imported on first use."""
+    if name in _GENERATOR:
+        from chalicelib.sim import schoolday
+
+        return getattr(schoolday, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
