@@ -1,0 +1,89 @@
+"""Observe load server by server when Scalelite's getMeetings cannot.
+
+Scalelite's getMeetings polls every online enabled/cordoned server in turn and, if ANY of them errors,
+answers FAILED internalError for the whole fleet (bigbluebutton_api_controller.rb#get_meetings,
+REFERENCE.md). One sick server must not blind the scaler, and a FAILED answer is never "no load": so
+we ask each of those servers directly (secrets from getServers), in parallel, and mark the snapshot
+incomplete when some could not be read — a partial snapshot may justify scaling up, never down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import requests
+
+from chalicelib.adapters.scalelite.bbb import BbbApi
+from chalicelib.config import ScaleliteSettings
+from chalicelib.domain.load import LoadSnapshot, Meeting
+from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
+
+log = logging.getLogger(__name__)
+
+POLLED_STATES = frozenset({"enabled", "cordoned"})  # as Scalelite's own getMeetings
+
+
+def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256", concurrency: int = 32,
+                       connect_timeout: float = 3.0, read_timeout: float = 20.0, retries: int = 1,
+                       max_bytes: int = 256 * 1024 * 1024,
+                       session_factory: Callable[[], requests.Session] | None = None,
+                       backoff: float = 0.5) -> LoadSnapshot:
+    """Poll getMeetings on every online enabled/cordoned server, at most `concurrency` at a time.
+    Each Meeting carries its server's id; each server that failed is one line in `problems` (its id
+    and the reason, never its secret) and makes the snapshot incomplete."""
+    polled = [s for s in servers if s.online and s.state in POLLED_STATES]
+    factory = session_factory or requests.Session
+    local = threading.local()  # requests.Session is not thread-safe: one per worker thread
+
+    def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
+        if not hasattr(local, "session"):
+            local.session = factory()
+        api = BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
+                     session=local.session, server_name=server.id, backoff=backoff)
+        try:
+            return server, api.meetings()
+        except BbbscaleError as error:
+            return server, error
+        except ValueError as error:  # a URL Scalelite accepted but we cannot call
+            return server, BbbscaleError(f"{server.id}: {error}")
+
+    meetings: list[Meeting] = []
+    problems: list[str] = []
+    if polled:
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(polled))),
+                                thread_name_prefix="observe") as pool:
+            for server, outcome in pool.map(poll, polled):
+                if isinstance(outcome, LoadSnapshot):
+                    meetings.extend(outcome.meetings)
+                else:
+                    problems.append(_problem(server, outcome))
+    for problem in problems:
+        log.warning("per-server observation: %s", problem)
+    return LoadSnapshot(meetings=tuple(meetings), complete=not problems, problems=tuple(problems))
+
+
+def _problem(server: ScaleliteServer, error: BbbscaleError) -> str:
+    text = str(error).replace(server.secret, "***") if server.secret else str(error)
+    return text if text.startswith(f"{server.id}:") else f"{server.id}: {text}"
+
+
+def meetings_or_fallback(client, settings: ScaleliteSettings | None = None,
+                         session_factory: Callable[[], requests.Session] | None = None,
+                         backoff: float = 0.5) -> LoadSnapshot:
+    """Scalelite's getMeetings; when it answers FAILED internalError (some server behind it failed),
+    the same figures read server by server. Any other FAILED, and any fault reaching Scalelite itself,
+    is raised: a failed observation is never "no load"."""
+    try:
+        return client.meetings()
+    except ApiError as error:
+        if error.key != "internalError":
+            raise
+        log.warning("Scalelite getMeetings answered internalError; observing each server directly")
+    settings = settings or client.settings
+    return observe_per_server(
+        client.servers(), settings.checksum, settings.server_poll_concurrency, settings.connect_timeout,
+        settings.read_timeout, settings.retries, settings.max_response_bytes, session_factory, backoff,
+    )

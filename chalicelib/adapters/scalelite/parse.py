@@ -1,0 +1,185 @@
+"""Streaming readers of BBB/Scalelite XML answers: getMeetings, getRecordings, the API index.
+
+A Scalelite getMeetings for a big fleet is tens of megabytes, mostly `<attendee>` elements we never use
+(counts come from participantCount etc., REFERENCE.md). So the body is parsed as it arrives with
+lxml's iterparse, each `<meeting>` turned into a `Meeting` and then cleared: memory stays at one room's
+subtree whatever the size of the answer.
+
+The answer is untrusted: a DOCTYPE or entity declaration (billion laughs, external entities) is refused
+outright, entities are never resolved and nothing is fetched; reading stops as soon as more than
+`max_bytes` came in; malformed or truncated XML and garbage in a count are one `ResponseError`.
+Nothing here depends on element order (BBB and Scalelite order `messageKey` and `meetings` differently).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+from lxml import etree
+
+from chalicelib.domain.load import LoadSnapshot, Meeting
+from chalicelib.ports import ApiError, ResponseError
+
+# getMeetings count elements -> Meeting field (REFERENCE.md: get-meetings.ftlx).
+_COUNTS = {
+    "participantCount": "participants",
+    "moderatorCount": "moderators",
+    "voiceParticipantCount": "voice",
+    "listenerCount": "listen_only",
+    "videoCount": "video",
+}
+_MEETING_FIELDS = (*_COUNTS, "meetingID", "internalMeetingID", "isBreakout", "createTime")
+_PENDING_RECORDING_STATES = frozenset({"processing", "processed"})
+
+
+class ByteBudget(io.RawIOBase):
+    """A binary reader that counts the bytes it hands on and fails once more than `max_bytes` came in,
+    so an oversized (or endless, or decompression-bomb) body is cut off without being read to the end."""
+
+    def __init__(self, source, max_bytes: int, what: str = "response"):
+        super().__init__()
+        self._source = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        self._max = max_bytes
+        self._what = what
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        # Never ask for more than one byte past the budget: that one byte is the proof of "too big".
+        room = self._max - self.consumed + 1
+        size = room if size is None or size < 0 else min(size, room)
+        chunk = self._source.read(size) or b""
+        self.consumed += len(chunk)
+        if self.consumed > self._max:
+            raise ResponseError(f"{self._what} is larger than the {self._max}-byte limit")
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _records(source, max_bytes: int, record: str, container: str, what: str,
+             on_record: Callable[[etree._Element], None]) -> dict[str, str]:
+    """Stream `source`, calling `on_record` on every /response/<container>/<record> element (then
+    cleared), and return the text of /response's leaf children (returncode, messageKey, version...)."""
+    reader = ByteBudget(source, max_bytes, what)
+    events = etree.iterparse(
+        reader, events=("start", "end"), tag=("response", record),
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )
+    root = None
+    try:
+        for event, element in events:
+            if root is None:
+                root = element.getroottree().getroot()
+                _refuse_doctype(root, what)
+            if event == "start" or element is root:
+                continue
+            parent = element.getparent()
+            if parent is None or parent.tag != container or parent.getparent() is not root:
+                continue  # e.g. <metadata><meeting> from a meta_meeting create parameter
+            on_record(element)
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del parent[0]
+        root = events.root
+    except etree.XMLSyntaxError as error:
+        raise ResponseError(f"malformed XML in {what}: {_syntax_reason(error)}") from None
+    except etree.LxmlError as error:
+        raise ResponseError(f"unreadable XML in {what}: {type(error).__name__}") from None
+    _refuse_doctype(root, what)
+    if root.tag != "response":
+        raise ResponseError(f"{what} is not a BBB API answer (root element <{root.tag}>)")
+    return {child.tag: (child.text or "").strip() for child in root if isinstance(child.tag, str) and len(child) == 0}
+
+
+def _refuse_doctype(root, what: str) -> None:
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise ResponseError(f"{what} carries a DOCTYPE/entity declaration; refused (hostile XML)")
+
+
+def _syntax_reason(error: etree.XMLSyntaxError) -> str:
+    # lxml's message names the line/column and the fault; it never holds our URL, secret or checksum.
+    return str(error.msg or error).splitlines()[0][:200]
+
+
+def _check_success(top: dict[str, str], what: str) -> None:
+    code = top.get("returncode")
+    if code == "SUCCESS":
+        return
+    if code == "FAILED":
+        raise ApiError(top.get("messageKey") or "unknown", top.get("message", ""))
+    if code is None:
+        raise ResponseError(f"{what} has no <returncode>")
+    raise ResponseError(f"{what} has an unknown returncode {code[:40]!r}")
+
+
+def _count(text: str | None, field: str, meeting_id: str) -> int:
+    text = (text or "").strip()
+    if text.isdigit() and text.isascii():
+        return int(text)
+    raise ResponseError(f"getMeetings: meeting {meeting_id[:80]!r} has a non-integer {field} {text[:40]!r}")
+
+
+def _meeting(element: etree._Element, server: str | None) -> Meeting:
+    # iterchildren filters by tag in C: only the ~8 children we read become Python objects.
+    fields = {child.tag: child.text for child in element.iterchildren(*_MEETING_FIELDS)}
+    meeting_id = (fields.get("meetingID") or fields.get("internalMeetingID") or "").strip()
+    if not meeting_id:
+        raise ResponseError("getMeetings: a <meeting> has no meetingID")
+    counts = {attr: _count(fields[tag], tag, meeting_id) for tag, attr in _COUNTS.items() if tag in fields}
+    create_time = _count(fields["createTime"], "createTime", meeting_id) if "createTime" in fields else 0
+    is_breakout = (fields.get("isBreakout") or "").strip().lower() == "true"
+    return Meeting(meeting_id=meeting_id, is_breakout=is_breakout, create_time_ms=create_time, server=server, **counts)
+
+
+def parse_meetings(source, max_bytes: int, server: str | None = None) -> LoadSnapshot:
+    """Read a getMeetings answer (bytes or a binary file-like, e.g. a requests raw stream) into a
+    snapshot of meetings. SUCCESS with no meetings (`noMeetings`, `<meetings/>`, or no element) is an
+    empty snapshot; FAILED is ApiError(messageKey, message); anything untrustworthy is ResponseError.
+    Each Meeting's `server` is set to `server` (the server polled directly, if any)."""
+    found: list[Meeting] = []
+    top = _records(source, max_bytes, "meeting", "meetings", "getMeetings response",
+                   lambda element: found.append(_meeting(element, server)))
+    _check_success(top, "getMeetings response")
+    return LoadSnapshot(meetings=tuple(found))
+
+
+def parse_recordings_pending(source, max_bytes: int) -> int:
+    """Count the recordings of a getRecordings answer still being processed (state processing or
+    processed, i.e. not yet published). Filtered here too, since older BBBs ignore the `state` param."""
+    states: list[str] = []
+
+    def on_recording(element: etree._Element) -> None:
+        states.append((element.findtext("state") or "").strip())
+
+    top = _records(source, max_bytes, "recording", "recordings", "getRecordings response", on_recording)
+    _check_success(top, "getRecordings response")
+    return sum(1 for state in states if state in _PENDING_RECORDING_STATES)
+
+
+def parse_index(source, max_bytes: int) -> dict[str, str]:
+    """Read the API index (`GET /bigbluebutton/api`, no checksum): returncode must be SUCCESS; returns
+    the leaf fields, e.g. version, apiVersion, bbbVersion (BBB 2.5+)."""
+    top = _records(source, max_bytes, "meeting", "meetings", "API index response", lambda element: None)
+    _check_success(top, "API index response")
+    return top
+
+
+def parse_failure(source, max_bytes: int, what: str) -> ApiError | None:
+    """The ApiError an XML answer carries (Scalelite's admin API answers checksum errors as XML FAILED
+    with HTTP 200), or None when it says SUCCESS."""
+    top = _records(source, max_bytes, "meeting", "meetings", what, lambda element: None)
+    try:
+        _check_success(top, what)
+    except ApiError as error:
+        return error
+    return None
+

@@ -1,0 +1,120 @@
+"""HTTP to BBB-style APIs: timeouts, bounded retries, streamed bodies, error text without secrets.
+
+Shared by the BBB client (`bbb.py`) and the Scalelite client (`client.py`). A call is retried (with
+exponential backoff) only on what may pass — connection faults, timeouts, HTTP 5xx — never on an
+answer: a FAILED or a 4xx comes back at once. Error messages name the target (a server id or host) and
+the call, never the URL: its query string holds the checksum.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from chalicelib.adapters.scalelite.parse import ByteBudget
+from chalicelib.ports import ResponseError, UnreachableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Transient(Exception):
+    """A fault worth another try. `connect` is True when the request surely never reached the server
+    (so even a non-idempotent call may be sent again)."""
+
+    def __init__(self, reason: str, connect: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.connect = connect
+
+
+def target_of(url: str) -> str:
+    """host[:port] of a URL: how errors and logs name a server when it has no id."""
+    return urlsplit(url).netloc or "server"
+
+
+def _network_fault(error: BaseException) -> Transient:
+    # Describe by type only: str() of a requests error carries the full URL, checksum included.
+    if isinstance(error, requests.ConnectTimeout):
+        return Transient("connect timeout", connect=True)
+    if isinstance(error, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return Transient("read timeout")
+    if isinstance(error, requests.ConnectionError):
+        cause = error.args[0] if error.args else None
+        refused = isinstance(getattr(cause, "reason", cause), urllib3.exceptions.NewConnectionError)
+        return Transient("connection refused" if refused else "connection failed", connect=refused)
+    return Transient(f"network fault ({type(error).__name__})")
+
+
+class Transport:
+    """Calls for one target. `consume(response, body)` reads the answer: `body` is the streamed,
+    size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
+    UnreachableError)."""
+
+    def __init__(self, target: str, connect_timeout: float = 3.0, read_timeout: float = 20.0,
+                 retries: int = 2, max_bytes: int = 256 * 1024 * 1024, session: requests.Session | None = None,
+                 backoff: float = 0.5):
+        self.target = target
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries = retries
+        self.max_bytes = max_bytes
+        self.session = session or requests.Session()
+        self.backoff = backoff
+
+    def call(self, what: str, method: str, url: str, consume: Callable[[requests.Response, ByteBudget], T],
+             json_body: dict | None = None, idempotent: bool = True) -> T:
+        """Send one request (retrying what may pass) and return what `consume` makes of the answer."""
+        attempts = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff, max=self.backoff * 8),
+            retry=retry_if_exception_type(Transient),
+            before_sleep=lambda state: log.warning("%s: %s: %s; trying again", self.target, what,
+                                                   state.outcome.exception().reason),
+            reraise=False,
+        )
+        try:
+            for attempt in attempts:
+                with attempt:
+                    try:
+                        return self._once(what, method, url, consume, json_body)
+                    except Transient as fault:
+                        if not idempotent and not fault.connect:
+                            raise UnreachableError(f"{self.target}: {what} failed ({fault.reason}); "
+                                                   "not retried, the server may have acted on it") from None
+                        raise
+        except RetryError as error:
+            fault = error.last_attempt.exception()
+            raise UnreachableError(f"{self.target}: {what} failed after {self.retries + 1} attempt(s) "
+                                   f"({fault.reason})") from None
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
+
+    def _once(self, what, method, url, consume, json_body):
+        try:
+            response = self.session.request(method, url, json=json_body, timeout=self.timeout, stream=True,
+                                            allow_redirects=False)
+        except requests.RequestException as error:
+            raise _network_fault(error) from None
+        try:
+            if response.status_code >= 500:
+                raise Transient(f"HTTP {response.status_code}")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.max_bytes:
+                raise ResponseError(f"{self.target}: {what} answer is larger than the {self.max_bytes}-byte limit")
+            response.raw.decode_content = True  # gzip is counted after inflating: no decompression bombs
+            body = ByteBudget(response.raw, self.max_bytes, f"{self.target}: {what} answer")
+            return consume(response, body)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            raise _network_fault(error) from None
+        finally:
+            response.close()
+
+
+def expect_ok(transport: Transport, what: str, response: requests.Response) -> None:
+    """BBB answers every API call with HTTP 200 (FAILED included); anything else is no answer."""
+    if response.status_code != 200:
+        raise UnreachableError(f"{transport.target}: {what} answered HTTP {response.status_code}")

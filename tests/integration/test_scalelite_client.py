@@ -1,0 +1,243 @@
+"""The BBB and Scalelite clients over real HTTP against a loopback server that checks every checksum."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.scalelite.bbb import BbbApi
+from chalicelib.adapters.scalelite.client import ScaleliteClient, admin_base
+from chalicelib.adapters.scalelite.observe import meetings_or_fallback, observe_per_server
+from chalicelib.config import ConfigError, ScaleliteSettings
+from chalicelib.domain.load import Meeting
+from chalicelib.ports import ApiError, ResponseError, UnreachableError
+from tests.support.bbb_xml import render_failed, render_get_meetings
+from tests.support.fake_bbb import LoopbackFleet
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bbb"
+DOCS_EXAMPLE = (FIXTURES / "get_meetings_docs_example.xml").read_text()
+SECRET = "bbb-secret-0123456789"
+FAST = dict(connect_timeout=1.0, read_timeout=2.0, backoff=0.01)
+
+
+@pytest.fixture
+def fleet():
+    with LoopbackFleet() as running:
+        yield running
+
+
+def bbb(fleet, name="bbb1", secret=SECRET, **options) -> BbbApi:
+    return BbbApi(f"{fleet.url}/{name}/bigbluebutton/api", secret, server_name=name, **{**FAST, **options})
+
+
+def scalelite(fleet, secret=None, **options) -> ScaleliteClient:
+    settings = ScaleliteSettings(url=f"{fleet.url}/bigbluebutton/api", connect_timeout=1.0, read_timeout=2.0,
+                                 **options)
+    return ScaleliteClient(settings, secret or fleet.scalelite_secret, backoff=0.01)
+
+
+def no_secrets(text: str, fleet) -> None:
+    assert SECRET not in text and fleet.scalelite_secret not in text
+    assert "checksum=" not in text
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
+def test_meetings_of_one_server_with_each_checksum(fleet, algorithm):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE)
+    snapshot = bbb(fleet, algorithm=algorithm).meetings()
+    assert snapshot.totals.participants == 1 and snapshot.meetings[0].server == "bbb1"
+
+
+def test_a_wrong_secret_is_a_checksum_error_without_secrets(fleet):
+    fleet.add_bbb("bbb1", "the-real-one", meetings_xml=DOCS_EXAMPLE)
+    with pytest.raises(ApiError) as caught:
+        bbb(fleet).meetings()
+    assert caught.value.key == "checksumError"
+    assert fleet.endpoints["bbb1"].hits == 1  # a FAILED answer is never retried
+    no_secrets(str(caught.value), fleet)
+
+
+def test_a_slow_server_times_out_after_the_retries(fleet):
+    fleet.add_bbb("bbb1", SECRET, delay=1.5)
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match="read timeout") as caught:
+        bbb(fleet, read_timeout=0.2, retries=1).meetings()
+    assert time.monotonic() - started < 1.4
+    assert fleet.endpoints["bbb1"].hits == 2
+    no_secrets(str(caught.value), fleet)
+
+
+def test_a_503_is_retried_then_the_answer_used(fleet):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, fail_first=1)
+    assert bbb(fleet, retries=2).meetings().totals.meetings == 1
+    assert fleet.endpoints["bbb1"].hits == 2
+
+
+def test_retries_are_bounded(fleet):
+    fleet.add_bbb("bbb1", SECRET, fail_first=10)
+    with pytest.raises(UnreachableError, match="HTTP 503"):
+        bbb(fleet, retries=2).meetings()
+    assert fleet.endpoints["bbb1"].hits == 3
+
+
+def test_a_4xx_is_not_retried(fleet):
+    fleet.add_bbb("bbb1", SECRET, status=403)
+    with pytest.raises(UnreachableError, match="HTTP 403"):
+        bbb(fleet, retries=2).meetings()
+    assert fleet.endpoints["bbb1"].hits == 1
+
+
+def test_a_closed_port_is_unreachable_without_the_url():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = BbbApi(f"http://127.0.0.1:{port}/bigbluebutton/api", SECRET, retries=1, **FAST)
+    with pytest.raises(UnreachableError, match="connection refused") as caught:
+        api.meetings()
+    assert SECRET not in str(caught.value) and "checksum" not in str(caught.value)
+    assert not api.healthy()
+
+
+def test_an_oversized_body_is_refused(fleet):
+    big = render_get_meetings([Meeting(f"room-{i}", participants=30) for i in range(40)])
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=big)
+    fleet.add_bbb("bbb2", SECRET, meetings_xml=big, no_length=True)  # no Content-Length: the stream is cut
+    for name in ("bbb1", "bbb2"):
+        with pytest.raises(ResponseError, match="limit"):
+            bbb(fleet, name, max_bytes=len(big) // 4).meetings()
+        assert bbb(fleet, name, max_bytes=len(big)).meetings().totals.participants == 1200
+
+
+def test_recordings_pending_asks_for_unpublished_states(fleet):
+    fleet.add_bbb("bbb1", SECRET, recordings=["processing", "processed", "published", "unpublished"])
+    assert bbb(fleet).recordings_pending() == 2
+    assert "state=processing%2Cprocessed" in fleet.seen[-1].query
+
+
+def test_version_and_health(fleet):
+    fleet.add_bbb("bbb1", SECRET)
+    assert bbb(fleet).version() == "2.7.3"
+    assert bbb(fleet).healthy()
+    assert not bbb(fleet, secret="wrong").healthy()  # the index answers, the signed call does not
+    assert "checksum" not in fleet.seen[0].query  # the index probe carries no checksum
+
+
+def test_repr_holds_no_secret(fleet):
+    assert SECRET not in repr(bbb(fleet)) and fleet.scalelite_secret not in repr(scalelite(fleet))
+
+
+# --- Scalelite admin API ----------------------------------------------------------------------------
+def test_admin_base_follows_the_api_url():
+    assert admin_base("https://lb.example.org/bigbluebutton/api/") == "https://lb.example.org/scalelite/api"
+    with pytest.raises(ConfigError, match="bigbluebutton/api"):
+        admin_base("https://lb.example.org/api")
+
+
+def test_servers_as_scalelite_reports_them(fleet):
+    fleet.add_bbb("bbb1", SECRET)
+    fleet.add_bbb("bbb2", "other", state="cordoned", online=False)
+    fleet.servers["bbb2"].update(load="unavailable", load_multiplier="2.5", tag="bbbscale")
+    servers = {s.id: s for s in scalelite(fleet).servers()}
+    assert servers["bbb1"].state == "enabled" and servers["bbb1"].online and servers["bbb1"].load == 0.0
+    assert servers["bbb2"].load is None and servers["bbb2"].load_multiplier == 2.5
+    assert servers["bbb2"].tag == "bbbscale" and not servers["bbb2"].online and servers["bbb1"].tag is None
+    assert scalelite(fleet).server("bbb2").secret == "other"
+
+
+def test_no_servers_configured_is_an_empty_list(fleet):
+    assert scalelite(fleet).servers() == []
+
+
+def test_add_enable_cordon_delete(fleet):
+    client = scalelite(fleet)
+    added = client.add("https://bbb9.example.org/bigbluebutton/api", "new-secret", 1.5, "bbbscale")
+    assert (added.state, added.load_multiplier, added.tag) == ("disabled", 1.5, "bbbscale")
+    post = fleet.seen[-1]
+    assert post.content_type == "application/json" and post.query.startswith("checksum=")
+    client.set_state(added.id, "enable")
+    assert client.server(added.id).state == "enabled"
+    client.set_state(added.id, "cordoned")
+    assert fleet.servers[added.id]["state"] == "cordoned"
+    client.delete(added.id)
+    assert added.id not in fleet.servers
+    client.delete(added.id)  # already gone: done
+
+
+def test_unknown_state_and_unknown_server(fleet):
+    client = scalelite(fleet)
+    with pytest.raises(ValueError, match="enable, cordon, disable"):
+        client.set_state("bbb1", "drain")
+    with pytest.raises(ApiError) as caught:
+        client.server("nope")
+    assert caught.value.key == "notFound"
+
+
+def test_panic_keeps_state_when_asked(fleet):
+    fleet.add_bbb("bbb1", SECRET)
+    scalelite(fleet).panic("bbb1", keep_state=True)
+    assert fleet.servers["bbb1"]["state"] == "enabled"
+    scalelite(fleet).panic("bbb1")
+    assert fleet.servers["bbb1"]["state"] == "disabled"
+
+
+def test_admin_checksum_error_comes_as_xml_with_http_200(fleet):
+    fleet.add_bbb("bbb1", SECRET)
+    with pytest.raises(ApiError) as caught:
+        scalelite(fleet, secret="wrong-lb-secret").servers()
+    assert caught.value.key == "checksumError"
+    with pytest.raises(ApiError, match="checksumError"):
+        scalelite(fleet, secret="wrong-lb-secret").add("https://x/bigbluebutton/api", "s", 1.0, None)
+
+
+# --- observation with fallback ----------------------------------------------------------------------
+def two_rooms(prefix: str) -> str:
+    return render_get_meetings([Meeting(f"{prefix}-a", participants=10, voice=2),
+                                Meeting(f"{prefix}-b", participants=5, video=1)])
+
+
+def test_scalelite_meetings_when_it_answers(fleet):
+    fleet.scalelite.meetings_xml = two_rooms("lb")
+    snapshot = meetings_or_fallback(scalelite(fleet))
+    assert snapshot.totals.participants == 15 and snapshot.complete
+
+
+def test_internal_error_falls_back_to_each_server(fleet):
+    fleet.scalelite.meetings_xml = render_failed("internalError", "Unable to access server.")
+    fleet.add_bbb("bbb1", "s1", meetings_xml=two_rooms("one"))
+    fleet.add_bbb("bbb2", "s2", meetings_xml=two_rooms("two"), state="cordoned")
+    fleet.add_bbb("bbb3", "s3", meetings_xml=two_rooms("off"), online=False)
+    fleet.add_bbb("bbb4", "s4", meetings_xml=two_rooms("dis"), state="disabled")
+    snapshot = meetings_or_fallback(scalelite(fleet))
+    assert snapshot.complete and snapshot.totals.meetings == 4
+    assert {m.server for m in snapshot.meetings} == {"bbb1", "bbb2"}
+    assert fleet.endpoints["bbb3"].hits == fleet.endpoints["bbb4"].hits == 0
+
+
+def test_a_failing_server_makes_the_snapshot_incomplete(fleet):
+    fleet.scalelite.meetings_xml = render_failed("internalError", "Unable to access server.")
+    fleet.add_bbb("bbb1", "s1", meetings_xml=two_rooms("one"))
+    fleet.add_bbb("bbb2", "wrong", meetings_xml=two_rooms("two"))
+    fleet.servers["bbb2"]["secret"] = "secret-scalelite-has"  # so bbb2 answers checksumError
+    fleet.add_bbb("bbb3", "s3", fail_first=99)
+    snapshot = meetings_or_fallback(scalelite(fleet, retries=1))
+    assert not snapshot.complete and snapshot.totals.meetings == 2
+    assert sorted(p.split(":")[0] for p in snapshot.problems) == ["bbb2", "bbb3"]
+    assert all("secret-scalelite-has" not in p and "s3" not in p.split(":", 1)[1] for p in snapshot.problems)
+
+
+def test_other_failures_are_raised_never_no_load(fleet):
+    fleet.scalelite.meetings_xml = render_failed("checksumError", "You did not pass the checksum security check")
+    with pytest.raises(ApiError, match="checksumError"):
+        meetings_or_fallback(scalelite(fleet))
+
+
+def test_observe_per_server_runs_in_parallel(fleet):
+    for i in range(12):
+        fleet.add_bbb(f"bbb{i}", f"s{i}", meetings_xml=two_rooms(f"r{i}"), delay=0.2)
+    started = time.monotonic()
+    snapshot = observe_per_server(scalelite(fleet).servers(), concurrency=12, **FAST)
+    assert snapshot.complete and snapshot.totals.meetings == 24
+    assert time.monotonic() - started < 1.2  # 12 x 0.2 s one after another would be 2.4 s
