@@ -8,41 +8,22 @@ server over loopback HTTP, with fake credentials from the environment.
 from __future__ import annotations
 
 import itertools
-import os
-import socket
 
 import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.adapters.state.sqlite import SqliteStateStore
+from tests.contract.motoserver import REGION, running_moto
 
 BACKENDS = ["memory", "sqlite", "dynamodb"]
 _clusters = itertools.count(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A moto server on a free loopback port, with fake AWS credentials in the environment."""
-    from moto.server import ThreadedMotoServer
-
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-3")
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with running_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +33,7 @@ def dynamo_table(moto_endpoint):
 
     from chalicelib.adapters.state.dynamodb import create_table
 
-    client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="eu-west-3")
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
     create_table(client, "bbbscale-contract")
     return "bbbscale-contract"
 
@@ -81,7 +62,7 @@ def open_handle(request, tmp_path):
         table = request.getfixturevalue("dynamo_table")
         from chalicelib.adapters.state.dynamodb import DynamoStateStore
 
-        yield lambda other=None: DynamoStateStore(table, endpoint_url=endpoint, region="eu-west-3", cluster=other or cluster)
+        yield lambda other=None: DynamoStateStore(table, endpoint_url=endpoint, region=REGION, cluster=other or cluster)
 
 
 @pytest.fixture
