@@ -259,3 +259,19 @@ def test_load_multiplier_scales_scalelite_load_and_cordoned_servers_stay_in_get_
     assert {m.meeting_id for m in world.scalelite_meetings()} == {"a"}
     with pytest.raises(ValueError):
         world.update_server(ids[0], load_multiplier=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(EVENTS)
+def test_without_faults_or_power_offs_no_meeting_is_ever_killed(events):
+    world, ids = fleet(4)
+    now = T0
+    for n, (event, i) in enumerate(events):
+        now += timedelta(seconds=20)
+        if event == "create":
+            world.create_meeting(f"m{n}", now, participants=i * 7)
+        elif event in ("cordon", "disable", "enable"):
+            world.update_server(ids[i], state=event)
+        elif event == "poll":
+            world.poll(now)
+    assert world.killed_meetings == []
