@@ -63,8 +63,9 @@ class SimulatedCloud:
         api_failure_rate: float = Field(0.0, ge=0, le=1)
         api_timeout_rate: float = Field(0.0, ge=0, le=1)
         seed: int = 0
-        bbb_secret: str | None = Field(None, repr=False, description="the image's BBB secret; default: "
-                                       "BBB_SECRET=... in the user data, else one per VM")
+        bbb_secret_env: str | None = Field(None, description="where the image's BBB secret comes from "
+                                           "(context.secret); default: BBB_SECRET=... in the user data, "
+                                           "else one random secret per VM")
 
     def __init__(self, name: str, settings: ProviderSettings, options, context: ProviderContext):
         if not isinstance(context.world, SimWorld):
@@ -74,6 +75,7 @@ class SimulatedCloud:
         self.options = options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
         self.context = context
         self.world: SimWorld = context.world
+        self._image_secret = context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
         with self.world.lock:
             self._state = self.world.provider_records.setdefault(
                 name, {"vms": {}, "rng": random.Random(self.options.seed), "fail_calls": 0, "fail_boots": 0, "n": 0})
@@ -198,8 +200,8 @@ class SimulatedCloud:
         return not (rate and self._rng.random() < rate)
 
     def _secret_for(self, spec: LaunchSpec) -> str:
-        if self.options.bbb_secret:
-            return self.options.bbb_secret
+        if self._image_secret:
+            return self._image_secret
         found = _SECRET_IN_USER_DATA.search(spec.user_data or "")
         return found.group(1) if found else f"{self._rng.getrandbits(160):040x}"
 
@@ -242,7 +244,7 @@ class SimulatedCloud:
                 name = f"bbbscale-{self.context.cluster}-{self.name}-{n}"
                 vm_id = f"{self.name}-static-{n:05d}"
                 if vm_id not in self._vms:
-                    secret = self.options.bbb_secret or f"{self._rng.getrandbits(160):040x}"
+                    secret = self._image_secret or f"{self._rng.getrandbits(160):040x}"
                     tags = {CLUSTER_TAG: self.context.cluster, "bbbscale:provider": self.name}
                     self._vms[vm_id] = SimVm(vm_id, name, "running", now, now, True, secret,
                                              self.settings.image, tags, [[now, None]])

@@ -227,3 +227,29 @@ def test_unhealthy_bbb_servers_answer_503_500_or_nothing(world, scalelite):
     world.power_off("s1")
     with pytest.raises(requests.ConnectionError):
         requests.get(scalelite.server_url("s1"), timeout=5)
+
+
+def test_panic_server_ends_every_meeting_and_get_servers_is_404_when_empty(world, scalelite):
+    world.create_meeting("class", OLD, participants=20, server="s0")
+    s0 = next(s for s in admin(scalelite, "getServers").json() if s["url"].endswith("/bbb/s0/bigbluebutton/api"))
+    panicked = admin(scalelite, "panicServer", {"id": s0["id"]})
+    assert panicked.status_code == 200 and "meetings have been destroyed" in panicked.json()["success"]
+    assert world.killed_meetings == [("class", "s0", "panicServer")]
+    assert admin(scalelite, "getServerInfo", query=f"id={s0['id']}").json()["state"] == "disabled"
+    for server in admin(scalelite, "getServers").json():
+        assert admin(scalelite, "deleteServer", {"id": server["id"]}).status_code == 200
+    empty = admin(scalelite, "getServers")
+    assert empty.status_code == 404 and empty.json() == {"error": "No servers are configured"}
+
+
+def test_concurrent_creates_lose_nothing(world, scalelite):
+    from concurrent.futures import ThreadPoolExecutor
+
+    world.poll(T0)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: xml(call(scalelite.url, "create", LB_SECRET, {"meetingID": f"r{n}"})),
+                                range(40)))
+    assert {a.findtext("returncode") for a in answers} == {"SUCCESS"}
+    assert len(world.meetings) == 40
+    assert sum(e.load for e in world.scalelite_servers()) == 40.0  # each create added 1 to its server
+    assert max(e.load for e in world.scalelite_servers()) == 20.0  # lowest load first: spread evenly

@@ -30,7 +30,8 @@ class Clock:
 
 
 def cloud(world: SimWorld, clock: Clock, name: str = "gandi", options: dict | None = None, **settings):
-    context = ProviderContext(cluster="demo", now=clock, secret=lambda _: None, world=world)
+    secrets = {"IMAGE_SECRET": "image-secret-1"}
+    context = ProviderContext(cluster="demo", now=clock, secret=secrets.get, world=world)
     settings.setdefault("boot_minutes", 5)
     return resolve(PROVIDERS, "simulated", "provider kind")(name, ProviderSettings(**settings), options or {}, context)
 
@@ -42,7 +43,7 @@ def spec(n: int, **extra) -> LaunchSpec:
 def test_a_created_vm_boots_after_the_delay_into_an_unregistered_answering_bbb_server():
     world, clock = SimWorld(random.Random(3)), Clock()
     with LocalScalelite(world, "lb-secret") as scalelite:
-        provider = cloud(world, clock, options={"bbb_secret": "image-secret-1"})
+        provider = cloud(world, clock, options={"bbb_secret_env": "IMAGE_SECRET"})
         assert isinstance(provider, Provider)
         vm = provider.create([spec(1)])[0]
         assert (vm.status, vm.name, vm.tags["bbbscale:cluster"]) == ("pending", "bbbscale-demo-gandi-1", "demo")

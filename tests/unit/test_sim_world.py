@@ -231,3 +231,47 @@ def test_placement_never_picks_a_cordoned_disabled_or_offline_server(events):
             world.poll(now)
         elif world.meetings:
             world.end_meeting(sorted(world.meetings)[i % len(world.meetings)])
+
+
+def test_direct_bbb_reports_health_secret_errors_and_pending_recordings():
+    world, _ = fleet(1)
+    world.add_bbb_server("booting", "k", 300, T0, answering=False)
+    assert not DirectBbb(world, "booting").healthy() and not DirectBbb(world, "gone").healthy()
+    assert DirectBbb(world, "s0", "secret0").healthy()
+    assert not DirectBbb(world, "s0", "wrong").healthy()
+    with pytest.raises(ApiError) as failure:
+        DirectBbb(world, "s0", "wrong").meetings()
+    assert failure.value.key == "checksumError"
+    world.set_recordings_pending("s0", 3)
+    assert DirectBbb(world, "s0").recordings_pending() == 3
+
+
+def test_load_multiplier_scales_scalelite_load_and_cordoned_servers_stay_in_get_meetings():
+    world, ids = fleet(2)
+    world.update_server(ids[0], load_multiplier=2.5)
+    world.create_meeting("a", OLD, participants=4, server="s0")
+    world.create_meeting("b", OLD, participants=9, server="s1")
+    world.poll(T0)
+    assert [e.load for e in world.scalelite_servers()] == [10.0, 9.0]
+    world.update_server(ids[1], state="cordon")
+    assert {m.meeting_id for m in world.scalelite_meetings()} == {"a", "b"}
+    world.update_server(ids[1], state="disable")
+    assert {m.meeting_id for m in world.scalelite_meetings()} == {"a"}
+    with pytest.raises(ValueError):
+        world.update_server(ids[0], load_multiplier=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(EVENTS)
+def test_without_faults_or_power_offs_no_meeting_is_ever_killed(events):
+    world, ids = fleet(4)
+    now = T0
+    for n, (event, i) in enumerate(events):
+        now += timedelta(seconds=20)
+        if event == "create":
+            world.create_meeting(f"m{n}", now, participants=i * 7)
+        elif event in ("cordon", "disable", "enable"):
+            world.update_server(ids[i], state=event)
+        elif event == "poll":
+            world.poll(now)
+    assert world.killed_meetings == []
