@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -102,25 +101,18 @@ class Runtime:
 
         s = self.settings.scalelite
         return BbbApi(url, secret, algorithm=s.checksum, connect_timeout=s.connect_timeout,
-                      read_timeout=s.read_timeout, retries=1, max_bytes=s.max_response_bytes, server_name=name)
+                      read_timeout=s.read_timeout, retries=0, max_bytes=s.max_response_bytes, server_name=name)
 
     def poll_servers(self, servers: list[ScaleliteServer]) -> LoadSnapshot:
         """Each server's own getMeetings in parallel (Scalelite's fails whole when one server errors)."""
-        def one(s: ScaleliteServer):
-            try:
-                return s, self._bbb(s.url, s.secret, s.tag or s.id).meetings(), None
-            except Exception as error:  # noqa: BLE001 - any failure makes the snapshot incomplete
-                return s, None, f"server {s.url}: {type(error).__name__}"
+        from chalicelib.adapters.scalelite.observe import observe_per_server
 
-        meetings, problems = [], []
-        workers = max(1, min(self.settings.scalelite.server_poll_concurrency, len(servers)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for s, snap, problem in pool.map(one, servers):
-                if snap is None:
-                    problems.append(problem)
-                else:
-                    meetings.extend(snap.meetings)
-        return LoadSnapshot(tuple(meetings), complete=not problems, problems=tuple(problems))
+        s = self.settings.scalelite
+        api_for = None
+        if self._bbb_factory is not None:
+            api_for = lambda server: self._bbb_factory(server.url, server.secret, server.id)  # noqa: E731
+        return observe_per_server(servers, s.checksum, s.server_poll_concurrency, s.connect_timeout,
+                                  s.read_timeout, 0, s.max_response_bytes, api_for=api_for)
 
     # --- helpers the service uses ---------------------------------------------------------------------
     def server_secret(self, server: Server) -> str:
@@ -134,7 +126,7 @@ class Runtime:
         try:
             from chalicelib.adapters.providers.userdata import render_user_data
         except ImportError:  # pragma: no cover - providers package not installed
-            user_data = f"#cloud-config\nbbb_secret: {self.server_secret(server)}\n"
+            user_data = f"#!/bin/sh\nBBB_SECRET={self.server_secret(server)}\n"
         else:
             user_data = render_user_data(self, server)
         return LaunchSpec(name=server.name, user_data=user_data, tags=tags, image=server.image)

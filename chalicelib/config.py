@@ -71,7 +71,9 @@ class ScaleliteSettings(Strict):
     retries: int = Field(2, ge=0, le=10)
     max_response_bytes: int = Field(256 * 1024 * 1024, gt=0, description="getMeetings size limit")
     server_poll_concurrency: int = Field(32, ge=1, le=256)
-    server_tag: str = Field("bbbscale", description="tag given to servers bbbscale registers")
+    # Scalelite gives untagged meetings only to untagged servers (Server.find_available), so servers are
+    # registered without a tag unless the platform routes meetings by tag (meta_server-tag).
+    server_tag: str | None = Field(None, description="Scalelite tag for the servers bbbscale registers")
 
 
 class LifecycleSettings(Strict):

@@ -30,19 +30,24 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
                        connect_timeout: float = 3.0, read_timeout: float = 20.0, retries: int = 1,
                        max_bytes: int = 256 * 1024 * 1024,
                        session_factory: Callable[[], requests.Session] | None = None,
-                       backoff: float = 0.5) -> LoadSnapshot:
+                       backoff: float = 0.5, api_for: Callable[[ScaleliteServer], object] | None = None,
+                       ) -> LoadSnapshot:
     """Poll getMeetings on every online enabled/cordoned server, at most `concurrency` at a time.
     Each Meeting carries its server's id; each server that failed is one line in `problems` (its id
-    and the reason, never its secret) and makes the snapshot incomplete."""
+    and the reason, never its secret) and makes the snapshot incomplete. `api_for` builds the BbbServer
+    port for a server (default: BbbApi over HTTP; the in-process simulator passes its own)."""
     polled = [s for s in servers if s.online and s.state in POLLED_STATES]
     factory = session_factory or requests.Session
     local = threading.local()  # requests.Session is not thread-safe: one per worker thread
 
-    def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
+    def http_api(server: ScaleliteServer) -> BbbApi:
         if not hasattr(local, "session"):
             local.session = factory()
-        api = BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
-                     session=local.session, server_name=server.id, backoff=backoff)
+        return BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
+                      session=local.session, server_name=server.id, backoff=backoff)
+
+    def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
+        api = (api_for or http_api)(server)
         try:
             return server, api.meetings()
         except BbbscaleError as error:
