@@ -186,7 +186,7 @@ def _optional_duration(args: list[str]) -> tuple[timedelta | None, list[str]]:
         if len(args) < 2:
             raise Unparsable("'for' needs a duration, like 2h")
         return parse_duration(args[1]), args[2:]
-    if args and _DURATION.match(args[0].lower()) and any(_DURATION.match(args[0].lower()).groups()):
+    if args and args[0][:1].isdigit():  # "freeze 2weeks" must not become an endless freeze
         return parse_duration(args[0]), args[1:]
     return None, args
 
