@@ -42,7 +42,7 @@ class Digest:
 
     def headline(self) -> str:
         """One line: counts per kind, for a message's plain-text fallback."""
-        parts = [f"{len(lines)} {title.lower()}" for title, _, lines in self.sections()]
+        parts = [f"{title.lower()} ({len(lines)})" for title, _, lines in self.sections()]
         return "bbbscale: " + (", ".join(parts) if parts else "no change")
 
 
