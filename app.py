@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 
 from chalice import Chalice, Rate, Response
@@ -46,9 +45,10 @@ def _dispatch(runtime, job: Job) -> None:
         log.warning("follow-up check not queued: %s", error)
 
 
-def _secret(name: str) -> str | None:
-    # read per request: Chalice patches stage environment variables only while handling an invocation
-    return os.environ.get(name) or None
+def _secret(runtime, name: str) -> str | None:
+    # looked up per request (the environment first, then SSM/Secrets Manager on AWS, as the runtime
+    # does it): Chalice patches stage environment variables only while handling an invocation
+    return runtime.secret(name) or None
 
 
 def _answer(status: int, body: dict) -> Response:
@@ -63,14 +63,14 @@ def _raw_body() -> bytes:
 @app.route("/hooks/closure", methods=["POST"])
 def closure_webhook():
     """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
-    secret = _secret("BBBSCALE_WEBHOOK_SECRET")
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
     headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
     try:
         closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
                                   body, now)
-        runtime = _runtime()
         receipt = closures.accept(runtime.store, body, now, runtime.settings.timezone)
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
@@ -86,14 +86,15 @@ def closure_webhook():
 @app.route("/hooks/closure/{reservation_id}", methods=["DELETE"])
 def closure_cancel(reservation_id):
     """Cancel one reservation; signed like the announcement, over an empty body."""
-    secret = _secret("BBBSCALE_WEBHOOK_SECRET")
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
     headers, now = app.current_request.headers, datetime.now(UTC)
     try:
         closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
                                   _raw_body(), now)
-        closures.cancel(_runtime().store, reservation_id, now)
+        closures.cancel(runtime.store, reservation_id, now)
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
     except closures.NotFound as error:
@@ -104,14 +105,14 @@ def closure_cancel(reservation_id):
 @app.route("/chat/slack", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 def slack_command():
     """A Slack slash command, answered at once; slow work is posted later to its response_url."""
-    secret = _secret("BBBSCALE_SLACK_SIGNING_SECRET")
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_SLACK_SIGNING_SECRET")
     if not secret:
         return _answer(503, {"error": "slack commands not configured"})
     body, now = _raw_body(), datetime.now(UTC)
     if not slack.verify(secret, body, dict(app.current_request.headers), now):
         return _answer(401, {"error": "invalid Slack signature"})
     command = slack.parse_slash(body)
-    runtime = _runtime()
     reply = commands.execute(command.text, runtime, command.caller, now)
     if reply.followup:
         target = {"platform": "slack", "response_url": command.response_url} if command.response_url else None
@@ -122,7 +123,8 @@ def slack_command():
 @app.route("/chat/rocketchat", methods=["POST"])
 def rocketchat_command():
     """A Rocket.Chat outgoing-webhook message; the JSON answer is posted to the room."""
-    token = _secret("BBBSCALE_ROCKETCHAT_TOKEN")
+    runtime = _runtime()
+    token = _secret(runtime, "BBBSCALE_ROCKETCHAT_TOKEN")
     if not token:
         return _answer(503, {"error": "rocket.chat commands not configured"})
     try:
@@ -135,7 +137,6 @@ def rocketchat_command():
     if message.from_bot:  # never answer bots (our own messages included): no loops
         return _answer(200, {})
     now = datetime.now(UTC)
-    runtime = _runtime()
     reply = commands.execute(message.text, runtime, message.caller, now)
     if reply.followup:
         target = {"platform": "rocketchat", "channel": message.channel}

@@ -4,6 +4,7 @@ standing in for Slack's response_url and the incoming webhooks (real HTTP on 127
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -115,6 +116,10 @@ class FakeRuntime:
         self.ticked = threading.Event()
         self.tick_result = dict(TICK)
         self.tick_error: Exception | None = None
+
+    def secret(self, name: str) -> str | None:
+        """Like the real runtime's lookup, the environment first (no SSM here)."""
+        return os.environ.get(name)
 
     def tick(self, dry_run: bool = False, now: datetime | None = None) -> dict:
         self.ticks.append(dry_run)
