@@ -10,6 +10,7 @@ that the caller's platform glue hands to the Dispatcher.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -19,6 +20,8 @@ from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
 from chalicelib.service import grammar
 from chalicelib.service.grammar import parse_command
+
+log = logging.getLogger(__name__)
 
 HELP = """bbbscale commands:
   status                          fleet, load and overrides now
@@ -91,6 +94,9 @@ def execute(text: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply
             reply = _run(command, runtime, caller, now)
         except BbbscaleError as error:  # e.g. Scalelite unreachable for `status`: say so, in chat
             reply = Reply(f"Could not do that: {error}")
+        except Exception:  # a chat user gets an answer, never an error page; the trace goes to the log
+            log.exception("chat command %r failed", type(command).__name__)
+            reply = Reply("Could not do that (internal error; the operators' logs have the details).")
         outcome = reply.text.splitlines()[0][:200] if reply.text else ""
     runtime.store.history.record(
         HistoryEntry(

@@ -170,3 +170,11 @@ def test_history_lists_newest_first():
     text = execute("history", runtime, OPS, NOW + timedelta(minutes=2)).text
     lines = text.splitlines()
     assert "freeze 1h" in lines[0] and "help" in lines[1]
+
+
+def test_an_unexpected_fault_is_still_answered_in_chat():
+    runtime = FakeRuntime()
+    runtime.plan = lambda users: {}["missing"]
+    reply = execute("plan 10", runtime, OPS, NOW)
+    assert reply.text.startswith("Could not do that (internal error")
+    assert len(runtime.store.history.entries) == 1
