@@ -148,4 +148,9 @@ def rocketchat_command():
 def chat_jobs(event):
     """Slow work queued by the `sqs` dispatcher: one capacity check per message."""
     for record in event:
-        run_job(_runtime(), Job.from_json(record.body))
+        try:
+            job = Job.from_json(record.body)
+        except BbbscaleError as error:  # a stray message: drop it rather than have SQS redeliver it forever
+            log.warning("SQS message ignored: %s", error)
+            continue
+        run_job(_runtime(), job)

@@ -63,3 +63,11 @@ def test_without_a_queue_the_reservation_is_still_stored_for_the_next_scheduled_
     assert response.status_code == 202 and json.loads(response.body)["id"] == "no-queue"
     assert "no-queue" in runtime.store.reservations.by_id
     assert "set BBBSCALE_JOBS_QUEUE_URL" in caplog.text
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"kind": "rm -rf", "reason": "x"}', '{"reason": 3}'])
+def test_stray_queue_messages_are_dropped_without_a_check(runtime, body, caplog):
+    caplog.set_level(logging.WARNING)
+    with Client(app_module.app) as client:
+        client.lambda_.invoke("chat_jobs", client.events.generate_sqs_event(message_bodies=[body]))
+    assert runtime.ticks == [] and "not a bbbscale job" in caplog.text

@@ -40,8 +40,15 @@ class Job:
 
     @classmethod
     def from_json(cls, text: str) -> "Job":
-        document = json.loads(text)
-        return cls(**{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document})
+        """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
+        try:
+            document = json.loads(text)
+            job = cls(**{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document})
+        except (ValueError, TypeError) as error:
+            raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
+        if not isinstance(job.reason, str) or job.kind != "capacity_check" or not isinstance(job.reply, dict | None):
+            raise BbbscaleError("not a bbbscale job: unexpected fields")
+        return job
 
 
 class Dispatcher(Protocol):
