@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from chalicelib.adapters.chat.dispatch import Job, run_job
-from chalicelib.adapters.chat.notify import Webhooks, notify_tick, tick_notifier, webhooks_from_environment
+from chalicelib.adapters.chat.notify import Webhooks, notify_after_tick, notify_tick, webhooks_from_environment
 from chalicelib.ports import ProviderError
 from tests.support.chat_fakes import FakeRuntime, FakeSettingsStore, Receiver
 
@@ -102,8 +102,10 @@ def test_webhook_urls_come_from_the_variables_the_settings_name(channels, monkey
     runtime = FakeRuntime()
     assert not webhooks_from_environment(runtime.settings.chat, environ={})
     monkeypatch.setenv("BBBSCALE_SLACK_WEBHOOK_URL", slack.url("/from-env"))
-    tick_notifier(runtime.settings, runtime.store)(TICK)
+    assert notify_after_tick(runtime, TICK) == 1
     assert slack.next()[0] == "/from-env"
+    # the stuck drain in TICK was remembered in the runtime's store: not announced again
+    assert notify_after_tick(runtime, {**TICK, "actions": [STUCK]}) == 0 and slack.none_within(0.1)
 
 
 def test_a_failed_check_is_reported_to_whoever_asked(channels):

@@ -115,11 +115,10 @@ def notify_reservation(reservation: Reservation, webhooks: Webhooks) -> int:
     return _send(webhooks, slack, rocketchat)
 
 
-def tick_notifier(settings, store):
-    """The `notifier` a Runtime calls after each acting tick: webhook URLs read when it runs, stuck
-    drains remembered in the store's settings."""
 
-    def notify(tick_result: dict) -> None:
-        notify_tick(tick_result, webhooks_from_environment(settings.chat), seen=store.settings, cluster=settings.cluster)
-
-    return notify
+def notify_after_tick(runtime, tick_result: dict) -> int:
+    """What a Runtime does after an acting tick: post it to the channels the environment configures,
+    remembering announced stuck drains in the runtime's store. Returns the messages delivered."""
+    settings = runtime.settings
+    return notify_tick(tick_result, webhooks_from_environment(settings.chat), seen=runtime.store.settings,
+                       cluster=settings.cluster)
