@@ -12,7 +12,7 @@ from chalicelib.domain.overrides import FLOORS, FREEZE, read_overrides
 from chalicelib.ports import UnreachableError
 from chalicelib.service import grammar
 from chalicelib.service.commands import Caller, execute
-from chalicelib.service.grammar import parse_command, parse_duration
+from chalicelib.service.grammar import MAX_USERS, parse_command, parse_duration
 from tests.support.chat_fakes import OPERATOR, FakeRuntime
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -178,3 +178,14 @@ def test_an_unexpected_fault_is_still_answered_in_chat():
     reply = execute("plan 10", runtime, OPS, NOW)
     assert reply.text.startswith("Could not do that (internal error")
     assert len(runtime.store.history.entries) == 1
+
+
+@given(st.datetimes(min_value=datetime(2027, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+       st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=366)), st.integers(1, MAX_USERS))
+def test_iso_reservations_parse_to_the_same_instants(starts, length, users):
+    starts = starts.replace(microsecond=0)
+    ends = (starts + length).replace(microsecond=0)
+    if ends <= starts:
+        return
+    command = parse(f"reserve {starts.isoformat()} {ends.isoformat()} {users}")
+    assert command == grammar.Reserve(starts, ends, users)
