@@ -71,3 +71,13 @@ def test_stray_queue_messages_are_dropped_without_a_check(runtime, body, caplog)
     with Client(app_module.app) as client:
         client.lambda_.invoke("chat_jobs", client.events.generate_sqs_event(message_bodies=[body]))
     assert runtime.ticks == [] and "not a bbbscale job" in caplog.text
+
+
+def test_a_missing_queue_does_not_lose_the_reservation(runtime, monkeypatch, sqs_endpoint, caplog):
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setenv("BBBSCALE_JOBS_QUEUE_URL", f"{sqs_endpoint}/123456789012/no-such-queue")
+    body = encode({**ANNOUNCEMENT, "id": "queue-gone"})
+    with Client(app_module.app) as client:
+        assert client.http.post("/hooks/closure", headers=signed(body), body=body).status_code == 202
+    assert "queue-gone" in runtime.store.reservations.by_id
+    assert "job queue refused the job" in caplog.text

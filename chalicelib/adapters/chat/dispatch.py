@@ -93,11 +93,15 @@ class SqsDispatcher:
         queue_url = os.environ.get(self._queue_url_env)
         if not queue_url:
             raise BbbscaleError(f"job queue not configured: set {self._queue_url_env}")
-        if self._client is None:
-            import boto3  # late: keeps `import app` light at cold start
+        import boto3  # late: keeps `import app` light at cold start
+        from botocore.exceptions import BotoCoreError, ClientError
 
-            self._client = boto3.client("sqs")
-        self._client.send_message(QueueUrl=queue_url, MessageBody=job.to_json())
+        try:
+            if self._client is None:
+                self._client = boto3.client("sqs")
+            self._client.send_message(QueueUrl=queue_url, MessageBody=job.to_json())
+        except (BotoCoreError, ClientError) as error:
+            raise BbbscaleError(f"job queue refused the job: {type(error).__name__}") from None
 
 
 def dispatcher_for(chat_settings, handler: Callable[[Job], None]) -> Dispatcher:
