@@ -1,8 +1,23 @@
 """Chalice entry points: handlers only. Every decision lives in chalicelib/service."""
 
-from chalice import Chalice, Rate
+import json
+import logging
+from datetime import UTC, datetime
+
+from chalice import Chalice, Rate, Response
+
+from chalicelib.adapters.chat import rocketchat, slack
+from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
+from chalicelib.ports import BbbscaleError, ConflictError
+from chalicelib.service import closures, commands
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
+log = logging.getLogger("bbbscale.app")
+
+#: The Dispatcher for slow work, built on first use from the settings (tests may set their own).
+DISPATCHER = None
+#: The SQS queue the `sqs` dispatcher sends to (it must exist before `chalice deploy`).
+JOBS_QUEUE = "bbbscale-jobs"
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="capacity_check")
@@ -11,3 +26,131 @@ def capacity_check(event):
     from chalicelib.bootstrap import runtime_from_environment
 
     return runtime_from_environment().tick(dry_run=False)
+
+
+def _runtime():
+    """The runtime for this request; tests point chalicelib.bootstrap.RUNTIME_FACTORY at a fake."""
+    from chalicelib import bootstrap
+
+    return bootstrap.runtime_from_environment()
+
+
+def _dispatch(runtime, job: Job) -> None:
+    global DISPATCHER
+    if DISPATCHER is None:
+        DISPATCHER = dispatcher_for(runtime.settings.chat, lambda queued: run_job(_runtime(), queued))
+    try:
+        DISPATCHER.submit(job)
+    except BbbscaleError as error:  # the change is stored; the next scheduled check acts on it
+        log.warning("follow-up check not queued: %s", error)
+
+
+def _secret(runtime, name: str) -> str | None:
+    # looked up per request (the environment first, then SSM/Secrets Manager on AWS, as the runtime
+    # does it): Chalice patches stage environment variables only while handling an invocation
+    return runtime.secret(name) or None
+
+
+def _answer(status: int, body: dict) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def _raw_body() -> bytes:
+    body = app.current_request.raw_body or b""
+    return body.encode() if isinstance(body, str) else body
+
+
+@app.route("/hooks/closure", methods=["POST"])
+def closure_webhook():
+    """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
+    if not secret:
+        return _answer(503, {"error": "closure webhook not configured"})
+    headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
+    try:
+        closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
+                                  body, now)
+        receipt = closures.accept(runtime.store, body, now, runtime.settings.timezone)
+    except closures.SignatureError as error:
+        return _answer(401, {"error": str(error)})
+    except closures.InvalidRequest as error:
+        return _answer(400, {"error": str(error)})
+    except ConflictError as error:
+        return _answer(409, {"error": str(error)})
+    if receipt.created:
+        _dispatch(runtime, Job(f"closure {receipt.reservation.id}", reservation_id=receipt.reservation.id))
+    return _answer(202 if receipt.created else 200, closures.reservation_json(receipt.reservation))
+
+
+@app.route("/hooks/closure/{reservation_id}", methods=["DELETE"])
+def closure_cancel(reservation_id):
+    """Cancel one reservation; signed like the announcement, over an empty body."""
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
+    if not secret:
+        return _answer(503, {"error": "closure webhook not configured"})
+    headers, now = app.current_request.headers, datetime.now(UTC)
+    try:
+        closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
+                                  _raw_body(), now)
+        closures.cancel(runtime.store, reservation_id, now)
+    except closures.SignatureError as error:
+        return _answer(401, {"error": str(error)})
+    except closures.NotFound as error:
+        return _answer(404, {"error": str(error)})
+    return _answer(200, {"id": reservation_id, "cancelled": True})
+
+
+@app.route("/chat/slack", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+def slack_command():
+    """A Slack slash command, answered at once; slow work is posted later to its response_url."""
+    runtime = _runtime()
+    secret = _secret(runtime, "BBBSCALE_SLACK_SIGNING_SECRET")
+    if not secret:
+        return _answer(503, {"error": "slack commands not configured"})
+    body, now = _raw_body(), datetime.now(UTC)
+    if not slack.verify(secret, body, dict(app.current_request.headers), now):
+        return _answer(401, {"error": "invalid Slack signature"})
+    command = slack.parse_slash(body)
+    reply = commands.execute(command.text, runtime, command.caller, now)
+    if reply.followup:
+        target = {"platform": "slack", "response_url": command.response_url} if command.response_url else None
+        _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+    return _answer(200, slack.reply_body(reply))
+
+
+@app.route("/chat/rocketchat", methods=["POST"])
+def rocketchat_command():
+    """A Rocket.Chat outgoing-webhook message; the JSON answer is posted to the room."""
+    runtime = _runtime()
+    token = _secret(runtime, "BBBSCALE_ROCKETCHAT_TOKEN")
+    if not token:
+        return _answer(503, {"error": "rocket.chat commands not configured"})
+    try:
+        document = json.loads(_raw_body())
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not rocketchat.verify(token, document):
+        return _answer(401, {"error": "invalid Rocket.Chat token"})
+    message = rocketchat.parse_outgoing(document)
+    if message.from_bot:  # never answer bots (our own messages included): no loops
+        return _answer(200, {})
+    now = datetime.now(UTC)
+    reply = commands.execute(message.text, runtime, message.caller, now)
+    if reply.followup:
+        target = {"platform": "rocketchat", "channel": message.channel}
+        _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+    return _answer(200, rocketchat.reply_body(reply))
+
+
+@app.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="chat_jobs")
+def chat_jobs(event):
+    """Slow work queued by the `sqs` dispatcher: one capacity check per message."""
+    for record in event:
+        try:
+            job = Job.from_json(record.body)
+        except BbbscaleError as error:  # a stray message: drop it rather than have SQS redeliver it forever
+            log.warning("SQS message ignored: %s", error)
+            continue
+        run_job(_runtime(), job)

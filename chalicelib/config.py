@@ -135,6 +135,10 @@ class ChatSettings(Strict):
     operators: list[str] = Field(default_factory=list, description="user ids allowed to change things")
     slack_webhook_env: str = "BBBSCALE_SLACK_WEBHOOK_URL"
     rocketchat_webhook_env: str = "BBBSCALE_ROCKETCHAT_WEBHOOK_URL"
+    dispatcher: Literal["thread", "sqs"] = Field(
+        "thread", description="how slow work after a request runs: a background thread, or SQS on AWS"
+    )
+    jobs_queue_url_env: str = Field("BBBSCALE_JOBS_QUEUE_URL", description="SQS queue URL (dispatcher sqs)")
 
 
 class UserMix(Strict):

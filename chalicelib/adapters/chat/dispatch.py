@@ -1,0 +1,142 @@
+"""Work that must not hold up an HTTP answer: a capacity check after a closure or a chat change.
+
+Slack wants an answer within 3 seconds and a webhook sender should not wait on a tick, so handlers
+submit a `Job` to a `Dispatcher` and answer at once. Two implementations:
+  - ThreadDispatcher: one background worker thread (the embedded default, `chalice local`, the CLI);
+  - SqsDispatcher: an SQS message, run by the app's `@app.on_sqs_message` handler (on AWS a Lambda is
+    frozen once it has answered, so a thread there would not finish).
+`run_job` is the one place a job is carried out, whichever way it travelled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+from chalicelib.adapters.chat import rocketchat, slack
+from chalicelib.adapters.chat.notify import notify_reservation, webhooks_from_environment
+from chalicelib.ports import BbbscaleError
+from chalicelib.service.digest import summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A capacity check to run, why, an optional reservation to announce first, and where to post the
+    result: {"platform": "slack", "response_url": ...} or {"platform": "rocketchat", "channel": ...}."""
+
+    reason: str
+    reservation_id: str | None = None
+    reply: dict | None = field(default=None, repr=False)  # a Slack response_url is a credential
+    kind: str = "capacity_check"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Job":
+        """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
+        try:
+            document = json.loads(text)
+            job = cls(**{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document})
+        except (ValueError, TypeError) as error:
+            raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
+        if not isinstance(job.reason, str) or job.kind != "capacity_check" or not isinstance(job.reply, dict | None):
+            raise BbbscaleError("not a bbbscale job: unexpected fields")
+        return job
+
+
+class Dispatcher(Protocol):
+    """Runs jobs after the current request has been answered. `submit` must return quickly."""
+
+    def submit(self, job: Job) -> None: ...
+
+
+class ThreadDispatcher:
+    """Jobs run one at a time on a background thread, in submission order (ticks never overlap)."""
+
+    def __init__(self, handler: Callable[[Job], None]):
+        self._handler = handler
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbbscale-job")
+        self._pending: list[Future] = []
+
+    def submit(self, job: Job) -> None:
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._executor.submit(self._guarded, job))
+
+    def _guarded(self, job: Job) -> None:
+        try:
+            self._handler(job)
+        except Exception:  # a background job has no caller to raise to: log it, keep the worker alive
+            log.exception("job %s (%s) failed", job.kind, job.reason)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the jobs submitted so far are done; False on timeout (for tests and shutdown)."""
+        done, not_done = wait(list(self._pending), timeout=timeout)
+        return not not_done
+
+
+class SqsDispatcher:
+    """Jobs become SQS messages on the queue whose URL is in the environment variable `queue_url_env`
+    (read at submit time: Chalice sets stage variables only while handling an invocation)."""
+
+    def __init__(self, queue_url_env: str, client=None):
+        self._queue_url_env = queue_url_env
+        self._client = client
+
+    def submit(self, job: Job) -> None:
+        queue_url = os.environ.get(self._queue_url_env)
+        if not queue_url:
+            raise BbbscaleError(f"job queue not configured: set {self._queue_url_env}")
+        import boto3  # late: keeps `import app` light at cold start
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if self._client is None:
+                self._client = boto3.client("sqs")
+            self._client.send_message(QueueUrl=queue_url, MessageBody=job.to_json())
+        except (BotoCoreError, ClientError) as error:
+            raise BbbscaleError(f"job queue refused the job: {type(error).__name__}") from None
+
+
+def dispatcher_for(chat_settings, handler: Callable[[Job], None]) -> Dispatcher:
+    """The dispatcher the configuration names (`chat.dispatcher`: thread | sqs)."""
+    if getattr(chat_settings, "dispatcher", "thread") == "sqs":
+        return SqsDispatcher(chat_settings.jobs_queue_url_env)
+    return ThreadDispatcher(handler)
+
+
+def _post_reply(reply: dict, text: str, webhooks) -> None:
+    if reply.get("platform") == "slack" and reply.get("response_url"):
+        slack.post_response(reply["response_url"], text)
+    elif reply.get("platform") == "rocketchat" and webhooks.rocketchat:
+        rocketchat.post_incoming(webhooks.rocketchat, text, reply.get("channel"))
+
+
+def run_job(runtime, job: Job) -> dict | None:
+    """Carry out a job: announce its reservation, run one capacity check, post the summary to the
+    asker. Returns the tick document (None if the check failed; the asker is told why)."""
+    webhooks = webhooks_from_environment(runtime.settings.chat)
+    if job.reservation_id:
+        found = [r for r in runtime.store.reservations.reservations() if r.id == job.reservation_id]
+        if found:
+            notify_reservation(found[0], webhooks)
+    try:
+        result = runtime.tick(dry_run=False)
+        text = summary(result)
+    except BbbscaleError as error:
+        result, text = None, f"Capacity check failed: {error}"
+    except Exception:
+        log.exception("capacity check for %s failed", job.reason)
+        result, text = None, "Capacity check failed (internal error; see the logs)."
+    if job.reply:
+        try:
+            _post_reply(job.reply, text, webhooks)
+        except BbbscaleError as error:
+            log.warning("reply for %s not delivered: %s", job.reason, error)
+    return result

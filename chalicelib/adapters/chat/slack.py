@@ -1,0 +1,80 @@
+"""Slack slash commands: signature verification, the form fields we use, and replies.
+
+Slack signs each request: `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:" + timestamp
++ ":" + raw body)>` with `X-Slack-Request-Timestamp` within 5 minutes; slack_sdk's SignatureVerifier
+does the comparison. A slash command must be answered within 3 seconds; later replies go to the
+`response_url` in the form (REFERENCE.md, Slack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qs
+
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from chalicelib.adapters.chat.webhook import post_json
+from chalicelib.service.commands import Caller, Reply
+
+
+class _At(Clock):
+    """slack_sdk's verifier reads its clock through this hook; we pass ours (time is an input)."""
+
+    def __init__(self, now: datetime):
+        self._now = now.timestamp()
+
+    def now(self) -> float:
+        return self._now
+
+
+def verify(signing_secret: str, body: bytes, headers: dict, now: datetime) -> bool:
+    """True if Slack signed this body recently with our signing secret."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    timestamp = lowered.get("x-slack-request-timestamp") or ""
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False  # slack_sdk would raise on int("garbage")
+    return SignatureVerifier(signing_secret, clock=_At(now)).is_valid(
+        body=body, timestamp=timestamp, signature=lowered.get("x-slack-signature")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    """The fields of a slash-command form post that bbbscale uses."""
+
+    user_id: str
+    user_name: str
+    text: str
+    channel_id: str = ""
+    response_url: str = field(default="", repr=False)  # a credential for 30 minutes
+
+    @property
+    def caller(self) -> Caller:
+        return Caller("slack", self.user_id, self.user_name)
+
+
+def parse_slash(body: bytes) -> SlashCommand:
+    """Read the form; missing fields become "" (an empty user id is never an operator)."""
+    form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+    def one(name: str) -> str:
+        return form.get(name, [""])[0]
+
+    return SlashCommand(one("user_id"), one("user_name"), one("text"), one("channel_id"), one("response_url"))
+
+
+def reply_body(reply: Reply) -> dict:
+    """The immediate HTTP answer: shown to the channel for changes, only to the asker otherwise."""
+    return {"response_type": "in_channel" if reply.public else "ephemeral", "text": _code(reply.text)}
+
+
+def _code(text: str) -> str:
+    # multi-line answers (status, history, help) are aligned columns: a code block keeps them aligned
+    return f"```{text}```" if "\n" in text else text
+
+
+def post_response(response_url: str, text: str, public: bool = True) -> None:
+    """A later answer through `response_url` (valid 5 times in 30 minutes)."""
+    post_json(response_url, {"response_type": "in_channel" if public else "ephemeral",
+                             "replace_original": False, "text": _code(text)}, "slack response_url")

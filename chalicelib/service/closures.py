@@ -1,0 +1,185 @@
+"""School-closure announcements: signed webhook posts that become capacity reservations.
+
+A closure announcement says "from starts_at to ends_at, expect N users" (schools closed, classes move
+online). The sender signs each request with a shared secret; we verify it, validate the body, and store
+a `Reservation` idempotently on the announcement's `id`: the same id with the same body is a harmless
+retry (200), the same id with another body is a conflict (409) and changes nothing.
+
+Pure apart from the state store passed in; the clock is an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation, StateStore
+
+#: Signed requests older or newer than this are refused, so a captured request cannot be replayed later.
+MAX_SKEW_SECONDS = 300
+#: Announcements are a few hundred bytes; anything much larger is not one.
+MAX_BODY_BYTES = 16 * 1024
+SIGNATURE_PREFIX = "sha256="
+
+
+class SignatureError(BbbscaleError):
+    """The request is not signed, signed with another secret, or signed too long ago (HTTP 401)."""
+
+
+class InvalidRequest(BbbscaleError):
+    """The body is not a valid announcement; the message starts with the offending field (HTTP 400)."""
+
+
+class NotFound(BbbscaleError):
+    """No reservation has that id (HTTP 404)."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The `X-Bbbscale-Signature` value for a body sent at `timestamp` (unix seconds, as sent)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime) -> None:
+    """Return if `signature` is ours over `timestamp + "." + body` and the timestamp is within
+    MAX_SKEW_SECONDS of `now`; raise SignatureError otherwise. The message never echoes the secret."""
+    if not timestamp or not signature:
+        raise SignatureError("missing X-Bbbscale-Timestamp or X-Bbbscale-Signature")
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        raise SignatureError("X-Bbbscale-Timestamp is not unix seconds")
+    if abs(now.timestamp() - int(timestamp)) > MAX_SKEW_SECONDS:
+        raise SignatureError("stale X-Bbbscale-Timestamp (more than 300 s from now)")
+    # compare_digest over the whole header value: constant time, and a missing prefix simply mismatches
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
+        raise SignatureError("signature mismatch")
+
+
+class Announcement(BaseModel):
+    """The webhook body (CONTRACT.md, HTTP surface). Unknown fields are refused so a typo is not
+    silently ignored. Times without an offset are read in the configured timezone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    starts_at: datetime
+    ends_at: datetime
+    expected_users: int = Field(ge=1, le=10_000_000)
+    zone: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,16}$")
+    note: str | None = Field(None, max_length=500)
+
+    @field_validator("expected_users", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        # JSON true is an int to pydantic's lax mode; a user count must be a real number
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number")
+        return value
+
+
+def body_hash(document: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces): the same announcement hashes the same
+    whatever the sender's key order or spacing."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _field_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
+
+
+def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Announcement, str]:
+    """Validate a raw body; return the announcement (times made aware) and its body hash.
+    Raise InvalidRequest naming the field."""
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("body: not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("body: expected a JSON object")
+    try:
+        announcement = Announcement.model_validate(document)
+    except ValidationError as error:
+        raise InvalidRequest(_field_error(error)) from None
+    zone = ZoneInfo(timezone)
+    starts, ends = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (announcement.starts_at, announcement.ends_at))
+    if ends <= starts:
+        raise InvalidRequest("ends_at: must be after starts_at")
+    if ends <= now:
+        raise InvalidRequest("ends_at: already in the past")
+    if ends - starts > timedelta(days=366):
+        raise InvalidRequest("ends_at: a reservation lasts at most 366 days")
+    return announcement.model_copy(update={"starts_at": starts, "ends_at": ends}), body_hash(document)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the webhook answers: the stored reservation and whether this request created it."""
+
+    reservation: Reservation
+    created: bool
+
+
+def accept(store: StateStore, body: bytes, now: datetime, timezone: str) -> Receipt:
+    """Store the announcement as a reservation, once. A retry with the same body returns the stored
+    one (created=False); another body under a known id raises ConflictError and changes nothing."""
+    announcement, digest = parse_announcement(body, now, timezone)
+    candidate = Reservation(
+        id=announcement.id,
+        starts_at=announcement.starts_at,
+        ends_at=announcement.ends_at,
+        expected_users=announcement.expected_users,
+        zone=announcement.zone,
+        note=announcement.note,
+        source="webhook",
+        body_hash=digest,
+        created_at=now,
+    )
+    stored, created = store.reservations.add(candidate)
+    if not created and stored.body_hash != digest:
+        raise ConflictError(f"reservation {announcement.id!r} already exists with another body")
+    if created:
+        store.history.record(
+            HistoryEntry(
+                at=now,
+                kind="notice",
+                summary=f"closure {stored.id}: reserved capacity for {stored.expected_users} users "
+                f"from {stored.starts_at.isoformat()} to {stored.ends_at.isoformat()}",
+                detail={"reservation": stored.id, "source": "webhook"},
+                actor="webhook",
+            )
+        )
+    return Receipt(stored, created)
+
+
+def cancel(store: StateStore, reservation_id: str, now: datetime) -> None:
+    """Cancel one reservation by id; raise NotFound if there is none (a repeated cancel is a 404)."""
+    if not store.reservations.cancel(reservation_id):
+        raise NotFound(f"no reservation {reservation_id!r}")
+    store.history.record(
+        HistoryEntry(at=now, kind="notice", summary=f"closure {reservation_id}: reservation cancelled",
+                     detail={"reservation": reservation_id}, actor="webhook")
+    )
+
+
+def reservation_json(reservation: Reservation) -> dict:
+    """The public JSON form of a reservation (the body hash is an internal detail)."""
+    return {
+        "id": reservation.id,
+        "starts_at": reservation.starts_at.isoformat(),
+        "ends_at": reservation.ends_at.isoformat(),
+        "expected_users": reservation.expected_users,
+        "zone": reservation.zone,
+        "note": reservation.note,
+        "source": reservation.source,
+        "created_at": reservation.created_at.isoformat() if reservation.created_at else None,
+    }

@@ -1,0 +1,232 @@
+"""Chat operations: a verified caller's command, executed against the runtime, answered in text.
+
+`help` and `status` are open to every verified caller; everything else only to the operators the
+configuration names (`chat.operators`, plain platform user ids or "platform:id"). Every command,
+refused ones included, is recorded in the history with who asked. Work that may take longer than
+Slack's 3 seconds (a capacity check after a change) is not done here: the reply carries a `Followup`
+that the caller's platform glue hands to the Dispatcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.domain.fleet import FINAL
+from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
+from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
+from chalicelib.service import grammar
+from chalicelib.service.grammar import parse_command
+
+log = logging.getLogger(__name__)
+
+HELP = """bbbscale commands:
+  status                          fleet, load and overrides now
+  plan N                          servers and cost for N users
+  reserve START END USERS         promise capacity, e.g. reserve tomorrow 08:00 17:00 3000
+  floor PROVIDER N [for 2h]       keep at least N servers on PROVIDER (N=0 removes the floor)
+  freeze [DURATION] [reason]      no scaling actions (e.g. freeze 30m); unfreeze to resume
+  unfreeze                        resume scaling now
+  drain SERVER                    cordon a server: it keeps its classes, gets no new ones, then stops
+  history                         the last decisions and commands
+  help                            this text
+Durations: 30m, 2h, 1d. Only operators may change things."""
+
+OPEN_TO_ALL = (grammar.Help, grammar.Status)
+
+
+class Runtime(Protocol):
+    """What commands need of chalicelib.bootstrap.Runtime."""
+
+    settings: object
+    store: StateStore
+
+    def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict: ...
+    def status(self) -> dict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified chat user. `actor` ("slack:U123") is what the history records."""
+
+    platform: str  # slack | rocketchat
+    user_id: str
+    user_name: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    def is_operator(self, operators: list[str]) -> bool:
+        return self.user_id in operators or self.actor in operators
+
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """Slow work to run after answering: a capacity check, its summary posted back to the asker.
+    `reservation_id` names a reservation to announce on the notification channels first."""
+
+    reason: str
+    reservation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer: text for the asker; `public` if the whole channel should see it (changes do)."""
+
+    text: str
+    public: bool = False
+    followup: Followup | None = None
+
+
+def execute(text: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    """Parse and run one command line for `caller`, record it in the history, and return the reply."""
+    command = parse_command(text, now, runtime.settings.timezone)
+    if not isinstance(command, OPEN_TO_ALL) and not caller.is_operator(list(runtime.settings.chat.operators)):
+        reply = Reply(f"Sorry {caller.user_name or caller.user_id}, only bbbscale operators may do that. "
+                      "Try `status` or `help`.")
+        outcome = "refused: not an operator"
+    else:
+        try:
+            reply = _run(command, runtime, caller, now)
+        except BbbscaleError as error:  # e.g. Scalelite unreachable for `status`: say so, in chat
+            reply = Reply(f"Could not do that: {error}")
+        except Exception:  # a chat user gets an answer, never an error page; the trace goes to the log
+            log.exception("chat command %r failed", type(command).__name__)
+            reply = Reply("Could not do that (internal error; the operators' logs have the details).")
+        outcome = reply.text.splitlines()[0][:200] if reply.text else ""
+    runtime.store.history.record(
+        HistoryEntry(
+            at=now,
+            kind="command",
+            summary=f"{caller.user_name or caller.actor}: {' '.join(text.split())[:200]} -> {outcome}",
+            detail={"command": type(command).__name__.lower(), "text": text[:500], "user_name": caller.user_name},
+            actor=caller.actor,
+        )
+    )
+    return reply
+
+
+def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    match command:
+        case grammar.Help(problem=problem):
+            return Reply((f"I did not understand: {problem}.\n\n" if problem else "") + HELP)
+        case grammar.Status():
+            return Reply(describe_status(runtime.status()))
+        case grammar.Plan(users=users):
+            return Reply(describe_plan(runtime.plan(users)))
+        case grammar.History():
+            return Reply(describe_history(runtime.store.history.recent(limit=15)))
+        case grammar.Reserve():
+            return _reserve(command, runtime, caller, now)
+        case grammar.SetFloor():
+            return _floor(command, runtime, caller, now)
+        case grammar.Freeze(duration=duration, reason=reason):
+            until = now + duration if duration else None
+            runtime.store.settings.put(FREEZE, {"until": until.isoformat() if until else None,
+                                                "by": caller.actor, "reason": reason or "chat freeze"})
+            return Reply(f"Frozen {'until ' + until.isoformat(timespec='minutes') if until else 'until `unfreeze`'}"
+                         f" by {caller.user_name or caller.actor}: no scaling actions meanwhile.", public=True)
+        case grammar.Unfreeze():
+            was = read_overrides(runtime.store.settings.get, now).freeze
+            runtime.store.settings.put(FREEZE, None)
+            if was is None:
+                return Reply("Not frozen; nothing to do.")
+            return Reply(f"Unfrozen by {caller.user_name or caller.actor}; running a capacity check.", public=True,
+                         followup=Followup("unfreeze"))
+        case grammar.Drain(server=server):
+            return _drain(server, runtime, caller, now)
+    return Reply(HELP)  # unreachable: every command is matched above
+
+
+def _reserve(command: grammar.Reserve, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    key = f"{caller.actor}|{command.starts_at.isoformat()}|{command.ends_at.isoformat()}|{command.users}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    reservation = Reservation(
+        id=f"chat-{digest[:12]}", starts_at=command.starts_at, ends_at=command.ends_at,
+        expected_users=command.users, source=f"chat:{caller.actor}", body_hash=digest, created_at=now,
+    )
+    stored, created = runtime.store.reservations.add(reservation)
+    span = f"{stored.starts_at.isoformat(timespec='minutes')} to {stored.ends_at.isoformat(timespec='minutes')}"
+    if not created:
+        return Reply(f"Already reserved ({stored.id}): {stored.expected_users} users from {span}.")
+    return Reply(f"Reserved {stored.id}: capacity for {stored.expected_users} users from {span}. "
+                 "Running a capacity check.", public=True, followup=Followup("reserve", stored.id))
+
+
+def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    providers = runtime.settings.providers
+    if command.provider not in providers:
+        return Reply(f"No provider {command.provider!r}; choose one of: {', '.join(sorted(providers))}.")
+    limit = providers[command.provider].limit
+    if command.servers > limit:
+        return Reply(f"{command.provider} may run at most {limit} servers (max_servers/quota).")
+    floors = dict(runtime.store.settings.get(FLOORS, None) or {})
+    if command.servers == 0:
+        floors.pop(command.provider, None)
+        runtime.store.settings.put(FLOORS, floors)
+        return Reply(f"Floor on {command.provider} removed by {caller.user_name or caller.actor}.", public=True)
+    until = now + command.duration if command.duration else None
+    floors[command.provider] = {"servers": command.servers, "until": until.isoformat() if until else None,
+                                "by": caller.actor}
+    runtime.store.settings.put(FLOORS, floors)
+    span = f"until {until.isoformat(timespec='minutes')}" if until else "until changed"
+    return Reply(f"Floor: at least {command.servers} servers on {command.provider} {span}. Running a capacity check.",
+                 public=True, followup=Followup("floor"))
+
+
+def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    known = {s.name: s for s in runtime.store.servers.servers()}
+    record = known.get(server)
+    if record is None or record.state in FINAL:
+        return Reply(f"No running server named {server!r}. `status` lists the fleet.")
+    requests = dict(runtime.store.settings.get(DRAIN, None) or {})
+    if server in requests:
+        return Reply(f"{server} is already being drained (asked by {requests[server].get('by', '?')}).")
+    requests[server] = {"by": caller.actor, "at": now.isoformat()}
+    runtime.store.settings.put(DRAIN, requests)
+    return Reply(f"Draining {server}: it keeps its classes, gets no new ones, and stops once empty. "
+                 "Running a capacity check.", public=True, followup=Followup(f"drain {server}"))
+
+
+def describe_status(status: dict) -> str:
+    """`status` as a few lines: fleet per provider and state, desired, load, overrides, reservations."""
+    lines = [f"bbbscale status at {status.get('at', '?')}"]
+    load = status.get("load") or {}
+    if load:
+        lines.append(f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
+                     f"{load.get('load_units', 0)} units; headroom {status.get('headroom_units', 0)} units")
+    desired = status.get("desired") or {}
+    for provider, states in sorted((status.get("fleet") or {}).items()):
+        counts = ", ".join(f"{state} {n}" for state, n in sorted(states.items()) if n)
+        lines.append(f"  {provider}: {counts or 'no servers'} (desired {desired.get(provider, 0)})")
+    freeze = status.get("freeze")
+    if freeze:
+        lines.append(f"FROZEN until {freeze.get('until') or 'unfrozen'} by {freeze.get('by', '?')}")
+    for provider, floor in sorted((status.get("floors") or {}).items()):
+        servers = floor.get("servers", floor) if isinstance(floor, dict) else floor
+        lines.append(f"Floor: {provider} >= {servers}")
+    for reservation in status.get("reservations") or []:
+        lines.append(f"Reserved: {reservation.get('expected_users')} users "
+                     f"{reservation.get('starts_at')} to {reservation.get('ends_at')} ({reservation.get('id')})")
+    return "\n".join(lines)
+
+
+def describe_plan(plan: dict) -> str:
+    """`plan N` as one answer: servers per provider, unmet servers, hourly cost."""
+    servers = ", ".join(f"{p} {n}" for p, n in plan.get("servers", {}).items() if n) or "none"
+    text = (f"{plan.get('users')} users = {plan.get('load_units')} load units: {servers} "
+            f"({plan.get('total_servers')} servers), {plan.get('hourly_cost')} {plan.get('currency', '')}/hour")
+    if plan.get("unmet_servers"):
+        text += f"\nQuotas cannot supply {plan['unmet_servers']} more servers."
+    return text
+
+
+def describe_history(entries: list[HistoryEntry]) -> str:
+    """The history as lines, newest first."""
+    if not entries:
+        return "No history yet."
+    return "\n".join(f"{e.at.isoformat(timespec='minutes')} [{e.kind}] {e.summary}" for e in entries)

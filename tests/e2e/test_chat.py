@@ -1,0 +1,199 @@
+"""Chat operations through chalice's test client: Slack requests signed by slack_sdk's own signer,
+Rocket.Chat outgoing webhooks with the integration token, replies checked as JSON, follow-ups received
+by a loopback server standing in for Slack's response_url and Rocket.Chat's incoming webhook."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import pytest
+from chalice.test import Client
+from slack_sdk.signature import SignatureVerifier
+
+import app as app_module
+from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
+from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
+from tests.support.chat_fakes import (
+    OPERATOR, RC_OPERATOR, FakeRuntime, FakeStore, Receiver, point_runtime_at, serving,
+)
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+RC_TOKEN = "rocket-outgoing-token-42"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def runtime(monkeypatch):
+    runtime = FakeRuntime(store=FakeStore([serving("bbb-demo-gandi-1")]))
+    monkeypatch.setenv("BBBSCALE_SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("BBBSCALE_ROCKETCHAT_TOKEN", RC_TOKEN)
+    point_runtime_at(monkeypatch, runtime)
+    runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
+    monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
+    return runtime
+
+
+@pytest.fixture
+def client():
+    with Client(app_module.app) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as receiver:
+        yield receiver
+
+
+def slack_post(client, text: str, user: str = "UNOBODY", response_url: str = "", secret: str = SIGNING_SECRET,
+               at: float | None = None, sign: bool = True):
+    body = urlencode({"command": "/bbb", "text": text, "user_id": user, "user_name": user.lower(),
+                      "channel_id": "C1", "team_id": "T1", "response_url": response_url})
+    timestamp = str(int(time.time() if at is None else at))
+    headers = {"Content-Type": FORM}
+    if sign:
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        headers |= {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    response = client.http.post("/chat/slack", headers=headers, body=body.encode())
+    return response, (json.loads(response.body) if response.body else None)
+
+
+def rc_post(client, text: str, user: str = "nobody", token: str = RC_TOKEN, **extra):
+    document = {"token": token, "user_id": user, "user_name": user, "channel_id": "R1", "channel_name": "ops",
+                "text": f"!bbb {text}", "trigger_word": "!bbb", **extra}
+    response = client.http.post("/chat/rocketchat", headers={"Content-Type": "application/json"},
+                                body=json.dumps(document).encode())
+    return response, (json.loads(response.body) if response.body else None)
+
+
+def commands_recorded(runtime) -> list[tuple[str, str]]:
+    return [(e.actor, e.detail["command"]) for e in runtime.store.history.entries if e.kind == "command"]
+
+
+def test_help_and_status_are_open_to_every_verified_caller(client, runtime):
+    response, answer = slack_post(client, "help")
+    assert response.status_code == 200 and answer["response_type"] == "ephemeral"
+    assert "reserve START END USERS" in answer["text"]
+    _, answer = slack_post(client, "status")
+    assert "owned: serving 4 (desired 4)" in answer["text"] and "431.5 units" in answer["text"]
+    assert commands_recorded(runtime) == [("slack:UNOBODY", "help"), ("slack:UNOBODY", "status")]
+
+
+@pytest.mark.parametrize("text", ["frobnicate", "plan lots", "floor gandi", "freeze 2weeks", "reserve 08:00 3000", ""])
+def test_unknown_or_malformed_commands_get_the_help_text(client, runtime, text):
+    response, answer = slack_post(client, text, user=OPERATOR)
+    assert response.status_code == 200
+    assert "bbbscale commands:" in answer["text"]
+    assert runtime.store.settings.values == {} and runtime.store.reservations.by_id == {}
+
+
+def test_a_non_operator_cannot_freeze_and_the_refusal_is_recorded(client, runtime):
+    _, answer = slack_post(client, "freeze 30m")
+    assert "only bbbscale operators" in answer["text"]
+    assert FREEZE not in runtime.store.settings.values
+    [entry] = runtime.store.history.entries
+    assert entry.actor == "slack:UNOBODY" and "refused" in entry.summary
+
+
+def test_an_operator_freezes_for_a_duration_and_unfreezes(client, runtime, receiver):
+    before = datetime.now(UTC)
+    response, answer = slack_post(client, "freeze 30m scalelite upgrade", user=OPERATOR)
+    assert answer["response_type"] == "in_channel" and "Frozen until" in answer["text"]
+    freeze = read_overrides(runtime.store.settings.get, before).freeze
+    assert freeze.by == f"slack:{OPERATOR}" and freeze.reason == "scalelite upgrade"
+    assert timedelta(minutes=29) < freeze.until - before < timedelta(minutes=31)
+    assert read_overrides(runtime.store.settings.get, before + timedelta(minutes=31)).freeze is None
+    _, answer = slack_post(client, "unfreeze", user=OPERATOR, response_url=receiver.url("/commands/1/2"))
+    assert "Unfrozen" in answer["text"] and runtime.store.settings.values[FREEZE] is None
+    path, _, later = receiver.next()
+    assert path == "/commands/1/2" and "Scale-up" in later["text"] and later["replace_original"] is False
+
+
+def test_slack_is_answered_at_once_and_the_check_result_arrives_later(client, runtime, receiver):
+    gate = threading.Event()
+    slow_tick = runtime.tick
+    runtime.tick = lambda dry_run=False, now=None: (gate.wait(10), slow_tick(dry_run, now))[1]
+    started = time.monotonic()
+    response, answer = slack_post(client, "floor gandi 5 for 2h", user=OPERATOR,
+                                  response_url=receiver.url("/commands/T1/77/abc"))
+    assert time.monotonic() - started < 1.0 and response.status_code == 200
+    assert "at least 5 servers on gandi" in answer["text"]
+    assert runtime.store.settings.values[FLOORS]["gandi"]["servers"] == 5
+    assert receiver.none_within(0.1)  # the check is still running
+    gate.set()
+    _, _, later = receiver.next()
+    assert later["response_type"] == "in_channel"
+    assert "start 4 on gandi: load 431.5 above capacity" in later["text"]
+
+
+def test_drain_names_a_known_server(client, runtime, receiver):
+    _, answer = slack_post(client, "drain bbb-demo-gandi-9", user=OPERATOR)
+    assert "No running server" in answer["text"] and DRAIN not in runtime.store.settings.values
+    _, answer = slack_post(client, "drain bbb-demo-gandi-1", user=OPERATOR, response_url=receiver.url("/r"))
+    assert "Draining bbb-demo-gandi-1" in answer["text"]
+    assert runtime.store.settings.values[DRAIN]["bbb-demo-gandi-1"]["by"] == f"slack:{OPERATOR}"
+    assert "Capacity check" in receiver.next()[2]["text"]
+
+
+def test_reserve_stores_a_reservation_and_announces_it(client, runtime, receiver, monkeypatch):
+    monkeypatch.setenv("BBBSCALE_SLACK_WEBHOOK_URL", receiver.url("/services/hook"))
+    _, answer = slack_post(client, "reserve tomorrow 08:00 17:00 3000", user=OPERATOR, response_url=receiver.url("/r"))
+    assert answer["text"].startswith("Reserved chat-")
+    [reservation] = runtime.store.reservations.reservations()
+    assert reservation.expected_users == 3000 and reservation.source == f"chat:slack:{OPERATOR}"
+    assert reservation.ends_at - reservation.starts_at == timedelta(hours=9)
+    messages = {path: body for path, _, body in (receiver.next(), receiver.next())}
+    assert "3000 users" in messages["/services/hook"]["text"]
+    assert "Capacity check" in messages["/r"]["text"]
+
+
+@pytest.mark.parametrize("case", ["forged", "stale", "unsigned"])
+def test_unverified_slack_requests_are_refused_and_change_nothing(client, runtime, case):
+    kwargs = {"forged": {"secret": "another-signing-secret"}, "stale": {"at": time.time() - 360},
+              "unsigned": {"sign": False}}[case]
+    before = runtime.store.snapshot()
+    response, _ = slack_post(client, "freeze", user=OPERATOR, **kwargs)
+    assert response.status_code == 401
+    assert runtime.store.snapshot() == before
+
+
+def test_slack_without_a_signing_secret_answers_503(client, runtime, monkeypatch):
+    monkeypatch.delenv("BBBSCALE_SLACK_SIGNING_SECRET")
+    response, _ = slack_post(client, "freeze", user=OPERATOR)
+    assert response.status_code == 503 and runtime.store.snapshot() == FakeStore([]).snapshot()
+
+
+def test_rocketchat_strips_the_trigger_word_and_answers_in_the_room(client, runtime):
+    response, answer = rc_post(client, "plan 3000", user=RC_OPERATOR)
+    assert response.status_code == 200
+    assert answer["text"].startswith("3000 users = 4500.0 load units: owned 4, gandi 3")
+    assert commands_recorded(runtime) == [(f"rocketchat:{RC_OPERATOR}", "plan")]
+
+
+def test_rocketchat_operator_changes_post_their_follow_up_to_the_room(client, runtime, receiver, monkeypatch):
+    monkeypatch.setenv("BBBSCALE_ROCKETCHAT_WEBHOOK_URL", receiver.url("/hooks/in/abc"))
+    _, answer = rc_post(client, "freeze", user="nobody")
+    assert "only bbbscale operators" in answer["text"] and FREEZE not in runtime.store.settings.values
+    _, answer = rc_post(client, "freeze", user=RC_OPERATOR)
+    assert answer["text"].startswith("Frozen until `unfreeze`")
+    _, answer = rc_post(client, "unfreeze", user=RC_OPERATOR)
+    path, _, later = receiver.next()
+    assert path == "/hooks/in/abc" and later["channel"] == "#ops" and "Capacity check" in later["text"]
+
+
+@pytest.mark.parametrize("token", ["wrong-token", "", None])
+def test_rocketchat_without_the_token_is_refused(client, runtime, token):
+    before = runtime.store.snapshot()
+    response, _ = rc_post(client, "freeze", user=RC_OPERATOR, token=token)
+    assert response.status_code == 401 and runtime.store.snapshot() == before
+
+
+def test_rocketchat_ignores_bots_and_needs_its_token_configured(client, runtime, monkeypatch):
+    response, answer = rc_post(client, "freeze", user=RC_OPERATOR, bot={"i": "x"})
+    assert response.status_code == 200 and answer == {} and runtime.store.history.entries == []
+    monkeypatch.delenv("BBBSCALE_ROCKETCHAT_TOKEN")
+    assert rc_post(client, "status")[0].status_code == 503

@@ -1,0 +1,164 @@
+"""The school-closure webhook through chalice's test client: signed requests are served, everything
+else is refused and leaves the state as it was."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
+from tests.support.chat_fakes import FakeRuntime, Receiver, point_runtime_at
+from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
+
+@pytest.fixture
+def runtime(monkeypatch):
+    runtime = FakeRuntime()
+    monkeypatch.setenv("BBBSCALE_WEBHOOK_SECRET", SECRET)
+    point_runtime_at(monkeypatch, runtime)
+    runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
+    monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
+    return runtime
+
+
+@pytest.fixture
+def client():
+    with Client(app_module.app) as client:
+        yield client
+
+
+def post(client, body: bytes, headers: dict):
+    return client.http.post("/hooks/closure", headers=headers, body=body)
+
+
+def test_a_signed_announcement_is_stored_and_triggers_a_capacity_check(client, runtime):
+    body = encode(ANNOUNCEMENT)
+    response = post(client, body, signed(body))
+    assert response.status_code == 202
+    answer = json.loads(response.body)
+    assert answer["id"] == ANNOUNCEMENT["id"] and answer["expected_users"] == 12000 and answer["zone"] == "B"
+    assert answer["starts_at"] == "2099-11-24T08:00:00+01:00" and answer["source"] == "webhook"
+    stored = runtime.store.reservations.by_id[ANNOUNCEMENT["id"]]
+    assert stored.body_hash and stored.ends_at.isoformat() == "2099-11-27T18:00:00+01:00"
+    assert runtime.ticked.wait(5) and runtime.ticks == [False]
+    assert [e.kind for e in runtime.store.history.entries] == ["notice"]
+
+
+def test_the_same_announcement_again_is_answered_200_without_a_second_check(client, runtime):
+    body = encode(ANNOUNCEMENT)
+    assert post(client, body, signed(body)).status_code == 202
+    # same content, other key order and spacing: the canonical body hash is the same
+    again = json.dumps(dict(reversed(list(ANNOUNCEMENT.items()))), indent=2).encode()
+    response = post(client, again, signed(again))
+    assert response.status_code == 200
+    assert json.loads(response.body)["id"] == ANNOUNCEMENT["id"]
+    assert runtime.dispatcher.wait(5)
+    assert runtime.ticks == [False] and len(runtime.store.reservations.by_id) == 1
+
+
+def test_the_same_id_with_another_body_is_a_conflict_and_changes_nothing(client, runtime):
+    body = encode(ANNOUNCEMENT)
+    post(client, body, signed(body))
+    before = runtime.store.snapshot()
+    other = encode({**ANNOUNCEMENT, "expected_users": 99})
+    response = post(client, other, signed(other))
+    assert response.status_code == 409
+    assert "already exists" in json.loads(response.body)["error"]
+    assert runtime.store.snapshot() == before
+    assert runtime.store.reservations.by_id[ANNOUNCEMENT["id"]].expected_users == 12000
+
+
+@pytest.mark.parametrize("case", ["forged", "stale", "future", "unsigned", "tampered", "no-prefix", "bad-timestamp"])
+def test_unverifiable_requests_are_refused_and_change_nothing(client, runtime, case):
+    body = encode(ANNOUNCEMENT)
+    headers = {
+        "forged": signed(body, secret="not-the-secret"),
+        "stale": signed(body, at=time.time() - 301 - 5),
+        "future": signed(body, at=time.time() + 301 + 5),
+        "unsigned": {"Content-Type": "application/json"},
+        "tampered": signed(encode({**ANNOUNCEMENT, "expected_users": 1})),
+        "no-prefix": {**signed(body), "X-Bbbscale-Signature": signed(body)["X-Bbbscale-Signature"][7:]},
+        "bad-timestamp": {**signed(body), "X-Bbbscale-Timestamp": "yesterday"},
+    }[case]
+    before = runtime.store.snapshot()
+    response = post(client, body, headers)
+    assert response.status_code == 401
+    assert SECRET not in response.body.decode()
+    assert runtime.store.snapshot() == before
+    assert runtime.dispatcher.wait(5) and runtime.ticks == []
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"expected_users": None}, "expected_users"),
+        ({"expected_users": 0}, "expected_users"),
+        ({"expected_users": True}, "expected_users"),
+        ({"starts_at": "next tuesday"}, "starts_at"),
+        ({"ends_at": "2099-11-24T07:00:00+01:00"}, "ends_at"),
+        ({"ends_at": "2020-01-01T00:00:00+00:00", "starts_at": "2019-12-31T00:00:00+00:00"}, "ends_at"),
+        ({"id": "has spaces in it"}, "id"),
+        ({"zone": "B; DROP TABLE"}, "zone"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_announcements_get_400_naming_the_field(client, runtime, change, field):
+    document = {k: v for k, v in {**ANNOUNCEMENT, **change}.items() if v is not None}
+    body = encode(document)
+    before = runtime.store.snapshot()
+    response = post(client, body, signed(body))
+    assert response.status_code == 400
+    assert json.loads(response.body)["error"].startswith(f"{field}:")
+    assert runtime.store.snapshot() == before
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"x" * 20000])
+def test_bodies_that_are_not_an_object_get_400(client, runtime, body):
+    response = post(client, body, signed(body))
+    assert response.status_code == 400 and json.loads(response.body)["error"].startswith("body:")
+
+
+def test_times_without_offset_are_read_in_the_configured_timezone(client, runtime):
+    body = encode({**ANNOUNCEMENT, "starts_at": "2099-11-24T08:00:00", "ends_at": "2099-11-24T18:00:00"})
+    assert post(client, body, signed(body)).status_code == 202
+    assert json.loads(post(client, body, signed(body)).body)["starts_at"] == "2099-11-24T08:00:00+01:00"
+
+
+def test_without_a_configured_secret_the_webhook_answers_503_and_does_nothing(client, runtime, monkeypatch):
+    monkeypatch.delenv("BBBSCALE_WEBHOOK_SECRET")
+    body = encode(ANNOUNCEMENT)
+    response = post(client, body, signed(body))
+    assert response.status_code == 503
+    assert runtime.store.reservations.by_id == {} and runtime.ticks == []
+
+
+def test_a_signed_delete_cancels_once(client, runtime):
+    body = encode(ANNOUNCEMENT)
+    post(client, body, signed(body))
+    path = f"/hooks/closure/{ANNOUNCEMENT['id']}"
+    assert client.http.delete(path, headers={}).status_code == 401
+    assert client.http.delete(path, headers=signed(b"", secret="wrong")).status_code == 401
+    assert ANNOUNCEMENT["id"] in runtime.store.reservations.by_id
+    response = client.http.delete(path, headers=signed(b""))
+    assert response.status_code == 200 and json.loads(response.body) == {"id": ANNOUNCEMENT["id"], "cancelled": True}
+    assert runtime.store.reservations.by_id == {}
+    assert client.http.delete(path, headers=signed(b"")).status_code == 404
+
+
+def test_an_accepted_reservation_is_announced_on_the_chat_channels(client, runtime, monkeypatch):
+    with Receiver() as slack, Receiver() as rocket:
+        monkeypatch.setenv("BBBSCALE_SLACK_WEBHOOK_URL", slack.url("/services/T0/B0/secret"))
+        monkeypatch.setenv("BBBSCALE_ROCKETCHAT_WEBHOOK_URL", rocket.url("/hooks/abc/def"))
+        body = encode(ANNOUNCEMENT)
+        assert post(client, body, signed(body)).status_code == 202
+        path, content_type, message = slack.next()
+        assert path == "/services/T0/B0/secret" and content_type == "application/json"
+        assert "12000 users" in message["text"] and message["blocks"][0]["type"] == "section"
+        assert "zone B" in json.dumps(message["blocks"])
+        _, _, message = rocket.next()
+        assert message["attachments"][0]["title"] == f"Reservation {ANNOUNCEMENT['id']}"
+        assert runtime.dispatcher.wait(5)
+        assert slack.none_within(0.2) and rocket.none_within(0.0)

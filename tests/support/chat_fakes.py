@@ -1,0 +1,203 @@
+"""Hand-written fakes of our own ports for the chat and webhook tests, and a loopback HTTP receiver
+standing in for Slack's response_url and the incoming webhooks (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import types
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from chalicelib.config import ChatSettings, ProviderSettings, Settings
+from chalicelib.domain.fleet import Server, ServerState
+from chalicelib.ports import HistoryEntry, Reservation
+
+OPERATOR = "UOPS1"  # a Slack user id named in chat.operators
+RC_OPERATOR = "rcops"  # a Rocket.Chat user id, named as "rocketchat:rcops"
+
+
+def chat_settings(**chat) -> Settings:
+    """A two-provider configuration with one operator per platform (no adapter kinds resolved)."""
+    return Settings(
+        providers={
+            "owned": ProviderSettings(kind="static", mode="static", min_servers=2, max_servers=4, quota=4),
+            "gandi": ProviderSettings(hourly_cost=0.5, max_servers=40, quota=30),
+        },
+        chat=ChatSettings(operators=[OPERATOR, f"rocketchat:{RC_OPERATOR}"], **chat),
+    )
+
+
+class FakeReservations:
+    def __init__(self):
+        self.by_id: dict[str, Reservation] = {}
+
+    def reservations(self) -> list[Reservation]:
+        return list(self.by_id.values())
+
+    def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
+        if reservation.id in self.by_id:
+            return self.by_id[reservation.id], False
+        self.by_id[reservation.id] = reservation
+        return reservation, True
+
+    def cancel(self, reservation_id: str) -> bool:
+        return self.by_id.pop(reservation_id, None) is not None
+
+
+class FakeHistory:
+    def __init__(self):
+        self.entries: list[HistoryEntry] = []
+
+    def record(self, entry: HistoryEntry) -> None:
+        self.entries.append(entry)
+
+    def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]:
+        return [e for e in reversed(self.entries) if kind is None or e.kind == kind][:limit]
+
+
+class FakeSettingsStore:
+    def __init__(self):
+        self.values: dict = {}
+
+    def get(self, key, default=None):
+        return json.loads(json.dumps(self.values[key])) if key in self.values else default
+
+    def put(self, key, value) -> None:
+        self.values[key] = json.loads(json.dumps(value))  # JSON values only, like the real stores
+
+
+class FakeServers:
+    def __init__(self, servers=()):
+        self.by_name = {s.name: s for s in servers}
+
+    def servers(self) -> list[Server]:
+        return list(self.by_name.values())
+
+
+class FakeStore:
+    """The StateStore parts the chat and webhook code use."""
+
+    def __init__(self, servers=()):
+        self.servers = FakeServers(servers)
+        self.history = FakeHistory()
+        self.settings = FakeSettingsStore()
+        self.reservations = FakeReservations()
+        self.lease = None
+
+    def snapshot(self) -> tuple:
+        """Everything a refused request must leave untouched."""
+        return (dict(self.reservations.by_id), list(self.history.entries), json.dumps(self.settings.values))
+
+
+def serving(name: str, provider: str = "gandi", state: ServerState = ServerState.SERVING) -> Server:
+    return Server(name=name, provider=provider, state=state, since=datetime(2026, 11, 23, 7, 0), capacity=300.0)
+
+
+TICK = {
+    "at": "2026-11-23T08:00:00+00:00", "dry_run": False,
+    "load": {"meetings": 12, "participants": 240, "load_units": 431.5},
+    "desired": {"owned": 4, "gandi": 6},
+    "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
+    "actions": [{"action": "start", "provider": "gandi", "count": 4, "reason": "load 431.5 above capacity"}],
+}
+
+
+class FakeRuntime:
+    """Records what it was asked; `tick` answers `tick_result` (or raises `tick_error`)."""
+
+    def __init__(self, settings: Settings | None = None, store: FakeStore | None = None):
+        self.settings = settings or chat_settings()
+        self.store = store or FakeStore()
+        self.ticks: list[bool] = []
+        self.ticked = threading.Event()
+        self.tick_result = dict(TICK)
+        self.tick_error: Exception | None = None
+
+    def secret(self, name: str) -> str | None:
+        """Like the real runtime's lookup, the environment first (no SSM here)."""
+        return os.environ.get(name)
+
+    def tick(self, dry_run: bool = False, now: datetime | None = None) -> dict:
+        self.ticks.append(dry_run)
+        self.ticked.set()
+        if self.tick_error:
+            raise self.tick_error
+        return replace_dry_run(self.tick_result, dry_run)
+
+    def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
+        return {"users": users, "load_units": users * 1.5, "servers": {"owned": 4, "gandi": 3}, "total_servers": 7,
+                "unmet_servers": 0, "hourly_cost": 1.5, "currency": "EUR"}
+
+    def status(self) -> dict:
+        return {"at": "2026-11-23T08:00:00+00:00", "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
+                "desired": {"owned": 4, "gandi": 2}, "load": TICK["load"], "headroom_units": 300.0,
+                "reservations": [], "freeze": None, "floors": {}}
+
+
+def replace_dry_run(document: dict, dry_run: bool) -> dict:
+    return {**document, "dry_run": dry_run}
+
+
+class Receiver:
+    """A loopback HTTP server recording each POST's path and JSON body; answers `status`."""
+
+    def __init__(self, status: int = 200):
+        self.posts: queue.Queue = queue.Queue()
+        self.status = status
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                receiver.posts.put((self.path, self.headers.get("Content-Type"), json.loads(body)))
+                self.send_response(receiver.status)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def next(self, timeout: float = 5.0) -> tuple[str, str, dict]:
+        return self.posts.get(timeout=timeout)
+
+    def none_within(self, seconds: float) -> bool:
+        try:
+            self.posts.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        return False
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def point_runtime_at(monkeypatch, runtime) -> None:
+    """Make app.py's handlers use `runtime`, through the hook chalicelib.bootstrap offers."""
+    try:
+        import chalicelib.bootstrap as bootstrap
+    except ImportError:  # this branch predates bootstrap.py; a stand-in honours the same hook
+        bootstrap = types.ModuleType("chalicelib.bootstrap")
+        bootstrap.RUNTIME_FACTORY = None
+        bootstrap.runtime_from_environment = lambda: bootstrap.RUNTIME_FACTORY()
+        monkeypatch.setitem(sys.modules, "chalicelib.bootstrap", bootstrap)
+        import chalicelib
+
+        monkeypatch.setattr(chalicelib, "bootstrap", bootstrap, raising=False)
+    monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: runtime)
