@@ -182,8 +182,17 @@ class Runtime:
             record(now, units)
 
     def notify(self, result: dict) -> None:
-        if self._notifier is not None:
-            self._notifier(result)
+        """Post an acting tick's changes to the configured chat webhooks. A failed post is logged and
+        never fails the tick."""
+        try:
+            if self._notifier is not None:
+                self._notifier(result)
+            else:
+                from chalicelib.adapters.chat.notify import notify_after_tick
+
+                notify_after_tick(self, result)
+        except Exception as error:  # noqa: BLE001 - chat is best effort; the history has everything
+            log.warning("notification not sent: %s", type(error).__name__)
 
     def progress(self, message: str) -> None:
         if self._progress is not None:
@@ -206,6 +215,37 @@ class Runtime:
         units = users * per_user
         allocation = allocate(with_headroom(units, self.settings.headroom), self.settings.providers)
         return plan_report(users, units, allocation, self.settings.providers, self.settings.currency)
+
+
+    def status(self) -> dict:
+        """What `status` shows: fleet per provider and state, the last tick's load and desired counts,
+        headroom, reservations to come, freeze and floors."""
+        from chalicelib.domain.fleet import Fleet, ServerState
+        from chalicelib.domain.overrides import read_overrides
+        from chalicelib.service.closures import reservation_json
+
+        now = self.clock()
+        servers = self.store.servers.servers()
+        last = self.store.history.recent(1, kind="tick")
+        detail = last[0].detail if last else {}
+        load = detail.get("load")
+        capacity = sum(s.capacity for s in servers if s.state == ServerState.SERVING)
+        overrides = read_overrides(self.store.settings.get, now)
+        freeze = overrides.freeze
+        return {
+            "at": now.isoformat(),
+            "last_tick": last[0].at.isoformat() if last else None,
+            "fleet": Fleet(tuple(servers)).counts(),
+            "desired": detail.get("desired", {}),
+            "load": load,
+            "capacity_units": capacity,
+            "headroom_units": round(capacity - (load or {}).get("load_units", 0.0), 1),
+            "reservations": [reservation_json(r) for r in self.store.reservations.reservations() if r.ends_at > now],
+            "freeze": {"by": freeze.by, "until": freeze.until.isoformat() if freeze.until else None,
+                       "reason": freeze.reason} if freeze else None,
+            "floors": {f.provider: {"servers": f.servers, "by": f.by,
+                                    "until": f.until.isoformat() if f.until else None} for f in overrides.floors},
+        }
 
 
 def build(settings: Settings, **overrides) -> Runtime:
