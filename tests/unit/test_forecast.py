@@ -99,6 +99,8 @@ def test_real_calendar_zone_b_toussaint_2026():
     assert calendar.is_school_day(date(2031, 3, 3)) and not calendar.is_school_day(date(2031, 11, 11))
     with pytest.raises(ConfigError, match="forecast.zone: 'D'"):
         calendar_module.FrenchSchoolCalendar(zone="D")
+    with pytest.raises(ConfigError, match="forecast.country"):
+        calendar_module.FrenchSchoolCalendar(country="XX").is_school_day(date(2026, 11, 23))
 
 
 def test_wednesday_afternoon_is_light():
