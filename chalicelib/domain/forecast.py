@@ -181,7 +181,7 @@ def _history_phrase(profile: LoadProfile, weekday: int, units: float) -> str:
     seen = profile.weeks_seen(weekday)
     if seen == 0:
         return f"no history for {_weekday_plural(weekday)} yet"
-    which = f"last {_weekday_plural(weekday)[:-1]}" if seen == 1 else f"last {seen} {_weekday_plural(weekday)}"
+    which = f"last {WEEKDAYS[weekday]}" if seen == 1 else f"last {seen} {_weekday_plural(weekday)}"
     return f"{which} peaked at {units:,.0f} units"
 
 
