@@ -31,7 +31,10 @@ def _school_holidays():
 def _public_holidays(country: str):
     import holidays
 
-    return holidays.country_holidays(country)
+    try:
+        return holidays.country_holidays(country)
+    except NotImplementedError:
+        raise ConfigError(f"invalid configuration: forecast.country: no public holidays known for {country!r}") from None
 
 
 class FrenchSchoolCalendar:

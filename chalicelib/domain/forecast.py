@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Iterable, Mapping, Protocol
 from zoneinfo import ZoneInfo
@@ -154,10 +155,15 @@ class ClassSlot:
     end: datetime
 
 
+@lru_cache(maxsize=256)
+def _clock(hhmm: str) -> time:
+    return time.fromisoformat(hhmm)
+
+
 def class_slots(day: date, settings: ForecastSettings, tz: tzinfo, longest: float = 60.0) -> list[ClassSlot]:
     """The day's class slots from the timetable (none on a weekday the timetable leaves empty)."""
     starts = sorted(settings.timetable.starts.get(day.weekday(), ()))
-    moments = [datetime.combine(day, time.fromisoformat(s), tzinfo=tz) for s in starts]
+    moments = [datetime.combine(day, _clock(s), tzinfo=tz) for s in starts]
     slots = []
     for i, start in enumerate(moments):
         end = start + timedelta(minutes=longest)
@@ -175,7 +181,7 @@ def _history_phrase(profile: LoadProfile, weekday: int, units: float) -> str:
     seen = profile.weeks_seen(weekday)
     if seen == 0:
         return f"no history for {_weekday_plural(weekday)} yet"
-    which = f"last {_weekday_plural(weekday)[:-1]}" if seen == 1 else f"last {seen} {_weekday_plural(weekday)}"
+    which = f"last {WEEKDAYS[weekday]}" if seen == 1 else f"last {seen} {_weekday_plural(weekday)}"
     return f"{which} peaked at {units:,.0f} units"
 
 

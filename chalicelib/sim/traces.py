@@ -45,6 +45,7 @@ class TraceMeeting:
 
     @property
     def minutes(self) -> float:
+        """How long the session lasts, in minutes."""
         return (self.end - self.start).total_seconds() / 60.0
 
 
@@ -76,7 +77,7 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
     counts = {}
     for name in COUNTS:
         raw = row[name].strip()
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise TraceError(f"{where}: field {name!r} is not a whole number >= 0: {_short(raw)}")
         counts[name] = int(raw)
     if counts["voice"] + counts["listen_only"] > counts["participants"]:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from chalicelib.config import ForecastSettings, TimetableSettings
+from chalicelib.config import ConfigError, ForecastSettings, TimetableSettings
 from chalicelib.domain.forecast import (
     LoadProfile,
     WeekdayCalendar,
@@ -95,6 +95,12 @@ def test_real_calendar_zone_b_toussaint_2026():
     assert holiday.units == 0 and "Toussaint, zone B" in holiday.reason
     assert back_to_school.units == 24_100
     assert armistice.units == 0 and "2026-11-11" in armistice.reason
+    # Beyond the school-holiday table (2028 in 0.12): weekends and public holidays still count.
+    assert calendar.is_school_day(date(2031, 3, 3)) and not calendar.is_school_day(date(2031, 11, 11))
+    with pytest.raises(ConfigError, match="forecast.zone: 'D'"):
+        calendar_module.FrenchSchoolCalendar(zone="D")
+    with pytest.raises(ConfigError, match="forecast.country"):
+        calendar_module.FrenchSchoolCalendar(country="XX").is_school_day(date(2026, 11, 23))
 
 
 def test_wednesday_afternoon_is_light():
@@ -191,3 +197,30 @@ def test_forecast_covers_every_expected_load_in_the_window(loads, minute, lead):
 def test_timetable_rejects_bad_times():
     with pytest.raises(ValueError, match="not 'HH:MM'"):
         TimetableSettings(starts={0: ["8h00"]})
+
+
+def readiness(variant_learned: str, variant_now: str, afternoon_friday: bool = False) -> float:
+    """Worst ratio, over the minutes of a generated week carrying >= 25% of its peak, of the forecast
+    made 16 minutes before (lead 6 + margin 10) to the load that came; history: the week before."""
+    from chalicelib.domain.load import LoadWeights
+    from chalicelib.sim.traces import generate_week, load_series
+
+    past = generate_week(date(2026, 11, 16), seed=1, scale=0.2, variant=variant_learned)
+    profile = LoadProfile.from_samples(load_series(past, LoadWeights()), PARIS, weeks=1)
+    actual = load_series(generate_week(date(2026, 11, 23), seed=9, scale=0.2, variant=variant_now), LoadWeights())
+    peak = max(units for _, units in actual)
+    ratios = [
+        forecast_units(moment - timedelta(minutes=16), SETTINGS, SCHOOL, profile, 6).units / units
+        for moment, units in actual
+        if units >= 0.25 * peak
+        and (not afternoon_friday or (moment.astimezone(PARIS).weekday() == 4 and moment.astimezone(PARIS).hour >= 13))
+    ]
+    return min(ratios)
+
+
+@pytest.mark.parametrize("variant", ["half-past", "friday-surge"])
+def test_departures_from_the_timetable_are_learned_without_being_told(variant):
+    assert readiness(variant, variant) >= 0.85
+    if variant == "friday-surge":
+        assert readiness(variant, variant, afternoon_friday=True) >= 0.85
+        assert readiness("timetable", variant, afternoon_friday=True) < 0.7  # what history taught

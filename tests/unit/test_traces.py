@@ -120,6 +120,7 @@ ROW = "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1,15"
         ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T07:55:00+01:00,20,5,1,15", "line 2 (meeting 'room-1'): field 'end'"),
         ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,twenty,5,1,15", "field 'participants' is not a whole number >= 0: 'twenty'"),
         ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,-5,1,15", "field 'voice' is not a whole number"),
+        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,²,15", "field 'video' is not a whole number"),
         ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,15,1,15", "'voice' + 'listen_only' exceeds 'participants' (20)"),
         ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1", "line 2 (meeting 'room-1'): field 'listen_only' is missing"),
         (ROW + ",9", "line 2 (meeting 'room-1'): more values than the header has columns"),
