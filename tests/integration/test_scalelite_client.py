@@ -83,6 +83,13 @@ def test_retries_are_bounded(fleet):
     assert fleet.endpoints["bbb1"].hits == 3
 
 
+def test_a_connection_dropped_mid_body_is_retried_as_a_network_fault(fleet):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, cut_at=200)
+    with pytest.raises(UnreachableError, match="after 2 attempt"):
+        bbb(fleet, retries=1).meetings()
+    assert fleet.endpoints["bbb1"].hits == 2
+
+
 def test_a_4xx_is_not_retried(fleet):
     fleet.add_bbb("bbb1", SECRET, status=403)
     with pytest.raises(UnreachableError, match="HTTP 403"):
@@ -222,7 +229,7 @@ def test_a_failing_server_makes_the_snapshot_incomplete(fleet):
     fleet.add_bbb("bbb2", "wrong", meetings_xml=two_rooms("two"))
     fleet.servers["bbb2"]["secret"] = "secret-scalelite-has"  # so bbb2 answers checksumError
     fleet.add_bbb("bbb3", "s3", fail_first=99)
-    snapshot = meetings_or_fallback(scalelite(fleet, retries=1))
+    snapshot = meetings_or_fallback(scalelite(fleet, retries=1), backoff=0.01)
     assert not snapshot.complete and snapshot.totals.meetings == 2
     assert sorted(p.split(":")[0] for p in snapshot.problems) == ["bbb2", "bbb3"]
     assert all("secret-scalelite-has" not in p and "s3" not in p.split(":", 1)[1] for p in snapshot.problems)

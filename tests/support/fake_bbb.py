@@ -39,6 +39,7 @@ class FakeBbb:
     fail_first: int = 0
     status: int | None = None
     no_length: bool = False  # send the body without Content-Length (read until close)
+    cut_at: int | None = None  # announce the whole body, send this many bytes, drop the connection
     hits: int = 0
 
 
@@ -105,6 +106,7 @@ class LoopbackFleet:
 class _Handler(BaseHTTPRequestHandler):
     fleet: LoopbackFleet
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms Nagle/delayed-ACK stall
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -196,12 +198,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, "application/xml", render_failed("unsupportedRequest", "no such action").encode())
 
     def _xml(self, endpoint: FakeBbb, text: str) -> None:
-        self._send(endpoint.status or 200, "application/xml;charset=utf-8", text.encode(), endpoint.no_length)
+        self._send(endpoint.status or 200, "application/xml;charset=utf-8", text.encode(), endpoint.no_length,
+                   endpoint.cut_at)
 
     def _json(self, status: int, doc) -> None:
         self._send(status, "application/json; charset=utf-8", json.dumps(doc).encode())
 
-    def _send(self, status: int, content_type: str, payload: bytes, no_length: bool = False) -> None:
+    def _send(self, status: int, content_type: str, payload: bytes, no_length: bool = False,
+              cut_at: int | None = None) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -211,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(payload if cut_at is None else payload[:cut_at])
+            if cut_at is not None:
+                self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout tests)
