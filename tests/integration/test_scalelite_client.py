@@ -13,7 +13,7 @@ from chalicelib.adapters.scalelite.client import ScaleliteClient, admin_base
 from chalicelib.adapters.scalelite.observe import meetings_or_fallback, observe_per_server
 from chalicelib.config import ConfigError, ScaleliteSettings
 from chalicelib.domain.load import Meeting
-from chalicelib.ports import ApiError, ResponseError, UnreachableError
+from chalicelib.ports import ApiError, ResponseError, ScaleliteServer, UnreachableError
 from tests.support.bbb_xml import render_failed, render_get_meetings
 from tests.support.fake_bbb import LoopbackFleet
 
@@ -248,3 +248,13 @@ def test_observe_per_server_runs_in_parallel(fleet):
     snapshot = observe_per_server(scalelite(fleet).servers(), concurrency=12, **FAST)
     assert snapshot.complete and snapshot.totals.meetings == 24
     assert time.monotonic() - started < 1.2  # 12 x 0.2 s one after another would be 2.4 s
+
+
+def test_a_server_url_we_cannot_call_is_a_problem_not_a_crash(fleet):
+    fleet.add_bbb("bbb1", "s1", meetings_xml=two_rooms("one"))
+    servers = scalelite(fleet).servers()
+    odd = ScaleliteServer(id="odd", url="ftp://odd.example.org/bigbluebutton/api", secret="x", state="enabled",
+                          online=True, load=None)
+    snapshot = observe_per_server([*servers, odd], **FAST)
+    assert snapshot.totals.meetings == 2 and not snapshot.complete
+    assert snapshot.problems == ("odd: BBB API URL must be http(s), got scheme 'ftp'",)

@@ -37,13 +37,15 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
     polled = [s for s in servers if s.online and s.state in POLLED_STATES]
     factory = session_factory or requests.Session
     local = threading.local()  # requests.Session is not thread-safe: one per worker thread
+    sessions: list[requests.Session] = []
 
     def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
         if not hasattr(local, "session"):
             local.session = factory()
-        api = BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
-                     session=local.session, server_name=server.id, backoff=backoff)
+            sessions.append(local.session)
         try:
+            api = BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
+                         session=local.session, server_name=server.id, backoff=backoff)
             return server, api.meetings()
         except BbbscaleError as error:
             return server, error
@@ -60,6 +62,8 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
                     meetings.extend(outcome.meetings)
                 else:
                     problems.append(_problem(server, outcome))
+        for session in sessions:
+            session.close()
     for problem in problems:
         log.warning("per-server observation: %s", problem)
     return LoadSnapshot(meetings=tuple(meetings), complete=not problems, problems=tuple(problems))
