@@ -70,6 +70,14 @@ def test_a_slow_server_times_out_after_the_retries(fleet):
     no_secrets(str(caught.value), fleet)
 
 
+def test_a_server_trickling_its_answer_hits_the_total_time_limit(fleet):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, drip=0.1)  # ~2 KB in 64-byte drops: ~3.5 s
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match="too slow"):
+        bbb(fleet, connect_timeout=0.2, read_timeout=0.3, retries=0).meetings()  # limit 0.2 + 3 x 0.3 s
+    assert time.monotonic() - started < 2.0
+
+
 def test_a_503_is_retried_then_the_answer_used(fleet):
     fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, fail_first=1)
     assert bbb(fleet, retries=2).meetings().totals.meetings == 1
@@ -116,6 +124,15 @@ def test_an_oversized_body_is_refused(fleet):
         with pytest.raises(ResponseError, match="limit"):
             bbb(fleet, name, max_bytes=len(big) // 4).meetings()
         assert bbb(fleet, name, max_bytes=len(big)).meetings().totals.participants == 1200
+
+
+def test_gzip_is_counted_after_inflating(fleet):
+    padded = DOCS_EXAMPLE.replace("</response>", " " * 2_000_000 + "</response>")  # 2 MB -> ~2 KB gzipped
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, gzip=True)
+    fleet.add_bbb("bomb", SECRET, meetings_xml=padded, gzip=True)
+    assert bbb(fleet).meetings().totals.participants == 1
+    with pytest.raises(ResponseError, match="limit"):
+        bbb(fleet, "bomb", max_bytes=1_000_000).meetings()
 
 
 def test_recordings_pending_asks_for_unpublished_states(fleet):

@@ -53,11 +53,14 @@ class ByteBudget(io.RawIOBase):
             return b"".join(iter(lambda: self.read(_CHUNK), b""))
         # Never ask for more than one byte past the budget: that one byte is the proof of "too big".
         size = min(size, self._max - self.consumed + 1)
-        chunk = self._source.read(size) or b""
+        chunk = self._pull(size) or b""
         self.consumed += len(chunk)
         if self.consumed > self._max:
             raise ResponseError(f"{self._what} is larger than the {self._max}-byte limit")
         return chunk
+
+    def _pull(self, size: int) -> bytes:
+        return self._source.read(size)
 
     def readinto(self, buffer) -> int:
         chunk = self.read(len(buffer))
