@@ -116,6 +116,13 @@ def test_a_closed_port_is_unreachable_without_the_url():
     assert not api.healthy()
 
 
+def test_credentials_in_a_url_stay_out_of_errors():
+    api = BbbApi("http://admin:hunter2@127.0.0.1:9/bigbluebutton/api", SECRET, retries=0, **FAST)
+    with pytest.raises(UnreachableError) as caught:
+        api.meetings()
+    assert "hunter2" not in str(caught.value) and str(caught.value).startswith("127.0.0.1:9: getMeetings")
+
+
 def test_an_oversized_body_is_refused(fleet):
     big = render_get_meetings([Meeting(f"room-{i}", participants=30) for i in range(40)])
     fleet.add_bbb("bbb1", SECRET, meetings_xml=big)

@@ -35,8 +35,15 @@ class Transient(Exception):
 
 
 def target_of(url: str) -> str:
-    """host[:port] of a URL: how errors and logs name a server when it has no id."""
-    return urlsplit(url).netloc or "server"
+    """host[:port] of a URL: how errors and logs name a server when it has no id (never the netloc:
+    it may hold user:password)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "server"
+    return f"{host}:{port}" if port else host
 
 
 class _TimedBody(ByteBudget):
