@@ -102,6 +102,7 @@ class LoopbackFleet:
         return self.endpoints[name]
 
     def record(self, seen: Seen) -> None:
+        """Keep one request for the test to inspect (handler threads call this concurrently)."""
         with self._lock:
             self.seen.append(seen)
 

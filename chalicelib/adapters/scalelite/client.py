@@ -139,6 +139,8 @@ class ScaleliteClient:
     def panic(self, server_id: str, keep_state: bool = False) -> None:
         """ENDS EVERY MEETING on the server and disables it (unless keep_state). For an operator at the
         keyboard only: nothing automatic — tick, planner, actuator, chat — may call this. Never retried."""
+        # keep_state is a top-level key: the controller's comment nests it under "server", but its
+        # server_panic_params permit it at the top (servers_controller.rb).
         self._call("panicServer", "POST", {"id": server_id, "keep_state": keep_state}, idempotent=False)
 
     def _call(self, action: str, method: str, payload: dict, *, empty_on_404: bool = False,
