@@ -13,7 +13,7 @@ from chalicelib.adapters.scalelite.client import ScaleliteClient, admin_base
 from chalicelib.adapters.scalelite.observe import meetings_or_fallback, observe_per_server
 from chalicelib.config import ConfigError, ScaleliteSettings
 from chalicelib.domain.load import Meeting
-from chalicelib.ports import ApiError, ResponseError, UnreachableError
+from chalicelib.ports import ApiError, ResponseError, ScaleliteServer, UnreachableError
 from tests.support.bbb_xml import render_failed, render_get_meetings
 from tests.support.fake_bbb import LoopbackFleet
 
@@ -70,6 +70,14 @@ def test_a_slow_server_times_out_after_the_retries(fleet):
     no_secrets(str(caught.value), fleet)
 
 
+def test_a_server_trickling_its_answer_hits_the_total_time_limit(fleet):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, drip=0.1)  # ~2 KB in 64-byte drops: ~3.5 s
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match="too slow"):
+        bbb(fleet, connect_timeout=0.2, read_timeout=0.3, retries=0).meetings()  # limit 0.2 + 3 x 0.3 s
+    assert time.monotonic() - started < 2.0
+
+
 def test_a_503_is_retried_then_the_answer_used(fleet):
     fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, fail_first=1)
     assert bbb(fleet, retries=2).meetings().totals.meetings == 1
@@ -81,6 +89,13 @@ def test_retries_are_bounded(fleet):
     with pytest.raises(UnreachableError, match="HTTP 503"):
         bbb(fleet, retries=2).meetings()
     assert fleet.endpoints["bbb1"].hits == 3
+
+
+def test_a_connection_dropped_mid_body_is_retried_as_a_network_fault(fleet):
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, cut_at=200)
+    with pytest.raises(UnreachableError, match="after 2 attempt"):
+        bbb(fleet, retries=1).meetings()
+    assert fleet.endpoints["bbb1"].hits == 2
 
 
 def test_a_4xx_is_not_retried(fleet):
@@ -101,6 +116,13 @@ def test_a_closed_port_is_unreachable_without_the_url():
     assert not api.healthy()
 
 
+def test_credentials_in_a_url_stay_out_of_errors():
+    api = BbbApi("http://admin:hunter2@127.0.0.1:9/bigbluebutton/api", SECRET, retries=0, **FAST)
+    with pytest.raises(UnreachableError) as caught:
+        api.meetings()
+    assert "hunter2" not in str(caught.value) and str(caught.value).startswith("127.0.0.1:9: getMeetings")
+
+
 def test_an_oversized_body_is_refused(fleet):
     big = render_get_meetings([Meeting(f"room-{i}", participants=30) for i in range(40)])
     fleet.add_bbb("bbb1", SECRET, meetings_xml=big)
@@ -109,6 +131,15 @@ def test_an_oversized_body_is_refused(fleet):
         with pytest.raises(ResponseError, match="limit"):
             bbb(fleet, name, max_bytes=len(big) // 4).meetings()
         assert bbb(fleet, name, max_bytes=len(big)).meetings().totals.participants == 1200
+
+
+def test_gzip_is_counted_after_inflating(fleet):
+    padded = DOCS_EXAMPLE.replace("</response>", " " * 2_000_000 + "</response>")  # 2 MB -> ~2 KB gzipped
+    fleet.add_bbb("bbb1", SECRET, meetings_xml=DOCS_EXAMPLE, gzip=True)
+    fleet.add_bbb("bomb", SECRET, meetings_xml=padded, gzip=True)
+    assert bbb(fleet).meetings().totals.participants == 1
+    with pytest.raises(ResponseError, match="limit"):
+        bbb(fleet, "bomb", max_bytes=1_000_000).meetings()
 
 
 def test_recordings_pending_asks_for_unpublished_states(fleet):
@@ -222,7 +253,7 @@ def test_a_failing_server_makes_the_snapshot_incomplete(fleet):
     fleet.add_bbb("bbb2", "wrong", meetings_xml=two_rooms("two"))
     fleet.servers["bbb2"]["secret"] = "secret-scalelite-has"  # so bbb2 answers checksumError
     fleet.add_bbb("bbb3", "s3", fail_first=99)
-    snapshot = meetings_or_fallback(scalelite(fleet, retries=1))
+    snapshot = meetings_or_fallback(scalelite(fleet, retries=1), backoff=0.01)
     assert not snapshot.complete and snapshot.totals.meetings == 2
     assert sorted(p.split(":")[0] for p in snapshot.problems) == ["bbb2", "bbb3"]
     assert all("secret-scalelite-has" not in p and "s3" not in p.split(":", 1)[1] for p in snapshot.problems)
@@ -241,3 +272,13 @@ def test_observe_per_server_runs_in_parallel(fleet):
     snapshot = observe_per_server(scalelite(fleet).servers(), concurrency=12, **FAST)
     assert snapshot.complete and snapshot.totals.meetings == 24
     assert time.monotonic() - started < 1.2  # 12 x 0.2 s one after another would be 2.4 s
+
+
+def test_a_server_url_we_cannot_call_is_a_problem_not_a_crash(fleet):
+    fleet.add_bbb("bbb1", "s1", meetings_xml=two_rooms("one"))
+    servers = scalelite(fleet).servers()
+    odd = ScaleliteServer(id="odd", url="ftp://odd.example.org/bigbluebutton/api", secret="x", state="enabled",
+                          online=True, load=None)
+    snapshot = observe_per_server([*servers, odd], **FAST)
+    assert snapshot.totals.meetings == 2 and not snapshot.complete
+    assert snapshot.problems == ("odd: BBB API URL must be http(s), got scheme 'ftp'",)

@@ -12,6 +12,7 @@ slow, to fail with 503 a few times, or to answer something odd.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
@@ -39,6 +40,9 @@ class FakeBbb:
     fail_first: int = 0
     status: int | None = None
     no_length: bool = False  # send the body without Content-Length (read until close)
+    cut_at: int | None = None  # announce the whole body, send this many bytes, drop the connection
+    drip: float = 0.0  # send the body 64 bytes at a time, this many seconds apart
+    gzip: bool = False  # send the body gzip-compressed (Content-Encoding: gzip)
     hits: int = 0
 
 
@@ -98,6 +102,7 @@ class LoopbackFleet:
         return self.endpoints[name]
 
     def record(self, seen: Seen) -> None:
+        """Keep one request for the test to inspect (handler threads call this concurrently)."""
         with self._lock:
             self.seen.append(seen)
 
@@ -105,6 +110,7 @@ class LoopbackFleet:
 class _Handler(BaseHTTPRequestHandler):
     fleet: LoopbackFleet
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms Nagle/delayed-ACK stall
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -196,21 +202,35 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, "application/xml", render_failed("unsupportedRequest", "no such action").encode())
 
     def _xml(self, endpoint: FakeBbb, text: str) -> None:
-        self._send(endpoint.status or 200, "application/xml;charset=utf-8", text.encode(), endpoint.no_length)
+        payload = gzip.compress(text.encode()) if endpoint.gzip else text.encode()
+        self.encoding = "gzip" if endpoint.gzip else None
+        self._send(endpoint.status or 200, "application/xml;charset=utf-8", payload, endpoint.no_length,
+                   endpoint.cut_at, endpoint.drip)
 
     def _json(self, status: int, doc) -> None:
         self._send(status, "application/json; charset=utf-8", json.dumps(doc).encode())
 
-    def _send(self, status: int, content_type: str, payload: bytes, no_length: bool = False) -> None:
+    def _send(self, status: int, content_type: str, payload: bytes, no_length: bool = False,
+              cut_at: int | None = None, drip: float = 0.0) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            if getattr(self, "encoding", None):
+                self.send_header("Content-Encoding", self.encoding)
             if no_length:
                 self.send_header("Connection", "close")
                 self.close_connection = True
             else:
                 self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if drip:
+                for start in range(0, len(payload), 64):
+                    self.wfile.write(payload[start:start + 64])
+                    self.wfile.flush()
+                    time.sleep(drip)
+                return
+            self.wfile.write(payload if cut_at is None else payload[:cut_at])
+            if cut_at is not None:
+                self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout tests)

@@ -187,3 +187,17 @@ def test_round_trip_keeps_every_meeting_and_sum(meetings, pretty, cdata, shuffle
     snapshot = parse_meetings(body, len(body))
     assert snapshot.meetings == tuple(meetings)
     assert snapshot.totals == LoadTotals.of(meetings)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cut=st.integers(0, 10_000), junk=st.binary(max_size=12), keep_tail=st.booleans())
+def test_damaged_answers_fail_with_our_errors_only(cut, junk, keep_tail):
+    """Any truncation or splice of a real answer is either still a valid answer or one clear error."""
+    body = fixture("breakouts_pretty_cdata.xml")
+    cut %= len(body)
+    damaged = body[:cut] + junk + (body[cut:] if keep_tail else b"")
+    try:
+        snapshot = parse_meetings(damaged, LIMIT)
+    except (ResponseError, ApiError):
+        return
+    assert snapshot.totals.meetings <= 2

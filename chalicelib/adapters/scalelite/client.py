@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 
+import requests
+
 from chalicelib.adapters.scalelite.bbb import BbbApi
 from chalicelib.adapters.scalelite.checksum import signed_query
 from chalicelib.adapters.scalelite.parse import parse_failure
@@ -84,11 +86,12 @@ class ScaleliteClient:
         self.settings = settings
         self._secret = secret
         self._admin = admin_base(settings.url)
+        session = session or requests.Session()
         self._api = BbbApi(settings.url, secret, settings.checksum, settings.connect_timeout,
                            settings.read_timeout, settings.retries, settings.max_response_bytes, session,
                            backoff=backoff)
         self._transport = Transport("scalelite", settings.connect_timeout, settings.read_timeout, settings.retries,
-                                    settings.max_response_bytes, self._api._transport.session, backoff)
+                                    settings.max_response_bytes, session, backoff)
 
     def __repr__(self) -> str:
         return f"ScaleliteClient({self.settings.url!r})"
@@ -136,6 +139,8 @@ class ScaleliteClient:
     def panic(self, server_id: str, keep_state: bool = False) -> None:
         """ENDS EVERY MEETING on the server and disables it (unless keep_state). For an operator at the
         keyboard only: nothing automatic — tick, planner, actuator, chat — may call this. Never retried."""
+        # keep_state is a top-level key: the controller's comment nests it under "server", but its
+        # server_panic_params permit it at the top (servers_controller.rb).
         self._call("panicServer", "POST", {"id": server_id, "keep_state": keep_state}, idempotent=False)
 
     def _call(self, action: str, method: str, payload: dict, *, empty_on_404: bool = False,

@@ -39,16 +39,18 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
     polled = [s for s in servers if s.online and s.state in POLLED_STATES]
     factory = session_factory or requests.Session
     local = threading.local()  # requests.Session is not thread-safe: one per worker thread
+    sessions: list[requests.Session] = []
 
     def http_api(server: ScaleliteServer) -> BbbApi:
         if not hasattr(local, "session"):
             local.session = factory()
+            sessions.append(local.session)
         return BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
                       session=local.session, server_name=server.id, backoff=backoff)
 
     def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
-        api = (api_for or http_api)(server)
         try:
+            api = (api_for or http_api)(server)
             return server, api.meetings()
         except BbbscaleError as error:
             return server, error
@@ -65,6 +67,8 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
                     meetings.extend(outcome.meetings)
                 else:
                     problems.append(_problem(server, outcome))
+        for session in sessions:
+            session.close()
     for problem in problems:
         log.warning("per-server observation: %s", problem)
     return LoadSnapshot(meetings=tuple(meetings), complete=not problems, problems=tuple(problems))

@@ -30,6 +30,7 @@ _COUNTS = {
     "videoCount": "video",
 }
 _MEETING_FIELDS = (*_COUNTS, "meetingID", "internalMeetingID", "isBreakout", "createTime")
+_CHUNK = 64 * 1024
 _PENDING_RECORDING_STATES = frozenset({"processing", "processed"})
 
 
@@ -48,14 +49,18 @@ class ByteBudget(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:  # read all, in chunks: one huge read() would allocate the limit up front
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
         # Never ask for more than one byte past the budget: that one byte is the proof of "too big".
-        room = self._max - self.consumed + 1
-        size = room if size is None or size < 0 else min(size, room)
-        chunk = self._source.read(size) or b""
+        size = min(size, self._max - self.consumed + 1)
+        chunk = self._pull(size) or b""
         self.consumed += len(chunk)
         if self.consumed > self._max:
             raise ResponseError(f"{self._what} is larger than the {self._max}-byte limit")
         return chunk
+
+    def _pull(self, size: int) -> bytes:
+        return self._source.read(size)
 
     def readinto(self, buffer) -> int:
         chunk = self.read(len(buffer))

@@ -9,6 +9,7 @@ the call, never the URL: its query string holds the checksum.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
@@ -34,12 +35,41 @@ class Transient(Exception):
 
 
 def target_of(url: str) -> str:
-    """host[:port] of a URL: how errors and logs name a server when it has no id."""
-    return urlsplit(url).netloc or "server"
+    """host[:port] of a URL: how errors and logs name a server when it has no id (never the netloc:
+    it may hold user:password)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "server"
+    return f"{host}:{port}" if port else host
+
+
+class _TimedBody(ByteBudget):
+    """The body, cut off at a total deadline: requests' read timeout bounds each socket read, so a
+    server dripping a byte every few seconds would otherwise hold a tick forever."""
+
+    def __init__(self, source, max_bytes: int, what: str, deadline: float):
+        super().__init__(source, max_bytes, what)
+        self._deadline = deadline
+
+    def _pull(self, size: int) -> bytes:
+        if time.monotonic() > self._deadline:
+            raise _BodyTooSlow()
+        # read1: whatever has arrived (read(n) would wait for n bytes, past the deadline).
+        pull = getattr(self._source, "read1", None) or self._source.read
+        return pull(size)
+
+
+class _BodyTooSlow(TimeoutError):
+    pass
 
 
 def _network_fault(error: BaseException) -> Transient:
     # Describe by type only: str() of a requests error carries the full URL, checksum included.
+    if isinstance(error, _BodyTooSlow):
+        return Transient("answer too slow: total time limit passed")
     if isinstance(error, requests.ConnectTimeout):
         return Transient("connect timeout", connect=True)
     if isinstance(error, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
@@ -54,13 +84,15 @@ def _network_fault(error: BaseException) -> Transient:
 class Transport:
     """Calls for one target. `consume(response, body)` reads the answer: `body` is the streamed,
     size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
-    UnreachableError)."""
+    UnreachableError). Each attempt must finish within `total_timeout` (default: connect timeout +
+    3 x read timeout), however steadily the server trickles bytes."""
 
     def __init__(self, target: str, connect_timeout: float = 3.0, read_timeout: float = 20.0,
                  retries: int = 2, max_bytes: int = 256 * 1024 * 1024, session: requests.Session | None = None,
-                 backoff: float = 0.5):
+                 backoff: float = 0.5, total_timeout: float | None = None):
         self.target = target
         self.timeout = (connect_timeout, read_timeout)
+        self.total_timeout = total_timeout or connect_timeout + 3 * read_timeout  # per attempt
         self.retries = retries
         self.max_bytes = max_bytes
         self.session = session or requests.Session()
@@ -94,6 +126,7 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
 
     def _once(self, what, method, url, consume, json_body):
+        deadline = time.monotonic() + self.total_timeout
         try:
             response = self.session.request(method, url, json=json_body, timeout=self.timeout, stream=True,
                                             allow_redirects=False)
@@ -106,7 +139,7 @@ class Transport:
             if length.isdigit() and int(length) > self.max_bytes:
                 raise ResponseError(f"{self.target}: {what} answer is larger than the {self.max_bytes}-byte limit")
             response.raw.decode_content = True  # gzip is counted after inflating: no decompression bombs
-            body = ByteBudget(response.raw, self.max_bytes, f"{self.target}: {what} answer")
+            body = _TimedBody(response.raw, self.max_bytes, f"{self.target}: {what} answer", deadline)
             return consume(response, body)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             raise _network_fault(error) from None
