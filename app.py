@@ -2,7 +2,10 @@
 
 from chalice import Chalice, Rate
 
+from chalicelib.observability import install
+
 app = Chalice(app_name="bbbscale", configure_logs=False)
+install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="capacity_check")
