@@ -106,3 +106,15 @@ def test_the_plain_logging_filter_masks_secrets(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="bbbscale.test.plain"):
         plain.info("signature made with %s", "slack-signing-value")
     assert caplog.messages == ["signature made with ***"]
+
+
+def test_the_grafana_dashboard_charts_only_metrics_bbbscale_emits():
+    from pathlib import Path
+
+    from chalicelib.observability import FLEET_METRICS, LOAD_METRICS
+
+    emitted = set(LOAD_METRICS.values()) | set(FLEET_METRICS.values()) | {"Desired", "Actions", "Failures"}
+    board = json.loads((Path(__file__).resolve().parents[2] / "infra/grafana/dashboard.json").read_text())
+    targets = [t for p in board["panels"] for t in p["targets"]]
+    assert {t["metricName"] for t in targets} == emitted
+    assert all(t["namespace"] == "bbbscale" and t["dimensions"]["cluster"] == "$cluster" for t in targets)
