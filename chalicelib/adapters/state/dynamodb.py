@@ -226,11 +226,14 @@ class DynamoReservations:
         """(the stored reservation, True if this call created it)."""
         body = records.dump(reservation)
         key = self._t.key("reservation", reservation.id)
-        answer = self._t.call("put_item", Item={**key, "body": {"S": body}}, ConditionExpression="attribute_not_exists(pk)")
-        if answer is not None:
-            return records.load(Reservation, body), True
-        stored = self._t.call("get_item", Key=key, ConsistentRead=True)["Item"]
-        return records.load(Reservation, stored["body"]["S"]), False
+        while True:  # a cancel between the refused put and the read: try the put again
+            answer = self._t.call("put_item", Item={**key, "body": {"S": body}},
+                                  ConditionExpression="attribute_not_exists(pk)")
+            if answer is not None:
+                return records.load(Reservation, body), True
+            stored = self._t.call("get_item", Key=key, ConsistentRead=True).get("Item")
+            if stored is not None:
+                return records.load(Reservation, stored["body"]["S"]), False
 
     def cancel(self, reservation_id: str) -> bool:
         """Remove it; False when there was none."""
