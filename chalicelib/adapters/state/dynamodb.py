@@ -141,8 +141,15 @@ class DynamoServers:
                 "ExpressionAttributeNames": {"#version": "version"},
                 "ExpressionAttributeValues": {":v": {"N": str(server.version)}},
             }
-        self._t.call("put_item", conflict=f"server {server.name}: stored version changed (had {server.version})",
-                     Item=item, **condition)
+        try:
+            self._t.call("put_item", conflict=f"server {server.name}: stored version changed (had {server.version})",
+                         Item=item, **condition)
+        except ConflictError:
+            # botocore retries a put whose answer was lost; the retry then fails its own condition. If the
+            # stored record is exactly ours, the write happened.
+            stored = self._t.call("get_item", Key=self._t.key("server", server.name), ConsistentRead=True).get("Item")
+            if not stored or stored["body"]["S"] != body:
+                raise
         return records.load(Server, body)
 
     def next_number(self, provider: str) -> int:
