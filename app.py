@@ -9,9 +9,11 @@ from chalice import Chalice, Rate, Response
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
 from chalicelib.ports import BbbscaleError, ConflictError
+from chalicelib.observability import install
 from chalicelib.service import closures, commands
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
+install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
 log = logging.getLogger("bbbscale.app")
 
 #: The Dispatcher for slow work, built on first use from the settings (tests may set their own).

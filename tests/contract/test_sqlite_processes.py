@@ -39,14 +39,3 @@ def test_two_processes_share_one_file_safely(tmp_path):
     assert store.database.rows("PRAGMA journal_mode") == [("wal",)]
     assert store.lease.acquire("tick-late", datetime(2026, 11, 23, 8, 1, tzinfo=timezone.utc), 300) is False
 
-
-def test_history_older_than_the_retention_window_is_pruned(tmp_path):
-    from datetime import timedelta
-
-    from chalicelib.ports import HistoryEntry
-
-    store = SqliteStateStore(str(tmp_path / "s.sqlite3"), cluster="demo", history_ttl_days=30)
-    t0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
-    for day in (0, 10, 31):
-        store.history.record(HistoryEntry(at=t0 + timedelta(days=day), kind="tick", summary=f"day {day}"))
-    assert [e.summary for e in store.history.recent()] == ["day 31", "day 10"]

@@ -89,6 +89,15 @@ def test_history_keeps_detail_and_actor(store):
     assert store.history.recent() == [entry]
 
 
+def test_history_older_than_the_retention_window_is_pruned(open_handle):
+    store = open_handle()
+    if store.__class__.__name__ == "DynamoStateStore":
+        pytest.skip("DynamoDB's TTL deletes lazily, outside our control (test_dynamodb_layout checks the attribute)")
+    for day in (0, 10, 31):
+        store.history.record(HistoryEntry(at=T0 + timedelta(days=day), kind="tick", summary=f"day {day}"))
+    assert [e.summary for e in store.history.recent()] == ["day 31", "day 10"]
+
+
 # --- settings ----------------------------------------------------------------------------------------
 def test_settings_hold_json_values(store):
     assert store.settings.get("freeze") is None

@@ -18,4 +18,4 @@ def open_store(settings, **options):
         return backend(state.path, cluster=settings.cluster, history_ttl_days=state.history_days, **options)
     if state.backend == "dynamodb":
         return backend(state.table, cluster=settings.cluster, history_ttl_days=state.history_days, **options)
-    return backend(cluster=settings.cluster, **options)
+    return backend(cluster=settings.cluster, history_ttl_days=state.history_days, **options)

@@ -141,8 +141,15 @@ class DynamoServers:
                 "ExpressionAttributeNames": {"#version": "version"},
                 "ExpressionAttributeValues": {":v": {"N": str(server.version)}},
             }
-        self._t.call("put_item", conflict=f"server {server.name}: stored version changed (had {server.version})",
-                     Item=item, **condition)
+        try:
+            self._t.call("put_item", conflict=f"server {server.name}: stored version changed (had {server.version})",
+                         Item=item, **condition)
+        except ConflictError:
+            # botocore retries a put whose answer was lost; the retry then fails its own condition. If the
+            # stored record is exactly ours, the write happened.
+            stored = self._t.call("get_item", Key=self._t.key("server", server.name), ConsistentRead=True).get("Item")
+            if not stored or stored["body"]["S"] != body:
+                raise
         return records.load(Server, body)
 
     def next_number(self, provider: str) -> int:
@@ -226,11 +233,14 @@ class DynamoReservations:
         """(the stored reservation, True if this call created it)."""
         body = records.dump(reservation)
         key = self._t.key("reservation", reservation.id)
-        answer = self._t.call("put_item", Item={**key, "body": {"S": body}}, ConditionExpression="attribute_not_exists(pk)")
-        if answer is not None:
-            return records.load(Reservation, body), True
-        stored = self._t.call("get_item", Key=key, ConsistentRead=True)["Item"]
-        return records.load(Reservation, stored["body"]["S"]), False
+        while True:  # a cancel between the refused put and the read: try the put again
+            answer = self._t.call("put_item", Item={**key, "body": {"S": body}},
+                                  ConditionExpression="attribute_not_exists(pk)")
+            if answer is not None:
+                return records.load(Reservation, body), True
+            stored = self._t.call("get_item", Key=key, ConsistentRead=True).get("Item")
+            if stored is not None:
+                return records.load(Reservation, stored["body"]["S"]), False
 
     def cancel(self, reservation_id: str) -> bool:
         """Remove it; False when there was none."""

@@ -6,6 +6,7 @@ passes here sees exactly what SQLite and DynamoDB would give back.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 from dataclasses import replace
@@ -21,7 +22,7 @@ class _Tables:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.servers: dict[str, tuple[int, str]] = {}
+        self.servers: dict[str, Server] = {}  # as read back from its JSON, so frozen and shareable
         self.counters: dict[str, int] = {}
         self.history: list[tuple[str, int, str, str]] = []  # (stamp, seq, kind, body)
         self.seq = 0
@@ -39,19 +40,18 @@ class MemoryServers:
     def servers(self) -> list[Server]:
         """Every stored server, by name."""
         with self._t.lock:
-            bodies = [body for _, (_, body) in sorted(self._t.servers.items())]
-        return [records.load(Server, body) for body in bodies]
+            return [server for _, server in sorted(self._t.servers.items())]
 
     def save(self, server: Server) -> Server:
         """Insert (version 0) or update the stored version; ConflictError when someone wrote first."""
         records.check_server(server)
-        body = records.dump(replace(server, version=server.version + 1))
+        stored = records.load(Server, records.dump(replace(server, version=server.version + 1)))
         with self._t.lock:
             current = self._t.servers.get(server.name)
-            if (current is None and server.version != 0) or (current is not None and current[0] != server.version):
+            if (current.version if current else 0) != server.version:
                 raise ConflictError(f"server {server.name}: stored version changed (had {server.version})")
-            self._t.servers[server.name] = (server.version + 1, body)
-        return records.load(Server, body)
+            self._t.servers[server.name] = stored
+        return stored
 
     def next_number(self, provider: str) -> int:
         """1, 2, 3... per provider; atomic under the lock."""
@@ -61,23 +61,35 @@ class MemoryServers:
 
 
 class MemoryHistory:
-    """HistoryLog: newest first; entries recorded at the same time come back newest-recorded first."""
+    """HistoryLog: newest first; entries recorded at the same time come back newest-recorded first.
+    Kept sorted as recorded (a simulation records thousands); older than `keep_days` before the newest
+    entry is pruned, as in SQLite."""
 
-    def __init__(self, tables: _Tables):
-        self._t = tables
+    def __init__(self, tables: _Tables, keep_days: int):
+        self._t, self._keep = tables, timedelta(days=keep_days)
 
     def record(self, entry: HistoryEntry) -> None:
-        """Append one entry."""
-        body = records.dump(entry)
+        """Append one entry (and drop what fell out of the retention window, measured from its time)."""
+        body, at = records.dump(entry), records.stamp(entry.at)
+        try:
+            horizon = records.stamp(entry.at - self._keep)
+        except OverflowError:  # an entry near year 1: nothing can be older
+            horizon = ""
         with self._t.lock:
             self._t.seq += 1
-            self._t.history.append((records.stamp(entry.at), self._t.seq, entry.kind, body))
+            bisect.insort(self._t.history, (at, self._t.seq, entry.kind, body))
+            expired = bisect.bisect_left(self._t.history, (horizon,))
+            del self._t.history[:expired]
 
     def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]:
         """The newest `limit` entries, optionally of one kind."""
+        picked: list[str] = []
         with self._t.lock:
-            rows = sorted(self._t.history, reverse=True)
-        picked = [body for _, _, k, body in rows if kind is None or k == kind][: max(limit, 0)]
+            for _, _, k, body in reversed(self._t.history):
+                if len(picked) >= limit:
+                    break
+                if kind is None or k == kind:
+                    picked.append(body)
         return [records.load(HistoryEntry, body) for body in picked]
 
 
@@ -150,14 +162,14 @@ class MemoryLease:
 
 
 class MemoryStateStore:
-    """StateStore kept in process memory. Clusters sharing one instance's process do not mix: each
-    instance is its own world (`cluster` is kept for parity with the durable backends)."""
+    """StateStore kept in process memory. Each instance is its own world (`cluster` is kept for parity
+    with the durable backends); `history_ttl_days` bounds the history kept, as in SQLite."""
 
-    def __init__(self, cluster: str = "default"):
+    def __init__(self, cluster: str = "default", history_ttl_days: int = 30):
         self.cluster = cluster
         tables = _Tables()
         self.servers = MemoryServers(tables)
-        self.history = MemoryHistory(tables)
+        self.history = MemoryHistory(tables, history_ttl_days)
         self.settings = MemorySettings(tables)
         self.reservations = MemoryReservations(tables)
         self.lease = MemoryLease(tables)

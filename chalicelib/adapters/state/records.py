@@ -37,7 +37,8 @@ def stamp(moment: datetime) -> str:
 
 def unstamp(text: str) -> datetime:
     """The tz-aware UTC datetime of a stored stamp."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(text)  # "+00:00" parses to the timezone.utc singleton
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def _plain(value):
@@ -57,6 +58,11 @@ def to_json(value) -> str:
         return json.dumps(value, default=_plain, allow_nan=False, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as error:
         raise RecordError(f"value cannot be stored as JSON: {error}") from None
+
+
+@cache
+def _field_names(kind: type) -> frozenset[str]:
+    return frozenset(spec.name for spec in dataclasses.fields(kind))
 
 
 @cache
@@ -82,7 +88,7 @@ def dump(record: Record) -> str:
 def load(kind: type[Record], text: str) -> Record:
     """The record a `dump` wrote. Unknown keys (a field since removed) are ignored; missing ones default."""
     body = json.loads(text)
-    names = {spec.name for spec in dataclasses.fields(kind)}
+    names = _field_names(kind)
     moments = _datetime_fields(kind)
     values = {}
     for name, value in body.items():

@@ -1,0 +1,135 @@
+"""Logs and metrics on Lambda: Powertools Logger (JSON) and CloudWatch EMF metrics, secrets redacted.
+
+`install(app)` wires both into Chalice as middleware: every handler's logs carry the Lambda context, and
+the metrics gathered during an invocation are flushed once at its end (`metrics.log_metrics`). EMF is
+printed to stdout and turned into metrics by CloudWatch Logs, so no PutMetricData permission is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+SERVICE = "bbbscale"
+NAMESPACE = "bbbscale"
+MASK = "***"
+#: Environment variables whose values are secrets even before anyone asked for them.
+SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "WEBHOOK_URL", "PRIVATE_KEY", "API_KEY")
+#: Shorter values are too likely to be ordinary words or numbers to be masked everywhere.
+MIN_SECRET_LENGTH = 6
+
+
+def secret_values() -> set[str]:
+    """Values that must never reach a log: secrets handed out, and secret-named environment variables."""
+    from chalicelib import secrets  # late: keeps chalicelib.ports (pydantic models) out of `import app`
+
+    found = set(secrets.revealed())
+    found.update(value for name, value in os.environ.items() if any(m in name.upper() for m in SECRET_MARKERS))
+    return {value for value in found if len(value) >= MIN_SECRET_LENGTH}
+
+
+def redact(text: str, values: set[str] | None = None) -> str:
+    """`text` with every secret value (also in its JSON-escaped form) replaced by ***."""
+    for value in sorted(values if values is not None else secret_values(), key=len, reverse=True):
+        text = text.replace(value, MASK)
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            text = text.replace(escaped, MASK)
+    return text
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, with secret values masked in the finished line (message, extra keys,
+    exception text alike)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingFilter(logging.Filter):
+    """For plain logging handlers: masks secret values in the record's message and drops its args."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record (not at import), so redirections and
+    test capture see the lines. Logs go to stderr: stdout belongs to `--json` output in the CLI and to
+    EMF documents on Lambda."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _ignored):
+        pass
+
+
+logger = Logger(service=SERVICE, logger_handler=StderrHandler(), logger_formatter=RedactingFormatter())
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def install(app) -> None:
+    """Register the Powertools middleware on a Chalice app: Lambda context in logs, one metrics flush."""
+    from chalice.app import ConvertToMiddleware
+
+    app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context))
+    app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+
+
+#: tick --json load field -> metric name.
+LOAD_METRICS = {"load_units": "LoadUnits", "meetings": "Rooms", "participants": "Participants",
+                "voice": "Mics", "video_streams": "Webcams"}
+#: fleet state -> metric name.
+FLEET_METRICS = {"serving": "Serving", "booting": "Booting", "draining": "Draining"}
+
+
+def _failed(action: dict) -> bool:
+    return str(action.get("result", "")).startswith("failed")
+
+
+def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None:
+    """Turn one tick result (CONTRACT.md `tick --json`) into EMF metrics.
+
+    Cluster totals (LoadUnits, Rooms, Participants, Mics, Webcams, Actions, Failures; dimension
+    `cluster`) go on `metrics`, flushed once at the end of the invocation by `log_metrics`. Per-provider
+    figures (Desired, Serving, Booting, Draining, Actions, Failures; dimensions `cluster`, `provider`)
+    need one EMF document per provider, because an EMF document holds one value per metric name; those
+    are printed here, one document each. A load that could not be read adds no load metrics (never zeros).
+    """
+    metrics.add_dimension(name="cluster", value=cluster)
+    load = tick_result.get("load")
+    if load:
+        for field, name in LOAD_METRICS.items():
+            unit = MetricUnit.Count if name != "LoadUnits" else MetricUnit.NoUnit
+            metrics.add_metric(name=name, unit=unit, value=float(load.get(field, 0)))
+    actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
+    metrics.add_metric(name="Actions", unit=MetricUnit.Count, value=len(actions))
+    metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, actions)))
+
+    desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
+    for provider in sorted(set(desired) | set(fleet)):
+        document = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        document.add_dimension(name="cluster", value=cluster)
+        document.add_dimension(name="provider", value=provider)
+        if provider in desired:
+            document.add_metric(name="Desired", unit=MetricUnit.Count, value=desired[provider])
+        states = fleet.get(provider, {})
+        for state, name in FLEET_METRICS.items():
+            document.add_metric(name=name, unit=MetricUnit.Count, value=states.get(state, 0))
+        own = [a for a in actions if a.get("provider") == provider]
+        document.add_metric(name="Actions", unit=MetricUnit.Count, value=len(own))
+        document.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, own)))
+        document.flush_metrics()
