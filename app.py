@@ -26,8 +26,12 @@ JOBS_QUEUE = "bbbscale-jobs"
 def capacity_check(event):
     """One capacity check: the same service function as `bbbscale tick`."""
     from chalicelib.bootstrap import runtime_from_environment
+    from chalicelib.observability import emit_tick_metrics, metrics
 
-    return runtime_from_environment().tick(dry_run=False)
+    runtime = runtime_from_environment()
+    result = runtime.tick(dry_run=False)
+    emit_tick_metrics(metrics, result, runtime.settings.cluster)
+    return result
 
 
 def _runtime():

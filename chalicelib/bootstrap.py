@@ -256,4 +256,20 @@ def runtime_from_environment() -> Runtime:
     """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in)."""
     if RUNTIME_FACTORY is not None:
         return RUNTIME_FACTORY()
-    return Runtime(load_settings(os.environ.get("BBBSCALE_CONFIG") or None))
+    settings = load_settings(os.environ.get("BBBSCALE_CONFIG") or None)
+    return Runtime(with_environment(settings))
+
+
+def with_environment(settings: Settings) -> Settings:
+    """Lay the deployment's environment over the file's [state] section (the Chalice stages set
+    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage)."""
+    state = {key: os.environ[var] for key, var in (("backend", "BBBSCALE_STATE_BACKEND"),
+                                                   ("table", "BBBSCALE_STATE_TABLE"),
+                                                   ("path", "BBBSCALE_STATE_PATH")) if os.environ.get(var)}
+    if not state:
+        return settings
+    from chalicelib.config import parse_settings
+
+    document = settings.model_dump()
+    document["state"] = {**document["state"], **state}
+    return parse_settings(document, source="configuration with the environment's state settings")
