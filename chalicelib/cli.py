@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--trace", required=True, metavar="PATH")
     sim.add_argument("--policy", default="bbbscale", help="bbbscale | reactive | static")
     sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
+    sim.add_argument("--history", metavar="PATH", action="append",
+                     help="a trace of a past week the forecast learns from (repeatable)")
     demo = sub.add_parser("demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite")
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
@@ -127,7 +129,7 @@ def cmd_run(args, settings) -> int:
 
 
 def cmd_simulate(args, settings) -> int:
-    from chalicelib.sim.replay import simulate_command
+    from chalicelib.sim.simulate import simulate_command
 
     return simulate_command(args, settings)
 

@@ -99,10 +99,13 @@ class LoadWeights(BaseModel):
     young_room_participants: int = Field(15, ge=0)
 
 
-def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime) -> float:
-    """Load units of one room. Breakout rooms are costed like any room (they are real rooms on a server)."""
+def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime | float) -> float:
+    """Load units of one room. Breakout rooms are costed like any room (they are real rooms on a server).
+    `now` may be given as a POSIX timestamp (summing thousands of rooms converts it once)."""
+    now_ts = now if isinstance(now, float) else now.timestamp()
     participants = meeting.participants
-    if meeting.age_minutes(now) < weights.young_room_minutes:
+    young = meeting.create_time_ms > 0 and (now_ts - meeting.create_time_ms / 1000.0) / 60.0 < weights.young_room_minutes
+    if young:
         participants = max(participants, weights.young_room_participants)
     viewers = max(participants - 1, 0)  # a publisher does not receive its own stream
     delivered = meeting.video * viewers
@@ -118,7 +121,8 @@ def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime) -> floa
 
 def snapshot_units(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> float:
     """Total load units of every meeting in the snapshot."""
-    return sum(meeting_units(m, weights, now) for m in snapshot.meetings)
+    now_ts = now.timestamp()
+    return sum(meeting_units(m, weights, now_ts) for m in snapshot.meetings)
 
 
 def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, room_size: float) -> float:

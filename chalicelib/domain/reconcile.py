@@ -23,7 +23,7 @@ def api_url(address: str | None) -> str | None:
     """BBB API base of a VM address (a full URL is kept as it is)."""
     if not address:
         return None
-    if address.startswith(("http://", "https://")):
+    if "://" in address:  # already a URL (http(s), or the simulator's sim://)
         return address.rstrip("/")
     return f"https://{address}/bigbluebutton/api"
 

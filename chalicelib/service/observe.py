@@ -84,12 +84,17 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
                 continue
             offline = 0 if seen.online else r.offline_ticks + 1
             load = seen.load if seen.load is not None else r.load_units
-            if offline != r.offline_ticks or load != r.load_units:
+            if offline != r.offline_ticks:  # persisted: it decides a replacement after N ticks
                 updated = replace(r, offline_ticks=offline, load_units=load, meetings=int(load))
                 by_name[name] = rt.save_quietly(updated) if persist else updated
+            elif load != r.load_units:  # this tick's figure only: not worth a write per server per minute
+                by_name[name] = replace(r, load_units=load, meetings=int(load))
     to_check = [r for r in by_name.values() if r.state in CHECK_STATES and r.url]
-    with ThreadPoolExecutor(max_workers=min(16, max(len(to_check), 1))) as pool:
-        checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(rt, r), to_check)))
+    if len(to_check) <= 1 or not getattr(rt, "parallel_checks", True):
+        checks = {r.name: _check(rt, r) for r in to_check}
+    else:
+        with ThreadPoolExecutor(max_workers=min(16, len(to_check))) as pool:
+            checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(rt, r), to_check)))
     get = rt.store.settings.get
     units, why = reserved(rt.store.reservations.reservations(), rt.settings, now)
     f_units, f_why = rt.forecast(now)

@@ -50,6 +50,7 @@ def sim_runtime(settings, start: datetime, *, http: bool = True, store=None, see
     rt = Runtime(settings, store=store or MemoryStateStore(cluster=settings.cluster), scalelite=scalelite,
                  bbb_factory=bbb_factory, clock=clock, secret=env_secret, world=world, forecaster=forecaster,
                  notifier=notifier, progress=progress)
+    rt.parallel_checks = http  # in-process checks are instant: threads would only add overhead
     try:
         rt.providers  # build now: the static pool powers on and registers the owned servers
         world.advance(start)

@@ -58,12 +58,14 @@ class Replay:
         self.active: dict[str, object] = {}
         self.ends: list[tuple[datetime, str]] = []
         self.cursor = 0
+        self.joined: dict[str, int] = {}
 
     def _feed(self, now: datetime) -> None:
         while self.ends and self.ends[0][0] <= now:
             _, meeting_id = heapq.heappop(self.ends)
             if self.active.pop(meeting_id, None) is not None:
                 self.world.end_meeting(meeting_id)
+                self.joined.pop(meeting_id, None)
         while self.cursor < len(self.pending) and self.pending[self.cursor].start <= now:
             m = self.pending[self.cursor]
             self.cursor += 1
@@ -76,8 +78,13 @@ class Replay:
         for meeting_id, m in self.active.items():
             share = min(1.0, max((now - m.start).total_seconds() / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
             if share < 1.0 or (now - m.start).total_seconds() < (self.ramp + 1) * 60:
-                self.world.resize_meeting(meeting_id, participants=max(1, math.ceil(m.participants * share)),
-                                          voice=round(m.voice * share), video=round(m.video * share),
+                # Users join one by one: each join bumps the server's load in Scalelite (increment_load),
+                # which is what spreads the rooms created at the top of the hour between two polls.
+                target = max(1, math.ceil(m.participants * share))
+                if target > self.joined.get(meeting_id, 1):
+                    self.world.join_meeting(meeting_id, users=target - self.joined.get(meeting_id, 1))
+                self.joined[meeting_id] = max(target, self.joined.get(meeting_id, 1))
+                self.world.resize_meeting(meeting_id, voice=round(m.voice * share), video=round(m.video * share),
                                           listen_only=round(m.listen_only * share))
 
     def step(self, now: datetime, outcome: Outcome) -> dict | None:
@@ -92,7 +99,8 @@ class Replay:
 
     def _sample(self, now: datetime, result: dict | None) -> Sample:
         weights = self.rt.settings.weights
-        units = self.world.server_units(lambda m: meeting_units(m, weights, now))
+        now_ts = now.timestamp()
+        units = self.world.server_units(lambda m: meeting_units(m, weights, now_ts))
         enabled = {s.url: s for s in self.world.registry.values() if s.state == "enabled" and s.online}
         serving: dict[str, int] = {}
         capacity = 0.0
@@ -113,10 +121,17 @@ class Replay:
                       sum(1 for u, cap in units.values() if u > cap))
 
     def run(self, start: datetime, end: datetime, every: timedelta = timedelta(minutes=1),
-            on_step: Callable[[Sample, dict | None], None] | None = None) -> Outcome:
+            on_step: Callable[[Sample, dict | None], None] | None = None,
+            idle: Callable[[datetime], datetime | None] | None = None) -> Outcome:
+        """Tick every `every` from start to end. `idle(now)` may return a later time to jump to when
+        nothing can happen before it (nights of a week-long replay)."""
         outcome = Outcome()
         now = start
         while now <= end:
+            wake = idle(now) if idle else None
+            if wake is not None:
+                now = wake.replace(second=0, microsecond=0)
+                continue
             result = self.step(now, outcome)
             sample = outcome.samples[-1]
             outcome.overloaded_server_minutes += sample.overloaded

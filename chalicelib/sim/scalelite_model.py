@@ -167,11 +167,14 @@ class ScaleliteModel:
             return node.name
         return None
 
-    def count_join(self, server: str) -> None:
-        """A join also bumps the load of the meeting's server by 1 x multiplier."""
+    def count_join(self, server: str, users: int = 1) -> None:
+        """Each join also bumps the load of the meeting's server by 1 x multiplier."""
+        url = self.url_for(server)
         for entry in self.registry.values():
-            if entry.load is not None and entry.state == "enabled" and name_in_url(entry.url) == server:
-                entry.load += entry.load_multiplier
+            if entry.url == url or name_in_url(entry.url) == server:
+                if entry.load is not None and entry.state == "enabled":
+                    entry.load += entry.load_multiplier * users
+                return
 
     # --- poller -----------------------------------------------------------------------------------------
     def poll_if_due(self, now: datetime) -> bool:

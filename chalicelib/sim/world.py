@@ -203,15 +203,15 @@ class SimWorld(ScaleliteModel):
             for key, value in counts.items():
                 setattr(meeting, key, max(0, int(value)))
 
-    def join_meeting(self, meeting_id: str, moderator: bool = False) -> str:
-        """One more user in a running meeting (the HTTP `join`); returns its server."""
+    def join_meeting(self, meeting_id: str, moderator: bool = False, users: int = 1) -> str:
+        """`users` more users in a running meeting (each an HTTP `join`); returns its server."""
         with self.lock:
             meeting = self.meetings.get(meeting_id)
             if meeting is None:
                 raise KeyError(f"no meeting {meeting_id!r}")
-            meeting.participants += 1
-            meeting.moderators += 1 if moderator else 0
-            self.count_join(meeting.server)
+            meeting.participants += users
+            meeting.moderators += users if moderator else 0
+            self.count_join(meeting.server, users)
             return meeting.server
 
     def end_meeting(self, meeting_id: str) -> bool:

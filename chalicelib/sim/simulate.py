@@ -1,0 +1,124 @@
+"""`bbbscale simulate`: replay a trace through the real tick on the in-process simulated fleet, and measure
+it against the oracle (CONTRACT.md "simulate --json").
+
+The comparison policies run the same pipeline with other settings, so only the policy differs:
+- `bbbscale`: the configuration as it is (headroom, forecast from `--history` traces and what the replay
+  itself records, stabilization, paid-hour scale-in);
+- `reactive`: DiViMS-style, capacity twice the current load, no forecast;
+- `static`: the seed's manual plan, a fleet sized for the trace's peak, held all along (operator floors).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timedelta
+
+from chalicelib.ports import BbbscaleError
+
+POLICIES = ("bbbscale", "reactive", "static")
+WARMUP = timedelta(minutes=90)  # ticks before the first meeting: the forecast's lead and the boots
+COOLDOWN = timedelta(minutes=90)  # after the last one: drains and paid-hour stops
+
+
+def policy_settings(settings, policy: str, trace):
+    """The settings a policy runs with, and the operator floors it holds (static)."""
+    if policy not in POLICIES:
+        raise BbbscaleError(f"unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
+    if policy == "bbbscale":
+        return settings, {}
+    no_forecast = settings.forecast.model_copy(update={"enabled": False})
+    if policy == "reactive":
+        headroom = settings.headroom.model_copy(update={"percent": 100.0, "units": 0.0})
+        return settings.model_copy(update={"headroom": headroom, "forecast": no_forecast}), {}
+    from chalicelib.domain.policy import allocate
+    from chalicelib.sim.traces import load_series
+
+    peak = max((units for _, units in load_series(trace, settings.weights)), default=0.0)
+    floors = {p: n for p, n in allocate(peak, settings.providers).servers.items() if settings.providers[p].mode != "static"}
+    return settings.model_copy(update={"forecast": no_forecast}), floors
+
+
+def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 0, on_step=None) -> dict:
+    """Replay `trace` and return the `simulate --json` document (plus the samples for a plot)."""
+    from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.service.forecasting import Forecaster, history_profile
+    from chalicelib.sim.embedded import sim_runtime
+    from chalicelib.sim.oracle import oracle
+    from chalicelib.sim.replay import Replay
+
+    if not trace:
+        raise BbbscaleError("the trace has no meetings")
+    run_settings, floors = policy_settings(settings, policy, trace)
+    start = min(m.start for m in trace).replace(second=0, microsecond=0) - WARMUP
+    end = max(m.end for m in trace) + COOLDOWN
+    store = MemoryStateStore(cluster=run_settings.cluster)
+    if floors:
+        store.settings.put("floors", {p: {"servers": n, "until": None, "by": "static plan"} for p, n in floors.items()})
+    forecaster = None
+    if run_settings.forecast.enabled:
+        profile = history_profile(run_settings, history) if history else None
+        forecaster = Forecaster(run_settings, store=None if profile else store, profile=profile)
+    began = time.perf_counter()
+    with sim_runtime(run_settings, start, http=False, store=store, seed=seed, forecaster=forecaster) as (rt, world, clock):
+        replay = Replay(trace, world, rt, clock)
+        outcome = replay.run(start, end, on_step=on_step, idle=lambda now: _idle(replay, rt, now))
+        bill = {name: p.bill(end) for name, p in rt.providers.items()}
+        seconds = {name: p.server_seconds(end) for name, p in rt.providers.items()}
+    elapsed = time.perf_counter() - began
+    best = oracle([(s.at, s.load_units) for s in outcome.samples], settings.providers)
+    cost = sum(v for p, v in bill.items() if settings.providers[p].mode != "static")
+    return {
+        "policy": policy,
+        "server_hours": round(sum(seconds.values()) / 3600, 1),
+        "cost": round(cost, 2),
+        "currency": settings.currency,
+        "oracle_server_hours": round(best.server_hours, 1),
+        "oracle_cost": round(best.cost, 2),
+        "overloaded_server_minutes": outcome.overloaded_server_minutes,
+        "rejected_meetings": outcome.rejected,
+        "killed_meetings": len(outcome.killed),
+        "peak_users": max((s.users for s in outcome.samples), default=0),
+        "peak_servers": max((sum(s.running.values()) for s in outcome.samples), default=0),
+        "server_minutes": outcome.server_minutes,
+        "cost_vs_oracle": round(cost / best.cost, 3) if best.cost else None,
+        "ticks": len(outcome.samples),
+        "wall_seconds": round(elapsed, 1),
+        "_samples": outcome.samples,
+    }
+
+
+def _idle(replay, rt, now: datetime) -> datetime | None:
+    """When nothing can happen until the next meeting (no meeting, no hourly server running, no forecast
+    before it), the time to jump to; None to tick normally. Saves the nights of a week-long replay."""
+    if replay.active or replay.cursor >= len(replay.pending):
+        return None
+    if any(s.provider in rt.settings.providers and rt.settings.providers[s.provider].mode != "static"
+           for s in rt.store.servers.servers() if s.state.value not in ("stopped", "destroyed", "failed", "lost")):
+        return None
+    wake = replay.pending[replay.cursor].start - WARMUP
+    return wake if wake > now + timedelta(minutes=5) else None
+
+
+def simulate_command(args, settings) -> int:
+    """The CLI entry: read the trace (and history), replay, print, plot."""
+    from chalicelib.sim.traces import read_trace
+
+    trace = read_trace(args.trace)
+    history = [read_trace(path) for path in (getattr(args, "history", None) or [])]
+    result = simulate(settings, trace, args.policy, history=history)
+    samples = result.pop("_samples")
+    if args.plot:
+        from zoneinfo import ZoneInfo
+
+        from chalicelib.sim.plot import plot_samples
+
+        plot_samples(samples, args.plot, f"bbbscale simulate — policy {args.policy}", ZoneInfo(settings.timezone))
+    if args.json:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")
+    return 0
