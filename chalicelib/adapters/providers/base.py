@@ -46,7 +46,10 @@ def utc(value) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
