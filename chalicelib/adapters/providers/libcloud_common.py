@@ -4,6 +4,7 @@ translation into ProviderError, and libcloud node states mapped onto ours."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Callable
 
@@ -38,13 +39,17 @@ def libcloud_failure(what: str, error: Exception) -> ProviderError:
     retryable = isinstance(error, (RateLimitReachedError, ConnectionError, TimeoutError, OSError)) or (
         isinstance(code, int) and (code == 429 or code >= 500)
     )
-    detail = str(getattr(error, "value", "") or error)[:300]
+    # Query strings are cut: CloudStack's carry the API key and request signature.
+    detail = re.sub(r"\?[^\s'\")]*", "?...", str(getattr(error, "value", "") or error))[:300]
     return ProviderError(f"{what} failed: {type(error).__name__}: {detail}", retryable=retryable)
 
 
 def is_not_found(error: Exception) -> bool:
-    """True when libcloud reports HTTP 404 (the VM is already gone)."""
-    return (getattr(error, "code", None) or getattr(error, "http_code", None)) == 404 or "404" in str(error)[:40]
+    """True when the API says the VM is already gone: HTTP 404 (Nova), or CloudStack's 431 "entity
+    does not exist" (it has no 404 for unknown ids)."""
+    code = getattr(error, "code", None) or getattr(error, "http_code", None)
+    text = str(getattr(error, "value", "") or error)
+    return code == 404 or "404" in text[:40] or "does not exist" in text
 
 
 class LibcloudProvider(HostedProvider):
