@@ -130,3 +130,24 @@ def test_owns_by_tag_or_by_name_prefix():
     assert not provider.owns("bbbscale-demo-other-4") and not provider.owns("bbbscale-demox-rec-4")
     assert provider.owns("anything", {"bbbscale:cluster": "demo", "bbbscale:provider": "rec"})
     assert not provider.owns("bbbscale-demo-rec-4", {"bbbscale:cluster": "prod"})
+
+
+def test_render_user_data_for_the_core():
+    from types import SimpleNamespace
+
+    from chalicelib.adapters.providers.userdata import render_user_data
+    from chalicelib.config import parse_settings
+
+    settings_tree = parse_settings({"cluster": "demo", "providers": {
+        "sim": {"kind": "static", "mode": "static"},  # any non-API kind, e.g. the simulated cloud
+        "ovh": {"kind": "openstack", "options": {"auth_url": "https://k/v3", "username": "u", "project_name": "p",
+                                                  "region": "R", "flavor": "f"}}}})
+    runtime = SimpleNamespace(settings=settings_tree, secret={}.get,
+                              server_secret=lambda server: server_secret(MASTER_KEY, server.name))
+    simulated = render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-sim-1", provider="sim"))
+    assert f"BBB_SECRET={server_secret(MASTER_KEY, 'bbbscale-demo-sim-1')}" in simulated
+    assert "fqdn: bbbscale-demo-sim-1.bbb.example.org" in simulated
+    # API adapters render at creation (pool, hostname tag): the core passes empty user data.
+    assert render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-ovh-1", provider="ovh")) == ""
+    with pytest.raises(ProviderError, match="no provider"):
+        render_user_data(runtime, SimpleNamespace(name="x", provider="nope"))

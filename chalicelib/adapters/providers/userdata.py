@@ -91,3 +91,25 @@ def render(boot: BootOptions, *, name: str, cluster: str, hostname: str, secret:
     quoted = {key: _value(key, str(value)) for key, value in values.items()}
     quoted["short_hostname"] = hostname.split(".", 1)[0]
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(quoted)
+
+
+def render_user_data(runtime, server) -> str:
+    """User data for the core's LaunchSpec of `server` (bootstrap.launch_spec calls this).
+
+    API-backed adapters (HostedProvider) render their own at creation — they pick the hostname from
+    their pool, tag the VM with it, and refuse to run without the master key — so for them this
+    returns "" (LaunchSpec's "render it for me"). Any other provider (the simulated cloud) gets the
+    full document, with the secret the core itself registers: `runtime.server_secret(server)`."""
+    from chalicelib.adapters.providers.base import HostedProvider
+    from chalicelib.registry import PROVIDERS, resolve
+
+    provider = runtime.settings.providers.get(server.provider)
+    if provider is None:
+        raise ProviderError(f"no provider {server.provider!r} for server {server.name}")
+    cls = resolve(PROVIDERS, provider.kind, "provider kind")
+    if isinstance(cls, type) and issubclass(cls, HostedProvider):
+        return ""
+    boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
+    turn = (runtime.secret(boot.turn_secret_env) or "") if boot.turn_server else ""
+    return render(boot, name=server.name, cluster=runtime.settings.cluster, hostname=pick_hostname(boot, server.name, set()),
+                  secret=runtime.server_secret(server), turn_secret=turn)
