@@ -7,6 +7,9 @@ import logging
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from chalicelib.adapters.providers.base import HostedProvider
 from chalicelib.adapters.providers.userdata import BootOptions, pick_hostname, render, server_secret
@@ -151,3 +154,17 @@ def test_render_user_data_for_the_core():
     assert render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-ovh-1", provider="ovh")) == ""
     with pytest.raises(ProviderError, match="no provider"):
         render_user_data(runtime, SimpleNamespace(name="x", provider="nope"))
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(str.isprintable), st.text(max_size=40).filter(str.isprintable))
+def test_any_printable_value_survives_yaml_and_the_shell(turn_secret, recording_source):
+    """Whatever a secret or path holds, the image's `source boot.env` sees exactly that value."""
+    import shlex
+
+    boot = BootOptions(turn_server="turn:t.example.org", recording_source=recording_source)
+    text = render(boot, name="bbbscale-demo-x-1", cluster="demo", hostname="h.example.org", secret="s" * 64,
+                  turn_secret=turn_secret)
+    content = yaml.safe_load(text)["write_files"][0]["content"]
+    env = dict(shlex.split(line)[0].split("=", 1) for line in content.splitlines())
+    assert env["TURN_SECRET"] == turn_secret and env["RECORDING_SOURCE"] == recording_source

@@ -66,8 +66,9 @@ def pick_hostname(boot: BootOptions, name: str, in_use: set[str]) -> str:
 
 
 def _value(key: str, value: str) -> str:
-    if "\n" in value or "\r" in value:
-        raise ProviderError(f"user data value {key} contains a line break")
+    # Unprintable characters include line breaks YAML honours inside block scalars (\x85, \u2028).
+    if not value.isprintable():
+        raise ProviderError(f"user data value {key} contains a line break or control character")
     return shlex.quote(value) if value else "''"
 
 
