@@ -153,7 +153,8 @@ class HostedProvider:
         return outcome.created
 
     def _progress(self, done: int, total: int) -> None:
-        log.info("provider %s: %d/%d creations done", self.name, done, total)
+        if done == total or done % max(1, total // 10) == 0:  # about ten log lines per bulk run
+            log.info("provider %s: %d/%d creations done", self.name, done, total)
         if self.on_progress:
             self.on_progress(done, total)
 
