@@ -14,6 +14,11 @@ from pydantic import ValidationError
 PROVIDERS: dict[str, str] = {
     "simulated": "chalicelib.sim.cloud:SimulatedCloud",
     "static": "chalicelib.adapters.providers.static:StaticPool",
+    "openstack": "chalicelib.adapters.providers.openstack:OpenStackProvider",
+    "cloudstack": "chalicelib.adapters.providers.cloudstack:CloudStackProvider",
+    "outscale": "chalicelib.adapters.providers.outscale:OutscaleProvider",
+    "ec2": "chalicelib.adapters.providers.ec2:Ec2Provider",
+    "scaleway": "chalicelib.adapters.providers.scaleway:ScalewayProvider",
 }
 
 STATE_BACKENDS: dict[str, str] = {

@@ -1,0 +1,136 @@
+"""Bulk creations: many VMs at once, in parallel, within a provider's rate limit, retrying throttling.
+
+A scale-up of 100 servers through an API answering in a second would take minutes one call at a time;
+providers also throttle (HTTP 429, EC2's RequestLimitExceeded). `create_many` runs at most `concurrency`
+calls at once, starts at most `rate_per_second` calls per second (a token bucket shared by the workers),
+and retries a throttled or transient call with exponential backoff. Other errors are not retried: a
+quota or bad-image error will not heal by asking again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Sequence, TypeVar
+
+from chalicelib.ports import ProviderError
+
+Spec = TypeVar("Spec")
+Result = TypeVar("Result")
+
+#: Error codes providers use for throttling (AWS: RequestLimitExceeded/Throttling; OSC: 10xx "too many").
+THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequests", "429"})
+
+
+class TokenBucket:
+    """At most `rate` acquisitions per second on average, `burst` at once; thread-safe and blocking.
+
+    The clock and sleep are inputs so tests can drive time."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic, sleep=time.sleep):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = max(1.0, burst if burst is not None else 1.0)
+        self._tokens = self.burst
+        self._clock, self._sleep = clock, sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Block until a token is available, then take it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1 - 1e-9:  # float slack: 0.1 s * 10/s may sum to 0.999...
+                    self._tokens = max(0.0, self._tokens - 1)
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+
+def is_throttled(error: BaseException) -> bool:
+    """True for errors worth retrying: ProviderError(retryable=True), HTTP 429, or a throttling code."""
+    if isinstance(error, ProviderError):
+        return error.retryable
+    status = getattr(error, "status_code", None) or getattr(error, "http_code", None)
+    if status == 429:
+        return True
+    code = getattr(error, "response", None)
+    if isinstance(code, dict):  # botocore ClientError
+        if code.get("Error", {}).get("Code") in THROTTLE_CODES:
+            return True
+    return any(mark in str(error) for mark in ("RequestLimitExceeded", "429 Too Many", "Throttling"))
+
+
+@dataclass
+class BulkOutcome(Generic[Spec, Result]):
+    """What came of a bulk run: results in the order of the specs that succeeded, and the failures."""
+
+    created: list = field(default_factory=list)
+    failed: list[tuple[object, BaseException]] = field(default_factory=list)
+    attempts: int = 0
+
+
+def create_many(
+    create_one: Callable[[Spec], Result],
+    specs: Sequence[Spec],
+    concurrency: int,
+    rate_per_second: float,
+    retries: int,
+    on_progress: Callable[[int, int], None] | None = None,
+    *,
+    backoff_seconds: float = 1.0,
+    max_backoff_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BulkOutcome:
+    """Call `create_one(spec)` for every spec: at most `concurrency` at once, at most `rate_per_second`
+    calls started per second (retries included), each throttled call retried up to `retries` times with
+    backoff `backoff_seconds * 2**attempt` (capped). `on_progress(done, total)` is called after each
+    spec finishes, success or final failure. Never raises for a failed spec: see `BulkOutcome.failed`."""
+    if concurrency < 1 or retries < 0:
+        raise ValueError("concurrency must be >= 1 and retries >= 0")
+    total = len(specs)
+    outcome: BulkOutcome = BulkOutcome()
+    if not total:
+        return outcome
+    bucket = TokenBucket(rate_per_second, burst=1.0, sleep=sleep)
+    lock = threading.Lock()
+    results: list = [None] * total
+    done = 0
+
+    def run(index: int) -> None:
+        nonlocal done
+        spec = specs[index]
+        attempt = 0
+        while True:
+            bucket.acquire()
+            with lock:
+                outcome.attempts += 1
+            try:
+                results[index] = (True, create_one(spec))
+                break
+            except Exception as error:  # noqa: BLE001 - every failure is reported, none escapes a worker
+                if attempt < retries and is_throttled(error):
+                    sleep(min(max_backoff_seconds, backoff_seconds * 2**attempt))
+                    attempt += 1
+                    continue
+                results[index] = (False, error)
+                break
+        with lock:
+            done += 1
+            if on_progress:
+                on_progress(done, total)
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, total)) as pool:
+        list(pool.map(run, range(total)))
+    for spec, (ok, value) in zip(specs, results):
+        if ok:
+            outcome.created.append(value)
+        else:
+            outcome.failed.append((spec, value))
+    return outcome

@@ -1,0 +1,134 @@
+"""Apache CloudStack through apache-libcloud (kind `cloudstack`): Ikoula's public cloud by default
+(libcloud's IKOULA driver), or any CloudStack endpoint given by `url`.
+
+Every call is a signed GET (`apiKey` + HMAC-SHA1 `signature`); changes are asynchronous jobs that
+libcloud polls with `queryAsyncJobResult` every `poll_interval_seconds`. Our tags are written with
+`createTags` right after `deployVirtualMachine` (which takes none); the name prefix still identifies
+a VM whose tagging failed. VMs are deployed started (libcloud's default is `startvm=false`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field
+
+from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions
+from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
+from chalicelib.domain.fleet import VM
+from chalicelib.ports import LaunchSpec, ProviderError
+
+
+class CloudStackOptions(HostedOptions):
+    """`[providers.X.options]` for CloudStack / Ikoula."""
+
+    url: str | None = Field(None, description="API endpoint, e.g. https://cloud.example/client/api (default: Ikoula)")
+    api_key_env: str = "CLOUDSTACK_API_KEY"
+    secret_key_env: str = "CLOUDSTACK_SECRET_KEY"
+    zone: str = Field(description="zone name or id")
+    service_offering: str = Field(description="service offering (size) name or id")
+    network: str | None = Field(None, description="network name or id (advanced zones)")
+    key_pair: str | None = None
+    security_groups: list[str] = Field(default_factory=list, description="basic zones only")
+    expunge: bool = Field(True, description="destroy frees the VM at once instead of after the expunge delay")
+    poll_interval_seconds: float = Field(2.0, gt=0, le=60, description="async job polling period")
+
+
+class CloudStackProvider(LibcloudProvider):
+    """CloudStack VMs of one zone as bbbscale servers (see module doc)."""
+
+    Options = CloudStackOptions
+    kind = "cloudstack"
+
+    def _new_driver(self):
+        from libcloud.compute.providers import Provider, get_driver
+
+        opts = self.options
+        key, secret = self.secret(opts.api_key_env), self.secret(opts.secret_key_env)
+        if opts.url:
+            secure = opts.url.startswith("https:")
+            driver = get_driver(Provider.CLOUDSTACK)(key, secret, secure=secure, url=opts.url)
+        else:
+            driver = get_driver(Provider.IKOULA)(key, secret)
+        driver.connection.poll_interval = opts.poll_interval_seconds
+        driver.connection.timeout = max(opts.timeout_seconds, 600)  # whole-job limit, not per request
+        return driver
+
+    @staticmethod
+    def _pick(what: str, wanted: str, choices):
+        for item in choices:
+            if wanted in (str(item.id), item.name):
+                return item
+        raise ProviderError(f"CloudStack: no {what} {wanted!r} (known: {', '.join(sorted(i.name for i in choices)[:10])})")
+
+    @cached_property
+    def _zone(self):
+        return self._pick("zone", self.options.zone, self.call("listZones", self.driver.list_locations))
+
+    @cached_property
+    def _size(self):
+        return self._pick("service offering", self.options.service_offering, self.call("listServiceOfferings", self.driver.list_sizes))
+
+    def _template(self, wanted: str):
+        cache = self.__dict__.setdefault("_templates", {})
+        if wanted not in cache:
+            cache[wanted] = self._pick("template", wanted, self.call("listTemplates", self.driver.list_images, self._zone))
+        return cache[wanted]
+
+    @cached_property
+    def _network(self):
+        if not self.options.network:
+            return None
+        return self._pick("network", self.options.network, self.call("listNetworks", self.driver.ex_list_networks))
+
+    def _to_vm(self, node) -> VM:
+        return self.node_to_vm(node, dict((node.extra or {}).get("tags") or {}))
+
+    def list(self) -> list[VM]:
+        """This cluster's VMs of this provider, by tag (or name prefix); destroyed ones left out."""
+        vms = (self._to_vm(node) for node in self.call("listVirtualMachines", self.driver.list_nodes))
+        return [vm for vm in vms if vm.status != "gone" and self.owns(vm.name, vm.tags)]
+
+    def _create_one(self, spec: LaunchSpec) -> VM:
+        opts = self.options
+        node = self.call(
+            f"deployVirtualMachine {spec.name}",
+            self.driver.create_node,
+            name=spec.name,
+            size=self._size,
+            image=self._template(spec.image or self.settings.image),
+            location=self._zone,
+            networks=[self._network] if self._network else None,
+            ex_keyname=opts.key_pair,
+            ex_userdata=spec.user_data,
+            ex_security_groups=list(opts.security_groups) or None,
+            ex_displayname=spec.name,
+            ex_start_vm=True,
+        )
+        self.call(f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags))
+        node.extra["tags"] = dict(spec.tags)
+        return self._to_vm(node)
+
+    def start(self, vm_id: str) -> VM:
+        """startVirtualMachine (waits for the job); returns the VM as CloudStack reports it then."""
+        self.call(f"startVirtualMachine {vm_id}", self.driver.ex_start, self.bare_node(vm_id))
+        return self._to_vm(self.call(f"listVirtualMachines id={vm_id}", self.driver.ex_get_node, vm_id))
+
+    def stop(self, vm_id: str) -> None:
+        self.call(f"stopVirtualMachine {vm_id}", self.driver.ex_stop, self.bare_node(vm_id))
+
+    def destroy(self, vm_id: str) -> None:
+        """destroyVirtualMachine (expunged at once by default); already gone counts as destroyed."""
+        self.call(f"destroyVirtualMachine {vm_id}", self.driver.destroy_node, self.bare_node(vm_id),
+                  ex_expunge=self.options.expunge, missing_ok=True)
+
+    def _describe(self, operation: str, target) -> str:
+        where = f"GET {self.options.url or 'https://cloudstack.ikoula.com/client/api'}"
+        if operation == "create":
+            return (
+                f"{where} command=deployVirtualMachine name={target.name} zone={self.options.zone} "
+                f"serviceoffering={self.options.service_offering} template={target.image or self.settings.image} "
+                f"startvm=true {self.user_data_note(target)}; command=createTags {TAG_CLUSTER}={self.context.cluster}"
+            )
+        command = {"start": "startVirtualMachine", "stop": "stopVirtualMachine", "destroy": "destroyVirtualMachine"}[operation]
+        return f"{where} command={command} id={target}" + (" expunge=true" if operation == "destroy" and self.options.expunge else "")

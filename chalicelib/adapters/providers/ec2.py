@@ -1,0 +1,173 @@
+"""AWS EC2 through boto3 (kind `ec2`). libcloud's EC2 driver cannot parse moto's answers, and boto3 is
+already the Lambda runtime's SDK.
+
+Modes: `create` runs instances from the prepared AMI and terminates them; `power` starts and stops
+instances made in advance and tagged `bbbscale:cluster` / `bbbscale:provider` (or named with the
+cluster prefix). Credentials: the default AWS chain (Lambda role, instance profile, environment), or
+the two environment/secret names in the options.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field
+
+from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER, HostedOptions, HostedProvider, utc
+from chalicelib.adapters.providers.bulk import THROTTLE_CODES
+from chalicelib.domain.fleet import VM
+from chalicelib.ports import LaunchSpec, ProviderError
+
+# EC2 instance states -> our four (stopping still bills until stopped, but will not serve again).
+STATUS = {
+    "pending": "pending",
+    "running": "running",
+    "stopping": "stopped",
+    "stopped": "stopped",
+    "shutting-down": "gone",
+    "terminated": "gone",
+}
+
+
+class Ec2Options(HostedOptions):
+    """`[providers.X.options]` for EC2."""
+
+    region: str = Field("eu-west-3", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    instance_type: str = "c6i.2xlarge"
+    subnet_id: str | None = None
+    security_group_ids: list[str] = Field(default_factory=list)
+    key_name: str | None = None
+    endpoint_url: str | None = Field(None, description="another EC2 endpoint (tests: moto's server)")
+    access_key_id_env: str | None = Field(None, description="secret name of the access key id")
+    secret_access_key_env: str | None = Field(None, description="secret name of the secret access key")
+
+
+def _failure(action: str, error: Exception) -> ProviderError:
+    """A boto3 error as one ProviderError line; throttling is retryable."""
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "") if hasattr(error, "response") else ""
+    text = f"EC2 {action} failed: {code or type(error).__name__}: {error}"
+    return ProviderError(text, retryable=code in THROTTLE_CODES or not code)
+
+
+class Ec2Provider(HostedProvider):
+    """EC2 instances of one region as bbbscale servers (see module doc)."""
+
+    Options = Ec2Options
+    kind = "ec2"
+
+    @cached_property
+    def client(self):
+        """The boto3 client, made on first use (boto3 is imported here, never at module import)."""
+        import boto3
+        from botocore.config import Config
+
+        opts = self.options
+        keys = {}
+        if opts.access_key_id_env and opts.secret_access_key_env:
+            keys = {
+                "aws_access_key_id": self.secret(opts.access_key_id_env),
+                "aws_secret_access_key": self.secret(opts.secret_access_key_env),
+            }
+        config = Config(
+            connect_timeout=opts.timeout_seconds,
+            read_timeout=opts.timeout_seconds,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        return boto3.client("ec2", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config, **keys)
+
+    def _call(self, action: str, **params):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, action)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise _failure(action, error) from None
+
+    def _to_vm(self, instance: dict) -> VM:
+        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+        return self.vm(
+            instance["InstanceId"],
+            tags.get("Name", ""),
+            STATUS.get(instance["State"]["Name"], "pending"),
+            tags,
+            instance.get("PublicDnsName") or instance.get("PublicIpAddress"),
+            image=instance.get("ImageId"),
+            launched_at=utc(instance.get("LaunchTime")),
+        )
+
+    def _instances(self, **params) -> list[dict]:
+        found, token = [], None
+        while True:
+            page = self._call("describe_instances", **params, **({"NextToken": token} if token else {}))
+            for reservation in page.get("Reservations", []):
+                found.extend(reservation.get("Instances", []))
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def list(self) -> list[VM]:
+        """This cluster's instances of this provider, by tag, terminated ones left out."""
+        instances = self._instances(
+            Filters=[
+                {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.context.cluster]},
+                {"Name": f"tag:{TAG_PROVIDER}", "Values": [self.name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )
+        vms = (self._to_vm(i) for i in instances)
+        return [vm for vm in vms if self.owns(vm.name, vm.tags)]
+
+    def _image_id(self, image: str) -> str:
+        """An AMI id as is; a name is looked up among our own images (the prepared image)."""
+        if image.startswith("ami-"):
+            return image
+        found = self._call("describe_images", Owners=["self"], Filters=[{"Name": "name", "Values": [image]}])["Images"]
+        if not found:
+            raise ProviderError(f"EC2: no image named {image!r} owned by this account")
+        return sorted(found, key=lambda i: i.get("CreationDate", ""))[-1]["ImageId"]
+
+    def _create_one(self, spec: LaunchSpec) -> VM:
+        opts = self.options
+        tags = [{"Key": "Name", "Value": spec.name}] + [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+        params = {
+            "ImageId": self._image_id(spec.image or self.settings.image),
+            "InstanceType": opts.instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "UserData": spec.user_data,
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+            # The token makes a retried call idempotent: EC2 returns the first call's instance.
+            "ClientToken": spec.name,
+        }
+        if opts.subnet_id:
+            params["SubnetId"] = opts.subnet_id
+        if opts.security_group_ids:
+            params["SecurityGroupIds"] = list(opts.security_group_ids)
+        if opts.key_name:
+            params["KeyName"] = opts.key_name
+        return self._to_vm(self._call("run_instances", **params)["Instances"][0])
+
+    def start(self, vm_id: str) -> VM:
+        """Start a stopped instance; returns it as EC2 reports it right after."""
+        self._call("start_instances", InstanceIds=[vm_id])
+        found = self._instances(InstanceIds=[vm_id])
+        if not found:
+            raise ProviderError(f"EC2: instance {vm_id} not found after start")
+        return self._to_vm(found[0])
+
+    def stop(self, vm_id: str) -> None:
+        self._call("stop_instances", InstanceIds=[vm_id])
+
+    def destroy(self, vm_id: str) -> None:
+        self._call("terminate_instances", InstanceIds=[vm_id])
+
+    def _describe(self, operation: str, target) -> str:
+        where = self.options.endpoint_url or f"https://ec2.{self.options.region}.amazonaws.com"
+        if operation == "create":
+            return (
+                f"POST {where}/ RunInstances name={target.name} type={self.options.instance_type} "
+                f"image={target.image or self.settings.image} tags={TAG_CLUSTER}={self.context.cluster} "
+                f"{self.user_data_note(target)}"
+            )
+        action = {"start": "StartInstances", "stop": "StopInstances", "destroy": "TerminateInstances"}[operation]
+        return f"POST {where}/ {action} InstanceIds={target}"

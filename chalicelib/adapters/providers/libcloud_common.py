@@ -1,0 +1,103 @@
+"""What the libcloud-backed adapters (OpenStack, CloudStack, Outscale) share: one driver per worker
+thread (libcloud connections keep per-request state, so bulk creations must not share one), error
+translation into ProviderError, and libcloud node states mapped onto ours."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Callable
+
+from chalicelib.adapters.providers.base import HostedProvider, utc
+from chalicelib.domain.fleet import VM
+from chalicelib.ports import ProviderError
+
+# libcloud NodeState values -> pending|running|stopped|gone. An errored or unknown VM stays "pending":
+# it never turns healthy, so the core fails it and destroys it, rather than forgetting a billed VM.
+STATUS = {
+    "running": "running",
+    "starting": "pending",
+    "rebooting": "pending",
+    "pending": "pending",
+    "reconfiguring": "pending",
+    "migrating": "pending",
+    "stopping": "stopped",
+    "stopped": "stopped",
+    "suspended": "stopped",
+    "paused": "stopped",
+    "terminated": "gone",
+    "error": "pending",
+    "unknown": "pending",
+}
+
+
+def libcloud_failure(what: str, error: Exception) -> ProviderError:
+    """One ProviderError line for a libcloud error; throttling, 5xx and connection faults retryable."""
+    from libcloud.common.exceptions import RateLimitReachedError
+
+    code = getattr(error, "code", None) or getattr(error, "http_code", None)
+    retryable = isinstance(error, (RateLimitReachedError, ConnectionError, TimeoutError, OSError)) or (
+        isinstance(code, int) and (code == 429 or code >= 500)
+    )
+    # Query strings are cut: CloudStack's carry the API key and request signature.
+    detail = re.sub(r"\?[^\s'\")]*", "?...", str(getattr(error, "value", "") or error))[:300]
+    return ProviderError(f"{what} failed: {type(error).__name__}: {detail}", retryable=retryable)
+
+
+def is_not_found(error: Exception) -> bool:
+    """True when the API says the VM is already gone: HTTP 404 (Nova), or CloudStack's 431 "entity
+    does not exist" (it has no 404 for unknown ids)."""
+    code = getattr(error, "code", None) or getattr(error, "http_code", None)
+    text = str(getattr(error, "value", "") or error)
+    return code == 404 or "404" in text[:40] or "does not exist" in text
+
+
+class LibcloudProvider(HostedProvider):
+    """Base of the libcloud adapters: subclasses implement `_new_driver()` and use `call(what, fn, ...)`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    def _new_driver(self):
+        raise NotImplementedError
+
+    @property
+    def driver(self):
+        """This thread's libcloud driver, made on first use (libcloud is imported only then)."""
+        driver = getattr(self._local, "driver", None)
+        if driver is None:
+            driver = self._local.driver = self._new_driver()
+        return driver
+
+    def call(self, what: str, fn: Callable, *args, missing_ok: bool = False, **kwargs):
+        """Run a driver call; any libcloud or network error becomes one ProviderError naming `what`.
+        With `missing_ok`, a 404 (the resource is already gone) returns None instead."""
+        try:
+            return fn(*args, **kwargs)
+        except ProviderError:
+            raise
+        except Exception as error:  # noqa: BLE001 - libcloud raises many unrelated types
+            if missing_ok and is_not_found(error):
+                return None
+            raise libcloud_failure(f"{self.kind} {what}", error) from None
+
+    def node_to_vm(self, node, tags: dict[str, str]) -> VM:
+        """A libcloud Node as our VM record (status normalised, first public IP as the address)."""
+        state = str(getattr(node.state, "value", node.state)).lower()
+        return self.vm(
+            str(node.id),
+            node.name or "",
+            STATUS.get(state, "pending"),
+            tags,
+            (node.public_ips or [None])[0],
+            image=(node.extra or {}).get("imageId") or (node.extra or {}).get("ImageId"),
+            launched_at=utc(getattr(node, "created_at", None) or (node.extra or {}).get("created") or None),
+        )
+
+    def bare_node(self, vm_id: str):
+        """A libcloud Node carrying only an id: enough for start/stop/destroy calls."""
+        from libcloud.compute.base import Node
+        from libcloud.compute.types import NodeState
+
+        return Node(id=vm_id, name=None, state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=self.driver)

@@ -1,0 +1,92 @@
+"""The owned pool: servers bbbscale never creates, starts or stops (mode `static`).
+
+They are always on; `list` reports each as a running VM so the core counts them as capacity first.
+Every lifecycle call raises ProviderError: power and lifetime of these machines belong to their owner.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.domain.fleet import VM
+from chalicelib.ports import LaunchSpec, ProviderError
+
+
+class OwnedServer(BaseModel):
+    """One owned server: its name (unique in the pool) and its BBB API base URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class StaticPoolOptions(BaseModel):
+    """`[providers.owned.options]`: `servers = [{name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api"}]`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    servers: list[OwnedServer] = Field(default_factory=list)
+
+    @field_validator("servers")
+    @classmethod
+    def _unique(cls, value: list[OwnedServer]) -> list[OwnedServer]:
+        seen: set[str] = set()
+        for server in value:
+            if server.name in seen:
+                raise ValueError(f"server name {server.name!r} appears twice")
+            seen.add(server.name)
+        return value
+
+
+class StaticPool:
+    """A fixed list of always-on servers (see module doc)."""
+
+    Options = StaticPoolOptions
+    kind = "static"
+
+    def __init__(self, name: str, settings, options: StaticPoolOptions, context):
+        self.name = name
+        self.settings = settings
+        self.options = options
+        self.context = context
+
+    def __repr__(self) -> str:
+        return f"<StaticPool {self.name!r} servers={len(self.options.servers)}>"
+
+    def list(self) -> list[VM]:
+        """Every configured server, as a running VM whose address is its URL's host."""
+        tags = {"bbbscale:cluster": self.context.cluster, "bbbscale:provider": self.name}
+        return [
+            VM(self.name, server.name, server.name, "running", urlsplit(server.url).hostname, tags={**tags, "url": server.url})
+            for server in self.options.servers
+        ]
+
+    def _refuse(self, operation: str):
+        raise ProviderError(f"provider {self.name} is a static owned pool: it cannot {operation} servers")
+
+    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+        self._refuse("create")
+
+    def start(self, vm_id: str) -> VM:
+        self._refuse("start")
+
+    def stop(self, vm_id: str) -> None:
+        self._refuse("stop")
+
+    def destroy(self, vm_id: str) -> None:
+        self._refuse("destroy")
+
+    def calls(self, operation: str, targets: list) -> list[str]:
+        """None: a static pool makes no API call (its lifecycle calls are refused)."""
+        return []

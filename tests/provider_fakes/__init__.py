@@ -1,0 +1,1 @@
+"""Loopback fakes of provider APIs (OpenStack, CloudStack, Outscale, Scaleway) for the adapter tests."""

@@ -1,0 +1,48 @@
+"""The static owned pool: listed as running, never created, started, stopped or destroyed."""
+
+import pytest
+
+from chalicelib.adapters.providers.static import StaticPool
+from chalicelib.config import ConfigError, parse_settings
+from chalicelib.ports import LaunchSpec, ProviderError
+from tests.provider_fakes.context import context, settings
+
+SERVERS = [{"name": "bbb01", "url": "https://bbb01.example.org/bigbluebutton/api"},
+           {"name": "bbb02", "url": "https://bbb02.example.org/bigbluebutton/api"}]
+
+
+def make(servers=SERVERS):
+    options = StaticPool.Options.model_validate({"servers": servers})
+    return StaticPool("owned", settings("static", mode="static", servers=servers), options, context())
+
+
+def test_list_reports_every_server_running_with_its_host():
+    vms = make().list()
+    assert [(vm.vm_id, vm.status, vm.address) for vm in vms] == [
+        ("bbb01", "running", "bbb01.example.org"), ("bbb02", "running", "bbb02.example.org")]
+    assert vms[0].tags["url"] == SERVERS[0]["url"] and vms[0].provider == "owned"
+
+
+@pytest.mark.parametrize("call", [lambda p: p.create([LaunchSpec(name="x")]), lambda p: p.start("bbb01"),
+                                  lambda p: p.stop("bbb01"), lambda p: p.destroy("bbb01")])
+def test_lifecycle_calls_are_refused(call):
+    with pytest.raises(ProviderError, match="static owned pool"):
+        call(make())
+
+
+def test_calls_are_none():
+    assert make().calls("stop", ["bbb01"]) == []
+
+
+def _document(servers):
+    return {"providers": {"owned": {"kind": "static", "mode": "static", "options": {"servers": servers}}}}
+
+
+def test_options_errors_name_the_field():
+    with pytest.raises(ConfigError, match=r"providers\.owned\.options\.servers\.1\.url"):
+        parse_settings(_document([SERVERS[0], {"name": "bbb02", "url": "ftp://nope"}]))
+    with pytest.raises(ConfigError, match=r"providers\.owned\.options\.servers.*appears twice"):
+        parse_settings(_document([SERVERS[0], SERVERS[0]]))
+    with pytest.raises(ConfigError, match=r"providers\.owned\.options\.color"):
+        parse_settings({"providers": {"owned": {"kind": "static", "options": {"color": "red"}}}})
+    assert parse_settings(_document(SERVERS)).providers["owned"].options["servers"][1]["name"] == "bbb02"
