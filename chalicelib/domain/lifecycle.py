@@ -73,7 +73,10 @@ def drain_verdict(
     if registered is not None:
         if registered.state not in ("cordoned", "disabled"):
             return False, f"Scalelite shows {server.name} {registered.state}, not cordoned"
-        if registered.load is None or registered.load > 0:
+        # Scalelite's poller turns a cordoned server disabled once its load is 0, and a disabled server
+        # has no load any more ("unavailable"): that is the drained state, not an unknown one.
+        drained_by_poller = registered.state == "disabled" and registered.load is None
+        if not drained_by_poller and (registered.load is None or registered.load > 0):
             return False, f"Scalelite load of {server.name} is {registered.load if registered.load is not None else 'unavailable'}"
     elif server.scalelite_id is not None:
         return False, f"{server.name} missing from Scalelite's list this tick"

@@ -75,6 +75,12 @@ class Replay:
                                          moderators=1) is not None:
                 self.active[m.meeting_id] = m
                 heapq.heappush(self.ends, (m.end, m.meeting_id))
+                # The teacher and the first pupils join right after the create, before the next room is
+                # created: Scalelite counts each join, which is what spreads a burst of creates.
+                first = math.ceil(m.participants / max(self.ramp, 1.0))
+                if first > 1:
+                    self.world.join_meeting(m.meeting_id, users=first - 1)
+                self.joined[m.meeting_id] = max(first, 1)
         for meeting_id, m in self.active.items():
             share = min(1.0, max((now - m.start).total_seconds() / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
             if share < 1.0 or (now - m.start).total_seconds() < (self.ramp + 1) * 60:

@@ -171,3 +171,18 @@ def test_never_stops_a_server_with_meetings_and_never_exceeds_limits(fleet_check
         if a.action == "cordon" and not complete:
             assert False, "no scale-down on an incomplete observation"
     assert len({a.key for a in d.actions}) == len(d.actions), "every decision is distinct"
+
+
+def test_a_server_the_poller_disabled_counts_as_drained():
+    # Scalelite turns a cordoned server with load 0 into `disabled`, whose load is then unavailable.
+    from chalicelib.ports import ScaleliteServer
+
+    s = server("c0", state=S.DRAINING, billed_minutes_ago=55)
+    registered = {s.url: ScaleliteServer(s.scalelite_id, s.url, "x", "disabled", True, None)}
+    obs = observation(owned() + [s], load_of(0), scalelite=registered, recent=steady({"cheap": 0}),
+                      checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)})
+    assert [a.server for a in decide(obs, CFG).actions if a.action == "stop"] == ["c0"]
+    still_cordoned = {s.url: ScaleliteServer(s.scalelite_id, s.url, "x", "cordoned", True, None)}
+    obs = observation(owned() + [s], load_of(0), scalelite=still_cordoned, recent=steady({"cheap": 0}),
+                      checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)})
+    assert not [a for a in decide(obs, CFG).actions if a.action == "stop"]
