@@ -11,6 +11,7 @@ from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
 from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.observability import install
 from chalicelib.service import closures, commands
+from chalicelib.service.once import once, request_key
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
 install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
@@ -119,11 +120,15 @@ def slack_command():
     if not slack.verify(secret, body, dict(app.current_request.headers), now):
         return _answer(401, {"error": "invalid Slack signature"})
     command = slack.parse_slash(body)
-    reply = commands.execute(command.text, runtime, command.caller, now)
-    if reply.followup:
-        target = {"platform": "slack", "response_url": command.response_url} if command.response_url else None
-        _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
-    return _answer(200, slack.reply_body(reply))
+
+    def serve() -> dict:
+        reply = commands.execute(command.text, runtime, command.caller, now)
+        if reply.followup:
+            target = {"platform": "slack", "response_url": command.response_url} if command.response_url else None
+            _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+        return slack.reply_body(reply)
+
+    return _answer(200, once(runtime, request_key("slack", body), serve))
 
 
 @app.route("/chat/rocketchat", methods=["POST"])
@@ -143,11 +148,15 @@ def rocketchat_command():
     if message.from_bot:  # never answer bots (our own messages included): no loops
         return _answer(200, {})
     now = datetime.now(UTC)
-    reply = commands.execute(message.text, runtime, message.caller, now)
-    if reply.followup:
-        target = {"platform": "rocketchat", "channel": message.channel}
-        _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
-    return _answer(200, rocketchat.reply_body(reply))
+
+    def serve() -> dict:
+        reply = commands.execute(message.text, runtime, message.caller, now)
+        if reply.followup:
+            target = {"platform": "rocketchat", "channel": message.channel}
+            _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+        return rocketchat.reply_body(reply)
+
+    return _answer(200, once(runtime, request_key("rocketchat", _raw_body(), document.get("message_id")), serve))
 
 
 @app.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="chat_jobs")

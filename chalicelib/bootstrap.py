@@ -87,6 +87,9 @@ class Runtime:
                 cls = resolve(PROVIDERS, p.kind, "provider kind")
                 options = cls.Options.model_validate(p.options) if hasattr(cls, "Options") else p.options
                 built[name] = cls(name, p, options, context)
+                if hasattr(built[name], "on_progress"):  # long batches report how far they got
+                    built[name].on_progress = (lambda provider: lambda done, total: self.progress(
+                        f"{provider}: {done}/{total} server(s) created"))(name)
             self._providers = built
         return self._providers
 

@@ -197,3 +197,16 @@ def test_rocketchat_ignores_bots_and_needs_its_token_configured(client, runtime,
     assert response.status_code == 200 and answer == {} and runtime.store.history.entries == []
     monkeypatch.delenv("BBBSCALE_ROCKETCHAT_TOKEN")
     assert rc_post(client, "status")[0].status_code == 503
+
+
+def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_path):
+    # Slack re-sends a command it did not see answered in 3 s: the same body again.
+    runtime.settings = runtime.settings.model_copy(
+        update={"state": runtime.settings.state.model_copy(update={"backend": "sqlite", "path": str(tmp_path / "s.db")})})
+    first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
+    again, again_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
+    assert first.status_code == again.status_code == 200
+    assert first_reply == again_reply
+    assert len(commands_recorded(runtime)) == 1, "the floor was applied once"
+    _, other = slack_post(client, "floor gandi 4", user=OPERATOR)
+    assert len(commands_recorded(runtime)) == 2

@@ -12,7 +12,7 @@ import types
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from chalicelib.config import ChatSettings, ProviderSettings, Settings
+from chalicelib.config import ChatSettings, StateSettings, ProviderSettings, Settings
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.ports import HistoryEntry, Reservation
 
@@ -28,6 +28,7 @@ def chat_settings(**chat) -> Settings:
             "gandi": ProviderSettings(hourly_cost=0.5, max_servers=40, quota=30),
         },
         chat=ChatSettings(operators=[OPERATOR, f"rocketchat:{RC_OPERATOR}"], **chat),
+        state=StateSettings(backend="memory"),  # nothing written to the working directory
     )
 
 
