@@ -9,7 +9,6 @@ import logging
 import boto3
 import pytest
 from chalice.test import Client
-from moto.server import ThreadedMotoServer
 
 import app as app_module
 from chalicelib.adapters.chat.dispatch import Job
@@ -17,19 +16,10 @@ from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 from tests.support.chat_fakes import FakeRuntime, chat_settings, point_runtime_at
 
 
-@pytest.fixture(scope="module")
-def sqs_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def runtime(monkeypatch, sqs_endpoint):
+def runtime(monkeypatch, moto_url):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "eu-west-3", "AWS_ENDPOINT_URL": sqs_endpoint,
+                        "AWS_DEFAULT_REGION": "eu-west-3", "AWS_ENDPOINT_URL": moto_url,
                         "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
                         "BBBSCALE_WEBHOOK_SECRET": SECRET}.items():
         monkeypatch.setenv(name, value)
@@ -73,9 +63,9 @@ def test_stray_queue_messages_are_dropped_without_a_check(runtime, body, caplog)
     assert runtime.ticks == [] and "not a bbbscale job" in caplog.text
 
 
-def test_a_missing_queue_does_not_lose_the_reservation(runtime, monkeypatch, sqs_endpoint, caplog):
+def test_a_missing_queue_does_not_lose_the_reservation(runtime, monkeypatch, moto_url, caplog):
     caplog.set_level(logging.WARNING)
-    monkeypatch.setenv("BBBSCALE_JOBS_QUEUE_URL", f"{sqs_endpoint}/123456789012/no-such-queue")
+    monkeypatch.setenv("BBBSCALE_JOBS_QUEUE_URL", f"{moto_url}/123456789012/no-such-queue")
     body = encode({**ANNOUNCEMENT, "id": "queue-gone"})
     with Client(app_module.app) as client:
         assert client.http.post("/hooks/closure", headers=signed(body), body=body).status_code == 202

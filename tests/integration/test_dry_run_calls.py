@@ -4,7 +4,6 @@ it says exactly which API calls it would make, and makes none of the changing on
 from __future__ import annotations
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib.adapters.providers.openstack import OpenStackProvider
 from chalicelib.adapters.state.memory import MemoryStateStore
@@ -15,15 +14,6 @@ from tests.provider_fakes.context import context, settings as provider_settings
 from tests.provider_fakes.openstack import FakeOpenStack
 from tests.support.fakes import Clock, FakeScalelite
 from tests.support.builders import T0
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def runtime_over(providers: dict, adapters: dict) -> Runtime:

@@ -5,22 +5,12 @@ import base64
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib.adapters.providers.ec2 import Ec2Provider
 from chalicelib.ports import LaunchSpec, ProviderError
 from tests.provider_fakes.context import context, settings
 
 KEYS = {"AWS_ID": "testing", "AWS_KEY": "testing-secret"}
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def make(url, name="aws", cluster="demo", mode="create", image=None):
