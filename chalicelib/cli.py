@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
     sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
     sim.add_argument("--trace", required=True, metavar="PATH")
-    sim.add_argument("--policy", default="bbbscale", help="bbbscale | reactive | static")
+    sim.add_argument("--policy", default="bbbscale", choices=("bbbscale", "reactive", "static"),
+                     help="the scaler to replay (default: bbbscale)")
     sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
     sim.add_argument("--history", metavar="PATH", action="append",
                      help="a trace of a past week the forecast learns from (repeatable)")
