@@ -19,11 +19,19 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (CONTRACT.md), then exit 2."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
     common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
-    parser = argparse.ArgumentParser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
+    parser = Parser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
