@@ -108,15 +108,16 @@ def stuck_drain(server: Server, lifecycle: LifecycleSettings, now: datetime) -> 
     return None
 
 
-def victim_order(server: Server, provider: ProviderSettings, now: datetime, stale: bool) -> tuple:
+def victim_order(server: Server, provider: ProviderSettings, now: datetime, stale: bool, load: float = 0.0) -> tuple:
     """Sort key for scale-down victims: stale first, then not yet serving, then hourly servers nearest the
-    end of their paid period, most expensive provider first, fewest meetings."""
+    end of their paid period, most expensive provider first, least loaded (Scalelite's load this tick:
+    its users, so the fewest meetings to wait for)."""
     serving = server.state == ServerState.SERVING
     return (
         0 if stale else 1,
         1 if serving else 0,
         minutes_to_period_end(server, provider.billing, now),
         -provider.hourly_cost,
-        server.meetings,
+        load,
         server.name,
     )

@@ -178,9 +178,11 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
     if excess <= 0:
         return []
     candidates = [s for s in active if s.state != ServerState.REQUESTED]
-    candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale))
+    seen = obs.scalelite or {}
+    load = {s.name: (seen[s.url].load or 0.0) if s.url in seen else float(s.meetings) for s in candidates}
+    candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale, load[s.name]))
     out = []
     for s in candidates[:excess]:
         out.append(Action("cordon", name, f"desired {target} (max {keep} over {window.total_seconds() / 60:g} min) < "
-                          f"active {len(active)}: cordon {s.name} ({s.state.value}, {s.meetings} meetings)", server=s.name))
+                          f"active {len(active)}: cordon {s.name} ({s.state.value}, load {load[s.name]:g})", server=s.name))
     return out

@@ -87,8 +87,7 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
             if offline != r.offline_ticks:  # persisted: it decides a replacement after N ticks
                 updated = replace(r, offline_ticks=offline, load_units=load, meetings=int(load))
                 by_name[name] = rt.save_quietly(updated) if persist else updated
-            elif load != r.load_units:  # this tick's figure only: not worth a write per server per minute
-                by_name[name] = replace(r, load_units=load, meetings=int(load))
+
     to_check = [r for r in by_name.values() if r.state in CHECK_STATES and r.url]
     if len(to_check) <= 1 or not getattr(rt, "parallel_checks", True):
         checks = {r.name: _check(rt, r) for r in to_check}

@@ -59,6 +59,7 @@ class Replay:
         self.ends: list[tuple[datetime, str]] = []
         self.cursor = 0
         self.joined: dict[str, int] = {}
+        self._units: dict[tuple, float] = {}
 
     def _feed(self, now: datetime) -> None:
         while self.ends and self.ends[0][0] <= now:
@@ -104,9 +105,7 @@ class Replay:
         return result
 
     def _sample(self, now: datetime, result: dict | None) -> Sample:
-        weights = self.rt.settings.weights
-        now_ts = now.timestamp()
-        units = self.world.server_units(lambda m: meeting_units(m, weights, now_ts))
+        units = self._server_units(now)
         enabled = {s.url: s for s in self.world.registry.values() if s.state == "enabled" and s.online}
         serving: dict[str, int] = {}
         capacity = 0.0
@@ -125,6 +124,25 @@ class Replay:
         return Sample(now, sum(m.participants for m in meetings), len(meetings), sum(u for u, _ in units.values()),
                       capacity, serving, running, dict((result or {}).get("desired", {})),
                       sum(1 for u, cap in units.values() if u > cap))
+
+    def _server_units(self, now: datetime) -> dict[str, tuple[float, float]]:
+        """{server: (load units, capacity)} of every powered-on server. A room's units change only with
+        its counts or when it stops being young, so they are remembered by those (a week has ~4,000
+        ticks of ~2,000 rooms each)."""
+        weights = self.rt.settings.weights
+        young_before = now - timedelta(minutes=weights.young_room_minutes)
+        with self.world.lock:
+            out = {name: (0.0, node.capacity_units) for name, node in self.world.nodes.items()}
+            for m in self.world.meetings.values():
+                key = (m.meeting_id, m.participants, m.voice, m.video, m.listen_only, m.create_time > young_before)
+                cost = self._units.get(key)
+                if cost is None:
+                    cost = self._units[key] = meeting_units(m.as_meeting(), weights, now)
+                units, capacity = out.get(m.server, (0.0, 0.0))
+                out[m.server] = (units + cost, capacity)
+        if len(self._units) > 200_000:
+            self._units.clear()
+        return out
 
     def run(self, start: datetime, end: datetime, every: timedelta = timedelta(minutes=1),
             on_step: Callable[[Sample, dict | None], None] | None = None,
