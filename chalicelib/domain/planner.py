@@ -89,6 +89,11 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
     for s in servers:
         if s.state in (ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED):
             steps = boot_actions(s, obs.checks.get(s.name), provider, now)
+            if obs.scalelite is None and s.scalelite_id is None and any(a.action == "register" for a in steps):
+                # An addServer whose answer was lost (or whose tick was killed) is only found in Scalelite's
+                # list; unread, registering again could put the server in Scalelite twice.
+                notes.append(f"{s.name}: healthy, registration waits for Scalelite's server list")
+                steps = [a for a in steps if a.action not in ("register", "enable")]
             actions += steps
             if any(a.action == "replace" for a in steps):
                 leaving.add(s.name)
