@@ -119,7 +119,7 @@ def on_desired(fleet, result: dict, recent: list[dict], window: int) -> bool:
     return True
 
 
-def run_scenario(seed: int = 7, kill_rate: float = 0.01):
+def run_scenario(seed: int = 7, kill_rate: float = 0.02):
     settings = fault_settings(seed)
     rng = random.Random(seed)
     faults = Faults(random.Random(seed + 100), kill_rate=kill_rate, scalelite_flaky_rate=0.05)

@@ -38,13 +38,19 @@ class Faults:
     scalelite_down: bool = False  # outage window: every Scalelite call is unreachable
     scalelite_internal_error: bool = False  # getMeetings answers internalError (one bad server)
     active: bool = True
+    kill_at: int | None = None  # kill at this kill point (0-based, counted over the run), whatever the rate
+    points: list = field(default_factory=list)  # every kill point reached while active, in order
     killed_ticks: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     dead: set = field(default_factory=set)  # threads whose tick was killed (their lease is never released)
 
     def maybe_kill(self, where: str) -> None:
         with self.lock:
-            if self.active and self.kill_rate and self.rng.random() < self.kill_rate:
+            if not self.active:
+                return
+            self.points.append(where)
+            chosen = self.kill_at is not None and len(self.points) - 1 == self.kill_at
+            if chosen or (self.kill_rate and self.rng.random() < self.kill_rate):
                 self.killed_ticks += 1
                 self.dead.add(threading.get_ident())
                 raise TickKilled(where)
@@ -142,7 +148,7 @@ class FaultyScalelite:
         return self._admin("addServer", add)
 
     def set_state(self, server_id, state):
-        return self._admin("updateServer", lambda: self.inner.set_state(server_id, state))
+        return self._admin(f"updateServer {state}", lambda: self.inner.set_state(server_id, state))
 
     def delete(self, server_id):
         return self._admin("deleteServer", lambda: self.inner.delete(server_id))

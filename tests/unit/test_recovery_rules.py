@@ -90,3 +90,28 @@ def test_a_stop_left_half_done_is_finished():
     assert (_actions(d, "c0"), _actions(d, "c1")) == (["stop"], ["stop"])
     blind = observation(owned() + [drained], load_of(0), scalelite={}, unreachable_providers=frozenset({"cheap"}))
     assert _actions(decide(blind, CFG), "c0") == []  # the provider cannot be read: wait for its list
+
+
+def test_scalelite_state_wins_over_a_record_a_killed_tick_did_not_save():
+    from chalicelib.domain.reconcile import reconcile
+
+    serving, draining = server("c0"), server("c1", state=S.DRAINING)
+    listed = {s.url: _entry(s, state) for s, state in ((serving, "cordoned"), (draining, "enabled"))}
+    vms = {"cheap": [], "owned": None, "dear": None}
+    from chalicelib.domain.fleet import VM
+
+    vms["cheap"] = [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining)]
+    moved = {s.name: s.state for s in reconcile([serving, draining], vms, listed, CFG, T0)}
+    assert moved == {"c0": S.DRAINING, "c1": S.SERVING}
+    consistent = {serving.url: _entry(serving, "enabled"), draining.url: _entry(draining, "disabled", None)}
+    assert reconcile([serving, draining], vms, consistent, CFG, T0) == []
+
+
+def test_no_registration_while_scalelite_list_is_unread():
+    booting = server("c0", state=S.BOOTING)  # its addServer may have happened, answer lost
+    healthy = {"c0": ServerCheck(healthy=True)}
+    blind = decide(observation(owned() + [booting], load_of(1400), scalelite=None, checks=healthy), CFG)
+    assert _actions(blind, "c0") == []
+    assert any("waits for Scalelite's server list" in note for note in blind.notes)
+    seen = decide(observation(owned() + [booting], load_of(1400), checks=healthy), CFG)
+    assert _actions(seen, "c0") == ["register", "enable"]
