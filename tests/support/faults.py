@@ -182,6 +182,21 @@ class _FaultyServers:
         return self.inner.next_number(provider)
 
 
+class _FaultySettings:
+    """SettingsStore whose writes (stabilization window, provider backoff) can be killed on either side."""
+
+    def __init__(self, inner, faults: Faults):
+        self.inner, self.faults = inner, faults
+
+    def get(self, key, default=None):
+        return self.inner.get(key, default)
+
+    def put(self, key, value):
+        self.faults.maybe_kill(f"settings: before put {key}")
+        self.inner.put(key, value)
+        self.faults.maybe_kill(f"settings: after put {key}")
+
+
 class WatchedLease:
     """The store's lease, as a killed process leaves it: never released by a dead tick. Counts who got
     it, and can hold every caller of one minute at a barrier until all have tried (two ticks at once)."""
@@ -208,13 +223,14 @@ class WatchedLease:
 
 
 class FaultyStore:
-    """A MemoryStateStore seen through the fault wrappers (servers and lease); the rest as it is."""
+    """A MemoryStateStore seen through the fault wrappers (servers, settings, lease); the rest as it is."""
 
     def __init__(self, inner: MemoryStateStore, faults: Faults):
         self.inner = inner
         self.servers = _FaultyServers(inner.servers, faults)
+        self.settings = _FaultySettings(inner.settings, faults)
         self.lease = WatchedLease(inner.lease, faults)
-        self.history, self.settings, self.reservations = inner.history, inner.settings, inner.reservations
+        self.history, self.reservations = inner.history, inner.reservations
 
 
 @dataclass
