@@ -4,10 +4,10 @@ the state a failed call or a killed tick left behind, and the rule that gets the
 from datetime import timedelta
 
 from chalicelib.domain.decision import ServerCheck
-from chalicelib.domain.fleet import ServerState as S
+from chalicelib.domain.fleet import VM, ServerState as S
 from chalicelib.domain.lifecycle import drain_verdict
 from chalicelib.domain.planner import decide
-from chalicelib.domain.reconcile import api_url
+from chalicelib.domain.reconcile import api_url, reconcile
 from chalicelib.ports import ScaleliteServer
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, load_of, observation, owned, registered_for, server, settings
@@ -93,14 +93,10 @@ def test_a_stop_left_half_done_is_finished():
 
 
 def test_scalelite_state_wins_over_a_record_a_killed_tick_did_not_save():
-    from chalicelib.domain.reconcile import reconcile
-
     serving, draining = server("c0"), server("c1", state=S.DRAINING)
     listed = {s.url: _entry(s, state) for s, state in ((serving, "cordoned"), (draining, "enabled"))}
-    vms = {"cheap": [], "owned": None, "dear": None}
-    from chalicelib.domain.fleet import VM
-
-    vms["cheap"] = [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining)]
+    vms = {"cheap": [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining)],
+           "owned": None, "dear": None}
     moved = {s.name: s.state for s in reconcile([serving, draining], vms, listed, CFG, T0)}
     assert moved == {"c0": S.DRAINING, "c1": S.SERVING}
     consistent = {serving.url: _entry(serving, "enabled"), draining.url: _entry(draining, "disabled", None)}
