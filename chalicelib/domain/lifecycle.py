@@ -73,13 +73,14 @@ def drain_verdict(
     if registered is not None:
         if registered.state not in ("cordoned", "disabled"):
             return False, f"Scalelite shows {server.name} {registered.state}, not cordoned"
-        # Scalelite's poller turns a cordoned server disabled once its load is 0, and a disabled server
-        # has no load any more ("unavailable"): that is the drained state, not an unknown one.
-        drained_by_poller = registered.state == "disabled" and registered.load is None
-        if not drained_by_poller and (registered.load is None or registered.load > 0):
+        # Scalelite's poller turns a cordoned server `disabled` once its load is 0, and a disabled server
+        # has no load ("unavailable"; REFERENCE.md, Server states): that is the drained case, not doubt.
+        # The server's own getMeetings below still has to confirm it is empty.
+        unloaded = registered.load is None and registered.state == "disabled"
+        if not unloaded and (registered.load is None or registered.load > 0):
             return False, f"Scalelite load of {server.name} is {registered.load if registered.load is not None else 'unavailable'}"
-    elif server.scalelite_id is not None:
-        return False, f"{server.name} missing from Scalelite's list this tick"
+    # A registration gone from Scalelite's list (a stop killed between deleteServer and saving the record,
+    # or an operator's delete) places nothing on the server any more: its own getMeetings decides below.
     never_registered = registered is None and server.scalelite_id is None
     if never_registered:
         check = ServerCheck(meetings=0)  # never in Scalelite: no meeting can have been placed on it

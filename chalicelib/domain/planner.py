@@ -89,6 +89,11 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
     for s in servers:
         if s.state in (ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED):
             steps = boot_actions(s, obs.checks.get(s.name), provider, now)
+            if obs.scalelite is None and s.scalelite_id is None and any(a.action == "register" for a in steps):
+                # An addServer whose answer was lost (or whose tick was killed) is only found in Scalelite's
+                # list; unread, registering again could put the server in Scalelite twice.
+                notes.append(f"{s.name}: healthy, registration waits for Scalelite's server list")
+                steps = [a for a in steps if a.action not in ("register", "enable")]
             actions += steps
             if any(a.action == "replace" for a in steps):
                 leaving.add(s.name)
@@ -101,8 +106,12 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
                                       "cordon, drain and replace", server=s.name))
                 leaving.add(s.name)
     active = [s for s in _active(servers) if s.name not in leaving]
-    draining = [s for s in servers if s.state == ServerState.DRAINING and s.name not in obs.overrides.drain
-                and s.offline_ticks < lifecycle.offline_ticks_before_replace]
+    draining = [s for s in servers if s.state == ServerState.DRAINING and s.name not in obs.overrides.drain]
+    # A server cordoned because it went offline is never reopened, but its drain still completes: left out
+    # of `draining` it was never stopped and billed forever. Nor is one whose registration is gone from
+    # Scalelite's list (a stop killed after deleteServer): updateServer would answer notFound every tick.
+    gone = {s.name for s in draining if obs.scalelite is not None and s.scalelite_id and s.url not in obs.scalelite}
+    reopenable = [s for s in draining if s.offline_ticks < lifecycle.offline_ticks_before_replace and s.name not in gone]
     # Rolling recycling (age or image): at a quiet time, a bounded batch is replaced, capacity first.
     stale = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
     stale = [(s, why) for s, why in stale if why][: lifecycle.refresh_batch] if quiet else []
@@ -115,7 +124,7 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
     deficit = target - len(active_for_target)
     reopened: set[str] = set()
     if deficit > 0:
-        for s in sorted(draining, key=lambda s: -s.meetings)[:deficit]:
+        for s in sorted(reopenable, key=lambda s: -s.meetings)[:deficit]:
             actions.append(Action("uncordon", name, f"desired {target} > active {len(active_for_target)}: "
                                   f"uncordon {s.name} rather than boot a new one", server=s.name))
             reopened.add(s.name)
@@ -124,6 +133,7 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
         actions += _start(name, provider, target, deficit, active_for_target, servers, obs)
     elif deficit < 0:
         actions += _scale_down(name, provider, target, active_for_target, obs, settings, [x for x, _ in stale])
+    actions += _resume_stops(name, servers, obs)
     for s in draining:
         if s.name in reopened:
             continue
@@ -141,6 +151,16 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
             else:
                 notes.append(why)
     return actions
+
+
+def _resume_stops(name, servers, obs: Observation) -> list[Action]:
+    """Finish stops a failed call or a killed tick left half-done. A drained server was confirmed empty
+    and deleted from Scalelite, so nothing can be placed on it any more; a stopping one was on its way
+    out. Left alone they would run (and be billed) forever."""
+    if name in obs.unreachable_providers:
+        return []
+    return [Action("stop", name, f"{s.name} left {s.state.value} by an interrupted stop: finish it", server=s.name)
+            for s in servers if s.state in (ServerState.DRAINED, ServerState.STOPPING)]
 
 
 def _start(name, provider, target, deficit, active, servers, obs) -> list[Action]:

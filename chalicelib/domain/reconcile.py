@@ -20,10 +20,11 @@ UNCONFIRMED_MINUTES = 3.0
 
 
 def api_url(address: str | None) -> str | None:
-    """BBB API base of a VM address (a full URL is kept as it is)."""
+    """BBB API base of a VM address (a full URL, of any scheme, is kept as it is: the in-process
+    simulator's VMs answer at sim://NAME, which https://sim://NAME/... would no longer name)."""
     if not address:
         return None
-    if "://" in address:  # already a URL (http(s), or the simulator's sim://)
+    if "://" in address:
         return address.rstrip("/")
     return f"https://{address}/bigbluebutton/api"
 
@@ -76,6 +77,15 @@ def reconcile(
             elif registered is None and current.scalelite_id and current.state == ServerState.SERVING:
                 changed[r.name] = current.moved(ServerState.HEALTHY, now, "missing from Scalelite: register again",
                                                 scalelite_id=None)
+            # Scalelite's state wins over a record a killed tick did not save (updateServer done, save not):
+            # a "serving" server Scalelite has cordoned takes no meeting, yet would count as capacity forever;
+            # a "draining" one it has enabled takes meetings, yet would never count nor finish draining.
+            elif registered and current.state == ServerState.SERVING and registered.state in ("cordoned", "disabled"):
+                changed[r.name] = current.moved(ServerState.DRAINING, now, f"Scalelite shows it {registered.state}: "
+                                                "draining (a cordon whose record was not saved, or an operator's)")
+            elif registered and current.state == ServerState.DRAINING and registered.state == "enabled":
+                changed[r.name] = current.moved(ServerState.SERVING, now, "Scalelite shows it enabled: serving "
+                                                "(an uncordon whose record was not saved, or an operator's)")
     return list(changed.values())
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
-from chalicelib.ports import BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
 from chalicelib.service.observe import BACKOFF
 
 
@@ -147,7 +147,11 @@ class Actuator:
             if left:
                 return f"held: {s.name} has {left} meeting(s) again"
         if s.scalelite_id:
-            self.rt.scalelite.delete(s.scalelite_id)
+            try:
+                self.rt.scalelite.delete(s.scalelite_id)
+            except ApiError as error:
+                if error.key != "notFound":  # already deleted (a lost answer, a killed tick): done
+                    raise
             s = self._move(servers, s.name, ServerState.DRAINED, action.reason, scalelite_id=None)
         self._move(servers, s.name, ServerState.STOPPING, "stopping at the provider")
         provider = self.rt.providers[s.provider]
