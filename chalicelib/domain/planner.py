@@ -16,6 +16,7 @@ from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import COMING, Server, ServerState
 from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
 from chalicelib.domain.load import snapshot_units
+from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 
 
@@ -87,6 +88,12 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
     actions: list[Action] = []
     leaving: set[str] = set()  # servers that stop counting as capacity this tick
     for s in servers:
+        if s.state in GONE and s.scalelite_id and obs.scalelite is not None and s.url in obs.scalelite:
+            # e.g. addServer's answer lost, then the VM replaced: the registration outlived its VM. It was
+            # never enabled (enable needs the id we never had), so it holds no meeting.
+            actions.append(Action("stop", name, f"{s.name} is {s.state.value} but still registered in Scalelite: "
+                                  "deleteServer", server=s.name))
+            continue
         if s.state in (ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED):
             steps = boot_actions(s, obs.checks.get(s.name), provider, now)
             if obs.scalelite is None and s.scalelite_id is None and any(a.action == "register" for a in steps):
@@ -106,12 +113,13 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
                                       "cordon, drain and replace", server=s.name))
                 leaving.add(s.name)
     active = [s for s in _active(servers) if s.name not in leaving]
-    draining = [s for s in servers if s.state == ServerState.DRAINING and s.name not in obs.overrides.drain]
-    # A server cordoned because it went offline is never reopened, but its drain still completes: left out
-    # of `draining` it was never stopped and billed forever. Nor is one whose registration is gone from
-    # Scalelite's list (a stop killed after deleteServer): updateServer would answer notFound every tick.
+    draining = [s for s in servers if s.state == ServerState.DRAINING]
+    # Every draining server's drain completes (then it stops), but some are never reopened: one an operator
+    # asked to drain, one cordoned because it went offline, and one whose registration is gone from
+    # Scalelite's list (a stop killed after deleteServer: updateServer would answer notFound every tick).
     gone = {s.name for s in draining if obs.scalelite is not None and s.scalelite_id and s.url not in obs.scalelite}
-    reopenable = [s for s in draining if s.offline_ticks < lifecycle.offline_ticks_before_replace and s.name not in gone]
+    reopenable = [s for s in draining if s.offline_ticks < lifecycle.offline_ticks_before_replace
+                  and s.name not in gone and s.name not in obs.overrides.drain]
     # Rolling recycling (age or image): at a quiet time, a bounded batch is replaced, capacity first.
     stale = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
     stale = [(s, why) for s, why in stale if why][: lifecycle.refresh_batch] if quiet else []

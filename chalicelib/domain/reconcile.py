@@ -14,6 +14,9 @@ from chalicelib.config import Settings
 from chalicelib.domain.fleet import FINAL, RUNNING, VM, Server, ServerState
 from chalicelib.ports import ScaleliteServer
 
+#: States whose VM is gone (or stopped): a registration left in Scalelite for one is cleaned up.
+GONE = FINAL | {ServerState.FAILED}
+
 #: A create not confirmed by the provider's list within this many minutes is marked failed (and revived
 #: if its VM appears later).
 UNCONFIRMED_MINUTES = 3.0
@@ -70,7 +73,7 @@ def reconcile(
             if settings.providers.get(r.provider) is None or settings.providers[r.provider].mode == "static":
                 continue
             registered = scalelite.get(current.url) if current.url else None
-            if registered and current.scalelite_id != registered.id and current.state in RUNNING:
+            if registered and current.scalelite_id != registered.id and current.state in RUNNING | GONE:
                 changed[r.name] = current.moved(current.state, current.since,
                                                 f"registration {registered.id} found in Scalelite: adopted",
                                                 scalelite_id=registered.id)

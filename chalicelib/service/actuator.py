@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.domain.reconcile import GONE
 from chalicelib.service.observe import BACKOFF
 
 
@@ -138,6 +139,10 @@ class Actuator:
 
     def _stop(self, action: Action, servers) -> str:
         s = servers[action.server]
+        if s.state in GONE:  # only a registration left behind: its VM is already gone
+            self._deregister(s)
+            self._move(servers, s.name, s.state, action.reason, scalelite_id=None)
+            return "done"
         if s.scalelite_id:
             # Last look right before acting: the server itself must still say it has no meeting.
             try:
@@ -147,11 +152,7 @@ class Actuator:
             if left:
                 return f"held: {s.name} has {left} meeting(s) again"
         if s.scalelite_id:
-            try:
-                self.rt.scalelite.delete(s.scalelite_id)
-            except ApiError as error:
-                if error.key != "notFound":  # already deleted (a lost answer, a killed tick): done
-                    raise
+            self._deregister(s)
             s = self._move(servers, s.name, ServerState.DRAINED, action.reason, scalelite_id=None)
         self._move(servers, s.name, ServerState.STOPPING, "stopping at the provider")
         provider = self.rt.providers[s.provider]
@@ -162,6 +163,14 @@ class Actuator:
             provider.destroy(s.vm_id)
             self._move(servers, s.name, ServerState.DESTROYED, "destroyed at the provider")
         return "done"
+
+    def _deregister(self, s: Server) -> None:
+        """deleteServer; an id Scalelite no longer knows was already deleted (a lost answer, a killed tick)."""
+        try:
+            self.rt.scalelite.delete(s.scalelite_id)
+        except ApiError as error:
+            if error.key != "notFound":
+                raise
 
     # --- provider backoff ---------------------------------------------------------------------------
     def _failure(self, provider: str, why: str) -> None:

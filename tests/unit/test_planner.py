@@ -186,3 +186,16 @@ def test_a_server_the_poller_disabled_counts_as_drained():
     obs = observation(owned() + [s], load_of(0), scalelite=still_cordoned, recent=steady({"cheap": 0}),
                       checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)})
     assert not [a for a in decide(obs, CFG).actions if a.action == "stop"]
+
+
+def test_a_server_an_operator_drained_is_stopped_once_empty_and_never_reopened():
+    s = server("c0", state=S.DRAINING, billed_minutes_ago=55)
+    checks = {"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)}
+    drained = Overrides(drain=frozenset({"c0"}))
+    calm = decide(observation(owned() + [s], load_of(0), recent=steady({"cheap": 0}), checks=checks,
+                              overrides=drained), CFG)
+    assert [(a.action, a.server) for a in calm.actions] == [("stop", "c0")]
+    busy = decide(observation(owned() + [s], load_of(1500), overrides=drained,
+                              checks={"c0": ServerCheck(healthy=True, meetings=2, recordings_pending=0)}), CFG)
+    assert "uncordon" not in [a.action for a in busy.actions]
+    assert any(a.action == "start" for a in busy.actions)
