@@ -19,11 +19,19 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on ONE stderr line (CONTRACT.md: one clear line naming what failed),
+    not argparse's multi-line usage block; `--help` still shows the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
     common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
-    parser = argparse.ArgumentParser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
+    parser = _Parser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
