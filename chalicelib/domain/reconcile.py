@@ -20,10 +20,11 @@ UNCONFIRMED_MINUTES = 3.0
 
 
 def api_url(address: str | None) -> str | None:
-    """BBB API base of a VM address (a full URL is kept as it is)."""
+    """BBB API base of a VM address (a full URL, whatever its scheme, is kept as it is: the simulated
+    cloud's `sim://NAME` must not become `https://sim://NAME/...`, which names no server)."""
     if not address:
         return None
-    if address.startswith(("http://", "https://")):
+    if "://" in address:
         return address.rstrip("/")
     return f"https://{address}/bigbluebutton/api"
 
