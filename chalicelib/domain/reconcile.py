@@ -20,11 +20,10 @@ UNCONFIRMED_MINUTES = 3.0
 
 
 def api_url(address: str | None) -> str | None:
-    """BBB API base of a VM address (a full URL, whatever its scheme, is kept as it is: the simulated
-    cloud's `sim://NAME` must not become `https://sim://NAME/...`, which names no server)."""
+    """BBB API base of a VM address (a full URL is kept as it is)."""
     if not address:
         return None
-    if "://" in address:
+    if "://" in address:  # already a URL (http(s), or the simulator's sim://)
         return address.rstrip("/")
     return f"https://{address}/bigbluebutton/api"
 
