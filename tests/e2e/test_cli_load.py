@@ -195,6 +195,13 @@ def test_bad_usage_is_exit_2_with_one_line(capsys, argv, named):
     run_main(capsys, *argv).assert_failed(2, named)
 
 
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/bigbluebutton/api", "http://[::1/bigbluebutton/api",
+                                 "http://127.0.0.1:9/"])
+def test_a_scalelite_url_we_cannot_call_is_bad_usage(capsys, url):
+    run_main(capsys, "load", "--scalelite", url, "--secret", SECRET, "--json").assert_failed(2, "scalelite",
+                                                                                            secret=SECRET)
+
+
 def test_bad_usage_from_the_shell():
     run_program("load", "--json").assert_failed(2, "--file", "--scalelite")
 

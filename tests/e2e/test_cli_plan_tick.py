@@ -78,7 +78,9 @@ def test_more_webcams_need_at_least_as_many_servers(capsys):
 
 
 @pytest.mark.parametrize("argv", [("--users", "-1"), ("--users", "10", "--mic-ratio", "1.5"),
-                                  ("--users", "10", "--room-size", "0"), ("--users", "many")])
+                                  ("--users", "10", "--webcam-ratio", "nan"), ("--users", "10", "--room-size", "0"),
+                                  ("--users", "10", "--room-size", "inf"), ("--users", "10", "--room-size", "nan"),
+                                  ("--users", "many")])
 def test_impossible_plan_arguments_are_exit_2(capsys, argv):
     run_main(capsys, "plan", *argv, "--json").assert_failed(2, "bbbscale")
 
@@ -94,6 +96,16 @@ def test_every_plan_adds_up_and_more_users_never_need_fewer_servers(users):
     if plan["unmet_servers"]:  # something is unmet only once every provider is at its quota
         assert all(plan["servers"][name] == p["quota"] for name, p in PROVIDERS.items())
     assert bigger["total_servers"] + bigger["unmet_servers"] >= plan["total_servers"] + plan["unmet_servers"]
+
+
+def test_an_unforeseen_failure_is_still_one_line_and_exit_1(capsys, monkeypatch):
+    from chalicelib import cli
+
+    def crash(args, settings):
+        raise RuntimeError("wheel fell off\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "plan", crash)
+    run_main(capsys, "plan", "--users", "1", "--json").assert_failed(1, "RuntimeError", "wheel fell off")
 
 
 # --- tick ------------------------------------------------------------------------------------------------
