@@ -111,3 +111,23 @@ def test_a_closure_tomorrow_is_served_at_0745_within_the_quotas(morning):
     texts = [json.dumps(body) for _, _, body in drain(receiver)]
     told = [text for text in texts if "Quota shortfall" in text]
     assert len(told) == 1 and f"{ready['unmet_servers']} more servers" in told[0], texts
+
+
+def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_minute():
+    from chalicelib.adapters.chat.notify import Webhooks, notify_tick
+    from chalicelib.adapters.state.memory import MemoryStateStore
+
+    seen = MemoryStateStore(cluster="demo").settings
+
+    def tick(unmet: int) -> dict:
+        hold = [{"action": "hold", "provider": "*", "reason": f"quotas cannot supply {unmet} more servers"}]
+        return {"at": "2026-11-25T06:45:00+00:00", "dry_run": False, "desired": {"gandi": 150},
+                "actions": hold if unmet else [], "unmet_servers": unmet}
+
+    with Receiver() as receiver:
+        hooks = Webhooks(slack=receiver.url("/slack"))
+        sent = [notify_tick(tick(unmet), hooks, seen=seen, cluster="demo") for unmet in (238, 238, 100, 0, 0, 238)]
+        assert sent == [1, 0, 1, 0, 0, 1]
+        bodies = [json.dumps(body) for _, _, body in drain(receiver)]
+    assert ["238 more" in b for b in bodies] == [True, False, True] and "100 more" in bodies[1]
+    assert all("Quota shortfall" in b for b in bodies)
