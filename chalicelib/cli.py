@@ -20,19 +20,19 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error on ONE stderr line (CONTRACT.md: one clear line naming what failed),
-    not argparse's multi-line usage block; `--help` still shows the whole usage."""
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (CONTRACT.md), then exit 2."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
     common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
-    parser = _Parser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
+    parser = Parser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
@@ -52,8 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
     sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
     sim.add_argument("--trace", required=True, metavar="PATH")
-    sim.add_argument("--policy", default="bbbscale", help="bbbscale | reactive | static")
+    sim.add_argument("--policy", default="bbbscale", choices=("bbbscale", "reactive", "static"),
+                     help="the scaler to replay (default: bbbscale)")
     sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
+    sim.add_argument("--history", metavar="PATH", action="append",
+                     help="a trace of a past week the forecast learns from (repeatable)")
     demo = sub.add_parser("demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite")
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
@@ -139,7 +142,7 @@ def cmd_run(args, settings) -> int:
 
 
 def cmd_simulate(args, settings) -> int:
-    from chalicelib.sim.replay import simulate_command
+    from chalicelib.sim.simulate import simulate_command
 
     return simulate_command(args, settings)
 

@@ -20,10 +20,11 @@ UNCONFIRMED_MINUTES = 3.0
 
 
 def api_url(address: str | None) -> str | None:
-    """BBB API base of a VM address (a full URL is kept as it is)."""
+    """BBB API base of a VM address (a full URL, of any scheme, is kept as it is: the in-process
+    simulator's VMs answer at sim://NAME, which https://sim://NAME/... would no longer name)."""
     if not address:
         return None
-    if "://" in address:  # already a URL (http(s), or the simulator's sim://)
+    if "://" in address:
         return address.rstrip("/")
     return f"https://{address}/bigbluebutton/api"
 

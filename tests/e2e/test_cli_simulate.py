@@ -53,8 +53,6 @@ def test_the_comparison_policies(trace, capsys, policy):
     assert_outcome(run_main(capsys, "simulate", "--trace", str(trace), "--policy", policy, "--json").document(), policy)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: the oracle counts one minute more than the replay "
-                   "(server_hours 376.0 < oracle_server_hours 377.6 on this trace)")
 def test_no_policy_beats_the_oracle(from_the_shell):
     outcome = from_the_shell.document()
     assert outcome["server_hours"] >= outcome["oracle_server_hours"]
@@ -65,7 +63,5 @@ def test_a_missing_trace_is_exit_1_with_one_line(tmp_path, capsys):
     run_main(capsys, "simulate", "--trace", str(tmp_path / "none.csv"), "--json").assert_failed(1, "none.csv")
 
 
-@pytest.mark.xfail(strict=True, reason="defect: an unknown --policy is bad usage (exit 2), "
-                   "but chalicelib/sim/simulate.py raises BbbscaleError (exit 1)")
 def test_an_unknown_policy_is_bad_usage(trace, capsys):
     run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(2, "clairvoyant")
