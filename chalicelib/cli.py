@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 
@@ -90,7 +91,10 @@ def cmd_load(args, settings) -> int:
         secret = args.secret or os.environ.get(settings.scalelite.secret_env)
         if not secret:
             raise UsageError(f"--secret is required (or set {settings.scalelite.secret_env})")
-        client = ScaleliteClient(settings.scalelite.model_copy(update={"url": args.scalelite}), secret)
+        try:
+            client = ScaleliteClient(settings.scalelite.model_copy(update={"url": args.scalelite}), secret)
+        except ValueError as error:  # e.g. ftp://..., an unclosed [IPv6 bracket: bad usage, not a crash
+            raise UsageError(f"--scalelite: {error}") from None
         snapshot = client.meetings()
     report = load_report(snapshot, settings.weights, now)
     _emit(report, args.json, lambda r: print("\n".join(f"{k:>15}: {v}" for k, v in r.items())))
@@ -106,8 +110,8 @@ def cmd_plan(args, settings) -> int:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if args.room_size is not None and args.room_size < 1:
-        raise UsageError("--room-size must be >= 1")
+    if args.room_size is not None and not (math.isfinite(args.room_size) and args.room_size >= 1):
+        raise UsageError("--room-size must be a finite number >= 1")  # nan and inf pass a plain `< 1` test
     plan = Runtime(settings).plan(args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
 
     def human(p):
@@ -168,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bbbscale {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - the contract: one line, never a bare traceback
+        logging.getLogger("bbbscale").debug("unexpected error", exc_info=True)
+        said = (str(error).splitlines() or [""])[0][:200]
+        secret = getattr(args, "secret", None)
+        if secret:
+            said = said.replace(secret, "***")
+        print(f"bbbscale {args.command}: unexpected {type(error).__name__}: {said}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

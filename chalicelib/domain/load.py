@@ -152,5 +152,5 @@ def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> 
         "voice": t.voice,
         "listen_only": t.listen_only,
         "video_streams": t.video_streams,
-        "load_units": round(snapshot_units(snapshot, weights, now), 2),
+        "load_units": float(round(snapshot_units(snapshot, weights, now), 2)),  # 0.0, never int 0
     }

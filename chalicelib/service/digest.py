@@ -2,8 +2,9 @@
 
 Pure: reads a `tick --json` document (CONTRACT.md) and returns text. An action whose `result` starts
 with "failed" (the actuator's report) or that carries an `error` is a failure; a `hold` on a server
-about its drain is a stuck drain (lifecycle reports long drains and never forces them); other holds
-and skipped actions are left out, as they repeat every minute and change nothing.
+about its drain is a stuck drain (lifecycle reports long drains and never forces them); a tick whose
+need the quotas cannot cover (`unmet_servers` > 0) is a shortfall; other holds and skipped actions are
+left out, as they repeat every minute and change nothing.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ class Digest:
     failures: tuple[str, ...] = ()
     stuck_drains: tuple[str, ...] = ()
     desired: dict = field(default_factory=dict)
+    shortfall: tuple[str, ...] = ()  # what the quotas cannot supply: operators must act (raise a quota...)
 
     def __bool__(self) -> bool:
-        return bool(self.scale_ups or self.scale_downs or self.replacements or self.failures or self.stuck_drains)
+        return bool(self.scale_ups or self.scale_downs or self.replacements or self.failures or self.stuck_drains
+                    or self.shortfall)
 
     def sections(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(title, severity good|warning|danger, lines) for each non-empty kind, most urgent first."""
         table = [
+            ("Quota shortfall", "danger", self.shortfall),
             ("Failures", "danger", self.failures),
             ("Stuck drains", "warning", self.stuck_drains),
             ("Scale-up", "good", self.scale_ups),
@@ -92,6 +96,7 @@ def digest(tick: dict) -> Digest:
         elif name == "replace":
             groups["replace"].append(describe(action))
     return Digest(
+        shortfall=shortfall(tick),
         at=str(tick.get("at", "")),
         scale_ups=tuple(groups["up"]),
         scale_downs=tuple(groups["down"]),
@@ -100,6 +105,17 @@ def digest(tick: dict) -> Digest:
         stuck_drains=tuple(groups["stuck"]),
         desired=dict(tick.get("desired") or {}),
     )
+
+
+def shortfall(tick: dict) -> tuple[str, ...]:
+    """The line telling what the quotas cannot cover (the planner's `hold` on "*" says it with the
+    units), or nothing when the need fits."""
+    unmet = tick.get("unmet_servers") or 0
+    if not unmet:
+        return ()
+    said = next((a["reason"] for a in tick.get("actions") or []
+                 if a.get("action") == "hold" and a.get("provider") == "*" and "quota" in str(a.get("reason"))), None)
+    return (said or f"quotas cannot supply {unmet} more servers",)
 
 
 def summary(tick: dict) -> str:

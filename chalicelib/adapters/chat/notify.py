@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.adapters.chat.webhook import post_json
 from chalicelib.ports import BbbscaleError, Reservation, SettingsStore
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: Settings-store key remembering which stuck drains were last announced.
 ANNOUNCED_STUCK = "notify_stuck_drains"
+#: Settings-store key remembering the quota shortfall (servers) last announced.
+ANNOUNCED_SHORTFALL = "notify_quota_shortfall"
 _COLORS = {"good": "#2eb886", "warning": "#daa038", "danger": "#a30200"}
 
 
@@ -86,13 +88,25 @@ def _new_stuck_drains(tick_result: dict, found: Digest, seen: SettingsStore | No
     if stuck != previous:
         seen.put(ANNOUNCED_STUCK, stuck)
         return found
-    return Digest(found.at, found.scale_ups, found.scale_downs, found.replacements, found.failures, (), found.desired)
+    return replace(found, stuck_drains=())
+
+
+def _new_shortfall(tick_result: dict, found: Digest, seen: SettingsStore | None) -> Digest:
+    """Drop the shortfall line if the same number of servers short was already announced: the
+    operators hear of it when it starts and when it changes, not every minute."""
+    if seen is None or tick_result.get("dry_run"):
+        return found
+    unmet = int(tick_result.get("unmet_servers") or 0)
+    if unmet != (seen.get(ANNOUNCED_SHORTFALL, None) or 0):
+        seen.put(ANNOUNCED_SHORTFALL, unmet)
+        return found
+    return replace(found, shortfall=())
 
 
 def notify_tick(tick_result: dict, webhooks: Webhooks, seen: SettingsStore | None = None, cluster: str = "") -> int:
     """Post what `tick_result` (a `tick --json` document) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""
-    found = _new_stuck_drains(tick_result, digest(tick_result), seen)
+    found = _new_shortfall(tick_result, _new_stuck_drains(tick_result, digest(tick_result), seen), seen)
     if not found or not webhooks:
         return 0
     title = f"bbbscale {cluster}".strip() + " — capacity check"

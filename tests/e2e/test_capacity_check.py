@@ -1,0 +1,114 @@
+"""The scheduled function `capacity_check` as Lambda runs it (chalice's test client), over a simulated
+fleet behind a local Scalelite on real HTTP: the tick it returns, what it does to the fleet, and the
+CloudWatch EMF metrics it prints (names, dimensions, values that agree with the tick)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib import bootstrap
+from chalicelib.adapters.scalelite.client import ScaleliteClient
+from chalicelib.bootstrap import Runtime
+from chalicelib.config import load_settings
+from chalicelib.sim.embedded import sim_runtime
+
+T0 = datetime(2026, 11, 30, 8, 5, tzinfo=timezone.utc)  # a Monday of term
+CLUSTER_METRICS = {"LoadUnits", "Rooms", "Participants", "Mics", "Webcams", "Actions", "Failures"}
+PROVIDER_METRICS = {"Desired", "Serving", "Booting", "Draining", "Actions", "Failures"}
+
+
+@pytest.fixture()
+def fleet(monkeypatch):
+    """(runtime, world, clock): 200 classes of 100 pupils, more than the owned pool carries; the Lambda
+    handlers are pointed at this runtime through bootstrap.RUNTIME_FACTORY."""
+    with sim_runtime(load_settings(), T0, http=True) as (rt, world, clock):
+        for i in range(200):
+            world.create_meeting(f"class-{i:03d}", T0, participants=100, moderators=1, voice=10, video=2,
+                                 listen_only=80)
+        monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: rt)
+        yield rt, world, clock
+
+
+def invoke(capsys) -> tuple[dict, list[dict]]:
+    """One scheduled invocation: (its return value, the EMF documents it printed on stdout)."""
+    capsys.readouterr()
+    # a stage of its own: the dev/prod stages read secrets from SSM, which a test machine has not
+    with Client(app_module.app, stage_name="local") as client:
+        event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                                resources=[])
+        response = client.lambda_.invoke("capacity_check", event)
+    lines = capsys.readouterr().out.splitlines()
+    documents = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(documents) == len(lines), lines  # stdout holds EMF documents only; logs go to stderr
+    return response.payload, [d for d in documents if "_aws" in d]
+
+
+def metric_sets(documents: list[dict]) -> dict[tuple, dict]:
+    """EMF documents keyed by their dimension values: {(("cluster", "demo"), ...): {metric: value}}."""
+    found = {}
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "bbbscale"
+        (dimensions,) = directive["Dimensions"]
+        key = tuple((name, document[name]) for name in dimensions if name != "service")
+        names = [m["Name"] for m in directive["Metrics"]]
+        assert key not in found, key
+        found[key] = {name: document[name][0] if isinstance(document[name], list) else document[name] for name in names}
+    return found
+
+
+def test_a_scheduled_check_starts_the_cheapest_hoster_and_reports_it(fleet, capsys):
+    rt, world, _ = fleet
+    result, emf = invoke(capsys)
+    assert result["dry_run"] is False
+    assert result["load"]["participants"] == 20_000 and result["load"]["meetings"] == 200
+    ikoula = result["desired"]["ikoula"]
+    assert ikoula > 0 and result["desired"]["gandi"] == 0  # the cheaper hourly hoster first
+    assert [(a["action"], a["provider"], a["count"]) for a in result["actions"]] == [("start", "ikoula", ikoula)]
+    assert result["fleet"]["ikoula"] == {"booting": ikoula}
+    assert len(rt.providers["ikoula"].list()) == ikoula  # really created at the (simulated) provider
+
+    metrics = metric_sets(emf)
+    cluster = metrics.pop((("cluster", "demo"),))
+    assert set(cluster) == CLUSTER_METRICS
+    assert cluster["Participants"] == 20_000 and cluster["Rooms"] == 200 and cluster["Mics"] == 2_000
+    assert cluster["Webcams"] == 400 and cluster["LoadUnits"] == result["load"]["load_units"]
+    assert cluster["Actions"] == 1 and cluster["Failures"] == 0
+    assert set(metrics) == {(("cluster", "demo"), ("provider", p)) for p in ("owned", "ikoula", "gandi")}
+    for (_, (_, provider)), figures in metrics.items():
+        assert set(figures) == PROVIDER_METRICS
+        states = result["fleet"].get(provider, {})
+        assert figures["Desired"] == result["desired"][provider]
+        assert (figures["Serving"], figures["Booting"]) == (states.get("serving", 0), states.get("booting", 0))
+        assert figures["Actions"] == (1 if provider == "ikoula" else 0)
+
+
+def test_the_next_minute_does_not_start_the_same_servers_again(fleet, capsys):
+    rt, world, clock = fleet
+    first, _ = invoke(capsys)
+    clock.set(T0 + timedelta(minutes=1))
+    world.advance(clock())
+    second, emf = invoke(capsys)
+    assert not [a for a in second["actions"] if a["action"] == "start"], second["actions"]
+    assert sum(second["fleet"]["ikoula"].values()) == first["desired"]["ikoula"]
+    assert metric_sets(emf)[(("cluster", "demo"),)]["Actions"] == 0
+
+
+def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(fleet, capsys, monkeypatch):
+    rt, world, clock = fleet
+    settings = rt.settings.scalelite.model_copy(update={"url": "http://127.0.0.1:9/bigbluebutton/api", "retries": 0})
+    blind = Runtime(rt.settings, store=rt.store, scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
+                    providers=rt.providers, clock=clock, world=world)
+    monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: blind)
+    result, emf = invoke(capsys)
+    assert result["load"] is None
+    assert not [a for a in result["actions"] if a["action"] in ("start", "stop", "cordon")], result["actions"]
+    assert rt.providers["ikoula"].list() == [] and rt.providers["gandi"].list() == []
+    cluster = metric_sets(emf)[(("cluster", "demo"),)]
+    assert not CLUSTER_METRICS - {"Actions", "Failures"} & set(cluster)  # never zeros for an unknown load
+    assert set(cluster) == {"Actions", "Failures"}

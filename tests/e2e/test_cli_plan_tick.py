@@ -1,0 +1,179 @@
+"""`bbbscale plan`, `tick` and `demo` as an operator runs them (CONTRACT.md): the documented keys and
+types, totals that add up against the configuration file itself, a dry run that acts on nothing, and
+`--json` meaning one JSON document on stdout and nothing else."""
+
+from __future__ import annotations
+
+import json
+import struct
+import tomllib
+from datetime import datetime, time
+
+import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
+
+from chalicelib.config import load_settings
+from tests.support.cli_runs import DEFAULT_TOML, config_file, run_main, run_program
+
+PROVIDERS = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))["providers"]
+PLAN_KEYS = {"users": int, "load_units": float, "servers": dict, "total_servers": int, "unmet_servers": int,
+             "hourly_cost": (int, float), "currency": str}
+PLAN_EXTRAS = {"needed_units", "reasons"}  # documented extensions; anything else is an unannounced surface
+TICK_KEYS = {"at", "dry_run", "load", "desired", "fleet", "actions", "servers"}
+LOAD_KEYS = {"meetings", "breakout_rooms", "participants", "moderators", "voice", "listen_only", "video_streams",
+             "load_units"}
+ACTIONS = {"start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold"}
+STATES = {"requested", "booting", "healthy", "registered", "serving", "draining", "drained", "stopping", "failed"}
+FLOOR = {"max_servers = 150": "max_servers = 150\nmin_servers = 3"}  # gandi: three servers at any hour
+
+
+# --- plan ------------------------------------------------------------------------------------------------
+
+def assert_plan(plan: dict, users: int) -> None:
+    """Contract keys and types; totals consistent with the configuration file's quotas and prices."""
+    assert set(PLAN_KEYS) <= set(plan) and set(plan) - set(PLAN_KEYS) <= PLAN_EXTRAS, sorted(plan)
+    for key, kind in PLAN_KEYS.items():
+        assert isinstance(plan[key], kind) and not isinstance(plan[key], bool), (key, plan[key])
+    assert plan["users"] == users and plan["currency"] == "EUR"
+    assert set(plan["servers"]) == set(PROVIDERS)
+    for name, count in plan["servers"].items():
+        assert type(count) is int and 0 <= count <= PROVIDERS[name]["quota"], (name, count)
+    assert sum(plan["servers"].values()) == plan["total_servers"]
+    cost = sum(n * PROVIDERS[name]["hourly_cost"] for name, n in plan["servers"].items())
+    assert plan["hourly_cost"] == pytest.approx(cost, abs=0.01)
+    assert plan["unmet_servers"] >= 0
+
+
+def test_a_closure_day_does_not_fit_the_default_quotas_from_the_shell():
+    plan = run_program("plan", "--users", "80000", "--json").document()
+    assert_plan(plan, 80000)
+    assert plan["unmet_servers"] > 0
+    # quotas exhausted: every hourly provider is at its quota before anything is reported unmet
+    assert all(plan["servers"][name] == p["quota"] for name, p in PROVIDERS.items())
+    assert plan["load_units"] > 0
+
+
+def test_an_ordinary_day_fits(capsys):
+    plan = run_main(capsys, "plan", "--users", "15000", "--json").document()
+    assert_plan(plan, 15000)
+    assert plan["unmet_servers"] == 0
+    assert plan["servers"]["owned"] == PROVIDERS["owned"]["quota"]  # owned first, it costs nothing more
+    assert plan["servers"]["ikoula"] >= plan["servers"]["gandi"]  # then the cheaper hoster
+
+
+def test_plan_for_people_names_providers_and_cost(capsys):
+    done = run_main(capsys, "plan", "--users", "80000")
+    assert done.status == 0 and done.err == ""
+    for word in ("80,000 users", "owned", "gandi", "ikoula", "EUR/h", "quotas cannot supply"):
+        assert word in done.out, word
+    with pytest.raises(ValueError):
+        json.loads(done.out)
+
+
+def test_more_webcams_need_at_least_as_many_servers(capsys):
+    few = run_main(capsys, "plan", "--users", "20000", "--webcam-ratio", "0", "--json").document()
+    many = run_main(capsys, "plan", "--users", "20000", "--webcam-ratio", "0.5", "--json").document()
+    assert many["load_units"] > few["load_units"]
+    assert many["total_servers"] + many["unmet_servers"] >= few["total_servers"] + few["unmet_servers"]
+
+
+@pytest.mark.parametrize("argv", [("--users", "-1"), ("--users", "10", "--mic-ratio", "1.5"),
+                                  ("--users", "10", "--webcam-ratio", "nan"), ("--users", "10", "--room-size", "0"),
+                                  ("--users", "10", "--room-size", "inf"), ("--users", "10", "--room-size", "nan"),
+                                  ("--users", "many")])
+def test_impossible_plan_arguments_are_exit_2(capsys, argv):
+    run_main(capsys, "plan", *argv, "--json").assert_failed(2, "bbbscale")
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(users=st.integers(0, 300_000))
+def test_every_plan_adds_up_and_more_users_never_need_fewer_servers(users):
+    from chalicelib.bootstrap import Runtime
+
+    runtime = Runtime(load_settings())
+    plan, bigger = runtime.plan(users), runtime.plan(users + 500)
+    assert_plan(plan, users)
+    if plan["unmet_servers"]:  # something is unmet only once every provider is at its quota
+        assert all(plan["servers"][name] == p["quota"] for name, p in PROVIDERS.items())
+    assert bigger["total_servers"] + bigger["unmet_servers"] >= plan["total_servers"] + plan["unmet_servers"]
+
+
+def test_an_unforeseen_failure_is_still_one_line_and_exit_1(capsys, monkeypatch):
+    from chalicelib import cli
+
+    def crash(args, settings):
+        raise RuntimeError("wheel fell off\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "plan", crash)
+    run_main(capsys, "plan", "--users", "1", "--json").assert_failed(1, "RuntimeError", "wheel fell off")
+
+
+# --- tick ------------------------------------------------------------------------------------------------
+
+def assert_tick(result: dict, dry_run: bool) -> None:
+    assert TICK_KEYS <= set(result), sorted(result)
+    assert datetime.fromisoformat(result["at"]).utcoffset() is not None
+    assert result["dry_run"] is dry_run
+    assert set(result["load"]) == LOAD_KEYS and isinstance(result["load"]["load_units"], float)
+    assert set(result["desired"]) == set(PROVIDERS)
+    assert all(type(n) is int and n >= 0 for n in result["desired"].values())
+    for provider, states in result["fleet"].items():
+        assert provider in PROVIDERS and set(states) <= STATES, (provider, states)
+        assert all(type(n) is int and n > 0 for n in states.values())
+    for action in result["actions"]:
+        assert action["action"] in ACTIONS, action
+        assert action["provider"] in PROVIDERS and isinstance(action["reason"], str) and action["reason"].strip()
+    counted = {}
+    for server in result["servers"]:
+        assert server["provider"] in PROVIDERS and server["state"] in STATES and server["name"]
+        counted.setdefault(server["provider"], {}).setdefault(server["state"], 0)
+        counted[server["provider"]][server["state"]] += 1
+    assert counted == result["fleet"]  # the list and the counts tell the same story
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["acting", "dry-run"])
+def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run):
+    done = run_program("tick", *(["--dry-run"] if dry_run else []), "--json", cwd=tmp_path)
+    result = done.document()  # json.loads of the whole stdout: one document, nothing else
+    assert_tick(result, dry_run)
+    assert result["fleet"]["owned"] == {"serving": PROVIDERS["owned"]["min_servers"]}
+    assert list(tmp_path.iterdir()) == []  # the embedded default leaves no state behind
+
+
+def test_a_tick_acts_and_a_dry_run_only_says_what_it_would_do(tmp_path, capsys):
+    floor = config_file(tmp_path, replace=FLOOR)
+    planned = run_main(capsys, "tick", "--config", str(floor), "--dry-run", "--json").document()
+    acted = run_main(capsys, "tick", "--config", str(floor), "--json").document()
+    assert_tick(planned, True)
+    assert_tick(acted, False)
+    for result in (planned, acted):
+        assert result["desired"]["gandi"] == 3
+        starts = [a for a in result["actions"] if a["action"] == "start"]
+        assert [(a["provider"], a["count"]) for a in starts] == [("gandi", 3)]
+    assert "gandi" not in planned["fleet"]  # nothing was started
+    assert sum(acted["fleet"]["gandi"].values()) == 3
+
+
+def test_tick_for_people(tmp_path, capsys):
+    done = run_main(capsys, "tick", "--config", str(config_file(tmp_path, replace=FLOOR)), "--dry-run")
+    assert done.status == 0
+    assert "(dry run)" in done.out and "load:" in done.out and "start 3 on gandi" in done.out
+
+
+# --- demo ------------------------------------------------------------------------------------------------
+
+def test_a_short_demo_kills_no_class_and_draws_a_png(tmp_path, capsys):
+    from chalicelib.sim.demo import run_demo
+
+    plot = tmp_path / "demo.png"
+    status = run_demo(load_settings(), plot=str(plot), as_json=True, quiet=True, start=time(7, 56), end=time(7, 59))
+    out = capsys.readouterr().out
+    summary = json.loads(out)
+    assert status == 0
+    assert summary["killed_meetings"] == 0 and summary["rejected_meetings"] == 0
+    assert summary["peak_users"] > 0 and summary["serving_capacity_at_0745"] > 0
+    assert summary["plot"] == str(plot)
+    head = plot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    assert width > 100 and height > 100

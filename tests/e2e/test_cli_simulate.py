@@ -1,0 +1,67 @@
+"""`bbbscale simulate --trace` as an operator runs it (CONTRACT.md `simulate --json`, trace files): the
+contract's keys and types, every comparison policy, and refusals. Skipped where the simulate command is
+not part of the tree yet (it lives in chalicelib/sim/simulate.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("chalicelib.sim.simulate")
+
+from tests.support.cli_runs import run_main, run_program  # noqa: E402
+
+SIMULATE_KEYS = {"policy": str, "server_hours": float, "cost": float, "currency": str,
+                 "oracle_server_hours": float, "oracle_cost": float, "overloaded_server_minutes": int,
+                 "rejected_meetings": int, "killed_meetings": int, "peak_users": int, "peak_servers": int}
+SIMULATE_EXTRAS = {"server_minutes", "cost_vs_oracle", "ticks", "wall_seconds"}  # extensions
+CLASSES, PUPILS = 300, 30
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    """A closure-like hour: 300 classes of 30 from 08:00 to 08:55, Paris time (the contract's CSV)."""
+    path = tmp_path_factory.mktemp("trace") / "burst.csv"
+    rows = [f"class-{i:03d},2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,{PUPILS},6,1,20"
+            for i in range(CLASSES)]
+    path.write_text("meeting_id,start,end,participants,voice,video,listen_only\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def assert_outcome(outcome: dict, policy: str) -> None:
+    assert set(SIMULATE_KEYS) <= set(outcome) and set(outcome) - set(SIMULATE_KEYS) <= SIMULATE_EXTRAS, sorted(outcome)
+    for key, kind in SIMULATE_KEYS.items():
+        assert isinstance(outcome[key], kind) or (kind is float and type(outcome[key]) is int), (key, outcome[key])
+    assert outcome["policy"] == policy and outcome["currency"] == "EUR"
+    assert outcome["killed_meetings"] == 0 and outcome["rejected_meetings"] == 0
+    assert outcome["peak_users"] == CLASSES * PUPILS
+    assert outcome["peak_servers"] >= 96 and outcome["server_hours"] > 0
+
+
+@pytest.fixture(scope="module")
+def from_the_shell(trace):
+    """`bbbscale simulate --trace burst.csv --json`, run once for the tests that read its outcome."""
+    return run_program("simulate", "--trace", str(trace), "--json")
+
+
+def test_simulate_from_the_shell(from_the_shell):
+    assert from_the_shell.err == ""
+    assert_outcome(from_the_shell.document(), "bbbscale")
+
+
+@pytest.mark.parametrize("policy", ["reactive", "static"])
+def test_the_comparison_policies(trace, capsys, policy):
+    assert_outcome(run_main(capsys, "simulate", "--trace", str(trace), "--policy", policy, "--json").document(), policy)
+
+
+def test_no_policy_beats_the_oracle(from_the_shell):
+    outcome = from_the_shell.document()
+    assert outcome["server_hours"] >= outcome["oracle_server_hours"]
+    assert outcome["cost"] >= outcome["oracle_cost"]
+
+
+def test_a_missing_trace_is_exit_1_with_one_line(tmp_path, capsys):
+    run_main(capsys, "simulate", "--trace", str(tmp_path / "none.csv"), "--json").assert_failed(1, "none.csv")
+
+
+def test_an_unknown_policy_is_bad_usage(trace, capsys):
+    run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(2, "clairvoyant")
