@@ -1,6 +1,6 @@
 """`bbbscale demo`: a school morning on the seed's simulated fleet, behind a local Scalelite over HTTP.
 
-A busy morning (1.6 times the seed's rooms, so the hourly hosters are needed): classes on
+A busy morning (1.8 times the seed's rooms, so the hourly hosters are needed): classes on
 the hour from 08:00, the forecast pre-warming before each start from the last weeks' history, bbbscale
 ticking every simulated minute through real HTTP. Ends with a summary and a PNG plot.
 """
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from chalicelib.render import action_lines, fleet_line, load_line
 
 DEMO_DAY = date(2026, 11, 30)  # a Monday of term in zone B
-DEMO_SCALE = 1.6  # 1.6 times the seed's rooms: ~24,000 users at the peak, beyond the owned pool
-START, END = time(7, 20), time(10, 5)
+DEMO_SCALE = 1.8  # 1.8 times the seed's rooms: ~27,000 users at the peak, beyond the owned pool
+START, END = time(7, 15), time(9, 40)
 
 
 def run_demo(settings, plot: str | None = "bbbscale-demo.png", as_json: bool = False, quiet: bool = False,

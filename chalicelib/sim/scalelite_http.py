@@ -219,6 +219,9 @@ class LocalScalelite:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Small answers (health, JSON) would otherwise wait on Nagle's algorithm for the client's delayed
+    # ACK: 40+ ms a call on loopback, which a tick health-checking dozens of booting servers pays each time.
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: query strings carry checksums
         pass
