@@ -132,6 +132,11 @@ def cmd_tick(args, settings) -> int:
     from chalicelib.render import print_tick
 
     _emit(result, args.json, print_tick)
+    if result.get("load") is None and result.get("problems"):
+        # The tick held (nothing scaled down on no data) and its decision is recorded, but the load could
+        # not be read: for scripts and cron, that is a failed check.
+        print(f"bbbscale tick: load not observed: {result['problems'][0]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -177,3 +177,43 @@ def test_a_short_demo_kills_no_class_and_draws_a_png(tmp_path, capsys):
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     width, height = struct.unpack(">II", head[16:24])
     assert width > 100 and height > 100
+
+
+def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_1(tmp_path, monkeypatch):
+    """A real-provider configuration whose Scalelite does not answer: the tick holds (no scale-down on no
+    data), records and prints its decision, and the exit status says the check failed."""
+    import socket
+
+    from tests.support.cli_runs import run_program
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "fleet.toml"
+    config.write_text(f'''cluster = "edge"
+[forecast]
+enabled = false
+[state]
+backend = "sqlite"
+path = "{tmp_path / 'state.sqlite3'}"
+[scalelite]
+url = "http://127.0.0.1:{port}/bigbluebutton/api"
+connect_timeout = 0.5
+retries = 0
+[providers.owned]
+kind = "static"
+mode = "static"
+min_servers = 1
+max_servers = 1
+quota = 1
+[providers.owned.options]
+servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api" }}]
+''', encoding="utf-8")
+    outcome = run_program("tick", "--config", str(config), "--json",
+                          env={"BBBSCALE_SCALELITE_SECRET": "lb-secret-not-to-print"})
+    assert outcome.status == 1
+    document = json.loads(outcome.out)  # still exactly one JSON document on stdout
+    assert document["load"] is None and document["problems"]
+    assert not [a for a in document["actions"] if a["action"] in ("start", "cordon", "stop")]
+    assert len(outcome.err.strip().splitlines()) == 1 and "load not observed" in outcome.err
+    assert "lb-secret-not-to-print" not in outcome.out + outcome.err
