@@ -27,10 +27,11 @@ JOBS_QUEUE = "bbbscale-jobs"
 def capacity_check(event):
     """One capacity check: the same service function as `bbbscale tick`."""
     from chalicelib.bootstrap import runtime_from_environment
-    from chalicelib.observability import emit_tick_metrics, metrics
+    from chalicelib.observability import emit_tick_metrics, log_tick, metrics
 
     runtime = runtime_from_environment()
     result = runtime.tick(dry_run=False)
+    log_tick(result, runtime.settings.cluster)
     emit_tick_metrics(metrics, result, runtime.settings.cluster)
     return result
 

@@ -133,3 +133,18 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
         document.add_metric(name="Actions", unit=MetricUnit.Count, value=len(own))
         document.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, own)))
         document.flush_metrics()
+
+
+def log_tick(tick_result: dict, cluster: str) -> None:
+    """One JSON log line per action (and one for the tick), keyed by tick id, cluster and action, so a
+    CloudWatch Logs Insights query can follow a decision from its reason to its result."""
+    keys = {"tick": tick_result.get("tick_id"), "cluster": cluster}
+    load = tick_result.get("load") or {}
+    logger.info("capacity check", extra={**keys, "desired": tick_result.get("desired"),
+                                         "load_units": load.get("load_units"), "problems": tick_result.get("problems")})
+    for action in tick_result.get("actions", []):
+        logger.info(f"{action['action']} on {action['provider']}: {action['reason']}",
+                    extra={**keys, "action": action["action"], "provider": action["provider"],
+                           "server": action.get("server"), "count": action.get("count"),
+                           "result": action.get("result")})
+

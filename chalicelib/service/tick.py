@@ -40,6 +40,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             rt.learn(now, decision.load_units)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
+        result["tick_id"] = owner
         rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
         if not dry_run:
             rt.notify(result)

@@ -118,3 +118,17 @@ def test_the_grafana_dashboard_charts_only_metrics_bbbscale_emits():
     targets = [t for p in board["panels"] for t in p["targets"]]
     assert {t["metricName"] for t in targets} == emitted
     assert all(t["namespace"] == "bbbscale" and t["dimensions"]["cluster"] == "$cluster" for t in targets)
+
+
+def test_each_action_is_one_json_log_line_with_tick_cluster_and_action(capsys):
+    import json
+
+    from chalicelib.observability import log_tick
+
+    log_tick({"tick_id": "tick-abc", "desired": {"gandi": 3}, "load": {"load_units": 12.5}, "problems": [],
+              "actions": [{"action": "start", "provider": "gandi", "count": 3, "reason": "desired 3 > active 0",
+                           "result": "done"}]}, "region")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    (action,) = [line for line in lines if line.get("action") == "start"]
+    assert (action["tick"], action["cluster"], action["provider"], action["count"]) == ("tick-abc", "region", "gandi", 3)
+    assert "desired 3 > active 0" in action["message"]
