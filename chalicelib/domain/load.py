@@ -141,8 +141,8 @@ def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, 
     return room / room_size
 
 
-def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> dict:
-    """The `load --json` document of CONTRACT.md."""
+def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None) -> dict:
+    """The `load --json` document of CONTRACT.md (`units`: the snapshot's load units, if already known)."""
     t = snapshot.totals
     return {
         "meetings": t.meetings,
@@ -152,5 +152,5 @@ def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> 
         "voice": t.voice,
         "listen_only": t.listen_only,
         "video_streams": t.video_streams,
-        "load_units": float(round(snapshot_units(snapshot, weights, now), 2)),  # 0.0, never int 0
+        "load_units": float(round(snapshot_units(snapshot, weights, now) if units is None else units, 2)),  # 0.0, never int 0
     }

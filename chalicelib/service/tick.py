@@ -61,7 +61,7 @@ def _remember_desired(rt, now: datetime, decision: Decision) -> None:
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
     """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
-    load = load_report(obs.snapshot, settings.weights, now) if obs.snapshot is not None else None
+    load = load_report(obs.snapshot, settings.weights, now, decision.load_units) if obs.snapshot is not None else None
     if load is not None and not obs.snapshot.complete:
         load["complete"] = False
     return {

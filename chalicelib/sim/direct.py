@@ -34,7 +34,8 @@ class DirectScalelite:
         return LoadSnapshot(meetings=tuple(self.world.scalelite_load()))
 
     def servers(self) -> list[ScaleliteServer]:
-        return [_port_server(e) for e in self.world.scalelite_servers()]
+        with self.world.lock:  # the port's records are copies already: no need to copy the entries first
+            return [_port_server(e) for e in self.world.registry.values()]
 
     def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
         """addServer: the new entry is disabled (and offline until the next poll)."""

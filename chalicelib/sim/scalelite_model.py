@@ -159,13 +159,14 @@ class ScaleliteModel:
             if required:
                 return None
             chosen = [s for s in candidates if s.tag is None]
-        for entry in sorted(chosen, key=lambda s: (s.load, s.id)):
-            node = self.node_for_url(entry.url)
-            if node is None or not node.reachable or node.api_error:
-                return None  # Scalelite would fail the create: "Unable to create meeting on server."
-            entry.load += entry.load_multiplier
-            return node.name
-        return None
+        if not chosen:
+            return None
+        entry = min(chosen, key=lambda s: (s.load, s.id))
+        node = self.node_for_url(entry.url)
+        if node is None or not node.reachable or node.api_error:
+            return None  # Scalelite would fail the create: "Unable to create meeting on server."
+        entry.load += entry.load_multiplier
+        return node.name
 
     def count_join(self, server: str, users: int = 1) -> None:
         """Each join also bumps the load of the meeting's server by 1 x multiplier."""
