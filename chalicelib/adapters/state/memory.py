@@ -70,11 +70,7 @@ class MemoryHistory:
 
     def record(self, entry: HistoryEntry) -> None:
         """Append one entry (and drop what fell out of the retention window, measured from its time)."""
-        body, at = records.dump(entry), records.stamp(entry.at)
-        try:
-            horizon = records.stamp(entry.at - self._keep)
-        except OverflowError:  # an entry near year 1: nothing can be older
-            horizon = ""
+        body, at, horizon = records.history_row(entry, self._keep)
         with self._t.lock:
             self._t.seq += 1
             bisect.insort(self._t.history, (at, self._t.seq, entry.kind, body))

@@ -35,6 +35,16 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def history_row(entry: HistoryEntry, keep) -> tuple[str, str, str]:
+    """(body, its time stamp, the stamp before which entries fall out of the retention window `keep`)."""
+    body, at = dump(entry), stamp(entry.at)
+    try:
+        horizon = stamp(entry.at - keep)
+    except OverflowError:  # an entry near year 1: nothing can be older
+        horizon = ""
+    return body, at, horizon
+
+
 def unstamp(text: str) -> datetime:
     """The tz-aware UTC datetime of a stored stamp."""
     moment = datetime.fromisoformat(text)  # "+00:00" parses to the timezone.utc singleton

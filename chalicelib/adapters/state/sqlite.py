@@ -138,11 +138,7 @@ class SqliteHistory:
 
     def record(self, entry: HistoryEntry) -> None:
         """Append one entry (and drop what fell out of the retention window, measured from its time)."""
-        body, at = records.dump(entry), records.stamp(entry.at)
-        try:
-            horizon = records.stamp(entry.at - self._keep)
-        except OverflowError:  # an entry near year 1: nothing can be older
-            horizon = ""
+        body, at, horizon = records.history_row(entry, self._keep)
         with self._db.writing() as cursor:
             cursor.execute(
                 "INSERT INTO history (cluster, at, kind, body) VALUES (?, ?, ?, ?)", (self._cluster, at, entry.kind, body)
