@@ -21,7 +21,7 @@ from tests.support.bbb_xml import Style, render_failed, render_get_meetings
 from tests.support.cli_runs import config_file, run_main, run_program
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bbb"
-DOCS_SAMPLE = Path("/work/shared/samples/getMeetings-docs-example.xml")
+DOCS_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "getMeetings-docs-example.xml"  # ../shared beside the repo
 LOAD_KEYS = {"meetings": int, "breakout_rooms": int, "participants": int, "moderators": int, "voice": int,
              "listen_only": int, "video_streams": int, "load_units": float}
 SECRET = "lb-secret-must-never-show-0123456789"
