@@ -49,10 +49,17 @@ class SimMeeting:
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
     def as_meeting(self, with_server: bool = True) -> Meeting:
-        return Meeting(
+        """The domain record (frozen); reused while the counts do not change (a replay asks every minute)."""
+        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video, with_server)
+        cached = self.__dict__.get("_as_meeting")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        meeting = Meeting(
             self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
             self.is_breakout, self.create_time_ms, self.server if with_server else None,
         )
+        self.__dict__["_as_meeting"] = (key, meeting)
+        return meeting
 
 
 @dataclass
