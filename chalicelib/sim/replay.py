@@ -66,7 +66,7 @@ class Replay:
             _, meeting_id = heapq.heappop(self.ends)
             if self.active.pop(meeting_id, None) is not None:
                 self.world.end_meeting(meeting_id)
-                self.joined.pop(meeting_id, None)
+                self.joined.pop(meeting_id, None)  # a room still filling up when it ends
         while self.cursor < len(self.pending) and self.pending[self.cursor].start <= now:
             m = self.pending[self.cursor]
             self.cursor += 1
@@ -82,17 +82,20 @@ class Replay:
                 if first > 1:
                     self.world.join_meeting(m.meeting_id, users=first - 1)
                 self.joined[m.meeting_id] = max(first, 1)
-        for meeting_id, m in self.active.items():
+        for meeting_id in list(self.joined):  # only rooms still filling up (a class has ~1,000 running)
+            m = self.active[meeting_id]
             share = min(1.0, max((now - m.start).total_seconds() / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
-            if share < 1.0 or (now - m.start).total_seconds() < (self.ramp + 1) * 60:
-                # Users join one by one: each join bumps the server's load in Scalelite (increment_load),
-                # which is what spreads the rooms created at the top of the hour between two polls.
-                target = max(1, math.ceil(m.participants * share))
-                if target > self.joined.get(meeting_id, 1):
-                    self.world.join_meeting(meeting_id, users=target - self.joined.get(meeting_id, 1))
-                self.joined[meeting_id] = max(target, self.joined.get(meeting_id, 1))
-                self.world.resize_meeting(meeting_id, voice=round(m.voice * share), video=round(m.video * share),
-                                          listen_only=round(m.listen_only * share))
+            if share >= 1.0 and (now - m.start).total_seconds() >= (self.ramp + 1) * 60:
+                del self.joined[meeting_id]  # full: nothing changes any more until it ends
+                continue
+            # Users join one by one: each join bumps the server's load in Scalelite (increment_load), which
+            # is what spreads the rooms created at the top of the hour between two polls.
+            target = max(1, math.ceil(m.participants * share))
+            if target > self.joined[meeting_id]:
+                self.world.join_meeting(meeting_id, users=target - self.joined[meeting_id])
+                self.joined[meeting_id] = target
+            self.world.resize_meeting(meeting_id, voice=round(m.voice * share), video=round(m.video * share),
+                                      listen_only=round(m.listen_only * share))
 
     def step(self, now: datetime, outcome: Outcome) -> dict | None:
         self.clock.set(now)

@@ -71,6 +71,7 @@ class ScaleliteModel:
         self.poll_interval = timedelta(seconds=poll_interval_s)
         self.registry: dict[str, RegisteredServer] = {}
         self.last_poll: datetime | None = None
+        self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
 
     # --- admin API --------------------------------------------------------------------------------------
     def add_server(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None,
@@ -171,11 +172,15 @@ class ScaleliteModel:
     def count_join(self, server: str, users: int = 1) -> None:
         """Each join also bumps the load of the meeting's server by 1 x multiplier."""
         url = self.url_for(server)
-        for entry in self.registry.values():
-            if entry.url == url or name_in_url(entry.url) == server:
-                if entry.load is not None and entry.state == "enabled":
-                    entry.load += entry.load_multiplier * users
+        entry = self._by_url.get(url)
+        if (entry is None or self.registry.get(entry.id) is not entry  # registry changed: look again
+                or (entry.url != url and name_in_url(entry.url) != server)):
+            entry = next((e for e in self.registry.values() if e.url == url or name_in_url(e.url) == server), None)
+            if entry is None:
                 return
+            self._by_url[url] = entry
+        if entry.load is not None and entry.state == "enabled":
+            entry.load += entry.load_multiplier * users
 
     # --- poller -----------------------------------------------------------------------------------------
     def poll_if_due(self, now: datetime) -> bool:
