@@ -88,6 +88,7 @@ class LifecycleSettings(Strict):
     backoff_max_minutes: float = Field(30.0, gt=0)
     failures_before_backoff: int = Field(3, ge=1)
     lease_seconds: int = Field(300, ge=10)
+    forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
 
 
 class StateSettings(Strict):

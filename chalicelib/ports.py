@@ -140,6 +140,9 @@ class ServerStore(Protocol):
         record with version + 1. Raises ConflictError otherwise."""
     def next_number(self, provider: str) -> int:
         """A fresh, never reused number for naming the provider's next server."""
+    def forget(self, server: Server) -> bool:
+        """Remove a record that reached its end (destroyed, lost), if its stored version is still
+        server.version; True when removed. The history keeps its trail."""
 
 
 class HistoryLog(Protocol):

@@ -8,12 +8,16 @@ import uuid
 from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Decision, Observation
-from chalicelib.domain.fleet import FINAL, Fleet
+from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.observe import RECENT_DESIRED, observe
+
+
+#: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
+FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
 
 
 def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
@@ -38,6 +42,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             actions = Actuator(rt, now).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
+            _forget_ended(rt, now)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
         result["tick_id"] = owner
@@ -57,6 +62,16 @@ def _remember_desired(rt, now: datetime, decision: Decision) -> None:
             if datetime.fromisoformat(t) >= now - window]
     kept.append((now.isoformat(), decision.desired))
     rt.store.settings.put(RECENT_DESIRED, kept)
+
+
+def _forget_ended(rt, now: datetime) -> None:
+    """Drop records that ended (destroyed, lost, failed, no registration left) a while ago, so a tick does
+    not read a growing list; their transitions stay in the history, and a VM that would still show up
+    under our tag is adopted again by reconciliation."""
+    horizon = now - timedelta(hours=rt.settings.lifecycle.forget_after_hours)
+    for server in rt.store.servers.servers():
+        if server.state in FORGETTABLE and server.scalelite_id is None and server.since < horizon:
+            rt.store.servers.forget(server)
 
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:

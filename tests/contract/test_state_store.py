@@ -43,6 +43,17 @@ def test_a_stale_save_conflicts_and_changes_nothing(store, stale_version):
     assert (kept.version, kept.reason) == (2, "")
 
 
+def test_forget_removes_a_record_only_at_the_version_read(store):
+    first = store.servers.save(a_server())
+    done = store.servers.save(first.moved(ServerState.DESTROYED, T0 + timedelta(hours=1), "destroyed"))
+    assert store.servers.forget(first) is False, "a stale version is not forgotten"
+    assert store.servers.servers() == [done]
+    assert store.servers.forget(done) is True
+    assert store.servers.servers() == []
+    assert store.servers.forget(done) is False
+    assert store.servers.next_number("gandi") == 1, "forgetting never frees a number"
+
+
 def test_updating_a_server_never_stored_conflicts(store):
     with pytest.raises(ConflictError):
         store.servers.save(a_server(version=3))

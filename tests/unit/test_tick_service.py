@@ -168,3 +168,18 @@ def test_provider_faults_never_lose_a_vm(failing):
     names = {vm.name for vm in cheap.vms.values()}
     tracked = {s.name for s in w.store.servers.servers() if s.state not in (S.FAILED, S.DESTROYED, S.LOST)}
     assert names <= tracked
+
+
+def test_ended_records_are_forgotten_after_a_day_never_live_ones():
+    w = _serving_world(2)
+    from dataclasses import replace as dc_replace
+
+    live = w.store.servers.servers()
+    w.store.servers.save(dc_replace(live[0], name="bbbscale-t-cheap-99", state=S.DESTROYED, version=0,
+                                    scalelite_id=None, since=w.clock.now, vm_id="id-gone",
+                                    url="http://bbbscale-t-cheap-99/bigbluebutton/api"))
+    w.tick(minutes=60)
+    assert "bbbscale-t-cheap-99" in [s.name for s in w.store.servers.servers()]
+    w.tick(minutes=24 * 60)
+    names = [s.name for s in w.store.servers.servers()]
+    assert "bbbscale-t-cheap-99" not in names and all(s.name in names for s in live)

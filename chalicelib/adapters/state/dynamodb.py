@@ -152,6 +152,16 @@ class DynamoServers:
                 raise
         return records.load(Server, body)
 
+    def forget(self, server: Server) -> bool:
+        """Remove the record if it is still at server.version (a conditional delete)."""
+        try:
+            self._t.call("delete_item", conflict=f"server {server.name} changed", Key=self._t.key("server", server.name),
+                         ConditionExpression="#version = :v", ExpressionAttributeNames={"#version": "version"},
+                         ExpressionAttributeValues={":v": {"N": str(server.version)}})
+        except ConflictError:
+            return False
+        return True
+
     def next_number(self, provider: str) -> int:
         """1, 2, 3... per provider: DynamoDB's atomic ADD, never reused."""
         answer = self._t.call(

@@ -53,6 +53,15 @@ class MemoryServers:
             self._t.servers[server.name] = stored
         return stored
 
+    def forget(self, server: Server) -> bool:
+        """Remove the record if it is still at server.version."""
+        with self._t.lock:
+            current = self._t.servers.get(server.name)
+            if current is None or current.version != server.version:
+                return False
+            del self._t.servers[server.name]
+            return True
+
     def next_number(self, provider: str) -> int:
         """1, 2, 3... per provider; atomic under the lock."""
         with self._t.lock:

@@ -116,6 +116,16 @@ class SqliteServers:
                 raise ConflictError(f"server {server.name}: stored version changed (had {server.version})")
         return records.load(Server, body)
 
+    def forget(self, server: Server) -> bool:
+        """Remove the record if it is still at server.version."""
+        with self._db.writing() as cursor:
+            cursor.execute("DELETE FROM servers WHERE cluster = ? AND name = ? AND version = ?",
+                           (self._cluster, server.name, server.version))
+            removed = cursor.rowcount == 1
+        if removed:
+            self._decoded.pop(server.name, None)
+        return removed
+
     def next_number(self, provider: str) -> int:
         """1, 2, 3... per provider; the increment and the read happen under the write lock."""
         with self._db.writing() as cursor:
