@@ -181,6 +181,10 @@ class _FaultyServers:
     def next_number(self, provider):
         return self.inner.next_number(provider)
 
+    def forget(self, server):
+        self.faults.maybe_kill(f"store: before forgetting {server.name}")
+        return self.inner.forget(server)
+
 
 class _FaultySettings:
     """SettingsStore whose writes (stabilization window, provider backoff) can be killed on either side."""
