@@ -6,8 +6,6 @@ repr here contains a URL: failures name the channel kind and the HTTP status onl
 
 from __future__ import annotations
 
-import requests
-
 from chalicelib.ports import UnreachableError
 
 #: Chat endpoints answer in well under a second; a tick must not wait long on a slow one.
@@ -16,6 +14,8 @@ TIMEOUT = (3.0, 10.0)
 
 def post_json(url: str, document: dict, channel: str) -> None:
     """POST `document` as JSON to `url`; raise UnreachableError naming `channel` (never the URL)."""
+    import requests  # here, not at import: `import app` stays light for Lambda cold starts
+
     try:
         response = requests.post(url, json=document, timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as error:
