@@ -9,6 +9,7 @@ by `lifecycle.victim_order`. Every action carries its reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from chalicelib.config import ProviderSettings, Settings
@@ -53,8 +54,7 @@ def decide(obs: Observation, settings: Settings) -> Decision:
             caps[name] = live
     floors = {f.provider: f.servers for f in obs.overrides.floors}
     allocation = allocate(needed, providers, floors=floors, caps=caps)
-    allocation = type(allocation)(allocation.servers, allocation.needed_units, allocation.unmet_servers,
-                                  allocation.unmet_units, tuple(reasons) + allocation.reasons)
+    allocation = replace(allocation, reasons=tuple(reasons) + allocation.reasons)
     freeze = obs.overrides.freeze
     if freeze is not None:
         until = f" until {freeze.until.isoformat()}" if freeze.until else ""
@@ -89,8 +89,9 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
     leaving: set[str] = set()  # servers that stop counting as capacity this tick
     for s in servers:
         if s.state in GONE and s.scalelite_id and obs.scalelite is not None and s.url in obs.scalelite:
-            # e.g. addServer's answer lost, then the VM replaced: the registration outlived its VM. It was
-            # never enabled (enable needs the id we never had), so it holds no meeting.
+            # The registration outlived its VM: an addServer whose answer was lost before the VM was replaced
+            # (never enabled: enable needs the id we never had), or a VM that vanished (lost: its meetings,
+            # if any, went with it and Scalelite ends them once it is offline). Nothing can be placed there.
             actions.append(Action("stop", name, f"{s.name} is {s.state.value} but still registered in Scalelite: "
                                   "deleteServer", server=s.name))
             continue
