@@ -183,6 +183,10 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
     record = known.get(server)
     if record is None or record.state in FINAL:
         return Reply(f"No running server named {server!r}. `status` lists the fleet.")
+    provider = runtime.settings.providers.get(record.provider)
+    if provider is not None and provider.mode == "static":
+        return Reply(f"{server} belongs to the owned pool ({record.provider}), which bbbscale never stops: "
+                     "cordon it in Scalelite for maintenance.")
     requests = dict(runtime.store.settings.get(DRAIN, None) or {})
     if server in requests:
         return Reply(f"{server} is already being drained (asked by {requests[server].get('by', '?')}).")

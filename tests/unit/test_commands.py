@@ -189,3 +189,16 @@ def test_iso_reservations_parse_to_the_same_instants(starts, length, users):
         return
     command = parse(f"reserve {starts.isoformat()} {ends.isoformat()} {users}")
     assert command == grammar.Reserve(starts, ends, users)
+
+
+def test_an_owned_pool_server_is_not_drained_by_bbbscale():
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.overrides import DRAIN
+    from chalicelib.service import commands
+    from tests.support.chat_fakes import OPERATOR, FakeRuntime, FakeStore, serving
+
+    runtime = FakeRuntime(store=FakeStore([serving("bbb-own-1", provider="owned")]))
+    reply = commands.execute("drain bbb-own-1", runtime, commands.Caller("slack", OPERATOR, "ops"), datetime.now(UTC))
+    assert "owned pool" in reply.text and "never stops" in reply.text
+    assert DRAIN not in runtime.store.settings.values
