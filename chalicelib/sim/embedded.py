@@ -65,7 +65,8 @@ def runtime_for(settings):
     """The runtime `bbbscale tick` uses: a simulated world seeded with the current hour's classes when
     the configuration is simulated, the real adapters otherwise."""
     if not is_simulated(settings):
-        yield Runtime(settings)
+        # Long provider batches say how far they got, on stderr (stdout is the tick's output).
+        yield Runtime(settings, progress=lambda message: print(message, file=sys.stderr, flush=True))
         return
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     with sim_runtime(settings, now, http=True) as (rt, world, clock):
