@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
-from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.ports import ApiError, BbbscaleError, ConflictError, ProviderError
 from chalicelib.domain.reconcile import GONE
 from chalicelib.service.observe import BACKOFF
 

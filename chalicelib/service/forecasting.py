@@ -15,7 +15,7 @@ SAMPLES_PREFIX = "load_samples:"  # + local date -> {bucket: max units}
 BUCKET_MINUTES = 15
 
 
-def history_profile(settings, traces) -> "LoadProfile":
+def history_profile(settings, traces):
     """A profile learned from whole traces (the demo's and the simulator's "last weeks")."""
     from chalicelib.domain.forecast import LoadProfile
     from chalicelib.sim.traces import load_series

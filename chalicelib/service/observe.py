@@ -32,8 +32,10 @@ def _scalelite_servers(rt, problems: list[str]) -> dict[str, ScaleliteServer] | 
         return None
 
 
-def _load(rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]) -> LoadSnapshot | None:
-    """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own."""
+def load_snapshot(rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]) -> LoadSnapshot | None:
+    """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own,
+    read from the list Scalelite gave (`registered`). Never "no load" on a failure: None, with the reason
+    in `problems`."""
     try:
         return rt.scalelite.meetings()
     except ApiError as error:
@@ -43,7 +45,7 @@ def _load(rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]
     except BbbscaleError as error:
         problems.append(f"Scalelite getMeetings failed: {error}")
         return None
-    return rt.poll_servers([s for s in registered.values() if s.online and s.state in ("enabled", "cordoned")])
+    return rt.poll_servers(list(registered.values()))  # it polls the online enabled/cordoned ones, as Scalelite
 
 
 def _check(rt, server: Server) -> ServerCheck:
@@ -76,7 +78,7 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
     by_name = {r.name: r for r in records}
     for server in changed:
         by_name[server.name] = rt.transition(server, persist) if persist else server
-    snapshot = _load(rt, registered, problems)
+    snapshot = load_snapshot(rt, registered, problems)
     if registered is not None:
         for name, r in list(by_name.items()):
             seen = registered.get(r.url) if r.url else None

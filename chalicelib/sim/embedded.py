@@ -96,8 +96,8 @@ def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = Fal
         done = 0
         while True:
             now = datetime.now(timezone.utc)
-            if rt.world is not None:
-                rt.clock.set(now) if hasattr(rt.clock, "set") else None
+            if rt.world is not None:  # the simulated fleet follows the wall clock
+                rt.clock.set(now)
                 rt.world.advance(now)
             result = rt.tick(dry_run=dry_run, now=now)
             if as_json:

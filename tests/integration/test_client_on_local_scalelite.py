@@ -78,7 +78,7 @@ def test_the_servers_own_api_answers_health_meetings_and_recordings(world, local
 
 def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
     from chalicelib.bootstrap import Runtime
-    from chalicelib.service.observe import _load
+    from chalicelib.service.observe import load_snapshot
     from tests.support.builders import settings
 
     c = client(local)
@@ -95,7 +95,7 @@ def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
     rt = Runtime(settings(), scalelite=c)
     problems: list[str] = []
     registered = {s.url: s for s in c.servers()}
-    snapshot = _load(rt, registered, problems)
+    snapshot = load_snapshot(rt, registered, problems)
     assert not snapshot.complete, "one server unread: the snapshot may justify scaling up, never down"
     assert sum(m.participants for m in snapshot.meetings) in (4, 6)
     assert problems == ["Scalelite getMeetings answered internalError"]

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.adapters.scalelite.bbb import BbbApi
 from chalicelib.adapters.scalelite.client import ScaleliteClient, admin_base
-from chalicelib.adapters.scalelite.observe import meetings_or_fallback, observe_per_server
+from chalicelib.adapters.scalelite.observe import observe_per_server
 from chalicelib.config import ConfigError, ScaleliteSettings
 from chalicelib.domain.load import Meeting
 from chalicelib.ports import ApiError, ResponseError, ScaleliteServer, UnreachableError
@@ -223,7 +223,18 @@ def test_admin_checksum_error_comes_as_xml_with_http_200(fleet):
         scalelite(fleet, secret="wrong-lb-secret").add("https://x/bigbluebutton/api", "s", 1.0, None)
 
 
-# --- observation with fallback ----------------------------------------------------------------------
+# --- observation with fallback (the tick's observe step over this client) ---------------------------
+def observed(client):
+    """What the tick's observe step reads through `client`: (snapshot or None, problems)."""
+    from chalicelib.bootstrap import Runtime
+    from chalicelib.service.observe import load_snapshot
+    from tests.support.builders import settings
+
+    problems: list[str] = []
+    registered = {s.url: s for s in client.servers()}
+    return load_snapshot(Runtime(settings(), scalelite=client), registered, problems), problems
+
+
 def two_rooms(prefix: str) -> str:
     return render_get_meetings([Meeting(f"{prefix}-a", participants=10, voice=2),
                                 Meeting(f"{prefix}-b", participants=5, video=1)])
@@ -231,8 +242,8 @@ def two_rooms(prefix: str) -> str:
 
 def test_scalelite_meetings_when_it_answers(fleet):
     fleet.scalelite.meetings_xml = two_rooms("lb")
-    snapshot = meetings_or_fallback(scalelite(fleet))
-    assert snapshot.totals.participants == 15 and snapshot.complete
+    snapshot, problems = observed(scalelite(fleet))
+    assert snapshot.totals.participants == 15 and snapshot.complete and problems == []
 
 
 def test_internal_error_falls_back_to_each_server(fleet):
@@ -241,7 +252,7 @@ def test_internal_error_falls_back_to_each_server(fleet):
     fleet.add_bbb("bbb2", "s2", meetings_xml=two_rooms("two"), state="cordoned")
     fleet.add_bbb("bbb3", "s3", meetings_xml=two_rooms("off"), online=False)
     fleet.add_bbb("bbb4", "s4", meetings_xml=two_rooms("dis"), state="disabled")
-    snapshot = meetings_or_fallback(scalelite(fleet))
+    snapshot, _ = observed(scalelite(fleet))
     assert snapshot.complete and snapshot.totals.meetings == 4
     assert {m.server for m in snapshot.meetings} == {"bbb1", "bbb2"}
     assert fleet.endpoints["bbb3"].hits == fleet.endpoints["bbb4"].hits == 0
@@ -253,16 +264,17 @@ def test_a_failing_server_makes_the_snapshot_incomplete(fleet):
     fleet.add_bbb("bbb2", "wrong", meetings_xml=two_rooms("two"))
     fleet.servers["bbb2"]["secret"] = "secret-scalelite-has"  # so bbb2 answers checksumError
     fleet.add_bbb("bbb3", "s3", fail_first=99)
-    snapshot = meetings_or_fallback(scalelite(fleet, retries=1), backoff=0.01)
+    snapshot, _ = observed(scalelite(fleet, retries=1))
     assert not snapshot.complete and snapshot.totals.meetings == 2
     assert sorted(p.split(":")[0] for p in snapshot.problems) == ["bbb2", "bbb3"]
     assert all("secret-scalelite-has" not in p and "s3" not in p.split(":", 1)[1] for p in snapshot.problems)
 
 
-def test_other_failures_are_raised_never_no_load(fleet):
+def test_other_failures_are_unknown_load_never_no_load(fleet):
     fleet.scalelite.meetings_xml = render_failed("checksumError", "You did not pass the checksum security check")
-    with pytest.raises(ApiError, match="checksumError"):
-        meetings_or_fallback(scalelite(fleet))
+    snapshot, problems = observed(scalelite(fleet))
+    assert snapshot is None, "a FAILED answer other than internalError is unknown load, never an empty one"
+    assert problems == ["Scalelite getMeetings answered checksumError"]
 
 
 def test_observe_per_server_runs_in_parallel(fleet):

@@ -132,7 +132,7 @@ states = st.sampled_from([S.REQUESTED, S.BOOTING, S.HEALTHY, S.REGISTERED, S.SER
 @st.composite
 def fleets(draw):
     out = owned()
-    checks, registered_load = {}, {}
+    checks = {}
     for i in range(draw(st.integers(0, 12))):
         provider = draw(st.sampled_from(["cheap", "dear"]))
         state = draw(states)

@@ -79,7 +79,7 @@ class ScaleliteClient:
     """Scalelite's getMeetings and server admin API, signed with the load balancer's secret.
 
     `meetings()` raises ApiError("internalError") when any server behind Scalelite failed: see
-    `observe.meetings_or_fallback`. Nothing automatic may call `panic`.
+    `chalicelib.service.observe.load_snapshot`. Nothing automatic may call `panic`.
     """
 
     def __init__(self, settings: ScaleliteSettings, secret: str, session=None, backoff: float = 0.5):

@@ -17,9 +17,8 @@ from typing import Callable
 import requests
 
 from chalicelib.adapters.scalelite.bbb import BbbApi
-from chalicelib.config import ScaleliteSettings
 from chalicelib.domain.load import LoadSnapshot, Meeting
-from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
+from chalicelib.ports import BbbscaleError, ScaleliteServer
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +76,3 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
 def _problem(server: ScaleliteServer, error: BbbscaleError) -> str:
     text = str(error).replace(server.secret, "***") if server.secret else str(error)
     return text if text.startswith(f"{server.id}:") else f"{server.id}: {text}"
-
-
-def meetings_or_fallback(client, settings: ScaleliteSettings | None = None,
-                         session_factory: Callable[[], requests.Session] | None = None,
-                         backoff: float = 0.5) -> LoadSnapshot:
-    """Scalelite's getMeetings; when it answers FAILED internalError (some server behind it failed),
-    the same figures read server by server. Any other FAILED, and any fault reaching Scalelite itself,
-    is raised: a failed observation is never "no load"."""
-    try:
-        return client.meetings()
-    except ApiError as error:
-        if error.key != "internalError":
-            raise
-        log.warning("Scalelite getMeetings answered internalError; observing each server directly")
-    settings = settings or client.settings
-    return observe_per_server(
-        client.servers(), settings.checksum, settings.server_poll_concurrency, settings.connect_timeout,
-        settings.read_timeout, settings.retries, settings.max_response_bytes, session_factory, backoff,
-    )
