@@ -78,6 +78,10 @@ class ScaleliteSettings(Strict):
 
 class LifecycleSettings(Strict):
     stabilization_minutes: float = Field(10.0, ge=0, description="desired must stay below fleet this long")
+    consolidate_before_slot_minutes: float = Field(
+        10.0, ge=0, le=30,
+        description="this close to a timetable class start, surplus servers are cordoned without waiting for the "
+                    "stabilization window, so the class's rooms land on the servers kept (0: never)")
     scale_in_window_minutes: float = Field(10.0, ge=0, description="stop hourly servers this close to period end")
     drain_report_minutes: float = Field(120.0, gt=0, description="a longer drain is reported, never forced")
     recording_max_wait_minutes: float = Field(240.0, ge=0)
@@ -130,6 +134,10 @@ class ForecastSettings(Strict):
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     history_weeks: int = Field(3, ge=0)
     history_factor: float = Field(1.0, ge=0)
+    max_trend_factor: float = Field(
+        2.0, ge=1.0, le=5.0,
+        description="when today runs above the history (measured load over the history's for the same time, "
+                    "highest of the last hour), the forecast is raised by that ratio, up to this (1: never)")
 
 
 class ChatSettings(Strict):

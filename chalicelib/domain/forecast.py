@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Iterable, Mapping, Protocol
 from zoneinfo import ZoneInfo
@@ -141,6 +141,17 @@ class LoadProfile:
             at += step
         return max(best, self.expected(end))
 
+    def day_peak(self, weekday: int) -> float:
+        """The highest load the profile expects on this weekday (0 without history)."""
+        return self._day_peaks.get(weekday, 0.0)
+
+    @cached_property
+    def _day_peaks(self) -> dict[int, float]:
+        peaks: dict[int, float] = {}
+        for (weekday, _), units in self.peaks.items():
+            peaks[weekday] = max(peaks.get(weekday, 0.0), units)
+        return peaks
+
     def weeks_seen(self, weekday: int) -> int:
         """How many past dates of this weekday the profile remembers."""
         return len(self.days.get(weekday, ()))
@@ -171,6 +182,22 @@ def class_slots(day: date, settings: ForecastSettings, tz: tzinfo, longest: floa
             end = min(end, moments[i + 1])
         slots.append(ClassSlot(start, end))
     return slots
+
+
+def class_start_within(now: datetime, settings: ForecastSettings, minutes: float, tz: str | tzinfo) -> datetime | None:
+    """The timetable's next class start in (now, now + minutes], or None. The calendar is not asked: on a
+    day off the forecast expects nothing, so what a caller does before a start it cannot see is harmless."""
+    if minutes <= 0:
+        return None
+    zone = _zone(tz)
+    now = _aware(now, "now")
+    end = now + timedelta(minutes=minutes)
+    local_now, local_end = now.astimezone(zone), end.astimezone(zone)
+    for day in sorted({local_now.date(), local_end.date()}):
+        for slot in class_slots(day, settings, zone):
+            if now < slot.start <= end:
+                return slot.start
+    return None
 
 
 def _weekday_plural(weekday: int) -> str:

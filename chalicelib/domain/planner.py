@@ -16,6 +16,7 @@ from chalicelib.config import ProviderSettings, Settings
 from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import COMING, Server, ServerState
 from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
+from chalicelib.domain.forecast import class_start_within
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
@@ -192,17 +193,40 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
     return [Action("start", name, why, count=count)]
 
 
+def _zone(settings: Settings):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.timezone)
+
+
+def _class_start_soon(obs: Observation, settings: Settings):
+    """The timetable class start close enough to consolidate before, when the forecast is on."""
+    if not settings.forecast.enabled:
+        return None
+    return class_start_within(obs.now, settings.forecast, settings.lifecycle.consolidate_before_slot_minutes,
+                              settings.timezone)
+
+
 def _scale_down(name, provider, target, active, obs: Observation, settings: Settings, stale) -> list[Action]:
     if obs.snapshot is None or not obs.snapshot.complete or obs.scalelite is None:
         return [Action("hold", name, f"desired {target} < active {len(active)}, but the observation is incomplete: "
                        "no scale-down on doubtful data")]
     window = timedelta(minutes=settings.lifecycle.stabilization_minutes)
-    recent = [(t, d.get(name, 0)) for t, d in obs.recent_desired if t >= obs.now - window]
-    covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(minutes=settings.interval_minutes)
-    if window.total_seconds() > 0 and not covered:
-        return [Action("hold", name, f"desired {target} < active {len(active)}: stabilizing "
-                       f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)")]
-    keep = max([target] + [n for _, n in recent])
+    slot = _class_start_soon(obs, settings)
+    if slot is not None:
+        # A class start is a burst: Scalelite spreads its rooms over every enabled server and pins them
+        # there, so the surplus must be cordoned before it, not a stabilization window after it.
+        keep = target
+        minutes = (slot - obs.now).total_seconds() / 60
+        why = f"the {slot.astimezone(_zone(settings)):%H:%M} class starts in {minutes:.0f} min"
+    else:
+        recent = [(t, d.get(name, 0)) for t, d in obs.recent_desired if t >= obs.now - window]
+        covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(minutes=settings.interval_minutes)
+        if window.total_seconds() > 0 and not covered:
+            return [Action("hold", name, f"desired {target} < active {len(active)}: stabilizing "
+                           f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)")]
+        keep = max([target] + [n for _, n in recent])
+        why = f"max {keep} over {window.total_seconds() / 60:g} min"
     excess = len(active) - keep
     if excess <= 0:
         return []
@@ -212,6 +236,6 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
     candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale, load[s.name]))
     out = []
     for s in candidates[:excess]:
-        out.append(Action("cordon", name, f"desired {target} (max {keep} over {window.total_seconds() / 60:g} min) < "
-                          f"active {len(active)}: cordon {s.name} ({s.state.value}, load {load[s.name]:g})", server=s.name))
+        out.append(Action("cordon", name, f"desired {target} ({why}) < active {len(active)}: "
+                          f"cordon {s.name} ({s.state.value}, load {load[s.name]:g})", server=s.name))
     return out

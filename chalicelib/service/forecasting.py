@@ -1,8 +1,17 @@
 """The forecast as the tick sees it: timetable + school calendar + the load history bbbscale recorded.
 
 Each tick records its measured load into a compact per-day profile in the state store (the maximum per
-15-minute slot), and the forecast learns from the last weeks of those days. The profile is rebuilt at
-most once per slot, so a tick costs one settings read and one write, on SQLite or DynamoDB alike.
+5-minute slot), and the forecast learns from the last weeks of those days. The profile is rebuilt at
+most once per slot, so a tick costs a few settings reads and writes, on SQLite or DynamoDB alike.
+
+Five-minute slots, because classes end at :45-:55 and start at :00: a coarser slot's maximum keeps the
+last class's peak in the forecast until the next class has begun, so the surplus could not be cordoned
+before the next class's rooms are spread over it.
+
+Today's trend: a day that runs above the history (a closure nobody announced, an exam week) would meet
+the next class with last weeks' fleet. Each tick compares the measured load with what the history
+expected around now; the highest ratio of the last hour (above 1, capped by `max_trend_factor`) raises
+the forecast, and the reason says so. It never lowers it: a quiet hour is no promise about the next.
 """
 
 from __future__ import annotations
@@ -11,8 +20,13 @@ from datetime import datetime, timedelta
 
 from chalicelib.service.demand import lead_minutes
 
-SAMPLES_PREFIX = "load_samples:"  # + local date -> {bucket: max units}
-BUCKET_MINUTES = 15
+SAMPLES_PREFIX = "load_slots:"  # + local date -> {slot's first minute of the day: max units}
+BUCKET_MINUTES = 5
+TREND_KEY = "forecast_trend"  # [[iso time, measured / expected], ...] of the last TREND_WINDOW
+TREND_WINDOW = timedelta(minutes=60)
+TREND_LOOKBACK = timedelta(minutes=15)  # the history's expectation "around now": its peak over this
+TREND_MIN_SHARE = 0.25  # below this share of the day's expected peak, ratios are noise (dawn, lunch)
+TREND_NOISE = 1.05  # ratios up to this are read as "as expected"
 
 
 def history_profile(settings, traces):
@@ -33,6 +47,7 @@ class Forecaster:
         self._fixed = profile
         self._calendar = calendar
         self._cached: tuple[str, object] | None = None
+        self._memory_trail: list[tuple[datetime, float]] = []
 
     @property
     def calendar(self):
@@ -50,7 +65,16 @@ class Forecaster:
         profile = self._profile(now)
         result = forecast_units(now, self.settings.forecast, self.calendar, profile, lead_minutes(self.settings),
                                 tz=self.settings.timezone)
+        trend = self.trend(now)
+        if trend > TREND_NOISE and result.units > 0:
+            return result.units * trend, f"forecast: {result.reason}, x{trend:.2f}: today runs above the history"
         return result.units, f"forecast: {result.reason}"
+
+    def trend(self, now: datetime) -> float:
+        """How far above the history today runs: the highest measured/expected ratio of the last hour,
+        between 1 and `max_trend_factor`."""
+        ratios = [r for at, r in self._trail() if now - TREND_WINDOW < at <= now]
+        return min(max(ratios, default=1.0), self.settings.forecast.max_trend_factor) if ratios else 1.0
 
     def _profile(self, now: datetime):
         from chalicelib.domain.forecast import LoadProfile
@@ -59,7 +83,7 @@ class Forecaster:
             return self._fixed
         if self.store is None:
             return LoadProfile.empty(self.settings.timezone, BUCKET_MINUTES)
-        slot = now.strftime("%Y-%m-%d %H:") + str(now.minute // BUCKET_MINUTES)
+        slot = now.strftime("%Y-%m-%d %H:") + str(now.minute // BUCKET_MINUTES)  # rebuilt once per slot
         if self._cached is None or self._cached[0] != slot:
             self._cached = (slot, LoadProfile.from_samples(self._samples(now), self.settings.timezone,
                                                            self.settings.forecast.history_weeks, BUCKET_MINUTES,
@@ -74,20 +98,44 @@ class Forecaster:
         for back in range(1, 7 * max(self.settings.forecast.history_weeks, 1) + 1):
             day = (now.astimezone(tz) - timedelta(days=back)).date()
             for bucket, units in (self.store.settings.get(f"{SAMPLES_PREFIX}{day.isoformat()}", None) or {}).items():
-                minutes = int(bucket) * BUCKET_MINUTES
+                minutes = int(bucket)
                 at = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=tz)
                 out.append((at, float(units)))
         return out
 
+    def _trail(self) -> list[tuple[datetime, float]]:
+        if self.store is None:
+            return self._memory_trail
+        return [(datetime.fromisoformat(at), float(r)) for at, r in (self.store.settings.get(TREND_KEY, None) or [])]
+
+    def _note_trend(self, now: datetime, units: float) -> None:
+        """Keep this tick's measured/expected ratio when the history expected a real load around now."""
+        if self.settings.forecast.max_trend_factor <= 1.0:
+            return
+        profile = self._profile(now)
+        expected = profile.peak_between(now - TREND_LOOKBACK, now)
+        weekday = now.astimezone(profile.tz).weekday()
+        if expected <= 0 or expected < TREND_MIN_SHARE * profile.day_peak(weekday):
+            return
+        trail = [(at, r) for at, r in self._trail() if now - TREND_WINDOW < at < now] + [(now, units / expected)]
+        if self.store is None:
+            self._memory_trail = trail
+        else:
+            self.store.settings.put(TREND_KEY, [[at.isoformat(), round(r, 4)] for at, r in trail])
+
     def record(self, now: datetime, units: float | None) -> None:
-        """Remember the measured load of this tick in today's slot maximum."""
-        if units is None or self.store is None:
+        """Remember the measured load of this tick in today's slot maximum, and today's trend."""
+        if units is None:
+            return
+        self._note_trend(now, units)
+        if self.store is None:
             return
         from zoneinfo import ZoneInfo
 
         local = now.astimezone(ZoneInfo(self.settings.timezone))
         key = f"{SAMPLES_PREFIX}{local.date().isoformat()}"
-        bucket = str((local.hour * 60 + local.minute) // BUCKET_MINUTES)
+        minute = local.hour * 60 + local.minute
+        bucket = str(minute - minute % BUCKET_MINUTES)
         day = dict(self.store.settings.get(key, None) or {})
         if units > day.get(bucket, -1.0):
             day[bucket] = round(units, 1)

@@ -11,6 +11,7 @@ from chalicelib.domain.forecast import (
     LoadProfile,
     WeekdayCalendar,
     class_slots,
+    class_start_within,
     forecast_units,
 )
 
@@ -224,3 +225,16 @@ def test_departures_from_the_timetable_are_learned_without_being_told(variant):
     if variant == "friday-surge":
         assert readiness(variant, variant, afternoon_friday=True) >= 0.85
         assert readiness("timetable", variant, afternoon_friday=True) < 0.7  # what history taught
+
+
+def test_class_start_within_finds_the_next_start_only_inside_the_window():
+    paris = ZoneInfo("Europe/Paris")
+    cfg = ForecastSettings()
+    monday = date(2026, 11, 30)
+    assert class_start_within(at(monday, "07:52"), cfg, 10, paris) == at(monday, "08:00")
+    assert class_start_within(at(monday, "07:49"), cfg, 10, paris) is None
+    assert class_start_within(at(monday, "08:00"), cfg, 10, paris) is None  # a class under way is no start
+    assert class_start_within(at(monday, "11:55"), cfg, 10, paris) is None  # lunch: the next is 13:00
+    assert class_start_within(at(monday, "07:52"), cfg, 0, paris) is None
+    sunday_night = datetime(2026, 11, 29, 23, 55, tzinfo=paris)
+    assert class_start_within(sunday_night, cfg, 30, paris) is None

@@ -199,3 +199,21 @@ def test_a_server_an_operator_drained_is_stopped_once_empty_and_never_reopened()
                               checks={"c0": ServerCheck(healthy=True, meetings=2, recordings_pending=0)}), CFG)
     assert "uncordon" not in [a.action for a in busy.actions]
     assert any(a.action == "start" for a in busy.actions)
+
+
+def test_surplus_is_cordoned_before_a_class_starts_without_waiting_for_the_window():
+    # T0 is 10:00 in Paris, a class start of the default timetable. Five minutes before it, the rooms of
+    # the coming class must not be spread over servers the forecast does not need: Scalelite would pin
+    # them there for the hour.
+    fleet = owned() + [server(f"c{i}") for i in range(3)]
+    before = T0 - timedelta(minutes=5)
+    d = decide(observation(fleet, load_of(0), now=before), CFG)
+    cordons = acts(d, "cordon")
+    assert len(cordons) == 3
+    assert "the 10:00 class starts in 5 min" in cordons[0].reason
+    # Earlier in the hour, or with the rule off, or with no forecast, the stabilization window holds.
+    for now, cfg in ((T0 - timedelta(minutes=25), CFG),
+                     (before, settings(lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 0})),
+                     (before, settings(forecast={"enabled": False}))):
+        held = decide(observation(fleet, load_of(0), now=now), cfg)
+        assert not acts(held, "cordon") and "stabilizing" in acts(held, "hold")[0].reason
