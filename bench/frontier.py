@@ -1,7 +1,7 @@
 """Can any headroom meet issue 7's target point (cost <= 1.5x the oracle AND overload <= 0.1%)? The
 frontier with a perfect forecast, and where the overload comes from.
 
-    .venv/bin/python bench/frontier.py [--scale 1.6] [--jobs 2]
+    .venv/bin/python bench/frontier.py [--scale 1.6] [--jobs 2] [--plot bench/plots/frontier.png]
 
 1. One generated Tuesday replayed through the real tick with a *perfect* forecast (the history is the
    day itself, so timing errors are not the forecast's) for a sweep of headrooms, and with the
@@ -94,10 +94,41 @@ def spread(scale: float) -> dict:
             "count_cv": statistics.median(count_cv), "utilisation": statistics.median(utilisation)}
 
 
+def plot_frontier(rows: list[dict], path: str) -> str:
+    """Cost against the oracle over the overloaded share, one point per run, and the target box."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.add_patch(plt.Rectangle((0, 0), 0.1, 1.5, color="tab:green", alpha=0.25, label="issue 7's target"))
+    perfect = [r for r in rows if r["forecast"] == "perfect"]
+    ax.plot([r["overload"] for r in perfect], [r["ratio"] for r in perfect], "o-", color="tab:blue",
+            label="perfect forecast, headroom swept")
+    for r in perfect:
+        ax.annotate(f"{r['headroom']:g} %", (r["overload"], r["ratio"]), textcoords="offset points", xytext=(6, 4))
+    shipped = [r for r in rows if r["forecast"] != "perfect"]
+    ax.plot([r["overload"] for r in shipped], [r["ratio"] for r in shipped], "s", color="tab:red",
+            label="as shipped (learnt forecast, 20 %)")
+    ax.set_xlabel("overloaded server-minutes (% of server-minutes)")
+    ax.set_ylabel("cost / oracle cost")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title("No headroom reaches the target, even knowing the future")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.6)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--plot", help="write the frontier as a PNG here")
     args = parser.parse_args()
     runs = [(args.scale, h, True) for h in HEADROOMS] + [(args.scale, 20.0, False)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -105,6 +136,8 @@ def main() -> None:
         placement = pool.submit(spread, args.scale).result()
     for row in rows:
         print(json.dumps(row))
+    if args.plot:
+        print("plot:", plot_frontier(rows, args.plot))
     print(json.dumps(placement))
     print("\n| forecast | headroom | cost € | oracle € | cost/oracle | overloaded share | rejected | killed |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
