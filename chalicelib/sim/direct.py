@@ -11,7 +11,7 @@ from __future__ import annotations
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.ports import ApiError, ScaleliteServer, UnreachableError
 from chalicelib.sim.scalelite_model import STATES, RegisteredServer
-from chalicelib.sim.world import NodeUnavailable, SimWorld
+from chalicelib.sim.world import BbbNode, NodeUnavailable, SimWorld
 
 _STATE_WORDS = {**{v: k for k, v in STATES.items()}, **{k: k for k in STATES}}  # enabled|enable -> enable
 
@@ -74,33 +74,36 @@ class DirectBbb:
     def __repr__(self) -> str:
         return f"DirectBbb({self.server_name!r})"
 
-    def _checked(self) -> None:
-        node = self.world.node(self.server_name)
+    def _checked(self) -> BbbNode:
+        """The server's live record (read under the world's lock, not copied: callers only read it)."""
+        node = self.world.nodes.get(self.server_name)
         if node is None or not node.reachable:
             raise UnreachableError(f"BBB server {self.server_name} is not answering")
         if node.api_error:
             raise UnreachableError(f"BBB server {self.server_name} answered HTTP 500")
         if self._secret is not None and self._secret != node.secret:
             raise ApiError("checksumError", "You did not pass the checksum security check")
+        return node
 
     def healthy(self) -> bool:
         """The API answers and a checksummed getMeetings works."""
         try:
-            self._checked()
+            with self.world.lock:
+                self._checked()
             return True
         except (UnreachableError, ApiError):
             return False
 
     def meetings(self) -> LoadSnapshot:
-        self._checked()
-        try:
-            found = self.world.node_meetings(self.server_name)
-        except NodeUnavailable as error:
-            raise UnreachableError(str(error)) from None
-        return LoadSnapshot(meetings=tuple(m.as_meeting() for m in found))
+        with self.world.lock:
+            self._checked()
+            try:
+                found = self.world.node_load(self.server_name)
+            except NodeUnavailable as error:
+                raise UnreachableError(str(error)) from None
+        return LoadSnapshot(meetings=tuple(found))
 
     def recordings_pending(self) -> int:
         """Recordings still processing on this server (they stop it from being switched off)."""
-        self._checked()
-        node = self.world.node(self.server_name)
-        return node.recordings_pending if node else 0
+        with self.world.lock:
+            return self._checked().recordings_pending

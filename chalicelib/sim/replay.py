@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from chalicelib.domain.load import meeting_units
+from chalicelib.domain.load import room_costs
 
 RAMP_MINUTES = 5.0
 
@@ -59,7 +59,6 @@ class Replay:
         self.ends: list[tuple[datetime, str]] = []
         self.cursor = 0
         self.joined: dict[str, int] = {}
-        self._units: dict[tuple, float] = {}
 
     def _feed(self, now: datetime) -> None:
         while self.ends and self.ends[0][0] <= now:
@@ -129,22 +128,15 @@ class Replay:
                       sum(1 for u, cap in units.values() if u > cap))
 
     def _server_units(self, now: datetime) -> dict[str, tuple[float, float]]:
-        """{server: (load units, capacity)} of every powered-on server. A room's units change only with
-        its counts or when it stops being young, so they are remembered by those (a week has ~4,000
-        ticks of ~2,000 rooms each)."""
-        weights = self.rt.settings.weights
-        young_before = now - timedelta(minutes=weights.young_room_minutes)
+        """{server: (load units, capacity)} of every powered-on server, each room costed as the tick
+        costs it (a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
+        off the world's records, nothing is remembered between ticks, so nothing can go stale)."""
         with self.world.lock:
             out = {name: (0.0, node.capacity_units) for name, node in self.world.nodes.items()}
-            for m in self.world.meetings.values():
-                key = (m.meeting_id, m.participants, m.voice, m.video, m.listen_only, m.create_time > young_before)
-                cost = self._units.get(key)
-                if cost is None:
-                    cost = self._units[key] = meeting_units(m.as_meeting(), weights, now)
+            meetings = self.world.meetings.values()
+            for m, cost in zip(meetings, room_costs(meetings, self.rt.settings.weights, now)):
                 units, capacity = out.get(m.server, (0.0, 0.0))
                 out[m.server] = (units + cost, capacity)
-        if len(self._units) > 200_000:
-            self._units.clear()
         return out
 
     def run(self, start: datetime, end: datetime, every: timedelta = timedelta(minutes=1),

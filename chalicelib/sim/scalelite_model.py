@@ -16,7 +16,8 @@ purpose, because a scaler must live with them:
   load 0 turns disabled.
 - getMeetings asks each online, non-disabled server in turn; any failure fails the whole call.
 
-`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `_kill_on` and `lock`.
+`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `on_server`, `_kill_on`
+and `lock`.
 """
 
 from __future__ import annotations
@@ -194,22 +195,24 @@ class ScaleliteModel:
         """One round of Scalelite's server poller over every registered server."""
         with self.lock:
             self.last_poll = now
+            young_since = now - timedelta(minutes=self.young_room_minutes)
             for entry in self.registry.values():
                 node = self.node_for_url(entry.url)
                 if node and node.reachable and not node.api_error and node.secret == entry.secret:
-                    self._poll_ok(entry, node.name, now)
+                    self._poll_ok(entry, node.name, young_since)
                 else:
                     self._poll_failed(entry, node.name if node else None)
 
-    def _poll_ok(self, entry: RegisteredServer, name: str, now: datetime) -> None:
-        young_since = now - timedelta(minutes=self.young_room_minutes)
+    def _poll_ok(self, entry: RegisteredServer, name: str, young_since: datetime) -> None:
+        """A good poll; `young_since`: meetings created after it count as at least young_room_users."""
         total = 0
-        for meeting in self._on(name):
+        young_users = self.young_room_users
+        for meeting in self.on_server.get(name, {}).values():
             if meeting.is_breakout:
                 continue
             attendees = meeting.participants + meeting.moderators
-            if meeting.create_time > young_since:
-                attendees = max(attendees, self.young_room_users)
+            if attendees < young_users and meeting.create_time > young_since:
+                attendees = young_users
             total += attendees
         entry.unhealthy_counter = 0
         if not entry.online:
@@ -259,5 +262,5 @@ class ScaleliteModel:
                 raise ApiError("internalError", "Response did not include returncode")
             if node.secret != entry.secret:
                 raise ApiError("checksumError", "You did not pass the checksum security check")
-            found.extend(self._on(node.name))
+            found.extend(self.on_server.get(node.name, {}).values())
         return found
