@@ -23,11 +23,17 @@ def _port_server(entry: RegisteredServer) -> ScaleliteServer:
     )
 
 
+def _entry_fields(entry: RegisteredServer) -> tuple:
+    """Every field `_port_server` copies: the key its answer is remembered by."""
+    return (entry.id, entry.url, entry.secret, entry.state, entry.online, entry.load, entry.load_multiplier, entry.tag)
+
+
 class DirectScalelite:
     """Scalelite port: getMeetings and the server admin API, straight on the world."""
 
     def __init__(self, world: SimWorld):
         self.world = world
+        self._listed: dict[str, tuple[tuple, ScaleliteServer]] = {}  # getServers' records, by server id
 
     def meetings(self) -> LoadSnapshot:
         """All meetings Scalelite's getMeetings would list; ApiError when it would answer FAILED."""
@@ -35,7 +41,18 @@ class DirectScalelite:
 
     def servers(self) -> list[ScaleliteServer]:
         with self.world.lock:  # the port's records are copies already: no need to copy the entries first
-            return [_port_server(e) for e in self.world.registry.values()]
+            entries = list(self.world.registry.values())
+            listed, out = {}, []
+            for entry in entries:
+                # A port record is frozen and a function of the entry's fields only, so the one of the
+                # last call is handed out again while they are all the same (a replay asks every minute).
+                key = _entry_fields(entry)
+                known = self._listed.get(entry.id)
+                record = known[1] if known is not None and known[0] == key else _port_server(entry)
+                listed[entry.id] = (key, record)
+                out.append(record)
+            self._listed = listed  # deleted entries are forgotten
+            return out
 
     def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
         """addServer: the new entry is disabled (and offline until the next poll)."""

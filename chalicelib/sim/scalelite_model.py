@@ -58,6 +58,16 @@ class RegisteredServer:
     unhealthy_counter: int = 0
 
 
+def _least_loaded(entries: list[RegisteredServer]) -> RegisteredServer | None:
+    """The entry with the lowest (load, id), as `min(entries, key=...)` picks it, without building a key
+    per entry (a week's replay places ~30,000 rooms among ~150 servers)."""
+    best = None
+    for entry in entries:
+        if best is None or entry.load < best.load or (entry.load == best.load and entry.id < best.id):
+            best = entry
+    return best
+
+
 class ScaleliteModel:
     """Registry, placement and poller. Thread-safe through the world's single lock."""
 
@@ -161,9 +171,9 @@ class ScaleliteModel:
             if required:
                 return None
             chosen = [s for s in candidates if s.tag is None]
-        if not chosen:
+        entry = _least_loaded(chosen)
+        if entry is None:
             return None
-        entry = min(chosen, key=lambda s: (s.load, s.id))
         node = self.node_for_url(entry.url)
         if node is None or not node.reachable or node.api_error:
             return None  # Scalelite would fail the create: "Unable to create meeting on server."
