@@ -11,7 +11,9 @@ candidate is this worktree as it is on disk. Each replay runs in a fresh interpr
 candidate alternating, so both meet the same load from other jobs on the machine. Wall time and CPU time
 (of the replay alone, not the trace generation) are reported; CPU time is the steadier figure on a
 shared machine. A speed change must not change a single outcome: the script fails unless every figure
-of `simulate --json` except `wall_seconds` is identical between the two.
+of `simulate --json` except `wall_seconds` is identical between the two, and so is every simulated minute
+(users, rooms, load and capacity units to the last bit, servers per provider, desired, overloaded: their
+SHA-1 is compared as `samples_sha1`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 # Run in the child, with the code under test first on sys.path: prints one JSON line.
 REPLAY = r"""
-import datetime, json, sys, time
+import datetime, hashlib, json, sys, time
 from chalicelib.config import load_settings
 from chalicelib.sim.schoolday import generate_day, generate_week
 from chalicelib.sim.simulate import simulate
@@ -45,7 +47,10 @@ else:
 wall, cpu = time.perf_counter(), time.process_time()
 result = simulate(settings, trace, "bbbscale", history=history)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-result.pop("_samples")
+samples = result.pop("_samples")
+minutes = repr([(s.at, s.users, s.rooms, s.load_units, s.capacity_units, s.serving, s.running, s.desired,
+                 s.overloaded) for s in samples])
+result["samples_sha1"] = hashlib.sha1(minutes.encode()).hexdigest()
 print(json.dumps({"meetings": len(trace), "wall": wall, "cpu": cpu, "result": result}))
 """
 
