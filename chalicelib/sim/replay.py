@@ -13,6 +13,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Callable
 
 from chalicelib.domain.load import room_costs
@@ -163,6 +164,7 @@ class Replay:
         return outcome
 
 
+@lru_cache(maxsize=4096)
 def provider_of(server_name: str) -> str:
     """bbbscale-<cluster>-<provider>-<n> -> provider."""
     parts = server_name.rsplit("-", 2)

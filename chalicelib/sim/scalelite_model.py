@@ -165,12 +165,15 @@ class ScaleliteModel:
         """Server.find_available: the server name a new meeting goes to, or None. Bumps its load by 1."""
         required = bool(tag) and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
-        candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
-        chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
-        if not chosen:
-            if required:
-                return None
-            chosen = [s for s in candidates if s.tag is None]
+        if not tags and not required:  # no tag asked (the usual create): only untagged servers qualify
+            chosen = [s for s in self.registry.values() if s.tag is None and s.state == "enabled" and s.load is not None]
+        else:
+            candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
+            chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
+            if not chosen:
+                if required:
+                    return None
+                chosen = [s for s in candidates if s.tag is None]
         entry = _least_loaded(chosen)
         if entry is None:
             return None

@@ -48,20 +48,24 @@ class SimMeeting:
         """BBB's internalMeetingID: sha1 of the external id, a dash, the create time in ms."""
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
+    def __setattr__(self, name: str, value) -> None:
+        # Any assignment (a join, a resize, a test poking a count) forgets the domain records `as_meeting`
+        # remembers, so they can never disagree with the counts they copy.
+        self.__dict__.pop("_as_meeting", None)
+        self.__dict__.pop("_as_listed_meeting", None)
+        object.__setattr__(self, name, value)
+
     def as_meeting(self, with_server: bool = True) -> Meeting:
-        """The domain record (frozen); reused while the counts do not change (a replay asks every minute).
-        Each variant (with or without the server) is remembered on its own, keyed on every count it
-        copies: the identity fields (id, server, create time, breakout) never change after creation."""
-        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video)
+        """The domain record (frozen); the same object until an attribute of this meeting is assigned (a
+        replay asks for ~2,000 rooms every minute; most did not change). Each variant, with or without
+        the server, is remembered on its own."""
         slot = "_as_meeting" if with_server else "_as_listed_meeting"
-        cached = self.__dict__.get(slot)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        meeting = Meeting(
-            self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
-            self.is_breakout, self.create_time_ms, self.server if with_server else None,
-        )
-        self.__dict__[slot] = (key, meeting)
+        meeting = self.__dict__.get(slot)
+        if meeting is None:
+            meeting = self.__dict__[slot] = Meeting(
+                self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
+                self.is_breakout, self.create_time_ms, self.server if with_server else None,
+            )
         return meeting
 
 
