@@ -1,13 +1,13 @@
 """How fast `bbbscale simulate` replays a school week, against a baseline revision, in the same run.
 
-    /work/main/.venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--runs 3] [--day]
+    /work/main/.venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--candidate-rev REV] [--runs 3] [--day]
 
 The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
 meetings, 3,424 ticks), bbbscale's forecast learning from three earlier generated weeks (seeds 8-10).
 `--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations.
 
 The baseline is the code at `--baseline-rev`, exported with `git archive` into a temporary directory; the
-candidate is this worktree as it is on disk. Each replay runs in a fresh interpreter, baseline and
+candidate is this worktree as it is on disk, or the code at `--candidate-rev`. Each replay runs in a fresh interpreter, baseline and
 candidate alternating, so both meet the same load from other jobs on the machine. Wall time and CPU time
 (of the replay alone, not the trace generation) are reported; CPU time is the steadier figure on a
 shared machine. A speed change must not change a single outcome: the script fails unless every figure
@@ -65,6 +65,7 @@ def replay(code: Path, span: str) -> dict:
 
 def export(rev: str, into: Path) -> Path:
     """The tree of `rev` in `into` (git archive: no worktree, no checkout of this one touched)."""
+    into.mkdir()
     archive = subprocess.run(["git", "-C", str(HERE), "archive", rev], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
@@ -79,12 +80,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline-rev", default="b1519ac", help="the revision to compare with (default: "
                         "the last commit before the replay speed work)")
+    parser.add_argument("--candidate-rev", help="a revision to measure instead of the tree on disk")
     parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")
     parser.add_argument("--day", action="store_true", help="one school day instead of the week")
     args = parser.parse_args()
     span = "day" if args.day else "week"
     with tempfile.TemporaryDirectory(prefix="bbbscale-baseline-") as tmp:
-        sides = {"baseline": export(args.baseline_rev, Path(tmp)), "candidate": HERE}
+        sides = {"baseline": export(args.baseline_rev, Path(tmp) / "baseline"),
+                 "candidate": export(args.candidate_rev, Path(tmp) / "candidate") if args.candidate_rev else HERE}
         runs: dict[str, list[dict]] = {name: [] for name in sides}
         for n in range(args.runs):
             for name, code in sides.items():
@@ -97,7 +100,7 @@ def main() -> int:
     medians = {}
     for name, side in runs.items():
         medians[name] = (statistics.median(r["wall"] for r in side), statistics.median(r["cpu"] for r in side))
-        label = f"{name} ({args.baseline_rev})" if name == "baseline" else f"{name} (this tree)"
+        label = f"{name} ({args.baseline_rev if name == 'baseline' else args.candidate_rev or 'this tree'})"
         print(f"| {label} | {medians[name][0]:.1f} | {medians[name][1]:.1f} |")
     (bw, bc), (cw, cc) = medians["baseline"], medians["candidate"]
     print(f"| **ratio** | **{cw / bw:.2f}x** | **{cc / bc:.2f}x** |")
