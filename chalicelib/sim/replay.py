@@ -84,8 +84,9 @@ class Replay:
                 self.joined[m.meeting_id] = max(first, 1)
         for meeting_id in list(self.joined):  # only rooms still filling up (a class has ~1,000 running)
             m = self.active[meeting_id]
-            share = min(1.0, max((now - m.start).total_seconds() / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
-            if share >= 1.0 and (now - m.start).total_seconds() >= (self.ramp + 1) * 60:
+            elapsed = (now - m.start).total_seconds()
+            share = min(1.0, max(elapsed / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
+            if share >= 1.0 and elapsed >= (self.ramp + 1) * 60:
                 del self.joined[meeting_id]  # full: nothing changes any more until it ends
                 continue
             # Users join one by one: each join bumps the server's load in Scalelite (increment_load), which
@@ -132,10 +133,19 @@ class Replay:
         """{server: (load units, capacity)} of every powered-on server, each room costed as the tick
         costs it (a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
         off the world's records, nothing is remembered between ticks, so nothing can go stale)."""
+        weights = self.rt.settings.weights
         with self.world.lock:
-            out = {name: (0.0, node.capacity_units) for name, node in self.world.nodes.items()}
-            meetings = self.world.meetings.values()
-            for m, cost in zip(meetings, room_costs(meetings, self.rt.settings.weights, now)):
+            world = self.world
+            # Per server, its rooms in creation order: the very additions the walk over every meeting
+            # below makes, so the float sums are the same to the last bit.
+            out = {name: (sum(room_costs(world.on_server.get(name, {}).values(), weights, now), 0.0), node.capacity_units)
+                   for name, node in world.nodes.items()}
+            if sum(len(world.on_server.get(name, ())) for name in out) == len(world.meetings):
+                return out
+            # A room on a server no longer powered on (not expected: powering off ends its rooms): the walk.
+            out = {name: (0.0, node.capacity_units) for name, node in world.nodes.items()}
+            meetings = world.meetings.values()
+            for m, cost in zip(meetings, room_costs(meetings, weights, now)):
                 units, capacity = out.get(m.server, (0.0, 0.0))
                 out[m.server] = (units + cost, capacity)
         return out

@@ -19,6 +19,9 @@ from chalicelib.domain.load import Meeting
 from chalicelib.sim.scalelite_model import ScaleliteModel, name_in_url
 
 
+COUNTS = frozenset({"participants", "moderators", "voice", "video", "listen_only"})  # what resize_meeting sets
+
+
 @dataclass
 class SimMeeting:
     """One running meeting on one BBB server; the counts are what getMeetings reports."""
@@ -48,24 +51,21 @@ class SimMeeting:
         """BBB's internalMeetingID: sha1 of the external id, a dash, the create time in ms."""
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
-    def __setattr__(self, name: str, value) -> None:
-        # Any assignment (a join, a resize, a test poking a count) forgets the domain records `as_meeting`
-        # remembers, so they can never disagree with the counts they copy.
-        self.__dict__.pop("_as_meeting", None)
-        self.__dict__.pop("_as_listed_meeting", None)
-        object.__setattr__(self, name, value)
-
     def as_meeting(self, with_server: bool = True) -> Meeting:
-        """The domain record (frozen); the same object until an attribute of this meeting is assigned (a
-        replay asks for ~2,000 rooms every minute; most did not change). Each variant, with or without
-        the server, is remembered on its own."""
+        """The domain record (frozen); the same object while no field it copies changes (a replay asks for
+        ~2,000 rooms every minute; most did not change). Each variant, with or without the server, is
+        remembered on its own, keyed on every field it copies."""
+        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video, self.meeting_id,
+               self.is_breakout, self.create_time_ms, self.server)
         slot = "_as_meeting" if with_server else "_as_listed_meeting"
-        meeting = self.__dict__.get(slot)
-        if meeting is None:
-            meeting = self.__dict__[slot] = Meeting(
-                self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
-                self.is_breakout, self.create_time_ms, self.server if with_server else None,
-            )
+        cached = self.__dict__.get(slot)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        meeting = Meeting(
+            self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
+            self.is_breakout, self.create_time_ms, self.server if with_server else None,
+        )
+        self.__dict__[slot] = (key, meeting)
         return meeting
 
 
@@ -206,8 +206,7 @@ class SimWorld(ScaleliteModel):
 
     def resize_meeting(self, meeting_id: str, **counts: int) -> None:
         """Change a meeting's counts (participants, moderators, voice, video, listen_only)."""
-        allowed = {"participants", "moderators", "voice", "video", "listen_only"}
-        unknown = set(counts) - allowed
+        unknown = counts.keys() - COUNTS
         if unknown:
             raise ValueError(f"unknown meeting counts: {sorted(unknown)}")
         with self.lock:

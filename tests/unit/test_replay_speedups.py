@@ -147,3 +147,34 @@ def test_placement_ignores_tagged_disabled_and_unpolled_servers_and_breaks_ties_
     expected = min(("c", "d"), key=lambda name: entries[name])
     assert world.place() == expected
     assert world.place("gpu") == "a"
+
+
+ROOMS = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 5), st.integers(0, 30),
+                           st.booleans()), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ROOMS)
+def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
+    """The replay sums each server's rooms in creation order: the same float additions, bit for bit, as
+    walking every meeting and adding it to its server (and an empty server is 0.0, a float)."""
+    settings_ = load_settings()
+    world = SimWorld(random.Random(9))
+    for n in range(4):
+        world.add_bbb_server(f"s{n}", "secret", 300, T0)
+    for i, (server, participants, video, minutes_old, ends) in enumerate(rooms):
+        world.create_meeting(f"m{i}", T0 - timedelta(minutes=minutes_old), participants=participants, video=video,
+                             server=f"s{server}")
+        if ends and i % 3 == 0:
+            world.end_meeting(f"m{i // 2}")
+
+    class Runtime:
+        settings = settings_
+
+    walk = {name: (0.0, node.capacity_units) for name, node in world.nodes.items()}
+    for m in world.meetings.values():
+        units, capacity = walk[m.server]
+        walk[m.server] = (units + meeting_units(m.as_meeting(), settings_.weights, T0), capacity)
+    got = Replay([], world, Runtime(), SimClock(T0))._server_units(T0)
+    assert got == walk
+    assert all(type(units) is float for units, _ in got.values())
