@@ -52,11 +52,11 @@ class SimMeeting:
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
     def as_meeting(self, with_server: bool = True) -> Meeting:
-        """The domain record (frozen); the same object while no field it copies changes (a replay asks for
-        ~2,000 rooms every minute; most did not change). Each variant, with or without the server, is
-        remembered on its own, keyed on every field it copies."""
-        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video, self.meeting_id,
-               self.is_breakout, self.create_time_ms, self.server)
+        """The domain record (frozen); the same object while the counts it copies do not change (a replay
+        asks for ~2,000 rooms every minute; most did not change). Each variant, with or without the
+        server, is remembered on its own, keyed on the counts: the other fields it copies (id, server,
+        breakout, create time) are set when the meeting is created and never assigned again."""
+        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video)
         slot = "_as_meeting" if with_server else "_as_listed_meeting"
         cached = self.__dict__.get(slot)
         if cached is not None and cached[0] == key:
