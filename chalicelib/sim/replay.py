@@ -139,8 +139,8 @@ class Replay:
             # Per server, its rooms in creation order: the very additions the walk over every meeting
             # below makes, so the float sums are the same to the last bit.
             now_ts = now.timestamp()  # converted once, as room_costs would convert it
-            out = {name: (sum(room_costs(world.on_server.get(name, {}).values(), weights, now_ts), 0.0), node.capacity_units)
-                   for name, node in world.nodes.items()}
+            out = {name: (sum(room_costs(world.on_server.get(name, {}).values(), weights, now_ts), 0.0),
+                          node.capacity_units) for name, node in world.nodes.items()}
             if sum(len(world.on_server.get(name, ())) for name in out) == len(world.meetings):
                 return out
             # A room on a server no longer powered on (not expected: powering off ends its rooms): the walk.

@@ -166,7 +166,8 @@ class ScaleliteModel:
         required = bool(tag) and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
         if not tags and not required:  # no tag asked (the usual create): only untagged servers qualify
-            chosen = [s for s in self.registry.values() if s.tag is None and s.state == "enabled" and s.load is not None]
+            chosen = [s for s in self.registry.values()
+                      if s.tag is None and s.state == "enabled" and s.load is not None]
         else:
             candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
             chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
