@@ -121,5 +121,6 @@ def test_only_our_hourly_providers_registrations_are_adopted_each_record_against
     vms = {"owned": [VM("owned", own.vm_id, own.name, "running", own.url)],
            "cheap": [VM("cheap", cheap.vm_id, cheap.name, "running", cheap.url)],
            "dear": []}  # dear's VM vanished; it must not be looked up in cheap's list
-    moved = {s.name: (s.state, s.scalelite_id) for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)}
+    moved = {s.name: (s.state, s.scalelite_id)
+             for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)}
     assert moved == {"c0": (S.SERVING, "sl-c0"), "d0": (S.LOST, "sl-d0")}
