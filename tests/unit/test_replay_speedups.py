@@ -178,3 +178,29 @@ def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
     got = Replay([], world, Runtime(), SimClock(T0))._server_units(T0)
     assert got == walk
     assert all(type(units) is float for units, _ in got.values())
+
+
+def test_a_room_fills_up_over_the_ramp_minute_by_minute():
+    """The replay skips a resize that would set the counts already there; the room still follows its
+    ramp exactly: joins up to ceil(participants x share), mics/webcams/listeners at round(count x share)."""
+    from chalicelib.sim.traces import TraceMeeting
+
+    world = _world()
+    world.poll(T0 - timedelta(minutes=1))
+    room = TraceMeeting("class", T0, T0 + timedelta(hours=1), participants=25, voice=7, video=3, listen_only=18)
+
+    class Runtime:
+        settings = load_settings()
+
+    replay = Replay([room], world, Runtime(), SimClock(T0), tick=lambda now: None)
+    seen = []
+    for minute in range(8):
+        now = T0 + timedelta(minutes=minute)
+        replay._feed(now)
+        m = world.meetings["class"]
+        seen.append((m.participants, m.voice, m.video, m.listen_only))
+    share = [min(1.0, minute / 5) for minute in range(8)]
+    expected = [(max(1, -(-25 * s // 1)), round(7 * s), round(3 * s), round(18 * s)) for s in share]
+    expected[0] = (5, 0, 0, 0)  # the teacher and the first fifth join right after the create
+    assert seen == [(int(p), v, w, lo) for p, v, w, lo in expected]
+    assert "class" not in replay.joined  # full: no longer followed
