@@ -142,16 +142,18 @@ def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime 
     room, per_user, per_voice = weights.room, weights.participant, weights.voice
     per_listener, per_webcam, per_copy = weights.listen_only, weights.webcam, weights.delivered_webcam
     young_minutes, young_users = weights.young_room_minutes, weights.young_room_participants
-    costs = []
+    costs: list[float] = []
+    cost = costs.append
     for m in rooms:
         participants = m.participants
-        created = m.create_time_ms
-        if created > 0 and (now_ts - created / 1000.0) / 60.0 < young_minutes and participants < young_users:
-            participants = young_users
+        if participants < young_users:  # only then can youth matter: the age is worked out for these alone
+            created = m.create_time_ms
+            if created > 0 and (now_ts - created / 1000.0) / 60.0 < young_minutes:
+                participants = young_users
         video = m.video
         viewers = participants - 1 if participants > 1 else 0
-        costs.append(room + per_user * participants + per_voice * m.voice + per_listener * m.listen_only
-                     + per_webcam * video + per_copy * (video * viewers))
+        cost(room + per_user * participants + per_voice * m.voice + per_listener * m.listen_only
+             + per_webcam * video + per_copy * (video * viewers))
     return costs
 
 

@@ -262,7 +262,7 @@ class ScaleliteModel:
     def scalelite_load(self) -> list:
         """The same listing as domain meetings without a server (getMeetings does not say where)."""
         with self.lock:
-            return [m.as_meeting(with_server=False) for m in self._listing()]
+            return [m.as_meeting(False) for m in self._listing()]  # False: without the server
 
     def _listing(self) -> list:
         found = []
