@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Iterable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,16 +48,19 @@ class LoadTotals:
     video_streams: int = 0
 
     @classmethod
-    def of(cls, meetings: "tuple[Meeting, ...] | list[Meeting]") -> "LoadTotals":
-        return cls(
-            meetings=len(meetings),
-            breakout_rooms=sum(1 for m in meetings if m.is_breakout),
-            participants=sum(m.participants for m in meetings),
-            moderators=sum(m.moderators for m in meetings),
-            voice=sum(m.voice for m in meetings),
-            listen_only=sum(m.listen_only for m in meetings),
-            video_streams=sum(m.video for m in meetings),
-        )
+    def of(cls, meetings: "Iterable[Meeting]") -> "LoadTotals":
+        """The sums, in one pass (a replay totals ~2,000 rooms a minute)."""
+        count = breakouts = participants = moderators = voice = listen_only = video = 0
+        for m in meetings:
+            count += 1
+            if m.is_breakout:
+                breakouts += 1
+            participants += m.participants
+            moderators += m.moderators
+            voice += m.voice
+            listen_only += m.listen_only
+            video += m.video
+        return cls(count, breakouts, participants, moderators, voice, listen_only, video)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +123,43 @@ def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime | float)
     )
 
 
+class RoomCounts(Protocol):
+    """What the load model reads of a room: a domain `Meeting`, or the simulator's own record of one."""
+
+    participants: int
+    voice: int
+    listen_only: int
+    video: int
+    create_time_ms: int
+
+
+def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime | float) -> list[float]:
+    """`meeting_units` of each room, in order, with the weights read once: summing thousands of rooms a
+    minute (a week's replay) spends its time in per-call overhead, not arithmetic. The arithmetic is
+    `meeting_units`' own, term by term in the same order, so each figure is bit-identical to it (a
+    property test holds the two together)."""
+    now_ts = now if isinstance(now, float) else now.timestamp()
+    room, per_user, per_voice = weights.room, weights.participant, weights.voice
+    per_listener, per_webcam, per_copy = weights.listen_only, weights.webcam, weights.delivered_webcam
+    young_minutes, young_users = weights.young_room_minutes, weights.young_room_participants
+    costs: list[float] = []
+    cost = costs.append
+    for m in rooms:
+        participants = m.participants
+        if participants < young_users:  # only then can youth matter: the age is worked out for these alone
+            created = m.create_time_ms
+            if created > 0 and (now_ts - created / 1000.0) / 60.0 < young_minutes:
+                participants = young_users
+        video = m.video
+        viewers = participants - 1 if participants > 1 else 0
+        cost(room + per_user * participants + per_voice * m.voice + per_listener * m.listen_only
+             + per_webcam * video + per_copy * (video * viewers))
+    return costs
+
+
 def snapshot_units(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> float:
-    """Total load units of every meeting in the snapshot."""
-    now_ts = now.timestamp()
-    return sum(meeting_units(m, weights, now_ts) for m in snapshot.meetings)
+    """Total load units of every meeting in the snapshot (the sum of `meeting_units`, in order)."""
+    return sum(room_costs(snapshot.meetings, weights, now.timestamp()))
 
 
 def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, room_size: float) -> float:

@@ -16,6 +16,8 @@ from chalicelib.ports import ScaleliteServer
 
 #: States whose VM is gone (or stopped): a registration left in Scalelite for one is cleaned up.
 GONE = FINAL | {ServerState.FAILED}
+#: States in which a registration found in Scalelite is adopted by the record (running, or gone: cleaned up).
+ADOPTABLE = RUNNING | GONE
 
 #: A create not confirmed by the provider's list within this many minutes is marked failed (and revived
 #: if its VM appears later).
@@ -47,12 +49,15 @@ def reconcile(
     list failed this tick: its records are left alone (on doubt, hold)."""
     changed: dict[str, Server] = {}
     by_name = {r.name: r for r in records}
+    by_provider: dict[str, list[Server]] = {}  # in the records' order, read once (a tick has ~150 records)
+    for r in records:
+        by_provider.setdefault(r.provider, []).append(r)
     for provider, listed in vms.items():
         if listed is None:
             continue
         p = settings.providers[provider]
         mine = {vm.name: vm for vm in listed}
-        for r in (r for r in records if r.provider == provider):
+        for r in by_provider.get(provider, ()):
             vm = mine.get(r.name)
             moved = _follow(r, vm, p.mode, now)
             if moved is not None:
@@ -68,12 +73,15 @@ def reconcile(
                                                vm_id=vm.vm_id, url=known.url or api_url(vm.address),
                                                billed_since=vm.launched_at or now)
     if scalelite is not None:
+        # The owned pool (mode static) is registered from the start, and a provider no longer configured is
+        # not ours to repair: their registrations are left as they are.
+        managed = {name for name, p in settings.providers.items() if p.mode != "static"}
         for r in records:
-            current = changed.get(r.name, r)
-            if settings.providers.get(r.provider) is None or settings.providers[r.provider].mode == "static":
+            if r.provider not in managed:
                 continue
+            current = changed.get(r.name, r)
             registered = scalelite.get(current.url) if current.url else None
-            if registered and current.scalelite_id != registered.id and current.state in RUNNING | GONE:
+            if registered and current.scalelite_id != registered.id and current.state in ADOPTABLE:
                 changed[r.name] = current.moved(current.state, current.since,
                                                 f"registration {registered.id} found in Scalelite: adopted",
                                                 scalelite_id=registered.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
@@ -18,6 +19,8 @@ from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
+#: Each state's word in the report, as a plain str (the enum's `.value` is a Python-level property).
+_STATE_WORDS = {state: state.value for state in ServerState}
 
 
 def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
@@ -92,11 +95,19 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
         "notes": list(decision.notes),
         "problems": list(obs.problems),
         "servers": [
-            {"name": s.name, "provider": s.provider, "state": s.state.value, "meetings": s.meetings,
-             "since": s.since.isoformat(), "reason": s.reason}
-            for s in sorted(fleet.servers, key=lambda s: (s.provider, s.name)) if s.state not in FINAL
+            {"name": s.name, "provider": s.provider, "state": _STATE_WORDS[s.state], "meetings": s.meetings,
+             "since": _stamp(s.since, s.since.tzinfo, s.since.fold), "reason": s.reason}
+            for s in sorted((s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name))
         ],
     }
+
+
+@lru_cache(maxsize=4096)
+def _stamp(at: datetime, zone, fold: int) -> str:
+    """`at.isoformat()`, remembered: a server's `since` is reported every tick until it moves again (a
+    replayed week reports ~400,000 of them). Keyed on the zone and fold as well, since two equal datetimes
+    can still print differently (same instant in another zone; the repeated hour of a DST change)."""
+    return at.isoformat()
 
 
 def summary(result: dict) -> str:

@@ -47,6 +47,7 @@ class SimVm:
     image: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     runs: list[list] = field(default_factory=list)  # [start, end or None]: billed periods
+    listed: tuple | None = field(default=None, repr=False, compare=False)  # (key, VM): see `_vm`
 
 
 class SimulatedCloud:
@@ -233,8 +234,15 @@ class SimulatedCloud:
         return max(0.0, (end - run[0]).total_seconds())
 
     def _vm(self, vm: SimVm) -> VM:
-        return VM(self.name, vm.vm_id, vm.name, vm.status, self.world.url_for(vm.name), vm.image,
-                  vm.launched_at, dict(vm.tags))
+        """The port's (frozen) record of a VM. Every tick lists every VM of every provider, so the record
+        is kept on the VM and handed out again while every field it copies is unchanged (the key)."""
+        url = self.world.url_for(vm.name)
+        key = (self.name, vm.vm_id, vm.name, vm.status, url, vm.image, vm.launched_at, tuple(vm.tags.items()))
+        if vm.listed is not None and vm.listed[0] == key:
+            return vm.listed[1]
+        record = VM(self.name, vm.vm_id, vm.name, vm.status, url, vm.image, vm.launched_at, dict(vm.tags))
+        vm.listed = (key, record)
+        return record
 
     def _seed_static(self, now: datetime) -> None:
         """The owned pool: min_servers VMs running, registered and enabled; idempotent per world."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.ports import ApiError, ScaleliteServer, UnreachableError
 from chalicelib.sim.scalelite_model import STATES, RegisteredServer
-from chalicelib.sim.world import NodeUnavailable, SimWorld
+from chalicelib.sim.world import BbbNode, NodeUnavailable, SimWorld
 
 _STATE_WORDS = {**{v: k for k, v in STATES.items()}, **{k: k for k in STATES}}  # enabled|enable -> enable
 
@@ -23,11 +23,17 @@ def _port_server(entry: RegisteredServer) -> ScaleliteServer:
     )
 
 
+def _entry_fields(entry: RegisteredServer) -> tuple:
+    """Every field `_port_server` copies: the key its answer is remembered by."""
+    return (entry.id, entry.url, entry.secret, entry.state, entry.online, entry.load, entry.load_multiplier, entry.tag)
+
+
 class DirectScalelite:
     """Scalelite port: getMeetings and the server admin API, straight on the world."""
 
     def __init__(self, world: SimWorld):
         self.world = world
+        self._listed: dict[str, tuple[tuple, ScaleliteServer]] = {}  # getServers' records, by server id
 
     def meetings(self) -> LoadSnapshot:
         """All meetings Scalelite's getMeetings would list; ApiError when it would answer FAILED."""
@@ -35,7 +41,18 @@ class DirectScalelite:
 
     def servers(self) -> list[ScaleliteServer]:
         with self.world.lock:  # the port's records are copies already: no need to copy the entries first
-            return [_port_server(e) for e in self.world.registry.values()]
+            entries = list(self.world.registry.values())
+            listed, out = {}, []
+            for entry in entries:
+                # A port record is frozen and a function of the entry's fields only, so the one of the
+                # last call is handed out again while they are all the same (a replay asks every minute).
+                key = _entry_fields(entry)
+                known = self._listed.get(entry.id)
+                record = known[1] if known is not None and known[0] == key else _port_server(entry)
+                listed[entry.id] = (key, record)
+                out.append(record)
+            self._listed = listed  # deleted entries are forgotten
+            return out
 
     def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
         """addServer: the new entry is disabled (and offline until the next poll)."""
@@ -74,33 +91,36 @@ class DirectBbb:
     def __repr__(self) -> str:
         return f"DirectBbb({self.server_name!r})"
 
-    def _checked(self) -> None:
-        node = self.world.node(self.server_name)
+    def _checked(self) -> BbbNode:
+        """The server's live record (read under the world's lock, not copied: callers only read it)."""
+        node = self.world.nodes.get(self.server_name)
         if node is None or not node.reachable:
             raise UnreachableError(f"BBB server {self.server_name} is not answering")
         if node.api_error:
             raise UnreachableError(f"BBB server {self.server_name} answered HTTP 500")
         if self._secret is not None and self._secret != node.secret:
             raise ApiError("checksumError", "You did not pass the checksum security check")
+        return node
 
     def healthy(self) -> bool:
         """The API answers and a checksummed getMeetings works."""
         try:
-            self._checked()
+            with self.world.lock:
+                self._checked()
             return True
         except (UnreachableError, ApiError):
             return False
 
     def meetings(self) -> LoadSnapshot:
-        self._checked()
-        try:
-            found = self.world.node_meetings(self.server_name)
-        except NodeUnavailable as error:
-            raise UnreachableError(str(error)) from None
-        return LoadSnapshot(meetings=tuple(m.as_meeting() for m in found))
+        with self.world.lock:
+            self._checked()
+            try:
+                found = self.world.node_load(self.server_name)
+            except NodeUnavailable as error:
+                raise UnreachableError(str(error)) from None
+        return LoadSnapshot(meetings=tuple(found))
 
     def recordings_pending(self) -> int:
         """Recordings still processing on this server (they stop it from being switched off)."""
-        self._checked()
-        node = self.world.node(self.server_name)
-        return node.recordings_pending if node else 0
+        with self.world.lock:
+            return self._checked().recordings_pending

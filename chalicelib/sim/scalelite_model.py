@@ -16,7 +16,8 @@ purpose, because a scaler must live with them:
   load 0 turns disabled.
 - getMeetings asks each online, non-disabled server in turn; any failure fails the whole call.
 
-`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `_kill_on` and `lock`.
+`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `on_server`, `_kill_on`
+and `lock`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ class RegisteredServer:
     load: float | None = None
     healthy_counter: int = 0
     unhealthy_counter: int = 0
+
+
+def _least_loaded(entries: list[RegisteredServer]) -> RegisteredServer | None:
+    """The entry with the lowest (load, id), as `min(entries, key=...)` picks it, without building a key
+    per entry (a week's replay places ~30,000 rooms among ~150 servers)."""
+    best = None
+    for entry in entries:
+        if best is None or entry.load < best.load or (entry.load == best.load and entry.id < best.id):
+            best = entry
+    return best
 
 
 class ScaleliteModel:
@@ -154,15 +165,19 @@ class ScaleliteModel:
         """Server.find_available: the server name a new meeting goes to, or None. Bumps its load by 1."""
         required = bool(tag) and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
-        candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
-        chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
-        if not chosen:
-            if required:
-                return None
-            chosen = [s for s in candidates if s.tag is None]
-        if not chosen:
+        if not tags and not required:  # no tag asked (the usual create): only untagged servers qualify
+            chosen = [s for s in self.registry.values()
+                      if s.tag is None and s.state == "enabled" and s.load is not None]
+        else:
+            candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
+            chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
+            if not chosen:
+                if required:
+                    return None
+                chosen = [s for s in candidates if s.tag is None]
+        entry = _least_loaded(chosen)
+        if entry is None:
             return None
-        entry = min(chosen, key=lambda s: (s.load, s.id))
         node = self.node_for_url(entry.url)
         if node is None or not node.reachable or node.api_error:
             return None  # Scalelite would fail the create: "Unable to create meeting on server."
@@ -194,22 +209,24 @@ class ScaleliteModel:
         """One round of Scalelite's server poller over every registered server."""
         with self.lock:
             self.last_poll = now
+            young_since = now - timedelta(minutes=self.young_room_minutes)
             for entry in self.registry.values():
                 node = self.node_for_url(entry.url)
                 if node and node.reachable and not node.api_error and node.secret == entry.secret:
-                    self._poll_ok(entry, node.name, now)
+                    self._poll_ok(entry, node.name, young_since)
                 else:
                     self._poll_failed(entry, node.name if node else None)
 
-    def _poll_ok(self, entry: RegisteredServer, name: str, now: datetime) -> None:
-        young_since = now - timedelta(minutes=self.young_room_minutes)
+    def _poll_ok(self, entry: RegisteredServer, name: str, young_since: datetime) -> None:
+        """A good poll; `young_since`: meetings created after it count as at least young_room_users."""
         total = 0
-        for meeting in self._on(name):
+        young_users = self.young_room_users
+        for meeting in self.on_server.get(name, {}).values():
             if meeting.is_breakout:
                 continue
             attendees = meeting.participants + meeting.moderators
-            if meeting.create_time > young_since:
-                attendees = max(attendees, self.young_room_users)
+            if attendees < young_users and meeting.create_time > young_since:
+                attendees = young_users
             total += attendees
         entry.unhealthy_counter = 0
         if not entry.online:
@@ -245,7 +262,7 @@ class ScaleliteModel:
     def scalelite_load(self) -> list:
         """The same listing as domain meetings without a server (getMeetings does not say where)."""
         with self.lock:
-            return [m.as_meeting(with_server=False) for m in self._listing()]
+            return [m.as_meeting(False) for m in self._listing()]  # False: without the server
 
     def _listing(self) -> list:
         found = []
@@ -259,5 +276,5 @@ class ScaleliteModel:
                 raise ApiError("internalError", "Response did not include returncode")
             if node.secret != entry.secret:
                 raise ApiError("checksumError", "You did not pass the checksum security check")
-            found.extend(self._on(node.name))
+            found.extend(self.on_server.get(node.name, {}).values())
         return found

@@ -16,6 +16,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -158,6 +159,15 @@ class TraceFigures:
 
 
 def _minute(moment: datetime) -> int:
+    """Whole minutes since the epoch."""
+    return _epoch_minute(moment, moment.fold)
+
+
+@lru_cache(maxsize=65536)
+def _epoch_minute(moment: datetime, fold: int) -> int:
+    """Remembered: a school week's ~30,000 sessions start and end at a few hundred moments of the
+    timetable, and `timestamp()` of a zoned datetime is slow. Equal datetimes are the same instant, except
+    in a repeated hour (equality ignores `fold` within one zone): hence the fold in the key."""
     return int(moment.timestamp() // 60)
 
 
@@ -197,7 +207,7 @@ def steady_units(meeting: TraceMeeting, weights: LoadWeights, young: bool = Fals
         participants = max(participants, weights.young_room_participants)
     room = Meeting(meeting.meeting_id, participants=participants, voice=meeting.voice,
                    listen_only=meeting.listen_only, video=meeting.video)  # no createTime: counts as old
-    return meeting_units(room, weights, meeting.start)
+    return meeting_units(room, weights, 0.0)  # so the time is never read: any will do
 
 
 def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[tuple[datetime, float]]:
@@ -206,12 +216,17 @@ def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[
     its measured load is at most this; feed the oracle the replay's own series when there is one."""
     deltas: dict[int, float] = defaultdict(float)
     young = timedelta(minutes=weights.young_room_minutes)
+    costs: dict[tuple[int, int, int, int], tuple[float, float]] = {}  # counts -> (steady, young) units
     for m in meetings:
+        counts = (m.participants, m.voice, m.listen_only, m.video)  # all a session's units depend on here
+        cost = costs.get(counts)
+        if cost is None:
+            cost = costs[counts] = (steady_units(m, weights), steady_units(m, weights, young=True))
         grown = min(m.start + young, m.end)
-        first, last, steady = _minute(m.start), _minute(m.end), steady_units(m, weights)
+        first, last, steady = _minute(m.start), _minute(m.end), cost[0]
         if grown > m.start:
             middle = _minute(grown)
-            boost = steady_units(m, weights, young=True) - steady
+            boost = cost[1] - steady
             deltas[first] += boost
             deltas[middle] -= boost
         deltas[first] += steady

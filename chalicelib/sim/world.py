@@ -19,6 +19,9 @@ from chalicelib.domain.load import Meeting
 from chalicelib.sim.scalelite_model import ScaleliteModel, name_in_url
 
 
+COUNTS = frozenset({"participants", "moderators", "voice", "video", "listen_only"})  # what resize_meeting sets
+
+
 @dataclass
 class SimMeeting:
     """One running meeting on one BBB server; the counts are what getMeetings reports."""
@@ -49,16 +52,20 @@ class SimMeeting:
         return f"{hashlib.sha1(self.meeting_id.encode()).hexdigest()}-{self.create_time_ms}"
 
     def as_meeting(self, with_server: bool = True) -> Meeting:
-        """The domain record (frozen); reused while the counts do not change (a replay asks every minute)."""
-        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video, with_server)
-        cached = self.__dict__.get("_as_meeting")
+        """The domain record (frozen); the same object while the counts it copies do not change (a replay
+        asks for ~2,000 rooms every minute; most did not change). Each variant, with or without the
+        server, is remembered on its own, keyed on the counts: the other fields it copies (id, server,
+        breakout, create time) are set when the meeting is created and never assigned again."""
+        key = (self.participants, self.moderators, self.voice, self.listen_only, self.video)
+        slot = "_as_meeting" if with_server else "_as_listed_meeting"
+        cached = self.__dict__.get(slot)
         if cached is not None and cached[0] == key:
             return cached[1]
         meeting = Meeting(
             self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
             self.is_breakout, self.create_time_ms, self.server if with_server else None,
         )
-        self.__dict__["_as_meeting"] = (key, meeting)
+        self.__dict__[slot] = (key, meeting)
         return meeting
 
 
@@ -199,8 +206,7 @@ class SimWorld(ScaleliteModel):
 
     def resize_meeting(self, meeting_id: str, **counts: int) -> None:
         """Change a meeting's counts (participants, moderators, voice, video, listen_only)."""
-        allowed = {"participants", "moderators", "voice", "video", "listen_only"}
-        unknown = set(counts) - allowed
+        unknown = counts.keys() - COUNTS
         if unknown:
             raise ValueError(f"unknown meeting counts: {sorted(unknown)}")
         with self.lock:
@@ -260,12 +266,21 @@ class SimWorld(ScaleliteModel):
     def node_meetings(self, name: str) -> list[SimMeeting]:
         """What the BBB server's own getMeetings returns; raises NodeUnavailable when it cannot answer."""
         with self.lock:
-            node = self.nodes.get(name)
-            if node is None or not node.reachable:
-                raise NodeUnavailable(name, "down")
-            if node.api_error:
-                raise NodeUnavailable(name, "error")
+            self._answering(name)
             return self.sim_meetings_of(name)
+
+    def node_load(self, name: str) -> list[Meeting]:
+        """The same answer as domain meetings (server set), without copying the world's records."""
+        with self.lock:
+            self._answering(name)
+            return [m.as_meeting() for m in self.on_server.get(name, {}).values()]
+
+    def _answering(self, name: str) -> None:
+        node = self.nodes.get(name)
+        if node is None or not node.reachable:
+            raise NodeUnavailable(name, "down")
+        if node.api_error:
+            raise NodeUnavailable(name, "error")
 
     @property
     def rejected_meetings(self) -> int:

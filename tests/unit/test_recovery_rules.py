@@ -111,3 +111,16 @@ def test_no_registration_while_scalelite_list_is_unread():
     assert any("waits for Scalelite's server list" in note for note in blind.notes)
     seen = decide(observation(owned() + [booting], load_of(1400), checks=healthy), CFG)
     assert _actions(seen, "c0") == ["register", "enable"]
+
+
+def test_only_our_hourly_providers_registrations_are_adopted_each_record_against_its_own_providers_list():
+    own, gone_provider = server("own-0", "owned", scalelite_id=None), server("x0", "retired", scalelite_id=None)
+    cheap, dear = server("c0", scalelite_id=None), server("d0", "dear", scalelite_id=None)
+    listed = {s.url: ScaleliteServer(id=f"sl-{s.name}", url=s.url, secret="x", state="enabled", online=True, load=0.0)
+              for s in (own, gone_provider, cheap, dear)}
+    vms = {"owned": [VM("owned", own.vm_id, own.name, "running", own.url)],
+           "cheap": [VM("cheap", cheap.vm_id, cheap.name, "running", cheap.url)],
+           "dear": []}  # dear's VM vanished; it must not be looked up in cheap's list
+    moved = {s.name: (s.state, s.scalelite_id)
+             for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)}
+    assert moved == {"c0": (S.SERVING, "sl-c0"), "d0": (S.LOST, "sl-d0")}

@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -161,3 +162,22 @@ def test_load_series_and_figures_by_hand():
     assert (f.peak_users, f.peak_rooms, f.peak_webcams, f.peak_mics) == (30, 2, 1, 12)
     assert (f.sessions, f.session_users, f.rooms) == (2, 30, 2)
     assert "room-0" in format_trace([TraceMeeting("room-0", start, start + timedelta(minutes=1), 1)])
+
+
+def test_load_series_costs_each_session_by_all_its_counts_and_its_own_instant():
+    # Costs are remembered by counts and minutes by moment (a week repeats both thousands of times):
+    # sessions alike but for one count must still cost differently ...
+    start = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
+    alike = [TraceMeeting(f"r{i}", start + timedelta(hours=i), start + timedelta(hours=i, minutes=30), 25, 5,
+                          video, 20) for i, video in enumerate((0, 1, 0, 2))]
+    series = dict(load_series(alike, LoadWeights()))
+    # 5 + 25 + 0.5*5 + 0.1*20 = 34.5 units; each webcam adds 1 + 0.1*24 delivered copies.
+    assert [series[start + timedelta(hours=i, minutes=20)] for i in range(4)] == pytest.approx([34.5, 37.9, 34.5, 41.3])
+    # ... and the two 02:30 of the night summer time ends in Paris are an hour apart.
+    paris = ZoneInfo("Europe/Paris")
+    first, second = (datetime(2026, 10, 25, hour, 30, tzinfo=timezone.utc) for hour in (0, 1))
+    for fold, starts, not_yet in ((0, first, second), (1, second, first)):
+        twice = datetime(2026, 10, 25, 2, 30, tzinfo=paris, fold=fold)
+        end = twice.astimezone(timezone.utc) + timedelta(minutes=20)  # (Paris wall-clock + 20 min would be fold 0)
+        series = dict(load_series([TraceMeeting("night", twice, end, 20)], LoadWeights()))
+        assert (series[starts], series.get(not_yet, 0.0)) == (25.0, 0.0)  # 5 + 20 users

@@ -1,0 +1,116 @@
+"""How fast `bbbscale simulate` replays a school week, against a baseline revision, in the same run.
+
+    /work/main/.venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--candidate-rev REV]
+                                                     [--runs 3] [--day]
+
+The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
+meetings, 3,424 ticks), bbbscale's forecast learning from three earlier generated weeks (seeds 8-10).
+`--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations.
+
+The baseline is the code at `--baseline-rev`, exported with `git archive` into a temporary directory; the
+candidate is this worktree as it is on disk, or the code at `--candidate-rev`. Each replay runs in a fresh interpreter, baseline and
+candidate alternating, so both meet the same load from other jobs on the machine. Wall time and CPU time
+(of the replay alone, not the trace generation) are reported; CPU time is the steadier figure on a
+shared machine. A speed change must not change a single outcome: the script fails unless every figure
+of `simulate --json` except `wall_seconds` is identical between the two, and so is every simulated minute
+(users, rooms, load and capacity units to the last bit, servers per provider, desired, overloaded: their
+SHA-1 is compared as `samples_sha1`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+# Run in the child, with the code under test first on sys.path: prints one JSON line.
+REPLAY = r"""
+import datetime, hashlib, json, sys, time
+from chalicelib.config import load_settings
+from chalicelib.sim.schoolday import generate_day, generate_week
+from chalicelib.sim.simulate import simulate
+settings = load_settings()
+if sys.argv[1] == "day":
+    day = datetime.date(2026, 12, 1)
+    trace = generate_day(day, seed=11, scale=1.6)
+    history = [generate_day(day - datetime.timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
+else:
+    monday = datetime.date(2026, 11, 30)
+    trace = generate_week(monday, seed=7, scale=1.6)
+    history = [generate_week(monday - datetime.timedelta(weeks=w), seed=7 + w, scale=1.6) for w in (1, 2, 3)]
+wall, cpu = time.perf_counter(), time.process_time()
+result = simulate(settings, trace, "bbbscale", history=history)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+samples = result.pop("_samples")
+minutes = repr([(s.at, s.users, s.rooms, s.load_units, s.capacity_units, s.serving, s.running, s.desired,
+                 s.overloaded) for s in samples])
+result["samples_sha1"] = hashlib.sha1(minutes.encode()).hexdigest()
+print(json.dumps({"meetings": len(trace), "wall": wall, "cpu": cpu, "result": result}))
+"""
+
+
+def replay(code: Path, span: str) -> dict:
+    """One replay in a fresh interpreter importing `chalicelib` from `code`."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run([sys.executable, "-c", REPLAY, span], cwd=code, env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def export(rev: str, into: Path) -> Path:
+    """The tree of `rev` in `into` (git archive: no worktree, no checkout of this one touched)."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(HERE), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def figures(result: dict) -> dict:
+    """What must not move: every outcome figure but the replay's own wall time."""
+    return {k: v for k, v in result.items() if k != "wall_seconds"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-rev", default="b1519ac", help="the revision to compare with (default: "
+                        "the last commit before the replay speed work)")
+    parser.add_argument("--candidate-rev", help="a revision to measure instead of the tree on disk")
+    parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")
+    parser.add_argument("--day", action="store_true", help="one school day instead of the week")
+    args = parser.parse_args()
+    span = "day" if args.day else "week"
+    with tempfile.TemporaryDirectory(prefix="bbbscale-baseline-") as tmp:
+        sides = {"baseline": export(args.baseline_rev, Path(tmp) / "baseline"),
+                 "candidate": export(args.candidate_rev, Path(tmp) / "candidate") if args.candidate_rev else HERE}
+        runs: dict[str, list[dict]] = {name: [] for name in sides}
+        for n in range(args.runs):
+            for name, code in sides.items():
+                run = replay(code, span)
+                runs[name].append(run)
+                print(f"run {n + 1} {name:9s} wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s", file=sys.stderr)
+    outcomes = {json.dumps(figures(r["result"]), sort_keys=True) for side in runs.values() for r in side}
+    print(f"{span}: {runs['candidate'][0]['meetings']:,} meetings, {runs['candidate'][0]['result']['ticks']:,} ticks")
+    print("| code (median of %d) | wall (s) | CPU (s) |\n|---|---:|---:|" % args.runs)
+    medians = {}
+    for name, side in runs.items():
+        medians[name] = (statistics.median(r["wall"] for r in side), statistics.median(r["cpu"] for r in side))
+        label = f"{name} ({args.baseline_rev if name == 'baseline' else args.candidate_rev or 'this tree'})"
+        print(f"| {label} | {medians[name][0]:.1f} | {medians[name][1]:.1f} |")
+    (bw, bc), (cw, cc) = medians["baseline"], medians["candidate"]
+    print(f"| **ratio** | **{cw / bw:.2f}x** | **{cc / bc:.2f}x** |")
+    if len(outcomes) != 1:
+        print("OUTCOMES DIFFER:\n" + "\n".join(sorted(outcomes)), file=sys.stderr)
+        return 1
+    print(f"identical outcomes: {outcomes.pop()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
