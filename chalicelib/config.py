@@ -78,8 +78,10 @@ class ScaleliteSettings(Strict):
 
 class LifecycleSettings(Strict):
     stabilization_minutes: float = Field(10.0, ge=0, description="desired must stay below fleet this long")
+    # Off by default: on the generated school week it saves ~2 % of the cost for ~10 % more overloaded
+    # server-minutes (the burst lands on fewer servers), about what 2 points less headroom trade.
     consolidate_before_slot_minutes: float = Field(
-        10.0, ge=0, le=30,
+        0.0, ge=0, le=30,
         description="this close to a timetable class start, surplus servers are cordoned without waiting for the "
                     "stabilization window, so the class's rooms land on the servers kept (0: never)")
     scale_in_window_minutes: float = Field(10.0, ge=0, description="stop hourly servers this close to period end")

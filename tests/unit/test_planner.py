@@ -207,13 +207,14 @@ def test_surplus_is_cordoned_before_a_class_starts_without_waiting_for_the_windo
     # them there for the hour.
     fleet = owned() + [server(f"c{i}") for i in range(3)]
     before = T0 - timedelta(minutes=5)
-    d = decide(observation(fleet, load_of(0), now=before), CFG)
+    on = settings(lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 10})
+    d = decide(observation(fleet, load_of(0), now=before), on)
     cordons = acts(d, "cordon")
     assert len(cordons) == 3
     assert "the 10:00 class starts in 5 min" in cordons[0].reason
-    # Earlier in the hour, or with the rule off, or with no forecast, the stabilization window holds.
-    for now, cfg in ((T0 - timedelta(minutes=25), CFG),
-                     (before, settings(lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 0})),
-                     (before, settings(forecast={"enabled": False}))):
+    # Earlier in the hour, or with the rule off (the default), or with no forecast, the window holds.
+    for now, cfg in ((T0 - timedelta(minutes=25), on), (before, CFG),
+                     (before, settings(lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 10},
+                                       forecast={"enabled": False}))):
         held = decide(observation(fleet, load_of(0), now=now), cfg)
         assert not acts(held, "cordon") and "stabilizing" in acts(held, "hold")[0].reason
