@@ -1,7 +1,7 @@
 """Issue 7's comparison: bbbscale vs reactive vs static vs the oracle, on a seed-shaped school week and on the
 regional order's 80,000-user closure day, replayed through the real tick on the in-process simulated fleet.
 
-    .venv/bin/python bench/simulate_policies.py [--out out/bench] [--days 5] [--scale 2.0]
+    .venv/bin/python bench/simulate_policies.py [--out out/bench] [--scale 2.0] [--jobs 2]
 
 Writes one plot per run and prints the Markdown table recorded in bench/README.md. The week is generated
 at `--scale` times the seed's rooms (2.0: ~30,000 peak users, so the hourly hosters are needed at all;
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,17 +27,21 @@ from chalicelib.sim.simulate import simulate
 MONDAY = date(2026, 11, 30)
 
 
-def run(settings, name, trace, history, out: Path) -> list[dict]:
-    rows = []
-    for policy in ("bbbscale", "reactive", "static"):
-        began = time.perf_counter()
-        result = simulate(settings, trace, policy, history=history if policy == "bbbscale" else ())
-        samples = result.pop("_samples")
-        result["scenario"], result["wall_seconds"] = name, round(time.perf_counter() - began, 1)
-        plot_samples(samples, str(out / f"{name}-{policy}.png"), f"{name} — {policy}", ZoneInfo(settings.timezone))
-        print(json.dumps(result), flush=True)
-        rows.append(result)
-    return rows
+def run_one(job: tuple) -> dict:
+    """One policy on one scenario (a process of its own when run with --jobs)."""
+    settings, name, trace, history, out, policy = job
+    began = time.perf_counter()
+    result = simulate(settings, trace, policy, history=history if policy == "bbbscale" else ())
+    samples = result.pop("_samples")
+    result["scenario"], result["wall_seconds"] = name, round(time.perf_counter() - began, 1)
+    slug = name.replace(" ", "-")
+    plot_samples(samples, str(out / f"{slug}-{policy}.png"), f"{name} — {policy}", ZoneInfo(settings.timezone))
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def run(settings, name, trace, history, out: Path) -> list[tuple]:
+    return [(settings, name, trace, history, out, policy) for policy in ("bbbscale", "reactive", "static")]
 
 
 def table(rows: list[dict]) -> str:
@@ -58,17 +63,20 @@ def main() -> None:
     parser.add_argument("--out", default="out/bench")
     parser.add_argument("--scale", type=float, default=2.0)
     parser.add_argument("--skip-closure", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2, help="replays run side by side (wall times then share the CPUs)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
     week = generate_week(MONDAY, seed=7, scale=args.scale)
     history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=args.scale) for w in (1, 2, 3)]
-    rows = run(settings, f"school week x{args.scale:g}", week, history, out)
+    jobs = run(settings, f"school week x{args.scale:g}", week, history, out)
     if not args.skip_closure:
         day = MONDAY + timedelta(days=1)
         closure = generate_closure_day(day, seed=8)
-        rows += run(settings, "closure day 80k", closure, [], out)
+        jobs += run(settings, "closure day 80k", closure, [], out)
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        rows = list(pool.map(run_one, jobs))
     print()
     print(table(rows))
 
