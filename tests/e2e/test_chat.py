@@ -11,14 +11,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
-from chalice.test import Client
 from slack_sdk.signature import SignatureVerifier
 
-import app as app_module
-from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from tests.support.chat_fakes import (
-    OPERATOR, RC_OPERATOR, FakeRuntime, FakeStore, Receiver, point_runtime_at, serving,
+    OPERATOR, RC_OPERATOR, FakeRuntime, FakeStore, Receiver, serve_in_threads, serving,
 )
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -31,16 +28,8 @@ def runtime(monkeypatch):
     runtime = FakeRuntime(store=FakeStore([serving("bbb-demo-gandi-1")]))
     monkeypatch.setenv("BBBSCALE_SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("BBBSCALE_ROCKETCHAT_TOKEN", RC_TOKEN)
-    point_runtime_at(monkeypatch, runtime)
-    runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
-    monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
+    serve_in_threads(monkeypatch, runtime)
     return runtime
-
-
-@pytest.fixture
-def client():
-    with Client(app_module.app) as client:
-        yield client
 
 
 @pytest.fixture

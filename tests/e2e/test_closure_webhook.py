@@ -7,27 +7,16 @@ import json
 import time
 
 import pytest
-from chalice.test import Client
 
-import app as app_module
-from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
-from tests.support.chat_fakes import FakeRuntime, Receiver, point_runtime_at
+from tests.support.chat_fakes import FakeRuntime, Receiver, serve_in_threads
 from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
 @pytest.fixture
 def runtime(monkeypatch):
     runtime = FakeRuntime()
     monkeypatch.setenv("BBBSCALE_WEBHOOK_SECRET", SECRET)
-    point_runtime_at(monkeypatch, runtime)
-    runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
-    monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
+    serve_in_threads(monkeypatch, runtime)
     return runtime
-
-
-@pytest.fixture
-def client():
-    with Client(app_module.app) as client:
-        yield client
 
 
 def post(client, body: bytes, headers: dict):

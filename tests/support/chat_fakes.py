@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sys
 import threading
-import types
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -191,14 +189,16 @@ class Receiver:
 
 def point_runtime_at(monkeypatch, runtime) -> None:
     """Make app.py's handlers use `runtime`, through the hook chalicelib.bootstrap offers."""
-    try:
-        import chalicelib.bootstrap as bootstrap
-    except ImportError:  # this branch predates bootstrap.py; a stand-in honours the same hook
-        bootstrap = types.ModuleType("chalicelib.bootstrap")
-        bootstrap.RUNTIME_FACTORY = None
-        bootstrap.runtime_from_environment = lambda: bootstrap.RUNTIME_FACTORY()
-        monkeypatch.setitem(sys.modules, "chalicelib.bootstrap", bootstrap)
-        import chalicelib
+    import chalicelib.bootstrap as bootstrap
 
-        monkeypatch.setattr(chalicelib, "bootstrap", bootstrap, raising=False)
     monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: runtime)
+
+
+def serve_in_threads(monkeypatch, runtime) -> None:
+    """Point app.py at `runtime` and run its follow-up jobs on threads (the embedded dispatcher)."""
+    import app as app_module
+    from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
+
+    point_runtime_at(monkeypatch, runtime)
+    runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
+    monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
