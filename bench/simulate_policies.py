@@ -40,7 +40,8 @@ def run_one(job: tuple) -> dict:
     return result
 
 
-def run(settings, name, trace, history, out: Path) -> list[tuple]:
+def jobs_for(settings, name, trace, history, out: Path) -> list[tuple]:
+    """The three policies' runs of one scenario, for run_one."""
     return [(settings, name, trace, history, out, policy) for policy in ("bbbscale", "reactive", "static")]
 
 
@@ -70,11 +71,11 @@ def main() -> None:
     settings = load_settings()
     week = generate_week(MONDAY, seed=7, scale=args.scale)
     history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=args.scale) for w in (1, 2, 3)]
-    jobs = run(settings, f"school week x{args.scale:g}", week, history, out)
+    jobs = jobs_for(settings, f"school week x{args.scale:g}", week, history, out)
     if not args.skip_closure:
         day = MONDAY + timedelta(days=1)
         closure = generate_closure_day(day, seed=8)
-        jobs += run(settings, "closure day 80k", closure, [], out)
+        jobs += jobs_for(settings, "closure day 80k", closure, [], out)
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         rows = list(pool.map(run_one, jobs))
     print()

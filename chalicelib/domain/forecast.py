@@ -185,8 +185,9 @@ def class_slots(day: date, settings: ForecastSettings, tz: tzinfo, longest: floa
 
 
 def class_start_within(now: datetime, settings: ForecastSettings, minutes: float, tz: str | tzinfo) -> datetime | None:
-    """The timetable's next class start in (now, now + minutes], or None. The calendar is not asked: on a
-    day off the forecast expects nothing, so what a caller does before a start it cannot see is harmless."""
+    """The timetable's next class start in (now, now + minutes], in the timetable's zone, or None. The
+    calendar is not asked: on a day off the forecast expects nothing, so what a caller does before a start
+    it cannot see is harmless."""
     if minutes <= 0:
         return None
     zone = _zone(tz)

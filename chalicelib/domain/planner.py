@@ -193,12 +193,6 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
     return [Action("start", name, why, count=count)]
 
 
-def _zone(settings: Settings):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(settings.timezone)
-
-
 def _class_start_soon(obs: Observation, settings: Settings):
     """The timetable class start close enough to consolidate before, when the forecast is on."""
     if not settings.forecast.enabled:
@@ -218,7 +212,7 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
         # there, so the surplus must be cordoned before it, not a stabilization window after it.
         keep = target
         minutes = (slot - obs.now).total_seconds() / 60
-        why = f"the {slot.astimezone(_zone(settings)):%H:%M} class starts in {minutes:.0f} min"
+        why = f"the {slot:%H:%M} class starts in {minutes:.0f} min"
     else:
         recent = [(t, d.get(name, 0)) for t, d in obs.recent_desired if t >= obs.now - window]
         covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(minutes=settings.interval_minutes)
