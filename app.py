@@ -8,8 +8,8 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
-from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.observability import install
+from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands
 from chalicelib.service.once import once, request_key
 
@@ -77,8 +77,9 @@ def closure_webhook():
         return _answer(503, {"error": "closure webhook not configured"})
     headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
     try:
-        closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
-                                  body, now)
+        closures.verify_signature(
+            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
+        )
         receipt = closures.accept(runtime.store, body, now, runtime.settings.timezone)
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
@@ -100,8 +101,9 @@ def closure_cancel(reservation_id):
         return _answer(503, {"error": "closure webhook not configured"})
     headers, now = app.current_request.headers, datetime.now(UTC)
     try:
-        closures.verify_signature(secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"),
-                                  _raw_body(), now)
+        closures.verify_signature(
+            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), _raw_body(), now
+        )
         closures.cancel(runtime.store, reservation_id, now)
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
@@ -125,7 +127,9 @@ def slack_command():
     def serve() -> dict:
         reply = commands.execute(command.text, runtime, command.caller, now)
         if reply.followup:
-            target = {"platform": "slack", "response_url": command.response_url} if command.response_url else None
+            target = (
+                {"platform": "slack", "response_url": command.response_url} if command.response_url else None
+            )
             _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return slack.reply_body(reply)
 
@@ -157,7 +161,9 @@ def rocketchat_command():
             _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return rocketchat.reply_body(reply)
 
-    return _answer(200, once(runtime, request_key("rocketchat", _raw_body(), document.get("message_id")), serve))
+    return _answer(
+        200, once(runtime, request_key("rocketchat", _raw_body(), document.get("message_id")), serve)
+    )
 
 
 @app.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="chat_jobs")

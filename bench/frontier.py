@@ -50,10 +50,16 @@ def replay(args: tuple[float, float, bool]) -> dict:
     trace, history = _traces(scale, perfect)
     result = simulate(_settings(headroom), trace, "bbbscale", history=history)
     result.pop("_samples")
-    return {"headroom": headroom, "forecast": "perfect" if perfect else "3 other Tuesdays",
-            "ratio": result["cost"] / result["oracle_cost"], "cost": result["cost"], "oracle": result["oracle_cost"],
-            "overload": 100.0 * result["overloaded_server_minutes"] / result["server_minutes"],
-            "rejected": result["rejected_meetings"], "killed": result["killed_meetings"]}
+    return {
+        "headroom": headroom,
+        "forecast": "perfect" if perfect else "3 other Tuesdays",
+        "ratio": result["cost"] / result["oracle_cost"],
+        "cost": result["cost"],
+        "oracle": result["oracle_cost"],
+        "overload": 100.0 * result["overloaded_server_minutes"] / result["server_minutes"],
+        "rejected": result["rejected_meetings"],
+        "killed": result["killed_meetings"],
+    }
 
 
 def spread(scale: float) -> dict:
@@ -71,13 +77,14 @@ def spread(scale: float) -> dict:
     end = max(m.end for m in trace)
     forecaster = Forecaster(settings, profile=history_profile(settings, history))
     units_cv, count_cv, utilisation = [], [], []
-    with sim_runtime(settings, start, http=False, store=MemoryStateStore(cluster=settings.cluster),
-                     forecaster=forecaster) as (rt, world, clock):
+    with sim_runtime(
+        settings, start, http=False, store=MemoryStateStore(cluster=settings.cluster), forecaster=forecaster
+    ) as (rt, world, clock):
         run, outcome, now = Replay(trace, world, rt, clock), Outcome(), start
         while now <= end:
             run.step(now, outcome)
             enabled = {world.url_for(n): n for n in world.nodes}
-            loads = world.server_units(lambda m: meeting_units(m, settings.weights, now))
+            loads = world.server_units(lambda m, at=now: meeting_units(m, settings.weights, at))
             rows = []
             for entry in world.registry.values():
                 name = enabled.get(entry.url)
@@ -87,11 +94,18 @@ def spread(scale: float) -> dict:
                 mean_units = statistics.mean(r[0] for r in rows)
                 if mean_units > 0.5 * statistics.mean(r[2] for r in rows):
                     units_cv.append(statistics.pstdev(r[0] for r in rows) / mean_units)
-                    count_cv.append(statistics.pstdev(r[1] for r in rows) / max(statistics.mean(r[1] for r in rows), 1))
+                    count_cv.append(
+                        statistics.pstdev(r[1] for r in rows) / max(statistics.mean(r[1] for r in rows), 1)
+                    )
                     utilisation.append(mean_units / statistics.mean(r[2] for r in rows))
             now += timedelta(minutes=1)
-    return {"minutes": len(units_cv), "units_cv": statistics.median(units_cv), "units_cv_p90": sorted(units_cv)[int(0.9 * len(units_cv))],
-            "count_cv": statistics.median(count_cv), "utilisation": statistics.median(utilisation)}
+    return {
+        "minutes": len(units_cv),
+        "units_cv": statistics.median(units_cv),
+        "units_cv_p90": sorted(units_cv)[int(0.9 * len(units_cv))],
+        "count_cv": statistics.median(count_cv),
+        "utilisation": statistics.median(utilisation),
+    }
 
 
 def plot_frontier(rows: list[dict], path: str) -> str:
@@ -104,13 +118,25 @@ def plot_frontier(rows: list[dict], path: str) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.add_patch(plt.Rectangle((0, 0), 0.1, 1.5, color="tab:green", alpha=0.25, label="issue 7's target"))
     perfect = [r for r in rows if r["forecast"] == "perfect"]
-    ax.plot([r["overload"] for r in perfect], [r["ratio"] for r in perfect], "o-", color="tab:blue",
-            label="perfect forecast, headroom swept")
+    ax.plot(
+        [r["overload"] for r in perfect],
+        [r["ratio"] for r in perfect],
+        "o-",
+        color="tab:blue",
+        label="perfect forecast, headroom swept",
+    )
     for r in perfect:
-        ax.annotate(f"{r['headroom']:g} %", (r["overload"], r["ratio"]), textcoords="offset points", xytext=(6, 4))
+        ax.annotate(
+            f"{r['headroom']:g} %", (r["overload"], r["ratio"]), textcoords="offset points", xytext=(6, 4)
+        )
     shipped = [r for r in rows if r["forecast"] != "perfect"]
-    ax.plot([r["overload"] for r in shipped], [r["ratio"] for r in shipped], "s", color="tab:red",
-            label="as shipped (learnt forecast, 20 %)")
+    ax.plot(
+        [r["overload"] for r in shipped],
+        [r["ratio"] for r in shipped],
+        "s",
+        color="tab:red",
+        label="as shipped (learnt forecast, 20 %)",
+    )
     ax.set_xlabel("overloaded server-minutes (% of server-minutes)")
     ax.set_ylabel("cost / oracle cost")
     ax.set_xlim(left=0)
@@ -139,14 +165,20 @@ def main() -> None:
     if args.plot:
         print("plot:", plot_frontier(rows, args.plot))
     print(json.dumps(placement))
-    print("\n| forecast | headroom | cost € | oracle € | cost/oracle | overloaded share | rejected | killed |")
+    print(
+        "\n| forecast | headroom | cost € | oracle € | cost/oracle | overloaded share | rejected | killed |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['forecast']} | {r['headroom']:g} % | {r['cost']:.0f} | {r['oracle']:.0f} | {r['ratio']:.2f}x | "
-              f"{r['overload']:.2f} % | {r['rejected']} | {r['killed']} |")
-    print(f"\nPlacement spread over {placement['minutes']} busy minutes (median utilisation "
-          f"{100 * placement['utilisation']:.0f} %): load units CV {100 * placement['units_cv']:.1f} % "
-          f"(p90 {100 * placement['units_cv_p90']:.1f} %), Scalelite's own count CV {100 * placement['count_cv']:.1f} %.")
+        print(
+            f"| {r['forecast']} | {r['headroom']:g} % | {r['cost']:.0f} | {r['oracle']:.0f} | {r['ratio']:.2f}x | "
+            f"{r['overload']:.2f} % | {r['rejected']} | {r['killed']} |"
+        )
+    print(
+        f"\nPlacement spread over {placement['minutes']} busy minutes (median utilisation "
+        f"{100 * placement['utilisation']:.0f} %): load units CV {100 * placement['units_cv']:.1f} % "
+        f"(p90 {100 * placement['units_cv_p90']:.1f} %), Scalelite's own count CV {100 * placement['count_cv']:.1f} %."
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,13 @@ PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_
 def once(module: str, root: Path = ROOT) -> tuple[float, float]:
     """(import seconds inside the process, whole process seconds) for one fresh interpreter."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], cwd=root, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(done.stdout.strip().splitlines()[-1]), time.perf_counter() - started
 
 
@@ -39,9 +44,13 @@ def main() -> int:
     for _ in range(args.runs):
         for module in samples:
             samples[module].append(once(module, args.root))
-    print(f"{'import':<8} {'median import s':>16} {'median process s':>17}  ({args.runs} fresh processes each)")
+    print(
+        f"{'import':<8} {'median import s':>16} {'median process s':>17}  ({args.runs} fresh processes each)"
+    )
     for module, runs in samples.items():
-        print(f"{module:<8} {statistics.median(r[0] for r in runs):>16.3f} {statistics.median(r[1] for r in runs):>17.3f}")
+        print(
+            f"{module:<8} {statistics.median(r[0] for r in runs):>16.3f} {statistics.median(r[1] for r in runs):>17.3f}"
+        )
     app_median = statistics.median(r[0] for r in samples["app"])
     verdict = "within" if app_median <= args.budget else "OVER"
     print(f"import app: {app_median:.3f} s, {verdict} the {args.budget} s budget")

@@ -31,7 +31,9 @@ from tests.support.fake_bbb import LoopbackFleet  # noqa: E402
 
 def timed(servers: list[ScaleliteServer], concurrency: int) -> tuple[float, int]:
     start = time.perf_counter()
-    snapshot = observe_per_server(servers, concurrency=concurrency, connect_timeout=3, read_timeout=10, retries=0)
+    snapshot = observe_per_server(
+        servers, concurrency=concurrency, connect_timeout=3, read_timeout=10, retries=0
+    )
     wall = time.perf_counter() - start
     assert snapshot.complete, snapshot.problems[:3]
     return wall, snapshot.totals.meetings
@@ -53,18 +55,30 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sequential-subset", type=int, default=0,
-                        help="time the sequential baseline on this many servers and extrapolate (0 = all)")
+    parser.add_argument(
+        "--sequential-subset",
+        type=int,
+        default=0,
+        help="time the sequential baseline on this many servers and extrapolate (0 = all)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.servers, args.latency)
 
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--servers", str(args.servers),
-                              "--latency", str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--servers", str(args.servers), "--latency", str(args.latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        servers = [ScaleliteServer(id=s["id"], url=s["url"], secret=s["secret"], state="enabled", online=True,
-                                   load=0.0) for s in json.loads(child.stdout.readline())]
+        servers = [
+            ScaleliteServer(
+                id=s["id"], url=s["url"], secret=s["secret"], state="enabled", online=True, load=0.0
+            )
+            for s in json.loads(child.stdout.readline())
+        ]
         parallel = [timed(servers, args.concurrency) for _ in range(args.runs)]
         subset = servers[: args.sequential_subset] if args.sequential_subset else servers
         seq_wall, seq_meetings = timed(subset, 1)
@@ -77,11 +91,15 @@ def main() -> None:
     par_wall = statistics.median(wall for wall, _ in parallel)
     seq_full = seq_wall * len(servers) / len(subset)
     how = "measured" if len(subset) == len(servers) else f"extrapolated from {len(subset)}"
-    print(f"{args.servers} servers, {args.latency * 1000:.0f} ms per request, loopback server in its own process")
+    print(
+        f"{args.servers} servers, {args.latency * 1000:.0f} ms per request, loopback server in its own process"
+    )
     print(f"{'observation':<46}{'wall (s)':>10}{'speed-up':>10}")
     print(f"{'sequential (concurrency 1), ' + how:<46}{seq_full:>10.2f}{1.0:>10.1f}")
-    print(f"{f'parallel (concurrency {args.concurrency}), median of {args.runs}':<46}{par_wall:>10.2f}"
-          f"{seq_full / par_wall:>10.1f}")
+    print(
+        f"{f'parallel (concurrency {args.concurrency}), median of {args.runs}':<46}{par_wall:>10.2f}"
+        f"{seq_full / par_wall:>10.1f}"
+    )
     print(f"parallel runs: {', '.join(f'{wall:.2f}' for wall, _ in parallel)} s")
     print(f"target: parallel <= 2 s -> {'met' if par_wall <= 2.0 else 'NOT met'}")
 

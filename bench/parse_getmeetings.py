@@ -42,8 +42,13 @@ def streaming(body) -> tuple[int, list[int]]:
     from chalicelib.adapters.scalelite.parse import parse_meetings
 
     totals = parse_meetings(body, max_bytes=256 * 1024 * 1024).totals
-    return totals.meetings, [totals.participants, totals.moderators, totals.voice, totals.listen_only,
-                             totals.video_streams]
+    return totals.meetings, [
+        totals.participants,
+        totals.moderators,
+        totals.voice,
+        totals.listen_only,
+        totals.video_streams,
+    ]
 
 
 def elementtree(body) -> tuple[int, list[int]]:
@@ -78,8 +83,14 @@ def child(method: str, path: str, memory: bool) -> dict:
         done.set()
         if memory:
             sampler.join()
-    return {"wall": wall, "cpu": cpu, "peak_kib": max(peak[0], resident_kib()) - start_rss, "meetings": meetings, "sums": sums,
-            "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "peak_kib": max(peak[0], resident_kib()) - start_rss,
+        "meetings": meetings,
+        "sums": sums,
+        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
 
 
 def measure(method: str, path: str, memory: bool) -> dict:
@@ -109,10 +120,23 @@ def main() -> None:
         path = os.path.join(folder, "getMeetings.xml")
         # Generated in a child: Linux keeps a process's ru_maxrss across fork+exec, so a parent that held
         # the document would lend its high-water mark to every measuring child.
-        subprocess.run([sys.executable, __file__, "--generate", path, "--rooms", str(args.rooms),
-                        "--users", str(args.users)], check=True)
-        print(f"document: {os.path.getsize(path) / 1e6:.1f} MB, {args.rooms} rooms, {args.users} attendees, "
-              f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--generate",
+                path,
+                "--rooms",
+                str(args.rooms),
+                "--users",
+                str(args.users),
+            ],
+            check=True,
+        )
+        print(
+            f"document: {os.path.getsize(path) / 1e6:.1f} MB, {args.rooms} rooms, {args.users} attendees, "
+            f"python {sys.version.split()[0]}, {os.cpu_count()} cpus"
+        )
         timing = {"streaming": [], "elementtree": []}
         memory = {"streaming": [], "elementtree": []}
         for _ in range(args.runs):  # alternate, so both see the same machine conditions
@@ -125,23 +149,39 @@ def main() -> None:
     def median(runs, key):
         return statistics.median(r[key] for r in runs)
 
-    rows = {m: (median(timing[m], "wall"), median(memory[m], "peak_kib"), median(memory[m], "maxrss_kib"),
-                median(timing[m], "cpu")) for m in timing}
+    rows = {
+        m: (
+            median(timing[m], "wall"),
+            median(memory[m], "peak_kib"),
+            median(memory[m], "maxrss_kib"),
+            median(timing[m], "cpu"),
+        )
+        for m in timing
+    }
     base_wall, base_peak, _, base_cpu = rows["elementtree"]
-    print(f"{'parser (medians)':<34}{'wall (s)':>10}{'cpu (s)':>9}{'peak above start (MiB)':>24}{'ru_maxrss (MiB)':>17}"
-          f"{'wall ratio':>12}{'cpu ratio':>11}{'peak ratio':>12}")
-    for method, label in (("elementtree", "xml.etree whole tree + sums"), ("streaming", "parse_meetings (lxml iterparse)")):
+    print(
+        f"{'parser (medians)':<34}{'wall (s)':>10}{'cpu (s)':>9}{'peak above start (MiB)':>24}{'ru_maxrss (MiB)':>17}"
+        f"{'wall ratio':>12}{'cpu ratio':>11}{'peak ratio':>12}"
+    )
+    for method, label in (
+        ("elementtree", "xml.etree whole tree + sums"),
+        ("streaming", "parse_meetings (lxml iterparse)"),
+    ):
         wall, peak, maxrss, cpu = rows[method]
-        print(f"{label:<34}{wall:>10.3f}{cpu:>9.3f}{peak / 1024:>24.1f}{maxrss / 1024:>17.1f}"
-              f"{wall / base_wall:>12.2f}{cpu / base_cpu:>11.2f}{peak / max(base_peak, 1):>12.2f}")
+        print(
+            f"{label:<34}{wall:>10.3f}{cpu:>9.3f}{peak / 1024:>24.1f}{maxrss / 1024:>17.1f}"
+            f"{wall / base_wall:>12.2f}{cpu / base_cpu:>11.2f}{peak / max(base_peak, 1):>12.2f}"
+        )
     for method, runs in timing.items():
         walls = sorted(run["wall"] for run in runs)
         print(f"{method} wall runs (s, sorted): " + ", ".join(f"{wall:.2f}" for wall in walls))
     best = min(r["wall"] for r in timing["streaming"]) / min(r["wall"] for r in timing["elementtree"])
     print(f"best-of-{args.runs} wall ratio: {best:.2f}x (less sensitive to other load on the machine)")
     wall_ratio, peak_ratio = rows["streaming"][0] / base_wall, rows["streaming"][1] / max(base_peak, 1)
-    print(f"targets: wall <= 0.60x -> {'met' if wall_ratio <= 0.6 else 'NOT met'} ({wall_ratio:.2f}x); "
-          f"peak <= 0.50x -> {'met' if peak_ratio <= 0.5 else 'NOT met'} ({peak_ratio:.2f}x)")
+    print(
+        f"targets: wall <= 0.60x -> {'met' if wall_ratio <= 0.6 else 'NOT met'} ({wall_ratio:.2f}x); "
+        f"peak <= 0.50x -> {'met' if peak_ratio <= 0.5 else 'NOT met'} ({peak_ratio:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

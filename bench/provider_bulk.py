@@ -17,7 +17,7 @@ import json
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -86,8 +86,12 @@ class LoopbackProvider(HostedProvider):
 
 
 def run(api: SlowApi, count: int, concurrency: int, rate: float, retries: int = 6) -> dict:
-    options = LoopbackProvider.Options(concurrency=concurrency, rate_per_second=rate, retries=retries, backoff_seconds=0.5)
-    context = ProviderContext("bench", lambda: datetime.now(timezone.utc), {"BBBSCALE_SERVER_SECRET_KEY": "bench-key"}.get)
+    options = LoopbackProvider.Options(
+        concurrency=concurrency, rate_per_second=rate, retries=retries, backoff_seconds=0.5
+    )
+    context = ProviderContext(
+        "bench", lambda: datetime.now(UTC), {"BBBSCALE_SERVER_SECRET_KEY": "bench-key"}.get
+    )
     provider = LoopbackProvider("lb", ProviderSettings(kind="loopback"), options, context)
     provider.url = api.url
     accepted, throttled = api.accepted, api.throttled
@@ -96,8 +100,13 @@ def run(api: SlowApi, count: int, concurrency: int, rate: float, retries: int = 
         created = len(provider.create([LaunchSpec(name=f"bbbscale-bench-lb-{n}") for n in range(count)]))
     except ProviderError:
         created = 0
-    return {"count": count, "created": created, "seconds": round(time.perf_counter() - started, 2),
-            "calls": api.accepted - accepted, "throttled": api.throttled - throttled}
+    return {
+        "count": count,
+        "created": created,
+        "seconds": round(time.perf_counter() - started, 2),
+        "calls": api.accepted - accepted,
+        "throttled": api.throttled - throttled,
+    }
 
 
 def main() -> None:
@@ -115,8 +124,18 @@ def main() -> None:
     sequential["extrapolated_seconds"] = round(sequential["seconds"] * args.count / args.sample, 1)
     time.sleep(1.1)
     unbounded = run(api, args.count, 32, 1000)
-    print(json.dumps({"latency_s": args.latency, "limit_per_s": args.limit, "bulk": bulk,
-                      "sequential_sample": sequential, "unbounded": unbounded}, indent=1))
+    print(
+        json.dumps(
+            {
+                "latency_s": args.latency,
+                "limit_per_s": args.limit,
+                "bulk": bulk,
+                "sequential_sample": sequential,
+                "unbounded": unbounded,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

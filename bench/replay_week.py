@@ -59,8 +59,9 @@ print(json.dumps({"meetings": len(trace), "wall": wall, "cpu": cpu, "result": re
 def replay(code: Path, span: str) -> dict:
     """One replay in a fresh interpreter importing `chalicelib` from `code`."""
     env = {**os.environ, "PYTHONPATH": str(code)}
-    done = subprocess.run([sys.executable, "-c", REPLAY, span], cwd=code, env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", REPLAY, span], cwd=code, env=env, check=True, capture_output=True, text=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -79,39 +80,60 @@ def figures(result: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline-rev", default="b1519ac", help="the revision to compare with (default: "
-                        "the last commit before the replay speed work)")
+    parser.add_argument(
+        "--baseline-rev",
+        default="b1519ac",
+        help="the revision to compare with (default: the last commit before the replay speed work)",
+    )
     parser.add_argument("--candidate-rev", help="a revision to measure instead of the tree on disk")
     parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")
     parser.add_argument("--day", action="store_true", help="one school day instead of the week")
-    parser.add_argument("--behaviour-changed", action="store_true",
-                        help="the baseline decides differently on purpose: each side must only agree with itself "
-                             "across runs, and both outcomes are printed")
+    parser.add_argument(
+        "--behaviour-changed",
+        action="store_true",
+        help="the baseline decides differently on purpose: each side must only agree with itself "
+        "across runs, and both outcomes are printed",
+    )
     args = parser.parse_args()
     span = "day" if args.day else "week"
     with tempfile.TemporaryDirectory(prefix="bbbscale-baseline-") as tmp:
-        sides = {"baseline": export(args.baseline_rev, Path(tmp) / "baseline"),
-                 "candidate": export(args.candidate_rev, Path(tmp) / "candidate") if args.candidate_rev else HERE}
+        sides = {
+            "baseline": export(args.baseline_rev, Path(tmp) / "baseline"),
+            "candidate": export(args.candidate_rev, Path(tmp) / "candidate") if args.candidate_rev else HERE,
+        }
         runs: dict[str, list[dict]] = {name: [] for name in sides}
         for n in range(args.runs):
             for name, code in sides.items():
                 run = replay(code, span)
                 runs[name].append(run)
-                print(f"run {n + 1} {name:9s} wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s", file=sys.stderr)
-    per_side = {name: {json.dumps(figures(r["result"]), sort_keys=True) for r in side} for name, side in runs.items()}
+                print(
+                    f"run {n + 1} {name:9s} wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s",
+                    file=sys.stderr,
+                )
+    per_side = {
+        name: {json.dumps(figures(r["result"]), sort_keys=True) for r in side} for name, side in runs.items()
+    }
     outcomes = set().union(*per_side.values())
-    print(f"{span}: {runs['candidate'][0]['meetings']:,} meetings, {runs['candidate'][0]['result']['ticks']:,} ticks")
-    print("| code (median of %d) | wall (s) | CPU (s) |\n|---|---:|---:|" % args.runs)
+    print(
+        f"{span}: {runs['candidate'][0]['meetings']:,} meetings, {runs['candidate'][0]['result']['ticks']:,} ticks"
+    )
+    print(f"| code (median of {args.runs}) | wall (s) | CPU (s) |\n|---|---:|---:|")
     medians = {}
     for name, side in runs.items():
-        medians[name] = (statistics.median(r["wall"] for r in side), statistics.median(r["cpu"] for r in side))
+        medians[name] = (
+            statistics.median(r["wall"] for r in side),
+            statistics.median(r["cpu"] for r in side),
+        )
         label = f"{name} ({args.baseline_rev if name == 'baseline' else args.candidate_rev or 'this tree'})"
         print(f"| {label} | {medians[name][0]:.1f} | {medians[name][1]:.1f} |")
     (bw, bc), (cw, cc) = medians["baseline"], medians["candidate"]
     print(f"| **ratio** | **{cw / bw:.2f}x** | **{cc / bc:.2f}x** |")
     if args.behaviour_changed:
         if any(len(seen) != 1 for seen in per_side.values()):
-            print("A SIDE DISAGREES WITH ITSELF:\n" + json.dumps({k: sorted(v) for k, v in per_side.items()}), file=sys.stderr)
+            print(
+                "A SIDE DISAGREES WITH ITSELF:\n" + json.dumps({k: sorted(v) for k, v in per_side.items()}),
+                file=sys.stderr,
+            )
             return 1
         for name, seen in per_side.items():
             print(f"{name} outcome: {next(iter(seen))}")

@@ -35,7 +35,9 @@ def run_one(job: tuple) -> dict:
     samples = result.pop("_samples")
     result["scenario"], result["wall_seconds"] = name, round(time.perf_counter() - began, 1)
     slug = name.replace(" ", "-")
-    plot_samples(samples, str(out / f"{slug}-{policy}.png"), f"{name} — {policy}", ZoneInfo(settings.timezone))
+    plot_samples(
+        samples, str(out / f"{slug}-{policy}.png"), f"{name} — {policy}", ZoneInfo(settings.timezone)
+    )
     print(json.dumps(result), flush=True)
     return result
 
@@ -46,16 +48,20 @@ def jobs_for(settings, name, trace, history, out: Path) -> list[tuple]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| scenario | policy | server-hours | cost € | oracle h | oracle € | cost/oracle | overloaded "
-            "server-min (share) | rejected | killed | peak users | peak servers | wall s |")
+    head = (
+        "| scenario | policy | server-hours | cost € | oracle h | oracle € | cost/oracle | overloaded "
+        "server-min (share) | rejected | killed | peak users | peak servers | wall s |"
+    )
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         share = 100.0 * r["overloaded_server_minutes"] / max(r["server_minutes"], 1)
         ratio = f"{r['cost'] / r['oracle_cost']:.2f}x" if r["oracle_cost"] else "n/a"
-        lines.append(f"| {r['scenario']} | {r['policy']} | {r['server_hours']:,.0f} | {r['cost']:,.0f} | "
-                     f"{r['oracle_server_hours']:,.0f} | {r['oracle_cost']:,.0f} | {ratio} | "
-                     f"{r['overloaded_server_minutes']:,} ({share:.2f}%) | {r['rejected_meetings']} | "
-                     f"{r['killed_meetings']} | {r['peak_users']:,} | {r['peak_servers']} | {r['wall_seconds']} |")
+        lines.append(
+            f"| {r['scenario']} | {r['policy']} | {r['server_hours']:,.0f} | {r['cost']:,.0f} | "
+            f"{r['oracle_server_hours']:,.0f} | {r['oracle_cost']:,.0f} | {ratio} | "
+            f"{r['overloaded_server_minutes']:,} ({share:.2f}%) | {r['rejected_meetings']} | "
+            f"{r['killed_meetings']} | {r['peak_users']:,} | {r['peak_servers']} | {r['wall_seconds']} |"
+        )
     return "\n".join(lines)
 
 
@@ -64,7 +70,9 @@ def main() -> None:
     parser.add_argument("--out", default="out/bench")
     parser.add_argument("--scale", type=float, default=2.0)
     parser.add_argument("--skip-closure", action="store_true")
-    parser.add_argument("--jobs", type=int, default=2, help="replays run side by side (wall times then share the CPUs)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="replays run side by side (wall times then share the CPUs)"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ import hashlib
 import hmac
 import logging
 import os
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from chalicelib.config import Settings, load_settings
 from chalicelib.domain.fleet import Server
@@ -21,11 +21,11 @@ from chalicelib.registry import PROVIDERS, STATE_BACKENDS, resolve
 log = logging.getLogger("bbbscale")
 
 #: Tests and the chat routes may point this at a factory of their own (see app.py `_runtime`).
-RUNTIME_FACTORY: Callable[[], "Runtime"] | None = None
+RUNTIME_FACTORY: Callable[[], Runtime] | None = None
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def env_secret(name: str) -> str | None:
@@ -43,9 +43,21 @@ def env_secret(name: str) -> str | None:
 class Runtime:
     """Settings plus the adapters behind the ports. Adapters are built lazily (cold start stays light)."""
 
-    def __init__(self, settings: Settings, *, store=None, scalelite=None, providers=None, bbb_factory=None,
-                 clock: Callable[[], datetime] = utcnow, secret: Callable[[str], str | None] = env_secret,
-                 world=None, forecaster=None, notifier=None, progress=None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store=None,
+        scalelite=None,
+        providers=None,
+        bbb_factory=None,
+        clock: Callable[[], datetime] = utcnow,
+        secret: Callable[[str], str | None] = env_secret,
+        world=None,
+        forecaster=None,
+        notifier=None,
+        progress=None,
+    ):
         self.settings, self.clock, self.secret, self.world = settings, clock, secret, world
         self._store, self._scalelite, self._providers = store, scalelite, providers
         self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
@@ -81,15 +93,20 @@ class Runtime:
     @property
     def providers(self) -> dict:
         if self._providers is None:
-            context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret, world=self.world)
+            context = ProviderContext(
+                cluster=self.settings.cluster, now=self.clock, secret=self.secret, world=self.world
+            )
             built = {}
             for name, p in self.settings.providers.items():
                 cls = resolve(PROVIDERS, p.kind, "provider kind")
                 options = cls.Options.model_validate(p.options) if hasattr(cls, "Options") else p.options
                 built[name] = cls(name, p, options, context)
                 if hasattr(built[name], "on_progress"):  # long batches report how far they got
-                    built[name].on_progress = (lambda provider: lambda done, total: self.progress(
-                        f"{provider}: {done}/{total} server(s) created"))(name)
+                    built[name].on_progress = (
+                        lambda provider: (
+                            lambda done, total: self.progress(f"{provider}: {done}/{total} server(s) created")
+                        )
+                    )(name)
             self._providers = built
         return self._providers
 
@@ -103,8 +120,16 @@ class Runtime:
         from chalicelib.adapters.scalelite.bbb import BbbApi
 
         s = self.settings.scalelite
-        return BbbApi(url, secret, algorithm=s.checksum, connect_timeout=s.connect_timeout,
-                      read_timeout=s.read_timeout, retries=0, max_bytes=s.max_response_bytes, server_name=name)
+        return BbbApi(
+            url,
+            secret,
+            algorithm=s.checksum,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            retries=0,
+            max_bytes=s.max_response_bytes,
+            server_name=name,
+        )
 
     def poll_servers(self, servers: list[ScaleliteServer]) -> LoadSnapshot:
         """Each server's own getMeetings in parallel (Scalelite's fails whole when one server errors)."""
@@ -114,14 +139,24 @@ class Runtime:
         api_for = None
         if self._bbb_factory is not None:
             api_for = lambda server: self._bbb_factory(server.url, server.secret, server.id)  # noqa: E731
-        return observe_per_server(servers, s.checksum, s.server_poll_concurrency, s.connect_timeout,
-                                  s.read_timeout, 0, s.max_response_bytes, api_for=api_for)
+        return observe_per_server(
+            servers,
+            s.checksum,
+            s.server_poll_concurrency,
+            s.connect_timeout,
+            s.read_timeout,
+            0,
+            s.max_response_bytes,
+            api_for=api_for,
+        )
 
     # --- helpers the service uses ---------------------------------------------------------------------
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
         stored: losing the store never loses a server's secret."""
-        master = self.secret("BBBSCALE_SERVER_SECRET_KEY") or f"bbbscale-{self.settings.cluster}-insecure-demo-key"
+        master = (
+            self.secret("BBBSCALE_SERVER_SECRET_KEY") or f"bbbscale-{self.settings.cluster}-insecure-demo-key"
+        )
         return hmac.new(master.encode(), server.name.encode(), hashlib.sha256).hexdigest()
 
     def launch_spec(self, server: Server) -> LaunchSpec:
@@ -153,9 +188,14 @@ class Runtime:
         if not persist:
             return server
         saved = self.store.servers.save(server)
-        self.store.history.record(HistoryEntry(server.since, "transition",
-                                               f"{server.name} -> {server.state.value}: {server.reason}",
-                                               {"server": server.name, "state": server.state.value}))
+        self.store.history.record(
+            HistoryEntry(
+                server.since,
+                "transition",
+                f"{server.name} -> {server.state.value}: {server.reason}",
+                {"server": server.name, "state": server.state.value},
+            )
+        )
         return saved
 
     def save_quietly(self, server: Server) -> Server:
@@ -212,13 +252,15 @@ class Runtime:
         from chalicelib.domain.load import units_per_user
 
         mix = self.settings.mix
-        per_user = units_per_user(self.settings.weights, mix.webcam_ratio if webcam_ratio is None else webcam_ratio,
-                                  mix.mic_ratio if mic_ratio is None else mic_ratio,
-                                  mix.room_size if room_size is None else room_size)
+        per_user = units_per_user(
+            self.settings.weights,
+            mix.webcam_ratio if webcam_ratio is None else webcam_ratio,
+            mix.mic_ratio if mic_ratio is None else mic_ratio,
+            mix.room_size if room_size is None else room_size,
+        )
         units = users * per_user
         allocation = allocate(with_headroom(units, self.settings.headroom), self.settings.providers)
         return plan_report(users, units, allocation, self.settings.providers, self.settings.currency)
-
 
     def status(self) -> dict:
         """What `status` shows: fleet per provider and state, the last tick's load and desired counts,
@@ -243,11 +285,24 @@ class Runtime:
             "load": load,
             "capacity_units": capacity,
             "headroom_units": round(capacity - (load or {}).get("load_units", 0.0), 1),
-            "reservations": [reservation_json(r) for r in self.store.reservations.reservations() if r.ends_at > now],
-            "freeze": {"by": freeze.by, "until": freeze.until.isoformat() if freeze.until else None,
-                       "reason": freeze.reason} if freeze else None,
-            "floors": {f.provider: {"servers": f.servers, "by": f.by,
-                                    "until": f.until.isoformat() if f.until else None} for f in overrides.floors},
+            "reservations": [
+                reservation_json(r) for r in self.store.reservations.reservations() if r.ends_at > now
+            ],
+            "freeze": {
+                "by": freeze.by,
+                "until": freeze.until.isoformat() if freeze.until else None,
+                "reason": freeze.reason,
+            }
+            if freeze
+            else None,
+            "floors": {
+                f.provider: {
+                    "servers": f.servers,
+                    "by": f.by,
+                    "until": f.until.isoformat() if f.until else None,
+                }
+                for f in overrides.floors
+            },
         }
 
 
@@ -266,9 +321,15 @@ def runtime_from_environment() -> Runtime:
 def with_environment(settings: Settings) -> Settings:
     """Lay the deployment's environment over the file's [state] section (the Chalice stages set
     BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage)."""
-    state = {key: os.environ[var] for key, var in (("backend", "BBBSCALE_STATE_BACKEND"),
-                                                   ("table", "BBBSCALE_STATE_TABLE"),
-                                                   ("path", "BBBSCALE_STATE_PATH")) if os.environ.get(var)}
+    state = {
+        key: os.environ[var]
+        for key, var in (
+            ("backend", "BBBSCALE_STATE_BACKEND"),
+            ("table", "BBBSCALE_STATE_TABLE"),
+            ("path", "BBBSCALE_STATE_PATH"),
+        )
+        if os.environ.get(var)
+    }
     if not state:
         return settings
     from chalicelib.config import parse_settings

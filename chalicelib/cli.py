@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import sys
+from datetime import UTC
 
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.ports import BbbscaleError
@@ -32,13 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
     common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
-    parser = Parser(prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite",
-                                     parents=[common])
+    parser = Parser(
+        prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite", parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
     src = load.add_mutually_exclusive_group(required=True)
     src.add_argument("--file", metavar="PATH", help="a getMeetings XML response on disk")
-    src.add_argument("--scalelite", metavar="URL", help="API base, e.g. https://lb.example.org/bigbluebutton/api")
+    src.add_argument(
+        "--scalelite", metavar="URL", help="API base, e.g. https://lb.example.org/bigbluebutton/api"
+    )
     load.add_argument("--secret", help="Scalelite shared secret (default: $BBBSCALE_SCALELITE_SECRET)")
     plan = sub.add_parser("plan", parents=[common], help="servers and hourly cost for N users")
     plan.add_argument("--users", type=int, required=True)
@@ -52,12 +56,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
     sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
     sim.add_argument("--trace", required=True, metavar="PATH")
-    sim.add_argument("--policy", default="bbbscale", choices=("bbbscale", "reactive", "static"),
-                     help="the scaler to replay (default: bbbscale)")
+    sim.add_argument(
+        "--policy",
+        default="bbbscale",
+        choices=("bbbscale", "reactive", "static"),
+        help="the scaler to replay (default: bbbscale)",
+    )
     sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
-    sim.add_argument("--history", metavar="PATH", action="append",
-                     help="a trace of a past week the forecast learns from (repeatable)")
-    demo = sub.add_parser("demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite")
+    sim.add_argument(
+        "--history",
+        metavar="PATH",
+        action="append",
+        help="a trace of a past week the forecast learns from (repeatable)",
+    )
+    demo = sub.add_parser(
+        "demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite"
+    )
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
     return parser
@@ -72,11 +86,11 @@ def _emit(document: dict, as_json: bool, human) -> None:
 
 
 def cmd_load(args, settings) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from chalicelib.domain.load import load_report
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if args.file:
         from chalicelib.adapters.scalelite.parse import parse_meetings
 
@@ -115,11 +129,16 @@ def cmd_plan(args, settings) -> int:
     plan = Runtime(settings).plan(args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
 
     def human(p):
-        print(f"{p['users']:,} users = {p['load_units']:,.0f} load units (+headroom: {p['needed_units']:,.0f})")
+        print(
+            f"{p['users']:,} users = {p['load_units']:,.0f} load units (+headroom: {p['needed_units']:,.0f})"
+        )
         for name, n in p["servers"].items():
             print(f"  {name:>12}: {n} servers")
-        print(f"  total {p['total_servers']} servers, {p['hourly_cost']:.2f} {p['currency']}/h"
-              + (f"; {p['unmet_servers']} servers the quotas cannot supply" if p["unmet_servers"] else ""))
+        print(
+            f"  total {p['total_servers']} servers, {p['hourly_cost']:.2f} {p['currency']}/h"
+            + (f"; {p['unmet_servers']} servers the quotas cannot supply" if p["unmet_servers"] else "")
+        )
+
     _emit(plan, args.json, human)
     return 0
 
@@ -158,12 +177,20 @@ def cmd_demo(args, settings) -> int:
     return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet)
 
 
-COMMANDS = {"load": cmd_load, "plan": cmd_plan, "tick": cmd_tick, "run": cmd_run, "simulate": cmd_simulate,
-            "demo": cmd_demo}
+COMMANDS = {
+    "load": cmd_load,
+    "plan": cmd_plan,
+    "tick": cmd_tick,
+    "run": cmd_run,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)

@@ -51,7 +51,7 @@ class ProviderSettings(Strict):
     options: dict = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "ProviderSettings":
+    def _bounds(self) -> ProviderSettings:
         if self.min_servers > min(self.max_servers, self.quota):
             raise ValueError(f"min_servers ({self.min_servers}) exceeds max_servers/quota")
         return self
@@ -81,10 +81,15 @@ class LifecycleSettings(Strict):
     # Off by default: on the generated school week it saves ~2 % of the cost for ~10 % more overloaded
     # server-minutes (the burst lands on fewer servers), about what 2 points less headroom trade.
     consolidate_before_slot_minutes: float = Field(
-        0.0, ge=0, le=30,
+        0.0,
+        ge=0,
+        le=30,
         description="this close to a timetable class start, surplus servers are cordoned without waiting for the "
-                    "stabilization window, so the class's rooms land on the servers kept (0: never)")
-    scale_in_window_minutes: float = Field(10.0, ge=0, description="stop hourly servers this close to period end")
+        "stabilization window, so the class's rooms land on the servers kept (0: never)",
+    )
+    scale_in_window_minutes: float = Field(
+        10.0, ge=0, description="stop hourly servers this close to period end"
+    )
     drain_report_minutes: float = Field(120.0, gt=0, description="a longer drain is reported, never forced")
     recording_max_wait_minutes: float = Field(240.0, ge=0)
     max_age_days: float = Field(7.0, gt=0)
@@ -109,7 +114,9 @@ class TimetableSettings(Strict):
 
     starts: dict[int, list[str]] = Field(
         default_factory=lambda: {
-            d: ["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "16:00"] if d != 2 else ["08:00", "09:00", "10:00", "11:00"]
+            d: ["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00", "16:00"]
+            if d != 2
+            else ["08:00", "09:00", "10:00", "11:00"]
             for d in range(5)
         }
     )
@@ -123,8 +130,15 @@ class TimetableSettings(Strict):
                 raise ValueError(f"weekday {weekday} is not 0 (Monday) .. 6 (Sunday)")
             for start in starts:
                 hour, sep, minute = start.partition(":")
-                if not (sep and len(hour) == 2 and len(minute) == 2 and hour.isdigit() and minute.isdigit()
-                        and int(hour) < 24 and int(minute) < 60):
+                if not (
+                    sep
+                    and len(hour) == 2
+                    and len(minute) == 2
+                    and hour.isdigit()
+                    and minute.isdigit()
+                    and int(hour) < 24
+                    and int(minute) < 60
+                ):
                     raise ValueError(f"class start {start!r} of weekday {weekday} is not 'HH:MM'")
         return value
 
@@ -137,9 +151,12 @@ class ForecastSettings(Strict):
     history_weeks: int = Field(3, ge=0)
     history_factor: float = Field(1.0, ge=0)
     max_trend_factor: float = Field(
-        2.0, ge=1.0, le=5.0,
+        2.0,
+        ge=1.0,
+        le=5.0,
         description="when today runs above the history (measured load over the history's for the same time, "
-                    "highest of the last hour), the forecast is raised by that ratio, up to this (1: never)")
+        "highest of the last hour), the forecast is raised by that ratio, up to this (1: never)",
+    )
 
 
 class ChatSettings(Strict):

@@ -30,7 +30,9 @@ def secret_values() -> set[str]:
     from chalicelib import secrets  # late: keeps chalicelib.ports (pydantic models) out of `import app`
 
     found = set(secrets.revealed())
-    found.update(value for name, value in os.environ.items() if any(m in name.upper() for m in SECRET_MARKERS))
+    found.update(
+        value for name, value in os.environ.items() if any(m in name.upper() for m in SECRET_MARKERS)
+    )
     return {value for value in found if len(value) >= MIN_SECRET_LENGTH}
 
 
@@ -90,8 +92,13 @@ def install(app) -> None:
 
 
 #: tick --json load field -> metric name.
-LOAD_METRICS = {"load_units": "LoadUnits", "meetings": "Rooms", "participants": "Participants",
-                "voice": "Mics", "video_streams": "Webcams"}
+LOAD_METRICS = {
+    "load_units": "LoadUnits",
+    "meetings": "Rooms",
+    "participants": "Participants",
+    "voice": "Mics",
+    "video_streams": "Webcams",
+}
 #: fleet state -> metric name.
 FLEET_METRICS = {"serving": "Serving", "booting": "Booting", "draining": "Draining"}
 
@@ -140,11 +147,24 @@ def log_tick(tick_result: dict, cluster: str) -> None:
     CloudWatch Logs Insights query can follow a decision from its reason to its result."""
     keys = {"tick": tick_result.get("tick_id"), "cluster": cluster}
     load = tick_result.get("load") or {}
-    logger.info("capacity check", extra={**keys, "desired": tick_result.get("desired"),
-                                         "load_units": load.get("load_units"), "problems": tick_result.get("problems")})
+    logger.info(
+        "capacity check",
+        extra={
+            **keys,
+            "desired": tick_result.get("desired"),
+            "load_units": load.get("load_units"),
+            "problems": tick_result.get("problems"),
+        },
+    )
     for action in tick_result.get("actions", []):
-        logger.info(f"{action['action']} on {action['provider']}: {action['reason']}",
-                    extra={**keys, "action": action["action"], "provider": action["provider"],
-                           "server": action.get("server"), "count": action.get("count"),
-                           "result": action.get("result")})
-
+        logger.info(
+            f"{action['action']} on {action['provider']}: {action['reason']}",
+            extra={
+                **keys,
+                "action": action["action"],
+                "provider": action["provider"],
+                "server": action.get("server"),
+                "count": action.get("count"),
+                "result": action.get("result"),
+            },
+        )

@@ -6,9 +6,10 @@ Each port speaks the domain and stays small. Implementations register by name in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from chalicelib.domain.fleet import VM, Server
 from chalicelib.domain.load import LoadSnapshot
@@ -138,8 +139,10 @@ class ServerStore(Protocol):
     def save(self, server: Server) -> Server:
         """Insert (version 0) or update if the stored version equals server.version; returns the stored
         record with version + 1. Raises ConflictError otherwise."""
+
     def next_number(self, provider: str) -> int:
         """A fresh, never reused number for naming the provider's next server."""
+
     def forget(self, server: Server) -> bool:
         """Remove a record that reached its end (destroyed, lost), if its stored version is still
         server.version; True when removed. The history keeps its trail."""
@@ -161,12 +164,14 @@ class ReservationStore(Protocol):
     def reservations(self) -> list[Reservation]: ...
     def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
         """Store it unless the id exists; returns (the stored one, created?)."""
+
     def cancel(self, reservation_id: str) -> bool: ...
 
 
 class Lease(Protocol):
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
         """True if `owner` now holds the lease (free, expired, or already its own)."""
+
     def release(self, owner: str) -> None: ...
 
 
@@ -186,6 +191,6 @@ class ProviderContext:
     a secret lookup (environment, SSM or Secrets Manager), and, for the simulated cloud, its world."""
 
     cluster: str
-    now: "Callable[[], datetime]"
-    secret: "Callable[[str], str | None]"
+    now: Callable[[], datetime]
+    secret: Callable[[str], str | None]
     world: object | None = None

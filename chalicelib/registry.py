@@ -57,4 +57,6 @@ def check_kinds(settings) -> None:
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"invalid configuration: providers.{name}.options.{where}: {first['msg']}") from None
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
+            ) from None

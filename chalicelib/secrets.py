@@ -49,8 +49,15 @@ class SecretSource:
     """Looks secrets up: environment, then SSM (if `ssm_prefix`), then Secrets Manager (if
     `secrets_prefix`). Clients are made on first use (boto3 honours AWS_ENDPOINT_URL) unless given."""
 
-    def __init__(self, ssm_prefix: str | None = None, secrets_prefix: str | None = None, max_age: int = 300,
-                 environ=None, ssm_client=None, secrets_client=None):
+    def __init__(
+        self,
+        ssm_prefix: str | None = None,
+        secrets_prefix: str | None = None,
+        max_age: int = 300,
+        environ=None,
+        ssm_client=None,
+        secrets_client=None,
+    ):
         self.ssm_prefix, self.secrets_prefix, self.max_age = ssm_prefix, secrets_prefix, max_age
         self._environ = os.environ if environ is None else environ
         self._clients = {"ssm": ssm_client, "secretsmanager": secrets_client}

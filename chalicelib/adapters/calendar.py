@@ -34,7 +34,9 @@ def _public_holidays(country: str):
     try:
         return holidays.country_holidays(country)
     except NotImplementedError:
-        raise ConfigError(f"invalid configuration: forecast.country: no public holidays known for {country!r}") from None
+        raise ConfigError(
+            f"invalid configuration: forecast.country: no public holidays known for {country!r}"
+        ) from None
 
 
 class FrenchSchoolCalendar:
@@ -43,13 +45,15 @@ class FrenchSchoolCalendar:
 
     def __init__(self, zone: str = "B", country: str = "FR"):
         if zone not in ZONES:
-            raise ConfigError(f"invalid configuration: forecast.zone: {zone!r} is not one of {', '.join(ZONES)}")
+            raise ConfigError(
+                f"invalid configuration: forecast.zone: {zone!r} is not one of {', '.join(ZONES)}"
+            )
         self.zone = zone
         self.country = country
         self.day_off = lru_cache(maxsize=4096)(self._day_off)
 
     @classmethod
-    def from_settings(cls, settings: ForecastSettings) -> "FrenchSchoolCalendar":
+    def from_settings(cls, settings: ForecastSettings) -> FrenchSchoolCalendar:
         """The calendar the forecast settings name (zone, country)."""
         return cls(zone=settings.zone, country=settings.country)
 

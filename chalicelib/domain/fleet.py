@@ -76,7 +76,7 @@ class Server:
     reason: str = ""  # why it is in `state`
     version: int = 0
 
-    def moved(self, state: ServerState, now: datetime, reason: str, **changes) -> "Server":
+    def moved(self, state: ServerState, now: datetime, reason: str, **changes) -> Server:
         """The same server in a new state, with the reason recorded."""
         return replace(self, state=state, since=now, reason=reason, **changes)
 
@@ -92,7 +92,9 @@ class Fleet:
 
     def live(self, provider: str | None = None) -> tuple[Server, ...]:
         """Servers with a running VM (billed), optionally of one provider."""
-        return tuple(s for s in self.servers if s.state in RUNNING and (provider is None or s.provider == provider))
+        return tuple(
+            s for s in self.servers if s.state in RUNNING and (provider is None or s.provider == provider)
+        )
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{provider: {state: n}} over non-final servers, for `tick --json`."""

@@ -15,10 +15,11 @@ slot is inside the window its peak holds the figure up, even if the previous cla
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Iterable, Mapping, Protocol
+from functools import cached_property, lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import ForecastSettings
@@ -84,7 +85,7 @@ class LoadProfile:
     days: Mapping[int, tuple[date, ...]] = field(default_factory=dict)  # weekday -> the dates kept
 
     @classmethod
-    def empty(cls, tz: str | tzinfo, bucket_minutes: int = 15) -> "LoadProfile":
+    def empty(cls, tz: str | tzinfo, bucket_minutes: int = 15) -> LoadProfile:
         """A profile with no history: every slot expects 0."""
         return cls(tz=_zone(tz), bucket_minutes=bucket_minutes)
 
@@ -96,7 +97,7 @@ class LoadProfile:
         weeks: int,
         bucket_minutes: int = 15,
         calendar: SchoolCalendar | None = None,
-    ) -> "LoadProfile":
+    ) -> LoadProfile:
         """Learn from recorded (timestamp, units) samples, timestamps with offsets. Only the last `weeks`
         dates of each weekday that have samples are kept; with a calendar, days off are skipped so that
         a holiday week does not erase the memory of a normal one."""
@@ -184,7 +185,9 @@ def class_slots(day: date, settings: ForecastSettings, tz: tzinfo, longest: floa
     return slots
 
 
-def class_start_within(now: datetime, settings: ForecastSettings, minutes: float, tz: str | tzinfo) -> datetime | None:
+def class_start_within(
+    now: datetime, settings: ForecastSettings, minutes: float, tz: str | tzinfo
+) -> datetime | None:
     """The timetable's next class start in (now, now + minutes], in the timetable's zone, or None. The
     calendar is not asked: on a day off the forecast expects nothing, so what a caller does before a start
     it cannot see is harmless."""
@@ -233,7 +236,9 @@ def forecast_units(
         return Forecast(0.0, "forecast disabled")
     horizon = now + timedelta(minutes=max(lead_minutes, 0.0) + settings.timetable.margin_minutes)
     local_now, local_end = now.astimezone(zone), horizon.astimezone(zone)
-    days = [local_now.date()] if local_now.date() == local_end.date() else [local_now.date(), local_end.date()]
+    days = (
+        [local_now.date()] if local_now.date() == local_end.date() else [local_now.date(), local_end.date()]
+    )
     school_days = [d for d in days if calendar.is_school_day(d)]
     if not school_days:
         off = calendar.day_off(local_now.date()) or "day off"
@@ -269,7 +274,9 @@ def forecast_units(
         )
     elif history > 0:
         weekday = local_now.weekday()
-        reason = f"history: {_history_phrase(profile, weekday, history)} between {local_now:%H:%M} and {until}"
+        reason = (
+            f"history: {_history_phrase(profile, weekday, history)} between {local_now:%H:%M} and {until}"
+        )
     else:
         reason = f"no class expected before {until}"
     if factor != 1.0 and units > 0:

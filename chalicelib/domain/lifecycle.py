@@ -31,7 +31,9 @@ def minutes_to_period_end(server: Server, billing: str, now: datetime) -> float:
     return (period - elapsed % period) / 60.0
 
 
-def stale_reason(server: Server, provider: ProviderSettings, lifecycle: LifecycleSettings, now: datetime) -> str | None:
+def stale_reason(
+    server: Server, provider: ProviderSettings, lifecycle: LifecycleSettings, now: datetime
+) -> str | None:
     """Why a serving server should be recycled (too old, or on an image other than the configured one)."""
     if provider.mode == "static":
         return None
@@ -43,21 +45,45 @@ def stale_reason(server: Server, provider: ProviderSettings, lifecycle: Lifecycl
     return None
 
 
-def boot_actions(server: Server, check: ServerCheck | None, provider: ProviderSettings, now: datetime) -> list[Action]:
+def boot_actions(
+    server: Server, check: ServerCheck | None, provider: ProviderSettings, now: datetime
+) -> list[Action]:
     """Move a booting server on: register and enable once healthy, replace it if it took too long."""
     waited = minutes(now - (server.created_at or server.since))
     if server.state in (ServerState.BOOTING, ServerState.HEALTHY) and check and check.healthy:
         return [
-            Action("register", server.provider, f"{server.name} healthy after {waited:.0f} min", server=server.name),
-            Action("enable", server.provider, f"{server.name} registered: enable in Scalelite", server=server.name),
+            Action(
+                "register",
+                server.provider,
+                f"{server.name} healthy after {waited:.0f} min",
+                server=server.name,
+            ),
+            Action(
+                "enable",
+                server.provider,
+                f"{server.name} registered: enable in Scalelite",
+                server=server.name,
+            ),
         ]
     if server.state == ServerState.REGISTERED:
-        return [Action("enable", server.provider, f"{server.name} registered: enable in Scalelite", server=server.name)]
+        return [
+            Action(
+                "enable",
+                server.provider,
+                f"{server.name} registered: enable in Scalelite",
+                server=server.name,
+            )
+        ]
     if server.state == ServerState.BOOTING and waited > provider.max_provision_minutes:
         why = check.problem if check and check.problem else "not healthy"
-        return [Action("replace", server.provider,
-                       f"{server.name} {why} after {waited:.0f} min > {provider.max_provision_minutes:g}: destroy and replace",
-                       server=server.name)]
+        return [
+            Action(
+                "replace",
+                server.provider,
+                f"{server.name} {why} after {waited:.0f} min > {provider.max_provision_minutes:g}: destroy and replace",
+                server=server.name,
+            )
+        ]
     return []
 
 
@@ -78,7 +104,10 @@ def drain_verdict(
         # The server's own getMeetings below still has to confirm it is empty.
         unloaded = registered.load is None and registered.state == "disabled"
         if not unloaded and (registered.load is None or registered.load > 0):
-            return False, f"Scalelite load of {server.name} is {registered.load if registered.load is not None else 'unavailable'}"
+            return (
+                False,
+                f"Scalelite load of {server.name} is {registered.load if registered.load is not None else 'unavailable'}",
+            )
     # A registration gone from Scalelite's list (a stop killed between deleteServer and saving the record,
     # or an operator's delete) places nothing on the server any more: its own getMeetings decides below.
     never_registered = registered is None and server.scalelite_id is None
@@ -93,8 +122,10 @@ def drain_verdict(
     if check.recordings_pending:
         if draining_for < lifecycle.recording_max_wait_minutes:
             return False, f"{server.name} has {check.recordings_pending} recording(s) still processing"
-        return False, (f"{server.name} recordings still processing after {draining_for:.0f} min "
-                       f"(> {lifecycle.recording_max_wait_minutes:g}): reported, not forced")
+        return False, (
+            f"{server.name} recordings still processing after {draining_for:.0f} min "
+            f"(> {lifecycle.recording_max_wait_minutes:g}): reported, not forced"
+        )
     left = minutes_to_period_end(server, provider.billing, now)
     if provider.billing == "hour" and left > lifecycle.scale_in_window_minutes:
         return False, f"{server.name} empty; paid hour ends in {left:.0f} min, stopping then"
@@ -109,7 +140,9 @@ def stuck_drain(server: Server, lifecycle: LifecycleSettings, now: datetime) -> 
     return None
 
 
-def victim_order(server: Server, provider: ProviderSettings, now: datetime, stale: bool, load: float = 0.0) -> tuple:
+def victim_order(
+    server: Server, provider: ProviderSettings, now: datetime, stale: bool, load: float = 0.0
+) -> tuple:
     """Sort key for scale-down victims: stale first, then not yet serving, then hourly servers nearest the
     end of their paid period, most expensive provider first, least loaded (Scalelite's load this tick:
     its users, so the fewest meetings to wait for)."""

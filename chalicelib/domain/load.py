@@ -7,9 +7,10 @@ default weights put at 300 units (see `LoadWeights` and README "How a tick decid
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,7 +49,7 @@ class LoadTotals:
     video_streams: int = 0
 
     @classmethod
-    def of(cls, meetings: "Iterable[Meeting]") -> "LoadTotals":
+    def of(cls, meetings: Iterable[Meeting]) -> LoadTotals:
         """The sums, in one pass (a replay totals ~2,000 rooms a minute)."""
         count = breakouts = participants = moderators = voice = listen_only = video = 0
         for m in meetings:
@@ -108,7 +109,10 @@ def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime | float)
     `now` may be given as a POSIX timestamp (summing thousands of rooms converts it once)."""
     now_ts = now if isinstance(now, float) else now.timestamp()
     participants = meeting.participants
-    young = meeting.create_time_ms > 0 and (now_ts - meeting.create_time_ms / 1000.0) / 60.0 < weights.young_room_minutes
+    young = (
+        meeting.create_time_ms > 0
+        and (now_ts - meeting.create_time_ms / 1000.0) / 60.0 < weights.young_room_minutes
+    )
     if young:
         participants = max(participants, weights.young_room_participants)
     viewers = max(participants - 1, 0)  # a publisher does not receive its own stream
@@ -152,8 +156,14 @@ def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime 
                 participants = young_users
         video = m.video
         viewers = participants - 1 if participants > 1 else 0
-        cost(room + per_user * participants + per_voice * m.voice + per_listener * m.listen_only
-             + per_webcam * video + per_copy * (video * viewers))
+        cost(
+            room
+            + per_user * participants
+            + per_voice * m.voice
+            + per_listener * m.listen_only
+            + per_webcam * video
+            + per_copy * (video * viewers)
+        )
     return costs
 
 
@@ -178,7 +188,9 @@ def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, 
     return room / room_size
 
 
-def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None) -> dict:
+def load_report(
+    snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None
+) -> dict:
     """The `load --json` document of CONTRACT.md (`units`: the snapshot's load units, if already known)."""
     t = snapshot.totals
     return {
@@ -189,5 +201,7 @@ def load_report(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, uni
         "voice": t.voice,
         "listen_only": t.listen_only,
         "video_streams": t.video_streams,
-        "load_units": float(round(snapshot_units(snapshot, weights, now) if units is None else units, 2)),  # 0.0, never int 0
+        "load_units": float(
+            round(snapshot_units(snapshot, weights, now) if units is None else units, 2)
+        ),  # 0.0, never int 0
     }

@@ -15,11 +15,11 @@ from datetime import timedelta
 from chalicelib.config import ProviderSettings, Settings
 from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import COMING, Server, ServerState
-from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
 from chalicelib.domain.forecast import class_start_within
+from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
 from chalicelib.domain.load import snapshot_units
-from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
+from chalicelib.domain.reconcile import GONE
 
 
 def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
@@ -31,9 +31,15 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
         reasons.append("load unknown (observation failed): following schedule and reservations only")
     base, why = (load or 0.0), f"load {load or 0:,.0f} units"
     if obs.demand.forecast_units > base:
-        base, why = obs.demand.forecast_units, obs.demand.forecast_reason or f"forecast {obs.demand.forecast_units:,.0f} units"
+        base, why = (
+            obs.demand.forecast_units,
+            obs.demand.forecast_reason or f"forecast {obs.demand.forecast_units:,.0f} units",
+        )
     if obs.demand.reserved_units > base:
-        base, why = obs.demand.reserved_units, obs.demand.reserved_reason or f"reservations {obs.demand.reserved_units:,.0f} units"
+        base, why = (
+            obs.demand.reserved_units,
+            obs.demand.reserved_reason or f"reservations {obs.demand.reserved_units:,.0f} units",
+        )
     needed = with_headroom(base, settings.headroom)
     reasons.append(f"{why} + headroom = {needed:,.0f} units")
     return load, needed, reasons
@@ -59,32 +65,63 @@ def decide(obs: Observation, settings: Settings) -> Decision:
     freeze = obs.overrides.freeze
     if freeze is not None:
         until = f" until {freeze.until.isoformat()}" if freeze.until else ""
-        hold = Action("hold", "*", f"frozen by {freeze.by}{until}: no action{(' — ' + freeze.reason) if freeze.reason else ''}")
+        hold = Action(
+            "hold",
+            "*",
+            f"frozen by {freeze.by}{until}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
+        )
         return Decision(allocation, load, (hold,), notes=(hold.reason,))
     actions: list[Action] = []
     notes: list[str] = []
-    quiet = load is not None and obs.snapshot.complete and load <= 0.5 * sum(
-        providers[s.provider].capacity_units for s in obs.fleet.servers if s.state == ServerState.SERVING)
+    quiet = (
+        load is not None
+        and obs.snapshot.complete
+        and load
+        <= 0.5
+        * sum(
+            providers[s.provider].capacity_units for s in obs.fleet.servers if s.state == ServerState.SERVING
+        )
+    )
     for name in fill_order(providers):
-        actions += _plan_provider(name, providers[name], allocation.servers[name], obs, settings, quiet, notes)
+        actions += _plan_provider(
+            name, providers[name], allocation.servers[name], obs, settings, quiet, notes
+        )
     if allocation.unmet_servers:
         actions.append(Action("hold", "*", allocation.reasons[-1]))
     tick_key = now.isoformat()
     keyed = tuple(
-        Action(a.action, a.provider, a.reason, a.count, a.server, f"{tick_key}:{a.action}:{a.server or a.provider}")
+        Action(
+            a.action,
+            a.provider,
+            a.reason,
+            a.count,
+            a.server,
+            f"{tick_key}:{a.action}:{a.server or a.provider}",
+        )
         for a in actions
     )
     return Decision(allocation, load, keyed, notes=tuple(notes))
 
 
-def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Observation, settings: Settings,
-                   quiet: bool, notes: list[str]) -> list[Action]:
+def _plan_provider(
+    name: str,
+    provider: ProviderSettings,
+    target: int,
+    obs: Observation,
+    settings: Settings,
+    quiet: bool,
+    notes: list[str],
+) -> list[Action]:
     now, lifecycle = obs.now, settings.lifecycle
     servers = sorted(obs.fleet.of(name), key=lambda s: s.name)
     if provider.mode == "static":
         serving = sum(1 for s in servers if s.state == ServerState.SERVING)
         if serving < target:
-            return [Action("hold", name, f"static pool: {serving} of {target} servers serving; no API to start more")]
+            return [
+                Action(
+                    "hold", name, f"static pool: {serving} of {target} servers serving; no API to start more"
+                )
+            ]
         return []
     actions: list[Action] = []
     leaving: set[str] = set()  # servers that stop counting as capacity this tick
@@ -93,12 +130,22 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
             # The registration outlived its VM: an addServer whose answer was lost before the VM was replaced
             # (never enabled: enable needs the id we never had), or a VM that vanished (lost: its meetings,
             # if any, went with it and Scalelite ends them once it is offline). Nothing can be placed there.
-            actions.append(Action("stop", name, f"{s.name} is {s.state.value} but still registered in Scalelite: "
-                                  "deleteServer", server=s.name))
+            actions.append(
+                Action(
+                    "stop",
+                    name,
+                    f"{s.name} is {s.state.value} but still registered in Scalelite: deleteServer",
+                    server=s.name,
+                )
+            )
             continue
         if s.state in (ServerState.BOOTING, ServerState.HEALTHY, ServerState.REGISTERED):
             steps = boot_actions(s, obs.checks.get(s.name), provider, now)
-            if obs.scalelite is None and s.scalelite_id is None and any(a.action == "register" for a in steps):
+            if (
+                obs.scalelite is None
+                and s.scalelite_id is None
+                and any(a.action == "register" for a in steps)
+            ):
                 # An addServer whose answer was lost (or whose tick was killed) is only found in Scalelite's
                 # list; unread, registering again could put the server in Scalelite twice.
                 notes.append(f"{s.name}: healthy, registration waits for Scalelite's server list")
@@ -108,41 +155,72 @@ def _plan_provider(name: str, provider: ProviderSettings, target: int, obs: Obse
                 leaving.add(s.name)
         elif s.state == ServerState.SERVING:
             if s.name in obs.overrides.drain:
-                actions.append(Action("cordon", name, f"{s.name}: drain requested by an operator", server=s.name))
+                actions.append(
+                    Action("cordon", name, f"{s.name}: drain requested by an operator", server=s.name)
+                )
                 leaving.add(s.name)
             elif s.offline_ticks >= lifecycle.offline_ticks_before_replace:
-                actions.append(Action("replace", name, f"{s.name} offline in Scalelite for {s.offline_ticks} ticks: "
-                                      "cordon, drain and replace", server=s.name))
+                actions.append(
+                    Action(
+                        "replace",
+                        name,
+                        f"{s.name} offline in Scalelite for {s.offline_ticks} ticks: "
+                        "cordon, drain and replace",
+                        server=s.name,
+                    )
+                )
                 leaving.add(s.name)
     active = [s for s in _active(servers) if s.name not in leaving]
     draining = [s for s in servers if s.state == ServerState.DRAINING]
     # Every draining server's drain completes (then it stops), but some are never reopened: one an operator
     # asked to drain, one cordoned because it went offline, and one whose registration is gone from
     # Scalelite's list (a stop killed after deleteServer: updateServer would answer notFound every tick).
-    gone = {s.name for s in draining if obs.scalelite is not None and s.scalelite_id and s.url not in obs.scalelite}
-    reopenable = [s for s in draining if s.offline_ticks < lifecycle.offline_ticks_before_replace
-                  and s.name not in gone and s.name not in obs.overrides.drain]
+    gone = {
+        s.name
+        for s in draining
+        if obs.scalelite is not None and s.scalelite_id and s.url not in obs.scalelite
+    }
+    reopenable = [
+        s
+        for s in draining
+        if s.offline_ticks < lifecycle.offline_ticks_before_replace
+        and s.name not in gone
+        and s.name not in obs.overrides.drain
+    ]
     # Rolling recycling (age or image): at a quiet time, a bounded batch is replaced, capacity first.
     stale = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
     stale = [(s, why) for s, why in stale if why][: lifecycle.refresh_batch] if quiet else []
     fresh_serving = sum(1 for s in active if s.state == ServerState.SERVING) - len(stale)
     for s, why in stale:
         if fresh_serving >= target:
-            actions.append(Action("replace", name, f"recycle {s.name}: {why}; replacement capacity serving", server=s.name))
+            actions.append(
+                Action(
+                    "replace", name, f"recycle {s.name}: {why}; replacement capacity serving", server=s.name
+                )
+            )
             leaving.add(s.name)
     active_for_target = [s for s in active if s not in [x for x, _ in stale]]
     deficit = target - len(active_for_target)
     reopened: set[str] = set()
     if deficit > 0:
         for s in sorted(reopenable, key=lambda s: -s.meetings)[:deficit]:
-            actions.append(Action("uncordon", name, f"desired {target} > active {len(active_for_target)}: "
-                                  f"uncordon {s.name} rather than boot a new one", server=s.name))
+            actions.append(
+                Action(
+                    "uncordon",
+                    name,
+                    f"desired {target} > active {len(active_for_target)}: "
+                    f"uncordon {s.name} rather than boot a new one",
+                    server=s.name,
+                )
+            )
             reopened.add(s.name)
         deficit -= len(reopened)
     if deficit > 0:
         actions += _start(name, provider, target, deficit, active_for_target, servers, obs)
     elif deficit < 0:
-        actions += _scale_down(name, provider, target, active_for_target, obs, settings, [x for x, _ in stale])
+        actions += _scale_down(
+            name, provider, target, active_for_target, obs, settings, [x for x, _ in stale]
+        )
     actions += _resume_stops(name, servers, obs)
     for s in draining:
         if s.name in reopened:
@@ -169,23 +247,43 @@ def _resume_stops(name, servers, obs: Observation) -> list[Action]:
     out. Left alone they would run (and be billed) forever."""
     if name in obs.unreachable_providers:
         return []
-    return [Action("stop", name, f"{s.name} left {s.state.value} by an interrupted stop: finish it", server=s.name)
-            for s in servers if s.state in (ServerState.DRAINED, ServerState.STOPPING)]
+    return [
+        Action(
+            "stop", name, f"{s.name} left {s.state.value} by an interrupted stop: finish it", server=s.name
+        )
+        for s in servers
+        if s.state in (ServerState.DRAINED, ServerState.STOPPING)
+    ]
 
 
 def _start(name, provider, target, deficit, active, servers, obs) -> list[Action]:
     until = obs.backoff.get(name)
     if until and until > obs.now:
-        return [Action("hold", name, f"{name} backing off after failures until {until.isoformat()}; "
-                       f"{deficit} server(s) short here, demand moved on")]
+        return [
+            Action(
+                "hold",
+                name,
+                f"{name} backing off after failures until {until.isoformat()}; "
+                f"{deficit} server(s) short here, demand moved on",
+            )
+        ]
     if name in obs.unreachable_providers:
         return [Action("hold", name, f"{name} API unreachable this tick; {deficit} server(s) short")]
-    live = sum(1 for s in servers if s.state not in (ServerState.STOPPED, ServerState.DESTROYED,
-                                                      ServerState.FAILED, ServerState.LOST))
+    live = sum(
+        1
+        for s in servers
+        if s.state not in (ServerState.STOPPED, ServerState.DESTROYED, ServerState.FAILED, ServerState.LOST)
+    )
     room = provider.limit - live
     count = min(deficit, provider.max_surge, room)
     if count <= 0:
-        return [Action("hold", name, f"desired {target} but {live} live servers already at the limit {provider.limit}")]
+        return [
+            Action(
+                "hold",
+                name,
+                f"desired {target} but {live} live servers already at the limit {provider.limit}",
+            )
+        ]
     why = f"desired {target} > active {len(active)}: start {count}"
     if count < deficit:
         cap = "surge" if deficit > provider.max_surge and provider.max_surge <= room else "limit"
@@ -197,14 +295,21 @@ def _class_start_soon(obs: Observation, settings: Settings):
     """The timetable class start close enough to consolidate before, when the forecast is on."""
     if not settings.forecast.enabled:
         return None
-    return class_start_within(obs.now, settings.forecast, settings.lifecycle.consolidate_before_slot_minutes,
-                              settings.timezone)
+    return class_start_within(
+        obs.now, settings.forecast, settings.lifecycle.consolidate_before_slot_minutes, settings.timezone
+    )
 
 
 def _scale_down(name, provider, target, active, obs: Observation, settings: Settings, stale) -> list[Action]:
     if obs.snapshot is None or not obs.snapshot.complete or obs.scalelite is None:
-        return [Action("hold", name, f"desired {target} < active {len(active)}, but the observation is incomplete: "
-                       "no scale-down on doubtful data")]
+        return [
+            Action(
+                "hold",
+                name,
+                f"desired {target} < active {len(active)}, but the observation is incomplete: "
+                "no scale-down on doubtful data",
+            )
+        ]
     window = timedelta(minutes=settings.lifecycle.stabilization_minutes)
     slot = _class_start_soon(obs, settings)
     if slot is not None:
@@ -215,10 +320,18 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
         why = f"the {slot:%H:%M} class starts in {minutes:.0f} min"
     else:
         recent = [(t, d.get(name, 0)) for t, d in obs.recent_desired if t >= obs.now - window]
-        covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(minutes=settings.interval_minutes)
+        covered = bool(recent) and min(t for t, _ in recent) <= obs.now - window + timedelta(
+            minutes=settings.interval_minutes
+        )
         if window.total_seconds() > 0 and not covered:
-            return [Action("hold", name, f"desired {target} < active {len(active)}: stabilizing "
-                           f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)")]
+            return [
+                Action(
+                    "hold",
+                    name,
+                    f"desired {target} < active {len(active)}: stabilizing "
+                    f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)",
+                )
+            ]
         keep = max([target] + [n for _, n in recent])
         why = f"max {keep} over {window.total_seconds() / 60:g} min"
     excess = len(active) - keep
@@ -230,6 +343,13 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
     candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale, load[s.name]))
     out = []
     for s in candidates[:excess]:
-        out.append(Action("cordon", name, f"desired {target} ({why}) < active {len(active)}: "
-                          f"cordon {s.name} ({s.state.value}, load {load[s.name]:g})", server=s.name))
+        out.append(
+            Action(
+                "cordon",
+                name,
+                f"desired {target} ({why}) < active {len(active)}: "
+                f"cordon {s.name} ({s.state.value}, load {load[s.name]:g})",
+                server=s.name,
+            )
+        )
     return out

@@ -88,7 +88,9 @@ def allocate(
         want = math.ceil(remaining / p.capacity_units - 1e-9)
         take = min(want, room)
         if take < want:
-            reasons.append(f"{name}: {servers[name] + want} wanted, capped to {servers[name] + take} by quota/max")
+            reasons.append(
+                f"{name}: {servers[name] + want} wanted, capped to {servers[name] + take} by quota/max"
+            )
         servers[name] += take
         remaining -= take * p.capacity_units
 
@@ -98,12 +100,18 @@ def allocate(
         reference = providers[order[-1]].capacity_units
         unmet = math.ceil(unmet_units / reference - 1e-9)
         reasons.append(f"quotas cannot supply {unmet} more servers ({unmet_units:,.0f} load units)")
-    return Allocation(servers=servers, needed_units=needed_units, unmet_servers=unmet,
-                      unmet_units=unmet_units, reasons=tuple(reasons))
+    return Allocation(
+        servers=servers,
+        needed_units=needed_units,
+        unmet_servers=unmet,
+        unmet_units=unmet_units,
+        reasons=tuple(reasons),
+    )
 
 
-def plan_report(users: int, units: float, allocation: Allocation, providers: dict[str, ProviderSettings],
-                currency: str) -> dict:
+def plan_report(
+    users: int, units: float, allocation: Allocation, providers: dict[str, ProviderSettings], currency: str
+) -> dict:
     """The `plan --json` document of CONTRACT.md."""
     return {
         "users": users,

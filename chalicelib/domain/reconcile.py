@@ -68,10 +68,18 @@ def reconcile(
             known = by_name.get(vm.name)
             if known is None:
                 changed[vm.name] = _adopt(vm, provider, p, now)
-            elif known.state in (ServerState.FAILED, ServerState.LOST) and vm.status in ("pending", "running"):
-                changed[vm.name] = known.moved(ServerState.BOOTING, now, "its VM appeared after all: adopted",
-                                               vm_id=vm.vm_id, url=known.url or api_url(vm.address),
-                                               billed_since=vm.launched_at or now)
+            elif known.state in (ServerState.FAILED, ServerState.LOST) and vm.status in (
+                "pending",
+                "running",
+            ):
+                changed[vm.name] = known.moved(
+                    ServerState.BOOTING,
+                    now,
+                    "its VM appeared after all: adopted",
+                    vm_id=vm.vm_id,
+                    url=known.url or api_url(vm.address),
+                    billed_since=vm.launched_at or now,
+                )
     if scalelite is not None:
         # The owned pool (mode static) is registered from the start, and a provider no longer configured is
         # not ours to repair: their registrations are left as they are.
@@ -82,21 +90,37 @@ def reconcile(
             current = changed.get(r.name, r)
             registered = scalelite.get(current.url) if current.url else None
             if registered and current.scalelite_id != registered.id and current.state in ADOPTABLE:
-                changed[r.name] = current.moved(current.state, current.since,
-                                                f"registration {registered.id} found in Scalelite: adopted",
-                                                scalelite_id=registered.id)
+                changed[r.name] = current.moved(
+                    current.state,
+                    current.since,
+                    f"registration {registered.id} found in Scalelite: adopted",
+                    scalelite_id=registered.id,
+                )
             elif registered is None and current.scalelite_id and current.state == ServerState.SERVING:
-                changed[r.name] = current.moved(ServerState.HEALTHY, now, "missing from Scalelite: register again",
-                                                scalelite_id=None)
+                changed[r.name] = current.moved(
+                    ServerState.HEALTHY, now, "missing from Scalelite: register again", scalelite_id=None
+                )
             # Scalelite's state wins over a record a killed tick did not save (updateServer done, save not):
             # a "serving" server Scalelite has cordoned takes no meeting, yet would count as capacity forever;
             # a "draining" one it has enabled takes meetings, yet would never count nor finish draining.
-            elif registered and current.state == ServerState.SERVING and registered.state in ("cordoned", "disabled"):
-                changed[r.name] = current.moved(ServerState.DRAINING, now, f"Scalelite shows it {registered.state}: "
-                                                "draining (a cordon whose record was not saved, or an operator's)")
+            elif (
+                registered
+                and current.state == ServerState.SERVING
+                and registered.state in ("cordoned", "disabled")
+            ):
+                changed[r.name] = current.moved(
+                    ServerState.DRAINING,
+                    now,
+                    f"Scalelite shows it {registered.state}: "
+                    "draining (a cordon whose record was not saved, or an operator's)",
+                )
             elif registered and current.state == ServerState.DRAINING and registered.state == "enabled":
-                changed[r.name] = current.moved(ServerState.SERVING, now, "Scalelite shows it enabled: serving "
-                                                "(an uncordon whose record was not saved, or an operator's)")
+                changed[r.name] = current.moved(
+                    ServerState.SERVING,
+                    now,
+                    "Scalelite shows it enabled: serving "
+                    "(an uncordon whose record was not saved, or an operator's)",
+                )
     return list(changed.values())
 
 
@@ -106,11 +130,19 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
         return None
     if r.state == ServerState.REQUESTED:
         if vm is not None and vm.status in ("pending", "running"):
-            return r.moved(ServerState.BOOTING, now, "the provider confirmed the VM", vm_id=vm.vm_id,
-                           url=api_url(vm.address), billed_since=vm.launched_at or now)
+            return r.moved(
+                ServerState.BOOTING,
+                now,
+                "the provider confirmed the VM",
+                vm_id=vm.vm_id,
+                url=api_url(vm.address),
+                billed_since=vm.launched_at or now,
+            )
         waited = (now - r.since).total_seconds() / 60
         if vm is None and waited > UNCONFIRMED_MINUTES:
-            return r.moved(ServerState.FAILED, now, f"create not confirmed by the provider after {waited:.0f} min")
+            return r.moved(
+                ServerState.FAILED, now, f"create not confirmed by the provider after {waited:.0f} min"
+            )
         return None
     if r.state == ServerState.STOPPING:
         if vm is None or vm.status == "gone":
@@ -139,6 +171,16 @@ def _adopt(vm: VM, provider: str, p, now: datetime) -> Server:
         state, why = ServerState.STOPPED, "stopped VM of the power pool"
     else:
         state, why = ServerState.BOOTING, "unknown VM with our cluster tag found at the provider: adopted"
-    return Server(name=vm.name, provider=provider, state=state, since=now, capacity=p.capacity_units,
-                  vm_id=vm.vm_id, url=api_url(vm.address), image=vm.image or p.image,
-                  billed_since=vm.launched_at or now, created_at=vm.launched_at or now, reason=why)
+    return Server(
+        name=vm.name,
+        provider=provider,
+        state=state,
+        since=now,
+        capacity=p.capacity_units,
+        vm_id=vm.vm_id,
+        url=api_url(vm.address),
+        image=vm.image or p.image,
+        billed_since=vm.launched_at or now,
+        created_at=vm.launched_at or now,
+        reason=why,
+    )

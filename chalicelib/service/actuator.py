@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
-from chalicelib.ports import ApiError, BbbscaleError, ConflictError, ProviderError
 from chalicelib.domain.reconcile import GONE
+from chalicelib.ports import ApiError, BbbscaleError, ConflictError, ProviderError
 from chalicelib.service.observe import BACKOFF
 
 
@@ -56,8 +56,16 @@ class Actuator:
         for _ in range(action.count or 0):
             n = self.rt.store.servers.next_number(action.provider)
             name = f"bbbscale-{self.settings.cluster}-{action.provider}-{n}"
-            record = Server(name=name, provider=action.provider, state=ServerState.REQUESTED, since=self.now,
-                            capacity=p.capacity_units, image=p.image, created_at=self.now, reason=action.reason)
+            record = Server(
+                name=name,
+                provider=action.provider,
+                state=ServerState.REQUESTED,
+                since=self.now,
+                capacity=p.capacity_units,
+                image=p.image,
+                created_at=self.now,
+                reason=action.reason,
+            )
             servers[name] = self.rt.transition(record)
             specs.append(self.rt.launch_spec(servers[name]))
             names.append(name)
@@ -75,14 +83,27 @@ class Actuator:
             if vm is not None:
                 from chalicelib.domain.reconcile import api_url
 
-                self._move(servers, name, ServerState.BOOTING, "created at the provider", vm_id=vm.vm_id,
-                           url=api_url(vm.address), billed_since=vm.launched_at or self.now)
+                self._move(
+                    servers,
+                    name,
+                    ServerState.BOOTING,
+                    "created at the provider",
+                    vm_id=vm.vm_id,
+                    url=api_url(vm.address),
+                    billed_since=vm.launched_at or self.now,
+                )
         missing = len(names) - len(created)
-        return "done" if not missing else f"partial: {len(created)} created, {missing} unconfirmed (reconciled next tick)"
+        return (
+            "done"
+            if not missing
+            else f"partial: {len(created)} created, {missing} unconfirmed (reconciled next tick)"
+        )
 
     def _power_on(self, action: Action, servers, provider) -> str:
-        pool = sorted((s for s in servers.values() if s.provider == action.provider and s.state == ServerState.STOPPED),
-                      key=lambda s: s.since)[: action.count or 0]
+        pool = sorted(
+            (s for s in servers.values() if s.provider == action.provider and s.state == ServerState.STOPPED),
+            key=lambda s: s.since,
+        )[: action.count or 0]
         for s in pool:
             self._move(servers, s.name, ServerState.REQUESTED, action.reason)
             try:
@@ -98,7 +119,9 @@ class Actuator:
         s = servers[action.server]
         if s.scalelite_id is None:
             multiplier = round(300.0 / s.capacity, 3)
-            added = self.rt.scalelite.add(s.url, self.rt.server_secret(s), multiplier, self.settings.scalelite.server_tag)
+            added = self.rt.scalelite.add(
+                s.url, self.rt.server_secret(s), multiplier, self.settings.scalelite.server_tag
+            )
             s = self._move(servers, s.name, ServerState.REGISTERED, action.reason, scalelite_id=added.id)
         else:
             s = self._move(servers, s.name, ServerState.REGISTERED, action.reason)
@@ -117,7 +140,9 @@ class Actuator:
         s = servers[action.server]
         if s.scalelite_id:
             self.rt.scalelite.set_state(s.scalelite_id, "enable")
-        self._move(servers, s.name, ServerState.SERVING if s.scalelite_id else ServerState.BOOTING, action.reason)
+        self._move(
+            servers, s.name, ServerState.SERVING if s.scalelite_id else ServerState.BOOTING, action.reason
+        )
         return "done"
 
     def _cordon(self, action: Action, servers) -> str:
@@ -181,7 +206,7 @@ class Actuator:
         entry["count"] = entry.get("count", 0) + 1
         over = entry["count"] - life.failures_before_backoff
         if over >= 0:
-            wait = min(life.backoff_base_minutes * (2 ** over), life.backoff_max_minutes)
+            wait = min(life.backoff_base_minutes * (2**over), life.backoff_max_minutes)
             entry["until"] = (self.now + timedelta(minutes=wait)).isoformat()
         entry["last"] = why[:200]
         table[provider] = entry

@@ -46,7 +46,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest
 
 
-def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime) -> None:
+def verify_signature(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
+) -> None:
     """Return if `signature` is ours over `timestamp + "." + body` and the timestamp is within
     MAX_SKEW_SECONDS of `now`; raise SignatureError otherwise. The message never echoes the secret."""
     if not timestamp or not signature:
@@ -111,7 +113,9 @@ def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Annou
     except ValidationError as error:
         raise InvalidRequest(_field_error(error)) from None
     zone = ZoneInfo(timezone)
-    starts, ends = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (announcement.starts_at, announcement.ends_at))
+    starts, ends = (
+        t if t.tzinfo else t.replace(tzinfo=zone) for t in (announcement.starts_at, announcement.ends_at)
+    )
     if ends <= starts:
         raise InvalidRequest("ends_at: must be after starts_at")
     if ends <= now:
@@ -166,8 +170,13 @@ def cancel(store: StateStore, reservation_id: str, now: datetime) -> None:
     if not store.reservations.cancel(reservation_id):
         raise NotFound(f"no reservation {reservation_id!r}")
     store.history.record(
-        HistoryEntry(at=now, kind="notice", summary=f"closure {reservation_id}: reservation cancelled",
-                     detail={"reservation": reservation_id}, actor="webhook")
+        HistoryEntry(
+            at=now,
+            kind="notice",
+            summary=f"closure {reservation_id}: reservation cancelled",
+            detail={"reservation": reservation_id},
+            actor="webhook",
+        )
     )
 
 

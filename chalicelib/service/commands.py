@@ -86,8 +86,10 @@ def execute(text: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply
     """Parse and run one command line for `caller`, record it in the history, and return the reply."""
     command = parse_command(text, now, runtime.settings.timezone)
     if not isinstance(command, OPEN_TO_ALL) and not caller.is_operator(list(runtime.settings.chat.operators)):
-        reply = Reply(f"Sorry {caller.user_name or caller.user_id}, only bbbscale operators may do that. "
-                      "Try `status` or `help`.")
+        reply = Reply(
+            f"Sorry {caller.user_name or caller.user_id}, only bbbscale operators may do that. "
+            "Try `status` or `help`."
+        )
         outcome = "refused: not an operator"
     else:
         try:
@@ -103,7 +105,11 @@ def execute(text: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply
             at=now,
             kind="command",
             summary=f"{caller.user_name or caller.actor}: {' '.join(text.split())[:200]} -> {outcome}",
-            detail={"command": type(command).__name__.lower(), "text": text[:500], "user_name": caller.user_name},
+            detail={
+                "command": type(command).__name__.lower(),
+                "text": text[:500],
+                "user_name": caller.user_name,
+            },
             actor=caller.actor,
         )
     )
@@ -126,17 +132,29 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
             return _floor(command, runtime, caller, now)
         case grammar.Freeze(duration=duration, reason=reason):
             until = now + duration if duration else None
-            runtime.store.settings.put(FREEZE, {"until": until.isoformat() if until else None,
-                                                "by": caller.actor, "reason": reason or "chat freeze"})
-            return Reply(f"Frozen {'until ' + until.isoformat(timespec='minutes') if until else 'until `unfreeze`'}"
-                         f" by {caller.user_name or caller.actor}: no scaling actions meanwhile.", public=True)
+            runtime.store.settings.put(
+                FREEZE,
+                {
+                    "until": until.isoformat() if until else None,
+                    "by": caller.actor,
+                    "reason": reason or "chat freeze",
+                },
+            )
+            return Reply(
+                f"Frozen {'until ' + until.isoformat(timespec='minutes') if until else 'until `unfreeze`'}"
+                f" by {caller.user_name or caller.actor}: no scaling actions meanwhile.",
+                public=True,
+            )
         case grammar.Unfreeze():
             was = read_overrides(runtime.store.settings.get, now).freeze
             runtime.store.settings.put(FREEZE, None)
             if was is None:
                 return Reply("Not frozen; nothing to do.")
-            return Reply(f"Unfrozen by {caller.user_name or caller.actor}; running a capacity check.", public=True,
-                         followup=Followup("unfreeze"))
+            return Reply(
+                f"Unfrozen by {caller.user_name or caller.actor}; running a capacity check.",
+                public=True,
+                followup=Followup("unfreeze"),
+            )
         case grammar.Drain(server=server):
             return _drain(server, runtime, caller, now)
     return Reply(HELP)  # unreachable: every command is matched above
@@ -146,15 +164,26 @@ def _reserve(command: grammar.Reserve, runtime: Runtime, caller: Caller, now: da
     key = f"{caller.actor}|{command.starts_at.isoformat()}|{command.ends_at.isoformat()}|{command.users}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     reservation = Reservation(
-        id=f"chat-{digest[:12]}", starts_at=command.starts_at, ends_at=command.ends_at,
-        expected_users=command.users, source=f"chat:{caller.actor}", body_hash=digest, created_at=now,
+        id=f"chat-{digest[:12]}",
+        starts_at=command.starts_at,
+        ends_at=command.ends_at,
+        expected_users=command.users,
+        source=f"chat:{caller.actor}",
+        body_hash=digest,
+        created_at=now,
     )
     stored, created = runtime.store.reservations.add(reservation)
-    span = f"{stored.starts_at.isoformat(timespec='minutes')} to {stored.ends_at.isoformat(timespec='minutes')}"
+    span = (
+        f"{stored.starts_at.isoformat(timespec='minutes')} to {stored.ends_at.isoformat(timespec='minutes')}"
+    )
     if not created:
         return Reply(f"Already reserved ({stored.id}): {stored.expected_users} users from {span}.")
-    return Reply(f"Reserved {stored.id}: capacity for {stored.expected_users} users from {span}. "
-                 "Running a capacity check.", public=True, followup=Followup("reserve", stored.id))
+    return Reply(
+        f"Reserved {stored.id}: capacity for {stored.expected_users} users from {span}. "
+        "Running a capacity check.",
+        public=True,
+        followup=Followup("reserve", stored.id),
+    )
 
 
 def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
@@ -168,14 +197,22 @@ def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: dat
     if command.servers == 0:
         floors.pop(command.provider, None)
         runtime.store.settings.put(FLOORS, floors)
-        return Reply(f"Floor on {command.provider} removed by {caller.user_name or caller.actor}.", public=True)
+        return Reply(
+            f"Floor on {command.provider} removed by {caller.user_name or caller.actor}.", public=True
+        )
     until = now + command.duration if command.duration else None
-    floors[command.provider] = {"servers": command.servers, "until": until.isoformat() if until else None,
-                                "by": caller.actor}
+    floors[command.provider] = {
+        "servers": command.servers,
+        "until": until.isoformat() if until else None,
+        "by": caller.actor,
+    }
     runtime.store.settings.put(FLOORS, floors)
     span = f"until {until.isoformat(timespec='minutes')}" if until else "until changed"
-    return Reply(f"Floor: at least {command.servers} servers on {command.provider} {span}. Running a capacity check.",
-                 public=True, followup=Followup("floor"))
+    return Reply(
+        f"Floor: at least {command.servers} servers on {command.provider} {span}. Running a capacity check.",
+        public=True,
+        followup=Followup("floor"),
+    )
 
 
 def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
@@ -185,15 +222,21 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
         return Reply(f"No running server named {server!r}. `status` lists the fleet.")
     provider = runtime.settings.providers.get(record.provider)
     if provider is not None and provider.mode == "static":
-        return Reply(f"{server} belongs to the owned pool ({record.provider}), which bbbscale never stops: "
-                     "cordon it in Scalelite for maintenance.")
+        return Reply(
+            f"{server} belongs to the owned pool ({record.provider}), which bbbscale never stops: "
+            "cordon it in Scalelite for maintenance."
+        )
     requests = dict(runtime.store.settings.get(DRAIN, None) or {})
     if server in requests:
         return Reply(f"{server} is already being drained (asked by {requests[server].get('by', '?')}).")
     requests[server] = {"by": caller.actor, "at": now.isoformat()}
     runtime.store.settings.put(DRAIN, requests)
-    return Reply(f"Draining {server}: it keeps its classes, gets no new ones, and stops once empty. "
-                 "Running a capacity check.", public=True, followup=Followup(f"drain {server}"))
+    return Reply(
+        f"Draining {server}: it keeps its classes, gets no new ones, and stops once empty. "
+        "Running a capacity check.",
+        public=True,
+        followup=Followup(f"drain {server}"),
+    )
 
 
 def describe_status(status: dict) -> str:
@@ -201,8 +244,10 @@ def describe_status(status: dict) -> str:
     lines = [f"bbbscale status at {status.get('at', '?')}"]
     load = status.get("load") or {}
     if load:
-        lines.append(f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
-                     f"{load.get('load_units', 0)} units; headroom {status.get('headroom_units', 0)} units")
+        lines.append(
+            f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
+            f"{load.get('load_units', 0)} units; headroom {status.get('headroom_units', 0)} units"
+        )
     desired = status.get("desired") or {}
     for provider, states in sorted((status.get("fleet") or {}).items()):
         counts = ", ".join(f"{state} {n}" for state, n in sorted(states.items()) if n)
@@ -214,16 +259,20 @@ def describe_status(status: dict) -> str:
         servers = floor.get("servers", floor) if isinstance(floor, dict) else floor
         lines.append(f"Floor: {provider} >= {servers}")
     for reservation in status.get("reservations") or []:
-        lines.append(f"Reserved: {reservation.get('expected_users')} users "
-                     f"{reservation.get('starts_at')} to {reservation.get('ends_at')} ({reservation.get('id')})")
+        lines.append(
+            f"Reserved: {reservation.get('expected_users')} users "
+            f"{reservation.get('starts_at')} to {reservation.get('ends_at')} ({reservation.get('id')})"
+        )
     return "\n".join(lines)
 
 
 def describe_plan(plan: dict) -> str:
     """`plan N` as one answer: servers per provider, unmet servers, hourly cost."""
     servers = ", ".join(f"{p} {n}" for p, n in plan.get("servers", {}).items() if n) or "none"
-    text = (f"{plan.get('users')} users = {plan.get('load_units')} load units: {servers} "
-            f"({plan.get('total_servers')} servers), {plan.get('hourly_cost')} {plan.get('currency', '')}/hour")
+    text = (
+        f"{plan.get('users')} users = {plan.get('load_units')} load units: {servers} "
+        f"({plan.get('total_servers')} servers), {plan.get('hourly_cost')} {plan.get('currency', '')}/hour"
+    )
     if plan.get("unmet_servers"):
         text += f"\nQuotas cannot supply {plan['unmet_servers']} more servers."
     return text

@@ -40,7 +40,9 @@ def reserved(reservations: list[Reservation], settings: Settings, now: datetime)
     if not active:
         return 0.0, ""
     users = sum(r.expected_users for r in active)
-    names = ", ".join(f"{r.id} ({r.expected_users:,} users from {r.starts_at.isoformat()})" for r in active[:3])
+    names = ", ".join(
+        f"{r.id} ({r.expected_users:,} users from {r.starts_at.isoformat()})" for r in active[:3]
+    )
     more = f" +{len(active) - 3} more" if len(active) > 3 else ""
     units = reservation_units(users, settings)
     return units, f"reservation {names}{more} = {units:,.0f} units"

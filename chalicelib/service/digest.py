@@ -29,8 +29,14 @@ class Digest:
     shortfall: tuple[str, ...] = ()  # what the quotas cannot supply: operators must act (raise a quota...)
 
     def __bool__(self) -> bool:
-        return bool(self.scale_ups or self.scale_downs or self.replacements or self.failures or self.stuck_drains
-                    or self.shortfall)
+        return bool(
+            self.scale_ups
+            or self.scale_downs
+            or self.replacements
+            or self.failures
+            or self.stuck_drains
+            or self.shortfall
+        )
 
     def sections(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(title, severity good|warning|danger, lines) for each non-empty kind, most urgent first."""
@@ -53,8 +59,11 @@ class Digest:
 def describe(action: dict) -> str:
     """One action as a line, e.g. "start 8 on gandi: load 431 units above capacity"."""
     verb = action.get("action", "?")
-    what = action.get("server") or (f"{action['count']} on {action.get('provider', '?')}" if action.get("count")
-                                    else f"on {action.get('provider', '?')}")
+    what = action.get("server") or (
+        f"{action['count']} on {action.get('provider', '?')}"
+        if action.get("count")
+        else f"on {action.get('provider', '?')}"
+    )
     line = f"{verb} {what}"
     if action.get("reason"):
         line += f": {action['reason']}"
@@ -72,8 +81,11 @@ def is_failure(action: dict) -> bool:
 
 def is_stuck_drain(action: dict) -> bool:
     """A hold that reports a drain running too long (servers are never cut while classes run)."""
-    return (action.get("action") == "hold" and bool(action.get("server"))
-            and "drain" in str(action.get("reason", "")).lower())
+    return (
+        action.get("action") == "hold"
+        and bool(action.get("server"))
+        and "drain" in str(action.get("reason", "")).lower()
+    )
 
 
 def digest(tick: dict) -> Digest:
@@ -113,8 +125,14 @@ def shortfall(tick: dict) -> tuple[str, ...]:
     unmet = tick.get("unmet_servers") or 0
     if not unmet:
         return ()
-    said = next((a["reason"] for a in tick.get("actions") or []
-                 if a.get("action") == "hold" and a.get("provider") == "*" and "quota" in str(a.get("reason"))), None)
+    said = next(
+        (
+            a["reason"]
+            for a in tick.get("actions") or []
+            if a.get("action") == "hold" and a.get("provider") == "*" and "quota" in str(a.get("reason"))
+        ),
+        None,
+    )
     return (said or f"quotas cannot supply {unmet} more servers",)
 
 

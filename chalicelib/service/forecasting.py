@@ -35,7 +35,9 @@ def history_profile(settings, traces):
     from chalicelib.sim.traces import load_series
 
     samples = [point for trace in traces for point in load_series(trace, settings.weights)]
-    return LoadProfile.from_samples(samples, settings.timezone, settings.forecast.history_weeks, BUCKET_MINUTES)
+    return LoadProfile.from_samples(
+        samples, settings.timezone, settings.forecast.history_weeks, BUCKET_MINUTES
+    )
 
 
 class Forecaster:
@@ -63,11 +65,20 @@ class Forecaster:
         if not self.settings.forecast.enabled:
             return 0.0, ""
         profile = self._profile(now)
-        result = forecast_units(now, self.settings.forecast, self.calendar, profile, lead_minutes(self.settings),
-                                tz=self.settings.timezone)
+        result = forecast_units(
+            now,
+            self.settings.forecast,
+            self.calendar,
+            profile,
+            lead_minutes(self.settings),
+            tz=self.settings.timezone,
+        )
         trend = self.trend(now)
         if trend > TREND_NOISE and result.units > 0:
-            return result.units * trend, f"forecast: {result.reason}, x{trend:.2f}: today runs above the history"
+            return (
+                result.units * trend,
+                f"forecast: {result.reason}, x{trend:.2f}: today runs above the history",
+            )
         return result.units, f"forecast: {result.reason}"
 
     def trend(self, now: datetime) -> float:
@@ -85,9 +96,16 @@ class Forecaster:
             return LoadProfile.empty(self.settings.timezone, BUCKET_MINUTES)
         slot = now.strftime("%Y-%m-%d %H:") + str(now.minute // BUCKET_MINUTES)  # rebuilt once per slot
         if self._cached is None or self._cached[0] != slot:
-            self._cached = (slot, LoadProfile.from_samples(self._samples(now), self.settings.timezone,
-                                                           self.settings.forecast.history_weeks, BUCKET_MINUTES,
-                                                           calendar=self.calendar))
+            self._cached = (
+                slot,
+                LoadProfile.from_samples(
+                    self._samples(now),
+                    self.settings.timezone,
+                    self.settings.forecast.history_weeks,
+                    BUCKET_MINUTES,
+                    calendar=self.calendar,
+                ),
+            )
         return self._cached[1]
 
     def _samples(self, now: datetime) -> list[tuple[datetime, float]]:
@@ -97,7 +115,9 @@ class Forecaster:
         out = []
         for back in range(1, 7 * max(self.settings.forecast.history_weeks, 1) + 1):
             day = (now.astimezone(tz) - timedelta(days=back)).date()
-            for bucket, units in (self.store.settings.get(f"{SAMPLES_PREFIX}{day.isoformat()}", None) or {}).items():
+            for bucket, units in (
+                self.store.settings.get(f"{SAMPLES_PREFIX}{day.isoformat()}", None) or {}
+            ).items():
                 minutes = int(bucket)
                 at = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=tz)
                 out.append((at, float(units)))
@@ -106,7 +126,10 @@ class Forecaster:
     def _trail(self) -> list[tuple[datetime, float]]:
         if self.store is None:
             return self._memory_trail
-        return [(datetime.fromisoformat(at), float(r)) for at, r in (self.store.settings.get(TREND_KEY, None) or [])]
+        return [
+            (datetime.fromisoformat(at), float(r))
+            for at, r in (self.store.settings.get(TREND_KEY, None) or [])
+        ]
 
     def _note_trend(self, now: datetime, units: float) -> None:
         """Keep this tick's measured/expected ratio when the history expected a real load around now."""
@@ -117,7 +140,9 @@ class Forecaster:
         weekday = now.astimezone(profile.tz).weekday()
         if expected <= 0 or expected < TREND_MIN_SHARE * profile.day_peak(weekday):
             return
-        trail = [(at, r) for at, r in self._trail() if now - TREND_WINDOW < at < now] + [(now, units / expected)]
+        trail = [(at, r) for at, r in self._trail() if now - TREND_WINDOW < at < now] + [
+            (now, units / expected)
+        ]
         if self.store is None:
             self._memory_trail = trail
         else:

@@ -82,21 +82,30 @@ class Unparsable(ValueError):
 _DURATION = re.compile(r"^(?:(\d{1,3})d)?(?:(\d{1,4})h)?(?:(\d{1,6})m(?:in)?)?$")
 _CLOCK = re.compile(r"^(\d{1,2})(?::|h)(\d{2})?$")
 _DAYS = {
-    "today": 0, "aujourd'hui": 0, "tomorrow": 1, "demain": 1,
+    "today": 0,
+    "aujourd'hui": 0,
+    "tomorrow": 1,
+    "demain": 1,
 }
 _WEEKDAYS = {
     name: index
     for index, names in enumerate(
-        [("monday", "mon", "lundi"), ("tuesday", "tue", "mardi"), ("wednesday", "wed", "mercredi"),
-         ("thursday", "thu", "jeudi"), ("friday", "fri", "vendredi"), ("saturday", "sat", "samedi"),
-         ("sunday", "sun", "dimanche")]
+        [
+            ("monday", "mon", "lundi"),
+            ("tuesday", "tue", "mardi"),
+            ("wednesday", "wed", "mercredi"),
+            ("thursday", "thu", "jeudi"),
+            ("friday", "fri", "vendredi"),
+            ("saturday", "sat", "samedi"),
+            ("sunday", "sun", "dimanche"),
+        ]
     )
     for name in names
 }
 
 
 def parse_duration(token: str) -> timedelta:
-    """"30m", "2h", "1d", "1h30m" -> a positive timedelta of at most MAX_DURATION."""
+    """ "30m", "2h", "1d", "1h30m" -> a positive timedelta of at most MAX_DURATION."""
     found = _DURATION.match(token.lower())
     if not token or not found or not any(found.groups()):
         raise Unparsable(f"{token!r} is not a duration (like 30m, 2h, 1d)")
@@ -140,7 +149,9 @@ def _day(token: str, today: date) -> date | None:
     return None
 
 
-def _take_time(tokens: list[str], i: int, on_day: date | None, now: datetime, zone: ZoneInfo) -> tuple[datetime, int]:
+def _take_time(
+    tokens: list[str], i: int, on_day: date | None, now: datetime, zone: ZoneInfo
+) -> tuple[datetime, int]:
     """Read one time expression at tokens[i]; return it (aware) and the index after it."""
     if i >= len(tokens):
         raise Unparsable("a time is missing")

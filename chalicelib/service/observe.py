@@ -32,7 +32,9 @@ def _scalelite_servers(rt, problems: list[str]) -> dict[str, ScaleliteServer] | 
         return None
 
 
-def load_snapshot(rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]) -> LoadSnapshot | None:
+def load_snapshot(
+    rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]
+) -> LoadSnapshot | None:
     """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own,
     read from the list Scalelite gave (`registered`). Never "no load" on a failure: None, with the reason
     in `problems`."""
@@ -45,7 +47,9 @@ def load_snapshot(rt, registered: dict[str, ScaleliteServer] | None, problems: l
     except BbbscaleError as error:
         problems.append(f"Scalelite getMeetings failed: {error}")
         return None
-    return rt.poll_servers(list(registered.values()))  # it polls the online enabled/cordoned ones, as Scalelite
+    return rt.poll_servers(
+        list(registered.values())
+    )  # it polls the online enabled/cordoned ones, as Scalelite
 
 
 def _check(rt, server: Server) -> ServerCheck:
@@ -100,12 +104,22 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
     units, why = reserved(rt.store.reservations.reservations(), rt.settings, now)
     f_units, f_why = rt.forecast(now)
     recent = tuple((datetime.fromisoformat(t), d) for t, d in (get(RECENT_DESIRED, None) or []))
-    backoff = {p: datetime.fromisoformat(v["until"]) for p, v in (get(BACKOFF, None) or {}).items() if v.get("until")}
+    backoff = {
+        p: datetime.fromisoformat(v["until"]) for p, v in (get(BACKOFF, None) or {}).items() if v.get("until")
+    }
     obs = Observation(
-        now=now, fleet=Fleet(tuple(by_name.values())), snapshot=snapshot, scalelite=registered,
-        checks=checks, overrides=read_overrides(get, now),
-        demand=Demand(forecast_units=f_units, forecast_reason=f_why, reserved_units=units, reserved_reason=why),
-        recent_desired=recent, backoff=backoff, unreachable_providers=frozenset(unreachable),
+        now=now,
+        fleet=Fleet(tuple(by_name.values())),
+        snapshot=snapshot,
+        scalelite=registered,
+        checks=checks,
+        overrides=read_overrides(get, now),
+        demand=Demand(
+            forecast_units=f_units, forecast_reason=f_why, reserved_units=units, reserved_reason=why
+        ),
+        recent_desired=recent,
+        backoff=backoff,
+        unreachable_providers=frozenset(unreachable),
         problems=tuple(problems) + (snapshot.problems if snapshot else ()),
     )
     return obs, changed

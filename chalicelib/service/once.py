@@ -6,7 +6,7 @@ on the DynamoDB table on AWS and the SQLite state file locally) and given again 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 EXPIRES_SECONDS = 3600
 
@@ -25,8 +25,11 @@ def once(runtime, key: dict, work: Callable[[], dict]) -> dict:
 
     layer = persistence_layer(runtime.settings)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=layer,
-                         config=IdempotencyConfig(expires_after_seconds=EXPIRES_SECONDS))
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=layer,
+        config=IdempotencyConfig(expires_after_seconds=EXPIRES_SECONDS),
+    )
     def run(request: dict) -> dict:
         return work()
 

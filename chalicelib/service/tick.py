@@ -16,7 +16,6 @@ from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
-
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
 #: Each state's word in the report, as a plain str (the enum's `.value` is a Python-level property).
@@ -30,9 +29,20 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     owner = f"tick-{uuid.uuid4().hex[:12]}"
     lease = rt.store.lease
     if not dry_run and not lease.acquire(owner, now, rt.settings.lifecycle.lease_seconds):
-        result = {"at": now.isoformat(), "dry_run": False, "load": None, "desired": {}, "fleet": {},
-                  "actions": [{"action": "hold", "provider": "*",
-                               "reason": "another capacity check holds the lease: not acting twice"}]}
+        result = {
+            "at": now.isoformat(),
+            "dry_run": False,
+            "load": None,
+            "desired": {},
+            "fleet": {},
+            "actions": [
+                {
+                    "action": "hold",
+                    "provider": "*",
+                    "reason": "another capacity check holds the lease: not acting twice",
+                }
+            ],
+        }
         rt.store.history.record(HistoryEntry(now, "tick", result["actions"][0]["reason"], {}))
         return result
     try:
@@ -61,8 +71,11 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
 def _remember_desired(rt, now: datetime, decision: Decision) -> None:
     """Keep the desired counts of the stabilization window (scale-down waits until it is covered)."""
     window = timedelta(minutes=rt.settings.lifecycle.stabilization_minutes + 2 * rt.settings.interval_minutes)
-    kept = [(t, d) for t, d in (rt.store.settings.get(RECENT_DESIRED, None) or [])
-            if datetime.fromisoformat(t) >= now - window]
+    kept = [
+        (t, d)
+        for t, d in (rt.store.settings.get(RECENT_DESIRED, None) or [])
+        if datetime.fromisoformat(t) >= now - window
+    ]
     kept.append((now.isoformat(), decision.desired))
     rt.store.settings.put(RECENT_DESIRED, kept)
 
@@ -79,7 +92,11 @@ def _forget_ended(rt, now: datetime) -> None:
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
     """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
-    load = load_report(obs.snapshot, settings.weights, now, decision.load_units) if obs.snapshot is not None else None
+    load = (
+        load_report(obs.snapshot, settings.weights, now, decision.load_units)
+        if obs.snapshot is not None
+        else None
+    )
     if load is not None and not obs.snapshot.complete:
         load["complete"] = False
     return {
@@ -95,9 +112,17 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
         "notes": list(decision.notes),
         "problems": list(obs.problems),
         "servers": [
-            {"name": s.name, "provider": s.provider, "state": _STATE_WORDS[s.state], "meetings": s.meetings,
-             "since": _stamp(s.since, s.since.tzinfo, s.since.fold), "reason": s.reason}
-            for s in sorted((s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name))
+            {
+                "name": s.name,
+                "provider": s.provider,
+                "state": _STATE_WORDS[s.state],
+                "meetings": s.meetings,
+                "since": _stamp(s.since, s.since.tzinfo, s.since.fold),
+                "reason": s.reason,
+            }
+            for s in sorted(
+                (s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name)
+            )
         ],
     }
 
@@ -113,12 +138,33 @@ def _stamp(at: datetime, zone, fold: int) -> str:
 def summary(result: dict) -> str:
     """One human line for the history: what was decided and why."""
     desired = ", ".join(f"{p} {n}" for p, n in result["desired"].items())
-    acts = "; ".join(f"{a['action']} {a.get('count') or a.get('server') or ''} {a['provider']}: {a['reason']}".strip()
-                     for a in result["actions"]) or "no action"
+    acts = (
+        "; ".join(
+            f"{a['action']} {a.get('count') or a.get('server') or ''} {a['provider']}: {a['reason']}".strip()
+            for a in result["actions"]
+        )
+        or "no action"
+    )
     load = result["load"]
-    seen = f"{load['participants']} users in {load['meetings']} rooms, {load['load_units']} units" if load else "load unknown"
+    seen = (
+        f"{load['participants']} users in {load['meetings']} rooms, {load['load_units']} units"
+        if load
+        else "load unknown"
+    )
     return f"{seen}; desired {desired}; {acts}"
 
 
 def _history_detail(result: dict) -> dict:
-    return {k: result[k] for k in ("load", "desired", "fleet", "actions", "needed_units", "unmet_servers", "reasons", "problems")}
+    return {
+        k: result[k]
+        for k in (
+            "load",
+            "desired",
+            "fleet",
+            "actions",
+            "needed_units",
+            "unmet_servers",
+            "reasons",
+            "problems",
+        )
+    }

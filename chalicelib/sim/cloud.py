@@ -64,22 +64,37 @@ class SimulatedCloud:
         api_failure_rate: float = Field(0.0, ge=0, le=1)
         api_timeout_rate: float = Field(0.0, ge=0, le=1)
         seed: int = 0
-        bbb_secret_env: str | None = Field(None, description="where the image's BBB secret comes from "
-                                           "(context.secret); default: BBB_SECRET=... in the user data, "
-                                           "else one random secret per VM")
+        bbb_secret_env: str | None = Field(
+            None,
+            description="where the image's BBB secret comes from "
+            "(context.secret); default: BBB_SECRET=... in the user data, "
+            "else one random secret per VM",
+        )
 
     def __init__(self, name: str, settings: ProviderSettings, options, context: ProviderContext):
         if not isinstance(context.world, SimWorld):
             raise ProviderError(f"provider {name}: the simulated cloud needs a simulated world")
         self.name = name
         self.settings = settings
-        self.options = options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
+        self.options = (
+            options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
+        )
         self.context = context
         self.world: SimWorld = context.world
-        self._image_secret = context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
+        self._image_secret = (
+            context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
+        )
         with self.world.lock:
             self._state = self.world.provider_records.setdefault(
-                name, {"vms": {}, "rng": random.Random(self.options.seed), "fail_calls": 0, "fail_boots": 0, "n": 0})
+                name,
+                {
+                    "vms": {},
+                    "rng": random.Random(self.options.seed),
+                    "fail_calls": 0,
+                    "fail_boots": 0,
+                    "n": 0,
+                },
+            )
         self.world.on_advance(f"cloud:{name}", self._settle)
         if settings.mode == "static":
             self._seed_static(context.now())
@@ -101,25 +116,36 @@ class SimulatedCloud:
     # --- the Provider port -----------------------------------------------------------------------------
     def list(self) -> list[VM]:
         """This cluster's VMs (by the cluster tag), destroyed ones left out."""
-        return self._call("list", lambda now: [self._vm(v) for v in self._vms.values()
-                                               if v.status != "gone" and v.tags.get(CLUSTER_TAG) == self.context.cluster],
-                          static_ok=True)
+        return self._call(
+            "list",
+            lambda now: [
+                self._vm(v)
+                for v in self._vms.values()
+                if v.status != "gone" and v.tags.get(CLUSTER_TAG) == self.context.cluster
+            ],
+            static_ok=True,
+        )
 
     def create(self, specs: list[LaunchSpec]) -> list[VM]:
         """New VMs, pending until their boot delay has passed. All specs are checked before any starts."""
+
         def action(now):
             live = [v for v in self._vms.values() if v.status != "gone"]
             names = [s.name for s in specs]
             taken = {v.name for v in live} & set(names)
             if taken or len(set(names)) != len(names):
-                raise ProviderError(f"provider {self.name}: VM names already in use: {sorted(taken) or names}")
+                raise ProviderError(
+                    f"provider {self.name}: VM names already in use: {sorted(taken) or names}"
+                )
             if len(live) + len(specs) > self.settings.quota:
                 raise ProviderError(f"provider {self.name}: quota of {self.settings.quota} VMs exceeded")
             return [self._vm(self._launch(s, now)) for s in specs]
+
         return self._call("create", action)
 
     def start(self, vm_id: str) -> VM:
         """Boot a stopped VM again (a new billed run); a pending or running VM is returned as is."""
+
         def action(now):
             vm = self._get(vm_id)
             if vm.status == "stopped":
@@ -127,6 +153,7 @@ class SimulatedCloud:
                 vm.ready_at = now + self._boot_delay()
                 vm.runs.append([now, None])
             return self._vm(vm)
+
         return self._call("start", action)
 
     def stop(self, vm_id: str) -> None:
@@ -147,8 +174,11 @@ class SimulatedCloud:
         """What the provider charges up to `now`: each started billing unit of each run, at hourly_cost."""
         unit = _BILLING_SECONDS[self.settings.billing]
         with self.world.lock:
-            units = sum(max(1, math.ceil(self._run_seconds(run, now) / unit))
-                        for vm in self._vms.values() for run in vm.runs)
+            units = sum(
+                max(1, math.ceil(self._run_seconds(run, now) / unit))
+                for vm in self._vms.values()
+                for run in vm.runs
+            )
         return units * unit / 3600.0 * self.settings.hourly_cost
 
     def secret_of(self, vm_id: str) -> str:
@@ -173,10 +203,16 @@ class SimulatedCloud:
         with self.world.lock:
             if self._state["fail_calls"] > 0:
                 self._state["fail_calls"] -= 1
-                raise ProviderError(f"provider {self.name}: {what} failed (simulated API fault)", retryable=True)
+                raise ProviderError(
+                    f"provider {self.name}: {what} failed (simulated API fault)", retryable=True
+                )
             if self.options.api_failure_rate and self._rng.random() < self.options.api_failure_rate:
-                raise ProviderError(f"provider {self.name}: {what} failed (simulated API fault)", retryable=True)
-            timed_out = bool(self.options.api_timeout_rate) and self._rng.random() < self.options.api_timeout_rate
+                raise ProviderError(
+                    f"provider {self.name}: {what} failed (simulated API fault)", retryable=True
+                )
+            timed_out = (
+                bool(self.options.api_timeout_rate) and self._rng.random() < self.options.api_timeout_rate
+            )
             result = action(now)
         if timed_out:
             raise ProviderError(f"provider {self.name}: {what} timed out", retryable=True)
@@ -189,8 +225,14 @@ class SimulatedCloud:
         return vm
 
     def _boot_delay(self) -> timedelta:
-        base = self.options.boot_minutes if self.options.boot_minutes is not None else self.settings.boot_minutes
-        jitter = self._rng.uniform(0, self.options.boot_jitter_minutes) if self.options.boot_jitter_minutes else 0.0
+        base = (
+            self.options.boot_minutes if self.options.boot_minutes is not None else self.settings.boot_minutes
+        )
+        jitter = (
+            self._rng.uniform(0, self.options.boot_jitter_minutes)
+            if self.options.boot_jitter_minutes
+            else 0.0
+        )
         return timedelta(minutes=base + jitter)
 
     def _boots_healthy(self) -> bool:
@@ -208,9 +250,18 @@ class SimulatedCloud:
 
     def _launch(self, spec: LaunchSpec, now: datetime) -> SimVm:
         self._state["n"] += 1
-        vm = SimVm(f"{self.name}-vm-{self._state['n']:05d}", spec.name, "pending", now, now + self._boot_delay(),
-                   self._boots_healthy(), self._secret_for(spec), spec.image or self.settings.image,
-                   dict(spec.tags), [[now, None]])
+        vm = SimVm(
+            f"{self.name}-vm-{self._state['n']:05d}",
+            spec.name,
+            "pending",
+            now,
+            now + self._boot_delay(),
+            self._boots_healthy(),
+            self._secret_for(spec),
+            spec.image or self.settings.image,
+            dict(spec.tags),
+            [[now, None]],
+        )
         self._vms[vm.vm_id] = vm
         return vm
 
@@ -220,8 +271,9 @@ class SimulatedCloud:
             for vm in self._vms.values():
                 if vm.status == "pending" and vm.ready_at <= now:
                     vm.status = "running"
-                    self.world.add_bbb_server(vm.name, vm.secret, self.settings.capacity_units, vm.ready_at,
-                                              answering=vm.healthy)
+                    self.world.add_bbb_server(
+                        vm.name, vm.secret, self.settings.capacity_units, vm.ready_at, answering=vm.healthy
+                    )
 
     def _power_off(self, vm: SimVm, now: datetime, status: str) -> None:
         if vm.status in ("pending", "running"):
@@ -254,8 +306,18 @@ class SimulatedCloud:
                 if vm_id not in self._vms:
                     secret = self._image_secret or f"{self._rng.getrandbits(160):040x}"
                     tags = {CLUSTER_TAG: self.context.cluster, "bbbscale:provider": self.name}
-                    self._vms[vm_id] = SimVm(vm_id, name, "running", now, now, True, secret,
-                                             self.settings.image, tags, [[now, None]])
+                    self._vms[vm_id] = SimVm(
+                        vm_id,
+                        name,
+                        "running",
+                        now,
+                        now,
+                        True,
+                        secret,
+                        self.settings.image,
+                        tags,
+                        [[now, None]],
+                    )
                 vm = self._vms[vm_id]
                 self.world.add_bbb_server(name, vm.secret, self.settings.capacity_units, now)
                 if name not in registered:

@@ -18,14 +18,29 @@ _STATE_WORDS = {**{v: k for k, v in STATES.items()}, **{k: k for k in STATES}}  
 
 def _port_server(entry: RegisteredServer) -> ScaleliteServer:
     return ScaleliteServer(
-        id=entry.id, url=entry.url, secret=entry.secret, state=entry.state, online=entry.online,
-        load=entry.load, load_multiplier=entry.load_multiplier, tag=entry.tag,
+        id=entry.id,
+        url=entry.url,
+        secret=entry.secret,
+        state=entry.state,
+        online=entry.online,
+        load=entry.load,
+        load_multiplier=entry.load_multiplier,
+        tag=entry.tag,
     )
 
 
 def _entry_fields(entry: RegisteredServer) -> tuple:
     """Every field `_port_server` copies: the key its answer is remembered by."""
-    return (entry.id, entry.url, entry.secret, entry.state, entry.online, entry.load, entry.load_multiplier, entry.tag)
+    return (
+        entry.id,
+        entry.url,
+        entry.secret,
+        entry.state,
+        entry.online,
+        entry.load,
+        entry.load_multiplier,
+        entry.tag,
+    )
 
 
 class DirectScalelite:
@@ -54,7 +69,9 @@ class DirectScalelite:
             self._listed = listed  # deleted entries are forgotten
             return out
 
-    def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
+    def add(
+        self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None
+    ) -> ScaleliteServer:
         """addServer: the new entry is disabled (and offline until the next poll)."""
         try:
             return _port_server(self.world.add_server(url, secret, load_multiplier, tag))

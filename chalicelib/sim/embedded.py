@@ -11,7 +11,7 @@ import secrets as pysecrets
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.bootstrap import Runtime, env_secret
 from chalicelib.sim.replay import SimClock
@@ -22,8 +22,17 @@ def is_simulated(settings) -> bool:
 
 
 @contextmanager
-def sim_runtime(settings, start: datetime, *, http: bool = True, store=None, seed: int = 0, forecaster=None,
-                notifier=None, progress=None):
+def sim_runtime(
+    settings,
+    start: datetime,
+    *,
+    http: bool = True,
+    store=None,
+    seed: int = 0,
+    forecaster=None,
+    notifier=None,
+    progress=None,
+):
     """Yield (runtime, world, clock) over a fresh simulated world; the owned pool is powered on and
     enabled in Scalelite. With `http`, every Scalelite and BBB call crosses real HTTP on loopback."""
     import random
@@ -40,19 +49,31 @@ def sim_runtime(settings, start: datetime, *, http: bool = True, store=None, see
         from chalicelib.sim.scalelite_http import LocalScalelite
 
         local = LocalScalelite(world, lb_secret).start()
-        scalelite, bbb_factory = ScaleliteClient(settings.scalelite.model_copy(update={"url": local.url}), lb_secret), None
+        scalelite, bbb_factory = (
+            ScaleliteClient(settings.scalelite.model_copy(update={"url": local.url}), lb_secret),
+            None,
+        )
     else:
         from chalicelib.sim.direct import DirectBbb, DirectScalelite
         from chalicelib.sim.scalelite_model import name_in_url
 
         scalelite = DirectScalelite(world)
         bbb_factory = lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret)  # noqa: E731
-    rt = Runtime(settings, store=store or MemoryStateStore(cluster=settings.cluster), scalelite=scalelite,
-                 bbb_factory=bbb_factory, clock=clock, secret=env_secret, world=world, forecaster=forecaster,
-                 notifier=notifier, progress=progress)
+    rt = Runtime(
+        settings,
+        store=store or MemoryStateStore(cluster=settings.cluster),
+        scalelite=scalelite,
+        bbb_factory=bbb_factory,
+        clock=clock,
+        secret=env_secret,
+        world=world,
+        forecaster=forecaster,
+        notifier=notifier,
+        progress=progress,
+    )
     rt.parallel_checks = http  # in-process checks are instant: threads would only add overhead
     try:
-        rt.providers  # build now: the static pool powers on and registers the owned servers
+        _ = rt.providers  # build now: the static pool powers on and registers the owned servers
         world.advance(start)
         yield rt, world, clock
     finally:
@@ -68,7 +89,7 @@ def runtime_for(settings):
         # Long provider batches say how far they got, on stderr (stdout is the tick's output).
         yield Runtime(settings, progress=lambda message: print(message, file=sys.stderr, flush=True))
         return
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     with sim_runtime(settings, now, http=True) as (rt, world, clock):
         _seed_classes(world, now)
         yield rt
@@ -80,8 +101,15 @@ def _seed_classes(world, now: datetime) -> None:
 
     for m in generate_day(now.date(), seed=now.toordinal()):
         if m.start <= now < m.end:
-            world.create_meeting(m.meeting_id, m.start, participants=m.participants, moderators=1, voice=m.voice,
-                                 video=m.video, listen_only=m.listen_only)
+            world.create_meeting(
+                m.meeting_id,
+                m.start,
+                participants=m.participants,
+                moderators=1,
+                voice=m.voice,
+                video=m.video,
+                listen_only=m.listen_only,
+            )
 
 
 def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = False) -> int:
@@ -95,7 +123,7 @@ def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = Fal
     with runtime_for(settings) as rt:
         done = 0
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             if rt.world is not None:  # the simulated fleet follows the wall clock
                 rt.clock.set(now)
                 rt.world.advance(now)

@@ -15,9 +15,9 @@ minutes the series covers.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Mapping
 
 from chalicelib.config import ProviderSettings
 
@@ -41,7 +41,9 @@ class OracleResult:
 def _billed(providers: Mapping[str, ProviderSettings]) -> list[tuple[str, ProviderSettings]]:
     """Providers that may change size, cheapest per load unit first (ties: more units per server)."""
     chosen = [(n, p) for n, p in providers.items() if p.mode != "static" and p.limit > 0]
-    return sorted(chosen, key=lambda np: (np[1].hourly_cost / np[1].capacity_units, -np[1].capacity_units, np[0]))
+    return sorted(
+        chosen, key=lambda np: (np[1].hourly_cost / np[1].capacity_units, -np[1].capacity_units, np[0])
+    )
 
 
 def cheapest_servers(units: float, providers: Mapping[str, ProviderSettings]) -> dict[str, int] | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
-from typing import Callable
 
 from chalicelib.domain.load import room_costs
 
@@ -51,8 +51,16 @@ class Outcome:
 class Replay:
     """Feeds a trace's meetings into the world and ticks the runtime once a simulated minute."""
 
-    def __init__(self, trace, world, runtime, clock, tick: Callable[[datetime], dict | None] | None = None,
-                 ramp_minutes: float = RAMP_MINUTES, keep_ticks: bool = False):
+    def __init__(
+        self,
+        trace,
+        world,
+        runtime,
+        clock,
+        tick: Callable[[datetime], dict | None] | None = None,
+        ramp_minutes: float = RAMP_MINUTES,
+        keep_ticks: bool = False,
+    ):
         self.world, self.rt, self.clock = world, runtime, clock
         self.tick = tick or (lambda now: runtime.tick(now=now))
         self.ramp = ramp_minutes
@@ -74,8 +82,12 @@ class Replay:
             self.cursor += 1
             if m.end <= now:
                 continue
-            if self.world.create_meeting(m.meeting_id, max(m.start, now - timedelta(minutes=1)), participants=1,
-                                         moderators=1) is not None:
+            if (
+                self.world.create_meeting(
+                    m.meeting_id, max(m.start, now - timedelta(minutes=1)), participants=1, moderators=1
+                )
+                is not None
+            ):
                 self.active[m.meeting_id] = m
                 heapq.heappush(self.ends, (m.end, m.meeting_id))
                 # The teacher and the first pupils join right after the create, before the next room is
@@ -97,7 +109,11 @@ class Replay:
             if target > self.joined[meeting_id]:
                 self.world.join_meeting(meeting_id, users=target - self.joined[meeting_id])
                 self.joined[meeting_id] = target
-            voice, video, listen_only = round(m.voice * share), round(m.video * share), round(m.listen_only * share)
+            voice, video, listen_only = (
+                round(m.voice * share),
+                round(m.video * share),
+                round(m.listen_only * share),
+            )
             room = self.world.meetings.get(meeting_id)
             if room is None or (room.voice, room.video, room.listen_only) != (voice, video, listen_only):
                 self.world.resize_meeting(meeting_id, voice=voice, video=video, listen_only=listen_only)
@@ -129,9 +145,17 @@ class Replay:
             provider = provider_of(name)
             running[provider] = running.get(provider, 0) + 1
         meetings = list(self.world.meetings.values())
-        return Sample(now, sum(map(attrgetter("participants"), meetings)), len(meetings), sum(u for u, _ in units.values()),
-                      capacity, serving, running, dict((result or {}).get("desired", {})),
-                      sum(1 for u, cap in units.values() if u > cap))
+        return Sample(
+            now,
+            sum(map(attrgetter("participants"), meetings)),
+            len(meetings),
+            sum(u for u, _ in units.values()),
+            capacity,
+            serving,
+            running,
+            dict((result or {}).get("desired", {})),
+            sum(1 for u, cap in units.values() if u > cap),
+        )
 
     def _server_units(self, now: datetime) -> dict[str, tuple[float, float]]:
         """{server: (load units, capacity)} of every powered-on server, each room costed as the tick
@@ -144,10 +168,12 @@ class Replay:
             # below makes, so the float sums are the same to the last bit.
             rooms = [list(world.on_server.get(name, {}).values()) for name in world.nodes]
             if sum(map(len, rooms)) == len(world.meetings):
-                costs = room_costs(chain.from_iterable(rooms), weights, now)  # one call: ~120 servers a minute
+                costs = room_costs(
+                    chain.from_iterable(rooms), weights, now
+                )  # one call: ~120 servers a minute
                 out, first = {}, 0
                 for (name, node), on_it in zip(world.nodes.items(), rooms):
-                    out[name] = (sum(costs[first:first + len(on_it)], 0.0), node.capacity_units)
+                    out[name] = (sum(costs[first : first + len(on_it)], 0.0), node.capacity_units)
                     first += len(on_it)
                 return out
             # A room on a server no longer powered on (not expected: powering off ends its rooms): the walk.
@@ -158,9 +184,14 @@ class Replay:
                 out[m.server] = (units + cost, capacity)
         return out
 
-    def run(self, start: datetime, end: datetime, every: timedelta = timedelta(minutes=1),
-            on_step: Callable[[Sample, dict | None], None] | None = None,
-            idle: Callable[[datetime], datetime | None] | None = None) -> Outcome:
+    def run(
+        self,
+        start: datetime,
+        end: datetime,
+        every: timedelta = timedelta(minutes=1),
+        on_step: Callable[[Sample, dict | None], None] | None = None,
+        idle: Callable[[datetime], datetime | None] | None = None,
+    ) -> Outcome:
         """Tick every `every` from start to end. `idle(now)` may return a later time to jump to when
         nothing can happen before it (nights of a week-long replay)."""
         outcome = Outcome()

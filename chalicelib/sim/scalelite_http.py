@@ -22,9 +22,9 @@ import json
 import re
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.adapters.scalelite.checksum import signed_query, verify
@@ -59,12 +59,19 @@ class LocalScalelite:
     """Scalelite + the simulated BBB servers on 127.0.0.1 (port 0: an ephemeral port), served from a
     daemon thread. Use as a context manager. `clock` dates meetings created over HTTP."""
 
-    def __init__(self, world: SimWorld, secret: str, host: str = "127.0.0.1", port: int = 0,
-                 latency_s: float = 0.0, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        world: SimWorld,
+        secret: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_s: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.world = world
         self._secret = secret
         self.latency_s = latency_s
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.scalelite = self  # type: ignore[attr-defined]
@@ -91,7 +98,7 @@ class LocalScalelite:
         """The API base of one simulated BBB server."""
         return f"{self.base}/bbb/{name}/bigbluebutton/api"
 
-    def start(self) -> "LocalScalelite":
+    def start(self) -> LocalScalelite:
         """Serve; the world now names servers by their HTTP URL (and `sim://` entries are rewritten)."""
         with self.world.lock:
             self.world.url_for = self.server_url
@@ -99,7 +106,9 @@ class LocalScalelite:
                 name = name_in_url(entry.url)
                 if name and entry.url.startswith("sim://"):
                     entry.url = self.server_url(name)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-scalelite", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="local-scalelite", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -109,7 +118,7 @@ class LocalScalelite:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "LocalScalelite":
+    def __enter__(self) -> LocalScalelite:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -127,7 +136,11 @@ class LocalScalelite:
             return 404, b"Not Found", {}
         meeting_id = params.get("meetingID", "")
         if call != "getMeetings" and not meeting_id:
-            return 200, render.failed_xml("missingParamMeetingID", "You must specify a meeting ID for the meeting."), {}
+            return (
+                200,
+                render.failed_xml("missingParamMeetingID", "You must specify a meeting ID for the meeting."),
+                {},
+            )
         return handler(params, meeting_id)
 
     def _call_getMeetings(self, params, meeting_id):
@@ -141,8 +154,13 @@ class LocalScalelite:
         world = self.world
         duplicate = meeting_id in world.meetings
         metadata = {k[5:]: v for k, v in params.items() if k.startswith("meta_") and k != "meta_server-tag"}
-        server = world.create_meeting(meeting_id, self.clock(), name=params.get("name", ""), metadata=metadata,
-                                      server_tag=params.get("meta_server-tag"))
+        server = world.create_meeting(
+            meeting_id,
+            self.clock(),
+            name=params.get("name", ""),
+            metadata=metadata,
+            server_tag=params.get("meta_server-tag"),
+        )
         meeting = world.meetings.get(meeting_id)
         if server is None or meeting is None:
             return 200, render.failed_xml("internalError", "Could not find any available servers."), {}
@@ -153,10 +171,20 @@ class LocalScalelite:
         with world.lock:
             meeting = world.meetings.get(meeting_id)
             if meeting is None:
-                return 200, render.failed_xml("notFound", "We could not find a meeting with that meeting ID"), {}
+                return (
+                    200,
+                    render.failed_xml("notFound", "We could not find a meeting with that meeting ID"),
+                    {},
+                )
             entry = next((s for s in world.registry.values() if name_in_url(s.url) == meeting.server), None)
             if entry is None or not entry.online or entry.state == "disabled":
-                return 200, render.failed_xml("serverUnavailable", "The server for this meeting is disabled/offline."), {}
+                return (
+                    200,
+                    render.failed_xml(
+                        "serverUnavailable", "The server for this meeting is disabled/offline."
+                    ),
+                    {},
+                )
             moderator = params.get("role", "").upper() == "MODERATOR" or params.get("password") == "mp"
             server = world.join_meeting(meeting_id, moderator=moderator)
             secret = world.nodes[server].secret if server in world.nodes else entry.secret
@@ -167,14 +195,21 @@ class LocalScalelite:
     def _call_end(self, params, meeting_id):
         if not self.world.end_meeting(meeting_id):
             return 200, render.failed_xml("notFound", "We could not find a meeting with that meeting ID"), {}
-        return 200, render.fields_xml(messageKey="sentEndMeetingRequest",
-                                      message="A request to end the meeting was sent."), {}
+        return (
+            200,
+            render.fields_xml(
+                messageKey="sentEndMeetingRequest", message="A request to end the meeting was sent."
+            ),
+            {},
+        )
 
     def _call_isMeetingRunning(self, params, meeting_id):
         return 200, render.fields_xml(running=meeting_id in self.world.meetings), {}
 
     # --- one simulated BBB server ------------------------------------------------------------------------
-    def node_call(self, name: str, call: str, query: str, params: dict[str, str]) -> tuple[int, bytes, dict] | None:
+    def node_call(
+        self, name: str, call: str, query: str, params: dict[str, str]
+    ) -> tuple[int, bytes, dict] | None:
         """None means: drop the connection without an answer."""
         node = self.world.node(name)
         if node is None or node.offline:
@@ -194,18 +229,25 @@ class LocalScalelite:
             except NodeUnavailable:
                 return None
         if call == "getRecordings":
-            pending = [{"recordID": f"{name}-rec-{n}", "meetingID": f"{name}-room-{n}", "state": "processing"}
-                       for n in range(node.recordings_pending)]
+            pending = [
+                {"recordID": f"{name}-rec-{n}", "meetingID": f"{name}-room-{n}", "state": "processing"}
+                for n in range(node.recordings_pending)
+            ]
             return 200, render.recordings_xml(pending), {}
         return 200, render.failed_xml("unsupportedRequest", "This request is not supported."), {}
 
     # --- admin API -----------------------------------------------------------------------------------------
-    def admin(self, method: str, action: str, query: str, params: dict, content_type: str,
-              body: bytes) -> AdminAnswer:
+    def admin(
+        self, method: str, action: str, query: str, params: dict, content_type: str, body: bytes
+    ) -> AdminAnswer:
         """Content-Type first, then the checksum (query string only), then the JSON body, like Rails."""
         if method == "POST" and body and content_type.split(";")[0].strip().lower() != "application/json":
-            return AdminAnswer(200, render.failed_xml("unsupportedContentType",
-                                                      "POST request Content-Type is missing or unsupported"))
+            return AdminAnswer(
+                200,
+                render.failed_xml(
+                    "unsupportedContentType", "POST request Content-Type is missing or unsupported"
+                ),
+            )
         given = str(params.get("checksum", ""))
         if not given or not verify(action, _strip_checksum(query, given), given, self._secret):
             return AdminAnswer(200, render.failed_xml(*CHECKSUM_ERROR))
@@ -242,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if match := _ADMIN_PATH.match(parts.path):
-            answer = app.admin(method, match.group(1), query, params, self.headers.get("Content-Type", ""), body)
+            answer = app.admin(
+                method, match.group(1), query, params, self.headers.get("Content-Type", ""), body
+            )
             return self._answer(answer.status, answer.body, {}, answer.content_type)
         if match := _NODE_PATH.match(parts.path):
             result = app.node_call(match.group(1), match.group(2), query, params)
@@ -259,7 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, status: int, body: bytes, headers: dict, content_type: str | None = None) -> None:
         self.send_response(status)
         xml = body.startswith(b"<?xml")
-        self.send_header("Content-Type", content_type or ("application/xml; charset=utf-8" if xml else "text/html"))
+        self.send_header(
+            "Content-Type", content_type or ("application/xml; charset=utf-8" if xml else "text/html")
+        )
         self.send_header("Content-Length", str(len(body)))
         for key, value in headers.items():
             self.send_header(key, value)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from chalicelib.ports import ApiError
 
@@ -85,22 +85,37 @@ class ScaleliteModel:
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
 
     # --- admin API --------------------------------------------------------------------------------------
-    def add_server(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None,
-                   state: str = "disabled", online: bool = False) -> RegisteredServer:
+    def add_server(
+        self,
+        url: str,
+        secret: str,
+        load_multiplier: float = 1.0,
+        tag: str | None = None,
+        state: str = "disabled",
+        online: bool = False,
+    ) -> RegisteredServer:
         """addServer: a new entry, disabled and offline until enabled and polled. Scalelite does not
         refuse a URL it already has. `state`/`online` other than the defaults seed a pre-existing fleet."""
         if not url or not secret:
             raise ValueError("Server needs a URL and a secret")
         with self.lock:
             server_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-            entry = RegisteredServer(server_id, url, secret, tag or None, state, float(load_multiplier) or 1.0, online)
+            entry = RegisteredServer(
+                server_id, url, secret, tag or None, state, float(load_multiplier) or 1.0, online
+            )
             if online and state != "disabled":
                 entry.load = 0.0
             self.registry[server_id] = entry
             return replace(entry)
 
-    def update_server(self, server_id: str, state: str | None = None, load_multiplier: float | None = None,
-                      secret: str | None = None, tag: str | None = None) -> RegisteredServer:
+    def update_server(
+        self,
+        server_id: str,
+        state: str | None = None,
+        load_multiplier: float | None = None,
+        secret: str | None = None,
+        tag: str | None = None,
+    ) -> RegisteredServer:
         """updateServer: state is enable|cordon|disable (Scalelite refuses anything else); tag "" clears."""
         with self.lock:
             entry = self._entry(server_id)
@@ -166,8 +181,11 @@ class ScaleliteModel:
         required = bool(tag) and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
         if not tags and not required:  # no tag asked (the usual create): only untagged servers qualify
-            chosen = [s for s in self.registry.values()
-                      if s.tag is None and s.state == "enabled" and s.load is not None]
+            chosen = [
+                s
+                for s in self.registry.values()
+                if s.tag is None and s.state == "enabled" and s.load is not None
+            ]
         else:
             candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
             chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
@@ -188,9 +206,14 @@ class ScaleliteModel:
         """Each join also bumps the load of the meeting's server by 1 x multiplier."""
         url = self.url_for(server)
         entry = self._by_url.get(url)
-        if (entry is None or self.registry.get(entry.id) is not entry  # registry changed: look again
-                or (entry.url != url and name_in_url(entry.url) != server)):
-            entry = next((e for e in self.registry.values() if e.url == url or name_in_url(e.url) == server), None)
+        if (
+            entry is None
+            or self.registry.get(entry.id) is not entry  # registry changed: look again
+            or (entry.url != url and name_in_url(entry.url) != server)
+        ):
+            entry = next(
+                (e for e in self.registry.values() if e.url == url or name_in_url(e.url) == server), None
+            )
             if entry is None:
                 return
             self._by_url[url] = entry

@@ -33,8 +33,14 @@ SEED = {
 #: Share of the peak rooms busy in each slot. Measured on generated Tuesdays: peak rooms ~1,000,
 #: ~4,000 sessions (~60,000 session-users) and ~1,700 distinct rooms a day (tests/unit/test_traces.py).
 SHAPE = {
-    "08:00": 0.55, "09:00": 0.85, "10:00": 1.0, "11:00": 0.75,
-    "13:00": 0.27, "14:00": 0.55, "15:00": 0.47, "16:00": 0.22,
+    "08:00": 0.55,
+    "09:00": 0.85,
+    "10:00": 1.0,
+    "11:00": 0.75,
+    "13:00": 0.27,
+    "14:00": 0.55,
+    "15:00": 0.47,
+    "16:00": 0.22,
 }
 WEDNESDAY = {"08:00": 0.55, "09:00": 0.80, "10:00": 0.85, "11:00": 0.65, "13:00": 0.04, "14:00": 0.03}
 DAY_FACTOR = {0: 0.95, 1: 1.0, 2: 1.0, 3: 1.0, 4: 0.9}
@@ -81,8 +87,9 @@ def _session(rng: random.Random, room_pick, start: datetime) -> TraceMeeting:
     participants = 2 + round(38 * rng.betavariate(2.0, 3.85))
     voice = round(participants * rng.uniform(0.2, 0.53))
     video = (rng.random() < 0.40) + (rng.randint(1, 3) if rng.random() < 0.08 else 0)
-    return TraceMeeting(room_pick(end), start, end, participants, voice, min(video, participants),
-                        participants - voice)
+    return TraceMeeting(
+        room_pick(end), start, end, participants, voice, min(video, participants), participants - voice
+    )
 
 
 def _shape(day: date, variant: str) -> dict[str, float]:
@@ -94,8 +101,9 @@ def _shape(day: date, variant: str) -> dict[str, float]:
     return shape
 
 
-def _day(rng: random.Random, rooms: _Rooms, day: date, scale: float, variant: str, tz: tzinfo,
-         peak_rooms: float) -> list[TraceMeeting]:
+def _day(
+    rng: random.Random, rooms: _Rooms, day: date, scale: float, variant: str, tz: tzinfo, peak_rooms: float
+) -> list[TraceMeeting]:
     if variant not in VARIANTS:
         raise ValueError(f"unknown trace variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
     if day.weekday() >= 5:
@@ -120,8 +128,9 @@ def _check(scale: float) -> None:
         raise ValueError(f"scale must be > 0, got {scale}")
 
 
-def generate_day(day: date, seed: int, scale: float = 1.0, variant: str = "timetable",
-                 tz: str | tzinfo = "Europe/Paris") -> list[TraceMeeting]:
+def generate_day(
+    day: date, seed: int, scale: float = 1.0, variant: str = "timetable", tz: str | tzinfo = "Europe/Paris"
+) -> list[TraceMeeting]:
     """One school day's sessions (none on a weekend), sorted by start. `scale` multiplies rooms (peak
     and daily), not room sizes: scale 1 is the seed's ~15,000 peak users."""
     _check(scale)
@@ -131,8 +140,14 @@ def generate_day(day: date, seed: int, scale: float = 1.0, variant: str = "timet
     return sorted(_day(rng, rooms, day, scale, variant, zone, SEED["peak_rooms"]), key=_order)
 
 
-def generate_week(start_monday: date, seed: int, scale: float = 1.0, variant: str = "timetable",
-                  tz: str | tzinfo = "Europe/Paris", days_off: frozenset[date] = frozenset()) -> list[TraceMeeting]:
+def generate_week(
+    start_monday: date,
+    seed: int,
+    scale: float = 1.0,
+    variant: str = "timetable",
+    tz: str | tzinfo = "Europe/Paris",
+    days_off: frozenset[date] = frozenset(),
+) -> list[TraceMeeting]:
     """Monday to Friday from `start_monday` (skipping `days_off`), one room pool for the week, sorted by
     start. Scale 1: ~19,000 sessions; scale 1.6 reaches the ~30,000 sessions of the replay benchmark."""
     _check(scale)
@@ -149,8 +164,9 @@ def generate_week(start_monday: date, seed: int, scale: float = 1.0, variant: st
     return sorted(meetings, key=_order)
 
 
-def generate_closure_day(day: date, seed: int, peak_users: int = 80_000,
-                         tz: str | tzinfo = "Europe/Paris") -> list[TraceMeeting]:
+def generate_closure_day(
+    day: date, seed: int, peak_users: int = 80_000, tz: str | tzinfo = "Europe/Paris"
+) -> list[TraceMeeting]:
     """A regional school-closure order: a normal timetable day with `peak_users` simultaneous users
     (80,000 by default, over five times the seed's peak), every class moved online at once."""
     return generate_day(day, seed, scale=peak_users / SEED["peak_users"], tz=tz)

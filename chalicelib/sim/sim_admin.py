@@ -17,8 +17,12 @@ from chalicelib.sim import xml_render as render
 from chalicelib.sim.scalelite_model import RegisteredServer
 
 ROUTES = {
-    "getServers": "GET", "getServerInfo": "GET", "addServer": "POST",
-    "updateServer": "POST", "deleteServer": "POST", "panicServer": "POST",
+    "getServers": "GET",
+    "getServerInfo": "GET",
+    "addServer": "POST",
+    "updateServer": "POST",
+    "deleteServer": "POST",
+    "panicServer": "POST",
 }
 
 
@@ -34,7 +38,9 @@ def _json(status: int, document) -> AdminAnswer:
 
 
 def _missing(param: str) -> AdminAnswer:
-    return AdminAnswer(200, render.failed_xml("internalError", f"param is missing or the value is empty: {param}"))
+    return AdminAnswer(
+        200, render.failed_xml("internalError", f"param is missing or the value is empty: {param}")
+    )
 
 
 def server_json(entry: RegisteredServer, bbb_version: str = "") -> dict:
@@ -92,16 +98,20 @@ def admin_call(world, method: str, action: str, params: dict) -> AdminAnswer:
         nested = params.get("server") if isinstance(params.get("server"), dict) else {}
         keep = params.get("keep_state", nested.get("keep_state", False))
         world.panic_server(server_id, keep_state=str(keep).lower() == "true")
-        return _json(200, {"success": f"Server id={server_id} has been disabled and the meetings have been destroyed"})
+        return _json(
+            200, {"success": f"Server id={server_id} has been disabled and the meetings have been destroyed"}
+        )
     spec = params.get("server")
     if not isinstance(spec, dict) or not spec:
         return _missing("server")
     try:
         multiplier = spec.get("load_multiplier")
         entry = world.update_server(
-            server_id, state=spec.get("state") or None,
+            server_id,
+            state=spec.get("state") or None,
             load_multiplier=float(multiplier) if multiplier not in (None, "") else None,
-            secret=spec.get("secret") or None, tag=spec.get("tag"),
+            secret=spec.get("secret") or None,
+            tag=spec.get("tag"),
         )
     except (ValueError, TypeError) as error:
         return _json(400, {"error": str(error)})

@@ -36,7 +36,11 @@ def policy_settings(settings, policy: str, trace):
     from chalicelib.sim.traces import load_series
 
     peak = max((units for _, units in load_series(trace, settings.weights)), default=0.0)
-    floors = {p: n for p, n in allocate(peak, settings.providers).servers.items() if settings.providers[p].mode != "static"}
+    floors = {
+        p: n
+        for p, n in allocate(peak, settings.providers).servers.items()
+        if settings.providers[p].mode != "static"
+    }
     return settings.model_copy(update={"forecast": no_forecast}), floors
 
 
@@ -55,13 +59,19 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
     end = max(m.end for m in trace) + COOLDOWN
     store = MemoryStateStore(cluster=run_settings.cluster)
     if floors:
-        store.settings.put("floors", {p: {"servers": n, "until": None, "by": "static plan"} for p, n in floors.items()})
+        store.settings.put(
+            "floors", {p: {"servers": n, "until": None, "by": "static plan"} for p, n in floors.items()}
+        )
     forecaster = None
     if run_settings.forecast.enabled:
         profile = history_profile(run_settings, history) if history else None
         forecaster = Forecaster(run_settings, store=None if profile else store, profile=profile)
     began = time.perf_counter()
-    with sim_runtime(run_settings, start, http=False, store=store, seed=seed, forecaster=forecaster) as (rt, world, clock):
+    with sim_runtime(run_settings, start, http=False, store=store, seed=seed, forecaster=forecaster) as (
+        rt,
+        world,
+        clock,
+    ):
         replay = Replay(trace, world, rt, clock)
         outcome = replay.run(start, end, on_step=on_step, idle=lambda now: _idle(replay, rt, now))
         bill = {name: p.bill(end) for name, p in rt.providers.items()}
@@ -72,7 +82,9 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
     # The owned pool runs all along under any policy: count its hours the same way on both sides (the
     # oracle's own count covers only the ticked minutes, not the nights the replay skips).
     static_hours = sum(seconds[p] for p in seconds if settings.providers[p].mode == "static") / 3600
-    oracle_hours = static_hours + sum(h for p, h in best.by_provider.items() if settings.providers[p].mode != "static")
+    oracle_hours = static_hours + sum(
+        h for p, h in best.by_provider.items() if settings.providers[p].mode != "static"
+    )
     return {
         "policy": policy,
         "server_hours": round(sum(seconds.values()) / 3600, 1),
@@ -98,8 +110,11 @@ def _idle(replay, rt, now: datetime) -> datetime | None:
     before it), the time to jump to; None to tick normally. Saves the nights of a week-long replay."""
     if replay.active or replay.cursor >= len(replay.pending):
         return None
-    if any(s.provider in rt.settings.providers and rt.settings.providers[s.provider].mode != "static"
-           for s in rt.store.servers.servers() if s.state.value not in ("stopped", "destroyed", "failed", "lost")):
+    if any(
+        s.provider in rt.settings.providers and rt.settings.providers[s.provider].mode != "static"
+        for s in rt.store.servers.servers()
+        if s.state.value not in ("stopped", "destroyed", "failed", "lost")
+    ):
         return None
     wake = replay.pending[replay.cursor].start - WARMUP
     return wake if wake > now + timedelta(minutes=5) else None
@@ -118,7 +133,9 @@ def simulate_command(args, settings) -> int:
 
         from chalicelib.sim.plot import plot_samples
 
-        plot_samples(samples, args.plot, f"bbbscale simulate — policy {args.policy}", ZoneInfo(settings.timezone))
+        plot_samples(
+            samples, args.plot, f"bbbscale simulate — policy {args.policy}", ZoneInfo(settings.timezone)
+        )
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")

@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from chalicelib.domain.load import LoadWeights, Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
@@ -74,7 +74,9 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
             raise TraceError(f"{where}: field {name!r} has no UTC offset: {_short(raw)}")
         times[name] = moment
     if times["end"] <= times["start"]:
-        raise TraceError(f"{where}: field 'end' ({row['end'].strip()}) is not after start ({row['start'].strip()})")
+        raise TraceError(
+            f"{where}: field 'end' ({row['end'].strip()}) is not after start ({row['start'].strip()})"
+        )
     counts = {}
     for name in COUNTS:
         raw = row[name].strip()
@@ -82,7 +84,9 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
             raise TraceError(f"{where}: field {name!r} is not a whole number >= 0: {_short(raw)}")
         counts[name] = int(raw)
     if counts["voice"] + counts["listen_only"] > counts["participants"]:
-        raise TraceError(f"{where}: field 'voice' + 'listen_only' exceeds 'participants' ({counts['participants']})")
+        raise TraceError(
+            f"{where}: field 'voice' + 'listen_only' exceeds 'participants' ({counts['participants']})"
+        )
     return TraceMeeting(meeting_id, times["start"], times["end"], **counts)
 
 
@@ -98,7 +102,9 @@ def parse_trace(text: str, source: str = "trace") -> list[TraceMeeting]:
     lines: list[int] = []
     for row in reader:
         line = reader.line_num
-        meetings.append(_parse_row(row, f"{source}: line {line} (meeting {_short(str(row.get('meeting_id')))})"))
+        meetings.append(
+            _parse_row(row, f"{source}: line {line} (meeting {_short(str(row.get('meeting_id')))})")
+        )
         lines.append(line)
     by_room: dict[str, list[int]] = defaultdict(list)
     for index, meeting in enumerate(meetings):
@@ -133,7 +139,15 @@ def format_trace(meetings: Iterable[TraceMeeting]) -> str:
     writer.writerow(FIELDS)
     for m in meetings:
         writer.writerow(
-            (m.meeting_id, m.start.isoformat(), m.end.isoformat(), m.participants, m.voice, m.video, m.listen_only)
+            (
+                m.meeting_id,
+                m.start.isoformat(),
+                m.end.isoformat(),
+                m.participants,
+                m.voice,
+                m.video,
+                m.listen_only,
+            )
         )
     return out.getvalue()
 
@@ -205,8 +219,13 @@ def steady_units(meeting: TraceMeeting, weights: LoadWeights, young: bool = Fals
     participants = meeting.participants
     if young:
         participants = max(participants, weights.young_room_participants)
-    room = Meeting(meeting.meeting_id, participants=participants, voice=meeting.voice,
-                   listen_only=meeting.listen_only, video=meeting.video)  # no createTime: counts as old
+    room = Meeting(
+        meeting.meeting_id,
+        participants=participants,
+        voice=meeting.voice,
+        listen_only=meeting.listen_only,
+        video=meeting.video,
+    )  # no createTime: counts as old
     return meeting_units(room, weights, 0.0)  # so the time is never read: any will do
 
 
@@ -236,7 +255,7 @@ def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[
     series, running = [], 0.0
     for minute in range(min(deltas), max(deltas) + 1):
         running += deltas.get(minute, 0.0)
-        series.append((datetime.fromtimestamp(minute * 60, tz=timezone.utc), round(max(running, 0.0), 6)))
+        series.append((datetime.fromtimestamp(minute * 60, tz=UTC), round(max(running, 0.0), 6)))
     return series
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable
 
 from chalicelib.domain.load import Meeting
 from chalicelib.sim.scalelite_model import ScaleliteModel, name_in_url
 
-
-COUNTS = frozenset({"participants", "moderators", "voice", "video", "listen_only"})  # what resize_meeting sets
+COUNTS = frozenset(
+    {"participants", "moderators", "voice", "video", "listen_only"}
+)  # what resize_meeting sets
 
 
 @dataclass
@@ -62,8 +63,15 @@ class SimMeeting:
         if cached is not None and cached[0] == key:
             return cached[1]
         meeting = Meeting(
-            self.meeting_id, self.participants, self.moderators, self.voice, self.listen_only, self.video,
-            self.is_breakout, self.create_time_ms, self.server if with_server else None,
+            self.meeting_id,
+            self.participants,
+            self.moderators,
+            self.voice,
+            self.listen_only,
+            self.video,
+            self.is_breakout,
+            self.create_time_ms,
+            self.server if with_server else None,
         )
         self.__dict__[slot] = (key, meeting)
         return meeting
@@ -94,7 +102,9 @@ class NodeUnavailable(Exception):
     """A BBB server did not answer properly: kind "down" (no answer) or "error" (HTTP 500, garbage)."""
 
     def __init__(self, name: str, kind: str):
-        super().__init__(f"BBB server {name} is {'not answering' if kind == 'down' else 'failing (HTTP 500)'}")
+        super().__init__(
+            f"BBB server {name} is {'not answering' if kind == 'down' else 'failing (HTTP 500)'}"
+        )
         self.name = name
         self.kind = kind
 
@@ -117,12 +127,21 @@ class SimWorld(ScaleliteModel):
         self._tickers: dict[str, Callable[[datetime], None]] = {}
 
     # --- BBB servers and power ------------------------------------------------------------------------
-    def add_bbb_server(self, name: str, secret: str, capacity_units: float, now: datetime,
-                       answering: bool = True, host: str | None = None) -> BbbNode:
+    def add_bbb_server(
+        self,
+        name: str,
+        secret: str,
+        capacity_units: float,
+        now: datetime,
+        answering: bool = True,
+        host: str | None = None,
+    ) -> BbbNode:
         """Power on a BBB server (idempotent by name: an existing one is returned unchanged)."""
         with self.lock:
             if name not in self.nodes:
-                self.nodes[name] = BbbNode(name, host or f"{name}.sim.invalid", secret, capacity_units, now, answering)
+                self.nodes[name] = BbbNode(
+                    name, host or f"{name}.sim.invalid", secret, capacity_units, now, answering
+                )
             return self.nodes[name]
 
     def set_answering(self, name: str, answering: bool) -> None:
@@ -166,11 +185,22 @@ class SimWorld(ScaleliteModel):
         return self.nodes.get(name_in_url(url) or "")
 
     # --- meetings -------------------------------------------------------------------------------------
-    def create_meeting(self, meeting_id: str, now: datetime, participants: int = 0, moderators: int = 0,
-                       voice: int = 0, video: int = 0, listen_only: int = 0, name: str = "",
-                       is_breakout: bool = False, parent_id: str | None = None,
-                       metadata: dict[str, str] | None = None, server_tag: str | None = None,
-                       server: str | None = None) -> str | None:
+    def create_meeting(
+        self,
+        meeting_id: str,
+        now: datetime,
+        participants: int = 0,
+        moderators: int = 0,
+        voice: int = 0,
+        video: int = 0,
+        listen_only: int = 0,
+        name: str = "",
+        is_breakout: bool = False,
+        parent_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        server_tag: str | None = None,
+        server: str | None = None,
+    ) -> str | None:
         """Create a meeting as Scalelite's `create` would; returns the server it landed on, or None when
         no server could take it (counted as rejected). An existing id stays on its server. Breakout
         rooms are created by BBB itself beside their parent, not through Scalelite. `server` pins the
@@ -196,8 +226,19 @@ class SimWorld(ScaleliteModel):
                     self.rejections.append((meeting_id, now))
                     return None
             meeting = SimMeeting(
-                meeting_id, server, now, name or meeting_id, participants, moderators, voice, video,
-                listen_only, is_breakout, parent_id, sequence, str(70000 + self.rng.randrange(30000)),
+                meeting_id,
+                server,
+                now,
+                name or meeting_id,
+                participants,
+                moderators,
+                voice,
+                video,
+                listen_only,
+                is_breakout,
+                parent_id,
+                sequence,
+                str(70000 + self.rng.randrange(30000)),
                 dict(metadata or {}),
             )
             self.meetings[meeting_id] = meeting

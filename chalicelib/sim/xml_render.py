@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -43,7 +43,7 @@ def _bytes(root: etree._Element) -> bytes:
 
 def java_date(moment: datetime) -> str:
     """createDate as Java's Date.toString() prints it, e.g. 'Mon Nov 23 08:00:00 UTC 2026'."""
-    return moment.astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    return moment.astimezone(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
 
 
 def _attendees(parent: etree._Element, meeting: SimMeeting) -> None:
@@ -70,14 +70,27 @@ def _attendees(parent: etree._Element, meeting: SimMeeting) -> None:
 def _meeting(parent: etree._Element, meeting: SimMeeting, children: list[str], attendees: bool) -> None:
     node = etree.SubElement(parent, "meeting")
     for tag, value in (
-        ("meetingName", meeting.name or meeting.meeting_id), ("meetingID", meeting.meeting_id),
-        ("internalMeetingID", meeting.internal_id), ("createTime", meeting.create_time_ms),
-        ("createDate", java_date(meeting.create_time)), ("voiceBridge", meeting.voice_bridge),
-        ("dialNumber", "613-555-1234"), ("attendeePW", "ap"), ("moderatorPW", "mp"), ("running", True),
-        ("duration", 0), ("hasUserJoined", meeting.participants > 0), ("recording", False),
-        ("hasBeenForciblyEnded", False), ("startTime", meeting.create_time_ms), ("endTime", 0),
-        ("participantCount", meeting.participants), ("listenerCount", meeting.listen_only),
-        ("voiceParticipantCount", meeting.voice), ("videoCount", meeting.video), ("maxUsers", 0),
+        ("meetingName", meeting.name or meeting.meeting_id),
+        ("meetingID", meeting.meeting_id),
+        ("internalMeetingID", meeting.internal_id),
+        ("createTime", meeting.create_time_ms),
+        ("createDate", java_date(meeting.create_time)),
+        ("voiceBridge", meeting.voice_bridge),
+        ("dialNumber", "613-555-1234"),
+        ("attendeePW", "ap"),
+        ("moderatorPW", "mp"),
+        ("running", True),
+        ("duration", 0),
+        ("hasUserJoined", meeting.participants > 0),
+        ("recording", False),
+        ("hasBeenForciblyEnded", False),
+        ("startTime", meeting.create_time_ms),
+        ("endTime", 0),
+        ("participantCount", meeting.participants),
+        ("listenerCount", meeting.listen_only),
+        ("voiceParticipantCount", meeting.voice),
+        ("videoCount", meeting.video),
+        ("maxUsers", 0),
         ("moderatorCount", meeting.moderators),
     ):
         _add(node, tag, value)
@@ -100,17 +113,30 @@ def _meeting(parent: etree._Element, meeting: SimMeeting, children: list[str], a
             _add(rooms, "breakout", child)
 
 
-_FRAGMENTS: "OrderedDict[tuple, bytes]" = OrderedDict()
+_FRAGMENTS: OrderedDict[tuple, bytes] = OrderedDict()
 _FRAGMENT_CACHE_SIZE = 50_000
 
 
 def _fragment(meeting: SimMeeting, children: list[str], attendees: bool) -> bytes:
     """One `<meeting>` element as bytes, cached by everything it shows: a fleet of a thousand rooms
     re-renders only the rooms whose counts changed since the last call (the demo polls every minute)."""
-    key = (meeting.meeting_id, meeting.internal_id, meeting.name, meeting.participants, meeting.moderators,
-           meeting.voice, meeting.video, meeting.listen_only, meeting.is_breakout, meeting.parent_id,
-           meeting.sequence, meeting.voice_bridge, tuple(sorted(meeting.metadata.items())), tuple(children),
-           attendees)
+    key = (
+        meeting.meeting_id,
+        meeting.internal_id,
+        meeting.name,
+        meeting.participants,
+        meeting.moderators,
+        meeting.voice,
+        meeting.video,
+        meeting.listen_only,
+        meeting.is_breakout,
+        meeting.parent_id,
+        meeting.sequence,
+        meeting.voice_bridge,
+        tuple(sorted(meeting.metadata.items())),
+        tuple(children),
+        attendees,
+    )
     cached = _FRAGMENTS.get(key)
     if cached is None:
         holder = etree.Element("meetings")
@@ -135,8 +161,11 @@ def meetings_xml(meetings: Iterable[SimMeeting], style: str = "bbb", attendees: 
         if m.is_breakout and m.parent_id:
             children.setdefault(m.parent_id, []).append(m.internal_id)
     body = b"".join(_fragment(m, children.get(m.meeting_id, []), attendees) for m in meetings)
-    return (b"<?xml version='1.0' encoding='UTF-8'?>\n<response><returncode>SUCCESS</returncode><meetings>"
-            + body + b"</meetings></response>")
+    return (
+        b"<?xml version='1.0' encoding='UTF-8'?>\n<response><returncode>SUCCESS</returncode><meetings>"
+        + body
+        + b"</meetings></response>"
+    )
 
 
 def no_meetings_xml(style: str = "bbb") -> bytes:
@@ -177,13 +206,24 @@ def fields_xml(returncode: str = "SUCCESS", **fields) -> bytes:
 
 
 def create_xml(meeting: SimMeeting, duplicate: bool = False) -> bytes:
-    extra = {"messageKey": "duplicateWarning",
-             "message": "This conference was already in existence and may currently be in progress."}
+    extra = {
+        "messageKey": "duplicateWarning",
+        "message": "This conference was already in existence and may currently be in progress.",
+    }
     return fields_xml(
-        meetingID=meeting.meeting_id, internalMeetingID=meeting.internal_id, parentMeetingID="bbb-none",
-        attendeePW="ap", moderatorPW="mp", createTime=meeting.create_time_ms, voiceBridge=meeting.voice_bridge,
-        dialNumber="613-555-1234", createDate=java_date(meeting.create_time), hasUserJoined=meeting.participants > 0,
-        duration=0, hasBeenForciblyEnded=False, **(extra if duplicate else {"messageKey": "", "message": ""}),
+        meetingID=meeting.meeting_id,
+        internalMeetingID=meeting.internal_id,
+        parentMeetingID="bbb-none",
+        attendeePW="ap",
+        moderatorPW="mp",
+        createTime=meeting.create_time_ms,
+        voiceBridge=meeting.voice_bridge,
+        dialNumber="613-555-1234",
+        createDate=java_date(meeting.create_time),
+        hasUserJoined=meeting.participants > 0,
+        duration=0,
+        hasBeenForciblyEnded=False,
+        **(extra if duplicate else {"messageKey": "", "message": ""}),
     )
 
 

@@ -62,7 +62,9 @@ def open_handle(request, tmp_path):
         table = request.getfixturevalue("dynamo_table")
         from chalicelib.adapters.state.dynamodb import DynamoStateStore
 
-        yield lambda other=None: DynamoStateStore(table, endpoint_url=endpoint, region=REGION, cluster=other or cluster)
+        yield lambda other=None: DynamoStateStore(
+            table, endpoint_url=endpoint, region=REGION, cluster=other or cluster
+        )
 
 
 @pytest.fixture

@@ -10,8 +10,12 @@ import socket
 import threading
 from contextlib import contextmanager
 
+from moto.moto_server.threaded_moto_server import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
-from moto.moto_server.threaded_moto_server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 REGION = "eu-west-3"
@@ -39,7 +43,9 @@ class AtomicMotoServer(ThreadedMotoServer):
             with lock:
                 return list(app(environ, start_response))
 
-        self._server = make_server(self._ip_address, self._port, one_at_a_time, True, request_handler=MotoRequestHandler)
+        self._server = make_server(
+            self._ip_address, self._port, one_at_a_time, True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 

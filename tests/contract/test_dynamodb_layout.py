@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 
@@ -11,12 +11,16 @@ from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.ports import HistoryEntry
 from tests.contract.motoserver import REGION
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def partition(client, table, pk):
-    return client.query(TableName=table, KeyConditionExpression="pk = :pk",
-                        ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]
+    return client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )["Items"]
 
 
 def test_items_sit_in_cluster_partitions_and_history_carries_its_ttl(moto_endpoint, dynamo_table):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 
@@ -24,8 +24,12 @@ def test_two_processes_share_one_file_safely(tmp_path):
     path = str(tmp_path / "state.sqlite3")
     SqliteStateStore(path, cluster="demo").close()  # schema in place before the race
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, path, f"tick-{n}"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, path, f"tick-{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for n in range(2)
     ]
     for worker in workers:
@@ -37,5 +41,4 @@ def test_two_processes_share_one_file_safely(tmp_path):
     assert sorted(numbers) == list(range(1, 81))
     store = SqliteStateStore(path, cluster="demo")
     assert store.database.rows("PRAGMA journal_mode") == [("wal",)]
-    assert store.lease.acquire("tick-late", datetime(2026, 11, 23, 8, 1, tzinfo=timezone.utc), 300) is False
-
+    assert store.lease.acquire("tick-late", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), 300) is False

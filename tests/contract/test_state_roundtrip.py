@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import timezone
+from datetime import UTC
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +13,7 @@ from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.ports import HistoryEntry, Reservation
 
 _names = itertools.count(1)
-times = st.datetimes(timezones=st.just(timezone.utc))
+times = st.datetimes(timezones=st.just(UTC))
 maybe_time = st.none() | times
 text = st.text(max_size=40)
 maybe_text = st.none() | text
@@ -55,10 +55,16 @@ reservations = st.builds(
     created_at=maybe_time,
 )
 entries = st.builds(
-    HistoryEntry, at=times, kind=st.sampled_from(["tick", "action"]), summary=text,
-    detail=st.dictionaries(text, json_values, max_size=4), actor=text,
+    HistoryEntry,
+    at=times,
+    kind=st.sampled_from(["tick", "action"]),
+    summary=text,
+    detail=st.dictionaries(text, json_values, max_size=4),
+    actor=text,
 )
-examples = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+examples = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @examples

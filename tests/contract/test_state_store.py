@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from chalicelib.adapters.state.records import RecordError
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.ports import ConflictError, HistoryEntry, Reservation
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def a_server(name="bbbscale-demo-gandi-1", **changes) -> Server:
@@ -21,7 +21,9 @@ def a_server(name="bbbscale-demo-gandi-1", **changes) -> Server:
 
 
 def a_reservation(rid="closure-1", users=5000, **changes) -> Reservation:
-    base = Reservation(id=rid, starts_at=T0, ends_at=T0 + timedelta(hours=8), expected_users=users, body_hash="h1")
+    base = Reservation(
+        id=rid, starts_at=T0, ends_at=T0 + timedelta(hours=8), expected_users=users, body_hash="h1"
+    )
     return replace(base, **changes)
 
 
@@ -29,7 +31,9 @@ def a_reservation(rid="closure-1", users=5000, **changes) -> Reservation:
 def test_save_inserts_then_updates_with_version_check(store):
     first = store.servers.save(a_server())
     assert first.version == 1
-    moved = store.servers.save(first.moved(ServerState.BOOTING, T0 + timedelta(minutes=1), "vm created", vm_id="i-1"))
+    moved = store.servers.save(
+        first.moved(ServerState.BOOTING, T0 + timedelta(minutes=1), "vm created", vm_id="i-1")
+    )
     assert (moved.version, moved.state, moved.vm_id) == (2, ServerState.BOOTING, "i-1")
     assert store.servers.servers() == [moved]
 
@@ -95,7 +99,9 @@ def test_history_entries_at_the_same_time_come_back_newest_recorded_first(store)
 
 
 def test_history_keeps_detail_and_actor(store):
-    entry = HistoryEntry(at=T0, kind="command", summary="freeze 2h", detail={"for": 7200, "by": ["U1"]}, actor="chat:U1")
+    entry = HistoryEntry(
+        at=T0, kind="command", summary="freeze 2h", detail={"for": 7200, "by": ["U1"]}, actor="chat:U1"
+    )
     store.history.record(entry)
     assert store.history.recent() == [entry]
 
@@ -103,7 +109,9 @@ def test_history_keeps_detail_and_actor(store):
 def test_history_older_than_the_retention_window_is_pruned(open_handle):
     store = open_handle()
     if store.__class__.__name__ == "DynamoStateStore":
-        pytest.skip("DynamoDB's TTL deletes lazily, outside our control (test_dynamodb_layout checks the attribute)")
+        pytest.skip(
+            "DynamoDB's TTL deletes lazily, outside our control (test_dynamodb_layout checks the attribute)"
+        )
     for day in (0, 10, 31):
         store.history.record(HistoryEntry(at=T0 + timedelta(days=day), kind="tick", summary=f"day {day}"))
     assert [e.summary for e in store.history.recent()] == ["day 31", "day 10"]
@@ -199,7 +207,7 @@ def _race(open_handle, attempt, contenders: int):
 def test_two_ticks_racing_for_the_lease_exactly_one_wins(open_handle):
     for round_ in range(5):
         at = T0 + timedelta(minutes=10 * round_)  # each round starts after the previous lease expired
-        won = _race(open_handle, lambda h, i: h.lease.acquire(f"tick-{round_}-{i}", at, 300), 2)
+        won = _race(open_handle, lambda h, i, r=round_, at=at: h.lease.acquire(f"tick-{r}-{i}", at, 300), 2)
         assert sorted(won) == [False, True]
 
 

@@ -5,7 +5,7 @@ CloudWatch EMF metrics it prints (names, dimensions, values that agree with the 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chalice.test import Client
@@ -17,7 +17,7 @@ from chalicelib.bootstrap import Runtime
 from chalicelib.config import load_settings
 from chalicelib.sim.embedded import sim_runtime
 
-T0 = datetime(2026, 11, 30, 8, 5, tzinfo=timezone.utc)  # a Monday of term
+T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term
 CLUSTER_METRICS = {"LoadUnits", "Rooms", "Participants", "Mics", "Webcams", "Actions", "Failures"}
 PROVIDER_METRICS = {"Desired", "Serving", "Booting", "Draining", "Actions", "Failures"}
 
@@ -28,8 +28,9 @@ def fleet(monkeypatch):
     handlers are pointed at this runtime through bootstrap.RUNTIME_FACTORY."""
     with sim_runtime(load_settings(), T0, http=True) as (rt, world, clock):
         for i in range(200):
-            world.create_meeting(f"class-{i:03d}", T0, participants=100, moderators=1, voice=10, video=2,
-                                 listen_only=80)
+            world.create_meeting(
+                f"class-{i:03d}", T0, participants=100, moderators=1, voice=10, video=2, listen_only=80
+            )
         monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: rt)
         yield rt, world, clock
 
@@ -39,8 +40,9 @@ def invoke(capsys) -> tuple[dict, list[dict]]:
     capsys.readouterr()
     # a stage of its own: the dev/prod stages read secrets from SSM, which a test machine has not
     with Client(app_module.app, stage_name="local") as client:
-        event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                                resources=[])
+        event = client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
         response = client.lambda_.invoke("capacity_check", event)
     lines = capsys.readouterr().out.splitlines()
     documents = [json.loads(line) for line in lines if line.startswith("{")]
@@ -58,7 +60,9 @@ def metric_sets(documents: list[dict]) -> dict[tuple, dict]:
         key = tuple((name, document[name]) for name in dimensions if name != "service")
         names = [m["Name"] for m in directive["Metrics"]]
         assert key not in found, key
-        found[key] = {name: document[name][0] if isinstance(document[name], list) else document[name] for name in names}
+        found[key] = {
+            name: document[name][0] if isinstance(document[name], list) else document[name] for name in names
+        }
     return found
 
 
@@ -69,7 +73,9 @@ def test_a_scheduled_check_starts_the_cheapest_hoster_and_reports_it(fleet, caps
     assert result["load"]["participants"] == 20_000 and result["load"]["meetings"] == 200
     ikoula = result["desired"]["ikoula"]
     assert ikoula > 0 and result["desired"]["gandi"] == 0  # the cheaper hourly hoster first
-    assert [(a["action"], a["provider"], a["count"]) for a in result["actions"]] == [("start", "ikoula", ikoula)]
+    assert [(a["action"], a["provider"], a["count"]) for a in result["actions"]] == [
+        ("start", "ikoula", ikoula)
+    ]
     assert result["fleet"]["ikoula"] == {"booting": ikoula}
     assert len(rt.providers["ikoula"].list()) == ikoula  # really created at the (simulated) provider
 
@@ -84,7 +90,10 @@ def test_a_scheduled_check_starts_the_cheapest_hoster_and_reports_it(fleet, caps
         assert set(figures) == PROVIDER_METRICS
         states = result["fleet"].get(provider, {})
         assert figures["Desired"] == result["desired"][provider]
-        assert (figures["Serving"], figures["Booting"]) == (states.get("serving", 0), states.get("booting", 0))
+        assert (figures["Serving"], figures["Booting"]) == (
+            states.get("serving", 0),
+            states.get("booting", 0),
+        )
         assert figures["Actions"] == (1 if provider == "ikoula" else 0)
 
 
@@ -101,9 +110,17 @@ def test_the_next_minute_does_not_start_the_same_servers_again(fleet, capsys):
 
 def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(fleet, capsys, monkeypatch):
     rt, world, clock = fleet
-    settings = rt.settings.scalelite.model_copy(update={"url": "http://127.0.0.1:9/bigbluebutton/api", "retries": 0})
-    blind = Runtime(rt.settings, store=rt.store, scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
-                    providers=rt.providers, clock=clock, world=world)
+    settings = rt.settings.scalelite.model_copy(
+        update={"url": "http://127.0.0.1:9/bigbluebutton/api", "retries": 0}
+    )
+    blind = Runtime(
+        rt.settings,
+        store=rt.store,
+        scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
+        providers=rt.providers,
+        clock=clock,
+        world=world,
+    )
     monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: blind)
     result, emf = invoke(capsys)
     assert result["load"] is None

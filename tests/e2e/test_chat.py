@@ -15,7 +15,13 @@ from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from tests.support.chat_fakes import (
-    OPERATOR, RC_OPERATOR, FakeRuntime, FakeStore, Receiver, serve_in_threads, serving,
+    OPERATOR,
+    RC_OPERATOR,
+    FakeRuntime,
+    FakeStore,
+    Receiver,
+    serve_in_threads,
+    serving,
 )
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -38,10 +44,26 @@ def receiver():
         yield receiver
 
 
-def slack_post(client, text: str, user: str = "UNOBODY", response_url: str = "", secret: str = SIGNING_SECRET,
-               at: float | None = None, sign: bool = True):
-    body = urlencode({"command": "/bbb", "text": text, "user_id": user, "user_name": user.lower(),
-                      "channel_id": "C1", "team_id": "T1", "response_url": response_url})
+def slack_post(
+    client,
+    text: str,
+    user: str = "UNOBODY",
+    response_url: str = "",
+    secret: str = SIGNING_SECRET,
+    at: float | None = None,
+    sign: bool = True,
+):
+    body = urlencode(
+        {
+            "command": "/bbb",
+            "text": text,
+            "user_id": user,
+            "user_name": user.lower(),
+            "channel_id": "C1",
+            "team_id": "T1",
+            "response_url": response_url,
+        }
+    )
     timestamp = str(int(time.time() if at is None else at))
     headers = {"Content-Type": FORM}
     if sign:
@@ -52,10 +74,19 @@ def slack_post(client, text: str, user: str = "UNOBODY", response_url: str = "",
 
 
 def rc_post(client, text: str, user: str = "nobody", token: str = RC_TOKEN, **extra):
-    document = {"token": token, "user_id": user, "user_name": user, "channel_id": "R1", "channel_name": "ops",
-                "text": f"!bbb {text}", "trigger_word": "!bbb", **extra}
-    response = client.http.post("/chat/rocketchat", headers={"Content-Type": "application/json"},
-                                body=json.dumps(document).encode())
+    document = {
+        "token": token,
+        "user_id": user,
+        "user_name": user,
+        "channel_id": "R1",
+        "channel_name": "ops",
+        "text": f"!bbb {text}",
+        "trigger_word": "!bbb",
+        **extra,
+    }
+    response = client.http.post(
+        "/chat/rocketchat", headers={"Content-Type": "application/json"}, body=json.dumps(document).encode()
+    )
     return response, (json.loads(response.body) if response.body else None)
 
 
@@ -72,7 +103,9 @@ def test_help_and_status_are_open_to_every_verified_caller(client, runtime):
     assert commands_recorded(runtime) == [("slack:UNOBODY", "help"), ("slack:UNOBODY", "status")]
 
 
-@pytest.mark.parametrize("text", ["frobnicate", "plan lots", "floor gandi", "freeze 2weeks", "reserve 08:00 3000", ""])
+@pytest.mark.parametrize(
+    "text", ["frobnicate", "plan lots", "floor gandi", "freeze 2weeks", "reserve 08:00 3000", ""]
+)
 def test_unknown_or_malformed_commands_get_the_help_text(client, runtime, text):
     response, answer = slack_post(client, text, user=OPERATOR)
     assert response.status_code == 200
@@ -107,8 +140,9 @@ def test_slack_is_answered_at_once_and_the_check_result_arrives_later(client, ru
     slow_tick = runtime.tick
     runtime.tick = lambda dry_run=False, now=None: (gate.wait(10), slow_tick(dry_run, now))[1]
     started = time.monotonic()
-    response, answer = slack_post(client, "floor gandi 5 for 2h", user=OPERATOR,
-                                  response_url=receiver.url("/commands/T1/77/abc"))
+    response, answer = slack_post(
+        client, "floor gandi 5 for 2h", user=OPERATOR, response_url=receiver.url("/commands/T1/77/abc")
+    )
     assert time.monotonic() - started < 1.0 and response.status_code == 200
     assert "at least 5 servers on gandi" in answer["text"]
     assert runtime.store.settings.values[FLOORS]["gandi"]["servers"] == 5
@@ -130,7 +164,9 @@ def test_drain_names_a_known_server(client, runtime, receiver):
 
 def test_reserve_stores_a_reservation_and_announces_it(client, runtime, receiver, monkeypatch):
     monkeypatch.setenv("BBBSCALE_SLACK_WEBHOOK_URL", receiver.url("/services/hook"))
-    _, answer = slack_post(client, "reserve tomorrow 08:00 17:00 3000", user=OPERATOR, response_url=receiver.url("/r"))
+    _, answer = slack_post(
+        client, "reserve tomorrow 08:00 17:00 3000", user=OPERATOR, response_url=receiver.url("/r")
+    )
     assert answer["text"].startswith("Reserved chat-")
     [reservation] = runtime.store.reservations.reservations()
     assert reservation.expected_users == 3000 and reservation.source == f"chat:slack:{OPERATOR}"
@@ -142,8 +178,11 @@ def test_reserve_stores_a_reservation_and_announces_it(client, runtime, receiver
 
 @pytest.mark.parametrize("case", ["forged", "stale", "unsigned"])
 def test_unverified_slack_requests_are_refused_and_change_nothing(client, runtime, case):
-    kwargs = {"forged": {"secret": "another-signing-secret"}, "stale": {"at": time.time() - 360},
-              "unsigned": {"sign": False}}[case]
+    kwargs = {
+        "forged": {"secret": "another-signing-secret"},
+        "stale": {"at": time.time() - 360},
+        "unsigned": {"sign": False},
+    }[case]
     before = runtime.store.snapshot()
     response, _ = slack_post(client, "freeze", user=OPERATOR, **kwargs)
     assert response.status_code == 401
@@ -191,7 +230,12 @@ def test_rocketchat_ignores_bots_and_needs_its_token_configured(client, runtime,
 def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_path):
     # Slack re-sends a command it did not see answered in 3 s: the same body again.
     runtime.settings = runtime.settings.model_copy(
-        update={"state": runtime.settings.state.model_copy(update={"backend": "sqlite", "path": str(tmp_path / "s.db")})})
+        update={
+            "state": runtime.settings.state.model_copy(
+                update={"backend": "sqlite", "path": str(tmp_path / "s.db")}
+            )
+        }
+    )
     first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
     again, again_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
     assert first.status_code == again.status_code == 200

@@ -9,7 +9,7 @@ the many response shapes go through `chalicelib.cli.main` in-process to stay fas
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,22 +21,61 @@ from tests.support.bbb_xml import Style, render_failed, render_get_meetings
 from tests.support.cli_runs import config_file, run_main, run_program
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bbb"
-DOCS_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "getMeetings-docs-example.xml"  # ../shared beside the repo
-LOAD_KEYS = {"meetings": int, "breakout_rooms": int, "participants": int, "moderators": int, "voice": int,
-             "listen_only": int, "video_streams": int, "load_units": float}
+DOCS_SAMPLE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "getMeetings-docs-example.xml"
+)  # ../shared beside the repo
+LOAD_KEYS = {
+    "meetings": int,
+    "breakout_rooms": int,
+    "participants": int,
+    "moderators": int,
+    "voice": int,
+    "listen_only": int,
+    "video_streams": int,
+    "load_units": float,
+}
 SECRET = "lb-secret-must-never-show-0123456789"
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 CLASSES = [
-    Meeting(meeting_id="maths 4e & <B>", participants=28, moderators=1, voice=5, listen_only=20, video=2,
-            create_time_ms=1_795_000_000_000),
-    Meeting(meeting_id="histoire-géo", participants=31, moderators=2, voice=3, listen_only=26, video=1,
-            create_time_ms=1_795_000_000_100),
-    Meeting(meeting_id="maths 4e & <B> (Room 1)", participants=4, moderators=0, voice=4, listen_only=0, video=0,
-            is_breakout=True, create_time_ms=1_795_000_000_200),
+    Meeting(
+        meeting_id="maths 4e & <B>",
+        participants=28,
+        moderators=1,
+        voice=5,
+        listen_only=20,
+        video=2,
+        create_time_ms=1_795_000_000_000,
+    ),
+    Meeting(
+        meeting_id="histoire-géo",
+        participants=31,
+        moderators=2,
+        voice=3,
+        listen_only=26,
+        video=1,
+        create_time_ms=1_795_000_000_100,
+    ),
+    Meeting(
+        meeting_id="maths 4e & <B> (Room 1)",
+        participants=4,
+        moderators=0,
+        voice=4,
+        listen_only=0,
+        video=0,
+        is_breakout=True,
+        create_time_ms=1_795_000_000_200,
+    ),
 ]
-CLASS_SUMS = {"meetings": 3, "breakout_rooms": 1, "participants": 63, "moderators": 3, "voice": 12,
-              "listen_only": 46, "video_streams": 3}
+CLASS_SUMS = {
+    "meetings": 3,
+    "breakout_rooms": 1,
+    "participants": 63,
+    "moderators": 3,
+    "voice": 12,
+    "listen_only": 46,
+    "video_streams": 3,
+}
 
 
 def assert_load(document: dict, **expected: int) -> None:
@@ -51,17 +90,35 @@ def assert_load(document: dict, **expected: int) -> None:
 
 # --- real-shaped answers from a file -------------------------------------------------------------------------
 
+
 def test_the_api_docs_example_from_the_shell():
     sample = DOCS_SAMPLE if DOCS_SAMPLE.exists() else FIXTURES / "get_meetings_docs_example.xml"
     done = run_program("load", "--file", str(sample), "--json")
     assert done.err == ""
-    assert_load(done.document(), meetings=1, participants=1, voice=1, video_streams=1, moderators=1,
-                listen_only=0, breakout_rooms=0)
+    assert_load(
+        done.document(),
+        meetings=1,
+        participants=1,
+        voice=1,
+        video_streams=1,
+        moderators=1,
+        listen_only=0,
+        breakout_rooms=0,
+    )
 
 
-@pytest.mark.parametrize("style", [Style(), Style(pretty=True), Style(cdata=True), Style(pretty=True, cdata=True),
-                                   Style(shuffle=True), Style(pretty=True, shuffle=True, attendees=False)],
-                         ids=["compact", "pretty", "cdata", "pretty-cdata", "shuffled", "pretty-shuffled-bare"])
+@pytest.mark.parametrize(
+    "style",
+    [
+        Style(),
+        Style(pretty=True),
+        Style(cdata=True),
+        Style(pretty=True, cdata=True),
+        Style(shuffle=True),
+        Style(pretty=True, shuffle=True, attendees=False),
+    ],
+    ids=["compact", "pretty", "cdata", "pretty-cdata", "shuffled", "pretty-shuffled-bare"],
+)
 def test_every_way_a_server_writes_the_answer_gives_the_same_sums(tmp_path, capsys, style):
     path = tmp_path / "getMeetings.xml"
     path.write_text(render_get_meetings(CLASSES, style, random.Random(3)), encoding="utf-8")
@@ -69,16 +126,26 @@ def test_every_way_a_server_writes_the_answer_gives_the_same_sums(tmp_path, caps
 
 
 def test_entities_cdata_metadata_and_a_breakout_in_a_hand_written_answer(capsys):
-    document = run_main(capsys, "load", "--file", str(FIXTURES / "breakouts_pretty_cdata.xml"), "--json").document()
+    document = run_main(
+        capsys, "load", "--file", str(FIXTURES / "breakouts_pretty_cdata.xml"), "--json"
+    ).document()
     # <metadata><meetings><meeting> inside a room is a create parameter, never a room (999 is not counted)
-    assert_load(document, meetings=2, breakout_rooms=1, participants=29, moderators=1, voice=10, listen_only=18,
-                video_streams=3)
+    assert_load(
+        document,
+        meetings=2,
+        breakout_rooms=1,
+        participants=29,
+        moderators=1,
+        voice=10,
+        listen_only=18,
+        video_streams=3,
+    )
 
 
 @pytest.mark.parametrize("fixture", ["no_meetings_bbb.xml", "no_meetings_scalelite.xml"])
 def test_no_meetings_in_either_order_is_an_empty_load(capsys, fixture):
     document = run_main(capsys, "load", "--file", str(FIXTURES / fixture), "--json").document()
-    assert_load(document, **{key: 0 for key in CLASS_SUMS})
+    assert_load(document, **dict.fromkeys(CLASS_SUMS, 0))
     assert document["load_units"] == 0.0
 
 
@@ -92,8 +159,11 @@ def test_human_output_names_every_figure(capsys):
 
 # --- refused answers ----------------------------------------------------------------------------------------
 
+
 def test_a_failed_answer_from_the_shell_is_exit_1_with_one_line():
-    run_program("load", "--file", str(FIXTURES / "failed_checksum.xml"), "--json").assert_failed(1, "checksumError")
+    run_program("load", "--file", str(FIXTURES / "failed_checksum.xml"), "--json").assert_failed(
+        1, "checksumError"
+    )
 
 
 TRUNCATED = render_get_meetings(CLASSES, Style(pretty=True))[:700]
@@ -104,8 +174,10 @@ BROKEN = {
     "garbage": ("upstream connect error", "malformed XML"),
     "empty": ("", "malformed XML"),
     "no-returncode": ("<response><meetings/></response>", "returncode"),
-    "bad-count": (render_get_meetings(CLASSES).replace("<participantCount>28<", "<participantCount>2x8<"),
-                  "participantCount"),
+    "bad-count": (
+        render_get_meetings(CLASSES).replace("<participantCount>28<", "<participantCount>2x8<"),
+        "participantCount",
+    ),
 }
 
 
@@ -123,12 +195,18 @@ def test_entity_declarations_are_refused_from_the_shell(fixture):
 
 
 def test_an_answer_over_the_configured_size_limit_is_refused(tmp_path, capsys):
-    small = config_file(tmp_path, replace={'url = "http://127.0.0.1:0/bigbluebutton/api"':
-                                           'url = "http://127.0.0.1:0/bigbluebutton/api"\nmax_response_bytes = 1000'})
+    small = config_file(
+        tmp_path,
+        replace={
+            'url = "http://127.0.0.1:0/bigbluebutton/api"': 'url = "http://127.0.0.1:0/bigbluebutton/api"\nmax_response_bytes = 1000'
+        },
+    )
     path = tmp_path / "big.xml"
     path.write_text(render_get_meetings(CLASSES, Style(pretty=True)), encoding="utf-8")
     assert path.stat().st_size > 1000
-    run_main(capsys, "load", "--config", str(small), "--file", str(path), "--json").assert_failed(1, "1000-byte limit")
+    run_main(capsys, "load", "--config", str(small), "--file", str(path), "--json").assert_failed(
+        1, "1000-byte limit"
+    )
     # the same file under the default limit is read: the limit, not the content, refused it
     assert_load(run_main(capsys, "load", "--file", str(path), "--json").document(), **CLASS_SUMS)
 
@@ -138,6 +216,7 @@ def test_a_missing_file_is_exit_1(tmp_path, capsys):
 
 
 # --- from a Scalelite over real HTTP -----------------------------------------------------------------------
+
 
 @pytest.fixture()
 def scalelite():
@@ -149,9 +228,18 @@ def scalelite():
             world.add_bbb_server(f"s{i}", f"bbb-secret-{i}", 300, old)
             world.add_server(server.server_url(f"s{i}"), f"bbb-secret-{i}", state="enabled", online=True)
         for n, m in enumerate(CLASSES):
-            world.create_meeting(m.meeting_id, old, participants=m.participants, moderators=m.moderators,
-                                 voice=m.voice, video=m.video, listen_only=m.listen_only, server=f"s{n % 2}",
-                                 is_breakout=m.is_breakout, parent_id=CLASSES[0].meeting_id if m.is_breakout else None)
+            world.create_meeting(
+                m.meeting_id,
+                old,
+                participants=m.participants,
+                moderators=m.moderators,
+                voice=m.voice,
+                video=m.video,
+                listen_only=m.listen_only,
+                server=f"s{n % 2}",
+                is_breakout=m.is_breakout,
+                parent_id=CLASSES[0].meeting_id if m.is_breakout else None,
+            )
         yield server
 
 
@@ -175,31 +263,50 @@ def test_a_wrong_secret_is_a_checksum_error_from_the_shell(scalelite):
 
 
 def test_an_unreachable_scalelite_is_exit_1(tmp_path, capsys):
-    no_retries = config_file(tmp_path, replace={'url = "http://127.0.0.1:0/bigbluebutton/api"':
-                                                'url = "http://127.0.0.1:0/bigbluebutton/api"\nretries = 0'})
-    line = run_main(capsys, "load", "--config", str(no_retries), "--scalelite", "http://127.0.0.1:9/bigbluebutton/api",
-                    "--secret", SECRET, "--json").assert_failed(1, "127.0.0.1:9", secret=SECRET)
+    no_retries = config_file(
+        tmp_path,
+        replace={
+            'url = "http://127.0.0.1:0/bigbluebutton/api"': 'url = "http://127.0.0.1:0/bigbluebutton/api"\nretries = 0'
+        },
+    )
+    line = run_main(
+        capsys,
+        "load",
+        "--config",
+        str(no_retries),
+        "--scalelite",
+        "http://127.0.0.1:9/bigbluebutton/api",
+        "--secret",
+        SECRET,
+        "--json",
+    ).assert_failed(1, "127.0.0.1:9", secret=SECRET)
     assert "connection refused" in line
 
 
 # --- bad usage and invalid configuration: exit 2 ------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, named", [
-    (("load",), "--file"),
-    (("frobnicate",), "frobnicate"),
-    (("load", "--file", "x.xml", "--bogus"), "--bogus"),
-    (("load", "--file", "x.xml", "--scalelite", "http://x"), "not allowed"),
-    ((), "COMMAND"),
-])
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (("load",), "--file"),
+        (("frobnicate",), "frobnicate"),
+        (("load", "--file", "x.xml", "--bogus"), "--bogus"),
+        (("load", "--file", "x.xml", "--scalelite", "http://x"), "not allowed"),
+        ((), "COMMAND"),
+    ],
+)
 def test_bad_usage_is_exit_2_with_one_line(capsys, argv, named):
     run_main(capsys, *argv).assert_failed(2, named)
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/bigbluebutton/api", "http://[::1/bigbluebutton/api",
-                                 "http://127.0.0.1:9/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/bigbluebutton/api", "http://[::1/bigbluebutton/api", "http://127.0.0.1:9/"]
+)
 def test_a_scalelite_url_we_cannot_call_is_bad_usage(capsys, url):
-    run_main(capsys, "load", "--scalelite", url, "--secret", SECRET, "--json").assert_failed(2, "scalelite",
-                                                                                            secret=SECRET)
+    run_main(capsys, "load", "--scalelite", url, "--secret", SECRET, "--json").assert_failed(
+        2, "scalelite", secret=SECRET
+    )
 
 
 def test_bad_usage_from_the_shell():
@@ -208,12 +315,23 @@ def test_bad_usage_from_the_shell():
 
 CONFIGS = {
     "unknown-field": ({"prepend": "frobnicate = 3\n"}, "frobnicate"),
-    "unknown-provider-field": ({"replace": {'kind = "simulated"\nmode = "static"':
-                                            'kind = "simulated"\nmode = "static"\nbogus = 1'}}, "providers.owned.bogus"),
+    "unknown-provider-field": (
+        {
+            "replace": {
+                'kind = "simulated"\nmode = "static"': 'kind = "simulated"\nmode = "static"\nbogus = 1'
+            }
+        },
+        "providers.owned.bogus",
+    ),
     "negative-quota": ({"replace": {"quota = 150": "quota = -150"}}, "providers.gandi.quota"),
-    "unknown-kind": ({"replace": {'kind = "simulated"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38':
-                                  'kind = "openstack-typo"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38'}},
-                     "providers.ikoula.kind"),
+    "unknown-kind": (
+        {
+            "replace": {
+                'kind = "simulated"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38': 'kind = "openstack-typo"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38'
+            }
+        },
+        "providers.ikoula.kind",
+    ),
     "bad-toml": ({"prepend": "this is = = not toml\n"}, "TOML"),
 }
 
@@ -222,10 +340,13 @@ CONFIGS = {
 def test_invalid_configuration_is_exit_2_naming_the_field(tmp_path, capsys, case):
     edits, named = CONFIGS[case]
     path = config_file(tmp_path, **edits)
-    run_main(capsys, "load", "--config", str(path), "--file", str(FIXTURES / "no_meetings_bbb.xml"),
-             "--json").assert_failed(2, named)
+    run_main(
+        capsys, "load", "--config", str(path), "--file", str(FIXTURES / "no_meetings_bbb.xml"), "--json"
+    ).assert_failed(2, named)
 
 
 def test_invalid_configuration_from_the_shell(tmp_path):
     path = config_file(tmp_path, replace={"quota = 150": "quota = -150"})
-    run_program("plan", "--users", "10", "--config", str(path), "--json").assert_failed(2, "providers.gandi.quota")
+    run_program("plan", "--users", "10", "--config", str(path), "--json").assert_failed(
+        2, "providers.gandi.quota"
+    )

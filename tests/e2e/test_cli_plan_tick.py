@@ -10,24 +10,52 @@ import tomllib
 from datetime import datetime, time
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from chalicelib.config import load_settings
 from tests.support.cli_runs import DEFAULT_TOML, config_file, run_main, run_program
 
 PROVIDERS = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))["providers"]
-PLAN_KEYS = {"users": int, "load_units": float, "servers": dict, "total_servers": int, "unmet_servers": int,
-             "hourly_cost": (int, float), "currency": str}
+PLAN_KEYS = {
+    "users": int,
+    "load_units": float,
+    "servers": dict,
+    "total_servers": int,
+    "unmet_servers": int,
+    "hourly_cost": (int, float),
+    "currency": str,
+}
 PLAN_EXTRAS = {"needed_units", "reasons"}  # documented extensions; anything else is an unannounced surface
 TICK_KEYS = {"at", "dry_run", "load", "desired", "fleet", "actions", "servers"}
-LOAD_KEYS = {"meetings", "breakout_rooms", "participants", "moderators", "voice", "listen_only", "video_streams",
-             "load_units"}
+LOAD_KEYS = {
+    "meetings",
+    "breakout_rooms",
+    "participants",
+    "moderators",
+    "voice",
+    "listen_only",
+    "video_streams",
+    "load_units",
+}
 ACTIONS = {"start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold"}
-STATES = {"requested", "booting", "healthy", "registered", "serving", "draining", "drained", "stopping", "failed"}
+STATES = {
+    "requested",
+    "booting",
+    "healthy",
+    "registered",
+    "serving",
+    "draining",
+    "drained",
+    "stopping",
+    "failed",
+}
 FLOOR = {"max_servers = 150": "max_servers = 150\nmin_servers = 3"}  # gandi: three servers at any hour
 
 
 # --- plan ------------------------------------------------------------------------------------------------
+
 
 def assert_plan(plan: dict, users: int) -> None:
     """Contract keys and types; totals consistent with the configuration file's quotas and prices."""
@@ -77,10 +105,18 @@ def test_more_webcams_need_at_least_as_many_servers(capsys):
     assert many["total_servers"] + many["unmet_servers"] >= few["total_servers"] + few["unmet_servers"]
 
 
-@pytest.mark.parametrize("argv", [("--users", "-1"), ("--users", "10", "--mic-ratio", "1.5"),
-                                  ("--users", "10", "--webcam-ratio", "nan"), ("--users", "10", "--room-size", "0"),
-                                  ("--users", "10", "--room-size", "inf"), ("--users", "10", "--room-size", "nan"),
-                                  ("--users", "many")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--users", "-1"),
+        ("--users", "10", "--mic-ratio", "1.5"),
+        ("--users", "10", "--webcam-ratio", "nan"),
+        ("--users", "10", "--room-size", "0"),
+        ("--users", "10", "--room-size", "inf"),
+        ("--users", "10", "--room-size", "nan"),
+        ("--users", "many"),
+    ],
+)
 def test_impossible_plan_arguments_are_exit_2(capsys, argv):
     run_main(capsys, "plan", *argv, "--json").assert_failed(2, "bbbscale")
 
@@ -110,6 +146,7 @@ def test_an_unforeseen_failure_is_still_one_line_and_exit_1(capsys, monkeypatch)
 
 # --- tick ------------------------------------------------------------------------------------------------
 
+
 def assert_tick(result: dict, dry_run: bool) -> None:
     assert TICK_KEYS <= set(result), sorted(result)
     assert datetime.fromisoformat(result["at"]).utcoffset() is not None
@@ -122,7 +159,9 @@ def assert_tick(result: dict, dry_run: bool) -> None:
         assert all(type(n) is int and n > 0 for n in states.values())
     for action in result["actions"]:
         assert action["action"] in ACTIONS, action
-        assert action["provider"] in PROVIDERS and isinstance(action["reason"], str) and action["reason"].strip()
+        assert (
+            action["provider"] in PROVIDERS and isinstance(action["reason"], str) and action["reason"].strip()
+        )
     counted = {}
     for server in result["servers"]:
         assert server["provider"] in PROVIDERS and server["state"] in STATES and server["name"]
@@ -162,11 +201,14 @@ def test_tick_for_people(tmp_path, capsys):
 
 # --- demo ------------------------------------------------------------------------------------------------
 
+
 def test_a_short_demo_kills_no_class_and_draws_a_png(tmp_path, capsys):
     from chalicelib.sim.demo import run_demo
 
     plot = tmp_path / "demo.png"
-    status = run_demo(load_settings(), plot=str(plot), as_json=True, quiet=True, start=time(7, 56), end=time(7, 59))
+    status = run_demo(
+        load_settings(), plot=str(plot), as_json=True, quiet=True, start=time(7, 56), end=time(7, 59)
+    )
     out = capsys.readouterr().out
     summary = json.loads(out)
     assert status == 0
@@ -190,12 +232,13 @@ def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "fleet.toml"
-    config.write_text(f'''cluster = "edge"
+    config.write_text(
+        f'''cluster = "edge"
 [forecast]
 enabled = false
 [state]
 backend = "sqlite"
-path = "{tmp_path / 'state.sqlite3'}"
+path = "{tmp_path / "state.sqlite3"}"
 [scalelite]
 url = "http://127.0.0.1:{port}/bigbluebutton/api"
 connect_timeout = 0.5
@@ -208,9 +251,12 @@ max_servers = 1
 quota = 1
 [providers.owned.options]
 servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api" }}]
-''', encoding="utf-8")
-    outcome = run_program("tick", "--config", str(config), "--json",
-                          env={"BBBSCALE_SCALELITE_SECRET": "lb-secret-not-to-print"})
+''',
+        encoding="utf-8",
+    )
+    outcome = run_program(
+        "tick", "--config", str(config), "--json", env={"BBBSCALE_SCALELITE_SECRET": "lb-secret-not-to-print"}
+    )
     assert outcome.status == 1
     document = json.loads(outcome.out)  # still exactly one JSON document on stdout
     assert document["load"] is None and document["problems"]

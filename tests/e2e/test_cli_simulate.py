@@ -10,9 +10,19 @@ pytest.importorskip("chalicelib.sim.simulate")
 
 from tests.support.cli_runs import run_main, run_program  # noqa: E402
 
-SIMULATE_KEYS = {"policy": str, "server_hours": float, "cost": float, "currency": str,
-                 "oracle_server_hours": float, "oracle_cost": float, "overloaded_server_minutes": int,
-                 "rejected_meetings": int, "killed_meetings": int, "peak_users": int, "peak_servers": int}
+SIMULATE_KEYS = {
+    "policy": str,
+    "server_hours": float,
+    "cost": float,
+    "currency": str,
+    "oracle_server_hours": float,
+    "oracle_cost": float,
+    "overloaded_server_minutes": int,
+    "rejected_meetings": int,
+    "killed_meetings": int,
+    "peak_users": int,
+    "peak_servers": int,
+}
 SIMULATE_EXTRAS = {"server_minutes", "cost_vs_oracle", "ticks", "wall_seconds"}  # extensions
 CLASSES, PUPILS = 300, 30
 
@@ -21,16 +31,23 @@ CLASSES, PUPILS = 300, 30
 def trace(tmp_path_factory):
     """A closure-like hour: 300 classes of 30 from 08:00 to 08:55, Paris time (the contract's CSV)."""
     path = tmp_path_factory.mktemp("trace") / "burst.csv"
-    rows = [f"class-{i:03d},2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,{PUPILS},6,1,20"
-            for i in range(CLASSES)]
+    rows = [
+        f"class-{i:03d},2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,{PUPILS},6,1,20"
+        for i in range(CLASSES)
+    ]
     path.write_text("meeting_id,start,end,participants,voice,video,listen_only\n" + "\n".join(rows) + "\n")
     return path
 
 
 def assert_outcome(outcome: dict, policy: str) -> None:
-    assert set(SIMULATE_KEYS) <= set(outcome) and set(outcome) - set(SIMULATE_KEYS) <= SIMULATE_EXTRAS, sorted(outcome)
+    assert set(SIMULATE_KEYS) <= set(outcome) and set(outcome) - set(SIMULATE_KEYS) <= SIMULATE_EXTRAS, (
+        sorted(outcome)
+    )
     for key, kind in SIMULATE_KEYS.items():
-        assert isinstance(outcome[key], kind) or (kind is float and type(outcome[key]) is int), (key, outcome[key])
+        assert isinstance(outcome[key], kind) or (kind is float and type(outcome[key]) is int), (
+            key,
+            outcome[key],
+        )
     assert outcome["policy"] == policy and outcome["currency"] == "EUR"
     assert outcome["killed_meetings"] == 0 and outcome["rejected_meetings"] == 0
     assert outcome["peak_users"] == CLASSES * PUPILS
@@ -50,7 +67,9 @@ def test_simulate_from_the_shell(from_the_shell):
 
 @pytest.mark.parametrize("policy", ["reactive", "static"])
 def test_the_comparison_policies(trace, capsys, policy):
-    assert_outcome(run_main(capsys, "simulate", "--trace", str(trace), "--policy", policy, "--json").document(), policy)
+    assert_outcome(
+        run_main(capsys, "simulate", "--trace", str(trace), "--policy", policy, "--json").document(), policy
+    )
 
 
 def test_no_policy_beats_the_oracle(from_the_shell):
@@ -64,4 +83,6 @@ def test_a_missing_trace_is_exit_1_with_one_line(tmp_path, capsys):
 
 
 def test_an_unknown_policy_is_bad_usage(trace, capsys):
-    run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(2, "clairvoyant")
+    run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(
+        2, "clairvoyant"
+    )

@@ -11,6 +11,7 @@ import pytest
 from tests.support.chat_fakes import FakeRuntime, Receiver, serve_in_threads
 from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
+
 @pytest.fixture
 def runtime(monkeypatch):
     runtime = FakeRuntime()
@@ -60,7 +61,9 @@ def test_the_same_id_with_another_body_is_a_conflict_and_changes_nothing(client,
     assert runtime.store.reservations.by_id[ANNOUNCEMENT["id"]].expected_users == 12000
 
 
-@pytest.mark.parametrize("case", ["forged", "stale", "future", "unsigned", "tampered", "no-prefix", "bad-timestamp"])
+@pytest.mark.parametrize(
+    "case", ["forged", "stale", "future", "unsigned", "tampered", "no-prefix", "bad-timestamp"]
+)
 def test_unverifiable_requests_are_refused_and_change_nothing(client, runtime, case):
     body = encode(ANNOUNCEMENT)
     headers = {
@@ -132,7 +135,10 @@ def test_a_signed_delete_cancels_once(client, runtime):
     assert client.http.delete(path, headers=signed(b"", secret="wrong")).status_code == 401
     assert ANNOUNCEMENT["id"] in runtime.store.reservations.by_id
     response = client.http.delete(path, headers=signed(b""))
-    assert response.status_code == 200 and json.loads(response.body) == {"id": ANNOUNCEMENT["id"], "cancelled": True}
+    assert response.status_code == 200 and json.loads(response.body) == {
+        "id": ANNOUNCEMENT["id"],
+        "cancelled": True,
+    }
     assert runtime.store.reservations.by_id == {}
     assert client.http.delete(path, headers=signed(b"")).status_code == 404
 

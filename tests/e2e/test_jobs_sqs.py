@@ -12,16 +12,21 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.chat.dispatch import Job
-from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 from tests.support.chat_fakes import FakeRuntime, chat_settings, point_runtime_at
+from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
 
 @pytest.fixture
 def runtime(monkeypatch, moto_url):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "eu-west-3", "AWS_ENDPOINT_URL": moto_url,
-                        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-                        "BBBSCALE_WEBHOOK_SECRET": SECRET}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "BBBSCALE_WEBHOOK_SECRET": SECRET,
+    }.items():
         monkeypatch.setenv(name, value)
     runtime = FakeRuntime(settings=chat_settings(dispatcher="sqs"))
     point_runtime_at(monkeypatch, runtime)

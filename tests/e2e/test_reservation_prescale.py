@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,8 +22,8 @@ from chalicelib import bootstrap
 from chalicelib.config import load_settings
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.chat_fakes import Receiver
-from tests.support.closure_requests import SECRET, encode, signed
 from tests.support.cli_runs import DEFAULT_TOML
+from tests.support.closure_requests import SECRET, encode, signed
 
 PARIS = ZoneInfo("Europe/Paris")
 QUOTAS = {name: p["quota"] for name, p in tomllib.loads(DEFAULT_TOML.read_text())["providers"].items()}
@@ -50,9 +50,14 @@ def drain(receiver: Receiver) -> list[tuple[str, str, dict]]:
 
 
 def announce(client, starts: datetime, users: int) -> dict:
-    document = {"id": f"closure-{starts.date().isoformat()}-zone-b", "starts_at": starts.isoformat(),
-                "ends_at": (starts + timedelta(hours=10)).isoformat(), "expected_users": users, "zone": "B",
-                "note": "rectorat: schools closed, classes online"}
+    document = {
+        "id": f"closure-{starts.date().isoformat()}-zone-b",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=10)).isoformat(),
+        "expected_users": users,
+        "zone": "B",
+        "note": "rectorat: schools closed, classes online",
+    }
     body = encode(document)
     response = client.http.post("/hooks/closure", headers=signed(body), body=body)
     assert response.status_code == 202, response.body
@@ -64,7 +69,7 @@ def morning(monkeypatch):
     """Yield (runtime, world, clock, receiver, dispatcher) at 07:00 tomorrow, with the chat webhook
     pointed at a loopback receiver and the closure webhook at this runtime."""
     tomorrow = datetime.now(PARIS).date() + timedelta(days=1)
-    start = datetime.combine(tomorrow, time(7, 0), PARIS).astimezone(timezone.utc)
+    start = datetime.combine(tomorrow, time(7, 0), PARIS).astimezone(UTC)
     monkeypatch.setenv("BBBSCALE_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("BBBSCALE_SERVER_SECRET_KEY", "server-master-key-for-the-test-0123")
     dispatcher = Submitted()
@@ -85,7 +90,7 @@ def test_a_closure_tomorrow_is_served_at_0745_within_the_quotas(morning):
 
     results = {}
     t = clock()
-    while t <= starts.astimezone(timezone.utc) - timedelta(minutes=15):
+    while t <= starts.astimezone(UTC) - timedelta(minutes=15):
         clock.set(t)
         world.advance(t)
         results[t.astimezone(PARIS).time()] = rt.tick()
@@ -121,12 +126,19 @@ def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_mi
 
     def tick(unmet: int) -> dict:
         hold = [{"action": "hold", "provider": "*", "reason": f"quotas cannot supply {unmet} more servers"}]
-        return {"at": "2026-11-25T06:45:00+00:00", "dry_run": False, "desired": {"gandi": 150},
-                "actions": hold if unmet else [], "unmet_servers": unmet}
+        return {
+            "at": "2026-11-25T06:45:00+00:00",
+            "dry_run": False,
+            "desired": {"gandi": 150},
+            "actions": hold if unmet else [],
+            "unmet_servers": unmet,
+        }
 
     with Receiver() as receiver:
         hooks = Webhooks(slack=receiver.url("/slack"))
-        sent = [notify_tick(tick(unmet), hooks, seen=seen, cluster="demo") for unmet in (238, 238, 100, 0, 0, 238)]
+        sent = [
+            notify_tick(tick(unmet), hooks, seen=seen, cluster="demo") for unmet in (238, 238, 100, 0, 0, 238)
+        ]
         assert sent == [1, 0, 1, 0, 0, 1]
         bodies = [json.dumps(body) for _, _, body in drain(receiver)]
     assert ["238 more" in b for b in bodies] == [True, False, True] and "100 more" in bodies[1]

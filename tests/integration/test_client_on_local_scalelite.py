@@ -4,7 +4,7 @@ demo and `tick` run on. Each side was built from the protocol facts separately; 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from chalicelib.ports import ApiError
 from chalicelib.sim.scalelite_http import LocalScalelite
 from chalicelib.sim.world import SimWorld
 
-NOW = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 SECRET = "lb-secret-for-tests-0123456789"
 
 
@@ -47,7 +47,9 @@ def test_register_enable_place_cordon_delete(world, local, algorithm):
     world.advance(NOW)  # Scalelite's poller gives it a load: now it can take meetings
     assert world.create_meeting("class-6B", NOW, participants=20, moderators=1, voice=5, video=1) == "bbb1"
     snapshot = c.meetings()
-    assert [(m.meeting_id, m.participants, m.voice, m.video) for m in snapshot.meetings] == [("class-6B", 20, 5, 1)]
+    assert [(m.meeting_id, m.participants, m.voice, m.video) for m in snapshot.meetings] == [
+        ("class-6B", 20, 5, 1)
+    ]
     c.set_state(added.id, "cordon")
     (seen,) = c.servers()
     assert (seen.state, seen.url) == ("cordoned", local.server_url("bbb1"))

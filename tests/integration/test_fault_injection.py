@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ from chalicelib.sim.replay import Outcome, Replay
 from chalicelib.sim.schoolday import generate_day
 from tests.support.faults import Faults, faulty_fleet, tick, ticks_at_once
 
-UTC = timezone.utc
+UTC = UTC
 DAYS = (date(2026, 11, 30), date(2026, 12, 1))  # Monday and Tuesday of term
 DAY_START, DAY_END, LAST_END = time(5, 45), time(16, 45), time(18, 30)  # UTC (classes 08:00-17:50 Paris)
 CLEAR_AT = datetime.combine(DAYS[1], time(12, 40), UTC)  # before the 14:00 Paris ramp
@@ -38,21 +38,48 @@ def fault_settings(seed: int = 7) -> Settings:
     """Owned 4 (static), two hourly hosters with quotas 20 and 10, surge 5, boot 3 min, stabilization
     5 min; provider API faults on both hosters."""
     faults = {"api_failure_rate": 0.2, "api_timeout_rate": 0.05, "never_healthy_rate": 0.1}
-    return Settings.model_validate({
-        "cluster": "f",
-        "forecast": {"enabled": False},
-        "lifecycle": {"stabilization_minutes": 5},
-        "providers": {
-            "owned": {"kind": "simulated", "mode": "static", "min_servers": 4, "max_servers": 4, "quota": 4,
-                      "priority": 0, "capacity_units": 300},
-            "cheap": {"kind": "simulated", "hourly_cost": 0.3, "max_servers": 20, "quota": 20, "priority": 10,
-                      "capacity_units": 300, "max_surge": 5, "boot_minutes": 3, "max_provision_minutes": 8,
-                      "options": {**faults, "seed": seed}},
-            "dear": {"kind": "simulated", "hourly_cost": 0.5, "max_servers": 10, "quota": 10, "priority": 10,
-                     "capacity_units": 300, "max_surge": 5, "boot_minutes": 3, "max_provision_minutes": 8,
-                     "options": {**faults, "seed": seed + 1}},
-        },
-    })
+    return Settings.model_validate(
+        {
+            "cluster": "f",
+            "forecast": {"enabled": False},
+            "lifecycle": {"stabilization_minutes": 5},
+            "providers": {
+                "owned": {
+                    "kind": "simulated",
+                    "mode": "static",
+                    "min_servers": 4,
+                    "max_servers": 4,
+                    "quota": 4,
+                    "priority": 0,
+                    "capacity_units": 300,
+                },
+                "cheap": {
+                    "kind": "simulated",
+                    "hourly_cost": 0.3,
+                    "max_servers": 20,
+                    "quota": 20,
+                    "priority": 10,
+                    "capacity_units": 300,
+                    "max_surge": 5,
+                    "boot_minutes": 3,
+                    "max_provision_minutes": 8,
+                    "options": {**faults, "seed": seed},
+                },
+                "dear": {
+                    "kind": "simulated",
+                    "hourly_cost": 0.5,
+                    "max_servers": 10,
+                    "quota": 10,
+                    "priority": 10,
+                    "capacity_units": 300,
+                    "max_surge": 5,
+                    "boot_minutes": 3,
+                    "max_provision_minutes": 8,
+                    "options": {**faults, "seed": seed + 1},
+                },
+            },
+        }
+    )
 
 
 class Storm:
@@ -83,8 +110,14 @@ class Storm:
         if rng.random() < 0.03:
             # Only an empty server: Scalelite itself ends the meetings of a server it sees go offline,
             # and this suite counts every ended meeting against bbbscale.
-            empty = sorted(n for n in world.nodes if n.startswith("bbbscale-f-") and "-owned-" not in n
-                           and not world.meetings_of(n) and n not in self.offline)
+            empty = sorted(
+                n
+                for n in world.nodes
+                if n.startswith("bbbscale-f-")
+                and "-owned-" not in n
+                and not world.meetings_of(n)
+                and n not in self.offline
+            )
             if empty:
                 name = rng.choice(empty)
                 world.set_fault(name, offline=True)
@@ -98,15 +131,19 @@ class Storm:
                 self.fleet.world.set_fault(name, offline=False)
         self.offline.clear()
         for cloud in self.fleet.clouds.values():
-            cloud.options = cloud.options.model_copy(update={"api_failure_rate": 0.0, "api_timeout_rate": 0.0,
-                                                             "never_healthy_rate": 0.0})
+            cloud.options = cloud.options.model_copy(
+                update={"api_failure_rate": 0.0, "api_timeout_rate": 0.0, "never_healthy_rate": 0.0}
+            )
 
 
 def serving_enabled(fleet, provider: str) -> int:
     """Servers of `provider` serving in the store AND enabled and online in Scalelite."""
     enabled = {e.url for e in fleet.world.scalelite_servers() if e.state == "enabled" and e.online}
-    return sum(1 for s in fleet.store.servers.servers()
-               if s.provider == provider and s.state == ServerState.SERVING and s.url in enabled)
+    return sum(
+        1
+        for s in fleet.store.servers.servers()
+        if s.provider == provider and s.state == ServerState.SERVING and s.url in enabled
+    )
 
 
 def on_desired(fleet, result: dict, recent: list[dict], window: int) -> bool:
@@ -127,8 +164,15 @@ def run_scenario(seed: int = 7, kill_rate: float = 0.02):
     fleet = faulty_fleet(settings, start, faults, world_seed=seed)
     trace = [m for i, day in enumerate(DAYS) for m in generate_day(day, seed=seed + i, scale=0.1)]
     storm = Storm(fleet, rng)
-    report = {"ticks": 0, "faulty_ticks": 0, "killed": 0, "concurrent": [], "off_desired_runs": [],
-              "duplicate_urls": [], "desired_max": Counter()}
+    report = {
+        "ticks": 0,
+        "faulty_ticks": 0,
+        "killed": 0,
+        "concurrent": [],
+        "off_desired_runs": [],
+        "duplicate_urls": [],
+        "desired_max": Counter(),
+    }
     last_kill = [start - timedelta(days=1)]
     recent, off_run = [], 0
     lease_ttl = timedelta(seconds=settings.lifecycle.lease_seconds)
@@ -143,7 +187,9 @@ def run_scenario(seed: int = 7, kill_rate: float = 0.02):
             results = ticks_at_once(fleet, now)
             acquired = [got for at, got in fleet.store.lease.acquired if at == now]
             held = [r is not None and "needed_units" not in r for r in results]  # the lease-hold answer
-            report["concurrent"].append((now, acquired, [r is not None and not h for r, h in zip(results, held)]))
+            report["concurrent"].append(
+                (now, acquired, [r is not None and not h for r, h in zip(results, held)])
+            )
             result = next((r for r in results if r is not None and "needed_units" in r), None)
         else:
             result = tick(fleet, now)
@@ -169,7 +215,10 @@ def run_scenario(seed: int = 7, kill_rate: float = 0.02):
     replay = Replay(trace, fleet.world, fleet.rt, fleet.clock, tick=one_minute)
     outcome = Outcome()
     for day in DAYS:
-        now, end = datetime.combine(day, DAY_START, UTC), datetime.combine(day, DAY_END if day == DAYS[0] else LAST_END, UTC)
+        now, end = (
+            datetime.combine(day, DAY_START, UTC),
+            datetime.combine(day, DAY_END if day == DAYS[0] else LAST_END, UTC),
+        )
         while now <= end:
             replay.step(now, outcome)
             now += timedelta(minutes=1)
@@ -219,7 +268,9 @@ def test_no_orphan_and_nothing_stuck_after_recovery(scenario):
     for name, cloud in fleet.clouds.items():
         for vm in cloud.list():
             record = records.get(vm.name)
-            assert record is not None and record.state in RUNNING, f"{vm.name} runs at {name} without a live record"
+            assert record is not None and record.state in RUNNING, (
+                f"{vm.name} runs at {name} without a live record"
+            )
     stuck = {ServerState.REQUESTED, ServerState.STOPPING, ServerState.DRAINED} | COMING
     assert [(s.name, s.state.value, s.reason) for s in records.values() if s.state in stuck] == []
     known = {s.url for s in records.values() if s.state in RUNNING}

@@ -65,7 +65,7 @@ def test_a_cold_forecaster_forecasts_from_what_earlier_ticks_recorded(store):
 def test_a_day_above_the_history_raises_the_forecast_and_says_so(store):
     forecaster = learned(store)
     plain, _ = forecaster(at(MONDAY, "10:20"))
-    for minute in range(0, 20):  # today the 10:00 class is 1.5 times last weeks'
+    for minute in range(20):  # today the 10:00 class is 1.5 times last weeks'
         forecaster.record(at(MONDAY, "10:00") + timedelta(minutes=minute), 13500.0)
     raised, why = forecaster(at(MONDAY, "10:20"))
     assert raised == pytest.approx(plain * 1.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -20,7 +20,7 @@ from chalicelib.sim.scalelite_http import LocalScalelite
 from chalicelib.sim.world import SimWorld
 
 LB_SECRET = "lb-secret-0123456789"
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 OLD = T0 - timedelta(hours=1)
 
 
@@ -46,8 +46,9 @@ def xml(response: requests.Response) -> etree._Element:
 
 
 def call(base: str, name: str, secret: str, params: dict | None = None, algorithm: str = "sha256"):
-    return requests.get(f"{base}/{name}?{signed_query(name, params, secret, algorithm)}", timeout=5,
-                        allow_redirects=False)
+    return requests.get(
+        f"{base}/{name}?{signed_query(name, params, secret, algorithm)}", timeout=5, allow_redirects=False
+    )
 
 
 def admin(scalelite, action: str, body: dict | None = None, query: str = ""):
@@ -64,8 +65,17 @@ def test_api_root_answers_without_checksum(scalelite):
 
 
 def test_get_meetings_lists_every_server_with_the_real_fields(world, scalelite):
-    world.create_meeting("maths & <physics>", OLD, participants=12, moderators=1, voice=4, video=2,
-                         listen_only=6, server="s0", metadata={"bbb-origin": "Moodle"})
+    world.create_meeting(
+        "maths & <physics>",
+        OLD,
+        participants=12,
+        moderators=1,
+        voice=4,
+        video=2,
+        listen_only=6,
+        server="s0",
+        metadata={"bbb-origin": "Moodle"},
+    )
     world.create_meeting("history", OLD, participants=3, server="s1")
     world.create_meeting("maths-b1", OLD, participants=2, is_breakout=True, parent_id="maths & <physics>")
     root = xml(call(scalelite.url, "getMeetings", LB_SECRET))
@@ -73,13 +83,33 @@ def test_get_meetings_lists_every_server_with_the_real_fields(world, scalelite):
     meetings = {m.findtext("meetingID"): m for m in root.iterfind("meetings/meeting")}
     assert set(meetings) == {"maths & <physics>", "history", "maths-b1"}
     maths = meetings["maths & <physics>"]
-    for field, value in {"participantCount": "12", "moderatorCount": "1", "voiceParticipantCount": "4",
-                         "videoCount": "2", "listenerCount": "6", "running": "true", "isBreakout": "false",
-                         "createTime": str(int(OLD.timestamp() * 1000))}.items():
+    for field, value in {
+        "participantCount": "12",
+        "moderatorCount": "1",
+        "voiceParticipantCount": "4",
+        "videoCount": "2",
+        "listenerCount": "6",
+        "running": "true",
+        "isBreakout": "false",
+        "createTime": str(int(OLD.timestamp() * 1000)),
+    }.items():
         assert maths.findtext(field) == value, field
-    for field in ("meetingName", "internalMeetingID", "createDate", "voiceBridge", "dialNumber", "attendeePW",
-                  "moderatorPW", "duration", "hasUserJoined", "recording", "hasBeenForciblyEnded", "startTime",
-                  "endTime", "maxUsers"):
+    for field in (
+        "meetingName",
+        "internalMeetingID",
+        "createDate",
+        "voiceBridge",
+        "dialNumber",
+        "attendeePW",
+        "moderatorPW",
+        "duration",
+        "hasUserJoined",
+        "recording",
+        "hasBeenForciblyEnded",
+        "startTime",
+        "endTime",
+        "maxUsers",
+    ):
         assert maths.find(field) is not None, field
     attendees = maths.findall("attendees/attendee")
     assert len(attendees) == 12
@@ -118,7 +148,10 @@ def test_one_failing_server_fails_the_whole_get_meetings(world, scalelite):
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
 def test_scalelite_accepts_sha1_sha256_sha512(scalelite, algorithm):
-    assert xml(call(scalelite.url, "getMeetings", LB_SECRET, algorithm=algorithm)).findtext("returncode") == "SUCCESS"
+    assert (
+        xml(call(scalelite.url, "getMeetings", LB_SECRET, algorithm=algorithm)).findtext("returncode")
+        == "SUCCESS"
+    )
 
 
 def test_checksum_errors_are_xml_failed_with_http_200(scalelite):
@@ -126,22 +159,46 @@ def test_checksum_errors_are_xml_failed_with_http_200(scalelite):
     upper = checksum("getMeetings", "", LB_SECRET).upper()
     for given in ("0" * 64, sha384, upper, ""):
         root = xml(requests.get(f"{scalelite.url}/getMeetings?checksum={given}", timeout=5))
-        assert (root.findtext("returncode"), root.findtext("messageKey")) == ("FAILED", "checksumError"), given
+        assert (root.findtext("returncode"), root.findtext("messageKey")) == ("FAILED", "checksumError"), (
+            given
+        )
     wrong = requests.get(f"{scalelite.admin_url}/getServers?checksum={'0' * 64}", timeout=5)
-    assert wrong.status_code == 200 and etree.fromstring(wrong.content).findtext("messageKey") == "checksumError"
-    with_body = requests.post(f"{scalelite.admin_url}/addServer?checksum={checksum('getServers', '', LB_SECRET)}",
-                              json={"server": {"url": "x", "secret": "y"}}, timeout=5)
+    assert (
+        wrong.status_code == 200 and etree.fromstring(wrong.content).findtext("messageKey") == "checksumError"
+    )
+    with_body = requests.post(
+        f"{scalelite.admin_url}/addServer?checksum={checksum('getServers', '', LB_SECRET)}",
+        json={"server": {"url": "x", "secret": "y"}},
+        timeout=5,
+    )
     assert etree.fromstring(with_body.content).findtext("messageKey") == "checksumError"
 
 
 def test_admin_round_trip_add_enable_cordon_delete(world, scalelite):
     world.add_bbb_server("n1", "new-secret", 300, T0)
-    added = admin(scalelite, "addServer", {"server": {"url": scalelite.server_url("n1"), "secret": "new-secret"}})
+    added = admin(
+        scalelite, "addServer", {"server": {"url": scalelite.server_url("n1"), "secret": "new-secret"}}
+    )
     assert added.status_code == 201
     server = added.json()
     assert (server["state"], server["online"], server["load"], server["load_multiplier"], server["tag"]) == (
-        "disabled", "offline", "unavailable", "1.0", "")
-    assert set(server) == {"id", "url", "secret", "tag", "bbb_version", "state", "load", "load_multiplier", "online"}
+        "disabled",
+        "offline",
+        "unavailable",
+        "1.0",
+        "",
+    )
+    assert set(server) == {
+        "id",
+        "url",
+        "secret",
+        "tag",
+        "bbb_version",
+        "state",
+        "load",
+        "load_multiplier",
+        "online",
+    }
     enabled = admin(scalelite, "updateServer", {"id": server["id"], "server": {"state": "enable"}})
     assert enabled.status_code == 200 and enabled.json()["state"] == "enabled"
     world.poll(T0)
@@ -163,14 +220,19 @@ def test_admin_refuses_non_json_posts_and_reports_missing_parameters(scalelite):
     form = requests.post(f"{scalelite.admin_url}/addServer?checksum={digest}", data={"url": "x"}, timeout=5)
     assert etree.fromstring(form.content).findtext("messageKey") == "unsupportedContentType"
     missing = admin(scalelite, "addServer", {"url": "x"})
-    assert missing.status_code == 200 and etree.fromstring(missing.content).findtext("messageKey") == "internalError"
+    assert (
+        missing.status_code == 200
+        and etree.fromstring(missing.content).findtext("messageKey") == "internalError"
+    )
     blank = admin(scalelite, "addServer", {"server": {"url": "", "secret": ""}})
     assert blank.status_code == 400 and blank.json() == {"error": "Server needs a URL and a secret"}
 
 
 def test_delete_server_does_not_check_for_meetings(world, scalelite):
     world.create_meeting("class", OLD, participants=20, server="s0")
-    s0 = next(s for s in admin(scalelite, "getServers").json() if s["url"].endswith("/bbb/s0/bigbluebutton/api"))
+    s0 = next(
+        s for s in admin(scalelite, "getServers").json() if s["url"].endswith("/bbb/s0/bigbluebutton/api")
+    )
     assert admin(scalelite, "deleteServer", {"id": s0["id"]}).status_code == 200
     assert world.hidden_meetings() == ["class"]
 
@@ -180,13 +242,23 @@ def test_create_join_end_through_scalelite(world, scalelite):
     created = xml(call(scalelite.url, "create", LB_SECRET, {"meetingID": "room-1", "name": "Room 1"}))
     assert created.findtext("returncode") == "SUCCESS" and created.findtext("meetingID") == "room-1"
     server = world.meetings["room-1"].server
-    joined = call(scalelite.url, "join", LB_SECRET, {"meetingID": "room-1", "fullName": "Ana", "role": "MODERATOR"})
-    assert joined.status_code == 302 and joined.headers["Location"].startswith(scalelite.server_url(server) + "/join?")
+    joined = call(
+        scalelite.url, "join", LB_SECRET, {"meetingID": "room-1", "fullName": "Ana", "role": "MODERATOR"}
+    )
+    assert joined.status_code == 302 and joined.headers["Location"].startswith(
+        scalelite.server_url(server) + "/join?"
+    )
     assert (world.meetings["room-1"].participants, world.meetings["room-1"].moderators) == (1, 1)
     running = xml(call(scalelite.url, "isMeetingRunning", LB_SECRET, {"meetingID": "room-1"}))
     assert running.findtext("running") == "true"
-    assert xml(call(scalelite.url, "end", LB_SECRET, {"meetingID": "room-1"})).findtext("returncode") == "SUCCESS"
-    assert xml(call(scalelite.url, "end", LB_SECRET, {"meetingID": "room-1"})).findtext("messageKey") == "notFound"
+    assert (
+        xml(call(scalelite.url, "end", LB_SECRET, {"meetingID": "room-1"})).findtext("returncode")
+        == "SUCCESS"
+    )
+    assert (
+        xml(call(scalelite.url, "end", LB_SECRET, {"meetingID": "room-1"})).findtext("messageKey")
+        == "notFound"
+    )
 
 
 def test_create_is_rejected_when_no_server_can_take_it(world, scalelite):
@@ -201,14 +273,19 @@ def test_each_bbb_server_has_its_own_api_and_secret(world, scalelite):
     world.create_meeting("m", OLD, participants=3, server="s1")
     own = xml(call(scalelite.server_url("s1"), "getMeetings", "bbb-secret-1"))
     assert [m.findtext("meetingID") for m in own.iterfind("meetings/meeting")] == ["m"]
-    assert xml(call(scalelite.server_url("s1"), "getMeetings", LB_SECRET)).findtext("messageKey") == "checksumError"
+    assert (
+        xml(call(scalelite.server_url("s1"), "getMeetings", LB_SECRET)).findtext("messageKey")
+        == "checksumError"
+    )
     sha384 = hashlib.sha384(("getMeetings" + "bbb-secret-1").encode()).hexdigest()  # BBB accepts sha384
     answer = requests.get(f"{scalelite.server_url('s1')}/getMeetings?checksum={sha384}", timeout=5)
     assert xml(answer).findtext("returncode") == "SUCCESS"
     root = xml(requests.get(scalelite.server_url("s1"), timeout=5))
     assert root.findtext("bbbVersion") == "2.7.12"
     world.set_recordings_pending("s1", 2)
-    recordings = xml(call(scalelite.server_url("s1"), "getRecordings", "bbb-secret-1", {"state": "processing"}))
+    recordings = xml(
+        call(scalelite.server_url("s1"), "getRecordings", "bbb-secret-1", {"state": "processing"})
+    )
     assert [r.findtext("state") for r in recordings.iterfind("recordings/recording")] == ["processing"] * 2
 
 
@@ -231,7 +308,9 @@ def test_unhealthy_bbb_servers_answer_503_500_or_nothing(world, scalelite):
 
 def test_panic_server_ends_every_meeting_and_get_servers_is_404_when_empty(world, scalelite):
     world.create_meeting("class", OLD, participants=20, server="s0")
-    s0 = next(s for s in admin(scalelite, "getServers").json() if s["url"].endswith("/bbb/s0/bigbluebutton/api"))
+    s0 = next(
+        s for s in admin(scalelite, "getServers").json() if s["url"].endswith("/bbb/s0/bigbluebutton/api")
+    )
     panicked = admin(scalelite, "panicServer", {"id": s0["id"]})
     assert panicked.status_code == 200 and "meetings have been destroyed" in panicked.json()["success"]
     assert world.killed_meetings == [("class", "s0", "panicServer")]
@@ -247,8 +326,11 @@ def test_concurrent_creates_lose_nothing(world, scalelite):
 
     world.poll(T0)
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda n: xml(call(scalelite.url, "create", LB_SECRET, {"meetingID": f"r{n}"})),
-                                range(40)))
+        answers = list(
+            pool.map(
+                lambda n: xml(call(scalelite.url, "create", LB_SECRET, {"meetingID": f"r{n}"})), range(40)
+            )
+        )
     assert {a.findtext("returncode") for a in answers} == {"SUCCESS"}
     assert len(world.meetings) == 40
     assert sum(e.load for e in world.scalelite_servers()) == 40.0  # each create added 1 to its server

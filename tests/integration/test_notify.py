@@ -8,24 +8,60 @@ import socket
 import pytest
 
 from chalicelib.adapters.chat.dispatch import Job, run_job
-from chalicelib.adapters.chat.notify import Webhooks, notify_after_tick, notify_tick, webhooks_from_environment
+from chalicelib.adapters.chat.notify import (
+    Webhooks,
+    notify_after_tick,
+    notify_tick,
+    webhooks_from_environment,
+)
 from chalicelib.ports import ProviderError
 from tests.support.chat_fakes import FakeRuntime, FakeSettingsStore, Receiver
 
-STUCK = {"action": "hold", "provider": "gandi", "server": "bbb-demo-gandi-2", "result": "held",
-         "reason": "drain of bbb-demo-gandi-2 has lasted 130 min (> 120); not forced"}
+STUCK = {
+    "action": "hold",
+    "provider": "gandi",
+    "server": "bbb-demo-gandi-2",
+    "result": "held",
+    "reason": "drain of bbb-demo-gandi-2 has lasted 130 min (> 120); not forced",
+}
 FROZEN = {"action": "hold", "provider": "*", "result": "held", "reason": "frozen by slack:U1: no action"}
 TICK = {
-    "at": "2026-11-23T08:00:00+00:00", "dry_run": False, "load": {"load_units": 431.5},
-    "desired": {"owned": 4, "gandi": 6}, "fleet": {"owned": {"serving": 4}},
+    "at": "2026-11-23T08:00:00+00:00",
+    "dry_run": False,
+    "load": {"load_units": 431.5},
+    "desired": {"owned": 4, "gandi": 6},
+    "fleet": {"owned": {"serving": 4}},
     "actions": [
-        {"action": "start", "provider": "gandi", "count": 4, "reason": "431.5 units need 6", "result": "started 4"},
+        {
+            "action": "start",
+            "provider": "gandi",
+            "count": 4,
+            "reason": "431.5 units need 6",
+            "result": "started 4",
+        },
         {"action": "cordon", "provider": "owned", "server": "bbb-demo-owned-3", "reason": "too old"},
-        {"action": "stop", "provider": "gandi", "server": "bbb-demo-gandi-1", "reason": "empty, paid hour ends"},
-        {"action": "start", "provider": "ikoula", "count": 2, "reason": "gandi quota", "result": "failed: quota exceeded"},
-        {"action": "register", "provider": "gandi", "server": "bbb-demo-gandi-7", "reason": "healthy",
-         "result": "skipped: the record changed under us (another tick acted)"},
-        STUCK, FROZEN,
+        {
+            "action": "stop",
+            "provider": "gandi",
+            "server": "bbb-demo-gandi-1",
+            "reason": "empty, paid hour ends",
+        },
+        {
+            "action": "start",
+            "provider": "ikoula",
+            "count": 2,
+            "reason": "gandi quota",
+            "result": "failed: quota exceeded",
+        },
+        {
+            "action": "register",
+            "provider": "gandi",
+            "server": "bbb-demo-gandi-7",
+            "reason": "healthy",
+            "result": "skipped: the record changed under us (another tick acted)",
+        },
+        STUCK,
+        FROZEN,
     ],
 }
 
@@ -43,21 +79,32 @@ def test_one_tick_makes_one_message_per_channel(channels):
     assert content_type == "application/json"
     assert message["text"] == "bbbscale: failures (1), stuck drains (1), scale-up (1), scale-down (2)"
     header, *sections, context = message["blocks"]
-    assert header == {"type": "header", "text": {"type": "plain_text", "text": "bbbscale demo — capacity check"}}
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "bbbscale demo — capacity check"},
+    }
     texts = [s["text"]["text"] for s in sections]
     assert texts[0] == "*Failures*\n• start 2 on ikoula: gandi quota (failed: quota exceeded)"
-    assert texts[1].startswith("*Stuck drains*\n• hold bbb-demo-gandi-2: drain of bbb-demo-gandi-2 has lasted")
+    assert texts[1].startswith(
+        "*Stuck drains*\n• hold bbb-demo-gandi-2: drain of bbb-demo-gandi-2 has lasted"
+    )
     assert texts[2] == "*Scale-up*\n• start 4 on gandi: 431.5 units need 6"
     assert texts[3].count("•") == 2 and "cordon bbb-demo-owned-3: too old" in texts[3]
     assert "frozen" not in str(message) and "skipped" not in str(message)
     assert context["elements"][0]["text"].startswith("desired: gandi 6, owned 4")
     _, _, message = rocket.next()
     assert [(a["title"], a["color"]) for a in message["attachments"]] == [
-        ("Failures", "#a30200"), ("Stuck drains", "#daa038"), ("Scale-up", "#2eb886"), ("Scale-down", "#2eb886")]
+        ("Failures", "#a30200"),
+        ("Stuck drains", "#daa038"),
+        ("Scale-up", "#2eb886"),
+        ("Scale-down", "#2eb886"),
+    ]
     assert slack.none_within(0.1) and rocket.none_within(0.0)
 
 
-@pytest.mark.parametrize("tick", [{**TICK, "dry_run": True}, {**TICK, "actions": [FROZEN]}, {**TICK, "actions": []}])
+@pytest.mark.parametrize(
+    "tick", [{**TICK, "dry_run": True}, {**TICK, "actions": [FROZEN]}, {**TICK, "actions": []}]
+)
 def test_dry_runs_and_ticks_that_change_nothing_stay_silent(channels, tick):
     slack, rocket, webhooks = channels
     assert notify_tick(tick, webhooks) == 0
@@ -115,4 +162,6 @@ def test_a_failed_check_is_reported_to_whoever_asked(channels):
     job = Job("floor", reply={"platform": "slack", "response_url": slack.url("/commands/1")})
     assert run_job(runtime, job) is None
     path, _, message = slack.next()
-    assert path == "/commands/1" and message["text"] == "Capacity check failed: gandi: 503 Service Unavailable"
+    assert (
+        path == "/commands/1" and message["text"] == "Capacity check failed: gandi: 503 Service Unavailable"
+    )

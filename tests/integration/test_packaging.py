@@ -22,15 +22,25 @@ BIN = Path(sys.executable).parent
 CHALICE = shutil.which("chalice", path=str(BIN)) or shutil.which("chalice")
 CFN_LINT = shutil.which("cfn-lint", path=str(BIN)) or shutil.which("cfn-lint")
 STAGES = ("dev", "prod")
-needs_chalice = pytest.mark.skipif(CHALICE is None, reason="the chalice CLI is not installed (pip install chalice)")
+needs_chalice = pytest.mark.skipif(
+    CHALICE is None, reason="the chalice CLI is not installed (pip install chalice)"
+)
 
 
 def package(stage: str, out: Path) -> dict:
     """The SAM template `chalice package --stage STAGE` writes, run without any AWS credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_DEFAULT_REGION="eu-west-3", AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull)
-    done = subprocess.run([CHALICE, "package", "--stage", stage, str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env.update(
+        AWS_DEFAULT_REGION="eu-west-3", AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull
+    )
+    done = subprocess.run(
+        [CHALICE, "package", "--stage", stage, str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"chalice package --stage {stage} failed:\n{done.stdout}\n{done.stderr}"
     assert (out / "deployment.zip").stat().st_size > 0
     return json.loads((out / "sam.json").read_text())
@@ -42,7 +52,10 @@ def check_stage(stage: str, template: dict) -> None:
     assert check["Runtime"] == "python3.11" and check["ReservedConcurrentExecutions"] == 1
     assert check["Timeout"] == 240 and check["MemorySize"] >= 1024
     variables = check["Environment"]["Variables"]
-    assert variables["BBBSCALE_STATE_BACKEND"] == "dynamodb" and variables["BBBSCALE_STATE_TABLE"] == f"bbbscale-{stage}"
+    assert (
+        variables["BBBSCALE_STATE_BACKEND"] == "dynamodb"
+        and variables["BBBSCALE_STATE_TABLE"] == f"bbbscale-{stage}"
+    )
     assert variables["POWERTOOLS_SERVICE_NAME"] == "bbbscale"
     roles = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
     expected = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
@@ -56,7 +69,9 @@ def test_both_stages_package_as_configured_and_pass_cfn_lint(tmp_path):
     # (it shares its wheel cache under .chalice/deployments/).
     for stage in STAGES:
         check_stage(stage, package(stage, tmp_path / stage))
-    files = [str(tmp_path / stage / "sam.json") for stage in STAGES] + [str(ROOT / "infra/cloudformation/state.yaml")]
+    files = [str(tmp_path / stage / "sam.json") for stage in STAGES] + [
+        str(ROOT / "infra/cloudformation/state.yaml")
+    ]
     done = subprocess.run([CFN_LINT, *files], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -101,12 +116,21 @@ def test_policies_grant_only_what_the_code_calls(stage):
             evidence = ALLOWED[action]
             if evidence and (ROOT / evidence[0]).exists():
                 assert evidence[1] in (ROOT / evidence[0]).read_text(), f"{action}: no call in {evidence[0]}"
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
         if "*" in resources:  # only the Describe calls, which have no resource-level permissions
             assert all(a.split(":")[1].startswith("Describe") for a in actions)
-        assert all(f"bbbscale/{stage}" in r or f"bbbscale-{stage}" in r for r in resources
-                   if r.startswith(("arn:aws:dynamodb", "arn:aws:ssm", "arn:aws:secretsmanager", "arn:aws:logs")))
-    granted = {a for s in policy["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        assert all(
+            f"bbbscale/{stage}" in r or f"bbbscale-{stage}" in r
+            for r in resources
+            if r.startswith(("arn:aws:dynamodb", "arn:aws:ssm", "arn:aws:secretsmanager", "arn:aws:logs"))
+        )
+    granted = {
+        a
+        for s in policy["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
     assert {"dynamodb:PutItem", "ssm:GetParameter", "secretsmanager:GetSecretValue"} <= granted
 
 

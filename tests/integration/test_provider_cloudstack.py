@@ -19,10 +19,21 @@ def fake():
 
 
 def make(fake, cluster="demo", keys=KEYS, **extra):
-    options = {"url": f"{fake.url}/client/api", "zone": "EU-FR-IKDC2-Z4-ADVANCED", "service_offering": "m1.xlarge",
-               "poll_interval_seconds": 0.05, "rate_per_second": 100, "key_pair": "ops", **extra}
-    return CloudStackProvider("ikoula", settings("cloudstack", **options), CloudStackProvider.Options.model_validate(options),
-                              context(cluster, **keys))
+    options = {
+        "url": f"{fake.url}/client/api",
+        "zone": "EU-FR-IKDC2-Z4-ADVANCED",
+        "service_offering": "m1.xlarge",
+        "poll_interval_seconds": 0.05,
+        "rate_per_second": 100,
+        "key_pair": "ops",
+        **extra,
+    }
+    return CloudStackProvider(
+        "ikoula",
+        settings("cloudstack", **options),
+        CloudStackProvider.Options.model_validate(options),
+        context(cluster, **keys),
+    )
 
 
 def test_deploy_tag_list_stop_start_destroy(fake):
@@ -38,7 +49,9 @@ def test_deploy_tag_list_stop_start_destroy(fake):
     listed = {vm.vm_id: vm for vm in provider.list()}
     assert set(listed) == {vm.vm_id for vm in vms}
     vm = listed[raw["id"]]
-    assert vm.status == "running" and vm.address == "bbbscale-demo-ikoula-1.bbb.example.org" and vm.launched_at
+    assert (
+        vm.status == "running" and vm.address == "bbbscale-demo-ikoula-1.bbb.example.org" and vm.launched_at
+    )
 
     provider.stop(vm.vm_id)
     assert fake.vms[vm.vm_id]["state"] == "Stopped"
@@ -67,5 +80,7 @@ def test_calls(fake):
     spec = provider.prepare([LaunchSpec(name="bbbscale-demo-ikoula-4")])[0]
     (line,) = provider.calls("create", [spec])
     assert "command=deployVirtualMachine name=bbbscale-demo-ikoula-4" in line and "ck-secret" not in line
-    assert provider.calls("destroy", ["v1"]) == [f"GET {fake.url}/client/api command=destroyVirtualMachine id=v1 expunge=true"]
+    assert provider.calls("destroy", ["v1"]) == [
+        f"GET {fake.url}/client/api command=destroyVirtualMachine id=v1 expunge=true"
+    ]
     assert fake.requests == []

@@ -15,8 +15,12 @@ KEYS = {"AWS_ID": "testing", "AWS_KEY": "testing-secret"}
 
 def make(url, name="aws", cluster="demo", mode="create", image=None):
     options = dict(
-        region="eu-west-3", endpoint_url=url, access_key_id_env="AWS_ID", secret_access_key_env="AWS_KEY",
-        rate_per_second=50, concurrency=4,
+        region="eu-west-3",
+        endpoint_url=url,
+        access_key_id_env="AWS_ID",
+        secret_access_key_env="AWS_KEY",
+        rate_per_second=50,
+        concurrency=4,
     )
     image = image or _ami(url)
     cfg = settings("ec2", mode=mode, image=image, **options)
@@ -24,8 +28,13 @@ def make(url, name="aws", cluster="demo", mode="create", image=None):
 
 
 def _client(url):
-    return boto3.client("ec2", region_name="eu-west-3", endpoint_url=url,
-                        aws_access_key_id="testing", aws_secret_access_key="testing-secret")
+    return boto3.client(
+        "ec2",
+        region_name="eu-west-3",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret",
+    )
 
 
 def _ami(url):
@@ -45,8 +54,15 @@ def test_create_with_user_data_and_tags_then_list_stop_start_terminate(moto_url)
     raw = ec2.describe_instance_attribute(InstanceId=first.vm_id, Attribute="userData")["UserData"]["Value"]
     user_data = base64.b64decode(raw).decode()
     assert "#cloud-config" in user_data and f"BBBSCALE_SERVER_NAME={first.name}" in user_data
-    tags = {t["Key"]: t["Value"] for t in ec2.describe_instances(InstanceIds=[first.vm_id])["Reservations"][0]["Instances"][0]["Tags"]}
-    assert tags["bbbscale:cluster"] == "ec2a" and tags["bbbscale:provider"] == "aws" and tags["Name"] == first.name
+    tags = {
+        t["Key"]: t["Value"]
+        for t in ec2.describe_instances(InstanceIds=[first.vm_id])["Reservations"][0]["Instances"][0]["Tags"]
+    }
+    assert (
+        tags["bbbscale:cluster"] == "ec2a"
+        and tags["bbbscale:provider"] == "aws"
+        and tags["Name"] == first.name
+    )
 
     # Another cluster's instance in the same account is never listed.
     make(moto_url, cluster="other").create([LaunchSpec(name="bbbscale-other-aws-1")])
@@ -76,10 +92,17 @@ def test_image_by_name_and_unknown_image(moto_url):
 
 def test_power_mode_finds_precreated_stopped_instances(moto_url):
     ec2 = _client(moto_url)
-    tags = [{"Key": "bbbscale:cluster", "Value": "ec2p"}, {"Key": "bbbscale:provider", "Value": "aws"},
-            {"Key": "Name", "Value": "bbbscale-ec2p-aws-1"}]
-    made = ec2.run_instances(ImageId=_ami(moto_url), MinCount=1, MaxCount=1,
-                             TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
+    tags = [
+        {"Key": "bbbscale:cluster", "Value": "ec2p"},
+        {"Key": "bbbscale:provider", "Value": "aws"},
+        {"Key": "Name", "Value": "bbbscale-ec2p-aws-1"},
+    ]
+    made = ec2.run_instances(
+        ImageId=_ami(moto_url),
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )["Instances"][0]["InstanceId"]
     ec2.stop_instances(InstanceIds=[made])
     provider = make(moto_url, cluster="ec2p", mode="power")
     assert [(vm.vm_id, vm.status) for vm in provider.list()] == [(made, "stopped")]

@@ -18,10 +18,23 @@ def fake():
 
 
 def make(fake, cluster="demo", secrets=None, **extra):
-    options = {"auth_url": f"{fake.url}/v3", "username": "alice", "project_name": "demo", "region": "GRA11",
-               "flavor": "b2-15", "network": "Ext-Net", "key_name": "ops", "rate_per_second": 100, **extra}
-    return OpenStackProvider("ovh", settings("openstack", **options), OpenStackProvider.Options.model_validate(options),
-                             context(cluster, **(secrets or {"OS_PASSWORD": "s3cret"})))
+    options = {
+        "auth_url": f"{fake.url}/v3",
+        "username": "alice",
+        "project_name": "demo",
+        "region": "GRA11",
+        "flavor": "b2-15",
+        "network": "Ext-Net",
+        "key_name": "ops",
+        "rate_per_second": 100,
+        **extra,
+    }
+    return OpenStackProvider(
+        "ovh",
+        settings("openstack", **options),
+        OpenStackProvider.Options.model_validate(options),
+        context(cluster, **(secrets or {"OS_PASSWORD": "s3cret"})),
+    )
 
 
 def test_create_list_stop_start_destroy(fake):
@@ -29,7 +42,11 @@ def test_create_list_stop_start_destroy(fake):
     vms = provider.create([LaunchSpec(name=f"bbbscale-demo-ovh-{n}") for n in (1, 2, 3)])
     assert sorted(vm.name for vm in vms) == [f"bbbscale-demo-ovh-{n}" for n in (1, 2, 3)]
     server = next(s for s in fake.servers.values() if s["name"] == "bbbscale-demo-ovh-1")
-    assert server["metadata"] == {"bbbscale:cluster": "demo", "bbbscale:provider": "ovh", "bbbscale:hostname": "bbbscale-demo-ovh-1.bbb.example.org"}
+    assert server["metadata"] == {
+        "bbbscale:cluster": "demo",
+        "bbbscale:provider": "ovh",
+        "bbbscale:hostname": "bbbscale-demo-ovh-1.bbb.example.org",
+    }
     assert server["flavor"]["id"] == "906e8259-0001" and server["key_name"] == "ops"
     assert server["_networks"] == [{"uuid": fake.networks[0]["id"]}]
     assert base64.b64decode(server["_user_data"]).decode().startswith("#cloud-config")
@@ -52,8 +69,13 @@ def test_create_list_stop_start_destroy(fake):
 
 
 def test_application_credentials(fake):
-    provider = make(fake, auth="application_credential", application_credential_id="ac-1", username=None,
-                    secrets={"OS_APPLICATION_CREDENTIAL_SECRET": "ac-secret"})
+    provider = make(
+        fake,
+        auth="application_credential",
+        application_credential_id="ac-1",
+        username=None,
+        secrets={"OS_APPLICATION_CREDENTIAL_SECRET": "ac-secret"},
+    )
     assert provider.list() == []
     sent = fake.sent("POST", "/v3/auth/tokens")[0].json()["auth"]["identity"]
     assert sent["methods"] == ["application_credential"] and sent["application_credential"]["id"] == "ac-1"
@@ -69,7 +91,21 @@ def test_wrong_password_and_unknown_flavor_are_clear_errors(fake):
 
 
 def test_options_validation_names_the_field():
-    document = {"providers": {"ovh": {"kind": "openstack", "options": {"auth_url": "https://k/v3", "region": "GRA11", "flavor": "b2-15", "username": "a", "project_name": "p", "concurrency": 0}}}}
+    document = {
+        "providers": {
+            "ovh": {
+                "kind": "openstack",
+                "options": {
+                    "auth_url": "https://k/v3",
+                    "region": "GRA11",
+                    "flavor": "b2-15",
+                    "username": "a",
+                    "project_name": "p",
+                    "concurrency": 0,
+                },
+            }
+        }
+    }
     with pytest.raises(ConfigError, match=r"providers\.ovh\.options\.concurrency"):
         parse_settings(document)
     document["providers"]["ovh"]["options"].pop("concurrency")
@@ -82,7 +118,10 @@ def test_calls_name_the_requests(fake):
     provider = make(fake)
     spec = provider.prepare([LaunchSpec(name="bbbscale-demo-ovh-7")])[0]
     (line,) = provider.calls("create", [spec])
-    assert "POST nova[GRA11 via 127.0.0.1]/servers name=bbbscale-demo-ovh-7 flavor=b2-15 image=bbb-2.7-prepared" in line
+    assert (
+        "POST nova[GRA11 via 127.0.0.1]/servers name=bbbscale-demo-ovh-7 flavor=b2-15 image=bbb-2.7-prepared"
+        in line
+    )
     assert "s3cret" not in line and "kB" in line
     assert provider.calls("stop", ["abc"]) == ["POST nova[GRA11 via 127.0.0.1]/servers/abc/action os-stop"]
     assert fake.requests == []

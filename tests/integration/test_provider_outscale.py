@@ -19,9 +19,19 @@ def fake():
 
 
 def make(fake, cluster="demo", keys=KEYS, image="bbb-2.7-prepared", **extra):
-    options = {"endpoint": fake.url, "vm_type": "tinav5.c8r16p2", "keypair_name": "ops", "rate_per_second": 100, **extra}
-    return OutscaleProvider("osc", settings("outscale", image=image, **options), OutscaleProvider.Options.model_validate(options),
-                            context(cluster, **keys))
+    options = {
+        "endpoint": fake.url,
+        "vm_type": "tinav5.c8r16p2",
+        "keypair_name": "ops",
+        "rate_per_second": 100,
+        **extra,
+    }
+    return OutscaleProvider(
+        "osc",
+        settings("outscale", image=image, **options),
+        OutscaleProvider.Options.model_validate(options),
+        context(cluster, **keys),
+    )
 
 
 def test_create_tag_list_stop_start_destroy(fake):

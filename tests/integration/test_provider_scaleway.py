@@ -18,9 +18,19 @@ def fake():
 
 
 def make(fake, cluster="demo", token="scw-secret", **extra):
-    options = {"api_url": fake.url, "project_id": PROJECT, "rate_per_second": 100, "backoff_seconds": 0.01, **extra}
-    return ScalewayProvider("scw", settings("scaleway", **options), ScalewayProvider.Options.model_validate(options),
-                            context(cluster, SCW_SECRET_KEY=token))
+    options = {
+        "api_url": fake.url,
+        "project_id": PROJECT,
+        "rate_per_second": 100,
+        "backoff_seconds": 0.01,
+        **extra,
+    }
+    return ScalewayProvider(
+        "scw",
+        settings("scaleway", **options),
+        ScalewayProvider.Options.model_validate(options),
+        context(cluster, SCW_SECRET_KEY=token),
+    )
 
 
 def test_create_sends_user_data_then_powers_on(fake):
@@ -34,7 +44,10 @@ def test_create_sends_user_data_then_powers_on(fake):
     assert fake.sent("PATCH", "/user_data/cloud-init")[0].headers["Content-Type"] == "text/plain"
     listed = provider.list()
     assert {vm.status for vm in listed} == {"running"}
-    assert {vm.address for vm in listed} == {"bbbscale-demo-scw-1.bbb.example.org", "bbbscale-demo-scw-2.bbb.example.org"}
+    assert {vm.address for vm in listed} == {
+        "bbbscale-demo-scw-1.bbb.example.org",
+        "bbbscale-demo-scw-2.bbb.example.org",
+    }
     assert all(vm.launched_at and vm.launched_at.tzinfo for vm in listed)
 
 
@@ -81,5 +94,7 @@ def test_calls(fake):
     (line,) = provider.calls("create", [spec])
     assert line.startswith(f"POST {fake.url}/instance/v1/zones/fr-par-1/servers name=bbbscale-demo-scw-3")
     assert "kB" in line and MASTER_KEY not in line and "scw-secret" not in line
-    assert provider.calls("destroy", ["abc"]) == [f"POST {fake.url}/instance/v1/zones/fr-par-1/servers/abc/action action=terminate"]
+    assert provider.calls("destroy", ["abc"]) == [
+        f"POST {fake.url}/instance/v1/zones/fr-par-1/servers/abc/action action=terminate"
+    ]
     assert fake.requests == []  # describing makes no call

@@ -34,8 +34,9 @@ def bbb(fleet, name="bbb1", secret=SECRET, **options) -> BbbApi:
 
 
 def scalelite(fleet, secret=None, **options) -> ScaleliteClient:
-    settings = ScaleliteSettings(url=f"{fleet.url}/bigbluebutton/api", connect_timeout=1.0, read_timeout=2.0,
-                                 **options)
+    settings = ScaleliteSettings(
+        url=f"{fleet.url}/bigbluebutton/api", connect_timeout=1.0, read_timeout=2.0, **options
+    )
     return ScaleliteClient(settings, secret or fleet.scalelite_secret, backoff=0.01)
 
 
@@ -236,8 +237,9 @@ def observed(client):
 
 
 def two_rooms(prefix: str) -> str:
-    return render_get_meetings([Meeting(f"{prefix}-a", participants=10, voice=2),
-                                Meeting(f"{prefix}-b", participants=5, video=1)])
+    return render_get_meetings(
+        [Meeting(f"{prefix}-a", participants=10, voice=2), Meeting(f"{prefix}-b", participants=5, video=1)]
+    )
 
 
 def test_scalelite_meetings_when_it_answers(fleet):
@@ -271,7 +273,9 @@ def test_a_failing_server_makes_the_snapshot_incomplete(fleet):
 
 
 def test_other_failures_are_unknown_load_never_no_load(fleet):
-    fleet.scalelite.meetings_xml = render_failed("checksumError", "You did not pass the checksum security check")
+    fleet.scalelite.meetings_xml = render_failed(
+        "checksumError", "You did not pass the checksum security check"
+    )
     snapshot, problems = observed(scalelite(fleet))
     assert snapshot is None, "a FAILED answer other than internalError is unknown load, never an empty one"
     assert problems == ["Scalelite getMeetings answered checksumError"]
@@ -289,8 +293,14 @@ def test_observe_per_server_runs_in_parallel(fleet):
 def test_a_server_url_we_cannot_call_is_a_problem_not_a_crash(fleet):
     fleet.add_bbb("bbb1", "s1", meetings_xml=two_rooms("one"))
     servers = scalelite(fleet).servers()
-    odd = ScaleliteServer(id="odd", url="ftp://odd.example.org/bigbluebutton/api", secret="x", state="enabled",
-                          online=True, load=None)
+    odd = ScaleliteServer(
+        id="odd",
+        url="ftp://odd.example.org/bigbluebutton/api",
+        secret="x",
+        state="enabled",
+        online=True,
+        load=None,
+    )
     snapshot = observe_per_server([*servers, odd], **FAST)
     assert snapshot.totals.meetings == 2 and not snapshot.complete
     assert snapshot.problems == ("odd: BBB API URL must be http(s), got scheme 'ftp'",)

@@ -16,19 +16,30 @@ def aws():
     with running_moto() as endpoint:
         ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
         secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
-        ssm.put_parameter(Name="/bbbscale/test/webhook-secret", Value="ssm-webhook-value", Type="SecureString")
+        ssm.put_parameter(
+            Name="/bbbscale/test/webhook-secret", Value="ssm-webhook-value", Type="SecureString"
+        )
         secrets.create_secret(Name="bbbscale/test/slack-signing-secret", SecretString="sm-slack-value")
         yield ssm, secrets
 
 
 def source(aws, environ=None, **options) -> SecretSource:
     ssm, secrets = aws
-    return SecretSource(ssm_prefix="/bbbscale/test/", secrets_prefix="bbbscale/test/", environ=environ or {},
-                        ssm_client=ssm, secrets_client=secrets, **options)
+    return SecretSource(
+        ssm_prefix="/bbbscale/test/",
+        secrets_prefix="bbbscale/test/",
+        environ=environ or {},
+        ssm_client=ssm,
+        secrets_client=secrets,
+        **options,
+    )
 
 
 def test_names_map_to_parameters():
-    assert parameter_name("/bbbscale/prod/", "BBBSCALE_SLACK_SIGNING_SECRET") == "/bbbscale/prod/slack-signing-secret"
+    assert (
+        parameter_name("/bbbscale/prod/", "BBBSCALE_SLACK_SIGNING_SECRET")
+        == "/bbbscale/prod/slack-signing-secret"
+    )
 
 
 def test_the_environment_comes_first(aws):
@@ -52,14 +63,20 @@ def test_values_are_cached_for_max_age(aws):
     cached, fresh = source(aws, max_age=300), source(aws, max_age=0)
     ssm.put_parameter(Name="/bbbscale/test/scalelite-secret", Value="first", Type="SecureString")
     assert cached("BBBSCALE_SCALELITE_SECRET") == fresh("BBBSCALE_SCALELITE_SECRET") == "first"
-    ssm.put_parameter(Name="/bbbscale/test/scalelite-secret", Value="second", Type="SecureString", Overwrite=True)
+    ssm.put_parameter(
+        Name="/bbbscale/test/scalelite-secret", Value="second", Type="SecureString", Overwrite=True
+    )
     assert cached("BBBSCALE_SCALELITE_SECRET") == "first"
     assert fresh("BBBSCALE_SCALELITE_SECRET") == "second"
 
 
 def test_an_unreachable_store_is_one_clear_error_naming_the_parameter(aws):
-    dead = boto3.client("ssm", endpoint_url="http://127.0.0.1:9", region_name=REGION,
-                        config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    dead = boto3.client(
+        "ssm",
+        endpoint_url="http://127.0.0.1:9",
+        region_name=REGION,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
     lookup = SecretSource(ssm_prefix="/bbbscale/test/", environ={}, ssm_client=dead)
     with pytest.raises(SecretError, match="/bbbscale/test/webhook-secret") as caught:
         lookup("BBBSCALE_WEBHOOK_SECRET")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.scalelite_http import LocalScalelite
 from chalicelib.sim.world import SimWorld
 
-T0 = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 TAGS = {"bbbscale:cluster": "demo", "bbbscale:provider": "gandi"}
 
 
@@ -33,7 +33,9 @@ def cloud(world: SimWorld, clock: Clock, name: str = "gandi", options: dict | No
     secrets = {"IMAGE_SECRET": "image-secret-1"}
     context = ProviderContext(cluster="demo", now=clock, secret=secrets.get, world=world)
     settings.setdefault("boot_minutes", 5)
-    return resolve(PROVIDERS, "simulated", "provider kind")(name, ProviderSettings(**settings), options or {}, context)
+    return resolve(PROVIDERS, "simulated", "provider kind")(
+        name, ProviderSettings(**settings), options or {}, context
+    )
 
 
 def spec(n: int, **extra) -> LaunchSpec:
@@ -46,7 +48,11 @@ def test_a_created_vm_boots_after_the_delay_into_an_unregistered_answering_bbb_s
         provider = cloud(world, clock, options={"bbb_secret_env": "IMAGE_SECRET"})
         assert isinstance(provider, Provider)
         vm = provider.create([spec(1)])[0]
-        assert (vm.status, vm.name, vm.tags["bbbscale:cluster"]) == ("pending", "bbbscale-demo-gandi-1", "demo")
+        assert (vm.status, vm.name, vm.tags["bbbscale:cluster"]) == (
+            "pending",
+            "bbbscale-demo-gandi-1",
+            "demo",
+        )
         assert vm.address == scalelite.server_url("bbbscale-demo-gandi-1")
         clock.now = T0 + timedelta(minutes=4, seconds=59)
         assert provider.list()[0].status == "pending" and world.node(vm.name) is None
@@ -56,15 +62,21 @@ def test_a_created_vm_boots_after_the_delay_into_an_unregistered_answering_bbb_s
         root = etree.fromstring(requests.get(vm.address, timeout=5).content)
         assert root.findtext("returncode") == "SUCCESS"
         query = signed_query("getMeetings", {}, "image-secret-1")
-        assert etree.fromstring(requests.get(f"{vm.address}/getMeetings?{query}", timeout=5).content).findtext(
-            "messageKey") == "noMeetings"
+        assert (
+            etree.fromstring(requests.get(f"{vm.address}/getMeetings?{query}", timeout=5).content).findtext(
+                "messageKey"
+            )
+            == "noMeetings"
+        )
         assert world.scalelite_servers() == []  # registering is the scaler's job
 
 
 def test_the_bbb_secret_can_come_from_the_user_data():
     world, clock = SimWorld(), Clock()
     provider = cloud(world, clock, boot_minutes=0)
-    vm = provider.create([LaunchSpec("vm-x", user_data="#!/bin/sh\nBBB_SECRET=from-user-data-123\n", tags=TAGS)])[0]
+    vm = provider.create(
+        [LaunchSpec("vm-x", user_data="#!/bin/sh\nBBB_SECRET=from-user-data-123\n", tags=TAGS)]
+    )[0]
     provider.list()
     assert provider.secret_of(vm.vm_id) == "from-user-data-123" == world.node("vm-x").secret
 
@@ -153,12 +165,18 @@ def test_the_static_pool_is_registered_enabled_and_has_no_api():
     assert {(e.state, e.online) for e in world.scalelite_servers()} == {("enabled", True)}
     assert [vm.name for vm in again.list()] == [f"bbbscale-demo-owned-{n}" for n in (1, 2, 3)]
     assert world.create_meeting("class", T0, participants=25) in world.nodes
-    for attempt in (lambda: owned.create([spec(9)]), lambda: owned.stop("owned-static-00001"),
-                    lambda: owned.start("owned-static-00001"), lambda: owned.destroy("owned-static-00001")):
+    for attempt in (
+        lambda: owned.create([spec(9)]),
+        lambda: owned.stop("owned-static-00001"),
+        lambda: owned.start("owned-static-00001"),
+        lambda: owned.destroy("owned-static-00001"),
+    ):
         with pytest.raises(ProviderError, match="static pool: no API"):
             attempt()
     with LocalScalelite(world, "lb") as scalelite:  # sim:// registrations become HTTP URLs
-        assert {e.url for e in world.scalelite_servers()} == {scalelite.server_url(vm.name) for vm in owned.list()}
+        assert {e.url for e in world.scalelite_servers()} == {
+            scalelite.server_url(vm.name) for vm in owned.list()
+        }
 
 
 def test_options_are_validated_by_the_configuration():

@@ -17,15 +17,39 @@ from urllib.parse import quote
 
 from tests.provider_fakes.http import LoopbackApi
 
-ZONE = {"id": "a41b82a0-78d8-4a8f-bb79-303a791bb8a7", "name": "EU-FR-IKDC2-Z4-ADVANCED", "networktype": "Advanced", "allocationstate": "Enabled"}
-OFFERING = {"id": "c6b89fea-1242-4f54-b15e-9d8ec8a0b7e8", "name": "m1.xlarge", "cpunumber": 8, "cpuspeed": 2000, "memory": 16384, "displaytext": "8 vCPU 16 GB"}
-TEMPLATE = {"id": "0c2a5f8e-6c7b-4c1e-9a33-6f0e2f9c0b11", "name": "bbb-2.7-prepared", "hypervisor": "KVM", "format": "QCOW2",
-            "ostypename": "Ubuntu 22.04 LTS", "displaytext": "BBB 2.7 prepared", "size": 21474836480, "isready": True}
+ZONE = {
+    "id": "a41b82a0-78d8-4a8f-bb79-303a791bb8a7",
+    "name": "EU-FR-IKDC2-Z4-ADVANCED",
+    "networktype": "Advanced",
+    "allocationstate": "Enabled",
+}
+OFFERING = {
+    "id": "c6b89fea-1242-4f54-b15e-9d8ec8a0b7e8",
+    "name": "m1.xlarge",
+    "cpunumber": 8,
+    "cpuspeed": 2000,
+    "memory": 16384,
+    "displaytext": "8 vCPU 16 GB",
+}
+TEMPLATE = {
+    "id": "0c2a5f8e-6c7b-4c1e-9a33-6f0e2f9c0b11",
+    "name": "bbb-2.7-prepared",
+    "hypervisor": "KVM",
+    "format": "QCOW2",
+    "ostypename": "Ubuntu 22.04 LTS",
+    "displaytext": "BBB 2.7 prepared",
+    "size": 21474836480,
+    "isready": True,
+}
 
 
 def signature(params: dict, secret: str) -> str:
     pairs = sorted((k.lower(), v) for k, v in params.items() if k != "signature")
-    text = "&".join(f"{quote(k, safe='[]')}={quote(str(v), safe='[]*')}" for k, v in pairs).lower().replace("+", "%20")
+    text = (
+        "&".join(f"{quote(k, safe='[]')}={quote(str(v), safe='[]*')}" for k, v in pairs)
+        .lower()
+        .replace("+", "%20")
+    )
     return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha1).digest()).decode()
 
 
@@ -40,11 +64,29 @@ class FakeCloudStack(LoopbackApi):
     def handle(self, r):
         q = r.query
         if q.get("apiKey") != self.api_key or q.get("signature") != signature(q, self.secret_key):
-            return 401, {}, {"errorresponse": {"errorcode": 401, "errortext": "unable to verify user credentials and/or request signature"}}
+            return (
+                401,
+                {},
+                {
+                    "errorresponse": {
+                        "errorcode": 401,
+                        "errortext": "unable to verify user credentials and/or request signature",
+                    }
+                },
+            )
         command = q["command"]
         reply = getattr(self, f"_{command}", None)
         if reply is None:
-            return 432, {}, {"errorresponse": {"errorcode": 432, "errortext": f"The given command {command} does not exist"}}
+            return (
+                432,
+                {},
+                {
+                    "errorresponse": {
+                        "errorcode": 432,
+                        "errortext": f"The given command {command} does not exist",
+                    }
+                },
+            )
         status, body = reply(q)
         return status, {}, {f"{command.lower()}response": body}
 
@@ -54,7 +96,13 @@ class FakeCloudStack(LoopbackApi):
         return 200, {"jobid": job}
 
     def _queryAsyncJobResult(self, q):
-        return 200, {"jobid": q["jobid"], "jobstatus": 1, "jobresultcode": 0, "jobresulttype": "object", "jobresult": self.jobs[q["jobid"]]}
+        return 200, {
+            "jobid": q["jobid"],
+            "jobstatus": 1,
+            "jobresultcode": 0,
+            "jobresulttype": "object",
+            "jobresult": self.jobs[q["jobid"]],
+        }
 
     def _listZones(self, q):
         return 200, {"count": 1, "zone": [ZONE]}
@@ -67,15 +115,45 @@ class FakeCloudStack(LoopbackApi):
         return 200, {"count": 1, "template": [TEMPLATE]}
 
     def _deployVirtualMachine(self, q):
-        if q["templateid"] != TEMPLATE["id"] or q["serviceofferingid"] != OFFERING["id"] or q["zoneid"] != ZONE["id"]:
-            return 431, {"errorcode": 431, "errortext": "Unable to execute API command deployvirtualmachine due to invalid value."}
+        if (
+            q["templateid"] != TEMPLATE["id"]
+            or q["serviceofferingid"] != OFFERING["id"]
+            or q["zoneid"] != ZONE["id"]
+        ):
+            return 431, {
+                "errorcode": 431,
+                "errortext": "Unable to execute API command deployvirtualmachine due to invalid value.",
+            }
         self.n += 1
-        vm = {"id": str(uuid.uuid4()), "name": q["name"], "displayname": q.get("displayname", q["name"]), "account": "demo",
-              "domain": "ROOT", "created": "2026-11-23T09:00:00+0100", "state": "Running" if q.get("startvm") == "True" else "Stopped",
-              "haenable": False, "zoneid": ZONE["id"], "zonename": ZONE["name"], "templateid": q["templateid"],
-              "serviceofferingid": q["serviceofferingid"], "cpunumber": 8, "memory": 16384, "keypair": q.get("keypair"),
-              "nic": [{"id": str(uuid.uuid4()), "ipaddress": f"178.170.0.{self.n}", "isdefault": True, "networkid": "n-1", "type": "Shared"}],
-              "hypervisor": "KVM", "tags": [], "_userdata": q.get("userdata")}
+        vm = {
+            "id": str(uuid.uuid4()),
+            "name": q["name"],
+            "displayname": q.get("displayname", q["name"]),
+            "account": "demo",
+            "domain": "ROOT",
+            "created": "2026-11-23T09:00:00+0100",
+            "state": "Running" if q.get("startvm") == "True" else "Stopped",
+            "haenable": False,
+            "zoneid": ZONE["id"],
+            "zonename": ZONE["name"],
+            "templateid": q["templateid"],
+            "serviceofferingid": q["serviceofferingid"],
+            "cpunumber": 8,
+            "memory": 16384,
+            "keypair": q.get("keypair"),
+            "nic": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "ipaddress": f"178.170.0.{self.n}",
+                    "isdefault": True,
+                    "networkid": "n-1",
+                    "type": "Shared",
+                }
+            ],
+            "hypervisor": "KVM",
+            "tags": [],
+            "_userdata": q.get("userdata"),
+        }
         self.vms[vm["id"]] = vm
         return self._job({"virtualmachine": vm})
 
@@ -84,8 +162,14 @@ class FakeCloudStack(LoopbackApi):
         i = 0
         while f"tags[{i}].key" in q:
             for vm_id in q["resourceids"].split(","):
-                self.vms[vm_id]["tags"].append({"key": q[f"tags[{i}].key"], "value": q[f"tags[{i}].value"],
-                                                "resourcetype": "UserVm", "resourceid": vm_id})
+                self.vms[vm_id]["tags"].append(
+                    {
+                        "key": q[f"tags[{i}].key"],
+                        "value": q[f"tags[{i}].value"],
+                        "resourcetype": "UserVm",
+                        "resourceid": vm_id,
+                    }
+                )
             i += 1
         return self._job({"success": True})
 
@@ -105,7 +189,10 @@ class FakeCloudStack(LoopbackApi):
     def _vm_action(self, q, state):
         vm = self.vms.get(q["id"])
         if vm is None:
-            return 431, {"errorcode": 431, "errortext": f"Unable to execute API command due to invalid value. Entity {q['id']} does not exist"}
+            return 431, {
+                "errorcode": 431,
+                "errortext": f"Unable to execute API command due to invalid value. Entity {q['id']} does not exist",
+            }
         vm["state"] = state
         if state == "Expunging":
             del self.vms[vm["id"]]

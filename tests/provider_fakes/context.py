@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.config import ProviderSettings
 from chalicelib.ports import ProviderContext
@@ -13,7 +13,9 @@ SECRETS = {"BBBSCALE_SERVER_SECRET_KEY": MASTER_KEY, "BBBSCALE_TURN_SECRET": "tu
 
 def context(cluster: str = "demo", **secrets: str) -> ProviderContext:
     table = {**SECRETS, **secrets}
-    return ProviderContext(cluster=cluster, now=lambda: datetime(2026, 11, 23, 8, tzinfo=timezone.utc), secret=table.get)
+    return ProviderContext(
+        cluster=cluster, now=lambda: datetime(2026, 11, 23, 8, tzinfo=UTC), secret=table.get
+    )
 
 
 def settings(kind: str, mode: str = "create", image: str = "bbb-2.7-prepared", **options) -> ProviderSettings:

@@ -22,14 +22,47 @@ class FakeOpenStack(LoopbackApi):
         self.region, self.user, self.password, self.appcred = region, user, password, appcred
         self.tokens: set[str] = set()
         self.servers: dict[str, dict] = {}
-        self.flavors = [{"id": "906e8259-0001", "name": "b2-15", "ram": 15000, "disk": 100, "vcpus": 4,
-                         "links": [], "swap": "", "rxtx_factor": 1.0, "OS-FLV-EXT-DATA:ephemeral": 0,
-                         "OS-FLV-DISABLED:disabled": False, "os-flavor-access:is_public": True, "description": None}]
-        self.images = [{"id": "0b7e9b0a-aaaa-4f5e-9d1c-1e2f3a4b5c6d", "name": "bbb-2.7-prepared", "status": "active",
-                        "visibility": "private", "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:05:00Z",
-                        "min_ram": 0, "min_disk": 20, "disk_format": "qcow2", "container_format": "bare"}]
-        self.networks = [{"id": "6c1e4f2a-bbbb-4c3d-8e9f-0a1b2c3d4e5f", "name": "Ext-Net", "status": "ACTIVE",
-                          "subnets": [], "router:external": True, "admin_state_up": True, "shared": True}]
+        self.flavors = [
+            {
+                "id": "906e8259-0001",
+                "name": "b2-15",
+                "ram": 15000,
+                "disk": 100,
+                "vcpus": 4,
+                "links": [],
+                "swap": "",
+                "rxtx_factor": 1.0,
+                "OS-FLV-EXT-DATA:ephemeral": 0,
+                "OS-FLV-DISABLED:disabled": False,
+                "os-flavor-access:is_public": True,
+                "description": None,
+            }
+        ]
+        self.images = [
+            {
+                "id": "0b7e9b0a-aaaa-4f5e-9d1c-1e2f3a4b5c6d",
+                "name": "bbb-2.7-prepared",
+                "status": "active",
+                "visibility": "private",
+                "created_at": "2026-11-01T10:00:00Z",
+                "updated_at": "2026-11-01T10:05:00Z",
+                "min_ram": 0,
+                "min_disk": 20,
+                "disk_format": "qcow2",
+                "container_format": "bare",
+            }
+        ]
+        self.networks = [
+            {
+                "id": "6c1e4f2a-bbbb-4c3d-8e9f-0a1b2c3d4e5f",
+                "name": "Ext-Net",
+                "status": "ACTIVE",
+                "subnets": [],
+                "router:external": True,
+                "admin_state_up": True,
+                "shared": True,
+            }
+        ]
         self.n = 0
 
     # --- keystone --------------------------------------------------------------------------------------
@@ -42,23 +75,53 @@ class FakeOpenStack(LoopbackApi):
             cred = identity["application_credential"]
             ok = (cred["id"], cred["secret"]) == self.appcred
         if not ok:
-            return 401, {}, {"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}
+            return (
+                401,
+                {},
+                {
+                    "error": {
+                        "code": 401,
+                        "title": "Unauthorized",
+                        "message": "The request you have made requires authentication.",
+                    }
+                },
+            )
         token = uuid.uuid4().hex
         self.tokens.add(token)
 
         def service(kind, name, path):
-            return {"type": kind, "name": name, "id": uuid.uuid4().hex, "endpoints": [
-                {"id": uuid.uuid4().hex, "interface": face, "region": self.region, "region_id": self.region,
-                 "url": f"{self.url}{path}"} for face in ("public", "internal")]}
+            return {
+                "type": kind,
+                "name": name,
+                "id": uuid.uuid4().hex,
+                "endpoints": [
+                    {
+                        "id": uuid.uuid4().hex,
+                        "interface": face,
+                        "region": self.region,
+                        "region_id": self.region,
+                        "url": f"{self.url}{path}",
+                    }
+                    for face in ("public", "internal")
+                ],
+            }
 
-        body = {"token": {
-            "methods": identity["methods"], "expires_at": "2099-01-01T00:00:00.000000Z", "issued_at": "2026-11-23T08:00:00.000000Z",
-            "user": {"domain": {"id": "default", "name": "Default"}, "id": "u-1", "name": self.user},
-            "project": {"domain": {"id": "default", "name": "Default"}, "id": PROJECT_ID, "name": "demo"},
-            "roles": [{"id": "r-1", "name": "member"}],
-            "catalog": [service("identity", "keystone", "/identity"), service("compute", "nova", "/compute/v2.1"),
-                        service("image", "glance", "/image"), service("network", "neutron", "/network")],
-        }}
+        body = {
+            "token": {
+                "methods": identity["methods"],
+                "expires_at": "2099-01-01T00:00:00.000000Z",
+                "issued_at": "2026-11-23T08:00:00.000000Z",
+                "user": {"domain": {"id": "default", "name": "Default"}, "id": "u-1", "name": self.user},
+                "project": {"domain": {"id": "default", "name": "Default"}, "id": PROJECT_ID, "name": "demo"},
+                "roles": [{"id": "r-1", "name": "member"}],
+                "catalog": [
+                    service("identity", "keystone", "/identity"),
+                    service("compute", "nova", "/compute/v2.1"),
+                    service("image", "glance", "/image"),
+                    service("network", "neutron", "/network"),
+                ],
+            }
+        }
         return 201, {"X-Subject-Token": token}, body
 
     def handle(self, r):
@@ -90,23 +153,58 @@ class FakeOpenStack(LoopbackApi):
         return 200, {}, {"server": server}
 
     def _create(self, body):
-        if body["flavorRef"] not in [f["id"] for f in self.flavors] or body["imageRef"] not in [i["id"] for i in self.images]:
-            return 400, {}, {"badRequest": {"code": 400, "message": "Invalid flavorRef or imageRef provided."}}
+        if body["flavorRef"] not in [f["id"] for f in self.flavors] or body["imageRef"] not in [
+            i["id"] for i in self.images
+        ]:
+            return (
+                400,
+                {},
+                {"badRequest": {"code": 400, "message": "Invalid flavorRef or imageRef provided."}},
+            )
         self.n += 1
         sid = str(uuid.uuid4())
         link = f"{self.url}/compute/v2.1/servers/{sid}"
         self.servers[sid] = {
-            "id": sid, "name": body["name"], "status": "BUILD", "tenant_id": PROJECT_ID, "user_id": "u-1",
-            "metadata": body.get("metadata", {}), "hostId": "", "created": "2026-11-23T08:00:00Z", "updated": "2026-11-23T08:00:01Z",
-            "addresses": {"Ext-Net": [{"addr": f"51.68.10.{self.n}", "version": 4, "OS-EXT-IPS:type": "fixed"}]},
-            "accessIPv4": "", "accessIPv6": "", "key_name": body.get("key_name"),
-            "image": {"id": body["imageRef"], "links": []}, "flavor": {"id": body["flavorRef"], "links": []},
+            "id": sid,
+            "name": body["name"],
+            "status": "BUILD",
+            "tenant_id": PROJECT_ID,
+            "user_id": "u-1",
+            "metadata": body.get("metadata", {}),
+            "hostId": "",
+            "created": "2026-11-23T08:00:00Z",
+            "updated": "2026-11-23T08:00:01Z",
+            "addresses": {
+                "Ext-Net": [{"addr": f"51.68.10.{self.n}", "version": 4, "OS-EXT-IPS:type": "fixed"}]
+            },
+            "accessIPv4": "",
+            "accessIPv6": "",
+            "key_name": body.get("key_name"),
+            "image": {"id": body["imageRef"], "links": []},
+            "flavor": {"id": body["flavorRef"], "links": []},
             "links": [{"rel": "self", "href": link}, {"rel": "bookmark", "href": link}],
-            "OS-DCF:diskConfig": "AUTO", "OS-EXT-AZ:availability_zone": body.get("availability_zone", "nova"),
-            "OS-EXT-STS:power_state": 0, "OS-EXT-STS:task_state": "scheduling", "OS-EXT-STS:vm_state": "building",
-            "config_drive": "", "progress": 0, "os-extended-volumes:volumes_attached": [],
+            "OS-DCF:diskConfig": "AUTO",
+            "OS-EXT-AZ:availability_zone": body.get("availability_zone", "nova"),
+            "OS-EXT-STS:power_state": 0,
+            "OS-EXT-STS:task_state": "scheduling",
+            "OS-EXT-STS:vm_state": "building",
+            "config_drive": "",
+            "progress": 0,
+            "os-extended-volumes:volumes_attached": [],
             "security_groups": body.get("security_groups", [{"name": "default"}]),
-            "_user_data": body.get("user_data"), "_networks": body.get("networks"),
+            "_user_data": body.get("user_data"),
+            "_networks": body.get("networks"),
         }
-        return 202, {}, {"server": {"id": sid, "links": [{"rel": "self", "href": link}], "adminPass": "gen-pass",
-                                    "OS-DCF:diskConfig": "AUTO", "security_groups": [{"name": "default"}]}}
+        return (
+            202,
+            {},
+            {
+                "server": {
+                    "id": sid,
+                    "links": [{"rel": "self", "href": link}],
+                    "adminPass": "gen-pass",
+                    "OS-DCF:diskConfig": "AUTO",
+                    "security_groups": [{"name": "default"}],
+                }
+            },
+        )

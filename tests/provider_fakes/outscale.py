@@ -12,12 +12,26 @@ import uuid
 
 from tests.provider_fakes.http import LoopbackApi
 
-IMAGE = {"ImageId": "ami-bbb27a01", "ImageName": "bbb-2.7-prepared", "State": "available", "Tags": [],
-         "AccountAlias": "", "Architecture": "x86_64", "CreationDate": "2026-11-01T10:00:00.000Z"}
+IMAGE = {
+    "ImageId": "ami-bbb27a01",
+    "ImageName": "bbb-2.7-prepared",
+    "State": "available",
+    "Tags": [],
+    "AccountAlias": "",
+    "Architecture": "x86_64",
+    "CreationDate": "2026-11-01T10:00:00.000Z",
+}
 
 
 def _error(status, code, kind, details=""):
-    return status, {}, {"Errors": [{"Code": code, "Type": kind, "Details": details}], "ResponseContext": {"RequestId": str(uuid.uuid4())}}
+    return (
+        status,
+        {},
+        {
+            "Errors": [{"Code": code, "Type": kind, "Details": details}],
+            "ResponseContext": {"RequestId": str(uuid.uuid4())},
+        },
+    )
 
 
 class FakeOutscale(LoopbackApi):
@@ -47,12 +61,24 @@ class FakeOutscale(LoopbackApi):
         if body["ImageId"] != IMAGE["ImageId"]:
             return _error(400, "5023", "InvalidResource", f"The ImageId '{body['ImageId']}' does not exist.")
         self.n += 1
-        vm = {"VmId": f"i-{uuid.uuid4().hex[:8]}", "VmType": body.get("VmType", "tinav5.c1r1p2"), "ImageId": body["ImageId"],
-              "State": "pending" if body.get("BootOnCreation", True) else "stopped", "Tags": [], "PrivateIp": f"10.0.0.{self.n}",
-              "PublicIp": f"171.33.0.{self.n}", "PublicDnsName": f"ows-171-33-0-{self.n}.eu-west-2.compute.outscale.com",
-              "CreationDate": "2026-11-23T08:00:00.000Z", "KeypairName": body.get("KeypairName"), "LaunchNumber": 0,
-              "Placement": {"SubregionName": "eu-west-2a", "Tenancy": "default"}, "BlockDeviceMappings": [],
-              "SecurityGroups": [], "Nics": [], "_user_data": body.get("UserData")}
+        vm = {
+            "VmId": f"i-{uuid.uuid4().hex[:8]}",
+            "VmType": body.get("VmType", "tinav5.c1r1p2"),
+            "ImageId": body["ImageId"],
+            "State": "pending" if body.get("BootOnCreation", True) else "stopped",
+            "Tags": [],
+            "PrivateIp": f"10.0.0.{self.n}",
+            "PublicIp": f"171.33.0.{self.n}",
+            "PublicDnsName": f"ows-171-33-0-{self.n}.eu-west-2.compute.outscale.com",
+            "CreationDate": "2026-11-23T08:00:00.000Z",
+            "KeypairName": body.get("KeypairName"),
+            "LaunchNumber": 0,
+            "Placement": {"SubregionName": "eu-west-2a", "Tenancy": "default"},
+            "BlockDeviceMappings": [],
+            "SecurityGroups": [],
+            "Nics": [],
+            "_user_data": body.get("UserData"),
+        }
         self.vms[vm["VmId"]] = vm
         return {"Vms": [vm]}
 

@@ -31,9 +31,11 @@ class FakeScaleway(LoopbackApi):
         prefix = f"/instance/v1/zones/{self.zone}"
         if not r.path.startswith(prefix):
             return 404, {}, {"message": "zone not found"}
-        path = r.path[len(prefix):]
+        path = r.path[len(prefix) :]
         if path == "/images" and r.method == "GET":
-            images = [{"id": IMAGE_ID, "name": "bbb-2.7-prepared", "creation_date": "2026-11-01T10:00:00+00:00"}]
+            images = [
+                {"id": IMAGE_ID, "name": "bbb-2.7-prepared", "creation_date": "2026-11-01T10:00:00+00:00"}
+            ]
             return 200, {}, {"images": [i for i in images if r.query.get("name", i["name"]) in i["name"]]}
         if path == "/servers" and r.method == "POST":
             if self.throttle_left:
@@ -44,7 +46,11 @@ class FakeScaleway(LoopbackApi):
             tag = r.query.get("tags")
             found = [s for s in self.servers.values() if not tag or tag in s["tags"]]
             page, size = int(r.query.get("page", 1)), int(r.query.get("per_page", 50))
-            return 200, {"X-Total-Count": str(len(found))}, {"servers": found[(page - 1) * size: page * size]}
+            return (
+                200,
+                {"X-Total-Count": str(len(found))},
+                {"servers": found[(page - 1) * size : page * size]},
+            )
         match = re.fullmatch(r"/servers/([^/]+)(/action|/user_data/cloud-init)?", path)
         if match and match[1] in self.servers:
             server = self.servers[match[1]]
@@ -69,12 +75,23 @@ class FakeScaleway(LoopbackApi):
         sid, vid = str(uuid.uuid4()), str(uuid.uuid4())
         self.volumes.add(vid)
         server = {
-            "id": sid, "name": body["name"], "project": body["project"], "organization": body["project"],
-            "commercial_type": body["commercial_type"], "creation_date": "2026-11-23T08:00:00.000000+00:00",
-            "dynamic_ip_required": body.get("dynamic_ip_required", True), "hostname": body["name"],
-            "image": {"id": body["image"], "name": "bbb-2.7-prepared"}, "public_ip": None, "public_ips": [],
-            "state": "stopped", "tags": body.get("tags", []), "zone": self.zone,
-            "volumes": {"0": {"id": vid, "name": f"{body['name']}-root", "size": 20000000000, "volume_type": "l_ssd"}},
+            "id": sid,
+            "name": body["name"],
+            "project": body["project"],
+            "organization": body["project"],
+            "commercial_type": body["commercial_type"],
+            "creation_date": "2026-11-23T08:00:00.000000+00:00",
+            "dynamic_ip_required": body.get("dynamic_ip_required", True),
+            "hostname": body["name"],
+            "image": {"id": body["image"], "name": "bbb-2.7-prepared"},
+            "public_ip": None,
+            "public_ips": [],
+            "state": "stopped",
+            "tags": body.get("tags", []),
+            "zone": self.zone,
+            "volumes": {
+                "0": {"id": vid, "name": f"{body['name']}-root", "size": 20000000000, "volume_type": "l_ssd"}
+            },
         }
         self.servers[sid] = server
         return 201, {}, {"server": server}
@@ -84,7 +101,9 @@ class FakeScaleway(LoopbackApi):
             ip = {"id": str(uuid.uuid4()), "address": f"51.15.0.{next(self.counter)}", "dynamic": True}
             server.update(state="running", public_ips=[ip], public_ip=ip)
         elif action in ("poweroff", "stop_in_place"):
-            server.update(state="stopped" if action == "poweroff" else "stopped in place", public_ips=[], public_ip=None)
+            server.update(
+                state="stopped" if action == "poweroff" else "stopped in place", public_ips=[], public_ip=None
+            )
         elif action == "terminate":
             if server["state"] == "stopped":
                 return 400, {}, {"message": "server should be running", "type": "precondition_failed"}

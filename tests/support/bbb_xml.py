@@ -46,8 +46,9 @@ def _attendee(index: int, meeting: Meeting, style: Style, rng: random.Random) ->
     )
 
 
-def render_meeting(meeting: Meeting, style: Style = Style(), rng: random.Random | None = None,
-                   parent_id: str = "parent-room") -> str:
+def render_meeting(
+    meeting: Meeting, style: Style = Style(), rng: random.Random | None = None, parent_id: str = "parent-room"
+) -> str:
     """One <meeting> element with every field BBB 2.7 writes."""
     rng = rng or random.Random(0)
     sep = "\n    " if style.pretty else ""
@@ -71,25 +72,38 @@ def render_meeting(meeting: Meeting, style: Style = Style(), rng: random.Random 
         f"<isBreakout>{str(meeting.is_breakout).lower()}</isBreakout>",
     ]
     if meeting.is_breakout:
-        children.append(f"<parentMeetingID>{parent_id}</parentMeetingID><sequence>1</sequence><freeJoin>false</freeJoin>")
+        children.append(
+            f"<parentMeetingID>{parent_id}</parentMeetingID><sequence>1</sequence><freeJoin>false</freeJoin>"
+        )
     if style.attendees:
         people = "".join(_attendee(i, meeting, style, rng) for i in range(meeting.participants))
         children.append(f"<attendees>{people}</attendees>" if people else "<attendees/>")
     if style.shuffle:
         rng.shuffle(children)
-    return f"<meeting>{sep}{sep.join(children)}\n</meeting>" if style.pretty else f"<meeting>{''.join(children)}</meeting>"
+    return (
+        f"<meeting>{sep}{sep.join(children)}\n</meeting>"
+        if style.pretty
+        else f"<meeting>{''.join(children)}</meeting>"
+    )
 
 
-def render_get_meetings(meetings: list[Meeting] | tuple[Meeting, ...], style: Style = Style(),
-                        rng: random.Random | None = None, declaration: bool = True) -> str:
+def render_get_meetings(
+    meetings: list[Meeting] | tuple[Meeting, ...],
+    style: Style = Style(),
+    rng: random.Random | None = None,
+    declaration: bool = True,
+) -> str:
     """A whole getMeetings answer; no meetings gives BBB's noMeetings shape."""
     rng = rng or random.Random(0)
     sep = "\n" if style.pretty else ""
     if meetings:
         body = [f"<meetings>{sep}{sep.join(render_meeting(m, style, rng) for m in meetings)}{sep}</meetings>"]
     else:
-        body = ["<meetings/>", "<messageKey>noMeetings</messageKey>",
-                "<message>no meetings were found on this server</message>"]
+        body = [
+            "<meetings/>",
+            "<messageKey>noMeetings</messageKey>",
+            "<message>no meetings were found on this server</message>",
+        ]
     children = ["<returncode>SUCCESS</returncode>", *body]
     if style.shuffle:
         rng.shuffle(children)
@@ -99,15 +113,19 @@ def render_get_meetings(meetings: list[Meeting] | tuple[Meeting, ...], style: St
 
 def render_failed(key: str, message: str) -> str:
     """A FAILED answer, as BBB and Scalelite write it."""
-    return (f"<response><returncode>FAILED</returncode><messageKey>{escape(key)}</messageKey>"
-            f"<message>{escape(message)}</message></response>")
+    return (
+        f"<response><returncode>FAILED</returncode><messageKey>{escape(key)}</messageKey>"
+        f"<message>{escape(message)}</message></response>"
+    )
 
 
 def render_recordings(states: list[str]) -> str:
     """A getRecordings answer with one recording per state (shape: BBB api docs, getRecordings)."""
     if not states:
-        return ("<response><returncode>SUCCESS</returncode><recordings/><messageKey>noRecordings</messageKey>"
-                "<message>There are no recordings for the meeting(s).</message></response>")
+        return (
+            "<response><returncode>SUCCESS</returncode><recordings/><messageKey>noRecordings</messageKey>"
+            "<message>There are no recordings for the meeting(s).</message></response>"
+        )
     items = "".join(
         f"<recording><recordID>rec-{i}</recordID><meetingID>room-{i}</meetingID><state>{state}</state>"
         f"<published>{str(state == 'published').lower()}</published><startTime>1</startTime><endTime>2</endTime>"
@@ -126,10 +144,16 @@ def big_fleet(rooms: int, participants: int, seed: int = 1) -> list[Meeting]:
     for i in range(rooms):
         size = per_room + (1 if i < participants - per_room * rooms else 0)
         voice = rng.randint(0, max(size // 3, 1)) if size else 0
-        found.append(Meeting(
-            meeting_id=f"room-{i:05d}", participants=size, moderators=min(1, size),
-            voice=min(voice, size), listen_only=max(0, min(size - voice, size // 2)),
-            video=min(rng.randint(0, 2), size), is_breakout=i % 50 == 49,
-            create_time_ms=1_795_000_000_000 + i,
-        ))
+        found.append(
+            Meeting(
+                meeting_id=f"room-{i:05d}",
+                participants=size,
+                moderators=min(1, size),
+                voice=min(voice, size),
+                listen_only=max(0, min(size - voice, size // 2)),
+                video=min(rng.randint(0, 2), size),
+                is_breakout=i % 50 == 49,
+                create_time_ms=1_795_000_000_000 + i,
+            )
+        )
     return found

@@ -10,7 +10,7 @@ import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from chalicelib.config import ChatSettings, StateSettings, ProviderSettings, Settings
+from chalicelib.config import ChatSettings, ProviderSettings, Settings, StateSettings
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.ports import HistoryEntry, Reservation
 
@@ -93,11 +93,14 @@ class FakeStore:
 
 
 def serving(name: str, provider: str = "gandi", state: ServerState = ServerState.SERVING) -> Server:
-    return Server(name=name, provider=provider, state=state, since=datetime(2026, 11, 23, 7, 0), capacity=300.0)
+    return Server(
+        name=name, provider=provider, state=state, since=datetime(2026, 11, 23, 7, 0), capacity=300.0
+    )
 
 
 TICK = {
-    "at": "2026-11-23T08:00:00+00:00", "dry_run": False,
+    "at": "2026-11-23T08:00:00+00:00",
+    "dry_run": False,
     "load": {"meetings": 12, "participants": 240, "load_units": 431.5},
     "desired": {"owned": 4, "gandi": 6},
     "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
@@ -128,13 +131,27 @@ class FakeRuntime:
         return replace_dry_run(self.tick_result, dry_run)
 
     def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
-        return {"users": users, "load_units": users * 1.5, "servers": {"owned": 4, "gandi": 3}, "total_servers": 7,
-                "unmet_servers": 0, "hourly_cost": 1.5, "currency": "EUR"}
+        return {
+            "users": users,
+            "load_units": users * 1.5,
+            "servers": {"owned": 4, "gandi": 3},
+            "total_servers": 7,
+            "unmet_servers": 0,
+            "hourly_cost": 1.5,
+            "currency": "EUR",
+        }
 
     def status(self) -> dict:
-        return {"at": "2026-11-23T08:00:00+00:00", "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
-                "desired": {"owned": 4, "gandi": 2}, "load": TICK["load"], "headroom_units": 300.0,
-                "reservations": [], "freeze": None, "floors": {}}
+        return {
+            "at": "2026-11-23T08:00:00+00:00",
+            "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
+            "desired": {"owned": 4, "gandi": 2},
+            "load": TICK["load"],
+            "headroom_units": 300.0,
+            "reservations": [],
+            "freeze": None,
+            "floors": {},
+        }
 
 
 def replace_dry_run(document: dict, dry_run: bool) -> dict:
@@ -163,7 +180,9 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_port}{path}"
@@ -178,7 +197,7 @@ class Receiver:
             return True
         return False
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self.thread.start()
         return self
 

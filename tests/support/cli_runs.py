@@ -49,8 +49,14 @@ def run_program(*args: str, env: dict | None = None, cwd: Path | None = None, ti
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BBBSCALE_")}
     environment.update(env or {})
     environment["PYTHONPATH"] = str(TREE)
-    done = subprocess.run([sys.executable, "-m", "chalicelib", *args], capture_output=True, text=True,
-                          cwd=cwd or TREE, env=environment, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or TREE,
+        env=environment,
+        timeout=timeout,
+    )
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
@@ -67,8 +73,9 @@ def run_main(capsys, *args: str) -> Outcome:
     return Outcome(status, captured.out, captured.err)
 
 
-def config_file(directory: Path, name: str = "bbbscale.toml", *, prepend: str = "",
-                replace: dict[str, str] | None = None) -> Path:
+def config_file(
+    directory: Path, name: str = "bbbscale.toml", *, prepend: str = "", replace: dict[str, str] | None = None
+) -> Path:
     """The built-in configuration with `prepend` before it and `replace` applied line-wise (old -> new):
     a whole, valid file that differs from the default only where a test says so."""
     text = DEFAULT_TOML.read_text(encoding="utf-8")

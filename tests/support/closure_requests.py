@@ -8,16 +8,25 @@ import json
 import time
 
 SECRET = "closure-webhook-secret-0123456789"
-ANNOUNCEMENT = {"id": "closure-2099-11-24-zone-b", "starts_at": "2099-11-24T08:00:00+01:00",
-                "ends_at": "2099-11-27T18:00:00+01:00", "expected_users": 12000, "zone": "B", "note": "storm"}
+ANNOUNCEMENT = {
+    "id": "closure-2099-11-24-zone-b",
+    "starts_at": "2099-11-24T08:00:00+01:00",
+    "ends_at": "2099-11-27T18:00:00+01:00",
+    "expected_users": 12000,
+    "zone": "B",
+    "note": "storm",
+}
 
 
 def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict:
     """Headers signed independently of chalicelib: HMAC-SHA256(secret, timestamp + "." + body)."""
     timestamp = str(int(time.time() if at is None else at))
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Bbbscale-Timestamp": timestamp,
-            "X-Bbbscale-Signature": f"sha256={digest}"}
+    return {
+        "Content-Type": "application/json",
+        "X-Bbbscale-Timestamp": timestamp,
+        "X-Bbbscale-Signature": f"sha256={digest}",
+    }
 
 
 def encode(document) -> bytes:

@@ -24,8 +24,10 @@ from urllib.parse import parse_qs, urlsplit
 from chalicelib.adapters.scalelite.checksum import verify
 from tests.support.bbb_xml import render_failed, render_get_meetings, render_recordings
 
-INDEX_XML = ("<response><returncode>SUCCESS</returncode><version>2.0</version><apiVersion>2.0</apiVersion>"
-             "<bbbVersion>2.7.3</bbbVersion></response>")
+INDEX_XML = (
+    "<response><returncode>SUCCESS</returncode><version>2.0</version><apiVersion>2.0</apiVersion>"
+    "<bbbVersion>2.7.3</bbbVersion></response>"
+)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class LoopbackFleet:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
-    def __enter__(self) -> "LoopbackFleet":
+    def __enter__(self) -> LoopbackFleet:
         self._thread.start()
         return self
 
@@ -91,14 +93,29 @@ class LoopbackFleet:
             self.endpoints[""] = FakeBbb(self.scalelite_secret)
         return self.endpoints[""]
 
-    def add_bbb(self, name: str, secret: str, register: bool = True, state: str = "enabled",
-                online: bool = True, **behaviour) -> FakeBbb:
+    def add_bbb(
+        self,
+        name: str,
+        secret: str,
+        register: bool = True,
+        state: str = "enabled",
+        online: bool = True,
+        **behaviour,
+    ) -> FakeBbb:
         """A BBB server at `<url>/<name>/bigbluebutton/api`, also listed by Scalelite's getServers."""
         self.endpoints[name] = FakeBbb(secret, **behaviour)
         if register:
-            self.servers[name] = {"id": name, "url": f"{self.url}/{name}/bigbluebutton/api", "secret": secret,
-                                  "tag": "", "bbb_version": "2.7.3", "state": state, "load": 0.0,
-                                  "load_multiplier": "1.0", "online": "online" if online else "offline"}
+            self.servers[name] = {
+                "id": name,
+                "url": f"{self.url}/{name}/bigbluebutton/api",
+                "secret": secret,
+                "tag": "",
+                "bbb_version": "2.7.3",
+                "state": state,
+                "load": 0.0,
+                "load_multiplier": "1.0",
+                "online": "online" if online else "offline",
+            }
         return self.endpoints[name]
 
     def record(self, seen: Seen) -> None:
@@ -130,7 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.fleet.latency)
         if parts.path.startswith("/scalelite/api/"):
             return self._admin(parts.path.rsplit("/", 1)[1], parts.query, body)
-        match = re.fullmatch(r"/?(?:(?P<prefix>[^/]+)/)?bigbluebutton/api/?(?P<call>[A-Za-z]*)", parts.path.lstrip("/"))
+        match = re.fullmatch(
+            r"/?(?:(?P<prefix>[^/]+)/)?bigbluebutton/api/?(?P<call>[A-Za-z]*)", parts.path.lstrip("/")
+        )
         endpoint = self.fleet.endpoints.get(match["prefix"] or "") if match else None
         if endpoint is None:
             return self._send(404, "text/plain", b"no such endpoint")
@@ -145,7 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not call:
             return self._xml(endpoint, INDEX_XML)
         if not self._checksum_ok(call, parts.query, endpoint.secret):
-            return self._xml(endpoint, render_failed("checksumError", "You did not pass the checksum security check"))
+            return self._xml(
+                endpoint, render_failed("checksumError", "You did not pass the checksum security check")
+            )
         if call == "getMeetings":
             return self._xml(endpoint, endpoint.meetings_xml)
         if call == "getRecordings":
@@ -162,11 +183,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _admin(self, action: str, query: str, body: bytes) -> None:
         fleet = self.fleet
         if self.command == "POST" and body and self.headers.get("Content-Type") != "application/json":
-            return self._send(200, "application/xml", render_failed(
-                "unsupportedContentType", "POST request Content-Type is missing or unsupported").encode())
+            return self._send(
+                200,
+                "application/xml",
+                render_failed(
+                    "unsupportedContentType", "POST request Content-Type is missing or unsupported"
+                ).encode(),
+            )
         if not self._checksum_ok(action, query, fleet.scalelite_secret):
-            return self._send(200, "application/xml", render_failed(
-                "checksumError", "You did not pass the checksum security check").encode())
+            return self._send(
+                200,
+                "application/xml",
+                render_failed("checksumError", "You did not pass the checksum security check").encode(),
+            )
         params = json.loads(body) if body else {}
         params.update({k: v[0] for k, v in parse_qs(query).items() if k != "checksum"})
         server = fleet.servers.get(str(params.get("id")))
@@ -177,10 +206,17 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "addServer":
             wanted = params.get("server") or {}
             new_id = f"srv-{len(fleet.servers) + 1}"
-            fleet.servers[new_id] = {"id": new_id, "url": wanted["url"], "secret": wanted["secret"],
-                                     "tag": wanted.get("tag") or "", "bbb_version": "", "state": "disabled",
-                                     "load": "unavailable", "load_multiplier": str(float(wanted.get("load_multiplier") or 1)),
-                                     "online": "offline"}
+            fleet.servers[new_id] = {
+                "id": new_id,
+                "url": wanted["url"],
+                "secret": wanted["secret"],
+                "tag": wanted.get("tag") or "",
+                "bbb_version": "",
+                "state": "disabled",
+                "load": "unavailable",
+                "load_multiplier": str(float(wanted.get("load_multiplier") or 1)),
+                "online": "offline",
+            }
             return self._json(201, fleet.servers[new_id])
         if server is None:
             return self._json(404, {"error": f"Couldn't find server with id={params.get('id')}"})
@@ -199,19 +235,34 @@ class _Handler(BaseHTTPRequestHandler):
             if not params.get("keep_state"):
                 server["state"] = "disabled"
             return self._json(200, {"success": f"Server id={server['id']} has been disabled"})
-        return self._send(200, "application/xml", render_failed("unsupportedRequest", "no such action").encode())
+        return self._send(
+            200, "application/xml", render_failed("unsupportedRequest", "no such action").encode()
+        )
 
     def _xml(self, endpoint: FakeBbb, text: str) -> None:
         payload = gzip.compress(text.encode()) if endpoint.gzip else text.encode()
         self.encoding = "gzip" if endpoint.gzip else None
-        self._send(endpoint.status or 200, "application/xml;charset=utf-8", payload, endpoint.no_length,
-                   endpoint.cut_at, endpoint.drip)
+        self._send(
+            endpoint.status or 200,
+            "application/xml;charset=utf-8",
+            payload,
+            endpoint.no_length,
+            endpoint.cut_at,
+            endpoint.drip,
+        )
 
     def _json(self, status: int, doc) -> None:
         self._send(status, "application/json; charset=utf-8", json.dumps(doc).encode())
 
-    def _send(self, status: int, content_type: str, payload: bytes, no_length: bool = False,
-              cut_at: int | None = None, drip: float = 0.0) -> None:
+    def _send(
+        self,
+        status: int,
+        content_type: str,
+        payload: bytes,
+        no_length: bool = False,
+        cut_at: int | None = None,
+        drip: float = 0.0,
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -225,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if drip:
                 for start in range(0, len(payload), 64):
-                    self.wfile.write(payload[start:start + 64])
+                    self.wfile.write(payload[start : start + 64])
                     self.wfile.flush()
                     time.sleep(drip)
                 return

@@ -36,8 +36,16 @@ class FakeProvider:
         self._maybe_fail()
         out = []
         for s in specs:
-            vm = VM(self.name, f"id-{s.name}", s.name, "pending", f"http://{s.name}/bigbluebutton/api",
-                    s.image, self.clock(), dict(s.tags))
+            vm = VM(
+                self.name,
+                f"id-{s.name}",
+                s.name,
+                "pending",
+                f"http://{s.name}/bigbluebutton/api",
+                s.image,
+                self.clock(),
+                dict(s.tags),
+            )
             self.vms[vm.vm_id] = vm
             out.append(vm)
         if self.lose_answer:
@@ -47,8 +55,9 @@ class FakeProvider:
     def boot(self):
         for vm_id, vm in self.vms.items():
             if vm.status == "pending":
-                self.vms[vm_id] = VM(vm.provider, vm.vm_id, vm.name, "running", vm.address, vm.image,
-                                     vm.launched_at, vm.tags)
+                self.vms[vm_id] = VM(
+                    vm.provider, vm.vm_id, vm.name, "running", vm.address, vm.image, vm.launched_at, vm.tags
+                )
 
     def start(self, vm_id):
         self.asked.append(("start", vm_id))
@@ -90,13 +99,26 @@ class FakeScalelite:
 
     def servers(self) -> list[ScaleliteServer]:
         self._check()
-        return [ScaleliteServer(s.id, s.url, s.secret, s.state, s.online, float(self.meetings_by_url.get(s.url, 0) * 20),
-                                s.load_multiplier, s.tag) for s in self.servers_by_id.values()]
+        return [
+            ScaleliteServer(
+                s.id,
+                s.url,
+                s.secret,
+                s.state,
+                s.online,
+                float(self.meetings_by_url.get(s.url, 0) * 20),
+                s.load_multiplier,
+                s.tag,
+            )
+            for s in self.servers_by_id.values()
+        ]
 
     def add(self, url, secret, load_multiplier, tag):
         self._check()
         self.asked.append(("add", url))
-        s = ScaleliteServer(f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, 0.0, load_multiplier, tag)
+        s = ScaleliteServer(
+            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, 0.0, load_multiplier, tag
+        )
         self.servers_by_id[s.id] = s
         return s
 
@@ -105,7 +127,9 @@ class FakeScalelite:
         self.asked.append((state, server_id))
         s = self.servers_by_id[server_id]
         mapped = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}[state]
-        self.servers_by_id[server_id] = ScaleliteServer(s.id, s.url, s.secret, mapped, s.online, s.load, s.load_multiplier, s.tag)
+        self.servers_by_id[server_id] = ScaleliteServer(
+            s.id, s.url, s.secret, mapped, s.online, s.load, s.load_multiplier, s.tag
+        )
 
     def delete(self, server_id):
         self._check()

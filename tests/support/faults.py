@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chalicelib.bootstrap import Runtime
 from chalicelib.adapters.state.memory import MemoryStateStore
+from chalicelib.bootstrap import Runtime
 from chalicelib.ports import ApiError, UnreachableError
 from chalicelib.sim.direct import DirectBbb, DirectScalelite
 from chalicelib.sim.replay import SimClock
@@ -145,6 +145,7 @@ class FaultyScalelite:
         def add():
             self.ledger.added.append(url)
             return self.inner.add(url, secret, load_multiplier, tag)
+
         return self._admin("addServer", add)
 
     def set_state(self, server_id, state):
@@ -260,10 +261,15 @@ def faulty_fleet(settings, start: datetime, faults: Faults, world_seed: int = 0)
     clouds = builder.providers  # builds the simulated clouds (the static pool powers on here)
     store = FaultyStore(MemoryStateStore(cluster=settings.cluster), faults)
     rt = Runtime(
-        settings, store=store, scalelite=FaultyScalelite(DirectScalelite(world), faults, ledger),
+        settings,
+        store=store,
+        scalelite=FaultyScalelite(DirectScalelite(world), faults, ledger),
         providers={name: FaultyProvider(cloud, faults, ledger, world) for name, cloud in clouds.items()},
         bbb_factory=lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret),
-        clock=clock, secret=lambda name: None, world=world, forecaster=lambda now: (0.0, ""),
+        clock=clock,
+        secret=lambda name: None,
+        world=world,
+        forecaster=lambda now: (0.0, ""),
         notifier=lambda result: None,
     )
     world.advance(start)

@@ -7,7 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.ports import ConflictError
 from chalicelib.service import closures
@@ -28,7 +29,7 @@ def test_our_own_signature_verifies_within_the_window(body, skew):
 def test_any_changed_byte_of_the_body_is_refused(body, data):
     signature = closures.sign(SECRET, STAMP, body)
     index = data.draw(st.integers(0, len(body) - 1))
-    changed = body[:index] + bytes([(body[index] + data.draw(st.integers(1, 255))) % 256]) + body[index + 1:]
+    changed = body[:index] + bytes([(body[index] + data.draw(st.integers(1, 255))) % 256]) + body[index + 1 :]
     with pytest.raises(closures.SignatureError, match="mismatch"):
         closures.verify_signature(SECRET, STAMP, signature, changed, NOW)
 
@@ -41,14 +42,23 @@ def test_signatures_outside_the_window_are_stale(skew):
 
 
 def test_error_messages_never_contain_the_secret():
-    for timestamp, signature in [(None, None), ("x", "y"), (STAMP, "sha256=00"), ("1", closures.sign(SECRET, "1", b""))]:
+    for timestamp, signature in [
+        (None, None),
+        ("x", "y"),
+        (STAMP, "sha256=00"),
+        ("1", closures.sign(SECRET, "1", b"")),
+    ]:
         with pytest.raises(closures.SignatureError) as caught:
             closures.verify_signature(SECRET, timestamp, signature, b"", NOW)
         assert SECRET not in str(caught.value)
 
 
-@given(st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=8), st.none()), max_size=8),
-       st.randoms())
+@given(
+    st.dictionaries(
+        st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=8), st.none()), max_size=8
+    ),
+    st.randoms(),
+)
 def test_the_body_hash_ignores_key_order_and_spacing(document, rng: random.Random):
     items = list(document.items())
     rng.shuffle(items)
@@ -57,8 +67,13 @@ def test_the_body_hash_ignores_key_order_and_spacing(document, rng: random.Rando
 
 
 def announcement(**change) -> bytes:
-    document = {"id": "c-1", "starts_at": "2026-11-24T08:00:00+01:00", "ends_at": "2026-11-24T18:00:00+01:00",
-                "expected_users": 500, **change}
+    document = {
+        "id": "c-1",
+        "starts_at": "2026-11-24T08:00:00+01:00",
+        "ends_at": "2026-11-24T18:00:00+01:00",
+        "expected_users": 500,
+        **change,
+    }
     return json.dumps(document).encode()
 
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.domain.overrides import FLOORS, FREEZE, read_overrides
 from chalicelib.ports import UnreachableError
@@ -44,13 +45,30 @@ def paris(*args) -> datetime:
         ("unfreeze", grammar.Unfreeze()),
         ("drain bbb-demo-gandi-3", grammar.Drain("bbb-demo-gandi-3")),
         ("history", grammar.History()),
-        ("reserve tomorrow 08:00 17:00 3000", grammar.Reserve(paris(2026, 11, 24, 8), paris(2026, 11, 24, 17), 3000)),
-        ("reserve demain 8h 17h30 100", grammar.Reserve(paris(2026, 11, 24, 8), paris(2026, 11, 24, 17, 30), 100)),
-        ("reserve wednesday 08:00 friday 18:00 10", grammar.Reserve(paris(2026, 11, 25, 8), paris(2026, 11, 27, 18), 10)),
-        ("reserve 2026-11-30 08:00 12:00 5", grammar.Reserve(paris(2026, 11, 30, 8), paris(2026, 11, 30, 12), 5)),
-        ("reserve 2026-11-24T08:00 2026-11-24T18:00+00:00 500",
-         grammar.Reserve(paris(2026, 11, 24, 8), datetime(2026, 11, 24, 18, tzinfo=UTC), 500)),
-        ("reserve today 09:00 12:00 40", grammar.Reserve(paris(2026, 11, 23, 9), paris(2026, 11, 23, 12), 40)),
+        (
+            "reserve tomorrow 08:00 17:00 3000",
+            grammar.Reserve(paris(2026, 11, 24, 8), paris(2026, 11, 24, 17), 3000),
+        ),
+        (
+            "reserve demain 8h 17h30 100",
+            grammar.Reserve(paris(2026, 11, 24, 8), paris(2026, 11, 24, 17, 30), 100),
+        ),
+        (
+            "reserve wednesday 08:00 friday 18:00 10",
+            grammar.Reserve(paris(2026, 11, 25, 8), paris(2026, 11, 27, 18), 10),
+        ),
+        (
+            "reserve 2026-11-30 08:00 12:00 5",
+            grammar.Reserve(paris(2026, 11, 30, 8), paris(2026, 11, 30, 12), 5),
+        ),
+        (
+            "reserve 2026-11-24T08:00 2026-11-24T18:00+00:00 500",
+            grammar.Reserve(paris(2026, 11, 24, 8), datetime(2026, 11, 24, 18, tzinfo=UTC), 500),
+        ),
+        (
+            "reserve today 09:00 12:00 40",
+            grammar.Reserve(paris(2026, 11, 23, 9), paris(2026, 11, 23, 12), 40),
+        ),
     ],
 )
 def test_commands_parse(text, command):
@@ -106,7 +124,15 @@ def test_durations_add_up(days, hours, minutes):
 def test_open_commands_run_for_anyone_others_only_for_operators():
     runtime = FakeRuntime()
     assert "owned: serving 4" in execute("status", runtime, PUPIL, NOW).text
-    for text in ("plan 10", "freeze", "unfreeze", "floor gandi 3", "drain x", "history", "reserve today 11:00 12:00 9"):
+    for text in (
+        "plan 10",
+        "freeze",
+        "unfreeze",
+        "floor gandi 3",
+        "drain x",
+        "history",
+        "reserve today 11:00 12:00 9",
+    ):
         assert "only bbbscale operators" in execute(text, runtime, PUPIL, NOW).text
     assert runtime.store.settings.values == {} and runtime.store.reservations.by_id == {}
     assert [e.actor for e in runtime.store.history.entries] == ["slack:U999"] * 8
@@ -180,8 +206,11 @@ def test_an_unexpected_fault_is_still_answered_in_chat():
     assert len(runtime.store.history.entries) == 1
 
 
-@given(st.datetimes(min_value=datetime(2027, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
-       st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=366)), st.integers(1, MAX_USERS))
+@given(
+    st.datetimes(min_value=datetime(2027, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)),
+    st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=366)),
+    st.integers(1, MAX_USERS),
+)
 def test_iso_reservations_parse_to_the_same_instants(starts, length, users):
     starts = starts.replace(microsecond=0)
     ends = (starts + length).replace(microsecond=0)
@@ -199,6 +228,8 @@ def test_an_owned_pool_server_is_not_drained_by_bbbscale():
     from tests.support.chat_fakes import OPERATOR, FakeRuntime, FakeStore, serving
 
     runtime = FakeRuntime(store=FakeStore([serving("bbb-own-1", provider="owned")]))
-    reply = commands.execute("drain bbb-own-1", runtime, commands.Caller("slack", OPERATOR, "ops"), datetime.now(UTC))
+    reply = commands.execute(
+        "drain bbb-own-1", runtime, commands.Caller("slack", OPERATOR, "ops"), datetime.now(UTC)
+    )
     assert "owned pool" in reply.text and "never stops" in reply.text
     assert DRAIN not in runtime.store.settings.values

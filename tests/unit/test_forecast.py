@@ -4,7 +4,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from chalicelib.config import ConfigError, ForecastSettings, TimetableSettings
 from chalicelib.domain.forecast import (
@@ -68,7 +70,9 @@ def test_monday_pre_warms_for_the_coming_slot(hhmm, lead, units, reason):
 
 def test_slot_peak_counts_the_whole_slot_not_only_its_start():
     # Pupils join over the first minutes: the 08:00 slot peaks at 08:20, after the look-ahead window.
-    samples = [s for d in PAST_MONDAYS for s in class_load(d, {"08:00": (10, 5_000.0), "08:15": (40, 20_000.0)})]
+    samples = [
+        s for d in PAST_MONDAYS for s in class_load(d, {"08:00": (10, 5_000.0), "08:15": (40, 20_000.0)})
+    ]
     profile = LoadProfile.from_samples(samples, PARIS, weeks=3)
     result = forecast_units(at(MONDAY, "07:45"), SETTINGS, SCHOOL, profile, lead_minutes=5)
     assert result.units == 20_000
@@ -106,8 +110,8 @@ def test_real_calendar_zone_b_toussaint_2026():
 
 def test_wednesday_afternoon_is_light():
     # Last weeks: classes every morning slot, afternoons only outside Wednesday.
-    slots = {s: (55, 20_000.0) for s in ["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00"]}
-    wednesday_slots = {s: (55, 20_000.0) for s in ["08:00", "09:00", "10:00", "11:00"]}
+    slots = dict.fromkeys(["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00"], (55, 20000.0))
+    wednesday_slots = dict.fromkeys(["08:00", "09:00", "10:00", "11:00"], (55, 20000.0))
     samples = []
     for week in range(3):
         for weekday in range(5):
@@ -118,7 +122,9 @@ def test_wednesday_afternoon_is_light():
     wednesday = forecast_units(at(date(2026, 11, 25), "12:45"), SETTINGS, SCHOOL, profile, 15)
     assert tuesday.units == 20_000 and tuesday.reason.startswith("timetable: 13:00 class slot")
     assert wednesday.units == 0
-    assert [s.start.strftime("%H:%M") for s in class_slots(date(2026, 11, 25), SETTINGS, PARIS)][-1] == "11:00"
+    assert [s.start.strftime("%H:%M") for s in class_slots(date(2026, 11, 25), SETTINGS, PARIS)][
+        -1
+    ] == "11:00"
 
 
 def test_profile_keeps_the_maximum_of_the_last_weeks():
@@ -208,13 +214,18 @@ def readiness(variant_learned: str, variant_now: str, afternoon_friday: bool = F
 
     past = generate_week(date(2026, 11, 16), seed=1, scale=0.2, variant=variant_learned)
     profile = LoadProfile.from_samples(load_series(past, LoadWeights()), PARIS, weeks=1)
-    actual = load_series(generate_week(date(2026, 11, 23), seed=9, scale=0.2, variant=variant_now), LoadWeights())
+    actual = load_series(
+        generate_week(date(2026, 11, 23), seed=9, scale=0.2, variant=variant_now), LoadWeights()
+    )
     peak = max(units for _, units in actual)
     ratios = [
         forecast_units(moment - timedelta(minutes=16), SETTINGS, SCHOOL, profile, 6).units / units
         for moment, units in actual
         if units >= 0.25 * peak
-        and (not afternoon_friday or (moment.astimezone(PARIS).weekday() == 4 and moment.astimezone(PARIS).hour >= 13))
+        and (
+            not afternoon_friday
+            or (moment.astimezone(PARIS).weekday() == 4 and moment.astimezone(PARIS).hour >= 13)
+        )
     ]
     return min(ratios)
 

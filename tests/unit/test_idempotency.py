@@ -16,8 +16,11 @@ def counted(layer, config=None):
     """An idempotent function over `layer` that counts how often its body really ran."""
     runs: list[dict] = []
 
-    @idempotent_function(data_keyword_argument="closure", persistence_store=layer,
-                         config=config or IdempotencyConfig(expires_after_seconds=600))
+    @idempotent_function(
+        data_keyword_argument="closure",
+        persistence_store=layer,
+        config=config or IdempotencyConfig(expires_after_seconds=600),
+    )
     def store_closure(closure: dict) -> dict:
         runs.append(closure)
         if closure.get("explode"):
@@ -30,7 +33,9 @@ def counted(layer, config=None):
 @pytest.fixture(autouse=True)
 def _quiet():
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Couldn't determine the remaining time left": no Lambda context here
+        warnings.simplefilter(
+            "ignore"
+        )  # "Couldn't determine the remaining time left": no Lambda context here
         yield
 
 

@@ -1,9 +1,17 @@
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from chalicelib.domain.load import LoadSnapshot, LoadWeights, Meeting, load_report, meeting_units, units_per_user
+from chalicelib.domain.load import (
+    LoadSnapshot,
+    LoadWeights,
+    Meeting,
+    load_report,
+    meeting_units,
+    units_per_user,
+)
 from tests.support.builders import T0
 
 W = LoadWeights()
@@ -33,7 +41,9 @@ def test_breakout_rooms_are_costed_like_any_room():
 
 
 def test_report_sums_every_meeting():
-    snap = LoadSnapshot((Meeting("a", 10, 1, 3, 7, 2, create_time_ms=OLD), Meeting("b", 5, 1, 1, 4, 0, True, OLD)))
+    snap = LoadSnapshot(
+        (Meeting("a", 10, 1, 3, 7, 2, create_time_ms=OLD), Meeting("b", 5, 1, 1, 4, 0, True, OLD))
+    )
     r = load_report(snap, W, T0)
     assert (r["meetings"], r["breakout_rooms"], r["participants"], r["moderators"]) == (2, 1, 15, 2)
     assert (r["voice"], r["listen_only"], r["video_streams"]) == (4, 11, 2)
@@ -48,5 +58,7 @@ def test_seed_peak_fits_about_a_hundred_servers():
 @given(st.integers(0, 200), st.integers(0, 200), st.integers(0, 50), st.integers(0, 50))
 def test_units_grow_with_every_kind_of_use(participants, voice, video, extra):
     base = Meeting("m", participants=participants, voice=voice, video=video, create_time_ms=OLD)
-    more = Meeting("m", participants=participants + extra, voice=voice + extra, video=video + extra, create_time_ms=OLD)
+    more = Meeting(
+        "m", participants=participants + extra, voice=voice + extra, video=video + extra, create_time_ms=OLD
+    )
     assert meeting_units(more, W, T0) >= meeting_units(base, W, T0) >= W.room

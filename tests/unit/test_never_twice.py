@@ -15,7 +15,9 @@ import re
 from collections import Counter
 from datetime import timedelta
 
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from chalicelib.config import Settings
 from chalicelib.domain.fleet import RUNNING, ServerState
@@ -29,22 +31,54 @@ DONE = ("done", "partial")
 
 def small_settings(api_failure_rate=0.0, api_timeout_rate=0.0, never_healthy_rate=0.0, seed=0) -> Settings:
     """Owned 2 (static), cheap (per-minute billing) and dear (per-second), boot 2 min: stops come soon."""
-    options = {"api_failure_rate": api_failure_rate, "api_timeout_rate": api_timeout_rate,
-               "never_healthy_rate": never_healthy_rate}
-    hoster = {"kind": "simulated", "capacity_units": 300, "max_surge": 3, "boot_minutes": 2,
-              "max_provision_minutes": 6, "priority": 10}
-    return Settings.model_validate({
-        "cluster": "p", "forecast": {"enabled": False}, "headroom": {"percent": 0, "units": 0},
-        "lifecycle": {"stabilization_minutes": 2, "lease_seconds": 120},
-        "providers": {
-            "owned": {"kind": "simulated", "mode": "static", "min_servers": 2, "max_servers": 2, "quota": 2,
-                      "priority": 0, "capacity_units": 300},
-            "cheap": {**hoster, "hourly_cost": 0.3, "quota": 4, "max_servers": 4, "billing": "minute",
-                      "options": {**options, "seed": seed}},
-            "dear": {**hoster, "hourly_cost": 0.5, "quota": 4, "max_servers": 4, "billing": "second",
-                     "options": {**options, "seed": seed + 1}},
-        },
-    })
+    options = {
+        "api_failure_rate": api_failure_rate,
+        "api_timeout_rate": api_timeout_rate,
+        "never_healthy_rate": never_healthy_rate,
+    }
+    hoster = {
+        "kind": "simulated",
+        "capacity_units": 300,
+        "max_surge": 3,
+        "boot_minutes": 2,
+        "max_provision_minutes": 6,
+        "priority": 10,
+    }
+    return Settings.model_validate(
+        {
+            "cluster": "p",
+            "forecast": {"enabled": False},
+            "headroom": {"percent": 0, "units": 0},
+            "lifecycle": {"stabilization_minutes": 2, "lease_seconds": 120},
+            "providers": {
+                "owned": {
+                    "kind": "simulated",
+                    "mode": "static",
+                    "min_servers": 2,
+                    "max_servers": 2,
+                    "quota": 2,
+                    "priority": 0,
+                    "capacity_units": 300,
+                },
+                "cheap": {
+                    **hoster,
+                    "hourly_cost": 0.3,
+                    "quota": 4,
+                    "max_servers": 4,
+                    "billing": "minute",
+                    "options": {**options, "seed": seed},
+                },
+                "dear": {
+                    **hoster,
+                    "hourly_cost": 0.5,
+                    "quota": 4,
+                    "max_servers": 4,
+                    "billing": "second",
+                    "options": {**options, "seed": seed + 1},
+                },
+            },
+        }
+    )
 
 
 def classes(world, minute: int, now) -> None:
@@ -53,8 +87,11 @@ def classes(world, minute: int, now) -> None:
     if minute in (3, 12):
         for i in range(22):
             world.create_meeting(f"w{minute}-{i}", now, **room)
-    ends = {20: [f"w3-{i}" for i in range(22)], 28: [f"w12-{i}" for i in range(18)],
-            40: [f"w12-{i}" for i in range(18, 22)]}
+    ends = {
+        20: [f"w3-{i}" for i in range(22)],
+        28: [f"w12-{i}" for i in range(18)],
+        40: [f"w12-{i}" for i in range(18, 22)],
+    }
     for meeting_id in ends.get(minute, []):
         world.end_meeting(meeting_id)
 
@@ -69,7 +106,9 @@ def run(settings, faults: Faults, storm=lambda minute, fleet: None, together=fro
         if minute == FAULT_MINUTES:
             faults.active = False
             for cloud in fleet.clouds.values():
-                cloud.options = cloud.options.model_copy(update={"api_failure_rate": 0, "api_timeout_rate": 0})
+                cloud.options = cloud.options.model_copy(
+                    update={"api_failure_rate": 0, "api_timeout_rate": 0}
+                )
         fleet.clock.set(now)
         load(fleet.world, minute, now)
         storm(minute, fleet)
@@ -89,8 +128,12 @@ def assert_safe_and_recovered(fleet, results, doubles):
     assert fleet.ledger.violations == []
     assert [n for n, c in Counter(fleet.ledger.created).items() if c > 1] == []
     assert doubles == []
-    keys = [f"{r['at']}:{a['action']}:{a.get('server') or a['provider']}" for r in results for a in r["actions"]
-            if a.get("result", "").startswith(DONE)]
+    keys = [
+        f"{r['at']}:{a['action']}:{a.get('server') or a['provider']}"
+        for r in results
+        for a in r["actions"]
+        if a.get("result", "").startswith(DONE)
+    ]
     assert [k for k, c in Counter(keys).items() if c > 1] == []
     lease = fleet.store.lease.acquired
     assert all(sum(got for at2, got in lease if at2 == at) <= 1 for at, _ in lease)
@@ -98,8 +141,11 @@ def assert_safe_and_recovered(fleet, results, doubles):
     records = {s.name: s for s in fleet.store.servers.servers()}
     for name in HOSTERS:
         assert [vm.name for vm in fleet.clouds[name].list()] == []
-    assert [(s.name, s.state.value, s.reason) for s in records.values()
-            if s.provider in HOSTERS and s.state in RUNNING] == []
+    assert [
+        (s.name, s.state.value, s.reason)
+        for s in records.values()
+        if s.provider in HOSTERS and s.state in RUNNING
+    ] == []
     known = {s.url for s in records.values() if s.state in RUNNING}
     assert [e.url for e in fleet.world.scalelite_servers() if e.url not in known] == []
 
@@ -137,19 +183,29 @@ def test_a_cordon_whose_record_was_lost_is_undone_when_the_load_returns():
         classes(world, minute, now)
         if minute == 23:
             for i in range(22):
-                world.create_meeting(f"w23-{i}", now, participants=25, moderators=1, voice=5, listen_only=20, video=1)
+                world.create_meeting(
+                    f"w23-{i}", now, participants=25, moderators=1, voice=5, listen_only=20, video=1
+                )
 
     reference = Faults(random.Random(0))
     run(small_settings(), reference, load=classes_again)
-    cordon = next(i for i, where in enumerate(reference.points) if where == "Scalelite: after updateServer cordon")
+    cordon = next(
+        i for i, where in enumerate(reference.points) if where == "Scalelite: after updateServer cordon"
+    )
     seen = {}
 
     def look(minute, fleet):  # before each tick: what the ticks so far left
         enabled = {e.url for e in fleet.world.scalelite_servers() if e.state == "enabled"}
-        serving = [s.url for s in fleet.store.servers.servers() if s.provider == "cheap" and s.state == ServerState.SERVING]
+        serving = [
+            s.url
+            for s in fleet.store.servers.servers()
+            if s.provider == "cheap" and s.state == ServerState.SERVING
+        ]
         seen[minute] = (len(serving), sum(url in enabled for url in serving))
 
-    fleet, results, _ = run(small_settings(), Faults(random.Random(0), kill_at=cordon), look, load=classes_again)
+    fleet, results, _ = run(
+        small_settings(), Faults(random.Random(0), kill_at=cordon), look, load=classes_again
+    )
     assert next(r for r in results if r["at"].endswith("09:27:00+00:00"))["desired"]["cheap"] == 4
     assert seen[28] == (4, 4)  # what the store calls serving, Scalelite enables: all four take meetings
     assert fleet.world.killed_meetings == []
@@ -159,9 +215,12 @@ def test_a_cordon_whose_record_was_lost_is_undone_when_the_load_returns():
 def storms(draw):
     minutes = st.integers(0, FAULT_MINUTES - 1)
     return {
-        "settings": dict(api_failure_rate=draw(st.sampled_from([0.0, 0.2, 0.4])),
-                         api_timeout_rate=draw(st.sampled_from([0.0, 0.1, 0.3])),
-                         never_healthy_rate=draw(st.sampled_from([0.0, 0.25])), seed=draw(st.integers(0, 999))),
+        "settings": dict(
+            api_failure_rate=draw(st.sampled_from([0.0, 0.2, 0.4])),
+            api_timeout_rate=draw(st.sampled_from([0.0, 0.1, 0.3])),
+            never_healthy_rate=draw(st.sampled_from([0.0, 0.25])),
+            seed=draw(st.integers(0, 999)),
+        ),
         "kill_rate": draw(st.sampled_from([0.0, 0.03, 0.1])),
         "flaky": draw(st.sampled_from([0.0, 0.1, 0.3])),
         "down": draw(st.frozensets(minutes, max_size=8)),
@@ -175,7 +234,9 @@ def storms(draw):
 @hsettings(max_examples=30, deadline=None)
 @given(storms())
 def test_under_any_fault_schedule_no_class_is_cut_and_nothing_is_done_twice(plan):
-    faults = Faults(random.Random(plan["seed"]), kill_rate=plan["kill_rate"], scalelite_flaky_rate=plan["flaky"])
+    faults = Faults(
+        random.Random(plan["seed"]), kill_rate=plan["kill_rate"], scalelite_flaky_rate=plan["flaky"]
+    )
     offline: dict[str, int] = {}
 
     def storm(minute, fleet):
@@ -188,8 +249,14 @@ def test_under_any_fault_schedule_no_class_is_cut_and_nothing_is_done_twice(plan
                 del offline[name]
         if minute in plan["offline"] and faults.active:
             # Only empty servers: Scalelite itself ends the meetings of a server that stays offline.
-            empty = sorted(n for n in fleet.world.nodes if n.startswith("bbbscale-p-") and "-owned-" not in n
-                           and not fleet.world.meetings_of(n) and n not in offline)
+            empty = sorted(
+                n
+                for n in fleet.world.nodes
+                if n.startswith("bbbscale-p-")
+                and "-owned-" not in n
+                and not fleet.world.meetings_of(n)
+                and n not in offline
+            )
             if empty:
                 name = empty[minute % len(empty)]
                 fleet.world.set_fault(name, offline=True)

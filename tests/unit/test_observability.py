@@ -13,14 +13,29 @@ from chalicelib import observability
 from chalicelib.observability import RedactingFilter, emit_tick_metrics, install, metrics
 
 TICK = {
-    "at": "2026-11-23T08:00:00+00:00", "dry_run": False,
-    "load": {"meetings": 12, "breakout_rooms": 2, "participants": 240, "moderators": 14, "voice": 61,
-             "listen_only": 120, "video_streams": 9, "load_units": 431.5},
+    "at": "2026-11-23T08:00:00+00:00",
+    "dry_run": False,
+    "load": {
+        "meetings": 12,
+        "breakout_rooms": 2,
+        "participants": 240,
+        "moderators": 14,
+        "voice": 61,
+        "listen_only": 120,
+        "video_streams": 9,
+        "load_units": 431.5,
+    },
     "desired": {"owned": 96, "gandi": 40},
     "fleet": {"owned": {"serving": 96}, "gandi": {"serving": 12, "booting": 20, "draining": 1}},
     "actions": [
         {"action": "start", "provider": "gandi", "count": 8, "reason": "short", "result": "started 8"},
-        {"action": "cordon", "provider": "gandi", "server": "g-3", "reason": "spare", "result": "failed: boom"},
+        {
+            "action": "cordon",
+            "provider": "gandi",
+            "server": "g-3",
+            "reason": "spare",
+            "result": "failed: boom",
+        },
         {"action": "hold", "provider": "*", "reason": "frozen by an operator"},
     ],
 }
@@ -56,13 +71,28 @@ def test_a_tick_becomes_cluster_and_provider_metrics(capsys):
     assert set(by_provider) == {None, "owned", "gandi"} and len(documents) == 3
     cluster = by_provider[None]
     assert dimensions(cluster) == {"service": "bbbscale", "cluster": "demo"}
-    assert values(cluster) == {"LoadUnits": [431.5], "Rooms": [12.0], "Participants": [240.0], "Mics": [61.0],
-                               "Webcams": [9.0], "Actions": [2.0], "Failures": [1.0]}
+    assert values(cluster) == {
+        "LoadUnits": [431.5],
+        "Rooms": [12.0],
+        "Participants": [240.0],
+        "Mics": [61.0],
+        "Webcams": [9.0],
+        "Actions": [2.0],
+        "Failures": [1.0],
+    }
     gandi = by_provider["gandi"]
     assert dimensions(gandi) == {"service": "bbbscale", "cluster": "demo", "provider": "gandi"}
-    assert values(gandi) == {"Desired": [40.0], "Serving": [12.0], "Booting": [20.0], "Draining": [1.0],
-                             "Actions": [2.0], "Failures": [1.0]}
-    assert values(by_provider["owned"])["Serving"] == [96.0] and values(by_provider["owned"])["Actions"] == [0.0]
+    assert values(gandi) == {
+        "Desired": [40.0],
+        "Serving": [12.0],
+        "Booting": [20.0],
+        "Draining": [1.0],
+        "Actions": [2.0],
+        "Failures": [1.0],
+    }
+    assert values(by_provider["owned"])["Serving"] == [96.0] and values(by_provider["owned"])["Actions"] == [
+        0.0
+    ]
 
 
 def test_an_unknown_load_adds_no_load_metrics(capsys):
@@ -88,12 +118,16 @@ def test_install_logs_with_lambda_context_and_flushes_metrics_once(capfd):
     (cluster,) = emf_documents(captured.out)
     assert dimensions(cluster)["cluster"] == "demo"
     (line,) = [json.loads(x) for x in captured.err.splitlines() if "tick done" in x]
-    assert line["service"] == "bbbscale" and line["function_name"] == "capacity_check" and "cold_start" in line
+    assert (
+        line["service"] == "bbbscale" and line["function_name"] == "capacity_check" and "cold_start" in line
+    )
 
 
 def test_configured_secrets_never_reach_the_logs(capfd, monkeypatch):
     monkeypatch.setenv("BBBSCALE_WEBHOOK_SECRET", "s3cr3t-webhook-value")
-    observability.logger.info("verifying with s3cr3t-webhook-value", extra={"header": 's3cr3t-webhook-value"'})
+    observability.logger.info(
+        "verifying with s3cr3t-webhook-value", extra={"header": 's3cr3t-webhook-value"'}
+    )
     line = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
     assert "s3cr3t" not in json.dumps(line)
     assert line["message"] == "verifying with ***"
@@ -125,10 +159,30 @@ def test_each_action_is_one_json_log_line_with_tick_cluster_and_action(capsys):
 
     from chalicelib.observability import log_tick
 
-    log_tick({"tick_id": "tick-abc", "desired": {"gandi": 3}, "load": {"load_units": 12.5}, "problems": [],
-              "actions": [{"action": "start", "provider": "gandi", "count": 3, "reason": "desired 3 > active 0",
-                           "result": "done"}]}, "region")
+    log_tick(
+        {
+            "tick_id": "tick-abc",
+            "desired": {"gandi": 3},
+            "load": {"load_units": 12.5},
+            "problems": [],
+            "actions": [
+                {
+                    "action": "start",
+                    "provider": "gandi",
+                    "count": 3,
+                    "reason": "desired 3 > active 0",
+                    "result": "done",
+                }
+            ],
+        },
+        "region",
+    )
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     (action,) = [line for line in lines if line.get("action") == "start"]
-    assert (action["tick"], action["cluster"], action["provider"], action["count"]) == ("tick-abc", "region", "gandi", 3)
+    assert (action["tick"], action["cluster"], action["provider"], action["count"]) == (
+        "tick-abc",
+        "region",
+        "gandi",
+        3,
+    )
     assert "desired 3 > active 0" in action["message"]

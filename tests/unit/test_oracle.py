@@ -1,20 +1,29 @@
 """The oracle: hand-computed periods, exact cheapest mixes, and never above a feasible allocation."""
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from chalicelib.config import ProviderSettings
 from chalicelib.sim.oracle import cheapest_servers, oracle
 
-T0 = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
 
 def provider(cap=300.0, cost=0.0, limit=10, mode="create", billing="hour", low=0) -> ProviderSettings:
-    return ProviderSettings(capacity_units=cap, hourly_cost=cost, max_servers=limit, quota=limit, mode=mode,
-                            billing=billing, min_servers=low)
+    return ProviderSettings(
+        capacity_units=cap,
+        hourly_cost=cost,
+        max_servers=limit,
+        quota=limit,
+        mode=mode,
+        billing=billing,
+        min_servers=low,
+    )
 
 
 def series(*hours: list[float]) -> list[tuple[datetime, float]]:
@@ -81,13 +90,20 @@ providers_strategy = st.lists(
     ),
     min_size=1,
     max_size=3,
-).map(lambda rows: {f"p{i}": provider(cap, cost, limit, low=min(low, limit)) for i, (cap, cost, limit, low) in enumerate(rows)})
+).map(
+    lambda rows: {
+        f"p{i}": provider(cap, cost, limit, low=min(low, limit))
+        for i, (cap, cost, limit, low) in enumerate(rows)
+    }
+)
 
 
 def brute_force(units, providers):
     names = list(providers)
     best = None
-    for counts in itertools.product(*(range(providers[n].min_servers, providers[n].limit + 1) for n in names)):
+    for counts in itertools.product(
+        *(range(providers[n].min_servers, providers[n].limit + 1) for n in names)
+    ):
         if sum(c * providers[n].capacity_units for n, c in zip(names, counts)) + 1e-9 < units:
             continue
         key = (round(sum(c * providers[n].hourly_cost for n, c in zip(names, counts)), 9), sum(counts))

@@ -8,10 +8,14 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.adapters.scalelite.parse import (
-    parse_failure, parse_index, parse_meetings, parse_recordings_pending,
+    parse_failure,
+    parse_index,
+    parse_meetings,
+    parse_recordings_pending,
 )
 from chalicelib.domain.load import LoadTotals, Meeting
 from chalicelib.ports import ApiError, ResponseError
@@ -27,22 +31,35 @@ def fixture(name: str) -> bytes:
 
 def test_docs_example_gives_one_of_each():
     totals = parse_meetings(fixture("get_meetings_docs_example.xml"), LIMIT).totals
-    assert totals == LoadTotals(meetings=1, breakout_rooms=0, participants=1, moderators=1, voice=1,
-                                listen_only=0, video_streams=1)
+    assert totals == LoadTotals(
+        meetings=1, breakout_rooms=0, participants=1, moderators=1, voice=1, listen_only=0, video_streams=1
+    )
 
 
 def test_docs_example_from_a_binary_stream_sets_the_server():
     snapshot = parse_meetings(io.BytesIO(fixture("get_meetings_docs_example.xml")), LIMIT, server="bbb7")
     (meeting,) = snapshot.meetings
-    assert (meeting.meeting_id, meeting.server, meeting.create_time_ms) == ("Demo Meeting", "bbb7", 1531241258036)
+    assert (meeting.meeting_id, meeting.server, meeting.create_time_ms) == (
+        "Demo Meeting",
+        "bbb7",
+        1531241258036,
+    )
     assert snapshot.complete and snapshot.problems == ()
 
 
 def test_pretty_cdata_breakouts_metadata_and_unknown_elements():
     snapshot = parse_meetings(fixture("breakouts_pretty_cdata.xml"), LIMIT)
     first, breakout = snapshot.meetings
-    assert first == Meeting("maths-4e&b", participants=25, moderators=1, voice=6, listen_only=18, video=1,
-                            is_breakout=False, create_time_ms=1795000000000)
+    assert first == Meeting(
+        "maths-4e&b",
+        participants=25,
+        moderators=1,
+        voice=6,
+        listen_only=18,
+        video=1,
+        is_breakout=False,
+        create_time_ms=1795000000000,
+    )
     assert breakout.meeting_id == "maths-4e&b (Room 1)" and breakout.is_breakout
     assert snapshot.totals.breakout_rooms == 1 and snapshot.totals.participants == 29  # not the metadata 999
 
@@ -57,8 +74,9 @@ def test_success_without_a_meetings_element_is_empty():
     assert parse_meetings(b"<response><returncode>SUCCESS</returncode></response>", LIMIT).meetings == ()
 
 
-@pytest.mark.parametrize("name,key", [("failed_checksum.xml", "checksumError"),
-                                      ("failed_internal_error.xml", "internalError")])
+@pytest.mark.parametrize(
+    "name,key", [("failed_checksum.xml", "checksumError"), ("failed_internal_error.xml", "internalError")]
+)
 def test_failed_is_an_api_error_with_its_message_key(name, key):
     with pytest.raises(ApiError) as caught:
         parse_meetings(fixture(name), LIMIT)
@@ -73,14 +91,20 @@ def test_entity_declarations_are_refused(name):
 
 def test_a_bare_doctype_is_refused_too():
     with pytest.raises(ResponseError, match="DOCTYPE"):
-        parse_meetings(b'<!DOCTYPE response SYSTEM "http://127.0.0.1:9/x.dtd"><response>'
-                       b"<returncode>SUCCESS</returncode></response>", LIMIT)
+        parse_meetings(
+            b'<!DOCTYPE response SYSTEM "http://127.0.0.1:9/x.dtd"><response>'
+            b"<returncode>SUCCESS</returncode></response>",
+            LIMIT,
+        )
 
 
 def test_an_undeclared_entity_is_malformed():
     with pytest.raises(ResponseError):
-        parse_meetings(b"<response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>&x;"
-                       b"</meetingID></meeting></meetings></response>", LIMIT)
+        parse_meetings(
+            b"<response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>&x;"
+            b"</meetingID></meeting></meetings></response>",
+            LIMIT,
+        )
 
 
 class CountingStream(io.RawIOBase):
@@ -94,8 +118,11 @@ class CountingStream(io.RawIOBase):
 
     def read(self, size=-1):
         size = 65536 if size is None or size < 0 else size
-        chunk = (self.head[self.given:self.given + size] if self.given < len(self.head)
-                 else b"<meeting><meetingID>x</meetingID></meeting>" * (size // 44 + 1))[:size]
+        chunk = (
+            self.head[self.given : self.given + size]
+            if self.given < len(self.head)
+            else b"<meeting><meetingID>x</meetingID></meeting>" * (size // 44 + 1)
+        )[:size]
         self.given += len(chunk)
         return chunk
 
@@ -114,45 +141,69 @@ def test_a_document_exactly_at_the_limit_passes():
         parse_meetings(body, len(body) - 1)
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"<response><returncode>SUCCESS</returncode><meetings><meeting>",
-    b"<response><returncode>SUCCESS</returncode></respons>", b"not xml at all", b"\xff\xfe\x00<",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<response><returncode>SUCCESS</returncode><meetings><meeting>",
+        b"<response><returncode>SUCCESS</returncode></respons>",
+        b"not xml at all",
+        b"\xff\xfe\x00<",
+    ],
+)
 def test_malformed_or_truncated_xml_is_a_response_error(body):
     with pytest.raises(ResponseError):
         parse_meetings(body, LIMIT)
 
 
-@pytest.mark.parametrize("body,match", [
-    (b"<html><body>502 Bad Gateway</body></html>", "root element"),
-    (b"<response><meetings/></response>", "no <returncode>"),
-    (b"<response><returncode>MAYBE</returncode></response>", "unknown returncode"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        (b"<html><body>502 Bad Gateway</body></html>", "root element"),
+        (b"<response><meetings/></response>", "no <returncode>"),
+        (b"<response><returncode>MAYBE</returncode></response>", "unknown returncode"),
+    ],
+)
 def test_answers_that_are_not_bbb_answers(body, match):
     with pytest.raises(ResponseError, match=match):
         parse_meetings(body, LIMIT)
 
 
-@pytest.mark.parametrize("field,value", [("participantCount", "12a"), ("videoCount", "-1"),
-                                         ("moderatorCount", ""), ("createTime", "soon"),
-                                         ("voiceParticipantCount", "١٢")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("participantCount", "12a"),
+        ("videoCount", "-1"),
+        ("moderatorCount", ""),
+        ("createTime", "soon"),
+        ("voiceParticipantCount", "١٢"),
+    ],
+)
 def test_garbage_in_a_count_names_the_field(field, value):
-    body = (f"<response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>m1</meetingID>"
-            f"<{field}>{value}</{field}></meeting></meetings></response>").encode()
+    body = (
+        f"<response><returncode>SUCCESS</returncode><meetings><meeting><meetingID>m1</meetingID>"
+        f"<{field}>{value}</{field}></meeting></meetings></response>"
+    ).encode()
     with pytest.raises(ResponseError, match=field):
         parse_meetings(body, LIMIT)
 
 
 def test_a_meeting_without_an_id_is_refused():
     with pytest.raises(ResponseError, match="meetingID"):
-        parse_meetings(b"<response><returncode>SUCCESS</returncode><meetings><meeting><participantCount>3"
-                       b"</participantCount></meeting></meetings></response>", LIMIT)
+        parse_meetings(
+            b"<response><returncode>SUCCESS</returncode><meetings><meeting><participantCount>3"
+            b"</participantCount></meeting></meetings></response>",
+            LIMIT,
+        )
 
 
 def test_recordings_pending_counts_processing_and_processed_only():
     assert parse_recordings_pending(fixture("get_recordings_mixed.xml"), LIMIT) == 2
     assert parse_recordings_pending(render_recordings([]).encode(), LIMIT) == 0
-    assert parse_recordings_pending(render_recordings(["processed", "unpublished", "deleted"]).encode(), LIMIT) == 1
+    assert (
+        parse_recordings_pending(render_recordings(["processed", "unpublished", "deleted"]).encode(), LIMIT)
+        == 1
+    )
 
 
 def test_index_gives_the_versions():
@@ -168,10 +219,17 @@ def test_parse_failure_returns_the_error_or_none():
 meetings_strategy = st.lists(
     st.builds(
         Meeting,
-        meeting_id=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Co")),
-                           min_size=1, max_size=12).filter(lambda s: s.strip() == s and s.strip()),
-        participants=st.integers(0, 40), moderators=st.integers(0, 3), voice=st.integers(0, 40),
-        listen_only=st.integers(0, 40), video=st.integers(0, 40), is_breakout=st.booleans(),
+        meeting_id=st.text(
+            alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Co")),
+            min_size=1,
+            max_size=12,
+        ).filter(lambda s: s.strip() == s and s.strip()),
+        participants=st.integers(0, 40),
+        moderators=st.integers(0, 3),
+        voice=st.integers(0, 40),
+        listen_only=st.integers(0, 40),
+        video=st.integers(0, 40),
+        is_breakout=st.booleans(),
         create_time_ms=st.integers(0, 2_000_000_000_000),
     ),
     max_size=8,
@@ -179,8 +237,13 @@ meetings_strategy = st.lists(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(meetings=meetings_strategy, pretty=st.booleans(), cdata=st.booleans(), shuffle=st.booleans(),
-       seed=st.integers(0, 1000))
+@given(
+    meetings=meetings_strategy,
+    pretty=st.booleans(),
+    cdata=st.booleans(),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 1000),
+)
 def test_round_trip_keeps_every_meeting_and_sum(meetings, pretty, cdata, shuffle, seed):
     style = Style(pretty=pretty, cdata=cdata, shuffle=shuffle, attendees=True)
     body = render_get_meetings(meetings, style, random.Random(seed)).encode()

@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from chalicelib.domain.decision import ServerCheck
 from chalicelib.domain.fleet import ServerState as S
@@ -40,7 +42,12 @@ def test_healthy_booting_server_is_registered_then_enabled():
 
 def test_server_not_healthy_in_time_is_replaced():
     late = server("c1", state=S.BOOTING, billed_minutes_ago=16)
-    d = decide(observation(owned() + [late], load_of(1400), checks={"c1": ServerCheck(healthy=False, problem="503")}), CFG)
+    d = decide(
+        observation(
+            owned() + [late], load_of(1400), checks={"c1": ServerCheck(healthy=False, problem="503")}
+        ),
+        CFG,
+    )
     assert [a.action for a in d.actions] == ["replace", "start"]
     assert "after 16 min > 15" in d.actions[0].reason
 
@@ -63,8 +70,10 @@ def test_scale_down_keeps_the_window_maximum():
 
 def test_no_scale_down_on_an_incomplete_or_failed_observation():
     fleet = owned() + [server("c0")]
-    for obs in (observation(fleet, None, recent=steady({"cheap": 0})),
-                observation(fleet, load_of(0), scalelite=None, recent=steady({"cheap": 0}))):
+    for obs in (
+        observation(fleet, None, recent=steady({"cheap": 0})),
+        observation(fleet, load_of(0), scalelite=None, recent=steady({"cheap": 0})),
+    ):
         d = decide(obs, CFG)
         assert not acts(d, "cordon") and not acts(d, "stop")
         assert "incomplete" in acts(d, "hold")[0].reason
@@ -85,8 +94,12 @@ def test_uncordon_draining_server_before_starting_a_new_one():
 def test_drained_server_stops_only_at_the_end_of_its_paid_hour():
     def verdict(minutes_ago, meetings=0, check=0):
         s = server("c0", state=S.DRAINING, meetings=meetings, billed_minutes_ago=minutes_ago)
-        obs = observation(owned() + [s], load_of(0), recent=steady({"cheap": 0}),
-                          checks={"c0": ServerCheck(healthy=True, meetings=check, recordings_pending=0)})
+        obs = observation(
+            owned() + [s],
+            load_of(0),
+            recent=steady({"cheap": 0}),
+            checks={"c0": ServerCheck(healthy=True, meetings=check, recordings_pending=0)},
+        )
         return decide(obs, CFG)
 
     assert acts(verdict(55), "stop")
@@ -97,8 +110,11 @@ def test_drained_server_stops_only_at_the_end_of_its_paid_hour():
 
 def test_operator_floor_and_drain_request():
     fleet = owned() + [server("c0"), server("c1")]
-    obs = observation(fleet, load_of(1300), overrides=Overrides(floors=(Floor("dear", 2, None, "bob"),),
-                                                               drain=frozenset({"c0"})))
+    obs = observation(
+        fleet,
+        load_of(1300),
+        overrides=Overrides(floors=(Floor("dear", 2, None, "bob"),), drain=frozenset({"c0"})),
+    )
     d = decide(obs, CFG)
     assert d.desired["dear"] == 2
     assert ("cordon", "c0") in [(a.action, a.server) for a in d.actions]
@@ -116,8 +132,12 @@ def test_stale_image_is_recycled_only_at_a_quiet_time_and_capacity_first():
     fleet = owned() + [server("c0", image="old"), server("c1")]
     busy = decide(observation(fleet, load_of(1200 + 500)), CFG)
     assert not [a for a in busy.actions if a.action in ("replace", "start")]
-    quiet = settings(providers={**{k: v.model_dump() for k, v in CFG.providers.items()},
-                                "cheap": {**CFG.providers["cheap"].model_dump(), "min_servers": 2}})
+    quiet = settings(
+        providers={
+            **{k: v.model_dump() for k, v in CFG.providers.items()},
+            "cheap": {**CFG.providers["cheap"].model_dump(), "min_servers": 2},
+        }
+    )
     first = decide(observation(fleet, load_of(100)), quiet)
     assert [(a.action, a.count) for a in first.actions] == [("start", 1)]  # replacement first
     fleet2 = fleet + [server("c2")]
@@ -137,11 +157,20 @@ def fleets(draw):
         provider = draw(st.sampled_from(["cheap", "dear"]))
         state = draw(states)
         meetings = draw(st.integers(0, 3))
-        s = server(f"{provider}-{i}", provider, state, meetings=meetings,
-                   billed_minutes_ago=draw(st.floats(0, 300)), offline_ticks=draw(st.integers(0, 4)))
+        s = server(
+            f"{provider}-{i}",
+            provider,
+            state,
+            meetings=meetings,
+            billed_minutes_ago=draw(st.floats(0, 300)),
+            offline_ticks=draw(st.integers(0, 4)),
+        )
         out.append(s)
-        checks[s.name] = ServerCheck(healthy=draw(st.booleans()), meetings=draw(st.one_of(st.none(), st.integers(0, 2))),
-                                     recordings_pending=draw(st.integers(0, 1)))
+        checks[s.name] = ServerCheck(
+            healthy=draw(st.booleans()),
+            meetings=draw(st.one_of(st.none(), st.integers(0, 2))),
+            recordings_pending=draw(st.integers(0, 1)),
+        )
     return out, checks
 
 
@@ -153,8 +182,14 @@ def test_never_stops_a_server_with_meetings_and_never_exceeds_limits(fleet_check
     if not complete:
         snapshot = type(snapshot)(snapshot.meetings, complete=False)
     registered = registered_for(fleet)
-    obs = observation(fleet, snapshot, T0, scalelite=registered, checks=checks,
-                      recent=steady({"cheap": 0, "dear": 0}, minutes=minutes))
+    obs = observation(
+        fleet,
+        snapshot,
+        T0,
+        scalelite=registered,
+        checks=checks,
+        recent=steady({"cheap": 0, "dear": 0}, minutes=minutes),
+    )
     d = decide(obs, CFG)
     by_name = {s.name: s for s in fleet}
     for a in d.actions:
@@ -169,7 +204,7 @@ def test_never_stops_a_server_with_meetings_and_never_exceeds_limits(fleet_check
             live = sum(1 for s in fleet if s.provider == a.provider)
             assert 0 < a.count <= p.max_surge and live + a.count <= p.limit
         if a.action == "cordon" and not complete:
-            assert False, "no scale-down on an incomplete observation"
+            raise AssertionError("no scale-down on an incomplete observation")
     assert len({a.key for a in d.actions}) == len(d.actions), "every decision is distinct"
 
 
@@ -179,12 +214,22 @@ def test_a_server_the_poller_disabled_counts_as_drained():
 
     s = server("c0", state=S.DRAINING, billed_minutes_ago=55)
     registered = {s.url: ScaleliteServer(s.scalelite_id, s.url, "x", "disabled", True, None)}
-    obs = observation(owned() + [s], load_of(0), scalelite=registered, recent=steady({"cheap": 0}),
-                      checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)})
+    obs = observation(
+        owned() + [s],
+        load_of(0),
+        scalelite=registered,
+        recent=steady({"cheap": 0}),
+        checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)},
+    )
     assert [a.server for a in decide(obs, CFG).actions if a.action == "stop"] == ["c0"]
     still_cordoned = {s.url: ScaleliteServer(s.scalelite_id, s.url, "x", "cordoned", True, None)}
-    obs = observation(owned() + [s], load_of(0), scalelite=still_cordoned, recent=steady({"cheap": 0}),
-                      checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)})
+    obs = observation(
+        owned() + [s],
+        load_of(0),
+        scalelite=still_cordoned,
+        recent=steady({"cheap": 0}),
+        checks={"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)},
+    )
     assert not [a for a in decide(obs, CFG).actions if a.action == "stop"]
 
 
@@ -192,11 +237,20 @@ def test_a_server_an_operator_drained_is_stopped_once_empty_and_never_reopened()
     s = server("c0", state=S.DRAINING, billed_minutes_ago=55)
     checks = {"c0": ServerCheck(healthy=True, meetings=0, recordings_pending=0)}
     drained = Overrides(drain=frozenset({"c0"}))
-    calm = decide(observation(owned() + [s], load_of(0), recent=steady({"cheap": 0}), checks=checks,
-                              overrides=drained), CFG)
+    calm = decide(
+        observation(owned() + [s], load_of(0), recent=steady({"cheap": 0}), checks=checks, overrides=drained),
+        CFG,
+    )
     assert [(a.action, a.server) for a in calm.actions] == [("stop", "c0")]
-    busy = decide(observation(owned() + [s], load_of(1500), overrides=drained,
-                              checks={"c0": ServerCheck(healthy=True, meetings=2, recordings_pending=0)}), CFG)
+    busy = decide(
+        observation(
+            owned() + [s],
+            load_of(1500),
+            overrides=drained,
+            checks={"c0": ServerCheck(healthy=True, meetings=2, recordings_pending=0)},
+        ),
+        CFG,
+    )
     assert "uncordon" not in [a.action for a in busy.actions]
     assert any(a.action == "start" for a in busy.actions)
 
@@ -213,8 +267,16 @@ def test_surplus_is_cordoned_before_a_class_starts_without_waiting_for_the_windo
     assert len(cordons) == 3
     assert "the 10:00 class starts in 5 min" in cordons[0].reason
     # Earlier in the hour, or with the rule off (the default), or with no forecast, the window holds.
-    for now, cfg in ((T0 - timedelta(minutes=25), on), (before, CFG),
-                     (before, settings(lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 10},
-                                       forecast={"enabled": False}))):
+    for now, cfg in (
+        (T0 - timedelta(minutes=25), on),
+        (before, CFG),
+        (
+            before,
+            settings(
+                lifecycle={"stabilization_minutes": 10, "consolidate_before_slot_minutes": 10},
+                forecast={"enabled": False},
+            ),
+        ),
+    ):
         held = decide(observation(fleet, load_of(0), now=now), cfg)
         assert not acts(held, "cordon") and "stabilizing" in acts(held, "hold")[0].reason

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from tests.support.builders import settings
@@ -7,14 +8,17 @@ from tests.support.builders import settings
 P = settings().providers
 
 
-@pytest.mark.parametrize("units, expected, unmet", [
-    (0, {"owned": 4, "cheap": 0, "dear": 0}, 0),
-    (1200, {"owned": 4, "cheap": 0, "dear": 0}, 0),          # owned pool covers it
-    (1201, {"owned": 4, "cheap": 1, "dear": 0}, 0),          # then the cheapest hourly provider
-    (1200 + 3000, {"owned": 4, "cheap": 10, "dear": 0}, 0),
-    (1200 + 3300, {"owned": 4, "cheap": 10, "dear": 1}, 0),  # cheap at quota: the dearer one takes over
-    (1200 + 9000 + 600, {"owned": 4, "cheap": 10, "dear": 20}, 2),
-])
+@pytest.mark.parametrize(
+    "units, expected, unmet",
+    [
+        (0, {"owned": 4, "cheap": 0, "dear": 0}, 0),
+        (1200, {"owned": 4, "cheap": 0, "dear": 0}, 0),  # owned pool covers it
+        (1201, {"owned": 4, "cheap": 1, "dear": 0}, 0),  # then the cheapest hourly provider
+        (1200 + 3000, {"owned": 4, "cheap": 10, "dear": 0}, 0),
+        (1200 + 3300, {"owned": 4, "cheap": 10, "dear": 1}, 0),  # cheap at quota: the dearer one takes over
+        (1200 + 9000 + 600, {"owned": 4, "cheap": 10, "dear": 20}, 2),
+    ],
+)
 def test_fills_owned_then_cheapest_within_quotas(units, expected, unmet):
     a = allocate(units, P)
     assert a.servers == expected

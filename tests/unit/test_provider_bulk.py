@@ -29,8 +29,13 @@ def test_concurrency_bound_is_respected_and_reached():
 
 def test_rate_limit_is_respected():
     starts = []
-    outcome = create_many(lambda s: starts.append(time.monotonic()) or s, list(range(8)), concurrency=8,
-                          rate_per_second=20, retries=0)
+    outcome = create_many(
+        lambda s: starts.append(time.monotonic()) or s,
+        list(range(8)),
+        concurrency=8,
+        rate_per_second=20,
+        retries=0,
+    )
     assert len(outcome.created) == 8
     starts.sort()
     # Burst of one: the k-th call starts no earlier than k/rate after the first (small timer slack).
@@ -62,8 +67,15 @@ def test_throttled_calls_are_retried_with_backoff_then_succeed():
             raise ProviderError("RequestLimitExceeded", retryable=True)
         return spec
 
-    outcome = create_many(create_one, ["a", "b"], concurrency=2, rate_per_second=1000, retries=3,
-                          backoff_seconds=0.5, sleep=lambda s: delays.append(s))
+    outcome = create_many(
+        create_one,
+        ["a", "b"],
+        concurrency=2,
+        rate_per_second=1000,
+        retries=3,
+        backoff_seconds=0.5,
+        sleep=lambda s: delays.append(s),
+    )
     assert outcome.created == ["a", "b"] and outcome.failed == [] and calls == {"a": 3, "b": 3}
     assert sorted(d for d in delays if d >= 0.5) == [0.5, 0.5, 1.0, 1.0]  # doubled each retry
 
@@ -75,8 +87,15 @@ def test_non_retryable_errors_fail_at_once_and_exhausted_retries_fail():
         calls[spec] += 1
         raise ProviderError(spec, retryable=(spec == "busy"))
 
-    outcome = create_many(create_one, ["quota", "busy"], concurrency=1, rate_per_second=1000, retries=2,
-                          backoff_seconds=0, sleep=lambda s: None)
+    outcome = create_many(
+        create_one,
+        ["quota", "busy"],
+        concurrency=1,
+        rate_per_second=1000,
+        retries=2,
+        backoff_seconds=0,
+        sleep=lambda s: None,
+    )
     assert outcome.created == [] and [spec for spec, _ in outcome.failed] == ["quota", "busy"]
     assert calls == {"quota": 1, "busy": 3}
 
@@ -95,8 +114,14 @@ def test_throttling_recognised_from_http_and_aws_errors():
 
 def test_progress_is_reported_once_per_spec():
     seen = []
-    create_many(lambda s: s, list(range(5)), concurrency=2, rate_per_second=1000, retries=0,
-                on_progress=lambda done, total: seen.append((done, total)))
+    create_many(
+        lambda s: s,
+        list(range(5)),
+        concurrency=2,
+        rate_per_second=1000,
+        retries=0,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(n, 5) for n in range(1, 6)]
 
 
@@ -124,6 +149,8 @@ def test_every_spec_ends_exactly_once_in_order(plan, concurrency):
         return index
 
     specs = list(enumerate(plan))
-    outcome = create_many(create_one, specs, concurrency, 10_000, retries=1, backoff_seconds=0, sleep=lambda s: None)
+    outcome = create_many(
+        create_one, specs, concurrency, 10_000, retries=1, backoff_seconds=0, sleep=lambda s: None
+    )
     assert outcome.created == [i for i, kind in specs if kind != "fail"]
     assert [spec[0] for spec, _ in outcome.failed] == [i for i, kind in specs if kind == "fail"]

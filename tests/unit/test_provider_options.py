@@ -9,7 +9,13 @@ from chalicelib.registry import PROVIDERS, resolve
 from tests.provider_fakes.context import context
 
 MINIMAL = {
-    "openstack": {"auth_url": "https://auth.example/v3", "username": "u", "project_name": "p", "region": "R1", "flavor": "f"},
+    "openstack": {
+        "auth_url": "https://auth.example/v3",
+        "username": "u",
+        "project_name": "p",
+        "region": "R1",
+        "flavor": "f",
+    },
     "cloudstack": {"zone": "z1", "service_offering": "m1.xlarge"},
     "outscale": {"region": "eu-west-2"},
     "ec2": {"region": "eu-west-3"},
@@ -27,7 +33,11 @@ WRONG = {
 
 
 def document(kind, options):
-    return {"providers": {"p1": {"kind": kind, "mode": "static" if kind == "static" else "create", "options": options}}}
+    return {
+        "providers": {
+            "p1": {"kind": kind, "mode": "static" if kind == "static" else "create", "options": options}
+        }
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(MINIMAL))
@@ -56,8 +66,19 @@ def test_ec2_errors_are_classified():
 
     from chalicelib.adapters.providers.ec2 import _failure
 
-    throttled = _failure("run_instances", ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "m"}}, "RunInstances"))
-    quota = _failure("run_instances", ClientError({"Error": {"Code": "InstanceLimitExceeded", "Message": "m"}}, "RunInstances"))
+    throttled = _failure(
+        "run_instances",
+        ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "m"}}, "RunInstances"),
+    )
+    quota = _failure(
+        "run_instances",
+        ClientError({"Error": {"Code": "InstanceLimitExceeded", "Message": "m"}}, "RunInstances"),
+    )
     down = _failure("run_instances", EndpointConnectionError(endpoint_url="https://ec2.example"))
-    assert isinstance(throttled, ProviderError) and throttled.retryable and down.retryable and not quota.retryable
+    assert (
+        isinstance(throttled, ProviderError)
+        and throttled.retryable
+        and down.retryable
+        and not quota.retryable
+    )
     assert "InstanceLimitExceeded" in str(quota)

@@ -7,8 +7,10 @@ from chalicelib.config import ConfigError, parse_settings
 from chalicelib.ports import LaunchSpec, ProviderError
 from tests.provider_fakes.context import context, settings
 
-SERVERS = [{"name": "bbb01", "url": "https://bbb01.example.org/bigbluebutton/api"},
-           {"name": "bbb02", "url": "https://bbb02.example.org/bigbluebutton/api"}]
+SERVERS = [
+    {"name": "bbb01", "url": "https://bbb01.example.org/bigbluebutton/api"},
+    {"name": "bbb02", "url": "https://bbb02.example.org/bigbluebutton/api"},
+]
 
 
 def make(servers=SERVERS):
@@ -19,12 +21,21 @@ def make(servers=SERVERS):
 def test_list_reports_every_server_running_with_its_host():
     vms = make().list()
     assert [(vm.vm_id, vm.status, vm.address) for vm in vms] == [
-        ("bbb01", "running", "bbb01.example.org"), ("bbb02", "running", "bbb02.example.org")]
+        ("bbb01", "running", "bbb01.example.org"),
+        ("bbb02", "running", "bbb02.example.org"),
+    ]
     assert vms[0].tags["url"] == SERVERS[0]["url"] and vms[0].provider == "owned"
 
 
-@pytest.mark.parametrize("call", [lambda p: p.create([LaunchSpec(name="x")]), lambda p: p.start("bbb01"),
-                                  lambda p: p.stop("bbb01"), lambda p: p.destroy("bbb01")])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: p.create([LaunchSpec(name="x")]),
+        lambda p: p.start("bbb01"),
+        lambda p: p.stop("bbb01"),
+        lambda p: p.destroy("bbb01"),
+    ],
+)
 def test_lifecycle_calls_are_refused(call):
     with pytest.raises(ProviderError, match="static owned pool"):
         call(make())

@@ -28,10 +28,20 @@ def test_server_secret_is_hmac_of_the_name_and_unique_per_server():
 
 
 def test_render_is_cloud_config_with_every_parameter():
-    boot = BootOptions(domain="bbb.example.org", turn_server="turns:turn.example.org:443?transport=tcp",
-                       recording_source="nfs.example.org:/rec", scalelite_url="https://lb.example.org")
-    text = render(boot, name="bbbscale-demo-ovh-1", cluster="demo", hostname="bbbscale-demo-ovh-1.bbb.example.org",
-                  secret="abc123", turn_secret="t s'ecret")
+    boot = BootOptions(
+        domain="bbb.example.org",
+        turn_server="turns:turn.example.org:443?transport=tcp",
+        recording_source="nfs.example.org:/rec",
+        scalelite_url="https://lb.example.org",
+    )
+    text = render(
+        boot,
+        name="bbbscale-demo-ovh-1",
+        cluster="demo",
+        hostname="bbbscale-demo-ovh-1.bbb.example.org",
+        secret="abc123",
+        turn_secret="t s'ecret",
+    )
     document = yaml.safe_load(text)
     assert text.startswith("#cloud-config") and document["fqdn"] == "bbbscale-demo-ovh-1.bbb.example.org"
     assert document["hostname"] == "bbbscale-demo-ovh-1"
@@ -40,7 +50,9 @@ def test_render_is_cloud_config_with_every_parameter():
     lines = env["content"].splitlines()
     assert "BBB_SECRET=abc123" in lines and "TURN_SECRET='t s'\"'\"'ecret'" in lines
     assert "TURN_SERVER='turns:turn.example.org:443?transport=tcp'" in lines
-    assert "RECORDING_SOURCE=nfs.example.org:/rec" in lines and "SCALELITE_URL=https://lb.example.org" in lines
+    assert (
+        "RECORDING_SOURCE=nfs.example.org:/rec" in lines and "SCALELITE_URL=https://lb.example.org" in lines
+    )
 
 
 def test_line_breaks_in_values_are_refused():
@@ -90,10 +102,19 @@ def test_secret_only_in_user_data_never_in_reprs_or_logs(caplog):
     secret = server_secret(MASTER_KEY, "bbbscale-demo-rec-1")
     (spec,) = provider.sent
     assert f"BBB_SECRET={secret}" in spec.user_data
-    assert spec.tags == {"bbbscale:cluster": "demo", "bbbscale:provider": "rec",
-                         "bbbscale:hostname": "bbbscale-demo-rec-1.bbb.example.org"}
+    assert spec.tags == {
+        "bbbscale:cluster": "demo",
+        "bbbscale:provider": "rec",
+        "bbbscale:hostname": "bbbscale-demo-rec-1.bbb.example.org",
+    }
     assert spec.image == "bbb-2.7-prepared"
-    for text in (repr(spec), repr(provider), repr(vms), caplog.text, " ".join(provider.calls("create", [spec]))):
+    for text in (
+        repr(spec),
+        repr(provider),
+        repr(vms),
+        caplog.text,
+        " ".join(provider.calls("create", [spec])),
+    ):
         assert secret not in text and MASTER_KEY not in text and "turn-secret" not in text
     assert "1/1 creations done" in caplog.text
 
@@ -106,9 +127,15 @@ def test_given_user_data_is_kept_as_is():
 
 def test_pool_hostnames_skip_the_ones_running_vms_use():
     used = VM("rec", "i-1", "bbbscale-demo-rec-1", "running", "bbb1.example.org")
-    provider = make(existing=[used], options={"boot": {"hostnames": ["bbb1.example.org", "bbb2.example.org", "bbb3.example.org"]}})
+    provider = make(
+        existing=[used],
+        options={"boot": {"hostnames": ["bbb1.example.org", "bbb2.example.org", "bbb3.example.org"]}},
+    )
     provider.create([LaunchSpec(name="bbbscale-demo-rec-2"), LaunchSpec(name="bbbscale-demo-rec-3")])
-    assert sorted(vm.tags["bbbscale:hostname"] for vm in provider.sent) == ["bbb2.example.org", "bbb3.example.org"]
+    assert sorted(vm.tags["bbbscale:hostname"] for vm in provider.sent) == [
+        "bbb2.example.org",
+        "bbb3.example.org",
+    ]
 
 
 def test_partial_failure_returns_the_created_and_records_the_failed():
@@ -124,7 +151,9 @@ def test_partial_failure_returns_the_created_and_records_the_failed():
 
 
 def test_missing_master_key_is_an_error_that_names_it_and_creates_nothing():
-    provider = RecordingProvider("rec", settings("static"), RecordingProvider.Options(), context("demo", BBBSCALE_SERVER_SECRET_KEY=""))
+    provider = RecordingProvider(
+        "rec", settings("static"), RecordingProvider.Options(), context("demo", BBBSCALE_SERVER_SECRET_KEY="")
+    )
     with pytest.raises(ProviderError, match="BBBSCALE_SERVER_SECRET_KEY"):
         provider.create([LaunchSpec(name="bbbscale-demo-rec-1")])
     assert provider.sent == []
@@ -144,12 +173,29 @@ def test_render_user_data_for_the_core():
     from chalicelib.adapters.providers.userdata import render_user_data
     from chalicelib.config import parse_settings
 
-    settings_tree = parse_settings({"cluster": "demo", "providers": {
-        "sim": {"kind": "static", "mode": "static"},  # any non-API kind, e.g. the simulated cloud
-        "ovh": {"kind": "openstack", "options": {"auth_url": "https://k/v3", "username": "u", "project_name": "p",
-                                                  "region": "R", "flavor": "f"}}}})
-    runtime = SimpleNamespace(settings=settings_tree, secret={}.get,
-                              server_secret=lambda server: server_secret(MASTER_KEY, server.name))
+    settings_tree = parse_settings(
+        {
+            "cluster": "demo",
+            "providers": {
+                "sim": {"kind": "static", "mode": "static"},  # any non-API kind, e.g. the simulated cloud
+                "ovh": {
+                    "kind": "openstack",
+                    "options": {
+                        "auth_url": "https://k/v3",
+                        "username": "u",
+                        "project_name": "p",
+                        "region": "R",
+                        "flavor": "f",
+                    },
+                },
+            },
+        }
+    )
+    runtime = SimpleNamespace(
+        settings=settings_tree,
+        secret={}.get,
+        server_secret=lambda server: server_secret(MASTER_KEY, server.name),
+    )
     simulated = render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-sim-1", provider="sim"))
     assert f"BBB_SECRET={server_secret(MASTER_KEY, 'bbbscale-demo-sim-1')}" in simulated
     assert "fqdn: bbbscale-demo-sim-1.bbb.example.org" in simulated
@@ -166,8 +212,14 @@ def test_any_printable_value_survives_yaml_and_the_shell(turn_secret, recording_
     import shlex
 
     boot = BootOptions(turn_server="turn:t.example.org", recording_source=recording_source)
-    text = render(boot, name="bbbscale-demo-x-1", cluster="demo", hostname="h.example.org", secret="s" * 64,
-                  turn_secret=turn_secret)
+    text = render(
+        boot,
+        name="bbbscale-demo-x-1",
+        cluster="demo",
+        hostname="h.example.org",
+        secret="s" * 64,
+        turn_secret=turn_secret,
+    )
     content = yaml.safe_load(text)["write_files"][0]["content"]
     env = dict(shlex.split(line)[0].split("=", 1) for line in content.splitlines())
     assert env["TURN_SECRET"] == turn_secret and env["RECORDING_SOURCE"] == recording_source

@@ -4,7 +4,8 @@ the state a failed call or a killed tick left behind, and the rule that gets the
 from datetime import timedelta
 
 from chalicelib.domain.decision import ServerCheck
-from chalicelib.domain.fleet import VM, ServerState as S
+from chalicelib.domain.fleet import VM
+from chalicelib.domain.fleet import ServerState as S
 from chalicelib.domain.lifecycle import drain_verdict
 from chalicelib.domain.planner import decide
 from chalicelib.domain.reconcile import api_url, reconcile
@@ -26,7 +27,9 @@ def _actions(decision, server_name):
 
 def test_a_full_url_of_any_scheme_is_kept():
     assert api_url("sim://bbbscale-t-cheap-1") == "sim://bbbscale-t-cheap-1"
-    assert api_url("https://bbb1.example.org/bigbluebutton/api/") == "https://bbb1.example.org/bigbluebutton/api"
+    assert (
+        api_url("https://bbb1.example.org/bigbluebutton/api/") == "https://bbb1.example.org/bigbluebutton/api"
+    )
     assert api_url("bbb1.example.org") == "https://bbb1.example.org/bigbluebutton/api"
 
 
@@ -60,21 +63,25 @@ def test_a_registration_gone_from_scalelite_leaves_the_decision_to_the_server_it
     assert ok, why
     busy = ServerCheck(healthy=True, meetings=2, recordings_pending=0)
     assert not drain_verdict(s, None, busy, CFG.providers["cheap"], CFG.lifecycle, T0)[0]
-    assert not drain_verdict(s, None, ServerCheck(healthy=False, problem="down"), CFG.providers["cheap"],
-                             CFG.lifecycle, T0)[0]
+    assert not drain_verdict(
+        s, None, ServerCheck(healthy=False, problem="down"), CFG.providers["cheap"], CFG.lifecycle, T0
+    )[0]
 
 
 def test_a_server_cordoned_for_being_offline_is_stopped_once_drained():
     s = server("c0", state=S.DRAINING, offline_ticks=3, billed_minutes_ago=55)
-    obs = observation(owned() + [s], load_of(0), scalelite={s.url: _entry(s, "disabled", None)},
-                      checks={"c0": EMPTY})
+    obs = observation(
+        owned() + [s], load_of(0), scalelite={s.url: _entry(s, "disabled", None)}, checks={"c0": EMPTY}
+    )
     assert _actions(decide(obs, CFG), "c0") == ["stop"]
 
 
 def test_a_server_whose_registration_is_gone_is_not_reopened():
     s = server("c0", state=S.DRAINING, billed_minutes_ago=20)
     fleet = owned() + [s]
-    obs = observation(fleet, load_of(1300), scalelite={}, checks={"c0": EMPTY})  # Scalelite lists nothing of ours
+    obs = observation(
+        fleet, load_of(1300), scalelite={}, checks={"c0": EMPTY}
+    )  # Scalelite lists nothing of ours
     d = decide(obs, CFG)
     assert "uncordon" not in _actions(d, "c0")
     assert [(a.action, a.count) for a in d.actions if a.action == "start"] == [("start", 1)]
@@ -88,15 +95,20 @@ def test_a_stop_left_half_done_is_finished():
     obs = observation(owned() + [drained, stopping], load_of(0), scalelite={})
     d = decide(obs, CFG)
     assert (_actions(d, "c0"), _actions(d, "c1")) == (["stop"], ["stop"])
-    blind = observation(owned() + [drained], load_of(0), scalelite={}, unreachable_providers=frozenset({"cheap"}))
+    blind = observation(
+        owned() + [drained], load_of(0), scalelite={}, unreachable_providers=frozenset({"cheap"})
+    )
     assert _actions(decide(blind, CFG), "c0") == []  # the provider cannot be read: wait for its list
 
 
 def test_scalelite_state_wins_over_a_record_a_killed_tick_did_not_save():
     serving, draining = server("c0"), server("c1", state=S.DRAINING)
     listed = {s.url: _entry(s, state) for s, state in ((serving, "cordoned"), (draining, "enabled"))}
-    vms = {"cheap": [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining)],
-           "owned": None, "dear": None}
+    vms = {
+        "cheap": [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining)],
+        "owned": None,
+        "dear": None,
+    }
     moved = {s.name: s.state for s in reconcile([serving, draining], vms, listed, CFG, T0)}
     assert moved == {"c0": S.DRAINING, "c1": S.SERVING}
     consistent = {serving.url: _entry(serving, "enabled"), draining.url: _entry(draining, "disabled", None)}
@@ -114,13 +126,24 @@ def test_no_registration_while_scalelite_list_is_unread():
 
 
 def test_only_our_hourly_providers_registrations_are_adopted_each_record_against_its_own_providers_list():
-    own, gone_provider = server("own-0", "owned", scalelite_id=None), server("x0", "retired", scalelite_id=None)
+    own, gone_provider = (
+        server("own-0", "owned", scalelite_id=None),
+        server("x0", "retired", scalelite_id=None),
+    )
     cheap, dear = server("c0", scalelite_id=None), server("d0", "dear", scalelite_id=None)
-    listed = {s.url: ScaleliteServer(id=f"sl-{s.name}", url=s.url, secret="x", state="enabled", online=True, load=0.0)
-              for s in (own, gone_provider, cheap, dear)}
-    vms = {"owned": [VM("owned", own.vm_id, own.name, "running", own.url)],
-           "cheap": [VM("cheap", cheap.vm_id, cheap.name, "running", cheap.url)],
-           "dear": []}  # dear's VM vanished; it must not be looked up in cheap's list
-    moved = {s.name: (s.state, s.scalelite_id)
-             for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)}
+    listed = {
+        s.url: ScaleliteServer(
+            id=f"sl-{s.name}", url=s.url, secret="x", state="enabled", online=True, load=0.0
+        )
+        for s in (own, gone_provider, cheap, dear)
+    }
+    vms = {
+        "owned": [VM("owned", own.vm_id, own.name, "running", own.url)],
+        "cheap": [VM("cheap", cheap.vm_id, cheap.name, "running", cheap.url)],
+        "dear": [],
+    }  # dear's VM vanished; it must not be looked up in cheap's list
+    moved = {
+        s.name: (s.state, s.scalelite_id)
+        for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)
+    }
     assert moved == {"c0": (S.SERVING, "sl-c0"), "d0": (S.LOST, "sl-d0")}

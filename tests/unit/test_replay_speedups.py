@@ -8,33 +8,53 @@ follow a change made between two reads (a resize, a join, a youth boundary, a Sc
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.config import load_settings
-from chalicelib.domain.load import LoadSnapshot, LoadTotals, LoadWeights, Meeting, meeting_units, room_costs, snapshot_units
+from chalicelib.domain.load import (
+    LoadSnapshot,
+    LoadTotals,
+    LoadWeights,
+    Meeting,
+    meeting_units,
+    room_costs,
+    snapshot_units,
+)
 from chalicelib.sim.direct import DirectScalelite
 from chalicelib.sim.replay import Replay, SimClock
 from chalicelib.sim.scalelite_model import RegisteredServer, _least_loaded
 from chalicelib.sim.world import SimWorld
 
-T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 MS0 = int(T0.timestamp() * 1000)
 
-MEETINGS = st.lists(st.builds(
-    Meeting,
-    meeting_id=st.text(min_size=1, max_size=4),
-    participants=st.integers(0, 300), moderators=st.integers(0, 5), voice=st.integers(0, 300),
-    listen_only=st.integers(0, 300), video=st.integers(0, 60), is_breakout=st.booleans(),
-    # around the young-room boundary (15 min before T0), to the millisecond, and "no createTime"
-    create_time_ms=st.one_of(st.just(0), st.integers(MS0 - 20 * 60_000, MS0 + 60_000)),
-), max_size=40)
+MEETINGS = st.lists(
+    st.builds(
+        Meeting,
+        meeting_id=st.text(min_size=1, max_size=4),
+        participants=st.integers(0, 300),
+        moderators=st.integers(0, 5),
+        voice=st.integers(0, 300),
+        listen_only=st.integers(0, 300),
+        video=st.integers(0, 60),
+        is_breakout=st.booleans(),
+        # around the young-room boundary (15 min before T0), to the millisecond, and "no createTime"
+        create_time_ms=st.one_of(st.just(0), st.integers(MS0 - 20 * 60_000, MS0 + 60_000)),
+    ),
+    max_size=40,
+)
 WEIGHTS = st.builds(
     LoadWeights,
-    room=st.floats(0, 50), participant=st.floats(0, 3), voice=st.floats(0, 2), listen_only=st.floats(0, 1),
-    webcam=st.floats(0, 3), delivered_webcam=st.floats(0, 1), young_room_minutes=st.floats(0, 30),
+    room=st.floats(0, 50),
+    participant=st.floats(0, 3),
+    voice=st.floats(0, 2),
+    listen_only=st.floats(0, 1),
+    webcam=st.floats(0, 3),
+    delivered_webcam=st.floats(0, 1),
+    young_room_minutes=st.floats(0, 30),
     young_room_participants=st.integers(0, 40),
 )
 
@@ -46,7 +66,9 @@ def test_one_pass_costs_are_bit_identical_to_meeting_units(meetings, weights, of
     one_by_one = [meeting_units(m, weights, now) for m in meetings]
     assert room_costs(meetings, weights, now) == one_by_one
     assert room_costs(meetings, weights, now.timestamp()) == one_by_one
-    assert snapshot_units(LoadSnapshot(tuple(meetings)), weights, now) == sum(one_by_one)  # same order, same sum
+    assert snapshot_units(LoadSnapshot(tuple(meetings)), weights, now) == sum(
+        one_by_one
+    )  # same order, same sum
 
 
 @settings(max_examples=100, deadline=None)
@@ -54,9 +76,12 @@ def test_one_pass_costs_are_bit_identical_to_meeting_units(meetings, weights, of
 def test_one_pass_totals_equal_the_plain_sums(meetings):
     totals = LoadTotals.of(meetings)
     assert totals == LoadTotals(
-        meetings=len(meetings), breakout_rooms=sum(1 for m in meetings if m.is_breakout),
-        participants=sum(m.participants for m in meetings), moderators=sum(m.moderators for m in meetings),
-        voice=sum(m.voice for m in meetings), listen_only=sum(m.listen_only for m in meetings),
+        meetings=len(meetings),
+        breakout_rooms=sum(1 for m in meetings if m.is_breakout),
+        participants=sum(m.participants for m in meetings),
+        moderators=sum(m.moderators for m in meetings),
+        voice=sum(m.voice for m in meetings),
+        listen_only=sum(m.listen_only for m in meetings),
         video_streams=sum(m.video for m in meetings),
     )
     assert type(totals.breakout_rooms) is int
@@ -85,7 +110,8 @@ def test_domain_records_follow_every_change_between_two_reads():
     weights = LoadWeights()
     later = T0 + timedelta(hours=1)
     assert snapshot_units(DirectScalelite(world).meetings(), weights, later) == meeting_units(
-        Meeting("room", 5, 1, 4, 7, 1, False, int(T0.timestamp() * 1000)), weights, later)
+        Meeting("room", 5, 1, 4, 7, 1, False, int(T0.timestamp() * 1000)), weights, later
+    )
 
 
 def test_replay_server_units_follow_a_resize_and_the_young_room_boundary():
@@ -102,7 +128,9 @@ def test_replay_server_units_follow_a_resize_and_the_young_room_boundary():
     young = replay._server_units(at)["s0"][0]
     assert young == meeting_units(Meeting("room", 15, create_time_ms=MS0), weights, at)  # counts as 15 users
     world.resize_meeting("room", participants=20, video=2)
-    assert replay._server_units(at)["s0"][0] == meeting_units(Meeting("room", 20, video=2, create_time_ms=MS0), weights, at)
+    assert replay._server_units(at)["s0"][0] == meeting_units(
+        Meeting("room", 20, video=2, create_time_ms=MS0), weights, at
+    )
     world.resize_meeting("room", participants=3, video=0)
     old = replay._server_units(T0 + timedelta(minutes=16))["s0"][0]
     assert old == weights.room + weights.participant * 3 < young  # no longer young: its own 3 users
@@ -124,8 +152,12 @@ def test_get_servers_follows_state_load_and_deletion_between_two_calls():
     assert [s.id for s in scalelite.servers()] == [first]
 
 
-LOADS = st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0, 15.0]), st.sampled_from(["a", "b", "c", "d", "e"])),
-                 min_size=0, max_size=8, unique_by=lambda t: t[1])
+LOADS = st.lists(
+    st.tuples(st.sampled_from([0.0, 1.0, 2.0, 15.0]), st.sampled_from(["a", "b", "c", "d", "e"])),
+    min_size=0,
+    max_size=8,
+    unique_by=lambda t: t[1],
+)
 
 
 @given(LOADS)
@@ -139,8 +171,10 @@ def test_placement_ignores_tagged_disabled_and_unpolled_servers_and_breaks_ties_
     world = SimWorld(random.Random(5))
     for name in ("a", "b", "c", "d"):
         world.add_bbb_server(name, "secret", 300, T0)
-    entries = {name: world.add_server(f"sim://{name}", "secret", state="enabled", online=True).id
-               for name in ("a", "b", "c", "d")}
+    entries = {
+        name: world.add_server(f"sim://{name}", "secret", state="enabled", online=True).id
+        for name in ("a", "b", "c", "d")
+    }
     world.update_server(entries["a"], tag="gpu")
     world.update_server(entries["b"], state="disable")
     # c and d both have load 0: the lower id wins (the model orders by load, then id)
@@ -149,8 +183,10 @@ def test_placement_ignores_tagged_disabled_and_unpolled_servers_and_breaks_ties_
     assert world.place("gpu") == "a"
 
 
-ROOMS = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 5), st.integers(0, 30),
-                           st.booleans()), max_size=30)
+ROOMS = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 5), st.integers(0, 30), st.booleans()),
+    max_size=30,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -163,8 +199,13 @@ def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
     for n in range(4):
         world.add_bbb_server(f"s{n}", "secret", 300, T0)
     for i, (server, participants, video, minutes_old, ends) in enumerate(rooms):
-        world.create_meeting(f"m{i}", T0 - timedelta(minutes=minutes_old), participants=participants, video=video,
-                             server=f"s{server}")
+        world.create_meeting(
+            f"m{i}",
+            T0 - timedelta(minutes=minutes_old),
+            participants=participants,
+            video=video,
+            server=f"s{server}",
+        )
         if ends and i % 3 == 0:
             world.end_meeting(f"m{i // 2}")
 
@@ -187,7 +228,9 @@ def test_a_room_fills_up_over_the_ramp_minute_by_minute():
 
     world = _world()
     world.poll(T0 - timedelta(minutes=1))
-    room = TraceMeeting("class", T0, T0 + timedelta(hours=1), participants=25, voice=7, video=3, listen_only=18)
+    room = TraceMeeting(
+        "class", T0, T0 + timedelta(hours=1), participants=25, voice=7, video=3, listen_only=18
+    )
 
     class Runtime:
         settings = load_settings()

@@ -4,14 +4,14 @@ every VM every minute): each change of a VM must still show in the very next lis
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.config import ProviderSettings
 from chalicelib.ports import LaunchSpec, ProviderContext
 from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.world import SimWorld
 
-T0 = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 TAGS = {"bbbscale:cluster": "demo", "bbbscale:provider": "gandi"}
 
 
@@ -21,7 +21,9 @@ def test_each_change_of_a_vm_shows_in_the_next_listing():
     provider = SimulatedCloud("gandi", ProviderSettings(boot_minutes=5), {}, context)
     vm = provider.create([LaunchSpec("bbbscale-demo-gandi-1", user_data="", tags=TAGS)])[0]
     listed = provider.list()
-    assert [(v.status, v.address, v.tags) for v in listed] == [("pending", "sim://bbbscale-demo-gandi-1", TAGS)]
+    assert [(v.status, v.address, v.tags) for v in listed] == [
+        ("pending", "sim://bbbscale-demo-gandi-1", TAGS)
+    ]
     assert provider.list() == listed
     now[0] = T0 + timedelta(minutes=5)
     assert [v.status for v in provider.list()] == ["running"]
@@ -30,6 +32,8 @@ def test_each_change_of_a_vm_shows_in_the_next_listing():
     provider.start(vm.vm_id)
     assert [v.status for v in provider.list()] == ["pending"]
     world.url_for = lambda name: f"https://lb.test/bbb/{name}/bigbluebutton/api"
-    assert [v.address for v in provider.list()] == ["https://lb.test/bbb/bbbscale-demo-gandi-1/bigbluebutton/api"]
+    assert [v.address for v in provider.list()] == [
+        "https://lb.test/bbb/bbbscale-demo-gandi-1/bigbluebutton/api"
+    ]
     provider.destroy(vm.vm_id)
     assert provider.list() == []

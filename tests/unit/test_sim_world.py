@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,7 @@ from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.direct import DirectBbb, DirectScalelite
 from chalicelib.sim.world import SimWorld
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 OLD = T0 - timedelta(hours=1)
 
 
@@ -204,8 +204,10 @@ def test_per_second_billing_is_exact():
 
 
 EVENTS = st.lists(
-    st.tuples(st.sampled_from(["create", "cordon", "disable", "enable", "offline", "online", "poll", "end"]),
-              st.integers(0, 3)),
+    st.tuples(
+        st.sampled_from(["create", "cordon", "disable", "enable", "offline", "online", "poll", "end"]),
+        st.integers(0, 3),
+    ),
     max_size=40,
 )
 

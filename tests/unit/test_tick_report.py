@@ -3,7 +3,7 @@ exactly as the datetime itself prints (the report remembers printed datetimes be
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import load_settings
@@ -12,26 +12,39 @@ from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.policy import Allocation
 from chalicelib.service.tick import report
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def rows(*servers: Server) -> list[dict]:
     fleet = Fleet(servers)
     decision = Decision(Allocation({}, 0.0), None, ())
-    return report(T0, False, Observation(T0, fleet, None, None), decision, [], fleet, load_settings())["servers"]
+    return report(T0, False, Observation(T0, fleet, None, None), decision, [], fleet, load_settings())[
+        "servers"
+    ]
 
 
-def server(name: str, since: datetime, state: ServerState = ServerState.SERVING, provider: str = "gandi") -> Server:
+def server(
+    name: str, since: datetime, state: ServerState = ServerState.SERVING, provider: str = "gandi"
+) -> Server:
     return Server(name, provider, state, since, 300.0, meetings=3, reason=f"{name} is {state.value}")
 
 
 def test_rows_list_live_servers_by_provider_then_name_with_their_state_word():
-    shown = rows(server("b", T0, provider="ikoula"), server("c", T0), server("gone", T0, ServerState.DESTROYED),
-                 server("a", T0, ServerState.DRAINING))
+    shown = rows(
+        server("b", T0, provider="ikoula"),
+        server("c", T0),
+        server("gone", T0, ServerState.DESTROYED),
+        server("a", T0, ServerState.DRAINING),
+    )
     assert [(r["provider"], r["name"], r["state"]) for r in shown] == [
-        ("gandi", "a", "draining"), ("gandi", "c", "serving"), ("ikoula", "b", "serving")]
-    assert type(shown[0]["state"]) is str and shown[0]["meetings"] == 3 and shown[0]["reason"] == "a is draining"
+        ("gandi", "a", "draining"),
+        ("gandi", "c", "serving"),
+        ("ikoula", "b", "serving"),
+    ]
+    assert (
+        type(shown[0]["state"]) is str and shown[0]["meetings"] == 3 and shown[0]["reason"] == "a is draining"
+    )
 
 
 def test_since_follows_each_tick_and_each_zone_as_the_datetime_prints_itself():

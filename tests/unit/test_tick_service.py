@@ -24,9 +24,16 @@ class World:
         self.providers = {n: FakeProvider(n, self.clock) for n in providers}
         self.healthy: set[str] = set()
         self.store = MemoryStateStore(cluster="t")
-        self.rt = Runtime(self.settings, store=self.store, scalelite=self.scalelite, providers=self.providers,
-                          bbb_factory=lambda url, secret, name: FakeBbb(self.scalelite, url, self.healthy),
-                          clock=self.clock, secret=lambda name: None, forecaster=lambda now: (0.0, ""))
+        self.rt = Runtime(
+            self.settings,
+            store=self.store,
+            scalelite=self.scalelite,
+            providers=self.providers,
+            bbb_factory=lambda url, secret, name: FakeBbb(self.scalelite, url, self.healthy),
+            clock=self.clock,
+            secret=lambda name: None,
+            forecaster=lambda now: (0.0, ""),
+        )
 
     def tick(self, minutes=1, **kw):
         self.clock.advance(minutes=minutes)
@@ -108,7 +115,9 @@ def test_scale_down_cordons_waits_for_empty_and_paid_hour_then_stops():
     w = _serving_world(2)
     url = sorted(s.url for s in w.store.servers.servers())[0]
     w.scalelite.meetings_by_url[url] = 2  # a class on one of them
-    w.rt.settings = w.settings = w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
+    w.rt.settings = w.settings = w.settings.model_copy(
+        update={"headroom": w.settings.headroom.model_copy(update={"units": 0})}
+    )
     for _ in range(12):
         r = w.tick()
     stops = [a for a in r["actions"] if a["action"] == "stop"]
@@ -130,7 +139,9 @@ def test_scale_down_cordons_waits_for_empty_and_paid_hour_then_stops():
 
 def test_scalelite_down_holds_any_scale_down():
     w = _serving_world(2)
-    w.rt.settings = w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
+    w.rt.settings = w.settings.model_copy(
+        update={"headroom": w.settings.headroom.model_copy(update={"units": 0})}
+    )
     w.scalelite.down = True
     for _ in range(15):
         r = w.tick()
@@ -175,9 +186,18 @@ def test_ended_records_are_forgotten_after_a_day_never_live_ones():
     from dataclasses import replace as dc_replace
 
     live = w.store.servers.servers()
-    w.store.servers.save(dc_replace(live[0], name="bbbscale-t-cheap-99", state=S.DESTROYED, version=0,
-                                    scalelite_id=None, since=w.clock.now, vm_id="id-gone",
-                                    url="http://bbbscale-t-cheap-99/bigbluebutton/api"))
+    w.store.servers.save(
+        dc_replace(
+            live[0],
+            name="bbbscale-t-cheap-99",
+            state=S.DESTROYED,
+            version=0,
+            scalelite_id=None,
+            since=w.clock.now,
+            vm_id="id-gone",
+            url="http://bbbscale-t-cheap-99/bigbluebutton/api",
+        )
+    )
     w.tick(minutes=60)
     assert "bbbscale-t-cheap-99" in [s.name for s in w.store.servers.servers()]
     w.tick(minutes=24 * 60)

@@ -1,6 +1,6 @@
 """Trace files: calibration on the seed's figures, CSV round trip, errors naming line and field."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,8 +35,12 @@ def within(value: float, target: float, tolerance: float = 0.15) -> bool:
 def test_a_generated_day_matches_the_seed_figures(seed):
     f = trace_figures(generate_day(TUESDAY, seed=seed))
     measured = {
-        "peak_users": f.peak_users, "peak_rooms": f.peak_rooms, "peak_webcams": f.peak_webcams,
-        "peak_mics": f.peak_mics, "daily_users": f.session_users, "daily_rooms": f.rooms,
+        "peak_users": f.peak_users,
+        "peak_rooms": f.peak_rooms,
+        "peak_webcams": f.peak_webcams,
+        "peak_mics": f.peak_mics,
+        "daily_users": f.session_users,
+        "daily_rooms": f.rooms,
     }
     off = {k: (v, SEED[k]) for k, v in measured.items() if not within(v, SEED[k])}
     assert not off, f"outside +-15% of the seed: {off}"
@@ -116,18 +120,44 @@ ROW = "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1,15"
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("room-1,2026-11-24 08:00,2026-11-24T08:55:00+01:00,20,5,1,15", "line 2 (meeting 'room-1'): field 'start' has no UTC offset"),
-        ("room-1,yesterday,2026-11-24T08:55:00+01:00,20,5,1,15", "line 2 (meeting 'room-1'): field 'start' is not an ISO-8601 time: 'yesterday'"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T07:55:00+01:00,20,5,1,15", "line 2 (meeting 'room-1'): field 'end'"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,twenty,5,1,15", "field 'participants' is not a whole number >= 0: 'twenty'"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,-5,1,15", "field 'voice' is not a whole number"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,²,15", "field 'video' is not a whole number"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,15,1,15", "'voice' + 'listen_only' exceeds 'participants' (20)"),
-        ("room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1", "line 2 (meeting 'room-1'): field 'listen_only' is missing"),
+        (
+            "room-1,2026-11-24 08:00,2026-11-24T08:55:00+01:00,20,5,1,15",
+            "line 2 (meeting 'room-1'): field 'start' has no UTC offset",
+        ),
+        (
+            "room-1,yesterday,2026-11-24T08:55:00+01:00,20,5,1,15",
+            "line 2 (meeting 'room-1'): field 'start' is not an ISO-8601 time: 'yesterday'",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T07:55:00+01:00,20,5,1,15",
+            "line 2 (meeting 'room-1'): field 'end'",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,twenty,5,1,15",
+            "field 'participants' is not a whole number >= 0: 'twenty'",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,-5,1,15",
+            "field 'voice' is not a whole number",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,²,15",
+            "field 'video' is not a whole number",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,15,1,15",
+            "'voice' + 'listen_only' exceeds 'participants' (20)",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1",
+            "line 2 (meeting 'room-1'): field 'listen_only' is missing",
+        ),
         (ROW + ",9", "line 2 (meeting 'room-1'): more values than the header has columns"),
         (",2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1,15", "field 'meeting_id' is empty"),
-        (ROW + "\nroom-1,2026-11-24T08:50:00+01:00,2026-11-24T09:30:00+01:00,20,5,1,15",
-         "line 3: field 'start': meeting 'room-1' is already running (line 2 ends 2026-11-24T08:55:00+01:00)"),
+        (
+            ROW + "\nroom-1,2026-11-24T08:50:00+01:00,2026-11-24T09:30:00+01:00,20,5,1,15",
+            "line 3: field 'start': meeting 'room-1' is already running (line 2 ends 2026-11-24T08:55:00+01:00)",
+        ),
     ],
 )
 def test_bad_rows_name_the_line_and_field(body, message):
@@ -147,8 +177,10 @@ def test_bad_files(tmp_path):
 
 
 def test_load_series_and_figures_by_hand():
-    start = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
-    small = TraceMeeting("a", start, start + timedelta(minutes=30), participants=10, voice=2, video=0, listen_only=8)
+    start = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    small = TraceMeeting(
+        "a", start, start + timedelta(minutes=30), participants=10, voice=2, video=0, listen_only=8
+    )
     big = TraceMeeting("b", start + timedelta(minutes=20), start + timedelta(minutes=40), 20, 10, 1, 10)
     series = dict(load_series([small, big], LoadWeights()))
     # small: 5 + 10 + 0.5*2 + 0.1*8 = 16.8 steady; young (15 users) = 21.8 for its first 15 minutes.
@@ -167,17 +199,23 @@ def test_load_series_and_figures_by_hand():
 def test_load_series_costs_each_session_by_all_its_counts_and_its_own_instant():
     # Costs are remembered by counts and minutes by moment (a week repeats both thousands of times):
     # sessions alike but for one count must still cost differently ...
-    start = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
-    alike = [TraceMeeting(f"r{i}", start + timedelta(hours=i), start + timedelta(hours=i, minutes=30), 25, 5,
-                          video, 20) for i, video in enumerate((0, 1, 0, 2))]
+    start = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    alike = [
+        TraceMeeting(
+            f"r{i}", start + timedelta(hours=i), start + timedelta(hours=i, minutes=30), 25, 5, video, 20
+        )
+        for i, video in enumerate((0, 1, 0, 2))
+    ]
     series = dict(load_series(alike, LoadWeights()))
     # 5 + 25 + 0.5*5 + 0.1*20 = 34.5 units; each webcam adds 1 + 0.1*24 delivered copies.
-    assert [series[start + timedelta(hours=i, minutes=20)] for i in range(4)] == pytest.approx([34.5, 37.9, 34.5, 41.3])
+    assert [series[start + timedelta(hours=i, minutes=20)] for i in range(4)] == pytest.approx(
+        [34.5, 37.9, 34.5, 41.3]
+    )
     # ... and the two 02:30 of the night summer time ends in Paris are an hour apart.
     paris = ZoneInfo("Europe/Paris")
-    first, second = (datetime(2026, 10, 25, hour, 30, tzinfo=timezone.utc) for hour in (0, 1))
+    first, second = (datetime(2026, 10, 25, hour, 30, tzinfo=UTC) for hour in (0, 1))
     for fold, starts, not_yet in ((0, first, second), (1, second, first)):
         twice = datetime(2026, 10, 25, 2, 30, tzinfo=paris, fold=fold)
-        end = twice.astimezone(timezone.utc) + timedelta(minutes=20)  # (Paris wall-clock + 20 min would be fold 0)
+        end = twice.astimezone(UTC) + timedelta(minutes=20)  # (Paris wall-clock + 20 min would be fold 0)
         series = dict(load_series([TraceMeeting("night", twice, end, 20)], LoadWeights()))
         assert (series[starts], series.get(not_yet, 0.0)) == (25.0, 0.0)  # 5 + 20 users

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.notify import notify_reservation, webhooks_from_environment
@@ -39,14 +40,20 @@ class Job:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Job":
+    def from_json(cls, text: str) -> Job:
         """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
         try:
             document = json.loads(text)
-            job = cls(**{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document})
+            job = cls(
+                **{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document}
+            )
         except (ValueError, TypeError) as error:
             raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
-        if not isinstance(job.reason, str) or job.kind != "capacity_check" or not isinstance(job.reply, dict | None):
+        if (
+            not isinstance(job.reason, str)
+            or job.kind != "capacity_check"
+            or not isinstance(job.reply, dict | None)
+        ):
             raise BbbscaleError("not a bbbscale job: unexpected fields")
         return job
 

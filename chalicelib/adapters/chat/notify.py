@@ -39,8 +39,10 @@ class Webhooks:
 def webhooks_from_environment(chat, environ=None) -> Webhooks:
     """The URLs from the environment variables that `settings.chat` names (read when called)."""
     environ = os.environ if environ is None else environ
-    return Webhooks(slack=environ.get(chat.slack_webhook_env) or None,
-                    rocketchat=environ.get(chat.rocketchat_webhook_env) or None)
+    return Webhooks(
+        slack=environ.get(chat.slack_webhook_env) or None,
+        rocketchat=environ.get(chat.rocketchat_webhook_env) or None,
+    )
 
 
 def slack_message(found: Digest, title: str) -> dict:
@@ -51,7 +53,9 @@ def slack_message(found: Digest, title: str) -> dict:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{heading}*\n{body}"[:3000]}})
     if found.desired:
         desired = ", ".join(f"{p} {n}" for p, n in sorted(found.desired.items()))
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"desired: {desired} · {found.at}"}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"desired: {desired} · {found.at}"}]}
+        )
     return {"text": found.headline(), "blocks": blocks}
 
 
@@ -66,8 +70,10 @@ def rocketchat_message(found: Digest, title: str) -> dict:
 
 def _send(webhooks: Webhooks, slack: dict, rocketchat: dict) -> int:
     sent = 0
-    for channel, url, document in (("slack webhook", webhooks.slack, slack),
-                                   ("rocket.chat webhook", webhooks.rocketchat, rocketchat)):
+    for channel, url, document in (
+        ("slack webhook", webhooks.slack, slack),
+        ("rocket.chat webhook", webhooks.rocketchat, rocketchat),
+    ):
         if not url:
             continue
         try:
@@ -82,8 +88,13 @@ def _new_stuck_drains(tick_result: dict, found: Digest, seen: SettingsStore | No
     """Drop the stuck-drain lines if the same servers were already announced."""
     if seen is None or tick_result.get("dry_run"):
         return found
-    stuck = sorted({str(a.get("server") or a.get("provider")) for a in tick_result.get("actions") or []
-                    if is_stuck_drain(a)})
+    stuck = sorted(
+        {
+            str(a.get("server") or a.get("provider"))
+            for a in tick_result.get("actions") or []
+            if is_stuck_drain(a)
+        }
+    )
     previous = seen.get(ANNOUNCED_STUCK, None) or []
     if stuck != previous:
         seen.put(ANNOUNCED_STUCK, stuck)
@@ -103,7 +114,9 @@ def _new_shortfall(tick_result: dict, found: Digest, seen: SettingsStore | None)
     return replace(found, shortfall=())
 
 
-def notify_tick(tick_result: dict, webhooks: Webhooks, seen: SettingsStore | None = None, cluster: str = "") -> int:
+def notify_tick(
+    tick_result: dict, webhooks: Webhooks, seen: SettingsStore | None = None, cluster: str = ""
+) -> int:
     """Post what `tick_result` (a `tick --json` document) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""
     found = _new_shortfall(tick_result, _new_stuck_drains(tick_result, digest(tick_result), seen), seen)
@@ -117,22 +130,38 @@ def notify_reservation(reservation: Reservation, webhooks: Webhooks) -> int:
     """Announce an accepted reservation on every configured channel; returns messages delivered."""
     span = f"{reservation.starts_at.isoformat(timespec='minutes')} → {reservation.ends_at.isoformat(timespec='minutes')}"
     line = f"Reservation {reservation.id}: {reservation.expected_users} users, {span}"
-    extra = " · ".join(x for x in (f"zone {reservation.zone}" if reservation.zone else "", reservation.note or "",
-                                   f"from {reservation.source}") if x)
-    slack = {"text": line, "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Capacity reserved* — {line}"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": extra[:2000]}]},
-    ]}
-    rocketchat = {"text": "*Capacity reserved*", "attachments": [
-        {"title": f"Reservation {reservation.id}", "color": _COLORS["good"], "text": f"{line}\n{extra}"}
-    ]}
+    extra = " · ".join(
+        x
+        for x in (
+            f"zone {reservation.zone}" if reservation.zone else "",
+            reservation.note or "",
+            f"from {reservation.source}",
+        )
+        if x
+    )
+    slack = {
+        "text": line,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Capacity reserved* — {line}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": extra[:2000]}]},
+        ],
+    }
+    rocketchat = {
+        "text": "*Capacity reserved*",
+        "attachments": [
+            {"title": f"Reservation {reservation.id}", "color": _COLORS["good"], "text": f"{line}\n{extra}"}
+        ],
+    }
     return _send(webhooks, slack, rocketchat)
-
 
 
 def notify_after_tick(runtime, tick_result: dict) -> int:
     """What a Runtime does after an acting tick: post it to the channels the environment configures,
     remembering announced stuck drains in the runtime's store. Returns the messages delivered."""
     settings = runtime.settings
-    return notify_tick(tick_result, webhooks_from_environment(settings.chat), seen=runtime.store.settings,
-                       cluster=settings.cluster)
+    return notify_tick(
+        tick_result,
+        webhooks_from_environment(settings.chat),
+        seen=runtime.store.settings,
+        cluster=settings.cluster,
+    )

@@ -53,7 +53,7 @@ def parse_outgoing(document: dict) -> OutgoingMessage:
     text = _text(document.get("text")).strip()
     trigger = _text(document.get("trigger_word")).strip()
     if trigger and text.lower().startswith(trigger.lower()):
-        text = text[len(trigger):].strip()
+        text = text[len(trigger) :].strip()
     return OutgoingMessage(
         user_id=_text(document.get("user_id")),
         user_name=_text(document.get("user_name")),
@@ -69,7 +69,9 @@ def reply_body(reply: Reply) -> dict:
     return {"text": f"```\n{reply.text}\n```" if "\n" in reply.text else reply.text}
 
 
-def post_incoming(webhook_url: str, text: str, channel: str | None = None, attachments: list | None = None) -> None:
+def post_incoming(
+    webhook_url: str, text: str, channel: str | None = None, attachments: list | None = None
+) -> None:
     """A message through an incoming webhook (optionally to another room than the integration's)."""
     document: dict = {"text": text}
     if channel:

@@ -76,5 +76,12 @@ def _code(text: str) -> str:
 
 def post_response(response_url: str, text: str, public: bool = True) -> None:
     """A later answer through `response_url` (valid 5 times in 30 minutes)."""
-    post_json(response_url, {"response_type": "in_channel" if public else "ephemeral",
-                             "replace_original": False, "text": _code(text)}, "slack response_url")
+    post_json(
+        response_url,
+        {
+            "response_type": "in_channel" if public else "ephemeral",
+            "replace_original": False,
+            "text": _code(text),
+        },
+        "slack response_url",
+    )

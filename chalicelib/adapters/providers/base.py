@@ -9,14 +9,20 @@ that `import app` (and configuration validation, which imports adapter classes) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Callable, Sequence
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.adapters.providers.bulk import create_many
-from chalicelib.adapters.providers.userdata import MASTER_KEY_SECRET, BootOptions, pick_hostname, render, server_secret
+from chalicelib.adapters.providers.userdata import (
+    MASTER_KEY_SECRET,
+    BootOptions,
+    pick_hostname,
+    render,
+    server_secret,
+)
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
 
@@ -50,7 +56,7 @@ def utc(value) -> datetime | None:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class HostedProvider:
@@ -81,7 +87,9 @@ class HostedProvider:
         """True for this cluster's VMs of this provider: by tag when tagged, else by name."""
         tags = tags or {}
         if TAG_CLUSTER in tags:
-            return tags[TAG_CLUSTER] == self.context.cluster and tags.get(TAG_PROVIDER, self.name) == self.name
+            return (
+                tags[TAG_CLUSTER] == self.context.cluster and tags.get(TAG_PROVIDER, self.name) == self.name
+            )
         return bool(vm_name) and vm_name.startswith(self.prefix)
 
     def base_tags(self) -> dict[str, str]:
@@ -121,7 +129,9 @@ class HostedProvider:
                     secret=server_secret(self.secret(MASTER_KEY_SECRET), spec.name),
                     turn_secret=turn,
                 )
-            ready.append(replace(spec, tags=tags, user_data=user_data, image=spec.image or self.settings.image))
+            ready.append(
+                replace(spec, tags=tags, user_data=user_data, image=spec.image or self.settings.image)
+            )
         return ready
 
     # --- the port -------------------------------------------------------------------------------------
@@ -140,7 +150,12 @@ class HostedProvider:
         ready = self.prepare(specs)
         opts = self.options
         outcome = create_many(
-            self._create_one, ready, opts.concurrency, opts.rate_per_second, opts.retries, self._progress,
+            self._create_one,
+            ready,
+            opts.concurrency,
+            opts.rate_per_second,
+            opts.retries,
+            self._progress,
             backoff_seconds=opts.backoff_seconds,
         )
         self.last_failures = [(spec.name, str(error)) for spec, error in outcome.failed]
@@ -149,7 +164,9 @@ class HostedProvider:
         if outcome.failed and not outcome.created:
             first = outcome.failed[0][1]
             retryable = getattr(first, "retryable", False)
-            raise ProviderError(f"provider {self.name}: no VM created ({len(outcome.failed)} failed): {first}", retryable)
+            raise ProviderError(
+                f"provider {self.name}: no VM created ({len(outcome.failed)} failed): {first}", retryable
+            )
         return outcome.created
 
     def _progress(self, done: int, total: int) -> None:

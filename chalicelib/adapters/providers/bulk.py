@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from chalicelib.ports import ProviderError
 
@@ -21,7 +22,9 @@ Spec = TypeVar("Spec")
 Result = TypeVar("Result")
 
 #: Error codes providers use for throttling (AWS: RequestLimitExceeded/Throttling; OSC: 10xx "too many").
-THROTTLE_CODES = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequests", "429"})
+THROTTLE_CODES = frozenset(
+    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequests", "429"}
+)
 
 
 class TokenBucket:

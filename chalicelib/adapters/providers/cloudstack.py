@@ -22,7 +22,9 @@ from chalicelib.ports import LaunchSpec, ProviderError
 class CloudStackOptions(HostedOptions):
     """`[providers.X.options]` for CloudStack / Ikoula."""
 
-    url: str | None = Field(None, description="API endpoint, e.g. https://cloud.example/client/api (default: Ikoula)")
+    url: str | None = Field(
+        None, description="API endpoint, e.g. https://cloud.example/client/api (default: Ikoula)"
+    )
     api_key_env: str = "CLOUDSTACK_API_KEY"
     secret_key_env: str = "CLOUDSTACK_SECRET_KEY"
     zone: str = Field(description="zone name or id")
@@ -59,7 +61,9 @@ class CloudStackProvider(LibcloudProvider):
         for item in choices:
             if wanted in (str(item.id), item.name):
                 return item
-        raise ProviderError(f"CloudStack: no {what} {wanted!r} (known: {', '.join(sorted(i.name for i in choices)[:10])})")
+        raise ProviderError(
+            f"CloudStack: no {what} {wanted!r} (known: {', '.join(sorted(i.name for i in choices)[:10])})"
+        )
 
     @cached_property
     def _zone(self):
@@ -67,19 +71,27 @@ class CloudStackProvider(LibcloudProvider):
 
     @cached_property
     def _size(self):
-        return self._pick("service offering", self.options.service_offering, self.call("listServiceOfferings", self.driver.list_sizes))
+        return self._pick(
+            "service offering",
+            self.options.service_offering,
+            self.call("listServiceOfferings", self.driver.list_sizes),
+        )
 
     def _template(self, wanted: str):
         cache = self.__dict__.setdefault("_templates", {})
         if wanted not in cache:
-            cache[wanted] = self._pick("template", wanted, self.call("listTemplates", self.driver.list_images, self._zone))
+            cache[wanted] = self._pick(
+                "template", wanted, self.call("listTemplates", self.driver.list_images, self._zone)
+            )
         return cache[wanted]
 
     @cached_property
     def _network(self):
         if not self.options.network:
             return None
-        return self._pick("network", self.options.network, self.call("listNetworks", self.driver.ex_list_networks))
+        return self._pick(
+            "network", self.options.network, self.call("listNetworks", self.driver.ex_list_networks)
+        )
 
     def _to_vm(self, node) -> VM:
         return self.node_to_vm(node, dict((node.extra or {}).get("tags") or {}))
@@ -119,8 +131,13 @@ class CloudStackProvider(LibcloudProvider):
 
     def destroy(self, vm_id: str) -> None:
         """destroyVirtualMachine (expunged at once by default); already gone counts as destroyed."""
-        self.call(f"destroyVirtualMachine {vm_id}", self.driver.destroy_node, self.bare_node(vm_id),
-                  ex_expunge=self.options.expunge, missing_ok=True)
+        self.call(
+            f"destroyVirtualMachine {vm_id}",
+            self.driver.destroy_node,
+            self.bare_node(vm_id),
+            ex_expunge=self.options.expunge,
+            missing_ok=True,
+        )
 
     def _describe(self, operation: str, target) -> str:
         where = f"GET {self.options.url or 'https://cloudstack.ikoula.com/client/api'}"
@@ -130,5 +147,11 @@ class CloudStackProvider(LibcloudProvider):
                 f"serviceoffering={self.options.service_offering} template={target.image or self.settings.image} "
                 f"startvm=true {self.user_data_note(target)}; command=createTags {TAG_CLUSTER}={self.context.cluster}"
             )
-        command = {"start": "startVirtualMachine", "stop": "stopVirtualMachine", "destroy": "destroyVirtualMachine"}[operation]
-        return f"{where} command={command} id={target}" + (" expunge=true" if operation == "destroy" and self.options.expunge else "")
+        command = {
+            "start": "startVirtualMachine",
+            "stop": "stopVirtualMachine",
+            "destroy": "destroyVirtualMachine",
+        }[operation]
+        return f"{where} command={command} id={target}" + (
+            " expunge=true" if operation == "destroy" and self.options.expunge else ""
+        )

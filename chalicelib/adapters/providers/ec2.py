@@ -44,7 +44,9 @@ class Ec2Options(HostedOptions):
 
 def _failure(action: str, error: Exception) -> ProviderError:
     """A boto3 error as one ProviderError line; throttling is retryable."""
-    code = getattr(error, "response", {}).get("Error", {}).get("Code", "") if hasattr(error, "response") else ""
+    code = (
+        getattr(error, "response", {}).get("Error", {}).get("Code", "") if hasattr(error, "response") else ""
+    )
     text = f"EC2 {action} failed: {code or type(error).__name__}: {error}"
     return ProviderError(text, retryable=code in THROTTLE_CODES or not code)
 
@@ -73,7 +75,9 @@ class Ec2Provider(HostedProvider):
             read_timeout=opts.timeout_seconds,
             retries={"max_attempts": 2, "mode": "standard"},
         )
-        return boto3.client("ec2", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config, **keys)
+        return boto3.client(
+            "ec2", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config, **keys
+        )
 
     def _call(self, action: str, **params):
         from botocore.exceptions import BotoCoreError, ClientError
@@ -121,7 +125,9 @@ class Ec2Provider(HostedProvider):
         """An AMI id as is; a name is looked up among our own images (the prepared image)."""
         if image.startswith("ami-"):
             return image
-        found = self._call("describe_images", Owners=["self"], Filters=[{"Name": "name", "Values": [image]}])["Images"]
+        found = self._call("describe_images", Owners=["self"], Filters=[{"Name": "name", "Values": [image]}])[
+            "Images"
+        ]
         if not found:
             raise ProviderError(f"EC2: no image named {image!r} owned by this account")
         return sorted(found, key=lambda i: i.get("CreationDate", ""))[-1]["ImageId"]
@@ -135,7 +141,10 @@ class Ec2Provider(HostedProvider):
             "MinCount": 1,
             "MaxCount": 1,
             "UserData": spec.user_data,
-            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": tags},
+                {"ResourceType": "volume", "Tags": tags},
+            ],
             # The token makes a retried call idempotent: EC2 returns the first call's instance.
             "ClientToken": spec.name,
         }
@@ -169,5 +178,7 @@ class Ec2Provider(HostedProvider):
                 f"image={target.image or self.settings.image} tags={TAG_CLUSTER}={self.context.cluster} "
                 f"{self.user_data_note(target)}"
             )
-        action = {"start": "StartInstances", "stop": "StopInstances", "destroy": "TerminateInstances"}[operation]
+        action = {"start": "StartInstances", "stop": "StopInstances", "destroy": "TerminateInstances"}[
+            operation
+        ]
         return f"POST {where}/ {action} InstanceIds={target}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from chalicelib.adapters.providers.base import HostedProvider, utc
 from chalicelib.domain.fleet import VM
@@ -100,4 +100,6 @@ class LibcloudProvider(HostedProvider):
         from libcloud.compute.base import Node
         from libcloud.compute.types import NodeState
 
-        return Node(id=vm_id, name=None, state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=self.driver)
+        return Node(
+            id=vm_id, name=None, state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=self.driver
+        )

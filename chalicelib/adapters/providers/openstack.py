@@ -42,7 +42,7 @@ class OpenStackOptions(HostedOptions):
     availability_zone: str | None = None
 
     @model_validator(mode="after")
-    def _credentials(self) -> "OpenStackOptions":
+    def _credentials(self) -> OpenStackOptions:
         if self.auth == "password" and not (self.username and self.project_name):
             raise ValueError("password auth needs username and project_name")
         if self.auth == "application_credential" and not self.application_credential_id:
@@ -76,7 +76,9 @@ class OpenStackProvider(LibcloudProvider):
         if opts.auth == "application_credential":
             secret = self.secret(opts.application_credential_secret_env)
             return cls(opts.application_credential_id, secret, ex_force_auth_version="3.x_appcred", **common)
-        return cls(opts.username, self.secret(opts.password_env), ex_force_auth_version="3.x_password", **common)
+        return cls(
+            opts.username, self.secret(opts.password_env), ex_force_auth_version="3.x_password", **common
+        )
 
     # Flavor, image and network are resolved once (by id or name) and shared by all threads.
     @cached_property
@@ -93,14 +95,18 @@ class OpenStackProvider(LibcloudProvider):
     def _network(self):
         if not self.options.network:
             return None
-        return self._pick("network", self.options.network, self.call("list networks", self.driver.ex_list_networks))
+        return self._pick(
+            "network", self.options.network, self.call("list networks", self.driver.ex_list_networks)
+        )
 
     @staticmethod
     def _pick(what: str, wanted: str, choices):
         for item in choices:
             if wanted in (item.id, item.name):
                 return item
-        raise ProviderError(f"OpenStack: no {what} {wanted!r} (known: {', '.join(sorted(i.name for i in choices)[:10])})")
+        raise ProviderError(
+            f"OpenStack: no {what} {wanted!r} (known: {', '.join(sorted(i.name for i in choices)[:10])})"
+        )
 
     def _to_vm(self, node) -> VM:
         return self.node_to_vm(node, dict((node.extra or {}).get("metadata") or {}))

@@ -52,18 +52,28 @@ def _driver_class():
         def _call_api(self, action, data):
             headers = self._ex_generate_headers(action, data)
             try:
-                response = requests.post(self._get_outscale_endpoint(self.region, self.version, action),
-                                         data=data, headers=headers, timeout=self.timeout)
+                response = requests.post(
+                    self._get_outscale_endpoint(self.region, self.version, action),
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
             except requests.RequestException as error:
-                raise ProviderError(f"outscale {action} failed: {type(error).__name__}", retryable=True) from None
+                raise ProviderError(
+                    f"outscale {action} failed: {type(error).__name__}", retryable=True
+                ) from None
             if response.status_code != 200:
                 try:
                     first = (response.json().get("Errors") or [{}])[0]
-                    detail = f"{first.get('Code', '')} {first.get('Type', '')} {first.get('Details', '')}".strip()
+                    detail = (
+                        f"{first.get('Code', '')} {first.get('Type', '')} {first.get('Details', '')}".strip()
+                    )
                 except ValueError:
                     detail = response.text[:200]
                 retryable = response.status_code in (429, 500, 503)
-                raise ProviderError(f"outscale {action} failed: HTTP {response.status_code} {detail}", retryable)
+                raise ProviderError(
+                    f"outscale {action} failed: HTTP {response.status_code} {detail}", retryable
+                )
             return response
 
         def delete_vms(self, vm_ids: list[str]):
@@ -84,8 +94,12 @@ class OutscaleProvider(LibcloudProvider):
 
     def _new_driver(self):
         opts = self.options
-        driver = _driver_class()(self.secret(opts.access_key_env), self.secret(opts.secret_key_env), region=opts.region,
-                                     version="v1")
+        driver = _driver_class()(
+            self.secret(opts.access_key_env),
+            self.secret(opts.secret_key_env),
+            region=opts.region,
+            version="v1",
+        )
         driver.api_root, driver.timeout = opts.endpoint, opts.timeout_seconds
         return driver
 
@@ -94,14 +108,25 @@ class OutscaleProvider(LibcloudProvider):
         extra = node.extra or {}
         tags = _tags(extra.get("Tags"))
         vm = self.node_to_vm(node, tags)
-        return replace(vm, name=tags.get("Name", vm.name), address=tags.get(TAG_HOSTNAME) or extra.get("PublicDnsName") or vm.address,
-                       image=extra.get("ImageId"), launched_at=utc(extra.get("CreationDate")))
+        return replace(
+            vm,
+            name=tags.get("Name", vm.name),
+            address=tags.get(TAG_HOSTNAME) or extra.get("PublicDnsName") or vm.address,
+            image=extra.get("ImageId"),
+            launched_at=utc(extra.get("CreationDate")),
+        )
 
     def list(self) -> list[VM]:
         """This cluster's VMs (filter `Tags: ["bbbscale:cluster=<cluster>"]`), terminated ones left out."""
-        query = {"Filters": {"Tags": [f"{TAG_CLUSTER}={self.context.cluster}"],
-                             "VmStateNames": ["pending", "running", "stopping", "stopped"]}}
-        vms = (self._to_vm(n) for n in self.call("ReadVms", self.driver.list_nodes, ex_data=json.dumps(query)))
+        query = {
+            "Filters": {
+                "Tags": [f"{TAG_CLUSTER}={self.context.cluster}"],
+                "VmStateNames": ["pending", "running", "stopping", "stopped"],
+            }
+        }
+        vms = (
+            self._to_vm(n) for n in self.call("ReadVms", self.driver.list_nodes, ex_data=json.dumps(query))
+        )
         return [vm for vm in vms if self.owns(vm.name, vm.tags)]
 
     def _image(self, wanted: str):
@@ -124,7 +149,9 @@ class OutscaleProvider(LibcloudProvider):
             f"CreateVms {spec.name}",
             self.driver.create_node,
             image=self._image(spec.image or self.settings.image),
-            ex_user_data=base64.b64encode(spec.user_data.encode()).decode(),  # the API wants it base64-encoded
+            ex_user_data=base64.b64encode(
+                spec.user_data.encode()
+            ).decode(),  # the API wants it base64-encoded
             ex_vm_type=opts.vm_type,
             ex_keypair_name=opts.keypair_name,
             ex_subnet_id=opts.subnet_id,

@@ -14,7 +14,14 @@ from functools import cached_property
 
 from pydantic import Field
 
-from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_HOSTNAME, TAG_PROVIDER, HostedOptions, HostedProvider, utc
+from chalicelib.adapters.providers.base import (
+    TAG_CLUSTER,
+    TAG_HOSTNAME,
+    TAG_PROVIDER,
+    HostedOptions,
+    HostedProvider,
+    utc,
+)
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
 
@@ -38,8 +45,11 @@ class ScalewayOptions(HostedOptions):
     project_id: str = Field(pattern=UUID.pattern)
     commercial_type: str = "POP2-HC-8C-16G"
     secret_key_env: str = "SCW_SECRET_KEY"
-    stop_action: str = Field("poweroff", pattern=r"^(poweroff|stop_in_place)$",
-                             description="poweroff frees the hypervisor (not billed, slower start)")
+    stop_action: str = Field(
+        "poweroff",
+        pattern=r"^(poweroff|stop_in_place)$",
+        description="poweroff frees the hypervisor (not billed, slower start)",
+    )
     page_size: int = Field(100, ge=1, le=100)
 
 
@@ -69,7 +79,9 @@ class ScalewayProvider(HostedProvider):
         import requests
 
         try:
-            response = self.session.request(method, self.base + path, timeout=self.options.timeout_seconds, **kwargs)
+            response = self.session.request(
+                method, self.base + path, timeout=self.options.timeout_seconds, **kwargs
+            )
         except requests.RequestException as error:
             raise ProviderError(f"Scaleway {method} {path}: {type(error).__name__}", retryable=True) from None
         if response.status_code not in expect:
@@ -78,7 +90,9 @@ class ScalewayProvider(HostedProvider):
             except ValueError:
                 message = response.text[:200]
             retryable = response.status_code == 429 or response.status_code >= 500
-            raise ProviderError(f"Scaleway {method} {path}: HTTP {response.status_code} {message}".strip(), retryable)
+            raise ProviderError(
+                f"Scaleway {method} {path}: HTTP {response.status_code} {message}".strip(), retryable
+            )
         return response.json() if response.content else {}
 
     def _to_vm(self, server: dict) -> VM:
@@ -97,7 +111,11 @@ class ScalewayProvider(HostedProvider):
         """This cluster's servers of this provider (tag filter server-side, then checked here)."""
         servers, page = [], 1
         while True:
-            params = {"tags": f"{TAG_CLUSTER}={self.context.cluster}", "per_page": self.options.page_size, "page": page}
+            params = {
+                "tags": f"{TAG_CLUSTER}={self.context.cluster}",
+                "per_page": self.options.page_size,
+                "page": page,
+            }
             batch = self._request("GET", "/servers", params=params).get("servers", [])
             servers.extend(batch)
             if len(batch) < self.options.page_size:
@@ -126,9 +144,16 @@ class ScalewayProvider(HostedProvider):
         }
         server = self._request("POST", "/servers", expect=(200, 201), json=body)["server"]
         try:
-            self._request("PATCH", f"/servers/{server['id']}/user_data/cloud-init", expect=(200, 204),
-                          data=spec.user_data.encode(), headers={"Content-Type": "text/plain"})
-            self._request("POST", f"/servers/{server['id']}/action", expect=(200, 202), json={"action": "poweron"})
+            self._request(
+                "PATCH",
+                f"/servers/{server['id']}/user_data/cloud-init",
+                expect=(200, 204),
+                data=spec.user_data.encode(),
+                headers={"Content-Type": "text/plain"},
+            )
+            self._request(
+                "POST", f"/servers/{server['id']}/action", expect=(200, 202), json={"action": "poweron"}
+            )
         except ProviderError as error:
             # Never leave a half-made server behind: it would bill with no user data.
             self._request("DELETE", f"/servers/{server['id']}", expect=(200, 204, 404))
@@ -140,7 +165,9 @@ class ScalewayProvider(HostedProvider):
         return self._to_vm(self._request("GET", f"/servers/{vm_id}")["server"])
 
     def stop(self, vm_id: str) -> None:
-        self._request("POST", f"/servers/{vm_id}/action", expect=(200, 202), json={"action": self.options.stop_action})
+        self._request(
+            "POST", f"/servers/{vm_id}/action", expect=(200, 202), json={"action": self.options.stop_action}
+        )
 
     def destroy(self, vm_id: str) -> None:
         """A running server: action `terminate` (power off, delete it, its volumes and dynamic IP). A

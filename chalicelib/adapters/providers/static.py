@@ -68,7 +68,14 @@ class StaticPool:
         """Every configured server, as a running VM whose address is its URL's host."""
         tags = {"bbbscale:cluster": self.context.cluster, "bbbscale:provider": self.name}
         return [
-            VM(self.name, server.name, server.name, "running", urlsplit(server.url).hostname, tags={**tags, "url": server.url})
+            VM(
+                self.name,
+                server.name,
+                server.name,
+                "running",
+                urlsplit(server.url).hostname,
+                tags={**tags, "url": server.url},
+            )
             for server in self.options.servers
         ]
 

@@ -15,7 +15,6 @@ import hmac
 import shlex
 from pathlib import Path
 from string import Template
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +35,9 @@ class BootOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     domain: str = Field("bbb.example.org", pattern=DNS_NAME)
-    hostnames: list[Annotated[str, Field(pattern=DNS_NAME)]] = Field(default_factory=list, description="pool of prepared DNS names")
+    hostnames: list[Annotated[str, Field(pattern=DNS_NAME)]] = Field(
+        default_factory=list, description="pool of prepared DNS names"
+    )
     turn_server: str = Field("", description="turns:turn.example.org:443?transport=tcp, or empty")
     turn_secret_env: str = "BBBSCALE_TURN_SECRET"
     recording_source: str = Field("", description="NFS export holding recordings, e.g. nfs.example.org:/rec")
@@ -72,7 +73,9 @@ def _value(key: str, value: str) -> str:
     return shlex.quote(value) if value else "''"
 
 
-def render(boot: BootOptions, *, name: str, cluster: str, hostname: str, secret: str, turn_secret: str = "") -> str:
+def render(
+    boot: BootOptions, *, name: str, cluster: str, hostname: str, secret: str, turn_secret: str = ""
+) -> str:
     """The cloud-config document for server `name`. Values are shell-quoted (the image sources the env
     file). The result holds secrets: keep it out of logs (LaunchSpec hides it from its repr)."""
     values = {
@@ -112,5 +115,11 @@ def render_user_data(runtime, server) -> str:
         return ""
     boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
     turn = (runtime.secret(boot.turn_secret_env) or "") if boot.turn_server else ""
-    return render(boot, name=server.name, cluster=runtime.settings.cluster, hostname=pick_hostname(boot, server.name, set()),
-                  secret=runtime.server_secret(server), turn_secret=turn)
+    return render(
+        boot,
+        name=server.name,
+        cluster=runtime.settings.cluster,
+        hostname=pick_hostname(boot, server.name, set()),
+        secret=runtime.server_secret(server),
+        turn_secret=turn,
+    )

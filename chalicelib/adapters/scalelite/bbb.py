@@ -26,11 +26,23 @@ class BbbApi:
     backoff) failed. Nothing raised, logged or repr'd holds the secret or a checksum.
     """
 
-    def __init__(self, base_url: str, secret: str, algorithm: str = "sha256", connect_timeout: float = 3.0,
-                 read_timeout: float = 20.0, retries: int = 2, max_bytes: int = 256 * 1024 * 1024,
-                 session=None, server_name: str | None = None, backoff: float = 0.5):
+    def __init__(
+        self,
+        base_url: str,
+        secret: str,
+        algorithm: str = "sha256",
+        connect_timeout: float = 3.0,
+        read_timeout: float = 20.0,
+        retries: int = 2,
+        max_bytes: int = 256 * 1024 * 1024,
+        session=None,
+        server_name: str | None = None,
+        backoff: float = 0.5,
+    ):
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"unsupported checksum algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
+            raise ValueError(
+                f"unsupported checksum algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}"
+            )
         if urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"BBB API URL must be http(s), got scheme {urlsplit(base_url).scheme!r}")
         self.base_url = base_url.rstrip("/")
@@ -38,8 +50,15 @@ class BbbApi:
         self._secret = secret
         self._algorithm = algorithm
         self._max_bytes = max_bytes
-        self._transport = Transport(server_name or target_of(base_url), connect_timeout, read_timeout, retries,
-                                    max_bytes, session, backoff)
+        self._transport = Transport(
+            server_name or target_of(base_url),
+            connect_timeout,
+            read_timeout,
+            retries,
+            max_bytes,
+            session,
+            backoff,
+        )
 
     def __repr__(self) -> str:
         return f"BbbApi({self.base_url!r}, server_name={self.server_name!r})"
@@ -50,6 +69,7 @@ class BbbApi:
     def meetings(self) -> LoadSnapshot:
         """Every meeting on this API (Meeting.server = server_name). FAILED -> ApiError: a scaler must
         never read a failed call as "no load"."""
+
         def consume(response, body):
             expect_ok(self._transport, "getMeetings", response)
             return parse_meetings(body, self._max_bytes, server=self.server_name)
@@ -59,6 +79,7 @@ class BbbApi:
     def recordings_pending(self) -> int:
         """Recordings not yet published (state processing or processed): a server holding some must not
         be destroyed yet. BBB's getRecordings `state` filter takes a comma-separated list."""
+
         def consume(response, body):
             expect_ok(self._transport, "getRecordings", response)
             return parse_recordings_pending(body, self._max_bytes)
@@ -68,6 +89,7 @@ class BbbApi:
 
     def version(self) -> str | None:
         """The BBB version the API index reports (`bbbVersion`, BBB 2.5+), else its API `version`."""
+
         def consume(response, body):
             expect_ok(self._transport, "API index", response)
             return parse_index(body, min(self._max_bytes, _INDEX_LIMIT))

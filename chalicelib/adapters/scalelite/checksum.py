@@ -29,8 +29,13 @@ def signed_query(call: str, params: dict[str, str] | None, secret: str, algorith
     return f"{query}&checksum={digest}" if query else f"checksum={digest}"
 
 
-def verify(call: str, query_without_checksum: str, given: str, secret: str,
-           accepted: tuple[str, ...] = ("sha1", "sha256", "sha512")) -> bool:
+def verify(
+    call: str,
+    query_without_checksum: str,
+    given: str,
+    secret: str,
+    accepted: tuple[str, ...] = ("sha1", "sha256", "sha512"),
+) -> bool:
     """Server side (the local Scalelite): pick the hash by the checksum's length, compare exactly."""
     algorithm = _BY_LENGTH.get(len(given))
     if algorithm is None or algorithm not in accepted:

@@ -26,8 +26,14 @@ from chalicelib.config import ConfigError, ScaleliteSettings
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.ports import ApiError, ResponseError, ScaleliteServer
 
-_STATES = {"enable": "enable", "cordon": "cordon", "disable": "disable",
-           "enabled": "enable", "cordoned": "cordon", "disabled": "disable"}
+_STATES = {
+    "enable": "enable",
+    "cordon": "cordon",
+    "disable": "disable",
+    "enabled": "enable",
+    "cordoned": "cordon",
+    "disabled": "disable",
+}
 _REPORTED_STATES = frozenset({"enabled", "cordoned", "disabled"})
 
 
@@ -35,7 +41,9 @@ def admin_base(api_url: str) -> str:
     """`https://lb/bigbluebutton/api` -> `https://lb/scalelite/api` (Scalelite's routes.rb)."""
     base = api_url.rstrip("/")
     if not base.endswith("/bigbluebutton/api"):
-        raise ConfigError(f"invalid configuration: scalelite.url must end with /bigbluebutton/api, got {base!r}")
+        raise ConfigError(
+            f"invalid configuration: scalelite.url must end with /bigbluebutton/api, got {base!r}"
+        )
     return base[: -len("/bigbluebutton/api")] + "/scalelite/api"
 
 
@@ -55,7 +63,10 @@ def server_from_json(doc: dict) -> ScaleliteServer:
         raise ResponseError(f"Scalelite server {server_id}: unknown online value {str(online)[:20]!r}")
     load = doc.get("load", "unavailable")
     return ScaleliteServer(
-        id=server_id, url=str(doc["url"]), secret=str(doc["secret"]), state=state,
+        id=server_id,
+        url=str(doc["url"]),
+        secret=str(doc["secret"]),
+        state=state,
         online=online in ("online", True),
         load=None if load in ("unavailable", None, "") else _number(load, "load", server_id),
         load_multiplier=_number(doc.get("load_multiplier", 1.0), "load_multiplier", server_id),
@@ -72,7 +83,9 @@ def _number(value, field: str, server_id: str) -> float:
             raise InvalidOperation
         return float(number)
     except (InvalidOperation, ValueError):
-        raise ResponseError(f"Scalelite server {server_id}: {field} is not a number ({str(value)[:20]!r})") from None
+        raise ResponseError(
+            f"Scalelite server {server_id}: {field} is not a number ({str(value)[:20]!r})"
+        ) from None
 
 
 class ScaleliteClient:
@@ -87,11 +100,26 @@ class ScaleliteClient:
         self._secret = secret
         self._admin = admin_base(settings.url)
         session = session or requests.Session()
-        self._api = BbbApi(settings.url, secret, settings.checksum, settings.connect_timeout,
-                           settings.read_timeout, settings.retries, settings.max_response_bytes, session,
-                           backoff=backoff)
-        self._transport = Transport("scalelite", settings.connect_timeout, settings.read_timeout, settings.retries,
-                                    settings.max_response_bytes, session, backoff)
+        self._api = BbbApi(
+            settings.url,
+            secret,
+            settings.checksum,
+            settings.connect_timeout,
+            settings.read_timeout,
+            settings.retries,
+            settings.max_response_bytes,
+            session,
+            backoff=backoff,
+        )
+        self._transport = Transport(
+            "scalelite",
+            settings.connect_timeout,
+            settings.read_timeout,
+            settings.retries,
+            settings.max_response_bytes,
+            session,
+            backoff,
+        )
 
     def __repr__(self) -> str:
         return f"ScaleliteClient({self.settings.url!r})"
@@ -113,7 +141,9 @@ class ScaleliteClient:
         """One server by id; ApiError("notFound") when Scalelite does not know it."""
         return server_from_json(self._call("getServerInfo", "GET", {"id": server_id})[1])
 
-    def add(self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None) -> ScaleliteServer:
+    def add(
+        self, url: str, secret: str, load_multiplier: float = 1.0, tag: str | None = None
+    ) -> ScaleliteServer:
         """Register a BBB server. Scalelite adds it `disabled`: enable it once it is healthy. Retried
         only when the request surely never arrived, so a timeout cannot register it twice."""
         server = {"url": url, "secret": secret, "load_multiplier": str(load_multiplier), "tag": tag or ""}
@@ -143,8 +173,16 @@ class ScaleliteClient:
         # server_panic_params permit it at the top (servers_controller.rb).
         self._call("panicServer", "POST", {"id": server_id, "keep_state": keep_state}, idempotent=False)
 
-    def _call(self, action: str, method: str, payload: dict, *, empty_on_404: bool = False,
-              idempotent: bool = True, also_secret: str | None = None):
+    def _call(
+        self,
+        action: str,
+        method: str,
+        payload: dict,
+        *,
+        empty_on_404: bool = False,
+        idempotent: bool = True,
+        also_secret: str | None = None,
+    ):
         params = payload if method == "GET" else None
         url = f"{self._admin}/{action}?{signed_query(action, params, self._secret, self.settings.checksum)}"
         secrets = [s for s in (self._secret, also_secret) if s]
@@ -153,11 +191,17 @@ class ScaleliteClient:
             raw = body.read()
             if raw.lstrip()[:1] == b"<":  # checksum/content-type errors: XML FAILED, HTTP 200
                 error = parse_failure(raw, len(raw), f"Scalelite {action} answer")
-                raise _scrubbed(error, secrets) if error else ResponseError(f"Scalelite {action}: unexpected XML")
+                raise (
+                    _scrubbed(error, secrets)
+                    if error
+                    else ResponseError(f"Scalelite {action}: unexpected XML")
+                )
             try:
                 doc = json.loads(raw)
             except ValueError:
-                raise ResponseError(f"Scalelite {action} answer is not JSON (HTTP {response.status_code})") from None
+                raise ResponseError(
+                    f"Scalelite {action} answer is not JSON (HTTP {response.status_code})"
+                ) from None
             if response.status_code in (200, 201):
                 return response.status_code, doc
             message = doc.get("error", "") if isinstance(doc, dict) else ""
@@ -166,8 +210,14 @@ class ScaleliteClient:
             key = "notFound" if response.status_code == 404 else f"http{response.status_code}"
             raise _scrubbed(ApiError(key, str(message)[:300]), secrets)
 
-        return self._transport.call(action, method, url, consume, json_body=None if method == "GET" else payload,
-                                    idempotent=idempotent)
+        return self._transport.call(
+            action,
+            method,
+            url,
+            consume,
+            json_body=None if method == "GET" else payload,
+            idempotent=idempotent,
+        )
 
 
 def _scrubbed(error: ApiError, secrets: list[str]) -> ApiError:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import requests
 
@@ -25,12 +25,18 @@ log = logging.getLogger(__name__)
 POLLED_STATES = frozenset({"enabled", "cordoned"})  # as Scalelite's own getMeetings
 
 
-def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256", concurrency: int = 32,
-                       connect_timeout: float = 3.0, read_timeout: float = 20.0, retries: int = 1,
-                       max_bytes: int = 256 * 1024 * 1024,
-                       session_factory: Callable[[], requests.Session] | None = None,
-                       backoff: float = 0.5, api_for: Callable[[ScaleliteServer], object] | None = None,
-                       ) -> LoadSnapshot:
+def observe_per_server(
+    servers: list[ScaleliteServer],
+    algorithm: str = "sha256",
+    concurrency: int = 32,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 20.0,
+    retries: int = 1,
+    max_bytes: int = 256 * 1024 * 1024,
+    session_factory: Callable[[], requests.Session] | None = None,
+    backoff: float = 0.5,
+    api_for: Callable[[ScaleliteServer], object] | None = None,
+) -> LoadSnapshot:
     """Poll getMeetings on every online enabled/cordoned server, at most `concurrency` at a time.
     Each Meeting carries its server's id; each server that failed is one line in `problems` (its id
     and the reason, never its secret) and makes the snapshot incomplete. `api_for` builds the BbbServer
@@ -44,8 +50,18 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
         if not hasattr(local, "session"):
             local.session = factory()
             sessions.append(local.session)
-        return BbbApi(server.url, server.secret, algorithm, connect_timeout, read_timeout, retries, max_bytes,
-                      session=local.session, server_name=server.id, backoff=backoff)
+        return BbbApi(
+            server.url,
+            server.secret,
+            algorithm,
+            connect_timeout,
+            read_timeout,
+            retries,
+            max_bytes,
+            session=local.session,
+            server_name=server.id,
+            backoff=backoff,
+        )
 
     def poll(server: ScaleliteServer) -> tuple[ScaleliteServer, LoadSnapshot | BbbscaleError]:
         try:
@@ -59,8 +75,9 @@ def observe_per_server(servers: list[ScaleliteServer], algorithm: str = "sha256"
     meetings: list[Meeting] = []
     problems: list[str] = []
     if polled:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(polled))),
-                                thread_name_prefix="observe") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(concurrency, len(polled))), thread_name_prefix="observe"
+        ) as pool:
             for server, outcome in pool.map(poll, polled):
                 if isinstance(outcome, LoadSnapshot):
                     meetings.extend(outcome.meetings)

@@ -14,7 +14,7 @@ Nothing here depends on element order (BBB and Scalelite order `messageKey` and 
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -68,15 +68,27 @@ class ByteBudget(io.RawIOBase):
         return len(chunk)
 
 
-def _records(source, max_bytes: int, record: str, container: str, what: str,
-             on_record: Callable[[etree._Element], None]) -> dict[str, str]:
+def _records(
+    source,
+    max_bytes: int,
+    record: str,
+    container: str,
+    what: str,
+    on_record: Callable[[etree._Element], None],
+) -> dict[str, str]:
     """Stream `source`, calling `on_record` on every /response/<container>/<record> element (then
     cleared), and return the text of /response's leaf children (returncode, messageKey, version...)."""
     reader = ByteBudget(source, max_bytes, what)
     events = etree.iterparse(
-        reader, events=("start", "end"), tag=("response", record),
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
+        reader,
+        events=("start", "end"),
+        tag=("response", record),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
     )
     root = None
     try:
@@ -101,7 +113,11 @@ def _records(source, max_bytes: int, record: str, container: str, what: str,
     _refuse_doctype(root, what)
     if root.tag != "response":
         raise ResponseError(f"{what} is not a BBB API answer (root element <{root.tag}>)")
-    return {child.tag: (child.text or "").strip() for child in root if isinstance(child.tag, str) and len(child) == 0}
+    return {
+        child.tag: (child.text or "").strip()
+        for child in root
+        if isinstance(child.tag, str) and len(child) == 0
+    }
 
 
 def _refuse_doctype(root, what: str) -> None:
@@ -142,7 +158,9 @@ def _meeting(element: etree._Element, server: str | None) -> Meeting:
     counts = {attr: _count(fields[tag], tag, meeting_id) for tag, attr in _COUNTS.items() if tag in fields}
     create_time = _count(fields["createTime"], "createTime", meeting_id) if "createTime" in fields else 0
     is_breakout = (fields.get("isBreakout") or "").strip().lower() == "true"
-    return Meeting(meeting_id=meeting_id, is_breakout=is_breakout, create_time_ms=create_time, server=server, **counts)
+    return Meeting(
+        meeting_id=meeting_id, is_breakout=is_breakout, create_time_ms=create_time, server=server, **counts
+    )
 
 
 def parse_meetings(source, max_bytes: int, server: str | None = None) -> LoadSnapshot:
@@ -151,8 +169,14 @@ def parse_meetings(source, max_bytes: int, server: str | None = None) -> LoadSna
     empty snapshot; FAILED is ApiError(messageKey, message); anything untrustworthy is ResponseError.
     Each Meeting's `server` is set to `server` (the server polled directly, if any)."""
     found: list[Meeting] = []
-    top = _records(source, max_bytes, "meeting", "meetings", "getMeetings response",
-                   lambda element: found.append(_meeting(element, server)))
+    top = _records(
+        source,
+        max_bytes,
+        "meeting",
+        "meetings",
+        "getMeetings response",
+        lambda element: found.append(_meeting(element, server)),
+    )
     _check_success(top, "getMeetings response")
     return LoadSnapshot(meetings=tuple(found))
 
@@ -187,4 +211,3 @@ def parse_failure(source, max_bytes: int, what: str) -> ApiError | None:
     except ApiError as error:
         return error
     return None
-

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -87,9 +88,17 @@ class Transport:
     UnreachableError). Each attempt must finish within `total_timeout` (default: connect timeout +
     3 x read timeout), however steadily the server trickles bytes."""
 
-    def __init__(self, target: str, connect_timeout: float = 3.0, read_timeout: float = 20.0,
-                 retries: int = 2, max_bytes: int = 256 * 1024 * 1024, session: requests.Session | None = None,
-                 backoff: float = 0.5, total_timeout: float | None = None):
+    def __init__(
+        self,
+        target: str,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 20.0,
+        retries: int = 2,
+        max_bytes: int = 256 * 1024 * 1024,
+        session: requests.Session | None = None,
+        backoff: float = 0.5,
+        total_timeout: float | None = None,
+    ):
         self.target = target
         self.timeout = (connect_timeout, read_timeout)
         self.total_timeout = total_timeout or connect_timeout + 3 * read_timeout  # per attempt
@@ -98,15 +107,23 @@ class Transport:
         self.session = session or requests.Session()
         self.backoff = backoff
 
-    def call(self, what: str, method: str, url: str, consume: Callable[[requests.Response, ByteBudget], T],
-             json_body: dict | None = None, idempotent: bool = True) -> T:
+    def call(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        consume: Callable[[requests.Response, ByteBudget], T],
+        json_body: dict | None = None,
+        idempotent: bool = True,
+    ) -> T:
         """Send one request (retrying what may pass) and return what `consume` makes of the answer."""
         attempts = Retrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential(multiplier=self.backoff, max=self.backoff * 8),
             retry=retry_if_exception_type(Transient),
-            before_sleep=lambda state: log.warning("%s: %s: %s; trying again", self.target, what,
-                                                   state.outcome.exception().reason),
+            before_sleep=lambda state: log.warning(
+                "%s: %s: %s; trying again", self.target, what, state.outcome.exception().reason
+            ),
             reraise=False,
         )
         try:
@@ -116,20 +133,24 @@ class Transport:
                         return self._once(what, method, url, consume, json_body)
                     except Transient as fault:
                         if not idempotent and not fault.connect:
-                            raise UnreachableError(f"{self.target}: {what} failed ({fault.reason}); "
-                                                   "not retried, the server may have acted on it") from None
+                            raise UnreachableError(
+                                f"{self.target}: {what} failed ({fault.reason}); "
+                                "not retried, the server may have acted on it"
+                            ) from None
                         raise
         except RetryError as error:
             fault = error.last_attempt.exception()
-            raise UnreachableError(f"{self.target}: {what} failed after {self.retries + 1} attempt(s) "
-                                   f"({fault.reason})") from None
+            raise UnreachableError(
+                f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({fault.reason})"
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
 
     def _once(self, what, method, url, consume, json_body):
         deadline = time.monotonic() + self.total_timeout
         try:
-            response = self.session.request(method, url, json=json_body, timeout=self.timeout, stream=True,
-                                            allow_redirects=False)
+            response = self.session.request(
+                method, url, json=json_body, timeout=self.timeout, stream=True, allow_redirects=False
+            )
         except requests.RequestException as error:
             raise _network_fault(error) from None
         try:
@@ -137,7 +158,9 @@ class Transport:
                 raise Transient(f"HTTP {response.status_code}")
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > self.max_bytes:
-                raise ResponseError(f"{self.target}: {what} answer is larger than the {self.max_bytes}-byte limit")
+                raise ResponseError(
+                    f"{self.target}: {what} answer is larger than the {self.max_bytes}-byte limit"
+                )
             response.raw.decode_content = True  # gzip is counted after inflating: no decompression bombs
             body = _TimedBody(response.raw, self.max_bytes, f"{self.target}: {what} answer", deadline)
             return consume(response, body)

@@ -45,7 +45,10 @@ def table_definition() -> dict:
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
         ],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
@@ -99,13 +102,18 @@ class DynamoTable:
         except EndpointConnectionError:
             raise UnreachableError(f"DynamoDB unreachable for {operation} on {self.name}") from None
         except BotoCoreError as error:
-            raise BbbscaleError(f"DynamoDB {operation} on {self.name} failed: {type(error).__name__}") from None
+            raise BbbscaleError(
+                f"DynamoDB {operation} on {self.name} failed: {type(error).__name__}"
+            ) from None
 
     def query(self, kind: str, newest_first: bool = False, limit: int | None = None, **request):
         """Every item of one partition (pages followed), up to `limit` if given."""
         request.update(
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"{self.cluster}#{kind}"}, **request.get("ExpressionAttributeValues", {})},
+            ExpressionAttributeValues={
+                ":pk": {"S": f"{self.cluster}#{kind}"},
+                **request.get("ExpressionAttributeValues", {}),
+            },
             ConsistentRead=True,
             ScanIndexForward=not newest_first,
         )
@@ -132,7 +140,11 @@ class DynamoServers:
         """Insert (version 0) or update the stored version; ConflictError when someone wrote first."""
         records.check_server(server)
         body = records.dump(replace(server, version=server.version + 1))
-        item = {**self._t.key("server", server.name), "version": {"N": str(server.version + 1)}, "body": {"S": body}}
+        item = {
+            **self._t.key("server", server.name),
+            "version": {"N": str(server.version + 1)},
+            "body": {"S": body},
+        }
         if server.version == 0:
             condition = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -142,12 +154,18 @@ class DynamoServers:
                 "ExpressionAttributeValues": {":v": {"N": str(server.version)}},
             }
         try:
-            self._t.call("put_item", conflict=f"server {server.name}: stored version changed (had {server.version})",
-                         Item=item, **condition)
+            self._t.call(
+                "put_item",
+                conflict=f"server {server.name}: stored version changed (had {server.version})",
+                Item=item,
+                **condition,
+            )
         except ConflictError:
             # botocore retries a put whose answer was lost; the retry then fails its own condition. If the
             # stored record is exactly ours, the write happened.
-            stored = self._t.call("get_item", Key=self._t.key("server", server.name), ConsistentRead=True).get("Item")
+            stored = self._t.call(
+                "get_item", Key=self._t.key("server", server.name), ConsistentRead=True
+            ).get("Item")
             if not stored or stored["body"]["S"] != body:
                 raise
         return records.load(Server, body)
@@ -155,9 +173,14 @@ class DynamoServers:
     def forget(self, server: Server) -> bool:
         """Remove the record if it is still at server.version (a conditional delete)."""
         try:
-            self._t.call("delete_item", conflict=f"server {server.name} changed", Key=self._t.key("server", server.name),
-                         ConditionExpression="#version = :v", ExpressionAttributeNames={"#version": "version"},
-                         ExpressionAttributeValues={":v": {"N": str(server.version)}})
+            self._t.call(
+                "delete_item",
+                conflict=f"server {server.name} changed",
+                Key=self._t.key("server", server.name),
+                ConditionExpression="#version = :v",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":v": {"N": str(server.version)}},
+            )
         except ConflictError:
             return False
         return True
@@ -191,10 +214,15 @@ class DynamoHistory:
             expires = int((entry.at + self._ttl).timestamp())
         except (OverflowError, ValueError):
             expires = 0  # far outside any retention window: DynamoDB ignores TTL values this old
-        self._t.call("put_item", Item={
-            **self._t.key("history", sk), "kind": {"S": entry.kind}, "body": {"S": body},
-            TTL_ATTRIBUTE: {"N": str(max(expires, 0))},
-        })
+        self._t.call(
+            "put_item",
+            Item={
+                **self._t.key("history", sk),
+                "kind": {"S": entry.kind},
+                "body": {"S": body},
+                TTL_ATTRIBUTE: {"N": str(max(expires, 0))},
+            },
+        )
 
     def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]:
         """The newest `limit` entries, optionally of one kind."""
@@ -244,8 +272,9 @@ class DynamoReservations:
         body = records.dump(reservation)
         key = self._t.key("reservation", reservation.id)
         while True:  # a cancel between the refused put and the read: try the put again
-            answer = self._t.call("put_item", Item={**key, "body": {"S": body}},
-                                  ConditionExpression="attribute_not_exists(pk)")
+            answer = self._t.call(
+                "put_item", Item={**key, "body": {"S": body}}, ConditionExpression="attribute_not_exists(pk)"
+            )
             if answer is not None:
                 return records.load(Reservation, body), True
             stored = self._t.call("get_item", Key=key, ConsistentRead=True).get("Item")
@@ -254,7 +283,9 @@ class DynamoReservations:
 
     def cancel(self, reservation_id: str) -> bool:
         """Remove it; False when there was none."""
-        answer = self._t.call("delete_item", Key=self._t.key("reservation", reservation_id), ReturnValues="ALL_OLD")
+        answer = self._t.call(
+            "delete_item", Key=self._t.key("reservation", reservation_id), ReturnValues="ALL_OLD"
+        )
         return bool(answer.get("Attributes"))
 
 
@@ -291,8 +322,15 @@ class DynamoStateStore:
     """StateStore in one DynamoDB table (see the key design above). `client` is a boto3 DynamoDB client;
     without one, it is made from `endpoint_url` and `region` (standard retries, short timeouts)."""
 
-    def __init__(self, table: str, client=None, endpoint_url: str | None = None, region: str | None = None,
-                 history_ttl_days: int = 30, cluster: str = "default"):
+    def __init__(
+        self,
+        table: str,
+        client=None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        history_ttl_days: int = 30,
+        cluster: str = "default",
+    ):
         self.table, self.cluster = table, cluster
         self.client = client or _client(endpoint_url, region)
         scoped = DynamoTable(self.client, table, cluster)

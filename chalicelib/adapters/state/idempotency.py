@@ -48,8 +48,14 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
     @staticmethod
     def _record(row) -> DataRecord:
         key, status, expiration, in_progress, data, validation = row
-        return DataRecord(idempotency_key=key, status=status, expiry_timestamp=expiration,
-                          in_progress_expiry_timestamp=in_progress, response_data=data, payload_hash=validation)
+        return DataRecord(
+            idempotency_key=key,
+            status=status,
+            expiry_timestamp=expiration,
+            in_progress_expiry_timestamp=in_progress,
+            response_data=data,
+            payload_hash=validation,
+        )
 
     def _get_record(self, idempotency_key) -> DataRecord:
         with self._lock:
@@ -73,9 +79,14 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
                 cursor.execute(
                     "INSERT OR REPLACE INTO idempotency (cluster, key, status, expiration, in_progress_expiration, "
                     "validation) VALUES (?, ?, ?, ?, ?, ?)",
-                    (self._cluster, data_record.idempotency_key, data_record.status, data_record.expiry_timestamp,
-                     data_record.in_progress_expiry_timestamp,
-                     data_record.payload_hash if self.payload_validation_enabled else ""),
+                    (
+                        self._cluster,
+                        data_record.idempotency_key,
+                        data_record.status,
+                        data_record.expiry_timestamp,
+                        data_record.in_progress_expiry_timestamp,
+                        data_record.payload_hash if self.payload_validation_enabled else "",
+                    ),
                 )
                 cursor.execute("COMMIT")
             except sqlite3.Error:
@@ -88,21 +99,30 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         _, status, expiration, in_progress, _, _ = row
         if expiration is not None and expiration < int(now.timestamp()):
             return True
-        return (status == STATUS_CONSTANTS["INPROGRESS"] and in_progress is not None
-                and in_progress < int(now.timestamp() * 1000))
+        return (
+            status == STATUS_CONSTANTS["INPROGRESS"]
+            and in_progress is not None
+            and in_progress < int(now.timestamp() * 1000)
+        )
 
     def _update_record(self, data_record: DataRecord) -> None:
         with self._lock:
             self._connection.execute(
                 "UPDATE idempotency SET status = ?, expiration = ?, data = ? WHERE cluster = ? AND key = ?",
-                (data_record.status, data_record.expiry_timestamp, data_record.response_data, self._cluster,
-                 data_record.idempotency_key),
+                (
+                    data_record.status,
+                    data_record.expiry_timestamp,
+                    data_record.response_data,
+                    self._cluster,
+                    data_record.idempotency_key,
+                ),
             )
 
     def _delete_record(self, data_record: DataRecord) -> None:
         with self._lock:
             self._connection.execute(
-                "DELETE FROM idempotency WHERE cluster = ? AND key = ?", (self._cluster, data_record.idempotency_key)
+                "DELETE FROM idempotency WHERE cluster = ? AND key = ?",
+                (self._cluster, data_record.idempotency_key),
             )
 
 
@@ -116,8 +136,12 @@ def persistence_layer(settings, client=None) -> BasePersistenceLayer:
 
         # One table for everything: the layer's composite-key mode (static pk + hash as sk).
         return DynamoDBPersistenceLayer(
-            table_name=state.table, key_attr="pk", sort_key_attr="sk",
-            static_pk_value=f"{settings.cluster}#idempotency", expiry_attr="expiration", boto3_client=client,
+            table_name=state.table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=f"{settings.cluster}#idempotency",
+            expiry_attr="expiration",
+            boto3_client=client,
         )
     path = state.path if state.backend == "sqlite" else ":memory:"
     return SqliteIdempotencyStore(path, cluster=settings.cluster)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
 from typing import TypeVar, get_type_hints
@@ -21,7 +21,6 @@ from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation
 Record = TypeVar("Record", Server, Reservation, HistoryEntry)
 
 
-
 class RecordError(BbbscaleError, ValueError):
     """A record cannot be stored as given (naive datetime, a value JSON cannot hold)."""
 
@@ -29,10 +28,12 @@ class RecordError(BbbscaleError, ValueError):
 def stamp(moment: datetime) -> str:
     """The stored, sortable form of a tz-aware datetime (converted to UTC)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise RecordError(f"naive datetime {moment.isoformat()} refused: state stores take tz-aware UTC times")
+        raise RecordError(
+            f"naive datetime {moment.isoformat()} refused: state stores take tz-aware UTC times"
+        )
     # isoformat pads the year to 4 digits (strftime's %Y does not on glibc) and, with microseconds always
     # present, every stamp has the same width: string order is time order.
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def history_row(entry: HistoryEntry, keep) -> tuple[str, str, str]:
@@ -48,7 +49,7 @@ def history_row(entry: HistoryEntry, keep) -> tuple[str, str, str]:
 def unstamp(text: str) -> datetime:
     """The tz-aware UTC datetime of a stored stamp."""
     moment = datetime.fromisoformat(text)  # "+00:00" parses to the timezone.utc singleton
-    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _plain(value):

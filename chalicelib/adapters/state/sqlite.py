@@ -44,7 +44,9 @@ class SqliteDatabase:
 
     def __init__(self, path: str, busy_seconds: float = 30.0):
         try:
-            self._connection = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
+            self._connection = sqlite3.connect(
+                path, timeout=busy_seconds, isolation_level=None, check_same_thread=False
+            )
             self._connection.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as error:
             raise BbbscaleError(f"cannot open state file {path}: {error}") from None
@@ -88,7 +90,9 @@ class SqliteServers:
     def servers(self) -> list[Server]:
         """Every server of the cluster, by name. A (name, version) is written once, so a record already
         decoded at that version is reused (a tick reads the whole fleet; the simulator, thousands of times)."""
-        rows = self._db.rows("SELECT name, version, body FROM servers WHERE cluster = ? ORDER BY name", (self._cluster,))
+        rows = self._db.rows(
+            "SELECT name, version, body FROM servers WHERE cluster = ? ORDER BY name", (self._cluster,)
+        )
         found = []
         for name, version, body in rows:
             known = self._decoded.get(name)
@@ -119,8 +123,10 @@ class SqliteServers:
     def forget(self, server: Server) -> bool:
         """Remove the record if it is still at server.version."""
         with self._db.writing() as cursor:
-            cursor.execute("DELETE FROM servers WHERE cluster = ? AND name = ? AND version = ?",
-                           (self._cluster, server.name, server.version))
+            cursor.execute(
+                "DELETE FROM servers WHERE cluster = ? AND name = ? AND version = ?",
+                (self._cluster, server.name, server.version),
+            )
             removed = cursor.rowcount == 1
         if removed:
             self._decoded.pop(server.name, None)
@@ -151,7 +157,8 @@ class SqliteHistory:
         body, at, horizon = records.history_row(entry, self._keep)
         with self._db.writing() as cursor:
             cursor.execute(
-                "INSERT INTO history (cluster, at, kind, body) VALUES (?, ?, ?, ?)", (self._cluster, at, entry.kind, body)
+                "INSERT INTO history (cluster, at, kind, body) VALUES (?, ?, ?, ?)",
+                (self._cluster, at, entry.kind, body),
             )
             cursor.execute("DELETE FROM history WHERE cluster = ? AND at < ?", (self._cluster, horizon))
 
@@ -193,7 +200,9 @@ class SqliteReservations:
 
     def reservations(self) -> list[Reservation]:
         """All stored reservations, by start time then id."""
-        rows = self._db.rows("SELECT body FROM reservations WHERE cluster = ? ORDER BY starts_at, id", (self._cluster,))
+        rows = self._db.rows(
+            "SELECT body FROM reservations WHERE cluster = ? ORDER BY starts_at, id", (self._cluster,)
+        )
         return [records.load(Reservation, body) for (body,) in rows]
 
     def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
@@ -207,14 +216,17 @@ class SqliteReservations:
             created = cursor.rowcount == 1
             if not created:
                 (body,) = cursor.execute(
-                    "SELECT body FROM reservations WHERE cluster = ? AND id = ?", (self._cluster, reservation.id)
+                    "SELECT body FROM reservations WHERE cluster = ? AND id = ?",
+                    (self._cluster, reservation.id),
                 ).fetchone()
         return records.load(Reservation, body), created
 
     def cancel(self, reservation_id: str) -> bool:
         """Remove it; False when there was none."""
         with self._db.writing() as cursor:
-            cursor.execute("DELETE FROM reservations WHERE cluster = ? AND id = ?", (self._cluster, reservation_id))
+            cursor.execute(
+                "DELETE FROM reservations WHERE cluster = ? AND id = ?", (self._cluster, reservation_id)
+            )
             return cursor.rowcount == 1
 
 
@@ -242,7 +254,8 @@ class SqliteLease:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         with self._db.writing() as cursor:
             cursor.execute(
-                "DELETE FROM leases WHERE cluster = ? AND name = ? AND owner = ?", (self._cluster, self.NAME, owner)
+                "DELETE FROM leases WHERE cluster = ? AND name = ? AND owner = ?",
+                (self._cluster, self.NAME, owner),
             )
 
 
