@@ -1,58 +1,240 @@
 #!/bin/bash
-# bbbscale first boot: give this BBB server the identity cloud-init handed it, then forget the secrets.
+# bbbscale first boot: give this BBB 3.0 server the identity cloud-init handed it, then forget the secrets.
+#
 # Reads /etc/bbbscale/boot.env (written by cloud-init from chalicelib/adapters/providers/cloud-init.yaml.tmpl):
-# BBB_HOSTNAME, BBB_SECRET, TURN_SERVER, TURN_SECRET, RECORDING_SOURCE/MOUNT/FSTYPE, SCALELITE_URL/TAG,
-# LETSENCRYPT_EMAIL. Runs once (bbbscale-firstboot.service); the env file is deleted at the end.
-set -euo pipefail
-ENV_FILE=/etc/bbbscale/boot.env
-DONE=/var/lib/bbbscale/firstboot.done
-[ -f "$ENV_FILE" ] || exit 0
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+# BBBSCALE_SERVER_NAME, BBB_HOSTNAME, BBB_SECRET, TURN_SERVER, TURN_SECRET, RECORDING_SOURCE/MOUNT/FSTYPE,
+# SCALELITE_URL/TAG, LETSENCRYPT_EMAIL, METADATA_FENCE. Runs once (bbbscale-firstboot.service).
+#
+# Every step must succeed: the first that fails stops the boot, writes /var/lib/bbbscale/firstboot.failed
+# (step and reason, never a secret) and keeps haproxy, BBB's only HTTPS listener, disabled. The server then
+# never answers its API, bbbscale never registers it, and replaces it after max_provision_minutes.
+#
+# BBBSCALE_ROOT prefixes every path (tests run the script against a temporary root with stub commands
+# first in PATH); on a server it is empty.
+set -Eeuo pipefail
+umask 077
 
-log() { echo "bbbscale-firstboot: $*"; }
+ROOT="${BBBSCALE_ROOT:-}"
+ENV_FILE="$ROOT/etc/bbbscale/boot.env"
+STATE_DIR="$ROOT/var/lib/bbbscale"
+DONE="$STATE_DIR/firstboot.done"
+FAILED="$STATE_DIR/firstboot.failed"
+WEBROOT="$ROOT/var/www/bigbluebutton-default/assets"
+DNS_WAIT_SECONDS="${DNS_WAIT_SECONDS:-900}"
+DNS_WAIT_INTERVAL="${DNS_WAIT_INTERVAL:-10}"
+STEP=start
 
-log "hostname ${BBB_HOSTNAME}"
-hostnamectl set-hostname "${BBB_HOSTNAME}"
+log() { echo "bbbscale-firstboot: $*" >&2; }
 
-if [ -n "${RECORDING_SOURCE:-}" ]; then
-  log "mounting recordings from ${RECORDING_SOURCE}"
-  mkdir -p "${RECORDING_MOUNT}"
-  grep -qs " ${RECORDING_MOUNT} " /etc/fstab ||
-    echo "${RECORDING_SOURCE} ${RECORDING_MOUNT} ${RECORDING_FSTYPE:-nfs} defaults,_netdev,nofail 0 0" >>/etc/fstab
-  mount "${RECORDING_MOUNT}" || log "recording mount failed; recordings stay local until it works"
-fi
+# On any failing command: record which step failed and why (the command's name only: arguments may hold
+# a secret), keep HTTPS off, drop the parameter file, exit non-zero.
+fail() {
+  local code=$1 reason=${3:-"${2%% *} exited $1"}
+  trap - ERR
+  mkdir -p "$STATE_DIR"
+  printf 'step %s failed: %s\n' "$STEP" "$reason" >"$FAILED"
+  log "FAILED at step ${STEP}: ${reason}; this server will not serve (bbbscale replaces it)"
+  systemctl disable --now haproxy.service >/dev/null 2>&1 || true
+  if [ -f "$ENV_FILE" ]; then shred -u "$ENV_FILE" 2>/dev/null || rm -f "$ENV_FILE"; fi
+  exit "$code"
+}
+trap 'fail $? "$BASH_COMMAND"' ERR
+die() { fail 1 "" "$*"; }
 
-if [ -n "${LETSENCRYPT_EMAIL:-}" ]; then
-  log "requesting a certificate for ${BBB_HOSTNAME}"
-  certbot certonly --non-interactive --agree-tos -m "${LETSENCRYPT_EMAIL}" --webroot \
-    -w /var/www/bigbluebutton-default/assets -d "${BBB_HOSTNAME}"
+step() { STEP=$1; log "step ${STEP}"; }
+
+load_parameters() {
+  step parameters
+  [ -f "$DONE" ] && { log "already configured"; exit 0; }
+  [ -f "$ENV_FILE" ] || { log "no ${ENV_FILE}: nothing to do"; exit 0; }
+  set -a
+  # shellcheck disable=SC1090
+  . "$ENV_FILE"
+  set +a
+  local key
+  for key in BBBSCALE_SERVER_NAME BBB_HOSTNAME BBB_SECRET; do
+    [ -n "${!key:-}" ] || die "${key} is empty in boot.env"
+  done
+}
+
+set_hostname() {
+  step hostname
+  hostnamectl set-hostname "$BBB_HOSTNAME"
+}
+
+mount_recordings() {
+  step recordings
+  [ -n "${RECORDING_SOURCE:-}" ] || return 0
+  local mountpoint=${RECORDING_MOUNT:-/mnt/scalelite-recordings}
+  mkdir -p "$ROOT$mountpoint"
+  grep -qs " ${mountpoint} " "$ROOT/etc/fstab" ||
+    echo "${RECORDING_SOURCE} ${mountpoint} ${RECORDING_FSTYPE:-nfs} defaults,_netdev 0 0" >>"$ROOT/etc/fstab"
+  mount "$mountpoint"
+}
+
+# True when NAME resolves to this machine: one of its addresses is on an interface, or (floating IP, NAT)
+# a token written here comes back when fetched through the name. Sets PUBLIC_IP.
+points_here() {
+  local resolved local_ips address token
+  resolved=$(getent ahosts "$BBB_HOSTNAME" | awk '{print $1}' | sort -u) || return 1
+  [ -n "$resolved" ] || return 1
+  local_ips=" $(hostname -I) "
+  for address in $resolved; do
+    if [[ $local_ips == *" $address "* ]]; then PUBLIC_IP=$address; return 0; fi
+  done
+  token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  mkdir -p "$WEBROOT/.well-known/bbbscale"
+  echo "$token" >"$WEBROOT/.well-known/bbbscale/$token"
+  chmod 0644 "$WEBROOT/.well-known/bbbscale/$token"
+  local answer
+  answer=$(curl -fsS --max-time 5 "http://${BBB_HOSTNAME}/.well-known/bbbscale/${token}" 2>/dev/null || true)
+  rm -f "$WEBROOT/.well-known/bbbscale/$token"
+  if [ "$answer" = "$token" ]; then PUBLIC_IP=$(echo "$resolved" | head -n1); return 0; fi
+  return 1
+}
+
+# Let's Encrypt's HTTP-01 challenge needs the name to reach this VM: bbbscale's DNS adapter makes the
+# record once the provider reports the VM's address; wait for it, bounded.
+wait_for_dns() {
+  step dns
+  local deadline=$((SECONDS + DNS_WAIT_SECONDS))
+  until points_here; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      die "${BBB_HOSTNAME} does not resolve to this server after ${DNS_WAIT_SECONDS}s"
+    fi
+    sleep "$DNS_WAIT_INTERVAL"
+  done
+  log "${BBB_HOSTNAME} resolves to ${PUBLIC_IP}"
+}
+
+# FreeSWITCH announces the build machine's address in SDP (bbb-install's check_nat): use this one's.
+set_media_address() {
+  step media-address
+  local vars="$ROOT/opt/freeswitch/conf/vars.xml"
+  [ -f "$vars" ] || return 0
   sed -i -E \
-    -e "s#ssl_certificate .*#ssl_certificate /etc/letsencrypt/live/${BBB_HOSTNAME}/fullchain.pem;#" \
-    -e "s#ssl_certificate_key .*#ssl_certificate_key /etc/letsencrypt/live/${BBB_HOSTNAME}/privkey.pem;#" \
-    /etc/nginx/sites-available/bigbluebutton
-fi
+    -e "s#external_rtp_ip=[^\"]*#external_rtp_ip=${PUBLIC_IP}#" \
+    -e "s#external_sip_ip=[^\"]*#external_sip_ip=${PUBLIC_IP}#" "$vars"
+}
 
-if [ -n "${TURN_SERVER:-}" ]; then
-  log "TURN server ${TURN_SERVER}"
-  turn_host=$(echo "${TURN_SERVER}" | sed -E 's#^turns?:##; s#\?.*$##')
+get_certificate() {
+  step certificate
+  local contact=(--register-unsafely-without-email)
+  [ -n "${LETSENCRYPT_EMAIL:-}" ] && contact=(-m "$LETSENCRYPT_EMAIL")
+  certbot certonly --non-interactive --agree-tos "${contact[@]}" --webroot -w "$WEBROOT" \
+    -d "$BBB_HOSTNAME" --cert-name "$BBB_HOSTNAME"
+  [ -s "$ROOT/etc/letsencrypt/live/$BBB_HOSTNAME/fullchain.pem" ] || die "certbot left no certificate"
+}
+
+# haproxy terminates TLS from /etc/haproxy/certbundle.pem (bbb-install's install_haproxy). certbot runs
+# deploy hooks on renewals only, so the hook is installed for them and run once now.
+install_cert_bundle() {
+  step haproxy-certificate
+  local hook="$ROOT/etc/letsencrypt/renewal-hooks/deploy/haproxy"
+  mkdir -p "$(dirname "$hook")"
+  cat >"$hook" <<'HOOK'
+#!/bin/bash
+# Written by bbbscale-firstboot: rebuild haproxy's certificate bundle from the renewed lineage, reload.
+set -euo pipefail
+umask 077
+ROOT="${BBBSCALE_ROOT:-}"
+lineage="${RENEWED_LINEAGE:?certbot sets RENEWED_LINEAGE}"
+bundle="$ROOT/etc/haproxy/certbundle.pem"
+cat "$lineage/fullchain.pem" "$lineage/privkey.pem" >"$bundle.new"
+chown root:haproxy "$bundle.new"
+chmod 0640 "$bundle.new"
+mv -f "$bundle.new" "$bundle"
+if systemctl is-active --quiet haproxy.service; then systemctl reload haproxy.service; fi
+HOOK
+  chmod 0755 "$hook"
+  RENEWED_LINEAGE="$ROOT/etc/letsencrypt/live/$BBB_HOSTNAME" "$hook" ||
+    die "the deploy hook could not build haproxy's certificate bundle"
+  haproxy -c -q -f "$ROOT/etc/haproxy/haproxy.cfg"
+}
+
+configure_turn() {
+  step turn
+  [ -n "${TURN_SERVER:-}" ] || return 0
+  local turn_host target="$ROOT/etc/bigbluebutton/turn-stun-servers.xml"
+  turn_host=$(echo "$TURN_SERVER" | sed -E 's#^turns?:##; s#\?.*$##')
+  mkdir -p "$(dirname "$target")"
   sed -e "s#@TURN_HOST@#${turn_host}#" -e "s#@TURN_SERVER@#${TURN_SERVER}#" -e "s#@TURN_SECRET@#${TURN_SECRET}#" \
-    /etc/bbbscale/turn-stun-servers.xml.in >/usr/share/bbb-web/WEB-INF/classes/spring/turn-stun-servers.xml
-fi
+    "$ROOT/etc/bbbscale/turn-stun-servers.xml.in" >"$target.new"
+  chown root:bigbluebutton "$target.new"
+  chmod 0640 "$target.new"
+  mv -f "$target.new" "$target"
+}
+
+configure_bbb() {
+  step bbb
+  bbb-conf --setip "$BBB_HOSTNAME"
+  bbb-conf --setsecret "$BBB_SECRET"
+}
 
 # Non-secret data for the recording transfer hook (Scalelite's post_publish script reads it).
-umask 022
-printf 'SCALELITE_URL=%s\nSCALELITE_TAG=%s\nBBBSCALE_SERVER_NAME=%s\n' \
-  "${SCALELITE_URL:-}" "${SCALELITE_TAG:-}" "${BBBSCALE_SERVER_NAME:-}" >/etc/bbbscale/scalelite.env
+write_scalelite_tag() {
+  step scalelite
+  printf 'SCALELITE_URL=%s\nSCALELITE_TAG=%s\nBBBSCALE_SERVER_NAME=%s\n' \
+    "${SCALELITE_URL:-}" "${SCALELITE_TAG:-}" "$BBBSCALE_SERVER_NAME" >"$ROOT/etc/bbbscale/scalelite.env"
+  chmod 0644 "$ROOT/etc/bbbscale/scalelite.env"
+}
 
-log "configuring BigBlueButton"
-bbb-conf --setip "${BBB_HOSTNAME}"
-bbb-conf --setsecret "${BBB_SECRET}"
-bbb-conf --restart
+# No copy of a secret outlives the first boot on disk: the parameter file, cloud-init's stored user data
+# (rewritten at every boot while cloud-init runs, hence it is switched off) and any log echoing it.
+scrub_secrets() {
+  step scrub
+  local secrets=("$BBB_SECRET") file
+  [ -n "${TURN_SECRET:-}" ] && secrets+=("$TURN_SECRET")
+  shopt -s nullglob
+  for file in "$ENV_FILE" "$ROOT"/var/lib/cloud/instance/user-data.txt* \
+    "$ROOT"/var/lib/cloud/instances/*/user-data.txt* "$ROOT"/var/lib/cloud/instances/*/obj.pkl; do
+    [ -f "$file" ] || continue # instance/ links to instances/<id>/: the same file, already gone
+    shred -u "$file"
+  done
+  for file in "$ROOT"/var/log/cloud-init*.log "$ROOT"/var/log/cloud-init*.log.*; do
+    if grep -qsF -f <(printf '%s\n' "${secrets[@]}") "$file"; then shred -u "$file"; fi
+  done
+  shopt -u nullglob
+  mkdir -p "$ROOT/etc/cloud"
+  touch "$ROOT/etc/cloud/cloud-init.disabled"
+}
 
-mkdir -p "$(dirname "$DONE")"
+# The metadata service keeps serving the user data (secret included) for the VM's life: refuse it to every
+# process from now on. METADATA_FENCE lists its addresses; bbbscale-metadata-fence.service repeats the
+# rules at each boot from the list kept in /var/lib/bbbscale/metadata-fenced.
+fence_metadata() {
+  step metadata-fence
+  local address
+  for address in ${METADATA_FENCE:-}; do
+    case $address in
+      *:*) ip6tables -w -I OUTPUT -d "$address" -j REJECT ;;
+      *) iptables -w -I OUTPUT -d "$address" -j REJECT ;;
+    esac
+  done
+  printf '%s\n' ${METADATA_FENCE:-} >"$STATE_DIR/metadata-fenced"
+}
+
+start_serving() {
+  step start
+  bbb-conf --restart
+  systemctl enable --now haproxy.service
+}
+
+mkdir -p "$STATE_DIR"
+load_parameters
+set_hostname
+mount_recordings
+wait_for_dns
+set_media_address
+get_certificate
+install_cert_bundle
+configure_turn
+configure_bbb
+write_scalelite_tag
+scrub_secrets
+fence_metadata
+start_serving
+STEP=done
+rm -f "$FAILED"
 touch "$DONE"
-shred -u "$ENV_FILE" 2>/dev/null || rm -f "$ENV_FILE"
-log "done"
+log "done: ${BBB_HOSTNAME} serves"

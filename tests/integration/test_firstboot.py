@@ -1,0 +1,220 @@
+"""The prepared image's first boot (infra/image/files/bbbscale-firstboot.sh), run for real against a
+temporary root with stub system commands (tests/integration/firstboot_root.py): every file it writes,
+the order of its steps, no secret left behind, and a loud stop at each failing step."""
+
+import stat
+
+import pytest
+
+from tests.integration.firstboot_root import FQDN, PUBLIC_IP, SECRET, TURN_SECRET, ImageRoot, boot_env
+
+#: The system calls of a successful first boot, in order (prefixes of the stubs' argv lines).
+EXPECTED = [
+    f"hostnamectl set-hostname {FQDN}",
+    "mount /mnt/scalelite-recordings",
+    f"getent ahosts {FQDN}",
+    "hostname -I",
+    "certbot certonly --non-interactive --agree-tos -m ops@example.org --webroot -w ",
+    "chown root:haproxy ",
+    "systemctl is-active --quiet haproxy.service",
+    "haproxy -c -q -f ",
+    "chown root:bigbluebutton ",
+    f"bbb-conf --setip {FQDN}",
+    f"bbb-conf --setsecret {SECRET}",
+    "shred -u ",  # boot.env, then cloud-init's copies of the user data, then the log that echoed it
+    "shred -u ",
+    "shred -u ",
+    "shred -u ",
+    "shred -u ",
+    "iptables -w -I OUTPUT -d 169.254.169.254 -j REJECT",
+    "ip6tables -w -I OUTPUT -d fd00:ec2::254 -j REJECT",
+    "bbb-conf --restart",
+    "systemctl enable --now haproxy.service",
+]
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def image(tmp_path):
+    return ImageRoot(tmp_path)
+
+
+def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(image):
+    run = image.run()
+    assert run.code == 0, run.stderr
+    assert len(run.calls) == len(EXPECTED)
+    for call, expected in zip(run.calls, EXPECTED, strict=True):
+        assert call.startswith(expected), (call, expected)
+    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[4]
+
+    # haproxy's bundle: fullchain then key, root:haproxy 0640; the renewal hook that rebuilds it.
+    bundle = image.path("etc/haproxy/certbundle.pem")
+    assert bundle.read_text() == f"FULLCHAIN {FQDN}\nPRIVKEY\n" and mode(bundle) == 0o640
+    assert run.calls[5] == f"chown root:haproxy {bundle}.new"
+    hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")
+    assert mode(hook) == 0o755 and "systemctl reload haproxy.service" in hook.read_text()
+
+    turn = image.path("etc/bigbluebutton/turn-stun-servers.xml")
+    assert mode(turn) == 0o640
+    assert '<constructor-arg index="0" value="stun:turn.example.org:443"/>' in turn.read_text()
+    assert f'value="{TURN_SECRET}"' in turn.read_text()
+    assert 'value="turns:turn.example.org:443?transport=tcp"' in turn.read_text()
+
+    scalelite = image.path("etc/bbbscale/scalelite.env")
+    assert scalelite.read_text() == (
+        "SCALELITE_URL=https://lb.example.org\nSCALELITE_TAG=bbbscale\nBBBSCALE_SERVER_NAME=bbbscale-demo-ovh-7\n"
+    )
+    assert mode(scalelite) == 0o644
+    assert "nfs.example.org:/rec /mnt/scalelite-recordings nfs defaults,_netdev 0 0" in (
+        image.path("etc/fstab").read_text()
+    )
+    assert image.path("mnt/scalelite-recordings").is_dir()
+    vars_xml = image.path("opt/freeswitch/conf/vars.xml").read_text()
+    assert f"external_rtp_ip={PUBLIC_IP}" in vars_xml and f"external_sip_ip={PUBLIC_IP}" in vars_xml
+
+    assert image.path("var/lib/bbbscale/firstboot.done").exists()
+    assert not image.path("var/lib/bbbscale/firstboot.failed").exists()
+    fenced = image.path("var/lib/bbbscale/metadata-fenced")
+    assert fenced.read_text() == "169.254.169.254\nfd00:ec2::254\n"
+    assert image.path("etc/cloud/cloud-init.disabled").exists()
+
+
+def test_no_secret_is_left_behind(image):
+    assert image.run().code == 0
+    # bbb-conf (stubbed) keeps the BBB secret in bbb-web's properties, as BBB needs; nothing else may.
+    assert image.files_holding(SECRET) == []
+    assert image.files_holding(TURN_SECRET) == ["etc/bigbluebutton/turn-stun-servers.xml"]
+    for gone in (
+        "etc/bbbscale/boot.env",
+        "var/lib/cloud/instances/i-123/user-data.txt",
+        "var/lib/cloud/instances/i-123/user-data.txt.i",
+        "var/lib/cloud/instances/i-123/obj.pkl",
+        "var/log/cloud-init.log",
+    ):
+        assert not image.path(gone).exists(), gone
+    assert image.path("var/log/cloud-init-output.log").exists()  # holds no secret: kept
+
+
+def test_the_renewal_hook_rebuilds_the_bundle_and_reloads_haproxy(image):
+    assert image.run().code == 0
+    live = image.path(f"etc/letsencrypt/live/{FQDN}")
+    (live / "fullchain.pem").write_text("RENEWED CHAIN\n")
+    hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")
+    run = image.run([str(hook)], RENEWED_LINEAGE=str(live), STUB_HAPROXY_INACTIVE="0")
+    assert run.code == 0, run.stderr
+    assert image.path("etc/haproxy/certbundle.pem").read_text() == "RENEWED CHAIN\nPRIVKEY\n"
+    assert mode(image.path("etc/haproxy/certbundle.pem")) == 0o640
+    assert run.calls[-1] == "systemctl reload haproxy.service"
+
+
+def test_a_name_reaching_the_vm_through_nat_is_recognised_by_its_token(image):
+    """A floating IP is on no interface: the name must then serve back a token written in the webroot."""
+    run = image.run(STUB_LOCAL_IP="", STUB_RESOLVES="198.51.100.7")
+    assert run.code == 0, run.stderr
+    assert run.called(f"curl -fsS --max-time 5 http://{FQDN}/.well-known/bbbscale/")
+    assert "external_rtp_ip=198.51.100.7" in image.path("opt/freeswitch/conf/vars.xml").read_text()
+    assert list(image.path("var/www/bigbluebutton-default/assets/.well-known/bbbscale").iterdir()) == []
+
+
+# (step, what fails, the first call that must not happen)
+FAILURES = [
+    ("hostname", "hostnamectl", "mount"),
+    ("recordings", "mount", "getent"),
+    ("certificate", "certbot", "chown root:haproxy"),
+    ("haproxy-certificate", "chown root:haproxy", "haproxy -c"),  # inside the deploy hook
+    ("haproxy-certificate", "haproxy -c", "chown root:bigbluebutton"),
+    ("turn", "chown root:bigbluebutton", "bbb-conf --setip"),
+    ("bbb", "bbb-conf --setip", "bbb-conf --setsecret"),
+    ("bbb", "bbb-conf --setsecret", "iptables"),
+    ("scrub", "shred -u", "iptables"),
+    ("metadata-fence", "iptables", "bbb-conf --restart"),
+    ("metadata-fence", "ip6tables", "bbb-conf --restart"),
+    ("start", "bbb-conf --restart", "systemctl enable --now haproxy.service"),
+    ("start", "systemctl enable --now haproxy.service", None),
+]
+
+
+@pytest.mark.parametrize(("step", "failing", "never"), FAILURES, ids=[f"{s}:{f}" for s, f, _ in FAILURES])
+def test_a_failing_step_stops_the_boot_loudly_and_the_server_never_serves(image, step, failing, never):
+    run = image.run(STUB_FAIL=failing)
+    assert run.code != 0
+    reason = image.path("var/lib/bbbscale/firstboot.failed").read_text()
+    hook = failing == "chown root:haproxy"
+    why = (
+        "the deploy hook could not build haproxy's certificate bundle"
+        if hook
+        else f"{failing.split()[0]} exited 3"
+    )
+    assert reason == f"step {step} failed: {why}\n"
+    assert f"FAILED at step {step}" in run.stderr
+    assert not image.path("var/lib/bbbscale/firstboot.done").exists()
+    if never:
+        assert not run.called(never)
+    # haproxy (HTTPS, hence the BBB API) stays off; the parameter file is gone all the same.
+    assert run.calls[-1] in (
+        "systemctl disable --now haproxy.service",
+        f"shred -u {image.path('etc/bbbscale/boot.env')}",
+    )
+    assert run.called("systemctl disable --now haproxy.service")
+    assert not run.called("systemctl enable --now haproxy.service") or step == "start"
+    assert not image.path("etc/bbbscale/boot.env").exists()
+    assert SECRET not in run.stderr and SECRET not in reason
+
+
+def test_a_name_that_never_points_here_fails_the_dns_step_within_its_bound(image):
+    run = image.run(STUB_RESOLVES="198.51.100.7", STUB_LOCAL_IP="", STUB_FAIL="curl", DNS_WAIT_SECONDS="2")
+    assert run.code != 0
+    assert image.path("var/lib/bbbscale/firstboot.failed").read_text() == (
+        f"step dns failed: {FQDN} does not resolve to this server after 2s\n"
+    )
+    assert not run.called("certbot")
+    assert run.calls.count(f"getent ahosts {FQDN}") >= 2  # it waited and asked again
+
+
+def test_an_unresolvable_name_fails_the_dns_step(image):
+    run = image.run(STUB_RESOLVES="")
+    assert run.code != 0 and not run.called("certbot")
+    assert "step dns failed" in image.path("var/lib/bbbscale/firstboot.failed").read_text()
+
+
+def test_missing_parameters_fail_before_any_change(tmp_path):
+    env = "\n".join(line for line in boot_env().splitlines() if not line.startswith("BBB_SECRET="))
+    image = ImageRoot(tmp_path, env_text=env)
+    run = image.run()
+    assert run.code != 0
+    assert image.path("var/lib/bbbscale/firstboot.failed").read_text() == (
+        "step parameters failed: BBB_SECRET is empty in boot.env\n"
+    )
+    assert not run.called("hostnamectl")
+
+
+def test_nothing_to_do_without_parameters_or_once_done(image):
+    image.path("etc/bbbscale/boot.env").unlink()
+    assert image.run() == image.run() and image.run().calls == []
+    image.write("etc/bbbscale/boot.env", boot_env(), 0o600)
+    image.write("var/lib/bbbscale/firstboot.done", "")
+    run = image.run()
+    assert run.code == 0 and run.calls == []
+
+
+def test_without_recordings_or_turn_those_steps_do_nothing(tmp_path):
+    env = boot_env(recording_source="", turn_server="")
+    image = ImageRoot(tmp_path, env_text=env)
+    run = image.run()
+    assert run.code == 0, run.stderr
+    assert not run.called("mount") and not run.called("chown root:bigbluebutton")
+    assert not image.path("etc/bigbluebutton/turn-stun-servers.xml").exists()
+
+
+def test_the_metadata_fence_takes_the_providers_addresses(tmp_path):
+    image = ImageRoot(tmp_path, env_text=boot_env(metadata_fence="169.254.42.42 fd00:42::42"))
+    run = image.run()
+    assert run.code == 0, run.stderr
+    assert "iptables -w -I OUTPUT -d 169.254.42.42 -j REJECT" in run.calls
+    assert "ip6tables -w -I OUTPUT -d fd00:42::42 -j REJECT" in run.calls
+    assert not run.called("iptables -w -I OUTPUT -d 169.254.169.254")
+    none = ImageRoot(tmp_path / "none", env_text=boot_env(metadata_fence=""))
+    assert none.run().code == 0 and not none.run().called("iptables")
