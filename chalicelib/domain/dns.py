@@ -92,6 +92,16 @@ def address_records(name: str, ips: tuple[str, ...], ipv6: bool) -> list[DnsReco
     return sorted(set(out), key=lambda r: (r.type, r.address))
 
 
+def public_ips(vm: VM) -> tuple[str, ...]:
+    """The VM's public addresses: as the provider listed them, else its address when that is an IP."""
+    if vm.ips:
+        return vm.ips
+    try:
+        return (str(ipaddress.ip_address(vm.address or "")),)
+    except ValueError:
+        return ()
+
+
 def provider_of(server: str, cluster: str, providers) -> str | None:
     """The configured provider whose naming `server` follows (the longest name wins: 'ovh-gra' over 'ovh')."""
     for name in sorted(providers, key=len, reverse=True):
@@ -129,7 +139,7 @@ def dns_changes(
                 continue
             name = naming.record_name(vm.name)
             named.add(name)
-            wanted = address_records(name, vm.ips, ipv6)
+            wanted = address_records(name, public_ips(vm), ipv6)
             if not wanted:  # no public address yet (or a stopped VM): whatever it has stays
                 continue
             have = by_name.get(name, [])
