@@ -171,7 +171,7 @@ def test_a_dns_failure_holds_with_its_reason_and_never_loses_the_vm():
         assert fleet.states() == {"bbbscale-t-cheap-1": "booting"}
 
 
-def test_a_dry_run_lists_the_dns_calls_and_makes_none():
+def test_a_dry_run_lists_the_dns_calls_and_makes_none(capsys):
     with zone_of("gandi_live") as (options, fake):
         fleet = Fleet("gandi_live", options, units=300)
         fake.rrsets[ZONE][("bbbscale-t-cheap-99", "A")] = {
@@ -194,3 +194,15 @@ def test_a_dry_run_lists_the_dns_calls_and_makes_none():
         assert ("bbbscale-t-cheap-99", "A") in fake.addresses()
         assert [r.method for r in fake.requests] == ["GET"]  # the zone was read, nothing changed
         assert fleet.provider.asked == []
+        from chalicelib.render import print_tick
+
+        print_tick(result)
+        printed = capsys.readouterr().out
+        assert (
+            "  dns delete bbbscale-t-cheap-99 A 203.0.113.99: orphan: no VM bbbscale-t-cheap-99 any more"
+            in printed
+        )
+        assert (
+            f"would call: DELETE {options['endpoint']}/api/v5/domains/{ZONE}/records/bbbscale-t-cheap-99/A"
+            in printed
+        )
