@@ -26,6 +26,20 @@ SECRET = "5ec7e7" * 10 + "abcd"
 TURN_SECRET = "turn-s3cret"
 PUBLIC_IP = "203.0.113.10"
 
+#: What bbb-install's install_haproxy writes (abridged), with the build machine's address in it.
+HAPROXY_CFG = """frontend nginx_or_turn
+  bind *:443,:::443 ssl crt /etc/haproxy/certbundle.pem ssl-min-ver TLSv1.2 alpn http/1.1,stun.turn
+  default_backend turn
+
+backend turn
+  mode tcp
+  server localhost 192.0.2.99:3478
+
+backend nginx
+  mode tcp
+  server localhost 127.0.0.1:81 send-proxy check
+"""
+
 STUB = r"""#!/bin/bash
 name=$(basename "$0")
 echo "$name $*" >>"$STUB_LOG"
@@ -96,8 +110,9 @@ class ImageRoot:
             stub.chmod(0o755)
         self.write("etc/bbbscale/boot.env", boot_env() if env_text is None else env_text, 0o600)
         self.write("etc/bbbscale/turn-stun-servers.xml.in", TURN_TEMPLATE.read_text(), 0o644)
+        self.write("etc/haproxy/haproxy.cfg", HAPROXY_CFG)
         self.write(
-            "etc/haproxy/haproxy.cfg", "frontend https\n  bind *:443 ssl crt /etc/haproxy/certbundle.pem\n"
+            "etc/turnserver.conf", "listening-ip=192.0.2.99\nrelay-ip=192.0.2.99\nexternal-ip=192.0.2.99\n"
         )
         self.write("etc/fstab", "LABEL=root / ext4 defaults 0 1\n")
         self.write(

@@ -14,6 +14,7 @@ EXPECTED = [
     "mount /mnt/scalelite-recordings",
     f"getent ahosts {FQDN}",
     "hostname -I",
+    "hostname -I",  # the addresses step
     "certbot certonly --non-interactive --agree-tos -m ops@example.org --webroot -w ",
     "chown root:haproxy ",
     "systemctl is-active --quiet haproxy.service",
@@ -48,12 +49,12 @@ def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(ima
     assert len(run.calls) == len(EXPECTED)
     for call, expected in zip(run.calls, EXPECTED, strict=True):
         assert call.startswith(expected), (call, expected)
-    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[4]
+    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[5]
 
     # haproxy's bundle: fullchain then key, root:haproxy 0640; the renewal hook that rebuilds it.
     bundle = image.path("etc/haproxy/certbundle.pem")
     assert bundle.read_text() == f"FULLCHAIN {FQDN}\nPRIVKEY\n" and mode(bundle) == 0o640
-    assert run.calls[5] == f"chown root:haproxy {bundle}.new"
+    assert run.calls[6] == f"chown root:haproxy {bundle}.new"
     hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")
     assert mode(hook) == 0o755 and "systemctl reload haproxy.service" in hook.read_text()
 
@@ -72,8 +73,15 @@ def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(ima
         image.path("etc/fstab").read_text()
     )
     assert image.path("mnt/scalelite-recordings").is_dir()
+    # The build machine's addresses replaced by this VM's: public in SDP and for coturn, local for haproxy.
     vars_xml = image.path("opt/freeswitch/conf/vars.xml").read_text()
     assert f"external_rtp_ip={PUBLIC_IP}" in vars_xml and f"external_sip_ip={PUBLIC_IP}" in vars_xml
+    haproxy = image.path("etc/haproxy/haproxy.cfg").read_text()
+    assert "server localhost 10.0.0.5:3478" in haproxy and "server localhost 127.0.0.1:81" in haproxy
+    assert image.path("etc/turnserver.conf").read_text() == (
+        f"listening-ip=10.0.0.5\nrelay-ip=10.0.0.5\nexternal-ip={PUBLIC_IP}/10.0.0.5\n"
+    )
+    assert "192.0.2.99" not in " ".join(image.files_holding("192.0.2.99"))
 
     assert image.path("var/lib/bbbscale/firstboot.done").exists()
     assert not image.path("var/lib/bbbscale/firstboot.failed").exists()

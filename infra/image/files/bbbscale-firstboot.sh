@@ -107,14 +107,29 @@ wait_for_dns() {
   log "${BBB_HOSTNAME} resolves to ${PUBLIC_IP}"
 }
 
-# FreeSWITCH announces the build machine's address in SDP (bbb-install's check_nat): use this one's.
-set_media_address() {
-  step media-address
-  local vars="$ROOT/opt/freeswitch/conf/vars.xml"
-  [ -f "$vars" ] || return 0
-  sed -i -E \
-    -e "s#external_rtp_ip=[^\"]*#external_rtp_ip=${PUBLIC_IP}#" \
-    -e "s#external_sip_ip=[^\"]*#external_sip_ip=${PUBLIC_IP}#" "$vars"
+# bbb-install wrote the build machine's addresses into the image (its check_nat and install_haproxy):
+# FreeSWITCH announces the public one in SDP, haproxy sends TURN-over-443 to coturn on the interface's
+# one, coturn advertises the public one. Put this VM's in their place.
+set_addresses() {
+  step addresses
+  local local_ip file
+  local_ip=$(hostname -I | awk '{print $1}')
+  [ -n "$local_ip" ] || die "this VM has no interface address"
+  file="$ROOT/opt/freeswitch/conf/vars.xml"
+  if [ -f "$file" ]; then
+    sed -i -E -e "s#external_rtp_ip=[^\"]*#external_rtp_ip=${PUBLIC_IP}#" \
+      -e "s#external_sip_ip=[^\"]*#external_sip_ip=${PUBLIC_IP}#" "$file"
+  fi
+  file="$ROOT/etc/haproxy/haproxy.cfg"
+  [ -f "$file" ] && sed -i -E "s#^( *server [a-z]+ )[0-9a-fA-F.:]+(:3478)#\1${local_ip}\2#" "$file"
+  file="$ROOT/etc/turnserver.conf"
+  if [ -f "$file" ]; then
+    local external=$PUBLIC_IP
+    [ "$PUBLIC_IP" = "$local_ip" ] || external="${PUBLIC_IP}/${local_ip}"
+    sed -i -E -e "s#^listening-ip=.*#listening-ip=${local_ip}#" -e "s#^relay-ip=.*#relay-ip=${local_ip}#" \
+      -e "s#^external-ip=.*#external-ip=${external}#" "$file"
+  fi
+  return 0
 }
 
 get_certificate() {
@@ -225,7 +240,7 @@ load_parameters
 set_hostname
 mount_recordings
 wait_for_dns
-set_media_address
+set_addresses
 get_certificate
 install_cert_bundle
 configure_turn
