@@ -113,7 +113,7 @@ wait_for_dns() {
 set_addresses() {
   step addresses
   local local_ip file
-  local_ip=$(hostname -I | awk '{print $1}')
+  local_ip=$(hostname -I | awk '{print $1}') || die "cannot read this VM's interface addresses"
   [ -n "$local_ip" ] || die "this VM has no interface address"
   file="$ROOT/opt/freeswitch/conf/vars.xml"
   if [ -f "$file" ]; then
