@@ -126,6 +126,12 @@ class ImageRoot:
         self.write("var/lib/cloud/instances/i-123/user-data.txt.i", user_data, 0o600)
         self.write("var/lib/cloud/instances/i-123/obj.pkl", user_data, 0o600)
         self.write("var/log/cloud-init.log", f"wrote user data BBB_SECRET={SECRET}\n")
+        self.write("var/lib/cloud/instances/i-123/cloud-config.txt", f"write_files: BBB_SECRET={SECRET}\n")
+        self.write("var/lib/cloud/instances/i-123/datasource", "DataSourceOpenStackLocal\n")
+        self.write(
+            "run/cloud-init/instance-data-sensitive.json", f'{{"merged_cfg": "TURN_SECRET={TURN_SECRET}"}}'
+        )
+        self.write("run/cloud-init/instance-data.json", '{"merged_cfg": "redacted for non-root user"}')
         self.write("var/log/cloud-init-output.log", "Cloud-init finished\n")
         (self.root / "var/lib/cloud/instance").symlink_to("instances/i-123")
 

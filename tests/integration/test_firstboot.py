@@ -22,7 +22,9 @@ EXPECTED = [
     "chown root:bigbluebutton ",
     f"bbb-conf --setip {FQDN}",
     f"bbb-conf --setsecret {SECRET}",
-    "shred -u ",  # boot.env, then cloud-init's copies of the user data, then the log that echoed it
+    "shred -u ",  # boot.env, cloud-init's copies of the user data, then every file holding a secret:
+    "shred -u ",  # its merged config, the sensitive instance data, the log that echoed it
+    "shred -u ",
     "shred -u ",
     "shred -u ",
     "shred -u ",
@@ -101,9 +103,16 @@ def test_no_secret_is_left_behind(image):
         "var/lib/cloud/instances/i-123/user-data.txt.i",
         "var/lib/cloud/instances/i-123/obj.pkl",
         "var/log/cloud-init.log",
+        "var/lib/cloud/instances/i-123/cloud-config.txt",
+        "run/cloud-init/instance-data-sensitive.json",
     ):
         assert not image.path(gone).exists(), gone
-    assert image.path("var/log/cloud-init-output.log").exists()  # holds no secret: kept
+    for kept in (  # they hold no secret
+        "var/log/cloud-init-output.log",
+        "var/lib/cloud/instances/i-123/datasource",
+        "run/cloud-init/instance-data.json",
+    ):
+        assert image.path(kept).exists(), kept
 
 
 def test_the_renewal_hook_rebuilds_the_bundle_and_reloads_haproxy(image):

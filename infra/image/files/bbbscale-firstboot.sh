@@ -195,7 +195,9 @@ write_scalelite_tag() {
 }
 
 # No copy of a secret outlives the first boot on disk: the parameter file, cloud-init's stored user data
-# (rewritten at every boot while cloud-init runs, hence it is switched off) and any log echoing it.
+# (rewritten at every boot while cloud-init runs, hence it is switched off), and any other file of
+# cloud-init's holding a secret: its merged config (instances/*/cloud-config.txt), the sensitive instance
+# data in /run/cloud-init, a log that echoed it.
 scrub_secrets() {
   step scrub
   local secrets=("$BBB_SECRET") file
@@ -206,9 +208,11 @@ scrub_secrets() {
     [ -f "$file" ] || continue # instance/ links to instances/<id>/: the same file, already gone
     shred -u "$file"
   done
-  for file in "$ROOT"/var/log/cloud-init*.log "$ROOT"/var/log/cloud-init*.log.*; do
-    if grep -qsF -f <(printf '%s\n' "${secrets[@]}") "$file"; then shred -u "$file"; fi
-  done
+  # grep -r follows no symlink (instance/ is one), so each file is found once.
+  while IFS= read -r file; do
+    shred -u "$file"
+  done < <(grep -rlsF -f <(printf '%s\n' "${secrets[@]}") "$ROOT/var/lib/cloud" "$ROOT/run/cloud-init" \
+    "$ROOT"/var/log/cloud-init*.log* || true)
   shopt -u nullglob
   mkdir -p "$ROOT/etc/cloud"
   touch "$ROOT/etc/cloud/cloud-init.disabled"
