@@ -40,6 +40,14 @@ backend nginx
   server localhost 127.0.0.1:81 send-proxy check
 """
 
+#: coturn's configuration as bbb-install leaves it in the image (abridged): the build's addresses and secret.
+TURNSERVER_CONF = """listening-ip=192.0.2.99
+relay-ip=192.0.2.99
+external-ip=192.0.2.99
+static-auth-secret=image-shared-secret
+realm=bbb-image.invalid
+"""
+
 STUB = r"""#!/bin/bash
 name=$(basename "$0")
 echo "$name $*" >>"$STUB_LOG"
@@ -111,9 +119,7 @@ class ImageRoot:
         self.write("etc/bbbscale/boot.env", boot_env() if env_text is None else env_text, 0o600)
         self.write("etc/bbbscale/turn-stun-servers.xml.in", TURN_TEMPLATE.read_text(), 0o644)
         self.write("etc/haproxy/haproxy.cfg", HAPROXY_CFG)
-        self.write(
-            "etc/turnserver.conf", "listening-ip=192.0.2.99\nrelay-ip=192.0.2.99\nexternal-ip=192.0.2.99\n"
-        )
+        self.write("etc/turnserver.conf", TURNSERVER_CONF)
         self.write("etc/fstab", "LABEL=root / ext4 defaults 0 1\n")
         self.write(
             "opt/freeswitch/conf/vars.xml",

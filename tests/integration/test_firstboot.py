@@ -2,6 +2,7 @@
 temporary root with stub system commands (tests/integration/firstboot_root.py): every file it writes,
 the order of its steps, no secret left behind, and a loud stop at each failing step."""
 
+import re
 import stat
 
 import pytest
@@ -32,6 +33,7 @@ EXPECTED = [
     "iptables -w -I OUTPUT -d 169.254.169.254 -j REJECT",
     "ip6tables -w -I OUTPUT -d fd00:ec2::254 -j REJECT",
     "bbb-conf --restart",
+    "systemctl restart coturn.service",  # the image's coturn, with its new secret
     "systemctl enable --now haproxy.service",
 ]
 
@@ -80,9 +82,9 @@ def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(ima
     assert f"external_rtp_ip={PUBLIC_IP}" in vars_xml and f"external_sip_ip={PUBLIC_IP}" in vars_xml
     haproxy = image.path("etc/haproxy/haproxy.cfg").read_text()
     assert "server localhost 10.0.0.5:3478" in haproxy and "server localhost 127.0.0.1:81" in haproxy
-    assert image.path("etc/turnserver.conf").read_text() == (
-        f"listening-ip=10.0.0.5\nrelay-ip=10.0.0.5\nexternal-ip={PUBLIC_IP}/10.0.0.5\n"
-    )
+    coturn = image.path("etc/turnserver.conf").read_text().splitlines()
+    assert coturn[:3] == ["listening-ip=10.0.0.5", "relay-ip=10.0.0.5", f"external-ip={PUBLIC_IP}/10.0.0.5"]
+    assert coturn[4] == f"realm={FQDN}" and re.fullmatch("static-auth-secret=[0-9a-f]{64}", coturn[3])
     assert "192.0.2.99" not in " ".join(image.files_holding("192.0.2.99"))
 
     assert image.path("var/lib/bbbscale/firstboot.done").exists()
@@ -216,13 +218,43 @@ def test_nothing_to_do_without_parameters_or_once_done(image):
     assert run.code == 0 and run.calls == []
 
 
-def test_without_recordings_or_turn_those_steps_do_nothing(tmp_path):
-    env = boot_env(recording_source="", turn_server="")
-    image = ImageRoot(tmp_path, env_text=env)
+def test_without_an_external_turn_server_the_images_coturn_serves_with_a_secret_of_its_own(tmp_path):
+    image = ImageRoot(tmp_path, env_text=boot_env(recording_source="", turn_server=""))
     run = image.run()
     assert run.code == 0, run.stderr
-    assert not run.called("mount") and not run.called("chown root:bigbluebutton")
+    assert not run.called("mount")
+    (secret_line,) = [x for x in image.path("etc/turnserver.conf").read_text().splitlines() if "secret" in x]
+    own = secret_line.split("=", 1)[1]
+    assert re.fullmatch("[0-9a-f]{64}", own) and own != "image-shared-secret"
+    turn = image.path("etc/bigbluebutton/turn-stun-servers.xml").read_text()
+    assert f'value="turns:{FQDN}:443?transport=tcp"' in turn and f'value="{own}"' in turn
+    assert f'value="stun:{FQDN}:443"' in turn
+    assert run.called("chown root:bigbluebutton") and run.called("systemctl restart coturn.service")
+    other = ImageRoot(tmp_path / "other", env_text=boot_env(recording_source="", turn_server=""))
+    assert other.run().code == 0
+    assert other.path("etc/turnserver.conf").read_text() != image.path("etc/turnserver.conf").read_text()
+
+
+def test_without_any_turn_server_the_turn_step_does_nothing(tmp_path):
+    image = ImageRoot(tmp_path, env_text=boot_env(turn_server=""))
+    image.path("etc/turnserver.conf").unlink()
+    run = image.run()
+    assert run.code == 0, run.stderr
+    assert not run.called("chown root:bigbluebutton") and not run.called("systemctl restart coturn")
     assert not image.path("etc/bigbluebutton/turn-stun-servers.xml").exists()
+
+
+def test_a_turn_secret_with_markup_and_sed_characters_is_written_as_it_is(tmp_path):
+    """The TURN secret lands in an XML attribute: escaped for XML, never interpreted by sed or bash."""
+    tricky = 'a&b<c>"d#e\\f/g$h'
+    image = ImageRoot(tmp_path, env_text=boot_env().replace(
+        f"TURN_SECRET={TURN_SECRET}", "TURN_SECRET=" + "'" + tricky + "'"))  # fmt: skip
+    assert image.run().code == 0
+    turn = image.path("etc/bigbluebutton/turn-stun-servers.xml").read_text()
+    import xml.etree.ElementTree as ElementTree
+
+    values = [arg.get("value") for arg in ElementTree.fromstring(turn).iter() if arg.get("value")]
+    assert tricky in values
 
 
 def test_the_metadata_fence_takes_the_providers_addresses(tmp_path):

@@ -23,6 +23,7 @@ WEBROOT="$ROOT/var/www/bigbluebutton-default/assets"
 DNS_WAIT_SECONDS="${DNS_WAIT_SECONDS:-900}"
 DNS_WAIT_INTERVAL="${DNS_WAIT_INTERVAL:-10}"
 STEP=start
+LOCAL_COTURN=0
 
 log() { echo "bbbscale-firstboot: $*" >&2; }
 
@@ -167,14 +168,40 @@ HOOK
   haproxy -c -q -f "$ROOT/etc/haproxy/haproxy.cfg"
 }
 
+# An attribute value for the TURN XML: whatever a secret holds stays that value (no sed, no markup).
+xml_value() {
+  local value=$1
+  value=${value//&/&amp;}
+  value=${value//</&lt;}
+  value=${value//>/&gt;}
+  value=${value//\"/&quot;}
+  printf '%s' "$value"
+}
+
+# BBB hands browsers the TURN servers of /etc/bigbluebutton/turn-stun-servers.xml: the external TURN server
+# of the boot parameters, else the image's own coturn (bbb-install's, behind haproxy on 443). That coturn
+# gets a secret of this VM's own either way (the image's is shared by every VM booted from it).
 configure_turn() {
   step turn
-  [ -n "${TURN_SERVER:-}" ] || return 0
-  local turn_host target="$ROOT/etc/bigbluebutton/turn-stun-servers.xml"
-  turn_host=$(echo "$TURN_SERVER" | sed -E 's#^turns?:##; s#\?.*$##')
+  local server=${TURN_SERVER:-} secret=${TURN_SECRET:-} host target="$ROOT/etc/bigbluebutton/turn-stun-servers.xml"
+  if [ -f "$ROOT/etc/turnserver.conf" ]; then # used or not, it must not relay with the image's secret
+    local own
+    own=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+    sed -i -E -e "s#^static-auth-secret=.*#static-auth-secret=${own}#" -e "s#^realm=.*#realm=${BBB_HOSTNAME}#" \
+      "$ROOT/etc/turnserver.conf"
+    LOCAL_COTURN=1
+    [ -n "$server" ] || { server="turns:${BBB_HOSTNAME}:443?transport=tcp"; secret=$own; }
+  fi
+  [ -n "$server" ] || return 0
+  host=$(echo "$server" | sed -E 's#^turns?:##; s#\?.*$##')
+  shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in a replacement would mean the match
+  local xml
+  xml=$(<"$ROOT/etc/bbbscale/turn-stun-servers.xml.in")
+  xml=${xml//@TURN_HOST@/$(xml_value "$host")}
+  xml=${xml//@TURN_SERVER@/$(xml_value "$server")}
+  xml=${xml//@TURN_SECRET@/$(xml_value "$secret")}
   mkdir -p "$(dirname "$target")"
-  sed -e "s#@TURN_HOST@#${turn_host}#" -e "s#@TURN_SERVER@#${TURN_SERVER}#" -e "s#@TURN_SECRET@#${TURN_SECRET}#" \
-    "$ROOT/etc/bbbscale/turn-stun-servers.xml.in" >"$target.new"
+  printf '%s\n' "$xml" >"$target.new"
   chown root:bigbluebutton "$target.new"
   chmod 0640 "$target.new"
   mv -f "$target.new" "$target"
@@ -236,6 +263,7 @@ fence_metadata() {
 start_serving() {
   step start
   bbb-conf --restart
+  [ "${LOCAL_COTURN:-0}" = 1 ] && systemctl restart coturn.service
   systemctl enable --now haproxy.service
 }
 
