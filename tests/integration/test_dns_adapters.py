@@ -81,15 +81,39 @@ def test_calls_describe_without_calling(driver):
             dns.calls("update", [A])
 
 
-def test_gandi_failure_is_one_line_without_the_key():
+def test_gandi_failure_is_one_line_without_the_token():
     with FakeGandiLiveDns() as fake:
         dns = make_dns("gandi_live", endpoint=fake.url)
         fake.fail_next = [503]
         with pytest.raises(DnsError, match="dns gandi_live list records of bbb.example.org failed") as caught:
             dns.records()
-        assert gandi_livedns.API_KEY not in str(caught.value)
-        with pytest.raises(DnsError, match="secret BBBSCALE_GANDI_API_KEY is not set"):
+        assert gandi_livedns.TOKEN not in str(caught.value)
+        with pytest.raises(DnsError, match="secret BBBSCALE_GANDI_TOKEN is not set"):
             make_dns("gandi_live", secrets={}, endpoint=fake.url).records()
+        wrong = make_dns("gandi_live", secrets={"BBBSCALE_GANDI_TOKEN": "wrong"}, endpoint=fake.url)
+        with pytest.raises(DnsError, match="Forbidden"):
+            wrong.records()
+
+
+def test_gandi_current_api_by_default_and_libclouds_legacy_one_on_request():
+    with FakeGandiLiveDns() as fake:
+        make_dns("gandi_live", endpoint=fake.url).create(A)
+        legacy = make_dns(
+            "gandi_live",
+            secrets={"BBBSCALE_GANDI_TOKEN": gandi_livedns.API_KEY},
+            endpoint=fake.url,
+            api="legacy",
+        )
+        assert legacy.records() == [A]
+        assert [(r.method, r.path) for r in fake.requests] == [
+            ("POST", "/v5/livedns/domains/bbb.example.org/records"),
+            ("GET", "/api/v5/domains/bbb.example.org/records"),
+        ]
+        assert fake.requests[0].headers["Authorization"] == f"Bearer {gandi_livedns.TOKEN}"
+        assert "X-Api-Key" not in fake.requests[0].headers
+        assert legacy.calls("delete", [A]) == [
+            f"DELETE {fake.url}/api/v5/domains/bbb.example.org/records/bbbscale-demo-ovh-7/A"
+        ]
 
 
 def test_ovh_refuses_a_wrong_secret_and_the_error_holds_no_secret():

@@ -189,7 +189,7 @@ def test_a_dry_run_lists_the_dns_calls_and_makes_none(capsys):
         )
         (orphan,) = result["dns"]
         assert orphan["operation"] == "delete" and orphan["calls"] == [
-            f"DELETE {options['endpoint']}/api/v5/domains/{ZONE}/records/bbbscale-t-cheap-99/A"
+            f"DELETE {options['endpoint']}/v5/livedns/domains/{ZONE}/records/bbbscale-t-cheap-99/A"
         ]
         assert ("bbbscale-t-cheap-99", "A") in fake.addresses()
         assert [r.method for r in fake.requests] == ["GET"]  # the zone was read, nothing changed
@@ -203,6 +203,6 @@ def test_a_dry_run_lists_the_dns_calls_and_makes_none(capsys):
             in printed
         )
         assert (
-            f"would call: DELETE {options['endpoint']}/api/v5/domains/{ZONE}/records/bbbscale-t-cheap-99/A"
+            f"would call: DELETE {options['endpoint']}/v5/livedns/domains/{ZONE}/records/bbbscale-t-cheap-99/A"
             in printed
         )

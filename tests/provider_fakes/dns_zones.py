@@ -16,7 +16,7 @@ from tests.provider_fakes.ovh_dns import FakeOvhDns
 ZONE = "bbb.example.org"
 DRIVERS = ["gandi_live", "ovh", "route53"]
 SECRETS = {
-    "BBBSCALE_GANDI_API_KEY": gandi_livedns.API_KEY,
+    "BBBSCALE_GANDI_TOKEN": gandi_livedns.TOKEN,
     "BBBSCALE_OVH_APPLICATION_KEY": ovh_dns.APPLICATION_KEY,
     "BBBSCALE_OVH_APPLICATION_SECRET": ovh_dns.APPLICATION_SECRET,
     "BBBSCALE_OVH_CONSUMER_KEY": ovh_dns.CONSUMER_KEY,

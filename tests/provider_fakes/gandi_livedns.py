@@ -1,14 +1,19 @@
-"""A loopback Gandi LiveDNS (REST v5, as libcloud's GANDI_LIVE driver calls it: host dns.api.gandi.net,
-paths /api/v5/domains/{fqdn}/records[/{name}/{type}], header X-Api-Key). Shapes from Gandi's LiveDNS
-API documentation (rrset_name, rrset_type, rrset_ttl, rrset_values; 409 for an existing rrset, 404 for a
-missing one, errors as {"code", "message", "object", "cause"})."""
+"""A loopback Gandi LiveDNS, both APIs: the current one (api.gandi.net: /v5/livedns/domains/{fqdn}/records
+[/{name}/{type}], `Authorization: Bearer <personal access token>`) and the legacy one libcloud's
+GANDI_LIVE driver speaks (dns.api.gandi.net: /api/v5/domains/..., `X-Api-Key`). Shapes from Gandi's
+LiveDNS API documentation (rrset_name, rrset_type, rrset_ttl, rrset_values; 409 for an existing rrset,
+404 for a missing one, errors as {"code", "message", "object", "cause"})."""
 
 from __future__ import annotations
 
 from tests.provider_fakes.http import LoopbackApi
 
-API_KEY = "gandi-api-key-for-tests"
-PREFIX = "/api/v5/domains/"
+TOKEN = "gandi-personal-access-token"
+API_KEY = "gandi-legacy-api-key"
+PREFIXES = {
+    "/v5/livedns/domains/": ("Authorization", f"Bearer {TOKEN}"),
+    "/api/v5/domains/": ("X-Api-Key", API_KEY),
+}
 
 
 def _error(code: int, cause: str, message: str):
@@ -24,13 +29,15 @@ class FakeGandiLiveDns(LoopbackApi):
         self.fail_next: list[int] = []
 
     def handle(self, request):
-        if request.headers.get("X-Api-Key") != API_KEY:
+        prefix = next((p for p in PREFIXES if request.path.startswith(p)), None)
+        if prefix is None:
+            return _error(404, "Not Found", "unknown path")
+        header, credential = PREFIXES[prefix]
+        if request.headers.get(header) != credential:
             return _error(403, "Forbidden", "Access was denied to this resource.")
         if self.fail_next:
             return _error(self.fail_next.pop(0), "Service Unavailable", "try again later")
-        if not request.path.startswith(PREFIX):
-            return _error(404, "Not Found", "unknown path")
-        parts = request.path[len(PREFIX) :].split("/")
+        parts = request.path[len(prefix) :].split("/")
         domain = parts[0]
         if domain not in self.rrsets or len(parts) < 2 or parts[1] != "records":
             return _error(404, "Not Found", "Unknown domain")

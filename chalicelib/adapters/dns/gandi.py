@@ -1,24 +1,58 @@
-"""Gandi LiveDNS through libcloud's `GANDI_LIVE` driver (REST v5 at dns.api.gandi.net/api/v5: records of
-a domain at `/domains/{fqdn}/records`, one rrset per name and type at `.../records/{name}/{type}`).
+"""Gandi LiveDNS through libcloud's `GANDI_LIVE` driver: records of a domain at `.../domains/{fqdn}/records`,
+one rrset per name and type at `.../records/{name}/{type}`.
 
-Authentication is libcloud's: the `X-Api-Key` header with the account's API key (Gandi also issues
-personal access tokens for `Authorization: Bearer`, which libcloud 3.9 does not send).
+libcloud 3.9 speaks the legacy endpoint (dns.api.gandi.net/api/v5, `X-Api-Key`). Gandi's current API is
+api.gandi.net/v5/livedns with a personal access token (`Authorization: Bearer`; API keys are deprecated),
+so by default the driver's connection is pointed there: same resources and bodies, another base path and
+header. `api = "legacy"` keeps libcloud's own.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Literal
 
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
 from chalicelib.ports import DnsRecord
 
-API_HOST = "dns.api.gandi.net"
+API_HOSTS = {"livedns": "api.gandi.net", "legacy": "dns.api.gandi.net"}
+BASES = {"livedns": "/v5/livedns", "legacy": "/api/v5"}
 
 
 class GandiOptions(ZoneOptions):
-    api_key_env: str = Field("BBBSCALE_GANDI_API_KEY", description="env/secret name of the LiveDNS API key")
+    api: Literal["livedns", "legacy"] = Field(
+        "livedns", description="api.gandi.net/v5/livedns, or the legacy"
+    )
+    token_env: str = Field(
+        "BBBSCALE_GANDI_TOKEN", description="env/secret name of the personal access token (legacy: API key)"
+    )
+
+
+def _driver_class(api: str):
+    """libcloud's GANDI_LIVE driver, its connection moved to the current API unless `api` is legacy."""
+    from libcloud.dns.drivers.gandi_live import GandiLiveDNSConnection, GandiLiveDNSDriver
+
+    if api == "legacy":
+        return GandiLiveDNSDriver
+
+    class LiveDnsConnection(GandiLiveDNSConnection):
+        host = API_HOSTS["livedns"]
+
+        def add_default_headers(self, headers):
+            headers = super().add_default_headers(headers)
+            del headers["X-Api-Key"]
+            headers["Authorization"] = f"Bearer {self.key}"
+            return headers
+
+        def morph_action_hook(self, action):
+            return super().morph_action_hook(action.replace(BASES["legacy"] + "/", BASES["livedns"] + "/", 1))
+
+    class LiveDnsDriver(GandiLiveDNSDriver):
+        connectionCls = LiveDnsConnection
+
+    return LiveDnsDriver
 
 
 class GandiLiveDns(ZoneAdapter):
@@ -35,12 +69,9 @@ class GandiLiveDns(ZoneAdapter):
     def driver(self):
         driver = getattr(self._local, "driver", None)
         if driver is None:
-            from libcloud.dns.providers import get_driver
-            from libcloud.dns.types import Provider
-
-            secure, host, port = self.endpoint(API_HOST)
-            cls = get_driver(Provider.GANDI_LIVE)
-            driver = cls(self.secret(self.options.api_key_env), secure=secure, host=host, port=port)
+            secure, host, port = self.endpoint(API_HOSTS[self.options.api])
+            cls = _driver_class(self.options.api)
+            driver = cls(self.secret(self.options.token_env), secure=secure, host=host, port=port)
             driver.connection.timeout = self.options.timeout_seconds
             self._local.driver = driver
         return driver
@@ -94,10 +125,9 @@ class GandiLiveDns(ZoneAdapter):
             raise self.fail(f"delete {record.name} {record.type}", error) from None
 
     def _describe(self, operation: str, record: DnsRecord) -> str:
-        secure, host, port = self.endpoint(API_HOST)
-        base = (
-            f"{'https' if secure else 'http'}://{host}{f':{port}' if port else ''}/api/v5/domains/{self.zone}"
-        )
+        secure, host, port = self.endpoint(API_HOSTS[self.options.api])
+        root = f"{'https' if secure else 'http'}://{host}{f':{port}' if port else ''}"
+        base = f"{root}{BASES[self.options.api]}/domains/{self.zone}"
         if operation == "create":
             return f"POST {base}/records {record.name} {record.type} {record.address} ttl={self.settings.ttl}"
         return f"DELETE {base}/records/{record.name}/{record.type}"
