@@ -65,7 +65,8 @@ esac
 exit 0
 """
 COMMANDS = (
-    "hostnamectl mount getent hostname curl certbot haproxy chown systemctl bbb-conf shred iptables ip6tables"
+    "hostnamectl mount resolvectl getent hostname curl certbot haproxy chown systemctl bbb-conf shred iptables "
+    "ip6tables"
 ).split()
 
 

@@ -13,6 +13,7 @@ from tests.integration.firstboot_root import FQDN, PUBLIC_IP, SECRET, TURN_SECRE
 EXPECTED = [
     f"hostnamectl set-hostname {FQDN}",
     "mount /mnt/scalelite-recordings",
+    "resolvectl flush-caches",  # a negative answer cached before the record existed is forgotten
     f"getent ahosts {FQDN}",
     "hostname -I",
     "hostname -I",  # the addresses step
@@ -53,12 +54,12 @@ def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(ima
     assert len(run.calls) == len(EXPECTED)
     for call, expected in zip(run.calls, EXPECTED, strict=True):
         assert call.startswith(expected), (call, expected)
-    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[5]
+    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[6]
 
     # haproxy's bundle: fullchain then key, root:haproxy 0640; the renewal hook that rebuilds it.
     bundle = image.path("etc/haproxy/certbundle.pem")
     assert bundle.read_text() == f"FULLCHAIN {FQDN}\nPRIVKEY\n" and mode(bundle) == 0o640
-    assert run.calls[6] == f"chown root:haproxy {bundle}.new"
+    assert run.calls[7] == f"chown root:haproxy {bundle}.new"
     hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")
     assert mode(hook) == 0o755 and "systemctl reload haproxy.service" in hook.read_text()
 

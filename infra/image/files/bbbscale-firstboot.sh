@@ -77,6 +77,9 @@ mount_recordings() {
 # a token written here comes back when fetched through the name. Sets PUBLIC_IP.
 points_here() {
   local resolved local_ips address token
+  # A "no such name" asked before the record existed stays in systemd-resolved's cache for the zone's
+  # negative TTL: forget it before each try (the upstream resolver's cache: see docs/dns.md).
+  resolvectl flush-caches >/dev/null 2>&1 || true
   resolved=$(getent ahosts "$BBB_HOSTNAME" | awk '{print $1}' | sort -u) || return 1
   [ -n "$resolved" ] || return 1
   local_ips=" $(hostname -I) "
