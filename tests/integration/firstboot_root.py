@@ -3,8 +3,9 @@ holds, the boot.env that cloud-init writes from the real user-data template, and
 (first in PATH) that append their argv to a log, so a test sees every call in order.
 
 A stub fails (exit 3) when its command line starts with STUB_FAIL. `certbot` writes a lineage,
-`getent`/`hostname -I` answer the addresses the test chose, `curl` serves the webroot (a floating-IP
-setup where the name reaches this VM through NAT), `shred -u` removes its file.
+`hostname -I` answers the addresses the test chose, `curl` serves the webroot (a floating-IP
+setup where the name reaches this VM through NAT), `dig` answers as the zone's servers would (NS for
+STUB_ZONE, the addresses of STUB_RESOLVES), `shred -u` removes its file.
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ case "$name" in
   certbot)
     live="$BBBSCALE_ROOT/etc/letsencrypt/live/${*: -1}"
     mkdir -p "$live"; echo "FULLCHAIN ${*: -1}" >"$live/fullchain.pem"; echo "PRIVKEY" >"$live/privkey.pem" ;;
-  getent) [ -n "${STUB_RESOLVES:-}" ] || exit 2; echo "$STUB_RESOLVES STREAM ${*: -1}" ;;
+  dig)  # dig +short NS <domain> | dig +short A|AAAA <name> @<server>
+    case "$2" in
+      NS) [ "$3" != "${STUB_ZONE:-bbb.example.org}" ] || echo "ns1.example.net." ;;
+      A) for a in ${STUB_RESOLVES:-}; do [[ $a == *:* ]] || echo "$a"; done ;;
+      AAAA) for a in ${STUB_RESOLVES:-}; do [[ $a != *:* ]] || echo "$a"; done ;;
+    esac ;;
   hostname) echo "10.0.0.5 ${STUB_LOCAL_IP:-}" ;;
   curl) path="${*: -1}"; path="/${path#http://*/}"; cat "$BBBSCALE_ROOT/var/www/bigbluebutton-default/assets$path" ;;
   shred) rm "${*: -1}" ;;  # fails on a missing file, as shred does
@@ -65,8 +71,7 @@ esac
 exit 0
 """
 COMMANDS = (
-    "hostnamectl mount resolvectl getent hostname curl certbot haproxy chown systemctl bbb-conf shred iptables "
-    "ip6tables"
+    "hostnamectl mount dig hostname curl certbot haproxy chown systemctl bbb-conf shred iptables ip6tables"
 ).split()
 
 

@@ -13,8 +13,9 @@ from tests.integration.firstboot_root import FQDN, PUBLIC_IP, SECRET, TURN_SECRE
 EXPECTED = [
     f"hostnamectl set-hostname {FQDN}",
     "mount /mnt/scalelite-recordings",
-    "resolvectl flush-caches",  # a negative answer cached before the record existed is forgotten
-    f"getent ahosts {FQDN}",
+    "dig +short NS bbb.example.org",  # the zone's own servers are asked: no cache, no /etc/hosts
+    f"dig +short A {FQDN} @ns1.example.net.",
+    f"dig +short AAAA {FQDN} @ns1.example.net.",
     "hostname -I",
     "hostname -I",  # the addresses step
     "certbot certonly --non-interactive --agree-tos -m ops@example.org --webroot -w ",
@@ -54,12 +55,12 @@ def test_a_first_boot_sets_up_tls_turn_secret_and_scalelite_for_its_own_name(ima
     assert len(run.calls) == len(EXPECTED)
     for call, expected in zip(run.calls, EXPECTED, strict=True):
         assert call.startswith(expected), (call, expected)
-    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[6]
+    assert f"-d {FQDN} --cert-name {FQDN}" in run.calls[7]
 
     # haproxy's bundle: fullchain then key, root:haproxy 0640; the renewal hook that rebuilds it.
     bundle = image.path("etc/haproxy/certbundle.pem")
     assert bundle.read_text() == f"FULLCHAIN {FQDN}\nPRIVKEY\n" and mode(bundle) == 0o640
-    assert run.calls[7] == f"chown root:haproxy {bundle}.new"
+    assert run.calls[8] == f"chown root:haproxy {bundle}.new"
     hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")
     assert mode(hook) == 0o755 and "systemctl reload haproxy.service" in hook.read_text()
 
@@ -132,9 +133,12 @@ def test_the_renewal_hook_rebuilds_the_bundle_and_reloads_haproxy(image):
 
 def test_a_name_reaching_the_vm_through_nat_is_recognised_by_its_token(image):
     """A floating IP is on no interface: the name must then serve back a token written in the webroot."""
-    run = image.run(STUB_LOCAL_IP="", STUB_RESOLVES="198.51.100.7")
+    run = image.run(STUB_LOCAL_IP="", STUB_RESOLVES="198.51.100.7 2001:db8::7")
     assert run.code == 0, run.stderr
-    assert run.called(f"curl -fsS --max-time 5 http://{FQDN}/.well-known/bbbscale/")
+    # Fetched at the address the zone gave, whatever /etc/hosts or a local resolver would say.
+    assert run.called(
+        f"curl -fsS --max-time 5 --resolve {FQDN}:80:198.51.100.7 http://{FQDN}/.well-known/bbbscale/"
+    )
     assert "external_rtp_ip=198.51.100.7" in image.path("opt/freeswitch/conf/vars.xml").read_text()
     assert list(image.path("var/www/bigbluebutton-default/assets/.well-known/bbbscale").iterdir()) == []
 
@@ -143,7 +147,7 @@ def test_a_name_reaching_the_vm_through_nat_is_recognised_by_its_token(image):
 FAILURES = [
     ("hostname", "hostnamectl", "mount"),
     ("addresses", "hostname -I", "certbot"),  # the dns step tolerates it (the name answers the token)
-    ("recordings", "mount", "getent"),
+    ("recordings", "mount", "dig"),
     ("certificate", "certbot", "chown root:haproxy"),
     ("haproxy-certificate", "chown root:haproxy", "haproxy -c"),  # inside the deploy hook
     ("haproxy-certificate", "haproxy -c", "chown root:bigbluebutton"),
@@ -190,7 +194,24 @@ def test_a_name_that_never_points_here_fails_the_dns_step_within_its_bound(image
         f"step dns failed: {FQDN} does not resolve to this server after 2s\n"
     )
     assert not run.called("certbot")
-    assert run.calls.count(f"getent ahosts {FQDN}") >= 2  # it waited and asked again
+    assert run.calls.count(f"dig +short A {FQDN} @ns1.example.net.") >= 2  # it waited and asked again
+
+
+def test_the_zone_is_found_above_a_name_that_is_no_zone_apex(image):
+    """boot.domain `bbb.example.org` may sit inside the zone `example.org` ([dns] name '{server}.bbb')."""
+    run = image.run(STUB_ZONE="example.org")
+    assert run.code == 0, run.stderr
+    assert run.calls[2:5] == [
+        "dig +short NS bbb.example.org",
+        "dig +short NS example.org",
+        f"dig +short A {FQDN} @ns1.example.net.",
+    ]
+
+
+def test_an_ipv6_only_name_is_fetched_at_its_bracketed_address(image):
+    run = image.run(STUB_LOCAL_IP="", STUB_RESOLVES="2001:db8::7")
+    assert run.code == 0, run.stderr
+    assert run.called(f"curl -fsS --max-time 5 --resolve {FQDN}:80:[2001:db8::7] ")
 
 
 def test_an_unresolvable_name_fails_the_dns_step(image):

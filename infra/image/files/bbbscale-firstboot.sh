@@ -73,14 +73,29 @@ mount_recordings() {
   mount "$mountpoint"
 }
 
-# True when NAME resolves to this machine: one of its addresses is on an interface, or (floating IP, NAT)
-# a token written here comes back when fetched through the name. Sets PUBLIC_IP.
+# The servers answering for the name's zone: the NS of the closest enclosing domain that has some.
+authoritative_servers() {
+  local domain=${BBB_HOSTNAME#*.} servers
+  while [[ $domain == *.* ]]; do
+    servers=$(dig +short NS "$domain" 2>/dev/null) || servers=""
+    if [ -n "$servers" ]; then echo "$servers"; return 0; fi
+    domain=${domain#*.}
+  done
+  return 1
+}
+
+# True when the name resolves to this machine, asked of the zone's own servers: no resolver's cache can
+# hide a record made after a first try, and neither /etc/hosts nor systemd-resolved (which answers the
+# machine's own hostname with its local addresses) can fake one. One of the addresses is on an
+# interface, or (floating IP, NAT) a token written here comes back when fetched through it. Sets PUBLIC_IP.
 points_here() {
-  local resolved local_ips address token
-  # A "no such name" asked before the record existed stays in systemd-resolved's cache for the zone's
-  # negative TTL: forget it before each try (the upstream resolver's cache: see docs/dns.md).
-  resolvectl flush-caches >/dev/null 2>&1 || true
-  resolved=$(getent ahosts "$BBB_HOSTNAME" | awk '{print $1}' | sort -u) || return 1
+  local servers server resolved="" local_ips address token answer target
+  servers=$(authoritative_servers) || return 1
+  for server in $servers; do
+    resolved=$({ dig +short A "$BBB_HOSTNAME" "@$server"; dig +short AAAA "$BBB_HOSTNAME" "@$server"; } 2>/dev/null |
+      grep -E '^[0-9a-fA-F.:]+$' | awk '!seen[$0]++') || resolved=""
+    [ -n "$resolved" ] && break
+  done
   [ -n "$resolved" ] || return 1
   local_ips=" $(hostname -I) "
   for address in $resolved; do
@@ -90,10 +105,18 @@ points_here() {
   mkdir -p "$WEBROOT/.well-known/bbbscale"
   echo "$token" >"$WEBROOT/.well-known/bbbscale/$token"
   chmod 0644 "$WEBROOT/.well-known/bbbscale/$token"
-  local answer
-  answer=$(curl -fsS --max-time 5 "http://${BBB_HOSTNAME}/.well-known/bbbscale/${token}" 2>/dev/null || true)
+  for address in $resolved; do
+    target=$address
+    [[ $address == *:* ]] && target="[$address]"
+    answer=$(curl -fsS --max-time 5 --resolve "${BBB_HOSTNAME}:80:${target}" \
+      "http://${BBB_HOSTNAME}/.well-known/bbbscale/${token}" 2>/dev/null || true)
+    if [ "$answer" = "$token" ]; then
+      PUBLIC_IP=$address
+      rm -f "$WEBROOT/.well-known/bbbscale/$token"
+      return 0
+    fi
+  done
   rm -f "$WEBROOT/.well-known/bbbscale/$token"
-  if [ "$answer" = "$token" ]; then PUBLIC_IP=$(echo "$resolved" | head -n1); return 0; fi
   return 1
 }
 
