@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from chalicelib import __version__
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.load import load_report
@@ -41,6 +42,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             "desired": {},
             "fleet": {},
             "actions": [hold],
+            "version": __version__,
         }
         rt.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
         return result
@@ -122,6 +124,7 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
                 (s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name)
             )
         ],
+        "version": __version__,  # which bbbscale decided: an operator compares two deployments by it
     }
 
 
