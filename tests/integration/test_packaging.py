@@ -18,6 +18,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from chalicelib.adapters.state.dynamodb import table_definition
+from tests.support.locks import read_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,7 +46,8 @@ def package(stage: str, out: Path) -> dict:
     )
     assert done.returncode == 0, f"chalice package --stage {stage} failed:\n{done.stdout}\n{done.stderr}"
     assert (out / "deployment.zip").stat().st_size > 0
-    assert shipped(out / "deployment.zip") == locked(ROOT / "requirements.txt"), "Lambda must ship the lock"
+    locked = {name: version for name, (version, _) in read_lock(ROOT / "requirements.txt").items()}
+    assert shipped(out / "deployment.zip") == locked, "Lambda must ship the lock"
     return json.loads((out / "sam.json").read_text())
 
 
@@ -55,12 +57,6 @@ def shipped(deployment: Path) -> dict[str, str]:
         infos = {name.split("/")[0] for name in archive.namelist() if name.endswith(".dist-info/METADATA")}
     stems = (info.removesuffix(".dist-info").rsplit("-", 1) for info in infos)  # name-version
     return {canonicalize_name(name): version for name, version in stems}
-
-
-def locked(lock: Path) -> dict[str, str]:
-    """{package: version} pinned by a lock file (`name==version` lines)."""
-    pins = (line.split(" ")[0].split("==") for line in lock.read_text().splitlines() if "==" in line)
-    return {canonicalize_name(name): version for name, version in pins}
 
 
 def check_stage(stage: str, template: dict) -> None:

@@ -5,7 +5,6 @@ other, and still satisfy the floors in pyproject.toml. A dependency added to pyp
 
 from __future__ import annotations
 
-import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -15,29 +14,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from tests.support.locks import read_lock
+
 ROOT = Path(__file__).resolve().parents[2]
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
-HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
-
-
-def read_lock(path: Path) -> dict[str, tuple[str, frozenset[str]]]:
-    """{canonical name: (version, sha256 hashes)} of a `uv pip compile --generate-hashes` file."""
-    pins: dict[str, tuple[str, frozenset[str]]] = {}
-    name = None
-    for line in path.read_text().splitlines():
-        pin = PIN.match(line)
-        if pin:
-            name = canonicalize_name(pin.group(1))
-            assert name not in pins, f"{path.name}: {name} pinned twice"
-            pins[name] = (pin.group(2), frozenset())
-        elif name and (found := HASH.findall(line)):
-            version, hashes = pins[name]
-            pins[name] = (version, hashes | set(found))
-        elif line.strip() and not line.lstrip().startswith("#"):
-            raise AssertionError(f"{path.name}: unexpected line {line!r}")
-    return pins
-
-
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 RUNTIME = read_lock(ROOT / "requirements.txt")
 DEV = read_lock(ROOT / "requirements-dev.txt")
