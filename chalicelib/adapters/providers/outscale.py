@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
+from typing import Literal, get_args
 
 from pydantic import Field
 
@@ -21,11 +22,17 @@ from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
 
+#: Outscale's regions as Outscale names them ("Regions, Endpoints and Subregions Reference",
+#: docs.outscale.com): each one's API is https://api.<region>.outscale.com. `cloudgouv-eu-west-1` is the
+#: SecNumCloud region. An account lives in one region; `ReadRegions` may not list them all.
+Region = Literal["eu-west-2", "cloudgouv-eu-west-1", "us-east-2", "us-west-1", "ap-northeast-1"]
+REGIONS: tuple[str, ...] = get_args(Region)
+
 
 class OutscaleOptions(HostedOptions):
     """`[providers.X.options]` for Outscale."""
 
-    region: str = Field("eu-west-2", pattern=r"^[a-z]{2}-[a-z0-9-]+-\d$")
+    region: Region = "eu-west-2"
     endpoint: str | None = Field(None, description="API root instead of https://api.<region>.outscale.com")
     access_key_env: str = "OSC_ACCESS_KEY"
     secret_key_env: str = "OSC_SECRET_KEY"
