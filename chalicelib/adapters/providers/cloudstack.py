@@ -10,6 +10,7 @@ a VM whose tagging failed. VMs are deployed started (libcloud's default is `star
 from __future__ import annotations
 
 from functools import cached_property
+from typing import NoReturn
 
 from pydantic import Field
 
@@ -102,8 +103,24 @@ class CloudStackProvider(LibcloudProvider):
         return [vm for vm in vms if vm.status != "gone" and self.owns(vm.name, vm.tags)]
 
     def _create_one(self, spec: LaunchSpec) -> VM:
+        """deployVirtualMachine, then createTags; a VM whose tagging failed is destroyed again (and
+        expunged) so that nothing bills outside the cluster's listing."""
+        try:
+            node = self._deploy(spec)
+        except ProviderError as error:
+            self.undo_lost_create(spec.name, error)
+        try:
+            self.call(
+                f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags)
+            )
+        except ProviderError as error:
+            self._undo(node, spec.name, error)
+        node.extra["tags"] = dict(spec.tags)
+        return self._to_vm(node)
+
+    def _deploy(self, spec: LaunchSpec):
         opts = self.options
-        node = self.call(
+        return self.call(
             f"deployVirtualMachine {spec.name}",
             self.driver.create_node,
             name=spec.name,
@@ -116,10 +133,23 @@ class CloudStackProvider(LibcloudProvider):
             ex_security_groups=list(opts.security_groups) or None,
             ex_displayname=spec.name,
             ex_start_vm=True,
+            idempotent=False,  # no client token: a lost answer may still have deployed the VM
         )
-        self.call(f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags))
-        node.extra["tags"] = dict(spec.tags)
-        return self._to_vm(node)
+
+    def _undo(self, node, name: str, error: ProviderError) -> NoReturn:
+        """Destroy (and expunge) a VM whose creation failed half-way, then raise the creation's error:
+        retryable as it was when the VM is gone, never when it could not be destroyed."""
+        try:
+            self.call(
+                f"destroyVirtualMachine {node.id}",
+                self.driver.destroy_node,
+                self.bare_node(str(node.id)),
+                ex_expunge=True,
+                missing_ok=True,
+            )
+        except ProviderError as cleanup:
+            raise ProviderError(f"{error}; destroying VM {name} ({node.id}) failed too: {cleanup}") from None
+        raise ProviderError(f"{error} (VM {name} destroyed again)", error.retryable) from None
 
     def start(self, vm_id: str) -> VM:
         """startVirtualMachine (waits for the job); returns the VM as CloudStack reports it then."""

@@ -14,9 +14,12 @@ from functools import cached_property
 from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER, HostedOptions, HostedProvider, utc
-from chalicelib.adapters.providers.bulk import THROTTLE_CODES
+from chalicelib.adapters.providers.retry import THROTTLE_CODES
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
+
+#: EC2's server-side error codes (HTTP 5xx): worth another try.
+SERVER_FAULTS = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 
 # EC2 instance states -> our four (stopping still bills until stopped, but will not serve again).
 STATUS = {
@@ -43,12 +46,13 @@ class Ec2Options(HostedOptions):
 
 
 def _failure(action: str, error: Exception) -> ProviderError:
-    """A boto3 error as one ProviderError line; throttling is retryable."""
+    """A boto3 error as one ProviderError line. Retryable: throttling, EC2's 5xx codes, and network
+    faults (no code) — every call we make is idempotent, RunInstances through its ClientToken."""
     code = (
         getattr(error, "response", {}).get("Error", {}).get("Code", "") if hasattr(error, "response") else ""
     )
     text = f"EC2 {action} failed: {code or type(error).__name__}: {error}"
-    return ProviderError(text, retryable=code in THROTTLE_CODES or not code)
+    return ProviderError(text, retryable=code in THROTTLE_CODES or code in SERVER_FAULTS or not code)
 
 
 class Ec2Provider(HostedProvider):

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_HOSTNAME, HostedOptions, utc
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
+from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
 
@@ -67,7 +68,8 @@ def _driver_class():
                 )
             except requests.RequestException as error:
                 raise ProviderError(
-                    f"outscale {action} failed: {type(error).__name__}", retryable=True
+                    f"outscale {action} failed: {type(error).__name__}",
+                    safe_to_retry(idempotent=True, error=error),
                 ) from None
             if response.status_code != 200:
                 try:
@@ -77,7 +79,9 @@ def _driver_class():
                     )
                 except ValueError:
                     detail = response.text[:200]
-                retryable = response.status_code in (429, 500, 503)
+                # Every call we make is idempotent: reads, tags, actions on named VMs, and CreateVms
+                # with a ClientToken (a repeated call returns the first call's VM).
+                retryable = safe_to_retry(idempotent=True, status=response.status_code)
                 raise ProviderError(
                     f"outscale {action} failed: HTTP {response.status_code} {detail}", retryable
                 )
@@ -151,22 +155,33 @@ class OutscaleProvider(LibcloudProvider):
         return cache[wanted]
 
     def _create_one(self, spec: LaunchSpec) -> VM:
+        """CreateVms, then CreateTags; a VM whose tagging failed is deleted again (untagged, it would
+        bill outside the cluster's listing). The ClientToken (the server name, never reused) makes a
+        retried CreateVms return the VM of the first call rather than a second VM."""
         opts = self.options
         node = self.call(
             f"CreateVms {spec.name}",
             self.driver.create_node,
             image=self._image(spec.image or self.settings.image),
-            ex_user_data=base64.b64encode(
-                spec.user_data.encode()
-            ).decode(),  # the API wants it base64-encoded
+            ex_user_data=base64.b64encode(spec.user_data.encode()).decode(),  # the API wants base64
             ex_vm_type=opts.vm_type,
             ex_keypair_name=opts.keypair_name,
             ex_subnet_id=opts.subnet_id,
             ex_security_group_ids=list(opts.security_group_ids) or None,
             ex_boot_on_creation=True,
+            ex_client_token=spec.name,
+            idempotent=False,  # safe to repeat, but `create_many` retries whole creations
         )
         tags = [{"Key": "Name", "Value": spec.name}] + [{"Key": k, "Value": v} for k, v in spec.tags.items()]
-        self.call(f"CreateTags {spec.name}", self.driver.ex_create_tags, [node.id], tags)
+        try:
+            self.call(f"CreateTags {spec.name}", self.driver.ex_create_tags, [node.id], tags)
+        except ProviderError as error:
+            try:
+                self.call(f"DeleteVms {node.id}", self.driver.delete_vms, [node.id])
+            except ProviderError as cleanup:
+                raise ProviderError(f"{error}; deleting VM {node.id} failed too: {cleanup}") from None
+            # Not retryable: the ClientToken is spent on the deleted VM; the next tick uses a new name.
+            raise ProviderError(f"{error} (VM {spec.name} {node.id} deleted again)") from None
         node.extra["Tags"] = tags
         return self._to_vm(node)
 
@@ -187,7 +202,7 @@ class OutscaleProvider(LibcloudProvider):
     def destroy(self, vm_id: str) -> None:
         """DeleteVms; a VM the API no longer knows counts as destroyed."""
         try:
-            self.driver.delete_vms([vm_id])
+            self.retried(self.driver.delete_vms, [vm_id])
         except ProviderError as error:
             if "InvalidResource" not in str(error) and "HTTP 404" not in str(error):
                 raise
