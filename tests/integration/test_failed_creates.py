@@ -119,7 +119,34 @@ def _scaleway():
     )
 
 
-CASES = {"openstack": _openstack, "cloudstack": _cloudstack, "outscale": _outscale, "scaleway": _scaleway}
+def _cloudstack_nat():
+    """An isolated network: each VM gets a public IP (associate, tag, static NAT, firewall rules)."""
+    case = _cloudstack()
+    options = {
+        "zone": "EU-FR-IKDC2-Z4-ADVANCED",
+        "service_offering": "m1.xlarge",
+        "poll_interval_seconds": 0.02,
+        "network": "bbb-isolated",
+        "public_ip": "static_nat",
+    }
+    keys = {"CLOUDSTACK_API_KEY": "ck-api", "CLOUDSTACK_SECRET_KEY": "ck-secret"}
+    case.make = lambda f, c: build(
+        CloudStackProvider, "ikoula", "cloudstack", {**options, "url": f"{f.url}/client/api"}, keys, c
+    )
+    # An IP is billed whether or not its VM lives: one not pointing at a VM still there is left over.
+    case.left = lambda f, p: (
+        set(f.vms) | {i for i, ip in f.ips.items() if ip.get("virtualmachineid") not in f.vms}
+    )
+    return case
+
+
+CASES = {
+    "openstack": _openstack,
+    "cloudstack": _cloudstack,
+    "cloudstack-static-nat": _cloudstack_nat,
+    "outscale": _outscale,
+    "scaleway": _scaleway,
+}
 
 
 def steps(case: Case) -> list[str]:

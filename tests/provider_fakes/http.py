@@ -32,6 +32,9 @@ class LoopbackApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: without TCP_NODELAY, Nagle's algorithm and the
+            # client's delayed ACK hold every answer ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass

@@ -80,12 +80,20 @@ class LibcloudProvider(HostedProvider):
         return driver
 
     def call(
-        self, what: str, fn: Callable, *args, missing_ok: bool = False, idempotent: bool = True, **kwargs
+        self,
+        what: str,
+        fn: Callable,
+        *args,
+        missing_ok: bool = False,
+        idempotent: bool = True,
+        retry: bool = True,
+        **kwargs,
     ):
         """Run a driver call; any libcloud or network error becomes one ProviderError naming `what`,
-        and the call is sent again while that is safe (retry.py). With `missing_ok`, a 404 (the
-        resource is already gone) returns None instead. A create passes `idempotent=False` and is not
-        retried here: `create_many` retries whole creations, and only what is safe."""
+        and the call is sent again while that is safe (retry.py; for a call that is not `idempotent`,
+        only when it surely was not carried out). With `missing_ok`, a 404 (the resource is already
+        gone) returns None instead. The call that makes a VM passes `retry=False`: `create_many`
+        retries whole creations (within the rate limit), and only what is safe."""
 
         def once():
             try:
@@ -97,7 +105,7 @@ class LibcloudProvider(HostedProvider):
                     return None
                 raise libcloud_failure(f"{self.kind} {what}", error, idempotent) from None
 
-        return self.retried(once) if idempotent else once()
+        return self.retried(once) if retry else once()
 
     def undo_lost_create(self, name: str, error: ProviderError) -> NoReturn:
         """Raise the failure of a create call that is not one request: libcloud's CloudStack create

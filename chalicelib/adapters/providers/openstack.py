@@ -137,6 +137,7 @@ class OpenStackProvider(LibcloudProvider):
             ex_security_groups=[SimpleNamespace(name=g) for g in opts.security_groups] or None,
             ex_availability_zone=opts.availability_zone,
             idempotent=False,  # Nova has no client token: a lost answer may still have made a server
+            retry=False,
         )
 
     def start(self, vm_id: str) -> VM:

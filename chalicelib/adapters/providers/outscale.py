@@ -170,7 +170,7 @@ class OutscaleProvider(LibcloudProvider):
             ex_security_group_ids=list(opts.security_group_ids) or None,
             ex_boot_on_creation=True,
             ex_client_token=spec.name,
-            idempotent=False,  # safe to repeat, but `create_many` retries whole creations
+            retry=False,  # safe to repeat (ClientToken), but `create_many` retries whole creations
         )
         tags = [{"Key": "Name", "Value": spec.name}] + [{"Key": k, "Value": v} for k, v in spec.tags.items()]
         try:
