@@ -82,6 +82,7 @@ class FakeOutscale(LoopbackApi):
             "SecurityGroups": [],
             "Nics": [],
             "_user_data": body.get("UserData"),
+            "ClientToken": token or "",
         }
         self.vms[vm["VmId"]] = vm
         if token:
@@ -103,6 +104,8 @@ class FakeOutscale(LoopbackApi):
             if "Tags" in filters and not set(filters["Tags"]) & tags:
                 continue
             if "VmIds" in filters and vm["VmId"] not in filters["VmIds"]:
+                continue
+            if "ClientTokens" in filters and vm.get("ClientToken") not in filters["ClientTokens"]:
                 continue
             if "VmStateNames" in filters and vm["State"] not in filters["VmStateNames"]:
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import replace
 from typing import Literal, get_args
 
@@ -22,6 +23,8 @@ from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
+
+log = logging.getLogger("bbbscale.providers")
 
 #: Outscale's regions as Outscale names them ("Regions, Endpoints and Subregions Reference",
 #: docs.outscale.com): each one's API is https://api.<region>.outscale.com. `cloudgouv-eu-west-1` is the
@@ -184,6 +187,27 @@ class OutscaleProvider(LibcloudProvider):
             raise ProviderError(f"{error} (VM {spec.name} {node.id} deleted again)") from None
         node.extra["Tags"] = tags
         return self._to_vm(node)
+
+    def _sweep(self, names: set[str]) -> None:
+        """As every provider, then by ClientToken: a VM whose CreateVms answers were all lost has no
+        tags yet, so the tag-filtered listing cannot see it; its token (the server name) finds it."""
+        super()._sweep(names)
+        query = {
+            "Filters": {
+                "ClientTokens": sorted(names),
+                "VmStateNames": ["pending", "running", "stopping", "stopped"],
+            }
+        }
+        try:
+            for node in self.call(
+                "ReadVms by ClientToken", self.driver.list_nodes, ex_data=json.dumps(query)
+            ):
+                log.warning(
+                    "provider %s: deleting untagged VM %s, made by a failed creation", self.name, node.id
+                )
+                self.destroy(node.id)
+        except ProviderError as error:
+            log.warning("provider %s: looking for VMs of failed creations failed: %s", self.name, error)
 
     def _read(self, vm_id: str) -> VM:
         query = json.dumps({"Filters": {"VmIds": [vm_id]}})
