@@ -95,18 +95,27 @@ def test_counts_add_up_over_ticks_and_an_unread_load_is_left_out(tick):
     assert scraped["bbbscale_provider_serving", (*cluster, ("provider", "owned"))][1] == 96
 
 
-def test_switched_off_or_taken_port(tick):
+def test_switched_off_taken_or_impossible(tick, capsys):
     with serving(MetricsSettings(enabled=False)) as endpoint:
         assert endpoint is None
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(
-            MetricsEndpointError, match=rf"metrics endpoint 127.0.0.1:{port}: .*\[metrics\] port"
-        ):
-            with serving(MetricsSettings(port=port)):
-                pass
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    with serving(MetricsSettings(port=port)) as endpoint:
+        # A standby `run` on the same host: it keeps ticking, and takes the port once it is free.
+        assert not endpoint.listening and "in use (another bbbscale run?)" in capsys.readouterr().err
+        endpoint.record(tick, "demo")
+        assert not endpoint.listening
+        taken.close()
+        endpoint.record(tick, "demo")
+        assert endpoint.listening and "came free" in capsys.readouterr().err
+        assert scrape(endpoint.url)["bbbscale_ticks_total", (("cluster", "demo"),)] == ("counter", 2.0)
+    with pytest.raises(
+        MetricsEndpointError, match=r"metrics endpoint 192\.0\.2\.1:9464: .*\[metrics\] address"
+    ):
+        with serving(MetricsSettings(address="192.0.2.1")):  # TEST-NET-1: not an address of this host
+            pass
 
 
 def test_metrics_settings_are_validated():

@@ -13,6 +13,7 @@ Per-tick counts (actions, failures) are also summed into `_total` counters, whic
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 import threading
@@ -130,49 +131,84 @@ class TickMetrics:
 
 
 class MetricsEndpoint:
-    """The HTTP endpoint (prometheus_client's own server, in a daemon thread): GET /metrics."""
+    """The HTTP endpoint (prometheus_client's own server, in a daemon thread): GET /metrics.
+
+    A port already taken is not fatal: README's standby — a second `bbbscale run` on the same host
+    and SQLite file, kept from acting by the lease — finds the first one's endpoint there. It says so
+    once and tries again after each tick, so it takes the port over when the first one stops. Any
+    other failure to listen (an address not on this host, a port it may not use) is a clear error."""
 
     def __init__(self, collector: TickMetrics, address: str, port: int):
-        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client import CollectorRegistry
 
         self.collector = collector
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(collector)  # type: ignore[arg-type]
-        try:
-            self._server, self._thread = start_http_server(port, addr=address, registry=registry)
-        except OSError as error:
-            raise MetricsEndpointError(
-                f"metrics endpoint {address}:{port}: {error.strerror or error} "
-                "(set [metrics] port, or enabled = false)"
-            ) from None
-        self.address, self.port = address, self._server.server_port
+        self.address, self.port = address, port
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(collector)  # type: ignore[arg-type]
+        self._server = None
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
 
     @property
     def url(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"http://{host}:{self.port}/metrics"
 
+    def listen(self) -> bool:
+        """Start serving if not yet; False while the port is taken by another process."""
+        from prometheus_client import start_http_server
+
+        if self._server is None:
+            try:
+                self._server, _thread = start_http_server(
+                    self.port, addr=self.address, registry=self._registry
+                )
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    return False
+                raise MetricsEndpointError(
+                    f"metrics endpoint {self.address}:{self.port}: {error.strerror or error} "
+                    "(set [metrics] address and port, or enabled = false)"
+                ) from None
+            self.port = self._server.server_port
+        return True
+
     def record(self, tick_result: dict, cluster: str) -> None:
+        """Take a tick's figures; serve them from now on if the port has come free."""
         self.collector.record(tick_result, cluster)
+        if not self.listening and self.listen():
+            print(f"metrics: {self.url} (the port came free)", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
 
 class MetricsEndpointError(BbbscaleError):
-    """The metrics endpoint could not listen (address in use, not allowed)."""
+    """The metrics endpoint cannot listen where `[metrics]` says (not a port merely in use)."""
 
 
 @contextmanager
 def serving(settings) -> Iterator[MetricsEndpoint | None]:
-    """The endpoint `[metrics]` asks for, listening while the block runs (its address said on stderr);
-    None when it is switched off."""
+    """The endpoint `[metrics]` asks for, listening while the block runs (its address, or why it
+    waits, said on stderr); None when it is switched off."""
     if not settings.enabled:
         yield None
         return
     endpoint = MetricsEndpoint(TickMetrics(), settings.address, settings.port)
-    print(f"metrics: {endpoint.url}", file=sys.stderr, flush=True)
+    if endpoint.listen():
+        print(f"metrics: {endpoint.url}", file=sys.stderr, flush=True)
+    else:
+        print(
+            f"metrics: {endpoint.address}:{endpoint.port} is in use (another bbbscale run?); "
+            "trying again after each tick",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         yield endpoint
     finally:
