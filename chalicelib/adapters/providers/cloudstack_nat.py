@@ -57,12 +57,13 @@ class StaticNat:
 
     def attach(self, node, name: str, network) -> str:
         """Give `node` its own public IP with static NAT and the ingress rules; returns the address.
-        Each call is safe to repeat (reads, tags, rules on our IP). On a failure the IP is released
-        and the error raised: the caller destroys the VM."""
+        The steps after the association act on our own IP: a repeat (after a lost answer) can at
+        worst be refused. On any failure the IP is released and the error raised: the caller
+        destroys the VM."""
         opts, call = self.provider.options, self.provider.call
         address = self._associate(network, name)
         try:
-            self._wait(address.extra["jobid"], f"associateIpAddress {name}")
+            done = self._wait(address.extra["jobid"], f"associateIpAddress {name}")
             tags = {**self.provider.base_tags(), TAG_VM: str(node.id), "Name": name}
             call(f"createTags ip {name}", self.driver.ex_create_tags, [address.id], "PublicIpAddress", tags)
             call(
@@ -83,7 +84,7 @@ class StaticNat:
                     start_port=first,
                     end_port=last,
                 )
-            return self._address_of(address.id)
+            return (done.get("ipaddress") or {}).get("ipaddress") or self._address_of(address.id)
         except ProviderError as error:
             self._release(address.id, name, error)
 
@@ -95,8 +96,10 @@ class StaticNat:
             params={"id": ip_id},
             method="GET",
         )
-        (ip,) = [i for i in found.get("publicipaddress", []) if i["id"] == ip_id] or [{"ipaddress": None}]
-        return ip["ipaddress"]
+        for ip in found.get("publicipaddress", []):
+            if ip["id"] == ip_id:
+                return ip["ipaddress"]
+        raise ProviderError(f"cloudstack: public IP {ip_id} not found right after its association")
 
     def _associate(self, network, name: str):
         """associateIpAddress, without waiting for its job: the first answer already holds the IP's id,
