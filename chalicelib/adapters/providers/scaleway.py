@@ -177,7 +177,9 @@ class ScalewayProvider(HostedProvider):
         """Delete a server whose creation failed half-way, and its volumes (deleting a server keeps
         them, and they bill); then raise the creation's error. Retryable only if all of it is gone."""
         try:
-            current = self._request("GET", f"/servers/{server['id']}")["server"]
+            current = self._request("GET", f"/servers/{server['id']}", expect=(200, 404)).get("server")
+            if current is None:  # gone already: its volumes may not be
+                current = {"state": "stopped", "volumes": server.get("volumes")}
             if current.get("state") not in ("stopped", "stopped in place"):
                 # Powered on after all (its answer was lost): terminate takes volumes and IP with it.
                 self._request(
