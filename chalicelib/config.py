@@ -161,7 +161,7 @@ class ForecastSettings(Strict):
         1,
         ge=0,
         description="a weekday with fewer remembered school days than this borrows the other school days' "
-        "history for the same slot (their maximum; half days aside); 0: never borrow",
+        "history for the same slot (the median of their figures, the higher middle one if even; half days aside); 0: never borrow",
     )
     half_days: dict[int, str] = Field(
         default_factory=lambda: {2: "12:00"},

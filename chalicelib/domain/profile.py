@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cached_property, lru_cache
+from statistics import median_high
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
@@ -100,9 +101,11 @@ class LoadProfile:
 
         Why borrow: a weekday never seen (the first week after install, a closure nobody announced on a
         day the history lacks) would otherwise expect nothing and meet its 08:00 class with no servers
-        started. School days look alike slot by slot, so the maximum of the others' same slot is the
-        nearest guess; the half days (French Wednesday afternoon: no class in many schools) are kept
-        apart, their afternoon neither lent nor borrowed."""
+        started. School days look alike slot by slot, so the others' same slot is the nearest guess: the
+        median of their figures (each weekday's own maximum over its weeks), not their maximum, so that
+        one odd day (a surge, a late start) is not lent to every day that borrows; a day that does run
+        above it is what today's trend is for. The half days (French Wednesday afternoon: no class in
+        many schools) are kept apart, their afternoon neither lent nor borrowed."""
         half = {weekday: _minute_of(local_clock(hhmm)) for weekday, hhmm in settings.half_days.items()}
         return replace(self, borrow_below=settings.min_history_days, half_days=half)
 
@@ -118,7 +121,7 @@ class LoadProfile:
 
     def expected(self, at: datetime) -> float:
         """The load the profile expects at `at`: the maximum its weeks saw in that slot, or, on a weekday
-        that borrows, the higher of that and the other school days' maximum in the slot; 0 if none."""
+        that borrows, the higher of that and the other school days' median in the slot; 0 if none."""
         local = require_aware(at, "time").astimezone(self.tz)
         return self.slot_peak(local.weekday(), (local.hour * 60 + local.minute) // self.bucket_minutes)
 
@@ -136,14 +139,12 @@ class LoadProfile:
     def _borrowed(self, weekday: int, bucket: int) -> float:
         if self._afternoon(weekday, bucket):
             return 0.0
-        return max(
-            (
-                self.peaks.get((other, bucket), 0.0)
-                for other in self.days
-                if other != weekday and not self._afternoon(other, bucket)
-            ),
-            default=0.0,
-        )
+        lent = [
+            self.peaks.get((other, bucket), 0.0)
+            for other in self.days
+            if other != weekday and not self._afternoon(other, bucket)
+        ]
+        return median_high(lent) if lent else 0.0
 
     def peak_between(self, start: datetime, end: datetime) -> float:
         """The highest expected load of every bucket that overlaps [start, end]."""

@@ -1,5 +1,5 @@
 """A surge seen from the first class: history borrowed across school days (Wednesday afternoon aside), the
-cold start with no history at all, and today's trend measured against either."""
+cold start with no history at all, today's trend measured against either; reservations still first."""
 
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -9,8 +9,11 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from chalicelib.config import ForecastSettings
+from chalicelib.config import ForecastSettings, load_settings
+from chalicelib.domain.decision import Demand, Observation
+from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.forecast import ColdStart, LoadProfile, WeekdayCalendar, forecast_units
+from chalicelib.domain.planner import need_units
 from chalicelib.domain.trend import day_trend, expected_around, trend_ratio
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -87,7 +90,8 @@ def test_wednesday_afternoon_neither_lends_nor_borrows():
     assert wednesday.units == 0
     # Another school whose Wednesday afternoon is a full one: no half days configured.
     full_week = ForecastSettings(half_days={})
-    assert history(settings=full_week).expected(at(THURSDAY, "14:10")) == 40_000
+    assert history(weekdays=(0, 2)).expected(at(THURSDAY, "14:10")) == 12_000  # Monday's alone
+    assert history(weekdays=(0, 2), settings=full_week).expected(at(THURSDAY, "14:10")) == 40_000  # lent
     assert history(weekdays=(0, 1), settings=full_week).expected(at(WEDNESDAY, "14:10")) == 12_000
 
 
@@ -113,6 +117,16 @@ def test_too_little_history_takes_the_higher_of_its_own_and_the_borrowed():
     assert profile.expected(at(THURSDAY, "09:10")) == 50_000  # its own, above Monday's 20,000
     reason = forecast_units(at(THURSDAY, "07:40"), settings, SCHOOL, profile, 10).reason
     assert "1 Thursday(s) only, other school days" in reason
+
+
+def test_one_odd_day_is_not_lent_to_every_day_that_borrows():
+    # Monday and Tuesday as usual, last Wednesday twice as busy (a closure nobody announced): a Thursday
+    # never seen expects a usual day; if it runs heavy too, today's trend says so from its first class.
+    samples = day_load(WEEK, FULL) + day_load(WEEK + timedelta(days=1), FULL)
+    samples += day_load(WEEK + timedelta(days=2), {k: 2 * v for k, v in FULL.items()})
+    profile = LoadProfile.from_samples(samples, PARIS, weeks=3).borrowing(SETTINGS)
+    assert profile.expected(at(THURSDAY, "10:10")) == 30_000
+    assert profile.expected(at(WEDNESDAY, "10:10")) == 60_000  # its own history stays its own
 
 
 @hsettings(max_examples=40, deadline=None)
@@ -213,3 +227,25 @@ def test_expected_around_looks_back_over_the_class_start():
 def test_day_trend(ratios, cap, factor):
     trail = [(at(MONDAY, hhmm), r) for hhmm, r in ratios]
     assert day_trend(trail, at(MONDAY, "08:25"), timedelta(hours=1), cap) == pytest.approx(factor)
+
+
+@pytest.mark.parametrize(
+    "reserved, forecast, wins",
+    [
+        (40_000.0, 18_000.0, "reservation closure-1"),  # an announced closure comes first
+        (10_000.0, 18_000.0, "forecast: "),  # a smaller reservation does not lower the forecast
+    ],
+)
+def test_reservations_still_come_first_with_their_reason(reserved, forecast, wins):
+    demand = Demand(
+        forecast_units=forecast,
+        forecast_reason="forecast: timetable: 09:00 class slot in 28 min, x2.00: today runs above the history",
+        reserved_units=reserved,
+        reserved_reason="reservation closure-1 (24,000 users from 2026-12-03T08:00:00+01:00) = 40,000 units",
+    )
+    obs = Observation(
+        now=at(THURSDAY, "08:32"), fleet=Fleet(()), snapshot=None, scalelite=None, demand=demand
+    )
+    _, needed, reasons = need_units(obs, load_settings())
+    assert needed >= max(reserved, forecast)
+    assert reasons[-1].startswith(wins)
