@@ -68,18 +68,18 @@ def surge_week(scale: float, seed: int = 7) -> list:
     return sorted(normal + renamed, key=lambda m: (m.start, m.meeting_id))
 
 
-def write_traces(out: Path, scale: float) -> tuple[Path, list[Path]]:
+def write_traces(out: Path, scale: float, seed: int = 7) -> tuple[Path, list[Path]]:
     """The week and three earlier normal weeks (other seeds), as CSV trace files."""
     from chalicelib.sim.schoolday import generate_week
     from chalicelib.sim.traces import write_trace
 
     out.mkdir(parents=True, exist_ok=True)
     week = out / "week.csv"
-    write_trace(week, surge_week(scale))
+    write_trace(week, surge_week(scale, seed))
     history = []
     for weeks in (1, 2, 3):
         path = out / f"h{weeks}.csv"
-        write_trace(path, generate_week(MONDAY - timedelta(weeks=weeks), seed=7 + weeks, scale=scale))
+        write_trace(path, generate_week(MONDAY - timedelta(weeks=weeks), seed=seed + weeks, scale=scale))
         history.append(path)
     return week, history
 
@@ -128,10 +128,11 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default="199abc9", help="the code before (git revision)")
     parser.add_argument("--jobs", type=int, default=1, help="replays side by side")
     parser.add_argument("--out", default="out/surge")
+    parser.add_argument("--seed", type=int, default=7, help="the generator's seed (history: seed+1..3)")
     parser.add_argument("--only-history", choices=("none", "3 weeks"), help="one of the two ways only")
     parser.add_argument("--skip", action="append", default=[], choices=("reactive", "before", "after"))
     args = parser.parse_args()
-    week, history = write_traces(Path(args.out).resolve(), args.scale)
+    week, history = write_traces(Path(args.out).resolve(), args.scale, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         before = export(args.baseline_rev, Path(tmp) / "before")
         jobs = [("none | reactive", HERE, week, "reactive", [])] if "reactive" not in args.skip else []
