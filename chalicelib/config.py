@@ -98,7 +98,10 @@ class LifecycleSettings(Strict):
     backoff_base_minutes: float = Field(5.0, gt=0)
     backoff_max_minutes: float = Field(30.0, gt=0)
     failures_before_backoff: int = Field(3, ge=1)
-    lease_seconds: int = Field(300, ge=10)
+    # Short, renewed by a heartbeat while a tick works: a killed holder blocks scaling for at most this long.
+    lease_seconds: int = Field(
+        60, ge=10, description="tick lease, renewed every third of it while a tick works"
+    )
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
 
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -14,6 +13,7 @@ from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
+from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -26,9 +26,16 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     """Run one tick and return the `tick --json` document. A dry run observes and decides, records the
     decision in the history, and acts on nothing (not even reconciliation writes)."""
     now = now or rt.clock()
-    owner = f"tick-{uuid.uuid4().hex[:12]}"
-    lease = rt.store.lease
-    if not dry_run and not lease.acquire(owner, now, rt.settings.lifecycle.lease_seconds):
+    owner = new_owner()
+    began = rt.clock()
+    hold = LeaseHold(
+        rt.store.lease,
+        owner,
+        lambda: now + (rt.clock() - began),  # the lease's time runs from the tick's `now` on rt's clock
+        rt.settings.lifecycle.lease_seconds,
+        heartbeat=getattr(rt, "lease_heartbeat", None),
+    )
+    if not dry_run and not hold.take(now):
         result = {
             "at": now.isoformat(),
             "dry_run": False,
@@ -52,7 +59,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
             fleet = obs.fleet
         else:
-            actions = Actuator(rt, now).apply(decision, obs.fleet)
+            actions = Actuator(rt, now, holds=hold.holds).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
             _forget_ended(rt, now)
@@ -65,7 +72,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         return result
     finally:
         if not dry_run:
-            lease.release(owner)
+            hold.release()
 
 
 def _remember_desired(rt, now: datetime, decision: Decision) -> None:

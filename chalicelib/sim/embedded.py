@@ -72,6 +72,8 @@ def sim_runtime(
         progress=progress,
     )
     rt.parallel_checks = http  # in-process checks are instant: threads would only add overhead
+    if not http:
+        rt.lease_heartbeat = 0  # an in-process tick takes milliseconds: no heartbeat thread per tick
     try:
         _ = rt.providers  # build now: the static pool powers on and registers the owned servers
         world.advance(start)
