@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="tick forever at the configured interval")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
+    # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
+    run.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
+    run.add_argument("--start", type=_moment, default=None, help=argparse.SUPPRESS)
     sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
     sim.add_argument("--trace", required=True, metavar="PATH")
     sim.add_argument(
@@ -75,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
     return parser
+
+
+def _moment(text: str):
+    """An ISO-8601 time with its offset (argparse type)."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("a time needs its UTC offset")
+    return moment
 
 
 def _emit(document: dict, as_json: bool, human) -> None:
@@ -162,7 +175,16 @@ def cmd_tick(args, settings) -> int:
 def cmd_run(args, settings) -> int:
     from chalicelib.sim.embedded import run_forever
 
-    return run_forever(settings, dry_run=args.dry_run, max_ticks=args.max_ticks, as_json=args.json)
+    if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
+        raise UsageError("--speed must be a number in (0, 3600]")
+    return run_forever(
+        settings,
+        dry_run=args.dry_run,
+        max_ticks=args.max_ticks,
+        as_json=args.json,
+        speed=args.speed,
+        start=args.start,
+    )
 
 
 def cmd_simulate(args, settings) -> int:
