@@ -8,8 +8,6 @@ each kill of the lease holder, another process acted within 90 simulated seconds
 
 from __future__ import annotations
 
-from collections import Counter
-
 from tests.support.kill_run import KillRun, invariants
 
 
@@ -22,8 +20,7 @@ def test_killed_run_processes_never_act_twice_orphan_or_end_a_meeting(tmp_path):
     assert found["double_creates"] == [] and found["double_registrations"] == []
     assert found["orphan_vms"] == [] and found["orphan_registrations"] == []
     assert found["killed_meetings"] == 0
-    acted = Counter(a["action"] for d in fleet.outputs() for a in d["actions"] if a.get("result") == "done")
-    assert acted["start"] >= 1 and sum(acted.values()) >= 3, acted  # the fleet moved meanwhile
+    assert found["vms_created"] >= 1, "the fleet scaled up meanwhile"
 
     # Another process took over within 90 simulated seconds of each kill of the holder (real seconds
     # times the clock's speed; process start-up and the machine's load count against it).

@@ -82,7 +82,7 @@ class KillRun:
         deadline = time.monotonic() + timeout_s
         for _ in range(self.processes):
             self.spawn()
-        time.sleep(3 * 60 / self.speed)  # the first ticks: the owned pool is registered
+        self._wait_for_ticks(2, deadline)  # the first ticks: the owned pool is registered
         try:
             while self.kills < kills and time.monotonic() < deadline:
                 if holder_every and (self.kills + 1) % holder_every == 0:
@@ -92,11 +92,21 @@ class KillRun:
                     self.kill(rng.choice(self.live))
                 self.spawn()
             time.sleep(settle_s)
+            self._wait_for_ticks(_acting_ticks(self.path) + 3, deadline)  # a busy machine ticks late
         finally:
             for process in list(self.live):
                 process.send_signal(signal.SIGKILL)
                 process.wait()
             self.live.clear()
+
+    def _wait_for_ticks(self, count: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                if _acting_ticks(self.path) >= count:
+                    return
+            except sqlite3.Error:  # the file is not there yet
+                pass
+            time.sleep(0.1)
 
     def _kill_holder(self, deadline: float) -> None:
         while time.monotonic() < deadline:
