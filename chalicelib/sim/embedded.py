@@ -124,6 +124,9 @@ def runtime_for(settings, speed: float = 1.0, start: datetime | None = None):
     world and the state both live in `[state] path`, so several processes share one fleet; the clock is
     then shared too (`speed` and `start` let tests run a day faster than real time)."""
     if not is_simulated(settings):
+        from chalicelib.bootstrap import check_secrets
+
+        check_secrets(settings)  # every missing secret named at once, before anything is called
         # Long provider batches say how far they got, on stderr (stdout is the tick's output).
         yield Runtime(settings, progress=lambda message: print(message, file=sys.stderr, flush=True))
         return
