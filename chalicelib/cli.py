@@ -14,6 +14,7 @@ import sys
 from datetime import UTC
 
 from chalicelib.config import ConfigError, load_settings
+from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
 
 
@@ -167,7 +168,7 @@ def cmd_tick(args, settings) -> int:
     if result.get("load") is None and result.get("problems"):
         # The tick held (nothing scaled down on no data) and its decision is recorded, but the load could
         # not be read: for scripts and cron, that is a failed check.
-        print(f"bbbscale tick: load not observed: {result['problems'][0]}", file=sys.stderr)
+        print(f"bbbscale tick: load not observed: {mask_credentials(result['problems'][0])}", file=sys.stderr)
         return 1
     return 0
 
@@ -213,15 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(CredentialFilter())
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
         return COMMANDS[args.command](args, settings)
     except (ConfigError, UsageError) as error:
-        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
         return 2
     except BbbscaleError as error:
-        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bbbscale {args.command}: interrupted", file=sys.stderr)
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = getattr(args, "secret", None)
         if secret:
             said = said.replace(secret, "***")
+        said = mask_credentials(said)
         print(f"bbbscale {args.command}: unexpected {type(error).__name__}: {said}", file=sys.stderr)
         return 1
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from chalicelib.credentials import mask_credentials
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.load import load_report
@@ -117,7 +118,7 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
         "unmet_servers": decision.allocation.unmet_servers,
         "reasons": list(decision.allocation.reasons),
         "notes": list(decision.notes),
-        "problems": list(obs.problems),
+        "problems": [mask_credentials(problem) for problem in obs.problems],
         "servers": [
             {
                 "name": s.name,
