@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from chalicelib import __version__
 from chalicelib.credentials import mask_credentials
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
@@ -29,29 +30,29 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     now = now or rt.clock()
     owner = new_owner()
     began = rt.clock()
-    hold = LeaseHold(
+    lease = LeaseHold(
         rt.store.lease,
         owner,
         lambda: now + (rt.clock() - began),  # the lease's time runs from the tick's `now` on rt's clock
         rt.settings.lifecycle.lease_seconds,
         heartbeat=getattr(rt, "lease_heartbeat", None),
     )
-    if not dry_run and not hold.take(now):
-        result = {
+    if not dry_run and not lease.take(now):
+        hold = {
+            "action": "hold",
+            "provider": "*",
+            "reason": "another capacity check holds the lease: not acting twice",
+        }
+        result: dict[str, object] = {
             "at": now.isoformat(),
             "dry_run": False,
             "load": None,
             "desired": {},
             "fleet": {},
-            "actions": [
-                {
-                    "action": "hold",
-                    "provider": "*",
-                    "reason": "another capacity check holds the lease: not acting twice",
-                }
-            ],
+            "actions": [hold],
+            "version": __version__,
         }
-        rt.store.history.record(HistoryEntry(now, "tick", result["actions"][0]["reason"], {}))
+        rt.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
         return result
     try:
         obs, _ = observe(rt, now, persist=not dry_run)
@@ -60,7 +61,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
             fleet = obs.fleet
         else:
-            actions = Actuator(rt, now, holds=hold.holds).apply(decision, obs.fleet)
+            actions = Actuator(rt, now, holds=lease.holds).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
             _forget_ended(rt, now)
@@ -73,7 +74,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         return result
     finally:
         if not dry_run:
-            hold.release()
+            lease.release()
 
 
 def _remember_desired(rt, now: datetime, decision: Decision) -> None:
@@ -100,13 +101,12 @@ def _forget_ended(rt, now: datetime) -> None:
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
     """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
-    load = (
-        load_report(obs.snapshot, settings.weights, now, decision.load_units)
-        if obs.snapshot is not None
-        else None
-    )
-    if load is not None and not obs.snapshot.complete:
-        load["complete"] = False
+    snapshot = obs.snapshot
+    load = None
+    if snapshot is not None:
+        load = load_report(snapshot, settings.weights, now, decision.load_units)
+        if not snapshot.complete:
+            load["complete"] = False
     return {
         "at": now.isoformat(),
         "dry_run": dry_run,
@@ -132,6 +132,7 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
                 (s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name)
             )
         ],
+        "version": __version__,  # which bbbscale decided: an operator compares two deployments by it
     }
 
 
