@@ -20,17 +20,25 @@ from chalicelib.service.observe import BACKOFF
 class Actuator:
     """Applies actions for one tick through the runtime's ports."""
 
-    def __init__(self, rt, now: datetime, dns_records=None):
+    def __init__(self, rt, now: datetime, holds=None, dns_records=None):
         self.rt, self.now, self.settings = rt, now, rt.settings
+        self.holds = holds or (lambda: True)
         self.dns_records = dns_records  # this cluster's records as observed (None: no [dns] or unreadable)
         self.dns_report: list[dict] = []  # every DNS change made, with its outcome (tick --json "dns")
         self._dns_holds: list[dict] = []
         self._destroyed: set[str] = set()  # servers whose VM this tick destroyed: their records only go
 
     def apply(self, decision: Decision, fleet: Fleet) -> list[dict]:
+        """Carry out each action in turn. Before each one (holds excepted) the tick's lease is checked:
+        a tick that lost it (taken over after a pause) acts no more and says so."""
         servers = {s.name: s for s in fleet.servers}
         results = []
+        lost = False
         for action in decision.actions:
+            if action.action != "hold" and (lost or not self.holds()):
+                lost = True
+                results.append({**action.as_json(), "result": "skipped: lease lost (another tick took over)"})
+                continue
             try:
                 result = getattr(self, f"_{action.action}")(action, servers)
             except ConflictError:
@@ -40,7 +48,8 @@ class Actuator:
                 if action.action == "start":
                     self._failure(action.provider, str(error))
             results.append({**action.as_json(), "result": result})
-        self._dns([c for c in decision.dns if c.server not in self._destroyed])
+        if not lost and self.holds():  # record changes too are acts: only while the lease is ours
+            self._dns([c for c in decision.dns if c.server not in self._destroyed])
         return results + self._dns_holds
 
     def _dns(self, changes) -> None:
