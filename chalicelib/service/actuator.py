@@ -48,8 +48,9 @@ class Actuator:
                 if action.action == "start":
                     self._failure(action.provider, str(error))
             results.append({**action.as_json(), "result": result})
-        if not lost and self.holds():  # record changes too are acts: only while the lease is ours
-            self._dns([c for c in decision.dns if c.server not in self._destroyed])
+        changes = [c for c in decision.dns if c.server not in self._destroyed]
+        if changes and not lost and self.holds():  # record changes too are acts: only under the lease
+            self._dns(changes)
         return results + self._dns_holds
 
     def _dns(self, changes) -> None:

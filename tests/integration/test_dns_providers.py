@@ -11,6 +11,7 @@ from chalicelib.bootstrap import Runtime
 from chalicelib.config import parse_settings
 from tests.integration import test_provider_cloudstack, test_provider_openstack, test_provider_outscale
 from tests.provider_fakes.cloudstack import FakeCloudStack
+from tests.provider_fakes.context import MASTER_KEY
 from tests.provider_fakes.dns_zones import SECRETS, ZONE, zone_of
 from tests.provider_fakes.openstack import FakeOpenStack
 from tests.provider_fakes.outscale import FakeOutscale
@@ -48,7 +49,7 @@ def test_a_vm_created_through_the_provider_gets_its_record_and_loses_it_when_des
             providers={name: adapter},
             bbb_factory=lambda url, secret, server: FakeBbb(scalelite, url, set()),
             clock=clock,
-            secret=SECRETS.get,
+            secret={**SECRETS, "BBBSCALE_SERVER_SECRET_KEY": MASTER_KEY}.get,
             forecaster=lambda now: (0.0, ""),
         )
         server = f"bbbscale-t-{name}-1"
