@@ -3,8 +3,9 @@
 The convention (docs/deploy.md, "Documented commands are tests"):
 - every fenced block opened with ```sh (or ```bash, ```shell) in a Markdown file of the project is run,
   in order, as one bash script;
-- a line whose comment ends with `# needs: WHAT` is not run by the harness (WHAT says what it needs
-  that a test machine has not: aws, a Scalelite, your fleet's configuration, ...); a block whose first
+- a line whose trailing comment ends with `needs: WHAT` (`# needs: aws`, `# look first (needs: your
+  fleet's configuration)`) is not run by the harness (WHAT says what it needs that a test machine has
+  not: aws, a Scalelite, your fleet's configuration, ...); a block whose first
   line is such a comment is not run at all, except `# needs: chalice local` blocks, which
   tests/e2e/test_chalice_local_docs.py runs against a real `chalice local --stage local`;
 - a backslash at the end of a line continues the command on the next.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELLS = {"sh", "bash", "shell"}
-NEEDS = re.compile(r"#\s*needs:\s*(?P<what>[^#]+?)\s*$")
+NEEDS = re.compile(r"#[^#]*?\bneeds:\s*(?P<what>[^#]+?)\s*$")
 SKIPPED_DIRS = {".venv", ".git", "node_modules", "out", "tests", ".chalice", ".pytest_cache"}
 
 
@@ -34,7 +35,10 @@ class Command:
     @property
     def needs(self) -> str | None:
         found = NEEDS.search(self.text.splitlines()[-1]) or NEEDS.search(self.text.splitlines()[0])
-        return found.group("what") if found else None
+        if not found:
+            return None
+        what = found.group("what")
+        return what[:-1] if what.endswith(")") and what.count(")") > what.count("(") else what
 
     def __str__(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}: {self.text}"
