@@ -44,7 +44,9 @@ EXPECT = {
         json.loads(out)["policy"] == "reactive"
     ),
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
-    "bench/replay_week.py": lambda out: "identical outcomes" in out,
+    "bench/replay_week.py": lambda out: (
+        "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)
+    ),
 }
 MARK = "@@@ documented command "
 BLOCKS = all_blocks()
