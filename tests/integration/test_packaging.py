@@ -219,7 +219,11 @@ def test_vms_are_touched_only_when_tagged_with_the_stage_cluster_and_from_config
         for p in settings.providers.values()
         if p.kind == "ec2"
     }
-    cluster = settings.cluster
+    named = [
+        p.image for p in settings.providers.values() if p.kind == "ec2" and not p.image.startswith("ami-")
+    ]
+    assert not named, f"{stage}: give EC2 images as AMI ids, which a policy can name: {named}"
+    cluster, launched_from, may_launch = settings.cluster, set(), False
     for statement in policy(stage, function)["Statement"]:
         actions, resources = set(statement["Action"]), rights._listed(statement["Resource"])
         if actions & {"ec2:StartInstances", "ec2:StopInstances", "ec2:TerminateInstances"}:
@@ -228,12 +232,14 @@ def test_vms_are_touched_only_when_tagged_with_the_stage_cluster_and_from_config
             assert statement["Condition"] == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
         if "ec2:RunInstances" in actions:
             created = [r for r in resources if r.split(":")[-1].startswith(("instance/", "volume/"))]
-            launched_from = {r for r in resources if ":image/" in r}
+            launched_from |= {r for r in resources if ":image/" in r}
+            may_launch = True
             if created:  # a VM is created only with the cluster's tag
                 assert statement["Condition"]["StringEquals"] == {"aws:RequestTag/bbbscale:cluster": cluster}
-            assert launched_from <= images, (
-                f"{stage}/{function}: images {launched_from - images} not configured"
-            )
+    if may_launch:  # exactly the configured images: no other, and none missing (RunInstances would fail)
+        assert launched_from == images, (
+            f"{stage}/{function}: images granted {launched_from}, configured {images}"
+        )
     if function == "api_handler":
         assert rights.grants_any(policy(stage, function)["Statement"], rights.VM_CHANGES) == []
 
