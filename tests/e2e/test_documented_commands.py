@@ -43,6 +43,7 @@ EXPECT = {
     "bbbscale simulate --trace out/traces/week.csv --policy reactive --json": lambda out: (
         json.loads(out)["policy"] == "reactive"
     ),
+    "./dev demo": lambda out: "last decision" in out,
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
     "bench/replay_week.py": lambda out: (
         "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)

@@ -135,3 +135,19 @@ def test_an_aws_stage_without_credentials_says_so(no_aws, monkeypatch):
     assert answer.status_code == 503
     assert "no AWS credentials" in json.loads(answer.body)["error"]
     assert "no AWS credentials" in tick["error"]
+
+
+def test_a_process_that_served_an_aws_stage_still_reads_the_local_stage_secrets_from_its_environment(
+    no_aws, monkeypatch
+):
+    # The secret store is chosen per call from the stage's variables, not once per process: after a dev
+    # request (which looks in SSM), the local stage has no store, so a missing token is "not configured".
+    monkeypatch.delenv("BBBSCALE_ROCKETCHAT_TOKEN")
+    headers, document = rocketchat_request("!bbb status")
+    with Client(app_module.app, stage_name="dev") as client:
+        answer = client.http.post("/chat/rocketchat", headers=headers, body=document)
+        assert answer.status_code == 503 and "no AWS region" in json.loads(answer.body)["error"]
+    with Client(app_module.app, stage_name="local") as client:
+        answer = client.http.post("/chat/rocketchat", headers=headers, body=document)
+    assert answer.status_code == 503
+    assert json.loads(answer.body)["error"] == "rocket.chat commands not configured"
