@@ -177,6 +177,16 @@ class UserMix(Strict):
     room_size: float = Field(15.0, ge=1)
 
 
+class MetricsSettings(Strict):
+    """`bbbscale run`'s Prometheus endpoint: the figures Lambda sends to CloudWatch as EMF, served at
+    http://<address>:<port>/metrics. Loopback by default: put a reverse proxy or an agent in front to
+    reach it from elsewhere (it has no authentication)."""
+
+    enabled: bool = True
+    address: str = Field("127.0.0.1", description="listen address (0.0.0.0: every interface)")
+    port: int = Field(9464, ge=0, le=65535, description="0: any free port")
+
+
 class Settings(Strict):
     cluster: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     interval_minutes: int = Field(1, ge=1, le=60)
@@ -191,6 +201,7 @@ class Settings(Strict):
     state: StateSettings = Field(default_factory=StateSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("providers")
     @classmethod
