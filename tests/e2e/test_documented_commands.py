@@ -64,6 +64,18 @@ def _not_run(command: Command) -> str | None:
     return None
 
 
+def _missing_revision(command: Command) -> str | None:
+    """A revision the command names (`--baseline-rev X`, `--candidate-rev X`) that this clone lacks: a
+    shallow clone has only its last commits, and the command cannot run there as written."""
+    for rev in re.findall(r"--(?:baseline|candidate)-rev[ =](\S+)", command.text):
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, check=False
+        )
+        if found.returncode != 0:
+            return rev
+    return None
+
+
 def _with_quick_options(command: Command) -> str:
     """The command with its quick options before any trailing comment."""
     for script, (options, _) in QUICK.items():
@@ -78,6 +90,8 @@ def script(block: Block) -> tuple[str, list[Command]]:
     lines, run = ["set -eo pipefail"], []
     for command in block.commands:
         if command.needs or _not_run(command) or _leading(command).startswith("#"):
+            continue
+        if _missing_revision(command):  # a shallow clone: the history it compares is not here
             continue
         lines += [f"echo '{MARK}{len(run)}'", _with_quick_options(command)]
         run.append(command)
