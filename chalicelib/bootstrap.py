@@ -368,16 +368,31 @@ def build(settings: Settings, **overrides) -> Runtime:
 
 
 def runtime_from_environment() -> Runtime:
-    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in)."""
+    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in).
+    A simulated configuration (the embedded default) gets the process's own simulated fleet, kept from
+    one invocation to the next (`chalice local --stage local`, the Chalice test client)."""
     if RUNTIME_FACTORY is not None:
         return RUNTIME_FACTORY()
-    settings = load_settings(os.environ.get("BBBSCALE_CONFIG") or None)
-    return Runtime(with_environment(settings))
+    settings = with_environment(load_settings(_config_path(os.environ.get("BBBSCALE_CONFIG"))))
+    if any(p.kind == "simulated" for p in settings.providers.values()):
+        from chalicelib.sim.resident import resident_runtime
+
+        return resident_runtime(settings)
+    return Runtime(settings)
+
+
+def _config_path(named: str | None) -> str | None:
+    """BBBSCALE_CONFIG as the stages give it (`chalicelib/fleet.toml`): relative to the project (Lambda's
+    /var/task), whatever the working directory of `chalice local` or a test."""
+    if not named or os.path.isabs(named):
+        return named or None
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), named)
 
 
 def with_environment(settings: Settings) -> Settings:
     """Lay the deployment's environment over the file's [state] section (the Chalice stages set
-    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage)."""
+    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage) and `[chat] dispatcher`
+    (BBBSCALE_CHAT_DISPATCHER)."""
     state = {
         key: os.environ[var]
         for key, var in (
@@ -387,10 +402,18 @@ def with_environment(settings: Settings) -> Settings:
         )
         if os.environ.get(var)
     }
-    if not state:
+    # the AWS stages run follow-ups through SQS (a Lambda freezes once it has answered), the local one
+    # on a thread
+    chat = (
+        {"dispatcher": os.environ["BBBSCALE_CHAT_DISPATCHER"]}
+        if os.environ.get("BBBSCALE_CHAT_DISPATCHER")
+        else {}
+    )
+    if not state and not chat:
         return settings
     from chalicelib.config import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}
+    document["chat"] = {**document["chat"], **chat}
     return parse_settings(document, source="configuration with the environment's state settings")
