@@ -9,12 +9,18 @@ import pytest
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
 from chalicelib.config import parse_settings
-from tests.integration import test_provider_cloudstack, test_provider_openstack, test_provider_outscale
+from tests.integration import (
+    test_provider_cloudstack,
+    test_provider_openstack,
+    test_provider_outscale,
+    test_provider_scaleway,
+)
 from tests.provider_fakes.cloudstack import FakeCloudStack
 from tests.provider_fakes.context import MASTER_KEY
 from tests.provider_fakes.dns_zones import SECRETS, ZONE, zone_of
 from tests.provider_fakes.openstack import FakeOpenStack
 from tests.provider_fakes.outscale import FakeOutscale
+from tests.provider_fakes.scaleway import FakeScaleway
 from tests.support.builders import T0
 from tests.support.fakes import Clock, FakeBbb, FakeScalelite
 
@@ -23,6 +29,7 @@ PROVIDERS = {
     "ovh": (FakeOpenStack, test_provider_openstack.make),
     "ikoula": (FakeCloudStack, test_provider_cloudstack.make),
     "osc": (FakeOutscale, test_provider_outscale.make),
+    "scw": (FakeScaleway, test_provider_scaleway.make),
 }
 
 
