@@ -3,6 +3,7 @@ like cluster-autoscaler's test cloud provider, so tests assert on the calls a ti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib.domain.fleet import VM
@@ -11,10 +12,14 @@ from chalicelib.ports import ApiError, LaunchSpec, ProviderError, ScaleliteServe
 
 
 class FakeProvider:
-    """VMs are pending at create, running when `boot()` is called. `fail` makes the next calls raise."""
+    """VMs are pending at create, running when `boot()` is called; `stop` powers one off and `start`
+    boots it again (pending until the next `boot()`). `fail` makes the next calls raise. With a
+    `cluster`, it tags what it creates and lists only that cluster's VMs, as the real adapters do;
+    without one it lists its whole account (unit tests drive a single cluster).
+    Held to the same contract as the real adapters (tests/contract/test_provider.py)."""
 
-    def __init__(self, name: str, clock):
-        self.name, self.clock = name, clock
+    def __init__(self, name: str, clock, cluster: str | None = None):
+        self.name, self.clock, self.cluster = name, clock, cluster
         self.vms: dict[str, VM] = {}
         self.asked: list[tuple[str, object]] = []
         self.fail: list[ProviderError] = []  # for create/start/stop/destroy
@@ -25,15 +30,25 @@ class FakeProvider:
         if self.fail:
             raise self.fail.pop(0)
 
+    def _mine(self, vm: VM) -> bool:
+        return self.cluster is None or vm.tags.get("bbbscale:cluster") == self.cluster
+
+    def _get(self, vm_id) -> VM:
+        vm = self.vms.get(vm_id)
+        if vm is None or not self._mine(vm):
+            raise ProviderError(f"provider {self.name}: no VM {vm_id!r}")
+        return vm
+
     def list(self) -> list[VM]:
         self.asked.append(("list", None))
         if self.fail_list:
             raise self.fail_list.pop(0)
-        return list(self.vms.values())
+        return [vm for vm in self.vms.values() if self._mine(vm)]
 
     def create(self, specs: list[LaunchSpec]) -> list[VM]:
         self.asked.append(("create", [s.name for s in specs]))
         self._maybe_fail()
+        own = {"bbbscale:cluster": self.cluster, "bbbscale:provider": self.name} if self.cluster else {}
         out = []
         for s in specs:
             vm = VM(
@@ -44,7 +59,7 @@ class FakeProvider:
                 f"http://{s.name}/bigbluebutton/api",
                 s.image,
                 self.clock(),
-                dict(s.tags),
+                {**s.tags, **own},
             )
             self.vms[vm.vm_id] = vm
             out.append(vm)
@@ -55,20 +70,23 @@ class FakeProvider:
     def boot(self):
         for vm_id, vm in self.vms.items():
             if vm.status == "pending":
-                self.vms[vm_id] = VM(
-                    vm.provider, vm.vm_id, vm.name, "running", vm.address, vm.image, vm.launched_at, vm.tags
-                )
+                self.vms[vm_id] = replace(vm, status="running")
 
     def start(self, vm_id):
         self.asked.append(("start", vm_id))
         self._maybe_fail()
-        return self.vms[vm_id]
+        vm = self._get(vm_id)
+        if vm.status == "stopped":
+            vm = self.vms[vm_id] = replace(vm, status="pending")
+        return vm
 
     def stop(self, vm_id):
         self.asked.append(("stop", vm_id))
         self._maybe_fail()
+        self.vms[vm_id] = replace(self._get(vm_id), status="stopped")
 
     def destroy(self, vm_id):
+        """Already gone is fine, as with every real provider (a retried destroy finds it gone)."""
         self.asked.append(("destroy", vm_id))
         self._maybe_fail()
         self.vms.pop(vm_id, None)
