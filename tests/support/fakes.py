@@ -93,7 +93,12 @@ class FakeProvider:
 
 
 class FakeScalelite:
-    """Scalelite's registry and meetings; `down` makes every call fail as an unreachable server would."""
+    """Scalelite's registry and meetings, as if its poller had just run (servers are online, a disabled one
+    has no load); `down` makes every call fail as an unreachable server would, `internal_error` fails
+    getMeetings as one failing server does. Held to the same contract as the real client
+    (tests/contract/test_scalelite.py)."""
+
+    _STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
 
     def __init__(self):
         self.servers_by_id: dict[str, ScaleliteServer] = {}
@@ -107,12 +112,15 @@ class FakeScalelite:
             raise UnreachableError("connection refused")
 
     def meetings(self) -> LoadSnapshot:
+        """The meetings of enabled and cordoned servers (Scalelite asks no other), without their server."""
         self._check()
         if self.internal_error:
             raise ApiError("internalError", "one server failed")
+        asked = {s.url for s in self.servers_by_id.values() if s.state != "disabled"}
         out = []
         for url, n in self.meetings_by_url.items():
-            out += [Meeting(f"{url}-{i}", participants=20, create_time_ms=1) for i in range(n)]
+            if url in asked:
+                out += [Meeting(f"{url}-{i}", participants=20, create_time_ms=1) for i in range(n)]
         return LoadSnapshot(tuple(out))
 
     def servers(self) -> list[ScaleliteServer]:
@@ -124,7 +132,7 @@ class FakeScalelite:
                 s.secret,
                 s.state,
                 s.online,
-                float(self.meetings_by_url.get(s.url, 0) * 20),
+                None if s.state == "disabled" else float(self.meetings_by_url.get(s.url, 0) * 20),
                 s.load_multiplier,
                 s.tag,
             )
@@ -135,25 +143,29 @@ class FakeScalelite:
         self._check()
         self.asked.append(("add", url))
         s = ScaleliteServer(
-            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, 0.0, load_multiplier, tag
+            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, None, load_multiplier, tag
         )
         self.servers_by_id[s.id] = s
         return s
 
     def set_state(self, server_id, state):
+        """Scalelite's words (enable, cordon, disable) or the reported ones, as the client takes them."""
         self._check()
-        self.asked.append((state, server_id))
-        s = self.servers_by_id[server_id]
-        mapped = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}[state]
-        self.servers_by_id[server_id] = ScaleliteServer(
-            s.id, s.url, s.secret, mapped, s.online, s.load, s.load_multiplier, s.tag
-        )
+        word = state if state in self._STATES else {v: k for k, v in self._STATES.items()}.get(state)
+        if word is None:
+            raise ValueError(f"unknown server state {state!r}; choose one of: enable, cordon, disable")
+        self.asked.append((word, server_id))
+        s = self.servers_by_id.get(server_id)
+        if s is None:
+            raise ApiError("notFound", f"Couldn't find server with id={server_id}")
+        self.servers_by_id[server_id] = replace(s, state=self._STATES[word])
 
     def delete(self, server_id):
+        """An id it no longer knows counts as deleted, as with the real client."""
         self._check()
         self.asked.append(("delete", server_id))
-        s = self.servers_by_id.pop(server_id)
-        assert self.meetings_by_url.get(s.url, 0) == 0, "deleted a server that has meetings"
+        s = self.servers_by_id.pop(server_id, None)
+        assert s is None or self.meetings_by_url.get(s.url, 0) == 0, "deleted a server that has meetings"
 
 
 class FakeBbb:
