@@ -1,0 +1,40 @@
+"""The closure webhook's body as a pydantic model (see closures.py).
+
+Its own module so that closures.py, which app.py imports, does not bring pydantic into every cold start:
+the model is imported when a body is validated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class Announcement(BaseModel):
+    """The webhook body (CONTRACT.md, HTTP surface). Unknown fields are refused so a typo is not
+    silently ignored. Times without an offset are read in the configured timezone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    starts_at: datetime
+    ends_at: datetime
+    expected_users: int = Field(ge=1, le=10_000_000)
+    zone: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,16}$")
+    note: str | None = Field(None, max_length=500)
+
+    @field_validator("expected_users", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        # JSON true is an int to pydantic's lax mode; a user count must be a real number
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number")
+        return value
+
+
+def field_error(error: ValidationError) -> str:
+    """The first problem as `field: message` (`body: ...` when it is the whole body)."""
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"
