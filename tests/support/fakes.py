@@ -169,22 +169,29 @@ class FakeScalelite:
 
 
 class FakeBbb:
-    """A server's own API, answering from the fake Scalelite's meetings."""
+    """A server's own API, answering from the fake Scalelite's meetings; `recordings` (by URL) are the
+    recordings it is still processing. One that is not healthy raises UnreachableError on every call,
+    as the real client does. Held to the port's contract (tests/contract/test_bbb_server.py)."""
 
-    def __init__(self, scalelite: FakeScalelite, url: str, healthy: set[str]):
+    def __init__(self, scalelite: FakeScalelite, url: str, healthy: set[str], recordings=None):
         self.scalelite, self.url, self.healthy_urls = scalelite, url, healthy
+        self.recordings: dict[str, int] = recordings if recordings is not None else {}
+
+    def _check(self):
+        if self.url not in self.healthy_urls:
+            raise UnreachableError("no answer")
 
     def healthy(self) -> bool:
         return self.url in self.healthy_urls
 
     def meetings(self) -> LoadSnapshot:
-        if self.url not in self.healthy_urls:
-            raise UnreachableError("no answer")
+        self._check()
         n = self.scalelite.meetings_by_url.get(self.url, 0)
         return LoadSnapshot(tuple(Meeting(f"m{i}", participants=3) for i in range(n)))
 
     def recordings_pending(self) -> int:
-        return 0
+        self._check()
+        return self.recordings.get(self.url, 0)
 
 
 class Clock:
