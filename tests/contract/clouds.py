@@ -20,7 +20,7 @@ from chalicelib.ports import Provider, ProviderContext
 from tests.provider_fakes.context import context, settings
 
 #: The implementations whose lifecycle the contract drives (the static pool has its own, smaller one).
-LIFECYCLE = ["ec2", "openstack", "cloudstack", "outscale", "scaleway", "simulated", "fake"]
+LIFECYCLE = ["ec2", "openstack", "cloudstack", "outscale", "scaleway", "simulated", "faulty", "fake"]
 
 
 @dataclass
@@ -143,16 +143,20 @@ class _Clock:
 
 
 @contextmanager
-def simulated() -> Iterator[Cloud]:
+def simulated(calm_faults: bool = False) -> Iterator[Cloud]:
+    """The simulated cloud; with `calm_faults`, seen through the fault suite's wrapper (tests/support/
+    faults.py) with no fault drawn, which must change nothing."""
     from chalicelib.sim.cloud import SimulatedCloud
     from chalicelib.sim.world import SimWorld
+    from tests.support.faults import Faults, FaultyProvider, Ledger
 
     world, clock = SimWorld(random.Random(7)), _Clock(datetime(2026, 11, 23, 7, 0, tzinfo=UTC))
     config = ProviderSettings(kind="simulated", boot_minutes=5, quota=50)
 
     def provider(cluster: str) -> Provider:
         where = ProviderContext(cluster=cluster, now=clock, secret=lambda key: None, world=world)
-        return SimulatedCloud("gandi", config, {}, where)
+        cloud = SimulatedCloud("gandi", config, {}, where)
+        return FaultyProvider(cloud, Faults(random.Random(1)), Ledger(), world) if calm_faults else cloud
 
     def boot():
         clock.now += timedelta(minutes=5)
@@ -186,5 +190,6 @@ OPENERS = {
     "outscale": outscale,
     "scaleway": scaleway,
     "simulated": simulated,
+    "faulty": lambda: simulated(calm_faults=True),
     "fake": fake,
 }

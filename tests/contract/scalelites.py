@@ -2,9 +2,10 @@
 
 The port is what the service calls; the rest of a handle is how the test puts the world in a state: a
 BBB server to register (`server_url(name)`), classes running on a registered server that Scalelite has
-polled (`hold_classes`), a server whose API fails (`break_server`). Three implementations:
+polled (`hold_classes`), a server whose API fails (`break_server`). The implementations:
 `ScaleliteClient` over real HTTP to the local Scalelite on loopback (chalicelib/sim/scalelite_http.py),
-the in-process simulated Scalelite (chalicelib/sim/direct.py), and the hand-written test fake.
+the in-process simulated Scalelite (chalicelib/sim/direct.py), the same behind the fault suite's wrapper,
+and the hand-written test fake.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SECRET = "lb-secret-for-contract-0123456789"
 CLASS_SIZE = 20  # participants of each class `hold_classes` starts
 
-KINDS = ["http", "simulated", "fake"]
+KINDS = ["http", "simulated", "faulty", "fake"]
 
 
 @dataclass
@@ -65,12 +66,18 @@ def http() -> Iterator[Balancer]:
 
 
 @contextmanager
-def simulated() -> Iterator[Balancer]:
+def simulated(calm_faults: bool = False) -> Iterator[Balancer]:
+    """The in-process simulated Scalelite; with `calm_faults`, seen through the fault suite's wrapper
+    (tests/support/faults.py) with no fault drawn, which must change nothing."""
     from chalicelib.sim.direct import DirectScalelite
     from chalicelib.sim.world import SimWorld
+    from tests.support.faults import Faults, FaultyScalelite, Ledger
 
     world = SimWorld(random.Random(5))
-    yield Balancer(DirectScalelite(world), *_simulated_levers(world))
+    scalelite = DirectScalelite(world)
+    if calm_faults:
+        scalelite = FaultyScalelite(scalelite, Faults(random.Random(1)), Ledger())
+    yield Balancer(scalelite, *_simulated_levers(world))
 
 
 @contextmanager
@@ -90,4 +97,4 @@ def fake() -> Iterator[Balancer]:
     )
 
 
-OPENERS = {"http": http, "simulated": simulated, "fake": fake}
+OPENERS = {"http": http, "simulated": simulated, "faulty": lambda: simulated(calm_faults=True), "fake": fake}

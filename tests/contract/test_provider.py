@@ -1,5 +1,6 @@
 """The Provider port's contract, run over every implementation: each real adapter against its loopback
-fake (EC2 against moto's server), the simulated cloud, and the hand-written test fake.
+fake (EC2 against moto's server), the simulated cloud (alone and behind the fault suite's wrapper), and
+the hand-written test fake.
 
 What the service relies on (chalicelib/ports.py, service/actuator.py, domain/reconcile.py): `create`
 answers with the VMs it made, under the names asked; `list` shows this cluster's VMs and never another
