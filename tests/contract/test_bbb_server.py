@@ -1,6 +1,7 @@
 """The BbbServer port's contract (one BBB server reached directly: health, its own meetings, recordings
-still processing), run over the real client against a simulated BBB server on the local Scalelite (real
-HTTP on loopback), the in-process simulated server, and the hand-written test fake.
+still processing), run over the real client against a simulated BBB server on the local Scalelite and
+against the small loopback BBB fleet (both real HTTP on loopback), the in-process simulated server, and
+the hand-written test fake.
 
 What the service relies on (service/observe.py, domain/lifecycle.py): a server that answers is healthy
 and lists its own meetings, an empty one is an empty list (not an error); one that does not answer is
@@ -48,6 +49,33 @@ def over_http() -> Iterator[Opened]:
 
 
 @contextmanager
+def loopback() -> Iterator[Opened]:
+    """The real client against the small loopback BBB fleet of tests/support/fake_bbb.py."""
+    from chalicelib.adapters.scalelite.bbb import BbbApi
+    from chalicelib.domain.load import Meeting
+    from tests.support.bbb_xml import render_get_meetings
+    from tests.support.fake_bbb import LoopbackFleet
+
+    with LoopbackFleet() as fleet:
+
+        def server(name: str, rooms: int, recordings: int) -> BbbServer:
+            meetings = [Meeting(f"{name}-room-{n}", participants=12) for n in range(rooms)]
+            fleet.add_bbb(
+                name,
+                f"secret-of-{name}",
+                meetings_xml=render_get_meetings(meetings),
+                recordings=["processing"] * recordings + ["published"],
+            )
+            url = f"{fleet.url}/{name}/bigbluebutton/api"
+            return BbbApi(url, f"secret-of-{name}", retries=0, server_name=name, backoff=0)
+
+        def silence(name: str) -> None:
+            fleet.endpoints[name].status = 503
+
+        yield server, silence
+
+
+@contextmanager
 def simulated() -> Iterator[Opened]:
     from chalicelib.sim.direct import DirectBbb
     from chalicelib.sim.world import SimWorld
@@ -76,9 +104,10 @@ def fake() -> Iterator[Opened]:
     yield server, lambda name: healthy.discard(f"https://{name}.example.org/bigbluebutton/api")
 
 
-@pytest.fixture(params=["http", "simulated", "fake"])
+@pytest.fixture(params=["http", "loopback", "simulated", "fake"])
 def opened(request) -> Opened:
-    with {"http": over_http, "simulated": simulated, "fake": fake}[request.param]() as pair:
+    openers = {"http": over_http, "loopback": loopback, "simulated": simulated, "fake": fake}
+    with openers[request.param]() as pair:
         yield pair
 
 
