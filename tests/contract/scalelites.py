@@ -22,7 +22,8 @@ AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SECRET = "lb-secret-for-contract-0123456789"
 CLASS_SIZE = 20  # participants of each class `hold_classes` starts
 
-KINDS = ["http", "simulated", "faulty", "fake"]
+KINDS = ["http", "simulated", "faulty", "fake"]  # the whole contract
+ADMIN_KINDS = [*KINDS, "loopback"]  # its server-admin half
 
 
 @dataclass
@@ -97,4 +98,35 @@ def fake() -> Iterator[Balancer]:
     )
 
 
-OPENERS = {"http": http, "simulated": simulated, "faulty": lambda: simulated(calm_faults=True), "fake": fake}
+@contextmanager
+def loopback() -> Iterator[Balancer]:
+    """The real client against tests/support/fake_bbb.py's loopback fleet: its admin API keeps a registry,
+    but its getMeetings serves one fixed answer (it fakes the wire, not Scalelite's fan-out), so it runs
+    the admin half of the contract only."""
+    from chalicelib.adapters.scalelite.client import ScaleliteClient
+    from chalicelib.config import ScaleliteSettings
+    from tests.support.fake_bbb import LoopbackFleet
+
+    with LoopbackFleet() as fleet:
+        fleet.scalelite_secret = SECRET
+        client = ScaleliteClient(
+            ScaleliteSettings(url=f"{fleet.url}/bigbluebutton/api", retries=0), SECRET, backoff=0.0
+        )
+
+        def server_url(name: str) -> str:
+            fleet.add_bbb(name, f"secret-of-{name}", register=False)
+            return f"{fleet.url}/{name}/bigbluebutton/api"
+
+        def admin_only(*_):
+            raise NotImplementedError("the loopback fleet does not model Scalelite's getMeetings")
+
+        yield Balancer(client, server_url, admin_only, admin_only)
+
+
+OPENERS = {
+    "http": http,
+    "simulated": simulated,
+    "faulty": lambda: simulated(calm_faults=True),
+    "fake": fake,
+    "loopback": loopback,
+}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.ports import ApiError, ScaleliteServer
-from tests.contract.scalelites import CLASS_SIZE, KINDS, OPENERS, Balancer
+from tests.contract.scalelites import ADMIN_KINDS, CLASS_SIZE, KINDS, OPENERS, Balancer
 
 
 @pytest.fixture(params=KINDS)
@@ -25,28 +25,38 @@ def lb(request) -> Balancer:
         yield opened
 
 
+@pytest.fixture(params=ADMIN_KINDS)
+def admin(request) -> Balancer:
+    """For the server-admin half of the contract (also run over fakes of the wire only)."""
+    with OPENERS[request.param]() as opened:
+        yield opened
+
+
 def registered(lb: Balancer) -> dict[str, ScaleliteServer]:
     return {server.id: server for server in lb.scalelite.servers()}
 
 
-def test_nothing_registered_is_no_server_and_no_meeting(lb):
-    assert lb.scalelite.servers() == []
+def test_nothing_registered_is_no_server(admin):
+    assert admin.scalelite.servers() == []
+
+
+def test_nothing_registered_is_no_meeting(lb):
     assert lb.scalelite.meetings().meetings == ()
 
 
-def test_add_registers_a_disabled_server_with_no_load_yet(lb):
-    url = lb.server_url("bbb1")
-    added = lb.scalelite.add(url, "secret-of-bbb1", 1.5, "bbbscale")
+def test_add_registers_a_disabled_server_with_no_load_yet(admin):
+    url = admin.server_url("bbb1")
+    added = admin.scalelite.add(url, "secret-of-bbb1", 1.5, "bbbscale")
     assert (added.url, added.state, added.load_multiplier, added.tag) == (url, "disabled", 1.5, "bbbscale")
     assert added.load is None and "secret-of-bbb1" not in repr(added)
-    listed = registered(lb)
+    listed = registered(admin)
     assert set(listed) == {added.id}
     assert (listed[added.id].url, listed[added.id].state, listed[added.id].tag) == (
         url,
         "disabled",
         "bbbscale",
     )
-    untagged = lb.scalelite.add(lb.server_url("bbb2"), "secret-of-bbb2", 1.0, None)
+    untagged = admin.scalelite.add(admin.server_url("bbb2"), "secret-of-bbb2", 1.0, None)
     assert untagged.tag is None and untagged.id != added.id
 
 
@@ -60,31 +70,31 @@ def test_add_registers_a_disabled_server_with_no_load_yet(lb):
         ("cordoned", "cordoned"),
     ],
 )
-def test_set_state_takes_scalelites_words_and_the_reported_ones(lb, word, shown):
-    added = lb.scalelite.add(lb.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
-    lb.scalelite.set_state(added.id, word)
-    assert registered(lb)[added.id].state == shown
+def test_set_state_takes_scalelites_words_and_the_reported_ones(admin, word, shown):
+    added = admin.scalelite.add(admin.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
+    admin.scalelite.set_state(added.id, word)
+    assert registered(admin)[added.id].state == shown
 
 
-def test_an_unknown_state_or_server_is_an_error_that_changes_nothing(lb):
-    added = lb.scalelite.add(lb.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
-    lb.scalelite.set_state(added.id, "enable")
-    before = lb.scalelite.servers()
+def test_an_unknown_state_or_server_is_an_error_that_changes_nothing(admin):
+    added = admin.scalelite.add(admin.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
+    admin.scalelite.set_state(added.id, "enable")
+    before = admin.scalelite.servers()
     with pytest.raises((ValueError, ApiError)):
-        lb.scalelite.set_state(added.id, "panic")
+        admin.scalelite.set_state(added.id, "panic")
     with pytest.raises(ApiError) as unknown:
-        lb.scalelite.set_state("no-such-server", "cordon")
+        admin.scalelite.set_state("no-such-server", "cordon")
     assert unknown.value.key == "notFound"
-    assert lb.scalelite.servers() == before
+    assert admin.scalelite.servers() == before
 
 
-def test_delete_forgets_the_server_and_a_second_delete_is_fine(lb):
-    kept = lb.scalelite.add(lb.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
-    gone = lb.scalelite.add(lb.server_url("bbb2"), "secret-of-bbb2", 1.0, None)
-    lb.scalelite.delete(gone.id)
-    assert set(registered(lb)) == {kept.id}
-    lb.scalelite.delete(gone.id)
-    assert set(registered(lb)) == {kept.id}
+def test_delete_forgets_the_server_and_a_second_delete_is_fine(admin):
+    kept = admin.scalelite.add(admin.server_url("bbb1"), "secret-of-bbb1", 1.0, None)
+    gone = admin.scalelite.add(admin.server_url("bbb2"), "secret-of-bbb2", 1.0, None)
+    admin.scalelite.delete(gone.id)
+    assert set(registered(admin)) == {kept.id}
+    admin.scalelite.delete(gone.id)
+    assert set(registered(admin)) == {kept.id}
 
 
 def test_meetings_lists_the_classes_of_enabled_and_cordoned_servers_without_saying_where(lb):
