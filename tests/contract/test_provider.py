@@ -68,6 +68,11 @@ def test_create_answers_with_the_vms_made_under_the_names_asked(cloud, cluster):
     assert {listed[vm.vm_id].name for vm in made} == {s.name for s in asked}
 
 
+def test_creating_nothing_makes_nothing(cloud, cluster):
+    provider = cloud.provider(cluster)
+    assert provider.create([]) == [] and live(provider) == {}
+
+
 def test_a_booted_vm_runs_with_an_address_and_a_launch_time(cloud, cluster):
     provider = cloud.provider(cluster)
     provider.create(specs(cloud, cluster, 1))
