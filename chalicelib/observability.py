@@ -16,6 +16,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from chalicelib import __version__
+
 SERVICE = "bbbscale"
 NAMESPACE = "bbbscale"
 MASK = "***"
@@ -79,7 +81,13 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-logger = Logger(service=SERVICE, logger_handler=StderrHandler(), logger_formatter=RedactingFormatter())
+#: Every line carries the version, so two deployments' logs tell which code wrote them.
+logger = Logger(
+    service=SERVICE,
+    logger_handler=StderrHandler(),
+    logger_formatter=RedactingFormatter(),
+    version=__version__,
+)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
