@@ -1,6 +1,6 @@
 """How fast `bbbscale simulate` replays a school week, against a baseline revision, in the same run.
 
-    .venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--candidate-rev REV]
+    /work/main/.venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--candidate-rev REV]
                                                      [--runs 3] [--day]
 
 The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
