@@ -1,17 +1,20 @@
 """Chalice entry points: handlers only. Every decision lives in chalicelib/service."""
 
+import functools
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 from chalice import Chalice, Rate, Response
 
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
+from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
 from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands
-from chalicelib.service.once import once, request_key
+from chalicelib.service.once import first_delivery, once, request_key
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
 install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
@@ -19,18 +22,47 @@ log = logging.getLogger("bbbscale.app")
 
 #: The Dispatcher for slow work, built on first use from the settings (tests may set their own).
 DISPATCHER = None
-#: The SQS queue the `sqs` dispatcher sends to (it must exist before `chalice deploy`).
-JOBS_QUEUE = "bbbscale-jobs"
+_BUILT: tuple = (None, None)  # (chat settings, the dispatcher built for them)
+#: The SQS queue `chat_jobs` reads, per stage (infra/cloudformation/state.yaml creates it). Read at import
+#: on purpose: the event source is fixed when `chalice deploy`/`package` imports this file, and Chalice
+#: sets the stage's environment variables before that import (and in the deployed function).
+JOBS_QUEUE = os.environ.get("BBBSCALE_JOBS_QUEUE") or "bbbscale-jobs"
+
+
+def _one_line_errors(handler):
+    """A handler whose backing services are missing (an AWS stage without region or credentials, a state
+    file that cannot be opened) answers 503 with one clear line, logged once: never a traceback."""
+
+    @functools.wraps(handler)
+    def guarded(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except Exception as error:
+            said = unavailable_reason(error)
+            if said is None:
+                raise
+            log.error("%s: %s", handler.__name__, said)
+            return _answer(503, {"error": said})
+
+    return guarded
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="capacity_check")
 def capacity_check(event):
-    """One capacity check: the same service function as `bbbscale tick`."""
+    """One capacity check: the same service function as `bbbscale tick`. When its services are missing
+    it logs one line and returns {"error": ...} (the next minute tries again)."""
     from chalicelib.bootstrap import runtime_from_environment
     from chalicelib.observability import emit_tick_metrics, log_tick, metrics
 
-    runtime = runtime_from_environment()
-    result = runtime.tick(dry_run=False)
+    try:
+        runtime = runtime_from_environment()
+        result = runtime.tick(dry_run=False)
+    except Exception as error:
+        said = unavailable_reason(error)
+        if said is None:
+            raise
+        log.error("capacity_check: %s", said)
+        return {"error": said}
     log_tick(result, runtime.settings.cluster)
     emit_tick_metrics(metrics, result, runtime.settings.cluster)
     return result
@@ -44,9 +76,11 @@ def _runtime():
 
 
 def _dispatch(runtime, job: Job) -> None:
-    global DISPATCHER
-    if DISPATCHER is None:
+    global DISPATCHER, _BUILT
+    built_for, built = _BUILT
+    if DISPATCHER is None or (DISPATCHER is built and built_for != runtime.settings.chat):
         DISPATCHER = dispatcher_for(runtime.settings.chat, lambda queued: run_job(_runtime(), queued))
+        _BUILT = (runtime.settings.chat, DISPATCHER)
     try:
         DISPATCHER.submit(job)
     except BbbscaleError as error:  # the change is stored; the next scheduled check acts on it
@@ -68,7 +102,19 @@ def _raw_body() -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+#: A chat command is a few hundred bytes; a body past this is not one (answered 413, nothing parsed).
+MAX_CHAT_BODY_BYTES = 16 * 1024
+
+
+def _too_large() -> Response | None:
+    size = len(_raw_body())
+    if size > MAX_CHAT_BODY_BYTES:
+        return _answer(413, {"error": f"body of {size} bytes is larger than {MAX_CHAT_BODY_BYTES} bytes"})
+    return None
+
+
 @app.route("/hooks/closure", methods=["POST"])
+@_one_line_errors
 def closure_webhook():
     """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
     runtime = _runtime()
@@ -80,7 +126,9 @@ def closure_webhook():
         closures.verify_signature(
             secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
         )
-        receipt = closures.accept(runtime.store, body, now, runtime.settings.timezone)
+        receipt = closures.accept(
+            runtime.store, body, now, runtime.settings.timezone, headers.get("x-bbbscale-timestamp")
+        )
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
     except closures.InvalidRequest as error:
@@ -93,6 +141,7 @@ def closure_webhook():
 
 
 @app.route("/hooks/closure/{reservation_id}", methods=["DELETE"])
+@_one_line_errors
 def closure_cancel(reservation_id):
     """Cancel one reservation; signed like the announcement, over an empty body."""
     runtime = _runtime()
@@ -113,15 +162,21 @@ def closure_cancel(reservation_id):
 
 
 @app.route("/chat/slack", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+@_one_line_errors
 def slack_command():
     """A Slack slash command, answered at once; slow work is posted later to its response_url."""
     runtime = _runtime()
     secret = _secret(runtime, "BBBSCALE_SLACK_SIGNING_SECRET")
     if not secret:
         return _answer(503, {"error": "slack commands not configured"})
-    body, now = _raw_body(), datetime.now(UTC)
-    if not slack.verify(secret, body, dict(app.current_request.headers), now):
+    refused = _too_large()
+    if refused is not None:
+        return refused
+    body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
+    if not slack.verify(secret, body, headers, now):
         return _answer(401, {"error": "invalid Slack signature"})
+    if first_delivery(runtime, "slack", headers) is False:
+        return _answer(401, {"error": "replayed request refused (signature already used)"})
     command = slack.parse_slash(body)
 
     def serve() -> dict:
@@ -137,12 +192,16 @@ def slack_command():
 
 
 @app.route("/chat/rocketchat", methods=["POST"])
+@_one_line_errors
 def rocketchat_command():
     """A Rocket.Chat outgoing-webhook message; the JSON answer is posted to the room."""
     runtime = _runtime()
     token = _secret(runtime, "BBBSCALE_ROCKETCHAT_TOKEN")
     if not token:
         return _answer(503, {"error": "rocket.chat commands not configured"})
+    refused = _too_large()
+    if refused is not None:
+        return refused
     try:
         document = json.loads(_raw_body())
     except ValueError:

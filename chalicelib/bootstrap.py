@@ -154,9 +154,14 @@ class Runtime:
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
         stored: losing the store never loses a server's secret."""
-        master = (
-            self.secret("BBBSCALE_SERVER_SECRET_KEY") or f"bbbscale-{self.settings.cluster}-insecure-demo-key"
-        )
+        master = self.secret(SERVER_KEY)
+        if not master:
+            if not simulated_only(self.settings):
+                # A built-in key would be guessable, and it feeds the secrets sent with addServer.
+                from chalicelib.config import ConfigError
+
+                raise ConfigError(f"no server secret key: set {SERVER_KEY} (real providers need one)")
+            master = f"bbbscale-{self.settings.cluster}-simulated-fleet-demo-key"  # no real VM is made
         return hmac.new(master.encode(), server.name.encode(), hashlib.sha256).hexdigest()
 
     def launch_spec(self, server: Server) -> LaunchSpec:
@@ -306,21 +311,62 @@ class Runtime:
         }
 
 
+SERVER_KEY = "BBBSCALE_SERVER_SECRET_KEY"
+
+
+def simulated_only(settings: Settings) -> bool:
+    """True when no provider creates or starts real VMs: every provider is the simulated cloud or a
+    static pool of existing servers (whose secrets come from their own options), so no BBB secret we
+    derive is at stake."""
+    return all(p.kind == "simulated" or p.mode == "static" for p in settings.providers.values())
+
+
+def check_secrets(settings: Settings, secret: Callable[[str], str | None] = env_secret) -> None:
+    """Refuse to start a tick on real providers while secrets it needs are missing, naming them all at
+    once (ConfigError, exit 2): the Scalelite secret, and the server secret key when real VMs are made.
+    The simulated fleet needs neither."""
+    if all(p.kind == "simulated" for p in settings.providers.values()):
+        return
+    needed = [settings.scalelite.secret_env] + ([] if simulated_only(settings) else [SERVER_KEY])
+    missing = [name for name in needed if not secret(name)]
+    if missing:
+        from chalicelib.config import ConfigError
+
+        raise ConfigError(
+            f"missing secrets: {', '.join(missing)} (set them in the environment or the secret store)"
+        )
+
+
 def build(settings: Settings, **overrides) -> Runtime:
     return Runtime(settings, **overrides)
 
 
 def runtime_from_environment() -> Runtime:
-    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in)."""
+    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in).
+    A simulated configuration (the embedded default) gets the process's own simulated fleet, kept from
+    one invocation to the next (`chalice local --stage local`, the Chalice test client)."""
     if RUNTIME_FACTORY is not None:
         return RUNTIME_FACTORY()
-    settings = load_settings(os.environ.get("BBBSCALE_CONFIG") or None)
-    return Runtime(with_environment(settings))
+    settings = with_environment(load_settings(_config_path(os.environ.get("BBBSCALE_CONFIG"))))
+    if any(p.kind == "simulated" for p in settings.providers.values()):
+        from chalicelib.sim.resident import resident_runtime
+
+        return resident_runtime(settings)
+    return Runtime(settings)
+
+
+def _config_path(named: str | None) -> str | None:
+    """BBBSCALE_CONFIG as the stages give it (`chalicelib/fleet.toml`): relative to the project (Lambda's
+    /var/task), whatever the working directory of `chalice local` or a test."""
+    if not named or os.path.isabs(named):
+        return named or None
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), named)
 
 
 def with_environment(settings: Settings) -> Settings:
     """Lay the deployment's environment over the file's [state] section (the Chalice stages set
-    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage)."""
+    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage) and `[chat] dispatcher`
+    (BBBSCALE_CHAT_DISPATCHER)."""
     state = {
         key: os.environ[var]
         for key, var in (
@@ -330,10 +376,18 @@ def with_environment(settings: Settings) -> Settings:
         )
         if os.environ.get(var)
     }
-    if not state:
+    # the AWS stages run follow-ups through SQS (a Lambda freezes once it has answered), the local one
+    # on a thread
+    chat = (
+        {"dispatcher": os.environ["BBBSCALE_CHAT_DISPATCHER"]}
+        if os.environ.get("BBBSCALE_CHAT_DISPATCHER")
+        else {}
+    )
+    if not state and not chat:
         return settings
     from chalicelib.config import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}
+    document["chat"] = {**document["chat"], **chat}
     return parse_settings(document, source="configuration with the environment's state settings")

@@ -75,6 +75,20 @@ class ScaleliteSettings(Strict):
     # registered without a tag unless the platform routes meetings by tag (meta_server-tag).
     server_tag: str | None = Field(None, description="Scalelite tag for the servers bbbscale registers")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as error:
+            raise ValueError(f"not a URL: {error}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host (the API base)")
+        return value
+
 
 class LifecycleSettings(Strict):
     stabilization_minutes: float = Field(10.0, ge=0, description="desired must stay below fleet this long")
@@ -98,7 +112,10 @@ class LifecycleSettings(Strict):
     backoff_base_minutes: float = Field(5.0, gt=0)
     backoff_max_minutes: float = Field(30.0, gt=0)
     failures_before_backoff: int = Field(3, ge=1)
-    lease_seconds: int = Field(300, ge=10)
+    # Short, renewed by a heartbeat while a tick works: a killed holder blocks scaling for at most this long.
+    lease_seconds: int = Field(
+        60, ge=10, description="tick lease, renewed every third of it while a tick works"
+    )
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
 
 
@@ -157,6 +174,56 @@ class ForecastSettings(Strict):
         description="when today runs above the history (measured load over the history's for the same time, "
         "highest of the last hour), the forecast is raised by that ratio, up to this (1: never)",
     )
+    min_history_days: int = Field(
+        1,
+        ge=0,
+        description="a weekday with fewer remembered school days than this borrows the other school days' "
+        "history for the same slot (the median of their figures, the higher middle one if even; half days aside); 0: never borrow",
+    )
+    half_days: dict[int, str] = Field(
+        default_factory=lambda: {2: "12:00"},
+        description="weekday (0=Monday) -> local 'HH:MM' from which that day usually has no class (French "
+        "Wednesday afternoon): its afternoon and other days' afternoons are never borrowed for one another",
+    )
+    cold_start_users: int = Field(
+        15_000,
+        ge=0,
+        description="users each timetable class slot expects while there is no history at all (the first "
+        "days after install), turned into load units with `mix`; default the seed's peak; 0: no cold start",
+    )
+    cold_start_slots: dict[str, int] = Field(
+        default_factory=dict, description="per class start 'HH:MM': users that slot expects at cold start"
+    )
+
+    @field_validator("half_days")
+    @classmethod
+    def _half_days(cls, value: dict[int, str]) -> dict[int, str]:
+        for weekday, start in value.items():
+            if not 0 <= weekday <= 6 or not _is_hhmm(start):
+                raise ValueError(f"half day {weekday}: {start!r} needs a weekday 0..6 and 'HH:MM'")
+        return value
+
+    @field_validator("cold_start_slots")
+    @classmethod
+    def _cold_start_slots(cls, value: dict[str, int]) -> dict[str, int]:
+        for start, users in value.items():
+            if not _is_hhmm(start) or users < 0:
+                raise ValueError(f"cold start slot {start!r}: {users} needs 'HH:MM' and users >= 0")
+        return value
+
+
+def _is_hhmm(text: str) -> bool:
+    """A local time 'HH:MM' (24 h)."""
+    hour, sep, minute = text.partition(":")
+    return bool(
+        sep
+        and len(hour) == 2
+        and len(minute) == 2
+        and hour.isdigit()
+        and minute.isdigit()
+        and int(hour) < 24
+        and int(minute) < 60
+    )
 
 
 class ChatSettings(Strict):
@@ -177,6 +244,16 @@ class UserMix(Strict):
     room_size: float = Field(15.0, ge=1)
 
 
+class MetricsSettings(Strict):
+    """`bbbscale run`'s Prometheus endpoint: the figures Lambda sends to CloudWatch as EMF, served at
+    http://<address>:<port>/metrics. Loopback by default: put a reverse proxy or an agent in front to
+    reach it from elsewhere (it has no authentication)."""
+
+    enabled: bool = True
+    address: str = Field("127.0.0.1", description="listen address (0.0.0.0: every interface)")
+    port: int = Field(9464, ge=0, le=65535, description="0: any free port")
+
+
 class Settings(Strict):
     cluster: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     interval_minutes: int = Field(1, ge=1, le=60)
@@ -191,6 +268,18 @@ class Settings(Strict):
     state: StateSettings = Field(default_factory=StateSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)") from None
+        return value
 
     @field_validator("providers")
     @classmethod
@@ -208,14 +297,16 @@ class ConfigError(BbbscaleError):
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{extra}"
+    """Every problem at once, "field: message; field: message" (fixing one at a time is slow)."""
+    problems = []
+    for found in error.errors():
+        where = ".".join(str(p) for p in found["loc"]) or "(top level)"
+        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
 def parse_settings(document: dict, source: str = "configuration") -> Settings:
-    """Validate a configuration document; a ConfigError names the first invalid field."""
+    """Validate a configuration document; a ConfigError names every invalid field."""
     try:
         settings = Settings.model_validate(document)
     except ValidationError as error:

@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from chalicelib import __version__
+from chalicelib.credentials import mask_credentials
 
 SERVICE = "bbbscale"
 NAMESPACE = "bbbscale"
@@ -39,7 +40,9 @@ def secret_values() -> set[str]:
 
 
 def redact(text: str, values: set[str] | None = None) -> str:
-    """`text` with every secret value (also in its JSON-escaped form) replaced by ***."""
+    """`text` with every secret value (also in its JSON-escaped form) and every password written into a
+    URL replaced by ***."""
+    text = mask_credentials(text)
     for value in sorted(values if values is not None else secret_values(), key=len, reverse=True):
         text = text.replace(value, MASK)
         escaped = json.dumps(value)[1:-1]
@@ -115,7 +118,7 @@ def _failed(action: dict) -> bool:
     return str(action.get("result", "")).startswith("failed")
 
 
-def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None:
+def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_document=None) -> None:
     """Turn one tick result (CONTRACT.md `tick --json`) into EMF metrics.
 
     Cluster totals (LoadUnits, Rooms, Participants, Mics, Webcams, Actions, Failures; dimension
@@ -123,6 +126,8 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
     figures (Desired, Serving, Booting, Draining, Actions, Failures; dimensions `cluster`, `provider`)
     need one EMF document per provider, because an EMF document holds one value per metric name; those
     are printed here, one document each. A load that could not be read adds no load metrics (never zeros).
+    `new_document()` makes each provider's document (default: an EMF one); `bbbscale run` passes a
+    recorder instead, so its Prometheus endpoint serves exactly these figures (adapters/metrics/).
     """
     metrics.add_dimension(name="cluster", value=cluster)
     load = tick_result.get("load")
@@ -136,7 +141,7 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
 
     desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
     for provider in sorted(set(desired) | set(fleet)):
-        document = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        document = new_document() if new_document else EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         document.add_dimension(name="cluster", value=cluster)
         document.add_dimension(name="provider", value=provider)
         if provider in desired:

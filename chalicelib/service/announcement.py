@@ -7,6 +7,7 @@ the model is imported when a body is validated.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,8 +21,8 @@ class Announcement(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     starts_at: datetime
     ends_at: datetime
-    expected_users: int = Field(ge=1, le=10_000_000)
-    zone: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,16}$")
+    expected_users: int = Field(ge=1, le=10_000_000, strict=True)  # "15000" (a string) is refused
+    zone: Literal["A", "B", "C"] | None = None  # the French school-holiday zones
     note: str | None = Field(None, max_length=500)
 
     @field_validator("expected_users", mode="before")
@@ -34,7 +35,8 @@ class Announcement(BaseModel):
 
 
 def field_error(error: ValidationError) -> str:
-    """The first problem as `field: message` (`body: ...` when it is the whole body)."""
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
+    """Every invalid field at once, each as `field: message` (`body: ...` when it is the whole body)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in found['loc']) or 'body'}: {found['msg'].removeprefix('Value error, ')}"
+        for found in error.errors()
+    )
