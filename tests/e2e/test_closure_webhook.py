@@ -177,7 +177,7 @@ def test_a_captured_announcement_replayed_after_a_cancel_is_refused(client, runt
     assert client.http.delete(path, headers=signed(b"")).status_code == 200
     replay = post(client, body, captured)  # the same signed request, still within its 300 s
     assert replay.status_code == 409 and "replay refused" in json.loads(replay.body)["error"]
-    assert runtime.store.reservations.by_id == {}, "the cancelled reservation did not come back"
+    assert reserved(runtime.store) == {}, "the cancelled reservation did not come back"
     again = post(client, body, signed(body, at=time.time() + 1))  # announced anew, signed after the cancel
     assert again.status_code == 202
 
@@ -194,4 +194,4 @@ def test_loose_closure_fields_are_refused(client, runtime, change, words):
     body = encode({**ANNOUNCEMENT, **change})
     response = post(client, body, signed(body))
     assert response.status_code == 400 and words in json.loads(response.body)["error"]
-    assert runtime.store.reservations.by_id == {}
+    assert reserved(runtime.store) == {}
