@@ -55,7 +55,7 @@ class ConflictError(BbbscaleError):
 # --- Scalelite ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ScaleliteServer:
-    """One server as Scalelite's getServers reports it (REFERENCE.md: Server JSON)."""
+    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
 
     id: str
     url: str

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 
 class Announcement(BaseModel):
-    """The webhook body (CONTRACT.md, HTTP surface). Unknown fields are refused so a typo is not
+    """The webhook body (docs/contract.md, HTTP surface). Unknown fields are refused so a typo is not
     silently ignored. Times without an offset are read in the configured timezone."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,4 +1,4 @@
-"""`bbbscale simulate --trace` as an operator runs it (CONTRACT.md `simulate --json`, trace files): the
+"""`bbbscale simulate --trace` as an operator runs it (docs/contract.md `simulate --json`, trace files): the
 contract's keys and types, every comparison policy, and refusals."""
 
 from __future__ import annotations

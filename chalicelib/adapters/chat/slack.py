@@ -3,7 +3,7 @@
 Slack signs each request: `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:" + timestamp
 + ":" + raw body)>` with `X-Slack-Request-Timestamp` within 5 minutes; slack_sdk's SignatureVerifier
 does the comparison. A slash command must be answered within 3 seconds; later replies go to the
-`response_url` in the form (REFERENCE.md, Slack).
+`response_url` in the form (docs/scalelite-and-bbb.md, chat platforms).
 """
 
 from __future__ import annotations
