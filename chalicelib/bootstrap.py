@@ -57,11 +57,13 @@ class Runtime:
         forecaster=None,
         notifier=None,
         progress=None,
+        dns=None,
     ):
         self.settings, self.clock, self.secret, self.world = settings, clock, secret, world
         self._store, self._scalelite, self._providers = store, scalelite, providers
         self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
         self._progress = progress
+        self._dns = dns
 
     # --- adapters -------------------------------------------------------------------------------------
     @property
@@ -109,6 +111,18 @@ class Runtime:
                     )(name)
             self._providers = built
         return self._providers
+
+    @property
+    def dns(self):
+        """The `Dns` port of `[dns]` (None when the configuration has none): one record per server."""
+        if self._dns is None and self.settings.dns is not None:
+            from chalicelib.registry import DNS_DRIVERS
+
+            d = self.settings.dns
+            cls = resolve(DNS_DRIVERS, d.driver, "DNS driver")
+            context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret)
+            self._dns = cls(d, cls.Options.model_validate(d.options), context)
+        return self._dns
 
     def bbb(self, server: Server):
         """The BbbServer port for one of our servers (its secret derived from the master key)."""
@@ -181,11 +195,23 @@ class Runtime:
             return []
         if action.action == "start":
             names = [f"bbbscale-{self.settings.cluster}-{action.provider}-<next>"] * (action.count or 0)
-            return provider.calls("create", [LaunchSpec(name=n) for n in names])
+            calls = provider.calls("create", [LaunchSpec(name=n) for n in names])
+            if self.dns is not None and names and self.settings.providers[action.provider].mode == "create":
+                from chalicelib.domain.dns import Naming
+
+                name = Naming(self.settings.dns.name, self.settings.cluster).record_name(names[0])
+                calls.append(
+                    f"dns {self.settings.dns.driver}: create A/AAAA {name}.{self.dns.zone} for each new VM "
+                    "once the provider reports its address"
+                )
+            return calls
         server = next((s for s in fleet.servers if s.name == action.server), None)
         if action.action == "stop" and server is not None:
             mode = self.settings.providers[action.provider].mode
-            return provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
+            calls = provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
+            if self.dns is not None and mode != "power":
+                calls.append(f"dns {self.settings.dns.driver}: delete the records of {server.name}")
+            return calls
         return []
 
     def transition(self, server: Server, persist: bool = True) -> Server:
