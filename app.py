@@ -116,7 +116,7 @@ def _too_large() -> Response | None:
 @app.route("/hooks/closure", methods=["POST"])
 @_one_line_errors
 def closure_webhook():
-    """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
+    """A school-closure announcement (docs/contract.md): 202 stored, 200 repeated, 400/401/409/503."""
     runtime = _runtime()
     secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:

@@ -6,7 +6,7 @@ answer, the round trip of a distant server. The server runs in its own process, 
 configured concurrency and with concurrency 1 (the sequential baseline, what Scalelite's own
 getMeetings does), side by side in one run. Each server hosts 2 rooms of 20 attendees.
 
-Run from the worktree: /work/main/.venv/bin/python bench/observe_servers.py [--servers 500 --latency 0.05
+Run from the project root: .venv/bin/python bench/observe_servers.py [--servers 500 --latency 0.05
 --concurrency 32 --runs 3 --sequential-subset N]
 """
 

@@ -11,7 +11,7 @@ timed runs:
 - ru_maxrss: the child's whole-life high-water mark (imports included), as a cross-check (the document
   is generated in another child, since Linux carries ru_maxrss over fork+exec).
 
-Run from the worktree: /work/main/.venv/bin/python bench/parse_getmeetings.py [--rooms 5000 --users 100000 --runs 5]
+Run from the project root: .venv/bin/python bench/parse_getmeetings.py [--rooms 5000 --users 100000 --runs 5]
 """
 
 from __future__ import annotations

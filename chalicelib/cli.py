@@ -1,6 +1,6 @@
 """The `bbbscale` command (also `python -m chalicelib`). Thin: parse arguments, build a Runtime, call the
 service, print. Exit 0 success, 1 the work failed, 2 bad usage or invalid configuration; a failure is
-one clear line on stderr, never a traceback (CONTRACT.md).
+one clear line on stderr, never a traceback (docs/contract.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (CONTRACT.md), then exit 2."""
+    """argparse, but a usage error is one line on stderr (docs/contract.md), then exit 2."""
 
     def error(self, message: str):
         print(f"{self.prog}: {message} (see --help)", file=sys.stderr)

@@ -119,7 +119,7 @@ def _failed(action: dict) -> bool:
 
 
 def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_document=None) -> None:
-    """Turn one tick result (CONTRACT.md `tick --json`) into EMF metrics.
+    """Turn one tick result (docs/contract.md `tick --json`) into EMF metrics.
 
     Cluster totals (LoadUnits, Rooms, Participants, Mics, Webcams, Actions, Failures; dimension
     `cluster`) go on `metrics`, flushed once at the end of the invocation by `log_metrics`. Per-provider

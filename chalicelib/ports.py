@@ -10,10 +10,12 @@ import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from chalicelib.domain.fleet import VM, Server
-from chalicelib.domain.load import LoadSnapshot
+
+if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
+    from chalicelib.domain.load import LoadSnapshot
 
 
 # --- errors every adapter raises, so the service can tell "failed" from "unknown" -------------------
@@ -57,7 +59,7 @@ class ConflictError(BbbscaleError):
 # --- Scalelite ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ScaleliteServer:
-    """One server as Scalelite's getServers reports it (REFERENCE.md: Server JSON)."""
+    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
 
     id: str
     url: str

@@ -1,6 +1,6 @@
 """Where secrets come from: the environment first, else SSM Parameter Store or Secrets Manager.
 
-A secret is asked for by its environment variable name (CONTRACT.md: BBBSCALE_WEBHOOK_SECRET, ...).
+A secret is asked for by its environment variable name (docs/contract.md: BBBSCALE_WEBHOOK_SECRET, ...).
 When the variable is unset (or empty) and a store is configured, the name maps to a parameter:
 `BBBSCALE_WEBHOOK_SECRET` -> `<prefix>webhook-secret` (the `BBBSCALE_` head dropped, lower case, `_` -> `-`),
 with prefixes from `BBBSCALE_SSM_PREFIX` (e.g. `/bbbscale/prod/`, SecureString, decrypted) and then

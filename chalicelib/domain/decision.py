@@ -17,7 +17,7 @@ from chalicelib.domain.overrides import Overrides
 from chalicelib.domain.policy import Allocation
 from chalicelib.ports import DnsRecord, ScaleliteServer
 
-#: Action names of CONTRACT.md (`tick --json`).
+#: Action names of docs/contract.md (`tick --json`).
 ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold")
 
 

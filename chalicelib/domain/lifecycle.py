@@ -1,7 +1,7 @@
 """Per-server lifecycle rules: boot progress, drain completion, billing timing, staleness. Pure.
 
 Why the drain rule is strict: Scalelite pins each meeting to one server for its whole life and its
-deleteServer does not look for meetings (REFERENCE.md), so a server is stopped only when Scalelite shows
+deleteServer ignores meetings (docs/scalelite-and-bbb.md), so a server is stopped only when Scalelite shows
 it cordoned/disabled with load 0 AND the server's own getMeetings shows no meeting AND no recording on it
 is still being processed — and, for hourly billing, its paid hour is about to end.
 """
@@ -100,7 +100,7 @@ def drain_verdict(
         if registered.state not in ("cordoned", "disabled"):
             return False, f"Scalelite shows {server.name} {registered.state}, not cordoned"
         # Scalelite's poller turns a cordoned server `disabled` once its load is 0, and a disabled server
-        # has no load ("unavailable"; REFERENCE.md, Server states): that is the drained case, not doubt.
+        # has no load ("unavailable"; docs/scalelite-and-bbb.md, states): that is the drained case, not doubt.
         # The server's own getMeetings below still has to confirm it is empty.
         unloaded = registered.load is None and registered.state == "disabled"
         if not unloaded and (registered.load is None or registered.load > 0):

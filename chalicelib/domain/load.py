@@ -1,7 +1,7 @@
 """The load model: what BBB meetings cost a server, in load units.
 
 Pure: no I/O, no clock. `now` is passed in. A *load unit* is roughly what one typical participant costs
-a server; an 8-core/16 GB server (BBB's minimum, REFERENCE.md) carries about 200 typical users, which the
+a server; BBB's minimum server (8 cores, 16 GB; docs/scalelite-and-bbb.md) takes ~200 typical users, which the
 default weights put at 300 units (see `LoadWeights` and README "How a tick decides").
 """
 
@@ -38,7 +38,7 @@ class Meeting:
 
 @dataclass(frozen=True, slots=True)
 class LoadTotals:
-    """Plain sums over meetings: the `load --json` figures of CONTRACT.md, minus load_units."""
+    """Plain sums over meetings: the `load --json` figures of docs/contract.md, minus load_units."""
 
     meetings: int = 0
     breakout_rooms: int = 0
@@ -79,7 +79,7 @@ class LoadSnapshot:
 
 
 class LoadWeights(BaseModel):
-    """Cost of a meeting in load units. Defaults and their sources (REFERENCE.md):
+    """Cost of a meeting in load units. Defaults and their sources (docs/scalelite-and-bbb.md):
 
     - an 8-core server carries ~200 typical users (BBB FAQ) — with these weights a typical class of 25
       (1 webcam, 5 mics, listen-only rest) costs ~38 units, 8 such classes ~300 = one server;
@@ -197,7 +197,7 @@ def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, 
 def load_report(
     snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None
 ) -> dict:
-    """The `load --json` document of CONTRACT.md (`units`: the snapshot's load units, if already known)."""
+    """The `load --json` of docs/contract.md (`units`: the snapshot's load units, if already known)."""
     t = snapshot.totals
     return {
         "meetings": t.meetings,

@@ -112,7 +112,7 @@ def allocate(
 def plan_report(
     users: int, units: float, allocation: Allocation, providers: dict[str, ProviderSettings], currency: str
 ) -> dict:
-    """The `plan --json` document of CONTRACT.md."""
+    """The `plan --json` document of docs/contract.md."""
     return {
         "users": users,
         "load_units": round(units, 1),

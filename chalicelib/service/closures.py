@@ -15,12 +15,13 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation, StateStore
+
+if TYPE_CHECKING:
+    from chalicelib.service.announcement import Announcement
 
 #: Signed requests older or newer than this are refused, so a captured request cannot be replayed later.
 MAX_SKEW_SECONDS = 300
@@ -63,41 +64,11 @@ def verify_signature(
         raise SignatureError("signature mismatch")
 
 
-class Announcement(BaseModel):
-    """The webhook body (CONTRACT.md, HTTP surface). Unknown fields are refused so a typo is not
-    silently ignored. Times without an offset are read in the configured timezone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-    starts_at: datetime
-    ends_at: datetime
-    expected_users: int = Field(ge=1, le=10_000_000, strict=True)  # "15000" (a string) is refused
-    zone: Literal["A", "B", "C"] | None = None  # the French school-holiday zones
-    note: str | None = Field(None, max_length=500)
-
-    @field_validator("expected_users", mode="before")
-    @classmethod
-    def _whole_number(cls, value):
-        # JSON true is an int to pydantic's lax mode; a user count must be a real number
-        if isinstance(value, bool):
-            raise ValueError("must be a whole number")
-        return value
-
-
 def body_hash(document: dict) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces): the same announcement hashes the same
     whatever the sender's key order or spacing."""
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _field_error(error: ValidationError) -> str:
-    """Every invalid field at once."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in found['loc']) or 'body'}: {found['msg'].removeprefix('Value error, ')}"
-        for found in error.errors()
-    )
 
 
 def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Announcement, str]:
@@ -111,10 +82,14 @@ def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Annou
         raise InvalidRequest("body: not valid JSON") from None
     if not isinstance(document, dict):
         raise InvalidRequest("body: expected a JSON object")
+    from pydantic import ValidationError  # here, not at import: `import app` stays light
+
+    from chalicelib.service.announcement import Announcement, field_error
+
     try:
         announcement = Announcement.model_validate(document)
     except ValidationError as error:
-        raise InvalidRequest(_field_error(error)) from None
+        raise InvalidRequest(field_error(error)) from None
     zone = ZoneInfo(timezone)
     starts, ends = (
         t if t.tzinfo else t.replace(tzinfo=zone) for t in (announcement.starts_at, announcement.ends_at)

@@ -13,14 +13,16 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.config import Settings
 from chalicelib.domain.fleet import FINAL
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
 from chalicelib.service import grammar
 from chalicelib.service.grammar import parse_command
+
+if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
+    from chalicelib.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What a tick did, in words for people: the grouped lines that chat notifications and replies show.
 
-Pure: reads a `tick --json` document (CONTRACT.md) and returns text. An action whose `result` starts
+Pure: reads a `tick --json` document (docs/contract.md) and returns text. An action whose `result` starts
 with "failed" (the actuator's report) or that carries an `error` is a failure; a `hold` on a server
 about its drain is a stuck drain (lifecycle reports long drains and never forces them); a tick whose
 need the quotas cannot cover (`unmet_servers` > 0) is a shortfall; other holds and skipped actions are

@@ -106,7 +106,7 @@ def _forget_ended(rt, now: datetime) -> None:
 
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
-    """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
+    """The `tick --json` document of docs/contract.md, extended with the servers, reasons and problems."""
     snapshot = obs.snapshot
     load = None
     if snapshot is not None:

@@ -165,8 +165,15 @@ class SimulatedCloud:
         self._call("stop", lambda now: self._power_off(self._get(vm_id), now, "stopped"))
 
     def destroy(self, vm_id: str) -> None:
-        """Power off and delete: the VM disappears from `list`."""
-        self._call("destroy", lambda now: self._power_off(self._get(vm_id), now, "gone"))
+        """Power off and delete: the VM disappears from `list`. Already gone is fine, as with the real
+        providers: a retried destroy finds it gone."""
+
+        def action(now):
+            vm = self._vms.get(vm_id)
+            if vm is not None and vm.status != "gone":
+                self._power_off(vm, now, "gone")
+
+        self._call("destroy", action)
 
     # --- billing ---------------------------------------------------------------------------------------
     def server_seconds(self, now: datetime) -> float:

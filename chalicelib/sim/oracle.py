@@ -1,4 +1,4 @@
-"""The oracle: the lower bound of CONTRACT.md "simulate --json" that no scaler can beat.
+"""The oracle: the lower bound of docs/contract.md "simulate --json" that no scaler can beat.
 
 For each billing period, the servers that the period's peak load needs at full packing: static
 providers (always on, e.g. the owned pool) carry what they can for free, then the cheapest mix of the

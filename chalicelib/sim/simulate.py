@@ -1,5 +1,5 @@
 """`bbbscale simulate`: replay a trace through the real tick on the in-process simulated fleet, and measure
-it against the oracle (CONTRACT.md "simulate --json").
+it against the oracle (docs/contract.md "simulate --json").
 
 The comparison policies run the same pipeline with other settings, so only the policy differs:
 - `bbbscale`: the configuration as it is (headroom, forecast from `--history` traces and what the replay

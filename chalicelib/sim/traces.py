@@ -1,4 +1,4 @@
-"""Trace files: the meetings a replay feeds the simulated fleet (CONTRACT.md "Trace files").
+"""Trace files: the meetings a replay feeds the simulated fleet (docs/contract.md "Trace files").
 
 CSV with a header, one row per meeting session: `meeting_id,start,end,participants,voice,video,listen_only`,
 start/end ISO-8601 with a UTC offset, the counts being the session's steady size. A `meeting_id` is the

@@ -1,4 +1,6 @@
-"""Fixtures for the state-store contract: every backend behind the same `open_handle()` factory.
+"""Fixtures of the contract suites: every state-store backend behind the same `open_handle()` factory, and
+the moto server the DynamoDB store and the EC2 provider talk to (the other ports' implementations are
+opened by tests/contract/clouds.py and scalelites.py).
 
 `open_handle()` returns a new handle on the same stored state (a second SqliteStateStore on the same file,
 a second DynamoStateStore on the same table), the way two tick processes see it. DynamoDB runs on moto's

@@ -18,10 +18,14 @@ from tests.support.chat_fakes import (
     OPERATOR,
     RC_OPERATOR,
     FakeRuntime,
-    FakeStore,
     Receiver,
+    entries,
+    reserved,
     serve_in_threads,
     serving,
+    snapshot,
+    store_with,
+    written_settings,
 )
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -31,7 +35,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture
 def runtime(monkeypatch):
-    runtime = FakeRuntime(store=FakeStore([serving("bbb-demo-gandi-1")]))
+    runtime = FakeRuntime(store=store_with(serving("bbb-demo-gandi-1")))
     monkeypatch.setenv("BBBSCALE_SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("BBBSCALE_ROCKETCHAT_TOKEN", RC_TOKEN)
     serve_in_threads(monkeypatch, runtime)
@@ -92,7 +96,7 @@ def rc_post(client, text: str, user: str = "nobody", token: str = RC_TOKEN, **ex
 
 
 def commands_recorded(runtime) -> list[tuple[str, str]]:
-    return [(e.actor, e.detail["command"]) for e in runtime.store.history.entries if e.kind == "command"]
+    return [(e.actor, e.detail["command"]) for e in entries(runtime.store) if e.kind == "command"]
 
 
 def test_help_and_status_are_open_to_every_verified_caller(client, runtime):
@@ -111,14 +115,14 @@ def test_unknown_or_malformed_commands_get_the_help_text(client, runtime, text):
     response, answer = slack_post(client, text, user=OPERATOR)
     assert response.status_code == 200
     assert "bbbscale commands:" in answer["text"]
-    assert runtime.store.settings.values == {} and runtime.store.reservations.by_id == {}
+    assert written_settings(runtime.store) == {} and reserved(runtime.store) == {}
 
 
 def test_a_non_operator_cannot_freeze_and_the_refusal_is_recorded(client, runtime):
     _, answer = slack_post(client, "freeze 30m")
     assert "only bbbscale operators" in answer["text"]
-    assert FREEZE not in runtime.store.settings.values
-    [entry] = runtime.store.history.entries
+    assert FREEZE not in written_settings(runtime.store)
+    [entry] = entries(runtime.store)
     assert entry.actor == "slack:UNOBODY" and "refused" in entry.summary
 
 
@@ -131,7 +135,7 @@ def test_an_operator_freezes_for_a_duration_and_unfreezes(client, runtime, recei
     assert timedelta(minutes=29) < freeze.until - before < timedelta(minutes=31)
     assert read_overrides(runtime.store.settings.get, before + timedelta(minutes=31)).freeze is None
     _, answer = slack_post(client, "unfreeze", user=OPERATOR, response_url=receiver.url("/commands/1/2"))
-    assert "Unfrozen" in answer["text"] and runtime.store.settings.values[FREEZE] is None
+    assert "Unfrozen" in answer["text"] and written_settings(runtime.store)[FREEZE] is None
     path, _, later = receiver.next()
     assert path == "/commands/1/2" and "Scale-up" in later["text"] and later["replace_original"] is False
 
@@ -146,7 +150,7 @@ def test_slack_is_answered_at_once_and_the_check_result_arrives_later(client, ru
     )
     assert time.monotonic() - started < 1.0 and response.status_code == 200
     assert "at least 5 servers on gandi" in answer["text"]
-    assert runtime.store.settings.values[FLOORS]["gandi"]["servers"] == 5
+    assert written_settings(runtime.store)[FLOORS]["gandi"]["servers"] == 5
     assert receiver.none_within(0.1)  # the check is still running
     gate.set()
     _, _, later = receiver.next()
@@ -156,10 +160,10 @@ def test_slack_is_answered_at_once_and_the_check_result_arrives_later(client, ru
 
 def test_drain_names_a_known_server(client, runtime, receiver):
     _, answer = slack_post(client, "drain bbb-demo-gandi-9", user=OPERATOR)
-    assert "No running server" in answer["text"] and DRAIN not in runtime.store.settings.values
+    assert "No running server" in answer["text"] and DRAIN not in written_settings(runtime.store)
     _, answer = slack_post(client, "drain bbb-demo-gandi-1", user=OPERATOR, response_url=receiver.url("/r"))
     assert "Draining bbb-demo-gandi-1" in answer["text"]
-    assert runtime.store.settings.values[DRAIN]["bbb-demo-gandi-1"]["by"] == f"slack:{OPERATOR}"
+    assert written_settings(runtime.store)[DRAIN]["bbb-demo-gandi-1"]["by"] == f"slack:{OPERATOR}"
     assert "Capacity check" in receiver.next()[2]["text"]
 
 
@@ -184,16 +188,16 @@ def test_unverified_slack_requests_are_refused_and_change_nothing(client, runtim
         "stale": {"at": time.time() - 360},
         "unsigned": {"sign": False},
     }[case]
-    before = runtime.store.snapshot()
+    before = snapshot(runtime.store)
     response, _ = slack_post(client, "freeze", user=OPERATOR, **kwargs)
     assert response.status_code == 401
-    assert runtime.store.snapshot() == before
+    assert snapshot(runtime.store) == before
 
 
 def test_slack_without_a_signing_secret_answers_503(client, runtime, monkeypatch):
     monkeypatch.delenv("BBBSCALE_SLACK_SIGNING_SECRET")
     response, _ = slack_post(client, "freeze", user=OPERATOR)
-    assert response.status_code == 503 and runtime.store.snapshot() == FakeStore([]).snapshot()
+    assert response.status_code == 503 and snapshot(runtime.store) == snapshot(store_with())
 
 
 def test_rocketchat_strips_the_trigger_word_and_answers_in_the_room(client, runtime):
@@ -206,7 +210,7 @@ def test_rocketchat_strips_the_trigger_word_and_answers_in_the_room(client, runt
 def test_rocketchat_operator_changes_post_their_follow_up_to_the_room(client, runtime, receiver, monkeypatch):
     monkeypatch.setenv("BBBSCALE_ROCKETCHAT_WEBHOOK_URL", receiver.url("/hooks/in/abc"))
     _, answer = rc_post(client, "freeze", user="nobody")
-    assert "only bbbscale operators" in answer["text"] and FREEZE not in runtime.store.settings.values
+    assert "only bbbscale operators" in answer["text"] and FREEZE not in written_settings(runtime.store)
     _, answer = rc_post(client, "freeze", user=RC_OPERATOR)
     assert answer["text"].startswith("Frozen until `unfreeze`")
     _, answer = rc_post(client, "unfreeze", user=RC_OPERATOR)
@@ -216,14 +220,14 @@ def test_rocketchat_operator_changes_post_their_follow_up_to_the_room(client, ru
 
 @pytest.mark.parametrize("token", ["wrong-token", "", None])
 def test_rocketchat_without_the_token_is_refused(client, runtime, token):
-    before = runtime.store.snapshot()
+    before = snapshot(runtime.store)
     response, _ = rc_post(client, "freeze", user=RC_OPERATOR, token=token)
-    assert response.status_code == 401 and runtime.store.snapshot() == before
+    assert response.status_code == 401 and snapshot(runtime.store) == before
 
 
 def test_rocketchat_ignores_bots_and_needs_its_token_configured(client, runtime, monkeypatch):
     response, answer = rc_post(client, "freeze", user=RC_OPERATOR, bot={"i": "x"})
-    assert response.status_code == 200 and answer == {} and runtime.store.history.entries == []
+    assert response.status_code == 200 and answer == {} and entries(runtime.store) == []
     monkeypatch.delenv("BBBSCALE_ROCKETCHAT_TOKEN")
     assert rc_post(client, "status")[0].status_code == 503
 

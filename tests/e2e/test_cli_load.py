@@ -1,4 +1,4 @@
-"""`bbbscale load` as an operator runs it (CONTRACT.md `load --json`): real-shaped getMeetings answers
+"""`bbbscale load` as an operator runs it (docs/contract.md `load --json`): real-shaped getMeetings answers
 from a file or from a Scalelite over real HTTP give exactly the contract's sums; anything untrustworthy
 is exit 1 with one stderr line and no load; bad usage and invalid configuration are exit 2.
 
@@ -21,9 +21,6 @@ from tests.support.bbb_xml import Style, render_failed, render_get_meetings
 from tests.support.cli_runs import config_file, run_main, run_program
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bbb"
-DOCS_SAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "getMeetings-docs-example.xml"
-)  # ../shared beside the repo
 LOAD_KEYS = {
     "meetings": int,
     "breakout_rooms": int,
@@ -92,7 +89,7 @@ def assert_load(document: dict, **expected: int) -> None:
 
 
 def test_the_api_docs_example_from_the_shell():
-    sample = DOCS_SAMPLE if DOCS_SAMPLE.exists() else FIXTURES / "get_meetings_docs_example.xml"
+    sample = FIXTURES / "get_meetings_docs_example.xml"
     done = run_program("load", "--file", str(sample), "--json")
     assert done.err == ""
     assert_load(

@@ -1,4 +1,4 @@
-"""`bbbscale plan`, `tick` and `demo` as an operator runs them (CONTRACT.md): the documented keys and
+"""`bbbscale plan`, `tick` and `demo` as an operator runs them (docs/contract.md): the documented keys and
 types, totals that add up against the configuration file itself, a dry run that acts on nothing, and
 `--json` meaning one JSON document on stdout and nothing else."""
 

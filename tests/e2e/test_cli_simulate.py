@@ -1,14 +1,11 @@
-"""`bbbscale simulate --trace` as an operator runs it (CONTRACT.md `simulate --json`, trace files): the
-contract's keys and types, every comparison policy, and refusals. Skipped where the simulate command is
-not part of the tree yet (it lives in chalicelib/sim/simulate.py)."""
+"""`bbbscale simulate --trace` as an operator runs it (docs/contract.md `simulate --json`, trace files): the
+contract's keys and types, every comparison policy, and refusals."""
 
 from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("chalicelib.sim.simulate")
-
-from tests.support.cli_runs import run_main, run_program  # noqa: E402
+from tests.support.cli_runs import run_main, run_program
 
 SIMULATE_KEYS = {
     "policy": str,

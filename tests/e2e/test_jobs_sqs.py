@@ -12,7 +12,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.adapters.chat.dispatch import Job
-from tests.support.chat_fakes import FakeRuntime, chat_settings, point_runtime_at
+from tests.support.chat_fakes import FakeRuntime, chat_settings, point_runtime_at, reserved
 from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
 
@@ -56,7 +56,7 @@ def test_without_a_queue_the_reservation_is_still_stored_for_the_next_scheduled_
     with Client(app_module.app) as client:
         response = client.http.post("/hooks/closure", headers=signed(body), body=body)
     assert response.status_code == 202 and json.loads(response.body)["id"] == "no-queue"
-    assert "no-queue" in runtime.store.reservations.by_id
+    assert "no-queue" in reserved(runtime.store)
     assert "set BBBSCALE_JOBS_QUEUE_URL" in caplog.text
 
 
@@ -74,7 +74,7 @@ def test_a_missing_queue_does_not_lose_the_reservation(runtime, monkeypatch, mot
     body = encode({**ANNOUNCEMENT, "id": "queue-gone"})
     with Client(app_module.app) as client:
         assert client.http.post("/hooks/closure", headers=signed(body), body=body).status_code == 202
-    assert "queue-gone" in runtime.store.reservations.by_id
+    assert "queue-gone" in reserved(runtime.store)
     assert "job queue refused the job" in caplog.text
 
 

@@ -15,7 +15,7 @@ from chalicelib.adapters.chat.notify import (
     webhooks_from_environment,
 )
 from chalicelib.ports import ProviderError
-from tests.support.chat_fakes import FakeRuntime, FakeSettingsStore, Receiver
+from tests.support.chat_fakes import FakeRuntime, Receiver, store_with
 
 STUCK = {
     "action": "hold",
@@ -114,7 +114,7 @@ def test_dry_runs_and_ticks_that_change_nothing_stay_silent(channels, tick):
 def test_a_stuck_drain_is_announced_when_it_appears_not_every_minute(channels):
     slack, _, webhooks = channels
     webhooks = Webhooks(slack=webhooks.slack)
-    seen = FakeSettingsStore()
+    seen = store_with().settings
     only_stuck = {**TICK, "actions": [STUCK, FROZEN]}
     assert notify_tick(only_stuck, webhooks, seen=seen) == 1
     assert notify_tick(only_stuck, webhooks, seen=seen) == 0

@@ -1,6 +1,6 @@
 """Render getMeetings / getRecordings answers the way BBB does, for tests, fakes and benchmarks.
 
-Shape from BBB's get-meetings.ftlx and the api docs example (/work/shared/samples, REFERENCE.md): every
+Shape from BBB's get-meetings.ftlx and the api docs example (docs/scalelite-and-bbb.md): every
 count element, attendees with their flags, metadata, breakout fields. Options vary what a real server
 may vary — whitespace, CDATA, element order — so the parser is tested against all of them.
 """

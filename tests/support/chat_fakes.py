@@ -7,11 +7,13 @@ import json
 import os
 import queue
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.config import ChatSettings, ProviderSettings, Settings, StateSettings
 from chalicelib.domain.fleet import Server, ServerState
+from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE
 from chalicelib.ports import HistoryEntry, Reservation
 
 OPERATOR = "UOPS1"  # a Slack user id named in chat.operators
@@ -30,71 +32,45 @@ def chat_settings(**chat) -> Settings:
     )
 
 
-class FakeReservations:
-    def __init__(self):
-        self.by_id: dict[str, Reservation] = {}
-
-    def reservations(self) -> list[Reservation]:
-        return list(self.by_id.values())
-
-    def add(self, reservation: Reservation) -> tuple[Reservation, bool]:
-        if reservation.id in self.by_id:
-            return self.by_id[reservation.id], False
-        self.by_id[reservation.id] = reservation
-        return reservation, True
-
-    def cancel(self, reservation_id: str) -> bool:
-        return self.by_id.pop(reservation_id, None) is not None
+_UNSET = object()
+COMMAND_SETTINGS = (FREEZE, FLOORS, DRAIN)  # what chat commands may write
 
 
-class FakeHistory:
-    def __init__(self):
-        self.entries: list[HistoryEntry] = []
-
-    def record(self, entry: HistoryEntry) -> None:
-        self.entries.append(entry)
-
-    def recent(self, limit: int = 20, kind: str | None = None) -> list[HistoryEntry]:
-        return [e for e in reversed(self.entries) if kind is None or e.kind == kind][:limit]
+def store_with(*servers: Server) -> MemoryStateStore:
+    """The memory state store (the real one tests and demos run on), holding `servers`."""
+    store = MemoryStateStore(cluster="demo")
+    for server in servers:
+        store.servers.save(server)
+    return store
 
 
-class FakeSettingsStore:
-    def __init__(self):
-        self.values: dict = {}
-
-    def get(self, key, default=None):
-        return json.loads(json.dumps(self.values[key])) if key in self.values else default
-
-    def put(self, key, value) -> None:
-        self.values[key] = json.loads(json.dumps(value))  # JSON values only, like the real stores
+def entries(store) -> list[HistoryEntry]:
+    """Every history entry, oldest first."""
+    return list(reversed(store.history.recent(limit=100_000)))
 
 
-class FakeServers:
-    def __init__(self, servers=()):
-        self.by_name = {s.name: s for s in servers}
-
-    def servers(self) -> list[Server]:
-        return list(self.by_name.values())
+def reserved(store) -> dict[str, Reservation]:
+    return {r.id: r for r in store.reservations.reservations()}
 
 
-class FakeStore:
-    """The StateStore parts the chat and webhook code use."""
+def written_settings(store) -> dict:
+    """The operator settings chat commands write, as stored (a key put to None included)."""
+    found = {key: store.settings.get(key, _UNSET) for key in COMMAND_SETTINGS}
+    return {key: value for key, value in found.items() if value is not _UNSET}
 
-    def __init__(self, servers=()):
-        self.servers = FakeServers(servers)
-        self.history = FakeHistory()
-        self.settings = FakeSettingsStore()
-        self.reservations = FakeReservations()
-        self.lease = None
 
-    def snapshot(self) -> tuple:
-        """Everything a refused request must leave untouched."""
-        return (dict(self.reservations.by_id), list(self.history.entries), json.dumps(self.settings.values))
+def snapshot(store) -> tuple:
+    """Everything a refused request must leave untouched."""
+    return (reserved(store), entries(store), written_settings(store))
 
 
 def serving(name: str, provider: str = "gandi", state: ServerState = ServerState.SERVING) -> Server:
     return Server(
-        name=name, provider=provider, state=state, since=datetime(2026, 11, 23, 7, 0), capacity=300.0
+        name=name,
+        provider=provider,
+        state=state,
+        since=datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
+        capacity=300.0,
     )
 
 
@@ -111,9 +87,9 @@ TICK = {
 class FakeRuntime:
     """Records what it was asked; `tick` answers `tick_result` (or raises `tick_error`)."""
 
-    def __init__(self, settings: Settings | None = None, store: FakeStore | None = None):
+    def __init__(self, settings: Settings | None = None, store: MemoryStateStore | None = None):
         self.settings = settings or chat_settings()
-        self.store = store or FakeStore()
+        self.store = store or store_with()
         self.ticks: list[bool] = []
         self.ticked = threading.Event()
         self.tick_result = dict(TICK)

@@ -1,6 +1,6 @@
 """Run `bbbscale` the way an operator does: as a program (a subprocess of this tree, `python -m
 chalicelib`) or, for speed, through `chalicelib.cli.main` in-process; and the checks every command's
-outside contract shares (CONTRACT.md: exit status, one JSON document, one stderr line on failure)."""
+outside contract shares (docs/contract.md: exit status, one JSON document, one stderr line on failure)."""
 
 from __future__ import annotations
 

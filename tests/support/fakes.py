@@ -3,6 +3,7 @@ like cluster-autoscaler's test cloud provider, so tests assert on the calls a ti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib.domain.fleet import VM
@@ -11,10 +12,14 @@ from chalicelib.ports import ApiError, LaunchSpec, ProviderError, ScaleliteServe
 
 
 class FakeProvider:
-    """VMs are pending at create, running when `boot()` is called. `fail` makes the next calls raise."""
+    """VMs are pending at create, running when `boot()` is called; `stop` powers one off and `start`
+    boots it again (pending until the next `boot()`). `fail` makes the next calls raise. With a
+    `cluster`, it tags what it creates and lists only that cluster's VMs, as the real adapters do;
+    without one it lists its whole account (unit tests drive a single cluster).
+    Held to the same contract as the real adapters (tests/contract/test_provider.py)."""
 
-    def __init__(self, name: str, clock):
-        self.name, self.clock = name, clock
+    def __init__(self, name: str, clock, cluster: str | None = None):
+        self.name, self.clock, self.cluster = name, clock, cluster
         self.vms: dict[str, VM] = {}
         self.asked: list[tuple[str, object]] = []
         self.fail: list[ProviderError] = []  # for create/start/stop/destroy
@@ -25,15 +30,25 @@ class FakeProvider:
         if self.fail:
             raise self.fail.pop(0)
 
+    def _mine(self, vm: VM) -> bool:
+        return self.cluster is None or vm.tags.get("bbbscale:cluster") == self.cluster
+
+    def _get(self, vm_id) -> VM:
+        vm = self.vms.get(vm_id)
+        if vm is None or not self._mine(vm):
+            raise ProviderError(f"provider {self.name}: no VM {vm_id!r}")
+        return vm
+
     def list(self) -> list[VM]:
         self.asked.append(("list", None))
         if self.fail_list:
             raise self.fail_list.pop(0)
-        return list(self.vms.values())
+        return [vm for vm in self.vms.values() if self._mine(vm)]
 
     def create(self, specs: list[LaunchSpec]) -> list[VM]:
         self.asked.append(("create", [s.name for s in specs]))
         self._maybe_fail()
+        own = {"bbbscale:cluster": self.cluster, "bbbscale:provider": self.name} if self.cluster else {}
         out = []
         for s in specs:
             vm = VM(
@@ -44,7 +59,7 @@ class FakeProvider:
                 f"http://{s.name}/bigbluebutton/api",
                 s.image,
                 self.clock(),
-                dict(s.tags),
+                {**s.tags, **own},
             )
             self.vms[vm.vm_id] = vm
             out.append(vm)
@@ -55,27 +70,35 @@ class FakeProvider:
     def boot(self):
         for vm_id, vm in self.vms.items():
             if vm.status == "pending":
-                self.vms[vm_id] = VM(
-                    vm.provider, vm.vm_id, vm.name, "running", vm.address, vm.image, vm.launched_at, vm.tags
-                )
+                self.vms[vm_id] = replace(vm, status="running")
 
     def start(self, vm_id):
         self.asked.append(("start", vm_id))
         self._maybe_fail()
-        return self.vms[vm_id]
+        vm = self._get(vm_id)
+        if vm.status == "stopped":
+            vm = self.vms[vm_id] = replace(vm, status="pending")
+        return vm
 
     def stop(self, vm_id):
         self.asked.append(("stop", vm_id))
         self._maybe_fail()
+        self.vms[vm_id] = replace(self._get(vm_id), status="stopped")
 
     def destroy(self, vm_id):
+        """Already gone is fine, as with every real provider (a retried destroy finds it gone)."""
         self.asked.append(("destroy", vm_id))
         self._maybe_fail()
         self.vms.pop(vm_id, None)
 
 
 class FakeScalelite:
-    """Scalelite's registry and meetings; `down` makes every call fail as an unreachable server would."""
+    """Scalelite's registry and meetings, as if its poller had just run (servers are online, a disabled one
+    has no load); `down` makes every call fail as an unreachable server would, `internal_error` fails
+    getMeetings as one failing server does. Held to the same contract as the real client
+    (tests/contract/test_scalelite.py)."""
+
+    _STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
 
     def __init__(self):
         self.servers_by_id: dict[str, ScaleliteServer] = {}
@@ -89,12 +112,15 @@ class FakeScalelite:
             raise UnreachableError("connection refused")
 
     def meetings(self) -> LoadSnapshot:
+        """The meetings of enabled and cordoned servers (Scalelite asks no other), without their server."""
         self._check()
         if self.internal_error:
             raise ApiError("internalError", "one server failed")
+        asked = {s.url for s in self.servers_by_id.values() if s.state != "disabled"}
         out = []
         for url, n in self.meetings_by_url.items():
-            out += [Meeting(f"{url}-{i}", participants=20, create_time_ms=1) for i in range(n)]
+            if url in asked:
+                out += [Meeting(f"{url}-{i}", participants=20, create_time_ms=1) for i in range(n)]
         return LoadSnapshot(tuple(out))
 
     def servers(self) -> list[ScaleliteServer]:
@@ -106,7 +132,7 @@ class FakeScalelite:
                 s.secret,
                 s.state,
                 s.online,
-                float(self.meetings_by_url.get(s.url, 0) * 20),
+                None if s.state == "disabled" else float(self.meetings_by_url.get(s.url, 0) * 20),
                 s.load_multiplier,
                 s.tag,
             )
@@ -117,44 +143,55 @@ class FakeScalelite:
         self._check()
         self.asked.append(("add", url))
         s = ScaleliteServer(
-            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, 0.0, load_multiplier, tag
+            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, None, load_multiplier, tag
         )
         self.servers_by_id[s.id] = s
         return s
 
     def set_state(self, server_id, state):
+        """Scalelite's words (enable, cordon, disable) or the reported ones, as the client takes them."""
         self._check()
-        self.asked.append((state, server_id))
-        s = self.servers_by_id[server_id]
-        mapped = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}[state]
-        self.servers_by_id[server_id] = ScaleliteServer(
-            s.id, s.url, s.secret, mapped, s.online, s.load, s.load_multiplier, s.tag
-        )
+        word = state if state in self._STATES else {v: k for k, v in self._STATES.items()}.get(state)
+        if word is None:
+            raise ValueError(f"unknown server state {state!r}; choose one of: enable, cordon, disable")
+        self.asked.append((word, server_id))
+        s = self.servers_by_id.get(server_id)
+        if s is None:
+            raise ApiError("notFound", f"Couldn't find server with id={server_id}")
+        self.servers_by_id[server_id] = replace(s, state=self._STATES[word])
 
     def delete(self, server_id):
+        """An id it no longer knows counts as deleted, as with the real client."""
         self._check()
         self.asked.append(("delete", server_id))
-        s = self.servers_by_id.pop(server_id)
-        assert self.meetings_by_url.get(s.url, 0) == 0, "deleted a server that has meetings"
+        s = self.servers_by_id.pop(server_id, None)
+        assert s is None or self.meetings_by_url.get(s.url, 0) == 0, "deleted a server that has meetings"
 
 
 class FakeBbb:
-    """A server's own API, answering from the fake Scalelite's meetings."""
+    """A server's own API, answering from the fake Scalelite's meetings; `recordings` (by URL) are the
+    recordings it is still processing. One that is not healthy raises UnreachableError on every call,
+    as the real client does. Held to the port's contract (tests/contract/test_bbb_server.py)."""
 
-    def __init__(self, scalelite: FakeScalelite, url: str, healthy: set[str]):
+    def __init__(self, scalelite: FakeScalelite, url: str, healthy: set[str], recordings=None):
         self.scalelite, self.url, self.healthy_urls = scalelite, url, healthy
+        self.recordings: dict[str, int] = recordings if recordings is not None else {}
+
+    def _check(self):
+        if self.url not in self.healthy_urls:
+            raise UnreachableError("no answer")
 
     def healthy(self) -> bool:
         return self.url in self.healthy_urls
 
     def meetings(self) -> LoadSnapshot:
-        if self.url not in self.healthy_urls:
-            raise UnreachableError("no answer")
+        self._check()
         n = self.scalelite.meetings_by_url.get(self.url, 0)
         return LoadSnapshot(tuple(Meeting(f"m{i}", participants=3) for i in range(n)))
 
     def recordings_pending(self) -> int:
-        return 0
+        self._check()
+        return self.recordings.get(self.url, 0)
 
 
 class Clock:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from chalicelib.ports import ConflictError
 from chalicelib.service import closures
-from tests.support.chat_fakes import FakeStore
+from tests.support.chat_fakes import entries, store_with
 
 SECRET = "s3cret"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ def announcement(**change) -> bytes:
 
 
 def test_accept_is_idempotent_and_refuses_another_body_under_the_same_id():
-    store = FakeStore()
+    store = store_with()
     first = closures.accept(store, announcement(), NOW, "Europe/Paris")
     assert first.created and first.reservation.source == "webhook" and first.reservation.created_at == NOW
     again = closures.accept(store, announcement(), NOW + timedelta(minutes=5), "Europe/Paris")
@@ -86,7 +86,7 @@ def test_accept_is_idempotent_and_refuses_another_body_under_the_same_id():
     with pytest.raises(ConflictError):
         closures.accept(store, announcement(expected_users=501), NOW, "Europe/Paris")
     assert store.reservations.reservations() == [first.reservation]
-    assert len(store.history.entries) == 1
+    assert len(entries(store)) == 1
 
 
 def test_a_span_over_a_year_is_refused():

@@ -14,7 +14,7 @@ from chalicelib.ports import UnreachableError
 from chalicelib.service import grammar
 from chalicelib.service.commands import Caller, execute
 from chalicelib.service.grammar import MAX_USERS, parse_command, parse_duration
-from tests.support.chat_fakes import OPERATOR, FakeRuntime
+from tests.support.chat_fakes import OPERATOR, FakeRuntime, entries, reserved, written_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -134,8 +134,8 @@ def test_open_commands_run_for_anyone_others_only_for_operators():
         "reserve today 11:00 12:00 9",
     ):
         assert "only bbbscale operators" in execute(text, runtime, PUPIL, NOW).text
-    assert runtime.store.settings.values == {} and runtime.store.reservations.by_id == {}
-    assert [e.actor for e in runtime.store.history.entries] == ["slack:U999"] * 8
+    assert written_settings(runtime.store) == {} and reserved(runtime.store) == {}
+    assert [e.actor for e in entries(runtime.store)] == ["slack:U999"] * 8
 
 
 def test_operators_are_named_by_plain_or_platform_qualified_id():
@@ -150,7 +150,7 @@ def test_floor_respects_the_provider_limit_and_zero_removes_it():
     runtime = FakeRuntime()
     assert "No provider 'ovh'" in execute("floor ovh 3", runtime, OPS, NOW).text
     assert "at most 30 servers" in execute("floor gandi 31", runtime, OPS, NOW).text
-    assert FLOORS not in runtime.store.settings.values
+    assert FLOORS not in written_settings(runtime.store)
     reply = execute("floor gandi 12 for 2h", runtime, OPS, NOW)
     assert reply.public and reply.followup is not None
     overrides = read_overrides(runtime.store.settings.get, NOW)
@@ -164,16 +164,16 @@ def test_the_same_reservation_twice_is_stored_once():
     runtime = FakeRuntime()
     first = execute("reserve tomorrow 08:00 17:00 3000", runtime, OPS, NOW)
     again = execute("reserve tomorrow 08:00 17:00 3000", runtime, OPS, NOW)
-    assert first.followup.reservation_id in runtime.store.reservations.by_id
+    assert first.followup.reservation_id in reserved(runtime.store)
     assert again.text.startswith("Already reserved") and again.followup is None
-    assert len(runtime.store.reservations.by_id) == 1
+    assert len(reserved(runtime.store)) == 1
 
 
 def test_unfreeze_when_not_frozen_needs_no_check():
     runtime = FakeRuntime()
     assert execute("unfreeze", runtime, OPS, NOW).followup is None
     execute("freeze 1h", runtime, OPS, NOW)
-    assert runtime.store.settings.values[FREEZE]["by"] == "slack:UOPS1"
+    assert written_settings(runtime.store)[FREEZE]["by"] == "slack:UOPS1"
     assert execute("unfreeze", runtime, OPS, NOW).followup is not None
 
 
@@ -186,7 +186,7 @@ def test_a_failing_runtime_is_answered_in_chat_and_recorded():
     runtime.status = unreachable
     reply = execute("status", runtime, PUPIL, NOW)
     assert reply.text == "Could not do that: scalelite: connection refused"
-    assert "Could not do that" in runtime.store.history.entries[-1].summary
+    assert "Could not do that" in entries(runtime.store)[-1].summary
 
 
 def test_history_lists_newest_first():
@@ -203,7 +203,7 @@ def test_an_unexpected_fault_is_still_answered_in_chat():
     runtime.plan = lambda users: {}["missing"]
     reply = execute("plan 10", runtime, OPS, NOW)
     assert reply.text.startswith("Could not do that (internal error")
-    assert len(runtime.store.history.entries) == 1
+    assert len(entries(runtime.store)) == 1
 
 
 @given(
@@ -225,11 +225,11 @@ def test_an_owned_pool_server_is_not_drained_by_bbbscale():
 
     from chalicelib.domain.overrides import DRAIN
     from chalicelib.service import commands
-    from tests.support.chat_fakes import OPERATOR, FakeRuntime, FakeStore, serving
+    from tests.support.chat_fakes import OPERATOR, FakeRuntime, serving, store_with
 
-    runtime = FakeRuntime(store=FakeStore([serving("bbb-own-1", provider="owned")]))
+    runtime = FakeRuntime(store=store_with(serving("bbb-own-1", provider="owned")))
     reply = commands.execute(
         "drain bbb-own-1", runtime, commands.Caller("slack", OPERATOR, "ops"), datetime.now(UTC)
     )
     assert "owned pool" in reply.text and "never stops" in reply.text
-    assert DRAIN not in runtime.store.settings.values
+    assert DRAIN not in written_settings(runtime.store)

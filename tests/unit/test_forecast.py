@@ -92,8 +92,9 @@ def test_days_off_are_not_pre_warmed(day, reason):
 
 
 def test_real_calendar_zone_b_toussaint_2026():
-    calendar_module = pytest.importorskip("chalicelib.adapters.calendar")
-    calendar = calendar_module.FrenchSchoolCalendar(zone="B")
+    from chalicelib.adapters.calendar import FrenchSchoolCalendar
+
+    calendar = FrenchSchoolCalendar(zone="B")
     holiday = forecast_units(at(date(2026, 10, 19), "07:40"), SETTINGS, calendar, monday_profile(), 15)
     back_to_school = forecast_units(at(date(2026, 11, 2), "07:40"), SETTINGS, calendar, monday_profile(), 15)
     armistice = forecast_units(at(date(2026, 11, 11), "07:40"), SETTINGS, calendar, monday_profile(), 15)
@@ -103,9 +104,9 @@ def test_real_calendar_zone_b_toussaint_2026():
     # Beyond the school-holiday table (2028 in 0.12): weekends and public holidays still count.
     assert calendar.is_school_day(date(2031, 3, 3)) and not calendar.is_school_day(date(2031, 11, 11))
     with pytest.raises(ConfigError, match="forecast.zone: 'D'"):
-        calendar_module.FrenchSchoolCalendar(zone="D")
+        FrenchSchoolCalendar(zone="D")
     with pytest.raises(ConfigError, match="forecast.country"):
-        calendar_module.FrenchSchoolCalendar(country="XX").is_school_day(date(2026, 11, 23))
+        FrenchSchoolCalendar(country="XX").is_school_day(date(2026, 11, 23))
 
 
 def test_wednesday_afternoon_is_light():

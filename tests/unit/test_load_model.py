@@ -19,7 +19,7 @@ OLD = int((T0.timestamp() - 3600) * 1000)
 
 
 def test_all_webcam_room_costs_three_times_a_typical_class():
-    # 20 users all on webcam = 20 published + 380 delivered streams (REFERENCE.md).
+    # 20 users all on webcam = 20 published + 380 delivered streams (docs/scalelite-and-bbb.md).
     heavy = Meeting("h", participants=20, voice=20, video=20, create_time_ms=OLD)
     typical = Meeting("t", participants=25, voice=5, listen_only=20, video=1, create_time_ms=OLD)
     assert meeting_units(heavy, W, T0) == pytest.approx(5 + 20 + 10 + 20 + 38)

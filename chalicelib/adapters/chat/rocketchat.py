@@ -3,7 +3,7 @@
 An outgoing integration POSTs JSON with `token` (the integration's shared secret), user_id, user_name,
 channel_id, channel_name, text and trigger_word; a 200 JSON answer with `text` is posted to the room.
 Later messages go through an incoming webhook, which takes `text`, `channel` and `attachments`
-(REFERENCE.md, Slack/Rocket.Chat).
+(docs/scalelite-and-bbb.md, chat platforms).
 """
 
 from __future__ import annotations

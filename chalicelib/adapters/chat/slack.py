@@ -3,7 +3,7 @@
 Slack signs each request: `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:" + timestamp
 + ":" + raw body)>` with `X-Slack-Request-Timestamp` within 5 minutes; slack_sdk's SignatureVerifier
 does the comparison. A slash command must be answered within 3 seconds; later replies go to the
-`response_url` in the form (REFERENCE.md, Slack).
+`response_url` in the form (docs/scalelite-and-bbb.md, chat platforms).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qs
 
-from slack_sdk.signature import Clock, SignatureVerifier
-
 from chalicelib.adapters.chat.webhook import post_json
 from chalicelib.service.commands import Caller, Reply
 
 
-class _At(Clock):
-    """slack_sdk's verifier reads its clock through this hook; we pass ours (time is an input)."""
+class _At:
+    """slack_sdk's verifier reads its clock through this hook (its `Clock`: one method, `now`); we pass
+    ours (time is an input)."""
 
     def __init__(self, now: datetime):
         self._now = now.timestamp()
@@ -34,6 +33,8 @@ def verify(signing_secret: str, body: bytes, headers: dict, now: datetime) -> bo
     timestamp = lowered.get("x-slack-request-timestamp") or ""
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return False  # slack_sdk would raise on int("garbage")
+    from slack_sdk.signature import SignatureVerifier  # here, not at import: slack_sdk costs 0.3 s
+
     return SignatureVerifier(signing_secret, clock=_At(now)).is_valid(
         body=body, timestamp=timestamp, signature=lowered.get("x-slack-signature")
     )

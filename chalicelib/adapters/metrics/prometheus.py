@@ -65,7 +65,7 @@ class TickMetrics:
         self._at: dict[str, float] = {}
 
     def record(self, tick_result: dict, cluster: str, at: float | None = None) -> None:
-        """Take one tick result (CONTRACT.md `tick --json`) as emit_tick_metrics sees it."""
+        """Take one tick result (docs/contract.md `tick --json`) as emit_tick_metrics sees it."""
         from chalicelib.observability import emit_tick_metrics
 
         documents: list[TickDocument] = []

@@ -1,4 +1,4 @@
-"""BBB/Scalelite API checksums (REFERENCE.md: BigBlueButton API, Scalelite).
+"""BBB/Scalelite API checksums (docs/scalelite-and-bbb.md).
 
 checksum = lowercase hex of hash(callName + query string without `checksum` + shared secret). BBB picks
 the hash by the checksum's length (40 sha1, 64 sha256, 96 sha384, 128 sha512); Scalelite accepts sha1,

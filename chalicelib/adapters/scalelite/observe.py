@@ -2,7 +2,7 @@
 
 Scalelite's getMeetings polls every online enabled/cordoned server in turn and, if ANY of them errors,
 answers FAILED internalError for the whole fleet (bigbluebutton_api_controller.rb#get_meetings,
-REFERENCE.md). One sick server must not blind the scaler, and a FAILED answer is never "no load": so
+docs/scalelite-and-bbb.md). One sick server must not blind the scaler; FAILED is never "no load": so
 we ask each of those servers directly (secrets from getServers), in parallel, and mark the snapshot
 incomplete when some could not be read — a partial snapshot may justify scaling up, never down.
 """

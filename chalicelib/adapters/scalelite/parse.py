@@ -1,7 +1,7 @@
 """Streaming readers of BBB/Scalelite XML answers: getMeetings, getRecordings, the API index.
 
 A Scalelite getMeetings for a big fleet is tens of megabytes, mostly `<attendee>` elements we never use
-(counts come from participantCount etc., REFERENCE.md). So the body is parsed as it arrives with
+(counts come from participantCount etc., docs/scalelite-and-bbb.md). So the body is parsed as it arrives with
 lxml's iterparse, each `<meeting>` turned into a `Meeting` and then cleared: memory stays at one room's
 subtree whatever the size of the answer.
 
@@ -27,7 +27,7 @@ from lxml import etree
 from chalicelib.domain.load import LoadSnapshot, Meeting
 from chalicelib.ports import ApiError, ResponseError
 
-# getMeetings count elements -> Meeting field (REFERENCE.md: get-meetings.ftlx).
+# getMeetings count elements -> Meeting field (docs/scalelite-and-bbb.md).
 _COUNTS = {
     "participantCount": "participants",
     "moderatorCount": "moderators",

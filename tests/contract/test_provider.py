@@ -1,0 +1,185 @@
+"""The Provider port's contract, run over every implementation: each real adapter against its loopback
+fake (EC2 against moto's server), the simulated cloud (alone and behind the fault suite's wrapper), and
+the hand-written test fake.
+
+What the service relies on (chalicelib/ports.py, service/actuator.py, domain/reconcile.py): `create`
+answers with the VMs it made, under the names asked; `list` shows this cluster's VMs and never another
+cluster's on the same account; a booted VM is `running` with an address; `stop` makes it `stopped` and
+`start` brings it back (pending or running); `destroy` takes it out of `list`, and destroying a VM that is
+already gone is fine (a retried destroy finds it gone); an id the provider does not know is a
+ProviderError on start and stop, never some other exception.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+import pytest
+
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
+from tests.contract.clouds import LIFECYCLE, OPENERS, Cloud, ec2
+
+STATUSES = {"pending", "running", "stopped", "gone"}
+_clusters = itertools.count(1)
+
+
+@pytest.fixture(params=LIFECYCLE)
+def cloud(request) -> Cloud:
+    opener = (lambda: ec2(request.getfixturevalue("moto_endpoint"))) if request.param == "ec2" else None
+    with (opener or OPENERS[request.param])() as opened:
+        yield opened
+
+
+@pytest.fixture
+def cluster() -> str:
+    """A cluster of its own for each test: the moto server's account outlives a test."""
+    return f"k{next(_clusters)}"
+
+
+def specs(cloud: Cloud, cluster: str, *numbers: int) -> list[LaunchSpec]:
+    """What the service asks for: its names, its tags, a first-boot script of its own."""
+    tags = {"bbbscale:cluster": cluster, "bbbscale:provider": cloud.name}
+    return [
+        LaunchSpec(f"bbbscale-{cluster}-{cloud.name}-{n}", user_data="#cloud-config\n", tags=tags)
+        for n in numbers
+    ]
+
+
+def live(provider: Provider) -> dict[str, object]:
+    return {vm.vm_id: vm for vm in provider.list() if vm.status != "gone"}
+
+
+def test_it_is_the_provider_port(cloud, cluster):
+    provider = cloud.provider(cluster)
+    assert isinstance(provider, Provider) and provider.name == cloud.name
+    assert live(provider) == {}
+
+
+def test_create_answers_with_the_vms_made_under_the_names_asked(cloud, cluster):
+    provider = cloud.provider(cluster)
+    asked = specs(cloud, cluster, 1, 2)
+    made = provider.create(asked)
+    assert sorted(vm.name for vm in made) == sorted(s.name for s in asked)
+    assert len({vm.vm_id for vm in made}) == 2
+    assert all(vm.provider == cloud.name and vm.status in ("pending", "running") for vm in made)
+    listed = live(provider)
+    assert set(listed) == {vm.vm_id for vm in made}
+    assert {listed[vm.vm_id].name for vm in made} == {s.name for s in asked}
+
+
+def test_creating_nothing_makes_nothing(cloud, cluster):
+    provider = cloud.provider(cluster)
+    assert provider.create([]) == [] and live(provider) == {}
+
+
+def test_a_booted_vm_runs_with_an_address_and_a_launch_time(cloud, cluster):
+    provider = cloud.provider(cluster)
+    provider.create(specs(cloud, cluster, 1))
+    cloud.boot()
+    (vm,) = provider.list()
+    assert vm.status == "running" and vm.address
+    assert vm.launched_at is None or (isinstance(vm.launched_at, datetime) and vm.launched_at.tzinfo)
+    assert all(vm.status in STATUSES for vm in provider.list())
+
+
+def test_another_clusters_vms_are_never_listed(cloud, cluster):
+    mine, theirs = cloud.provider(cluster), cloud.provider(f"{cluster}-other")
+    (made,) = mine.create(specs(cloud, cluster, 1))
+    (other,) = theirs.create(specs(cloud, f"{cluster}-other", 1))
+    assert set(live(mine)) == {made.vm_id} and set(live(theirs)) == {other.vm_id}
+
+
+def test_stop_makes_it_stopped_and_start_brings_it_back(cloud, cluster):
+    provider = cloud.provider(cluster)
+    (vm,) = provider.create(specs(cloud, cluster, 1))
+    cloud.boot()
+    provider.stop(vm.vm_id)
+    assert live(provider)[vm.vm_id].status == "stopped"
+    started = provider.start(vm.vm_id)
+    assert started.vm_id == vm.vm_id and started.status in ("pending", "running")
+    cloud.boot()
+    assert live(provider)[vm.vm_id].status == "running"
+
+
+def test_destroy_takes_it_out_of_the_list_and_a_second_destroy_is_fine(cloud, cluster):
+    provider = cloud.provider(cluster)
+    first, second = provider.create(specs(cloud, cluster, 1, 2))
+    cloud.boot()
+    provider.destroy(first.vm_id)
+    assert set(live(provider)) == {second.vm_id}
+    provider.destroy(first.vm_id)
+    assert set(live(provider)) == {second.vm_id}
+
+
+def test_a_stopped_vm_can_be_destroyed(cloud, cluster):
+    provider = cloud.provider(cluster)
+    (vm,) = provider.create(specs(cloud, cluster, 1))
+    cloud.boot()
+    provider.stop(vm.vm_id)
+    provider.destroy(vm.vm_id)
+    assert live(provider) == {}
+
+
+@pytest.mark.parametrize("operation", ["start", "stop"])
+def test_an_unknown_vm_is_a_provider_error(cloud, cluster, operation):
+    provider = cloud.provider(cluster)
+    provider.create(specs(cloud, cluster, 1))  # the account is not empty
+    with pytest.raises(ProviderError):
+        getattr(provider, operation)(unknown_id(cloud.name))
+
+
+def unknown_id(cloud_name: str) -> str:
+    """An id of the right shape that the account never issued (some APIs refuse malformed ids first)."""
+    return {
+        "aws": "i-0123456789abcdef0",
+        "ovh": "00000000-0000-4000-8000-000000000000",
+        "ikoula": "00000000-0000-4000-8000-000000000000",
+        "scw": "00000000-0000-4000-8000-000000000000",
+        "osc": "i-00000000",
+    }.get(cloud_name, "no-such-vm")
+
+
+# --- an owned pool: always on, never changed -----------------------------------------------------------
+def static_pool():
+    from chalicelib.adapters.providers.static import StaticPool
+    from tests.provider_fakes.context import context, settings
+
+    servers = [{"name": f"bbb0{n}", "url": f"https://bbb0{n}.example.org/bigbluebutton/api"} for n in (1, 2)]
+    return StaticPool(
+        "owned",
+        settings("static", mode="static"),
+        StaticPool.Options.model_validate({"servers": servers}),
+        context("demo"),
+    )
+
+
+def simulated_static_pool():
+    import random
+    from datetime import UTC
+
+    from chalicelib.config import ProviderSettings
+    from chalicelib.ports import ProviderContext
+    from chalicelib.sim.cloud import SimulatedCloud
+    from chalicelib.sim.world import SimWorld
+
+    at = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    world = SimWorld(random.Random(7))
+    config = ProviderSettings(kind="simulated", mode="static", min_servers=2, max_servers=2, quota=2)
+    return SimulatedCloud("owned", config, {}, ProviderContext("demo", lambda: at, lambda key: None, world))
+
+
+@pytest.mark.parametrize("open_pool", [static_pool, simulated_static_pool], ids=["static", "simulated"])
+def test_an_owned_pool_lists_its_servers_running_and_refuses_every_change(open_pool):
+    pool = open_pool()
+    listed = pool.list()
+    assert len(listed) == 2 and all(vm.status == "running" and vm.address for vm in listed)
+    for change in (
+        lambda: pool.create([LaunchSpec("bbbscale-demo-owned-9")]),
+        lambda: pool.start(listed[0].vm_id),
+        lambda: pool.stop(listed[0].vm_id),
+        lambda: pool.destroy(listed[0].vm_id),
+    ):
+        with pytest.raises(ProviderError):
+            change()
+    assert pool.list() == listed
