@@ -59,7 +59,10 @@ class SecretSource:
         secrets_client=None,
     ):
         self.ssm_prefix, self.secrets_prefix, self.max_age = ssm_prefix, secrets_prefix, max_age
-        self._environ = os.environ if environ is None else environ
+        # None: the process environment as it is at each lookup. Not `os.environ` captured here: Chalice
+        # (the test client, `chalice local`) swaps os.environ for a copy with the stage's variables while
+        # it handles an invocation, and a source made then would keep that stage's copy for good.
+        self._environ = environ
         self._clients = {"ssm": ssm_client, "secretsmanager": secrets_client}
         self._providers: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -69,7 +72,7 @@ class SecretSource:
 
     def __call__(self, name: str) -> str | None:
         """The secret's value, or None when it is configured nowhere."""
-        value = self._environ.get(name)
+        value = (os.environ if self._environ is None else self._environ).get(name)
         if value:
             return _remember(value)
         if self.ssm_prefix:

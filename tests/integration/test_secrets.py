@@ -88,3 +88,21 @@ def test_values_never_show_in_reprs_but_are_known_for_redaction(aws):
     assert lookup("BBBSCALE_SLACK_SIGNING_SECRET") == "sm-slack-value"
     assert "sm-slack-value" not in repr(lookup)
     assert "sm-slack-value" in revealed()
+
+
+def test_a_source_made_while_os_environ_was_swapped_reads_the_environment_of_each_lookup(monkeypatch):
+    """Chalice swaps os.environ for a copy with the stage's variables during an invocation; a source made
+    then must not keep reading that copy afterwards (a token of one stage answering for another)."""
+    import os
+
+    from chalicelib.secrets import SecretSource
+
+    original = os.environ
+    monkeypatch.delenv("BBBSCALE_SWAPPED_TOKEN", raising=False)
+    os.environ = {**original, "BBBSCALE_SWAPPED_TOKEN": "from-the-stage-copy"}  # type: ignore[assignment]
+    try:
+        source = SecretSource()
+        assert source("BBBSCALE_SWAPPED_TOKEN") == "from-the-stage-copy"
+    finally:
+        os.environ = original
+    assert source("BBBSCALE_SWAPPED_TOKEN") is None
