@@ -99,10 +99,10 @@ def test_a_source_made_while_os_environ_was_swapped_reads_the_environment_of_eac
 
     original = os.environ
     monkeypatch.delenv("BBBSCALE_SWAPPED_TOKEN", raising=False)
-    os.environ = {**original, "BBBSCALE_SWAPPED_TOKEN": "from-the-stage-copy"}  # type: ignore[assignment]
+    os.environ = {**original, "BBBSCALE_SWAPPED_TOKEN": "from-the-stage-copy"}  # type: ignore[assignment]  # noqa: B003 - as Chalice does
     try:
         source = SecretSource()
         assert source("BBBSCALE_SWAPPED_TOKEN") == "from-the-stage-copy"
     finally:
-        os.environ = original
+        os.environ = original  # noqa: B003
     assert source("BBBSCALE_SWAPPED_TOKEN") is None
