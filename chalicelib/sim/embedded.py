@@ -32,15 +32,17 @@ def sim_runtime(
     forecaster=None,
     notifier=None,
     progress=None,
+    poll_interval_s: float = 60.0,
 ):
     """Yield (runtime, world, clock) over a fresh simulated world; the owned pool is powered on and
-    enabled in Scalelite. With `http`, every Scalelite and BBB call crosses real HTTP on loopback."""
+    enabled in Scalelite. With `http`, every Scalelite and BBB call crosses real HTTP on loopback.
+    `poll_interval_s`: Scalelite's POLL_INTERVAL in the simulated world."""
     import random
 
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.sim.world import SimWorld
 
-    world = SimWorld(random.Random(seed))
+    world = SimWorld(random.Random(seed), poll_interval_s=poll_interval_s)
     clock = SimClock(start)
     lb_secret = pysecrets.token_hex(20)
     local = None

@@ -44,8 +44,19 @@ def policy_settings(settings, policy: str, trace):
     return settings.model_copy(update={"forecast": no_forecast}), floors
 
 
-def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 0, on_step=None) -> dict:
-    """Replay `trace` and return the `simulate --json` document (plus the samples for a plot)."""
+def simulate(
+    settings,
+    trace,
+    policy: str = "bbbscale",
+    history=(),
+    seed: int = 0,
+    on_step=None,
+    poll_interval: float = 60.0,
+    progress=None,
+) -> dict:
+    """Replay `trace` and return the `simulate --json` document (plus the samples for a plot).
+    `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `progress(done, total)` is called now and
+    then with simulated minutes done and to do (the CLI prints it on stderr)."""
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.service.forecasting import Forecaster, history_profile
     from chalicelib.sim.embedded import sim_runtime
@@ -67,13 +78,30 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
         profile = history_profile(run_settings, history) if history else None
         forecaster = Forecaster(run_settings, store=None if profile else store, profile=profile)
     began = time.perf_counter()
-    with sim_runtime(run_settings, start, http=False, store=store, seed=seed, forecaster=forecaster) as (
-        rt,
-        world,
-        clock,
-    ):
-        replay = Replay(trace, world, rt, clock)
-        outcome = replay.run(start, end, on_step=on_step, idle=lambda now: _idle(replay, rt, now))
+    with sim_runtime(
+        run_settings,
+        start,
+        http=False,
+        store=store,
+        seed=seed,
+        forecaster=forecaster,
+        poll_interval_s=poll_interval,
+    ) as (rt, world, clock):
+        replay = Replay(trace, world, rt, clock, seed=seed)
+        step = on_step
+        if progress is not None:
+            total = max(1, int((end - start).total_seconds() // 60))
+
+            def step(sample, result):
+                done = int((sample.at - start).total_seconds() // 60)
+                if done % 240 == 0:
+                    progress(done, total)
+                if on_step is not None:
+                    on_step(sample, result)
+
+        outcome = replay.run(start, end, on_step=step, idle=lambda now: _idle(replay, rt, now))
+        if progress is not None:
+            progress(total, total)
         bill = {name: p.bill(end) for name, p in rt.providers.items()}
         seconds = {name: p.server_seconds(end) for name, p in rt.providers.items()}
     elapsed = time.perf_counter() - began
@@ -95,10 +123,15 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
         "overloaded_server_minutes": outcome.overloaded_server_minutes,
         "rejected_meetings": outcome.rejected,
         "killed_meetings": len(outcome.killed),
+        "refused_joins": outcome.refused,
         "peak_users": max((s.users for s in outcome.samples), default=0),
         "peak_servers": max((sum(s.running.values()) for s in outcome.samples), default=0),
         "server_minutes": outcome.server_minutes,
         "cost_vs_oracle": round(cost / best.cost, 3) if best.cost else None,
+        "overloaded_share": round(outcome.overloaded_server_minutes / outcome.server_minutes, 5)
+        if outcome.server_minutes
+        else 0.0,
+        "scalelite_poll_seconds": poll_interval,
         "ticks": len(outcome.samples),
         "wall_seconds": round(elapsed, 1),
         "_samples": outcome.samples,
@@ -108,7 +141,7 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
 def _idle(replay, rt, now: datetime) -> datetime | None:
     """When nothing can happen until the next meeting (no meeting, no hourly server running, no forecast
     before it), the time to jump to; None to tick normally. Saves the nights of a week-long replay."""
-    if replay.active or replay.cursor >= len(replay.pending):
+    if replay.active or replay.events or replay.cursor >= len(replay.pending):
         return None
     if any(
         s.provider in rt.settings.providers and rt.settings.providers[s.provider].mode != "static"
@@ -126,7 +159,18 @@ def simulate_command(args, settings) -> int:
 
     trace = read_trace(args.trace)
     history = [read_trace(path) for path in (getattr(args, "history", None) or [])]
-    result = simulate(settings, trace, args.policy, history=history)
+    result = simulate(
+        settings,
+        trace,
+        args.policy,
+        history=history,
+        poll_interval=getattr(args, "scalelite_poll", None) or 60.0,
+        progress=lambda done, total: print(
+            f"simulate: {done}/{total} simulated minutes ({100 * done // total} %)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     samples = result.pop("_samples")
     if args.plot:
         from zoneinfo import ZoneInfo

@@ -20,10 +20,19 @@ SIMULATE_KEYS = {
     "overloaded_server_minutes": int,
     "rejected_meetings": int,
     "killed_meetings": int,
+    "refused_joins": int,
     "peak_users": int,
     "peak_servers": int,
 }
-SIMULATE_EXTRAS = {"server_minutes", "cost_vs_oracle", "ticks", "wall_seconds"}  # extensions
+SIMULATE_EXTRAS = {
+    "server_minutes",
+    "cost_vs_oracle",
+    "ticks",
+    "wall_seconds",
+    "overloaded_share",
+    "scalelite_poll_seconds",
+    "guard",
+}  # extensions
 CLASSES, PUPILS = 300, 30
 
 
@@ -50,6 +59,7 @@ def assert_outcome(outcome: dict, policy: str) -> None:
         )
     assert outcome["policy"] == policy and outcome["currency"] == "EUR"
     assert outcome["killed_meetings"] == 0 and outcome["rejected_meetings"] == 0
+    assert outcome["refused_joins"] == 0
     assert outcome["peak_users"] == CLASSES * PUPILS
     assert outcome["peak_servers"] >= 96 and outcome["server_hours"] > 0
 
@@ -61,8 +71,22 @@ def from_the_shell(trace):
 
 
 def test_simulate_from_the_shell(from_the_shell):
-    assert from_the_shell.err == ""
+    """Progress goes to stderr only (stdout stays one JSON document), ending at 100 %."""
+    lines = from_the_shell.err.splitlines()
+    assert lines and all(line.startswith("simulate: ") for line in lines), lines
+    assert lines[-1].endswith("(100 %)")
     assert_outcome(from_the_shell.document(), "bbbscale")
+
+
+def test_scalelite_poll_interval_is_an_option_and_bad_values_are_bad_usage(trace, capsys):
+    outcome = run_main(
+        capsys, "simulate", "--trace", str(trace), "--scalelite-poll", "10", "--json"
+    ).document()
+    assert outcome["scalelite_poll_seconds"] == 10.0
+    assert_outcome(outcome, "bbbscale")
+    run_main(capsys, "simulate", "--trace", str(trace), "--scalelite-poll", "0", "--json").assert_failed(
+        2, "scalelite-poll"
+    )
 
 
 @pytest.mark.parametrize("policy", ["reactive", "static"])
