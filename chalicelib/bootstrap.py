@@ -150,6 +150,30 @@ class Runtime:
             api_for=api_for,
         )
 
+    def server_api(self, server: ScaleliteServer):
+        """The BbbServer port for a server as Scalelite lists it (its registered URL and secret)."""
+        return self._bbb(server.url, server.secret, server.id)
+
+    @property
+    def room_sizes(self):
+        """What each room weighed (the burst guard's expected sizes); learned by the tick."""
+        if getattr(self, "_room_sizes", None) is None:
+            from chalicelib.service.guard import load_room_sizes
+
+            self._room_sizes = load_room_sizes(self)
+        return self._room_sizes
+
+    @property
+    def guard(self):
+        """The burst guard (None when switched off in `[guard]`)."""
+        if not self.settings.guard.enabled:
+            return None
+        if getattr(self, "_guard", None) is None:
+            from chalicelib.service.guard import BurstGuard
+
+            self._guard = BurstGuard(self)
+        return self._guard
+
     # --- helpers the service uses ---------------------------------------------------------------------
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
@@ -268,6 +292,7 @@ class Runtime:
         from chalicelib.domain.fleet import Fleet, ServerState
         from chalicelib.domain.overrides import read_overrides
         from chalicelib.service.closures import reservation_json
+        from chalicelib.service.guard import guard_status
 
         now = self.clock()
         servers = self.store.servers.servers()
@@ -303,6 +328,7 @@ class Runtime:
                 }
                 for f in overrides.floors
             },
+            "guard": guard_status(self),
         }
 
 

@@ -14,6 +14,7 @@ from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
+from chalicelib.service.guard import learn_rooms, take_unreported
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -55,10 +56,14 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             actions = Actuator(rt, now).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
+            if rt.settings.guard.enabled:
+                learn_rooms(rt, now, obs.snapshot)  # what each room weighs: the burst guard's projections
             _forget_ended(rt, now)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
         result["tick_id"] = owner
+        if not dry_run:
+            result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick
         rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
         if not dry_run:
             rt.notify(result)

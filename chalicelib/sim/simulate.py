@@ -29,6 +29,7 @@ def policy_settings(settings, policy: str, trace):
     if policy == "bbbscale":
         return settings, {}
     no_forecast = settings.forecast.model_copy(update={"enabled": False})
+    settings = settings.model_copy(update={"guard": settings.guard.model_copy(update={"enabled": False})})
     if policy == "reactive":
         headroom = settings.headroom.model_copy(update={"percent": 100.0, "units": 0.0})
         return settings.model_copy(update={"headroom": headroom, "forecast": no_forecast}), {}
@@ -87,7 +88,10 @@ def simulate(
         forecaster=forecaster,
         poll_interval_s=poll_interval,
     ) as (rt, world, clock):
-        replay = Replay(trace, world, rt, clock, seed=seed)
+        guard = rt.guard
+        if guard is not None and history:
+            _seen_before(rt, history)
+        replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
         step = on_step
         if progress is not None:
             total = max(1, int((end - start).total_seconds() // 60))
@@ -132,10 +136,29 @@ def simulate(
         if outcome.server_minutes
         else 0.0,
         "scalelite_poll_seconds": poll_interval,
+        "guard": {"looks": guard.looks, "changes": guard.changes} if guard is not None else None,
         "ticks": len(outcome.samples),
         "wall_seconds": round(elapsed, 1),
         "_samples": outcome.samples,
     }
+
+
+def _seen_before(rt, history) -> None:
+    """What the tick would have learnt of each room's size in the history's weeks (each session at its
+    steady size, at real size), as if bbbscale had watched them."""
+    from chalicelib.service.guard import SlotClock
+    from chalicelib.sim.traces import steady_units
+
+    sizes, slots = rt.room_sizes, SlotClock(rt.settings)
+    slot_of: dict = {}
+    for trace in history:
+        for m in sorted(trace, key=lambda m: m.start):
+            slot = slot_of.get(m.start)
+            if slot is None:
+                slot = slot_of[m.start] = slots.slot_of(m.start) or ""
+            sizes.learn(
+                m.meeting_id, int(m.start.timestamp() * 1000), steady_units(m, rt.settings.weights), slot
+            )
 
 
 def _idle(replay, rt, now: datetime) -> datetime | None:
