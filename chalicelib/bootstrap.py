@@ -174,6 +174,28 @@ class Runtime:
             self._guard = BurstGuard(self)
         return self._guard
 
+    def beside(self) -> Runtime:
+        """A runtime for a thread beside this one (the burst guard in `bbbscale run`): the same store,
+        clock, world and memories, its own Scalelite client (an HTTP session is not shared between
+        threads)."""
+        scalelite = self._scalelite
+        if scalelite is not None and hasattr(scalelite, "_secret") and hasattr(scalelite, "settings"):
+            scalelite = type(scalelite)(scalelite.settings, scalelite._secret)
+        other = Runtime(
+            self.settings,
+            store=self.store,
+            scalelite=scalelite,
+            providers=self._providers,
+            bbb_factory=self._bbb_factory,
+            clock=self.clock,
+            secret=self.secret,
+            world=self.world,
+            forecaster=self._forecaster,
+        )
+        other._room_sizes = self.room_sizes
+        other.parallel_checks = getattr(self, "parallel_checks", True)
+        return other
+
     # --- helpers the service uses ---------------------------------------------------------------------
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never

@@ -114,6 +114,27 @@ def _seed_classes(world, now: datetime) -> None:
             )
 
 
+def start_guard(rt):
+    """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off."""
+    import threading
+    from datetime import timedelta
+
+    if rt.guard is None:
+        return None
+    guard = rt.beside().guard
+    forever = datetime.now(UTC) + timedelta(days=3650)
+
+    def loop() -> None:
+        try:
+            guard.run(until=forever, sleep=time.sleep, clock=lambda: datetime.now(UTC))
+        except Exception as error:  # noqa: BLE001 - the tick goes on without the guard; say why
+            print(f"burst guard stopped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = False) -> int:
     """Tick at the configured interval until interrupted (hosts without AWS). Each tick prints one block
     (or one JSON document per line with --json)."""
@@ -123,6 +144,8 @@ def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = Fal
 
     interval = settings.interval_minutes * 60
     with runtime_for(settings) as rt:
+        if not dry_run:
+            start_guard(rt)
         done = 0
         while True:
             now = datetime.now(UTC)
