@@ -201,7 +201,11 @@ def simulate_command(args, settings) -> int:
         from chalicelib.sim.plot import plot_samples
 
         plot_samples(
-            samples, args.plot, f"bbbscale simulate — policy {args.policy}", ZoneInfo(settings.timezone)
+            samples,
+            args.plot,
+            f"bbbscale simulate — policy {args.policy}",
+            ZoneInfo(settings.timezone),
+            bottom_first=tuple(name for name, p in settings.providers.items() if p.mode == "static"),
         )
     if args.json:
         json.dump(result, sys.stdout)

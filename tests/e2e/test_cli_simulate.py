@@ -110,3 +110,9 @@ def test_an_unknown_policy_is_bad_usage(trace, capsys):
     run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(
         2, "clairvoyant"
     )
+
+
+def test_the_plot_shows_how_many_servers_are_overloaded(trace, tmp_path, capsys):
+    png = tmp_path / "week.png"
+    run_main(capsys, "simulate", "--trace", str(trace), "--plot", str(png), "--json").document()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
