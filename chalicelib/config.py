@@ -121,7 +121,7 @@ class GuardSettings(Strict):
     reopen_below: float = Field(
         0.75, gt=0, le=2, description="enable a guard-cordoned server again below this share"
     )
-    interval_seconds: float = Field(5.0, ge=0.5, le=60, description="time between two looks during a burst")
+    interval_seconds: float = Field(2.0, ge=0.5, le=60, description="time between two looks during a burst")
     burst_interval_seconds: float = Field(
         1.0, ge=0.5, le=60, description="time between two looks while rooms are being created"
     )

@@ -370,10 +370,8 @@ class BurstGuard:
         done = []
         state = {v.id: v for v in views}
         changed = False
-        for action in actions:
-            try:
-                self.rt.scalelite.set_state(action.server_id, action.action)
-            except BbbscaleError as error:
+        for action, error in zip(actions, self._set_states(actions)):
+            if error is not None:
                 self._record(now, f"guard: {action.action} {action.name} failed: {error}", action, "failed")
                 continue
             if action.action == "cordon":
@@ -410,6 +408,24 @@ class BurstGuard:
             lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
             self.rt.store.settings.put(GUARD_UNREPORTED, lines[-50:])
         return done
+
+    def _set_states(self, actions) -> list:
+        """updateServer for each action (the fullest first); over HTTP up to 16 at a time, since a
+        burst may need dozens at once. Returns each one's error, or None."""
+
+        def one(action):
+            try:
+                self.rt.scalelite.set_state(action.server_id, action.action)
+                return None
+            except BbbscaleError as error:
+                return error
+
+        if len(actions) <= 1 or not getattr(self.rt, "parallel_checks", True):
+            return [one(a) for a in actions]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(actions)), thread_name_prefix="guard") as pool:
+            return list(pool.map(one, actions))
 
     def _record(self, now: datetime, summary: str, action, result: str) -> None:
         self.rt.store.history.record(
