@@ -107,6 +107,9 @@ class GuardSettings(Strict):
     cordons servers Scalelite would herd a burst onto and enables them again once they have room."""
 
     enabled: bool = True
+    act: bool = Field(
+        True, description="false: only look and measure the spread after each burst, change nothing"
+    )
     threshold: float = Field(
         0.9, gt=0, le=2, description="cordon a server projected at this share of its capacity or more"
     )

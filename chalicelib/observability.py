@@ -126,6 +126,14 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
     metrics.add_metric(name="Actions", unit=MetricUnit.Count, value=len(actions))
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, actions)))
 
+    herding = tick_result.get("herding")  # the spread after a burst, when the guard measured one
+    if herding:
+        metrics.add_metric(name="HerdingRoomsCV", unit=MetricUnit.Percent, value=100 * herding["rooms_cv"])
+        metrics.add_metric(name="HerdingLoadCV", unit=MetricUnit.Percent, value=100 * herding["load_cv"])
+        metrics.add_metric(name="OverloadedServers", unit=MetricUnit.Count, value=herding["overloaded"])
+    if tick_result.get("guard"):
+        metrics.add_metric(name="GuardChanges", unit=MetricUnit.Count, value=len(tick_result["guard"]))
+
     desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
     for provider in sorted(set(desired) | set(fleet)):
         document = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)

@@ -28,7 +28,8 @@ from chalicelib.ports import BbbscaleError, HistoryEntry
 log = logging.getLogger("bbbscale.guard")
 
 GUARD_CORDONS = "guard_cordons"  # {scalelite id: {"name", "at", "reason"}}
-GUARD_SPREAD = "guard_spread"  # the last burst's spread (status, metrics)
+GUARD_SPREAD = "guard_spread"  # the last burst's spread (status)
+SPREAD_UNREPORTED = "guard_spread_unreported"  # ... until the next tick reports it (metrics)
 ROOM_SIZES = "room_sizes"  # what each room weighed (chalicelib/domain/rooms.py)
 RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may undo it)
 GUARD_UNREPORTED = "guard_unreported"  # change lines the next tick reports (digest, chat), then clears
@@ -91,6 +92,14 @@ def take_unreported(rt) -> list[str]:
     if lines:
         rt.store.settings.put(GUARD_UNREPORTED, [])
     return list(lines)
+
+
+def take_spread(rt) -> dict | None:
+    """The spread the guard measured after a burst, once (for the tick's report and its metrics)."""
+    found = rt.store.settings.get(SPREAD_UNREPORTED, None)
+    if found:
+        rt.store.settings.put(SPREAD_UNREPORTED, None)
+    return found or None
 
 
 def guard_status(rt) -> dict:
@@ -230,6 +239,10 @@ class BurstGuard:
         incoming = 0.0
         if active:
             incoming = max(0.0, self._expected(now) - sum(v.projected for v in views if v.meant_to_serve))
+        if not self.s.act:  # measuring only: the spread after each burst, no change
+            self._maybe_spread(now, servers)
+            self._next = now + (self._interval() if active else timedelta(minutes=1))
+            return []
         actions = decide_guard(
             views if active else [v for v in views if v.state != "enabled"],  # quiet: only enables
             self.s.threshold,
@@ -442,6 +455,7 @@ class BurstGuard:
             return
         document = {"at": now.isoformat(), **measured.as_json()}
         self.rt.store.settings.put(GUARD_SPREAD, document)
+        self.rt.store.settings.put(SPREAD_UNREPORTED, document)
         self.rt.store.history.record(
             HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
         )

@@ -14,7 +14,7 @@ from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
-from chalicelib.service.guard import learn_rooms, take_unreported
+from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -64,6 +64,9 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         result["tick_id"] = owner
         if not dry_run:
             result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick
+            herding = take_spread(rt)  # how evenly the last burst landed, once
+            if herding:
+                result["herding"] = herding
         rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
         if not dry_run:
             rt.notify(result)

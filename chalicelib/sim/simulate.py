@@ -92,16 +92,19 @@ def simulate(
         if guard is not None and history:
             _seen_before(rt, history)
         replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
-        step = on_step
-        if progress is not None:
-            total = max(1, int((end - start).total_seconds() // 60))
+        total = max(1, int((end - start).total_seconds() // 60))
+        spreads: list = []
+        settled = _burst_ends(run_settings)
 
-            def step(sample, result):
+        def step(sample, result):
+            if progress is not None:
                 done = int((sample.at - start).total_seconds() // 60)
                 if done % 240 == 0:
                     progress(done, total)
-                if on_step is not None:
-                    on_step(sample, result)
+            if settled(sample.at) and sample.rooms:
+                spreads.append(_spread(world, replay.real_weights))
+            if on_step is not None:
+                on_step(sample, result)
 
         outcome = replay.run(start, end, on_step=step, idle=lambda now: _idle(replay, rt, now))
         if progress is not None:
@@ -137,9 +140,50 @@ def simulate(
         else 0.0,
         "scalelite_poll_seconds": poll_interval,
         "guard": {"looks": guard.looks, "changes": guard.changes} if guard is not None else None,
+        "herding": _herding(spreads),
         "ticks": len(outcome.samples),
         "wall_seconds": round(elapsed, 1),
         "_samples": outcome.samples,
+    }
+
+
+def _burst_ends(settings):
+    """Whether a minute is 15 minutes after a timetable class start (a burst has landed and filled)."""
+    from chalicelib.service.guard import SlotClock
+
+    slots = SlotClock(settings)
+
+    def settled(at: datetime) -> bool:
+        return any(
+            abs((at - (s + timedelta(minutes=15))).total_seconds()) < 30 for s in slots.starts_around(at)
+        )
+
+    return settled
+
+
+def _spread(world, weights):
+    """Rooms and real load per server carrying rooms (chalicelib.domain.guard.spread)."""
+    from chalicelib.domain.guard import spread
+    from chalicelib.domain.load import room_costs
+
+    rows = []
+    with world.lock:
+        for name, node in world.nodes.items():
+            rooms = [m for m in world.on_server.get(name, {}).values() if not m.is_breakout]
+            rows.append((len(rooms), sum(room_costs(rooms, weights, 0.0)), node.capacity_units))
+    return spread(rows)
+
+
+def _herding(spreads) -> dict | None:
+    """The mean spread after the bursts of the replay (how much Scalelite herded)."""
+    if not spreads:
+        return None
+    n = len(spreads)
+    return {
+        "bursts": n,
+        "rooms_cv": round(sum(s.rooms_cv for s in spreads) / n, 4),
+        "load_cv": round(sum(s.load_cv for s in spreads) / n, 4),
+        "overloaded_servers": round(sum(s.overloaded for s in spreads) / n, 2),
     }
 
 

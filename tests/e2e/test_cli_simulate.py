@@ -32,6 +32,7 @@ SIMULATE_EXTRAS = {
     "overloaded_share",
     "scalelite_poll_seconds",
     "guard",
+    "herding",
 }  # extensions
 CLASSES, PUPILS = 300, 30
 

@@ -161,3 +161,23 @@ def test_quiet_times_change_nothing():
         assert rt.guard.next_check(quiet) == quiet + timedelta(minutes=1)
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_after_each_burst_the_spread_is_measured_and_reported_once():
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        for i in range(10):  # a burst herded onto two of the five servers
+            world.create_meeting(
+                f"class-{i}", now, participants=25, moderators=1, server=f"bbbscale-t-owned-{1 + i % 2}"
+            )
+        rt.guard.check(now)
+        rt.guard.check(now + timedelta(minutes=16))  # the window is over: how evenly did it land?
+        result = rt.tick(now=now + timedelta(minutes=16, seconds=30))
+        herding = result["herding"]
+        assert herding["servers"] == 2 and herding["rooms_cv"] == 0.0 and herding["overloaded"] == 0
+        assert "herding" not in rt.tick(now=now + timedelta(minutes=17, seconds=30))  # once
+        assert "Last burst" in describe_status(rt.status())
+        assert any("after the burst" in e.summary for e in rt.store.history.recent(5, kind="guard"))
+    finally:
+        cm.__exit__(None, None, None)
