@@ -48,7 +48,7 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
         runs = [
             {"headroom": h, "guard": g, "poll": p, "policy": "bbbscale"}
             for p in polls
-            for h in ((20.0,) if quick else (10.0, 20.0, 35.0))
+            for h in ((20.0,) if quick else (10.0, 15.0, 20.0, 35.0))
             for g in (False, True)
         ]
         runs.append({"headroom": 20.0, "guard": False, "poll": 60.0, "policy": "reactive"})

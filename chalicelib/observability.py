@@ -107,6 +107,10 @@ def _failed(action: dict) -> bool:
     return str(action.get("result", "")).startswith("failed")
 
 
+#: After a burst (when the guard measured one) and when the guard changed something (docs/herding.md).
+HERDING_METRICS = ("HerdingRoomsCV", "HerdingLoadCV", "OverloadedServers", "GuardChanges")
+
+
 def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None:
     """Turn one tick result (CONTRACT.md `tick --json`) into EMF metrics.
 
