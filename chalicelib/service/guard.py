@@ -125,14 +125,21 @@ class SlotClock:
             for day, times in settings.forecast.timetable.starts.items()
         }
         self._memo: dict[int, str | None] = {}
+        self._around: tuple | None = None
 
     def starts_around(self, now: datetime) -> list[datetime]:
-        local = now.astimezone(self.zone)
-        out = []
-        for offset in (-1, 0, 1):
-            day = local.date() + timedelta(days=offset)
-            out += [datetime.combine(day, t, tzinfo=self.zone) for t in self.starts.get(day.weekday(), ())]
-        return out
+        """The class starts of the day before, the day and the day after `now` (remembered per day)."""
+        day = now.astimezone(self.zone).date()
+        cached = self._around
+        if cached is None or cached[0] != day:
+            out = []
+            for offset in (-1, 0, 1):
+                other = day + timedelta(days=offset)
+                out += [
+                    datetime.combine(other, t, tzinfo=self.zone) for t in self.starts.get(other.weekday(), ())
+                ]
+            cached = self._around = (day, out)
+        return cached[1]
 
     def slot_of_ms(self, epoch_ms: int) -> str | None:
         """`slot_of` a moment in epoch milliseconds, remembered (rooms are created at a few moments)."""
@@ -229,8 +236,9 @@ class BurstGuard:
             self._maybe_spread(now, servers)
             self._next = now + timedelta(minutes=1)
             return []
-        records = {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}
-        views = self._views(now, servers, records, held)
+        views = self._views(
+            now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
+        )
         if views is None:  # nothing moved since the last look
             self._maybe_spread(now, servers)
             self._busy = False
@@ -305,7 +313,7 @@ class BurstGuard:
                 total += units
         return total, holds
 
-    def _views(self, now: datetime, servers, records, held: dict) -> list[GuardServer] | None:
+    def _views(self, now: datetime, servers, read_records, held: dict) -> list[GuardServer] | None:
         """Each server with its projection; its rooms re-read where its load or state moved. None when
         nothing moved since the last look (no new room, no join, no room done filling)."""
         read = self._read
@@ -335,10 +343,11 @@ class BurstGuard:
             if known[4] <= now_ms:
                 known[3], known[4] = self._project(known[2], now_ms)
                 moved = True
-        states = tuple((s.id, s.state) for s in servers)
+        states = tuple([s.state for s in servers])
         if not moved and states == self._states and held.keys() == self._held_seen:
             return None
         self._states, self._held_seen = states, set(held)
+        records = read_records()  # bbbscale's records, read only when something moved
         views = []
         for s in servers:
             record = records.get(s.url.rstrip("/"))
