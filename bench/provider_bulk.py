@@ -76,6 +76,9 @@ class LoopbackProvider(HostedProvider):
     kind = "loopback"
     url = ""
 
+    def list(self):
+        return []  # the loopback API keeps nothing to list (failed creations leave nothing to sweep)
+
     def _create_one(self, spec):
         import requests
 

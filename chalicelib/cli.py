@@ -13,6 +13,7 @@ import os
 import sys
 from datetime import UTC
 
+from chalicelib import __version__
 from chalicelib.config import ConfigError, load_settings
 from chalicelib.ports import BbbscaleError
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite", parents=[common]
     )
+    parser.add_argument("--version", action="version", version=f"bbbscale {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")
     src = load.add_mutually_exclusive_group(required=True)

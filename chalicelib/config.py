@@ -201,6 +201,56 @@ class ForecastSettings(Strict):
         description="when today runs above the history (measured load over the history's for the same time, "
         "highest of the last hour), the forecast is raised by that ratio, up to this (1: never)",
     )
+    min_history_days: int = Field(
+        1,
+        ge=0,
+        description="a weekday with fewer remembered school days than this borrows the other school days' "
+        "history for the same slot (the median of their figures, the higher middle one if even; half days aside); 0: never borrow",
+    )
+    half_days: dict[int, str] = Field(
+        default_factory=lambda: {2: "12:00"},
+        description="weekday (0=Monday) -> local 'HH:MM' from which that day usually has no class (French "
+        "Wednesday afternoon): its afternoon and other days' afternoons are never borrowed for one another",
+    )
+    cold_start_users: int = Field(
+        15_000,
+        ge=0,
+        description="users each timetable class slot expects while there is no history at all (the first "
+        "days after install), turned into load units with `mix`; default the seed's peak; 0: no cold start",
+    )
+    cold_start_slots: dict[str, int] = Field(
+        default_factory=dict, description="per class start 'HH:MM': users that slot expects at cold start"
+    )
+
+    @field_validator("half_days")
+    @classmethod
+    def _half_days(cls, value: dict[int, str]) -> dict[int, str]:
+        for weekday, start in value.items():
+            if not 0 <= weekday <= 6 or not _is_hhmm(start):
+                raise ValueError(f"half day {weekday}: {start!r} needs a weekday 0..6 and 'HH:MM'")
+        return value
+
+    @field_validator("cold_start_slots")
+    @classmethod
+    def _cold_start_slots(cls, value: dict[str, int]) -> dict[str, int]:
+        for start, users in value.items():
+            if not _is_hhmm(start) or users < 0:
+                raise ValueError(f"cold start slot {start!r}: {users} needs 'HH:MM' and users >= 0")
+        return value
+
+
+def _is_hhmm(text: str) -> bool:
+    """A local time 'HH:MM' (24 h)."""
+    hour, sep, minute = text.partition(":")
+    return bool(
+        sep
+        and len(hour) == 2
+        and len(minute) == 2
+        and hour.isdigit()
+        and minute.isdigit()
+        and int(hour) < 24
+        and int(minute) < 60
+    )
 
 
 class ChatSettings(Strict):
@@ -221,6 +271,16 @@ class UserMix(Strict):
     room_size: float = Field(15.0, ge=1)
 
 
+class MetricsSettings(Strict):
+    """`bbbscale run`'s Prometheus endpoint: the figures Lambda sends to CloudWatch as EMF, served at
+    http://<address>:<port>/metrics. Loopback by default: put a reverse proxy or an agent in front to
+    reach it from elsewhere (it has no authentication)."""
+
+    enabled: bool = True
+    address: str = Field("127.0.0.1", description="listen address (0.0.0.0: every interface)")
+    port: int = Field(9464, ge=0, le=65535, description="0: any free port")
+
+
 class Settings(Strict):
     cluster: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     interval_minutes: int = Field(1, ge=1, le=60)
@@ -236,6 +296,7 @@ class Settings(Strict):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("providers")
     @classmethod

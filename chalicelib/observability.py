@@ -16,6 +16,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from chalicelib import __version__
+
 SERVICE = "bbbscale"
 NAMESPACE = "bbbscale"
 MASK = "***"
@@ -79,7 +81,13 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-logger = Logger(service=SERVICE, logger_handler=StderrHandler(), logger_formatter=RedactingFormatter())
+#: Every line carries the version, so two deployments' logs tell which code wrote them.
+logger = Logger(
+    service=SERVICE,
+    logger_handler=StderrHandler(),
+    logger_formatter=RedactingFormatter(),
+    version=__version__,
+)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
@@ -111,7 +119,7 @@ def _failed(action: dict) -> bool:
 HERDING_METRICS = ("HerdingRoomsCV", "HerdingLoadCV", "OverloadedServers", "GuardChanges")
 
 
-def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None:
+def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_document=None) -> None:
     """Turn one tick result (CONTRACT.md `tick --json`) into EMF metrics.
 
     Cluster totals (LoadUnits, Rooms, Participants, Mics, Webcams, Actions, Failures; dimension
@@ -119,6 +127,8 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
     figures (Desired, Serving, Booting, Draining, Actions, Failures; dimensions `cluster`, `provider`)
     need one EMF document per provider, because an EMF document holds one value per metric name; those
     are printed here, one document each. A load that could not be read adds no load metrics (never zeros).
+    `new_document()` makes each provider's document (default: an EMF one); `bbbscale run` passes a
+    recorder instead, so its Prometheus endpoint serves exactly these figures (adapters/metrics/).
     """
     metrics.add_dimension(name="cluster", value=cluster)
     load = tick_result.get("load")
@@ -140,7 +150,7 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str) -> None
 
     desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
     for provider in sorted(set(desired) | set(fleet)):
-        document = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        document = new_document() if new_document else EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         document.add_dimension(name="cluster", value=cluster)
         document.add_dimension(name="provider", value=provider)
         if provider in desired:

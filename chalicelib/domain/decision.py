@@ -33,7 +33,7 @@ class Action:
     key: str = ""
 
     def as_json(self) -> dict:
-        out = {"action": self.action, "provider": self.provider, "reason": self.reason}
+        out: dict[str, str | int] = {"action": self.action, "provider": self.provider, "reason": self.reason}
         if self.count is not None:
             out["count"] = self.count
         if self.server is not None:

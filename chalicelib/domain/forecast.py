@@ -14,15 +14,13 @@ slot is inside the window its peak holds the figure up, even if the previous cla
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
-from functools import cached_property, lru_cache
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from chalicelib.config import ForecastSettings
+from chalicelib.domain.profile import LoadProfile, as_zone, local_clock, require_aware
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -59,105 +57,6 @@ class Forecast:
     reason: str
 
 
-def _zone(tz: str | tzinfo) -> tzinfo:
-    return ZoneInfo(tz) if isinstance(tz, str) else tz
-
-
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must carry a UTC offset, got naive {moment.isoformat()}")
-    return moment
-
-
-@dataclass(frozen=True)
-class LoadProfile:
-    """What load each weekday and time slot saw in recent weeks: per (weekday, bucket), the maximum over
-    the last `weeks` school days of that weekday.
-
-    Why the maximum and not a mean or an EWMA: under-provisioning cuts a class, over-provisioning costs
-    a few server-hours. The maximum follows growth at once (a class moved to Friday afternoon is
-    pre-warmed the very next Friday) and forgets a one-off peak after `weeks` weeks; one quiet week
-    (a strike, a trip) does not lower the next week's readiness."""
-
-    tz: tzinfo
-    bucket_minutes: int = 15
-    peaks: Mapping[tuple[int, int], float] = field(default_factory=dict)  # (weekday, bucket) -> units
-    days: Mapping[int, tuple[date, ...]] = field(default_factory=dict)  # weekday -> the dates kept
-
-    @classmethod
-    def empty(cls, tz: str | tzinfo, bucket_minutes: int = 15) -> LoadProfile:
-        """A profile with no history: every slot expects 0."""
-        return cls(tz=_zone(tz), bucket_minutes=bucket_minutes)
-
-    @classmethod
-    def from_samples(
-        cls,
-        samples: Iterable[tuple[datetime, float]],
-        tz: str | tzinfo,
-        weeks: int,
-        bucket_minutes: int = 15,
-        calendar: SchoolCalendar | None = None,
-    ) -> LoadProfile:
-        """Learn from recorded (timestamp, units) samples, timestamps with offsets. Only the last `weeks`
-        dates of each weekday that have samples are kept; with a calendar, days off are skipped so that
-        a holiday week does not erase the memory of a normal one."""
-        if bucket_minutes <= 0 or 1440 % bucket_minutes:
-            raise ValueError(f"bucket_minutes must divide a day, got {bucket_minutes}")
-        zone = _zone(tz)
-        per_day: dict[date, dict[int, float]] = defaultdict(dict)
-        for at, units in samples:
-            local = _aware(at, "sample time").astimezone(zone)
-            day = local.date()
-            if calendar is not None and not calendar.is_school_day(day):
-                continue
-            bucket = (local.hour * 60 + local.minute) // bucket_minutes
-            slots = per_day[day]
-            if units > slots.get(bucket, float("-inf")):
-                slots[bucket] = float(units)
-        kept: dict[int, tuple[date, ...]] = {}
-        peaks: dict[tuple[int, int], float] = {}
-        for weekday in range(7):
-            dates = sorted((d for d in per_day if d.weekday() == weekday), reverse=True)[: max(weeks, 0)]
-            if not dates:
-                continue
-            kept[weekday] = tuple(dates)
-            for day in dates:
-                for bucket, units in per_day[day].items():
-                    key = (weekday, bucket)
-                    peaks[key] = max(peaks.get(key, 0.0), units)
-        return cls(tz=zone, bucket_minutes=bucket_minutes, peaks=peaks, days=kept)
-
-    def expected(self, at: datetime) -> float:
-        """The load the profile expects at `at` (the maximum its weeks saw in that slot), 0 if none."""
-        local = _aware(at, "time").astimezone(self.tz)
-        return self.peaks.get((local.weekday(), (local.hour * 60 + local.minute) // self.bucket_minutes), 0.0)
-
-    def peak_between(self, start: datetime, end: datetime) -> float:
-        """The highest expected load of every bucket that overlaps [start, end]."""
-        step = timedelta(minutes=self.bucket_minutes)
-        best = 0.0
-        at = _aware(start, "start")
-        while at <= end:
-            best = max(best, self.expected(at))
-            at += step
-        return max(best, self.expected(end))
-
-    def day_peak(self, weekday: int) -> float:
-        """The highest load the profile expects on this weekday (0 without history)."""
-        return self._day_peaks.get(weekday, 0.0)
-
-    @cached_property
-    def _day_peaks(self) -> dict[int, float]:
-        peaks: dict[int, float] = {}
-        for (weekday, _), units in self.peaks.items():
-            peaks[weekday] = max(peaks.get(weekday, 0.0), units)
-        return peaks
-
-    def weeks_seen(self, weekday: int) -> int:
-        """How many past dates of this weekday the profile remembers."""
-        return len(self.days.get(weekday, ()))
-
-
 @dataclass(frozen=True, slots=True)
 class ClassSlot:
     """One class period of the timetable: it starts at `start` and lasts until the next start (at most
@@ -167,15 +66,10 @@ class ClassSlot:
     end: datetime
 
 
-@lru_cache(maxsize=256)
-def _clock(hhmm: str) -> time:
-    return time.fromisoformat(hhmm)
-
-
 def class_slots(day: date, settings: ForecastSettings, tz: tzinfo, longest: float = 60.0) -> list[ClassSlot]:
     """The day's class slots from the timetable (none on a weekday the timetable leaves empty)."""
     starts = sorted(settings.timetable.starts.get(day.weekday(), ()))
-    moments = [datetime.combine(day, _clock(s), tzinfo=tz) for s in starts]
+    moments = [datetime.combine(day, local_clock(s), tzinfo=tz) for s in starts]
     slots = []
     for i, start in enumerate(moments):
         end = start + timedelta(minutes=longest)
@@ -193,8 +87,8 @@ def class_start_within(
     it cannot see is harmless."""
     if minutes <= 0:
         return None
-    zone = _zone(tz)
-    now = _aware(now, "now")
+    zone = as_zone(tz)
+    now = require_aware(now, "now")
     end = now + timedelta(minutes=minutes)
     local_now, local_end = now.astimezone(zone), end.astimezone(zone)
     for day in sorted({local_now.date(), local_end.date()}):
@@ -204,12 +98,43 @@ def class_start_within(
     return None
 
 
+@dataclass(frozen=True)
+class ColdStart:
+    """What each class slot of the timetable expects while there is no history at all (the first days
+    after install): `units`, or the slot's own figure in `slots` ('HH:MM' -> units). A class slot holds
+    its figure from its start to its end; outside class slots nothing is expected."""
+
+    units: float = 0.0
+    slots: Mapping[str, float] = field(default_factory=dict)
+
+    def slot_units(self, start: datetime) -> float:
+        """What the class slot starting at `start` (local time) expects."""
+        return self.slots.get(start.strftime("%H:%M"), self.units)
+
+    def expected(self, at: datetime, settings: ForecastSettings, tz: tzinfo) -> float:
+        """What the class slot under way at `at` expects (0 between slots)."""
+        local = at.astimezone(tz)
+        for slot in class_slots(local.date(), settings, tz):
+            if slot.start <= local < slot.end:
+                return self.slot_units(slot.start)
+        return 0.0
+
+    def day_peak(self, day: date, settings: ForecastSettings, tz: tzinfo) -> float:
+        """The highest figure of the day's class slots."""
+        return max((self.slot_units(s.start) for s in class_slots(day, settings, tz)), default=0.0)
+
+
 def _weekday_plural(weekday: int) -> str:
     return WEEKDAYS[weekday] + "s"
 
 
 def _history_phrase(profile: LoadProfile, weekday: int, units: float) -> str:
     seen = profile.weeks_seen(weekday)
+    if profile.borrows(weekday):
+        aside = ", ".join(f"{WEEKDAYS[d]} afternoons" for d in sorted(profile.half_days))
+        others = "other school days" + (f" ({aside} aside)" if aside else "")
+        mine = f"no {_weekday_plural(weekday)} yet" if seen == 0 else f"{seen} {WEEKDAYS[weekday]}(s) only"
+        return f"{mine}, {others} peaked at {units:,.0f} units"
     if seen == 0:
         return f"no history for {_weekday_plural(weekday)} yet"
     which = f"last {WEEKDAYS[weekday]}" if seen == 1 else f"last {seen} {_weekday_plural(weekday)}"
@@ -223,15 +148,17 @@ def forecast_units(
     profile: LoadProfile,
     lead_minutes: float,
     tz: str | tzinfo | None = None,
+    cold_start: ColdStart | None = None,
 ) -> Forecast:
     """The load to be ready for at `now`: the maximum, over the window [now, now + lead_minutes +
     timetable margin], of the load the history expects, and of the peak of each class slot of the
     timetable that starts inside the window. Days off (weekends, school holidays of the zone, public
     holidays) expect nothing, so nothing is pre-warmed for them. `lead_minutes` is how long a started
     server takes to serve (the provider's boot time and the tick interval); the caller picks it.
-    `tz` is the timetable's timezone (default: the profile's)."""
-    now = _aware(now, "now")
-    zone = _zone(tz) if tz is not None else profile.tz
+    `tz` is the timetable's timezone (default: the profile's). With no history at all (`profile.cold`),
+    each class slot expects `cold_start`'s figure instead, and the reason says "no history yet"."""
+    now = require_aware(now, "now")
+    zone = as_zone(tz) if tz is not None else profile.tz
     if not settings.enabled:
         return Forecast(0.0, "forecast disabled")
     horizon = now + timedelta(minutes=max(lead_minutes, 0.0) + settings.timetable.margin_minutes)
@@ -243,6 +170,8 @@ def forecast_units(
     if not school_days:
         off = calendar.day_off(local_now.date()) or "day off"
         return Forecast(0.0, f"no pre-warming: {local_now.date().isoformat()} is a day off ({off})")
+    if profile.cold and cold_start is not None and (cold_start.units > 0 or cold_start.slots):
+        return _cold_forecast(now, horizon, school_days, settings, zone, cold_start)
 
     history = 0.0
     step = timedelta(minutes=profile.bucket_minutes)
@@ -279,6 +208,41 @@ def forecast_units(
         )
     else:
         reason = f"no class expected before {until}"
+    return _scaled(units, reason, factor)
+
+
+def _scaled(units: float, reason: str, factor: float) -> Forecast:
     if factor != 1.0 and units > 0:
         reason += f" (x{factor:g})"
     return Forecast(units, reason)
+
+
+def _cold_forecast(
+    now: datetime,
+    horizon: datetime,
+    school_days: list[date],
+    settings: ForecastSettings,
+    zone: tzinfo,
+    cold_start: ColdStart,
+) -> Forecast:
+    """No history at all: every class slot under way or starting inside [now, horizon] expects its cold
+    start figure (the slot under way holds it until its end, as a history would)."""
+    best, best_slot = 0.0, None
+    for day in school_days:
+        for slot in class_slots(day, settings, zone):
+            if slot.start <= horizon and slot.end > now:
+                units = cold_start.slot_units(slot.start)
+                if best_slot is None or units > best:
+                    best, best_slot = units, slot
+    factor = settings.history_factor
+    if best_slot is None or best <= 0:
+        return Forecast(0.0, f"no history yet, no class expected before {horizon.astimezone(zone):%H:%M}")
+    start = best_slot.start.strftime("%H:%M")
+    if best_slot.start > now:
+        minutes = round((best_slot.start - now).total_seconds() / 60)
+        when = f"{start} class slot in {minutes} min"
+    else:
+        when = f"{start} class slot under way"
+    return _scaled(
+        best * factor, f"no history yet: timetable: {when}, {best:,.0f} units per class slot", factor
+    )

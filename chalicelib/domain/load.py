@@ -130,11 +130,17 @@ def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime | float)
 class RoomCounts(Protocol):
     """What the load model reads of a room: a domain `Meeting`, or the simulator's own record of one."""
 
-    participants: int
-    voice: int
-    listen_only: int
-    video: int
-    create_time_ms: int
+    # Read-only properties, so that a frozen `Meeting` fits as well as a mutable record.
+    @property
+    def participants(self) -> int: ...
+    @property
+    def voice(self) -> int: ...
+    @property
+    def listen_only(self) -> int: ...
+    @property
+    def video(self) -> int: ...
+    @property
+    def create_time_ms(self) -> int: ...
 
 
 def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime | float) -> list[float]:

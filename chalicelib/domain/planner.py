@@ -64,17 +64,18 @@ def decide(obs: Observation, settings: Settings) -> Decision:
     allocation = replace(allocation, reasons=tuple(reasons) + allocation.reasons)
     freeze = obs.overrides.freeze
     if freeze is not None:
-        until = f" until {freeze.until.isoformat()}" if freeze.until else ""
+        until_text = f" until {freeze.until.isoformat()}" if freeze.until else ""
         hold = Action(
             "hold",
             "*",
-            f"frozen by {freeze.by}{until}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
+            f"frozen by {freeze.by}{until_text}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
         )
         return Decision(allocation, load, (hold,), notes=(hold.reason,))
     actions: list[Action] = []
     notes: list[str] = []
     quiet = (
         load is not None
+        and obs.snapshot is not None  # always, with a load; said for the type checker
         and obs.snapshot.complete
         and load
         <= 0.5
@@ -188,8 +189,8 @@ def _plan_provider(
         and s.name not in obs.overrides.drain
     ]
     # Rolling recycling (age or image): at a quiet time, a bounded batch is replaced, capacity first.
-    stale = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
-    stale = [(s, why) for s, why in stale if why][: lifecycle.refresh_batch] if quiet else []
+    ages = [(s, stale_reason(s, provider, lifecycle, now)) for s in active if s.state == ServerState.SERVING]
+    stale = [(s, why) for s, why in ages if why][: lifecycle.refresh_batch] if quiet else []
     fresh_serving = sum(1 for s in active if s.state == ServerState.SERVING) - len(stale)
     for s, why in stale:
         if fresh_serving >= target:

@@ -154,10 +154,11 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
         if vm is None or vm.status == "gone":
             return r.moved(ServerState.LOST, now, "the stopped VM is no longer listed by the provider")
         return None
-    if r.state in RUNNING and (vm is None or vm.status == "gone"):
-        return r.moved(ServerState.LOST, now, "the VM vanished at the provider")
-    if r.state in RUNNING and vm.status == "stopped" and mode != "static":
-        return r.moved(ServerState.LOST, now, "the VM was stopped outside bbbscale")
+    if r.state in RUNNING:
+        if vm is None or vm.status == "gone":
+            return r.moved(ServerState.LOST, now, "the VM vanished at the provider")
+        if vm.status == "stopped" and mode != "static":
+            return r.moved(ServerState.LOST, now, "the VM was stopped outside bbbscale")
     if vm is not None and r.url is None and vm.address:
         return r.moved(r.state, r.since, r.reason, url=api_url(vm.address))
     return None

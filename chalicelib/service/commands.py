@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.config import Settings
 from chalicelib.domain.fleet import FINAL
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
@@ -41,7 +42,7 @@ OPEN_TO_ALL = (grammar.Help, grammar.Status)
 class Runtime(Protocol):
     """What commands need of chalicelib.bootstrap.Runtime."""
 
-    settings: object
+    settings: Settings
     store: StateStore
 
     def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict: ...

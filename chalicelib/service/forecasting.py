@@ -10,13 +10,19 @@ before the next class's rooms are spread over it.
 
 Today's trend: a day that runs above the history (a closure nobody announced, an exam week) would meet
 the next class with last weeks' fleet. Each tick compares the measured load with what the history
-expected around now; the highest ratio of the last hour (above 1, capped by `max_trend_factor`) raises
-the forecast, and the reason says so. It never lowers it: a quiet hour is no promise about the next.
+expected around now (chalicelib/domain/trend.py); the highest ratio of the last hour (above 1, capped by
+`max_trend_factor`) raises the forecast, and the reason says so. It never lowers it: a quiet hour is no
+promise about the next. The ratios are kept in the store, so a cold Lambda applies them too.
+
+A weekday with no history borrows the other school days' (`min_history_days`, `half_days`), and with no
+history at all each timetable slot expects `cold_start_users` (the first days after install): both are
+also the trend's yardstick, so a doubling is seen from the first class on a day never seen before.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from chalicelib.service.demand import lead_minutes
 
@@ -24,8 +30,6 @@ SAMPLES_PREFIX = "load_slots:"  # + local date -> {slot's first minute of the da
 BUCKET_MINUTES = 5
 TREND_KEY = "forecast_trend"  # [[iso time, measured / expected], ...] of the last TREND_WINDOW
 TREND_WINDOW = timedelta(minutes=60)
-TREND_LOOKBACK = timedelta(minutes=15)  # the history's expectation "around now": its peak over this
-TREND_MIN_SHARE = 0.25  # below this share of the day's expected peak, ratios are noise (dawn, lunch)
 TREND_NOISE = 1.05  # ratios up to this are read as "as expected"
 
 
@@ -46,7 +50,7 @@ class Forecaster:
 
     def __init__(self, settings, store=None, profile=None, calendar=None):
         self.settings, self.store = settings, store
-        self._fixed = profile
+        self._fixed = profile.borrowing(settings.forecast) if profile is not None else None
         self._calendar = calendar
         self._cached: tuple[str, object] | None = None
         self._memory_trail: list[tuple[datetime, float]] = []
@@ -72,6 +76,7 @@ class Forecaster:
             profile,
             lead_minutes(self.settings),
             tz=self.settings.timezone,
+            cold_start=self.cold_start,
         )
         trend = self.trend(now)
         if trend > TREND_NOISE and result.units > 0:
@@ -81,11 +86,28 @@ class Forecaster:
             )
         return result.units, f"forecast: {result.reason}"
 
+    @cached_property
+    def cold_start(self):
+        """What each class slot expects with no history at all, in load units (from `cold_start_users`
+        and `cold_start_slots`, with the configured user mix)."""
+        from chalicelib.domain.forecast import ColdStart
+        from chalicelib.service.demand import reservation_units
+
+        forecast = self.settings.forecast
+        return ColdStart(
+            reservation_units(forecast.cold_start_users, self.settings),
+            {
+                hhmm: reservation_units(users, self.settings)
+                for hhmm, users in forecast.cold_start_slots.items()
+            },
+        )
+
     def trend(self, now: datetime) -> float:
         """How far above the history today runs: the highest measured/expected ratio of the last hour,
         between 1 and `max_trend_factor`."""
-        ratios = [r for at, r in self._trail() if now - TREND_WINDOW < at <= now]
-        return min(max(ratios, default=1.0), self.settings.forecast.max_trend_factor) if ratios else 1.0
+        from chalicelib.domain.trend import day_trend
+
+        return day_trend(self._trail(), now, TREND_WINDOW, self.settings.forecast.max_trend_factor)
 
     def _profile(self, now: datetime):
         from chalicelib.domain.forecast import LoadProfile
@@ -104,7 +126,7 @@ class Forecaster:
                     self.settings.forecast.history_weeks,
                     BUCKET_MINUTES,
                     calendar=self.calendar,
-                ),
+                ).borrowing(self.settings.forecast),
             )
         return self._cached[1]
 
@@ -133,16 +155,24 @@ class Forecaster:
 
     def _note_trend(self, now: datetime, units: float) -> None:
         """Keep this tick's measured/expected ratio when the history expected a real load around now."""
+        from zoneinfo import ZoneInfo
+
+        from chalicelib.domain.trend import trend_ratio
+
         if self.settings.forecast.max_trend_factor <= 1.0:
             return
-        profile = self._profile(now)
-        expected = profile.peak_between(now - TREND_LOOKBACK, now)
-        weekday = now.astimezone(profile.tz).weekday()
-        if expected <= 0 or expected < TREND_MIN_SHARE * profile.day_peak(weekday):
+        ratio = trend_ratio(
+            now,
+            units,
+            self.settings.forecast,
+            self.calendar,
+            self._profile(now),
+            ZoneInfo(self.settings.timezone),
+            self.cold_start,
+        )
+        if ratio is None:
             return
-        trail = [(at, r) for at, r in self._trail() if now - TREND_WINDOW < at < now] + [
-            (now, units / expected)
-        ]
+        trail = [(at, r) for at, r in self._trail() if now - TREND_WINDOW < at < now] + [(now, ratio)]
         if self.store is None:
             self._memory_trail = trail
         else:

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from chalicelib import __version__
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.load import load_report
@@ -30,21 +31,21 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     owner = f"tick-{uuid.uuid4().hex[:12]}"
     lease = rt.store.lease
     if not dry_run and not lease.acquire(owner, now, rt.settings.lifecycle.lease_seconds):
-        result = {
+        hold = {
+            "action": "hold",
+            "provider": "*",
+            "reason": "another capacity check holds the lease: not acting twice",
+        }
+        result: dict[str, object] = {
             "at": now.isoformat(),
             "dry_run": False,
             "load": None,
             "desired": {},
             "fleet": {},
-            "actions": [
-                {
-                    "action": "hold",
-                    "provider": "*",
-                    "reason": "another capacity check holds the lease: not acting twice",
-                }
-            ],
+            "actions": [hold],
+            "version": __version__,
         }
-        rt.store.history.record(HistoryEntry(now, "tick", result["actions"][0]["reason"], {}))
+        rt.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
         return result
     try:
         obs, _ = observe(rt, now, persist=not dry_run)
@@ -100,13 +101,12 @@ def _forget_ended(rt, now: datetime) -> None:
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
     """The `tick --json` document of CONTRACT.md, extended with the servers, reasons and problems."""
-    load = (
-        load_report(obs.snapshot, settings.weights, now, decision.load_units)
-        if obs.snapshot is not None
-        else None
-    )
-    if load is not None and not obs.snapshot.complete:
-        load["complete"] = False
+    snapshot = obs.snapshot
+    load = None
+    if snapshot is not None:
+        load = load_report(snapshot, settings.weights, now, decision.load_units)
+        if not snapshot.complete:
+            load["complete"] = False
     return {
         "at": now.isoformat(),
         "dry_run": dry_run,
@@ -132,6 +132,7 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
                 (s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name)
             )
         ],
+        "version": __version__,  # which bbbscale decided: an operator compares two deployments by it
     }
 
 

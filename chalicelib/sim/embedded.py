@@ -140,10 +140,11 @@ def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = Fal
     (or one JSON document per line with --json)."""
     import json
 
+    from chalicelib.adapters.metrics.prometheus import serving
     from chalicelib.render import print_tick
 
     interval = settings.interval_minutes * 60
-    with runtime_for(settings) as rt:
+    with serving(settings.metrics) as endpoint, runtime_for(settings) as rt:
         if not dry_run:
             start_guard(rt)
         done = 0
@@ -153,6 +154,8 @@ def run_forever(settings, dry_run: bool, max_ticks: int = 0, as_json: bool = Fal
                 rt.clock.set(now)
                 rt.world.advance(now)
             result = rt.tick(dry_run=dry_run, now=now)
+            if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
+                endpoint.record(result, settings.cluster)
             if as_json:
                 print(json.dumps(result), flush=True)
             else:

@@ -113,8 +113,10 @@ def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(flee
     settings = rt.settings.scalelite.model_copy(
         update={"url": "http://127.0.0.1:9/bigbluebutton/api", "retries": 0}
     )
+    # No cold-start forecast: with no history it would pre-warm for the 09:00 class, load unknown or not.
+    forecast = rt.settings.forecast.model_copy(update={"cold_start_users": 0})
     blind = Runtime(
-        rt.settings,
+        rt.settings.model_copy(update={"forecast": forecast}),
         store=rt.store,
         scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
         providers=rt.providers,

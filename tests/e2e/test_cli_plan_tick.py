@@ -51,7 +51,12 @@ STATES = {
     "stopping",
     "failed",
 }
-FLOOR = {"max_servers = 150": "max_servers = 150\nmin_servers = 3"}  # gandi: three servers at any hour
+# gandi: three servers at any hour; no cold-start forecast (the tick runs at the wall clock's time on a
+# fresh store, which in class hours would pre-warm for the timetable: the floor alone is under test here)
+FLOOR = {
+    "max_servers = 150": "max_servers = 150\nmin_servers = 3",
+    "[state]": "[forecast]\ncold_start_users = 0\n\n[state]",
+}
 
 
 # --- plan ------------------------------------------------------------------------------------------------

@@ -10,12 +10,15 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from chalicelib.adapters.state.dynamodb import table_definition
+from tests.support.locks import read_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,7 +46,17 @@ def package(stage: str, out: Path) -> dict:
     )
     assert done.returncode == 0, f"chalice package --stage {stage} failed:\n{done.stdout}\n{done.stderr}"
     assert (out / "deployment.zip").stat().st_size > 0
+    locked = {name: version for name, (version, _) in read_lock(ROOT / "requirements.txt").items()}
+    assert shipped(out / "deployment.zip") == locked, "Lambda must ship the lock"
     return json.loads((out / "sam.json").read_text())
+
+
+def shipped(deployment: Path) -> dict[str, str]:
+    """{package: version} of every distribution bundled into the Lambda deployment package."""
+    with zipfile.ZipFile(deployment) as archive:
+        infos = {name.split("/")[0] for name in archive.namelist() if name.endswith(".dist-info/METADATA")}
+    stems = (info.removesuffix(".dist-info").rsplit("-", 1) for info in infos)  # name-version
+    return {canonicalize_name(name): version for name, version in stems}
 
 
 def check_stage(stage: str, template: dict) -> None:

@@ -84,3 +84,72 @@ def test_calls(fake):
         f"GET {fake.url}/client/api command=destroyVirtualMachine id=v1 expunge=true"
     ]
     assert fake.requests == []
+
+
+NAT = {"network": "bbb-isolated", "public_ip": "static_nat"}
+
+
+def test_isolated_network_gives_each_vm_its_own_public_ip_released_on_destroy(fake):
+    provider = make(fake, **NAT)
+    (vm,) = provider.create([LaunchSpec(name="bbbscale-demo-ikoula-1")])
+    (ip,) = fake.ips.values()
+    raw = fake.vms[vm.vm_id]
+    assert raw["nic"][0]["ipaddress"].startswith("10.1.1.") and ip["virtualmachineid"] == vm.vm_id
+    assert {t["key"]: t["value"] for t in ip["tags"]} == {
+        "bbbscale:cluster": "demo",
+        "bbbscale:provider": "ikoula",
+        "bbbscale:vm": vm.vm_id,
+        "Name": "bbbscale-demo-ikoula-1",
+    }
+    opened = sorted((r["protocol"], r["startport"], r["endport"], r["cidrlist"]) for r in fake.rules.values())
+    assert opened == [
+        ("tcp", 80, 80, "0.0.0.0/0"),
+        ("tcp", 443, 443, "0.0.0.0/0"),
+        ("udp", 16384, 32768, "0.0.0.0/0"),
+    ]
+    # The listing sees the VM at its public IP (libcloud maps static NAT IPs to their VM).
+    (node,) = provider.driver.list_nodes()
+    assert node.public_ips == [ip["ipaddress"]] and node.private_ips == [raw["nic"][0]["ipaddress"]]
+    assert [v.vm_id for v in provider.list()] == [vm.vm_id]
+
+    provider.destroy(vm.vm_id)
+    assert fake.vms == {} and fake.ips == {} and fake.rules == {}
+    provider.destroy(vm.vm_id)  # already gone, IP included: fine
+
+
+def test_a_public_ip_whose_vm_is_gone_is_released(fake):
+    provider = make(fake, **NAT)
+    (vm,) = provider.create([LaunchSpec(name="bbbscale-demo-ikoula-1")])
+    fake.requests.clear()
+    # The VM is destroyed behind bbbscale's back (or a destroy was cut short): static NAT ends, the IP stays.
+    fake._destroyVirtualMachine({"id": vm.vm_id, "expunge": "True"})
+    assert len(fake.ips) == 1 and "virtualmachineid" not in next(iter(fake.ips.values()))
+    (second,) = provider.create([LaunchSpec(name="bbbscale-demo-ikoula-2")])
+    assert [ip["virtualmachineid"] for ip in fake.ips.values()] == [second.vm_id]
+
+
+def test_static_nat_options_are_validated():
+    from chalicelib.config import ConfigError, parse_settings
+
+    def document(**options):
+        base = {"zone": "z", "service_offering": "m1.xlarge", **options}
+        return {"providers": {"ik": {"kind": "cloudstack", "options": base}}}
+
+    parse_settings(document(**NAT, ingress=["tcp:443", "udp:3478", "udp:16384-32768"]))
+    with pytest.raises(ConfigError, match="static_nat needs the isolated network"):
+        parse_settings(document(public_ip="static_nat"))
+    with pytest.raises(ConfigError, match=r"providers\.ik\.options\.ingress.*'icmp:8'"):
+        parse_settings(document(**NAT, ingress=["icmp:8"]))
+    with pytest.raises(ConfigError, match="first <= last"):
+        parse_settings(document(**NAT, ingress=["udp:32768-16384"]))
+
+
+def test_static_nat_calls(fake):
+    provider = make(fake, **NAT)
+    spec = provider.prepare([LaunchSpec(name="bbbscale-demo-ikoula-5")])[0]
+    fake.requests.clear()
+    (create,) = provider.calls("create", [spec])
+    assert "associateIpAddress network=bbb-isolated" in create and "enableStaticNat" in create
+    assert "tcp:80,tcp:443,udp:16384-32768 from 0.0.0.0/0" in create
+    assert "disassociateIpAddress" in provider.calls("destroy", ["vm-1"])[0]
+    assert fake.requests == []

@@ -83,3 +83,16 @@ def test_calls(fake):
     assert line.startswith(f"POST {fake.url}/api/v1/CreateVms image=bbb-2.7-prepared type=tinav5.c8r16p2")
     assert provider.calls("start", ["i-1"]) == [f"POST {fake.url}/api/v1/StartVms VmIds=[i-1]"]
     assert fake.requests == []
+
+
+def test_a_vm_whose_create_answers_were_all_lost_is_found_by_its_client_token_and_deleted(fake):
+    provider = make(fake, retries=2, backoff_seconds=0.01)
+    with FakeOutscale() as probe:  # where CreateVms falls in a creation's requests
+        make(probe).create([LaunchSpec(name="bbbscale-demo-osc-1")])
+        first = [r.path for r in probe.requests].index("/api/v1/CreateVms") + 1
+    for attempt in range(3):  # each attempt is carried out (the token returns the same VM), answer lost
+        fake.fail_request(first + attempt, 500, after=True)
+    with pytest.raises(ProviderError, match="CreateVms"):
+        provider.create([LaunchSpec(name="bbbscale-demo-osc-1")])
+    assert len(fake.sent("POST", "/CreateVms")) == 3 and len(fake.tokens) == 1
+    assert fake.vms == {}  # untagged, invisible to the tag-filtered listing, deleted by its token

@@ -98,3 +98,18 @@ def test_calls(fake):
         f"POST {fake.url}/instance/v1/zones/fr-par-1/servers/abc/action action=terminate"
     ]
     assert fake.requests == []  # describing makes no call
+
+
+def test_a_half_made_server_that_vanished_still_has_its_volume_deleted(fake):
+    provider = make(fake)
+    original = fake._act
+
+    def poweron_fails_and_server_vanishes(server, action):
+        del fake.servers[server["id"]]  # deleted by someone else meanwhile: its volume stays
+        return 500, {}, {"message": "internal error"}
+
+    fake._act = poweron_fails_and_server_vanishes
+    with pytest.raises(ProviderError, match="deleted again"):
+        provider.create([LaunchSpec(name="bbbscale-demo-scw-1")])
+    fake._act = original
+    assert fake.servers == {} and fake.volumes == set()

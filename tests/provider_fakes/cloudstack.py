@@ -2,7 +2,8 @@
 
 Shapes follow the CloudStack API reference (listZones, listServiceOfferings, listTemplates,
 deployVirtualMachine, queryAsyncJobResult, createTags, listVirtualMachines, start/stop/
-destroyVirtualMachine): every answer is `{"<command lowercased>response": {...}}`; changes answer a
+destroyVirtualMachine; for isolated networks listNetworks, associateIpAddress, enableStaticNat,
+createFirewallRule, listPublicIpAddresses, disassociateIpAddress): every answer is `{"<command lowercased>response": {...}}`; changes answer a
 `jobid` whose `queryAsyncJobResult` carries `jobstatus` (1 done) and `jobresult`. The signature is
 checked as the reference describes it: parameters sorted by lowercased name, URL-encoded, the whole
 string lowercased, HMAC-SHA1 with the secret key, base64."""
@@ -30,6 +31,18 @@ OFFERING = {
     "cpuspeed": 2000,
     "memory": 16384,
     "displaytext": "8 vCPU 16 GB",
+}
+NETWORK = {
+    "id": "5f1d3c2b-0a9e-4b7c-8d6e-2f1a0b9c8d7e",
+    "name": "bbb-isolated",
+    "displaytext": "bbb-isolated",
+    "type": "Isolated",
+    "networkofferingid": "3c8d1f7a-1b2c-4d5e-9f0a-6b7c8d9e0f1a",
+    "zoneid": ZONE["id"],
+    "state": "Implemented",
+    "cidr": "10.1.1.0/24",
+    "networkofferingname": "DefaultIsolatedNetworkOfferingWithSourceNatService",
+    "egressdefaultpolicy": True,
 }
 TEMPLATE = {
     "id": "0c2a5f8e-6c7b-4c1e-9a33-6f0e2f9c0b11",
@@ -59,6 +72,8 @@ class FakeCloudStack(LoopbackApi):
         self.api_key, self.secret_key = api_key, secret_key
         self.vms: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
+        self.ips: dict[str, dict] = {}  # allocated public IPs (billed until disassociated)
+        self.rules: dict[str, dict] = {}  # firewall rules, by id
         self.n = 0
 
     def handle(self, r):
@@ -90,10 +105,12 @@ class FakeCloudStack(LoopbackApi):
         status, body = reply(q)
         return status, {}, {f"{command.lower()}response": body}
 
-    def _job(self, result):
+    def _job(self, result, made: str | None = None):
+        """An async command's first answer: the job id, and the id of what it makes (as CloudStack
+        answers deployVirtualMachine and associateIpAddress)."""
         job = str(uuid.uuid4())
         self.jobs[job] = result
-        return 200, {"jobid": job}
+        return 200, {"jobid": job, **({"id": made} if made else {})}
 
     def _queryAsyncJobResult(self, q):
         return 200, {
@@ -125,6 +142,7 @@ class FakeCloudStack(LoopbackApi):
                 "errortext": "Unable to execute API command deployvirtualmachine due to invalid value.",
             }
         self.n += 1
+        isolated = q.get("networkids") == NETWORK["id"]
         vm = {
             "id": str(uuid.uuid4()),
             "name": q["name"],
@@ -144,10 +162,10 @@ class FakeCloudStack(LoopbackApi):
             "nic": [
                 {
                     "id": str(uuid.uuid4()),
-                    "ipaddress": f"178.170.0.{self.n}",
+                    "ipaddress": f"10.1.1.{self.n}" if isolated else f"178.170.0.{self.n}",
                     "isdefault": True,
-                    "networkid": "n-1",
-                    "type": "Shared",
+                    "networkid": NETWORK["id"] if isolated else "n-1",
+                    "type": "Isolated" if isolated else "Shared",
                 }
             ],
             "hypervisor": "KVM",
@@ -155,30 +173,85 @@ class FakeCloudStack(LoopbackApi):
             "_userdata": q.get("userdata"),
         }
         self.vms[vm["id"]] = vm
-        return self._job({"virtualmachine": vm})
+        return self._job({"virtualmachine": vm}, made=vm["id"])
 
     def _createTags(self, q):
-        assert q["resourcetype"] == "UserVm"
+        kind = q["resourcetype"]
+        assert kind in ("UserVm", "PublicIpAddress")
+        table = self.vms if kind == "UserVm" else self.ips
         i = 0
         while f"tags[{i}].key" in q:
-            for vm_id in q["resourceids"].split(","):
-                self.vms[vm_id]["tags"].append(
+            for resource_id in q["resourceids"].split(","):
+                table[resource_id]["tags"].append(
                     {
                         "key": q[f"tags[{i}].key"],
                         "value": q[f"tags[{i}].value"],
-                        "resourcetype": "UserVm",
-                        "resourceid": vm_id,
+                        "resourcetype": kind,
+                        "resourceid": resource_id,
                     }
                 )
             i += 1
         return self._job({"success": True})
 
+    def _listNetworks(self, q):
+        return 200, {"count": 1, "network": [NETWORK]}
+
+    def _associateIpAddress(self, q):
+        assert q["networkid"] == NETWORK["id"] and q["zoneid"] == ZONE["id"]
+        ip = {
+            "id": str(uuid.uuid4()),
+            "ipaddress": f"178.170.9.{len(self.ips) + 1}",
+            "associatednetworkid": q["networkid"],
+            "zoneid": q["zoneid"],
+            "issourcenat": False,
+            "isstaticnat": False,
+            "state": "Allocated",
+            "tags": [],
+        }
+        self.ips[ip["id"]] = ip
+        return self._job({"ipaddress": ip}, made=ip["id"])
+
+    def _enableStaticNat(self, q):
+        ip, vm = self.ips.get(q["ipaddressid"]), self.vms.get(q["virtualmachineid"])
+        if ip is None or vm is None:
+            return 431, {"errorcode": 431, "errortext": "Unable to find ip address or vm"}
+        ip.update(isstaticnat=True, virtualmachineid=vm["id"], virtualmachinename=vm["name"])
+        return 200, {"success": "true"}
+
+    def _createFirewallRule(self, q):
+        if q["ipaddressid"] not in self.ips:
+            return 431, {"errorcode": 431, "errortext": "Unable to find ip address"}
+        rule = {
+            "id": str(uuid.uuid4()),
+            "ipaddressid": q["ipaddressid"],
+            "ipaddress": self.ips[q["ipaddressid"]]["ipaddress"],
+            "protocol": q["protocol"],
+            "startport": int(q["startport"]),
+            "endport": int(q["endport"]),
+            "cidrlist": q["cidrlist"],
+            "state": "Active",
+        }
+        self.rules[rule["id"]] = rule
+        return self._job({"firewallrule": rule})
+
+    def _listPublicIpAddresses(self, q):
+        ips = list(self.ips.values())
+        return 200, ({"count": len(ips), "publicipaddress": ips} if ips else {})
+
+    def _disassociateIpAddress(self, q):
+        if q["id"] not in self.ips:
+            return 431, {
+                "errorcode": 431,
+                "errortext": f"Unable to find ip address by id={q['id']}: does not exist",
+            }
+        # Releasing an IP removes its static NAT and its rules (CloudStack's IpAddressManager cleanup).
+        del self.ips[q["id"]]
+        self.rules = {i: r for i, r in self.rules.items() if r["ipaddressid"] != q["id"]}
+        return self._job({"success": True})
+
     def _listVirtualMachines(self, q):
         vms = [v for v in self.vms.values() if q.get("id") in (None, v["id"])]
         return 200, ({"count": len(vms), "virtualmachine": vms} if vms else {})
-
-    def _listPublicIpAddresses(self, q):
-        return 200, {}
 
     def _listPortForwardingRules(self, q):
         return 200, {}
@@ -196,6 +269,10 @@ class FakeCloudStack(LoopbackApi):
         vm["state"] = state
         if state == "Expunging":
             del self.vms[vm["id"]]
+            for ip in self.ips.values():  # static NAT ends with the VM; the IP stays allocated (billed)
+                if ip.get("virtualmachineid") == vm["id"]:
+                    ip["isstaticnat"] = False
+                    del ip["virtualmachineid"]
         return self._job({"virtualmachine": vm})
 
     def _startVirtualMachine(self, q):

@@ -1,5 +1,6 @@
 """A loopback HTTP server for provider fakes: subclasses answer `handle(...)`; every request is
-recorded (method, path, query, headers, body) so tests can assert what the adapter sent."""
+recorded (method, path, query, headers, body) so tests can assert what the adapter sent, and any
+request can be made to fail (`fail_request`) to test what a failure at that step leaves behind."""
 
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ class LoopbackApi:
 
     def __init__(self):
         self.requests: list[Request] = []
+        self.faults: dict[int, tuple[int, bool]] = {}  # request number -> (status, carried out first)
         self.lock = threading.Lock()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: without TCP_NODELAY, Nagle's algorithm and the
+            # client's delayed ACK hold every answer ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
@@ -42,6 +47,7 @@ class LoopbackApi:
                 request = Request(self.command, parts.path, query, dict(self.headers), body)
                 with api.lock:
                     api.requests.append(request)
+                    request.number = len(api.requests)
                 status, headers, payload = api.respond(request)
                 if not isinstance(payload, (bytes, str)):
                     payload = json.dumps(payload)
@@ -65,7 +71,18 @@ class LoopbackApi:
 
     def respond(self, request: Request):
         with self.lock:
-            return self.handle(request)
+            fault = self.faults.pop(getattr(request, "number", 0), None)
+            if fault is None:
+                return self.handle(request)
+            status, after = fault
+            if after:  # the call is carried out, its answer lost
+                self.handle(request)
+            return status, {}, {"message": "injected fault", "errorresponse": {"errortext": "injected fault"}}
+
+    def fail_request(self, number: int, status: int = 400, after: bool = False) -> None:
+        """Answer the `number`-th request (1-based, counted from now on) with `status` instead of
+        handling it; with `after`, handle it first (it happens) and lose its answer."""
+        self.faults[len(self.requests) + number] = (status, after)
 
     def handle(self, request: Request):
         """Return (status, headers, body): body as bytes/str, or any JSON-able value."""

@@ -1,6 +1,6 @@
 """A loopback fake of the Outscale OSC API: JSON POSTs on /api/v1/<Action>.
 
-Shapes follow Outscale's API reference (CreateVms, CreateTags, ReadVms with Filters.Tags
+Shapes follow Outscale's API reference (CreateVms with its idempotent ClientToken, CreateTags, ReadVms with Filters.Tags
 "key=value" and VmStateNames, StartVms, StopVms, DeleteVms, ReadImages): answers carry
 `ResponseContext.RequestId`; errors are `{"Errors": [{"Code", "Type", "Details"}]}`. Requests must be
 signed `OSC4-HMAC-SHA256 Credential=<access key>/...` (the fake checks the scheme and key id only)."""
@@ -39,6 +39,7 @@ class FakeOutscale(LoopbackApi):
         super().__init__()
         self.access_key = access_key
         self.vms: dict[str, dict] = {}
+        self.tokens: dict[str, dict] = {}
         self.n = 0
 
     def handle(self, r):
@@ -60,6 +61,9 @@ class FakeOutscale(LoopbackApi):
     def _CreateVms(self, body):
         if body["ImageId"] != IMAGE["ImageId"]:
             return _error(400, "5023", "InvalidResource", f"The ImageId '{body['ImageId']}' does not exist.")
+        token = body.get("ClientToken")
+        if token and token in self.tokens:  # idempotent: the first call's VM, whatever its state now
+            return {"Vms": [self.tokens[token]]}
         self.n += 1
         vm = {
             "VmId": f"i-{uuid.uuid4().hex[:8]}",
@@ -78,8 +82,11 @@ class FakeOutscale(LoopbackApi):
             "SecurityGroups": [],
             "Nics": [],
             "_user_data": body.get("UserData"),
+            "ClientToken": token or "",
         }
         self.vms[vm["VmId"]] = vm
+        if token:
+            self.tokens[token] = vm
         return {"Vms": [vm]}
 
     def _CreateTags(self, body):
@@ -97,6 +104,8 @@ class FakeOutscale(LoopbackApi):
             if "Tags" in filters and not set(filters["Tags"]) & tags:
                 continue
             if "VmIds" in filters and vm["VmId"] not in filters["VmIds"]:
+                continue
+            if "ClientTokens" in filters and vm.get("ClientToken") not in filters["ClientTokens"]:
                 continue
             if "VmStateNames" in filters and vm["State"] not in filters["VmStateNames"]:
                 continue

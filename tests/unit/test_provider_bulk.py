@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.adapters.providers.bulk import TokenBucket, create_many, is_throttled
+from chalicelib.adapters.providers.bulk import TokenBucket, create_many
+from chalicelib.adapters.providers.retry import is_retryable as is_throttled
 from chalicelib.ports import ProviderError
 
 
@@ -57,7 +58,7 @@ def test_token_bucket_with_a_driven_clock():
     assert clock["t"] == pytest.approx(0.4) and all(w == pytest.approx(0.1) for w in waits)
 
 
-def test_throttled_calls_are_retried_with_backoff_then_succeed():
+def test_throttled_calls_are_retried_with_jittered_backoff_then_succeed():
     calls = {}
     delays = []
 
@@ -67,17 +68,21 @@ def test_throttled_calls_are_retried_with_backoff_then_succeed():
             raise ProviderError("RequestLimitExceeded", retryable=True)
         return spec
 
+    specs = [f"s{n}" for n in range(20)]
     outcome = create_many(
         create_one,
-        ["a", "b"],
-        concurrency=2,
-        rate_per_second=1000,
+        specs,
+        concurrency=4,
+        rate_per_second=10_000,
         retries=3,
         backoff_seconds=0.5,
         sleep=lambda s: delays.append(s),
     )
-    assert outcome.created == ["a", "b"] and outcome.failed == [] and calls == {"a": 3, "b": 3}
-    assert sorted(d for d in delays if d >= 0.5) == [0.5, 0.5, 1.0, 1.0]  # doubled each retry
+    assert outcome.created == specs and outcome.failed == [] and set(calls.values()) == {3}
+    assert outcome.attempts == 60 and len(delays) >= 40  # the token bucket may sleep a little too
+    retry_waits = sorted(delays)[-40:]
+    # Full jitter: each wait is random in [0, 0.5 * 2**n]; 40 of them are not all alike.
+    assert all(0 <= d <= 1.0 for d in retry_waits) and len({round(d, 6) for d in retry_waits}) > 10
 
 
 def test_non_retryable_errors_fail_at_once_and_exhausted_retries_fail():

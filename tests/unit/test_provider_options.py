@@ -82,3 +82,28 @@ def test_ec2_errors_are_classified():
         and not quota.retryable
     )
     assert "InstanceLimitExceeded" in str(quota)
+
+
+@pytest.mark.parametrize(
+    "region", ["eu-west-2", "cloudgouv-eu-west-1", "us-east-2", "us-west-1", "ap-northeast-1"]
+)
+def test_every_outscale_region_validates_and_targets_its_own_api(region):
+    from chalicelib.adapters.providers.outscale import OutscaleProvider
+
+    settings = parse_settings(document("outscale", {"region": region}))
+    options = OutscaleProvider.Options.model_validate(settings.providers["p1"].options)
+    adapter = OutscaleProvider("p1", settings.providers["p1"], options, context())
+    assert adapter.calls("stop", ["i-1"]) == [
+        f"POST https://api.{region}.outscale.com/api/v1/StopVms VmIds=[i-1]"
+    ]
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "cloudgouv-eu-west-2", "EU-WEST-2", "fr-par-1"])
+def test_unknown_outscale_region_is_refused_naming_the_choices(region):
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(document("outscale", {"region": region}))
+    message = str(caught.value)
+    assert "providers.p1.options.region" in message
+    assert all(
+        name in message for name in ("eu-west-2", "cloudgouv-eu-west-1", "us-east-2", "ap-northeast-1")
+    )

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.adapters.providers.bulk import create_many
+from chalicelib.adapters.providers.retry import retrying
 from chalicelib.adapters.providers.userdata import (
     MASTER_KEY_SECRET,
     BootOptions,
@@ -41,8 +42,10 @@ class HostedOptions(BaseModel):
 
     concurrency: int = Field(8, ge=1, le=64, description="creations in flight at once")
     rate_per_second: float = Field(5.0, gt=0, le=1000, description="API calls started per second at most")
-    retries: int = Field(4, ge=0, le=10, description="retries of a throttled call")
-    backoff_seconds: float = Field(1.0, ge=0, le=60, description="first retry delay, doubled each time")
+    retries: int = Field(4, ge=0, le=10, description="retries of a call that is safe to send again")
+    backoff_seconds: float = Field(
+        1.0, ge=0, le=60, description="first retry window: a random wait up to this, doubled each time"
+    )
     timeout_seconds: float = Field(30.0, gt=0, le=600, description="per HTTP call")
     boot: BootOptions = Field(default_factory=BootOptions)
 
@@ -134,6 +137,11 @@ class HostedProvider:
             )
         return ready
 
+    def retried(self, fn: Callable, *args, **kwargs):
+        """`fn(*args, **kwargs)`, sent again (with jittered backoff, retry.py) while it fails with a
+        retryable ProviderError; the adapter's error translation decides what is retryable."""
+        return retrying(self.options.retries, self.options.backoff_seconds)(fn, *args, **kwargs)
+
     # --- the port -------------------------------------------------------------------------------------
     def list(self) -> list[VM]:
         raise NotImplementedError
@@ -143,7 +151,8 @@ class HostedProvider:
 
     def create(self, specs: list[LaunchSpec]) -> list[VM]:
         """Create the VMs in parallel within the rate limit (see bulk.py). Returns the VMs created; the
-        ones that failed are logged and kept in `last_failures` (name, error); if none could be
+        ones that failed are logged and kept in `last_failures` (name, error), and leave nothing billable
+        behind (adapters undo their steps, `_sweep` destroys a VM made anyway); if none could be
         created, raises the first error as a ProviderError."""
         if not specs:
             return []
@@ -161,6 +170,8 @@ class HostedProvider:
         self.last_failures = [(spec.name, str(error)) for spec, error in outcome.failed]
         for name, error in self.last_failures:
             log.warning("provider %s: creating %s failed: %s", self.name, name, error)
+        if outcome.failed:
+            self._sweep({spec.name for spec, _ in outcome.failed})
         if outcome.failed and not outcome.created:
             first = outcome.failed[0][1]
             retryable = getattr(first, "retryable", False)
@@ -168,6 +179,21 @@ class HostedProvider:
                 f"provider {self.name}: no VM created ({len(outcome.failed)} failed): {first}", retryable
             )
         return outcome.created
+
+    def _sweep(self, names: set[str]) -> None:
+        """Destroy what failed creations made anyway. Each adapter undoes its own half-done steps
+        (volumes, IPs); this catches the VM of a create whose answer was lost (a timeout after the API
+        acted), which nothing would bill us for knowing. Best effort: a failure here is logged, and
+        reconciliation meets the VM at the next tick (tagged or named as ours)."""
+        try:
+            strays = [vm for vm in self.list() if vm.name in names and vm.status != "gone"]
+            for vm in strays:
+                log.warning(
+                    "provider %s: destroying %s (%s), made by a failed creation", self.name, vm.name, vm.vm_id
+                )
+                self.destroy(vm.vm_id)
+        except ProviderError as error:
+            log.warning("provider %s: checking failed creations for strays failed: %s", self.name, error)
 
     def _progress(self, done: int, total: int) -> None:
         if done == total or done % max(1, total // 10) == 0:  # about ten log lines per bulk run

@@ -3,8 +3,9 @@
 A scale-up of 100 servers through an API answering in a second would take minutes one call at a time;
 providers also throttle (HTTP 429, EC2's RequestLimitExceeded). `create_many` runs at most `concurrency`
 calls at once, starts at most `rate_per_second` calls per second (a token bucket shared by the workers),
-and retries a throttled or transient call with exponential backoff. Other errors are not retried: a
-quota or bad-image error will not heal by asking again.
+and retries a create whose failure is safe to retry (retry.py: throttled, never sent, or idempotent)
+through tenacity with full jitter. Other errors are not retried: a quota or bad-image error will not
+heal by asking again, and a create whose answer was lost might have made a VM.
 """
 
 from __future__ import annotations
@@ -16,15 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from chalicelib.ports import ProviderError
+from chalicelib.adapters.providers.retry import retrying
 
 Spec = TypeVar("Spec")
 Result = TypeVar("Result")
-
-#: Error codes providers use for throttling (AWS: RequestLimitExceeded/Throttling; OSC: 10xx "too many").
-THROTTLE_CODES = frozenset(
-    {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequests", "429"}
-)
 
 
 class TokenBucket:
@@ -56,20 +52,6 @@ class TokenBucket:
             self._sleep(wait)
 
 
-def is_throttled(error: BaseException) -> bool:
-    """True for errors worth retrying: ProviderError(retryable=True), HTTP 429, or a throttling code."""
-    if isinstance(error, ProviderError):
-        return error.retryable
-    status = getattr(error, "status_code", None) or getattr(error, "http_code", None)
-    if status == 429:
-        return True
-    code = getattr(error, "response", None)
-    if isinstance(code, dict):  # botocore ClientError
-        if code.get("Error", {}).get("Code") in THROTTLE_CODES:
-            return True
-    return any(mark in str(error) for mark in ("RequestLimitExceeded", "429 Too Many", "Throttling"))
-
-
 @dataclass
 class BulkOutcome(Generic[Spec, Result]):
     """What came of a bulk run: results in the order of the specs that succeeded, and the failures."""
@@ -92,9 +74,10 @@ def create_many(
     sleep: Callable[[float], None] = time.sleep,
 ) -> BulkOutcome:
     """Call `create_one(spec)` for every spec: at most `concurrency` at once, at most `rate_per_second`
-    calls started per second (retries included), each throttled call retried up to `retries` times with
-    backoff `backoff_seconds * 2**attempt` (capped). `on_progress(done, total)` is called after each
-    spec finishes, success or final failure. Never raises for a failed spec: see `BulkOutcome.failed`."""
+    calls started per second (retries included), each retryable failure retried up to `retries` times
+    after a random wait up to `backoff_seconds * 2**attempt` (capped). `on_progress(done, total)` is
+    called after each spec finishes, success or final failure. Never raises for a failed spec: see
+    `BulkOutcome.failed`."""
     if concurrency < 1 or retries < 0:
         raise ValueError("concurrency must be >= 1 and retries >= 0")
     total = len(specs)
@@ -106,24 +89,18 @@ def create_many(
     results: list = [None] * total
     done = 0
 
+    def attempt() -> None:
+        bucket.acquire()
+        with lock:
+            outcome.attempts += 1
+
     def run(index: int) -> None:
         nonlocal done
-        spec = specs[index]
-        attempt = 0
-        while True:
-            bucket.acquire()
-            with lock:
-                outcome.attempts += 1
-            try:
-                results[index] = (True, create_one(spec))
-                break
-            except Exception as error:  # noqa: BLE001 - every failure is reported, none escapes a worker
-                if attempt < retries and is_throttled(error):
-                    sleep(min(max_backoff_seconds, backoff_seconds * 2**attempt))
-                    attempt += 1
-                    continue
-                results[index] = (False, error)
-                break
+        policy = retrying(retries, backoff_seconds, max_backoff_seconds, sleep=sleep, before=attempt)
+        try:
+            results[index] = (True, policy(create_one, specs[index]))
+        except Exception as error:  # noqa: BLE001 - every failure is reported, none escapes a worker
+            results[index] = (False, error)
         with lock:
             done += 1
             if on_progress:

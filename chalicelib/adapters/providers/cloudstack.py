@@ -10,13 +10,20 @@ a VM whose tagging failed. VMs are deployed started (libcloud's default is `star
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal, NoReturn
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions
+from chalicelib.adapters.providers.cloudstack_nat import StaticNat, parse_rule
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
+
+#: What a BBB server must accept from everyone (BBB's firewall guide): HTTP (certificate challenge,
+#: redirect), HTTPS (API, client, WebSocket), and WebRTC media. TURN (3478) runs on its own server
+#: (`boot.turn_server`), not on fleet servers: add "tcp:3478", "udp:3478" only if yours do.
+BBB_INGRESS = ("tcp:80", "tcp:443", "udp:16384-32768")
 
 
 class CloudStackOptions(HostedOptions):
@@ -34,6 +41,29 @@ class CloudStackOptions(HostedOptions):
     security_groups: list[str] = Field(default_factory=list, description="basic zones only")
     expunge: bool = Field(True, description="destroy frees the VM at once instead of after the expunge delay")
     poll_interval_seconds: float = Field(2.0, gt=0, le=60, description="async job polling period")
+    public_ip: Literal["nic", "static_nat"] = Field(
+        "nic",
+        description="nic: the VM's own NIC is public (basic zone, shared network); static_nat: isolated "
+        "network, one public IP per VM with static NAT and the ingress rules",
+    )
+    ingress: list[str] = Field(
+        default_factory=lambda: list(BBB_INGRESS),
+        description="static_nat: opened ranges, e.g. udp:16384-32768",
+    )
+    ingress_cidr: str = Field("0.0.0.0/0", description="static_nat: who may reach the opened ranges")
+
+    @field_validator("ingress")
+    @classmethod
+    def _rules(cls, value: list[str]) -> list[str]:
+        for rule in value:
+            parse_rule(rule)
+        return value
+
+    @model_validator(mode="after")
+    def _isolated(self) -> CloudStackOptions:
+        if self.public_ip == "static_nat" and not self.network:
+            raise ValueError("public_ip = static_nat needs the isolated network's name or id in network")
+        return self
 
 
 class CloudStackProvider(LibcloudProvider):
@@ -102,8 +132,36 @@ class CloudStackProvider(LibcloudProvider):
         return [vm for vm in vms if vm.status != "gone" and self.owns(vm.name, vm.tags)]
 
     def _create_one(self, spec: LaunchSpec) -> VM:
+        """deployVirtualMachine, then createTags; a VM whose tagging failed is destroyed again (and
+        expunged) so that nothing bills outside the cluster's listing."""
+        try:
+            node = self._deploy(spec)
+        except ProviderError as error:
+            self.undo_lost_create(spec.name, error)
+        try:
+            self.call(
+                f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags)
+            )
+            if self.options.public_ip == "static_nat":
+                node.public_ips = [self.nat.attach(node, spec.name, self._network)]
+        except ProviderError as error:
+            self._undo(node, spec.name, error)
+        node.extra["tags"] = dict(spec.tags)
+        return self._to_vm(node)
+
+    @cached_property
+    def nat(self) -> StaticNat:
+        return StaticNat(self)
+
+    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+        """As every provider; with static NAT, first release our public IPs whose VM is gone."""
+        if specs and self.options.public_ip == "static_nat":
+            self.nat.orphans({vm.vm_id for vm in self.list()})
+        return super().create(specs)
+
+    def _deploy(self, spec: LaunchSpec):
         opts = self.options
-        node = self.call(
+        return self.call(
             f"deployVirtualMachine {spec.name}",
             self.driver.create_node,
             name=spec.name,
@@ -116,10 +174,24 @@ class CloudStackProvider(LibcloudProvider):
             ex_security_groups=list(opts.security_groups) or None,
             ex_displayname=spec.name,
             ex_start_vm=True,
+            idempotent=False,  # no client token: a lost answer may still have deployed the VM
+            retry=False,
         )
-        self.call(f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags))
-        node.extra["tags"] = dict(spec.tags)
-        return self._to_vm(node)
+
+    def _undo(self, node, name: str, error: ProviderError) -> NoReturn:
+        """Destroy (and expunge) a VM whose creation failed half-way, then raise the creation's error:
+        retryable as it was when the VM is gone, never when it could not be destroyed."""
+        try:
+            self.call(
+                f"destroyVirtualMachine {node.id}",
+                self.driver.destroy_node,
+                self.bare_node(str(node.id)),
+                ex_expunge=True,
+                missing_ok=True,
+            )
+        except ProviderError as cleanup:
+            raise ProviderError(f"{error}; destroying VM {name} ({node.id}) failed too: {cleanup}") from None
+        raise ProviderError(f"{error} (VM {name} destroyed again)", error.retryable) from None
 
     def start(self, vm_id: str) -> VM:
         """startVirtualMachine (waits for the job); returns the VM as CloudStack reports it then."""
@@ -130,13 +202,25 @@ class CloudStackProvider(LibcloudProvider):
         self.call(f"stopVirtualMachine {vm_id}", self.driver.ex_stop, self.bare_node(vm_id))
 
     def destroy(self, vm_id: str) -> None:
-        """destroyVirtualMachine (expunged at once by default); already gone counts as destroyed."""
+        """destroyVirtualMachine (expunged at once by default); already gone counts as destroyed. With
+        static NAT, its public IP is released first (a destroyed VM would leave it allocated, billed)."""
+        if self.options.public_ip == "static_nat":
+            self.nat.release(vm_id)
         self.call(
             f"destroyVirtualMachine {vm_id}",
             self.driver.destroy_node,
             self.bare_node(vm_id),
             ex_expunge=self.options.expunge,
             missing_ok=True,
+        )
+
+    def _describe_nat(self) -> str:
+        if self.options.public_ip != "static_nat":
+            return ""
+        rules = ",".join(self.options.ingress)
+        return (
+            f"; command=associateIpAddress network={self.options.network}; command=enableStaticNat; "
+            f"command=createFirewallRule {rules} from {self.options.ingress_cidr}"
         )
 
     def _describe(self, operation: str, target) -> str:
@@ -146,7 +230,10 @@ class CloudStackProvider(LibcloudProvider):
                 f"{where} command=deployVirtualMachine name={target.name} zone={self.options.zone} "
                 f"serviceoffering={self.options.service_offering} template={target.image or self.settings.image} "
                 f"startvm=true {self.user_data_note(target)}; command=createTags {TAG_CLUSTER}={self.context.cluster}"
+                + self._describe_nat()
             )
+        if operation == "destroy" and self.options.public_ip == "static_nat":
+            where += " command=disassociateIpAddress (its public IP);"
         command = {
             "start": "startVirtualMachine",
             "stop": "stopVirtualMachine",

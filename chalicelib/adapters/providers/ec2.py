@@ -14,9 +14,12 @@ from functools import cached_property
 from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER, HostedOptions, HostedProvider, utc
-from chalicelib.adapters.providers.bulk import THROTTLE_CODES
+from chalicelib.adapters.providers.retry import THROTTLE_CODES
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
+
+#: EC2's server-side error codes (HTTP 5xx): worth another try.
+SERVER_FAULTS = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 
 # EC2 instance states -> our four (stopping still bills until stopped, but will not serve again).
 STATUS = {
@@ -43,12 +46,15 @@ class Ec2Options(HostedOptions):
 
 
 def _failure(action: str, error: Exception) -> ProviderError:
-    """A boto3 error as one ProviderError line; throttling is retryable."""
-    code = (
-        getattr(error, "response", {}).get("Error", {}).get("Code", "") if hasattr(error, "response") else ""
-    )
+    """A boto3 error as one ProviderError line. Retryable: throttling, EC2's 5xx (by code or HTTP
+    status), and network faults (no code) — every call we make is idempotent, RunInstances through
+    its ClientToken."""
+    response = getattr(error, "response", None) or {}
+    code = response.get("Error", {}).get("Code", "")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     text = f"EC2 {action} failed: {code or type(error).__name__}: {error}"
-    return ProviderError(text, retryable=code in THROTTLE_CODES or not code)
+    retryable = code in THROTTLE_CODES or code in SERVER_FAULTS or status >= 500 or not code
+    return ProviderError(text, retryable=retryable)
 
 
 class Ec2Provider(HostedProvider):
@@ -73,19 +79,25 @@ class Ec2Provider(HostedProvider):
         config = Config(
             connect_timeout=opts.timeout_seconds,
             read_timeout=opts.timeout_seconds,
-            retries={"max_attempts": 2, "mode": "standard"},
+            # One attempt: retries are ours (retry.py, the same policy as every provider).
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         return boto3.client(
             "ec2", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config, **keys
         )
 
-    def _call(self, action: str, **params):
+    def _call(self, action: str, retry: bool = True, **params):
+        """One EC2 call, sent again while that is safe (every call we make is idempotent). The call
+        that makes a VM passes `retry=False`: `create_many` retries whole creations."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return getattr(self.client, action)(**params)
-        except (ClientError, BotoCoreError) as error:
-            raise _failure(action, error) from None
+        def once():
+            try:
+                return getattr(self.client, action)(**params)
+            except (ClientError, BotoCoreError) as error:
+                raise _failure(action, error) from None
+
+        return self.retried(once) if retry else once()
 
     def _to_vm(self, instance: dict) -> VM:
         tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
@@ -154,7 +166,7 @@ class Ec2Provider(HostedProvider):
             params["SecurityGroupIds"] = list(opts.security_group_ids)
         if opts.key_name:
             params["KeyName"] = opts.key_name
-        return self._to_vm(self._call("run_instances", **params)["Instances"][0])
+        return self._to_vm(self._call("run_instances", retry=False, **params)["Instances"][0])
 
     def start(self, vm_id: str) -> VM:
         """Start a stopped instance; returns it as EC2 reports it right after."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 from chalicelib.adapters.providers.base import HostedProvider, utc
+from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import ProviderError
 
@@ -31,14 +33,21 @@ STATUS = {
 }
 
 
-def libcloud_failure(what: str, error: Exception) -> ProviderError:
-    """One ProviderError line for a libcloud error; throttling, 5xx and connection faults retryable."""
+def libcloud_failure(what: str, error: Exception, idempotent: bool = True) -> ProviderError:
+    """One ProviderError line for a libcloud error, retryable when sending it again is safe (retry.py):
+    throttling and 502-504 always; other 5xx and network faults only for an idempotent call."""
     from libcloud.common.exceptions import RateLimitReachedError
 
     code = getattr(error, "code", None) or getattr(error, "http_code", None)
-    retryable = isinstance(error, (RateLimitReachedError, ConnectionError, TimeoutError, OSError)) or (
-        isinstance(code, int) and (code == 429 or code >= 500)
-    )
+    if isinstance(error, RateLimitReachedError):
+        retryable = True
+    elif isinstance(code, int) and code >= 400:
+        retryable = safe_to_retry(idempotent=idempotent, status=code)
+    else:
+        network = isinstance(error, (ConnectionError, TimeoutError, OSError)) or type(
+            error
+        ).__module__.startswith(("requests", "urllib3"))
+        retryable = network and safe_to_retry(idempotent=idempotent, error=error)
     # Query strings are cut: CloudStack's carry the API key and request signature.
     detail = re.sub(r"\?[^\s'\")]*", "?...", str(getattr(error, "value", "") or error))[:300]
     return ProviderError(f"{what} failed: {type(error).__name__}: {detail}", retryable=retryable)
@@ -70,17 +79,49 @@ class LibcloudProvider(HostedProvider):
             driver = self._local.driver = self._new_driver()
         return driver
 
-    def call(self, what: str, fn: Callable, *args, missing_ok: bool = False, **kwargs):
-        """Run a driver call; any libcloud or network error becomes one ProviderError naming `what`.
-        With `missing_ok`, a 404 (the resource is already gone) returns None instead."""
-        try:
-            return fn(*args, **kwargs)
-        except ProviderError:
-            raise
-        except Exception as error:  # noqa: BLE001 - libcloud raises many unrelated types
-            if missing_ok and is_not_found(error):
-                return None
-            raise libcloud_failure(f"{self.kind} {what}", error) from None
+    def call(
+        self,
+        what: str,
+        fn: Callable,
+        *args,
+        missing_ok: bool = False,
+        idempotent: bool = True,
+        retry: bool = True,
+        **kwargs,
+    ):
+        """Run a driver call; any libcloud or network error becomes one ProviderError naming `what`,
+        and the call is sent again while that is safe (retry.py; for a call that is not `idempotent`,
+        only when it surely was not carried out). With `missing_ok`, a 404 (the resource is already
+        gone) returns None instead. The call that makes a VM passes `retry=False`: `create_many`
+        retries whole creations (within the rate limit), and only what is safe."""
+
+        def once():
+            try:
+                return fn(*args, **kwargs)
+            except ProviderError:
+                raise
+            except Exception as error:  # noqa: BLE001 - libcloud raises many unrelated types
+                if missing_ok and is_not_found(error):
+                    return None
+                raise libcloud_failure(f"{self.kind} {what}", error, idempotent) from None
+
+        return self.retried(once) if retry else once()
+
+    def undo_lost_create(self, name: str, error: ProviderError) -> NoReturn:
+        """Raise the failure of a create call that is not one request: libcloud's CloudStack create
+        polls a job, its OpenStack create reads the server back. A retryable fault in a later request
+        says nothing about the first, which may have made the VM: before such a failure is retried,
+        a VM of that name is looked up and destroyed, and then the failure is no longer retried."""
+        if error.retryable:
+            try:
+                strays = [vm for vm in self.list() if vm.name == name]
+                for vm in strays:
+                    self.destroy(vm.vm_id)
+            except ProviderError as cleanup:
+                raise ProviderError(f"{error}; removing a VM it may have made failed: {cleanup}") from None
+            if strays:
+                raise ProviderError(f"{error} (VM {name} it made destroyed again)") from None
+        raise error
 
     def node_to_vm(self, node, tags: dict[str, str]) -> VM:
         """A libcloud Node as our VM record (status normalised, first public IP as the address)."""

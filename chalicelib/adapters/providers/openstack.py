@@ -117,8 +117,14 @@ class OpenStackProvider(LibcloudProvider):
         return [vm for vm in vms if self.owns(vm.name, vm.tags)]
 
     def _create_one(self, spec: LaunchSpec) -> VM:
+        try:
+            return self._to_vm(self._create_server(spec))
+        except ProviderError as error:
+            self.undo_lost_create(spec.name, error)
+
+    def _create_server(self, spec: LaunchSpec):
         opts = self.options
-        node = self.call(
+        return self.call(
             f"create server {spec.name}",
             self.driver.create_node,
             name=spec.name,
@@ -130,8 +136,9 @@ class OpenStackProvider(LibcloudProvider):
             networks=[self._network] if self._network else None,
             ex_security_groups=[SimpleNamespace(name=g) for g in opts.security_groups] or None,
             ex_availability_zone=opts.availability_zone,
+            idempotent=False,  # Nova has no client token: a lost answer may still have made a server
+            retry=False,
         )
-        return self._to_vm(node)
 
     def start(self, vm_id: str) -> VM:
         """os-start a SHUTOFF server; returns it as Nova reports it right after."""

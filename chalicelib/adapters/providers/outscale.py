@@ -12,20 +12,31 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import replace
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_HOSTNAME, HostedOptions, utc
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
+from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
+
+log = logging.getLogger("bbbscale.providers")
+
+#: Outscale's regions as Outscale names them ("Regions, Endpoints and Subregions Reference",
+#: docs.outscale.com): each one's API is https://api.<region>.outscale.com. `cloudgouv-eu-west-1` is the
+#: SecNumCloud region. An account lives in one region; `ReadRegions` may not list them all.
+Region = Literal["eu-west-2", "cloudgouv-eu-west-1", "us-east-2", "us-west-1", "ap-northeast-1"]
+REGIONS: tuple[str, ...] = get_args(Region)
 
 
 class OutscaleOptions(HostedOptions):
     """`[providers.X.options]` for Outscale."""
 
-    region: str = Field("eu-west-2", pattern=r"^[a-z]{2}-[a-z0-9-]+-\d$")
+    region: Region = "eu-west-2"
     endpoint: str | None = Field(None, description="API root instead of https://api.<region>.outscale.com")
     access_key_env: str = "OSC_ACCESS_KEY"
     secret_key_env: str = "OSC_SECRET_KEY"
@@ -60,7 +71,8 @@ def _driver_class():
                 )
             except requests.RequestException as error:
                 raise ProviderError(
-                    f"outscale {action} failed: {type(error).__name__}", retryable=True
+                    f"outscale {action} failed: {type(error).__name__}",
+                    safe_to_retry(idempotent=True, error=error),
                 ) from None
             if response.status_code != 200:
                 try:
@@ -70,7 +82,9 @@ def _driver_class():
                     )
                 except ValueError:
                     detail = response.text[:200]
-                retryable = response.status_code in (429, 500, 503)
+                # Every call we make is idempotent: reads, tags, actions on named VMs, and CreateVms
+                # with a ClientToken (a repeated call returns the first call's VM).
+                retryable = safe_to_retry(idempotent=True, status=response.status_code)
                 raise ProviderError(
                     f"outscale {action} failed: HTTP {response.status_code} {detail}", retryable
                 )
@@ -144,24 +158,56 @@ class OutscaleProvider(LibcloudProvider):
         return cache[wanted]
 
     def _create_one(self, spec: LaunchSpec) -> VM:
+        """CreateVms, then CreateTags; a VM whose tagging failed is deleted again (untagged, it would
+        bill outside the cluster's listing). The ClientToken (the server name, never reused) makes a
+        retried CreateVms return the VM of the first call rather than a second VM."""
         opts = self.options
         node = self.call(
             f"CreateVms {spec.name}",
             self.driver.create_node,
             image=self._image(spec.image or self.settings.image),
-            ex_user_data=base64.b64encode(
-                spec.user_data.encode()
-            ).decode(),  # the API wants it base64-encoded
+            ex_user_data=base64.b64encode(spec.user_data.encode()).decode(),  # the API wants base64
             ex_vm_type=opts.vm_type,
             ex_keypair_name=opts.keypair_name,
             ex_subnet_id=opts.subnet_id,
             ex_security_group_ids=list(opts.security_group_ids) or None,
             ex_boot_on_creation=True,
+            ex_client_token=spec.name,
+            retry=False,  # safe to repeat (ClientToken), but `create_many` retries whole creations
         )
         tags = [{"Key": "Name", "Value": spec.name}] + [{"Key": k, "Value": v} for k, v in spec.tags.items()]
-        self.call(f"CreateTags {spec.name}", self.driver.ex_create_tags, [node.id], tags)
+        try:
+            self.call(f"CreateTags {spec.name}", self.driver.ex_create_tags, [node.id], tags)
+        except ProviderError as error:
+            try:
+                self.call(f"DeleteVms {node.id}", self.driver.delete_vms, [node.id])
+            except ProviderError as cleanup:
+                raise ProviderError(f"{error}; deleting VM {node.id} failed too: {cleanup}") from None
+            # Not retryable: the ClientToken is spent on the deleted VM; the next tick uses a new name.
+            raise ProviderError(f"{error} (VM {spec.name} {node.id} deleted again)") from None
         node.extra["Tags"] = tags
         return self._to_vm(node)
+
+    def _sweep(self, names: set[str]) -> None:
+        """As every provider, then by ClientToken: a VM whose CreateVms answers were all lost has no
+        tags yet, so the tag-filtered listing cannot see it; its token (the server name) finds it."""
+        super()._sweep(names)
+        query = {
+            "Filters": {
+                "ClientTokens": sorted(names),
+                "VmStateNames": ["pending", "running", "stopping", "stopped"],
+            }
+        }
+        try:
+            for node in self.call(
+                "ReadVms by ClientToken", self.driver.list_nodes, ex_data=json.dumps(query)
+            ):
+                log.warning(
+                    "provider %s: deleting untagged VM %s, made by a failed creation", self.name, node.id
+                )
+                self.destroy(node.id)
+        except ProviderError as error:
+            log.warning("provider %s: looking for VMs of failed creations failed: %s", self.name, error)
 
     def _read(self, vm_id: str) -> VM:
         query = json.dumps({"Filters": {"VmIds": [vm_id]}})
@@ -180,7 +226,7 @@ class OutscaleProvider(LibcloudProvider):
     def destroy(self, vm_id: str) -> None:
         """DeleteVms; a VM the API no longer knows counts as destroyed."""
         try:
-            self.driver.delete_vms([vm_id])
+            self.retried(self.driver.delete_vms, [vm_id])
         except ProviderError as error:
             if "InvalidResource" not in str(error) and "HTTP 404" not in str(error):
                 raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import NoReturn
 
 from pydantic import Field
 
@@ -22,6 +23,7 @@ from chalicelib.adapters.providers.base import (
     HostedProvider,
     utc,
 )
+from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, ProviderError
 
@@ -75,23 +77,35 @@ class ScalewayProvider(HostedProvider):
         session.headers["X-Auth-Token"] = self.secret(self.options.secret_key_env)
         return session
 
-    def _request(self, method: str, path: str, expect=(200,), **kwargs):
+    def _request(self, method: str, path: str, expect=(200,), retry: bool = True, **kwargs):
+        """One API call, sent again while that is safe (retry.py). `retry=False` leaves retrying to the
+        caller (the create's first call: `create_many` retries whole creations)."""
+        if not retry:
+            return self._send(method, path, expect, **kwargs)
+        return self.retried(self._send, method, path, expect, **kwargs)
+
+    def _send(self, method: str, path: str, expect, **kwargs):
         import requests
 
+        # POST creates a server or runs an action: not safe to repeat once it may have been carried out.
+        idempotent = method in ("GET", "PUT", "PATCH", "DELETE")
         try:
             response = self.session.request(
                 method, self.base + path, timeout=self.options.timeout_seconds, **kwargs
             )
         except requests.RequestException as error:
-            raise ProviderError(f"Scaleway {method} {path}: {type(error).__name__}", retryable=True) from None
+            raise ProviderError(
+                f"Scaleway {method} {path}: {type(error).__name__}",
+                safe_to_retry(idempotent=idempotent, error=error),
+            ) from None
         if response.status_code not in expect:
             try:
                 message = response.json().get("message", "")
             except ValueError:
                 message = response.text[:200]
-            retryable = response.status_code == 429 or response.status_code >= 500
             raise ProviderError(
-                f"Scaleway {method} {path}: HTTP {response.status_code} {message}".strip(), retryable
+                f"Scaleway {method} {path}: HTTP {response.status_code} {message}".strip(),
+                safe_to_retry(idempotent=idempotent, status=response.status_code),
             )
         return response.json() if response.content else {}
 
@@ -142,7 +156,7 @@ class ScalewayProvider(HostedProvider):
             "tags": [f"{k}={v}" for k, v in spec.tags.items()],
             "dynamic_ip_required": True,
         }
-        server = self._request("POST", "/servers", expect=(200, 201), json=body)["server"]
+        server = self._request("POST", "/servers", expect=(200, 201), retry=False, json=body)["server"]
         try:
             self._request(
                 "PATCH",
@@ -156,9 +170,32 @@ class ScalewayProvider(HostedProvider):
             )
         except ProviderError as error:
             # Never leave a half-made server behind: it would bill with no user data.
-            self._request("DELETE", f"/servers/{server['id']}", expect=(200, 204, 404))
-            raise ProviderError(f"{error} (server {spec.name} deleted again)", error.retryable) from None
+            self._undo(server, spec.name, error)
         return self._to_vm({**server, "state": "starting"})
+
+    def _undo(self, server: dict, name: str, error: ProviderError) -> NoReturn:
+        """Delete a server whose creation failed half-way, and its volumes (deleting a server keeps
+        them, and they bill); then raise the creation's error. Retryable only if all of it is gone."""
+        try:
+            current = self._request("GET", f"/servers/{server['id']}", expect=(200, 404)).get("server")
+            if current is None:  # gone already: its volumes may not be
+                current = {"state": "stopped", "volumes": server.get("volumes")}
+            if current.get("state") not in ("stopped", "stopped in place"):
+                # Powered on after all (its answer was lost): terminate takes volumes and IP with it.
+                self._request(
+                    "POST", f"/servers/{server['id']}/action", expect=(200, 202), json={"action": "terminate"}
+                )
+            else:
+                self._request("DELETE", f"/servers/{server['id']}", expect=(200, 204, 404))
+                for volume in (current.get("volumes") or server.get("volumes") or {}).values():
+                    self._request("DELETE", f"/volumes/{volume['id']}", expect=(200, 204, 404))
+        except ProviderError as cleanup:
+            raise ProviderError(
+                f"{error}; cleaning up server {name} ({server['id']}) failed too: {cleanup}", retryable=False
+            ) from None
+        raise ProviderError(
+            f"{error} (server {name} and its volumes deleted again)", error.retryable
+        ) from None
 
     def start(self, vm_id: str) -> VM:
         self._request("POST", f"/servers/{vm_id}/action", expect=(200, 202), json={"action": "poweron"})

@@ -1,0 +1,1 @@
+"""Metrics exporters for hosts without CloudWatch (`bbbscale run`)."""
