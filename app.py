@@ -11,7 +11,7 @@ from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
 from chalicelib.observability import install
 from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands
-from chalicelib.service.once import once, request_key
+from chalicelib.service.once import first_delivery, once, request_key
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
 install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
@@ -110,6 +110,17 @@ def _raw_body() -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+#: A chat command is a few hundred bytes; a body past this is not one (answered 413, nothing parsed).
+MAX_CHAT_BODY_BYTES = 16 * 1024
+
+
+def _too_large() -> Response | None:
+    size = len(_raw_body())
+    if size > MAX_CHAT_BODY_BYTES:
+        return _answer(413, {"error": f"body of {size} bytes is larger than {MAX_CHAT_BODY_BYTES} bytes"})
+    return None
+
+
 @app.route("/hooks/closure", methods=["POST"])
 def closure_webhook():
     """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
@@ -122,7 +133,9 @@ def closure_webhook():
         closures.verify_signature(
             secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
         )
-        receipt = closures.accept(runtime.store, body, now, runtime.settings.timezone)
+        receipt = closures.accept(
+            runtime.store, body, now, runtime.settings.timezone, headers.get("x-bbbscale-timestamp")
+        )
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
     except closures.InvalidRequest as error:
@@ -161,9 +174,14 @@ def slack_command():
     secret = _secret(runtime, "BBBSCALE_SLACK_SIGNING_SECRET")
     if not secret:
         return _answer(503, {"error": "slack commands not configured"})
-    body, now = _raw_body(), datetime.now(UTC)
-    if not slack.verify(secret, body, dict(app.current_request.headers), now):
+    refused = _too_large()
+    if refused is not None:
+        return refused
+    body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
+    if not slack.verify(secret, body, headers, now):
         return _answer(401, {"error": "invalid Slack signature"})
+    if first_delivery(runtime, "slack", headers) is False:
+        return _answer(401, {"error": "replayed request refused (signature already used)"})
     command = slack.parse_slash(body)
 
     def serve() -> dict:
@@ -185,6 +203,9 @@ def rocketchat_command():
     token = _secret(runtime, "BBBSCALE_ROCKETCHAT_TOKEN")
     if not token:
         return _answer(503, {"error": "rocket.chat commands not configured"})
+    refused = _too_large()
+    if refused is not None:
+        return refused
     try:
         document = json.loads(_raw_body())
     except ValueError:

@@ -200,9 +200,14 @@ class Runtime:
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
         stored: losing the store never loses a server's secret."""
-        master = (
-            self.secret("BBBSCALE_SERVER_SECRET_KEY") or f"bbbscale-{self.settings.cluster}-insecure-demo-key"
-        )
+        master = self.secret(SERVER_KEY)
+        if not master:
+            if not simulated_only(self.settings):
+                # A built-in key would be guessable, and it feeds the secrets sent with addServer.
+                from chalicelib.config import ConfigError
+
+                raise ConfigError(f"no server secret key: set {SERVER_KEY} (real providers need one)")
+            master = f"bbbscale-{self.settings.cluster}-simulated-fleet-demo-key"  # no real VM is made
         return hmac.new(master.encode(), server.name.encode(), hashlib.sha256).hexdigest()
 
     def launch_spec(self, server: Server) -> LaunchSpec:
@@ -352,6 +357,32 @@ class Runtime:
             },
             "guard": guard_status(self),
         }
+
+
+SERVER_KEY = "BBBSCALE_SERVER_SECRET_KEY"
+
+
+def simulated_only(settings: Settings) -> bool:
+    """True when no provider creates or starts real VMs: every provider is the simulated cloud or a
+    static pool of existing servers (whose secrets come from their own options), so no BBB secret we
+    derive is at stake."""
+    return all(p.kind == "simulated" or p.mode == "static" for p in settings.providers.values())
+
+
+def check_secrets(settings: Settings, secret: Callable[[str], str | None] = env_secret) -> None:
+    """Refuse to start a tick on real providers while secrets it needs are missing, naming them all at
+    once (ConfigError, exit 2): the Scalelite secret, and the server secret key when real VMs are made.
+    The simulated fleet needs neither."""
+    if all(p.kind == "simulated" for p in settings.providers.values()):
+        return
+    needed = [settings.scalelite.secret_env] + ([] if simulated_only(settings) else [SERVER_KEY])
+    missing = [name for name in needed if not secret(name)]
+    if missing:
+        from chalicelib.config import ConfigError
+
+        raise ConfigError(
+            f"missing secrets: {', '.join(missing)} (set them in the environment or the secret store)"
+        )
 
 
 def build(settings: Settings, **overrides) -> Runtime:

@@ -15,6 +15,7 @@ from datetime import UTC
 
 from chalicelib import __version__
 from chalicelib.config import ConfigError, load_settings
+from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
 
 
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="tick forever at the configured interval")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
+    # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
+    run.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
+    run.add_argument("--start", type=_moment, default=None, help=argparse.SUPPRESS)
     sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
     sim.add_argument("--trace", required=True, metavar="PATH")
     sim.add_argument(
@@ -94,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
     return parser
+
+
+def _moment(text: str):
+    """An ISO-8601 time with its offset (argparse type)."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("a time needs its UTC offset")
+    return moment
 
 
 def _emit(document: dict, as_json: bool, human) -> None:
@@ -173,7 +187,7 @@ def cmd_tick(args, settings) -> int:
     if result.get("load") is None and result.get("problems"):
         # The tick held (nothing scaled down on no data) and its decision is recorded, but the load could
         # not be read: for scripts and cron, that is a failed check.
-        print(f"bbbscale tick: load not observed: {result['problems'][0]}", file=sys.stderr)
+        print(f"bbbscale tick: load not observed: {mask_credentials(result['problems'][0])}", file=sys.stderr)
         return 1
     return 0
 
@@ -181,7 +195,16 @@ def cmd_tick(args, settings) -> int:
 def cmd_run(args, settings) -> int:
     from chalicelib.sim.embedded import run_forever
 
-    return run_forever(settings, dry_run=args.dry_run, max_ticks=args.max_ticks, as_json=args.json)
+    if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
+        raise UsageError("--speed must be a number in (0, 3600]")
+    return run_forever(
+        settings,
+        dry_run=args.dry_run,
+        max_ticks=args.max_ticks,
+        as_json=args.json,
+        speed=args.speed,
+        start=args.start,
+    )
 
 
 def cmd_simulate(args, settings) -> int:
@@ -210,15 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(CredentialFilter())
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
         return COMMANDS[args.command](args, settings)
     except (ConfigError, UsageError) as error:
-        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
         return 2
     except BbbscaleError as error:
-        print(f"bbbscale {args.command}: {error}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bbbscale {args.command}: interrupted", file=sys.stderr)
@@ -229,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = getattr(args, "secret", None)
         if secret:
             said = said.replace(secret, "***")
+        said = mask_credentials(said)
         print(f"bbbscale {args.command}: unexpected {type(error).__name__}: {said}", file=sys.stderr)
         return 1
 

@@ -75,6 +75,20 @@ class ScaleliteSettings(Strict):
     # registered without a tag unless the platform routes meetings by tag (meta_server-tag).
     server_tag: str | None = Field(None, description="Scalelite tag for the servers bbbscale registers")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as error:
+            raise ValueError(f"not a URL: {error}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host (the API base)")
+        return value
+
 
 class LifecycleSettings(Strict):
     stabilization_minutes: float = Field(10.0, ge=0, description="desired must stay below fleet this long")
@@ -98,7 +112,10 @@ class LifecycleSettings(Strict):
     backoff_base_minutes: float = Field(5.0, gt=0)
     backoff_max_minutes: float = Field(30.0, gt=0)
     failures_before_backoff: int = Field(3, ge=1)
-    lease_seconds: int = Field(300, ge=10)
+    # Short, renewed by a heartbeat while a tick works: a killed holder blocks scaling for at most this long.
+    lease_seconds: int = Field(
+        60, ge=10, description="tick lease, renewed every third of it while a tick works"
+    )
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
 
 
@@ -298,6 +315,17 @@ class Settings(Strict):
     guard: GuardSettings = Field(default_factory=GuardSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)") from None
+        return value
+
     @field_validator("providers")
     @classmethod
     def _providers(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
@@ -314,14 +342,16 @@ class ConfigError(BbbscaleError):
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{extra}"
+    """Every problem at once, "field: message; field: message" (fixing one at a time is slow)."""
+    problems = []
+    for found in error.errors():
+        where = ".".join(str(p) for p in found["loc"]) or "(top level)"
+        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
 def parse_settings(document: dict, source: str = "configuration") -> Settings:
-    """Validate a configuration document; a ConfigError names the first invalid field."""
+    """Validate a configuration document; a ConfigError names every invalid field."""
     try:
         settings = Settings.model_validate(document)
     except ValidationError as error:

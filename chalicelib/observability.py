@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from chalicelib import __version__
+from chalicelib.credentials import mask_credentials
 
 SERVICE = "bbbscale"
 NAMESPACE = "bbbscale"
@@ -39,7 +40,9 @@ def secret_values() -> set[str]:
 
 
 def redact(text: str, values: set[str] | None = None) -> str:
-    """`text` with every secret value (also in its JSON-escaped form) replaced by ***."""
+    """`text` with every secret value (also in its JSON-escaped form) and every password written into a
+    URL replaced by ***."""
+    text = mask_credentials(text)
     for value in sorted(values if values is not None else secret_values(), key=len, reverse=True):
         text = text.replace(value, MASK)
         escaped = json.dumps(value)[1:-1]

@@ -172,7 +172,12 @@ class ReservationStore(Protocol):
 
 class Lease(Protocol):
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
-        """True if `owner` now holds the lease (free, expired, or already its own)."""
+        """True if `owner` now holds the lease (free, expired, or already its own). The same owner calling
+        again renews it: a tick's heartbeat keeps a short lease while it works."""
+
+    def holds(self, owner: str, now: datetime) -> bool:
+        """True if `owner` still holds an unexpired lease at `now` (a fresh read): checked before each act,
+        so a holder that lost its lease (paused past its end, taken over) does not act."""
 
     def release(self, owner: str) -> None: ...
 

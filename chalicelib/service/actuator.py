@@ -20,13 +20,21 @@ from chalicelib.service.observe import BACKOFF
 class Actuator:
     """Applies actions for one tick through the runtime's ports."""
 
-    def __init__(self, rt, now: datetime):
+    def __init__(self, rt, now: datetime, holds=None):
         self.rt, self.now, self.settings = rt, now, rt.settings
+        self.holds = holds or (lambda: True)
 
     def apply(self, decision: Decision, fleet: Fleet) -> list[dict]:
+        """Carry out each action in turn. Before each one (holds excepted) the tick's lease is checked:
+        a tick that lost it (taken over after a pause) acts no more and says so."""
         servers = {s.name: s for s in fleet.servers}
         results = []
+        lost = False
         for action in decision.actions:
+            if action.action != "hold" and (lost or not self.holds()):
+                lost = True
+                results.append({**action.as_json(), "result": "skipped: lease lost (another tick took over)"})
+                continue
             try:
                 result = getattr(self, f"_{action.action}")(action, servers)
             except ConflictError:

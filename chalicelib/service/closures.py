@@ -15,6 +15,7 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -71,8 +72,8 @@ class Announcement(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     starts_at: datetime
     ends_at: datetime
-    expected_users: int = Field(ge=1, le=10_000_000)
-    zone: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,16}$")
+    expected_users: int = Field(ge=1, le=10_000_000, strict=True)  # "15000" (a string) is refused
+    zone: Literal["A", "B", "C"] | None = None  # the French school-holiday zones
     note: str | None = Field(None, max_length=500)
 
     @field_validator("expected_users", mode="before")
@@ -92,9 +93,11 @@ def body_hash(document: dict) -> str:
 
 
 def _field_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
+    """Every invalid field at once."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in found['loc']) or 'body'}: {found['msg'].removeprefix('Value error, ')}"
+        for found in error.errors()
+    )
 
 
 def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Announcement, str]:
@@ -133,10 +136,23 @@ class Receipt:
     created: bool
 
 
-def accept(store: StateStore, body: bytes, now: datetime, timezone: str) -> Receipt:
+#: Settings key of the recently cancelled ids: {id: unix seconds of the cancel}.
+CANCELLED = "closures:cancelled"
+
+
+def accept(
+    store: StateStore, body: bytes, now: datetime, timezone: str, signed_at: str | None = None
+) -> Receipt:
     """Store the announcement as a reservation, once. A retry with the same body returns the stored
-    one (created=False); another body under a known id raises ConflictError and changes nothing."""
+    one (created=False); another body under a known id raises ConflictError and changes nothing.
+    A request signed (`signed_at`, the verified timestamp) before its id was cancelled is a replay of
+    what the cancel undid: refused with ConflictError, so a captured POST cannot bring it back."""
     announcement, digest = parse_announcement(body, now, timezone)
+    cancelled_at = (store.settings.get(CANCELLED, None) or {}).get(announcement.id)
+    if cancelled_at is not None and signed_at is not None and int(signed_at) <= cancelled_at:
+        raise ConflictError(
+            f"reservation {announcement.id!r} was cancelled after this request was signed: replay refused"
+        )
     candidate = Reservation(
         id=announcement.id,
         starts_at=announcement.starts_at,
@@ -169,6 +185,15 @@ def cancel(store: StateStore, reservation_id: str, now: datetime) -> None:
     """Cancel one reservation by id; raise NotFound if there is none (a repeated cancel is a 404)."""
     if not store.reservations.cancel(reservation_id):
         raise NotFound(f"no reservation {reservation_id!r}")
+    # Remembered for as long as a request signed before the cancel could still pass the signature
+    # check (MAX_SKEW_SECONDS, twice over for clock skew): older entries are dropped.
+    at = int(now.timestamp())
+    kept = {
+        rid: when
+        for rid, when in (store.settings.get(CANCELLED, None) or {}).items()
+        if when >= at - 2 * MAX_SKEW_SECONDS
+    }
+    store.settings.put(CANCELLED, {**kept, reservation_id: at})
     store.history.record(
         HistoryEntry(
             at=now,

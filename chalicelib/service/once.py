@@ -6,6 +6,7 @@ on the DynamoDB table on AWS and the SQLite state file locally) and given again 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 
 EXPIRES_SECONDS = 3600
@@ -34,3 +35,24 @@ def once(runtime, key: dict, work: Callable[[], dict]) -> dict:
         return work()
 
     return run(request=key)
+
+
+def first_delivery(runtime, platform: str, headers: dict) -> bool | None:
+    """False when this exact signed request (same signature and timestamp) was already received: a
+    replay, refused rather than answered from the cache. A Slack retry says so (X-Slack-Retry-Num) and
+    is let through to `once`, which answers it with the first answer without acting twice. None when
+    the request carries no signature to remember. Atomic: the idempotency layer's conditional write."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    signature, stamp = lowered.get("x-slack-signature"), lowered.get("x-slack-request-timestamp")
+    if not signature or not stamp or lowered.get("x-slack-retry-num"):
+        return None
+    mine = uuid.uuid4().hex
+    seen = once(
+        runtime,
+        {
+            "platform": f"{platform}-signature",
+            "id": hashlib.sha256(f"{stamp}:{signature}".encode()).hexdigest(),
+        },
+        lambda: {"first": mine},
+    )
+    return seen.get("first") == mine

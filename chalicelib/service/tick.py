@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from chalicelib import __version__
+from chalicelib.credentials import mask_credentials
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.load import load_report
@@ -16,6 +16,7 @@ from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
+from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -28,9 +29,16 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     """Run one tick and return the `tick --json` document. A dry run observes and decides, records the
     decision in the history, and acts on nothing (not even reconciliation writes)."""
     now = now or rt.clock()
-    owner = f"tick-{uuid.uuid4().hex[:12]}"
-    lease = rt.store.lease
-    if not dry_run and not lease.acquire(owner, now, rt.settings.lifecycle.lease_seconds):
+    owner = new_owner()
+    began = rt.clock()
+    lease = LeaseHold(
+        rt.store.lease,
+        owner,
+        lambda: now + (rt.clock() - began),  # the lease's time runs from the tick's `now` on rt's clock
+        rt.settings.lifecycle.lease_seconds,
+        heartbeat=getattr(rt, "lease_heartbeat", None),
+    )
+    if not dry_run and not lease.take(now):
         hold = {
             "action": "hold",
             "provider": "*",
@@ -54,7 +62,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
             fleet = obs.fleet
         else:
-            actions = Actuator(rt, now).apply(decision, obs.fleet)
+            actions = Actuator(rt, now, holds=lease.holds).apply(decision, obs.fleet)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
             if rt.settings.guard.enabled:
@@ -74,7 +82,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         return result
     finally:
         if not dry_run:
-            lease.release(owner)
+            lease.release()
 
 
 def _remember_desired(rt, now: datetime, decision: Decision) -> None:
@@ -118,7 +126,7 @@ def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: F
         "unmet_servers": decision.allocation.unmet_servers,
         "reasons": list(decision.allocation.reasons),
         "notes": list(decision.notes),
-        "problems": list(obs.problems),
+        "problems": [mask_credentials(problem) for problem in obs.problems],
         "servers": [
             {
                 "name": s.name,

@@ -49,6 +49,10 @@ class SimVm:
     runs: list[list] = field(default_factory=list)  # [start, end or None]: billed periods
     listed: tuple | None = field(default=None, repr=False, compare=False)  # (key, VM): see `_vm`
 
+    def __getstate__(self) -> dict:
+        """Stored without the listed record `_vm` remembers (a read is not a change)."""
+        return {k: v for k, v in self.__dict__.items() if k != "listed"}
+
 
 class SimulatedCloud:
     """Provider port over the simulated world. See the module docstring for its behaviour."""
@@ -85,7 +89,7 @@ class SimulatedCloud:
             context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
         )
         with self.world.lock:
-            self._state = self.world.provider_records.setdefault(
+            self.world.provider_records.setdefault(
                 name,
                 {
                     "vms": {},
@@ -187,6 +191,12 @@ class SimulatedCloud:
             return self._get(vm_id).secret
 
     # --- internals -------------------------------------------------------------------------------------
+    @property
+    def _state(self) -> dict:
+        """This provider's records in the world, looked up on each use: a world shared between processes
+        (chalicelib/sim/shared.py) replaces its records whenever another process changed them."""
+        return self.world.provider_records[self.name]
+
     @property
     def _vms(self) -> dict[str, SimVm]:
         return self._state["vms"]

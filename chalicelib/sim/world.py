@@ -47,6 +47,10 @@ class SimMeeting:
     def __post_init__(self) -> None:
         self.create_time_ms = int(self.create_time.timestamp() * 1000)
 
+    def __getstate__(self) -> dict:
+        """Stored without the domain records `as_meeting` remembers (a read is not a change)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_as_meeting", "_as_listed_meeting")}
+
     @property
     def internal_id(self) -> str:
         """BBB's internalMeetingID: sha1 of the external id, a dash, the create time in ms."""

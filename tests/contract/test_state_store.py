@@ -161,6 +161,18 @@ def test_lease_is_held_by_one_owner_until_it_expires(store):
     assert store.lease.acquire("tick-b", T0 + timedelta(seconds=500), 300)
 
 
+def test_holds_is_true_only_for_the_owner_of_an_unexpired_lease(store):
+    assert not store.lease.holds("tick-a", T0)
+    assert store.lease.acquire("tick-a", T0, 60)
+    assert store.lease.holds("tick-a", T0 + timedelta(seconds=59))
+    assert not store.lease.holds("tick-b", T0 + timedelta(seconds=30))
+    assert not store.lease.holds("tick-a", T0 + timedelta(seconds=60)), "run out"
+    assert store.lease.acquire("tick-b", T0 + timedelta(seconds=61), 60)
+    assert not store.lease.holds("tick-a", T0 + timedelta(seconds=62)), "taken over"
+    store.lease.release("tick-b")
+    assert not store.lease.holds("tick-b", T0 + timedelta(seconds=62))
+
+
 def test_lease_is_released_only_by_its_holder(store):
     assert store.lease.acquire("tick-a", T0, 300)
     store.lease.release("tick-b")

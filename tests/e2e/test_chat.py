@@ -52,6 +52,7 @@ def slack_post(
     secret: str = SIGNING_SECRET,
     at: float | None = None,
     sign: bool = True,
+    extra_headers: dict | None = None,
 ):
     body = urlencode(
         {
@@ -65,7 +66,7 @@ def slack_post(
         }
     )
     timestamp = str(int(time.time() if at is None else at))
-    headers = {"Content-Type": FORM}
+    headers = {"Content-Type": FORM, **(extra_headers or {})}
     if sign:
         signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
         headers |= {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
@@ -236,10 +237,44 @@ def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_p
             )
         }
     )
-    first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
-    again, again_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=time.time())
+    at = time.time()
+    first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
+    again, again_reply = slack_post(
+        client, "floor gandi 3", user=OPERATOR, at=at, extra_headers={"X-Slack-Retry-Num": "1"}
+    )
     assert first.status_code == again.status_code == 200
     assert first_reply == again_reply
     assert len(commands_recorded(runtime)) == 1, "the floor was applied once"
     _, other = slack_post(client, "floor gandi 4", user=OPERATOR)
     assert len(commands_recorded(runtime)) == 2
+
+
+def test_a_replayed_slack_request_is_refused_not_answered_from_the_cache(client, runtime, tmp_path):
+    # Someone captured a signed request and sends it again, within the 300 s Slack allows, without
+    # Slack's retry header: the same signature and timestamp a second time is a replay.
+    runtime.settings = runtime.settings.model_copy(
+        update={
+            "state": runtime.settings.state.model_copy(
+                update={"backend": "sqlite", "path": str(tmp_path / "s.db")}
+            )
+        }
+    )
+    at = time.time()
+    first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
+    replay, replay_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
+    assert first.status_code == 200
+    assert replay.status_code == 401 and "replayed" in replay_reply["error"]
+    assert replay_reply != first_reply, "the stale answer is not handed out"
+    assert len(commands_recorded(runtime)) == 1
+    later, _ = slack_post(client, "floor gandi 3", user=OPERATOR, at=at + 1)  # newly signed: a new request
+    assert later.status_code == 200
+
+
+@pytest.mark.parametrize("route", ["/chat/slack", "/chat/rocketchat"])
+def test_chat_bodies_are_bounded(client, runtime, route):
+    body = b"text=" + b"x" * (6 * 1024 * 1024)  # 6 MB
+    kind = FORM if route.endswith("slack") else "application/json"
+    response = client.http.post(route, headers={"Content-Type": kind}, body=body)
+    assert response.status_code == 413
+    assert "larger than 16384 bytes" in json.loads(response.body)["error"]
+    assert commands_recorded(runtime) == []

@@ -181,7 +181,8 @@ def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run):
     result = done.document()  # json.loads of the whole stdout: one document, nothing else
     assert_tick(result, dry_run)
     assert result["fleet"]["owned"] == {"serving": PROVIDERS["owned"]["min_servers"]}
-    assert list(tmp_path.iterdir()) == []  # the embedded default leaves no state behind
+    # The embedded default keeps its state (and its simulated world) in [state] path, relative to the cwd.
+    assert "bbbscale.sqlite3" in {p.name for p in tmp_path.iterdir()}
 
 
 def test_a_tick_acts_and_a_dry_run_only_says_what_it_would_do(tmp_path, capsys):

@@ -157,3 +157,31 @@ def test_an_accepted_reservation_is_announced_on_the_chat_channels(client, runti
         assert message["attachments"][0]["title"] == f"Reservation {ANNOUNCEMENT['id']}"
         assert runtime.dispatcher.wait(5)
         assert slack.none_within(0.2) and rocket.none_within(0.0)
+
+
+def test_a_captured_announcement_replayed_after_a_cancel_is_refused(client, runtime):
+    body = encode(ANNOUNCEMENT)
+    captured = signed(body)
+    assert post(client, body, captured).status_code == 202
+    path = f"/hooks/closure/{ANNOUNCEMENT['id']}"
+    assert client.http.delete(path, headers=signed(b"")).status_code == 200
+    replay = post(client, body, captured)  # the same signed request, still within its 300 s
+    assert replay.status_code == 409 and "replay refused" in json.loads(replay.body)["error"]
+    assert runtime.store.reservations.by_id == {}, "the cancelled reservation did not come back"
+    again = post(client, body, signed(body, at=time.time() + 1))  # announced anew, signed after the cancel
+    assert again.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"expected_users": "15000"}, "expected_users: Input should be a valid integer"),
+        ({"expected_users": 15000.0}, "expected_users: Input should be a valid integer"),
+        ({"zone": "Z"}, "zone: Input should be 'A', 'B' or 'C'"),
+    ],
+)
+def test_loose_closure_fields_are_refused(client, runtime, change, words):
+    body = encode({**ANNOUNCEMENT, **change})
+    response = post(client, body, signed(body))
+    assert response.status_code == 400 and words in json.loads(response.body)["error"]
+    assert runtime.store.reservations.by_id == {}

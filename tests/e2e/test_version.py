@@ -27,7 +27,8 @@ def test_bbbscale_version_prints_the_version_and_exits_0():
     assert (done.status, done.out, done.err) == (0, f"bbbscale {__version__}\n", "")
 
 
-def test_the_tick_document_says_which_version_decided(capsys):
+def test_the_tick_document_says_which_version_decided(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the simulated tick keeps its state in ./bbbscale.sqlite3
     result = run_main(capsys, "tick", "--dry-run", "--json").document()
     assert result["version"] == __version__
     assert {"at", "dry_run", "load", "desired", "fleet", "actions"} <= set(result)  # extended, not changed

@@ -79,6 +79,8 @@ def config_file(
     """The built-in configuration with `prepend` before it and `replace` applied line-wise (old -> new):
     a whole, valid file that differs from the default only where a test says so."""
     text = DEFAULT_TOML.read_text(encoding="utf-8")
+    # The simulated tick and run keep their state in [state] path: in the test's directory, never the cwd.
+    text = text.replace('path = "bbbscale.sqlite3"', f'path = "{directory / "bbbscale.sqlite3"}"')
     for old, new in (replace or {}).items():
         assert old in text, old
         text = text.replace(old, new)

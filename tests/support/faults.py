@@ -219,6 +219,9 @@ class WatchedLease:
             self.barrier.wait(timeout=10)
         return got
 
+    def holds(self, owner, now):
+        return self.inner.holds(owner, now)
+
     def release(self, owner):
         with self.faults.lock:
             if threading.get_ident() in self.faults.dead:

@@ -61,7 +61,9 @@ class BbbApi:
         )
 
     def __repr__(self) -> str:
-        return f"BbbApi({self.base_url!r}, server_name={self.server_name!r})"
+        from chalicelib.credentials import mask_credentials
+
+        return f"BbbApi({mask_credentials(self.base_url)!r}, server_name={self.server_name!r})"
 
     def _url(self, call: str, params: dict[str, str] | None = None) -> str:
         return f"{self.base_url}/{call}?{signed_query(call, params, self._secret, self._algorithm)}"

@@ -122,7 +122,9 @@ class ScaleliteClient:
         )
 
     def __repr__(self) -> str:
-        return f"ScaleliteClient({self.settings.url!r})"
+        from chalicelib.credentials import mask_credentials
+
+        return f"ScaleliteClient({mask_credentials(self.settings.url)!r})"
 
     def meetings(self) -> LoadSnapshot:
         """Every meeting behind Scalelite (Meeting.server stays None: Scalelite does not say where)."""

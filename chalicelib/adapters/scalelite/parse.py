@@ -7,13 +7,19 @@ subtree whatever the size of the answer.
 
 The answer is untrusted: a DOCTYPE or entity declaration (billion laughs, external entities) is refused
 outright, entities are never resolved and nothing is fetched; reading stops as soon as more than
-`max_bytes` came in; malformed or truncated XML and garbage in a count are one `ResponseError`.
+`max_bytes` came in (a file declaring more is refused before reading); malformed or truncated XML and
+garbage in a count are one `ResponseError`. Absurd or contradictory answers are refused too, each with one
+line naming the bound: two `<returncode>`s, a count over `MAX_ROOM_COUNT`, more than `max_meetings` rooms.
+The meetings kept are bounded by `max_meetings`, so memory never grows with the answer: a 250 MB answer of
+millions of tiny rooms is refused after `max_meetings` of them, in a second, not read into a list.
 Nothing here depends on element order (BBB and Scalelite order `messageKey` and `meetings` differently).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 from collections.abc import Callable
 
 from lxml import etree
@@ -31,6 +37,23 @@ _COUNTS = {
 }
 _MEETING_FIELDS = (*_COUNTS, "meetingID", "internalMeetingID", "isBreakout", "createTime")
 _CHUNK = 64 * 1024
+#: The most a count of one room may say (participants, webcams...). BBB's own default maxParticipants is
+#: unlimited, but no server holds more than a few thousand users; 100,000 is far beyond any real room and
+#: keeps an absurd or hostile figure (10^15 participants, 400 digits) out of the load units.
+MAX_ROOM_COUNT = 100_000
+#: The most rooms one getMeetings answer may hold: a region's peak is ~1,000-2,000 rooms; 50,000 is 25x that.
+MAX_MEETINGS = 50_000
+
+
+def size_text(limit: int) -> str:
+    """A byte limit as people write it: "256 MiB", "64 KiB", "1000-byte"."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit}-byte"
+
+
+_SINGLE = frozenset({"returncode", "messageKey"})
 _PENDING_RECORDING_STATES = frozenset({"processing", "processed"})
 
 
@@ -44,6 +67,9 @@ class ByteBudget(io.RawIOBase):
         self._max = max_bytes
         self._what = what
         self.consumed = 0
+        declared = _file_size(self._source)
+        if declared is not None and declared > max_bytes:  # a file says its size: no need to read it
+            raise ResponseError(f"{what} is larger than the {size_text(max_bytes)} limit ({declared} bytes)")
 
     def readable(self) -> bool:
         return True
@@ -56,7 +82,7 @@ class ByteBudget(io.RawIOBase):
         chunk = self._pull(size) or b""
         self.consumed += len(chunk)
         if self.consumed > self._max:
-            raise ResponseError(f"{self._what} is larger than the {self._max}-byte limit")
+            raise ResponseError(f"{self._what} is larger than the {size_text(self._max)} limit")
         return chunk
 
     def _pull(self, size: int) -> bytes:
@@ -66,6 +92,15 @@ class ByteBudget(io.RawIOBase):
         chunk = self.read(len(buffer))
         buffer[: len(chunk)] = chunk
         return len(chunk)
+
+
+def _file_size(source) -> int | None:
+    """The size of a regular file behind `source`, if it is one."""
+    try:
+        info = os.fstat(source.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _records(
@@ -113,11 +148,14 @@ def _records(
     _refuse_doctype(root, what)
     if root.tag != "response":
         raise ResponseError(f"{what} is not a BBB API answer (root element <{root.tag}>)")
-    return {
-        child.tag: (child.text or "").strip()
-        for child in root
-        if isinstance(child.tag, str) and len(child) == 0
-    }
+    top: dict[str, str] = {}
+    for child in root:
+        if isinstance(child.tag, str) and len(child) == 0:
+            if child.tag in top and child.tag in _SINGLE:
+                # Two returncodes (FAILED then SUCCESS) contradict each other: neither can be believed.
+                raise ResponseError(f"{what} has more than one <{child.tag}>: contradictory, refused")
+            top[child.tag] = (child.text or "").strip()
+    return top
 
 
 def _refuse_doctype(root, what: str) -> None:
@@ -142,11 +180,19 @@ def _check_success(top: dict[str, str], what: str) -> None:
     raise ResponseError(f"{what} has an unknown returncode {code[:40]!r}")
 
 
-def _count(text: str | None, field: str, meeting_id: str) -> int:
+def _count(text: str | None, field: str, meeting_id: str, bound: int | None = MAX_ROOM_COUNT) -> int:
     text = (text or "").strip()
-    if text.isdigit() and text.isascii():
-        return int(text)
-    raise ResponseError(f"getMeetings: meeting {meeting_id[:80]!r} has a non-integer {field} {text[:40]!r}")
+    if not (text.isdigit() and text.isascii()):
+        raise ResponseError(
+            f"getMeetings: meeting {meeting_id[:80]!r} has a non-integer {field} {text[:40]!r}"
+        )
+    if len(text) > 20 or (bound is not None and int(text) > bound):  # never int() of 400 digits
+        limit = f"{bound:,}" if bound is not None else "20 digits"
+        raise ResponseError(
+            f"getMeetings: meeting {meeting_id[:80]!r} has {field} {text[:20]}{'...' if len(text) > 20 else ''}"
+            f", over the sanity bound of {limit}: refused"
+        )
+    return int(text)
 
 
 def _meeting(element: etree._Element, server: str | None) -> Meeting:
@@ -156,27 +202,33 @@ def _meeting(element: etree._Element, server: str | None) -> Meeting:
     if not meeting_id:
         raise ResponseError("getMeetings: a <meeting> has no meetingID")
     counts = {attr: _count(fields[tag], tag, meeting_id) for tag, attr in _COUNTS.items() if tag in fields}
-    create_time = _count(fields["createTime"], "createTime", meeting_id) if "createTime" in fields else 0
+    create_time = (
+        _count(fields["createTime"], "createTime", meeting_id, bound=None) if "createTime" in fields else 0
+    )
     is_breakout = (fields.get("isBreakout") or "").strip().lower() == "true"
     return Meeting(
         meeting_id=meeting_id, is_breakout=is_breakout, create_time_ms=create_time, server=server, **counts
     )
 
 
-def parse_meetings(source, max_bytes: int, server: str | None = None) -> LoadSnapshot:
+def parse_meetings(
+    source, max_bytes: int, server: str | None = None, max_meetings: int = MAX_MEETINGS
+) -> LoadSnapshot:
     """Read a getMeetings answer (bytes or a binary file-like, e.g. a requests raw stream) into a
     snapshot of meetings. SUCCESS with no meetings (`noMeetings`, `<meetings/>`, or no element) is an
-    empty snapshot; FAILED is ApiError(messageKey, message); anything untrustworthy is ResponseError.
+    empty snapshot; FAILED is ApiError(messageKey, message); anything untrustworthy is ResponseError,
+    including more than `max_meetings` rooms (refused as they come, so memory stays bounded).
     Each Meeting's `server` is set to `server` (the server polled directly, if any)."""
     found: list[Meeting] = []
-    top = _records(
-        source,
-        max_bytes,
-        "meeting",
-        "meetings",
-        "getMeetings response",
-        lambda element: found.append(_meeting(element, server)),
-    )
+
+    def on_meeting(element) -> None:
+        if len(found) >= max_meetings:
+            raise ResponseError(
+                f"getMeetings response has more than {max_meetings:,} meetings, over the sanity bound: refused"
+            )
+        found.append(_meeting(element, server))
+
+    top = _records(source, max_bytes, "meeting", "meetings", "getMeetings response", on_meeting)
     _check_success(top, "getMeetings response")
     return LoadSnapshot(meetings=tuple(found))
 

@@ -18,7 +18,7 @@ import requests
 import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from chalicelib.adapters.scalelite.parse import ByteBudget
+from chalicelib.adapters.scalelite.parse import ByteBudget, size_text
 from chalicelib.ports import ResponseError, UnreachableError
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ def _network_fault(error: BaseException) -> Transient:
 class Transport:
     """Calls for one target. `consume(response, body)` reads the answer: `body` is the streamed,
     size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
-    UnreachableError). Each attempt must finish within `total_timeout` (default: connect timeout +
-    3 x read timeout), however steadily the server trickles bytes."""
+    UnreachableError). The whole call, retries included, must finish within `total_timeout` (default:
+    connect timeout + 3 x read timeout), however steadily the server trickles bytes or long it hangs:
+    one deadline per read, so a hostile server holds a tick that long at most, and the error says so."""
 
     def __init__(
         self,
@@ -126,11 +127,14 @@ class Transport:
             ),
             reraise=False,
         )
+        deadline = time.monotonic() + self.total_timeout
         try:
             for attempt in attempts:
                 with attempt:
+                    if attempt.retry_state.attempt_number > 1 and time.monotonic() >= deadline:
+                        raise self._too_slow(what, "no time left to try again")
                     try:
-                        return self._once(what, method, url, consume, json_body)
+                        return self._once(what, method, url, consume, json_body, deadline)
                     except Transient as fault:
                         if not idempotent and not fault.connect:
                             raise UnreachableError(
@@ -140,18 +144,30 @@ class Transport:
                         raise
         except RetryError as error:
             fault = error.last_attempt.exception()
+            reason = fault.reason
+            if reason == "read timeout":  # name the limit that stopped it
+                reason = f"read timeout: no byte for {self.timeout[1]:g} s"
             raise UnreachableError(
-                f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({fault.reason})"
+                f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({reason})"
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
 
-    def _once(self, what, method, url, consume, json_body):
-        deadline = time.monotonic() + self.total_timeout
+    def _too_slow(self, what: str, why: str) -> UnreachableError:
+        return UnreachableError(
+            f"{self.target}: {what} answer took longer than the {self.total_timeout:g} s time limit "
+            f"(connect_timeout + 3 x read_timeout; {why})"
+        )
+
+    def _once(self, what, method, url, consume, json_body, deadline):
+        left = deadline - time.monotonic()
+        timeout = (min(self.timeout[0], max(left, 0.01)), min(self.timeout[1], max(left, 0.01)))
         try:
             response = self.session.request(
-                method, url, json=json_body, timeout=self.timeout, stream=True, allow_redirects=False
+                method, url, json=json_body, timeout=timeout, stream=True, allow_redirects=False
             )
         except requests.RequestException as error:
+            if time.monotonic() >= deadline:
+                raise self._too_slow(what, _network_fault(error).reason) from None
             raise _network_fault(error) from None
         try:
             if response.status_code >= 500:
@@ -159,12 +175,17 @@ class Transport:
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > self.max_bytes:
                 raise ResponseError(
-                    f"{self.target}: {what} answer is larger than the {self.max_bytes}-byte limit"
+                    f"{self.target}: {what} answer is larger than the {size_text(self.max_bytes)} limit "
+                    f"(declared {length} bytes)"
                 )
             response.raw.decode_content = True  # gzip is counted after inflating: no decompression bombs
             body = _TimedBody(response.raw, self.max_bytes, f"{self.target}: {what} answer", deadline)
             return consume(response, body)
+        except _BodyTooSlow:
+            raise self._too_slow(what, "the answer was still coming") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            if time.monotonic() >= deadline:
+                raise self._too_slow(what, _network_fault(error).reason) from None
             raise _network_fault(error) from None
         finally:
             response.close()

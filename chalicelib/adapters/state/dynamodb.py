@@ -307,6 +307,15 @@ class DynamoLease:
         )
         return answer is not None
 
+    def holds(self, owner: str, now: datetime) -> bool:
+        """True while `owner` holds the lease and it has not run out (a strongly consistent read)."""
+        item = (
+            self._t.call("get_item", Key=self._t.key("lease", "tick"), ConsistentRead=True).get("Item") or {}
+        )
+        return item.get("owner", {}).get("S") == owner and item.get("until", {}).get("S", "") > records.stamp(
+            now
+        )
+
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         self._t.call(

@@ -159,6 +159,12 @@ class MemoryLease:
                 return True
             return False
 
+    def holds(self, owner: str, now: datetime) -> bool:
+        """True while `owner` holds the lease and it has not run out."""
+        with self._t.lock:
+            held = self._t.lease
+        return held is not None and held[0] == owner and held[1] > records.stamp(now)
+
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         with self._t.lock:

@@ -250,6 +250,14 @@ class SqliteLease:
             )
             return cursor.rowcount == 1
 
+    def holds(self, owner: str, now: datetime) -> bool:
+        """True while `owner` holds the lease and it has not run out (one read)."""
+        rows = self._db.rows(
+            "SELECT 1 FROM leases WHERE cluster = ? AND name = ? AND owner = ? AND until > ?",
+            (self._cluster, self.NAME, owner, records.stamp(now)),
+        )
+        return bool(rows)
+
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         with self._db.writing() as cursor:
