@@ -4,8 +4,9 @@
 Scenarios (generated, one school: class rooms recur weekly under their meeting_id):
 - `day`: a normal Tuesday at 1.6x the seed's rooms, the forecast and the room sizes learnt from the
   three Tuesdays before (headroom sweep 10/20/35 % x guard off/on x poll 60/10/5 s);
-- `week`: a week at 1.6x whose Tuesday starts 90 min late and whose Thursday doubles, neither announced,
-  history three normal weeks (headroom 20 % x guard off/on x poll 60/10/5 s, and `reactive`);
+- `week`: bench/surge_week.py's week at 1.2x whose Tuesday starts at half past and whose Thursday
+  doubles, neither announced; history three normal weeks (headroom 20 % x guard off/on x poll 60/10/5 s,
+  and `reactive`), and with no history at all (guard off/on, poll 60 s);
 - `closure`: the regional order's 80,000-user day, the history three normal Tuesdays (20 %, guard
   off/on, poll 60 s).
 
@@ -98,7 +99,7 @@ def replay(settings, name: str, trace, history, run: dict, plots: Path | None) -
         guard = "guard-on" if run["guard"] else "guard-off"
         plot_samples(
             samples,
-            str(plots / f"{name}-{guard}.png"),
+            str(plots / f"{name.replace(', ', '-').replace(' ', '-')}-{guard}.png"),
             f"{name}: bbbscale, {guard}, Scalelite poll 60 s",
             ZoneInfo(settings.timezone),
         )
