@@ -55,10 +55,12 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
         runs.append({"headroom": 20.0, "guard": False, "poll": 60.0, "policy": "reactive"})
         out.append(("day", trace, history, runs))
     if "week" in only:
-        trace = generate_week(
-            MONDAY, seed=7, scale=1.6, shifts={TUESDAY: 90}, day_scale={MONDAY + timedelta(days=3): 2.0}
-        )
-        history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=1.6) for w in (1, 2, 3)]
+        # bench/surge_week.py's week (issue 11, scope 4): 1.2x the seed's rooms, Tuesday at half past,
+        # Thursday doubled, neither announced; with three normal weeks of history, and with none
+        from surge_week import surge_week
+
+        trace = surge_week(1.2, seed=7)
+        history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=1.2) for w in (1, 2, 3)]
         runs = [
             {"headroom": 20.0, "guard": g, "poll": p, "policy": "bbbscale"}
             for p in polls
@@ -66,6 +68,8 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
         ]
         runs.append({"headroom": 20.0, "guard": False, "poll": 60.0, "policy": "reactive"})
         out.append(("week", trace, history, runs))
+        runs = [{"headroom": 20.0, "guard": g, "poll": 60.0, "policy": "bbbscale"} for g in (False, True)]
+        out.append(("week, no history", trace, [], runs))
     if "closure" in only:
         trace = generate_closure_day(TUESDAY, seed=5)
         history = [generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
