@@ -7,6 +7,7 @@ Scenarios (generated, one school: class rooms recur weekly under their meeting_i
 - `week`: bench/surge_week.py's week at 1.2x whose Tuesday starts at half past and whose Thursday
   doubles, neither announced; history three normal weeks (headroom 20 % x guard off/on x poll 60/10/5 s,
   and `reactive`), and with no history at all (guard off/on, poll 60 s);
+- `other`: the same kind of week on another seed (11), no history, as a user would first try it;
 - `closure`: the regional order's 80,000-user day, the history three normal Tuesdays (20 %, guard
   off/on, poll 60 s).
 
@@ -70,6 +71,12 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
         out.append(("week", trace, history, runs))
         runs = [{"headroom": 20.0, "guard": g, "poll": 60.0, "policy": "bbbscale"} for g in (False, True)]
         out.append(("week, no history", trace, [], runs))
+    if "other" in only:  # a week no test has seen: another seed, no history (as a user would try it)
+        from surge_week import surge_week
+
+        runs = [{"headroom": 20.0, "guard": g, "poll": 60.0, "policy": "bbbscale"} for g in (False, True)]
+        runs.append({"headroom": 20.0, "guard": False, "poll": 60.0, "policy": "reactive"})
+        out.append(("week seed 11, no history", surge_week(1.2, seed=11), [], runs))
     if "closure" in only:
         trace = generate_closure_day(TUESDAY, seed=5)
         history = [generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
