@@ -141,6 +141,7 @@ def simulate(
         "scalelite_poll_seconds": poll_interval,
         "guard": {"looks": guard.looks, "changes": guard.changes} if guard is not None else None,
         "herding": _herding(spreads),
+        "overloaded_by_day": _by_day(outcome.samples, settings.timezone),
         "ticks": len(outcome.samples),
         "wall_seconds": round(elapsed, 1),
         "_samples": outcome.samples,
@@ -172,6 +173,18 @@ def _spread(world, weights):
             rooms = [m for m in world.on_server.get(name, {}).values() if not m.is_breakout]
             rows.append((len(rooms), sum(room_costs(rooms, weights, 0.0)), node.capacity_units))
     return spread(rows)
+
+
+def _by_day(samples, timezone: str) -> dict[str, int]:
+    """Overloaded server-minutes per local day (where a week's overload comes from)."""
+    from zoneinfo import ZoneInfo
+
+    zone, out = ZoneInfo(timezone), {}
+    for s in samples:
+        if s.overloaded:
+            day = s.at.astimezone(zone).date().isoformat()
+            out[day] = out.get(day, 0) + s.overloaded
+    return out
 
 
 def _herding(spreads) -> dict | None:

@@ -33,6 +33,7 @@ SIMULATE_EXTRAS = {
     "scalelite_poll_seconds",
     "guard",
     "herding",
+    "overloaded_by_day",
 }  # extensions
 CLASSES, PUPILS = 300, 30
 
