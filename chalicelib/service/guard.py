@@ -109,7 +109,9 @@ def guard_status(rt) -> dict:
     return {
         "enabled": rt.settings.guard.enabled,
         "cordoned": [
-            {"server": v.get("name"), "since": v.get("at"), "reason": v.get("reason")} for v in held.values()
+            {"server": v.get("name"), "since": v.get("at"), "reason": v.get("reason")}
+            for v in held.values()
+            if not v.get("released")  # enabled again, watched a few minutes in case a poll undoes it
         ],
         "last_spread": rt.store.settings.get(GUARD_SPREAD, None),
     }
