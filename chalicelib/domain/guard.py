@@ -132,10 +132,12 @@ def decide_guard(
     over = [s for s in enabled if heading(s) >= limit]
     staying = [s for s in enabled if heading(s) < limit]
     # Short of room for what is still coming: bring back held servers that still have some.
+    room = spare(staying)
     for s in held:
-        if spare(staying) >= incoming_units:
+        if room >= incoming_units:
             break
         if s.ratio < limit:
+            room += max(0.0, limit * s.capacity - s.projected)
             actions.append(
                 GuardAction(
                     "enable",
@@ -146,7 +148,7 @@ def decide_guard(
                 )
             )
             staying.append(s)
-    short = spare(staying) < incoming_units
+    short = room < incoming_units
     over.sort(key=heading)  # the least full are the ones worth keeping
     kept = max(0, min_enabled - len(staying))
     cordoned = over[kept:]
