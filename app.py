@@ -1,13 +1,16 @@
 """Chalice entry points: handlers only. Every decision lives in chalicelib/service."""
 
+import functools
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 from chalice import Chalice, Rate, Response
 
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
+from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
 from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands
@@ -19,18 +22,47 @@ log = logging.getLogger("bbbscale.app")
 
 #: The Dispatcher for slow work, built on first use from the settings (tests may set their own).
 DISPATCHER = None
-#: The SQS queue the `sqs` dispatcher sends to (it must exist before `chalice deploy`).
-JOBS_QUEUE = "bbbscale-jobs"
+_BUILT: tuple = (None, None)  # (chat settings, the dispatcher built for them)
+#: The SQS queue `chat_jobs` reads, per stage (infra/cloudformation/state.yaml creates it). Read at import
+#: on purpose: the event source is fixed when `chalice deploy`/`package` imports this file, and Chalice
+#: sets the stage's environment variables before that import (and in the deployed function).
+JOBS_QUEUE = os.environ.get("BBBSCALE_JOBS_QUEUE") or "bbbscale-jobs"
+
+
+def _one_line_errors(handler):
+    """A handler whose backing services are missing (an AWS stage without region or credentials, a state
+    file that cannot be opened) answers 503 with one clear line, logged once: never a traceback."""
+
+    @functools.wraps(handler)
+    def guarded(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except Exception as error:
+            said = unavailable_reason(error)
+            if said is None:
+                raise
+            log.error("%s: %s", handler.__name__, said)
+            return _answer(503, {"error": said})
+
+    return guarded
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="capacity_check")
 def capacity_check(event):
-    """One capacity check: the same service function as `bbbscale tick`."""
+    """One capacity check: the same service function as `bbbscale tick`. When its services are missing
+    it logs one line and returns {"error": ...} (the next minute tries again)."""
     from chalicelib.bootstrap import runtime_from_environment
     from chalicelib.observability import emit_tick_metrics, log_tick, metrics
 
-    runtime = runtime_from_environment()
-    result = runtime.tick(dry_run=False)
+    try:
+        runtime = runtime_from_environment()
+        result = runtime.tick(dry_run=False)
+    except Exception as error:
+        said = unavailable_reason(error)
+        if said is None:
+            raise
+        log.error("capacity_check: %s", said)
+        return {"error": said}
     log_tick(result, runtime.settings.cluster)
     emit_tick_metrics(metrics, result, runtime.settings.cluster)
     from chalicelib.service.guard import start_guard_run
@@ -86,9 +118,11 @@ def _runtime():
 
 
 def _dispatch(runtime, job: Job) -> None:
-    global DISPATCHER
-    if DISPATCHER is None:
+    global DISPATCHER, _BUILT
+    built_for, built = _BUILT
+    if DISPATCHER is None or (DISPATCHER is built and built_for != runtime.settings.chat):
         DISPATCHER = dispatcher_for(runtime.settings.chat, lambda queued: run_job(_runtime(), queued))
+        _BUILT = (runtime.settings.chat, DISPATCHER)
     try:
         DISPATCHER.submit(job)
     except BbbscaleError as error:  # the change is stored; the next scheduled check acts on it
@@ -122,6 +156,7 @@ def _too_large() -> Response | None:
 
 
 @app.route("/hooks/closure", methods=["POST"])
+@_one_line_errors
 def closure_webhook():
     """A school-closure announcement (CONTRACT.md): 202 stored, 200 repeated, 400/401/409/503."""
     runtime = _runtime()
@@ -148,6 +183,7 @@ def closure_webhook():
 
 
 @app.route("/hooks/closure/{reservation_id}", methods=["DELETE"])
+@_one_line_errors
 def closure_cancel(reservation_id):
     """Cancel one reservation; signed like the announcement, over an empty body."""
     runtime = _runtime()
@@ -168,6 +204,7 @@ def closure_cancel(reservation_id):
 
 
 @app.route("/chat/slack", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+@_one_line_errors
 def slack_command():
     """A Slack slash command, answered at once; slow work is posted later to its response_url."""
     runtime = _runtime()
@@ -197,6 +234,7 @@ def slack_command():
 
 
 @app.route("/chat/rocketchat", methods=["POST"])
+@_one_line_errors
 def rocketchat_command():
     """A Rocket.Chat outgoing-webhook message; the JSON answer is posted to the room."""
     runtime = _runtime()

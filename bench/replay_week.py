@@ -1,14 +1,16 @@
 """How fast `bbbscale simulate` replays a school week, against a baseline revision, in the same run.
 
-    /work/main/.venv/bin/python bench/replay_week.py [--baseline-rev b1519ac] [--candidate-rev REV]
-                                                     [--runs 3] [--day]
+    .venv/bin/python bench/replay_week.py [--baseline-rev HEAD] [--candidate-rev REV] [--runs 3] [--day]
 
 The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
 meetings, 3,424 ticks), bbbscale's forecast learning from three earlier generated weeks (seeds 8-10).
 `--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations.
 
-The baseline is the code at `--baseline-rev`, exported with `git archive` into a temporary directory; the
-candidate is this worktree as it is on disk, or the code at `--candidate-rev`. Each replay runs in a fresh interpreter, baseline and
+The baseline is the code at `--baseline-rev` (default `HEAD`: the tree on disk against its last commit,
+for speed work in progress), exported with `git archive` into a temporary directory; the candidate is
+this worktree as it is on disk, or the code at `--candidate-rev`. The figures in bench/README.md are
+`--baseline-rev b1519ac --candidate-rev 899effb` (before and after the speed work; later commits changed
+decisions on purpose, so comparing them with b1519ac needs `--behaviour-changed`). Each replay runs in a fresh interpreter, baseline and
 candidate alternating, so both meet the same load from other jobs on the machine. Wall time and CPU time
 (of the replay alone, not the trace generation) are reported; CPU time is the steadier figure on a
 shared machine. A speed change must not change a single outcome: the script fails unless every figure
@@ -82,8 +84,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--baseline-rev",
-        default="b1519ac",
-        help="the revision to compare with (default: the last commit before the replay speed work)",
+        default="HEAD",
+        help="the revision to compare with (default: HEAD, the last commit; b1519ac is the last commit "
+        "before the replay speed work)",
     )
     parser.add_argument("--candidate-rev", help="a revision to measure instead of the tree on disk")
     parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")

@@ -57,11 +57,13 @@ class Runtime:
         forecaster=None,
         notifier=None,
         progress=None,
+        dns=None,
     ):
         self.settings, self.clock, self.secret, self.world = settings, clock, secret, world
         self._store, self._scalelite, self._providers = store, scalelite, providers
         self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
         self._progress = progress
+        self._dns = dns
 
     # --- adapters -------------------------------------------------------------------------------------
     @property
@@ -109,6 +111,18 @@ class Runtime:
                     )(name)
             self._providers = built
         return self._providers
+
+    @property
+    def dns(self):
+        """The `Dns` port of `[dns]` (None when the configuration has none): one record per server."""
+        if self._dns is None and self.settings.dns is not None:
+            from chalicelib.registry import DNS_DRIVERS
+
+            d = self.settings.dns
+            cls = resolve(DNS_DRIVERS, d.driver, "DNS driver")
+            context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret)
+            self._dns = cls(d, cls.Options.model_validate(d.options), context)
+        return self._dns
 
     def bbb(self, server: Server):
         """The BbbServer port for one of our servers (its secret derived from the master key)."""
@@ -227,11 +241,23 @@ class Runtime:
             return []
         if action.action == "start":
             names = [f"bbbscale-{self.settings.cluster}-{action.provider}-<next>"] * (action.count or 0)
-            return provider.calls("create", [LaunchSpec(name=n) for n in names])
+            calls = provider.calls("create", [LaunchSpec(name=n) for n in names])
+            if self.dns is not None and names and self.settings.providers[action.provider].mode == "create":
+                from chalicelib.domain.dns import Naming
+
+                name = Naming(self.settings.dns.name, self.settings.cluster).record_name(names[0])
+                calls.append(
+                    f"dns {self.settings.dns.driver}: create A/AAAA {name}.{self.dns.zone} for each new VM "
+                    "once the provider reports its address"
+                )
+            return calls
         server = next((s for s in fleet.servers if s.name == action.server), None)
         if action.action == "stop" and server is not None:
             mode = self.settings.providers[action.provider].mode
-            return provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
+            calls = provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
+            if self.dns is not None and mode != "power":
+                calls.append(f"dns {self.settings.dns.driver}: delete the records of {server.name}")
+            return calls
         return []
 
     def transition(self, server: Server, persist: bool = True) -> Server:
@@ -390,16 +416,31 @@ def build(settings: Settings, **overrides) -> Runtime:
 
 
 def runtime_from_environment() -> Runtime:
-    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in)."""
+    """The runtime the Lambda handlers use: BBBSCALE_CONFIG names the TOML file (default: built-in).
+    A simulated configuration (the embedded default) gets the process's own simulated fleet, kept from
+    one invocation to the next (`chalice local --stage local`, the Chalice test client)."""
     if RUNTIME_FACTORY is not None:
         return RUNTIME_FACTORY()
-    settings = load_settings(os.environ.get("BBBSCALE_CONFIG") or None)
-    return Runtime(with_environment(settings))
+    settings = with_environment(load_settings(_config_path(os.environ.get("BBBSCALE_CONFIG"))))
+    if any(p.kind == "simulated" for p in settings.providers.values()):
+        from chalicelib.sim.resident import resident_runtime
+
+        return resident_runtime(settings)
+    return Runtime(settings)
+
+
+def _config_path(named: str | None) -> str | None:
+    """BBBSCALE_CONFIG as the stages give it (`chalicelib/fleet.toml`): relative to the project (Lambda's
+    /var/task), whatever the working directory of `chalice local` or a test."""
+    if not named or os.path.isabs(named):
+        return named or None
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), named)
 
 
 def with_environment(settings: Settings) -> Settings:
     """Lay the deployment's environment over the file's [state] section (the Chalice stages set
-    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage)."""
+    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage) and `[chat] dispatcher`
+    (BBBSCALE_CHAT_DISPATCHER)."""
     state = {
         key: os.environ[var]
         for key, var in (
@@ -409,10 +450,18 @@ def with_environment(settings: Settings) -> Settings:
         )
         if os.environ.get(var)
     }
-    if not state:
+    # the AWS stages run follow-ups through SQS (a Lambda freezes once it has answered), the local one
+    # on a thread
+    chat = (
+        {"dispatcher": os.environ["BBBSCALE_CHAT_DISPATCHER"]}
+        if os.environ.get("BBBSCALE_CHAT_DISPATCHER")
+        else {}
+    )
+    if not state and not chat:
         return settings
     from chalicelib.config import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}
+    document["chat"] = {**document["chat"], **chat}
     return parse_settings(document, source="configuration with the environment's state settings")

@@ -280,6 +280,32 @@ class ChatSettings(Strict):
     jobs_queue_url_env: str = Field("BBBSCALE_JOBS_QUEUE_URL", description="SQS queue URL (dispatcher sqs)")
 
 
+class DnsSettings(Strict):
+    """One A (and AAAA) record per server in a zone the cluster manages (docs/dns.md). The record's name
+    must be the name the server's first boot waits for: `name` with {server} = the server name, in
+    `zone`, i.e. each provider's `boot.domain` (checked at load)."""
+
+    driver: str = Field(description="gandi_live | ovh | route53 (chalicelib.registry.DNS_DRIVERS)")
+    zone: str = Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    name: str = Field(
+        "{server}", pattern=r"^[a-z0-9.{}-]+$", description="record name; {server}: server name"
+    )
+    ttl: int = Field(300, ge=60, le=86400, description="seconds (Gandi LiveDNS refuses less than 300)")
+    ipv6: bool = Field(True, description="an AAAA record too when the VM has a public IPv6 address")
+    options: dict = Field(default_factory=dict, description="the driver's own: credentials' env names...")
+
+    @field_validator("name")
+    @classmethod
+    def _one_server(cls, value: str) -> str:
+        if (
+            value.count("{server}") != 1
+            or value.replace("{server}", "").count("{")
+            or "}" in value.replace("{server}", "")
+        ):
+            raise ValueError("name must hold {server} exactly once, e.g. '{server}' or '{server}.bbb'")
+        return value
+
+
 class UserMix(Strict):
     """How a number of users turns into load (plan, reservations). Default: the seed's peak mix."""
 
@@ -313,6 +339,7 @@ class Settings(Strict):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    dns: DnsSettings | None = None
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("timezone")

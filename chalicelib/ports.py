@@ -46,6 +46,10 @@ class ProviderError(BbbscaleError):
         self.retryable = retryable
 
 
+class DnsError(BbbscaleError):
+    """A DNS API call failed (the zone could not be read or changed)."""
+
+
 class ConflictError(BbbscaleError):
     """A conditional write lost a race (someone else changed the record first)."""
 
@@ -107,6 +111,31 @@ class Provider(Protocol):
     def start(self, vm_id: str) -> VM: ...
     def stop(self, vm_id: str) -> None: ...
     def destroy(self, vm_id: str) -> None: ...
+
+
+# --- DNS ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """One address record of a server's name: `name` is relative to the zone (`bbbscale-demo-ovh-7`),
+    `type` A or AAAA, `address` the VM's public IP."""
+
+    name: str
+    type: str
+    address: str
+
+
+@runtime_checkable
+class Dns(Protocol):
+    """The zone that names each server (Let's Encrypt's HTTP-01 challenge at first boot needs it).
+    `records` lists only this cluster's A/AAAA records (names the configured pattern makes); `delete`
+    of a record already gone is no error; `calls` describes, without calling, what an operation sends."""
+
+    zone: str
+
+    def records(self) -> list[DnsRecord]: ...
+    def create(self, record: DnsRecord) -> None: ...
+    def delete(self, record: DnsRecord) -> None: ...
+    def calls(self, operation: str, records: list[DnsRecord]) -> list[str]: ...
 
 
 # --- state -------------------------------------------------------------------------------------------

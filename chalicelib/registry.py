@@ -21,6 +21,12 @@ PROVIDERS: dict[str, str] = {
     "scaleway": "chalicelib.adapters.providers.scaleway:ScalewayProvider",
 }
 
+DNS_DRIVERS: dict[str, str] = {
+    "gandi_live": "chalicelib.adapters.dns.gandi:GandiLiveDns",
+    "ovh": "chalicelib.adapters.dns.ovh:OvhDns",
+    "route53": "chalicelib.adapters.dns.route53:Route53Dns",
+}
+
 STATE_BACKENDS: dict[str, str] = {
     "sqlite": "chalicelib.adapters.state.sqlite:SqliteStateStore",
     "memory": "chalicelib.adapters.state.memory:MemoryStateStore",
@@ -60,3 +66,7 @@ def check_kinds(settings) -> None:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
             ) from None
+    if settings.dns is not None:
+        from chalicelib.adapters.dns.base import check_dns
+
+        check_dns(settings)

@@ -66,5 +66,10 @@ def print_tick(result: dict) -> None:
     )
     for line in action_lines(result["actions"]) or ["  -> no action"]:
         print(line)
+    for change in result.get("dns", []):  # per-server DNS records (docs/dns.md)
+        outcome = f" [{change['result']}]" if change.get("result") not in (None, "done") else ""
+        print(f"  dns {change['operation']} {change['record']}: {change['reason']}{outcome}")
+        for call in change.get("calls", []):
+            print(f"       would call: {call}")
     for problem in result.get("problems", []):
         print(f"  ! {problem}")

@@ -105,23 +105,24 @@ class SecretSource:
         return value if isinstance(value, str) else None
 
 
-_default: SecretSource | None = None
+_sources: dict[tuple, SecretSource] = {}
 _default_lock = threading.Lock()
 
 
 def source_from_environment() -> SecretSource:
     """The process's SecretSource, configured by BBBSCALE_SSM_PREFIX / BBBSCALE_SECRETS_PREFIX and
-    BBBSCALE_SECRETS_MAX_AGE (seconds, default 300). Read when first needed, not at import: Chalice sets
-    stage variables only during an invoke."""
-    global _default
+    BBBSCALE_SECRETS_MAX_AGE (seconds, default 300). Read at each call, not at import: Chalice sets
+    stage variables only during an invoke, and one process (the test client) may serve several stages;
+    one source (and its cache) per setting."""
+    key = (
+        os.environ.get("BBBSCALE_SSM_PREFIX") or None,
+        os.environ.get("BBBSCALE_SECRETS_PREFIX") or None,
+        int(os.environ.get("BBBSCALE_SECRETS_MAX_AGE", "300")),
+    )
     with _default_lock:
-        if _default is None:
-            _default = SecretSource(
-                ssm_prefix=os.environ.get("BBBSCALE_SSM_PREFIX") or None,
-                secrets_prefix=os.environ.get("BBBSCALE_SECRETS_PREFIX") or None,
-                max_age=int(os.environ.get("BBBSCALE_SECRETS_MAX_AGE", "300")),
-            )
-        return _default
+        if key not in _sources:
+            _sources[key] = SecretSource(ssm_prefix=key[0], secrets_prefix=key[1], max_age=key[2])
+        return _sources[key]
 
 
 def secret(name: str) -> str | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chalicelib.domain.fleet import Fleet
+from chalicelib.domain.dns import DnsChange
+from chalicelib.domain.fleet import VM, Fleet
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import Overrides
 from chalicelib.domain.policy import Allocation
-from chalicelib.ports import ScaleliteServer
+from chalicelib.ports import DnsRecord, ScaleliteServer
 
 #: Action names of CONTRACT.md (`tick --json`).
 ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold")
@@ -77,6 +78,10 @@ class Observation:
     backoff: dict[str, datetime] = field(default_factory=dict)  # provider -> backing off until
     unreachable_providers: frozenset[str] = frozenset()  # provider list() failed this tick
     problems: tuple[str, ...] = ()
+    vms: dict[str, list[VM] | None] = field(
+        default_factory=dict
+    )  # as each provider listed them (None: failed)
+    dns_records: tuple[DnsRecord, ...] | None = None  # this cluster's records; None: no [dns] or unreadable
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Decision:
     load_units: float | None
     actions: tuple[Action, ...]
     notes: tuple[str, ...] = ()
+    dns: tuple[DnsChange, ...] = ()  # record changes (domain/dns.py), carried out after the actions
 
     @property
     def desired(self) -> dict[str, int]:

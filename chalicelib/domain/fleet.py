@@ -53,6 +53,7 @@ class VM:
     image: str | None = None
     launched_at: datetime | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    ips: tuple[str, ...] = ()  # public IPv4/IPv6 addresses, for the server's DNS records
 
 
 @dataclass(frozen=True, slots=True)

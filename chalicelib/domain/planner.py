@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from chalicelib.config import ProviderSettings, Settings
 from chalicelib.domain.decision import Action, Decision, Observation
+from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import COMING, Server, ServerState
 from chalicelib.domain.forecast import class_start_within
 from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
@@ -70,7 +71,7 @@ def decide(obs: Observation, settings: Settings) -> Decision:
             "*",
             f"frozen by {freeze.by}{until_text}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
         )
-        return Decision(allocation, load, (hold,), notes=(hold.reason,))
+        return Decision(allocation, load, (hold,), notes=(hold.reason,), dns=_dns(obs, settings))
     actions: list[Action] = []
     notes: list[str] = []
     quiet = (
@@ -101,7 +102,17 @@ def decide(obs: Observation, settings: Settings) -> Decision:
         )
         for a in actions
     )
-    return Decision(allocation, load, keyed, notes=tuple(notes))
+    return Decision(allocation, load, keyed, notes=tuple(notes), dns=_dns(obs, settings))
+
+
+def _dns(obs: Observation, settings: Settings) -> tuple[DnsChange, ...]:
+    """The record changes that make the zone name each VM (none without [dns] or a readable zone). A
+    freeze stops scaling, not this: a booting VM still needs its name to get its certificate."""
+    if settings.dns is None or obs.dns_records is None:
+        return ()
+    managed = {name for name, p in settings.providers.items() if p.mode != "static"}
+    naming = Naming(settings.dns.name, settings.cluster)
+    return dns_changes(obs.vms, list(obs.dns_records), naming, settings.cluster, managed, settings.dns.ipv6)
 
 
 def _plan_provider(

@@ -20,9 +20,13 @@ from chalicelib.service.observe import BACKOFF
 class Actuator:
     """Applies actions for one tick through the runtime's ports."""
 
-    def __init__(self, rt, now: datetime, holds=None):
+    def __init__(self, rt, now: datetime, holds=None, dns_records=None):
         self.rt, self.now, self.settings = rt, now, rt.settings
         self.holds = holds or (lambda: True)
+        self.dns_records = dns_records  # this cluster's records as observed (None: no [dns] or unreadable)
+        self.dns_report: list[dict] = []  # every DNS change made, with its outcome (tick --json "dns")
+        self._dns_holds: list[dict] = []
+        self._destroyed: set[str] = set()  # servers whose VM this tick destroyed: their records only go
 
     def apply(self, decision: Decision, fleet: Fleet) -> list[dict]:
         """Carry out each action in turn. Before each one (holds excepted) the tick's lease is checked:
@@ -44,7 +48,27 @@ class Actuator:
                 if action.action == "start":
                     self._failure(action.provider, str(error))
             results.append({**action.as_json(), "result": result})
-        return results
+        changes = [c for c in decision.dns if c.server not in self._destroyed]
+        if changes and not lost and self.holds():  # record changes too are acts: only under the lease
+            self._dns(changes)
+        return results + self._dns_holds
+
+    def _dns(self, changes) -> None:
+        """DNS record changes, intent recorded before each call (service/dns.py); failures become holds."""
+        if not changes or self.rt.dns is None:
+            return
+        from chalicelib.service.dns import apply_changes
+
+        done, holds = apply_changes(self.rt, changes, self.now)
+        self.dns_report += done
+        self._dns_holds += holds
+
+    def _gone(self, s: Server) -> None:
+        """A destroyed VM's records go at once (reconciliation removes any this tick did not see)."""
+        from chalicelib.service.dns import records_of_gone_vm
+
+        self._destroyed.add(s.name)
+        self._dns(records_of_gone_vm(self.rt, s.name, s.provider, self.dns_records))
 
     # --- transitions ------------------------------------------------------------------------------
     def _move(self, servers: dict, name: str, state: ServerState, reason: str, **changes) -> Server:
@@ -86,6 +110,10 @@ class Actuator:
                     self._move(servers, name, ServerState.FAILED, f"create refused: {error}")
             raise
         created = {vm.name: vm for vm in vms}
+        from chalicelib.service.dns import records_for_new_vm
+
+        for vm in vms:  # its name must resolve before its first boot asks for a certificate
+            self._dns(records_for_new_vm(self.rt, vm))
         for name in names:
             vm = created.get(name)
             if vm is not None:
@@ -167,6 +195,7 @@ class Actuator:
             self.rt.providers[s.provider].destroy(s.vm_id)
             self._move(servers, s.name, ServerState.FAILED, action.reason)
             self._failure(s.provider, action.reason)
+            self._gone(s)
             return "done"
         return self._cordon(action, servers)
 
@@ -195,6 +224,7 @@ class Actuator:
         else:
             provider.destroy(s.vm_id)
             self._move(servers, s.name, ServerState.DESTROYED, "destroyed at the provider")
+            self._gone(s)
         return "done"
 
     def _deregister(self, s: Server) -> None:

@@ -33,6 +33,18 @@ def _scalelite_servers(rt, problems: list[str]) -> dict[str, ScaleliteServer] | 
         return None
 
 
+def _dns_records(rt, problems: list[str]):
+    """This cluster's records in the zone, or None (no [dns], or unreadable: records are then left alone)."""
+    dns = getattr(rt, "dns", None)
+    if dns is None:
+        return None
+    try:
+        return tuple(dns.records())
+    except BbbscaleError as error:
+        problems.append(f"DNS records of {dns.zone} unreadable: {error}")
+        return None
+
+
 def load_snapshot(
     rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]
 ) -> LoadSnapshot | None:
@@ -102,6 +114,7 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
             unreachable.add(name)
             problems.append(f"provider {name}: list failed: {error}")
     registered = _scalelite_servers(rt, problems)
+    dns_records = _dns_records(rt, problems)
     changed = reconcile(records, listed, _as_serving(rt, registered, records, now), rt.settings, now)
     by_name = {r.name: r for r in records}
     for server in changed:
@@ -145,5 +158,7 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
         backoff=backoff,
         unreachable_providers=frozenset(unreachable),
         problems=tuple(problems) + (snapshot.problems if snapshot else ()),
+        vms=listed,
+        dns_records=dns_records,
     )
     return obs, changed

@@ -58,11 +58,15 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
     try:
         obs, _ = observe(rt, now, persist=not dry_run)
         decision = decide(obs, rt.settings)
+        dns: list[dict] = []
         if dry_run:
             actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
+            dns = [{**c.as_json(), "calls": rt.dns.calls(c.operation, [c.record])} for c in decision.dns]
             fleet = obs.fleet
         else:
-            actions = Actuator(rt, now, holds=lease.holds).apply(decision, obs.fleet)
+            actuator = Actuator(rt, now, holds=lease.holds, dns_records=obs.dns_records)
+            actions = actuator.apply(decision, obs.fleet)
+            dns = actuator.dns_report
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
             if rt.settings.guard.enabled:
@@ -70,6 +74,8 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             _forget_ended(rt, now)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
+        if rt.settings.dns is not None:
+            result["dns"] = dns
         result["tick_id"] = owner
         if not dry_run:
             result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick

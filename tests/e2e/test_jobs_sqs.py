@@ -76,3 +76,14 @@ def test_a_missing_queue_does_not_lose_the_reservation(runtime, monkeypatch, mot
         assert client.http.post("/hooks/closure", headers=signed(body), body=body).status_code == 202
     assert "queue-gone" in runtime.store.reservations.by_id
     assert "job queue refused the job" in caplog.text
+
+
+def test_the_stage_names_its_own_queue_and_the_app_finds_its_url(runtime):
+    # the dev stage sets BBBSCALE_JOBS_QUEUE=bbbscale-dev-jobs (what infra/cloudformation/state.yaml creates)
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="bbbscale-dev-jobs")["QueueUrl"]
+    body = encode({**ANNOUNCEMENT, "id": "by-name"})
+    with Client(app_module.app, stage_name="dev") as client:
+        assert client.http.post("/hooks/closure", headers=signed(body), body=body).status_code == 202
+    [message] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert Job.from_json(message["Body"]).reservation_id == "by-name"

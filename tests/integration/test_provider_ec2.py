@@ -119,3 +119,14 @@ def test_calls_describe_without_secrets(moto_url):
     assert provider.calls("stop", ["i-123"]) == [f"POST {moto_url}/ StopInstances InstanceIds=i-123"]
     with pytest.raises(ProviderError, match="unknown operation"):
         provider.calls("reboot", ["i-1"])
+
+
+def test_a_listed_instance_carries_its_public_addresses_for_its_dns_records(moto_url):
+    """docs/dns.md: a VM's records are made from `VM.ips`; EC2 reports the instance's public IPv4 (and
+    IPv6) address, the one EC2 itself describes."""
+    provider = make(moto_url, cluster="ec2ips")
+    (created,) = provider.create([LaunchSpec(name="bbbscale-ec2ips-aws-1")])
+    described = _client(moto_url).describe_instances(InstanceIds=[created.vm_id])
+    public = described["Reservations"][0]["Instances"][0].get("PublicIpAddress")
+    (listed,) = provider.list()
+    assert public and listed.ips[0] == public

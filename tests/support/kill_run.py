@@ -92,6 +92,10 @@ class KillRun:
                     self.kill(rng.choice(self.live))
                 self.spawn()
             time.sleep(settle_s)
+            # The kills must not outrun the school day: on a quiet machine they are over before the load
+            # needs a VM. Keep ticking (on the shared clock) until the fleet has started one, then a few
+            # more ticks so that what the start set in motion (register, enable) is carried out too.
+            self._wait_for_start(deadline)
             self._wait_for_ticks(_acting_ticks(self.path) + 3, deadline)  # a busy machine ticks late
         finally:
             for process in list(self.live):
@@ -107,6 +111,10 @@ class KillRun:
             except sqlite3.Error:  # the file is not there yet
                 pass
             time.sleep(0.1)
+
+    def _wait_for_start(self, deadline: float) -> None:
+        while time.monotonic() < deadline and not _started(self.path):
+            time.sleep(0.2)
 
     def _kill_holder(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -155,6 +163,16 @@ def _acting_ticks(path: Path) -> int:
             (CLUSTER, "%holds the lease%"),
         ).fetchone()
     return count
+
+
+def _started(path: Path) -> bool:
+    """Whether a tick has started a VM (its recorded actions include a start)."""
+    with sqlite3.connect(path, timeout=5) as db:
+        row = db.execute(
+            "SELECT 1 FROM history WHERE cluster = ? AND kind = 'tick' AND body LIKE ? LIMIT 1",
+            (CLUSTER, '%"action":"start"%'),
+        ).fetchone()
+    return row is not None
 
 
 def invariants(path: Path) -> dict:

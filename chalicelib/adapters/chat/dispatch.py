@@ -89,26 +89,49 @@ class ThreadDispatcher:
 
 
 class SqsDispatcher:
-    """Jobs become SQS messages on the queue whose URL is in the environment variable `queue_url_env`
-    (read at submit time: Chalice sets stage variables only while handling an invocation)."""
+    """Jobs become SQS messages on the queue whose URL is in the environment variable `queue_url_env`,
+    or else on the queue named by BBBSCALE_JOBS_QUEUE (the Chalice stages name theirs,
+    `bbbscale-<stage>-jobs`; its URL is looked up once). Both are read at submit time: Chalice sets stage
+    variables only while handling an invocation."""
+
+    QUEUE_NAME_ENV = "BBBSCALE_JOBS_QUEUE"
 
     def __init__(self, queue_url_env: str, client=None):
         self._queue_url_env = queue_url_env
         self._client = client
+        self._urls: dict[str, str] = {}
 
     def submit(self, job: Job) -> None:
-        queue_url = os.environ.get(self._queue_url_env)
-        if not queue_url:
-            raise BbbscaleError(f"job queue not configured: set {self._queue_url_env}")
+        queue_url, queue_name = os.environ.get(self._queue_url_env), os.environ.get(self.QUEUE_NAME_ENV)
+        if not queue_url and not queue_name:
+            raise BbbscaleError(
+                f"job queue not configured: set {self._queue_url_env} or {self.QUEUE_NAME_ENV}"
+            )
         import boto3  # late: keeps `import app` light at cold start
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             if self._client is None:
                 self._client = boto3.client("sqs")
+            if not queue_url:
+                queue_url = self._url_of(queue_name)
             self._client.send_message(QueueUrl=queue_url, MessageBody=job.to_json())
         except (BotoCoreError, ClientError) as error:
             raise BbbscaleError(f"job queue refused the job: {type(error).__name__}") from None
+
+    def _url_of(self, queue_name: str) -> str:
+        from botocore.exceptions import ClientError
+
+        if queue_name not in self._urls:
+            try:
+                self._urls[queue_name] = self._client.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                raise BbbscaleError(
+                    f"job queue {queue_name} not found ({code}): create it with "
+                    f"infra/cloudformation/state.yaml, or set {self._queue_url_env}"
+                ) from None
+        return self._urls[queue_name]
 
 
 def dispatcher_for(chat_settings, handler: Callable[[Job], None]) -> Dispatcher:

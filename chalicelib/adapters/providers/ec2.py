@@ -109,6 +109,7 @@ class Ec2Provider(HostedProvider):
             instance.get("PublicDnsName") or instance.get("PublicIpAddress"),
             image=instance.get("ImageId"),
             launched_at=utc(instance.get("LaunchTime")),
+            ips=_public_ips(instance),  # for the server's DNS records (docs/dns.md)
         )
 
     def _instances(self, **params) -> list[dict]:
@@ -194,3 +195,9 @@ class Ec2Provider(HostedProvider):
             operation
         ]
         return f"POST {where}/ {action} InstanceIds={target}"
+
+
+def _public_ips(instance: dict) -> tuple[str, ...]:
+    """The instance's public IPv4 address and its IPv6 addresses (IPv6 on EC2 is public by default)."""
+    v6 = (a["Ipv6Address"] for n in instance.get("NetworkInterfaces", []) for a in n.get("Ipv6Addresses", []))
+    return tuple(ip for ip in (instance.get("PublicIpAddress"), *v6) if ip)

@@ -134,6 +134,7 @@ class LibcloudProvider(HostedProvider):
             (node.public_ips or [None])[0],
             image=(node.extra or {}).get("imageId") or (node.extra or {}).get("ImageId"),
             launched_at=utc(getattr(node, "created_at", None) or (node.extra or {}).get("created") or None),
+            ips=tuple(str(ip) for ip in node.public_ips or ()),  # for the server's DNS records
         )
 
     def bare_node(self, vm_id: str):

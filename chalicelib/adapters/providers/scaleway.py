@@ -119,6 +119,7 @@ class ScalewayProvider(HostedProvider):
             ips[0]["address"] if ips else None,
             image=(server.get("image") or {}).get("id"),
             launched_at=utc(server.get("creation_date")),
+            ips=tuple(ip["address"] for ip in ips if ip.get("address")),  # for the server's DNS records
         )
 
     def list(self) -> list[VM]:

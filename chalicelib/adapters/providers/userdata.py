@@ -46,6 +46,12 @@ class BootOptions(BaseModel):
     scalelite_url: str = Field("", description="Scalelite base URL, for the recording transfer hook")
     scalelite_tag: str = "bbbscale"
     letsencrypt_email: str = ""
+    metadata_fence: str = Field(
+        "169.254.169.254 fd00:ec2::254",
+        pattern=r"^[0-9a-fA-F.: ]*$",
+        description="metadata service addresses refused after the first boot (Scaleway: 169.254.42.42 "
+        "fd00:42::42); empty: none",
+    )
 
 
 def server_secret(master_key: str, name: str) -> str:
@@ -91,6 +97,7 @@ def render(
         "scalelite_url": boot.scalelite_url,
         "scalelite_tag": boot.scalelite_tag,
         "letsencrypt_email": boot.letsencrypt_email,
+        "metadata_fence": boot.metadata_fence,
     }
     quoted = {key: _value(key, str(value)) for key, value in values.items()}
     quoted["short_hostname"] = hostname.split(".", 1)[0]

@@ -1,0 +1,135 @@
+"""What every DNS adapter shares: its settings and naming, error translation, dry-run descriptions, and
+the check (at configuration load) that the records name the servers as their first boot expects.
+
+An adapter subclasses `ZoneAdapter` and supplies `_list()` (every A/AAAA record of the zone), `_create`,
+`_delete` and `_endpoint()` (for `calls`). SDKs are imported inside methods: `import app` stays light.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.config import ConfigError, DnsSettings
+from chalicelib.domain.dns import Naming
+from chalicelib.ports import DnsError, DnsRecord, ProviderContext
+
+OPERATIONS = ("create", "delete")
+#: Provider kinds whose servers boot the prepared image with a name from `boot.domain`.
+_NO_BOOT = ("static", "simulated")
+
+
+class ZoneOptions(BaseModel):
+    """Options every DNS driver accepts. `endpoint` points the driver elsewhere than the provider's API
+    (a test's loopback fake); empty: the provider's public API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: str = Field("", pattern=r"^(https?://[^/\s]+)?$")
+    timeout_seconds: float = Field(20.0, gt=0, le=300)
+
+
+class ZoneAdapter:
+    """Base of the DNS adapters (see module doc). Public surface: the `Dns` port."""
+
+    Options = ZoneOptions
+    driver_name = "zone"
+
+    def __init__(self, settings: DnsSettings, options: ZoneOptions, context: ProviderContext):
+        self.settings, self.options, self.context = settings, options, context
+        self.zone = settings.zone
+        self.naming = Naming(settings.name, context.cluster)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} zone={self.zone!r}>"
+
+    def secret(self, key: str) -> str:
+        """A credential by name; a missing one is an error naming the key, never a value."""
+        value = self.context.secret(key)
+        if not value:
+            raise DnsError(f"dns {self.driver_name}: secret {key} is not set")
+        return value
+
+    def endpoint(self, default_host: str) -> tuple[bool, str, int | None]:
+        """(secure, host, port) of the API: the configured endpoint, else the provider's over HTTPS."""
+        if not self.options.endpoint:
+            return True, default_host, None
+        parts = urlsplit(self.options.endpoint)
+        return parts.scheme == "https", parts.hostname or default_host, parts.port
+
+    def fail(self, what: str, error: Exception) -> DnsError:
+        """One line naming the call; query strings and long bodies cut (no credential ever in them)."""
+        detail = re.sub(r"\?[^\s'\")]*", "?...", str(getattr(error, "value", "") or error))[:300]
+        return DnsError(f"dns {self.driver_name} {what} failed: {type(error).__name__}: {detail}")
+
+    # --- the port -------------------------------------------------------------------------------------
+    def records(self) -> list[DnsRecord]:
+        """This cluster's A/AAAA records (names the pattern makes from our server names)."""
+        return [r for r in self._list() if r.type in ("A", "AAAA") and self.naming.server_of(r.name)]
+
+    def create(self, record: DnsRecord) -> None:
+        self._create(record)
+
+    def delete(self, record: DnsRecord) -> None:
+        self._delete(record)
+
+    def calls(self, operation: str, records: list[DnsRecord]) -> list[str]:
+        if operation not in OPERATIONS:
+            raise DnsError(f"unknown operation {operation!r}; choose one of: {', '.join(OPERATIONS)}")
+        return [self._describe(operation, record) for record in records]
+
+    # --- for subclasses -------------------------------------------------------------------------------
+    def _list(self) -> list[DnsRecord]:
+        raise NotImplementedError
+
+    def _create(self, record: DnsRecord) -> None:
+        raise NotImplementedError
+
+    def _delete(self, record: DnsRecord) -> None:
+        raise NotImplementedError
+
+    def _describe(self, operation: str, record: DnsRecord) -> str:
+        raise NotImplementedError
+
+
+def check_dns(settings) -> None:
+    """Validate `[dns]`: a known driver, its options, and names that match what each provider's servers
+    wait for at first boot (`<server>.<boot.domain>`). Errors name the field."""
+    from chalicelib.adapters.providers.userdata import BootOptions
+    from chalicelib.registry import DNS_DRIVERS, resolve
+
+    dns = settings.dns
+    if dns.driver not in DNS_DRIVERS:
+        raise ConfigError(
+            f"invalid configuration: dns.driver: unknown DNS driver {dns.driver!r}; "
+            f"choose one of: {', '.join(sorted(DNS_DRIVERS))}"
+        )
+    cls = resolve(DNS_DRIVERS, dns.driver, "DNS driver")
+    try:
+        cls.Options.model_validate(dns.options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid configuration: dns.options.{where}: {first['msg']}") from None
+    naming = Naming(dns.name, settings.cluster)
+    for name, provider in settings.providers.items():
+        if provider.mode == "static" or provider.kind in _NO_BOOT:
+            continue
+        try:
+            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
+        except ValidationError:
+            continue  # the provider's own check names that error
+        if boot.hostnames:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.hostnames: a hostname pool cannot be "
+                "combined with [dns] (records are named after the servers)"
+            )
+        sample = f"bbbscale-{settings.cluster}-{name}-1"
+        made, awaited = f"{naming.record_name(sample)}.{dns.zone}", f"{sample}.{boot.domain}"
+        if made != awaited:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.domain: its servers wait for "
+                f"{awaited} but [dns] makes {made} (set boot.domain = {made.split('.', 1)[1]!r})"
+            )

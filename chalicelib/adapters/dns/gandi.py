@@ -1,0 +1,133 @@
+"""Gandi LiveDNS through libcloud's `GANDI_LIVE` driver: records of a domain at `.../domains/{fqdn}/records`,
+one rrset per name and type at `.../records/{name}/{type}`.
+
+libcloud 3.9 speaks the legacy endpoint (dns.api.gandi.net/api/v5, `X-Api-Key`). Gandi's current API is
+api.gandi.net/v5/livedns with a personal access token (`Authorization: Bearer`; API keys are deprecated),
+so by default the driver's connection is pointed there: same resources and bodies, another base path and
+header. `api = "legacy"` keeps libcloud's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+from pydantic import Field
+
+from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
+from chalicelib.ports import DnsRecord
+
+API_HOSTS = {"livedns": "api.gandi.net", "legacy": "dns.api.gandi.net"}
+BASES = {"livedns": "/v5/livedns", "legacy": "/api/v5"}
+
+
+class GandiOptions(ZoneOptions):
+    api: Literal["livedns", "legacy"] = Field(
+        "livedns", description="api.gandi.net/v5/livedns, or the legacy"
+    )
+    token_env: str = Field(
+        "BBBSCALE_GANDI_TOKEN", description="env/secret name of the personal access token (legacy: API key)"
+    )
+
+
+def _driver_class(api: str):
+    """libcloud's GANDI_LIVE driver, its connection moved to the current API unless `api` is legacy."""
+    from libcloud.dns.drivers.gandi_live import GandiLiveDNSConnection, GandiLiveDNSDriver
+
+    if api == "legacy":
+        return GandiLiveDNSDriver
+
+    class LiveDnsConnection(GandiLiveDNSConnection):
+        host = API_HOSTS["livedns"]
+
+        def add_default_headers(self, headers):
+            headers = super().add_default_headers(headers)
+            del headers["X-Api-Key"]
+            headers["Authorization"] = f"Bearer {self.key}"
+            return headers
+
+        def morph_action_hook(self, action):
+            return super().morph_action_hook(action.replace(BASES["legacy"] + "/", BASES["livedns"] + "/", 1))
+
+    class LiveDnsDriver(GandiLiveDNSDriver):
+        connectionCls = LiveDnsConnection
+
+    return LiveDnsDriver
+
+
+class GandiLiveDns(ZoneAdapter):
+    """The `Dns` port on a Gandi LiveDNS domain (`zone` is the domain, e.g. bbb.example.org)."""
+
+    Options = GandiOptions
+    driver_name = "gandi_live"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()  # libcloud connections keep per-request state
+
+    @property
+    def driver(self):
+        driver = getattr(self._local, "driver", None)
+        if driver is None:
+            secure, host, port = self.endpoint(API_HOSTS[self.options.api])
+            cls = _driver_class(self.options.api)
+            driver = cls(self.secret(self.options.token_env), secure=secure, host=host, port=port)
+            driver.connection.timeout = self.options.timeout_seconds
+            self._local.driver = driver
+        return driver
+
+    def _zone(self):
+        from libcloud.dns.base import Zone
+
+        return Zone(id=self.zone, domain=self.zone, type="master", ttl=0, driver=self.driver)
+
+    def _list(self) -> list[DnsRecord]:
+        try:
+            found = self.driver.list_records(self._zone())
+        except Exception as error:  # noqa: BLE001 - libcloud raises many unrelated types
+            raise self.fail(f"list records of {self.zone}", error) from None
+        return [DnsRecord(r.name, str(r.type), str(r.data)) for r in found]
+
+    def _create(self, record: DnsRecord) -> None:
+        from libcloud.dns.types import RecordAlreadyExistsError
+
+        try:
+            self.driver.create_record(
+                record.name, self._zone(), record.type, record.address, extra={"ttl": self.settings.ttl}
+            )
+        except RecordAlreadyExistsError:
+            # The rrset exists (a lost answer, a retried tick): fine if it already holds this address.
+            if record not in self._list():
+                raise self.fail(
+                    f"create {record.name} {record.type}", RuntimeError("another value exists")
+                ) from None
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(f"create {record.name} {record.type}", error) from None
+
+    def _delete(self, record: DnsRecord) -> None:
+        from libcloud.dns.base import Record
+        from libcloud.dns.types import RecordDoesNotExistError
+
+        # LiveDNS deletes a whole rrset (every value of the name and type): ours hold one address.
+        target = Record(
+            id=f"{record.type}:{record.name}",
+            name=record.name,
+            type=record.type,
+            data=record.address,
+            zone=self._zone(),
+            driver=self.driver,
+        )
+        try:
+            self.driver.delete_record(target)
+        except RecordDoesNotExistError:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(f"delete {record.name} {record.type}", error) from None
+
+    def _describe(self, operation: str, record: DnsRecord) -> str:
+        secure, host, port = self.endpoint(API_HOSTS[self.options.api])
+        root = f"{'https' if secure else 'http'}://{host}{f':{port}' if port else ''}"
+        base = f"{root}{BASES[self.options.api]}/domains/{self.zone}"
+        if operation == "create":
+            return f"POST {base}/records {record.name} {record.type} {record.address} ttl={self.settings.ttl}"
+        return f"DELETE {base}/records/{record.name}/{record.type}"

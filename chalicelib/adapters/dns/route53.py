@@ -1,0 +1,135 @@
+"""Amazon Route 53 through boto3 (libcloud's Route53 driver speaks an older XML dialect; boto3 is what the
+EC2 adapter and the state store already use, and what moto's server answers in the tests).
+
+Changes are UPSERTs (idempotent: a retried tick or a lost answer does no harm); a deletion names the
+record set exactly as Route 53 holds it (its TTL and values), so it is read first.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
+from chalicelib.ports import DnsRecord
+
+
+class Route53Options(ZoneOptions):
+    hosted_zone_id: str = Field("", description="the hosted zone's id; empty: looked up by the zone's name")
+    region: str = "us-east-1"
+
+
+class Route53Dns(ZoneAdapter):
+    """The `Dns` port on a Route 53 public hosted zone (`zone` is its name, e.g. bbb.example.org)."""
+
+    Options = Route53Options
+    driver_name = "route53"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._client = None
+        self._zone_id = self.options.hosted_zone_id or None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "route53",
+                region_name=self.options.region,
+                endpoint_url=self.options.endpoint or None,
+                config=Config(
+                    connect_timeout=self.options.timeout_seconds,
+                    read_timeout=self.options.timeout_seconds,
+                    retries={"mode": "standard", "max_attempts": 4},
+                ),
+            )
+        return self._client
+
+    def _call(self, what: str, action: str, **params):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, action)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise self.fail(what, error) from None
+
+    @property
+    def zone_id(self) -> str:
+        if self._zone_id is None:
+            found = self._call(
+                f"find hosted zone {self.zone}", "list_hosted_zones_by_name", DNSName=self.zone, MaxItems="1"
+            )
+            zones = [z for z in found.get("HostedZones", []) if z["Name"].rstrip(".") == self.zone]
+            if not zones:
+                raise self.fail(f"find hosted zone {self.zone}", LookupError("no such hosted zone"))
+            self._zone_id = zones[0]["Id"].rsplit("/", 1)[-1]
+        return self._zone_id
+
+    def _relative(self, fqdn: str) -> str:
+        name = fqdn.rstrip(".")
+        return "" if name == self.zone else name.removesuffix("." + self.zone)
+
+    def _fqdn(self, name: str) -> str:
+        return f"{name}.{self.zone}." if name else f"{self.zone}."
+
+    def _sets(self, **start) -> list[dict]:
+        params = {"HostedZoneId": self.zone_id, **start}
+        found = []
+        while True:
+            page = self._call(f"list records of {self.zone}", "list_resource_record_sets", **params)
+            found.extend(page.get("ResourceRecordSets", []))
+            if not page.get("IsTruncated") or start:
+                return found
+            params.update(StartRecordName=page["NextRecordName"], StartRecordType=page["NextRecordType"])
+
+    def _list(self) -> list[DnsRecord]:
+        return [
+            DnsRecord(self._relative(s["Name"]), s["Type"], value["Value"])
+            for s in self._sets()
+            if s["Type"] in ("A", "AAAA")
+            for value in s.get("ResourceRecords", [])
+        ]
+
+    def _change(self, what: str, action: str, record_set: dict) -> None:
+        self._call(
+            what,
+            "change_resource_record_sets",
+            HostedZoneId=self.zone_id,
+            ChangeBatch={
+                "Comment": "bbbscale",
+                "Changes": [{"Action": action, "ResourceRecordSet": record_set}],
+            },
+        )
+
+    def _create(self, record: DnsRecord) -> None:
+        self._change(
+            f"create {record.name} {record.type}",
+            "UPSERT",
+            {
+                "Name": self._fqdn(record.name),
+                "Type": record.type,
+                "TTL": self.settings.ttl,
+                "ResourceRecords": [{"Value": record.address}],
+            },
+        )
+
+    def _delete(self, record: DnsRecord) -> None:
+        fqdn = self._fqdn(record.name)
+        held = [
+            s
+            for s in self._sets(StartRecordName=fqdn, StartRecordType=record.type, MaxItems="1")
+            if s["Name"] == fqdn and s["Type"] == record.type
+        ]
+        if not held or record.address not in {v["Value"] for v in held[0].get("ResourceRecords", [])}:
+            return  # already gone (a lost answer, a retried tick), or it names another address now
+        self._change(f"delete {record.name} {record.type}", "DELETE", held[0])
+
+    def _describe(self, operation: str, record: DnsRecord) -> str:
+        zone = self.options.hosted_zone_id or f"<zone id of {self.zone}>"
+        action = "UPSERT" if operation == "create" else "DELETE"
+        return (
+            f"route53 ChangeResourceRecordSets {zone} {action} {self._fqdn(record.name)} {record.type} "
+            f"{record.address}" + (f" ttl={self.settings.ttl}" if operation == "create" else "")
+        )

@@ -1,0 +1,162 @@
+"""Documented commands are tests: every ```sh block of every Markdown file of the project runs as written
+(conventions in tests/support/doc_commands.py and docs/deploy.md) and must exit 0.
+
+Each block is one bash script (`set -eo pipefail`), run in a scratch directory that links to the
+project's files (so `./dev`, `.venv/bin/...`, `bench/...` resolve as from the project root, while
+`out/`, plots and state files land in the scratch directory), with a temporary HOME and neither AWS
+credentials nor BBBSCALE_* variables from the shell. One test per block, so pytest-xdist spreads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.doc_commands import ROOT, Block, Command, all_blocks
+
+#: Commands not run, by what they start with (after any leading spaces), each with why.
+NOT_RUN = {
+    "./dev test": "runs this very test suite: it would run itself",
+    ".venv/bin/chalice local": "a server that runs until stopped: tests/e2e/test_chalice_local_docs.py starts "
+    "it on a free port and runs the page's curl blocks against it",
+    "ansible-playbook -i": "builds the image on a VM at a provider; the playbook's syntax check runs in "
+    "tests/integration/test_image_recipe.py",
+}
+#: Options appended to long benchmarks (argparse keeps the last value), each with why.
+QUICK = {
+    "bench/replay_week.py": ("--day --runs 1", "one school day, one replay per side: ~20 s, not ~6 min"),
+    "bench/import_app.py": (
+        "--runs 2 --budget 10",
+        "two processes; the 0.8 s budget is for a quiet machine, not beside a test run",
+    ),
+    "bench/provider_bulk.py": ("--count 20 --sample 2 --latency 0.05", "20 creations, not 300 at 1 s each"),
+    "bench/parse_getmeetings.py": ("--rooms 100 --users 2000 --runs 1", "a 0.6 MB answer, not 31.6 MB x 7"),
+    "bench/observe_servers.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, not 500"),
+}
+#: Output checks for some commands (text after the command's own marker), by what the command contains.
+EXPECT = {
+    "bbbscale simulate --trace out/traces/week.csv --policy reactive --json": lambda out: (
+        json.loads(out)["policy"] == "reactive"
+    ),
+    "./dev demo": lambda out: "last decision" in out,
+    "bench/make_traces.py": lambda out: out.strip() == "out/traces",
+    "bench/replay_week.py": lambda out: (
+        "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)
+    ),
+}
+MARK = "@@@ documented command "
+BLOCKS = all_blocks()
+
+
+def _leading(command: Command) -> str:
+    return command.text.lstrip()
+
+
+def _not_run(command: Command) -> str | None:
+    for start, why in NOT_RUN.items():
+        if _leading(command).startswith(start):
+            return why
+    return None
+
+
+def _missing_revision(command: Command) -> str | None:
+    """A revision the command names (`--baseline-rev X`, `--candidate-rev X`) that this clone lacks: a
+    shallow clone has only its last commits, and the command cannot run there as written."""
+    for rev in re.findall(r"--(?:baseline|candidate)-rev[ =](\S+)", command.text):
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, check=False
+        )
+        if found.returncode != 0:
+            return rev
+    return None
+
+
+def _with_quick_options(command: Command) -> str:
+    """The command with its quick options before any trailing comment."""
+    for script, (options, _) in QUICK.items():
+        if script in command.text:
+            code, comment = re.match(r"(.*?)(\s+#.*)?$", command.text, re.S).groups()
+            return f"{code} {options}{comment or ''}"
+    return command.text
+
+
+def script(block: Block) -> tuple[str, list[Command]]:
+    """The block's bash script and the commands it runs (the others skipped, as the conventions say)."""
+    lines, run = ["set -eo pipefail"], []
+    for command in block.commands:
+        if command.needs or _not_run(command) or _leading(command).startswith("#"):
+            continue
+        if _missing_revision(command):  # a shallow clone: the history it compares is not here
+            continue
+        lines += [f"echo '{MARK}{len(run)}'", _with_quick_options(command)]
+        run.append(command)
+    return "\n".join(lines) + "\n", run
+
+
+@pytest.fixture
+def scratch(tmp_path) -> Path:
+    """A directory that looks like the project root; what commands write stays in it."""
+    work = tmp_path / "project"
+    work.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name in {"out", ".pytest_cache", ".hypothesis"} or entry.suffix in {".sqlite3", ".png"}:
+            continue
+        (work / entry.name).symlink_to(entry)
+    (tmp_path / "home").mkdir()
+    return work
+
+
+def environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BBBSCALE_", "PYTEST_"))}
+    env.update(HOME=str(home), AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    env.update(AWS_EC2_METADATA_DISABLED="true", MPLBACKEND="Agg")
+    return env
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if not b.needs], ids=lambda b: b.name)
+def test_a_documented_block_runs_as_written(block, scratch):
+    text, commands = script(block)
+    if not commands:
+        pytest.skip("every command of this block is marked or listed as not run here")
+    done = subprocess.run(
+        ["bash", "-c", text],
+        cwd=scratch,
+        env=environment(scratch.parent / "home"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    outputs = done.stdout.split(MARK)[1:]
+    failed = commands[len(outputs) - 1] if outputs else commands[0]
+    assert done.returncode == 0, (
+        f"{failed} exited {done.returncode}\n--- stdout (end)\n{done.stdout[-3000:]}\n"
+        f"--- stderr (end)\n{done.stderr[-3000:]}"
+    )
+    for command, output in zip(commands, outputs, strict=True):
+        output = output.split("\n", 1)[1] if "\n" in output else ""
+        for contains, check in EXPECT.items():
+            if contains in command.text:
+                assert check(output), f"{command}: unexpected output:\n{output[-2000:]}"
+
+
+def test_every_exception_is_still_documented_somewhere():
+    # An entry of NOT_RUN or QUICK that matches no documented command is stale: drop it.
+    commands = [c for block in BLOCKS for c in block.commands]
+    for start in NOT_RUN:
+        assert any(_leading(c).startswith(start) for c in commands), f"NOT_RUN {start!r} matches nothing"
+    for script_name in QUICK:
+        assert any(script_name in c.text for c in commands), f"QUICK {script_name!r} matches nothing"
+
+
+def test_the_conventions_mark_what_they_say():
+    # The harness must not run what the docs mark as needing the cloud, and must run the rest.
+    marked = [c for block in BLOCKS for c in block.commands if c.needs]
+    assert any("aws " in _leading(c) for c in marked)
+    ran = [c for block in BLOCKS if not block.needs for c in script(block)[1]]
+    assert not any(_leading(c).startswith(("aws ", "chalice deploy")) for c in ran)
+    assert any("bbbscale simulate" in c.text for c in ran) and any("./dev demo" in c.text for c in ran)
