@@ -221,9 +221,10 @@ class BurstGuard:
             rising = (total - self._last_total[1]) / max(minutes, 0.25) >= self.s.surge_load_per_minute
         self._last_total = (now, total)
         # A surge outside class starts: load rising fast at two looks in a row (one jump alone may be a
-        # poll recounting young rooms as 15 users).
+        # poll recounting young rooms as 15 users); after a first rise the next look comes soon.
         surge = rising and self._rising and window_end is None
         self._rising = rising
+        quiet = interval if rising else timedelta(minutes=1)  # the next look when not in a burst
         if surge:
             window_end = now + timedelta(minutes=self.s.after_slot_minutes)
         if window_end is not None:
@@ -236,7 +237,7 @@ class BurstGuard:
         if not active and not held and not any(s.state == "disabled" and s.online for s in servers):
             self._read.clear()
             self._maybe_spread(now, servers)
-            self._next = now + timedelta(minutes=1)
+            self._next = now + quiet
             return []
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
@@ -244,14 +245,14 @@ class BurstGuard:
         if views is None:  # nothing moved since the last look
             self._maybe_spread(now, servers)
             self._busy = False
-            self._next = now + (self._interval() if active else timedelta(minutes=1))
+            self._next = now + (self._interval() if active else quiet)
             return []
         incoming = 0.0
         if active:
             incoming = max(0.0, self._expected(now) - sum(v.projected for v in views if v.meant_to_serve))
         if not self.s.act:  # measuring only: the spread after each burst, no change
             self._maybe_spread(now, servers)
-            self._next = now + (self._interval() if active else timedelta(minutes=1))
+            self._next = now + (self._interval() if active else quiet)
             return []
         actions = decide_guard(
             views if active else [v for v in views if v.state != "enabled"],  # quiet: only enables
@@ -264,7 +265,7 @@ class BurstGuard:
         )
         done = self._apply(now, actions, held, views)
         self._maybe_spread(now, servers)
-        self._next = now + (self._interval() if active else timedelta(minutes=1))
+        self._next = now + (self._interval() if active else quiet)
         return done
 
     def _interval(self) -> timedelta:

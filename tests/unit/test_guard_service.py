@@ -181,3 +181,31 @@ def test_after_each_burst_the_spread_is_measured_and_reported_once():
         assert any("after the burst" in e.summary for e in rt.store.history.recent(5, kind="guard"))
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise():
+    cm, rt, world, clock = _fleet()
+    try:
+        quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
+        guard = rt.guard
+        world.poll(quiet)
+        assert guard.check(quiet) == [] and guard.next_check(quiet) == quiet + timedelta(minutes=1)
+        world.poll(quiet + timedelta(seconds=30))  # a poll's jump alone is no surge
+
+        def burst(at, n):
+            for i in range(n):  # through Scalelite's placement: each create and join moves its load
+                room = f"surge-{at.timestamp()}-{i}"
+                world.create_meeting(room, at, participants=1, moderators=1)
+                world.join_meeting(room, users=9)
+
+        first = quiet + timedelta(minutes=1)
+        burst(first, 30)  # 300 units of Scalelite load in a minute: a first rise
+        guard.check(first)
+        soon = first + timedelta(seconds=guard.s.interval_seconds)
+        assert guard.next_check(first) == soon  # look again soon, not in a minute
+        burst(soon, 10)
+        guard.check(soon)  # rising again: a surge, the guard is on for 15 minutes
+        assert guard.in_window(first) is None and guard._active_until == soon + timedelta(minutes=15)
+        assert guard.next_check(soon) <= soon + timedelta(seconds=guard.s.interval_seconds)
+    finally:
+        cm.__exit__(None, None, None)
