@@ -65,7 +65,49 @@ def capacity_check(event):
         return {"error": said}
     log_tick(result, runtime.settings.cluster)
     emit_tick_metrics(metrics, result, runtime.settings.cluster)
+    from chalicelib.service.guard import start_guard_run
+
+    started = start_guard_run(runtime, runtime.clock(), GUARD_INVOKER or _invoke_guard, _load_units(result))
+    if started is not None:
+        result["guard_run"] = started
     return result
+
+
+#: How capacity_check starts the burst guard (tests set a recorder of their own).
+GUARD_INVOKER = None
+
+
+def _load_units(result: dict) -> float | None:
+    return (result.get("load") or {}).get("load_units")
+
+
+def _invoke_guard(payload: dict) -> None:
+    """Start `burst_guard` asynchronously (Event invocation); only on AWS, where the function exists.
+    Its name follows Chalice's <app>-<stage>-<function>, or BBBSCALE_GUARD_FUNCTION names it."""
+    import os
+
+    name = os.environ.get("BBBSCALE_GUARD_FUNCTION")
+    current = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    if not name and current.endswith("-capacity_check"):
+        name = current[: -len("capacity_check")] + "burst_guard"
+    if not name:
+        raise BbbscaleError("not on AWS: no burst_guard function to start")
+    import boto3
+
+    boto3.client("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload))
+
+
+@app.lambda_function(name="burst_guard")
+def burst_guard(event, context):
+    """The burst guard for one class start or surge (started by capacity_check), up to 14 minutes:
+    cordons servers Scalelite would herd the burst onto and enables them again (updateServer only)."""
+    import time
+
+    from chalicelib.bootstrap import runtime_from_environment
+    from chalicelib.service.guard import run_guard_function
+
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
+    return run_guard_function(runtime_from_environment(), event or {}, remaining, time.sleep)
 
 
 def _runtime():

@@ -50,6 +50,21 @@ def main() -> int:
         "closure-day.csv": lambda: generate_closure_day(args.monday + timedelta(days=1), args.seed),
         "week-half-past.csv": lambda: generate_week(args.monday, args.seed, variant="half-past"),
         "week-friday-surge.csv": lambda: generate_week(args.monday, args.seed, variant="friday-surge"),
+        # issue 11: Tuesday's classes start 90 min late and Thursday doubles, neither announced
+        "week-surprises.csv": lambda: generate_week(
+            args.monday,
+            args.seed,
+            scale=1.6,
+            shifts={args.monday + timedelta(days=1): 90},
+            day_scale={args.monday + timedelta(days=3): 2.0},
+        ),
+        # the three weeks before at 1.6x (same school: the same rooms), for --history
+        **{
+            f"history-{w}.csv": (
+                lambda w=w: generate_week(args.monday - timedelta(weeks=w), args.seed + w, scale=1.6)
+            )
+            for w in (1, 2, 3)
+        },
     }
     for name, job in jobs.items():
         started = time.perf_counter()

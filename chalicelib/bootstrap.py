@@ -164,6 +164,52 @@ class Runtime:
             api_for=api_for,
         )
 
+    def server_api(self, server: ScaleliteServer):
+        """The BbbServer port for a server as Scalelite lists it (its registered URL and secret)."""
+        return self._bbb(server.url, server.secret, server.id)
+
+    @property
+    def room_sizes(self):
+        """What each room weighed (the burst guard's expected sizes); learned by the tick."""
+        if getattr(self, "_room_sizes", None) is None:
+            from chalicelib.service.guard import load_room_sizes
+
+            self._room_sizes = load_room_sizes(self)
+        return self._room_sizes
+
+    @property
+    def guard(self):
+        """The burst guard (None when switched off in `[guard]`)."""
+        if not self.settings.guard.enabled:
+            return None
+        if getattr(self, "_guard", None) is None:
+            from chalicelib.service.guard import BurstGuard
+
+            self._guard = BurstGuard(self)
+        return self._guard
+
+    def beside(self) -> Runtime:
+        """A runtime for a thread beside this one (the burst guard in `bbbscale run`): the same store,
+        clock, world and memories, its own Scalelite client (an HTTP session is not shared between
+        threads)."""
+        scalelite = self._scalelite
+        if scalelite is not None and hasattr(scalelite, "_secret") and hasattr(scalelite, "settings"):
+            scalelite = type(scalelite)(scalelite.settings, scalelite._secret)
+        other = Runtime(
+            self.settings,
+            store=self.store,
+            scalelite=scalelite,
+            providers=self._providers,
+            bbb_factory=self._bbb_factory,
+            clock=self.clock,
+            secret=self.secret,
+            world=self.world,
+            forecaster=self._forecaster,
+        )
+        other._room_sizes = self.room_sizes
+        other.parallel_checks = getattr(self, "parallel_checks", True)
+        return other
+
     # --- helpers the service uses ---------------------------------------------------------------------
     def server_secret(self, server: Server) -> str:
         """Per-VM BBB secret: HMAC-SHA256(master key, server name). Unique per VM, recomputable, never
@@ -299,6 +345,7 @@ class Runtime:
         from chalicelib.domain.fleet import Fleet, ServerState
         from chalicelib.domain.overrides import read_overrides
         from chalicelib.service.closures import reservation_json
+        from chalicelib.service.guard import guard_status
 
         now = self.clock()
         servers = self.store.servers.servers()
@@ -334,6 +381,7 @@ class Runtime:
                 }
                 for f in overrides.floors
             },
+            "guard": guard_status(self),
         }
 
 

@@ -23,6 +23,17 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
 
+def _positive_seconds(text: str) -> float:
+    """A number of seconds > 0 (argparse type: anything else is bad usage, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds, got {text}")
+    return value
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (docs/contract.md), then exit 2."""
 
@@ -74,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         action="append",
         help="a trace of a past week the forecast learns from (repeatable)",
+    )
+    sim.add_argument(
+        "--scalelite-poll",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="Scalelite's POLL_INTERVAL in the simulated fleet (default: 60, as Scalelite)",
     )
     demo = sub.add_parser(
         "demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite"

@@ -119,6 +119,50 @@ class LifecycleSettings(Strict):
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
 
 
+class GuardSettings(Strict):
+    """The burst guard (chalicelib/domain/guard.py): around class starts and surges, a fast loop that
+    cordons servers Scalelite would herd a burst onto and enables them again once they have room."""
+
+    enabled: bool = True
+    act: bool = Field(
+        True, description="false: only look and measure the spread after each burst, change nothing"
+    )
+    threshold: float = Field(
+        0.9, gt=0, le=2, description="cordon a server projected at this share of its capacity or more"
+    )
+    balance_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="below the threshold, cordon a server projected this far above the share the whole "
+        "fleet will carry once the burst is in (spreads the burst evenly)",
+    )
+    balance_floor: float = Field(0.6, ge=0, le=2, description="never cordon a server below this share")
+    reopen_below: float = Field(
+        0.75, gt=0, le=2, description="enable a guard-cordoned server again below this share"
+    )
+    interval_seconds: float = Field(2.0, ge=0.5, le=60, description="time between two looks during a burst")
+    burst_interval_seconds: float = Field(
+        1.0, ge=0.5, le=60, description="time between two looks while rooms are being created"
+    )
+    before_slot_minutes: float = Field(3.0, ge=0, le=30, description="start looking this long before a class")
+    after_slot_minutes: float = Field(15.0, ge=1, le=60, description="keep looking this long after it")
+    fill_minutes: float = Field(10.0, gt=0, le=60, description="a room younger than this is still filling")
+    surge_load_per_minute: float = Field(
+        150.0, gt=0, description="Scalelite's load rising this fast outside a class start is a surge"
+    )
+    min_enabled: int = Field(2, ge=1, description="never fewer enabled servers than this")
+    max_run_minutes: float = Field(
+        14.0, gt=0, le=14.5, description="one run of the guard's Lambda function (15-minute limit)"
+    )
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> GuardSettings:
+        if self.reopen_below > self.threshold:
+            raise ValueError(f"reopen_below ({self.reopen_below}) exceeds threshold ({self.threshold})")
+        return self
+
+
 class StateSettings(Strict):
     backend: Literal["sqlite", "dynamodb", "memory"] = "sqlite"
     path: str = Field("bbbscale.sqlite3", description="SQLite file (sqlite backend)")
@@ -294,6 +338,7 @@ class Settings(Strict):
     state: StateSettings = Field(default_factory=StateSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     dns: DnsSettings | None = None
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 

@@ -118,6 +118,10 @@ def _failed(action: dict) -> bool:
     return str(action.get("result", "")).startswith("failed")
 
 
+#: After a burst (when the guard measured one) and when the guard changed something (docs/herding.md).
+HERDING_METRICS = ("HerdingRoomsCV", "HerdingLoadCV", "OverloadedServers", "GuardChanges")
+
+
 def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_document=None) -> None:
     """Turn one tick result (docs/contract.md `tick --json`) into EMF metrics.
 
@@ -138,6 +142,14 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_doc
     actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
     metrics.add_metric(name="Actions", unit=MetricUnit.Count, value=len(actions))
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, actions)))
+
+    herding = tick_result.get("herding")  # the spread after a burst, when the guard measured one
+    if herding:
+        metrics.add_metric(name="HerdingRoomsCV", unit=MetricUnit.Percent, value=100 * herding["rooms_cv"])
+        metrics.add_metric(name="HerdingLoadCV", unit=MetricUnit.Percent, value=100 * herding["load_cv"])
+        metrics.add_metric(name="OverloadedServers", unit=MetricUnit.Count, value=herding["overloaded"])
+    if tick_result.get("guard"):
+        metrics.add_metric(name="GuardChanges", unit=MetricUnit.Count, value=len(tick_result["guard"]))
 
     desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
     for provider in sorted(set(desired) | set(fleet)):

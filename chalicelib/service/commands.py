@@ -266,6 +266,15 @@ def describe_status(status: dict) -> str:
             f"Reserved: {reservation.get('expected_users')} users "
             f"{reservation.get('starts_at')} to {reservation.get('ends_at')} ({reservation.get('id')})"
         )
+    guard = status.get("guard") or {}
+    for held in guard.get("cordoned") or []:
+        lines.append(f"Burst guard holds {held.get('server')} out of placement: {held.get('reason')}")
+    spread = guard.get("last_spread")
+    if spread:
+        lines.append(
+            f"Last burst ({spread.get('at', '?')}): rooms per server CV {100 * spread.get('rooms_cv', 0):.0f} %, "
+            f"load CV {100 * spread.get('load_cv', 0):.0f} %, {spread.get('overloaded', 0)} server(s) overloaded"
+        )
     return "\n".join(lines)
 
 

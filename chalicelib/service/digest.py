@@ -27,6 +27,7 @@ class Digest:
     stuck_drains: tuple[str, ...] = ()
     desired: dict = field(default_factory=dict)
     shortfall: tuple[str, ...] = ()  # what the quotas cannot supply: operators must act (raise a quota...)
+    guard: tuple[str, ...] = ()  # the burst guard's cordons and enables since the last tick
 
     def __bool__(self) -> bool:
         return bool(
@@ -36,6 +37,7 @@ class Digest:
             or self.failures
             or self.stuck_drains
             or self.shortfall
+            or self.guard
         )
 
     def sections(self) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -47,6 +49,7 @@ class Digest:
             ("Scale-up", "good", self.scale_ups),
             ("Scale-down", "good", self.scale_downs),
             ("Replacements", "warning", self.replacements),
+            ("Burst guard", "good", self.guard),
         ]
         return [row for row in table if row[2]]
 
@@ -116,6 +119,7 @@ def digest(tick: dict) -> Digest:
         failures=tuple(groups["fail"]),
         stuck_drains=tuple(groups["stuck"]),
         desired=dict(tick.get("desired") or {}),
+        guard=tuple(tick.get("guard") or ()),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Demand, Observation, ServerCheck
 from chalicelib.domain.fleet import Fleet, Server, ServerState
@@ -17,6 +17,7 @@ from chalicelib.domain.overrides import read_overrides
 from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
+from chalicelib.service.guard import guard_cordons
 
 RECENT_DESIRED = "recent_desired"
 BACKOFF = "provider_failures"
@@ -64,6 +65,29 @@ def load_snapshot(
     )  # it polls the online enabled/cordoned ones, as Scalelite
 
 
+def _as_serving(rt, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
+    """Scalelite's list as reconciliation must read it: a server the burst guard cordoned (or that the
+    poller disabled after the guard's cordon) is still serving, not draining (never stopped for it); so
+    is a server enabled minutes ago that Scalelite shows disabled (its poller saves the records it read
+    at the start of a round: an enable made during the round is undone, and the guard enables it again)."""
+    if not registered:
+        return registered
+    held = guard_cordons(rt.store.settings.get)
+    fresh = {
+        r.url.rstrip("/")
+        for r in records
+        if r.url and r.state == ServerState.SERVING and now - r.since < timedelta(minutes=3)
+    }
+    if not held and not fresh:
+        return registered
+    return {
+        url: replace(s, state="enabled")
+        if (s.id in held and s.state in ("cordoned", "disabled")) or (url in fresh and s.state == "disabled")
+        else s
+        for url, s in registered.items()
+    }
+
+
 def _check(rt, server: Server) -> ServerCheck:
     """Ask one server directly: health while booting, meetings and recordings while draining."""
     bbb = rt.bbb(server)
@@ -91,7 +115,7 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
             problems.append(f"provider {name}: list failed: {error}")
     registered = _scalelite_servers(rt, problems)
     dns_records = _dns_records(rt, problems)
-    changed = reconcile(records, listed, registered, rt.settings, now)
+    changed = reconcile(records, listed, _as_serving(rt, registered, records, now), rt.settings, now)
     by_name = {r.name: r for r in records}
     for server in changed:
         by_name[server.name] = rt.transition(server, persist) if persist else server

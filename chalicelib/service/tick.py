@@ -15,6 +15,7 @@ from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
+from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import RECENT_DESIRED, observe
 
@@ -68,12 +69,19 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             dns = actuator.dns_report
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
+            if rt.settings.guard.enabled:
+                learn_rooms(rt, now, obs.snapshot)  # what each room weighs: the burst guard's projections
             _forget_ended(rt, now)
             fleet = Fleet(tuple(rt.store.servers.servers()))
         result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
         if rt.settings.dns is not None:
             result["dns"] = dns
         result["tick_id"] = owner
+        if not dry_run:
+            result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick
+            herding = take_spread(rt)  # how evenly the last burst landed, once
+            if herding:
+                result["herding"] = herding
         rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
         if not dry_run:
             rt.notify(result)

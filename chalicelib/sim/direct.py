@@ -60,8 +60,18 @@ class DirectScalelite:
             listed, out = {}, []
             for entry in entries:
                 # A port record is frozen and a function of the entry's fields only, so the one of the
-                # last call is handed out again while they are all the same (a replay asks every minute).
-                key = _entry_fields(entry)
+                # last call is handed out again while they are all the same (a replay asks every minute,
+                # the burst guard every second or two): the key is `_entry_fields`, inlined.
+                key = (
+                    entry.id,
+                    entry.url,
+                    entry.secret,
+                    entry.state,
+                    entry.online,
+                    entry.load,
+                    entry.load_multiplier,
+                    entry.tag,
+                )
                 known = self._listed.get(entry.id)
                 record = known[1] if known is not None and known[0] == key else _port_server(entry)
                 listed[entry.id] = (key, record)

@@ -36,17 +36,19 @@ def sim_runtime(
     progress=None,
     shared_path: str | None = None,
     clock=None,
+    poll_interval_s: float = 60.0,
 ):
     """Yield (runtime, world, clock) over a simulated world; the owned pool is powered on and enabled in
     Scalelite. With `http`, every Scalelite and BBB call crosses real HTTP on loopback. With
     `shared_path`, the world lives in that SQLite file (chalicelib/sim/shared.py): every process on the
-    file sees, and changes, the same fleet. `clock` replaces the settable SimClock (a live clock)."""
+    file sees, and changes, the same fleet. `clock` replaces the settable SimClock (a live clock).
+    `poll_interval_s`: Scalelite's POLL_INTERVAL in the simulated world."""
     import random
 
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.sim.world import SimWorld
 
-    world = SimWorld(random.Random(seed))
+    world = SimWorld(random.Random(seed), poll_interval_s=poll_interval_s)
     if shared_path:
         from chalicelib.sim.shared import share_world
 
@@ -174,6 +176,29 @@ def _day(day):
     return generate_day(day, seed=day.toordinal())
 
 
+def start_guard(rt, clock=None):
+    """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. `clock`:
+    the time it reads (default: the wall clock)."""
+    import threading
+    from datetime import timedelta
+
+    if rt.guard is None:
+        return None
+    guard = rt.beside().guard
+    clock = clock or (lambda: datetime.now(UTC))
+    forever = clock() + timedelta(days=3650)
+
+    def loop() -> None:
+        try:
+            guard.run(until=forever, sleep=time.sleep, clock=clock)
+        except Exception as error:  # noqa: BLE001 - the tick goes on without the guard; say why
+            print(f"burst guard stopped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_forever(
     settings,
     dry_run: bool,
@@ -197,6 +222,8 @@ def run_forever(
     retry = settings.lifecycle.lease_seconds / 6 / speed
     with serving(settings.metrics) as endpoint, runtime_for(settings, speed=speed, start=start) as rt:
         live = not isinstance(rt.clock, SimClock)  # a shared clock runs by itself; a SimClock is set
+        if not dry_run:
+            start_guard(rt, rt.clock if live else None)
 
         def report(result: dict) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
@@ -21,6 +22,7 @@ from operator import attrgetter
 from chalicelib.domain.load import room_costs
 
 RAMP_MINUTES = 5.0
+_CREATE, _JOIN, _END = 0, 1, 2  # event kinds, in this order at one same instant
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Sample:
     running: dict[str, int]  # VMs running (billed) per provider
     desired: dict[str, int]
     overloaded: int
+    overloaded_by: dict[str, int] = field(default_factory=dict)  # overloaded servers per provider
 
 
 @dataclass
@@ -43,13 +46,30 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     rejected: int = 0
     killed: list = field(default_factory=list)
+    refused: int = 0
     overloaded_server_minutes: int = 0
     server_minutes: int = 0
     ticks: list[dict] = field(default_factory=list)
 
 
+class _Room:
+    """A trace session while it runs: its steady counts, how many users joined, when the next ones join."""
+
+    __slots__ = ("trace", "joined", "joins")
+
+    def __init__(self, trace, joins: list[float]):
+        self.trace, self.joined, self.joins = trace, 1, joins
+
+
 class Replay:
-    """Feeds a trace's meetings into the world and ticks the runtime once a simulated minute."""
+    """Feeds a trace's meetings into the world at their own seconds and ticks the runtime once a
+    simulated minute.
+
+    Each session is created at its start plus a few seconds (a trace in whole minutes gets a seeded
+    0-59 s offset: teachers do not all click in the same second); the teacher joins with the create,
+    each other user at a second of their own over the first `ramp_minutes`. Scalelite's poller runs
+    at its own seconds (SimWorld.run_poller), and so does the burst guard when one is given (`guard`:
+    `next_check(now)` -> when it wants to look next, `check(now)`)."""
 
     def __init__(
         self,
@@ -60,68 +80,108 @@ class Replay:
         tick: Callable[[datetime], dict | None] | None = None,
         ramp_minutes: float = RAMP_MINUTES,
         keep_ticks: bool = False,
+        guard=None,
+        seed: int = 0,
     ):
         self.world, self.rt, self.clock = world, runtime, clock
         self.tick = tick or (lambda now: runtime.tick(now=now))
         self.ramp = ramp_minutes
         self.keep_ticks = keep_ticks
+        self.guard = guard
+        self.rng = random.Random(seed)
         self.pending = sorted(trace, key=lambda m: m.start)
-        self.active: dict[str, object] = {}
-        self.ends: list[tuple[datetime, str]] = []
+        self.active: dict[str, _Room] = {}
+        self.events: list[tuple[float, int, int, object]] = []  # (epoch s, kind, seq, meeting)
         self.cursor = 0
-        self.joined: dict[str, int] = {}
+        self._seq = 0
+        weights = runtime.settings.weights if runtime is not None else None
+        # Overload is counted at REAL room size: Scalelite's young-room allowance places rooms, it costs
+        # nothing (CONTRACT.md "simulate --json").
+        self.real_weights = weights.model_copy(update={"young_room_participants": 0}) if weights else None
 
-    def _feed(self, now: datetime) -> None:
-        while self.ends and self.ends[0][0] <= now:
-            _, meeting_id = heapq.heappop(self.ends)
-            if self.active.pop(meeting_id, None) is not None:
-                self.world.end_meeting(meeting_id)
-                self.joined.pop(meeting_id, None)  # a room still filling up when it ends
-        while self.cursor < len(self.pending) and self.pending[self.cursor].start <= now:
+    def _push(self, at: float, kind: int, payload) -> None:
+        self._seq += 1
+        heapq.heappush(self.events, (at, kind, self._seq, payload))
+
+    def _pull_creates(self, until: datetime) -> None:
+        while self.cursor < len(self.pending) and self.pending[self.cursor].start <= until:
             m = self.pending[self.cursor]
             self.cursor += 1
-            if m.end <= now:
-                continue
-            if (
-                self.world.create_meeting(
-                    m.meeting_id, max(m.start, now - timedelta(minutes=1)), participants=1, moderators=1
-                )
-                is not None
-            ):
-                self.active[m.meeting_id] = m
-                heapq.heappush(self.ends, (m.end, m.meeting_id))
-                # The teacher and the first pupils join right after the create, before the next room is
-                # created: Scalelite counts each join, which is what spreads a burst of creates.
-                first = math.ceil(m.participants / max(self.ramp, 1.0))
-                if first > 1:
-                    self.world.join_meeting(m.meeting_id, users=first - 1)
-                self.joined[m.meeting_id] = max(first, 1)
-        for meeting_id in list(self.joined):  # only rooms still filling up (a class has ~1,000 running)
-            m = self.active[meeting_id]
-            elapsed = (now - m.start).total_seconds()
-            share = min(1.0, max(elapsed / 60.0, 0.0) / self.ramp) if self.ramp else 1.0
-            if share >= 1.0 and elapsed >= (self.ramp + 1) * 60:
-                del self.joined[meeting_id]  # full: nothing changes any more until it ends
-                continue
-            # Users join one by one: each join bumps the server's load in Scalelite (increment_load), which
-            # is what spreads the rooms created at the top of the hour between two polls.
-            target = max(1, math.ceil(m.participants * share))
-            if target > self.joined[meeting_id]:
-                self.world.join_meeting(meeting_id, users=target - self.joined[meeting_id])
-                self.joined[meeting_id] = target
-            voice, video, listen_only = (
-                round(m.voice * share),
-                round(m.video * share),
-                round(m.listen_only * share),
+            at = m.start.timestamp()
+            if m.start.second == 0 and m.start.microsecond == 0:
+                at += self.rng.randrange(60)
+            self._push(at, _CREATE, m)
+
+    def _feed(self, now: datetime) -> None:
+        """Everything due by `now`, in time order: creates, joins, ends, Scalelite's poll rounds and the
+        guard's checks, each at its own second."""
+        self._pull_creates(now)
+        limit = now.timestamp()
+        world, guard, events = self.world, self.guard, self.events
+        while True:
+            at = events[0][0] if events else math.inf
+            poll = world.next_poll_event()
+            poll_at = poll.timestamp() if poll is not None else math.inf
+            look = guard.next_check(now) if guard is not None else None
+            look_at = look.timestamp() if look is not None else math.inf
+            first = min(at, poll_at, look_at)
+            if first > limit:
+                return
+            if poll_at == first:
+                world.run_poller(poll)
+            elif at == first:
+                _, kind, _, payload = heapq.heappop(events)
+                self._handle(at, kind, payload)
+            else:
+                self.clock.set(look)
+                guard.check(look)
+
+    def _handle(self, at: float, kind: int, payload) -> None:
+        world = self.world
+        if kind == _CREATE:
+            m = payload
+            if m.end.timestamp() <= at or m.meeting_id in self.active:
+                return
+            moment = datetime.fromtimestamp(at, tz=UTC)
+            if world.create_meeting(m.meeting_id, moment, participants=1, moderators=1) is None:
+                return  # rejected (counted by the world)
+            ramp = self.ramp * 60.0
+            joins = sorted(
+                (at + 1 + self.rng.random() * ramp for _ in range(m.participants - 1)), reverse=True
             )
-            room = self.world.meetings.get(meeting_id)
-            if room is None or (room.voice, room.video, room.listen_only) != (voice, video, listen_only):
-                self.world.resize_meeting(meeting_id, voice=voice, video=video, listen_only=listen_only)
+            room = self.active[m.meeting_id] = _Room(m, joins)
+            self._push(m.end.timestamp(), _END, m.meeting_id)
+            if joins:
+                self._push(joins.pop(), _JOIN, m.meeting_id)
+            self._shape(room)
+        elif kind == _JOIN:
+            room = self.active.get(payload)
+            if room is None:
+                return
+            if world.join_meeting(payload) is not None:
+                room.joined += 1
+                self._shape(room)
+            if room.joins:
+                self._push(room.joins.pop(), _JOIN, payload)
+        else:
+            if self.active.pop(payload, None) is not None:
+                world.end_meeting(payload)
+
+    def _shape(self, room: _Room) -> None:
+        """Open mics, webcams and listen-only users in proportion of those who joined."""
+        m = room.trace
+        meeting = self.world.meetings.get(m.meeting_id)
+        if meeting is None:
+            return
+        share = min(1.0, room.joined / max(m.participants, 1))
+        meeting.voice = round(m.voice * share)
+        meeting.video = round(m.video * share)
+        meeting.listen_only = round(m.listen_only * share)
 
     def step(self, now: datetime, outcome: Outcome) -> dict | None:
-        self.clock.set(now)
         self._feed(now)
-        self.world.advance(now)
+        self.clock.set(now)
+        self.world.advance(now, settle=False)
         result = self.tick(now)
         if self.keep_ticks and result is not None:
             outcome.ticks.append(result)
@@ -141,9 +201,12 @@ class Replay:
             serving[provider] = serving.get(provider, 0) + 1
             capacity += node.capacity_units
         running: dict[str, int] = {}
-        for name in units:
+        overloaded_by: dict[str, int] = {}
+        for name, (u, cap) in units.items():
             provider = provider_of(name)
             running[provider] = running.get(provider, 0) + 1
+            if u > cap:
+                overloaded_by[provider] = overloaded_by.get(provider, 0) + 1
         meetings = list(self.world.meetings.values())
         return Sample(
             now,
@@ -154,14 +217,15 @@ class Replay:
             serving,
             running,
             dict((result or {}).get("desired", {})),
-            sum(1 for u, cap in units.values() if u > cap),
+            sum(overloaded_by.values()),
+            overloaded_by,
         )
 
     def _server_units(self, now: datetime) -> dict[str, tuple[float, float]]:
-        """{server: (load units, capacity)} of every powered-on server, each room costed as the tick
-        costs it (a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
+        """{server: (load units, capacity)} of every powered-on server, each room costed at its real
+        size (the young-room allowance is Scalelite's placement rule, not a cost; a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
         off the world's records, nothing is remembered between ticks, so nothing can go stale)."""
-        weights = self.rt.settings.weights
+        weights = self.real_weights
         with self.world.lock:
             world = self.world
             # Per server, its rooms in creation order: the very additions the walk over every meeting
@@ -209,6 +273,7 @@ class Replay:
                 on_step(sample, result)
             now += every
         outcome.rejected = self.world.rejected_meetings
+        outcome.refused = self.world.refused_joins
         outcome.killed = self.world.killed_meetings
         return outcome
 

@@ -4,13 +4,22 @@ Modelled on Scalelite v1.8 (blindsidenetworks/scalelite: app/models/server.rb, l
 app/services/server_update_service.rb, app/controllers/bigbluebutton_api_controller.rb). Quirks kept on
 purpose, because a scaler must live with them:
 
-- a server's load is only set by the poller (every 60 s); between polls each `create` and `join` adds
-  1 x load_multiplier (`Server#increment_load`). A server just enabled has no load yet, so it gets no
-  meetings before the next poll; a disabled server never has a load.
+- a server's load is only set by the poller; between polls each NEW `create` and each `join` adds
+  1 x load_multiplier (`Server#increment_load`), only on an enabled server (a no-op unless the server is
+  in the `server_load` set); a create of a meeting that already runs adds nothing. A server just enabled
+  from disabled has no load yet, so it gets no meetings before the next poll; a disabled server never
+  has a load; a cordoned one keeps its last load aside (joins to it add nothing) until enabled again.
+- the poller (lib/tasks/poll.rake) runs rounds on its own clock: a round reads every server record and
+  its meetings at its start, saves the records at its end (`round_seconds` later: 4 worker threads,
+  `seconds_per_server` each) and then SLEEPS `POLL_INTERVAL` (default 60 s): rounds drift against any
+  other clock. The save writes back the state read at the round's start, so a state change made during
+  a round is undone (a cordon or an enable issued mid-round must be checked again after it).
 - the poller's load = sum over non-breakout meetings of participantCount + moderatorCount (moderators
   count twice), a meeting younger than 15 min counting as at least 15, times load_multiplier.
 - placement (`Server.find_available`) picks the lowest load among enabled servers with a load; with no
   tag asked, ONLY UNTAGGED servers qualify (tagged ones get only meetings that ask for their tag).
+- joins to a meeting on a disabled or offline server are refused (ServerDisabledError): counted in
+  `refused`.
 - the poller polls every registered server; two failed polls in a row take an online server offline
   and Scalelite ends every meeting on it; one good poll brings it back; a cordoned server polled at
   load 0 turns disabled.
@@ -76,12 +85,20 @@ class ScaleliteModel:
     healthy_threshold = 1  # SERVER_HEALTHY_THRESHOLD
     unhealthy_threshold = 2  # SERVER_UNHEALTHY_THRESHOLD
 
-    def __init__(self, rng, poll_interval_s: float):
+    poll_threads = 4  # POLLER_THREADS (5) - 1 workers per round
+    seconds_per_server = 0.1  # one getMeetings of a BBB server, as the poller waits for it
+
+    def __init__(self, rng, poll_interval_s: float = 60.0, poll_phase_s: float = 0.0):
         self.lock = threading.RLock()
         self.rng = rng
         self.poll_interval = timedelta(seconds=poll_interval_s)
+        self.poll_phase = timedelta(seconds=poll_phase_s)
         self.registry: dict[str, RegisteredServer] = {}
-        self.last_poll: datetime | None = None
+        self.last_poll: datetime | None = None  # start of the last round
+        self.next_poll: datetime | None = None  # start of the next round (None: phase after first advance)
+        self._round: tuple[datetime, list] | None = None  # a round in flight: (saves at, readings)
+        self.refused: list[tuple[str, str]] = []  # (meeting_id, server) of refused joins
+        self.polls = 0
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
 
     # --- admin API --------------------------------------------------------------------------------------
@@ -202,8 +219,8 @@ class ScaleliteModel:
         entry.load += entry.load_multiplier
         return node.name
 
-    def count_join(self, server: str, users: int = 1) -> None:
-        """Each join also bumps the load of the meeting's server by 1 x multiplier."""
+    def entry_of(self, server: str) -> RegisteredServer | None:
+        """The registry entry of a BBB server by name (remembered; checked on every use)."""
         url = self.url_for(server)
         entry = self._by_url.get(url)
         if (
@@ -215,33 +232,84 @@ class ScaleliteModel:
                 (e for e in self.registry.values() if e.url == url or name_in_url(e.url) == server), None
             )
             if entry is None:
-                return
+                return None
             self._by_url[url] = entry
-        if entry.load is not None and entry.state == "enabled":
+        return entry
+
+    def count_join(self, server: str, users: int = 1) -> None:
+        """Each join also bumps the load of the meeting's server by 1 x multiplier, if it is enabled."""
+        entry = self.entry_of(server)
+        if entry is not None and entry.load is not None and entry.state == "enabled":
             entry.load += entry.load_multiplier * users
 
+    def refuses_joins(self, server: str) -> bool:
+        """Scalelite's join answers ServerDisabledError for a meeting on a disabled or offline server."""
+        entry = self.entry_of(server)
+        return entry is not None and (entry.state == "disabled" or not entry.online)
+
     # --- poller -----------------------------------------------------------------------------------------
-    def poll_if_due(self, now: datetime) -> bool:
+    @property
+    def round_seconds(self) -> float:
+        """How long one round takes: every server's getMeetings, `poll_threads` at a time."""
+        return -(-len(self.registry) // self.poll_threads) * self.seconds_per_server
+
+    def next_poll_event(self) -> datetime | None:
+        """When the poller next does something (a round's save, or the next round's start)."""
         with self.lock:
-            if self.last_poll is not None and now - self.last_poll < self.poll_interval:
-                return False
-        self.poll(now)
-        return True
+            return self._round[0] if self._round is not None else self.next_poll
+
+    def run_poller(self, now: datetime) -> int:
+        """Run the poller's rounds (start, then save) due by `now`, in order; the count of rounds saved.
+        Called at each event time by the replay, so rounds happen at their own seconds. A poller that
+        fell more than two intervals behind (a replay jumping over a night) starts again from `now`."""
+        saved = 0
+        with self.lock:
+            while True:
+                if self._round is not None:
+                    ends, readings = self._round
+                    if ends > now:
+                        return saved
+                    self._round = None
+                    self._save_round(readings)
+                    self.next_poll = ends + self.poll_interval  # sleeps AFTER the round: rounds drift
+                    saved += 1
+                    continue
+                if self.next_poll is None:
+                    self.next_poll = now + self.poll_phase
+                if self.next_poll > now:
+                    return saved
+                if now - self.next_poll > 2 * self.poll_interval:
+                    self.next_poll = now
+                start = self.next_poll
+                self.last_poll = start
+                self._round = (start + timedelta(seconds=self.round_seconds), self._read_round(start))
+
+    def poll_if_due(self, now: datetime) -> bool:
+        """Run whatever the poller has due by `now`; True when a round was saved."""
+        return self.run_poller(now) > 0
 
     def poll(self, now: datetime) -> None:
-        """One round of Scalelite's server poller over every registered server."""
+        """One whole round of Scalelite's server poller at once (read and save at `now`)."""
         with self.lock:
             self.last_poll = now
-            young_since = now - timedelta(minutes=self.young_room_minutes)
-            for entry in self.registry.values():
-                node = self.node_for_url(entry.url)
-                if node and node.reachable and not node.api_error and node.secret == entry.secret:
-                    self._poll_ok(entry, node.name, young_since)
-                else:
-                    self._poll_failed(entry, node.name if node else None)
+            self._save_round(self._read_round(now))
 
-    def _poll_ok(self, entry: RegisteredServer, name: str, young_since: datetime) -> None:
-        """A good poll; `young_since`: meetings created after it count as at least young_room_users."""
+    def _read_round(self, at: datetime) -> list:
+        """What a round reads at its start: each record as it is then, and its meetings' attendees
+        (None when the server cannot be read)."""
+        young_since = at - timedelta(minutes=self.young_room_minutes)
+        readings = []
+        for entry in self.registry.values():
+            node = self.node_for_url(entry.url)
+            if node and node.reachable and not node.api_error and node.secret == entry.secret:
+                readings.append((entry, entry.state, node.name, self._attendees(node.name, young_since)))
+            else:
+                readings.append((entry, entry.state, node.name if node else None, None))
+        return readings
+
+    def _attendees(self, name: str, young_since: datetime) -> int:
+        """The poller's count: participantCount + moderatorCount of each non-breakout meeting, a meeting
+        created after `young_since` counting at least young_room_users."""
         total = 0
         young_users = self.young_room_users
         for meeting in self.on_server.get(name, {}).values():
@@ -251,6 +319,26 @@ class ScaleliteModel:
             if attendees < young_users and meeting.create_time > young_since:
                 attendees = young_users
             total += attendees
+        return total
+
+    def _save_round(self, readings: list) -> None:
+        """The round's `server.save!` of each record it read: the state read at the start is written
+        back (undoing a state change made during the round), the load is the count read then."""
+        self.polls += 1
+        for entry, state, name, total in readings:
+            if self.registry.get(entry.id) is not entry:
+                continue  # deleted during the round
+            if entry.state != state:
+                entry.state = state
+                if state == "disabled":
+                    entry.load = None
+            if total is None:
+                self._poll_failed(entry, name)
+            else:
+                self._poll_ok(entry, total)
+
+    def _poll_ok(self, entry: RegisteredServer, total: int) -> None:
+        """A good poll of `total` attendees (young rooms counted as at least young_room_users)."""
         entry.unhealthy_counter = 0
         if not entry.online:
             entry.healthy_counter += 1

@@ -29,6 +29,7 @@ def policy_settings(settings, policy: str, trace):
     if policy == "bbbscale":
         return settings, {}
     no_forecast = settings.forecast.model_copy(update={"enabled": False})
+    settings = settings.model_copy(update={"guard": settings.guard.model_copy(update={"enabled": False})})
     if policy == "reactive":
         headroom = settings.headroom.model_copy(update={"percent": 100.0, "units": 0.0})
         return settings.model_copy(update={"headroom": headroom, "forecast": no_forecast}), {}
@@ -44,8 +45,19 @@ def policy_settings(settings, policy: str, trace):
     return settings.model_copy(update={"forecast": no_forecast}), floors
 
 
-def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 0, on_step=None) -> dict:
-    """Replay `trace` and return the `simulate --json` document (plus the samples for a plot)."""
+def simulate(
+    settings,
+    trace,
+    policy: str = "bbbscale",
+    history=(),
+    seed: int = 0,
+    on_step=None,
+    poll_interval: float = 60.0,
+    progress=None,
+) -> dict:
+    """Replay `trace` and return the `simulate --json` document (plus the samples for a plot).
+    `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `progress(done, total)` is called now and
+    then with simulated minutes done and to do (the CLI prints it on stderr)."""
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.service.forecasting import Forecaster, history_profile
     from chalicelib.sim.embedded import sim_runtime
@@ -67,13 +79,36 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
         profile = history_profile(run_settings, history) if history else None
         forecaster = Forecaster(run_settings, store=None if profile else store, profile=profile)
     began = time.perf_counter()
-    with sim_runtime(run_settings, start, http=False, store=store, seed=seed, forecaster=forecaster) as (
-        rt,
-        world,
-        clock,
-    ):
-        replay = Replay(trace, world, rt, clock)
-        outcome = replay.run(start, end, on_step=on_step, idle=lambda now: _idle(replay, rt, now))
+    with sim_runtime(
+        run_settings,
+        start,
+        http=False,
+        store=store,
+        seed=seed,
+        forecaster=forecaster,
+        poll_interval_s=poll_interval,
+    ) as (rt, world, clock):
+        guard = rt.guard
+        if guard is not None and history:
+            _seen_before(rt, history)
+        replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
+        total = max(1, int((end - start).total_seconds() // 60))
+        spreads: list = []
+        settled = _burst_ends(run_settings)
+
+        def step(sample, result):
+            if progress is not None:
+                done = int((sample.at - start).total_seconds() // 60)
+                if done % 240 == 0:
+                    progress(done, total)
+            if settled(sample.at) and sample.rooms:
+                spreads.append(_spread(world, replay.real_weights))
+            if on_step is not None:
+                on_step(sample, result)
+
+        outcome = replay.run(start, end, on_step=step, idle=lambda now: _idle(replay, rt, now))
+        if progress is not None:
+            progress(total, total)
         bill = {name: p.bill(end) for name, p in rt.providers.items()}
         seconds = {name: p.server_seconds(end) for name, p in rt.providers.items()}
     elapsed = time.perf_counter() - began
@@ -95,20 +130,98 @@ def simulate(settings, trace, policy: str = "bbbscale", history=(), seed: int = 
         "overloaded_server_minutes": outcome.overloaded_server_minutes,
         "rejected_meetings": outcome.rejected,
         "killed_meetings": len(outcome.killed),
+        "refused_joins": outcome.refused,
         "peak_users": max((s.users for s in outcome.samples), default=0),
         "peak_servers": max((sum(s.running.values()) for s in outcome.samples), default=0),
         "server_minutes": outcome.server_minutes,
         "cost_vs_oracle": round(cost / best.cost, 3) if best.cost else None,
+        "overloaded_share": round(outcome.overloaded_server_minutes / outcome.server_minutes, 5)
+        if outcome.server_minutes
+        else 0.0,
+        "scalelite_poll_seconds": poll_interval,
+        "guard": {"looks": guard.looks, "changes": guard.changes} if guard is not None else None,
+        "herding": _herding(spreads),
+        "overloaded_by_day": _by_day(outcome.samples, settings.timezone),
         "ticks": len(outcome.samples),
         "wall_seconds": round(elapsed, 1),
         "_samples": outcome.samples,
     }
 
 
+def _burst_ends(settings):
+    """Whether a minute is 15 minutes after a timetable class start (a burst has landed and filled)."""
+    from chalicelib.service.guard import SlotClock
+
+    slots = SlotClock(settings)
+
+    def settled(at: datetime) -> bool:
+        return any(
+            abs((at - (s + timedelta(minutes=15))).total_seconds()) < 30 for s in slots.starts_around(at)
+        )
+
+    return settled
+
+
+def _spread(world, weights):
+    """Rooms and real load per server carrying rooms (chalicelib.domain.guard.spread)."""
+    from chalicelib.domain.guard import spread
+    from chalicelib.domain.load import room_costs
+
+    rows = []
+    with world.lock:
+        for name, node in world.nodes.items():
+            rooms = [m for m in world.on_server.get(name, {}).values() if not m.is_breakout]
+            rows.append((len(rooms), sum(room_costs(rooms, weights, 0.0)), node.capacity_units))
+    return spread(rows)
+
+
+def _by_day(samples, timezone: str) -> dict[str, int]:
+    """Overloaded server-minutes per local day (where a week's overload comes from)."""
+    from zoneinfo import ZoneInfo
+
+    zone, out = ZoneInfo(timezone), {}
+    for s in samples:
+        if s.overloaded:
+            day = s.at.astimezone(zone).date().isoformat()
+            out[day] = out.get(day, 0) + s.overloaded
+    return out
+
+
+def _herding(spreads) -> dict | None:
+    """The mean spread after the bursts of the replay (how much Scalelite herded)."""
+    if not spreads:
+        return None
+    n = len(spreads)
+    return {
+        "bursts": n,
+        "rooms_cv": round(sum(s.rooms_cv for s in spreads) / n, 4),
+        "load_cv": round(sum(s.load_cv for s in spreads) / n, 4),
+        "overloaded_servers": round(sum(s.overloaded for s in spreads) / n, 2),
+    }
+
+
+def _seen_before(rt, history) -> None:
+    """What the tick would have learnt of each room's size in the history's weeks (each session at its
+    steady size, at real size), as if bbbscale had watched them."""
+    from chalicelib.service.guard import SlotClock
+    from chalicelib.sim.traces import steady_units
+
+    sizes, slots = rt.room_sizes, SlotClock(rt.settings)
+    slot_of: dict = {}
+    for trace in history:
+        for m in sorted(trace, key=lambda m: m.start):
+            slot = slot_of.get(m.start)
+            if slot is None:
+                slot = slot_of[m.start] = slots.slot_of(m.start) or ""
+            sizes.learn(
+                m.meeting_id, int(m.start.timestamp() * 1000), steady_units(m, rt.settings.weights), slot
+            )
+
+
 def _idle(replay, rt, now: datetime) -> datetime | None:
     """When nothing can happen until the next meeting (no meeting, no hourly server running, no forecast
     before it), the time to jump to; None to tick normally. Saves the nights of a week-long replay."""
-    if replay.active or replay.cursor >= len(replay.pending):
+    if replay.active or replay.events or replay.cursor >= len(replay.pending):
         return None
     if any(
         s.provider in rt.settings.providers and rt.settings.providers[s.provider].mode != "static"
@@ -126,7 +239,18 @@ def simulate_command(args, settings) -> int:
 
     trace = read_trace(args.trace)
     history = [read_trace(path) for path in (getattr(args, "history", None) or [])]
-    result = simulate(settings, trace, args.policy, history=history)
+    result = simulate(
+        settings,
+        trace,
+        args.policy,
+        history=history,
+        poll_interval=getattr(args, "scalelite_poll", None) or 60.0,
+        progress=lambda done, total: print(
+            f"simulate: {done}/{total} simulated minutes ({100 * done // total} %)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     samples = result.pop("_samples")
     if args.plot:
         from zoneinfo import ZoneInfo
@@ -134,7 +258,11 @@ def simulate_command(args, settings) -> int:
         from chalicelib.sim.plot import plot_samples
 
         plot_samples(
-            samples, args.plot, f"bbbscale simulate — policy {args.policy}", ZoneInfo(settings.timezone)
+            samples,
+            args.plot,
+            f"bbbscale simulate — policy {args.policy}",
+            ZoneInfo(settings.timezone),
+            bottom_first=tuple(name for name, p in settings.providers.items() if p.mode == "static"),
         )
     if args.json:
         json.dump(result, sys.stdout)

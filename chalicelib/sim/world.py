@@ -119,8 +119,10 @@ class SimWorld(ScaleliteModel):
     Killed meetings (a server stopped, panicked, or dropped by Scalelite with meetings on it) and
     rejected meetings (no server available) are what a scaler must never cause."""
 
-    def __init__(self, rng: random.Random | None = None, poll_interval_s: float = 60.0):
-        super().__init__(rng or random.Random(0), poll_interval_s)
+    def __init__(
+        self, rng: random.Random | None = None, poll_interval_s: float = 60.0, poll_phase_s: float = 0.0
+    ):
+        super().__init__(rng or random.Random(0), poll_interval_s, poll_phase_s)
         self.nodes: dict[str, BbbNode] = {}
         self.meetings: dict[str, SimMeeting] = {}
         self.on_server: dict[str, dict[str, SimMeeting]] = {}  # index: server -> its meetings
@@ -261,12 +263,16 @@ class SimWorld(ScaleliteModel):
             for key, value in counts.items():
                 setattr(meeting, key, max(0, int(value)))
 
-    def join_meeting(self, meeting_id: str, moderator: bool = False, users: int = 1) -> str:
-        """`users` more users in a running meeting (each an HTTP `join`); returns its server."""
+    def join_meeting(self, meeting_id: str, moderator: bool = False, users: int = 1) -> str | None:
+        """`users` more users in a running meeting (each an HTTP `join`); returns its server, or None
+        when Scalelite refuses the join (the meeting's server is disabled or offline: counted)."""
         with self.lock:
             meeting = self.meetings.get(meeting_id)
             if meeting is None:
                 raise KeyError(f"no meeting {meeting_id!r}")
+            if self.refuses_joins(meeting.server):
+                self.refused.extend([(meeting_id, meeting.server)] * users)
+                return None
             meeting.participants += users
             meeting.moderators += users if moderator else 0
             self.count_join(meeting.server, users)
@@ -328,6 +334,11 @@ class SimWorld(ScaleliteModel):
             raise NodeUnavailable(name, "error")
 
     @property
+    def refused_joins(self) -> int:
+        """Joins Scalelite refused (the meeting's server disabled or offline): must stay 0."""
+        return len(self.refused)
+
+    @property
     def rejected_meetings(self) -> int:
         return len(self.rejections)
 
@@ -356,10 +367,18 @@ class SimWorld(ScaleliteModel):
         with self.lock:
             self._tickers[key] = ticker
 
-    def advance(self, now: datetime) -> None:
-        """Move the world to `now`: finish due boots, then run Scalelite's poller if one is due."""
+    def advance(self, now: datetime, settle: bool = True) -> None:
+        """Move the world to `now`: finish due boots, then run what Scalelite's poller has due. With
+        `settle` (callers that move in whole steps: the demo, `run`, tests) a round that started by `now`
+        is saved at once, as if they had waited the fraction of a second it takes; the replay, which
+        feeds every second in order, passes False."""
         with self.lock:
             tickers = list(self._tickers.values())
         for ticker in tickers:
             ticker(now)
-        self.poll_if_due(now)
+        self.run_poller(now)
+        if settle:
+            with self.lock:
+                pending = self._round
+                if pending is not None:
+                    self.run_poller(pending[0])

@@ -17,10 +17,21 @@ SIMULATE_KEYS = {
     "overloaded_server_minutes": int,
     "rejected_meetings": int,
     "killed_meetings": int,
+    "refused_joins": int,
     "peak_users": int,
     "peak_servers": int,
 }
-SIMULATE_EXTRAS = {"server_minutes", "cost_vs_oracle", "ticks", "wall_seconds"}  # extensions
+SIMULATE_EXTRAS = {
+    "server_minutes",
+    "cost_vs_oracle",
+    "ticks",
+    "wall_seconds",
+    "overloaded_share",
+    "scalelite_poll_seconds",
+    "guard",
+    "herding",
+    "overloaded_by_day",
+}  # extensions
 CLASSES, PUPILS = 300, 30
 
 
@@ -47,6 +58,7 @@ def assert_outcome(outcome: dict, policy: str) -> None:
         )
     assert outcome["policy"] == policy and outcome["currency"] == "EUR"
     assert outcome["killed_meetings"] == 0 and outcome["rejected_meetings"] == 0
+    assert outcome["refused_joins"] == 0
     assert outcome["peak_users"] == CLASSES * PUPILS
     assert outcome["peak_servers"] >= 96 and outcome["server_hours"] > 0
 
@@ -58,8 +70,22 @@ def from_the_shell(trace):
 
 
 def test_simulate_from_the_shell(from_the_shell):
-    assert from_the_shell.err == ""
+    """Progress goes to stderr only (stdout stays one JSON document), ending at 100 %."""
+    lines = from_the_shell.err.splitlines()
+    assert lines and all(line.startswith("simulate: ") for line in lines), lines
+    assert lines[-1].endswith("(100 %)")
     assert_outcome(from_the_shell.document(), "bbbscale")
+
+
+def test_scalelite_poll_interval_is_an_option_and_bad_values_are_bad_usage(trace, capsys):
+    outcome = run_main(
+        capsys, "simulate", "--trace", str(trace), "--scalelite-poll", "10", "--json"
+    ).document()
+    assert outcome["scalelite_poll_seconds"] == 10.0
+    assert_outcome(outcome, "bbbscale")
+    run_main(capsys, "simulate", "--trace", str(trace), "--scalelite-poll", "0", "--json").assert_failed(
+        2, "scalelite-poll"
+    )
 
 
 @pytest.mark.parametrize("policy", ["reactive", "static"])
@@ -83,3 +109,9 @@ def test_an_unknown_policy_is_bad_usage(trace, capsys):
     run_main(capsys, "simulate", "--trace", str(trace), "--policy", "clairvoyant", "--json").assert_failed(
         2, "clairvoyant"
     )
+
+
+def test_the_plot_shows_how_many_servers_are_overloaded(trace, tmp_path, capsys):
+    png = tmp_path / "week.png"
+    run_main(capsys, "simulate", "--trace", str(trace), "--plot", str(png), "--json").document()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

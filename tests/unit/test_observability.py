@@ -145,9 +145,10 @@ def test_the_plain_logging_filter_masks_secrets(monkeypatch, caplog):
 def test_the_grafana_dashboard_charts_only_metrics_bbbscale_emits():
     from pathlib import Path
 
-    from chalicelib.observability import FLEET_METRICS, LOAD_METRICS
+    from chalicelib.observability import FLEET_METRICS, HERDING_METRICS, LOAD_METRICS
 
     emitted = set(LOAD_METRICS.values()) | set(FLEET_METRICS.values()) | {"Desired", "Actions", "Failures"}
+    emitted |= set(HERDING_METRICS)
     board = json.loads((Path(__file__).resolve().parents[2] / "infra/grafana/dashboard.json").read_text())
     targets = [t for p in board["panels"] for t in p["targets"]]
     assert {t["metricName"] for t in targets} == emitted
@@ -186,3 +187,24 @@ def test_each_action_is_one_json_log_line_with_tick_cluster_and_action(capsys):
         3,
     )
     assert "desired 3 > active 0" in action["message"]
+
+
+def test_herding_and_guard_metrics_come_with_the_tick_that_reports_them(capsys):
+    from aws_lambda_powertools import Metrics
+
+    from chalicelib.observability import HERDING_METRICS, emit_tick_metrics
+
+    metrics = Metrics(namespace="bbbscale", service="bbbscale")
+    tick = {
+        "load": None,
+        "actions": [],
+        "desired": {},
+        "fleet": {},
+        "guard": ["cordon s1: projected 280/300", "enable s2: has room again"],
+        "herding": {"servers": 40, "rooms_cv": 0.21, "load_cv": 0.12, "overloaded": 1},
+    }
+    emit_tick_metrics(metrics, tick, "region")
+    document = metrics.serialize_metric_set()
+    assert {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]} >= set(HERDING_METRICS)
+    assert document["HerdingRoomsCV"] == [21.0] and document["GuardChanges"] == [2.0]
+    metrics.clear_metrics()

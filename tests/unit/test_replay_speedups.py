@@ -114,7 +114,8 @@ def test_domain_records_follow_every_change_between_two_reads():
     )
 
 
-def test_replay_server_units_follow_a_resize_and_the_young_room_boundary():
+def test_replay_server_units_follow_a_resize_at_real_room_size():
+    """Overload is counted at real room size: a young room of 3 costs 3 users, not Scalelite's 15."""
     settings_ = load_settings()
     weights = settings_.weights
     world = _world()
@@ -125,15 +126,12 @@ def test_replay_server_units_follow_a_resize_and_the_young_room_boundary():
 
     replay = Replay([], world, Runtime(), SimClock(T0))
     at = T0 + timedelta(minutes=14)
-    young = replay._server_units(at)["s0"][0]
-    assert young == meeting_units(Meeting("room", 15, create_time_ms=MS0), weights, at)  # counts as 15 users
+    assert replay._server_units(at)["s0"][0] == weights.room + weights.participant * 3
+    assert meeting_units(Meeting("room", 3, create_time_ms=MS0), weights, at) > weights.room + 3  # tick's
     world.resize_meeting("room", participants=20, video=2)
     assert replay._server_units(at)["s0"][0] == meeting_units(
         Meeting("room", 20, video=2, create_time_ms=MS0), weights, at
     )
-    world.resize_meeting("room", participants=3, video=0)
-    old = replay._server_units(T0 + timedelta(minutes=16))["s0"][0]
-    assert old == weights.room + weights.participant * 3 < young  # no longer young: its own 3 users
 
 
 def test_get_servers_follows_state_load_and_deletion_between_two_calls():
@@ -213,17 +211,18 @@ def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
         settings = settings_
 
     walk = {name: (0.0, node.capacity_units) for name, node in world.nodes.items()}
+    real = settings_.weights.model_copy(update={"young_room_participants": 0})
     for m in world.meetings.values():
         units, capacity = walk[m.server]
-        walk[m.server] = (units + meeting_units(m.as_meeting(), settings_.weights, T0), capacity)
+        walk[m.server] = (units + meeting_units(m.as_meeting(), real, T0), capacity)
     got = Replay([], world, Runtime(), SimClock(T0))._server_units(T0)
     assert got == walk
     assert all(type(units) is float for units, _ in got.values())
 
 
-def test_a_room_fills_up_over_the_ramp_minute_by_minute():
-    """The replay skips a resize that would set the counts already there; the room still follows its
-    ramp exactly: joins up to ceil(participants x share), mics/webcams/listeners at round(count x share)."""
+def test_a_room_is_created_and_filled_at_seconds_of_its_own():
+    """The create comes a few seconds after the trace's minute, each pupil joins at a second of their
+    own over the ramp, mics/webcams/listeners follow in proportion; the room is full after the ramp."""
     from chalicelib.sim.traces import TraceMeeting
 
     world = _world()
@@ -235,15 +234,15 @@ def test_a_room_fills_up_over_the_ramp_minute_by_minute():
     class Runtime:
         settings = load_settings()
 
-    replay = Replay([room], world, Runtime(), SimClock(T0), tick=lambda now: None)
+    replay = Replay([room], world, Runtime(), SimClock(T0), tick=lambda now: None, seed=3)
     seen = []
-    for minute in range(8):
-        now = T0 + timedelta(minutes=minute)
-        replay._feed(now)
-        m = world.meetings["class"]
-        seen.append((m.participants, m.voice, m.video, m.listen_only))
-    share = [min(1.0, minute / 5) for minute in range(8)]
-    expected = [(max(1, -(-25 * s // 1)), round(7 * s), round(3 * s), round(18 * s)) for s in share]
-    expected[0] = (5, 0, 0, 0)  # the teacher and the first fifth join right after the create
-    assert seen == [(int(p), v, w, lo) for p, v, w, lo in expected]
-    assert "class" not in replay.joined  # full: no longer followed
+    for second in range(0, 7 * 60, 5):
+        replay._feed(T0 + timedelta(seconds=second))
+        m = world.meetings.get("class")
+        seen.append(m.participants if m else 0)
+    created = world.meetings["class"].create_time
+    assert T0 <= created < T0 + timedelta(minutes=1)
+    assert seen == sorted(seen) and seen[-1] == 25
+    assert len(set(seen)) > 10  # one by one, not one batch a minute
+    m = world.meetings["class"]
+    assert (m.voice, m.video, m.listen_only) == (7, 3, 18)

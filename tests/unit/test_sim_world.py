@@ -277,3 +277,76 @@ def test_without_faults_or_power_offs_no_meeting_is_ever_killed(events):
         elif event == "poll":
             world.poll(now)
     assert world.killed_meetings == []
+
+
+def test_increments_only_on_enabled_servers_and_never_for_a_running_meetings_create():
+    world, ids = fleet(2)
+    world.poll(T0)
+    first = world.create_meeting("class", T0)
+    assert world.create_meeting("class", T0) == first  # a create of a running meeting adds nothing
+    if first == "s1":
+        ids.reverse()
+    other = "s1" if first == "s0" else "s0"
+    world.join_meeting("class", users=3)
+    assert world.scalelite_server(ids[0]).load == 4.0
+    world.update_server(ids[0], state="cordon")
+    world.join_meeting("class", users=2)  # joins to a cordoned server still work, and add nothing
+    assert world.scalelite_server(ids[0]).load == 4.0 and world.meetings["class"].participants == 5
+    world.update_server(ids[0], state="enable")
+    assert world.scalelite_server(ids[0]).load == 4.0  # its load comes back at once
+    world.update_server(ids[0], state="cordon")
+    world.end_meeting("class")
+    assert world.create_meeting("class", T0) == other  # re-created once it no longer runs: placed anew
+    assert world.refused_joins == 0
+
+
+def test_joins_to_a_disabled_or_offline_server_are_refused_and_counted():
+    world, ids = fleet(2)
+    world.create_meeting("a", T0, participants=3, server="s0")
+    world.create_meeting("b", T0, participants=3, server="s1")
+    world.update_server(ids[0], state="disable")
+    assert world.join_meeting("a", users=2) is None
+    assert world.meetings["a"].participants == 3
+    world.set_fault("s1", offline=True)
+    world.poll(T0)
+    world.poll(T0 + timedelta(minutes=1))  # two failed polls: offline (and its meetings ended)
+    world.create_meeting("c", T0, participants=1, server="s1")
+    assert world.join_meeting("c") is None
+    assert world.refused_joins == 3
+
+
+def test_poller_rounds_run_on_their_own_clock_sleep_after_each_round_and_drift():
+    world = SimWorld(random.Random(1), poll_interval_s=60, poll_phase_s=7)
+    for i in range(8):
+        world.add_bbb_server(f"s{i}", "x", 300, OLD)
+        world.add_server(f"sim://s{i}", "x", state="enabled", online=True)
+    starts = []
+    now = T0
+    world.run_poller(now)  # the first round waits for the phase
+    while len(starts) < 4:
+        now = world.next_poll_event()
+        before = world.last_poll
+        world.run_poller(now)
+        if world.last_poll != before:
+            starts.append(world.last_poll)
+    assert starts[0] == T0 + timedelta(seconds=7)
+    gaps = {(b - a).total_seconds() for a, b in zip(starts, starts[1:])}
+    assert gaps == {60 + world.round_seconds} and world.round_seconds > 0  # 8 servers / 4 threads x 0.1 s
+
+
+def test_a_state_change_made_during_a_round_is_undone_by_the_rounds_save():
+    """The poller saves the records it read at the start of its round (lib/tasks/poll.rake)."""
+    world, ids = fleet(8)
+    world.create_meeting("class", OLD, participants=20, server="s0")
+    world.next_poll = T0
+    world.run_poller(T0)  # the round starts: records read
+    world.update_server(ids[0], state="cordon")
+    world.update_server(ids[1], state="disable")
+    assert world.scalelite_server(ids[0]).state == "cordoned"
+    world.run_poller(world.next_poll_event())  # ... and saved
+    assert [world.scalelite_server(i).state for i in ids[:2]] == ["enabled", "enabled"]
+    assert world.scalelite_server(ids[0]).load == 20.0
+    world.update_server(ids[0], state="cordon")  # between rounds: it holds
+    world.run_poller(world.next_poll_event())
+    world.run_poller(world.next_poll_event())
+    assert world.scalelite_server(ids[0]).state == "cordoned"

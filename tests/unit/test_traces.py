@@ -219,3 +219,30 @@ def test_load_series_costs_each_session_by_all_its_counts_and_its_own_instant():
         end = twice.astimezone(UTC) + timedelta(minutes=20)  # (Paris wall-clock + 20 min would be fold 0)
         series = dict(load_series([TraceMeeting("night", twice, end, 20)], LoadWeights()))
         assert (series[starts], series.get(not_yet, 0.0)) == (25.0, 0.0)  # 5 + 20 users
+
+
+def test_class_rooms_recur_weekly_under_their_id_with_a_size_around_their_own_mean():
+    """A class group's room comes back the next week on the same weekday, at the same time, under the same
+    meeting_id, its size near its own mean (so history per room can be learned); other seeds only move the
+    sizes. A late start moves the day; a doubling day brings more rooms."""
+    weeks = [generate_week(date(2026, 11, 23) + timedelta(days=7 * k), seed=k) for k in range(3)]
+
+    def tuesday(week):
+        return {(m.meeting_id, m.start.time()): m for m in week if m.start.weekday() == 1}
+
+    first, second, third = (tuesday(w) for w in weeks)
+    common = first.keys() & second.keys() & third.keys()
+    assert len(common) >= 0.9 * len(first)
+    spread = [
+        max(w[k].participants for w in (first, second, third))
+        - min(w[k].participants for w in (first, second, third))
+        for k in common
+    ]
+    assert sum(spread) / len(spread) < 5  # around the room's mean, not a fresh draw (sizes 2-40)
+    assert any(s > 0 for s in spread)
+    monday = date(2026, 11, 23)
+    late = generate_week(monday, seed=0, shifts={monday: 90})
+    assert min(m.start for m in late if m.start.date() == monday).hour == 9
+    double = generate_week(monday, seed=0, day_scale={monday: 2.0})
+    per_day = [sum(1 for m in w if m.start.date() == monday) for w in (weeks[0], double)]
+    assert 1.8 * per_day[0] <= per_day[1] <= 2.2 * per_day[0]

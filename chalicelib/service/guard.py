@@ -1,0 +1,572 @@
+"""The burst guard's loop: look every few seconds around class starts (and on a surge of creates), decide
+(chalicelib/domain/guard.py), act only through Scalelite's admin API (updateServer state).
+
+One look: Scalelite's getServers (its load moves with every create and join), each server's own
+getMeetings where something changed (in parallel over HTTP), the store's records (which servers bbbscale
+means to serve). Cordons the guard made are kept in the state store (`guard_cordons`), apart from
+drains: the tick's reconciliation reads them so a guard cordon is never taken for a drain, and the
+guard only ever enables servers it cordoned and that are still meant to serve. Every change goes to the
+history (kind `guard`) with its reason. After each burst, the spread of rooms and load per server is
+recorded (`guard_spread`): how much herding there was.
+
+`bbbscale run` runs it in a thread beside the tick; the simulator calls `check` at its own seconds;
+on AWS it is its own Lambda function, started by the capacity check a few minutes before each class.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.fleet import ServerState
+from chalicelib.domain.guard import GuardServer, decide_guard, spread
+from chalicelib.domain.load import Meeting, meeting_units
+from chalicelib.domain.rooms import RoomSizes
+from chalicelib.ports import BbbscaleError, HistoryEntry
+
+log = logging.getLogger("bbbscale.guard")
+
+GUARD_CORDONS = "guard_cordons"  # {scalelite id: {"name", "at", "reason"}}
+GUARD_SPREAD = "guard_spread"  # the last burst's spread (status)
+SPREAD_UNREPORTED = "guard_spread_unreported"  # ... until the next tick reports it (metrics)
+ROOM_SIZES = "room_sizes"  # what each room weighed (chalicelib/domain/rooms.py)
+RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may undo it)
+GUARD_UNREPORTED = "guard_unreported"  # change lines the next tick reports (digest, chat), then clears
+
+
+def guard_cordons(get) -> dict:
+    """The cordons the guard made and has not undone, by Scalelite id (`get`: the settings store's)."""
+    value = get(GUARD_CORDONS, None)
+    return value if isinstance(value, dict) else {}
+
+
+def default_room_units(settings) -> float:
+    """The weights' default room: `mix.room_size` users with the mix's mics and webcams, at real size."""
+    mix, weights = settings.mix, settings.weights
+    users = mix.room_size
+    room = Meeting(
+        "default",
+        participants=round(users),
+        voice=round(users * mix.mic_ratio),
+        listen_only=round(users * (1 - mix.mic_ratio)),
+        video=round(users * mix.webcam_ratio),
+    )
+    return meeting_units(room, weights, 0.0)
+
+
+def load_room_sizes(rt) -> RoomSizes:
+    """The memory of room sizes as the store keeps it (empty at first)."""
+    return RoomSizes.from_json(rt.store.settings.get(ROOM_SIZES, None), default_room_units(rt.settings))
+
+
+def learn_rooms(rt, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
+    """Feed the rooms the tick sees to the memory of room sizes: every 5 minutes, the rooms that have
+    just settled (older than `fill_minutes`, younger than twice that), at real size; saved to the store
+    now and then (the tick is its only writer)."""
+    if snapshot is None or now.minute % 5:
+        return
+    sizes, fill = rt.room_sizes, rt.settings.guard.fill_minutes * 60_000
+    real = rt.settings.weights.model_copy(update={"young_room_participants": 0})
+    now_ms = now.timestamp() * 1000
+    guard = rt.guard
+    slots = slots or (guard.slots if guard is not None else SlotClock(rt.settings))
+    for m in snapshot.meetings:
+        age = now_ms - m.create_time_ms
+        if m.is_breakout or not m.create_time_ms or not fill <= age < 2 * fill:
+            continue
+        sizes.learn(
+            m.meeting_id, m.create_time_ms, meeting_units(m, real, 0.0), slots.slot_of_ms(m.create_time_ms)
+        )
+    saved = getattr(rt, "_room_sizes_saved", None)
+    if sizes.learned and (
+        saved is None or (sizes.learned - saved[1] >= 200 and now - saved[0] >= timedelta(minutes=30))
+    ):
+        rt.store.settings.put(ROOM_SIZES, sizes.as_json())
+        rt._room_sizes_saved = (now, sizes.learned)
+
+
+def take_unreported(rt) -> list[str]:
+    """The guard's changes since the last tick took them (for the tick's report and its digest)."""
+    lines = rt.store.settings.get(GUARD_UNREPORTED, None) or []
+    if lines:
+        rt.store.settings.put(GUARD_UNREPORTED, [])
+    return list(lines)
+
+
+def take_spread(rt) -> dict | None:
+    """The spread the guard measured after a burst, once (for the tick's report and its metrics)."""
+    found = rt.store.settings.get(SPREAD_UNREPORTED, None)
+    if found:
+        rt.store.settings.put(SPREAD_UNREPORTED, None)
+    return found or None
+
+
+def guard_status(rt) -> dict:
+    """What `status` shows of the guard: on/off, the servers it holds out of placement and why, and how
+    evenly the last burst landed."""
+    held = guard_cordons(rt.store.settings.get)
+    return {
+        "enabled": rt.settings.guard.enabled,
+        "cordoned": [
+            {"server": v.get("name"), "since": v.get("at"), "reason": v.get("reason")}
+            for v in held.values()
+            if not v.get("released")  # enabled again, watched a few minutes in case a poll undoes it
+        ],
+        "last_spread": rt.store.settings.get(GUARD_SPREAD, None),
+    }
+
+
+class SlotClock:
+    """The timetable's class starts in the school's zone, and which slot a moment belongs to."""
+
+    def __init__(self, settings):
+        self.zone = ZoneInfo(settings.timezone)
+        self.starts = {
+            day: sorted(time.fromisoformat(t) for t in times)
+            for day, times in settings.forecast.timetable.starts.items()
+        }
+        self._memo: dict[int, str | None] = {}
+        self._around: tuple | None = None
+
+    def starts_around(self, now: datetime) -> list[datetime]:
+        """The class starts of the day before, the day and the day after `now` (remembered per day)."""
+        day = now.astimezone(self.zone).date()
+        cached = self._around
+        if cached is None or cached[0] != day:
+            out = []
+            for offset in (-1, 0, 1):
+                other = day + timedelta(days=offset)
+                out += [
+                    datetime.combine(other, t, tzinfo=self.zone) for t in self.starts.get(other.weekday(), ())
+                ]
+            cached = self._around = (day, out)
+        return cached[1]
+
+    def slot_of_ms(self, epoch_ms: int) -> str | None:
+        """`slot_of` a moment in epoch milliseconds, remembered (rooms are created at a few moments)."""
+        slot = self._memo.get(epoch_ms, "?")
+        if slot == "?":
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            slot = self._memo[epoch_ms] = self.slot_of(datetime.fromtimestamp(epoch_ms / 1000, tz=self.zone))
+        return slot
+
+    def slot_of(self, moment: datetime) -> str | None:
+        """The class start ("HH:MM") within 30 min of `moment`, if any."""
+        best = min(self.starts_around(moment), key=lambda s: abs((s - moment).total_seconds()), default=None)
+        if best is None or abs((best - moment).total_seconds()) > 1800:
+            return None
+        return best.strftime("%H:%M")
+
+
+class BurstGuard:
+    """The guard for one runtime. `check(now)` is one look; `next_check(now)` says when to look again."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.s = rt.settings.guard
+        self.real = rt.settings.weights.model_copy(update={"young_room_participants": 0})
+        self.slots = SlotClock(rt.settings)
+        self._slot_cache: dict[int, str | None] = {}
+        self._forecast: tuple[datetime, float] | None = None
+        self._next: datetime | None = None
+        self._active_until: datetime | None = None
+        self._last_total: tuple[datetime, float] | None = None
+        # id -> [load, state, [(units now, expected units, filling until ms)], projected, holds until ms]
+        self._read: dict[str, list] = {}
+        self._room_costs: dict = {}
+        self._states: tuple = ()
+        self._held_seen: set = set()
+        self._spread_due: datetime | None = None
+        self._rising = False
+        self._busy = False
+        self._last_look: datetime | None = None
+        self.looks = 0
+        self.changes = 0
+
+    # --- what a room weighs --------------------------------------------------------------------------
+    @property
+    def sizes(self) -> RoomSizes:
+        """The runtime's memory of room sizes (the tick learns it; a Lambda run reads the store's)."""
+        return self.rt.room_sizes
+
+    # --- when --------------------------------------------------------------------------------------------
+    def in_window(self, now: datetime) -> datetime | None:
+        """The end of the class-start window `now` is in, or None."""
+        before = timedelta(minutes=self.s.before_slot_minutes)
+        after = timedelta(minutes=self.s.after_slot_minutes)
+        ends = [s + after for s in self.slots.starts_around(now) if s - before <= now <= s + after]
+        return max(ends) if ends else None
+
+    def next_check(self, now: datetime) -> datetime:
+        return self._next if self._next is not None else now
+
+    # --- one look ---------------------------------------------------------------------------------------
+    def check(self, now: datetime) -> list[dict]:
+        """Look once and act; returns the changes made (each with its reason)."""
+        self.looks += 1
+        interval = timedelta(seconds=self.s.interval_seconds)
+        try:
+            servers = self.rt.scalelite.servers()
+        except BbbscaleError as error:
+            log.warning("guard: getServers failed: %s", error)
+            self._next = now + interval
+            return []
+        total = sum(s.load or 0.0 for s in servers if s.state == "enabled" and s.online)
+        window_end = self.in_window(now)
+        rising = False
+        if self._last_total is not None and now > self._last_total[0]:
+            minutes = (now - self._last_total[0]).total_seconds() / 60
+            rising = (total - self._last_total[1]) / max(minutes, 0.25) >= self.s.surge_load_per_minute
+        self._last_total = (now, total)
+        # A surge outside class starts: load rising fast at two looks in a row (one jump alone may be a
+        # poll recounting young rooms as 15 users); after a first rise the next look comes soon.
+        surge = rising and self._rising and window_end is None
+        self._rising = rising
+        quiet = interval if rising else timedelta(minutes=1)  # the next look when not in a burst
+        if surge:
+            window_end = now + timedelta(minutes=self.s.after_slot_minutes)
+        if window_end is not None:
+            if self._active_until is None or self._active_until <= now:
+                self._spread_due = window_end
+            self._active_until = max(self._active_until or now, window_end)
+        active = self._active_until is not None and self._active_until > now
+        store = self.rt.store
+        held = guard_cordons(store.settings.get)
+        if not active and not held and not any(s.state == "disabled" and s.online for s in servers):
+            self._read.clear()
+            self._maybe_spread(now, servers)
+            self._next = now + quiet
+            return []
+        views = self._views(
+            now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
+        )
+        if views is None:  # nothing moved since the last look
+            self._maybe_spread(now, servers)
+            self._busy = False
+            self._next = now + (self._interval() if active else quiet)
+            return []
+        incoming = 0.0
+        if active:
+            incoming = max(0.0, self._expected(now) - sum(v.projected for v in views if v.meant_to_serve))
+        if not self.s.act:  # measuring only: the spread after each burst, no change
+            self._maybe_spread(now, servers)
+            self._next = now + (self._interval() if active else quiet)
+            return []
+        actions = decide_guard(
+            views if active else [v for v in views if v.state != "enabled"],  # quiet: only enables
+            self.s.threshold,
+            self.s.reopen_below,
+            incoming,
+            self.s.min_enabled,
+            self.s.balance_margin,
+            self.s.balance_floor,
+        )
+        done = self._apply(now, actions, held, views)
+        self._maybe_spread(now, servers)
+        self._next = now + (self._interval() if active else quiet)
+        return done
+
+    def _interval(self) -> timedelta:
+        """The time to the next look during a burst: shorter while rooms are being created."""
+        return timedelta(seconds=self.s.burst_interval_seconds if self._busy else self.s.interval_seconds)
+
+    def _expected(self, now: datetime) -> float:
+        """The forecast's units (what the burst is heading to), asked at most once a minute."""
+        if self._forecast is None or now - self._forecast[0] >= timedelta(minutes=1):
+            self._forecast = (now, self.rt.forecast(now)[0])
+        return self._forecast[1]
+
+    def _costs(self, rooms: list[Meeting], tz) -> list[tuple[float, float, float]]:
+        """Each room: (units now at real size, units expected once filled, until when it fills (ms)),
+        remembered per room record (a look re-reads a server at every join)."""
+        fill_ms = self.s.fill_minutes * 60_000
+        out = []
+        known = self._room_costs
+        if len(known) > 50_000:
+            known.clear()
+        for m in rooms:
+            seen = known.get(id(m))  # by identity: the in-process fleet hands out the same record
+            cost = seen[1] if seen is not None and seen[0] is m else None  # while its counts are unchanged
+            if cost is None:
+                if m.is_breakout:
+                    continue
+                units = meeting_units(m, self.real, 0.0)
+                until = m.create_time_ms + fill_ms if m.create_time_ms > 0 else 0.0
+                expected = units
+                if until:
+                    slot = self.slots.slot_of_ms(m.create_time_ms)
+                    expected, _ = self.sizes.expected(m.meeting_id, m.create_time_ms, slot)
+                cost = (units, expected, until)
+                known[id(m)] = (m, cost)
+            out.append(cost)
+        return out
+
+    @staticmethod
+    def _project(costs, now_ms: float) -> tuple[float, float]:
+        """(projected units at `now_ms`, until when that figure holds): it changes when a room whose
+        expected size is above its current one stops filling."""
+        total, holds = 0.0, float("inf")
+        for units, expected, until in costs:
+            if now_ms < until and expected > units:
+                total += expected
+                holds = min(holds, until)
+            else:
+                total += units
+        return total, holds
+
+    def _views(self, now: datetime, servers, read_records, held: dict) -> list[GuardServer] | None:
+        """Each server with its projection; its rooms re-read where its load or state moved. None when
+        nothing moved since the last look (no new room, no join, no room done filling)."""
+        read = self._read
+        stale = [
+            s
+            for s in servers
+            if s.online
+            and s.state in ("enabled", "cordoned")
+            and (s.id not in read or read[s.id][0] != s.load or read[s.id][1] != s.state)
+        ]
+        now_ms = now.timestamp() * 1000
+        since = (
+            self._last_look
+            if self._last_look is not None
+            else now - timedelta(seconds=self.s.interval_seconds)
+        )
+        recent = since.timestamp() * 1000 + self.s.fill_minutes * 60_000  # the `until` of rooms created since
+        self._last_look = now
+        intake: dict[str, float] = {}  # created since the last look: as much may follow before the next
+        for server, rooms in self._meetings(stale).items():
+            costs = self._costs(rooms, now.tzinfo)
+            read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms)]
+            intake[server.id] = sum(e for _, e, until in costs if until > recent)
+        self._busy = any(intake.values())  # rooms are being created: look again sooner
+        moved = bool(stale)
+        for known in read.values():
+            if known[4] <= now_ms:
+                known[3], known[4] = self._project(known[2], now_ms)
+                moved = True
+        states = tuple([s.state for s in servers])
+        if not moved and states == self._states and held.keys() == self._held_seen:
+            return None
+        self._states, self._held_seen = states, set(held)
+        records = read_records()  # bbbscale's records, read only when something moved
+        views = []
+        for s in servers:
+            record = records.get(s.url.rstrip("/"))
+            serving = record is not None and record.state == ServerState.SERVING
+            entry = read.get(s.id) if s.state != "disabled" else None
+            views.append(
+                GuardServer(
+                    s.id,
+                    record.name if record else s.url,
+                    s.state,
+                    s.online,
+                    record.capacity if record else 0.0,
+                    entry[3] if entry else 0.0,
+                    len(entry[2]) if entry else 0,
+                    s.id in held or (s.state == "disabled" and serving),  # disabled, yet meant to serve
+                    serving,
+                    intake.get(s.id, 0.0),
+                )
+            )
+        return views
+
+    def _meetings(self, servers) -> dict:
+        """Each server's own getMeetings: in parallel over HTTP, one after another in process."""
+        if not servers:
+            return {}
+        if getattr(self.rt, "parallel_checks", True):
+            snapshot = self.rt.poll_servers(servers)
+            by_id: dict = {s.id: [] for s in servers}
+            for m in snapshot.meetings:
+                by_id.setdefault(m.server, []).append(m)
+            failed = {p.split(":", 1)[0] for p in snapshot.problems}
+            return {s: by_id.get(s.id, []) for s in servers if s.id not in failed}
+        out = {}
+        for s in servers:
+            try:
+                out[s] = list(self.rt.server_api(s).meetings().meetings)
+            except BbbscaleError:
+                continue
+        return out
+
+    def _apply(self, now: datetime, actions, held: dict, views) -> list[dict]:
+        done = []
+        state = {v.id: v for v in views}
+        changed = False
+        for action, error in zip(actions, self._set_states(actions)):
+            if error is not None:
+                self._record(now, f"guard: {action.action} {action.name} failed: {error}", action, "failed")
+                continue
+            if action.action == "cordon":
+                held[action.server_id] = {"name": action.name, "at": now.isoformat(), "reason": action.reason}
+            else:  # kept a while: a poll round in flight may undo the enable, and then it is enabled again
+                held[action.server_id] = {
+                    **held.get(action.server_id, {"name": action.name}),
+                    "released": now.isoformat(),
+                }
+            changed = True
+            self.changes += 1
+            self._record(now, f"guard: {action.action} {action.name}: {action.reason}", action, "done")
+            done.append(action.as_json())
+        acted = {a.server_id: a.action for a in actions}
+        settled = (now - RELEASE_WATCH).isoformat()
+        for server_id, entry in list(held.items()):
+            view = state.get(server_id)
+            released = entry.get("released")
+            if view is not None and view.state != "enabled" and released and server_id not in acted:
+                entry.pop("released")  # the poller undid the enable: the guard's again
+                changed = True
+            elif (
+                view is None
+                or not view.meant_to_serve
+                or (view.state == "enabled" and not released and server_id not in acted)
+                or (view.state == "enabled" and released and released < settled)
+            ):
+                held.pop(server_id)  # gone, drained by the tick, or enabled for good: no longer the guard's
+                changed = True
+        if changed:
+            self.rt.store.settings.put(GUARD_CORDONS, held)
+        if done:
+            lines = self.rt.store.settings.get(GUARD_UNREPORTED, None) or []
+            lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
+            self.rt.store.settings.put(GUARD_UNREPORTED, lines[-50:])
+        return done
+
+    def _set_states(self, actions) -> list:
+        """updateServer for each action (the fullest first); over HTTP up to 16 at a time, since a
+        burst may need dozens at once. Returns each one's error, or None."""
+
+        def one(action):
+            try:
+                self.rt.scalelite.set_state(action.server_id, action.action)
+                return None
+            except BbbscaleError as error:
+                return error
+
+        if len(actions) <= 1 or not getattr(self.rt, "parallel_checks", True):
+            return [one(a) for a in actions]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(actions)), thread_name_prefix="guard") as pool:
+            return list(pool.map(one, actions))
+
+    def _record(self, now: datetime, summary: str, action, result: str) -> None:
+        self.rt.store.history.record(
+            HistoryEntry(now, "guard", summary, {**action.as_json(), "result": result}, actor="guard")
+        )
+
+    # --- herding made visible -----------------------------------------------------------------------
+    def _maybe_spread(self, now: datetime, servers) -> None:
+        if self._spread_due is None or now < self._spread_due:
+            return
+        self._spread_due = None
+        measured = self.measure_spread(now, servers)
+        if measured is None:
+            return
+        document = {"at": now.isoformat(), **measured.as_json()}
+        self.rt.store.settings.put(GUARD_SPREAD, document)
+        self.rt.store.settings.put(SPREAD_UNREPORTED, document)
+        self.rt.store.history.record(
+            HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
+        )
+
+    def measure_spread(self, now: datetime, servers=None):
+        """Rooms and real load per serving server, now (None when no server carries a room)."""
+        servers = servers if servers is not None else self.rt.scalelite.servers()
+        records = {r.url.rstrip("/"): r for r in self.rt.store.servers.servers() if r.url}
+        serving = [s for s in servers if s.online and s.state in ("enabled", "cordoned")]
+        rows = []
+        for server, rooms in self._meetings(serving).items():
+            record = records.get(server.url.rstrip("/"))
+            if record is None:
+                continue
+            rooms = [m for m in rooms if not m.is_breakout]
+            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), record.capacity))
+        found = spread(rows)
+        return found if found.servers else None
+
+    # --- the long-running forms -----------------------------------------------------------------------
+    def run(self, until: datetime, sleep, clock) -> int:
+        """Look until `until` (a Lambda run, or forever in `bbbscale run`); returns the changes made."""
+        while True:
+            now = clock()
+            if now >= until:
+                return self.changes
+            self.check(now)
+            wait = (self.next_check(now) - clock()).total_seconds()
+            sleep(max(0.5, min(wait, (until - clock()).total_seconds())))
+
+
+# --- on AWS: the guard as its own Lambda function, started by the capacity check -----------------------
+GUARD_RUNNING = "guard_running_until"  # the end of the guard function's current run (ISO), if any
+LAST_LOAD = "guard_last_load"  # the capacity check's last load, to see a surge between two checks
+
+
+def guard_due(rt, now: datetime, load_units: float | None = None) -> str | None:
+    """Why the guard function should run from now (a class start within `before_slot_minutes` plus a
+    minute for the function to start, or in its window; or the load rising as fast as a surge), or
+    None. Records the load for the next check's surge test."""
+    s = rt.settings.guard
+    if not s.enabled:
+        return None
+    store = rt.store.settings
+    surge = None
+    last = store.get(LAST_LOAD, None)
+    if load_units is not None:
+        if isinstance(last, list) and len(last) == 2:
+            minutes = (now - datetime.fromisoformat(last[0])).total_seconds() / 60
+            if 0 < minutes <= 5 and (load_units - float(last[1])) / minutes >= s.surge_load_per_minute:
+                surge = f"load rising {(load_units - float(last[1])) / minutes:.0f} units a minute"
+        store.put(LAST_LOAD, [now.isoformat(), load_units])
+    running = store.get(GUARD_RUNNING, None)
+    if running and datetime.fromisoformat(running) > now + timedelta(minutes=1):
+        return None
+    before = timedelta(minutes=s.before_slot_minutes + 1)
+    after = timedelta(minutes=s.after_slot_minutes)
+    for start in SlotClock(rt.settings).starts_around(now):
+        if start - before <= now <= start + after:
+            return f"class start at {start.strftime('%H:%M')}"
+    return surge
+
+
+def start_guard_run(rt, now: datetime, invoke, load_units: float | None = None) -> dict | None:
+    """Start the guard function (asynchronously, through `invoke(payload)`) when it is due and not
+    running; records the run. Returns what was started, or None."""
+    reason = guard_due(rt, now, load_units)
+    if reason is None:
+        return None
+    until = now + timedelta(minutes=rt.settings.guard.max_run_minutes)
+    payload = {"until": until.isoformat(), "reason": reason}
+    try:
+        invoke(payload)
+    except Exception as error:  # noqa: BLE001 - the tick has done its work; the next one tries again
+        log.warning("guard not started: %s", type(error).__name__)
+        return {**payload, "started": False, "error": type(error).__name__}
+    rt.store.settings.put(GUARD_RUNNING, until.isoformat())
+    rt.store.history.record(
+        HistoryEntry(now, "guard", f"guard started until {until.strftime('%H:%M')}: {reason}", payload)
+    )
+    return {**payload, "started": True}
+
+
+def run_guard_function(rt, event: dict, remaining_seconds: float, sleep) -> dict:
+    """One run of the guard function: look until the event's `until`, within the Lambda's remaining
+    time (a margin kept: 20 s, or a tenth of a shorter time), then say it stopped."""
+    now = rt.clock()
+    until = now + timedelta(minutes=rt.settings.guard.max_run_minutes)
+    try:
+        until = min(until, datetime.fromisoformat(str(event.get("until"))))
+    except ValueError:
+        pass
+    margin = min(20.0, remaining_seconds / 10)
+    until = min(until, now + timedelta(seconds=max(0.0, remaining_seconds - margin)))
+    guard = rt.guard
+    if guard is None:
+        return {"looks": 0, "changes": 0, "reason": "guard disabled"}
+    try:
+        guard.run(until, sleep, rt.clock)
+    finally:
+        rt.store.settings.put(GUARD_RUNNING, None)
+    return {"looks": guard.looks, "changes": guard.changes, "until": until.isoformat()}

@@ -1,0 +1,211 @@
+"""The burst guard's loop on the in-process simulated fleet behind the Scalelite model: it cordons the
+server a burst herds onto, only ever through updateServer state, records why, is never taken for a
+drain, re-checks after Scalelite's polls, and enables its own cordons again (even when the poller
+disabled them) — never a server being drained."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalicelib.domain.fleet import ServerState as S
+from chalicelib.service.commands import describe_status
+from chalicelib.service.digest import digest
+from chalicelib.service.guard import guard_cordons
+from chalicelib.sim.embedded import sim_runtime
+from tests.support.builders import T0, settings
+
+# T0 is a Monday 09:00 UTC (10:00 Paris); T0 + 1 h is the 11:00 class start of the default timetable.
+CFG = settings(
+    headroom={"percent": 0, "units": 1500},
+    forecast={"enabled": False},
+    guard={"burst_interval_seconds": 1, "interval_seconds": 5},
+)
+
+
+class Recording:
+    """Scalelite port wrapper that keeps every call the guard makes."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if callable(attr) and name not in ("servers", "meetings"):
+
+            def recorded(*args, **kwargs):
+                self.calls.append((name, args))
+                return attr(*args, **kwargs)
+
+            return recorded
+        return attr
+
+
+def _fleet():
+    """A runtime with the owned 4 and one cheap server serving, all polled; the clock at T0 + 9 min."""
+    cm = sim_runtime(CFG, T0, http=False)
+    rt, world, clock = cm.__enter__()
+    for minute in range(1, 10):
+        clock.set(T0 + timedelta(minutes=minute))
+        world.advance(clock())
+        rt.tick(now=clock())
+    return cm, rt, world, clock
+
+
+def _name(world, url_part):
+    return next(e for e in world.scalelite_servers() if url_part in e.url)
+
+
+def test_a_herded_server_is_cordoned_with_its_reason_and_nothing_else_is_touched():
+    cm, rt, world, clock = _fleet()
+    try:
+        rt._scalelite = Recording(rt.scalelite)
+        guard = rt.guard
+        now = T0 + timedelta(hours=1, seconds=5)  # 11:00:05 Paris: the 11:00 slot's window
+        target = _name(world, "-owned-1")
+        for i in range(12):  # Scalelite put twelve fresh classes of 30 on one server (herding)
+            world.create_meeting(
+                f"class-{i}", now, participants=30, moderators=1, voice=8, server=target.url[6:]
+            )
+        changes = guard.check(now)
+        assert [(c["action"], c["server"]) for c in changes] == [("cordon", "bbbscale-t-owned-1")]
+        assert "past" in changes[0]["reason"]
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert {name for name, _ in rt.scalelite.calls} == {"set_state"}  # never end, delete or panic
+        assert world.killed_meetings == [] and len(world.meetings) == 12
+        assert target.id in guard_cordons(rt.store.settings.get)
+        (entry,) = rt.store.history.recent(1, kind="guard")
+        assert entry.summary.startswith("guard: cordon bbbscale-t-owned-1")
+        # the next tick reports it (digest, chat) and `status` shows it
+        result = rt.tick(now=now + timedelta(seconds=55))
+        assert digest(result).guard and "cordon bbbscale-t-owned-1" in digest(result).guard[0]
+        assert "holds bbbscale-t-owned-1 out of placement" in describe_status(rt.status())
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never_enabled():
+    cm, rt, world, clock = _fleet()
+    try:
+        cheap = next(s for s in rt.store.servers.servers() if s.provider == "cheap")
+        entry = next(e for e in world.scalelite_servers() if e.url == cheap.url)
+        now = T0 + timedelta(hours=1, seconds=5)
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=cheap.name)
+        rt.guard.check(now)
+        assert world.scalelite_server(entry.id).state == "cordoned"
+        for minute in range(1, 4):  # ticks: the record stays serving, never draining, never stopped
+            clock.set(now + timedelta(minutes=minute))
+            world.advance(clock())
+            rt.tick(now=clock())
+        (record,) = [s for s in rt.store.servers.servers() if s.name == cheap.name]
+        assert record.state == S.SERVING
+        # Now the tick drains it (an operator's drain): the guard lets go and never enables it again.
+        rt.store.servers.save(record.moved(S.DRAINING, clock(), "drain requested"))
+        for name in list(world.meetings):
+            world.end_meeting(name)
+        world.poll(clock())  # cordoned at load 0: the poller disables it
+        assert world.scalelite_server(entry.id).state == "disabled"
+        rt.guard.check(clock() + timedelta(seconds=30))
+        assert world.scalelite_server(entry.id).state == "disabled"
+        assert entry.id not in guard_cordons(rt.store.settings.get)
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_the_guard_enables_its_cordon_again_once_empty_even_after_the_poller_disabled_it():
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-2")
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        rt.guard.check(now)
+        assert world.scalelite_server(target.id).state == "cordoned"
+        for i in range(12):
+            world.end_meeting(f"class-{i}")
+        world.poll(now + timedelta(seconds=30))  # load 0: disabled by the poller
+        assert world.scalelite_server(target.id).state == "disabled"
+        changes = rt.guard.check(now + timedelta(seconds=40))
+        assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
+        assert world.scalelite_server(target.id).state == "enabled"
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_a_cordon_the_pollers_round_undid_is_made_again_at_the_next_look():
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-3")
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        world.next_poll = now
+        world.run_poller(now)  # a round starts: it read the server enabled
+        rt.guard.check(now + timedelta(seconds=0.05))
+        assert world.scalelite_server(target.id).state == "cordoned"
+        world.run_poller(world.next_poll_event())  # ... and saves it enabled
+        assert world.scalelite_server(target.id).state == "enabled"
+        changes = rt.guard.check(now + timedelta(seconds=2))
+        assert changes and changes[0]["action"] == "cordon" and "poll undid" in changes[0]["reason"]
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert target.id in guard_cordons(rt.store.settings.get)
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_quiet_times_change_nothing():
+    cm, rt, world, clock = _fleet()
+    try:
+        quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
+        assert rt.guard.check(quiet) == []
+        assert rt.guard.next_check(quiet) == quiet + timedelta(minutes=1)
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_after_each_burst_the_spread_is_measured_and_reported_once():
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        for i in range(10):  # a burst herded onto two of the five servers
+            world.create_meeting(
+                f"class-{i}", now, participants=25, moderators=1, server=f"bbbscale-t-owned-{1 + i % 2}"
+            )
+        rt.guard.check(now)
+        rt.guard.check(now + timedelta(minutes=16))  # the window is over: how evenly did it land?
+        result = rt.tick(now=now + timedelta(minutes=16, seconds=30))
+        herding = result["herding"]
+        assert herding["servers"] == 2 and herding["rooms_cv"] == 0.0 and herding["overloaded"] == 0
+        assert "herding" not in rt.tick(now=now + timedelta(minutes=17, seconds=30))  # once
+        assert "Last burst" in describe_status(rt.status())
+        assert any("after the burst" in e.summary for e in rt.store.history.recent(5, kind="guard"))
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise():
+    cm, rt, world, clock = _fleet()
+    try:
+        quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
+        guard = rt.guard
+        world.poll(quiet)
+        assert guard.check(quiet) == [] and guard.next_check(quiet) == quiet + timedelta(minutes=1)
+        world.poll(quiet + timedelta(seconds=30))  # a poll's jump alone is no surge
+
+        def burst(at, n):
+            for i in range(n):  # through Scalelite's placement: each create and join moves its load
+                room = f"surge-{at.timestamp()}-{i}"
+                world.create_meeting(room, at, participants=1, moderators=1)
+                world.join_meeting(room, users=9)
+
+        first = quiet + timedelta(minutes=1)
+        burst(first, 30)  # 300 units of Scalelite load in a minute: a first rise
+        guard.check(first)
+        soon = first + timedelta(seconds=guard.s.interval_seconds)
+        assert guard.next_check(first) == soon  # look again soon, not in a minute
+        burst(soon, 10)
+        guard.check(soon)  # rising again: a surge, the guard is on for 15 minutes
+        assert guard.in_window(first) is None and guard._active_until == soon + timedelta(minutes=15)
+        assert guard.next_check(soon) <= soon + timedelta(seconds=guard.s.interval_seconds)
+    finally:
+        cm.__exit__(None, None, None)
