@@ -2,7 +2,7 @@
 and which to enable again.
 
 Why it exists. Between two polls Scalelite adds only +1 per create and per join to a server's load, and
-places each new room on the lowest load (REFERENCE.md "Scalelite"): a burst of creates at a class start
+places each new room on the lowest load (docs/scalelite-and-bbb.md "Scalelite"): a burst of creates at a class start
 lands on the few servers that were lowest at the last poll, long before their pupils have joined. The
 guard looks every few seconds, projects each server's load once its young rooms have filled (each room
 at its expected size: what that room weighed before, else the slot's typical room, else the weights'

@@ -96,7 +96,7 @@ class Replay:
         self._seq = 0
         weights = runtime.settings.weights if runtime is not None else None
         # Overload is counted at REAL room size: Scalelite's young-room allowance places rooms, it costs
-        # nothing (CONTRACT.md "simulate --json").
+        # nothing (docs/contract.md "simulate --json").
         self.real_weights = weights.model_copy(update={"young_room_participants": 0}) if weights else None
 
     def _push(self, at: float, kind: int, payload) -> None:
