@@ -181,7 +181,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/guard")
     parser.add_argument("--only", default="day,week,closure")
-    parser.add_argument("--quick", action="store_true", help="poll 60 s and headroom 20 % only")
+    parser.add_argument("--quick", action="store_true", help="poll 60 s and headroom 20 %% only")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

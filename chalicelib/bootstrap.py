@@ -40,6 +40,23 @@ def env_secret(name: str) -> str | None:
     return secrets.secret(name)
 
 
+def bbb_api(s, url: str, secret: str, name: str | None):
+    """A BBB server's own API client with the Scalelite settings' checksum, timeouts and size limit: no
+    retries (a server that does not answer is reported as such, the next tick asks again)."""
+    from chalicelib.adapters.scalelite.bbb import BbbApi
+
+    return BbbApi(
+        url,
+        secret,
+        algorithm=s.checksum,
+        connect_timeout=s.connect_timeout,
+        read_timeout=s.read_timeout,
+        retries=0,
+        max_bytes=s.max_response_bytes,
+        server_name=name,
+    )
+
+
 class Runtime:
     """Settings plus the adapters behind the ports. Adapters are built lazily (cold start stays light)."""
 
@@ -131,19 +148,7 @@ class Runtime:
     def _bbb(self, url: str, secret: str, name: str | None):
         if self._bbb_factory is not None:
             return self._bbb_factory(url, secret, name)
-        from chalicelib.adapters.scalelite.bbb import BbbApi
-
-        s = self.settings.scalelite
-        return BbbApi(
-            url,
-            secret,
-            algorithm=s.checksum,
-            connect_timeout=s.connect_timeout,
-            read_timeout=s.read_timeout,
-            retries=0,
-            max_bytes=s.max_response_bytes,
-            server_name=name,
-        )
+        return bbb_api(self.settings.scalelite, url, secret, name)
 
     def poll_servers(self, servers: list[ScaleliteServer]) -> LoadSnapshot:
         """Each server's own getMeetings in parallel (Scalelite's fails whole when one server errors)."""

@@ -190,16 +190,7 @@ class TimetableSettings(Strict):
             if not 0 <= weekday <= 6:
                 raise ValueError(f"weekday {weekday} is not 0 (Monday) .. 6 (Sunday)")
             for start in starts:
-                hour, sep, minute = start.partition(":")
-                if not (
-                    sep
-                    and len(hour) == 2
-                    and len(minute) == 2
-                    and hour.isdigit()
-                    and minute.isdigit()
-                    and int(hour) < 24
-                    and int(minute) < 60
-                ):
+                if not _is_hhmm(start):
                     raise ValueError(f"class start {start!r} of weekday {weekday} is not 'HH:MM'")
         return value
 

@@ -29,20 +29,6 @@ def _port_server(entry: RegisteredServer) -> ScaleliteServer:
     )
 
 
-def _entry_fields(entry: RegisteredServer) -> tuple:
-    """Every field `_port_server` copies: the key its answer is remembered by."""
-    return (
-        entry.id,
-        entry.url,
-        entry.secret,
-        entry.state,
-        entry.online,
-        entry.load,
-        entry.load_multiplier,
-        entry.tag,
-    )
-
-
 class DirectScalelite:
     """Scalelite port: getMeetings and the server admin API, straight on the world."""
 
@@ -61,7 +47,7 @@ class DirectScalelite:
             for entry in entries:
                 # A port record is frozen and a function of the entry's fields only, so the one of the
                 # last call is handed out again while they are all the same (a replay asks every minute,
-                # the burst guard every second or two): the key is `_entry_fields`, inlined.
+                # the burst guard every second or two): the key is every field `_port_server` copies.
                 key = (
                     entry.id,
                     entry.url,

@@ -98,23 +98,12 @@ def sim_runtime(
 def _local_bbb(settings, local):
     """BBB servers reached through this process's local Scalelite, whatever port the URL they were
     registered with names: with a shared world, another process (perhaps gone) may have registered it."""
-    from chalicelib.adapters.scalelite.bbb import BbbApi
+    from chalicelib.bootstrap import bbb_api
     from chalicelib.sim.scalelite_model import name_in_url
-
-    s = settings.scalelite
 
     def bbb(url: str, secret: str, name: str | None):
         server = name_in_url(url)
-        return BbbApi(
-            local.server_url(server) if server else url,
-            secret,
-            algorithm=s.checksum,
-            connect_timeout=s.connect_timeout,
-            read_timeout=s.read_timeout,
-            retries=0,
-            max_bytes=s.max_response_bytes,
-            server_name=name,
-        )
+        return bbb_api(settings.scalelite, local.server_url(server) if server else url, secret, name)
 
     return bbb
 
