@@ -27,7 +27,7 @@ class Strict(BaseModel):
 class Headroom(Strict):
     """Spare capacity kept above the measured load: max(percent of load, absolute units)."""
 
-    percent: float = Field(20.0, ge=0, le=500)
+    percent: float = Field(17.5, ge=0, le=500)
     units: float = Field(300.0, ge=0)
 
 

@@ -29,6 +29,7 @@ NOT_RUN = {
 }
 #: Options appended to long benchmarks (argparse keeps the last value), each with why.
 QUICK = {
+    "bench/default_headroom.py": ("--only day --headroom 17.5", "the normal day at the default, ~15 s"),
     "bench/replay_week.py": ("--day --runs 1", "one school day, one replay per side: ~20 s, not ~6 min"),
     "bench/import_app.py": (
         "--runs 2 --budget 10 --ratio 10",
@@ -44,6 +45,7 @@ QUICK = {
 }
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
+    "bench/default_headroom.py": lambda out: "| day | 17.5 % |" in out,
     "bbbscale simulate --trace out/traces/week.csv --policy reactive --json": lambda out: (
         json.loads(out)["policy"] == "reactive"
     ),
