@@ -47,7 +47,7 @@ class ProviderSettings(Strict):
     boot_minutes: float = Field(5.0, ge=0, description="expected time from start to serving")
     max_provision_minutes: float = Field(15.0, gt=0)
     max_surge: int = Field(25, ge=1, description="servers started at most per tick")
-    image: str = "bbb-2.7-prepared"
+    image: str = "bbb-3.0-prepared"
     options: dict = Field(default_factory=dict)
 
     @model_validator(mode="after")

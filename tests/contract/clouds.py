@@ -33,7 +33,7 @@ class Cloud:
     boot: Callable[[], None]
 
 
-def _adapter(cls, kind: str, name: str, options: dict, secrets: dict[str, str], image="bbb-2.7-prepared"):
+def _adapter(cls, kind: str, name: str, options: dict, secrets: dict[str, str], image="bbb-3.0-prepared"):
     options = {"rate_per_second": 100, **options}
     return lambda cluster: cls(
         name,

@@ -81,8 +81,8 @@ def test_create_with_user_data_and_tags_then_list_stop_start_terminate(moto_url)
 def test_image_by_name_and_unknown_image(moto_url):
     ec2 = _client(moto_url)
     seed = ec2.run_instances(ImageId=_ami(moto_url), MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    ec2.create_image(InstanceId=seed, Name="bbb-2.7-prepared")
-    provider = make(moto_url, cluster="ec2b", image="bbb-2.7-prepared")
+    ec2.create_image(InstanceId=seed, Name="bbb-3.0-prepared")
+    provider = make(moto_url, cluster="ec2b", image="bbb-3.0-prepared")
     vm = provider.create([LaunchSpec(name="bbbscale-ec2b-aws-1")])[0]
     assert vm.image and vm.image.startswith("ami-")
     missing = make(moto_url, cluster="ec2c", image="no-such-image")

@@ -119,7 +119,7 @@ def test_calls_name_the_requests(fake):
     spec = provider.prepare([LaunchSpec(name="bbbscale-demo-ovh-7")])[0]
     (line,) = provider.calls("create", [spec])
     assert (
-        "POST nova[GRA11 via 127.0.0.1]/servers name=bbbscale-demo-ovh-7 flavor=b2-15 image=bbb-2.7-prepared"
+        "POST nova[GRA11 via 127.0.0.1]/servers name=bbbscale-demo-ovh-7 flavor=b2-15 image=bbb-3.0-prepared"
         in line
     )
     assert "s3cret" not in line and "kB" in line

@@ -18,7 +18,7 @@ def fake():
         yield api
 
 
-def make(fake, cluster="demo", keys=KEYS, image="bbb-2.7-prepared", **extra):
+def make(fake, cluster="demo", keys=KEYS, image="bbb-3.0-prepared", **extra):
     options = {
         "endpoint": fake.url,
         "vm_type": "tinav5.c8r16p2",
@@ -80,7 +80,7 @@ def test_calls(fake):
     provider = make(fake)
     spec = provider.prepare([LaunchSpec(name="bbbscale-demo-osc-5")])[0]
     (line,) = provider.calls("create", [spec])
-    assert line.startswith(f"POST {fake.url}/api/v1/CreateVms image=bbb-2.7-prepared type=tinav5.c8r16p2")
+    assert line.startswith(f"POST {fake.url}/api/v1/CreateVms image=bbb-3.0-prepared type=tinav5.c8r16p2")
     assert provider.calls("start", ["i-1"]) == [f"POST {fake.url}/api/v1/StartVms VmIds=[i-1]"]
     assert fake.requests == []
 

@@ -46,7 +46,7 @@ NETWORK = {
 }
 TEMPLATE = {
     "id": "0c2a5f8e-6c7b-4c1e-9a33-6f0e2f9c0b11",
-    "name": "bbb-2.7-prepared",
+    "name": "bbb-3.0-prepared",
     "hypervisor": "KVM",
     "format": "QCOW2",
     "ostypename": "Ubuntu 22.04 LTS",

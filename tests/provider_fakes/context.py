@@ -18,5 +18,5 @@ def context(cluster: str = "demo", **secrets: str) -> ProviderContext:
     )
 
 
-def settings(kind: str, mode: str = "create", image: str = "bbb-2.7-prepared", **options) -> ProviderSettings:
+def settings(kind: str, mode: str = "create", image: str = "bbb-3.0-prepared", **options) -> ProviderSettings:
     return ProviderSettings(kind=kind, mode=mode, image=image, options=options)

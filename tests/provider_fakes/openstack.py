@@ -41,7 +41,7 @@ class FakeOpenStack(LoopbackApi):
         self.images = [
             {
                 "id": "0b7e9b0a-aaaa-4f5e-9d1c-1e2f3a4b5c6d",
-                "name": "bbb-2.7-prepared",
+                "name": "bbb-3.0-prepared",
                 "status": "active",
                 "visibility": "private",
                 "created_at": "2026-11-01T10:00:00Z",

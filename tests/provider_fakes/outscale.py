@@ -14,7 +14,7 @@ from tests.provider_fakes.http import LoopbackApi
 
 IMAGE = {
     "ImageId": "ami-bbb27a01",
-    "ImageName": "bbb-2.7-prepared",
+    "ImageName": "bbb-3.0-prepared",
     "State": "available",
     "Tags": [],
     "AccountAlias": "",

@@ -34,7 +34,7 @@ class FakeScaleway(LoopbackApi):
         path = r.path[len(prefix) :]
         if path == "/images" and r.method == "GET":
             images = [
-                {"id": IMAGE_ID, "name": "bbb-2.7-prepared", "creation_date": "2026-11-01T10:00:00+00:00"}
+                {"id": IMAGE_ID, "name": "bbb-3.0-prepared", "creation_date": "2026-11-01T10:00:00+00:00"}
             ]
             return 200, {}, {"images": [i for i in images if r.query.get("name", i["name"]) in i["name"]]}
         if path == "/servers" and r.method == "POST":
@@ -83,7 +83,7 @@ class FakeScaleway(LoopbackApi):
             "creation_date": "2026-11-23T08:00:00.000000+00:00",
             "dynamic_ip_required": body.get("dynamic_ip_required", True),
             "hostname": body["name"],
-            "image": {"id": body["image"], "name": "bbb-2.7-prepared"},
+            "image": {"id": body["image"], "name": "bbb-3.0-prepared"},
             "public_ip": None,
             "public_ips": [],
             "state": "stopped",

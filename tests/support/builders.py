@@ -64,7 +64,7 @@ def server(
     billed_minutes_ago: float = 30,
     url: str | None = None,
     scalelite_id: str | None = "auto",
-    image: str = "bbb-2.7-prepared",
+    image: str = "bbb-3.0-prepared",
     **extra,
 ) -> Server:
     since = since or T0 - timedelta(minutes=30)

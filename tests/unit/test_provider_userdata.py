@@ -107,7 +107,7 @@ def test_secret_only_in_user_data_never_in_reprs_or_logs(caplog):
         "bbbscale:provider": "rec",
         "bbbscale:hostname": "bbbscale-demo-rec-1.bbb.example.org",
     }
-    assert spec.image == "bbb-2.7-prepared"
+    assert spec.image == "bbb-3.0-prepared"
     for text in (
         repr(spec),
         repr(provider),
