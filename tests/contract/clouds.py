@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.config import ProviderSettings
 from chalicelib.ports import Provider, ProviderContext
-from tests.provider_fakes.context import context, settings
 
 #: The implementations whose lifecycle the contract drives (the static pool has its own, smaller one).
 LIFECYCLE = ["ec2", "openstack", "cloudstack", "outscale", "scaleway", "simulated", "faulty", "fake"]
@@ -33,105 +32,62 @@ class Cloud:
     boot: Callable[[], None]
 
 
-def _adapter(cls, kind: str, name: str, options: dict, secrets: dict[str, str], image="bbb-3.0-prepared"):
-    options = {"rate_per_second": 100, **options}
-    return lambda cluster: cls(
-        name,
-        settings(kind, image=image, **options),
-        cls.Options.model_validate(options),
-        context(cluster, **secrets),
-    )
+def _made_by(module_name: str, *args) -> Callable[[str], Provider]:
+    """The adapter exactly as its own integration tests build it (tests/integration/test_provider_*.py
+    `make`), for a given cluster: one set of options per provider, not a second copy here."""
+    import importlib
+
+    make = importlib.import_module(f"tests.integration.test_provider_{module_name}").make
+    return lambda cluster: make(*args, cluster=cluster)
 
 
 @contextmanager
 def openstack() -> Iterator[Cloud]:
-    from chalicelib.adapters.providers.openstack import OpenStackProvider
     from tests.provider_fakes.openstack import FakeOpenStack
 
     with FakeOpenStack() as fake:
-        options = {
-            "auth_url": f"{fake.url}/v3",
-            "username": "alice",
-            "project_name": "demo",
-            "region": "GRA11",
-            "flavor": "b2-15",
-            "network": "Ext-Net",
-        }
 
         def boot():
             for server in fake.servers.values():
                 if server["status"] == "BUILD":
                     server["status"] = "ACTIVE"
 
-        yield Cloud(
-            "ovh", _adapter(OpenStackProvider, "openstack", "ovh", options, {"OS_PASSWORD": "s3cret"}), boot
-        )
+        yield Cloud("ovh", _made_by("openstack", fake), boot)
 
 
 @contextmanager
 def cloudstack() -> Iterator[Cloud]:
-    from chalicelib.adapters.providers.cloudstack import CloudStackProvider
     from tests.provider_fakes.cloudstack import FakeCloudStack
 
     with FakeCloudStack() as fake:
-        options = {
-            "url": f"{fake.url}/client/api",
-            "zone": "EU-FR-IKDC2-Z4-ADVANCED",
-            "service_offering": "m1.xlarge",
-            "poll_interval_seconds": 0.05,
-        }
-        keys = {"CLOUDSTACK_API_KEY": "ck-api", "CLOUDSTACK_SECRET_KEY": "ck-secret"}
-        yield Cloud(
-            "ikoula", _adapter(CloudStackProvider, "cloudstack", "ikoula", options, keys), lambda: None
-        )
+        yield Cloud("ikoula", _made_by("cloudstack", fake), lambda: None)
 
 
 @contextmanager
 def outscale() -> Iterator[Cloud]:
-    from chalicelib.adapters.providers.outscale import OutscaleProvider
     from tests.provider_fakes.outscale import FakeOutscale
 
     with FakeOutscale() as fake:
-        options = {"endpoint": fake.url, "vm_type": "tinav5.c8r16p2"}
-        keys = {"OSC_ACCESS_KEY": "osc-ak", "OSC_SECRET_KEY": "osc-sk"}
 
         def boot():
             for vm in fake.vms.values():
                 if vm["State"] == "pending":
                     vm["State"] = "running"
 
-        yield Cloud("osc", _adapter(OutscaleProvider, "outscale", "osc", options, keys), boot)
+        yield Cloud("osc", _made_by("outscale", fake), boot)
 
 
 @contextmanager
 def scaleway() -> Iterator[Cloud]:
-    from chalicelib.adapters.providers.scaleway import ScalewayProvider
     from tests.provider_fakes.scaleway import FakeScaleway
 
     with FakeScaleway(token="scw-secret") as fake:
-        options = {
-            "api_url": fake.url,
-            "project_id": "11111111-2222-4333-8444-555555555555",
-            "backoff_seconds": 0.01,
-        }
-        secrets = {"SCW_SECRET_KEY": "scw-secret"}
-        yield Cloud("scw", _adapter(ScalewayProvider, "scaleway", "scw", options, secrets), lambda: None)
+        yield Cloud("scw", _made_by("scaleway", fake), lambda: None)
 
 
 @contextmanager
 def ec2(endpoint: str) -> Iterator[Cloud]:
-    from chalicelib.adapters.providers.ec2 import Ec2Provider
-
-    options = {
-        "region": "eu-west-3",
-        "endpoint_url": endpoint,
-        "access_key_id_env": "AWS_ID",
-        "secret_access_key_env": "AWS_KEY",
-        "concurrency": 4,
-    }
-    keys = {"AWS_ID": "testing", "AWS_KEY": "testing"}
-    # moto's example AMI: RunInstances accepts it without listing the catalogue (which takes seconds)
-    yield Cloud("aws", _adapter(Ec2Provider, "ec2", "aws", options, keys, image="ami-12c6146b"), lambda: None)
+    yield Cloud("aws", _made_by("ec2", endpoint), lambda: None)
 
 
 class _Clock:
