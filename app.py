@@ -65,7 +65,7 @@ def capacity_check(event):
         return {"error": said}
     log_tick(result, runtime.settings.cluster)
     emit_tick_metrics(metrics, result, runtime.settings.cluster)
-    from chalicelib.service.guard import start_guard_run
+    from chalicelib.service.guard_function import start_guard_run
 
     started = start_guard_run(runtime, runtime.clock(), GUARD_INVOKER or _invoke_guard, _load_units(result))
     if started is not None:
@@ -104,7 +104,7 @@ def burst_guard(event, context):
     import time
 
     from chalicelib.bootstrap import runtime_from_environment
-    from chalicelib.service.guard import run_guard_function
+    from chalicelib.service.guard_function import run_guard_function
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
     return run_guard_function(runtime_from_environment(), event or {}, remaining, time.sleep)

@@ -13,7 +13,7 @@ import app as app_module
 from chalicelib import bootstrap
 from chalicelib.bootstrap import Runtime
 from chalicelib.config import load_settings
-from chalicelib.service.guard import GUARD_RUNNING, guard_due
+from chalicelib.service.guard_function import GUARD_RUNNING, guard_due
 from chalicelib.sim.embedded import sim_runtime
 
 BEFORE_NINE = datetime(2026, 11, 30, 7, 58, tzinfo=UTC)  # 08:58 in Paris, a Monday of term
