@@ -53,10 +53,11 @@ def capacity_check(event):
     it logs one line and returns {"error": ...} (the next minute tries again)."""
     from chalicelib.bootstrap import runtime_from_environment
     from chalicelib.observability import emit_tick_metrics, log_tick, metrics
+    from chalicelib.render import tick_json
 
     try:
         runtime = runtime_from_environment()
-        result = runtime.tick(dry_run=False)
+        result = tick_json(runtime.tick(dry_run=False))
     except Exception as error:
         said = unavailable_reason(error)
         if said is None:

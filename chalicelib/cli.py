@@ -180,14 +180,17 @@ def cmd_tick(args, settings) -> int:
     from chalicelib.sim.embedded import runtime_for
 
     with runtime_for(settings) as rt:
-        result = rt.tick(dry_run=args.dry_run)
-    from chalicelib.render import print_tick
+        report = rt.tick(dry_run=args.dry_run)
+    from chalicelib.render import print_tick, tick_json
 
-    _emit(result, args.json, print_tick)
-    if result.get("load") is None and result.get("problems"):
+    if args.json:
+        _emit(tick_json(report), True, None)
+    else:
+        print_tick(report)
+    if report.load is None and report.problems:
         # The tick held (nothing scaled down on no data) and its decision is recorded, but the load could
         # not be read: for scripts and cron, that is a failed check.
-        print(f"bbbscale tick: load not observed: {mask_credentials(result['problems'][0])}", file=sys.stderr)
+        print(f"bbbscale tick: load not observed: {mask_credentials(report.problems[0])}", file=sys.stderr)
         return 1
     return 0
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from chalicelib.domain.dns import DnsChange
 from chalicelib.domain.fleet import VM, Fleet
+from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import Overrides
 from chalicelib.domain.policy import Allocation
@@ -24,7 +25,8 @@ ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace
 @dataclass(frozen=True, slots=True)
 class Action:
     """One thing to do. `server` names an existing server; `count` is for `start`. `key` identifies the
-    decision so that a retried or concurrent tick never carries the same one out twice."""
+    decision so that a retried or concurrent tick never carries the same one out twice. A `hold` carries
+    its kind in `hold`."""
 
     action: str
     provider: str
@@ -32,6 +34,7 @@ class Action:
     count: int | None = None
     server: str | None = None
     key: str = ""
+    hold: HoldKind | None = None
 
     def as_json(self) -> dict:
         out: dict[str, str | int] = {"action": self.action, "provider": self.provider, "reason": self.reason}

@@ -17,6 +17,7 @@ from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import COMING, Server, ServerState
 from chalicelib.domain.forecast import class_start_within
+from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
@@ -70,6 +71,7 @@ def decide(obs: Observation, settings: Settings) -> Decision:
             "hold",
             "*",
             f"frozen by {freeze.by}{until_text}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
+            hold=HoldKind.FROZEN,
         )
         return Decision(allocation, load, (hold,), notes=(hold.reason,), dns=_dns(obs, settings))
     actions: list[Action] = []
@@ -89,19 +91,9 @@ def decide(obs: Observation, settings: Settings) -> Decision:
             name, providers[name], allocation.servers[name], obs, settings, quiet, notes
         )
     if allocation.unmet_servers:
-        actions.append(Action("hold", "*", allocation.reasons[-1]))
+        actions.append(Action("hold", "*", allocation.reasons[-1], hold=HoldKind.QUOTA))
     tick_key = now.isoformat()
-    keyed = tuple(
-        Action(
-            a.action,
-            a.provider,
-            a.reason,
-            a.count,
-            a.server,
-            f"{tick_key}:{a.action}:{a.server or a.provider}",
-        )
-        for a in actions
-    )
+    keyed = tuple(replace(a, key=f"{tick_key}:{a.action}:{a.server or a.provider}") for a in actions)
     return Decision(allocation, load, keyed, notes=tuple(notes), dns=_dns(obs, settings))
 
 
@@ -131,7 +123,10 @@ def _plan_provider(
         if serving < target:
             return [
                 Action(
-                    "hold", name, f"static pool: {serving} of {target} servers serving; no API to start more"
+                    "hold",
+                    name,
+                    f"static pool: {serving} of {target} servers serving; no API to start more",
+                    hold=HoldKind.STATIC_POOL,
                 )
             ]
         return []
@@ -247,7 +242,9 @@ def _plan_provider(
         else:
             stuck = stuck_drain(s, lifecycle, now)
             if stuck:
-                actions.append(Action("hold", name, f"{stuck}: {why}", server=s.name))
+                actions.append(
+                    Action("hold", name, f"{stuck}: {why}", server=s.name, hold=HoldKind.STUCK_DRAIN)
+                )
             else:
                 notes.append(why)
     return actions
@@ -277,10 +274,18 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
                 name,
                 f"{name} backing off after failures until {until.isoformat()}; "
                 f"{deficit} server(s) short here, demand moved on",
+                hold=HoldKind.BACKOFF,
             )
         ]
     if name in obs.unreachable_providers:
-        return [Action("hold", name, f"{name} API unreachable this tick; {deficit} server(s) short")]
+        return [
+            Action(
+                "hold",
+                name,
+                f"{name} API unreachable this tick; {deficit} server(s) short",
+                hold=HoldKind.UNREACHABLE,
+            )
+        ]
     live = sum(
         1
         for s in servers
@@ -294,6 +299,7 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
                 "hold",
                 name,
                 f"desired {target} but {live} live servers already at the limit {provider.limit}",
+                hold=HoldKind.AT_LIMIT,
             )
         ]
     why = f"desired {target} > active {len(active)}: start {count}"
@@ -320,6 +326,7 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
                 name,
                 f"desired {target} < active {len(active)}, but the observation is incomplete: "
                 "no scale-down on doubtful data",
+                hold=HoldKind.DOUBT,
             )
         ]
     window = timedelta(minutes=settings.lifecycle.stabilization_minutes)
@@ -342,6 +349,7 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
                     name,
                     f"desired {target} < active {len(active)}: stabilizing "
                     f"({settings.lifecycle.stabilization_minutes:g} min window not yet covered)",
+                    hold=HoldKind.STABILIZING,
                 )
             ]
         keep = max([target] + [n for _, n in recent])

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.reconcile import GONE
+from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import ApiError, BbbscaleError, ConflictError, ProviderError
 from chalicelib.service.observe import BACKOFF
 
@@ -24,34 +26,38 @@ class Actuator:
         self.rt, self.now, self.settings = rt, now, rt.settings
         self.holds = holds or (lambda: True)
         self.dns_records = dns_records  # this cluster's records as observed (None: no [dns] or unreadable)
-        self.dns_report: list[dict] = []  # every DNS change made, with its outcome (tick --json "dns")
-        self._dns_holds: list[dict] = []
+        self.dns_report: list[DnsReport] = []  # every DNS change made, with its outcome
+        self._dns_holds: list[ActionReport] = []
         self._destroyed: set[str] = set()  # servers whose VM this tick destroyed: their records only go
 
-    def apply(self, decision: Decision, fleet: Fleet) -> list[dict]:
-        """Carry out each action in turn. Before each one (holds excepted) the tick's lease is checked:
-        a tick that lost it (taken over after a pause) acts no more and says so."""
+    def apply(self, decision: Decision, fleet: Fleet) -> tuple[ActionReport, ...]:
+        """Carry out each action in turn and say what became of it. Before each one (holds excepted) the
+        tick's lease is checked: a tick that lost it (taken over after a pause) acts no more and says so."""
         servers = {s.name: s for s in fleet.servers}
-        results = []
+        results: list[ActionReport] = []
         lost = False
         for action in decision.actions:
             if action.action != "hold" and (lost or not self.holds()):
                 lost = True
-                results.append({**action.as_json(), "result": "skipped: lease lost (another tick took over)"})
+                results.append(
+                    ActionReport.of(action, Outcome.SKIPPED, "lease lost (another tick took over)")
+                )
                 continue
             try:
                 result = getattr(self, f"_{action.action}")(action, servers)
             except ConflictError:
-                result = "skipped: the record changed under us (another tick acted)"
+                result = ActionReport.of(
+                    action, Outcome.SKIPPED, "the record changed under us (another tick acted)"
+                )
             except BbbscaleError as error:
-                result = f"failed: {error}"
+                result = ActionReport.of(action, Outcome.FAILED, str(error))
                 if action.action == "start":
                     self._failure(action.provider, str(error))
-            results.append({**action.as_json(), "result": result})
+            results.append(result)
         changes = [c for c in decision.dns if c.server not in self._destroyed]
         if changes and not lost and self.holds():  # record changes too are acts: only under the lease
             self._dns(changes)
-        return results + self._dns_holds
+        return tuple(results + self._dns_holds)
 
     def _dns(self, changes) -> None:
         """DNS record changes, intent recorded before each call (service/dns.py); failures become holds."""
@@ -76,10 +82,10 @@ class Actuator:
         servers[name] = server
         return server
 
-    def _hold(self, action: Action, servers) -> str:
-        return "held"
+    def _hold(self, action: Action, servers) -> ActionReport:
+        return ActionReport.of(action, Outcome.HELD)
 
-    def _start(self, action: Action, servers) -> str:
+    def _start(self, action: Action, servers) -> ActionReport:
         provider = self.rt.providers[action.provider]
         p = self.settings.providers[action.provider]
         if p.mode == "power":
@@ -129,13 +135,12 @@ class Actuator:
                     billed_since=vm.launched_at or self.now,
                 )
         missing = len(names) - len(created)
-        return (
-            "done"
-            if not missing
-            else f"partial: {len(created)} created, {missing} unconfirmed (reconciled next tick)"
-        )
+        if missing:
+            why = f"{len(created)} created, {missing} unconfirmed (reconciled next tick)"
+            return ActionReport.of(action, Outcome.PARTIAL, why)
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _power_on(self, action: Action, servers, provider) -> str:
+    def _power_on(self, action: Action, servers, provider) -> ActionReport:
         pool = sorted(
             (s for s in servers.values() if s.provider == action.provider and s.state == ServerState.STOPPED),
             key=lambda s: s.since,
@@ -149,9 +154,11 @@ class Actuator:
                 raise
             self._move(servers, s.name, ServerState.BOOTING, "started at the provider", billed_since=self.now)
         short = (action.count or 0) - len(pool)
-        return "done" if not short else f"partial: only {len(pool)} stopped VMs in the pool"
+        if short:
+            return ActionReport.of(action, Outcome.PARTIAL, f"only {len(pool)} stopped VMs in the pool")
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _register(self, action: Action, servers) -> str:
+    def _register(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.scalelite_id is None:
             multiplier = round(300.0 / s.capacity, 3)
@@ -162,33 +169,33 @@ class Actuator:
         else:
             s = self._move(servers, s.name, ServerState.REGISTERED, action.reason)
         self._recovered(s.provider)
-        return "done"
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _enable(self, action: Action, servers) -> str:
+    def _enable(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.state != ServerState.REGISTERED:
-            return f"skipped: {s.name} is {s.state.value}"
+            return ActionReport.of(action, Outcome.SKIPPED, f"{s.name} is {s.state.value}")
         self.rt.scalelite.set_state(s.scalelite_id, "enable")
         self._move(servers, s.name, ServerState.SERVING, action.reason)
-        return "done"
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _uncordon(self, action: Action, servers) -> str:
+    def _uncordon(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.scalelite_id:
             self.rt.scalelite.set_state(s.scalelite_id, "enable")
         self._move(
             servers, s.name, ServerState.SERVING if s.scalelite_id else ServerState.BOOTING, action.reason
         )
-        return "done"
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _cordon(self, action: Action, servers) -> str:
+    def _cordon(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.scalelite_id:
             self.rt.scalelite.set_state(s.scalelite_id, "cordon")
         self._move(servers, s.name, ServerState.DRAINING, action.reason)
-        return "done"
+        return ActionReport.of(action, Outcome.DONE)
 
-    def _replace(self, action: Action, servers) -> str:
+    def _replace(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.state == ServerState.BOOTING and s.scalelite_id is None:
             # Never registered in Scalelite, so it cannot hold a meeting: safe to destroy now.
@@ -196,23 +203,25 @@ class Actuator:
             self._move(servers, s.name, ServerState.FAILED, action.reason)
             self._failure(s.provider, action.reason)
             self._gone(s)
-            return "done"
+            return ActionReport.of(action, Outcome.DONE)
         return self._cordon(action, servers)
 
-    def _stop(self, action: Action, servers) -> str:
+    def _stop(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.state in GONE:  # only a registration left behind: its VM is already gone
             self._deregister(s)
             self._move(servers, s.name, s.state, action.reason, scalelite_id=None)
-            return "done"
+            return ActionReport.of(action, Outcome.DONE)
         if s.scalelite_id:
             # Last look right before acting: the server itself must still say it has no meeting.
             try:
                 left = len(self.rt.bbb(s).meetings().meetings)
             except BbbscaleError as error:
-                return f"held: {s.name} could not confirm it is empty ({error})"
+                why = f"{s.name} could not confirm it is empty ({error})"
+                return ActionReport.of(action, Outcome.HELD, why, HoldKind.UNCONFIRMED)
             if left:
-                return f"held: {s.name} has {left} meeting(s) again"
+                why = f"{s.name} has {left} meeting(s) again"
+                return ActionReport.of(action, Outcome.HELD, why, HoldKind.BUSY)
         if s.scalelite_id:
             self._deregister(s)
             s = self._move(servers, s.name, ServerState.DRAINED, action.reason, scalelite_id=None)
@@ -225,7 +234,7 @@ class Actuator:
             provider.destroy(s.vm_id)
             self._move(servers, s.name, ServerState.DESTROYED, "destroyed at the provider")
             self._gone(s)
-        return "done"
+        return ActionReport.of(action, Outcome.DONE)
 
     def _deregister(self, s: Server) -> None:
         """deleteServer; an id Scalelite no longer knows was already deleted (a lost answer, a killed tick)."""

@@ -1,15 +1,21 @@
 """What a tick did, in words for people: the grouped lines that chat notifications and replies show.
 
-Pure: reads a `tick --json` document (docs/contract.md) and returns text. An action whose `result` starts
-with "failed" (the actuator's report) or that carries an `error` is a failure; a `hold` on a server
-about its drain is a stuck drain (lifecycle reports long drains and never forces them); a tick whose
-need the quotas cannot cover (`unmet_servers` > 0) is a shortfall; other holds and skipped actions are
-left out, as they repeat every minute and change nothing.
+Pure: reads a tick's report (domain/tick_report.py) by its kinds and returns text. An action whose
+outcome is `failed` is a failure; a hold of kind `stuck_drain` is a stuck drain (lifecycle reports long
+drains and never forces them); a tick whose need the quotas cannot cover (`unmet_servers` > 0) is a
+shortfall, told in the words of its `quota` hold; other holds and skipped actions are left out, as they
+repeat every minute and change nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.kinds import HoldKind, Outcome
+
+if TYPE_CHECKING:  # the types only: the chat's import of this module stays light (app.py cold start)
+    from chalicelib.domain.tick_report import ActionReport, TickReport
 
 SCALE_UP = frozenset({"start", "register", "enable", "uncordon"})
 SCALE_DOWN = frozenset({"cordon", "stop"})
@@ -59,88 +65,66 @@ class Digest:
         return "bbbscale: " + (", ".join(parts) if parts else "no change")
 
 
-def describe(action: dict) -> str:
+def describe(acted: ActionReport) -> str:
     """One action as a line, e.g. "start 8 on gandi: load 431 units above capacity"."""
-    verb = action.get("action", "?")
-    what = action.get("server") or (
-        f"{action['count']} on {action.get('provider', '?')}"
-        if action.get("count")
-        else f"on {action.get('provider', '?')}"
-    )
-    line = f"{verb} {what}"
-    if action.get("reason"):
-        line += f": {action['reason']}"
-    if action.get("error"):
-        line += f" (failed: {action['error']})"
-    elif is_failure(action):
-        line += f" ({action['result']})"
+    a = acted.action
+    what = a.server or (f"{a.count} on {a.provider}" if a.count else f"on {a.provider}")
+    line = f"{a.action} {what}"
+    if a.reason:
+        line += f": {a.reason}"
+    if acted.failed:
+        line += f" ({acted.result})"
     return line
 
 
-def is_failure(action: dict) -> bool:
-    """The actuator could not carry the action out."""
-    return bool(action.get("error")) or str(action.get("result", "")).startswith("failed")
-
-
-def is_stuck_drain(action: dict) -> bool:
+def is_stuck_drain(acted: ActionReport) -> bool:
     """A hold that reports a drain running too long (servers are never cut while classes run)."""
-    return (
-        action.get("action") == "hold"
-        and bool(action.get("server"))
-        and "drain" in str(action.get("reason", "")).lower()
-    )
+    return acted.hold is HoldKind.STUCK_DRAIN
 
 
-def digest(tick: dict) -> Digest:
+def digest(tick: TickReport) -> Digest:
     """Group a tick's actions for people; a dry run did nothing, so its digest is empty."""
-    if tick.get("dry_run"):
-        return Digest(at=str(tick.get("at", "")), desired=dict(tick.get("desired") or {}))
+    at = tick.at.isoformat()
+    if tick.dry_run:
+        return Digest(at=at, desired=dict(tick.desired))
     groups: dict[str, list[str]] = {"up": [], "down": [], "replace": [], "fail": [], "stuck": []}
-    for action in tick.get("actions") or []:
-        name = action.get("action")
-        if str(action.get("result", "")).startswith("skipped"):
+    for acted in tick.actions:
+        name = acted.action.action
+        if acted.outcome is Outcome.SKIPPED:
             continue
-        if is_failure(action):
-            groups["fail"].append(describe(action))
-        elif is_stuck_drain(action):
-            groups["stuck"].append(describe(action))
+        if acted.failed:
+            groups["fail"].append(describe(acted))
+        elif is_stuck_drain(acted):
+            groups["stuck"].append(describe(acted))
         elif name in SCALE_UP:
-            groups["up"].append(describe(action))
+            groups["up"].append(describe(acted))
         elif name in SCALE_DOWN:
-            groups["down"].append(describe(action))
+            groups["down"].append(describe(acted))
         elif name == "replace":
-            groups["replace"].append(describe(action))
+            groups["replace"].append(describe(acted))
     return Digest(
         shortfall=shortfall(tick),
-        at=str(tick.get("at", "")),
+        at=at,
         scale_ups=tuple(groups["up"]),
         scale_downs=tuple(groups["down"]),
         replacements=tuple(groups["replace"]),
         failures=tuple(groups["fail"]),
         stuck_drains=tuple(groups["stuck"]),
-        desired=dict(tick.get("desired") or {}),
-        guard=tuple(tick.get("guard") or ()),
+        desired=dict(tick.desired),
+        guard=tuple(tick.guard or ()),
     )
 
 
-def shortfall(tick: dict) -> tuple[str, ...]:
-    """The line telling what the quotas cannot cover (the planner's `hold` on "*" says it with the
-    units), or nothing when the need fits."""
-    unmet = tick.get("unmet_servers") or 0
-    if not unmet:
+def shortfall(tick: TickReport) -> tuple[str, ...]:
+    """The line telling what the quotas cannot cover (the planner's quota hold says it with the units),
+    or nothing when the need fits."""
+    if not tick.unmet_servers:
         return ()
-    said = next(
-        (
-            a["reason"]
-            for a in tick.get("actions") or []
-            if a.get("action") == "hold" and a.get("provider") == "*" and "quota" in str(a.get("reason"))
-        ),
-        None,
-    )
-    return (said or f"quotas cannot supply {unmet} more servers",)
+    said = next((acted.action.reason for acted in tick.held(HoldKind.QUOTA)), None)
+    return (said or f"quotas cannot supply {tick.unmet_servers} more servers",)
 
 
-def summary(tick: dict) -> str:
+def summary(tick: TickReport) -> str:
     """A short multi-line answer for the operator who asked for a check."""
     found = digest(tick)
     desired = ", ".join(f"{p} {n}" for p, n in sorted(found.desired.items())) or "none"

@@ -8,33 +8,35 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.decision import Action
 from chalicelib.domain.dns import DnsChange, Naming, address_records, public_ips
 from chalicelib.domain.fleet import VM
+from chalicelib.domain.kinds import HoldKind, Outcome
+from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import BbbscaleError, DnsRecord, HistoryEntry
 
 
-def apply_changes(rt, changes, now: datetime) -> tuple[list[dict], list[dict]]:
-    """Carry out `changes` in order. Returns (one report entry per change, a hold action per failure)."""
+def apply_changes(rt, changes, now: datetime) -> tuple[list[DnsReport], list[ActionReport]]:
+    """Carry out `changes` in order. Returns (how each change went, a held `hold` per failure)."""
     done, holds = [], []
     for change in changes:
-        entry = apply_change(rt, change, now)
-        done.append(entry)
-        if entry["result"] != "done":
-            holds.append(
-                {
-                    "action": "hold",
-                    "provider": change.provider,
-                    "server": change.server,
-                    "reason": f"dns: {change.operation} {entry['record']} {entry['result']}; "
-                    f"{change.server} stays tracked, retried next tick",
-                    "result": "held",
-                }
+        report = apply_change(rt, change, now)
+        done.append(report)
+        if report.outcome is not Outcome.DONE:
+            hold = Action(
+                "hold",
+                change.provider,
+                f"dns: {change.operation} {change.as_json()['record']} {report.result}; "
+                f"{change.server} stays tracked, retried next tick",
+                server=change.server,
+                hold=HoldKind.DNS,
             )
+            holds.append(ActionReport.of(hold, Outcome.HELD))
     return done, holds
 
 
-def apply_change(rt, change: DnsChange, now: datetime) -> dict:
-    """One change: intent in the history, the call, its outcome in the history and the report entry."""
+def apply_change(rt, change: DnsChange, now: datetime) -> DnsReport:
+    """One change: intent in the history, the call, its outcome in the history and in the report."""
     entry = change.as_json()
     line = f"dns {change.operation} {entry['record']} in {rt.dns.zone}"
     detail = {"dns": entry, "server": change.server}
@@ -47,11 +49,12 @@ def apply_change(rt, change: DnsChange, now: datetime) -> dict:
         else:
             rt.dns.delete(change.record)
     except BbbscaleError as error:
-        entry["result"] = f"failed: {error}"
+        report = DnsReport(change, Outcome.FAILED, str(error))
     else:
-        entry["result"] = "done"
-    rt.store.history.record(HistoryEntry(now, "action", f"{line}: {entry['result']}", {**detail}))
-    return entry
+        report = DnsReport(change, Outcome.DONE)
+    outcome = {"dns": {**entry, "result": report.result}, "server": change.server}
+    rt.store.history.record(HistoryEntry(now, "action", f"{line}: {report.result}", outcome))
+    return report
 
 
 def records_for_new_vm(rt, vm: VM) -> list[DnsChange]:

@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from chalicelib import __version__
 from chalicelib.credentials import mask_credentials
-from chalicelib.domain.decision import Decision, Observation
+from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
-from chalicelib.domain.load import load_report
+from chalicelib.domain.kinds import HoldKind
+from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.planner import decide
+from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
 from chalicelib.ports import HistoryEntry
+from chalicelib.render import history_detail, history_summary, tick_json
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
 from chalicelib.service.lease import LeaseHold, new_owner
@@ -21,13 +23,12 @@ from chalicelib.service.observe import RECENT_DESIRED, observe
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
-#: Each state's word in the report, as a plain str (the enum's `.value` is a Python-level property).
-_STATE_WORDS = {state: state.value for state in ServerState}
 
 
-def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
-    """Run one tick and return the `tick --json` document. A dry run observes and decides, records the
-    decision in the history, and acts on nothing (not even reconciliation writes)."""
+def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> TickReport:
+    """Run one tick and return its report (render.tick_json makes it the `tick --json` document). A dry
+    run observes and decides, records the decision in the history, and acts on nothing (not even
+    reconciliation writes)."""
     now = now or rt.clock()
     owner = new_owner()
     began = rt.clock()
@@ -39,50 +40,51 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
         heartbeat=getattr(rt, "lease_heartbeat", None),
     )
     if not dry_run and not lease.take(now):
-        hold = {
-            "action": "hold",
-            "provider": "*",
-            "reason": "another capacity check holds the lease: not acting twice",
-        }
-        result: dict[str, object] = {
-            "at": now.isoformat(),
-            "dry_run": False,
-            "load": None,
-            "desired": {},
-            "fleet": {},
-            "actions": [hold],
-            "version": __version__,
-        }
-        rt.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
-        return result
+        hold = Action(
+            "hold", "*", "another capacity check holds the lease: not acting twice", hold=HoldKind.LEASE
+        )
+        held = TickReport(now, False, None, {}, {}, (ActionReport(hold, hold=HoldKind.LEASE),), __version__)
+        rt.store.history.record(HistoryEntry(now, "tick", hold.reason, {}))
+        return held
     try:
         obs, _ = observe(rt, now, persist=not dry_run)
         decision = decide(obs, rt.settings)
-        dns: list[dict] = []
+        dns: tuple[DnsReport, ...]
+        guard: tuple[str, ...] | None = None
+        herding = None
         if dry_run:
-            actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
-            dns = [{**c.as_json(), "calls": rt.dns.calls(c.operation, [c.record])} for c in decision.dns]
+            actions = tuple(ActionReport(a, calls=tuple(rt.describe(a, obs.fleet))) for a in decision.actions)
+            dns = tuple(
+                DnsReport(c, calls=tuple(rt.dns.calls(c.operation, [c.record]))) for c in decision.dns
+            )
             fleet = obs.fleet
         else:
             actuator = Actuator(rt, now, holds=lease.holds, dns_records=obs.dns_records)
             actions = actuator.apply(decision, obs.fleet)
-            dns = actuator.dns_report
+            dns = tuple(actuator.dns_report)
             _remember_desired(rt, now, decision)
             rt.learn(now, decision.load_units)
             if rt.settings.guard.enabled:
                 learn_rooms(rt, now, obs.snapshot)  # what each room weighs: the burst guard's projections
             _forget_ended(rt, now)
             fleet = Fleet(tuple(rt.store.servers.servers()))
-        result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
-        if rt.settings.dns is not None:
-            result["dns"] = dns
-        result["tick_id"] = owner
-        if not dry_run:
-            result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick
+            guard = tuple(take_unreported(rt))  # the burst guard's changes since the last tick
             herding = take_spread(rt)  # how evenly the last burst landed, once
-            if herding:
-                result["herding"] = herding
-        rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
+        result = report(
+            now,
+            dry_run,
+            obs,
+            decision,
+            actions,
+            fleet,
+            rt.settings,
+            dns=dns if rt.settings.dns is not None else None,
+            tick_id=owner,
+            guard=guard,
+            herding=herding,
+        )
+        detail = history_detail(tick_json(result))
+        rt.store.history.record(HistoryEntry(now, "tick", history_summary(result), detail))
         if not dry_run:
             rt.notify(result)
         return result
@@ -113,81 +115,40 @@ def _forget_ended(rt, now: datetime) -> None:
             rt.store.servers.forget(server)
 
 
-def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:
-    """The `tick --json` document of docs/contract.md, extended with the servers, reasons and problems."""
+def report(
+    now: datetime,
+    dry_run: bool,
+    obs: Observation,
+    decision: Decision,
+    actions: tuple[ActionReport, ...],
+    fleet: Fleet,
+    settings,
+    **extra,
+) -> TickReport:
+    """The tick's report: what it observed and decided, what became of each action, the live servers.
+    `extra`: the DNS changes, tick id, burst guard's changes and herding (TickReport's fields)."""
     snapshot = obs.snapshot
     load = None
     if snapshot is not None:
-        load = load_report(snapshot, settings.weights, now, decision.load_units)
-        if not snapshot.complete:
-            load["complete"] = False
-    return {
-        "at": now.isoformat(),
-        "dry_run": dry_run,
-        "load": load,
-        "desired": decision.desired,
-        "fleet": fleet.counts(),
-        "actions": actions,
-        "needed_units": round(decision.allocation.needed_units, 1),
-        "unmet_servers": decision.allocation.unmet_servers,
-        "reasons": list(decision.allocation.reasons),
-        "notes": list(decision.notes),
-        "problems": [mask_credentials(problem) for problem in obs.problems],
-        "servers": [
-            {
-                "name": s.name,
-                "provider": s.provider,
-                "state": _STATE_WORDS[s.state],
-                "meetings": s.meetings,
-                "since": _stamp(s.since, s.since.tzinfo, s.since.fold),
-                "reason": s.reason,
-            }
-            for s in sorted(
-                (s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name)
-            )
-        ],
-        "version": __version__,  # which bbbscale decided: an operator compares two deployments by it
-    }
-
-
-@lru_cache(maxsize=4096)
-def _stamp(at: datetime, zone, fold: int) -> str:
-    """`at.isoformat()`, remembered: a server's `since` is reported every tick until it moves again (a
-    replayed week reports ~400,000 of them). Keyed on the zone and fold as well, since two equal datetimes
-    can still print differently (same instant in another zone; the repeated hour of a DST change)."""
-    return at.isoformat()
-
-
-def summary(result: dict) -> str:
-    """One human line for the history: what was decided and why."""
-    desired = ", ".join(f"{p} {n}" for p, n in result["desired"].items())
-    acts = (
-        "; ".join(
-            f"{a['action']} {a.get('count') or a.get('server') or ''} {a['provider']}: {a['reason']}".strip()
-            for a in result["actions"]
-        )
-        or "no action"
+        units = decision.load_units
+        if units is None:
+            units = snapshot_units(snapshot, settings.weights, now)
+        load = LoadReport(snapshot.totals, float(round(units, 2)), snapshot.complete)  # 0.0, never int 0
+    return TickReport(
+        at=now,
+        dry_run=dry_run,
+        load=load,
+        desired=decision.desired,
+        fleet=fleet.counts(),
+        actions=tuple(actions),
+        version=__version__,  # which bbbscale decided: an operator compares two deployments by it
+        needed_units=round(decision.allocation.needed_units, 1),
+        unmet_servers=decision.allocation.unmet_servers,
+        reasons=tuple(decision.allocation.reasons),
+        notes=tuple(decision.notes),
+        problems=tuple(mask_credentials(problem) for problem in obs.problems),
+        servers=tuple(
+            sorted((s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name))
+        ),
+        **extra,
     )
-    load = result["load"]
-    seen = (
-        f"{load['participants']} users in {load['meetings']} rooms, {load['load_units']} units"
-        if load
-        else "load unknown"
-    )
-    return f"{seen}; desired {desired}; {acts}"
-
-
-def _history_detail(result: dict) -> dict:
-    return {
-        k: result[k]
-        for k in (
-            "load",
-            "desired",
-            "fleet",
-            "actions",
-            "needed_units",
-            "unmet_servers",
-            "reasons",
-            "problems",
-        )
-    }

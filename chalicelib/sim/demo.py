@@ -63,13 +63,13 @@ def run_demo(
                 if quiet or result is None:
                     return
                 local = sample.at.astimezone(tz).strftime("%H:%M")
-                print(f"{local}  {load_line(result['load'])}", file=out)
+                print(f"{local}  {load_line(result.load)}", file=out)
                 print(
-                    f"       need {result['needed_units']:,.0f} units | {fleet_line(result['fleet'], result['desired'])}",
+                    f"       need {result.needed_units:,.0f} units | {fleet_line(result.fleet, result.desired)}",
                     file=out,
                 )
                 for line in action_lines(
-                    [a for a in result["actions"] if a["action"] != "hold" or a.get("server")]
+                    [a for a in result.actions if a.action.action != "hold" or a.action.server]
                 ):
                     print(f"     {line}", file=out)
 

@@ -14,9 +14,13 @@ import sys
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.bootstrap import Runtime, env_secret
 from chalicelib.sim.replay import SimClock
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tick_report import TickReport
 
 
 def is_simulated(settings) -> bool:
@@ -204,7 +208,7 @@ def run_forever(
     lease until the interval's tick was done: if the holder was killed, its lease lapses and another
     process acts within one lease (plus a sixth), not one whole interval later."""
     from chalicelib.adapters.metrics.prometheus import serving
-    from chalicelib.render import print_tick
+    from chalicelib.render import tick_json
     from chalicelib.service.observe import RECENT_DESIRED
 
     interval = settings.interval_minutes * 60 / speed
@@ -214,10 +218,10 @@ def run_forever(
         if not dry_run:
             start_guard(rt, rt.clock if live else None)
 
-        def report(result: dict) -> None:
+        def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
-                endpoint.record(result, settings.cluster)
-            _show(result, as_json, print_tick)
+                endpoint.record(tick_json(result), settings.cluster)
+            _show(result, as_json)
 
         done = 0
         while True:
@@ -232,7 +236,7 @@ def run_forever(
             done += 1
             if max_ticks and done >= max_ticks:
                 return 0
-            while _held(result) and time.time() + retry < slot + interval:
+            while result.lease_held and time.time() + retry < slot + interval:
                 time.sleep(retry)
                 slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
                 if _ticked_since(rt.store.settings.get(RECENT_DESIRED, None), slot_began):
@@ -240,24 +244,19 @@ def run_forever(
                 now = rt.clock() if live else datetime.now(UTC)
                 rt.clock.set(now)
                 result = rt.tick(dry_run=dry_run, now=now)
-                if not _held(result):
+                if not result.lease_held:
                     report(result)
             time.sleep(max(0.05, interval - (time.time() % interval)))
 
 
-def _show(result: dict, as_json: bool, print_tick) -> None:
+def _show(result: TickReport, as_json: bool) -> None:
+    from chalicelib.render import print_tick, tick_json
+
     if as_json:
-        print(json.dumps(result), flush=True)
+        print(json.dumps(tick_json(result)), flush=True)
     else:
         print_tick(result)
         sys.stdout.flush()
-
-
-def _held(result: dict) -> bool:
-    """True when the tick did nothing because another one held the lease."""
-    return result.get("load") is None and any(
-        a["action"] == "hold" and "lease" in a.get("reason", "") for a in result["actions"]
-    )
 
 
 def _ticked_since(recent_desired, since: datetime) -> bool:

@@ -20,6 +20,7 @@ from itertools import chain
 from operator import attrgetter
 
 from chalicelib.domain.load import room_costs
+from chalicelib.domain.tick_report import TickReport
 
 RAMP_MINUTES = 5.0
 _CREATE, _JOIN, _END = 0, 1, 2  # event kinds, in this order at one same instant
@@ -49,7 +50,7 @@ class Outcome:
     refused: int = 0
     overloaded_server_minutes: int = 0
     server_minutes: int = 0
-    ticks: list[dict] = field(default_factory=list)
+    ticks: list[TickReport] = field(default_factory=list)
 
 
 class _Room:
@@ -77,7 +78,7 @@ class Replay:
         world,
         runtime,
         clock,
-        tick: Callable[[datetime], dict | None] | None = None,
+        tick: Callable[[datetime], TickReport | None] | None = None,
         ramp_minutes: float = RAMP_MINUTES,
         keep_ticks: bool = False,
         guard=None,
@@ -178,7 +179,7 @@ class Replay:
         meeting.video = round(m.video * share)
         meeting.listen_only = round(m.listen_only * share)
 
-    def step(self, now: datetime, outcome: Outcome) -> dict | None:
+    def step(self, now: datetime, outcome: Outcome) -> TickReport | None:
         self._feed(now)
         self.clock.set(now)
         self.world.advance(now, settle=False)
@@ -188,7 +189,7 @@ class Replay:
         outcome.samples.append(self._sample(now, result))
         return result
 
-    def _sample(self, now: datetime, result: dict | None) -> Sample:
+    def _sample(self, now: datetime, result: TickReport | None) -> Sample:
         units = self._server_units(now)
         enabled = {s.url: s for s in self.world.registry.values() if s.state == "enabled" and s.online}
         serving: dict[str, int] = {}
@@ -216,7 +217,7 @@ class Replay:
             capacity,
             serving,
             running,
-            dict((result or {}).get("desired", {})),
+            dict(result.desired) if result is not None else {},
             sum(overloaded_by.values()),
             overloaded_by,
         )
@@ -253,7 +254,7 @@ class Replay:
         start: datetime,
         end: datetime,
         every: timedelta = timedelta(minutes=1),
-        on_step: Callable[[Sample, dict | None], None] | None = None,
+        on_step: Callable[[Sample, TickReport | None], None] | None = None,
         idle: Callable[[datetime], datetime | None] | None = None,
     ) -> Outcome:
         """Tick every `every` from start to end. `idle(now)` may return a later time to jump to when

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from chalicelib.domain.overrides import DRAIN, FREEZE
+from chalicelib.render import tick_json
 from chalicelib.sim.schoolday import generate_day
 from tests.integration.test_fault_injection import Storm, fault_settings
 from tests.support.faults import Faults, TickKilled, faulty_fleet
@@ -32,9 +33,9 @@ START, END = datetime.combine(DAY, time(6, 0), UTC), datetime.combine(DAY, time(
 DRY_RUN_EVERY = 45  # minutes
 
 
-def document(result) -> dict:
-    """The `tick --json` document of one tick result."""
-    return result
+def document(report) -> dict:
+    """The `tick --json` document of one tick's report (render.py: what the CLI and Lambda print)."""
+    return tick_json(report)
 
 
 def record() -> list[str]:

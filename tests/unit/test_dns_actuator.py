@@ -8,8 +8,10 @@ from chalicelib.config import parse_settings
 from chalicelib.domain.decision import Decision
 from chalicelib.domain.dns import DnsChange
 from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.policy import Allocation
 from chalicelib.ports import Dns, DnsError, DnsRecord
+from chalicelib.render import action_json, dns_json
 from chalicelib.service.actuator import Actuator
 from tests.support.builders import T0
 
@@ -102,10 +104,12 @@ def test_a_failed_call_is_a_hold_and_the_other_changes_still_happen():
         ),
         Fleet((server,)),
     )
-    (hold,) = results
+    (held,) = results
+    assert held.hold is HoldKind.DNS and held.outcome is Outcome.HELD
+    hold = action_json(held)
     assert hold["action"] == "hold" and hold["server"] == A1.name
     assert hold["reason"].startswith(f"dns: create {A1.name} A 203.0.113.1 failed: dns fake create failed")
-    assert [(d["record"], d["result"][:6]) for d in actuator.dns_report] == [
+    assert [(d["record"], d["result"][:6]) for d in map(dns_json, actuator.dns_report)] == [
         (f"{A1.name} A 203.0.113.1", "failed"),
         (f"{A2.name} A 203.0.113.2", "done"),
     ]

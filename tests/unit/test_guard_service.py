@@ -174,9 +174,9 @@ def test_after_each_burst_the_spread_is_measured_and_reported_once():
         rt.guard.check(now)
         rt.guard.check(now + timedelta(minutes=16))  # the window is over: how evenly did it land?
         result = rt.tick(now=now + timedelta(minutes=16, seconds=30))
-        herding = result["herding"]
+        herding = result.herding
         assert herding["servers"] == 2 and herding["rooms_cv"] == 0.0 and herding["overloaded"] == 0
-        assert "herding" not in rt.tick(now=now + timedelta(minutes=17, seconds=30))  # once
+        assert rt.tick(now=now + timedelta(minutes=17, seconds=30)).herding is None  # once
         assert "Last burst" in describe_status(rt.status())
         assert any("after the burst" in e.summary for e in rt.store.history.recent(5, kind="guard"))
     finally:

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 from chalicelib.adapters.state.memory import MemoryStateStore
+from chalicelib.domain.kinds import Outcome
 from chalicelib.service.lease import LeaseHold, new_owner
 from tests.support.builders import T0
 from tests.unit.test_tick_service import World
@@ -18,7 +19,7 @@ def test_a_killed_holder_blocks_scaling_for_at_most_a_minute():
     assert w.store.lease.acquire("tick-killed", killed_at, w.settings.lifecycle.lease_seconds)
     w.clock.advance(seconds=61)
     r = w.rt.tick(now=w.clock.now)
-    assert [a["action"] for a in r["actions"]] == ["start"], r["actions"]
+    assert [a.action.action for a in r.actions] == ["start"], r.actions
     assert w.providers["cheap"].asked[-1][0] == "create"
 
 
@@ -67,7 +68,7 @@ def test_a_tick_that_lost_its_lease_acts_no_more():
     assert [c[0] for c in w.scalelite.asked] == ["add"], "acted after losing the lease"
     results = [a["result"] for a in r["actions"]]
     assert results[0] == "done" and all(x.startswith("skipped: lease lost") for x in results[1:])
-    assert len(results) == 4
+    assert [a.outcome for a in w.last.actions] == [Outcome.DONE] + [Outcome.SKIPPED] * 3
 
 
 def test_the_heartbeat_stops_renewing_once_the_lease_was_taken_over():

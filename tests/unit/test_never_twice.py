@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 
 from chalicelib.config import Settings
 from chalicelib.domain.fleet import RUNNING, ServerState
+from chalicelib.domain.kinds import Outcome
 from tests.support.builders import T0
 from tests.support.faults import Faults, faulty_fleet, tick, ticks_at_once
 
 FAULT_MINUTES, RECOVERY_MINUTES = 46, 24
 HOSTERS = ("cheap", "dear")
-DONE = ("done", "partial")
+DONE = (Outcome.DONE, Outcome.PARTIAL)
 
 
 def small_settings(api_failure_rate=0.0, api_timeout_rate=0.0, never_healthy_rate=0.0, seed=0) -> Settings:
@@ -129,10 +130,10 @@ def assert_safe_and_recovered(fleet, results, doubles):
     assert [n for n, c in Counter(fleet.ledger.created).items() if c > 1] == []
     assert doubles == []
     keys = [
-        f"{r['at']}:{a['action']}:{a.get('server') or a['provider']}"
+        f"{r.at.isoformat()}:{a.action.action}:{a.action.server or a.action.provider}"
         for r in results
-        for a in r["actions"]
-        if a.get("result", "").startswith(DONE)
+        for a in r.actions
+        if a.outcome in DONE
     ]
     assert [k for k, c in Counter(keys).items() if c > 1] == []
     lease = fleet.store.lease.acquired
@@ -152,7 +153,7 @@ def assert_safe_and_recovered(fleet, results, doubles):
 
 def test_the_small_day_uses_the_hosters_and_stops_them_without_faults():
     fleet, results, doubles = run(small_settings(), Faults(random.Random(0)))
-    assert max(r["desired"]["cheap"] for r in results) >= 2
+    assert max(r.desired["cheap"] for r in results) >= 2
     assert len(fleet.ledger.stopped) >= 2
     assert_safe_and_recovered(fleet, results, doubles)
 
@@ -206,7 +207,7 @@ def test_a_cordon_whose_record_was_lost_is_undone_when_the_load_returns():
     fleet, results, _ = run(
         small_settings(), Faults(random.Random(0), kill_at=cordon), look, load=classes_again
     )
-    assert next(r for r in results if r["at"].endswith("09:27:00+00:00"))["desired"]["cheap"] == 4
+    assert next(r for r in results if r.at.isoformat().endswith("09:27:00+00:00")).desired["cheap"] == 4
     assert seen[28] == (4, 4)  # what the store calls serving, Scalelite enables: all four take meetings
     assert fleet.world.killed_meetings == []
 

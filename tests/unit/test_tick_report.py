@@ -10,6 +10,7 @@ from chalicelib.config import load_settings
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.policy import Allocation
+from chalicelib.render import tick_json
 from chalicelib.service.tick import report
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -19,9 +20,8 @@ PARIS = ZoneInfo("Europe/Paris")
 def rows(*servers: Server) -> list[dict]:
     fleet = Fleet(servers)
     decision = Decision(Allocation({}, 0.0), None, ())
-    return report(T0, False, Observation(T0, fleet, None, None), decision, [], fleet, load_settings())[
-        "servers"
-    ]
+    typed = report(T0, False, Observation(T0, fleet, None, None), decision, (), fleet, load_settings())
+    return tick_json(typed)["servers"]
 
 
 def server(

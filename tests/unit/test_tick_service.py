@@ -7,7 +7,9 @@ import pytest
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
 from chalicelib.domain.fleet import ServerState as S
+from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.ports import ProviderError
+from chalicelib.render import tick_json
 from tests.support.builders import T0, settings
 from tests.support.fakes import Clock, FakeBbb, FakeProvider, FakeScalelite
 
@@ -35,9 +37,11 @@ class World:
             forecaster=lambda now: (0.0, ""),
         )
 
-    def tick(self, minutes=1, **kw):
+    def tick(self, minutes=1, **kw) -> dict:
+        """One tick; its `tick --json` document (the typed report stays in `last`)."""
         self.clock.advance(minutes=minutes)
-        return self.rt.tick(now=self.clock.now, **kw)
+        self.last = self.rt.tick(now=self.clock.now, **kw)
+        return tick_json(self.last)
 
     def states(self):
         return sorted((s.name, s.state.value) for s in self.store.servers.servers())
@@ -77,6 +81,7 @@ def test_a_held_lease_means_no_action():
     assert w.store.lease.acquire("someone-else", w.clock.now + timedelta(minutes=1), 300)
     r = w.tick()
     assert r["actions"][0]["action"] == "hold" and "lease" in r["actions"][0]["reason"]
+    assert w.last.lease_held and w.last.actions[0].hold is HoldKind.LEASE
     assert all(not p.asked for p in w.providers.values())
 
 
@@ -85,6 +90,7 @@ def test_lost_create_answer_is_adopted_not_repeated():
     w.providers["cheap"].lose_answer = True
     r = w.tick()
     assert r["actions"][0]["result"].startswith("failed")
+    assert w.last.actions[0].outcome is Outcome.FAILED
     assert w.states() == [("bbbscale-t-cheap-1", "requested")]
     w.providers["cheap"].lose_answer = False
     r = w.tick()  # the VM is listed by name: adopted, and nothing new is started
@@ -155,6 +161,7 @@ def test_freeze_from_the_store_holds_everything():
     w.store.settings.put("freeze", {"until": None, "by": "alice", "reason": "exam day"})
     r = w.tick()
     assert [a["action"] for a in r["actions"]] == ["hold"]
+    assert [a.hold for a in w.last.actions] == [HoldKind.FROZEN]
     assert not [c for p in w.providers.values() for c in p.asked if c[0] != "list"]
 
 

@@ -148,9 +148,9 @@ def _post_reply(reply: dict, text: str, webhooks) -> None:
         rocketchat.post_incoming(webhooks.rocketchat, text, reply.get("channel"))
 
 
-def run_job(runtime, job: Job) -> dict | None:
+def run_job(runtime, job: Job):
     """Carry out a job: announce its reservation, run one capacity check, post the summary to the
-    asker. Returns the tick document (None if the check failed; the asker is told why)."""
+    asker. Returns the tick's report (None if the check failed; the asker is told why)."""
     webhooks = webhooks_from_environment(runtime.settings.chat)
     if job.reservation_id:
         found = [r for r in runtime.store.reservations.reservations() if r.id == job.reservation_id]

@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.chat.webhook import post_json
 from chalicelib.ports import BbbscaleError, Reservation, SettingsStore
 from chalicelib.service.digest import Digest, digest, is_stuck_drain
+
+if TYPE_CHECKING:
+    from chalicelib.domain.tick_report import TickReport
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +88,12 @@ def _send(webhooks: Webhooks, slack: dict, rocketchat: dict) -> int:
     return sent
 
 
-def _new_stuck_drains(tick_result: dict, found: Digest, seen: SettingsStore | None) -> Digest:
+def _new_stuck_drains(tick_result: TickReport, found: Digest, seen: SettingsStore | None) -> Digest:
     """Drop the stuck-drain lines if the same servers were already announced."""
-    if seen is None or tick_result.get("dry_run"):
+    if seen is None or tick_result.dry_run:
         return found
     stuck = sorted(
-        {
-            str(a.get("server") or a.get("provider"))
-            for a in tick_result.get("actions") or []
-            if is_stuck_drain(a)
-        }
+        {str(a.action.server or a.action.provider) for a in tick_result.actions if is_stuck_drain(a)}
     )
     previous = seen.get(ANNOUNCED_STUCK, None) or []
     if stuck != previous:
@@ -102,12 +102,12 @@ def _new_stuck_drains(tick_result: dict, found: Digest, seen: SettingsStore | No
     return replace(found, stuck_drains=())
 
 
-def _new_shortfall(tick_result: dict, found: Digest, seen: SettingsStore | None) -> Digest:
+def _new_shortfall(tick_result: TickReport, found: Digest, seen: SettingsStore | None) -> Digest:
     """Drop the shortfall line if the same number of servers short was already announced: the
     operators hear of it when it starts and when it changes, not every minute."""
-    if seen is None or tick_result.get("dry_run"):
+    if seen is None or tick_result.dry_run:
         return found
-    unmet = int(tick_result.get("unmet_servers") or 0)
+    unmet = tick_result.unmet_servers
     if unmet != (seen.get(ANNOUNCED_SHORTFALL, None) or 0):
         seen.put(ANNOUNCED_SHORTFALL, unmet)
         return found
@@ -115,9 +115,9 @@ def _new_shortfall(tick_result: dict, found: Digest, seen: SettingsStore | None)
 
 
 def notify_tick(
-    tick_result: dict, webhooks: Webhooks, seen: SettingsStore | None = None, cluster: str = ""
+    tick_result: TickReport, webhooks: Webhooks, seen: SettingsStore | None = None, cluster: str = ""
 ) -> int:
-    """Post what `tick_result` (a `tick --json` document) changed: one message per configured channel,
+    """Post what `tick_result` (a tick's report) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""
     found = _new_shortfall(tick_result, _new_stuck_drains(tick_result, digest(tick_result), seen), seen)
     if not found or not webhooks:
@@ -155,7 +155,7 @@ def notify_reservation(reservation: Reservation, webhooks: Webhooks) -> int:
     return _send(webhooks, slack, rocketchat)
 
 
-def notify_after_tick(runtime, tick_result: dict) -> int:
+def notify_after_tick(runtime, tick_result: TickReport) -> int:
     """What a Runtime does after an acting tick: post it to the channels the environment configures,
     remembering announced stuck drains in the runtime's store. Returns the messages delivered."""
     settings = runtime.settings
