@@ -20,10 +20,14 @@ from chalice.test import Client
 import app as app_module
 from chalicelib import bootstrap
 from chalicelib.config import load_settings
+from chalicelib.domain.kinds import HoldKind, Outcome
+from chalicelib.domain.tick_report import TickReport
+from chalicelib.render import tick_json
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.chat_fakes import Receiver
 from tests.support.cli_runs import DEFAULT_TOML
 from tests.support.closure_requests import SECRET, encode, signed
+from tests.support.reports import acted, tick_report
 
 PARIS = ZoneInfo("Europe/Paris")
 QUOTAS = {name: p["quota"] for name, p in tomllib.loads(DEFAULT_TOML.read_text())["providers"].items()}
@@ -88,12 +92,13 @@ def test_a_closure_tomorrow_is_served_at_0745_within_the_quotas(morning):
         stored = announce(client, starts, 80_000)
     assert stored["expected_users"] == 80_000 and len(dispatcher.jobs) == 1
 
-    results = {}
+    results, reports = {}, {}
     t = clock()
     while t <= starts.astimezone(UTC) - timedelta(minutes=15):
         clock.set(t)
         world.advance(t)
-        results[t.astimezone(PARIS).time()] = rt.tick()
+        reports[t.astimezone(PARIS).time()] = report = rt.tick()
+        results[t.astimezone(PARIS).time()] = tick_json(report)
         t += timedelta(minutes=1)
 
     for at, result in results.items():  # never beyond a quota, at any minute
@@ -111,6 +116,7 @@ def test_a_closure_tomorrow_is_served_at_0745_within_the_quotas(morning):
     assert ready["unmet_servers"] > 0
     holds = [a for a in ready["actions"] if a["action"] == "hold" and "quota" in a["reason"]]
     assert holds and f"{ready['unmet_servers']} more servers" in holds[0]["reason"], ready["actions"]
+    assert [a.action.reason for a in reports[time(7, 45)].held(HoldKind.QUOTA)] == [holds[0]["reason"]]
     # ...and in the team chat
     # ...and in the team chat: once when it starts (posting is synchronous: every message is in)
     texts = [json.dumps(body) for _, _, body in drain(receiver)]
@@ -124,15 +130,10 @@ def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_mi
 
     seen = MemoryStateStore(cluster="demo").settings
 
-    def tick(unmet: int) -> dict:
-        hold = [{"action": "hold", "provider": "*", "reason": f"quotas cannot supply {unmet} more servers"}]
-        return {
-            "at": "2026-11-25T06:45:00+00:00",
-            "dry_run": False,
-            "desired": {"gandi": 150},
-            "actions": hold if unmet else [],
-            "unmet_servers": unmet,
-        }
+    def tick(unmet: int) -> TickReport:
+        why = f"quotas cannot supply {unmet} more servers"
+        hold = [acted("hold", "*", why, Outcome.HELD, hold=HoldKind.QUOTA)] if unmet else []
+        return tick_report(*hold, desired={"gandi": 150}, unmet_servers=unmet)
 
     with Receiver() as receiver:
         hooks = Webhooks(slack=receiver.url("/slack"))

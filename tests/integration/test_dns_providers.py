@@ -9,6 +9,7 @@ import pytest
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
 from chalicelib.config import parse_settings
+from chalicelib.render import tick_json
 from tests.integration import (
     test_provider_cloudstack,
     test_provider_openstack,
@@ -69,7 +70,7 @@ def test_a_vm_created_through_the_provider_gets_its_record_and_loses_it_when_des
         assert records == {(server, "A"): [vm.ips[0]]}
 
         clock.advance(minutes=15)  # never healthy: replaced (destroyed) after max_provision_minutes
-        result = rt.tick(now=clock.now)
+        result = tick_json(rt.tick(now=clock.now))
         assert any(a["action"] == "replace" and a["server"] == server for a in result["actions"])
         assert (server, "A") not in zone.addresses()
         assert {s.name: s.state.value for s in store.servers.servers()}[server] == "failed"

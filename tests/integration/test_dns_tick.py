@@ -12,6 +12,7 @@ from chalicelib.bootstrap import Runtime
 from chalicelib.config import parse_settings
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import DnsRecord, LaunchSpec
+from chalicelib.render import tick_json
 from tests.provider_fakes.dns_zones import DRIVERS, SECRETS, ZONE, zone_of
 from tests.support.builders import T0
 from tests.support.fakes import Clock, FakeBbb, FakeScalelite
@@ -81,9 +82,11 @@ class Fleet:
             forecaster=lambda now: (0.0, ""),
         )
 
-    def tick(self, **kw):
+    def tick(self, **kw) -> dict:
+        """One tick; its `tick --json` document (the typed report stays in `last`)."""
         self.clock.advance(minutes=1)
-        return self.rt.tick(now=self.clock.now, **kw)
+        self.last = self.rt.tick(now=self.clock.now, **kw)
+        return tick_json(self.last)
 
     def states(self):
         return {s.name: s.state.value for s in self.store.servers.servers()}
@@ -196,7 +199,7 @@ def test_a_dry_run_lists_the_dns_calls_and_makes_none(capsys):
         assert fleet.provider.asked == []
         from chalicelib.render import print_tick
 
-        print_tick(result)
+        print_tick(fleet.last)
         printed = capsys.readouterr().out
         assert (
             "  dns delete bbbscale-t-cheap-99 A 203.0.113.99: orphan: no VM bbbscale-t-cheap-99 any more"

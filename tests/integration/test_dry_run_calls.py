@@ -7,6 +7,7 @@ from chalicelib.adapters.providers.openstack import OpenStackProvider
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
 from chalicelib.config import Settings
+from chalicelib.render import tick_json
 from tests.integration.test_provider_ec2 import make as make_ec2
 from tests.provider_fakes.context import context
 from tests.provider_fakes.context import settings as provider_settings
@@ -37,7 +38,7 @@ def runtime_over(providers: dict, adapters: dict) -> Runtime:
 def test_dry_run_names_the_ec2_calls_and_creates_nothing(moto_url):
     ec2 = make_ec2(moto_url)
     rt = runtime_over({"aws": {"kind": "ec2", "max_surge": 5, "image": ec2.settings.image}}, {"aws": ec2})
-    result = rt.tick(dry_run=True)
+    result = tick_json(rt.tick(dry_run=True))
     (start,) = [a for a in result["actions"] if a["action"] == "start"]
     assert start["count"] == 3 and len(start["calls"]) == 3
     assert all("RunInstances" in call and "bbbscale-demo-aws-" in call for call in start["calls"]), start[
@@ -66,7 +67,7 @@ def test_dry_run_names_the_nova_requests():
             context("demo", OS_PASSWORD="s3cret"),
         )
         rt = runtime_over({"ovh": {"kind": "openstack", "max_surge": 5, "options": options}}, {"ovh": ovh})
-        result = rt.tick(dry_run=True)
+        result = tick_json(rt.tick(dry_run=True))
         (start,) = [a for a in result["actions"] if a["action"] == "start"]
         assert len(start["calls"]) == 3 and all("servers" in call for call in start["calls"]), start["calls"]
         assert "s3cret" not in " ".join(start["calls"])

@@ -22,6 +22,7 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.domain.fleet import COMING, RUNNING, ServerState
+from chalicelib.domain.tick_report import TickReport
 from chalicelib.sim.replay import Outcome, Replay
 from chalicelib.sim.schoolday import generate_day
 from tests.support.faults import Faults, faulty_fleet, tick, ticks_at_once
@@ -146,12 +147,12 @@ def serving_enabled(fleet, provider: str) -> int:
     )
 
 
-def on_desired(fleet, result: dict, recent: list[dict], window: int) -> bool:
+def on_desired(fleet, result: TickReport, recent: list, window: int) -> bool:
     """The fleet is where the tick wants it: each hoster serves at least the desired count, and no more
     than the most it desired over the stabilization window (scale-down waits that long on purpose)."""
     for p in HOURLY:
-        kept = max([result["desired"][p]] + [d[p] for d in recent[-window:]])
-        if not result["desired"][p] <= serving_enabled(fleet, p) <= kept:
+        kept = max([result.desired[p]] + [d[p] for d in recent[-window:]])
+        if not result.desired[p] <= serving_enabled(fleet, p) <= kept:
             return False
     return True
 
@@ -186,11 +187,11 @@ def run_scenario(seed: int = 7, kill_rate: float = 0.02):
         if faults.active and now - last_kill[0] > lease_ttl and rng.random() < 0.03:
             results = ticks_at_once(fleet, now)
             acquired = [got for at, got in fleet.store.lease.acquired if at == now]
-            held = [r is not None and "needed_units" not in r for r in results]  # the lease-hold answer
+            held = [r is not None and r.lease_held for r in results]  # the lease-hold answer
             report["concurrent"].append(
                 (now, acquired, [r is not None and not h for r, h in zip(results, held)])
             )
-            result = next((r for r in results if r is not None and "needed_units" in r), None)
+            result = next((r for r in results if r is not None and not r.lease_held), None)
         else:
             result = tick(fleet, now)
         report["ticks"] += 1
@@ -199,14 +200,14 @@ def run_scenario(seed: int = 7, kill_rate: float = 0.02):
             last_kill[0] = now
         urls = Counter(e.url for e in fleet.world.scalelite_servers())
         report["duplicate_urls"] += [(now, u) for u, n in urls.items() if n > 1]
-        if result is not None and "needed_units" in result:
+        if result is not None and not result.lease_held:
             for p in HOURLY:
-                report["desired_max"][p] = max(report["desired_max"][p], result["desired"][p])
+                report["desired_max"][p] = max(report["desired_max"][p], result.desired[p])
             if not faults.active:
                 ok = on_desired(fleet, result, recent, int(settings.lifecycle.stabilization_minutes) + 2)
                 off_run = 0 if ok else off_run + 1
                 report["off_desired_runs"].append(off_run)
-            recent.append(result["desired"])
+            recent.append(result.desired)
         elif not faults.active:
             off_run += 1
             report["off_desired_runs"].append(off_run)

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chalicelib.adapters.metrics.prometheus import MetricsEndpointError, prometheus_name, serving
 from chalicelib.config import ConfigError, MetricsSettings, load_settings, parse_settings
 from chalicelib.observability import NAMESPACE, emit_tick_metrics, metrics
+from chalicelib.render import tick_json
 from chalicelib.sim.embedded import sim_runtime
 
 T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term
@@ -59,7 +60,7 @@ def tick():
             world.create_meeting(
                 f"class-{i:03d}", T0, participants=100, moderators=1, voice=10, video=2, listen_only=80
             )
-        yield rt.tick(now=T0)
+        yield tick_json(rt.tick(now=T0))
 
 
 def test_a_scrape_carries_the_emf_figures_of_the_tick(tick, capsys):

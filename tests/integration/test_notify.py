@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 
 import pytest
 
@@ -14,56 +15,39 @@ from chalicelib.adapters.chat.notify import (
     notify_tick,
     webhooks_from_environment,
 )
+from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.ports import ProviderError
 from tests.support.chat_fakes import FakeRuntime, Receiver, store_with
+from tests.support.reports import acted, load, tick_report
 
-STUCK = {
-    "action": "hold",
-    "provider": "gandi",
-    "server": "bbb-demo-gandi-2",
-    "result": "held",
-    "reason": "drain of bbb-demo-gandi-2 has lasted 130 min (> 120); not forced",
-}
-FROZEN = {"action": "hold", "provider": "*", "result": "held", "reason": "frozen by slack:U1: no action"}
-TICK = {
-    "at": "2026-11-23T08:00:00+00:00",
-    "dry_run": False,
-    "load": {"load_units": 431.5},
-    "desired": {"owned": 4, "gandi": 6},
-    "fleet": {"owned": {"serving": 4}},
-    "actions": [
-        {
-            "action": "start",
-            "provider": "gandi",
-            "count": 4,
-            "reason": "431.5 units need 6",
-            "result": "started 4",
-        },
-        {"action": "cordon", "provider": "owned", "server": "bbb-demo-owned-3", "reason": "too old"},
-        {
-            "action": "stop",
-            "provider": "gandi",
-            "server": "bbb-demo-gandi-1",
-            "reason": "empty, paid hour ends",
-        },
-        {
-            "action": "start",
-            "provider": "ikoula",
-            "count": 2,
-            "reason": "gandi quota",
-            "result": "failed: quota exceeded",
-        },
-        {
-            "action": "register",
-            "provider": "gandi",
-            "server": "bbb-demo-gandi-7",
-            "reason": "healthy",
-            "result": "skipped: the record changed under us (another tick acted)",
-        },
-        STUCK,
-        FROZEN,
-    ],
-}
+STUCK = acted(
+    "hold",
+    "gandi",
+    "drain of bbb-demo-gandi-2 has lasted 130 min (> 120); not forced",
+    Outcome.HELD,
+    server="bbb-demo-gandi-2",
+    hold=HoldKind.STUCK_DRAIN,
+)
+FROZEN = acted("hold", "*", "frozen by slack:U1: no action", Outcome.HELD, hold=HoldKind.FROZEN)
+TICK = tick_report(
+    acted("start", "gandi", "431.5 units need 6", count=4),
+    acted("cordon", "owned", "too old", server="bbb-demo-owned-3"),
+    acted("stop", "gandi", "empty, paid hour ends", server="bbb-demo-gandi-1"),
+    acted("start", "ikoula", "gandi quota", Outcome.FAILED, "quota exceeded", count=2),
+    acted(
+        "register",
+        "gandi",
+        "healthy",
+        Outcome.SKIPPED,
+        "the record changed under us (another tick acted)",
+        server="bbb-demo-gandi-7",
+    ),
+    STUCK,
+    FROZEN,
+    load=load(0, 0, 431.5),
+    desired={"owned": 4, "gandi": 6},
+    fleet={"owned": {"serving": 4}},
+)
 
 
 @pytest.fixture
@@ -103,7 +87,7 @@ def test_one_tick_makes_one_message_per_channel(channels):
 
 
 @pytest.mark.parametrize(
-    "tick", [{**TICK, "dry_run": True}, {**TICK, "actions": [FROZEN]}, {**TICK, "actions": []}]
+    "tick", [replace(TICK, dry_run=True), replace(TICK, actions=(FROZEN,)), replace(TICK, actions=())]
 )
 def test_dry_runs_and_ticks_that_change_nothing_stay_silent(channels, tick):
     slack, rocket, webhooks = channels
@@ -115,10 +99,10 @@ def test_a_stuck_drain_is_announced_when_it_appears_not_every_minute(channels):
     slack, _, webhooks = channels
     webhooks = Webhooks(slack=webhooks.slack)
     seen = store_with().settings
-    only_stuck = {**TICK, "actions": [STUCK, FROZEN]}
+    only_stuck = replace(TICK, actions=(STUCK, FROZEN))
     assert notify_tick(only_stuck, webhooks, seen=seen) == 1
     assert notify_tick(only_stuck, webhooks, seen=seen) == 0
-    assert notify_tick({**TICK, "actions": []}, webhooks, seen=seen) == 0  # resolved: remembered as none
+    assert notify_tick(replace(TICK, actions=()), webhooks, seen=seen) == 0  # resolved: remembered as none
     assert notify_tick(only_stuck, webhooks, seen=seen) == 1
     assert [slack.next()[2]["text"] for _ in range(2)] == ["bbbscale: stuck drains (1)"] * 2
     assert slack.none_within(0.1)
@@ -152,7 +136,7 @@ def test_webhook_urls_come_from_the_variables_the_settings_name(channels, monkey
     assert notify_after_tick(runtime, TICK) == 1
     assert slack.next()[0] == "/from-env"
     # the stuck drain in TICK was remembered in the runtime's store: not announced again
-    assert notify_after_tick(runtime, {**TICK, "actions": [STUCK]}) == 0 and slack.none_within(0.1)
+    assert notify_after_tick(runtime, replace(TICK, actions=(STUCK,))) == 0 and slack.none_within(0.1)
 
 
 def test_a_failed_check_is_reported_to_whoever_asked(channels):

@@ -38,7 +38,7 @@ def test_a_tick_on_the_resident_world_is_seen_by_the_next_invocation(tmp_path):
     runtime = resident_runtime(settings)
     first = runtime.tick(dry_run=False)
     again = resident_runtime(settings).tick(dry_run=False)
-    assert first["fleet"]["owned"] == {"serving": 96} and again["fleet"]["owned"] == {"serving": 96}
+    assert first.fleet["owned"] == {"serving": 96} and again.fleet["owned"] == {"serving": 96}
     assert len(runtime.store.history.recent(10, kind="tick")) == 2  # both in the configuration's file
     other = resident_runtime(settings_on(tmp_path / "other.sqlite3"))
     assert other is not runtime and other.world is not runtime.world

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,7 +15,9 @@ from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.config import ChatSettings, ProviderSettings, Settings, StateSettings
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE
+from chalicelib.domain.tick_report import TickReport
 from chalicelib.ports import HistoryEntry, Reservation
+from tests.support.reports import acted, load, tick_report
 
 OPERATOR = "UOPS1"  # a Slack user id named in chat.operators
 RC_OPERATOR = "rcops"  # a Rocket.Chat user id, named as "rocketchat:rcops"
@@ -74,14 +77,12 @@ def serving(name: str, provider: str = "gandi", state: ServerState = ServerState
     )
 
 
-TICK = {
-    "at": "2026-11-23T08:00:00+00:00",
-    "dry_run": False,
-    "load": {"meetings": 12, "participants": 240, "load_units": 431.5},
-    "desired": {"owned": 4, "gandi": 6},
-    "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
-    "actions": [{"action": "start", "provider": "gandi", "count": 4, "reason": "load 431.5 above capacity"}],
-}
+TICK = tick_report(
+    acted("start", "gandi", "load 431.5 above capacity", count=4),
+    load=load(240, 12, 431.5),
+    desired={"owned": 4, "gandi": 6},
+    fleet={"owned": {"serving": 4}, "gandi": {"serving": 2}},
+)
 
 
 class FakeRuntime:
@@ -92,19 +93,19 @@ class FakeRuntime:
         self.store = store or store_with()
         self.ticks: list[bool] = []
         self.ticked = threading.Event()
-        self.tick_result = dict(TICK)
+        self.tick_result = TICK
         self.tick_error: Exception | None = None
 
     def secret(self, name: str) -> str | None:
         """Like the real runtime's lookup, the environment first (no SSM here)."""
         return os.environ.get(name)
 
-    def tick(self, dry_run: bool = False, now: datetime | None = None) -> dict:
+    def tick(self, dry_run: bool = False, now: datetime | None = None) -> TickReport:
         self.ticks.append(dry_run)
         self.ticked.set()
         if self.tick_error:
             raise self.tick_error
-        return replace_dry_run(self.tick_result, dry_run)
+        return replace(self.tick_result, dry_run=dry_run)
 
     def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
         return {
@@ -122,16 +123,12 @@ class FakeRuntime:
             "at": "2026-11-23T08:00:00+00:00",
             "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
             "desired": {"owned": 4, "gandi": 2},
-            "load": TICK["load"],
+            "load": {"meetings": 12, "participants": 240, "load_units": 431.5},
             "headroom_units": 300.0,
             "reservations": [],
             "freeze": None,
             "floors": {},
         }
-
-
-def replace_dry_run(document: dict, dry_run: bool) -> dict:
-    return {**document, "dry_run": dry_run}
 
 
 class Receiver:

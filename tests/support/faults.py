@@ -16,6 +16,7 @@ from datetime import datetime
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
+from chalicelib.domain.tick_report import TickReport
 from chalicelib.ports import ApiError, UnreachableError
 from chalicelib.sim.direct import DirectBbb, DirectScalelite
 from chalicelib.sim.replay import SimClock
@@ -279,7 +280,7 @@ def faulty_fleet(settings, start: datetime, faults: Faults, world_seed: int = 0)
     return FaultyFleet(rt, world, clock, faults, ledger, store, clouds)
 
 
-def tick(fleet: FaultyFleet, now: datetime) -> dict | None:
+def tick(fleet: FaultyFleet, now: datetime) -> TickReport | None:
     """One scheduled tick; None when the fault suite killed it half-way."""
     try:
         return fleet.rt.tick(now=now)
@@ -287,11 +288,11 @@ def tick(fleet: FaultyFleet, now: datetime) -> dict | None:
         return None
 
 
-def ticks_at_once(fleet: FaultyFleet, now: datetime, n: int = 2) -> list[dict | None]:
+def ticks_at_once(fleet: FaultyFleet, now: datetime, n: int = 2) -> list[TickReport | None]:
     """`n` ticks for the same minute from `n` threads, each trying the lease before any goes on."""
     lease = fleet.store.lease
     lease.barrier = threading.Barrier(n)
-    results: list[dict | None] = [None] * n
+    results: list[TickReport | None] = [None] * n
 
     def run(i: int) -> None:
         results[i] = tick(fleet, now)
