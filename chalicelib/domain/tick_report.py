@@ -23,7 +23,7 @@ from chalicelib.domain.load import LoadTotals
 class ActionReport:
     """One action and what became of it. `outcome` is None in a dry run (nothing was carried out; `calls`
     then says what would be called). `detail` is the words after the outcome (an error, a count); `hold`
-    says why it was held."""
+    says why it was held (a `hold` action's own kind unless another is given)."""
 
     action: Action
     outcome: Outcome | None = None
@@ -31,10 +31,14 @@ class ActionReport:
     hold: HoldKind | None = None
     calls: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        if self.hold is None and self.action.hold is not None:  # a hold keeps the planner's kind
+            object.__setattr__(self, "hold", self.action.hold)
+
     @classmethod
     def of(cls, action: Action, outcome: Outcome, detail: str = "", hold: HoldKind | None = None):
-        """The outcome of a carried-out action; a hold keeps the planner's kind unless told another."""
-        return cls(action, outcome, detail, hold or action.hold)
+        """The outcome of a carried-out action (`hold`: why it was held, when not the planner's hold)."""
+        return cls(action, outcome, detail, hold)
 
     @property
     def failed(self) -> bool:

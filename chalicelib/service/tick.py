@@ -43,7 +43,7 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> TickRepo
         hold = Action(
             "hold", "*", "another capacity check holds the lease: not acting twice", hold=HoldKind.LEASE
         )
-        held = TickReport(now, False, None, {}, {}, (ActionReport(hold, hold=HoldKind.LEASE),), __version__)
+        held = TickReport(now, False, None, {}, {}, (ActionReport(hold),), __version__)
         rt.store.history.record(HistoryEntry(now, "tick", hold.reason, {}))
         return held
     try:

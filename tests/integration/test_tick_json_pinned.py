@@ -2,9 +2,9 @@
 value for value and in key order, to what the code wrote before the tick's outcome was typed (issue 13).
 
 The day is the fault suite's fleet (tests/integration/test_fault_injection.py): provider calls that fail
-or lose their answers, ticks killed half-way (so later ticks find the lease held), Scalelite outages,
-servers going offline, and a dry run every 45 minutes. That makes every kind of result the actuator
-writes (done, partial, held, skipped, failed) and most of the planner's holds appear in the recording.
+or lose their answers, ticks killed half-way, Scalelite outages, servers going offline, a dry run every
+45 minutes, a minute when another process holds the lease, an operator's freeze and drains. That makes
+most kinds of result the actuator writes (done, held, skipped, failed) and of the holds appear in it.
 
 The recording (tests/fixtures/tick_reports.jsonl.gz) was written by the code at 626dddc with
 `python -m tests.integration.test_tick_json_pinned --write`; a change that alters the tick's output on
@@ -21,8 +21,9 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.overrides import DRAIN, FREEZE
-from chalicelib.render import tick_json
+from chalicelib.render import action_json, tick_json
 from chalicelib.sim.schoolday import generate_day
 from tests.integration.test_fault_injection import Storm, fault_settings
 from tests.support.faults import Faults, TickKilled, faulty_fleet
@@ -38,9 +39,9 @@ def document(report) -> dict:
     return tick_json(report)
 
 
-def record() -> list[str]:
+def record(reports: list | None = None) -> list[str]:
     """One JSON line per tick (its random tick id replaced, its place kept), then one per tick entry of
-    the history."""
+    the history. The typed reports are appended to `reports` when given."""
     from chalicelib.sim.replay import Outcome, Replay
 
     seed = 7
@@ -59,6 +60,8 @@ def record() -> list[str]:
         except TickKilled:
             lines.append(json.dumps({"killed": now.isoformat()}))
             return None
+        if reports is not None:
+            reports.append(result)
         shown = document(result)
         if "tick_id" in shown:
             shown = {**shown, "tick_id": "<random>"}
@@ -103,7 +106,17 @@ def record() -> list[str]:
 def test_every_tick_document_and_history_entry_is_as_recorded():
     with gzip.open(FIXTURE, "rt") as file:
         recorded = file.read().splitlines()
-    now = record()
+    reports: list = []
+    now = record(reports)
+    for report in reports:  # the kinds, not the words: every hold says why, every act how it went
+        for acted in report.actions:
+            assert acted.action.action != "hold" or acted.hold is not None, acted
+            carried_out = not report.dry_run and not report.lease_held
+            assert (acted.outcome is not None) == carried_out, acted
+            if acted.outcome is not None:
+                assert action_json(acted)["result"].split(":")[0] == acted.outcome.value
+    holds = {a.hold for r in reports for a in r.actions if a.hold is not None}
+    assert {HoldKind.LEASE, HoldKind.FROZEN, HoldKind.QUOTA, HoldKind.DOUBT, HoldKind.STUCK_DRAIN} <= holds
     kinds = {a.get("result", "").split(":")[0] for line in now for a in json.loads(line).get("actions", [])}
     assert {"done", "held", "skipped", "failed"} <= kinds  # the day shows most kinds of result
     for i, (was, is_) in enumerate(zip(recorded, now)):
