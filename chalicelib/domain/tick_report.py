@@ -19,6 +19,13 @@ from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.load import LoadTotals
 
 
+def result_words(outcome: Outcome | None, detail: str) -> str | None:
+    """ "done", "held", "failed: <error>"...: the words the actuator has always written (None: not done)."""
+    if outcome is None:
+        return None
+    return f"{outcome.value}: {detail}" if detail else outcome.value
+
+
 @dataclass(frozen=True, slots=True)
 class ActionReport:
     """One action and what became of it. `outcome` is None in a dry run (nothing was carried out; `calls`
@@ -47,9 +54,7 @@ class ActionReport:
     @property
     def result(self) -> str | None:
         """The contract's `result` words: the outcome, then its detail ("failed: quota exceeded")."""
-        if self.outcome is None:
-            return None
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
+        return result_words(self.outcome, self.detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +68,7 @@ class DnsReport:
 
     @property
     def result(self) -> str | None:
-        if self.outcome is None:
-            return None
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
+        return result_words(self.outcome, self.detail)
 
 
 @dataclass(frozen=True, slots=True)
