@@ -104,7 +104,7 @@ class TickReport:
     dns: tuple[DnsReport, ...] | None = None
     tick_id: str | None = None
     guard: tuple[str, ...] | None = None
-    herding: Mapping[str, float] | None = None
+    herding: Mapping[str, object] | None = None
 
     @property
     def lease_held(self) -> bool:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from chalicelib import __version__
@@ -123,10 +124,14 @@ def report(
     actions: tuple[ActionReport, ...],
     fleet: Fleet,
     settings,
-    **extra,
+    *,
+    dns: tuple[DnsReport, ...] | None = None,
+    tick_id: str | None = None,
+    guard: tuple[str, ...] | None = None,
+    herding: Mapping[str, object] | None = None,
 ) -> TickReport:
-    """The tick's report: what it observed and decided, what became of each action, the live servers.
-    `extra`: the DNS changes, tick id, burst guard's changes and herding (TickReport's fields)."""
+    """The tick's report: what it observed and decided, what became of each action, the live servers,
+    and (see TickReport) the DNS changes, the tick's id, the burst guard's changes and the herding."""
     snapshot = obs.snapshot
     load = None
     if snapshot is not None:
@@ -150,5 +155,8 @@ def report(
         servers=tuple(
             sorted((s for s in fleet.servers if s.state not in FINAL), key=lambda s: (s.provider, s.name))
         ),
-        **extra,
+        dns=dns,
+        tick_id=tick_id,
+        guard=guard,
+        herding=herding,
     )
