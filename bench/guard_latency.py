@@ -113,7 +113,9 @@ def one_run(args, seed: int) -> dict:
     try:
         fleet = json.loads(child.stdout.readline())
         rt = guard_runtime(fleet["url"], fleet["servers"])
-        guard = rt.ports().guard
+        from chalicelib.service.guard import burst_guard
+
+        guard = burst_guard(rt.ports())
         cordons: list[tuple[float, str]] = []
         real_set_state = rt.scalelite.set_state
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.fleets import for_command
 from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard import burst_guard
 from chalicelib.sim.embedded import follow_school_day
 from chalicelib.sim.replay import SimClock
 
@@ -24,9 +25,9 @@ from chalicelib.sim.replay import SimClock
 def start_guard(ports: FleetPorts, clock=None) -> threading.Thread | None:
     """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. `clock`:
     the time it reads (default: the wall clock)."""
-    if ports.guard is None:
+    if not ports.settings.guard.enabled:
         return None
-    guard = ports.beside().guard
+    guard = burst_guard(ports.beside())
     assert guard is not None
     clock = clock or (lambda: datetime.now(UTC))
     forever = clock() + timedelta(days=3650)

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
     from chalicelib.config import Settings
     from chalicelib.domain.rooms import RoomSizes
     from chalicelib.service.forecasting import Forecaster
-    from chalicelib.service.guard import BurstGuard
 
 log = logging.getLogger("bbbscale")
 
@@ -41,11 +40,12 @@ def _no_notification(result: dict) -> None:
 @dataclass
 class GuardMemory:
     """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
-    store on first use), when they were last saved, and the guard itself (its looks keep state)."""
+    store on first use, chalicelib/service/guard.py `room_sizes`), when they were last saved, and the
+    guard itself (`burst_guard`: its looks keep state)."""
 
     room_sizes: RoomSizes | None = None
     saved: tuple[datetime, int] | None = None
-    guard: BurstGuard | None = None
+    guard: object | None = None
 
 
 @dataclass(frozen=True)
@@ -99,29 +99,9 @@ class FleetPorts:
         except Exception as error:  # noqa: BLE001 - chat is best effort; the history has everything
             log.warning("notification not sent: %s", type(error).__name__)
 
-    @property
-    def room_sizes(self) -> RoomSizes:
-        """What each room weighed (the burst guard's expected sizes); learned by the tick."""
-        if self.memory.room_sizes is None:
-            from chalicelib.service.guard import load_room_sizes
-
-            self.memory.room_sizes = load_room_sizes(self.store, self.settings)
-        return self.memory.room_sizes
-
-    @property
-    def guard(self) -> BurstGuard | None:
-        """The burst guard (None when switched off in `[guard]`)."""
-        if not self.settings.guard.enabled:
-            return None
-        if self.memory.guard is None:
-            from chalicelib.service.guard import BurstGuard
-
-            self.memory.guard = BurstGuard(self)
-        return self.memory.guard
-
     def beside(self) -> FleetPorts:
         """The ports for a thread beside this one (the burst guard in `bbbscale run`): the same store,
-        clock and room sizes, its own Scalelite client and its own guard."""
+        clock and room sizes (as far as loaded), its own Scalelite client and its own guard."""
         scalelite = self.fresh_scalelite() if self.fresh_scalelite is not None else self.scalelite
-        memory = GuardMemory(room_sizes=self.room_sizes, saved=self.memory.saved)
+        memory = GuardMemory(room_sizes=self.memory.room_sizes, saved=self.memory.saved)
         return replace(self, scalelite=scalelite, memory=memory)

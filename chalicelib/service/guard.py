@@ -62,16 +62,33 @@ def load_room_sizes(store: StateStore, settings) -> RoomSizes:
     return RoomSizes.from_json(store.settings.get(ROOM_SIZES, None), default_room_units(settings))
 
 
+def room_sizes(ports: FleetPorts) -> RoomSizes:
+    """What each room weighed (the burst guard's expected sizes), as this process learns it: read from
+    the store once, then kept in the ports' memory."""
+    if ports.memory.room_sizes is None:
+        ports.memory.room_sizes = load_room_sizes(ports.store, ports.settings)
+    return ports.memory.room_sizes
+
+
+def burst_guard(ports: FleetPorts) -> BurstGuard | None:
+    """The burst guard over these ports (None when switched off in `[guard]`), built once per memory."""
+    if not ports.settings.guard.enabled:
+        return None
+    if not isinstance(ports.memory.guard, BurstGuard):
+        ports.memory.guard = BurstGuard(ports)
+    return ports.memory.guard
+
+
 def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
     """Feed the rooms the tick sees to the memory of room sizes: every 5 minutes, the rooms that have
     just settled (older than `fill_minutes`, younger than twice that), at real size; saved to the store
     now and then (the tick is its only writer)."""
     if snapshot is None or now.minute % 5:
         return
-    sizes, fill = ports.room_sizes, ports.settings.guard.fill_minutes * 60_000
+    sizes, fill = room_sizes(ports), ports.settings.guard.fill_minutes * 60_000
     real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
     now_ms = now.timestamp() * 1000
-    guard = ports.guard
+    guard = burst_guard(ports)
     slots = slots or (guard.slots if guard is not None else SlotClock(ports.settings))
     for m in snapshot.meetings:
         age = now_ms - m.create_time_ms
@@ -191,7 +208,7 @@ class BurstGuard:
     @property
     def sizes(self) -> RoomSizes:
         """The process's memory of room sizes (the tick learns it; a Lambda run reads the store's)."""
-        return self.ports.room_sizes
+        return room_sizes(self.ports)
 
     # --- when --------------------------------------------------------------------------------------------
     def in_window(self, now: datetime) -> datetime | None:

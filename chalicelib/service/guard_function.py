@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import SlotClock
+from chalicelib.service.guard import SlotClock, burst_guard
 
 log = logging.getLogger("bbbscale.guard")
 
@@ -77,7 +77,7 @@ def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float,
         pass
     margin = min(20.0, remaining_seconds / 10)
     until = min(until, now + timedelta(seconds=max(0.0, remaining_seconds - margin)))
-    guard = ports.guard
+    guard = burst_guard(ports)
     if guard is None:
         return {"looks": 0, "changes": 0, "reason": "guard disabled"}
     try:

@@ -60,6 +60,7 @@ def simulate(
     then with simulated minutes done and to do (the CLI prints it on stderr)."""
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
+    from chalicelib.service.guard import burst_guard
     from chalicelib.sim.embedded import sim_runtime
     from chalicelib.sim.oracle import oracle
     from chalicelib.sim.replay import Replay
@@ -90,7 +91,7 @@ def simulate(
         poll_interval_s=poll_interval,
     ) as (rt, world, clock):
         ports = rt.ports()
-        guard = ports.guard
+        guard = burst_guard(ports)
         if guard is not None and history:
             _seen_before(ports, history)
         replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
@@ -205,10 +206,10 @@ def _herding(spreads) -> dict | None:
 def _seen_before(ports, history) -> None:
     """What the tick would have learnt of each room's size in the history's weeks (each session at its
     steady size, at real size), as if bbbscale had watched them."""
-    from chalicelib.service.guard import SlotClock
+    from chalicelib.service.guard import SlotClock, room_sizes
     from chalicelib.sim.traces import steady_units
 
-    sizes, slots = ports.room_sizes, SlotClock(ports.settings)
+    sizes, slots = room_sizes(ports), SlotClock(ports.settings)
     slot_of: dict = {}
     for trace in history:
         for m in sorted(trace, key=lambda m: m.start):
