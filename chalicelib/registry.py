@@ -11,8 +11,8 @@ from importlib import import_module
 
 from pydantic import ValidationError
 
+#: The production providers: what the bootstrap builds from a configuration.
 PROVIDERS: dict[str, str] = {
-    "simulated": "chalicelib.sim.cloud:SimulatedCloud",
     "static": "chalicelib.adapters.providers.static:StaticPool",
     "openstack": "chalicelib.adapters.providers.openstack:OpenStackProvider",
     "cloudstack": "chalicelib.adapters.providers.cloudstack:CloudStackProvider",
@@ -20,6 +20,15 @@ PROVIDERS: dict[str, str] = {
     "ec2": "chalicelib.adapters.providers.ec2:Ec2Provider",
     "scaleway": "chalicelib.adapters.providers.scaleway:ScalewayProvider",
 }
+
+#: Kinds only the simulator builds (it hands each its world): valid in a configuration, never built by the
+#: production bootstrap.
+SIMULATED_PROVIDERS: dict[str, str] = {
+    "simulated": "chalicelib.sim.cloud:SimulatedCloud",
+}
+
+#: Every kind a configuration may name.
+PROVIDER_KINDS: dict[str, str] = {**PROVIDERS, **SIMULATED_PROVIDERS}
 
 DNS_DRIVERS: dict[str, str] = {
     "gandi_live": "chalicelib.adapters.dns.gandi:GandiLiveDns",
@@ -49,12 +58,12 @@ def check_kinds(settings) -> None:
     from chalicelib.config import ConfigError
 
     for name, provider in settings.providers.items():
-        if provider.kind not in PROVIDERS:
+        if provider.kind not in PROVIDER_KINDS:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.kind: unknown provider kind {provider.kind!r}; "
-                f"choose one of: {', '.join(sorted(PROVIDERS))}"
+                f"choose one of: {', '.join(sorted(PROVIDER_KINDS))}"
             )
-        cls = resolve(PROVIDERS, provider.kind, "provider kind")
+        cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
         options_model = getattr(cls, "Options", None)
         if options_model is None:
             continue

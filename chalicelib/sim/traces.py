@@ -269,3 +269,14 @@ def __getattr__(name: str):
 
         return getattr(schoolday, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def history_profile(settings, traces):
+    """A profile learned from whole traces (the demo's and the simulator's "last weeks")."""
+    from chalicelib.domain.forecast import LoadProfile
+    from chalicelib.service.forecasting import BUCKET_MINUTES
+
+    samples = [point for trace in traces for point in load_series(trace, settings.weights)]
+    return LoadProfile.from_samples(
+        samples, settings.timezone, settings.forecast.history_weeks, BUCKET_MINUTES
+    )
