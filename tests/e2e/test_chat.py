@@ -15,6 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import HistoryEntry
+from chalicelib.render import history_detail, tick_json
 from tests.support.chat_fakes import (
     OPERATOR,
     RC_OPERATOR,
@@ -107,9 +108,8 @@ def test_help_and_status_are_open_to_every_verified_caller(client, runtime):
     assert "reserve START END USERS" in answer["text"]
     for n in range(1, 5):  # the fleet and the last tick `status` reads
         runtime.store.servers.save(serving(f"bbb-own-{n}", provider="owned"))
-    runtime.store.history.record(
-        HistoryEntry(datetime.now(UTC), "tick", "seen", {"load": TICK["load"], "desired": TICK["desired"]})
-    )
+    seen = history_detail(tick_json(TICK))  # what a tick stores of itself
+    runtime.store.history.record(HistoryEntry(datetime.now(UTC), "tick", "seen", seen))
     _, answer = slack_post(client, "status")
     assert "owned: serving 4 (desired 4)" in answer["text"] and "431.5 units" in answer["text"]
     assert commands_recorded(runtime) == [("slack:UNOBODY", "help"), ("slack:UNOBODY", "status")]
