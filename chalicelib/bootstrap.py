@@ -120,12 +120,13 @@ class Runtime:
                 cls = resolve(PROVIDERS, p.kind, "provider kind")
                 options = cls.Options.model_validate(p.options) if hasattr(cls, "Options") else p.options
                 built[name] = cls(name, p, options, context)
-                if hasattr(built[name], "on_progress"):  # long batches report how far they got
-                    built[name].on_progress = (
+                built[name].report_progress(  # long batches report how far they got
+                    (
                         lambda provider: (
                             lambda done, total: self.progress(f"{provider}: {done}/{total} server(s) created")
                         )
                     )(name)
+                )
             self._providers = built
         return self._providers
 
@@ -242,7 +243,7 @@ class Runtime:
     def describe(self, action, fleet) -> list[str]:
         """The provider calls an action would make (dry run)."""
         provider = self.providers.get(action.provider)
-        if provider is None or not callable(getattr(provider, "calls", None)):
+        if provider is None:
             return []
         if action.action == "start":
             names = [f"bbbscale-{self.settings.cluster}-{action.provider}-<next>"] * (action.count or 0)

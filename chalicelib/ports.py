@@ -100,10 +100,26 @@ class LaunchSpec:
     image: str | None = None
 
 
+#: Where a provider reports a bulk creation's progress: (done, total), `done` counting the creations
+#: finished so far (failed ones included), `total` the number asked. Long batches (hundreds of VMs at a
+#: rate limit) take minutes; the CLI prints these on stderr.
+CreationProgress = Callable[[int, int], None]
+#: What `Provider.calls` describes.
+PROVIDER_OPERATIONS = ("create", "start", "stop", "destroy")
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Where servers run. Required: list, create, destroy. Optional (mode `power`): start, stop — an
-    adapter without them raises ProviderError. `list` returns only this cluster's VMs (by tag/name)."""
+    adapter without them raises ProviderError. `list` returns only this cluster's VMs (by tag/name).
+
+    `calls(operation, targets)` describes, without calling anything, the API requests an operation
+    (PROVIDER_OPERATIONS) would send — LaunchSpecs for create, VM ids otherwise — one human
+    line each, secrets and user data left out; a provider that sends none (an owned pool, the in-process
+    simulated cloud) answers []; another operation is a ProviderError. The dry run shows these lines.
+    `report_progress(to)` names the hook `create` reports to (None: nobody listens): reports run in
+    order of `done`, the last one (total, total) before `create` returns; a create made in one call
+    reports once at its end, and an empty create reports nothing."""
 
     name: str
 
@@ -113,6 +129,8 @@ class Provider(Protocol):
     def start(self, vm_id: str) -> VM: ...
     def stop(self, vm_id: str) -> None: ...
     def destroy(self, vm_id: str) -> None: ...
+    def calls(self, operation: str, targets: builtins.list) -> builtins.list[str]: ...
+    def report_progress(self, to: CreationProgress | None) -> None: ...
 
 
 # --- DNS ---------------------------------------------------------------------------------------------
