@@ -313,10 +313,12 @@ class Runtime:
         try:
             if self._notifier is not None:
                 self._notifier(result)
-            else:
-                from chalicelib.adapters.chat.notify import notify_after_tick
+            else:  # the channels the environment names now; stuck drains remembered in the store
+                from chalicelib.adapters.chat.notify import chats_from_environment
+                from chalicelib.service.notify import notify_tick
 
-                notify_after_tick(self, result)
+                chats = chats_from_environment(self.settings.chat)
+                notify_tick(result, chats, seen=self.store.settings, cluster=self.settings.cluster)
         except Exception as error:  # noqa: BLE001 - chat is best effort; the history has everything
             log.warning("notification not sent: %s", type(error).__name__)
 

@@ -7,11 +7,13 @@ Each port speaks the domain and stays small. Implementations register by name in
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from chalicelib.domain.chat import Notice
 from chalicelib.domain.fleet import VM, Server
 
 if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
@@ -250,3 +252,55 @@ class ProviderContext:
     now: Callable[[], datetime]
     secret: Callable[[str], str | None]
     world: object | None = None
+
+
+# --- chat --------------------------------------------------------------------------------------------
+@runtime_checkable
+class Chat(Protocol):
+    """One chat platform (`platform`: slack | rocketchat), outbound, as the service uses it; reading and
+    verifying an incoming command stays in the platform's adapter and app.py.
+
+    `announce` posts a notice to the team's channel (the incoming webhook the environment names): True
+    when posted, False when this platform has no channel configured. `answer` posts a later answer to
+    the asker a job's `reply` names ({"platform": "slack", "response_url": ...} or {"platform":
+    "rocketchat", "channel": ...}): True when posted, False when the asker is not on this platform or
+    cannot be reached from here. A post that fails raises UnreachableError naming the platform, never a
+    URL: webhook URLs and response_urls are credentials."""
+
+    platform: str
+
+    def announce(self, notice: Notice) -> bool: ...
+    def answer(self, reply: dict, text: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A capacity check to run after an HTTP answer (a closure, a chat change), why, an optional
+    reservation to announce first, and the asker to answer (`reply`, see `Chat.answer`). It travels on
+    a thread or as an SQS message (adapters/chat/dispatch.py) and is carried out by service/notify.py."""
+
+    reason: str
+    reservation_id: str | None = None
+    reply: dict | None = field(default=None, repr=False)  # a Slack response_url is a credential
+    kind: str = "capacity_check"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
+        try:
+            document = json.loads(text)
+            job = cls(
+                **{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document}
+            )
+        except (ValueError, TypeError) as error:
+            raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
+        if (
+            not isinstance(job.reason, str)
+            or job.kind != "capacity_check"
+            or not isinstance(job.reply, dict | None)
+        ):
+            raise BbbscaleError("not a bbbscale job: unexpected fields")
+        return job
