@@ -65,7 +65,10 @@ def slack() -> Iterator[Channel]:
     with Receiver() as receiver:
         webhook = receiver.url(f"/services/T/B/{SECRET}")
         asker = {"platform": "slack", "response_url": receiver.url(f"/commands/{SECRET}")}
-        where = lambda path, _: "channel" if path == urlsplit(webhook).path else "asker"  # noqa: E731
+
+        def where(path: str, _: dict) -> str:  # the webhook is the channel; the response_url the asker
+            return "channel" if path == urlsplit(webhook).path else "asker"
+
         yield Channel(
             SlackChat(webhook), SlackChat(None), asker, _arrived(receiver, where), _fail_from_now_on(receiver)
         )
@@ -76,7 +79,10 @@ def rocketchat() -> Iterator[Channel]:
     with Receiver() as receiver:
         webhook = receiver.url(f"/hooks/a/{SECRET}")
         asker = {"platform": "rocketchat", "channel": "#ops"}
-        where = lambda _, document: "asker" if document.get("channel") == "#ops" else "channel"  # noqa: E731
+
+        def where(_: str, document: dict) -> str:  # one webhook: an answer names the asker's room
+            return "asker" if document.get("channel") == "#ops" else "channel"
+
         yield Channel(
             RocketChat(webhook),
             RocketChat(None),
