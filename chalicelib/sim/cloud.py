@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderContext, ProviderError
+from chalicelib.ports import (
+    PROVIDER_OPERATIONS,
+    CreationProgress,
+    LaunchSpec,
+    ProviderContext,
+    ProviderError,
+)
 from chalicelib.sim.scalelite_model import name_in_url
 from chalicelib.sim.world import SimWorld
 
@@ -87,6 +93,7 @@ class SimulatedCloud:
         )
         self.context = context
         self.world: SimWorld = world
+        self._progress_to: CreationProgress | None = None
         self._image_secret = (
             context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
         )
@@ -147,7 +154,10 @@ class SimulatedCloud:
                 raise ProviderError(f"provider {self.name}: quota of {self.settings.quota} VMs exceeded")
             return [self._vm(self._launch(s, now)) for s in specs]
 
-        return self._call("create", action)
+        made = self._call("create", action)
+        if specs and self._progress_to is not None:  # one call makes them all: one report, at its end
+            self._progress_to(len(specs), len(specs))
+        return made
 
     def start(self, vm_id: str) -> VM:
         """Boot a stopped VM again (a new billed run); a pending or running VM is returned as is."""
@@ -176,6 +186,18 @@ class SimulatedCloud:
                 self._power_off(vm, now, "gone")
 
         self._call("destroy", action)
+
+    def calls(self, operation: str, targets: list) -> list[str]:
+        """None: the simulated cloud's API is in this process, no request leaves it (a dry run over the
+        simulator shows no calls)."""
+        if operation not in PROVIDER_OPERATIONS:
+            raise ProviderError(
+                f"unknown operation {operation!r}; choose one of: {', '.join(PROVIDER_OPERATIONS)}"
+            )
+        return []
+
+    def report_progress(self, to: CreationProgress | None) -> None:
+        self._progress_to = to
 
     # --- billing ---------------------------------------------------------------------------------------
     def server_seconds(self, now: datetime) -> float:
