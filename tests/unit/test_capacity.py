@@ -106,3 +106,15 @@ def test_a_simulated_vm_carries_what_the_product_plans_with_for_its_server():
     cloud.list()  # the boot is due: the VM runs and its BBB server appears
     record = server("bbbscale-t-cheap-1", "cheap")
     assert world.nodes["bbbscale-t-cheap-1"].capacity_units == capacity_of(record, {"cheap": cheap}) == 450
+
+
+def test_status_calls_what_serving_servers_carry_beyond_the_load_spare_capacity_not_headroom():
+    from chalicelib.service.commands import describe_status
+
+    load = {"participants": 40, "meetings": 2, "load_units": 100.0}
+    for status in (
+        {"load": load, "headroom_units": 500.0},
+        {"load": load, "spare_units": 500.0, "headroom_units": 500.0},
+    ):
+        line = describe_status(status).splitlines()[1]
+        assert line == "Load: 40 users in 2 meetings, 100.0 units; spare capacity 500.0 units"
