@@ -132,8 +132,8 @@ def capacity_of(server: Server, providers: Mapping[str, ProviderCapacity]) -> fl
     settings: every server of a provider is of the size the operator configured there, so a corrected
     figure applies at once to the servers already running (an owned pool is never replaced), and the
     planner, `status`, the burst guard, Scalelite's multiplier and the simulator's VMs all read the same
-    figure. Only a provider no longer configured (its servers left as they are, see
-    reconcile) falls back to the figure its record was written with."""
+    figure. Only a provider no longer configured (reconcile leaves its servers as they are) falls back
+    to the figure its record was written with."""
     p = providers.get(server.provider)
     return p.capacity_units if p is not None else server.capacity
 
