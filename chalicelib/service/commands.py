@@ -207,13 +207,17 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
 
 
 def describe_status(status: dict) -> str:
-    """`status` as a few lines: fleet per provider and state, desired, load, overrides, reservations."""
+    """`status` as a few lines: fleet per provider and state, desired, load and spare capacity (what the
+    serving servers carry beyond the measured load; the headroom is the configured margin, not this),
+    overrides, reservations."""
     lines = [f"bbbscale status at {status.get('at', '?')}"]
     load = status.get("load") or {}
     if load:
+        # `headroom_units`: the same figure under the name status gave it first (the key stays)
+        spare = status.get("spare_units", status.get("headroom_units", 0))
         lines.append(
             f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
-            f"{load.get('load_units', 0)} units; headroom {status.get('headroom_units', 0)} units"
+            f"{load.get('load_units', 0)} units; spare capacity {spare} units"
         )
     desired = status.get("desired") or {}
     for provider, states in sorted((status.get("fleet") or {}).items()):

@@ -112,6 +112,13 @@ class SimulatedCloud:
         if settings.mode == "static":
             self._seed_static(context.now())
 
+    @property
+    def vm_capacity(self) -> float:
+        """Load units each of its VMs carries once booted: the provider's `capacity_units`, the one figure
+        the product reads for its servers too (chalicelib.domain.fleet.capacity_of), so the simulated
+        overload and the planner's idea of capacity come from the same place."""
+        return self.settings.capacity_units
+
     def __repr__(self) -> str:
         return f"SimulatedCloud({self.name!r}, mode={self.settings.mode})"
 
@@ -313,7 +320,7 @@ class SimulatedCloud:
                 if vm.status == "pending" and vm.ready_at <= now:
                     vm.status = "running"
                     self.world.add_bbb_server(
-                        vm.name, vm.secret, self.settings.capacity_units, vm.ready_at, answering=vm.healthy
+                        vm.name, vm.secret, self.vm_capacity, vm.ready_at, answering=vm.healthy
                     )
 
     def _power_off(self, vm: SimVm, now: datetime, status: str) -> None:
@@ -360,6 +367,6 @@ class SimulatedCloud:
                         [[now, None]],
                     )
                 vm = self._vms[vm_id]
-                self.world.add_bbb_server(name, vm.secret, self.settings.capacity_units, now)
+                self.world.add_bbb_server(name, vm.secret, self.vm_capacity, now)
                 if name not in registered:
                     self.world.add_server(self.world.url_for(name), vm.secret, state="enabled", online=True)
