@@ -15,7 +15,7 @@ from chalicelib.render import action_json, dns_json
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.records import transition
 from tests.support.builders import T0
-from tests.support.fakes import FakeScalelite
+from tests.support.fakes import Clock, FakeProvider, FakeScalelite
 
 SETTINGS = parse_settings(
     {
@@ -60,14 +60,6 @@ class FakeDns:
         return [f"{operation} {r}" for r in records]
 
 
-class DestroyingProvider:
-    def __init__(self):
-        self.destroyed: list[str] = []
-
-    def destroy(self, vm_id):
-        self.destroyed.append(vm_id)
-
-
 def runtime(fail=()):
     store = MemoryStateStore(cluster="t")
     dns = FakeDns(store, fail)
@@ -76,7 +68,7 @@ def runtime(fail=()):
         SETTINGS,
         store=store,
         scalelite=FakeScalelite(),
-        providers={"cheap": DestroyingProvider()},
+        providers={"cheap": FakeProvider("cheap", Clock(T0))},
         dns=dns,
         clock=lambda: T0,
     )
@@ -138,5 +130,5 @@ def test_a_vm_destroyed_this_tick_loses_its_records_and_gets_none_again():
         decision(DnsChange("create", A1, A1.name, "cheap", "planned before the replace"), actions=[replace]),
         Fleet((server,)),
     )
-    assert rt.providers["cheap"].destroyed == [f"id-{A1.name}"]
+    assert [c for c in rt.providers["cheap"].asked if c[0] == "destroy"] == [("destroy", f"id-{A1.name}")]
     assert dns.asked == [("delete", A1, True)] and dns.held == set()
