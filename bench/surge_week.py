@@ -36,7 +36,7 @@ REPLAY = """
 import json, sys
 from collections import Counter
 from zoneinfo import ZoneInfo
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.sim.simulate import simulate
 from chalicelib.sim.traces import read_trace
 week, policy, *history = sys.argv[1:]

@@ -11,7 +11,8 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from chalicelib.config import Settings, load_settings
+from chalicelib.config import Settings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.fleet import Server
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.policy import allocate, plan_report, with_headroom
@@ -464,7 +465,7 @@ def with_environment(settings: Settings) -> Settings:
     )
     if not state and not chat:
         return settings
-    from chalicelib.config import parse_settings
+    from chalicelib.config_file import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}

@@ -1,23 +1,20 @@
 """Configuration: one pydantic model tree, validated once at start (errors name the field).
 
-Loaded from a TOML file (`--config PATH`) or the built-in demo configuration (`default.toml` beside this
-file), which reproduces the seed's fleet: 96 owned servers plus two hourly hosters with quotas 150 and 50.
+Read by chalicelib/config_file.py from a TOML file (`--config PATH`) or the built-in demo configuration
+(`default.toml`), which reproduces the seed's fleet: 96 owned servers plus two hourly hosters with quotas
+150 and 50. The domain reads these models, so this file imports no adapter and no loader.
 Secrets never live here: each names the environment variable (or SSM/Secrets Manager parameter) it
 comes from.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.domain.load import LoadWeights
 from chalicelib.ports import BbbscaleError
-
-DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
 
 class Strict(BaseModel):
@@ -357,36 +354,3 @@ class Settings(Strict):
 
 class ConfigError(BbbscaleError):
     """The configuration file is missing, unreadable or invalid; the message names the field."""
-
-
-def _describe(error: ValidationError) -> str:
-    """Every problem at once, "field: message; field: message" (fixing one at a time is slow)."""
-    problems = []
-    for found in error.errors():
-        where = ".".join(str(p) for p in found["loc"]) or "(top level)"
-        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
-    return "; ".join(problems)
-
-
-def parse_settings(document: dict, source: str = "configuration") -> Settings:
-    """Validate a configuration document; a ConfigError names every invalid field."""
-    try:
-        settings = Settings.model_validate(document)
-    except ValidationError as error:
-        raise ConfigError(f"invalid {source}: {_describe(error)}") from None
-    from chalicelib.registry import check_kinds  # late: the registry imports adapters' settings models
-
-    check_kinds(settings)
-    return settings
-
-
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read and validate a TOML file (default: the built-in demo configuration)."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"invalid TOML in {path}: {error}") from None
-    return parse_settings(document, source=str(path))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.bootstrap import Runtime, check_secrets
-from chalicelib.config import ConfigError, load_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import load_settings
 from chalicelib.domain.fleet import Server, ServerState
 from tests.support.builders import T0
 from tests.support.cli_runs import config_file, run_program

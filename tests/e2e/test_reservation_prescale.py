@@ -19,7 +19,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib import bootstrap
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.chat_fakes import Receiver
 from tests.support.cli_runs import DEFAULT_TOML

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
-from chalicelib.config import parse_settings
+from chalicelib.config_file import parse_settings
 from tests.integration import (
     test_provider_cloudstack,
     test_provider_openstack,

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Runtime
-from chalicelib.config import parse_settings
+from chalicelib.config_file import parse_settings
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import DnsRecord, LaunchSpec
 from tests.provider_fakes.dns_zones import DRIVERS, SECRETS, ZONE, zone_of
