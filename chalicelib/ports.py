@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from chalicelib.domain.fleet import VM, Server
+# The values the ports carry are the domain's own (the domain imports no port); adapters and tests may
+# name them from here, beside the port that speaks them.
+from chalicelib.domain.dns import DnsRecord
+from chalicelib.domain.fleet import VM, ScaleliteServer, Server
 
 if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
     from chalicelib.domain.load import LoadSnapshot
@@ -57,20 +60,6 @@ class ConflictError(BbbscaleError):
 
 
 # --- Scalelite ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ScaleliteServer:
-    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
-
-    id: str
-    url: str
-    secret: str = field(repr=False)
-    state: str  # enabled | cordoned | disabled
-    online: bool
-    load: float | None  # None when Scalelite says "unavailable"
-    load_multiplier: float = 1.0
-    tag: str | None = None
-
-
 class Scalelite(Protocol):
     """Scalelite's BBB API (getMeetings) and server admin API. Nothing automatic calls panicServer."""
 
@@ -116,16 +105,6 @@ class Provider(Protocol):
 
 
 # --- DNS ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DnsRecord:
-    """One address record of a server's name: `name` is relative to the zone (`bbbscale-demo-ovh-7`),
-    `type` A or AAAA, `address` the VM's public IP."""
-
-    name: str
-    type: str
-    address: str
-
-
 @runtime_checkable
 class Dns(Protocol):
     """The zone that names each server (Let's Encrypt's HTTP-01 challenge at first boot needs it).

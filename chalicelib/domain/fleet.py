@@ -1,7 +1,8 @@
 """The fleet as bbbscale knows it: servers, their lifecycle states, and provider VMs.
 
 Pure data. A `Server` is bbbscale's persisted record of one BBB server; a `VM` is what a provider's API
-reports. Reconciliation (service/reconcile.py) matches the two by name and provider id.
+reports, and reconciliation (domain/reconcile.py) matches the two by name and provider id; a
+`ScaleliteServer` is what Scalelite's getServers reports of a server.
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ class Server:
     def moved(self, state: ServerState, now: datetime, reason: str, **changes) -> Server:
         """The same server in a new state, with the reason recorded."""
         return replace(self, state=state, since=now, reason=reason, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleliteServer:
+    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    state: str  # enabled | cordoned | disabled
+    online: bool
+    load: float | None  # None when Scalelite says "unavailable"
+    load_multiplier: float = 1.0
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
