@@ -111,14 +111,13 @@ def render_user_data(runtime, server) -> str:
     their pool, tag the VM with it, and refuse to run without the master key — so for them this
     returns "" (LaunchSpec's "render it for me"). Any other provider (the simulated cloud) gets the
     full document, with the secret the core itself registers: `runtime.server_secret(server)`."""
-    from chalicelib.adapters.providers.base import HostedProvider
     from chalicelib.registry import PROVIDERS, resolve
 
     provider = runtime.settings.providers.get(server.provider)
     if provider is None:
         raise ProviderError(f"no provider {server.provider!r} for server {server.name}")
     cls = resolve(PROVIDERS, provider.kind, "provider kind")
-    if isinstance(cls, type) and issubclass(cls, HostedProvider):
+    if getattr(cls, "renders_user_data", False):  # HostedProvider says so (base.py builds on this file)
         return ""
     boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
     turn = (runtime.secret(boot.turn_secret_env) or "") if boot.turn_server else ""
