@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.domain.load import LoadWeights
-from chalicelib.ports import BbbscaleError
+from chalicelib.errors import BbbscaleError
 
 
 class Strict(BaseModel):

@@ -12,20 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-# The values the ports carry are the domain's own (the domain imports no port); adapters and tests may
-# name them from here, beside the port that speaks them.
+# The values the ports carry are the domain's own (the domain imports no port), and the root error sits
+# below the settings model (errors.py); adapters and tests may name them all from here.
 from chalicelib.domain.dns import DnsRecord
 from chalicelib.domain.fleet import VM, ScaleliteServer, Server
+from chalicelib.errors import BbbscaleError
 
 if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
     from chalicelib.domain.load import LoadSnapshot
 
 
 # --- errors every adapter raises, so the service can tell "failed" from "unknown" -------------------
-class BbbscaleError(Exception):
-    """Base of every error bbbscale reports as one clear line."""
-
-
 class ApiError(BbbscaleError):
     """A BBB/Scalelite API answered FAILED. `key` is the messageKey (e.g. checksumError, internalError)."""
 
