@@ -13,12 +13,35 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.domain.load import LoadWeights
 from chalicelib.errors import BbbscaleError
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoadWeights(Strict):
+    """Cost of a meeting in load units. Defaults and their sources (docs/scalelite-and-bbb.md):
+
+    - an 8-core server carries ~200 typical users (BBB FAQ) — with these weights a typical class of 25
+      (1 webcam, 5 mics, listen-only rest) costs ~38 units, 8 such classes ~300 = one server;
+    - per room 5 (bbblb's 5/meeting; b3lb uses 30): each room has its own FreeSWITCH conference and
+      mediasoup router;
+    - per voice 0.5 (bbblb): an open mic is a two-way stream mixed by FreeSWITCH; listen-only is cheaper;
+    - webcams dominate: 20 users all on webcam = 400 streams (20 in, 380 out), so a published stream
+      costs 1 and each delivered copy (webcams x viewers) 0.1: that room costs ~90 units, 3 per server.
+    - young rooms: Scalelite counts a meeting younger than 15 min as at least 15 users, since pupils are
+      still joining; we do the same so a fresh 08:00 room reserves its seats.
+    """
+
+    room: float = Field(5.0, ge=0)
+    participant: float = Field(1.0, ge=0)
+    voice: float = Field(0.5, ge=0)
+    listen_only: float = Field(0.1, ge=0)
+    webcam: float = Field(1.0, ge=0)
+    delivered_webcam: float = Field(0.1, ge=0)
+    young_room_minutes: float = Field(15.0, ge=0)
+    young_room_participants: int = Field(15, ge=0)
 
 
 class Headroom(Strict):

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from chalicelib.domain.load import LoadWeights, Meeting, meeting_units
+from chalicelib.config import LoadWeights
+from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
 
 FIELDS = ("meeting_id", "start", "end", "participants", "voice", "video", "listen_only")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.domain.load import LoadWeights
+from chalicelib.config import LoadWeights
 from chalicelib.sim.schoolday import SEED, generate_closure_day, generate_day, generate_week
 from chalicelib.sim.traces import (
     TraceError,
