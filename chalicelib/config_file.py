@@ -14,7 +14,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from chalicelib.config import ConfigError, Settings
-from chalicelib.registry import PROVIDERS, resolve
+from chalicelib.domain.dns import Naming
+from chalicelib.registry import DNS_DRIVERS, PROVIDERS, resolve
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -62,9 +63,53 @@ def check_kinds(settings: Settings) -> None:
                 f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
             ) from None
     if settings.dns is not None:
-        from chalicelib.adapters.dns.base import check_dns  # imported only when there is a [dns] section
-
         check_dns(settings)
+
+
+#: Provider kinds whose servers do not boot the prepared image (no `boot.domain` to match).
+_NO_BOOT = ("static", "simulated")
+
+
+def check_dns(settings: Settings) -> None:
+    """Validate `[dns]`: a known driver, its options, and names that match what each provider's servers
+    wait for at first boot (`<server>.<boot.domain>`). Errors name the field. Here, not in the DNS
+    adapter, since it holds the DNS settings against the providers' boot options."""
+    from chalicelib.adapters.providers.userdata import BootOptions  # only with a [dns] section
+
+    dns = settings.dns
+    assert dns is not None
+    if dns.driver not in DNS_DRIVERS:
+        raise ConfigError(
+            f"invalid configuration: dns.driver: unknown DNS driver {dns.driver!r}; "
+            f"choose one of: {', '.join(sorted(DNS_DRIVERS))}"
+        )
+    cls = resolve(DNS_DRIVERS, dns.driver, "DNS driver")
+    try:
+        cls.Options.model_validate(dns.options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid configuration: dns.options.{where}: {first['msg']}") from None
+    naming = Naming(dns.name, settings.cluster)
+    for name, provider in settings.providers.items():
+        if provider.mode == "static" or provider.kind in _NO_BOOT:
+            continue
+        try:
+            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
+        except ValidationError:
+            continue  # the provider's own check names that error
+        if boot.hostnames:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.hostnames: a hostname pool cannot be "
+                "combined with [dns] (records are named after the servers)"
+            )
+        sample = f"bbbscale-{settings.cluster}-{name}-1"
+        made, awaited = f"{naming.record_name(sample)}.{dns.zone}", f"{sample}.{boot.domain}"
+        if made != awaited:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.domain: its servers wait for "
+                f"{awaited} but [dns] makes {made} (set boot.domain = {made.split('.', 1)[1]!r})"
+            )
 
 
 def _describe(error: ValidationError) -> str:

@@ -141,4 +141,4 @@ def test_the_checks_catch_what_they_are_for():
     assert upward(house, "chalicelib.domain.") == ["chalicelib.domain.b -> chalicelib.ports"]
     assert upward(house, "chalicelib.config") == []
     assert "chalicelib.config" in GRAPH["chalicelib.domain.planner"]
-    assert "chalicelib.adapters.dns.base" in GRAPH["chalicelib.config_file"]  # imported inside a function
+    assert "chalicelib.adapters.providers.userdata" in GRAPH["chalicelib.config_file"]  # inside a function
