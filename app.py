@@ -51,23 +51,25 @@ def _one_line_errors(handler):
 def capacity_check(event):
     """One capacity check: the same service function as `bbbscale tick`. When its services are missing
     it logs one line and returns {"error": ...} (the next minute tries again)."""
-    from chalicelib.bootstrap import runtime_from_environment
+    from chalicelib.fleets import from_environment
     from chalicelib.observability import emit_tick_metrics, log_tick, metrics
 
     try:
-        runtime = runtime_from_environment()
-        result = runtime.tick(dry_run=False)
+        wiring = from_environment()
+        result = wiring.tick(dry_run=False)
     except Exception as error:
         said = unavailable_reason(error)
         if said is None:
             raise
         log.error("capacity_check: %s", said)
         return {"error": said}
-    log_tick(result, runtime.settings.cluster)
-    emit_tick_metrics(metrics, result, runtime.settings.cluster)
+    log_tick(result, wiring.settings.cluster)
+    emit_tick_metrics(metrics, result, wiring.settings.cluster)
     from chalicelib.service.guard_function import start_guard_run
 
-    started = start_guard_run(runtime, runtime.clock(), GUARD_INVOKER or _invoke_guard, _load_units(result))
+    started = start_guard_run(
+        wiring.settings, wiring.store, wiring.clock(), GUARD_INVOKER or _invoke_guard, _load_units(result)
+    )
     if started is not None:
         result["guard_run"] = started
     return result
@@ -103,36 +105,36 @@ def burst_guard(event, context):
     cordons servers Scalelite would herd the burst onto and enables them again (updateServer only)."""
     import time
 
-    from chalicelib.bootstrap import runtime_from_environment
+    from chalicelib.fleets import from_environment
     from chalicelib.service.guard_function import run_guard_function
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
-    return run_guard_function(runtime_from_environment(), event or {}, remaining, time.sleep)
+    return run_guard_function(from_environment().ports(), event or {}, remaining, time.sleep)
 
 
-def _runtime():
-    """The runtime for this request; tests point chalicelib.bootstrap.RUNTIME_FACTORY at a fake."""
-    from chalicelib import bootstrap
+def _wiring():
+    """The wiring for this request; tests point chalicelib.fleets.WIRING_FACTORY at their own."""
+    from chalicelib import fleets
 
-    return bootstrap.runtime_from_environment()
+    return fleets.from_environment()
 
 
-def _dispatch(runtime, job: Job) -> None:
+def _dispatch(wiring, job: Job) -> None:
     global DISPATCHER, _BUILT
     built_for, built = _BUILT
-    if DISPATCHER is None or (DISPATCHER is built and built_for != runtime.settings.chat):
-        DISPATCHER = dispatcher_for(runtime.settings.chat, lambda queued: run_job(_runtime(), queued))
-        _BUILT = (runtime.settings.chat, DISPATCHER)
+    if DISPATCHER is None or (DISPATCHER is built and built_for != wiring.settings.chat):
+        DISPATCHER = dispatcher_for(wiring.settings.chat, lambda queued: run_job(_wiring(), queued))
+        _BUILT = (wiring.settings.chat, DISPATCHER)
     try:
         DISPATCHER.submit(job)
     except BbbscaleError as error:  # the change is stored; the next scheduled check acts on it
         log.warning("follow-up check not queued: %s", error)
 
 
-def _secret(runtime, name: str) -> str | None:
-    # looked up per request (the environment first, then SSM/Secrets Manager on AWS, as the runtime
+def _secret(wiring, name: str) -> str | None:
+    # looked up per request (the environment first, then SSM/Secrets Manager on AWS, as the wiring
     # does it): Chalice patches stage environment variables only while handling an invocation
-    return runtime.secret(name) or None
+    return wiring.secret(name) or None
 
 
 def _answer(status: int, body: dict) -> Response:
@@ -159,8 +161,8 @@ def _too_large() -> Response | None:
 @_one_line_errors
 def closure_webhook():
     """A school-closure announcement (docs/contract.md): 202 stored, 200 repeated, 400/401/409/503."""
-    runtime = _runtime()
-    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
+    wiring = _wiring()
+    secret = _secret(wiring, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
     headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
@@ -169,7 +171,7 @@ def closure_webhook():
             secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
         )
         receipt = closures.accept(
-            runtime.store, body, now, runtime.settings.timezone, headers.get("x-bbbscale-timestamp")
+            wiring.store, body, now, wiring.settings.timezone, headers.get("x-bbbscale-timestamp")
         )
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
@@ -178,7 +180,7 @@ def closure_webhook():
     except ConflictError as error:
         return _answer(409, {"error": str(error)})
     if receipt.created:
-        _dispatch(runtime, Job(f"closure {receipt.reservation.id}", reservation_id=receipt.reservation.id))
+        _dispatch(wiring, Job(f"closure {receipt.reservation.id}", reservation_id=receipt.reservation.id))
     return _answer(202 if receipt.created else 200, closures.reservation_json(receipt.reservation))
 
 
@@ -186,8 +188,8 @@ def closure_webhook():
 @_one_line_errors
 def closure_cancel(reservation_id):
     """Cancel one reservation; signed like the announcement, over an empty body."""
-    runtime = _runtime()
-    secret = _secret(runtime, "BBBSCALE_WEBHOOK_SECRET")
+    wiring = _wiring()
+    secret = _secret(wiring, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
     headers, now = app.current_request.headers, datetime.now(UTC)
@@ -195,7 +197,7 @@ def closure_cancel(reservation_id):
         closures.verify_signature(
             secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), _raw_body(), now
         )
-        closures.cancel(runtime.store, reservation_id, now)
+        closures.cancel(wiring.store, reservation_id, now)
     except closures.SignatureError as error:
         return _answer(401, {"error": str(error)})
     except closures.NotFound as error:
@@ -207,8 +209,8 @@ def closure_cancel(reservation_id):
 @_one_line_errors
 def slack_command():
     """A Slack slash command, answered at once; slow work is posted later to its response_url."""
-    runtime = _runtime()
-    secret = _secret(runtime, "BBBSCALE_SLACK_SIGNING_SECRET")
+    wiring = _wiring()
+    secret = _secret(wiring, "BBBSCALE_SLACK_SIGNING_SECRET")
     if not secret:
         return _answer(503, {"error": "slack commands not configured"})
     refused = _too_large()
@@ -217,28 +219,28 @@ def slack_command():
     body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
     if not slack.verify(secret, body, headers, now):
         return _answer(401, {"error": "invalid Slack signature"})
-    if first_delivery(runtime, "slack", headers) is False:
+    if first_delivery(wiring.idempotency, "slack", headers) is False:
         return _answer(401, {"error": "replayed request refused (signature already used)"})
     command = slack.parse_slash(body)
 
     def serve() -> dict:
-        reply = commands.execute(command.text, runtime, command.caller, now)
+        reply = commands.execute(command.text, wiring, command.caller, now)
         if reply.followup:
             target = (
                 {"platform": "slack", "response_url": command.response_url} if command.response_url else None
             )
-            _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+            _dispatch(wiring, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return slack.reply_body(reply)
 
-    return _answer(200, once(runtime, request_key("slack", body), serve))
+    return _answer(200, once(wiring.idempotency, request_key("slack", body), serve))
 
 
 @app.route("/chat/rocketchat", methods=["POST"])
 @_one_line_errors
 def rocketchat_command():
     """A Rocket.Chat outgoing-webhook message; the JSON answer is posted to the room."""
-    runtime = _runtime()
-    token = _secret(runtime, "BBBSCALE_ROCKETCHAT_TOKEN")
+    wiring = _wiring()
+    token = _secret(wiring, "BBBSCALE_ROCKETCHAT_TOKEN")
     if not token:
         return _answer(503, {"error": "rocket.chat commands not configured"})
     refused = _too_large()
@@ -256,14 +258,15 @@ def rocketchat_command():
     now = datetime.now(UTC)
 
     def serve() -> dict:
-        reply = commands.execute(message.text, runtime, message.caller, now)
+        reply = commands.execute(message.text, wiring, message.caller, now)
         if reply.followup:
             target = {"platform": "rocketchat", "channel": message.channel}
-            _dispatch(runtime, Job(reply.followup.reason, reply.followup.reservation_id, target))
+            _dispatch(wiring, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return rocketchat.reply_body(reply)
 
     return _answer(
-        200, once(runtime, request_key("rocketchat", _raw_body(), document.get("message_id")), serve)
+        200,
+        once(wiring.idempotency, request_key("rocketchat", _raw_body(), document.get("message_id")), serve),
     )
 
 
@@ -276,4 +279,4 @@ def chat_jobs(event):
         except BbbscaleError as error:  # a stray message: drop it rather than have SQS redeliver it forever
             log.warning("SQS message ignored: %s", error)
             continue
-        run_job(_runtime(), job)
+        run_job(_wiring(), job)

@@ -65,17 +65,18 @@ def replay(args: tuple[float, float, bool]) -> dict:
 def spread(scale: float) -> dict:
     """Coefficients of variation across enabled servers, on minutes above half the fleet's capacity."""
     from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.domain.load import meeting_units
-    from chalicelib.service.forecasting import Forecaster, history_profile
     from chalicelib.sim.embedded import sim_runtime
     from chalicelib.sim.replay import Outcome, Replay
     from chalicelib.sim.simulate import WARMUP
+    from chalicelib.sim.traces import history_profile
 
     settings = _settings(20.0)
     trace, history = _traces(scale, True)
     start = min(m.start for m in trace).replace(second=0, microsecond=0) - WARMUP
     end = max(m.end for m in trace)
-    forecaster = Forecaster(settings, profile=history_profile(settings, history))
+    forecaster = forecast_for(settings, profile=history_profile(settings, history))
     units_cv, count_cv, utilisation = [], [], []
     with sim_runtime(
         settings, start, http=False, store=MemoryStateStore(cluster=settings.cluster), forecaster=forecaster

@@ -79,7 +79,7 @@ def guard_runtime(url: str, servers: list[dict]):
     timetable's class start a minute from now (so the guard is in its window, idle)."""
     from chalicelib.adapters.scalelite.client import ScaleliteClient
     from chalicelib.adapters.state.memory import MemoryStateStore
-    from chalicelib.bootstrap import Runtime
+    from chalicelib.bootstrap import Wiring
     from chalicelib.config_file import load_settings
     from chalicelib.domain.fleet import Server, ServerState
 
@@ -100,7 +100,7 @@ def guard_runtime(url: str, servers: list[dict]):
             Server(s["name"], "owned", ServerState.SERVING, now, 300.0, url=s["url"], scalelite_id=s["id"])
         )
     client = ScaleliteClient(settings.scalelite, SECRET)
-    return Runtime(settings, store=store, scalelite=client, clock=lambda: datetime.now(UTC))
+    return Wiring(settings, store=store, scalelite=client, clock=lambda: datetime.now(UTC))
 
 
 def one_run(args, seed: int) -> dict:
@@ -113,7 +113,9 @@ def one_run(args, seed: int) -> dict:
     try:
         fleet = json.loads(child.stdout.readline())
         rt = guard_runtime(fleet["url"], fleet["servers"])
-        guard = rt.guard
+        from chalicelib.service.guard import burst_guard
+
+        guard = burst_guard(rt.ports())
         cordons: list[tuple[float, str]] = []
         real_set_state = rt.scalelite.set_state
 

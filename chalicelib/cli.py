@@ -1,5 +1,5 @@
-"""The `bbbscale` command (also `python -m chalicelib`). Thin: parse arguments, build a Runtime, call the
-service, print. Exit 0 success, 1 the work failed, 2 bad usage or invalid configuration; a failure is
+"""The `bbbscale` command (also `python -m chalicelib`). Thin: parse arguments, get the fleet it runs on
+(chalicelib/fleets.py), call the service, print. Exit 0 success, 1 the work failed, 2 bad usage or invalid configuration; a failure is
 one clear line on stderr, never a traceback (docs/contract.md).
 """
 
@@ -150,7 +150,7 @@ def cmd_load(args, settings) -> int:
 
 
 def cmd_plan(args, settings) -> int:
-    from chalicelib.bootstrap import Runtime
+    from chalicelib.service.status import plan as plan_for
 
     if args.users < 0:
         raise UsageError("--users must be >= 0")
@@ -160,7 +160,7 @@ def cmd_plan(args, settings) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
     if args.room_size is not None and not (math.isfinite(args.room_size) and args.room_size >= 1):
         raise UsageError("--room-size must be a finite number >= 1")  # nan and inf pass a plain `< 1` test
-    plan = Runtime(settings).plan(args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
+    plan = plan_for(settings, args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
 
     def human(p):
         print(
@@ -178,10 +178,10 @@ def cmd_plan(args, settings) -> int:
 
 
 def cmd_tick(args, settings) -> int:
-    from chalicelib.sim.embedded import runtime_for
+    from chalicelib.fleets import for_command
 
-    with runtime_for(settings) as rt:
-        result = rt.tick(dry_run=args.dry_run)
+    with for_command(settings) as (wiring, _):
+        result = wiring.tick(dry_run=args.dry_run)
     from chalicelib.render import print_tick
 
     _emit(result, args.json, print_tick)
@@ -194,7 +194,7 @@ def cmd_tick(args, settings) -> int:
 
 
 def cmd_run(args, settings) -> int:
-    from chalicelib.sim.embedded import run_forever
+    from chalicelib.run import run_forever
 
     if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
         raise UsageError("--speed must be a number in (0, 3600]")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from chalicelib.config import ConfigError, Settings
 from chalicelib.domain.dns import Naming
-from chalicelib.registry import DNS_DRIVERS, PROVIDERS, resolve
+from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, resolve
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -45,12 +45,12 @@ def parse_settings(document: dict, source: str = "configuration") -> Settings:
 def check_kinds(settings: Settings) -> None:
     """Validate each provider's kind and its adapter options, and `[dns]`; errors name the field."""
     for name, provider in settings.providers.items():
-        if provider.kind not in PROVIDERS:
+        if provider.kind not in PROVIDER_KINDS:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.kind: unknown provider kind {provider.kind!r}; "
-                f"choose one of: {', '.join(sorted(PROVIDERS))}"
+                f"choose one of: {', '.join(sorted(PROVIDER_KINDS))}"
             )
-        cls = resolve(PROVIDERS, provider.kind, "provider kind")
+        cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
         options_model = getattr(cls, "Options", None)
         if options_model is None:
             continue

@@ -75,6 +75,20 @@ class BbbServer(Protocol):
     def recordings_pending(self) -> int: ...
 
 
+class BbbServers(Protocol):
+    """How the service reaches BBB servers directly: one by its URL and secret, or all of a list in
+    parallel (Scalelite's getMeetings fails whole when one server errors; this reads each on its own)."""
+
+    def server(self, url: str, secret: str, name: str | None) -> BbbServer: ...
+    def poll(self, servers: list[ScaleliteServer]) -> LoadSnapshot: ...
+
+
+#: The service's clock (UTC, aware); the simulator sets its own.
+Clock = Callable[[], datetime]
+#: A secret by name (environment, SSM or Secrets Manager), None when it is not set.
+SecretLookup = Callable[[str], "str | None"]
+
+
 # --- providers ---------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LaunchSpec:
@@ -201,10 +215,9 @@ class StateStore(Protocol):
 
 @dataclass(frozen=True)
 class ProviderContext:
-    """What an adapter gets besides its settings: the cluster name (for names and tags), the clock,
-    a secret lookup (environment, SSM or Secrets Manager), and, for the simulated cloud, its world."""
+    """What an adapter gets besides its settings: the cluster name (for names and tags), the clock and
+    a secret lookup (environment, SSM or Secrets Manager)."""
 
     cluster: str
     now: Callable[[], datetime]
     secret: Callable[[str], str | None]
-    world: object | None = None

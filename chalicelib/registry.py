@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
+#: The production providers: what the bootstrap builds from a configuration.
 PROVIDERS: dict[str, str] = {
-    "simulated": "chalicelib.sim.cloud:SimulatedCloud",
     "static": "chalicelib.adapters.providers.static:StaticPool",
     "openstack": "chalicelib.adapters.providers.openstack:OpenStackProvider",
     "cloudstack": "chalicelib.adapters.providers.cloudstack:CloudStackProvider",
@@ -19,6 +19,15 @@ PROVIDERS: dict[str, str] = {
     "ec2": "chalicelib.adapters.providers.ec2:Ec2Provider",
     "scaleway": "chalicelib.adapters.providers.scaleway:ScalewayProvider",
 }
+
+#: Kinds only the simulator builds (it hands each its world): valid in a configuration, never built by the
+#: production bootstrap.
+SIMULATED_PROVIDERS: dict[str, str] = {
+    "simulated": "chalicelib.sim.cloud:SimulatedCloud",
+}
+
+#: Every kind a configuration may name.
+PROVIDER_KINDS: dict[str, str] = {**PROVIDERS, **SIMULATED_PROVIDERS}
 
 DNS_DRIVERS: dict[str, str] = {
     "gandi_live": "chalicelib.adapters.dns.gandi:GandiLiveDns",

@@ -13,15 +13,23 @@ from datetime import datetime, timedelta
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.reconcile import GONE
-from chalicelib.ports import ApiError, BbbscaleError, ConflictError, ProviderError
+from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.observe import BACKOFF
+from chalicelib.service.records import transition
+
+
+def launch_spec(ports: FleetPorts, server: Server) -> LaunchSpec:
+    """What a new VM of `server` is created with: its name, user data, the cluster's tags, its image."""
+    tags = {"bbbscale:cluster": ports.settings.cluster, "bbbscale:provider": server.provider}
+    return LaunchSpec(name=server.name, user_data=ports.user_data(server), tags=tags, image=server.image)
 
 
 class Actuator:
-    """Applies actions for one tick through the runtime's ports."""
+    """Applies actions for one tick through the ports."""
 
-    def __init__(self, rt, now: datetime, holds=None, dns_records=None):
-        self.rt, self.now, self.settings = rt, now, rt.settings
+    def __init__(self, ports: FleetPorts, now: datetime, holds=None, dns_records=None):
+        self.ports, self.now, self.settings = ports, now, ports.settings
         self.holds = holds or (lambda: True)
         self.dns_records = dns_records  # this cluster's records as observed (None: no [dns] or unreadable)
         self.dns_report: list[dict] = []  # every DNS change made, with its outcome (tick --json "dns")
@@ -55,11 +63,11 @@ class Actuator:
 
     def _dns(self, changes) -> None:
         """DNS record changes, intent recorded before each call (service/dns.py); failures become holds."""
-        if not changes or self.rt.dns is None:
+        if not changes or self.ports.dns is None:
             return
         from chalicelib.service.dns import apply_changes
 
-        done, holds = apply_changes(self.rt, changes, self.now)
+        done, holds = apply_changes(self.ports.dns, self.ports.store, changes, self.now)
         self.dns_report += done
         self._dns_holds += holds
 
@@ -68,11 +76,11 @@ class Actuator:
         from chalicelib.service.dns import records_of_gone_vm
 
         self._destroyed.add(s.name)
-        self._dns(records_of_gone_vm(self.rt, s.name, s.provider, self.dns_records))
+        self._dns(records_of_gone_vm(self.ports, s.name, s.provider, self.dns_records))
 
     # --- transitions ------------------------------------------------------------------------------
     def _move(self, servers: dict, name: str, state: ServerState, reason: str, **changes) -> Server:
-        server = self.rt.transition(servers[name].moved(state, self.now, reason, **changes))
+        server = transition(self.ports.store, servers[name].moved(state, self.now, reason, **changes))
         servers[name] = server
         return server
 
@@ -80,13 +88,13 @@ class Actuator:
         return "held"
 
     def _start(self, action: Action, servers) -> str:
-        provider = self.rt.providers[action.provider]
+        provider = self.ports.providers[action.provider]
         p = self.settings.providers[action.provider]
         if p.mode == "power":
             return self._power_on(action, servers, provider)
         specs, names = [], []
         for _ in range(action.count or 0):
-            n = self.rt.store.servers.next_number(action.provider)
+            n = self.ports.store.servers.next_number(action.provider)
             name = f"bbbscale-{self.settings.cluster}-{action.provider}-{n}"
             record = Server(
                 name=name,
@@ -98,10 +106,10 @@ class Actuator:
                 created_at=self.now,
                 reason=action.reason,
             )
-            servers[name] = self.rt.transition(record)
-            specs.append(self.rt.launch_spec(servers[name]))
+            servers[name] = transition(self.ports.store, record)
+            specs.append(launch_spec(self.ports, servers[name]))
             names.append(name)
-        self.rt.progress(f"{action.provider}: creating {len(specs)} server(s)")
+        self.ports.progress(f"{action.provider}: creating {len(specs)} server(s)")
         try:
             vms = provider.create(specs)
         except ProviderError as error:
@@ -113,10 +121,10 @@ class Actuator:
         from chalicelib.service.dns import records_for_new_vm
 
         for vm in vms:  # its name must resolve before its first boot asks for a certificate
-            self._dns(records_for_new_vm(self.rt, vm))
+            self._dns(records_for_new_vm(self.ports, vm))
         for name in names:
-            vm = created.get(name)
-            if vm is not None:
+            made = created.get(name)
+            if made is not None:
                 from chalicelib.domain.reconcile import api_url
 
                 self._move(
@@ -124,9 +132,9 @@ class Actuator:
                     name,
                     ServerState.BOOTING,
                     "created at the provider",
-                    vm_id=vm.vm_id,
-                    url=api_url(vm.address),
-                    billed_since=vm.launched_at or self.now,
+                    vm_id=made.vm_id,
+                    url=api_url(made.address),
+                    billed_since=made.launched_at or self.now,
                 )
         missing = len(names) - len(created)
         return (
@@ -155,8 +163,8 @@ class Actuator:
         s = servers[action.server]
         if s.scalelite_id is None:
             multiplier = round(300.0 / s.capacity, 3)
-            added = self.rt.scalelite.add(
-                s.url, self.rt.server_secret(s), multiplier, self.settings.scalelite.server_tag
+            added = self.ports.scalelite.add(
+                s.url, self.ports.keys.of(s.name), multiplier, self.settings.scalelite.server_tag
             )
             s = self._move(servers, s.name, ServerState.REGISTERED, action.reason, scalelite_id=added.id)
         else:
@@ -168,14 +176,14 @@ class Actuator:
         s = servers[action.server]
         if s.state != ServerState.REGISTERED:
             return f"skipped: {s.name} is {s.state.value}"
-        self.rt.scalelite.set_state(s.scalelite_id, "enable")
+        self.ports.scalelite.set_state(s.scalelite_id, "enable")
         self._move(servers, s.name, ServerState.SERVING, action.reason)
         return "done"
 
     def _uncordon(self, action: Action, servers) -> str:
         s = servers[action.server]
         if s.scalelite_id:
-            self.rt.scalelite.set_state(s.scalelite_id, "enable")
+            self.ports.scalelite.set_state(s.scalelite_id, "enable")
         self._move(
             servers, s.name, ServerState.SERVING if s.scalelite_id else ServerState.BOOTING, action.reason
         )
@@ -184,7 +192,7 @@ class Actuator:
     def _cordon(self, action: Action, servers) -> str:
         s = servers[action.server]
         if s.scalelite_id:
-            self.rt.scalelite.set_state(s.scalelite_id, "cordon")
+            self.ports.scalelite.set_state(s.scalelite_id, "cordon")
         self._move(servers, s.name, ServerState.DRAINING, action.reason)
         return "done"
 
@@ -192,7 +200,7 @@ class Actuator:
         s = servers[action.server]
         if s.state == ServerState.BOOTING and s.scalelite_id is None:
             # Never registered in Scalelite, so it cannot hold a meeting: safe to destroy now.
-            self.rt.providers[s.provider].destroy(s.vm_id)
+            self.ports.providers[s.provider].destroy(s.vm_id)
             self._move(servers, s.name, ServerState.FAILED, action.reason)
             self._failure(s.provider, action.reason)
             self._gone(s)
@@ -208,7 +216,7 @@ class Actuator:
         if s.scalelite_id:
             # Last look right before acting: the server itself must still say it has no meeting.
             try:
-                left = len(self.rt.bbb(s).meetings().meetings)
+                left = len(self.ports.bbb_of(s).meetings().meetings)
             except BbbscaleError as error:
                 return f"held: {s.name} could not confirm it is empty ({error})"
             if left:
@@ -217,7 +225,7 @@ class Actuator:
             self._deregister(s)
             s = self._move(servers, s.name, ServerState.DRAINED, action.reason, scalelite_id=None)
         self._move(servers, s.name, ServerState.STOPPING, "stopping at the provider")
-        provider = self.rt.providers[s.provider]
+        provider = self.ports.providers[s.provider]
         if self.settings.providers[s.provider].mode == "power":
             provider.stop(s.vm_id)
             self._move(servers, s.name, ServerState.STOPPED, "stopped at the provider")
@@ -229,8 +237,10 @@ class Actuator:
 
     def _deregister(self, s: Server) -> None:
         """deleteServer; an id Scalelite no longer knows was already deleted (a lost answer, a killed tick)."""
+        if s.scalelite_id is None:  # never registered, or already deleted
+            return
         try:
-            self.rt.scalelite.delete(s.scalelite_id)
+            self.ports.scalelite.delete(s.scalelite_id)
         except ApiError as error:
             if error.key != "notFound":
                 raise
@@ -239,7 +249,7 @@ class Actuator:
     def _failure(self, provider: str, why: str) -> None:
         """Count a provider failure; after `failures_before_backoff` in a row, back off exponentially."""
         life = self.settings.lifecycle
-        table = dict(self.rt.store.settings.get(BACKOFF, None) or {})
+        table = dict(self.ports.store.settings.get(BACKOFF, None) or {})
         entry = dict(table.get(provider, {"count": 0}))
         entry["count"] = entry.get("count", 0) + 1
         over = entry["count"] - life.failures_before_backoff
@@ -248,10 +258,10 @@ class Actuator:
             entry["until"] = (self.now + timedelta(minutes=wait)).isoformat()
         entry["last"] = why[:200]
         table[provider] = entry
-        self.rt.store.settings.put(BACKOFF, table)
+        self.ports.store.settings.put(BACKOFF, table)
 
     def _recovered(self, provider: str) -> None:
-        table = dict(self.rt.store.settings.get(BACKOFF, None) or {})
+        table = dict(self.ports.store.settings.get(BACKOFF, None) or {})
         if provider in table:
             del table[provider]
-            self.rt.store.settings.put(BACKOFF, table)
+            self.ports.store.settings.put(BACKOFF, table)

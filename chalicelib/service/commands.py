@@ -20,6 +20,7 @@ from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
 from chalicelib.service import grammar
 from chalicelib.service.grammar import parse_command
+from chalicelib.service.status import plan, status
 
 if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
     from chalicelib.config import Settings
@@ -42,13 +43,10 @@ OPEN_TO_ALL = (grammar.Help, grammar.Status)
 
 
 class Runtime(Protocol):
-    """What commands need of chalicelib.bootstrap.Runtime."""
+    """What commands need: the validated settings and the state store."""
 
     settings: Settings
     store: StateStore
-
-    def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict: ...
-    def status(self) -> dict: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +122,9 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
         case grammar.Help(problem=problem):
             return Reply((f"I did not understand: {problem}.\n\n" if problem else "") + HELP)
         case grammar.Status():
-            return Reply(describe_status(runtime.status()))
+            return Reply(describe_status(status(runtime.settings, runtime.store, now)))
         case grammar.Plan(users=users):
-            return Reply(describe_plan(runtime.plan(users)))
+            return Reply(describe_plan(plan(runtime.settings, users)))
         case grammar.History():
             return Reply(describe_history(runtime.store.history.recent(limit=15)))
         case grammar.Reserve():

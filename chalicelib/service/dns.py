@@ -10,14 +10,15 @@ from datetime import datetime
 
 from chalicelib.domain.dns import DnsChange, Naming, address_records, public_ips
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import BbbscaleError, DnsRecord, HistoryEntry
+from chalicelib.ports import BbbscaleError, Dns, DnsRecord, HistoryEntry, StateStore
+from chalicelib.service.fleet_ports import FleetPorts
 
 
-def apply_changes(rt, changes, now: datetime) -> tuple[list[dict], list[dict]]:
+def apply_changes(dns: Dns, store: StateStore, changes, now: datetime) -> tuple[list[dict], list[dict]]:
     """Carry out `changes` in order. Returns (one report entry per change, a hold action per failure)."""
     done, holds = [], []
     for change in changes:
-        entry = apply_change(rt, change, now)
+        entry = apply_change(dns, store, change, now)
         done.append(entry)
         if entry["result"] != "done":
             holds.append(
@@ -33,46 +34,44 @@ def apply_changes(rt, changes, now: datetime) -> tuple[list[dict], list[dict]]:
     return done, holds
 
 
-def apply_change(rt, change: DnsChange, now: datetime) -> dict:
+def apply_change(dns: Dns, store: StateStore, change: DnsChange, now: datetime) -> dict:
     """One change: intent in the history, the call, its outcome in the history and the report entry."""
     entry = change.as_json()
-    line = f"dns {change.operation} {entry['record']} in {rt.dns.zone}"
+    line = f"dns {change.operation} {entry['record']} in {dns.zone}"
     detail = {"dns": entry, "server": change.server}
-    rt.store.history.record(
-        HistoryEntry(now, "action", f"{line}: {change.reason}", {**detail, "intent": True})
-    )
+    store.history.record(HistoryEntry(now, "action", f"{line}: {change.reason}", {**detail, "intent": True}))
     try:
         if change.operation == "create":
-            rt.dns.create(change.record)
+            dns.create(change.record)
         else:
-            rt.dns.delete(change.record)
+            dns.delete(change.record)
     except BbbscaleError as error:
         entry["result"] = f"failed: {error}"
     else:
         entry["result"] = "done"
-    rt.store.history.record(HistoryEntry(now, "action", f"{line}: {entry['result']}", {**detail}))
+    store.history.record(HistoryEntry(now, "action", f"{line}: {entry['result']}", {**detail}))
     return entry
 
 
-def records_for_new_vm(rt, vm: VM) -> list[DnsChange]:
+def records_for_new_vm(ports: FleetPorts, vm: VM) -> list[DnsChange]:
     """The records of a VM just created, when the provider already reported its address (else the next
     tick's reconciliation makes them as soon as it does)."""
-    if rt.settings.dns is None or rt.dns is None:
+    if ports.settings.dns is None or ports.dns is None:
         return []
-    name = Naming(rt.settings.dns.name, rt.settings.cluster).record_name(vm.name)
+    name = Naming(ports.settings.dns.name, ports.settings.cluster).record_name(vm.name)
     return [
         DnsChange("create", record, vm.name, vm.provider, f"{vm.name} created with address {record.address}")
-        for record in address_records(name, public_ips(vm), rt.settings.dns.ipv6)
+        for record in address_records(name, public_ips(vm), ports.settings.dns.ipv6)
     ]
 
 
 def records_of_gone_vm(
-    rt, server: str, provider: str, known: tuple[DnsRecord, ...] | None
+    ports: FleetPorts, server: str, provider: str, known: tuple[DnsRecord, ...] | None
 ) -> list[DnsChange]:
     """The records (as observed this tick) of a server whose VM was just destroyed."""
-    if rt.settings.dns is None or not known:
+    if ports.settings.dns is None or not known:
         return []
-    name = Naming(rt.settings.dns.name, rt.settings.cluster).record_name(server)
+    name = Naming(ports.settings.dns.name, ports.settings.cluster).record_name(server)
     return [
         DnsChange("delete", record, server, provider, f"{server}'s VM was destroyed")
         for record in known

@@ -23,8 +23,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from chalicelib.service.demand import lead_minutes
+
+if TYPE_CHECKING:  # annotations only: the forecast model brings the settings (pydantic)
+    from chalicelib.domain.forecast import SchoolCalendar
 
 SAMPLES_PREFIX = "load_slots:"  # + local date -> {slot's first minute of the day: max units}
 BUCKET_MINUTES = 5
@@ -33,22 +37,11 @@ TREND_WINDOW = timedelta(minutes=60)
 TREND_NOISE = 1.05  # ratios up to this are read as "as expected"
 
 
-def history_profile(settings, traces):
-    """A profile learned from whole traces (the demo's and the simulator's "last weeks")."""
-    from chalicelib.domain.forecast import LoadProfile
-    from chalicelib.sim.traces import load_series
-
-    samples = [point for trace in traces for point in load_series(trace, settings.weights)]
-    return LoadProfile.from_samples(
-        samples, settings.timezone, settings.forecast.history_weeks, BUCKET_MINUTES
-    )
-
-
 class Forecaster:
     """Callable `now -> (units, reason)` for the planner. With a store, it learns from recorded ticks
     (`record` after each tick); with a fixed `profile`, it uses that one (and still learns into it)."""
 
-    def __init__(self, settings, store=None, profile=None, calendar=None):
+    def __init__(self, settings, store=None, profile=None, *, calendar: SchoolCalendar):
         self.settings, self.store = settings, store
         self._fixed = profile.borrowing(settings.forecast) if profile is not None else None
         self._calendar = calendar
@@ -56,11 +49,7 @@ class Forecaster:
         self._memory_trail: list[tuple[datetime, float]] = []
 
     @property
-    def calendar(self):
-        if self._calendar is None:
-            from chalicelib.adapters.calendar import FrenchSchoolCalendar
-
-            self._calendar = FrenchSchoolCalendar.from_settings(self.settings.forecast)
+    def calendar(self) -> SchoolCalendar:
         return self._calendar
 
     def __call__(self, now: datetime) -> tuple[float, str]:
@@ -195,3 +184,13 @@ class Forecaster:
         if units > day.get(bucket, -1.0):
             day[bucket] = round(units, 1)
             self.store.settings.put(key, day)
+
+
+class NoForecast:
+    """The forecast switched off by hand (tests, benches): nothing expected, nothing learnt."""
+
+    def __call__(self, now: datetime) -> tuple[float, str]:
+        return 0.0, ""
+
+    def record(self, now: datetime, units: float | None) -> None:
+        return None

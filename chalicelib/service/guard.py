@@ -24,7 +24,8 @@ from chalicelib.domain.fleet import ServerState
 from chalicelib.domain.guard import GuardServer, decide_guard, spread
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
-from chalicelib.ports import BbbscaleError, HistoryEntry
+from chalicelib.ports import BbbscaleError, HistoryEntry, StateStore
+from chalicelib.service.fleet_ports import FleetPorts
 
 log = logging.getLogger("bbbscale.guard")
 
@@ -56,22 +57,39 @@ def default_room_units(settings) -> float:
     return meeting_units(room, weights, 0.0)
 
 
-def load_room_sizes(rt) -> RoomSizes:
+def load_room_sizes(store: StateStore, settings) -> RoomSizes:
     """The memory of room sizes as the store keeps it (empty at first)."""
-    return RoomSizes.from_json(rt.store.settings.get(ROOM_SIZES, None), default_room_units(rt.settings))
+    return RoomSizes.from_json(store.settings.get(ROOM_SIZES, None), default_room_units(settings))
 
 
-def learn_rooms(rt, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
+def room_sizes(ports: FleetPorts) -> RoomSizes:
+    """What each room weighed (the burst guard's expected sizes), as this process learns it: read from
+    the store once, then kept in the ports' memory."""
+    if ports.memory.room_sizes is None:
+        ports.memory.room_sizes = load_room_sizes(ports.store, ports.settings)
+    return ports.memory.room_sizes
+
+
+def burst_guard(ports: FleetPorts) -> BurstGuard | None:
+    """The burst guard over these ports (None when switched off in `[guard]`), built once per memory."""
+    if not ports.settings.guard.enabled:
+        return None
+    if not isinstance(ports.memory.guard, BurstGuard):
+        ports.memory.guard = BurstGuard(ports)
+    return ports.memory.guard
+
+
+def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
     """Feed the rooms the tick sees to the memory of room sizes: every 5 minutes, the rooms that have
     just settled (older than `fill_minutes`, younger than twice that), at real size; saved to the store
     now and then (the tick is its only writer)."""
     if snapshot is None or now.minute % 5:
         return
-    sizes, fill = rt.room_sizes, rt.settings.guard.fill_minutes * 60_000
-    real = rt.settings.weights.model_copy(update={"young_room_participants": 0})
+    sizes, fill = room_sizes(ports), ports.settings.guard.fill_minutes * 60_000
+    real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
     now_ms = now.timestamp() * 1000
-    guard = rt.guard
-    slots = slots or (guard.slots if guard is not None else SlotClock(rt.settings))
+    guard = burst_guard(ports)
+    slots = slots or (guard.slots if guard is not None else SlotClock(ports.settings))
     for m in snapshot.meetings:
         age = now_ms - m.create_time_ms
         if m.is_breakout or not m.create_time_ms or not fill <= age < 2 * fill:
@@ -79,42 +97,42 @@ def learn_rooms(rt, now: datetime, snapshot, slots: SlotClock | None = None) -> 
         sizes.learn(
             m.meeting_id, m.create_time_ms, meeting_units(m, real, 0.0), slots.slot_of_ms(m.create_time_ms)
         )
-    saved = getattr(rt, "_room_sizes_saved", None)
+    saved = ports.memory.saved
     if sizes.learned and (
         saved is None or (sizes.learned - saved[1] >= 200 and now - saved[0] >= timedelta(minutes=30))
     ):
-        rt.store.settings.put(ROOM_SIZES, sizes.as_json())
-        rt._room_sizes_saved = (now, sizes.learned)
+        ports.store.settings.put(ROOM_SIZES, sizes.as_json())
+        ports.memory.saved = (now, sizes.learned)
 
 
-def take_unreported(rt) -> list[str]:
+def take_unreported(store: StateStore) -> list[str]:
     """The guard's changes since the last tick took them (for the tick's report and its digest)."""
-    lines = rt.store.settings.get(GUARD_UNREPORTED, None) or []
+    lines = store.settings.get(GUARD_UNREPORTED, None) or []
     if lines:
-        rt.store.settings.put(GUARD_UNREPORTED, [])
+        store.settings.put(GUARD_UNREPORTED, [])
     return list(lines)
 
 
-def take_spread(rt) -> dict | None:
+def take_spread(store: StateStore) -> dict | None:
     """The spread the guard measured after a burst, once (for the tick's report and its metrics)."""
-    found = rt.store.settings.get(SPREAD_UNREPORTED, None)
+    found = store.settings.get(SPREAD_UNREPORTED, None)
     if found:
-        rt.store.settings.put(SPREAD_UNREPORTED, None)
+        store.settings.put(SPREAD_UNREPORTED, None)
     return found or None
 
 
-def guard_status(rt) -> dict:
+def guard_status(settings, store: StateStore) -> dict:
     """What `status` shows of the guard: on/off, the servers it holds out of placement and why, and how
     evenly the last burst landed."""
-    held = guard_cordons(rt.store.settings.get)
+    held = guard_cordons(store.settings.get)
     return {
-        "enabled": rt.settings.guard.enabled,
+        "enabled": settings.guard.enabled,
         "cordoned": [
             {"server": v.get("name"), "since": v.get("at"), "reason": v.get("reason")}
             for v in held.values()
             if not v.get("released")  # enabled again, watched a few minutes in case a poll undoes it
         ],
-        "last_spread": rt.store.settings.get(GUARD_SPREAD, None),
+        "last_spread": store.settings.get(GUARD_SPREAD, None),
     }
 
 
@@ -162,13 +180,13 @@ class SlotClock:
 
 
 class BurstGuard:
-    """The guard for one runtime. `check(now)` is one look; `next_check(now)` says when to look again."""
+    """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
-    def __init__(self, rt):
-        self.rt = rt
-        self.s = rt.settings.guard
-        self.real = rt.settings.weights.model_copy(update={"young_room_participants": 0})
-        self.slots = SlotClock(rt.settings)
+    def __init__(self, ports: FleetPorts):
+        self.ports = ports
+        self.s = ports.settings.guard
+        self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
+        self.slots = SlotClock(ports.settings)
         self._slot_cache: dict[int, str | None] = {}
         self._forecast: tuple[datetime, float] | None = None
         self._next: datetime | None = None
@@ -189,8 +207,8 @@ class BurstGuard:
     # --- what a room weighs --------------------------------------------------------------------------
     @property
     def sizes(self) -> RoomSizes:
-        """The runtime's memory of room sizes (the tick learns it; a Lambda run reads the store's)."""
-        return self.rt.room_sizes
+        """The process's memory of room sizes (the tick learns it; a Lambda run reads the store's)."""
+        return room_sizes(self.ports)
 
     # --- when --------------------------------------------------------------------------------------------
     def in_window(self, now: datetime) -> datetime | None:
@@ -209,7 +227,7 @@ class BurstGuard:
         self.looks += 1
         interval = timedelta(seconds=self.s.interval_seconds)
         try:
-            servers = self.rt.scalelite.servers()
+            servers = self.ports.scalelite.servers()
         except BbbscaleError as error:
             log.warning("guard: getServers failed: %s", error)
             self._next = now + interval
@@ -233,7 +251,7 @@ class BurstGuard:
                 self._spread_due = window_end
             self._active_until = max(self._active_until or now, window_end)
         active = self._active_until is not None and self._active_until > now
-        store = self.rt.store
+        store = self.ports.store
         held = guard_cordons(store.settings.get)
         if not active and not held and not any(s.state == "disabled" and s.online for s in servers):
             self._read.clear()
@@ -276,7 +294,7 @@ class BurstGuard:
     def _expected(self, now: datetime) -> float:
         """The forecast's units (what the burst is heading to), asked at most once a minute."""
         if self._forecast is None or now - self._forecast[0] >= timedelta(minutes=1):
-            self._forecast = (now, self.rt.forecast(now)[0])
+            self._forecast = (now, self.ports.forecast(now)[0])
         return self._forecast[1]
 
     def _costs(self, rooms: list[Meeting], tz) -> list[tuple[float, float, float]]:
@@ -377,8 +395,8 @@ class BurstGuard:
         """Each server's own getMeetings: in parallel over HTTP, one after another in process."""
         if not servers:
             return {}
-        if getattr(self.rt, "parallel_checks", True):
-            snapshot = self.rt.poll_servers(servers)
+        if self.ports.parallel_checks:
+            snapshot = self.ports.bbb.poll(servers)
             by_id: dict = {s.id: [] for s in servers}
             for m in snapshot.meetings:
                 by_id.setdefault(m.server, []).append(m)
@@ -387,7 +405,7 @@ class BurstGuard:
         out = {}
         for s in servers:
             try:
-                out[s] = list(self.rt.server_api(s).meetings().meetings)
+                out[s] = list(self.ports.bbb.server(s.url, s.secret, s.id).meetings().meetings)
             except BbbscaleError:
                 continue
         return out
@@ -428,11 +446,11 @@ class BurstGuard:
                 held.pop(server_id)  # gone, drained by the tick, or enabled for good: no longer the guard's
                 changed = True
         if changed:
-            self.rt.store.settings.put(GUARD_CORDONS, held)
+            self.ports.store.settings.put(GUARD_CORDONS, held)
         if done:
-            lines = self.rt.store.settings.get(GUARD_UNREPORTED, None) or []
+            lines = self.ports.store.settings.get(GUARD_UNREPORTED, None) or []
             lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
-            self.rt.store.settings.put(GUARD_UNREPORTED, lines[-50:])
+            self.ports.store.settings.put(GUARD_UNREPORTED, lines[-50:])
         return done
 
     def _set_states(self, actions) -> list:
@@ -441,12 +459,12 @@ class BurstGuard:
 
         def one(action):
             try:
-                self.rt.scalelite.set_state(action.server_id, action.action)
+                self.ports.scalelite.set_state(action.server_id, action.action)
                 return None
             except BbbscaleError as error:
                 return error
 
-        if len(actions) <= 1 or not getattr(self.rt, "parallel_checks", True):
+        if len(actions) <= 1 or not self.ports.parallel_checks:
             return [one(a) for a in actions]
         from concurrent.futures import ThreadPoolExecutor
 
@@ -454,7 +472,7 @@ class BurstGuard:
             return list(pool.map(one, actions))
 
     def _record(self, now: datetime, summary: str, action, result: str) -> None:
-        self.rt.store.history.record(
+        self.ports.store.history.record(
             HistoryEntry(now, "guard", summary, {**action.as_json(), "result": result}, actor="guard")
         )
 
@@ -467,16 +485,16 @@ class BurstGuard:
         if measured is None:
             return
         document = {"at": now.isoformat(), **measured.as_json()}
-        self.rt.store.settings.put(GUARD_SPREAD, document)
-        self.rt.store.settings.put(SPREAD_UNREPORTED, document)
-        self.rt.store.history.record(
+        self.ports.store.settings.put(GUARD_SPREAD, document)
+        self.ports.store.settings.put(SPREAD_UNREPORTED, document)
+        self.ports.store.history.record(
             HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
         )
 
     def measure_spread(self, now: datetime, servers=None):
         """Rooms and real load per serving server, now (None when no server carries a room)."""
-        servers = servers if servers is not None else self.rt.scalelite.servers()
-        records = {r.url.rstrip("/"): r for r in self.rt.store.servers.servers() if r.url}
+        servers = servers if servers is not None else self.ports.scalelite.servers()
+        records = {r.url.rstrip("/"): r for r in self.ports.store.servers.servers() if r.url}
         serving = [s for s in servers if s.online and s.state in ("enabled", "cordoned")]
         rows = []
         for server, rooms in self._meetings(serving).items():

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from chalicelib.ports import HistoryEntry
-from chalicelib.service.guard import SlotClock
+from chalicelib.ports import HistoryEntry, StateStore
+from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard import SlotClock, burst_guard
 
 log = logging.getLogger("bbbscale.guard")
 
@@ -16,69 +17,71 @@ GUARD_RUNNING = "guard_running_until"  # the end of the guard function's current
 LAST_LOAD = "guard_last_load"  # the capacity check's last load, to see a surge between two checks
 
 
-def guard_due(rt, now: datetime, load_units: float | None = None) -> str | None:
+def guard_due(settings, store: StateStore, now: datetime, load_units: float | None = None) -> str | None:
     """Why the guard function should run from now (a class start within `before_slot_minutes` plus a
     minute for the function to start, or in its window; or the load rising as fast as a surge), or
     None. Records the load for the next check's surge test."""
-    s = rt.settings.guard
+    s = settings.guard
     if not s.enabled:
         return None
-    store = rt.store.settings
+    kept = store.settings
     surge = None
-    last = store.get(LAST_LOAD, None)
+    last = kept.get(LAST_LOAD, None)
     if load_units is not None:
         if isinstance(last, list) and len(last) == 2:
             minutes = (now - datetime.fromisoformat(last[0])).total_seconds() / 60
             if 0 < minutes <= 5 and (load_units - float(last[1])) / minutes >= s.surge_load_per_minute:
                 surge = f"load rising {(load_units - float(last[1])) / minutes:.0f} units a minute"
-        store.put(LAST_LOAD, [now.isoformat(), load_units])
-    running = store.get(GUARD_RUNNING, None)
+        kept.put(LAST_LOAD, [now.isoformat(), load_units])
+    running = kept.get(GUARD_RUNNING, None)
     if running and datetime.fromisoformat(running) > now + timedelta(minutes=1):
         return None
     before = timedelta(minutes=s.before_slot_minutes + 1)
     after = timedelta(minutes=s.after_slot_minutes)
-    for start in SlotClock(rt.settings).starts_around(now):
+    for start in SlotClock(settings).starts_around(now):
         if start - before <= now <= start + after:
             return f"class start at {start.strftime('%H:%M')}"
     return surge
 
 
-def start_guard_run(rt, now: datetime, invoke, load_units: float | None = None) -> dict | None:
+def start_guard_run(
+    settings, store: StateStore, now: datetime, invoke, load_units: float | None = None
+) -> dict | None:
     """Start the guard function (asynchronously, through `invoke(payload)`) when it is due and not
     running; records the run. Returns what was started, or None."""
-    reason = guard_due(rt, now, load_units)
+    reason = guard_due(settings, store, now, load_units)
     if reason is None:
         return None
-    until = now + timedelta(minutes=rt.settings.guard.max_run_minutes)
+    until = now + timedelta(minutes=settings.guard.max_run_minutes)
     payload = {"until": until.isoformat(), "reason": reason}
     try:
         invoke(payload)
     except Exception as error:  # noqa: BLE001 - the tick has done its work; the next one tries again
         log.warning("guard not started: %s", type(error).__name__)
         return {**payload, "started": False, "error": type(error).__name__}
-    rt.store.settings.put(GUARD_RUNNING, until.isoformat())
-    rt.store.history.record(
+    store.settings.put(GUARD_RUNNING, until.isoformat())
+    store.history.record(
         HistoryEntry(now, "guard", f"guard started until {until.strftime('%H:%M')}: {reason}", payload)
     )
     return {**payload, "started": True}
 
 
-def run_guard_function(rt, event: dict, remaining_seconds: float, sleep) -> dict:
+def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float, sleep) -> dict:
     """One run of the guard function: look until the event's `until`, within the Lambda's remaining
     time (a margin kept: 20 s, or a tenth of a shorter time), then say it stopped."""
-    now = rt.clock()
-    until = now + timedelta(minutes=rt.settings.guard.max_run_minutes)
+    now = ports.clock()
+    until = now + timedelta(minutes=ports.settings.guard.max_run_minutes)
     try:
         until = min(until, datetime.fromisoformat(str(event.get("until"))))
     except ValueError:
         pass
     margin = min(20.0, remaining_seconds / 10)
     until = min(until, now + timedelta(seconds=max(0.0, remaining_seconds - margin)))
-    guard = rt.guard
+    guard = burst_guard(ports)
     if guard is None:
         return {"looks": 0, "changes": 0, "reason": "guard disabled"}
     try:
-        guard.run(until, sleep, rt.clock)
+        guard.run(until, sleep, ports.clock)
     finally:
-        rt.store.settings.put(GUARD_RUNNING, None)
+        ports.store.settings.put(GUARD_RUNNING, None)
     return {"looks": guard.looks, "changes": guard.changes, "until": until.isoformat()}

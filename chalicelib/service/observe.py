@@ -11,13 +11,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Demand, Observation, ServerCheck
-from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.domain.fleet import VM, Fleet, Server, ServerState
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import read_overrides
 from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
+from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard import guard_cordons
+from chalicelib.service.records import save_quietly, transition
 
 RECENT_DESIRED = "recent_desired"
 BACKOFF = "provider_failures"
@@ -25,17 +27,17 @@ BACKOFF = "provider_failures"
 CHECK_STATES = (ServerState.BOOTING, ServerState.HEALTHY, ServerState.DRAINING)
 
 
-def _scalelite_servers(rt, problems: list[str]) -> dict[str, ScaleliteServer] | None:
+def _scalelite_servers(ports: FleetPorts, problems: list[str]) -> dict[str, ScaleliteServer] | None:
     try:
-        return {s.url.rstrip("/"): s for s in rt.scalelite.servers()}
+        return {s.url.rstrip("/"): s for s in ports.scalelite.servers()}
     except BbbscaleError as error:
         problems.append(f"Scalelite getServers failed: {error}")
         return None
 
 
-def _dns_records(rt, problems: list[str]):
+def _dns_records(ports: FleetPorts, problems: list[str]):
     """This cluster's records in the zone, or None (no [dns], or unreadable: records are then left alone)."""
-    dns = getattr(rt, "dns", None)
+    dns = ports.dns
     if dns is None:
         return None
     try:
@@ -46,13 +48,13 @@ def _dns_records(rt, problems: list[str]):
 
 
 def load_snapshot(
-    rt, registered: dict[str, ScaleliteServer] | None, problems: list[str]
+    ports: FleetPorts, registered: dict[str, ScaleliteServer] | None, problems: list[str]
 ) -> LoadSnapshot | None:
     """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own,
     read from the list Scalelite gave (`registered`). Never "no load" on a failure: None, with the reason
     in `problems`."""
     try:
-        return rt.scalelite.meetings()
+        return ports.scalelite.meetings()
     except ApiError as error:
         problems.append(f"Scalelite getMeetings answered {error.key}")
         if error.key != "internalError" or registered is None:
@@ -60,19 +62,19 @@ def load_snapshot(
     except BbbscaleError as error:
         problems.append(f"Scalelite getMeetings failed: {error}")
         return None
-    return rt.poll_servers(
+    return ports.bbb.poll(
         list(registered.values())
     )  # it polls the online enabled/cordoned ones, as Scalelite
 
 
-def _as_serving(rt, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
+def _as_serving(ports: FleetPorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
     """Scalelite's list as reconciliation must read it: a server the burst guard cordoned (or that the
     poller disabled after the guard's cordon) is still serving, not draining (never stopped for it); so
     is a server enabled minutes ago that Scalelite shows disabled (its poller saves the records it read
     at the start of a round: an enable made during the round is undone, and the guard enables it again)."""
     if not registered:
         return registered
-    held = guard_cordons(rt.store.settings.get)
+    held = guard_cordons(ports.store.settings.get)
     fresh = {
         r.url.rstrip("/")
         for r in records
@@ -88,9 +90,9 @@ def _as_serving(rt, registered, records, now: datetime) -> dict[str, ScaleliteSe
     }
 
 
-def _check(rt, server: Server) -> ServerCheck:
+def _check(ports: FleetPorts, server: Server) -> ServerCheck:
     """Ask one server directly: health while booting, meetings and recordings while draining."""
-    bbb = rt.bbb(server)
+    bbb = ports.bbb_of(server)
     try:
         if server.state == ServerState.DRAINING:
             meetings = len(bbb.meetings().meetings)
@@ -100,26 +102,27 @@ def _check(rt, server: Server) -> ServerCheck:
         return ServerCheck(healthy=False, problem=str(error))
 
 
-def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
+def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
     """Gather one tick's observation. Returns it with the records reconciliation changed (already saved
     unless `persist` is False, as in a dry run)."""
     problems: list[str] = []
-    records = rt.store.servers.servers()
-    listed, unreachable = {}, set()
-    for name, provider in rt.providers.items():
+    records = ports.store.servers.servers()
+    listed: dict[str, list[VM] | None] = {}
+    unreachable: set[str] = set()
+    for name, provider in ports.providers.items():
         try:
             listed[name] = provider.list()
         except BbbscaleError as error:
             listed[name] = None
             unreachable.add(name)
             problems.append(f"provider {name}: list failed: {error}")
-    registered = _scalelite_servers(rt, problems)
-    dns_records = _dns_records(rt, problems)
-    changed = reconcile(records, listed, _as_serving(rt, registered, records, now), rt.settings, now)
+    registered = _scalelite_servers(ports, problems)
+    dns_records = _dns_records(ports, problems)
+    changed = reconcile(records, listed, _as_serving(ports, registered, records, now), ports.settings, now)
     by_name = {r.name: r for r in records}
     for server in changed:
-        by_name[server.name] = rt.transition(server, persist) if persist else server
-    snapshot = load_snapshot(rt, registered, problems)
+        by_name[server.name] = transition(ports.store, server, persist) if persist else server
+    snapshot = load_snapshot(ports, registered, problems)
     if registered is not None:
         for name, r in list(by_name.items()):
             seen = registered.get(r.url) if r.url else None
@@ -129,17 +132,17 @@ def observe(rt, now: datetime, persist: bool = True) -> tuple[Observation, list[
             load = seen.load if seen.load is not None else r.load_units
             if offline != r.offline_ticks:  # persisted: it decides a replacement after N ticks
                 updated = replace(r, offline_ticks=offline, load_units=load, meetings=int(load))
-                by_name[name] = rt.save_quietly(updated) if persist else updated
+                by_name[name] = save_quietly(ports.store, updated) if persist else updated
 
     to_check = [r for r in by_name.values() if r.state in CHECK_STATES and r.url]
-    if len(to_check) <= 1 or not getattr(rt, "parallel_checks", True):
-        checks = {r.name: _check(rt, r) for r in to_check}
+    if len(to_check) <= 1 or not ports.parallel_checks:
+        checks = {r.name: _check(ports, r) for r in to_check}
     else:
         with ThreadPoolExecutor(max_workers=min(16, len(to_check))) as pool:
-            checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(rt, r), to_check)))
-    get = rt.store.settings.get
-    units, why = reserved(rt.store.reservations.reservations(), rt.settings, now)
-    f_units, f_why = rt.forecast(now)
+            checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(ports, r), to_check)))
+    get = ports.store.settings.get
+    units, why = reserved(ports.store.reservations.reservations(), ports.settings, now)
+    f_units, f_why = ports.forecast(now)
     recent = tuple((datetime.fromisoformat(t), d) for t, d in (get(RECENT_DESIRED, None) or []))
     backoff = {
         p: datetime.fromisoformat(v["until"]) for p, v in (get(BACKOFF, None) or {}).items() if v.get("until")

@@ -18,13 +18,10 @@ def request_key(platform: str, body: bytes, request_id: str | None = None) -> di
     return {"platform": platform, "id": request_id or hashlib.sha256(body).hexdigest()}
 
 
-def once(runtime, key: dict, work: Callable[[], dict]) -> dict:
-    """`work()` the first time `key` is seen within the hour; the stored answer after that."""
+def once(layer, key: dict, work: Callable[[], dict]) -> dict:
+    """`work()` the first time `key` is seen within the hour; the stored answer after that. `layer`: the
+    Powertools persistence layer the bootstrap built for the state backend."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-    from chalicelib.adapters.state.idempotency import persistence_layer
-
-    layer = persistence_layer(runtime.settings)
 
     @idempotent_function(
         data_keyword_argument="request",
@@ -37,7 +34,7 @@ def once(runtime, key: dict, work: Callable[[], dict]) -> dict:
     return run(request=key)
 
 
-def first_delivery(runtime, platform: str, headers: dict) -> bool | None:
+def first_delivery(layer, platform: str, headers: dict) -> bool | None:
     """False when this exact signed request (same signature and timestamp) was already received: a
     replay, refused rather than answered from the cache. A Slack retry says so (X-Slack-Retry-Num) and
     is let through to `once`, which answers it with the first answer without acting twice. None when
@@ -48,7 +45,7 @@ def first_delivery(runtime, platform: str, headers: dict) -> bool | None:
         return None
     mine = uuid.uuid4().hex
     seen = once(
-        runtime,
+        layer,
         {
             "platform": f"{platform}-signature",
             "id": hashlib.sha256(f"{stamp}:{signature}".encode()).hexdigest(),

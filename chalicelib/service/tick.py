@@ -15,6 +15,8 @@ from chalicelib.domain.load import load_report
 from chalicelib.domain.planner import decide
 from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
+from chalicelib.service.dry_run import describe
+from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import RECENT_DESIRED, observe
@@ -25,18 +27,20 @@ FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FA
 _STATE_WORDS = {state: state.value for state in ServerState}
 
 
-def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
+def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = False) -> dict:
     """Run one tick and return the `tick --json` document. A dry run observes and decides, records the
     decision in the history, and acts on nothing (not even reconciliation writes)."""
-    now = now or rt.clock()
+    now = now or ports.clock()
     owner = new_owner()
-    began = rt.clock()
+    began = ports.clock()
     lease = LeaseHold(
-        rt.store.lease,
+        ports.store.lease,
         owner,
-        lambda: now + (rt.clock() - began),  # the lease's time runs from the tick's `now` on rt's clock
-        rt.settings.lifecycle.lease_seconds,
-        heartbeat=getattr(rt, "lease_heartbeat", None),
+        lambda: (
+            now + (ports.clock() - began)
+        ),  # the lease's time runs from the tick's `now` on the ports' clock
+        ports.settings.lifecycle.lease_seconds,
+        heartbeat=ports.lease_heartbeat,
     )
     if not dry_run and not lease.take(now):
         hold = {
@@ -53,64 +57,69 @@ def run_tick(rt, now: datetime | None = None, dry_run: bool = False) -> dict:
             "actions": [hold],
             "version": __version__,
         }
-        rt.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
+        ports.store.history.record(HistoryEntry(now, "tick", hold["reason"], {}))
         return result
     try:
-        obs, _ = observe(rt, now, persist=not dry_run)
-        decision = decide(obs, rt.settings)
+        obs, _ = observe(ports, now, persist=not dry_run)
+        decision = decide(obs, ports.settings)
         dns: list[dict] = []
         if dry_run:
-            actions = [{**a.as_json(), "calls": rt.describe(a, obs.fleet)} for a in decision.actions]
-            dns = [{**c.as_json(), "calls": rt.dns.calls(c.operation, [c.record])} for c in decision.dns]
+            actions = [{**a.as_json(), "calls": describe(ports, a, obs.fleet)} for a in decision.actions]
+            zone = ports.dns
+            dns = [
+                {**c.as_json(), "calls": zone.calls(c.operation, [c.record])} for c in decision.dns if zone
+            ]
             fleet = obs.fleet
         else:
-            actuator = Actuator(rt, now, holds=lease.holds, dns_records=obs.dns_records)
+            actuator = Actuator(ports, now, holds=lease.holds, dns_records=obs.dns_records)
             actions = actuator.apply(decision, obs.fleet)
             dns = actuator.dns_report
-            _remember_desired(rt, now, decision)
-            rt.learn(now, decision.load_units)
-            if rt.settings.guard.enabled:
-                learn_rooms(rt, now, obs.snapshot)  # what each room weighs: the burst guard's projections
-            _forget_ended(rt, now)
-            fleet = Fleet(tuple(rt.store.servers.servers()))
-        result = report(now, dry_run, obs, decision, actions, fleet, rt.settings)
-        if rt.settings.dns is not None:
+            _remember_desired(ports, now, decision)
+            ports.learn(now, decision.load_units)
+            if ports.settings.guard.enabled:
+                learn_rooms(ports, now, obs.snapshot)  # what each room weighs: the burst guard's projections
+            _forget_ended(ports, now)
+            fleet = Fleet(tuple(ports.store.servers.servers()))
+        result = report(now, dry_run, obs, decision, actions, fleet, ports.settings)
+        if ports.settings.dns is not None:
             result["dns"] = dns
         result["tick_id"] = owner
         if not dry_run:
-            result["guard"] = take_unreported(rt)  # the burst guard's changes since the last tick
-            herding = take_spread(rt)  # how evenly the last burst landed, once
+            result["guard"] = take_unreported(ports.store)  # the burst guard's changes since the last tick
+            herding = take_spread(ports.store)  # how evenly the last burst landed, once
             if herding:
                 result["herding"] = herding
-        rt.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
+        ports.store.history.record(HistoryEntry(now, "tick", summary(result), _history_detail(result)))
         if not dry_run:
-            rt.notify(result)
+            ports.announce(result)
         return result
     finally:
         if not dry_run:
             lease.release()
 
 
-def _remember_desired(rt, now: datetime, decision: Decision) -> None:
+def _remember_desired(ports: FleetPorts, now: datetime, decision: Decision) -> None:
     """Keep the desired counts of the stabilization window (scale-down waits until it is covered)."""
-    window = timedelta(minutes=rt.settings.lifecycle.stabilization_minutes + 2 * rt.settings.interval_minutes)
+    window = timedelta(
+        minutes=ports.settings.lifecycle.stabilization_minutes + 2 * ports.settings.interval_minutes
+    )
     kept = [
         (t, d)
-        for t, d in (rt.store.settings.get(RECENT_DESIRED, None) or [])
+        for t, d in (ports.store.settings.get(RECENT_DESIRED, None) or [])
         if datetime.fromisoformat(t) >= now - window
     ]
     kept.append((now.isoformat(), decision.desired))
-    rt.store.settings.put(RECENT_DESIRED, kept)
+    ports.store.settings.put(RECENT_DESIRED, kept)
 
 
-def _forget_ended(rt, now: datetime) -> None:
+def _forget_ended(ports: FleetPorts, now: datetime) -> None:
     """Drop records that ended (destroyed, lost, failed, no registration left) a while ago, so a tick does
     not read a growing list; their transitions stay in the history, and a VM that would still show up
     under our tag is adopted again by reconciliation."""
-    horizon = now - timedelta(hours=rt.settings.lifecycle.forget_after_hours)
-    for server in rt.store.servers.servers():
+    horizon = now - timedelta(hours=ports.settings.lifecycle.forget_after_hours)
+    for server in ports.store.servers.servers():
         if server.state in FORGETTABLE and server.scalelite_id is None and server.since < horizon:
-            rt.store.servers.forget(server)
+            ports.store.servers.forget(server)
 
 
 def report(now, dry_run, obs: Observation, decision: Decision, actions, fleet: Fleet, settings) -> dict:

@@ -75,8 +75,10 @@ class SimulatedCloud:
             "else one random secret per VM",
         )
 
-    def __init__(self, name: str, settings: ProviderSettings, options, context: ProviderContext):
-        if not isinstance(context.world, SimWorld):
+    def __init__(
+        self, name: str, settings: ProviderSettings, options, context: ProviderContext, world: SimWorld
+    ):
+        if not isinstance(world, SimWorld):
             raise ProviderError(f"provider {name}: the simulated cloud needs a simulated world")
         self.name = name
         self.settings = settings
@@ -84,7 +86,7 @@ class SimulatedCloud:
             options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
         )
         self.context = context
-        self.world: SimWorld = context.world
+        self.world: SimWorld = world
         self._image_secret = (
             context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
         )

@@ -31,11 +31,12 @@ def run_demo(
     end: time = END,
 ) -> int:
     from chalicelib.adapters.state.sqlite import SqliteStateStore
-    from chalicelib.service.forecasting import Forecaster, history_profile
+    from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.sim.embedded import sim_runtime
     from chalicelib.sim.plot import plot_samples
     from chalicelib.sim.replay import Replay
     from chalicelib.sim.schoolday import generate_day
+    from chalicelib.sim.traces import history_profile
 
     tz = ZoneInfo(settings.timezone)
     t0 = datetime.combine(day, start, tz).astimezone(ZoneInfo("UTC"))
@@ -51,7 +52,7 @@ def run_demo(
     out = sys.stderr if as_json else sys.stdout
     with tempfile.TemporaryDirectory(prefix="bbbscale-demo-") as tmp:
         store = SqliteStateStore(f"{tmp}/state.sqlite3", cluster=settings.cluster)
-        forecaster = Forecaster(settings, profile=profile)
+        forecaster = forecast_for(settings, profile=profile)
         with sim_runtime(settings, t0, http=True, store=store, forecaster=forecaster) as (rt, world, clock):
             print(
                 f"bbbscale demo: {day.isoformat()} {start:%H:%M}-{end:%H:%M} {tz.key}, {len(trace):,} classes, "

@@ -59,10 +59,12 @@ def simulate(
     `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `progress(done, total)` is called now and
     then with simulated minutes done and to do (the CLI prints it on stderr)."""
     from chalicelib.adapters.state.memory import MemoryStateStore
-    from chalicelib.service.forecasting import Forecaster, history_profile
+    from chalicelib.bootstrap import forecaster as forecast_for
+    from chalicelib.service.guard import burst_guard
     from chalicelib.sim.embedded import sim_runtime
     from chalicelib.sim.oracle import oracle
     from chalicelib.sim.replay import Replay
+    from chalicelib.sim.traces import history_profile
 
     if not trace:
         raise BbbscaleError("the trace has no meetings")
@@ -77,7 +79,7 @@ def simulate(
     forecaster = None
     if run_settings.forecast.enabled:
         profile = history_profile(run_settings, history) if history else None
-        forecaster = Forecaster(run_settings, store=None if profile else store, profile=profile)
+        forecaster = forecast_for(run_settings, store=None if profile else store, profile=profile)
     began = time.perf_counter()
     with sim_runtime(
         run_settings,
@@ -88,9 +90,10 @@ def simulate(
         forecaster=forecaster,
         poll_interval_s=poll_interval,
     ) as (rt, world, clock):
-        guard = rt.guard
+        ports = rt.ports()
+        guard = burst_guard(ports)
         if guard is not None and history:
-            _seen_before(rt, history)
+            _seen_before(ports, history)
         replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
         total = max(1, int((end - start).total_seconds() // 60))
         spreads: list = []
@@ -200,13 +203,13 @@ def _herding(spreads) -> dict | None:
     }
 
 
-def _seen_before(rt, history) -> None:
+def _seen_before(ports, history) -> None:
     """What the tick would have learnt of each room's size in the history's weeks (each session at its
     steady size, at real size), as if bbbscale had watched them."""
-    from chalicelib.service.guard import SlotClock
+    from chalicelib.service.guard import SlotClock, room_sizes
     from chalicelib.sim.traces import steady_units
 
-    sizes, slots = rt.room_sizes, SlotClock(rt.settings)
+    sizes, slots = room_sizes(ports), SlotClock(ports.settings)
     slot_of: dict = {}
     for trace in history:
         for m in sorted(trace, key=lambda m: m.start):
@@ -214,7 +217,7 @@ def _seen_before(rt, history) -> None:
             if slot is None:
                 slot = slot_of[m.start] = slots.slot_of(m.start) or ""
             sizes.learn(
-                m.meeting_id, int(m.start.timestamp() * 1000), steady_units(m, rt.settings.weights), slot
+                m.meeting_id, int(m.start.timestamp() * 1000), steady_units(m, ports.settings.weights), slot
             )
 
 

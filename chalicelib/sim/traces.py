@@ -258,3 +258,14 @@ def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[
         running += deltas.get(minute, 0.0)
         series.append((datetime.fromtimestamp(minute * 60, tz=UTC), round(max(running, 0.0), 6)))
     return series
+
+
+def history_profile(settings, traces):
+    """A profile learned from whole traces (the demo's and the simulator's "last weeks")."""
+    from chalicelib.domain.forecast import LoadProfile
+    from chalicelib.service.forecasting import BUCKET_MINUTES
+
+    samples = [point for trace in traces for point in load_series(trace, settings.weights)]
+    return LoadProfile.from_samples(
+        samples, settings.timezone, settings.forecast.history_weeks, BUCKET_MINUTES
+    )

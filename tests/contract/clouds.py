@@ -110,8 +110,8 @@ def simulated(calm_faults: bool = False) -> Iterator[Cloud]:
     config = ProviderSettings(kind="simulated", boot_minutes=5, quota=50)
 
     def provider(cluster: str) -> Provider:
-        where = ProviderContext(cluster=cluster, now=clock, secret=lambda key: None, world=world)
-        cloud = SimulatedCloud("gandi", config, {}, where)
+        where = ProviderContext(cluster=cluster, now=clock, secret=lambda key: None)
+        cloud = SimulatedCloud("gandi", config, {}, where, world)
         return FaultyProvider(cloud, Faults(random.Random(1)), Ledger(), world) if calm_faults else cloud
 
     def boot():

@@ -166,7 +166,7 @@ def simulated_static_pool():
     at = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
     world = SimWorld(random.Random(7))
     config = ProviderSettings(kind="simulated", mode="static", min_servers=2, max_servers=2, quota=2)
-    return SimulatedCloud("owned", config, {}, ProviderContext("demo", lambda: at, lambda key: None, world))
+    return SimulatedCloud("owned", config, {}, ProviderContext("demo", lambda: at, lambda key: None), world)
 
 
 @pytest.mark.parametrize("open_pool", [static_pool, simulated_static_pool], ids=["static", "simulated"])

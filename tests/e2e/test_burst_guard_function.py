@@ -10,8 +10,8 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import bootstrap
-from chalicelib.bootstrap import Runtime
+from chalicelib import fleets
+from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
 from chalicelib.service.guard_function import GUARD_RUNNING, guard_due
 from chalicelib.sim.embedded import sim_runtime
@@ -37,7 +37,7 @@ def scheduled(client) -> dict:
 
 def test_capacity_check_starts_the_guard_before_a_class_and_only_once(monkeypatch, started):
     with sim_runtime(load_settings(), BEFORE_NINE, http=True) as (rt, world, clock):
-        monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: rt)
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: rt)
         with Client(app_module.app, stage_name="local") as client:
             first = scheduled(client)
             assert first["guard_run"]["started"] is True
@@ -53,25 +53,28 @@ def test_capacity_check_starts_the_guard_before_a_class_and_only_once(monkeypatc
 
 def test_no_guard_at_quiet_times_or_when_switched_off(started):
     with sim_runtime(load_settings(), QUIET, http=False) as (rt, _, _):
-        assert guard_due(rt, QUIET) is None
+        assert guard_due(rt.settings, rt.store, QUIET) is None
     off = load_settings().model_copy(
         update={"guard": load_settings().guard.model_copy(update={"enabled": False})}
     )
     with sim_runtime(off, BEFORE_NINE, http=False) as (rt, _, _):
-        assert guard_due(rt, BEFORE_NINE) is None
+        assert guard_due(rt.settings, rt.store, BEFORE_NINE) is None
 
 
 def test_a_surge_between_two_checks_starts_it_outside_class_starts():
     with sim_runtime(load_settings(), QUIET, http=False) as (rt, _, _):
-        assert guard_due(rt, QUIET, 1000.0) is None
-        assert guard_due(rt, QUIET + timedelta(minutes=1), 1500.0) == "load rising 500 units a minute"
+        assert guard_due(rt.settings, rt.store, QUIET, 1000.0) is None
+        assert (
+            guard_due(rt.settings, rt.store, QUIET + timedelta(minutes=1), 1500.0)
+            == "load rising 500 units a minute"
+        )
 
 
 def test_the_guard_function_looks_until_its_run_ends_and_says_so(monkeypatch):
     with sim_runtime(load_settings(), BEFORE_NINE, http=True) as (rt, world, _):
         now = lambda: datetime.now(UTC)  # noqa: E731 - the function runs on the wall clock
-        live = Runtime(rt.settings, store=rt.store, scalelite=rt.scalelite, clock=now, world=world)
-        monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: live)
+        live = Wiring(rt.settings, store=rt.store, scalelite=rt.scalelite, providers=rt.providers, clock=now)
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: live)
         rt.store.settings.put(GUARD_RUNNING, (now() + timedelta(minutes=14)).isoformat())
         with Client(app_module.app, stage_name="local") as client:
             began = now()

@@ -11,9 +11,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import bootstrap
+from chalicelib import fleets
 from chalicelib.adapters.scalelite.client import ScaleliteClient
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
 from chalicelib.sim.embedded import sim_runtime
 
@@ -25,13 +25,13 @@ PROVIDER_METRICS = {"Desired", "Serving", "Booting", "Draining", "Actions", "Fai
 @pytest.fixture()
 def fleet(monkeypatch):
     """(runtime, world, clock): 200 classes of 100 pupils, more than the owned pool carries; the Lambda
-    handlers are pointed at this runtime through bootstrap.RUNTIME_FACTORY."""
+    handlers are pointed at this runtime through fleets.WIRING_FACTORY."""
     with sim_runtime(load_settings(), T0, http=True) as (rt, world, clock):
         for i in range(200):
             world.create_meeting(
                 f"class-{i:03d}", T0, participants=100, moderators=1, voice=10, video=2, listen_only=80
             )
-        monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: rt)
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: rt)
         yield rt, world, clock
 
 
@@ -115,15 +115,14 @@ def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(flee
     )
     # No cold-start forecast: with no history it would pre-warm for the 09:00 class, load unknown or not.
     forecast = rt.settings.forecast.model_copy(update={"cold_start_users": 0})
-    blind = Runtime(
+    blind = Wiring(
         rt.settings.model_copy(update={"forecast": forecast}),
         store=rt.store,
         scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
         providers=rt.providers,
         clock=clock,
-        world=world,
     )
-    monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: blind)
+    monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: blind)
     result, emf = invoke(capsys)
     assert result["load"] is None
     assert not [a for a in result["actions"] if a["action"] in ("start", "stop", "cordon")], result["actions"]

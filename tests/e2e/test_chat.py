@@ -14,9 +14,11 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
+from chalicelib.ports import HistoryEntry
 from tests.support.chat_fakes import (
     OPERATOR,
     RC_OPERATOR,
+    TICK,
     FakeRuntime,
     Receiver,
     entries,
@@ -103,6 +105,11 @@ def test_help_and_status_are_open_to_every_verified_caller(client, runtime):
     response, answer = slack_post(client, "help")
     assert response.status_code == 200 and answer["response_type"] == "ephemeral"
     assert "reserve START END USERS" in answer["text"]
+    for n in range(1, 5):  # the fleet and the last tick `status` reads
+        runtime.store.servers.save(serving(f"bbb-own-{n}", provider="owned"))
+    runtime.store.history.record(
+        HistoryEntry(datetime.now(UTC), "tick", "seen", {"load": TICK["load"], "desired": TICK["desired"]})
+    )
     _, answer = slack_post(client, "status")
     assert "owned: serving 4 (desired 4)" in answer["text"] and "431.5 units" in answer["text"]
     assert commands_recorded(runtime) == [("slack:UNOBODY", "help"), ("slack:UNOBODY", "status")]
@@ -203,7 +210,8 @@ def test_slack_without_a_signing_secret_answers_503(client, runtime, monkeypatch
 def test_rocketchat_strips_the_trigger_word_and_answers_in_the_room(client, runtime):
     response, answer = rc_post(client, "plan 3000", user=RC_OPERATOR)
     assert response.status_code == 200
-    assert answer["text"].startswith("3000 users = 4500.0 load units: owned 4, gandi 3")
+    # 3000 users at the mix's 1.668 units each, plus 17.5 % headroom: 20 servers of 300, the owned 4 first
+    assert answer["text"] == "3000 users = 5004.0 load units: owned 4, gandi 16 (20 servers), 8.0 EUR/hour"
     assert commands_recorded(runtime) == [(f"rocketchat:{RC_OPERATOR}", "plan")]
 
 

@@ -129,9 +129,9 @@ def test_impossible_plan_arguments_are_exit_2(capsys, argv):
 @hypothesis_settings(max_examples=60, deadline=None)
 @given(users=st.integers(0, 300_000))
 def test_every_plan_adds_up_and_more_users_never_need_fewer_servers(users):
-    from chalicelib.bootstrap import Runtime
+    from chalicelib.bootstrap import Wiring
 
-    runtime = Runtime(load_settings())
+    runtime = Wiring(load_settings())
     plan, bigger = runtime.plan(users), runtime.plan(users + 500)
     assert_plan(plan, users)
     if plan["unmet_servers"]:  # something is unmet only once every provider is at its quota

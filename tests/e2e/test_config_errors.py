@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.bootstrap import Runtime, check_secrets
+from chalicelib.bootstrap import Wiring
 from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.domain.fleet import Server, ServerState
+from chalicelib.service.keys import check_secrets
 from tests.support.builders import T0
 from tests.support.cli_runs import config_file, run_program
 
@@ -74,10 +75,10 @@ def test_no_built_in_server_key_for_real_providers(tmp_path):
     settings = load_settings(config)
     server = Server("bbbscale-region-gandi-1", "gandi", ServerState.BOOTING, T0, 300.0)
     with pytest.raises(ConfigError, match="BBBSCALE_SERVER_SECRET_KEY"):
-        Runtime(settings, secret=lambda name: None).server_secret(server)
+        Wiring(settings, secret=lambda name: None).keys.of(server.name)
     with pytest.raises(ConfigError, match="BBBSCALE_SERVER_SECRET_KEY"):
         check_secrets(settings, lambda name: "set" if name == "BBBSCALE_SCALELITE_SECRET" else None)
-    keyed = Runtime(settings, secret=lambda name: "k" * 32).server_secret(server)
+    keyed = Wiring(settings, secret=lambda name: "k" * 32).keys.of(server.name)
     assert len(keyed) == 64
 
 
@@ -85,4 +86,4 @@ def test_the_simulated_fleet_keeps_a_demo_key_named_as_such():
     settings = load_settings(None)
     check_secrets(settings, lambda name: None)  # nothing needed
     server = Server("bbbscale-demo-gandi-1", "gandi", ServerState.BOOTING, T0, 300.0)
-    assert Runtime(settings, secret=lambda name: None).server_secret(server)
+    assert Wiring(settings, secret=lambda name: None).keys.of(server.name)

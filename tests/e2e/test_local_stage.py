@@ -16,7 +16,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import bootstrap
+from chalicelib import fleets
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
@@ -36,7 +36,7 @@ def no_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("BBBSCALE_SLACK_SIGNING_SECRET", SLACK_SECRET)
     monkeypatch.setenv("BBBSCALE_ROCKETCHAT_TOKEN", RC_TOKEN)
     monkeypatch.setenv("BBBSCALE_STATE_PATH", str(tmp_path / "state.sqlite3"))
-    monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", None)
+    monkeypatch.setattr(fleets, "WIRING_FACTORY", None)
     # boto3's default session keeps the environment it was made in (the test client swaps os.environ)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     monkeypatch.setattr(app_module, "DISPATCHER", None)

@@ -18,7 +18,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib import bootstrap
+from chalicelib import fleets
 from chalicelib.config_file import load_settings
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.chat_fakes import Receiver
@@ -77,7 +77,7 @@ def morning(monkeypatch):
     with Receiver() as receiver:
         monkeypatch.setenv("BBBSCALE_SLACK_WEBHOOK_URL", receiver.url("/services/T000/B000/slack"))
         with sim_runtime(load_settings(), start, http=False) as (rt, world, clock):
-            monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: rt)
+            monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: rt)
             yield rt, world, clock, receiver, dispatcher
 
 

@@ -79,7 +79,7 @@ def test_the_servers_own_api_answers_health_meetings_and_recordings(world, local
 
 
 def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
-    from chalicelib.bootstrap import Runtime
+    from chalicelib.bootstrap import Wiring
     from chalicelib.service.observe import load_snapshot
     from tests.support.builders import settings
 
@@ -94,7 +94,7 @@ def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
     with pytest.raises(ApiError) as failed:
         c.meetings()
     assert failed.value.key == "internalError"
-    rt = Runtime(settings(), scalelite=c)
+    rt = Wiring(settings(), scalelite=c, providers={}).ports()
     problems: list[str] = []
     registered = {s.url: s for s in c.servers()}
     snapshot = load_snapshot(rt, registered, problems)

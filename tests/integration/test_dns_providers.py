@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import parse_settings
+from chalicelib.service.forecasting import NoForecast
 from tests.integration import (
     test_provider_cloudstack,
     test_provider_openstack,
@@ -49,7 +50,7 @@ def test_a_vm_created_through_the_provider_gets_its_record_and_loses_it_when_des
         )
         clock, scalelite = Clock(T0), FakeScalelite()
         store = MemoryStateStore(cluster="t")
-        rt = Runtime(
+        rt = Wiring(
             settings,
             store=store,
             scalelite=scalelite,
@@ -57,7 +58,7 @@ def test_a_vm_created_through_the_provider_gets_its_record_and_loses_it_when_des
             bbb_factory=lambda url, secret, server: FakeBbb(scalelite, url, set()),
             clock=clock,
             secret={**SECRETS, "BBBSCALE_SERVER_SECRET_KEY": MASTER_KEY}.get,
-            forecaster=lambda now: (0.0, ""),
+            forecaster=NoForecast(),
         )
         server = f"bbbscale-t-{name}-1"
         for _ in range(2):  # created in the first tick; its address may only be listed in the next

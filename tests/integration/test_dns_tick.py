@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import parse_settings
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import DnsRecord, LaunchSpec
+from chalicelib.service.forecasting import NoForecast
 from tests.provider_fakes.dns_zones import DRIVERS, SECRETS, ZONE, zone_of
 from tests.support.builders import T0
 from tests.support.fakes import Clock, FakeBbb, FakeScalelite
@@ -70,7 +71,7 @@ class Fleet:
         self.provider = AddressedProvider("cheap", self.clock)
         self.store = MemoryStateStore(cluster="t")
         self.healthy: set[str] = set()
-        self.rt = Runtime(
+        self.rt = Wiring(
             self.settings,
             store=self.store,
             scalelite=self.scalelite,
@@ -78,7 +79,7 @@ class Fleet:
             bbb_factory=lambda url, secret, name: FakeBbb(self.scalelite, url, self.healthy),
             clock=self.clock,
             secret=SECRETS.get,
-            forecaster=lambda now: (0.0, ""),
+            forecaster=NoForecast(),
         )
 
     def tick(self, **kw):

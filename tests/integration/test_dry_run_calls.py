@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.providers.openstack import OpenStackProvider
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.config import Settings
 from tests.integration.test_provider_ec2 import make as make_ec2
 from tests.provider_fakes.context import context
@@ -15,7 +15,7 @@ from tests.support.builders import T0
 from tests.support.fakes import Clock, FakeScalelite
 
 
-def runtime_over(providers: dict, adapters: dict) -> Runtime:
+def runtime_over(providers: dict, adapters: dict) -> Wiring:
     cfg = Settings.model_validate(
         {
             "cluster": "demo",
@@ -24,7 +24,7 @@ def runtime_over(providers: dict, adapters: dict) -> Runtime:
             "providers": providers,
         }
     )
-    return Runtime(
+    return Wiring(
         cfg,
         store=MemoryStateStore(cluster="demo"),
         scalelite=FakeScalelite(),

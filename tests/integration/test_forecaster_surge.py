@@ -100,7 +100,10 @@ def test_a_fresh_store_starts_cold_from_the_timetable_and_sees_a_surge(store):
     units, why = Forecaster(SETTINGS, store=store, calendar=SCHOOL)(at(MONDAY, "08:25"))
     assert units == pytest.approx(1.5 * expected) and "x1.50" in why
     # Switched off: no history means no forecast, as before.
-    assert Forecaster(with_forecast(cold_start_users=0), store=store)(at(MONDAY, "07:40"))[0] == 0.0
+    assert (
+        Forecaster(with_forecast(cold_start_users=0), store=store, calendar=SCHOOL)(at(MONDAY, "07:40"))[0]
+        == 0.0
+    )
 
 
 def test_per_slot_cold_start_figures_from_the_configuration(store):

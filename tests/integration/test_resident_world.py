@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chalicelib.config_file import load_settings, parse_settings
-from chalicelib.sim.resident import resident_runtime
+from chalicelib.sim.resident import resident_fleet
 from chalicelib.sim.schoolday import generate_day
 
 MONDAY_0905 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # 09:05 in Paris, a Monday of term
@@ -22,23 +22,23 @@ def settings_on(path) -> object:
 
 def test_the_world_holds_the_classes_running_now_and_lets_them_end(tmp_path):
     settings = settings_on(tmp_path / "state.sqlite3")
-    runtime = resident_runtime(settings, MONDAY_0905)
+    fleet = resident_fleet(settings, MONDAY_0905)
     expected = {
         m.meeting_id
         for m in generate_day(MONDAY_0905.date(), seed=MONDAY_0905.toordinal())
         if m.start <= MONDAY_0905 < m.end
     }
-    assert expected and set(runtime.world.meetings) == expected
-    assert resident_runtime(settings, MONDAY_NIGHT) is runtime  # the same world, later
-    assert runtime.world.meetings == {}  # school is out
+    assert expected and set(fleet.world.meetings) == expected
+    assert resident_fleet(settings, MONDAY_NIGHT) is fleet  # the same world, later
+    assert fleet.world.meetings == {}  # school is out
 
 
 def test_a_tick_on_the_resident_world_is_seen_by_the_next_invocation(tmp_path):
     settings = settings_on(tmp_path / "state.sqlite3")
-    runtime = resident_runtime(settings)
-    first = runtime.tick(dry_run=False)
-    again = resident_runtime(settings).tick(dry_run=False)
+    fleet = resident_fleet(settings)
+    first = fleet.wiring.tick(dry_run=False)
+    again = resident_fleet(settings).wiring.tick(dry_run=False)
     assert first["fleet"]["owned"] == {"serving": 96} and again["fleet"]["owned"] == {"serving": 96}
-    assert len(runtime.store.history.recent(10, kind="tick")) == 2  # both in the configuration's file
-    other = resident_runtime(settings_on(tmp_path / "other.sqlite3"))
-    assert other is not runtime and other.world is not runtime.world
+    assert len(fleet.wiring.store.history.recent(10, kind="tick")) == 2  # both in the configuration's file
+    other = resident_fleet(settings_on(tmp_path / "other.sqlite3"))
+    assert other is not fleet and other.world is not fleet.world

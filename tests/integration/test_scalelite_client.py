@@ -227,13 +227,15 @@ def test_admin_checksum_error_comes_as_xml_with_http_200(fleet):
 # --- observation with fallback (the tick's observe step over this client) ---------------------------
 def observed(client):
     """What the tick's observe step reads through `client`: (snapshot or None, problems)."""
-    from chalicelib.bootstrap import Runtime
+    from chalicelib.bootstrap import Wiring
     from chalicelib.service.observe import load_snapshot
     from tests.support.builders import settings
 
     problems: list[str] = []
     registered = {s.url: s for s in client.servers()}
-    return load_snapshot(Runtime(settings(), scalelite=client), registered, problems), problems
+    return load_snapshot(
+        Wiring(settings(), scalelite=client, providers={}).ports(), registered, problems
+    ), problems
 
 
 def two_rooms(prefix: str) -> str:

@@ -13,7 +13,6 @@ from chalicelib.adapters.scalelite.checksum import signed_query
 from chalicelib.config import ConfigError, ProviderSettings
 from chalicelib.config_file import parse_settings
 from chalicelib.ports import LaunchSpec, Provider, ProviderContext, ProviderError
-from chalicelib.registry import PROVIDERS, resolve
 from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.scalelite_http import LocalScalelite
 from chalicelib.sim.world import SimWorld
@@ -32,11 +31,9 @@ class Clock:
 
 def cloud(world: SimWorld, clock: Clock, name: str = "gandi", options: dict | None = None, **settings):
     secrets = {"IMAGE_SECRET": "image-secret-1"}
-    context = ProviderContext(cluster="demo", now=clock, secret=secrets.get, world=world)
+    context = ProviderContext(cluster="demo", now=clock, secret=secrets.get)
     settings.setdefault("boot_minutes", 5)
-    return resolve(PROVIDERS, "simulated", "provider kind")(
-        name, ProviderSettings(**settings), options or {}, context
-    )
+    return SimulatedCloud(name, ProviderSettings(**settings), options or {}, context, world)
 
 
 def spec(n: int, **extra) -> LaunchSpec:

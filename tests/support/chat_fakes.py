@@ -85,7 +85,9 @@ TICK = {
 
 
 class FakeRuntime:
-    """Records what it was asked; `tick` answers `tick_result` (or raises `tick_error`)."""
+    """The settings and the (real, in-memory) store commands run on; `tick` records that it was asked and
+    answers `tick_result` (or raises `tick_error`). `status` and `plan` are the service's own, read from
+    the store and the settings."""
 
     def __init__(self, settings: Settings | None = None, store: MemoryStateStore | None = None):
         self.settings = settings or chat_settings()
@@ -94,6 +96,13 @@ class FakeRuntime:
         self.ticked = threading.Event()
         self.tick_result = dict(TICK)
         self.tick_error: Exception | None = None
+
+    @property
+    def idempotency(self):
+        """Where repeats are remembered: the real layer for these settings (SQLite or memory)."""
+        from chalicelib.adapters.state.idempotency import persistence_layer
+
+        return persistence_layer(self.settings)
 
     def secret(self, name: str) -> str | None:
         """Like the real runtime's lookup, the environment first (no SSM here)."""
@@ -105,29 +114,6 @@ class FakeRuntime:
         if self.tick_error:
             raise self.tick_error
         return replace_dry_run(self.tick_result, dry_run)
-
-    def plan(self, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
-        return {
-            "users": users,
-            "load_units": users * 1.5,
-            "servers": {"owned": 4, "gandi": 3},
-            "total_servers": 7,
-            "unmet_servers": 0,
-            "hourly_cost": 1.5,
-            "currency": "EUR",
-        }
-
-    def status(self) -> dict:
-        return {
-            "at": "2026-11-23T08:00:00+00:00",
-            "fleet": {"owned": {"serving": 4}, "gandi": {"serving": 2}},
-            "desired": {"owned": 4, "gandi": 2},
-            "load": TICK["load"],
-            "headroom_units": 300.0,
-            "reservations": [],
-            "freeze": None,
-            "floors": {},
-        }
 
 
 def replace_dry_run(document: dict, dry_run: bool) -> dict:
@@ -183,10 +169,10 @@ class Receiver:
 
 
 def point_runtime_at(monkeypatch, runtime) -> None:
-    """Make app.py's handlers use `runtime`, through the hook chalicelib.bootstrap offers."""
-    import chalicelib.bootstrap as bootstrap
+    """Make app.py's handlers use `runtime`, through the hook chalicelib.fleets offers."""
+    import chalicelib.fleets as fleets
 
-    monkeypatch.setattr(bootstrap, "RUNTIME_FACTORY", lambda: runtime)
+    monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: runtime)
 
 
 def serve_in_threads(monkeypatch, runtime) -> None:

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.ports import ApiError, UnreachableError
+from chalicelib.service.forecasting import NoForecast
 from chalicelib.sim.direct import DirectBbb, DirectScalelite
+from chalicelib.sim.embedded import simulated_providers
 from chalicelib.sim.replay import SimClock
 from chalicelib.sim.scalelite_model import name_in_url
 from chalicelib.sim.world import SimWorld
@@ -243,9 +245,9 @@ class FaultyStore:
 
 @dataclass
 class FaultyFleet:
-    """A Runtime over a simulated world with every port wrapped, and the handles a test needs."""
+    """The wiring of a simulated world with every port wrapped, and the handles a test needs."""
 
-    rt: Runtime
+    rt: Wiring
     world: SimWorld
     clock: SimClock
     faults: Faults
@@ -260,10 +262,9 @@ def faulty_fleet(settings, start: datetime, faults: Faults, world_seed: int = 0)
     world = SimWorld(random.Random(world_seed))
     clock = SimClock(start)
     ledger = Ledger()
-    builder = Runtime(settings, clock=clock, world=world, secret=lambda name: None)
-    clouds = builder.providers  # builds the simulated clouds (the static pool powers on here)
+    clouds = simulated_providers(settings, world, clock, lambda name: None)  # the static pool powers on
     store = FaultyStore(MemoryStateStore(cluster=settings.cluster), faults)
-    rt = Runtime(
+    rt = Wiring(
         settings,
         store=store,
         scalelite=FaultyScalelite(DirectScalelite(world), faults, ledger),
@@ -271,8 +272,7 @@ def faulty_fleet(settings, start: datetime, faults: Faults, world_seed: int = 0)
         bbb_factory=lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret),
         clock=clock,
         secret=lambda name: None,
-        world=world,
-        forecaster=lambda now: (0.0, ""),
+        forecaster=NoForecast(),
         notifier=lambda result: None,
     )
     world.advance(start)

@@ -14,7 +14,15 @@ from chalicelib.ports import UnreachableError
 from chalicelib.service import grammar
 from chalicelib.service.commands import Caller, execute
 from chalicelib.service.grammar import MAX_USERS, parse_command, parse_duration
-from tests.support.chat_fakes import OPERATOR, FakeRuntime, entries, reserved, written_settings
+from tests.support.chat_fakes import (
+    OPERATOR,
+    FakeRuntime,
+    entries,
+    reserved,
+    serving,
+    store_with,
+    written_settings,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -122,7 +130,8 @@ def test_durations_add_up(days, hours, minutes):
 
 
 def test_open_commands_run_for_anyone_others_only_for_operators():
-    runtime = FakeRuntime()
+    owned = [serving(f"bbb-own-{n}", provider="owned") for n in range(1, 5)]
+    runtime = FakeRuntime(store=store_with(*owned))
     assert "owned: serving 4" in execute("status", runtime, PUPIL, NOW).text
     for text in (
         "plan 10",
@@ -181,11 +190,11 @@ def test_a_failing_runtime_is_answered_in_chat_and_recorded():
     runtime = FakeRuntime()
 
     def unreachable():
-        raise UnreachableError("scalelite: connection refused")
+        raise UnreachableError("state store: connection refused")
 
-    runtime.status = unreachable
+    runtime.store.servers.servers = unreachable  # the store answers nothing
     reply = execute("status", runtime, PUPIL, NOW)
-    assert reply.text == "Could not do that: scalelite: connection refused"
+    assert reply.text == "Could not do that: state store: connection refused"
     assert "Could not do that" in entries(runtime.store)[-1].summary
 
 
@@ -200,7 +209,7 @@ def test_history_lists_newest_first():
 
 def test_an_unexpected_fault_is_still_answered_in_chat():
     runtime = FakeRuntime()
-    runtime.plan = lambda users: {}["missing"]
+    runtime.settings = runtime.settings.model_copy(update={"mix": None})  # plan cannot read the mix
     reply = execute("plan 10", runtime, OPS, NOW)
     assert reply.text.startswith("Could not do that (internal error")
     assert len(entries(runtime.store)) == 1

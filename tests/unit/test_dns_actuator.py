@@ -3,7 +3,7 @@ each call, a record made for a VM and then destroyed in the same tick is not mad
 call becomes a hold that leaves the server's record as it was."""
 
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import parse_settings
 from chalicelib.domain.decision import Decision
 from chalicelib.domain.dns import DnsChange
@@ -11,7 +11,9 @@ from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.policy import Allocation
 from chalicelib.ports import Dns, DnsError, DnsRecord
 from chalicelib.service.actuator import Actuator
+from chalicelib.service.records import transition
 from tests.support.builders import T0
+from tests.support.fakes import FakeScalelite
 
 SETTINGS = parse_settings(
     {
@@ -68,7 +70,14 @@ def runtime(fail=()):
     store = MemoryStateStore(cluster="t")
     dns = FakeDns(store, fail)
     assert isinstance(dns, Dns)  # the port's shape
-    rt = Runtime(SETTINGS, store=store, providers={"cheap": DestroyingProvider()}, dns=dns, clock=lambda: T0)
+    rt = Wiring(
+        SETTINGS,
+        store=store,
+        scalelite=FakeScalelite(),
+        providers={"cheap": DestroyingProvider()},
+        dns=dns,
+        clock=lambda: T0,
+    )
     return rt, dns
 
 
@@ -84,7 +93,7 @@ def booting(name):
 
 def test_intent_is_recorded_before_each_call():
     rt, dns = runtime()
-    Actuator(rt, T0).apply(decision(DnsChange("create", A1, A1.name, "cheap", "missing")), Fleet())
+    Actuator(rt.ports(), T0).apply(decision(DnsChange("create", A1, A1.name, "cheap", "missing")), Fleet())
     assert dns.asked == [("create", A1, True)]
     lines = [e.summary for e in rt.store.history.recent(10, kind="action")]
     assert f"dns create {A1.name} A 203.0.113.1 in bbb.example.org: missing" in lines
@@ -93,8 +102,8 @@ def test_intent_is_recorded_before_each_call():
 
 def test_a_failed_call_is_a_hold_and_the_other_changes_still_happen():
     rt, dns = runtime(fail={A1})
-    server = rt.transition(booting(A1.name))
-    actuator = Actuator(rt, T0)
+    server = transition(rt.store, booting(A1.name))
+    actuator = Actuator(rt.ports(), T0)
     results = actuator.apply(
         decision(
             DnsChange("create", A1, A1.name, "cheap", "missing"),
@@ -118,9 +127,9 @@ def test_a_vm_destroyed_this_tick_loses_its_records_and_gets_none_again():
 
     rt, dns = runtime()
     dns.held = {A1}
-    server = rt.transition(booting(A1.name))
+    server = transition(rt.store, booting(A1.name))
     replace = Action("replace", "cheap", "not healthy in time", server=A1.name)
-    actuator = Actuator(rt, T0, dns_records=(A1,))
+    actuator = Actuator(rt.ports(), T0, dns_records=(A1,))
     actuator.apply(
         decision(DnsChange("create", A1, A1.name, "cheap", "planned before the replace"), actions=[replace]),
         Fleet((server,)),

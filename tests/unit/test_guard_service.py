@@ -5,12 +5,14 @@ disabled them) — never a server being drained."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from chalicelib.domain.fleet import ServerState as S
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
-from chalicelib.service.guard import guard_cordons
+from chalicelib.service.fleet_ports import GuardMemory
+from chalicelib.service.guard import burst_guard, guard_cordons, room_sizes
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
 
@@ -58,8 +60,11 @@ def _name(world, url_part):
 def test_a_herded_server_is_cordoned_with_its_reason_and_nothing_else_is_touched():
     cm, rt, world, clock = _fleet()
     try:
-        rt._scalelite = Recording(rt.scalelite)
-        guard = rt.guard
+        recording = Recording(rt.scalelite)
+        ports = replace(
+            rt.ports(), scalelite=recording, memory=GuardMemory(room_sizes=room_sizes(rt.ports()))
+        )
+        guard = burst_guard(ports)
         now = T0 + timedelta(hours=1, seconds=5)  # 11:00:05 Paris: the 11:00 slot's window
         target = _name(world, "-owned-1")
         for i in range(12):  # Scalelite put twelve fresh classes of 30 on one server (herding)
@@ -70,7 +75,7 @@ def test_a_herded_server_is_cordoned_with_its_reason_and_nothing_else_is_touched
         assert [(c["action"], c["server"]) for c in changes] == [("cordon", "bbbscale-t-owned-1")]
         assert "past" in changes[0]["reason"]
         assert world.scalelite_server(target.id).state == "cordoned"
-        assert {name for name, _ in rt.scalelite.calls} == {"set_state"}  # never end, delete or panic
+        assert {name for name, _ in recording.calls} == {"set_state"}  # never end, delete or panic
         assert world.killed_meetings == [] and len(world.meetings) == 12
         assert target.id in guard_cordons(rt.store.settings.get)
         (entry,) = rt.store.history.recent(1, kind="guard")
@@ -91,7 +96,7 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
         now = T0 + timedelta(hours=1, seconds=5)
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=cheap.name)
-        rt.guard.check(now)
+        burst_guard(rt.ports()).check(now)
         assert world.scalelite_server(entry.id).state == "cordoned"
         for minute in range(1, 4):  # ticks: the record stays serving, never draining, never stopped
             clock.set(now + timedelta(minutes=minute))
@@ -105,7 +110,7 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
             world.end_meeting(name)
         world.poll(clock())  # cordoned at load 0: the poller disables it
         assert world.scalelite_server(entry.id).state == "disabled"
-        rt.guard.check(clock() + timedelta(seconds=30))
+        burst_guard(rt.ports()).check(clock() + timedelta(seconds=30))
         assert world.scalelite_server(entry.id).state == "disabled"
         assert entry.id not in guard_cordons(rt.store.settings.get)
     finally:
@@ -119,13 +124,13 @@ def test_the_guard_enables_its_cordon_again_once_empty_even_after_the_poller_dis
         target = _name(world, "-owned-2")
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
-        rt.guard.check(now)
+        burst_guard(rt.ports()).check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
         for i in range(12):
             world.end_meeting(f"class-{i}")
         world.poll(now + timedelta(seconds=30))  # load 0: disabled by the poller
         assert world.scalelite_server(target.id).state == "disabled"
-        changes = rt.guard.check(now + timedelta(seconds=40))
+        changes = burst_guard(rt.ports()).check(now + timedelta(seconds=40))
         assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
         assert world.scalelite_server(target.id).state == "enabled"
     finally:
@@ -141,11 +146,11 @@ def test_a_cordon_the_pollers_round_undid_is_made_again_at_the_next_look():
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
         world.next_poll = now
         world.run_poller(now)  # a round starts: it read the server enabled
-        rt.guard.check(now + timedelta(seconds=0.05))
+        burst_guard(rt.ports()).check(now + timedelta(seconds=0.05))
         assert world.scalelite_server(target.id).state == "cordoned"
         world.run_poller(world.next_poll_event())  # ... and saves it enabled
         assert world.scalelite_server(target.id).state == "enabled"
-        changes = rt.guard.check(now + timedelta(seconds=2))
+        changes = burst_guard(rt.ports()).check(now + timedelta(seconds=2))
         assert changes and changes[0]["action"] == "cordon" and "poll undid" in changes[0]["reason"]
         assert world.scalelite_server(target.id).state == "cordoned"
         assert target.id in guard_cordons(rt.store.settings.get)
@@ -157,8 +162,8 @@ def test_quiet_times_change_nothing():
     cm, rt, world, clock = _fleet()
     try:
         quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
-        assert rt.guard.check(quiet) == []
-        assert rt.guard.next_check(quiet) == quiet + timedelta(minutes=1)
+        assert burst_guard(rt.ports()).check(quiet) == []
+        assert burst_guard(rt.ports()).next_check(quiet) == quiet + timedelta(minutes=1)
     finally:
         cm.__exit__(None, None, None)
 
@@ -171,8 +176,10 @@ def test_after_each_burst_the_spread_is_measured_and_reported_once():
             world.create_meeting(
                 f"class-{i}", now, participants=25, moderators=1, server=f"bbbscale-t-owned-{1 + i % 2}"
             )
-        rt.guard.check(now)
-        rt.guard.check(now + timedelta(minutes=16))  # the window is over: how evenly did it land?
+        burst_guard(rt.ports()).check(now)
+        burst_guard(rt.ports()).check(
+            now + timedelta(minutes=16)
+        )  # the window is over: how evenly did it land?
         result = rt.tick(now=now + timedelta(minutes=16, seconds=30))
         herding = result["herding"]
         assert herding["servers"] == 2 and herding["rooms_cv"] == 0.0 and herding["overloaded"] == 0
@@ -187,7 +194,7 @@ def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise()
     cm, rt, world, clock = _fleet()
     try:
         quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
-        guard = rt.guard
+        guard = burst_guard(rt.ports())
         world.poll(quiet)
         assert guard.check(quiet) == [] and guard.next_check(quiet) == quiet + timedelta(minutes=1)
         world.poll(quiet + timedelta(seconds=30))  # a poll's jump alone is no surge

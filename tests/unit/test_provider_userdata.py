@@ -191,18 +191,19 @@ def test_render_user_data_for_the_core():
             },
         }
     )
-    runtime = SimpleNamespace(
-        settings=settings_tree,
-        secret={}.get,
-        server_secret=lambda server: server_secret(MASTER_KEY, server.name),
+    ports = {"secret": {}.get, "server_secret": lambda name: server_secret(MASTER_KEY, name)}
+    simulated = render_user_data(
+        settings_tree, SimpleNamespace(name="bbbscale-demo-sim-1", provider="sim"), **ports
     )
-    simulated = render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-sim-1", provider="sim"))
     assert f"BBB_SECRET={server_secret(MASTER_KEY, 'bbbscale-demo-sim-1')}" in simulated
     assert "fqdn: bbbscale-demo-sim-1.bbb.example.org" in simulated
     # API adapters render at creation (pool, hostname tag): the core passes empty user data.
-    assert render_user_data(runtime, SimpleNamespace(name="bbbscale-demo-ovh-1", provider="ovh")) == ""
+    assert (
+        render_user_data(settings_tree, SimpleNamespace(name="bbbscale-demo-ovh-1", provider="ovh"), **ports)
+        == ""
+    )
     with pytest.raises(ProviderError, match="no provider"):
-        render_user_data(runtime, SimpleNamespace(name="x", provider="nope"))
+        render_user_data(settings_tree, SimpleNamespace(name="x", provider="nope"), **ports)
 
 
 @hypothesis_settings(max_examples=60, deadline=None)

@@ -17,8 +17,8 @@ TAGS = {"bbbscale:cluster": "demo", "bbbscale:provider": "gandi"}
 
 def test_each_change_of_a_vm_shows_in_the_next_listing():
     world, now = SimWorld(random.Random(3)), [T0]
-    context = ProviderContext(cluster="demo", now=lambda: now[0], secret=lambda name: None, world=world)
-    provider = SimulatedCloud("gandi", ProviderSettings(boot_minutes=5), {}, context)
+    context = ProviderContext(cluster="demo", now=lambda: now[0], secret=lambda name: None)
+    provider = SimulatedCloud("gandi", ProviderSettings(boot_minutes=5), {}, context, world)
     vm = provider.create([LaunchSpec("bbbscale-demo-gandi-1", user_data="", tags=TAGS)])[0]
     listed = provider.list()
     assert [(v.status, v.address, v.tags) for v in listed] == [

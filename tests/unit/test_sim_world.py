@@ -175,8 +175,8 @@ def test_overload_accounting_uses_the_callers_cost_model():
 
 
 def _cloud(world: SimWorld, clock: list[datetime], **settings) -> SimulatedCloud:
-    context = ProviderContext(cluster="demo", now=lambda: clock[0], secret=lambda _: None, world=world)
-    return SimulatedCloud("hoster", ProviderSettings(**settings), {}, context)
+    context = ProviderContext(cluster="demo", now=lambda: clock[0], secret=lambda _: None)
+    return SimulatedCloud("hoster", ProviderSettings(**settings), {}, context, world)
 
 
 def test_billing_counts_each_started_hour():

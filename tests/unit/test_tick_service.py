@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
-from chalicelib.bootstrap import Runtime
+from chalicelib.bootstrap import Wiring
 from chalicelib.domain.fleet import ServerState as S
 from chalicelib.ports import ProviderError
+from chalicelib.service.forecasting import NoForecast
 from tests.support.builders import T0, settings
 from tests.support.fakes import Clock, FakeBbb, FakeProvider, FakeScalelite
 
@@ -24,7 +25,7 @@ class World:
         self.providers = {n: FakeProvider(n, self.clock) for n in providers}
         self.healthy: set[str] = set()
         self.store = MemoryStateStore(cluster="t")
-        self.rt = Runtime(
+        self.rt = Wiring(
             self.settings,
             store=self.store,
             scalelite=self.scalelite,
@@ -32,7 +33,7 @@ class World:
             bbb_factory=lambda url, secret, name: FakeBbb(self.scalelite, url, self.healthy),
             clock=self.clock,
             secret=lambda name: None,
-            forecaster=lambda now: (0.0, ""),
+            forecaster=NoForecast(),
         )
 
     def tick(self, minutes=1, **kw):

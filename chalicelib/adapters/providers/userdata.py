@@ -104,28 +104,29 @@ def render(
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(quoted)
 
 
-def render_user_data(runtime, server) -> str:
-    """User data for the core's LaunchSpec of `server` (bootstrap.launch_spec calls this).
+def render_user_data(settings, server, *, secret, server_secret) -> str:
+    """User data for the core's LaunchSpec of `server` (the bootstrap's `user_data` port calls this).
 
     API-backed adapters (HostedProvider) render their own at creation — they pick the hostname from
     their pool, tag the VM with it, and refuse to run without the master key — so for them this
     returns "" (LaunchSpec's "render it for me"). Any other provider (the simulated cloud) gets the
-    full document, with the secret the core itself registers: `runtime.server_secret(server)`."""
-    from chalicelib.registry import PROVIDERS, resolve
+    full document, with the secret the core itself registers: `server_secret(server.name)`. `secret`
+    looks a secret up by name (the TURN secret)."""
+    from chalicelib.registry import PROVIDER_KINDS, resolve
 
-    provider = runtime.settings.providers.get(server.provider)
+    provider = settings.providers.get(server.provider)
     if provider is None:
         raise ProviderError(f"no provider {server.provider!r} for server {server.name}")
-    cls = resolve(PROVIDERS, provider.kind, "provider kind")
+    cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
     if getattr(cls, "renders_user_data", False):  # HostedProvider says so (base.py builds on this file)
         return ""
     boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
-    turn = (runtime.secret(boot.turn_secret_env) or "") if boot.turn_server else ""
+    turn = (secret(boot.turn_secret_env) or "") if boot.turn_server else ""
     return render(
         boot,
         name=server.name,
-        cluster=runtime.settings.cluster,
+        cluster=settings.cluster,
         hostname=pick_hostname(boot, server.name, set()),
-        secret=runtime.server_secret(server),
+        secret=server_secret(server.name),
         turn_secret=turn,
     )

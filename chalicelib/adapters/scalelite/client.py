@@ -121,6 +121,10 @@ class ScaleliteClient:
             backoff,
         )
 
+    def twin(self) -> ScaleliteClient:
+        """A client of its own for another thread (an HTTP session is not shared between threads)."""
+        return ScaleliteClient(self.settings, self._secret)
+
     def __repr__(self) -> str:
         from chalicelib.credentials import mask_credentials
 

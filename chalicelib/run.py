@@ -1,0 +1,128 @@
+"""`bbbscale run`: tick at the configured interval on a host without AWS, with the burst guard in a
+thread beside the ticks and the EMF figures served as Prometheus metrics.
+
+Every process ticks at the start of each interval (wall-clock aligned), so with several processes on one
+store one takes the lease and the others hold. A process that held retries every sixth of a lease until
+the interval's tick was done: if the holder was killed, its lease lapses and another process acts within
+one lease (plus a sixth), not one whole interval later.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.fleets import for_command
+from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard import burst_guard
+from chalicelib.sim.embedded import follow_school_day
+from chalicelib.sim.replay import SimClock
+
+
+def start_guard(ports: FleetPorts, clock=None) -> threading.Thread | None:
+    """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. `clock`:
+    the time it reads (default: the wall clock)."""
+    if not ports.settings.guard.enabled:
+        return None
+    guard = burst_guard(ports.beside())
+    assert guard is not None
+    clock = clock or (lambda: datetime.now(UTC))
+    forever = clock() + timedelta(days=3650)
+
+    def loop() -> None:
+        try:
+            guard.run(until=forever, sleep=time.sleep, clock=clock)
+        except Exception as error:  # noqa: BLE001 - the tick goes on without the guard; say why
+            print(f"burst guard stopped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_forever(
+    settings,
+    dry_run: bool,
+    max_ticks: int = 0,
+    as_json: bool = False,
+    speed: float = 1.0,
+    start: datetime | None = None,
+) -> int:
+    """Tick at the configured interval until interrupted. Each tick prints one block (or one JSON
+    document per line with --json)."""
+    from chalicelib.adapters.metrics.prometheus import serving
+    from chalicelib.render import print_tick
+    from chalicelib.service.observe import RECENT_DESIRED
+
+    interval = settings.interval_minutes * 60 / speed
+    retry = settings.lifecycle.lease_seconds / 6 / speed
+    with (
+        serving(settings.metrics) as endpoint,
+        for_command(settings, speed=speed, start=start) as (
+            wiring,
+            world,
+        ),
+    ):
+        clock = wiring.clock
+        live = not isinstance(clock, SimClock)  # a shared clock runs by itself; a SimClock is set
+        if not dry_run:
+            start_guard(wiring.ports(), clock if live else None)
+
+        def report(result: dict) -> None:
+            if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
+                endpoint.record(result, settings.cluster)
+            _show(result, as_json, print_tick)
+
+        def now_and_world() -> datetime:
+            now = clock() if live else datetime.now(UTC)
+            if world is not None:  # the simulated fleet follows the clock and the school day
+                if not live:
+                    clock.set(now)
+                follow_school_day(world, now)
+                world.advance(now)
+            return now
+
+        done = 0
+        while True:
+            slot = time.time() - (time.time() % interval)
+            now = now_and_world()
+            result = wiring.tick(dry_run=dry_run, now=now)
+            report(result)
+            done += 1
+            if max_ticks and done >= max_ticks:
+                return 0
+            while _held(result) and time.time() + retry < slot + interval:
+                time.sleep(retry)
+                slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
+                if _ticked_since(wiring.store.settings.get(RECENT_DESIRED, None), slot_began):
+                    break  # the holder finished this interval's tick
+                now = clock() if live else datetime.now(UTC)
+                if not live:
+                    clock.set(now)
+                result = wiring.tick(dry_run=dry_run, now=now)
+                if not _held(result):
+                    report(result)
+            time.sleep(max(0.05, interval - (time.time() % interval)))
+
+
+def _show(result: dict, as_json: bool, print_tick) -> None:
+    if as_json:
+        print(json.dumps(result), flush=True)
+    else:
+        print_tick(result)
+        sys.stdout.flush()
+
+
+def _held(result: dict) -> bool:
+    """True when the tick did nothing because another one held the lease."""
+    return result.get("load") is None and any(
+        a["action"] == "hold" and "lease" in a.get("reason", "") for a in result["actions"]
+    )
+
+
+def _ticked_since(recent_desired, since: datetime) -> bool:
+    """True when an acting tick recorded its desired counts at or after `since`."""
+    return bool(recent_desired) and datetime.fromisoformat(recent_desired[-1][0]) >= since

@@ -1,0 +1,39 @@
+"""What a dry run shows of each action: the provider and DNS calls it would make, without making them."""
+
+from __future__ import annotations
+
+from chalicelib.domain.decision import Action
+from chalicelib.domain.fleet import Fleet
+from chalicelib.ports import LaunchSpec
+from chalicelib.service.fleet_ports import FleetPorts
+
+
+def describe(ports: FleetPorts, action: Action, fleet: Fleet) -> list[str]:
+    """The calls `action` would make: the provider's own words for them (`Provider.calls`), and the DNS
+    records a new or destroyed VM would get or lose."""
+    provider = ports.providers.get(action.provider)
+    settings = ports.settings
+    calls_of = getattr(provider, "calls", None)  # MERGE-H13C: Provider.calls joins the port
+    if provider is None or calls_of is None:
+        return []
+    if action.action == "start":
+        names = [f"bbbscale-{settings.cluster}-{action.provider}-<next>"] * (action.count or 0)
+        calls = calls_of("create", [LaunchSpec(name=n) for n in names])
+        if ports.dns is not None and settings.dns is not None and names:
+            if settings.providers[action.provider].mode == "create":
+                from chalicelib.domain.dns import Naming
+
+                name = Naming(settings.dns.name, settings.cluster).record_name(names[0])
+                calls.append(
+                    f"dns {settings.dns.driver}: create A/AAAA {name}.{ports.dns.zone} for each new VM "
+                    "once the provider reports its address"
+                )
+        return calls
+    server = next((s for s in fleet.servers if s.name == action.server), None)
+    if action.action == "stop" and server is not None:
+        mode = settings.providers[action.provider].mode
+        calls = calls_of("stop" if mode == "power" else "destroy", [server.vm_id])
+        if ports.dns is not None and settings.dns is not None and mode != "power":
+            calls.append(f"dns {settings.dns.driver}: delete the records of {server.name}")
+        return calls
+    return []

@@ -1,0 +1,107 @@
+"""The ports a capacity check and the burst guard talk to, typed, as chalicelib/bootstrap.py builds them
+for every entry point (the Lambda functions, the CLI, `bbbscale run`, the simulator).
+
+Nothing here builds an adapter or reads the environment: a service gets a `FleetPorts` and uses the
+ports it names. `GuardMemory` is what the tick and the guard learn in one process (what each room
+weighed), kept between ticks so a replayed week does not read it back from the store every minute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.domain.fleet import Server
+from chalicelib.ports import BbbServer, BbbServers, Clock, Dns, Provider, Scalelite, StateStore
+from chalicelib.service.keys import ServerKeys
+
+if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
+    from chalicelib.config import Settings
+    from chalicelib.domain.rooms import RoomSizes
+    from chalicelib.service.forecasting import Forecaster
+
+log = logging.getLogger("bbbscale")
+
+#: Renders the cloud-init user data of a new server ("" when its provider renders its own).
+UserData = Callable[[Server], str]
+
+
+def _log_progress(message: str) -> None:
+    log.info(message)
+
+
+def _no_notification(result: dict) -> None:
+    return None
+
+
+@dataclass
+class GuardMemory:
+    """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
+    store on first use, chalicelib/service/guard.py `room_sizes`), when they were last saved, and the
+    guard itself (`burst_guard`: its looks keep state)."""
+
+    room_sizes: RoomSizes | None = None
+    saved: tuple[datetime, int] | None = None
+    guard: object | None = None
+
+
+@dataclass(frozen=True)
+class FleetPorts:
+    """`settings`: the validated configuration. `store`: the state store (records, history, operator
+    settings, reservations, lease). `scalelite`: its APIs. `providers`: where servers run, by the
+    configuration's name. `bbb`: the BBB servers reached directly. `keys`: each VM's BBB secret.
+    `user_data`: a new server's cloud-init. `dns`: the zone naming each server, if any. `forecaster`: the
+    expected load, if on. `notify`: posts an acting tick's changes to chat (best effort). `progress`:
+    long work says how far it got. `parallel_checks`: BBB servers are read in parallel (over HTTP; the
+    in-process simulator reads them in turn). `lease_heartbeat`: the lease renewal period in seconds
+    (None: a third of the lease; 0: no heartbeat thread, for in-process ticks that take milliseconds).
+    `fresh_scalelite`: a Scalelite client of its own for a thread beside the tick (an HTTP session is
+    not shared between threads)."""
+
+    settings: Settings
+    store: StateStore
+    scalelite: Scalelite
+    providers: Mapping[str, Provider]
+    bbb: BbbServers
+    keys: ServerKeys
+    user_data: UserData
+    clock: Clock
+    dns: Dns | None = None
+    forecaster: Forecaster | None = None
+    notify: Callable[[dict], None] = _no_notification
+    progress: Callable[[str], None] = _log_progress
+    parallel_checks: bool = True
+    lease_heartbeat: float | None = None
+    fresh_scalelite: Callable[[], Scalelite] | None = None
+    memory: GuardMemory = field(default_factory=GuardMemory)
+
+    def bbb_of(self, server: Server) -> BbbServer:
+        """The BbbServer port for one of our servers (its secret derived from the master key)."""
+        return self.bbb.server(server.url or "", self.keys.of(server.name), server.name)
+
+    def forecast(self, now: datetime) -> tuple[float, str]:
+        if self.forecaster is None:
+            return 0.0, ""
+        return self.forecaster(now)
+
+    def learn(self, now: datetime, units: float | None) -> None:
+        """Feed the measured load to the forecast's history."""
+        if self.forecaster is not None:
+            self.forecaster.record(now, units)
+
+    def announce(self, result: dict) -> None:
+        """Post an acting tick's changes to chat; a failed post is logged and never fails the tick."""
+        try:
+            self.notify(result)
+        except Exception as error:  # noqa: BLE001 - chat is best effort; the history has everything
+            log.warning("notification not sent: %s", type(error).__name__)
+
+    def beside(self) -> FleetPorts:
+        """The ports for a thread beside this one (the burst guard in `bbbscale run`): the same store,
+        clock and room sizes (as far as loaded), its own Scalelite client and its own guard."""
+        scalelite = self.fresh_scalelite() if self.fresh_scalelite is not None else self.scalelite
+        memory = GuardMemory(room_sizes=self.memory.room_sizes, saved=self.memory.saved)
+        return replace(self, scalelite=scalelite, memory=memory)

@@ -1,0 +1,73 @@
+"""What `status` shows and what `plan` answers: read-only views for the CLI, the API and chat.
+
+`status`: the fleet per provider and state, the last tick's load and desired counts, the spare capacity
+(what the serving servers carry beyond the measured load — the JSON keeps its contract name
+`headroom_units`), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
+cost N users would need, from the configured mix, weights and headroom.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.ports import StateStore
+
+if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
+    from chalicelib.config import Settings
+
+
+def status(settings: Settings, store: StateStore, now: datetime) -> dict:
+    """The `status --json` document of docs/contract.md."""
+    from chalicelib.domain.fleet import Fleet, ServerState
+    from chalicelib.domain.overrides import read_overrides
+    from chalicelib.service.closures import reservation_json
+    from chalicelib.service.guard import guard_status
+
+    servers = store.servers.servers()
+    last = store.history.recent(1, kind="tick")
+    detail = last[0].detail if last else {}
+    load = detail.get("load")
+    capacity = sum(s.capacity for s in servers if s.state == ServerState.SERVING)
+    spare = capacity - (load or {}).get("load_units", 0.0)
+    overrides = read_overrides(store.settings.get, now)
+    freeze = overrides.freeze
+    return {
+        "at": now.isoformat(),
+        "last_tick": last[0].at.isoformat() if last else None,
+        "fleet": Fleet(tuple(servers)).counts(),
+        "desired": detail.get("desired", {}),
+        "load": load,
+        "capacity_units": capacity,
+        "headroom_units": round(spare, 1),
+        "reservations": [reservation_json(r) for r in store.reservations.reservations() if r.ends_at > now],
+        "freeze": {
+            "by": freeze.by,
+            "until": freeze.until.isoformat() if freeze.until else None,
+            "reason": freeze.reason,
+        }
+        if freeze
+        else None,
+        "floors": {
+            f.provider: {"servers": f.servers, "by": f.by, "until": f.until.isoformat() if f.until else None}
+            for f in overrides.floors
+        },
+        "guard": guard_status(settings, store),
+    }
+
+
+def plan(settings: Settings, users: int, webcam_ratio=None, mic_ratio=None, room_size=None) -> dict:
+    """The `plan --json` document: servers per provider and the hourly cost for `users`."""
+    from chalicelib.domain.load import units_per_user
+    from chalicelib.domain.policy import allocate, plan_report, with_headroom
+
+    mix = settings.mix
+    per_user = units_per_user(
+        settings.weights,
+        mix.webcam_ratio if webcam_ratio is None else webcam_ratio,
+        mix.mic_ratio if mic_ratio is None else mic_ratio,
+        mix.room_size if room_size is None else room_size,
+    )
+    units = users * per_user
+    allocation = allocate(with_headroom(units, settings.headroom), settings.providers)
+    return plan_report(users, units, allocation, settings.providers, settings.currency)
