@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from chalice import Chalice, Rate, Response
 
 from chalicelib.adapters.chat import rocketchat, slack
-from chalicelib.adapters.chat.dispatch import Job, dispatcher_for, run_job
+from chalicelib.adapters.chat.dispatch import Job, dispatcher_for
+from chalicelib.adapters.chat.notify import chats_from_environment
 from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
 from chalicelib.ports import BbbscaleError, ConflictError
-from chalicelib.service import closures, commands
+from chalicelib.service import closures, commands, notify
 from chalicelib.service.once import first_delivery, once, request_key
 
 app = Chalice(app_name="bbbscale", configure_logs=False)
@@ -123,12 +124,19 @@ def _dispatch(wiring, job: Job) -> None:
     global DISPATCHER, _BUILT
     built_for, built = _BUILT
     if DISPATCHER is None or (DISPATCHER is built and built_for != wiring.settings.chat):
-        DISPATCHER = dispatcher_for(wiring.settings.chat, lambda queued: run_job(_wiring(), queued))
+        DISPATCHER = dispatcher_for(wiring.settings.chat, _run_job)
         _BUILT = (wiring.settings.chat, DISPATCHER)
     try:
         DISPATCHER.submit(job)
     except BbbscaleError as error:  # the change is stored; the next scheduled check acts on it
         log.warning("follow-up check not queued: %s", error)
+
+
+def _run_job(job: Job) -> dict | None:
+    """Carry out a follow-up job: one acting tick, answered on the chat channels the environment names."""
+    wiring = _wiring()
+    chats = chats_from_environment(wiring.settings.chat)
+    return notify.run_job(job, lambda: wiring.tick(dry_run=False), wiring.store.reservations, chats)
 
 
 def _secret(wiring, name: str) -> str | None:
@@ -279,4 +287,4 @@ def chat_jobs(event):
         except BbbscaleError as error:  # a stray message: drop it rather than have SQS redeliver it forever
             log.warning("SQS message ignored: %s", error)
             continue
-        run_job(_wiring(), job)
+        _run_job(job)

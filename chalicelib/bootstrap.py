@@ -133,9 +133,6 @@ class Wiring:
             self._providers = {
                 name: build_provider(name, p, context) for name, p in self.settings.providers.items()
             }
-            for name, provider in self._providers.items():
-                if hasattr(provider, "on_progress"):  # MERGE-H13C long batches report how far they got
-                    provider.on_progress = self._batch_progress(name)
         return self._providers
 
     def _batch_progress(self, provider: str) -> Callable[[int, int], None]:
@@ -177,9 +174,12 @@ class Wiring:
         if self._notifier is not None:
             self._notifier(result)
             return
-        from chalicelib.adapters.chat.notify import notify_after_tick
+        from chalicelib.adapters.chat.notify import chats_from_environment
+        from chalicelib.service.notify import notify_tick
 
-        notify_after_tick(self, result)
+        # the channels the environment names now; stuck drains remembered in the store
+        chats = chats_from_environment(self.settings.chat)
+        notify_tick(result, chats, seen=self.store.settings, cluster=self.settings.cluster)
 
     def user_data(self, server) -> str:
         from chalicelib.adapters.providers.userdata import render_user_data
@@ -200,6 +200,9 @@ class Wiring:
         if self._ports is None:
             from chalicelib.adapters.scalelite.servers import BbbServersOverHttp
             from chalicelib.service.fleet_ports import FleetPorts
+
+            for name, provider in self.providers.items():  # long batches report how far they got
+                provider.report_progress(self._batch_progress(name))
 
             self._ports = FleetPorts(
                 settings=self.settings,

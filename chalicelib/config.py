@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.errors import BbbscaleError
+from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class Strict(BaseModel):
@@ -45,19 +46,26 @@ class LoadWeights(Strict):
 
 
 class Headroom(Strict):
-    """Spare capacity kept above the measured load: max(percent of load, absolute units)."""
+    """The headroom: the margin provisioned above the need (load, forecast or reservations), max(percent
+    of it, absolute units); `units` defaults to one reference server. Not to be confused with the spare
+    capacity `status` reports (what the serving servers carry beyond the measured load)."""
 
     percent: float = Field(17.5, ge=0, le=500)
-    units: float = Field(300.0, ge=0)
+    units: float = Field(REFERENCE_SERVER_UNITS, ge=0)
 
 
 class ProviderSettings(Strict):
     """One place servers run. `kind` picks the adapter (see chalicelib.registry); `options` are the
-    adapter's own settings, validated by its model when the adapter is built."""
+    adapter's own settings, validated by its model when the adapter is built.
+
+    `capacity_units` is the one source of a server's capacity (chalicelib.domain.fleet.capacity_of): the
+    planner, `status`, the burst guard, Scalelite's load multiplier and the simulated VMs all read it."""
 
     kind: str = "simulated"
     mode: Literal["create", "power", "static"] = "create"
-    capacity_units: float = Field(300.0, gt=0, description="load units one server carries at full load")
+    capacity_units: float = Field(
+        REFERENCE_SERVER_UNITS, gt=0, description="load units one server carries at full load"
+    )
     hourly_cost: float = Field(0.0, ge=0)
     min_servers: int = Field(0, ge=0)
     max_servers: int = Field(1000, ge=0)

@@ -7,13 +7,15 @@ Each port speaks the domain and stays small. Implementations register by name in
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 # The values the ports carry are the domain's own (the domain imports no port), and the root error sits
 # below the settings model (errors.py); adapters and tests may name them all from here.
+from chalicelib.domain.chat import Notice
 from chalicelib.domain.dns import DnsRecord
 from chalicelib.domain.fleet import VM, ScaleliteServer, Server
 from chalicelib.errors import BbbscaleError
@@ -100,10 +102,26 @@ class LaunchSpec:
     image: str | None = None
 
 
+#: Where a provider reports a bulk creation's progress: (done, total), `done` counting the creations
+#: finished so far (failed ones included), `total` the number asked. Long batches (hundreds of VMs at a
+#: rate limit) take minutes; the CLI prints these on stderr.
+CreationProgress = Callable[[int, int], None]
+#: What `Provider.calls` describes.
+PROVIDER_OPERATIONS = ("create", "start", "stop", "destroy")
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Where servers run. Required: list, create, destroy. Optional (mode `power`): start, stop — an
-    adapter without them raises ProviderError. `list` returns only this cluster's VMs (by tag/name)."""
+    adapter without them raises ProviderError. `list` returns only this cluster's VMs (by tag/name).
+
+    `calls(operation, targets)` describes, without calling anything, the API requests an operation
+    (PROVIDER_OPERATIONS) would send — LaunchSpecs for create, VM ids otherwise — one human
+    line each, secrets and user data left out; a provider that sends none (an owned pool, the in-process
+    simulated cloud) answers []; another operation is a ProviderError. The dry run shows these lines.
+    `report_progress(to)` names the hook `create` reports to (None: nobody listens): reports run in
+    order of `done`, the last one (total, total) before `create` returns; a create made in one call
+    reports once at its end, and an empty create reports nothing."""
 
     name: str
 
@@ -113,6 +131,8 @@ class Provider(Protocol):
     def start(self, vm_id: str) -> VM: ...
     def stop(self, vm_id: str) -> None: ...
     def destroy(self, vm_id: str) -> None: ...
+    def calls(self, operation: str, targets: builtins.list) -> builtins.list[str]: ...
+    def report_progress(self, to: CreationProgress | None) -> None: ...
 
 
 # --- DNS ---------------------------------------------------------------------------------------------
@@ -221,3 +241,55 @@ class ProviderContext:
     cluster: str
     now: Callable[[], datetime]
     secret: Callable[[str], str | None]
+
+
+# --- chat --------------------------------------------------------------------------------------------
+@runtime_checkable
+class Chat(Protocol):
+    """One chat platform (`platform`: slack | rocketchat), outbound, as the service uses it; reading and
+    verifying an incoming command stays in the platform's adapter and app.py.
+
+    `announce` posts a notice to the team's channel (the incoming webhook the environment names): True
+    when posted, False when this platform has no channel configured. `answer` posts a later answer to
+    the asker a job's `reply` names ({"platform": "slack", "response_url": ...} or {"platform":
+    "rocketchat", "channel": ...}): True when posted, False when the asker is not on this platform or
+    cannot be reached from here. A post that fails raises UnreachableError naming the platform, never a
+    URL: webhook URLs and response_urls are credentials."""
+
+    platform: str
+
+    def announce(self, notice: Notice) -> bool: ...
+    def answer(self, reply: dict, text: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A capacity check to run after an HTTP answer (a closure, a chat change), why, an optional
+    reservation to announce first, and the asker to answer (`reply`, see `Chat.answer`). It travels on
+    a thread or as an SQS message (adapters/chat/dispatch.py) and is carried out by service/notify.py."""
+
+    reason: str
+    reservation_id: str | None = None
+    reply: dict | None = field(default=None, repr=False)  # a Slack response_url is a credential
+    kind: str = "capacity_check"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
+        try:
+            document = json.loads(text)
+            job = cls(
+                **{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document}
+            )
+        except (ValueError, TypeError) as error:
+            raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
+        if (
+            not isinstance(job.reason, str)
+            or job.kind != "capacity_check"
+            or not isinstance(job.reply, dict | None)
+        ):
+            raise BbbscaleError("not a bbbscale job: unexpected fields")
+        return job

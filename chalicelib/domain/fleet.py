@@ -7,9 +7,13 @@ reports, and reconciliation (domain/reconcile.py) matches the two by name and pr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
+
+from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class ServerState(StrEnum):
@@ -65,7 +69,10 @@ class Server:
     provider: str
     state: ServerState
     since: datetime  # when it entered `state`
-    capacity: float  # load units this server carries at full load
+    # The provider's capacity_units when the record was written. Not this version's figure (that is
+    # `capacity_of`, from the settings): still written because versions before it require the key, and
+    # read only for a provider since removed from the settings.
+    capacity: float
     vm_id: str | None = None
     url: str | None = None  # BBB API base, e.g. https://bbb12.example.org/bigbluebutton/api
     scalelite_id: str | None = None
@@ -121,3 +128,29 @@ class Fleet:
             by_state = out.setdefault(s.provider, {})
             by_state[s.state.value] = by_state.get(s.state.value, 0) + 1
         return out
+
+
+class ProviderCapacity(Protocol):
+    """What `capacity_of` reads of a provider's settings (chalicelib.config.ProviderSettings)."""
+
+    @property
+    def capacity_units(self) -> float: ...
+
+
+def capacity_of(server: Server, providers: Mapping[str, ProviderCapacity]) -> float:
+    """Load units `server` carries at full load. The one source is its provider's `capacity_units` in the
+    settings: every server of a provider is of the size the operator configured there, so a corrected
+    figure applies at once to the servers already running (an owned pool is never replaced), and the
+    planner, `status`, the burst guard, Scalelite's multiplier and the simulator's VMs all read the same
+    figure. Only a provider no longer configured (reconcile leaves its servers as they are) falls back
+    to the figure its record was written with."""
+    p = providers.get(server.provider)
+    return p.capacity_units if p is not None else server.capacity
+
+
+def scalelite_multiplier(capacity: float) -> float:
+    """Scalelite's `load_multiplier` for a server of `capacity` load units. Scalelite places a new room on
+    the server of lowest load, each user counting 1 x the multiplier (docs/scalelite-and-bbb.md): a
+    reference server (REFERENCE_SERVER_UNITS) counts 1.0, one twice its size 0.5, so each fills in
+    proportion to what it carries."""
+    return round(REFERENCE_SERVER_UNITS / capacity, 3)

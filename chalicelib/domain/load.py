@@ -2,8 +2,8 @@
 
 Pure: no I/O, no clock. `now` is passed in. A *load unit* is roughly what one typical participant costs
 a server; BBB's minimum server (8 cores, 16 GB; docs/scalelite-and-bbb.md) takes ~200 typical users, which the
-default weights put at 300 units (see `LoadWeights` in chalicelib/config.py and README "How a tick
-decides").
+default weights put at 300 units (the reference server, `chalicelib.load_units.REFERENCE_SERVER_UNITS`;
+see `LoadWeights` in chalicelib/config.py and README "How a tick decides").
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from datetime import timedelta
 from chalicelib.config import ProviderSettings, Settings
 from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.dns import DnsChange, Naming, dns_changes
-from chalicelib.domain.fleet import COMING, Server, ServerState
+from chalicelib.domain.fleet import COMING, Server, ServerState, capacity_of
 from chalicelib.domain.forecast import class_start_within
 from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
 from chalicelib.domain.load import snapshot_units
@@ -79,10 +79,7 @@ def decide(obs: Observation, settings: Settings) -> Decision:
         and obs.snapshot is not None  # always, with a load; said for the type checker
         and obs.snapshot.complete
         and load
-        <= 0.5
-        * sum(
-            providers[s.provider].capacity_units for s in obs.fleet.servers if s.state == ServerState.SERVING
-        )
+        <= 0.5 * sum(capacity_of(s, providers) for s in obs.fleet.servers if s.state == ServerState.SERVING)
     )
     for name in fill_order(providers):
         actions += _plan_provider(

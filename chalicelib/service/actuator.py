@@ -162,7 +162,9 @@ class Actuator:
     def _register(self, action: Action, servers) -> str:
         s = servers[action.server]
         if s.scalelite_id is None:
-            multiplier = round(300.0 / s.capacity, 3)
+            from chalicelib.domain.fleet import capacity_of, scalelite_multiplier
+
+            multiplier = scalelite_multiplier(capacity_of(s, self.settings.providers))
             added = self.ports.scalelite.add(
                 s.url, self.ports.keys.of(s.name), multiplier, self.settings.scalelite.server_tag
             )

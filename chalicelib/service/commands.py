@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.chat import Caller, Followup, Reply
 from chalicelib.domain.fleet import FINAL
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
@@ -47,40 +47,6 @@ class Runtime(Protocol):
 
     settings: Settings
     store: StateStore
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """A verified chat user. `actor` ("slack:U123") is what the history records."""
-
-    platform: str  # slack | rocketchat
-    user_id: str
-    user_name: str = ""
-
-    @property
-    def actor(self) -> str:
-        return f"{self.platform}:{self.user_id}"
-
-    def is_operator(self, operators: list[str]) -> bool:
-        return self.user_id in operators or self.actor in operators
-
-
-@dataclass(frozen=True, slots=True)
-class Followup:
-    """Slow work to run after answering: a capacity check, its summary posted back to the asker.
-    `reservation_id` names a reservation to announce on the notification channels first."""
-
-    reason: str
-    reservation_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The answer: text for the asker; `public` if the whole channel should see it (changes do)."""
-
-    text: str
-    public: bool = False
-    followup: Followup | None = None
 
 
 def execute(text: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
@@ -241,13 +207,17 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
 
 
 def describe_status(status: dict) -> str:
-    """`status` as a few lines: fleet per provider and state, desired, load, overrides, reservations."""
+    """`status` as a few lines: fleet per provider and state, desired, load and spare capacity (what the
+    serving servers carry beyond the measured load; the headroom is the configured margin, not this),
+    overrides, reservations."""
     lines = [f"bbbscale status at {status.get('at', '?')}"]
     load = status.get("load") or {}
     if load:
+        # `headroom_units`: the same figure under the name status gave it first (the key stays)
+        spare = status.get("spare_units", status.get("headroom_units", 0))
         lines.append(
             f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
-            f"{load.get('load_units', 0)} units; headroom {status.get('headroom_units', 0)} units"
+            f"{load.get('load_units', 0)} units; spare capacity {spare} units"
         )
     desired = status.get("desired") or {}
     for provider, states in sorted((status.get("fleet") or {}).items()):

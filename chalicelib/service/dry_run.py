@@ -13,12 +13,11 @@ def describe(ports: FleetPorts, action: Action, fleet: Fleet) -> list[str]:
     records a new or destroyed VM would get or lose."""
     provider = ports.providers.get(action.provider)
     settings = ports.settings
-    calls_of = getattr(provider, "calls", None)  # MERGE-H13C: Provider.calls joins the port
-    if provider is None or calls_of is None:
+    if provider is None:
         return []
     if action.action == "start":
         names = [f"bbbscale-{settings.cluster}-{action.provider}-<next>"] * (action.count or 0)
-        calls = calls_of("create", [LaunchSpec(name=n) for n in names])
+        calls = provider.calls("create", [LaunchSpec(name=n) for n in names])
         if ports.dns is not None and settings.dns is not None and names:
             if settings.providers[action.provider].mode == "create":
                 from chalicelib.domain.dns import Naming
@@ -32,7 +31,7 @@ def describe(ports: FleetPorts, action: Action, fleet: Fleet) -> list[str]:
     server = next((s for s in fleet.servers if s.name == action.server), None)
     if action.action == "stop" and server is not None:
         mode = settings.providers[action.provider].mode
-        calls = calls_of("stop" if mode == "power" else "destroy", [server.vm_id])
+        calls = provider.calls("stop" if mode == "power" else "destroy", [server.vm_id])
         if ports.dns is not None and settings.dns is not None and mode != "power":
             calls.append(f"dns {settings.dns.driver}: delete the records of {server.name}")
         return calls

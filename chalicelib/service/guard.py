@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.fleet import ServerState
+from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.guard import GuardServer, decide_guard, spread
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
@@ -381,7 +381,7 @@ class BurstGuard:
                     record.name if record else s.url,
                     s.state,
                     s.online,
-                    record.capacity if record else 0.0,
+                    capacity_of(record, self.ports.settings.providers) if record else 0.0,
                     entry[3] if entry else 0.0,
                     len(entry[2]) if entry else 0,
                     s.id in held or (s.state == "disabled" and serving),  # disabled, yet meant to serve
@@ -502,7 +502,8 @@ class BurstGuard:
             if record is None:
                 continue
             rooms = [m for m in rooms if not m.is_breakout]
-            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), record.capacity))
+            capacity = capacity_of(record, self.ports.settings.providers)
+            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), capacity))
         found = spread(rows)
         return found if found.servers else None
 

@@ -1,8 +1,8 @@
 """What `status` shows and what `plan` answers: read-only views for the CLI, the API and chat.
 
 `status`: the fleet per provider and state, the last tick's load and desired counts, the spare capacity
-(what the serving servers carry beyond the measured load — the JSON keeps its contract name
-`headroom_units`), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
+(`spare_units`: what the serving servers, each at its provider's `capacity_units`, carry beyond the
+last tick's load; `headroom_units` is the same figure under its first name), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
 cost N users would need, from the configured mix, weights and headroom.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
 
 def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     """The `status --json` document of docs/contract.md."""
-    from chalicelib.domain.fleet import Fleet, ServerState
+    from chalicelib.domain.fleet import Fleet, ServerState, capacity_of
     from chalicelib.domain.overrides import read_overrides
     from chalicelib.service.closures import reservation_json
     from chalicelib.service.guard import guard_status
@@ -28,7 +28,7 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     last = store.history.recent(1, kind="tick")
     detail = last[0].detail if last else {}
     load = detail.get("load")
-    capacity = sum(s.capacity for s in servers if s.state == ServerState.SERVING)
+    capacity = sum(capacity_of(s, settings.providers) for s in servers if s.state == ServerState.SERVING)
     spare = capacity - (load or {}).get("load_units", 0.0)
     overrides = read_overrides(store.settings.get, now)
     freeze = overrides.freeze
@@ -39,7 +39,8 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
         "desired": detail.get("desired", {}),
         "load": load,
         "capacity_units": capacity,
-        "headroom_units": round(spare, 1),
+        "spare_units": round(spare, 1),
+        "headroom_units": round(spare, 1),  # the same figure under its first name, kept for scripts
         "reservations": [reservation_json(r) for r in store.reservations.reservations() if r.ends_at > now],
         "freeze": {
             "by": freeze.by,

@@ -24,7 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderContext, ProviderError
+from chalicelib.ports import (
+    PROVIDER_OPERATIONS,
+    CreationProgress,
+    LaunchSpec,
+    ProviderContext,
+    ProviderError,
+)
 from chalicelib.sim.scalelite_model import name_in_url
 from chalicelib.sim.world import SimWorld
 
@@ -87,6 +93,7 @@ class SimulatedCloud:
         )
         self.context = context
         self.world: SimWorld = world
+        self._progress_to: CreationProgress | None = None
         self._image_secret = (
             context.secret(self.options.bbb_secret_env) if self.options.bbb_secret_env else None
         )
@@ -104,6 +111,13 @@ class SimulatedCloud:
         self.world.on_advance(f"cloud:{name}", self._settle)
         if settings.mode == "static":
             self._seed_static(context.now())
+
+    @property
+    def vm_capacity(self) -> float:
+        """Load units each of its VMs carries once booted: the provider's `capacity_units`, the one figure
+        the product reads for its servers too (chalicelib.domain.fleet.capacity_of), so the simulated
+        overload and the planner's idea of capacity come from the same place."""
+        return self.settings.capacity_units
 
     def __repr__(self) -> str:
         return f"SimulatedCloud({self.name!r}, mode={self.settings.mode})"
@@ -147,7 +161,10 @@ class SimulatedCloud:
                 raise ProviderError(f"provider {self.name}: quota of {self.settings.quota} VMs exceeded")
             return [self._vm(self._launch(s, now)) for s in specs]
 
-        return self._call("create", action)
+        made = self._call("create", action)
+        if specs and self._progress_to is not None:  # one call makes them all: one report, at its end
+            self._progress_to(len(specs), len(specs))
+        return made
 
     def start(self, vm_id: str) -> VM:
         """Boot a stopped VM again (a new billed run); a pending or running VM is returned as is."""
@@ -176,6 +193,18 @@ class SimulatedCloud:
                 self._power_off(vm, now, "gone")
 
         self._call("destroy", action)
+
+    def calls(self, operation: str, targets: list) -> list[str]:
+        """None: the simulated cloud's API is in this process, no request leaves it (a dry run over the
+        simulator shows no calls)."""
+        if operation not in PROVIDER_OPERATIONS:
+            raise ProviderError(
+                f"unknown operation {operation!r}; choose one of: {', '.join(PROVIDER_OPERATIONS)}"
+            )
+        return []
+
+    def report_progress(self, to: CreationProgress | None) -> None:
+        self._progress_to = to
 
     # --- billing ---------------------------------------------------------------------------------------
     def server_seconds(self, now: datetime) -> float:
@@ -291,7 +320,7 @@ class SimulatedCloud:
                 if vm.status == "pending" and vm.ready_at <= now:
                     vm.status = "running"
                     self.world.add_bbb_server(
-                        vm.name, vm.secret, self.settings.capacity_units, vm.ready_at, answering=vm.healthy
+                        vm.name, vm.secret, self.vm_capacity, vm.ready_at, answering=vm.healthy
                     )
 
     def _power_off(self, vm: SimVm, now: datetime, status: str) -> None:
@@ -338,6 +367,6 @@ class SimulatedCloud:
                         [[now, None]],
                     )
                 vm = self._vms[vm_id]
-                self.world.add_bbb_server(name, vm.secret, self.settings.capacity_units, now)
+                self.world.add_bbb_server(name, vm.secret, self.vm_capacity, now)
                 if name not in registered:
                     self.world.add_server(self.world.url_for(name), vm.secret, state="enabled", online=True)

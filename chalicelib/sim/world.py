@@ -84,7 +84,9 @@ class SimMeeting:
 @dataclass
 class BbbNode:
     """One simulated BBB server. `answering` is False while it boots (or never becomes healthy);
-    faults: `api_error` (its API answers 500 with garbage), `offline` (it answers nothing)."""
+    faults: `api_error` (its API answers 500 with garbage), `offline` (it answers nothing).
+    `capacity_units` is its size, fixed at power-on: the simulated cloud gives its provider's
+    `capacity_units` (SimulatedCloud.vm_capacity), the figure the product plans with."""
 
     name: str
     host: str

@@ -7,7 +7,10 @@ answers with the VMs it made, under the names asked; `list` shows this cluster's
 cluster's on the same account; a booted VM is `running` with an address; `stop` makes it `stopped` and
 `start` brings it back (pending or running); `destroy` takes it out of `list`, and destroying a VM that is
 already gone is fine (a retried destroy finds it gone); an id the provider does not know is a
-ProviderError on start and stop, never some other exception.
+ProviderError on start and stop, never some other exception. What the dry run and the CLI's progress
+lines use: `calls` describes an operation without making it (one line per target, or none from a provider
+that sends no request), never with the user data; `create` reports (done, total) to the hook
+`report_progress` gave it, ending at (total, total).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from datetime import datetime
 
 import pytest
 
-from chalicelib.ports import LaunchSpec, Provider, ProviderError
+from chalicelib.ports import PROVIDER_OPERATIONS, LaunchSpec, Provider, ProviderError
 from tests.contract.clouds import LIFECYCLE, OPENERS, Cloud, ec2
 
 STATUSES = {"pending", "running", "stopped", "gone"}
@@ -37,12 +40,15 @@ def cluster() -> str:
     return f"k{next(_clusters)}"
 
 
-def specs(cloud: Cloud, cluster: str, *numbers: int) -> list[LaunchSpec]:
+#: A secret in the user data a dry run describes: it must never show in the calls.
+USER_DATA = "#cloud-config\nwrite_files:\n  - content: BBB_SECRET=contract-s3cret-4242\n"
+
+
+def specs(cloud: Cloud, cluster: str, *numbers: int, user_data: str = "#cloud-config\n") -> list[LaunchSpec]:
     """What the service asks for: its names, its tags, a first-boot script of its own."""
     tags = {"bbbscale:cluster": cluster, "bbbscale:provider": cloud.name}
     return [
-        LaunchSpec(f"bbbscale-{cluster}-{cloud.name}-{n}", user_data="#cloud-config\n", tags=tags)
-        for n in numbers
+        LaunchSpec(f"bbbscale-{cluster}-{cloud.name}-{n}", user_data=user_data, tags=tags) for n in numbers
     ]
 
 
@@ -129,6 +135,41 @@ def test_an_unknown_vm_is_a_provider_error(cloud, cluster, operation):
         getattr(provider, operation)(unknown_id(cloud.name))
 
 
+@pytest.mark.parametrize("operation", PROVIDER_OPERATIONS)
+def test_calls_describe_an_operation_without_making_it(cloud, cluster, operation):
+    provider = cloud.provider(cluster)
+    (vm,) = provider.create(specs(cloud, cluster, 1))
+    cloud.boot()
+    before = live(provider)
+    targets = specs(cloud, cluster, 2, 3, user_data=USER_DATA) if operation == "create" else [vm.vm_id]
+    lines = provider.calls(operation, targets)
+    assert live(provider) == before, "describing made the call"
+    assert all(isinstance(line, str) and line for line in lines)
+    if lines:  # a provider that sends requests describes one per target, naming it
+        named = [t.name if isinstance(t, LaunchSpec) else t for t in targets]
+        assert len(lines) == len(targets) and all(n in line for n, line in zip(named, lines)), lines
+    assert "contract-s3cret-4242" not in " ".join(lines)
+
+
+def test_calls_of_an_unknown_operation_is_a_provider_error(cloud, cluster):
+    with pytest.raises(ProviderError, match="reboot"):
+        cloud.provider(cluster).calls("reboot", ["any"])
+
+
+def test_create_reports_its_progress_to_the_hook_it_was_given(cloud, cluster):
+    provider = cloud.provider(cluster)
+    seen: list[tuple[int, int]] = []
+    provider.report_progress(lambda done, total: seen.append((done, total)))
+    assert provider.create([]) == [] and seen == []
+    provider.create(specs(cloud, cluster, 1, 2, 3))
+    assert seen and seen[-1] == (3, 3), seen
+    assert all(total == 3 and 1 <= done <= 3 for done, total in seen)
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen}), "in order, each once"
+    provider.report_progress(None)
+    provider.create(specs(cloud, cluster, 4))
+    assert len(live(provider)) == 4 and seen[-1] == (3, 3), "nobody listens any more"
+
+
 def unknown_id(cloud_name: str) -> str:
     """An id of the right shape that the account never issued (some APIs refuse malformed ids first)."""
     return {
@@ -172,6 +213,8 @@ def simulated_static_pool():
 @pytest.mark.parametrize("open_pool", [static_pool, simulated_static_pool], ids=["static", "simulated"])
 def test_an_owned_pool_lists_its_servers_running_and_refuses_every_change(open_pool):
     pool = open_pool()
+    seen: list = []
+    pool.report_progress(lambda done, total: seen.append((done, total)))
     listed = pool.list()
     assert len(listed) == 2 and all(vm.status == "running" and vm.address for vm in listed)
     for change in (
@@ -182,4 +225,9 @@ def test_an_owned_pool_lists_its_servers_running_and_refuses_every_change(open_p
     ):
         with pytest.raises(ProviderError):
             change()
-    assert pool.list() == listed
+    assert pool.list() == listed and seen == []
+    assert [pool.calls(operation, [listed[0].vm_id]) for operation in ("start", "stop", "destroy")] == [
+        []
+    ] * 3
+    with pytest.raises(ProviderError, match="reboot"):
+        pool.calls("reboot", [listed[0].vm_id])

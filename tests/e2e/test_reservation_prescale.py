@@ -119,8 +119,9 @@ def test_a_closure_tomorrow_is_served_at_0745_within_the_quotas(morning):
 
 
 def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_minute():
-    from chalicelib.adapters.chat.notify import Webhooks, notify_tick
+    from chalicelib.adapters.chat.notify import Webhooks
     from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.service.notify import notify_tick
 
     seen = MemoryStateStore(cluster="demo").settings
 
@@ -135,7 +136,7 @@ def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_mi
         }
 
     with Receiver() as receiver:
-        hooks = Webhooks(slack=receiver.url("/slack"))
+        hooks = Webhooks(slack=receiver.url("/slack")).chats()
         sent = [
             notify_tick(tick(unmet), hooks, seen=seen, cluster="demo") for unmet in (238, 238, 100, 0, 0, 238)
         ]

@@ -7,15 +7,10 @@ import socket
 
 import pytest
 
-from chalicelib.adapters.chat.dispatch import Job, run_job
-from chalicelib.adapters.chat.notify import (
-    Webhooks,
-    notify_after_tick,
-    notify_tick,
-    webhooks_from_environment,
-)
-from chalicelib.ports import ProviderError
-from tests.support.chat_fakes import FakeRuntime, Receiver, store_with
+from chalicelib.adapters.chat.notify import Webhooks, chats_from_environment, webhooks_from_environment
+from chalicelib.ports import Job, ProviderError
+from chalicelib.service.notify import notify_tick
+from tests.support.chat_fakes import FakeRuntime, Receiver, run_job, store_with
 
 STUCK = {
     "action": "hold",
@@ -72,9 +67,15 @@ def channels():
         yield slack, rocket, Webhooks(slack=slack.url("/services/T/B/x"), rocketchat=rocket.url("/hooks/a/b"))
 
 
+def notify_after_tick(runtime, tick_result: dict) -> int:
+    """What the runtime does after an acting tick (chalicelib/bootstrap.py, `notify`)."""
+    chats = chats_from_environment(runtime.settings.chat)
+    return notify_tick(tick_result, chats, seen=runtime.store.settings, cluster=runtime.settings.cluster)
+
+
 def test_one_tick_makes_one_message_per_channel(channels):
     slack, rocket, webhooks = channels
-    assert notify_tick(TICK, webhooks, cluster="demo") == 2
+    assert notify_tick(TICK, webhooks.chats(), cluster="demo") == 2
     _, content_type, message = slack.next()
     assert content_type == "application/json"
     assert message["text"] == "bbbscale: failures (1), stuck drains (1), scale-up (1), scale-down (2)"
@@ -107,7 +108,7 @@ def test_one_tick_makes_one_message_per_channel(channels):
 )
 def test_dry_runs_and_ticks_that_change_nothing_stay_silent(channels, tick):
     slack, rocket, webhooks = channels
-    assert notify_tick(tick, webhooks) == 0
+    assert notify_tick(tick, webhooks.chats()) == 0
     assert slack.none_within(0.1) and rocket.none_within(0.0)
 
 
@@ -116,10 +117,12 @@ def test_a_stuck_drain_is_announced_when_it_appears_not_every_minute(channels):
     webhooks = Webhooks(slack=webhooks.slack)
     seen = store_with().settings
     only_stuck = {**TICK, "actions": [STUCK, FROZEN]}
-    assert notify_tick(only_stuck, webhooks, seen=seen) == 1
-    assert notify_tick(only_stuck, webhooks, seen=seen) == 0
-    assert notify_tick({**TICK, "actions": []}, webhooks, seen=seen) == 0  # resolved: remembered as none
-    assert notify_tick(only_stuck, webhooks, seen=seen) == 1
+    assert notify_tick(only_stuck, webhooks.chats(), seen=seen) == 1
+    assert notify_tick(only_stuck, webhooks.chats(), seen=seen) == 0
+    assert (
+        notify_tick({**TICK, "actions": []}, webhooks.chats(), seen=seen) == 0
+    )  # resolved: remembered as none
+    assert notify_tick(only_stuck, webhooks.chats(), seen=seen) == 1
     assert [slack.next()[2]["text"] for _ in range(2)] == ["bbbscale: stuck drains (1)"] * 2
     assert slack.none_within(0.1)
 
@@ -135,10 +138,10 @@ def test_a_failing_channel_is_logged_without_its_url_and_the_other_still_gets_th
     with Receiver(status=500) as broken, Receiver() as rocket:
         secret_url = broken.url("/services/T/B/very-secret-token")
         webhooks = Webhooks(slack=secret_url, rocketchat=rocket.url("/hooks/x"))
-        assert notify_tick(TICK, webhooks) == 1
+        assert notify_tick(TICK, webhooks.chats()) == 1
         broken.next(), rocket.next()
     closed = Webhooks(rocketchat=f"http://127.0.0.1:{free_port()}/hooks/very-secret-token")
-    assert notify_tick(TICK, closed) == 0
+    assert notify_tick(TICK, closed.chats()) == 0
     assert "HTTP 500" in caplog.text and "cannot post" in caplog.text
     assert "very-secret-token" not in caplog.text
     assert "very-secret-token" not in repr(webhooks) + repr(closed)

@@ -175,11 +175,45 @@ def point_runtime_at(monkeypatch, runtime) -> None:
     monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: runtime)
 
 
+def run_job(runtime, job):
+    """Carry out `job` as app.py does: an acting tick of `runtime`, answered on the channels the
+    environment names."""
+    from chalicelib.adapters.chat.notify import chats_from_environment
+    from chalicelib.service import notify
+
+    chats = chats_from_environment(runtime.settings.chat)
+    return notify.run_job(job, lambda: runtime.tick(dry_run=False), runtime.store.reservations, chats)
+
+
 def serve_in_threads(monkeypatch, runtime) -> None:
     """Point app.py at `runtime` and run its follow-up jobs on threads (the embedded dispatcher)."""
     import app as app_module
-    from chalicelib.adapters.chat.dispatch import ThreadDispatcher, run_job
+    from chalicelib.adapters.chat.dispatch import ThreadDispatcher
 
     point_runtime_at(monkeypatch, runtime)
     runtime.dispatcher = ThreadDispatcher(lambda job: run_job(runtime, job))
     monkeypatch.setattr(app_module, "DISPATCHER", runtime.dispatcher)
+
+
+class RecordingChat:
+    """The Chat port's fake (chalicelib/ports.py): records what it posted, `posted` as ("announce",
+    notice) and ("answer", reply, text). Without a channel (`configured=False`) it announces nothing;
+    `fail` makes its posts raise as an unreachable endpoint would. Held to the same contract as the
+    Slack and Rocket.Chat adapters (tests/contract/test_chat.py)."""
+
+    def __init__(self, platform: str = "slack", configured: bool = True):
+        self.platform, self.configured = platform, configured
+        self.posted: list[tuple] = []
+        self.fail: Exception | None = None
+
+    def _post(self, *what) -> bool:
+        if self.fail is not None:
+            raise self.fail
+        self.posted.append(what)
+        return True
+
+    def announce(self, notice) -> bool:
+        return self.configured and self._post("announce", notice)
+
+    def answer(self, reply: dict, text: str) -> bool:
+        return reply.get("platform") == self.platform and self._post("answer", reply, text)

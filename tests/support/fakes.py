@@ -8,7 +8,14 @@ from datetime import datetime
 
 from chalicelib.domain.fleet import VM
 from chalicelib.domain.load import LoadSnapshot, Meeting
-from chalicelib.ports import ApiError, LaunchSpec, ProviderError, ScaleliteServer, UnreachableError
+from chalicelib.ports import (
+    PROVIDER_OPERATIONS,
+    ApiError,
+    LaunchSpec,
+    ProviderError,
+    ScaleliteServer,
+    UnreachableError,
+)
 
 
 class FakeProvider:
@@ -25,6 +32,7 @@ class FakeProvider:
         self.fail: list[ProviderError] = []  # for create/start/stop/destroy
         self.fail_list: list[ProviderError] = []
         self.lose_answer = False  # create happens but the answer is lost (a timeout)
+        self.progress_to = None
 
     def _maybe_fail(self):
         if self.fail:
@@ -65,6 +73,8 @@ class FakeProvider:
             out.append(vm)
         if self.lose_answer:
             raise ProviderError("timed out", retryable=True)
+        if specs and self.progress_to:
+            self.progress_to(len(specs), len(specs))
         return out
 
     def boot(self):
@@ -90,6 +100,15 @@ class FakeProvider:
         self.asked.append(("destroy", vm_id))
         self._maybe_fail()
         self.vms.pop(vm_id, None)
+
+    def calls(self, operation, targets):
+        """One line per target, as an API adapter describes its requests; asks nothing."""
+        if operation not in PROVIDER_OPERATIONS:
+            raise ProviderError(f"unknown operation {operation!r}")
+        return [f"{operation} {getattr(target, 'name', target)}" for target in targets]
+
+    def report_progress(self, to):
+        self.progress_to = to
 
 
 class FakeScalelite:

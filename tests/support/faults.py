@@ -99,6 +99,12 @@ class FaultyProvider:
     def destroy(self, vm_id):
         return self._mutate("destroy", vm_id)
 
+    def calls(self, operation, targets):
+        return self.inner.calls(operation, targets)
+
+    def report_progress(self, to):
+        self.inner.report_progress(to)
+
     def _mutate(self, what: str, vm_id: str):
         self.faults.maybe_kill(f"{self.name}: before {what}")
         if what in ("stop", "destroy"):

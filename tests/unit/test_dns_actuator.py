@@ -13,7 +13,7 @@ from chalicelib.ports import Dns, DnsError, DnsRecord
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.records import transition
 from tests.support.builders import T0
-from tests.support.fakes import FakeScalelite
+from tests.support.fakes import Clock, FakeProvider, FakeScalelite
 
 SETTINGS = parse_settings(
     {
@@ -58,14 +58,6 @@ class FakeDns:
         return [f"{operation} {r}" for r in records]
 
 
-class DestroyingProvider:
-    def __init__(self):
-        self.destroyed: list[str] = []
-
-    def destroy(self, vm_id):
-        self.destroyed.append(vm_id)
-
-
 def runtime(fail=()):
     store = MemoryStateStore(cluster="t")
     dns = FakeDns(store, fail)
@@ -74,7 +66,7 @@ def runtime(fail=()):
         SETTINGS,
         store=store,
         scalelite=FakeScalelite(),
-        providers={"cheap": DestroyingProvider()},
+        providers={"cheap": FakeProvider("cheap", Clock(T0))},
         dns=dns,
         clock=lambda: T0,
     )
@@ -134,5 +126,5 @@ def test_a_vm_destroyed_this_tick_loses_its_records_and_gets_none_again():
         decision(DnsChange("create", A1, A1.name, "cheap", "planned before the replace"), actions=[replace]),
         Fleet((server,)),
     )
-    assert rt.providers["cheap"].destroyed == [f"id-{A1.name}"]
+    assert [c for c in rt.providers["cheap"].asked if c[0] == "destroy"] == [("destroy", f"id-{A1.name}")]
     assert dns.asked == [("delete", A1, True)] and dns.held == set()

@@ -141,7 +141,7 @@ def test_pool_hostnames_skip_the_ones_running_vms_use():
 def test_partial_failure_returns_the_created_and_records_the_failed():
     provider = make(fail={"bbbscale-demo-rec-2"})
     seen = []
-    provider.on_progress = lambda done, total: seen.append((done, total))
+    provider.report_progress(lambda done, total: seen.append((done, total)))
     vms = provider.create([LaunchSpec(name=f"bbbscale-demo-rec-{n}") for n in (1, 2, 3)])
     assert [vm.name for vm in vms] == ["bbbscale-demo-rec-1", "bbbscale-demo-rec-3"]
     assert provider.last_failures == [("bbbscale-demo-rec-2", "quota exceeded for bbbscale-demo-rec-2")]

@@ -5,57 +5,21 @@ submit a `Job` to a `Dispatcher` and answer at once. Two implementations:
   - ThreadDispatcher: one background worker thread (the embedded default, `chalice local`, the CLI);
   - SqsDispatcher: an SQS message, run by the app's `@app.on_sqs_message` handler (on AWS a Lambda is
     frozen once it has answered, so a thread there would not finish).
-`run_job` is the one place a job is carried out, whichever way it travelled.
+`Job` (chalicelib/ports.py) is what travels; service/notify.py's `run_job` is the one place a job is
+carried out, whichever way it travelled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from chalicelib.adapters.chat import rocketchat, slack
-from chalicelib.adapters.chat.notify import notify_reservation, webhooks_from_environment
-from chalicelib.ports import BbbscaleError
-from chalicelib.service.digest import summary
+from chalicelib.ports import BbbscaleError, Job
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """A capacity check to run, why, an optional reservation to announce first, and where to post the
-    result: {"platform": "slack", "response_url": ...} or {"platform": "rocketchat", "channel": ...}."""
-
-    reason: str
-    reservation_id: str | None = None
-    reply: dict | None = field(default=None, repr=False)  # a Slack response_url is a credential
-    kind: str = "capacity_check"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        """Read a queued job; anything else raises BbbscaleError (so a stray message is dropped, not retried)."""
-        try:
-            document = json.loads(text)
-            job = cls(
-                **{k: document[k] for k in ("reason", "reservation_id", "reply", "kind") if k in document}
-            )
-        except (ValueError, TypeError) as error:
-            raise BbbscaleError(f"not a bbbscale job: {type(error).__name__}") from None
-        if (
-            not isinstance(job.reason, str)
-            or job.kind != "capacity_check"
-            or not isinstance(job.reply, dict | None)
-        ):
-            raise BbbscaleError("not a bbbscale job: unexpected fields")
-        return job
 
 
 class Dispatcher(Protocol):
@@ -139,34 +103,3 @@ def dispatcher_for(chat_settings, handler: Callable[[Job], None]) -> Dispatcher:
     if getattr(chat_settings, "dispatcher", "thread") == "sqs":
         return SqsDispatcher(chat_settings.jobs_queue_url_env)
     return ThreadDispatcher(handler)
-
-
-def _post_reply(reply: dict, text: str, webhooks) -> None:
-    if reply.get("platform") == "slack" and reply.get("response_url"):
-        slack.post_response(reply["response_url"], text)
-    elif reply.get("platform") == "rocketchat" and webhooks.rocketchat:
-        rocketchat.post_incoming(webhooks.rocketchat, text, reply.get("channel"))
-
-
-def run_job(runtime, job: Job) -> dict | None:
-    """Carry out a job: announce its reservation, run one capacity check, post the summary to the
-    asker. Returns the tick document (None if the check failed; the asker is told why)."""
-    webhooks = webhooks_from_environment(runtime.settings.chat)
-    if job.reservation_id:
-        found = [r for r in runtime.store.reservations.reservations() if r.id == job.reservation_id]
-        if found:
-            notify_reservation(found[0], webhooks)
-    try:
-        result = runtime.tick(dry_run=False)
-        text = summary(result)
-    except BbbscaleError as error:
-        result, text = None, f"Capacity check failed: {error}"
-    except Exception:
-        log.exception("capacity check for %s failed", job.reason)
-        result, text = None, "Capacity check failed (internal error; see the logs)."
-    if job.reply:
-        try:
-            _post_reply(job.reply, text, webhooks)
-        except BbbscaleError as error:
-            log.warning("reply for %s not delivered: %s", job.reason, error)
-    return result

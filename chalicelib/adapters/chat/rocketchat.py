@@ -12,7 +12,9 @@ import hmac
 from dataclasses import dataclass
 
 from chalicelib.adapters.chat.webhook import post_json
-from chalicelib.service.commands import Caller, Reply
+from chalicelib.domain.chat import Caller, CheckNotice, Notice, Reply
+
+_COLORS = {"good": "#2eb886", "warning": "#daa038", "danger": "#a30200"}
 
 
 def verify(expected_token: str, document: dict) -> bool:
@@ -79,3 +81,55 @@ def post_incoming(
     if attachments:
         document["attachments"] = attachments
     post_json(webhook_url, document, "rocket.chat webhook")
+
+
+# --- the Chat port: notices and answers through the incoming webhook -------------------------------------
+def message(notice: Notice) -> dict:
+    """A notice as `text` plus coloured attachments: for a check, one per kind of change; for a
+    reservation, one saying what and when."""
+    if isinstance(notice, CheckNotice):
+        attachments = [
+            {
+                "title": section.title,
+                "color": _COLORS[section.severity],
+                "text": "\n".join(f"• {line}" for line in section.lines),
+            }
+            for section in notice.sections
+        ]
+        return {"text": f"*{notice.title}* — {notice.headline}", "attachments": attachments}
+    return {
+        "text": "*Capacity reserved*",
+        "attachments": [
+            {
+                "title": f"Reservation {notice.reservation_id}",
+                "color": _COLORS["good"],
+                "text": f"{notice.line}\n{notice.detail}",
+            }
+        ],
+    }
+
+
+class RocketChat:
+    """The Chat port on Rocket.Chat: notices and later answers both go through the incoming webhook
+    `webhook` (None: not configured), answers to the asker's room. The URL shows in neither its repr nor
+    its errors."""
+
+    platform = "rocketchat"
+
+    def __init__(self, webhook: str | None):
+        self._webhook = webhook
+
+    def __repr__(self) -> str:
+        return f"<RocketChat webhook={'set' if self._webhook else 'unset'}>"
+
+    def announce(self, notice: Notice) -> bool:
+        if not self._webhook:
+            return False
+        post_json(self._webhook, message(notice), "rocket.chat webhook")
+        return True
+
+    def answer(self, reply: dict, text: str) -> bool:
+        if reply.get("platform") != self.platform or not self._webhook:
+            return False
+        post_incoming(self._webhook, text, reply.get("channel"))
+        return True

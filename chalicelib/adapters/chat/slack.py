@@ -13,7 +13,7 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 from chalicelib.adapters.chat.webhook import post_json
-from chalicelib.service.commands import Caller, Reply
+from chalicelib.domain.chat import Caller, CheckNotice, Notice, Reply
 
 
 class _At:
@@ -86,3 +86,51 @@ def post_response(response_url: str, text: str, public: bool = True) -> None:
         },
         "slack response_url",
     )
+
+
+# --- the Chat port: notices through the incoming webhook, answers through response_url ------------------
+def message(notice: Notice) -> dict:
+    """A notice as a Block Kit message. A check: a header, one section per kind of change, the desired
+    fleet as context; `text` (the headline) is what notifications show. A reservation: one section, its
+    detail as context."""
+    if isinstance(notice, CheckNotice):
+        blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": notice.title[:150]}}]
+        for section in notice.sections:
+            body = "\n".join(f"• {line}" for line in section.lines)
+            text = f"*{section.title}*\n{body}"[:3000]
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        if notice.footer:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": notice.footer}]})
+        return {"text": notice.headline, "blocks": blocks}
+    return {
+        "text": notice.line,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Capacity reserved* — {notice.line}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": notice.detail[:2000]}]},
+        ],
+    }
+
+
+class SlackChat:
+    """The Chat port on Slack: notices to the incoming webhook `webhook` (None: not configured), later
+    answers to the asker's response_url. Neither URL shows in its repr or its errors."""
+
+    platform = "slack"
+
+    def __init__(self, webhook: str | None):
+        self._webhook = webhook
+
+    def __repr__(self) -> str:
+        return f"<SlackChat webhook={'set' if self._webhook else 'unset'}>"
+
+    def announce(self, notice: Notice) -> bool:
+        if not self._webhook:
+            return False
+        post_json(self._webhook, message(notice), "slack webhook")
+        return True
+
+    def answer(self, reply: dict, text: str) -> bool:
+        if reply.get("platform") != self.platform or not reply.get("response_url"):
+            return False
+        post_response(reply["response_url"], text)
+        return True

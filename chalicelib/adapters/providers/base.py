@@ -25,14 +25,13 @@ from chalicelib.adapters.providers.userdata import (
     server_secret,
 )
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderError
 
 log = logging.getLogger("bbbscale.providers")
 
 TAG_CLUSTER = "bbbscale:cluster"
 TAG_PROVIDER = "bbbscale:provider"
 TAG_HOSTNAME = "bbbscale:hostname"
-OPERATIONS = ("create", "start", "stop", "destroy")
 
 
 class HostedOptions(BaseModel):
@@ -63,8 +62,8 @@ def utc(value) -> datetime | None:
 
 
 class HostedProvider:
-    """Base of the API-backed adapters (see module doc). Public surface: the `Provider` port plus
-    `calls(operation, targets)` and an optional `on_progress(done, total)` hook for bulk creations."""
+    """Base of the API-backed adapters (see module doc). Public surface: the `Provider` port (its
+    `calls` and `report_progress` included) and `last_failures`."""
 
     Options = HostedOptions
     kind = "hosted"
@@ -77,7 +76,7 @@ class HostedProvider:
         self.settings = settings
         self.options = options
         self.context = context
-        self.on_progress: Callable[[int, int], None] | None = None
+        self._progress_to: CreationProgress | None = None
         self.last_failures: list[tuple[str, str]] = []
 
     def __repr__(self) -> str:
@@ -201,15 +200,21 @@ class HostedProvider:
     def _progress(self, done: int, total: int) -> None:
         if done == total or done % max(1, total // 10) == 0:  # about ten log lines per bulk run
             log.info("provider %s: %d/%d creations done", self.name, done, total)
-        if self.on_progress:
-            self.on_progress(done, total)
+        if self._progress_to:
+            self._progress_to(done, total)
+
+    def report_progress(self, to: CreationProgress | None) -> None:
+        """`create` reports (done, total) to `to` after each VM's creation finishes (see bulk.py)."""
+        self._progress_to = to
 
     # --- dry runs -------------------------------------------------------------------------------------
     def calls(self, operation: str, targets: list) -> list[str]:
         """The API calls this adapter would make for `operation` on `targets` (LaunchSpecs for create,
         VM ids otherwise), one human line each, secrets left out. Makes no call itself."""
-        if operation not in OPERATIONS:
-            raise ProviderError(f"unknown operation {operation!r}; choose one of: {', '.join(OPERATIONS)}")
+        if operation not in PROVIDER_OPERATIONS:
+            raise ProviderError(
+                f"unknown operation {operation!r}; choose one of: {', '.join(PROVIDER_OPERATIONS)}"
+            )
         return [self._describe(operation, target) for target in targets]
 
     def _describe(self, operation: str, target) -> str:

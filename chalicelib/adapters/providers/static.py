@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderError
 
 
 class OwnedServer(BaseModel):
@@ -96,4 +96,11 @@ class StaticPool:
 
     def calls(self, operation: str, targets: list) -> list[str]:
         """None: a static pool makes no API call (its lifecycle calls are refused)."""
+        if operation not in PROVIDER_OPERATIONS:
+            raise ProviderError(
+                f"unknown operation {operation!r}; choose one of: {', '.join(PROVIDER_OPERATIONS)}"
+            )
         return []
+
+    def report_progress(self, to: CreationProgress | None) -> None:
+        """Nothing to report: a static pool creates no server."""

@@ -1,0 +1,55 @@
+"""service/notify.py over the Chat port's fake: what is said to whom, and a failing channel skipped.
+(The words as each platform lays them out: tests/integration/test_notify.py over loopback HTTP.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chalicelib.domain.chat import CheckNotice, ReservationNotice
+from chalicelib.ports import Job, Reservation, UnreachableError
+from chalicelib.service.notify import announce, notify_tick, run_job
+from tests.support.chat_fakes import TICK, RecordingChat, store_with
+
+AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def test_a_tick_is_one_check_notice_per_configured_channel():
+    slack, rocket, bare = RecordingChat("slack"), RecordingChat("rocketchat"), RecordingChat(configured=False)
+    assert notify_tick(TICK, [slack, rocket, bare], cluster="demo") == 2
+    ((kind, notice),) = slack.posted
+    assert kind == "announce" and rocket.posted == slack.posted and bare.posted == []
+    assert isinstance(notice, CheckNotice) and notice.title == "bbbscale demo — capacity check"
+    assert [(s.title, s.severity, s.lines) for s in notice.sections] == [
+        ("Scale-up", "good", ("start 4 on gandi: load 431.5 above capacity",))
+    ]
+    assert notice.headline == "bbbscale: scale-up (1)"
+    assert notice.footer == "desired: gandi 6, owned 4 · 2026-11-23T08:00:00+00:00"
+
+
+def test_a_failing_channel_is_skipped_and_the_others_still_hear():
+    broken, working = RecordingChat("slack"), RecordingChat("rocketchat")
+    broken.fail = UnreachableError("slack webhook: HTTP 500")
+    assert announce([broken, working], ReservationNotice("r", "line", "detail")) == 1
+    assert working.posted == [("announce", ReservationNotice("r", "line", "detail"))]
+
+
+def test_a_job_announces_its_reservation_then_answers_the_asker_on_its_platform():
+    store = store_with()
+    store.reservations.add(
+        Reservation("closure-7", AT, AT.replace(hour=17), 3000, zone="eu", note="exams", source="chat:U1")
+    )
+    slack, rocket = RecordingChat("slack"), RecordingChat("rocketchat")
+    job = Job("reserve", "closure-7", reply={"platform": "rocketchat", "channel": "#ops"})
+    assert run_job(job, lambda: dict(TICK), store.reservations, [slack, rocket]) == TICK
+    (announced,) = [notice for _, notice in slack.posted]
+    assert announced == ReservationNotice(
+        "closure-7",
+        "Reservation closure-7: 3000 users, 2026-11-24T08:00+00:00 → 2026-11-24T17:00+00:00",
+        "zone eu · exams · from chat:U1",
+    )
+    assert rocket.posted[0] == ("announce", announced)
+    (answer,) = rocket.posted[1:]
+    assert answer[:2] == ("answer", {"platform": "rocketchat", "channel": "#ops"})
+    assert answer[2].startswith(
+        "Capacity check at 2026-11-23T08:00:00+00:00: desired servers gandi 6, owned 4."
+    )
