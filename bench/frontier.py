@@ -27,7 +27,7 @@ HEADROOMS = (0.0, 10.0, 20.0, 35.0, 50.0)
 
 
 def _settings(headroom: float):
-    from chalicelib.config import load_settings
+    from chalicelib.config_file import load_settings
 
     base = load_settings()
     return base.model_copy(update={"headroom": base.headroom.model_copy(update={"percent": headroom})})

@@ -80,7 +80,7 @@ def guard_runtime(url: str, servers: list[dict]):
     from chalicelib.adapters.scalelite.client import ScaleliteClient
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import Wiring
-    from chalicelib.config import load_settings
+    from chalicelib.config_file import load_settings
     from chalicelib.domain.fleet import Server, ServerState
 
     base = load_settings()

@@ -26,12 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.sim.traces import (  # noqa: E402
-    generate_closure_day,
-    generate_week,
-    trace_figures,
-    write_trace,
-)
+from chalicelib.sim.schoolday import generate_closure_day, generate_week  # noqa: E402
+from chalicelib.sim.traces import trace_figures, write_trace  # noqa: E402
 
 
 def main() -> int:

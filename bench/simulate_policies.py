@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.sim.plot import plot_samples
 from chalicelib.sim.schoolday import generate_closure_day, generate_week
 from chalicelib.sim.simulate import simulate

@@ -36,7 +36,10 @@ REPLAY = """
 import json, sys
 from collections import Counter
 from zoneinfo import ZoneInfo
-from chalicelib.config import load_settings
+try:
+    from chalicelib.config_file import load_settings
+except ImportError:  # a revision from before the loader left config.py
+    from chalicelib.config import load_settings
 from chalicelib.sim.simulate import simulate
 from chalicelib.sim.traces import read_trace
 week, policy, *history = sys.argv[1:]

@@ -276,7 +276,7 @@ def with_environment(settings: Settings) -> Settings:
     )
     if not state and not chat:
         return settings
-    from chalicelib.config import parse_settings
+    from chalicelib.config_file import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}

@@ -14,7 +14,8 @@ import sys
 from datetime import UTC
 
 from chalicelib import __version__
-from chalicelib.config import ConfigError, load_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
 

@@ -1,28 +1,48 @@
 """Configuration: one pydantic model tree, validated once at start (errors name the field).
 
-Loaded from a TOML file (`--config PATH`) or the built-in demo configuration (`default.toml` beside this
-file), which reproduces the seed's fleet: 96 owned servers plus two hourly hosters with quotas 150 and 50.
+Read by chalicelib/config_file.py from a TOML file (`--config PATH`) or the built-in demo configuration
+(`default.toml`), which reproduces the seed's fleet: 96 owned servers plus two hourly hosters with quotas
+150 and 50. The domain reads these models, so this file imports no adapter and no loader.
 Secrets never live here: each names the environment variable (or SSM/Secrets Manager parameter) it
 comes from.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.domain.fleet import REFERENCE_SERVER_UNITS
-from chalicelib.domain.load import LoadWeights
-from chalicelib.ports import BbbscaleError
-
-DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+from chalicelib.errors import BbbscaleError
+from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoadWeights(Strict):
+    """Cost of a meeting in load units. Defaults and their sources (docs/scalelite-and-bbb.md):
+
+    - an 8-core server carries ~200 typical users (BBB FAQ) — with these weights a typical class of 25
+      (1 webcam, 5 mics, listen-only rest) costs ~38 units, 8 such classes ~300 = one server;
+    - per room 5 (bbblb's 5/meeting; b3lb uses 30): each room has its own FreeSWITCH conference and
+      mediasoup router;
+    - per voice 0.5 (bbblb): an open mic is a two-way stream mixed by FreeSWITCH; listen-only is cheaper;
+    - webcams dominate: 20 users all on webcam = 400 streams (20 in, 380 out), so a published stream
+      costs 1 and each delivered copy (webcams x viewers) 0.1: that room costs ~90 units, 3 per server.
+    - young rooms: Scalelite counts a meeting younger than 15 min as at least 15 users, since pupils are
+      still joining; we do the same so a fresh 08:00 room reserves its seats.
+    """
+
+    room: float = Field(5.0, ge=0)
+    participant: float = Field(1.0, ge=0)
+    voice: float = Field(0.5, ge=0)
+    listen_only: float = Field(0.1, ge=0)
+    webcam: float = Field(1.0, ge=0)
+    delivered_webcam: float = Field(0.1, ge=0)
+    young_room_minutes: float = Field(15.0, ge=0)
+    young_room_participants: int = Field(15, ge=0)
 
 
 class Headroom(Strict):
@@ -365,36 +385,3 @@ class Settings(Strict):
 
 class ConfigError(BbbscaleError):
     """The configuration file is missing, unreadable or invalid; the message names the field."""
-
-
-def _describe(error: ValidationError) -> str:
-    """Every problem at once, "field: message; field: message" (fixing one at a time is slow)."""
-    problems = []
-    for found in error.errors():
-        where = ".".join(str(p) for p in found["loc"]) or "(top level)"
-        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
-    return "; ".join(problems)
-
-
-def parse_settings(document: dict, source: str = "configuration") -> Settings:
-    """Validate a configuration document; a ConfigError names every invalid field."""
-    try:
-        settings = Settings.model_validate(document)
-    except ValidationError as error:
-        raise ConfigError(f"invalid {source}: {_describe(error)}") from None
-    from chalicelib.registry import check_kinds  # late: the registry imports adapters' settings models
-
-    check_kinds(settings)
-    return settings
-
-
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read and validate a TOML file (default: the built-in demo configuration)."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"invalid TOML in {path}: {error}") from None
-    return parse_settings(document, source=str(path))

@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from chalicelib.bootstrap import Wiring, config_path, env_secret, with_environment
-from chalicelib.config import Settings, load_settings
+from chalicelib.config import Settings
 
 #: Tests and the chat routes may point this at a factory of their own (see app.py `_wiring`).
+from chalicelib.config_file import load_settings
+
 WIRING_FACTORY: Callable[[], Wiring] | None = None
 
 

@@ -13,18 +13,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+# The values the ports carry are the domain's own (the domain imports no port), and the root error sits
+# below the settings model (errors.py); adapters and tests may name them all from here.
 from chalicelib.domain.chat import Notice
-from chalicelib.domain.fleet import VM, Server
+from chalicelib.domain.dns import DnsRecord
+from chalicelib.domain.fleet import VM, ScaleliteServer, Server
+from chalicelib.errors import BbbscaleError
 
 if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
     from chalicelib.domain.load import LoadSnapshot
 
 
 # --- errors every adapter raises, so the service can tell "failed" from "unknown" -------------------
-class BbbscaleError(Exception):
-    """Base of every error bbbscale reports as one clear line."""
-
-
 class ApiError(BbbscaleError):
     """A BBB/Scalelite API answered FAILED. `key` is the messageKey (e.g. checksumError, internalError)."""
 
@@ -59,20 +59,6 @@ class ConflictError(BbbscaleError):
 
 
 # --- Scalelite ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ScaleliteServer:
-    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
-
-    id: str
-    url: str
-    secret: str = field(repr=False)
-    state: str  # enabled | cordoned | disabled
-    online: bool
-    load: float | None  # None when Scalelite says "unavailable"
-    load_multiplier: float = 1.0
-    tag: str | None = None
-
-
 class Scalelite(Protocol):
     """Scalelite's BBB API (getMeetings) and server admin API. Nothing automatic calls panicServer."""
 
@@ -150,16 +136,6 @@ class Provider(Protocol):
 
 
 # --- DNS ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DnsRecord:
-    """One address record of a server's name: `name` is relative to the zone (`bbbscale-demo-ovh-7`),
-    `type` A or AAAA, `address` the VM's public IP."""
-
-    name: str
-    type: str
-    address: str
-
-
 @runtime_checkable
 class Dns(Protocol):
     """The zone that names each server (Let's Encrypt's HTTP-01 challenge at first boot needs it).

@@ -2,14 +2,13 @@
 
 Entries are "module:Class" strings, imported only when used, so that `import app` stays light (no
 libcloud or boto3 at cold start). Every provider class has an `Options` pydantic model for its
-`options` table and a constructor `(name, settings, options, context)`.
+`options` table and a constructor `(name, settings, options, context)`. The registry imports nothing of
+ours but ConfigError; the loader (chalicelib/config_file.py) checks a configuration's kinds against it.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-
-from pydantic import ValidationError
 
 #: The production providers: what the bootstrap builds from a configuration.
 PROVIDERS: dict[str, str] = {
@@ -51,31 +50,3 @@ def resolve(table: dict[str, str], name: str, what: str):
         raise ConfigError(f"unknown {what} {name!r}; choose one of: {', '.join(sorted(table))}")
     module, _, attr = table[name].partition(":")
     return getattr(import_module(module), attr)
-
-
-def check_kinds(settings) -> None:
-    """Validate each provider's kind and its adapter options; errors name the field."""
-    from chalicelib.config import ConfigError
-
-    for name, provider in settings.providers.items():
-        if provider.kind not in PROVIDER_KINDS:
-            raise ConfigError(
-                f"invalid configuration: providers.{name}.kind: unknown provider kind {provider.kind!r}; "
-                f"choose one of: {', '.join(sorted(PROVIDER_KINDS))}"
-            )
-        cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
-        options_model = getattr(cls, "Options", None)
-        if options_model is None:
-            continue
-        try:
-            options_model.model_validate(provider.options)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(
-                f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
-            ) from None
-    if settings.dns is not None:
-        from chalicelib.adapters.dns.base import check_dns
-
-        check_dns(settings)

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chalicelib.domain.dns import DnsChange
-from chalicelib.domain.fleet import VM, Fleet
+from chalicelib.domain.dns import DnsChange, DnsRecord
+from chalicelib.domain.fleet import VM, Fleet, ScaleliteServer
 from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import Overrides
 from chalicelib.domain.policy import Allocation
-from chalicelib.ports import DnsRecord, ScaleliteServer
 
 #: Action names of docs/contract.md (`tick --json`).
 ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold")

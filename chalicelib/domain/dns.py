@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import DnsRecord
 
 #: Addresses never published: loopback, link-local, private and shared ranges (a VM's private side).
 _UNPUBLISHED = tuple(
@@ -34,6 +33,16 @@ _UNPUBLISHED = tuple(
 )
 #: VM states whose record stays (a stopped VM of a power pool keeps its name for its next start).
 _KEEPS_NAME = ("pending", "running", "stopped")
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """One address record of a server's name: `name` is relative to the zone (`bbbscale-demo-ovh-7`),
+    `type` A or AAAA, `address` the VM's public IP."""
+
+    name: str
+    type: str
+    address: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The fleet as bbbscale knows it: servers, their lifecycle states, and provider VMs.
 
 Pure data. A `Server` is bbbscale's persisted record of one BBB server; a `VM` is what a provider's API
-reports. Reconciliation (service/reconcile.py) matches the two by name and provider id.
+reports, and reconciliation (domain/reconcile.py) matches the two by name and provider id; a
+`ScaleliteServer` is what Scalelite's getServers reports of a server.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-#: Load units of the reference server: BBB's minimum (8 cores, 16 GB), about 200 typical users under the
-#: default weights (chalicelib.domain.load). A provider's `capacity_units` defaults to it, and it is the size
-#: Scalelite's load multiplier 1.0 stands for (`scalelite_multiplier`): servers registered by hand, like
-#: an owned pool, keep Scalelite's default 1.0, so placement stays fair between them and the servers
-#: bbbscale registers when they are of this size. The default absolute headroom is one such server.
-REFERENCE_SERVER_UNITS = 300.0
+from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class ServerState(StrEnum):
@@ -92,6 +88,20 @@ class Server:
     def moved(self, state: ServerState, now: datetime, reason: str, **changes) -> Server:
         """The same server in a new state, with the reason recorded."""
         return replace(self, state=state, since=now, reason=reason, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleliteServer:
+    """One server as Scalelite's getServers reports it (docs/scalelite-and-bbb.md: server records)."""
+
+    id: str
+    url: str
+    secret: str = field(repr=False)
+    state: str  # enabled | cordoned | disabled
+    online: bool
+    load: float | None  # None when Scalelite says "unavailable"
+    load_multiplier: float = 1.0
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

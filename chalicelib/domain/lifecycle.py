@@ -12,8 +12,7 @@ from datetime import datetime
 
 from chalicelib.config import LifecycleSettings, ProviderSettings
 from chalicelib.domain.decision import Action, ServerCheck
-from chalicelib.domain.fleet import Server, ServerState
-from chalicelib.ports import ScaleliteServer
+from chalicelib.domain.fleet import ScaleliteServer, Server, ServerState
 
 PERIOD_SECONDS = {"second": 0, "minute": 60, "hour": 3600}
 

@@ -2,8 +2,8 @@
 
 Pure: no I/O, no clock. `now` is passed in. A *load unit* is roughly what one typical participant costs
 a server; BBB's minimum server (8 cores, 16 GB; docs/scalelite-and-bbb.md) takes ~200 typical users, which the
-default weights put at 300 units (`chalicelib.domain.fleet.REFERENCE_SERVER_UNITS`; see `LoadWeights` and
-README "How a tick decides").
+default weights put at 300 units (the reference server, `chalicelib.load_units.REFERENCE_SERVER_UNITS`;
+see `LoadWeights` in chalicelib/config.py and README "How a tick decides").
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+if TYPE_CHECKING:  # annotations only: the weights are settings (pydantic), the arithmetic here is pure
+    from chalicelib.config import LoadWeights
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,32 +78,6 @@ class LoadSnapshot:
     @property
     def totals(self) -> LoadTotals:
         return LoadTotals.of(self.meetings)
-
-
-class LoadWeights(BaseModel):
-    """Cost of a meeting in load units. Defaults and their sources (docs/scalelite-and-bbb.md):
-
-    - an 8-core server carries ~200 typical users (BBB FAQ) — with these weights a typical class of 25
-      (1 webcam, 5 mics, listen-only rest) costs ~38 units, 8 such classes ~300 = one server;
-    - per room 5 (bbblb's 5/meeting; b3lb uses 30): each room has its own FreeSWITCH conference and
-      mediasoup router;
-    - per voice 0.5 (bbblb): an open mic is a two-way stream mixed by FreeSWITCH; listen-only is cheaper;
-    - webcams dominate: 20 users all on webcam = 400 streams (20 in, 380 out), so a published stream
-      costs 1 and each delivered copy (webcams x viewers) 0.1: that room costs ~90 units, 3 per server.
-    - young rooms: Scalelite counts a meeting younger than 15 min as at least 15 users, since pupils are
-      still joining; we do the same so a fresh 08:00 room reserves its seats.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    room: float = Field(5.0, ge=0)
-    participant: float = Field(1.0, ge=0)
-    voice: float = Field(0.5, ge=0)
-    listen_only: float = Field(0.1, ge=0)
-    webcam: float = Field(1.0, ge=0)
-    delivered_webcam: float = Field(0.1, ge=0)
-    young_room_minutes: float = Field(15.0, ge=0)
-    young_room_participants: int = Field(15, ge=0)
 
 
 def meeting_units(meeting: Meeting, weights: LoadWeights, now: datetime | float) -> float:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.config import Settings
-from chalicelib.domain.fleet import FINAL, RUNNING, VM, Server, ServerState
-from chalicelib.ports import ScaleliteServer
+from chalicelib.domain.fleet import FINAL, RUNNING, VM, ScaleliteServer, Server, ServerState
 
 #: States whose VM is gone (or stopped): a registration left in Scalelite for one is cleaned up.
 GONE = FINAL | {ServerState.FAILED}

@@ -1,8 +1,8 @@
 """What one tick saw, decided and did, as plain frozen values: the `TickReport`. No I/O here.
 
-The tick (service/tick.py) builds it; the edges turn it into words or JSON: chalicelib/render.py writes
-the `tick --json` document of docs/contract.md and the lines for people, and the digest
-(service/digest.py) sorts the actions for the chat by their kinds. Nothing reads a reason's words to learn
+The tick (service/tick.py) builds it; domain/tick_document.py writes the `tick --json` document of
+docs/contract.md (what the edges print and the history keeps), chalicelib/render.py the lines for
+people, and the digest (service/digest.py) sorts the actions for the chat by their kinds. Nothing reads a reason's words to learn
 what happened: each action carries its `Outcome` and, when held, its `HoldKind`.
 """
 

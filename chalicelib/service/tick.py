@@ -14,9 +14,9 @@ from chalicelib.domain.fleet import FINAL, Fleet, ServerState
 from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.planner import decide
+from chalicelib.domain.tick_document import history_detail, history_summary, tick_json
 from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
 from chalicelib.ports import HistoryEntry
-from chalicelib.render import history_detail, history_summary, tick_json
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.dry_run import describe
 from chalicelib.service.fleet_ports import FleetPorts

@@ -6,7 +6,7 @@ BBB meetingID of a room, so it may come back in later rows (a class group's room
 the day), but two sessions of one room never overlap. Extra columns are ignored (the format only grows).
 
 Also here: the figures a trace is calibrated on (`trace_figures`) and its load, minute by minute
-(`load_series`). The school-week generator lives in chalicelib/sim/schoolday.py and is re-exported.
+(`load_series`). The school-week generator that writes such traces is chalicelib/sim/schoolday.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from chalicelib.domain.load import LoadWeights, Meeting, meeting_units
+from chalicelib.config import LoadWeights
+from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
 
 FIELDS = ("meeting_id", "start", "end", "participants", "voice", "video", "listen_only")
@@ -257,18 +258,6 @@ def load_series(meetings: Iterable[TraceMeeting], weights: LoadWeights) -> list[
         running += deltas.get(minute, 0.0)
         series.append((datetime.fromtimestamp(minute * 60, tz=UTC), round(max(running, 0.0), 6)))
     return series
-
-
-_GENERATOR = ("SEED", "VARIANTS", "generate_closure_day", "generate_day", "generate_week")
-
-
-def __getattr__(name: str):
-    """The generator (chalicelib/sim/schoolday.py) is reachable from here too, imported on first use."""
-    if name in _GENERATOR:
-        from chalicelib.sim import schoolday
-
-        return getattr(schoolday, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def history_profile(settings, traces):

@@ -12,7 +12,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib import fleets
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.service.guard_function import GUARD_RUNNING, guard_due
 from chalicelib.sim.embedded import sim_runtime
 

@@ -14,7 +14,7 @@ import app as app_module
 from chalicelib import fleets
 from chalicelib.adapters.scalelite.client import ScaleliteClient
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.sim.embedded import sim_runtime
 
 T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from tests.support.cli_runs import DEFAULT_TOML, config_file, run_main, run_program
 
 PROVIDERS = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))["providers"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import ConfigError, load_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import load_settings
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.service.keys import check_secrets
 from tests.support.builders import T0

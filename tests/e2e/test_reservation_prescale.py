@@ -19,7 +19,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib import fleets
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.render import tick_json

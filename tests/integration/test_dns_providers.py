@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import parse_settings
+from chalicelib.config_file import parse_settings
 from chalicelib.render import tick_json
 from chalicelib.service.forecasting import NoForecast
 from tests.integration import (

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import parse_settings
+from chalicelib.config_file import parse_settings
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import DnsRecord, LaunchSpec
 from chalicelib.render import tick_json

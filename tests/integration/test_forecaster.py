@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.adapters.state.sqlite import SqliteStateStore
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.forecast import WeekdayCalendar
 from chalicelib.service.forecasting import Forecaster
 

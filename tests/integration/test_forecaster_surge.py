@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.adapters.state.sqlite import SqliteStateStore
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.forecast import WeekdayCalendar
 from chalicelib.service.demand import lead_minutes, reservation_units
 from chalicelib.service.forecasting import Forecaster

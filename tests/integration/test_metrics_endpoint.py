@@ -13,7 +13,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from chalicelib.adapters.metrics.prometheus import MetricsEndpointError, prometheus_name, serving
-from chalicelib.config import ConfigError, MetricsSettings, load_settings, parse_settings
+from chalicelib.config import ConfigError, MetricsSettings
+from chalicelib.config_file import load_settings, parse_settings
 from chalicelib.observability import NAMESPACE, emit_tick_metrics, metrics
 from chalicelib.render import tick_json
 from chalicelib.sim.embedded import sim_runtime

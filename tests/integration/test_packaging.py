@@ -24,7 +24,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from chalicelib.adapters.state.dynamodb import table_definition
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from tests.support import event_source_rights as rights
 from tests.support.locks import read_lock
 

@@ -129,7 +129,8 @@ def test_a_public_ip_whose_vm_is_gone_is_released(fake):
 
 
 def test_static_nat_options_are_validated():
-    from chalicelib.config import ConfigError, parse_settings
+    from chalicelib.config import ConfigError
+    from chalicelib.config_file import parse_settings
 
     def document(**options):
         base = {"zone": "z", "service_offering": "m1.xlarge", **options}

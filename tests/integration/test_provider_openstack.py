@@ -5,7 +5,8 @@ import base64
 import pytest
 
 from chalicelib.adapters.providers.openstack import OpenStackProvider
-from chalicelib.config import ConfigError, parse_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import parse_settings
 from chalicelib.ports import LaunchSpec, ProviderError
 from tests.provider_fakes.context import context, settings
 from tests.provider_fakes.openstack import FakeOpenStack

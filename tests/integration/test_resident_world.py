@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chalicelib.config import load_settings, parse_settings
+from chalicelib.config_file import load_settings, parse_settings
 from chalicelib.sim.resident import resident_fleet
 from chalicelib.sim.schoolday import generate_day
 

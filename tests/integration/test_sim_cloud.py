@@ -10,7 +10,8 @@ import requests
 from lxml import etree
 
 from chalicelib.adapters.scalelite.checksum import signed_query
-from chalicelib.config import ConfigError, ProviderSettings, parse_settings
+from chalicelib.config import ConfigError, ProviderSettings
+from chalicelib.config_file import parse_settings
 from chalicelib.ports import LaunchSpec, Provider, ProviderContext, ProviderError
 from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.scalelite_http import LocalScalelite

@@ -4,7 +4,7 @@ call becomes a hold that leaves the server's record as it was."""
 
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Wiring
-from chalicelib.config import parse_settings
+from chalicelib.config_file import parse_settings
 from chalicelib.domain.decision import Decision
 from chalicelib.domain.dns import DnsChange
 from chalicelib.domain.fleet import Fleet, Server, ServerState

@@ -3,7 +3,8 @@
 
 import pytest
 
-from chalicelib.config import ConfigError, parse_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import parse_settings
 
 OPENSTACK = {"auth_url": "https://k/v3", "username": "u", "project_name": "p", "region": "R", "flavor": "f"}
 

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from chalicelib.config import ForecastSettings, load_settings
+from chalicelib.config import ForecastSettings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.decision import Demand, Observation
 from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.forecast import ColdStart, LoadProfile, WeekdayCalendar, forecast_units

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.config import LoadWeights
 from chalicelib.domain.load import (
     LoadSnapshot,
-    LoadWeights,
     Meeting,
     load_report,
     meeting_units,

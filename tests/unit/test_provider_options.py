@@ -3,7 +3,8 @@ an adapter built from it satisfies the Provider port, and EC2's errors classify 
 
 import pytest
 
-from chalicelib.config import ConfigError, parse_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import parse_settings
 from chalicelib.ports import Provider, ProviderError
 from chalicelib.registry import PROVIDERS, resolve
 from tests.provider_fakes.context import context

@@ -3,7 +3,8 @@
 import pytest
 
 from chalicelib.adapters.providers.static import StaticPool
-from chalicelib.config import ConfigError, parse_settings
+from chalicelib.config import ConfigError
+from chalicelib.config_file import parse_settings
 from chalicelib.ports import LaunchSpec, ProviderError
 from tests.provider_fakes.context import context, settings
 

@@ -171,7 +171,7 @@ def test_render_user_data_for_the_core():
     from types import SimpleNamespace
 
     from chalicelib.adapters.providers.userdata import render_user_data
-    from chalicelib.config import parse_settings
+    from chalicelib.config_file import parse_settings
 
     settings_tree = parse_settings(
         {

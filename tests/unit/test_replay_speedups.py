@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import load_settings
+from chalicelib.config import LoadWeights
+from chalicelib.config_file import load_settings
 from chalicelib.domain.load import (
     LoadSnapshot,
     LoadTotals,
-    LoadWeights,
     Meeting,
     meeting_units,
     room_costs,

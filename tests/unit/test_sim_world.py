@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import ProviderSettings
-from chalicelib.domain.load import LoadWeights, meeting_units
+from chalicelib.config import LoadWeights, ProviderSettings
+from chalicelib.domain.load import meeting_units
 from chalicelib.ports import ApiError, LaunchSpec, ProviderContext, UnreachableError
 from chalicelib.sim.cloud import SimulatedCloud
 from chalicelib.sim.direct import DirectBbb, DirectScalelite

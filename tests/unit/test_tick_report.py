@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chalicelib.config import load_settings
+from chalicelib.config_file import load_settings
 from chalicelib.domain.decision import Decision, Observation
 from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.policy import Allocation

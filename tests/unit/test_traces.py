@@ -6,15 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.domain.load import LoadWeights
+from chalicelib.config import LoadWeights
+from chalicelib.sim.schoolday import SEED, generate_closure_day, generate_day, generate_week
 from chalicelib.sim.traces import (
-    SEED,
     TraceError,
     TraceMeeting,
     format_trace,
-    generate_closure_day,
-    generate_day,
-    generate_week,
     load_series,
     parse_trace,
     read_trace,

@@ -1,5 +1,6 @@
-"""What every DNS adapter shares: its settings and naming, error translation, dry-run descriptions, and
-the check (at configuration load) that the records name the servers as their first boot expects.
+"""What every DNS adapter shares: its settings and naming, error translation, and dry-run descriptions.
+That the records name the servers as their first boot expects is checked at configuration load
+(chalicelib/config_file.py: it holds `[dns]` against the providers' boot options).
 
 An adapter subclasses `ZoneAdapter` and supplies `_list()` (every A/AAAA record of the zone), `_create`,
 `_delete` and `_endpoint()` (for `calls`). SDKs are imported inside methods: `import app` stays light.
@@ -10,15 +11,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.config import ConfigError, DnsSettings
+from chalicelib.config import DnsSettings
 from chalicelib.domain.dns import Naming
 from chalicelib.ports import DnsError, DnsRecord, ProviderContext
 
 OPERATIONS = ("create", "delete")
-#: Provider kinds whose servers boot the prepared image with a name from `boot.domain`.
-_NO_BOOT = ("static", "simulated")
 
 
 class ZoneOptions(BaseModel):
@@ -92,44 +91,3 @@ class ZoneAdapter:
 
     def _describe(self, operation: str, record: DnsRecord) -> str:
         raise NotImplementedError
-
-
-def check_dns(settings) -> None:
-    """Validate `[dns]`: a known driver, its options, and names that match what each provider's servers
-    wait for at first boot (`<server>.<boot.domain>`). Errors name the field."""
-    from chalicelib.adapters.providers.userdata import BootOptions
-    from chalicelib.registry import DNS_DRIVERS, resolve
-
-    dns = settings.dns
-    if dns.driver not in DNS_DRIVERS:
-        raise ConfigError(
-            f"invalid configuration: dns.driver: unknown DNS driver {dns.driver!r}; "
-            f"choose one of: {', '.join(sorted(DNS_DRIVERS))}"
-        )
-    cls = resolve(DNS_DRIVERS, dns.driver, "DNS driver")
-    try:
-        cls.Options.model_validate(dns.options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid configuration: dns.options.{where}: {first['msg']}") from None
-    naming = Naming(dns.name, settings.cluster)
-    for name, provider in settings.providers.items():
-        if provider.mode == "static" or provider.kind in _NO_BOOT:
-            continue
-        try:
-            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
-        except ValidationError:
-            continue  # the provider's own check names that error
-        if boot.hostnames:
-            raise ConfigError(
-                f"invalid configuration: providers.{name}.options.boot.hostnames: a hostname pool cannot be "
-                "combined with [dns] (records are named after the servers)"
-            )
-        sample = f"bbbscale-{settings.cluster}-{name}-1"
-        made, awaited = f"{naming.record_name(sample)}.{dns.zone}", f"{sample}.{boot.domain}"
-        if made != awaited:
-            raise ConfigError(
-                f"invalid configuration: providers.{name}.options.boot.domain: its servers wait for "
-                f"{awaited} but [dns] makes {made} (set boot.domain = {made.split('.', 1)[1]!r})"
-            )

@@ -67,6 +67,9 @@ class HostedProvider:
 
     Options = HostedOptions
     kind = "hosted"
+    #: Renders each server's user data at creation (`prepare`), so the core's LaunchSpec leaves it
+    #: empty (userdata.render_user_data reads this, since base.py imports userdata and not the reverse).
+    renders_user_data = True
 
     def __init__(self, name: str, settings, options: HostedOptions, context):
         self.name = name

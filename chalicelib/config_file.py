@@ -1,0 +1,121 @@
+"""Reading the configuration: a TOML file (`--config PATH`) or the built-in demo configuration
+(`default.toml` beside this file), validated into the `Settings` tree of chalicelib/config.py.
+
+Apart from the settings model on purpose: the model is what the domain reads, so it imports nothing
+above it; checking each provider's kind and options needs the adapter classes (through the registry),
+which only the loader, above the adapters, may import.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from chalicelib.config import ConfigError, Settings
+from chalicelib.domain.dns import Naming
+from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, resolve
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a TOML file (default: the built-in demo configuration)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML in {path}: {error}") from None
+    return parse_settings(document, source=str(path))
+
+
+def parse_settings(document: dict, source: str = "configuration") -> Settings:
+    """Validate a configuration document; a ConfigError names every invalid field."""
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(f"invalid {source}: {_describe(error)}") from None
+    check_kinds(settings)
+    return settings
+
+
+def check_kinds(settings: Settings) -> None:
+    """Validate each provider's kind and its adapter options, and `[dns]`; errors name the field."""
+    for name, provider in settings.providers.items():
+        if provider.kind not in PROVIDER_KINDS:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.kind: unknown provider kind {provider.kind!r}; "
+                f"choose one of: {', '.join(sorted(PROVIDER_KINDS))}"
+            )
+        cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
+        options_model = getattr(cls, "Options", None)
+        if options_model is None:
+            continue
+        try:
+            options_model.model_validate(provider.options)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
+            ) from None
+    if settings.dns is not None:
+        check_dns(settings)
+
+
+#: Provider kinds whose servers do not boot the prepared image (no `boot.domain` to match).
+_NO_BOOT = ("static", "simulated")
+
+
+def check_dns(settings: Settings) -> None:
+    """Validate `[dns]`: a known driver, its options, and names that match what each provider's servers
+    wait for at first boot (`<server>.<boot.domain>`). Errors name the field. Here, not in the DNS
+    adapter, since it holds the DNS settings against the providers' boot options."""
+    from chalicelib.adapters.providers.userdata import BootOptions  # only with a [dns] section
+
+    dns = settings.dns
+    assert dns is not None
+    if dns.driver not in DNS_DRIVERS:
+        raise ConfigError(
+            f"invalid configuration: dns.driver: unknown DNS driver {dns.driver!r}; "
+            f"choose one of: {', '.join(sorted(DNS_DRIVERS))}"
+        )
+    cls = resolve(DNS_DRIVERS, dns.driver, "DNS driver")
+    try:
+        cls.Options.model_validate(dns.options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid configuration: dns.options.{where}: {first['msg']}") from None
+    naming = Naming(dns.name, settings.cluster)
+    for name, provider in settings.providers.items():
+        if provider.mode == "static" or provider.kind in _NO_BOOT:
+            continue
+        try:
+            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
+        except ValidationError:
+            continue  # the provider's own check names that error
+        if boot.hostnames:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.hostnames: a hostname pool cannot be "
+                "combined with [dns] (records are named after the servers)"
+            )
+        sample = f"bbbscale-{settings.cluster}-{name}-1"
+        made, awaited = f"{naming.record_name(sample)}.{dns.zone}", f"{sample}.{boot.domain}"
+        if made != awaited:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.domain: its servers wait for "
+                f"{awaited} but [dns] makes {made} (set boot.domain = {made.split('.', 1)[1]!r})"
+            )
+
+
+def _describe(error: ValidationError) -> str:
+    """Every problem at once, "field: message; field: message" (fixing one at a time is slow)."""
+    problems = []
+    for found in error.errors():
+        where = ".".join(str(p) for p in found["loc"]) or "(top level)"
+        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
