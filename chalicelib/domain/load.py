@@ -170,11 +170,8 @@ def units_per_user(weights: LoadWeights, webcam_ratio: float, mic_ratio: float, 
     return room / room_size
 
 
-def load_report(
-    snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None
-) -> dict:
-    """The `load --json` of docs/contract.md (`units`: the snapshot's load units, if already known)."""
-    t = snapshot.totals
+def totals_json(t) -> dict:
+    """The counted part of `load --json` (rooms, people, mics, listeners, webcam streams)."""
     return {
         "meetings": t.meetings,
         "breakout_rooms": t.breakout_rooms,
@@ -183,6 +180,15 @@ def load_report(
         "voice": t.voice,
         "listen_only": t.listen_only,
         "video_streams": t.video_streams,
+    }
+
+
+def load_report(
+    snapshot: LoadSnapshot, weights: LoadWeights, now: datetime, units: float | None = None
+) -> dict:
+    """The `load --json` of docs/contract.md (`units`: the snapshot's load units, if already known)."""
+    return {
+        **totals_json(snapshot.totals),
         "load_units": float(
             round(snapshot_units(snapshot, weights, now) if units is None else units, 2)
         ),  # 0.0, never int 0

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.domain.kinds import HoldKind
+from chalicelib.domain.load import totals_json
 from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
 
 #: The keys of the contract document the history keeps of each tick (what `status` and people read back).
@@ -59,17 +60,7 @@ def load_json(load: LoadReport | None) -> dict | None:
     """The `load --json` keys; `complete: false` when some server could not be read."""
     if load is None:
         return None
-    t = load.totals
-    out: dict[str, object] = {
-        "meetings": t.meetings,
-        "breakout_rooms": t.breakout_rooms,
-        "participants": t.participants,
-        "moderators": t.moderators,
-        "voice": t.voice,
-        "listen_only": t.listen_only,
-        "video_streams": t.video_streams,
-        "load_units": load.load_units,
-    }
+    out: dict[str, object] = {**totals_json(load.totals), "load_units": load.load_units}
     if not load.complete:
         out["complete"] = False
     return out
