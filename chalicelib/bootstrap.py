@@ -199,6 +199,7 @@ class Wiring:
 
             self._ports = replace(self._ports, settings=self.settings, keys=self.keys)
         if self._ports is None:
+            from chalicelib.adapters.scalelite.client import ScaleliteClient
             from chalicelib.adapters.scalelite.servers import BbbServersOverHttp
             from chalicelib.service.fleet_ports import FleetPorts
 
@@ -220,7 +221,7 @@ class Wiring:
                 progress=self.progress,
                 parallel_checks=self.parallel_checks,
                 lease_heartbeat=self.lease_heartbeat,
-                fresh_scalelite=getattr(self.scalelite, "twin", None),
+                fresh_scalelite=self.scalelite.twin if isinstance(self.scalelite, ScaleliteClient) else None,
             )
         return self._ports
 
