@@ -213,8 +213,7 @@ def describe_status(status: dict) -> str:
     lines = [f"bbbscale status at {status.get('at', '?')}"]
     load = status.get("load") or {}
     if load:
-        # `headroom_units`: the same figure under the name status gave it first (the key stays)
-        spare = status.get("spare_units", status.get("headroom_units", 0))
+        spare = status.get("spare_units", 0)
         lines.append(
             f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
             f"{load.get('load_units', 0)} units; spare capacity {spare} units"

@@ -2,7 +2,7 @@
 
 `status`: the fleet per provider and state, the last tick's load and desired counts, the spare capacity
 (`spare_units`: what the serving servers, each at its provider's `capacity_units`, carry beyond the
-last tick's load; `headroom_units` is the same figure under its first name), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
+last tick's load; the headroom is the configured margin, never this), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
 cost N users would need, from the configured mix, weights and headroom.
 """
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
 
 
 def status(settings: Settings, store: StateStore, now: datetime) -> dict:
-    """The `status --json` document of docs/contract.md."""
+    """What the chat `status` shows, as a document (chalicelib/service/commands.py describes it)."""
     from chalicelib.domain.fleet import Fleet, ServerState, capacity_of
     from chalicelib.domain.overrides import read_overrides
     from chalicelib.service.closures import reservation_json
@@ -40,7 +40,6 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
         "load": load,
         "capacity_units": capacity,
         "spare_units": round(spare, 1),
-        "headroom_units": round(spare, 1),  # the same figure under its first name, kept for scripts
         "reservations": [reservation_json(r) for r in store.reservations.reservations() if r.ends_at > now],
         "freeze": {
             "by": freeze.by,

@@ -109,12 +109,21 @@ def test_a_simulated_vm_carries_what_the_product_plans_with_for_its_server():
 
 
 def test_status_calls_what_serving_servers_carry_beyond_the_load_spare_capacity_not_headroom():
+    """Spare capacity: the serving servers at their provider's capacity_units, less the last tick's load."""
+    from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.ports import HistoryEntry
     from chalicelib.service.commands import describe_status
+    from chalicelib.service.status import status
+    from tests.support.builders import T0
 
+    cfg = settings()
+    store = MemoryStateStore(cluster="t")
+    for n in (1, 2):  # recorded at 300 units each; the settings say what the provider's servers carry
+        store.servers.save(replace(server(f"bbbscale-t-cheap-{n}", "cheap"), capacity=300.0))
     load = {"participants": 40, "meetings": 2, "load_units": 100.0}
-    for status in (
-        {"load": load, "headroom_units": 500.0},
-        {"load": load, "spare_units": 500.0, "headroom_units": 500.0},
-    ):
-        line = describe_status(status).splitlines()[1]
-        assert line == "Load: 40 users in 2 meetings, 100.0 units; spare capacity 500.0 units"
+    store.history.record(HistoryEntry(T0, "tick", "seen", {"load": load, "desired": {}}))
+    document = status(cfg, store, T0)
+    carried = 2 * cfg.providers["cheap"].capacity_units
+    assert document["capacity_units"] == carried and document["spare_units"] == round(carried - 100.0, 1)
+    line = describe_status(document).splitlines()[1]
+    assert line == f"Load: 40 users in 2 meetings, 100.0 units; spare capacity {carried - 100.0} units"
