@@ -21,6 +21,7 @@ from chalicelib.service.keys import ServerKeys
 if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
     from chalicelib.config import Settings
     from chalicelib.domain.rooms import RoomSizes
+    from chalicelib.domain.slots import SlotClock
     from chalicelib.domain.tick_report import TickReport
     from chalicelib.service.forecasting import Forecaster
 
@@ -41,12 +42,14 @@ def _no_notification(result: TickReport) -> None:
 @dataclass
 class GuardMemory:
     """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
-    store on first use, chalicelib/service/guard.py `room_sizes`), when they were last saved, and the
-    guard itself (`burst_guard`: its looks keep state)."""
+    store on first use, chalicelib/service/room_memory.py), when they were last saved, the timetable's
+    clock of class starts (its cache) and the guard itself (service/guard.py `burst_guard`: its looks
+    keep state)."""
 
     room_sizes: RoomSizes | None = None
     saved: tuple[datetime, int] | None = None
     guard: object | None = None
+    slots: SlotClock | None = None
 
 
 @dataclass(frozen=True)

@@ -17,57 +17,26 @@ on AWS it is its own Lambda function, started by the capacity check a few minute
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.guard import GuardServer, decide_guard, spread
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
-from chalicelib.ports import BbbscaleError, HistoryEntry, StateStore
+from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard_state import (
+    GUARD_CORDONS,
+    GUARD_SPREAD,
+    GUARD_UNREPORTED,
+    SPREAD_UNREPORTED,
+    guard_cordons,
+)
+from chalicelib.service.room_memory import room_sizes, slot_clock
 
 log = logging.getLogger("bbbscale.guard")
 
-GUARD_CORDONS = "guard_cordons"  # {scalelite id: {"name", "at", "reason"}}
-GUARD_SPREAD = "guard_spread"  # the last burst's spread (status)
-SPREAD_UNREPORTED = "guard_spread_unreported"  # ... until the next tick reports it (metrics)
-ROOM_SIZES = "room_sizes"  # what each room weighed (chalicelib/domain/rooms.py)
 RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may undo it)
-GUARD_UNREPORTED = "guard_unreported"  # change lines the next tick reports (digest, chat), then clears
-
-
-def guard_cordons(get) -> dict:
-    """The cordons the guard made and has not undone, by Scalelite id (`get`: the settings store's)."""
-    value = get(GUARD_CORDONS, None)
-    return value if isinstance(value, dict) else {}
-
-
-def default_room_units(settings) -> float:
-    """The weights' default room: `mix.room_size` users with the mix's mics and webcams, at real size."""
-    mix, weights = settings.mix, settings.weights
-    users = mix.room_size
-    room = Meeting(
-        "default",
-        participants=round(users),
-        voice=round(users * mix.mic_ratio),
-        listen_only=round(users * (1 - mix.mic_ratio)),
-        video=round(users * mix.webcam_ratio),
-    )
-    return meeting_units(room, weights, 0.0)
-
-
-def load_room_sizes(store: StateStore, settings) -> RoomSizes:
-    """The memory of room sizes as the store keeps it (empty at first)."""
-    return RoomSizes.from_json(store.settings.get(ROOM_SIZES, None), default_room_units(settings))
-
-
-def room_sizes(ports: FleetPorts) -> RoomSizes:
-    """What each room weighed (the burst guard's expected sizes), as this process learns it: read from
-    the store once, then kept in the ports' memory."""
-    if ports.memory.room_sizes is None:
-        ports.memory.room_sizes = load_room_sizes(ports.store, ports.settings)
-    return ports.memory.room_sizes
 
 
 def burst_guard(ports: FleetPorts) -> BurstGuard | None:
@@ -79,106 +48,6 @@ def burst_guard(ports: FleetPorts) -> BurstGuard | None:
     return ports.memory.guard
 
 
-def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
-    """Feed the rooms the tick sees to the memory of room sizes: every 5 minutes, the rooms that have
-    just settled (older than `fill_minutes`, younger than twice that), at real size; saved to the store
-    now and then (the tick is its only writer)."""
-    if snapshot is None or now.minute % 5:
-        return
-    sizes, fill = room_sizes(ports), ports.settings.guard.fill_minutes * 60_000
-    real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
-    now_ms = now.timestamp() * 1000
-    guard = burst_guard(ports)
-    slots = slots or (guard.slots if guard is not None else SlotClock(ports.settings))
-    for m in snapshot.meetings:
-        age = now_ms - m.create_time_ms
-        if m.is_breakout or not m.create_time_ms or not fill <= age < 2 * fill:
-            continue
-        sizes.learn(
-            m.meeting_id, m.create_time_ms, meeting_units(m, real, 0.0), slots.slot_of_ms(m.create_time_ms)
-        )
-    saved = ports.memory.saved
-    if sizes.learned and (
-        saved is None or (sizes.learned - saved[1] >= 200 and now - saved[0] >= timedelta(minutes=30))
-    ):
-        ports.store.settings.put(ROOM_SIZES, sizes.as_json())
-        ports.memory.saved = (now, sizes.learned)
-
-
-def take_unreported(store: StateStore) -> list[str]:
-    """The guard's changes since the last tick took them (for the tick's report and its digest)."""
-    lines = store.settings.get(GUARD_UNREPORTED, None) or []
-    if lines:
-        store.settings.put(GUARD_UNREPORTED, [])
-    return list(lines)
-
-
-def take_spread(store: StateStore) -> dict | None:
-    """The spread the guard measured after a burst, once (for the tick's report and its metrics)."""
-    found = store.settings.get(SPREAD_UNREPORTED, None)
-    if found:
-        store.settings.put(SPREAD_UNREPORTED, None)
-    return found or None
-
-
-def guard_status(settings, store: StateStore) -> dict:
-    """What `status` shows of the guard: on/off, the servers it holds out of placement and why, and how
-    evenly the last burst landed."""
-    held = guard_cordons(store.settings.get)
-    return {
-        "enabled": settings.guard.enabled,
-        "cordoned": [
-            {"server": v.get("name"), "since": v.get("at"), "reason": v.get("reason")}
-            for v in held.values()
-            if not v.get("released")  # enabled again, watched a few minutes in case a poll undoes it
-        ],
-        "last_spread": store.settings.get(GUARD_SPREAD, None),
-    }
-
-
-class SlotClock:
-    """The timetable's class starts in the school's zone, and which slot a moment belongs to."""
-
-    def __init__(self, settings):
-        self.zone = ZoneInfo(settings.timezone)
-        self.starts = {
-            day: sorted(time.fromisoformat(t) for t in times)
-            for day, times in settings.forecast.timetable.starts.items()
-        }
-        self._memo: dict[int, str | None] = {}
-        self._around: tuple | None = None
-
-    def starts_around(self, now: datetime) -> list[datetime]:
-        """The class starts of the day before, the day and the day after `now` (remembered per day)."""
-        day = now.astimezone(self.zone).date()
-        cached = self._around
-        if cached is None or cached[0] != day:
-            out = []
-            for offset in (-1, 0, 1):
-                other = day + timedelta(days=offset)
-                out += [
-                    datetime.combine(other, t, tzinfo=self.zone) for t in self.starts.get(other.weekday(), ())
-                ]
-            cached = self._around = (day, out)
-        return cached[1]
-
-    def slot_of_ms(self, epoch_ms: int) -> str | None:
-        """`slot_of` a moment in epoch milliseconds, remembered (rooms are created at a few moments)."""
-        slot = self._memo.get(epoch_ms, "?")
-        if slot == "?":
-            if len(self._memo) > 50_000:
-                self._memo.clear()
-            slot = self._memo[epoch_ms] = self.slot_of(datetime.fromtimestamp(epoch_ms / 1000, tz=self.zone))
-        return slot
-
-    def slot_of(self, moment: datetime) -> str | None:
-        """The class start ("HH:MM") within 30 min of `moment`, if any."""
-        best = min(self.starts_around(moment), key=lambda s: abs((s - moment).total_seconds()), default=None)
-        if best is None or abs((best - moment).total_seconds()) > 1800:
-            return None
-        return best.strftime("%H:%M")
-
-
 class BurstGuard:
     """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
@@ -186,7 +55,7 @@ class BurstGuard:
         self.ports = ports
         self.s = ports.settings.guard
         self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
-        self.slots = SlotClock(ports.settings)
+        self.slots = slot_clock(ports)
         self._slot_cache: dict[int, str | None] = {}
         self._forecast: tuple[datetime, float] | None = None
         self._next: datetime | None = None

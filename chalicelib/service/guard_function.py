@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import SlotClock, burst_guard
+from chalicelib.service.guard import burst_guard
 
 log = logging.getLogger("bbbscale.guard")
 

@@ -18,7 +18,7 @@ from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import guard_cordons
+from chalicelib.service.guard_state import guard_cordons
 from chalicelib.service.records import save_quietly, transition
 
 RECENT_DESIRED = "recent_desired"

@@ -22,7 +22,7 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     from chalicelib.domain.fleet import Fleet, ServerState, capacity_of
     from chalicelib.domain.overrides import read_overrides
     from chalicelib.service.closures import reservation_json
-    from chalicelib.service.guard import guard_status
+    from chalicelib.service.guard_state import guard_status
 
     servers = store.servers.servers()
     last = store.history.recent(1, kind="tick")

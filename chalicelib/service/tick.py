@@ -20,9 +20,10 @@ from chalicelib.ports import HistoryEntry
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.dry_run import describe
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import learn_rooms, take_spread, take_unreported
+from chalicelib.service.guard_state import take_spread, take_unreported
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import RECENT_DESIRED, observe
+from chalicelib.service.room_memory import learn_rooms
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})

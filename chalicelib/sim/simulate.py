@@ -153,7 +153,7 @@ def simulate(
 
 def _burst_ends(settings):
     """Whether a minute is 15 minutes after a timetable class start (a burst has landed and filled)."""
-    from chalicelib.service.guard import SlotClock
+    from chalicelib.domain.slots import SlotClock
 
     slots = SlotClock(settings)
 
@@ -206,7 +206,8 @@ def _herding(spreads) -> dict | None:
 def _seen_before(ports, history) -> None:
     """What the tick would have learnt of each room's size in the history's weeks (each session at its
     steady size, at real size), as if bbbscale had watched them."""
-    from chalicelib.service.guard import SlotClock, room_sizes
+    from chalicelib.domain.slots import SlotClock
+    from chalicelib.service.room_memory import room_sizes
     from chalicelib.sim.traces import steady_units
 
     sizes, slots = room_sizes(ports), SlotClock(ports.settings)

@@ -12,7 +12,9 @@ from chalicelib.domain.fleet import ServerState as S
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
 from chalicelib.service.fleet_ports import GuardMemory
-from chalicelib.service.guard import burst_guard, guard_cordons, room_sizes
+from chalicelib.service.guard import burst_guard
+from chalicelib.service.guard_state import guard_cordons
+from chalicelib.service.room_memory import room_sizes
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
 
