@@ -27,7 +27,10 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from replay_week import export  # the script beside this one: one way to export a revision
+
 HERE = Path(__file__).resolve().parent.parent
+
 MONDAY = date(2026, 11, 30)
 LATE, SURGE = MONDAY + timedelta(days=1), MONDAY + timedelta(days=3)
 
@@ -85,14 +88,6 @@ def write_traces(out: Path, scale: float, seed: int = 7) -> tuple[Path, list[Pat
         write_trace(path, generate_week(MONDAY - timedelta(weeks=weeks), seed=seed + weeks, scale=scale))
         history.append(path)
     return week, history
-
-
-def export(rev: str, into: Path) -> Path:
-    """The tree of `rev` in `into` (git archive: this worktree untouched)."""
-    into.mkdir()
-    archive = subprocess.run(["git", "-C", str(HERE), "archive", rev], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def replay(job: tuple) -> dict:

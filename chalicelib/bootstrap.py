@@ -192,12 +192,7 @@ class Wiring:
         return ServerKeys(self.settings, self.secret)
 
     def ports(self) -> FleetPorts:
-        """The typed ports of a capacity check and the burst guard, built once (their settings follow
-        this wiring's, should a caller swap them)."""
-        if self._ports is not None and self._ports.settings is not self.settings:
-            from dataclasses import replace
-
-            self._ports = replace(self._ports, settings=self.settings, keys=self.keys)
+        """The typed ports of a capacity check and the burst guard, built once."""
         if self._ports is None:
             from chalicelib.adapters.scalelite.client import ScaleliteClient
             from chalicelib.adapters.scalelite.servers import BbbServersOverHttp

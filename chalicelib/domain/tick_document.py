@@ -78,15 +78,15 @@ def action_json(acted: ActionReport) -> dict:
         }
     else:
         out = acted.action.as_json()
-    if acted.outcome is not None:
-        out["result"] = acted.result
-    if acted.calls is not None:
-        out["calls"] = list(acted.calls)
-    return out
+    return _with_result(out, acted)
 
 
 def dns_json(done: DnsReport) -> dict:
-    out = done.change.as_json()
+    return _with_result(done.change.as_json(), done)
+
+
+def _with_result(out: dict, done: ActionReport | DnsReport) -> dict:
+    """`result` when it was carried out, the `calls` a dry run would make."""
     if done.outcome is not None:
         out["result"] = done.result
     if done.calls is not None:

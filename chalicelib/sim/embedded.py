@@ -21,10 +21,6 @@ from chalicelib.sim.replay import SimClock
 from chalicelib.sim.world import SimWorld
 
 
-def is_simulated(settings) -> bool:
-    return any(p.kind == "simulated" for p in settings.providers.values())
-
-
 @dataclass
 class SimulatedFleet:
     """A wired simulated fleet: the wiring the service runs on, its world, and the local Scalelite when

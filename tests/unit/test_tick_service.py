@@ -27,8 +27,14 @@ class World:
         self.providers = {n: FakeProvider(n, self.clock) for n in providers}
         self.healthy: set[str] = set()
         self.store = MemoryStateStore(cluster="t")
+        self.reconfigure(self.settings)
+
+    def reconfigure(self, cfg) -> None:
+        """Run on `cfg` from now on: the same store, Scalelite, providers and clock (an operator's
+        new configuration, deployed between two ticks)."""
+        self.settings = cfg
         self.rt = Wiring(
-            self.settings,
+            cfg,
             store=self.store,
             scalelite=self.scalelite,
             providers=self.providers,
@@ -122,8 +128,8 @@ def test_scale_down_cordons_waits_for_empty_and_paid_hour_then_stops():
     w = _serving_world(2)
     url = sorted(s.url for s in w.store.servers.servers())[0]
     w.scalelite.meetings_by_url[url] = 2  # a class on one of them
-    w.rt.settings = w.settings = w.settings.model_copy(
-        update={"headroom": w.settings.headroom.model_copy(update={"units": 0})}
+    w.reconfigure(
+        w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
     )
     for _ in range(12):
         r = w.tick()
@@ -146,8 +152,8 @@ def test_scale_down_cordons_waits_for_empty_and_paid_hour_then_stops():
 
 def test_scalelite_down_holds_any_scale_down():
     w = _serving_world(2)
-    w.rt.settings = w.settings.model_copy(
-        update={"headroom": w.settings.headroom.model_copy(update={"units": 0})}
+    w.reconfigure(
+        w.settings.model_copy(update={"headroom": w.settings.headroom.model_copy(update={"units": 0})})
     )
     w.scalelite.down = True
     for _ in range(15):
