@@ -1,8 +1,9 @@
 """Amazon Route 53 through boto3 (libcloud's Route53 driver speaks an older XML dialect; boto3 is what the
 EC2 adapter and the state store already use, and what moto's server answers in the tests).
 
-Changes are UPSERTs (idempotent: a retried tick or a lost answer does no harm); a deletion names the
-record set exactly as Route 53 holds it (its TTL and values), so it is read first.
+Changes are UPSERTs (idempotent: a retried tick or a lost answer does no harm) naming every value of the
+set, so a set holding two addresses of one name loses or gains only the one asked; a deletion of a set's
+last value names the set exactly as Route 53 holds it (its TTL and values). So each change reads first.
 """
 
 from __future__ import annotations
@@ -103,7 +104,19 @@ class Route53Dns(ZoneAdapter):
             },
         )
 
+    def _held(self, name: str, kind: str) -> dict | None:
+        """The record set `name` `kind` exactly as Route 53 holds it (its TTL and values), or None."""
+        fqdn = self._fqdn(name)
+        found = self._sets(StartRecordName=fqdn, StartRecordType=kind, MaxItems="1")
+        return next((s for s in found if s["Name"].lower() == fqdn.lower() and s["Type"] == kind), None)
+
     def _create(self, record: DnsRecord) -> None:
+        # A set holding another address of the name keeps it: this one is added (UPSERT replaces a set
+        # whole, so it names every value).
+        held = self._held(record.name, record.type)
+        values = [v["Value"] for v in (held or {}).get("ResourceRecords", [])]
+        if record.address in values:
+            return  # a lost answer or a retried tick
         self._change(
             f"create {record.name} {record.type}",
             "UPSERT",
@@ -111,20 +124,21 @@ class Route53Dns(ZoneAdapter):
                 "Name": self._fqdn(record.name),
                 "Type": record.type,
                 "TTL": self.settings.ttl,
-                "ResourceRecords": [{"Value": record.address}],
+                "ResourceRecords": [{"Value": v} for v in [*values, record.address]],
             },
         )
 
     def _delete(self, record: DnsRecord) -> None:
-        fqdn = self._fqdn(record.name)
-        held = [
-            s
-            for s in self._sets(StartRecordName=fqdn, StartRecordType=record.type, MaxItems="1")
-            if s["Name"] == fqdn and s["Type"] == record.type
-        ]
-        if not held or record.address not in {v["Value"] for v in held[0].get("ResourceRecords", [])}:
+        held = self._held(record.name, record.type)
+        values = [v["Value"] for v in (held or {}).get("ResourceRecords", [])]
+        if held is None or record.address not in values:
             return  # already gone (a lost answer, a retried tick), or it names another address now
-        self._change(f"delete {record.name} {record.type}", "DELETE", held[0])
+        what = f"delete {record.name} {record.type}"
+        if len(values) == 1:  # a DELETE names the set exactly as held (its TTL and values)
+            self._change(what, "DELETE", held)
+            return
+        rest = [{"Value": v} for v in values if v != record.address]
+        self._change(what, "UPSERT", {**held, "ResourceRecords": rest})
 
     def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
         # Route 53 wants each TXT value as a quoted character-string; UPSERT replaces the set whole.
@@ -140,14 +154,9 @@ class Route53Dns(ZoneAdapter):
         )
 
     def _delete_txt(self, name: str) -> None:
-        fqdn = self._fqdn(name)
-        held = [
-            s
-            for s in self._sets(StartRecordName=fqdn, StartRecordType="TXT", MaxItems="1")
-            if s["Name"].lower() == fqdn.lower() and s["Type"] == "TXT"
-        ]
+        held = self._held(name, "TXT")
         if held:  # a DELETE names the set exactly as held (TTL and values)
-            self._change(f"delete {name} TXT in {self.zone}", "DELETE", held[0])
+            self._change(f"delete {name} TXT in {self.zone}", "DELETE", held)
 
     def _describe(self, operation: str, record: DnsRecord) -> str:
         zone = self.options.hosted_zone_id or f"<zone id of {self.zone}>"
