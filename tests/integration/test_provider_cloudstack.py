@@ -192,5 +192,8 @@ def test_no_expunge_asked_means_no_capabilities_read_and_an_unreadable_answer_is
     fake.fail_request(1, 432)
     provider.destroy(vms[0].vm_id)  # destroyed all the same, without expunge
     provider.destroy(vms[1].vm_id)  # asked again: allowed
-    assert [r.query.get("expunge", "absent") for r in commands(fake, "destroyVirtualMachine")[1:]] == ["absent", "True"]
+    assert [r.query.get("expunge", "absent") for r in commands(fake, "destroyVirtualMachine")[1:]] == [
+        "absent",
+        "True",
+    ]
     assert len(commands(fake, "listCapabilities")) == 2
