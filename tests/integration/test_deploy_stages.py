@@ -110,7 +110,9 @@ def test_a_route53_stage_without_the_rights_fails_the_check_in_every_function_th
     )
     lacking = {(p.split(":")[0], p.split("lacks ")[1].split(" ")[0]) for p in problems}
     assert lacking == {
-        (f"dev/{function}", action) for function in rights.TICKING for action in rights.ROUTE53_ZONE
+        (f"dev/{function}", action)
+        for function in rights.TICKING
+        for action in (*rights.ROUTE53_ZONE, rights.ROUTE53_SYNC)
     }
     assert (
         rights.missing_rights(stage_template(), "bbbscale", "dev", parse_settings({"providers": PROVIDERS}))
@@ -130,11 +132,13 @@ def test_the_documented_route53_statement_is_what_the_check_asks():
         statement["Resource"] = statement["Resource"].replace("Z0123456789ABCDEFGHIJ", ZONE_ID)
     granted = stage_template(dict.fromkeys(rights.TICKING, documented))
     assert rights.missing_rights(granted, "bbbscale", "dev", route53_stage(hosted_zone_id=ZONE_ID)) == []
-    other_zone = [{**documented[0], "Resource": "arn:aws:route53:::hostedzone/ZOTHER"}]
+    other_zone = [{**documented[0], "Resource": "arn:aws:route53:::hostedzone/ZOTHER"}, documented[1]]
     wrong = stage_template(dict.fromkeys(rights.TICKING, other_zone))
     assert len(rights.missing_rights(wrong, "bbbscale", "dev", route53_stage(hosted_zone_id=ZONE_ID))) == 4
     only_one = stage_template({"capacity_check": documented})  # chat_jobs ticks too
-    [problem, _] = rights.missing_rights(only_one, "bbbscale", "dev", route53_stage(hosted_zone_id=ZONE_ID))
+    [problem, _, _] = rights.missing_rights(
+        only_one, "bbbscale", "dev", route53_stage(hosted_zone_id=ZONE_ID)
+    )
     assert problem.startswith("dev/chat_jobs: lacks route53:")
 
 

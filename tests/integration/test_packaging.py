@@ -197,6 +197,7 @@ ALLOWED = {
     "ec2:TerminateInstances": ("chalicelib/adapters/providers/ec2.py", '"terminate_instances"'),
     "route53:ListHostedZonesByName": ("chalicelib/adapters/dns/route53.py", '"list_hosted_zones_by_name"'),
     "route53:ListResourceRecordSets": ("chalicelib/adapters/dns/route53.py", '"list_resource_record_sets"'),
+    "route53:GetChange": ("chalicelib/adapters/dns/route53.py", '"get_change"'),
     "route53:ChangeResourceRecordSets": (
         "chalicelib/adapters/dns/route53.py",
         '"change_resource_record_sets"',

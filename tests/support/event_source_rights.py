@@ -12,7 +12,8 @@ reads each function's event sources and environment and checks its own role's po
 - a function that ticks (`TICKING`: it reconciles the servers' DNS records and answers the fleet
   certificate's DNS-01 challenge) of a stage whose configuration sets `[dns] driver = "route53"`:
   route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone, which the
-  configuration must name by id (`hosted_zone_id`; found by name, no policy could name it).
+  configuration must name by id (`hosted_zone_id`; found by name, no policy could name it), and
+  route53:GetChange on its changes (a TXT set is waited for until INSYNC).
 
 Resources are matched the way IAM does for ARNs without conditions (`*`, `?` wildcards), with the
 template's pseudo parameters replaced by a sample region and account.
@@ -41,6 +42,8 @@ VM_CHANGES = (
 #: tests/integration/test_packaging.py finds them in app.py's calls and compares.
 TICKING = ("capacity_check", "chat_jobs")
 ROUTE53_ZONE = ("route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets")
+#: set_txt waits for its change to be INSYNC (adapters/dns/route53.py); a change's ARN names no zone.
+ROUTE53_SYNC = "route53:GetChange"
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,9 @@ def dns_needs(settings) -> list[Need]:
     zone = route53_zone(settings)
     if zone is None or not zone[1]:
         return []  # no zone id: missing_rights says to give one
-    arn = f"arn:aws:route53:::hostedzone/{zone[1]}"
-    return [Need(a, arn, f"[dns] route53 zone {zone[0]}") for a in ROUTE53_ZONE]
+    arn, why = f"arn:aws:route53:::hostedzone/{zone[1]}", f"[dns] route53 zone {zone[0]}"
+    found = [Need(a, arn, why) for a in ROUTE53_ZONE]
+    return [*found, Need(ROUTE53_SYNC, "arn:aws:route53:::change/C0123456789ABC", f"{why}: TXT sets in sync")]
 
 
 def needs(function: dict, app_name: str, stage: str, all_functions: set[str], settings=None) -> list[Need]:
