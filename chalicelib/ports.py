@@ -138,9 +138,11 @@ class Provider(Protocol):
 # --- DNS ---------------------------------------------------------------------------------------------
 @runtime_checkable
 class Dns(Protocol):
-    """The zone that names each server (Let's Encrypt's HTTP-01 challenge at first boot needs it).
-    `records` lists only this cluster's A/AAAA records (names the configured pattern makes); `delete`
-    of a record already gone is no error; `calls` describes, without calling, what an operation sends."""
+    """The zone that names each server (Let's Encrypt's HTTP-01 challenge at first boot needs it) and
+    answers the fleet certificate's ACME DNS-01 challenge (TXT sets). `records` lists only this
+    cluster's A/AAAA records (names the configured pattern makes; TXT sets are never listed, so never
+    reconciled away as orphans); `delete` of a record already gone is no error; `calls` describes,
+    without calling, what an operation sends."""
 
     zone: str
 
@@ -148,6 +150,13 @@ class Dns(Protocol):
     def create(self, record: DnsRecord) -> None: ...
     def delete(self, record: DnsRecord) -> None: ...
     def calls(self, operation: str, records: list[DnsRecord]) -> list[str]: ...
+    def set_txt(self, name: str, values: list[str], ttl: int = 60) -> None:
+        """Make the TXT record set `name` hold exactly `values` (replacing what it held). `name` is
+        relative to the zone, without a trailing dot: "_acme-challenge.bbb" for *.bbb.<zone>, and
+        "_acme-challenge" for *.<zone>. Raises DnsError naming the zone and operation, never a secret."""
+
+    def delete_txt(self, name: str) -> None:
+        """Remove the TXT record set `name`; one already gone is no error."""
 
 
 # --- state -------------------------------------------------------------------------------------------

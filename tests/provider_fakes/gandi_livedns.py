@@ -20,6 +20,11 @@ def _error(code: int, cause: str, message: str):
     return code, {}, {"code": code, "message": message, "object": "HTTPError", "cause": cause}
 
 
+def _stored(rrset_type: str, value: str) -> str:
+    """LiveDNS keeps (and answers) a TXT value as a quoted character-string."""
+    return f'"{value}"' if rrset_type == "TXT" and not value.startswith('"') else value
+
+
 class FakeGandiLiveDns(LoopbackApi):
     """Domains and their rrsets; `fail_next` answers the next calls with that status (e.g. 503)."""
 
@@ -56,6 +61,19 @@ class FakeGandiLiveDns(LoopbackApi):
                 "rrset_values": list(body["rrset_values"]),
             }
             return 201, {}, {"message": "DNS Record Created"}
+        if len(parts) == 4 and request.method == "PUT":  # replace (or create) one rrset
+            body = request.json()
+            if int(body.get("rrset_ttl", 10800)) < 300:
+                return _error(400, "Bad Request", "rrset_ttl: must be at least 300")
+            key = (parts[2], parts[3])
+            values = [_stored(key[1], v) for v in body["rrset_values"]]
+            zone[key] = {
+                "rrset_name": key[0],
+                "rrset_type": key[1],
+                "rrset_ttl": body.get("rrset_ttl", 10800),
+            }
+            zone[key]["rrset_values"] = values
+            return 201, {}, {"message": "DNS Record Created"}
         if len(parts) == 4:
             key = (parts[2], parts[3])
             if key not in zone:
@@ -68,4 +86,13 @@ class FakeGandiLiveDns(LoopbackApi):
         return _error(405, "Method Not Allowed", "not supported by the fake")
 
     def addresses(self, domain: str = "bbb.example.org") -> dict[tuple[str, str], list[str]]:
-        return {key: rrset["rrset_values"] for key, rrset in self.rrsets[domain].items()}
+        return {
+            key: rrset["rrset_values"]
+            for key, rrset in self.rrsets[domain].items()
+            if key[1] in ("A", "AAAA")
+        }
+
+    def txt(self, name: str, domain: str = "bbb.example.org") -> list[str]:
+        """The texts of TXT set `name`, unquoted (what a resolver hands ACME)."""
+        rrset = self.rrsets[domain].get((name, "TXT"))
+        return sorted(v.strip('"') for v in rrset["rrset_values"]) if rrset else []

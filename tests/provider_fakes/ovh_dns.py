@@ -91,7 +91,10 @@ class FakeOvhDns(LoopbackApi):
                 "zone": zone,
                 "subDomain": body.get("subDomain", ""),
                 "fieldType": body["fieldType"],
-                "target": body["target"],
+                # OVH keeps (and answers) a TXT target as a quoted character-string
+                "target": f'"{body["target"]}"'
+                if body["fieldType"] == "TXT" and not body["target"].startswith('"')
+                else body["target"],
                 "ttl": body.get("ttl", 0),
             }
             self.records[self.next_id] = record
@@ -123,6 +126,14 @@ class FakeOvhDns(LoopbackApi):
     def addresses(self, zone: str = "bbb.example.org") -> dict[tuple[str, str], list[str]]:
         out: dict[tuple[str, str], list[str]] = {}
         for r in self.records.values():
-            if r["zone"] == zone:
+            if r["zone"] == zone and r["fieldType"] in ("A", "AAAA"):
                 out.setdefault((r["subDomain"], r["fieldType"]), []).append(r["target"])
         return out
+
+    def txt(self, name: str, zone: str = "bbb.example.org") -> list[str]:
+        """The texts of TXT set `name`, unquoted (`pending == 0` says they are served)."""
+        return sorted(
+            r["target"].strip('"')
+            for r in self.records.values()
+            if r["zone"] == zone and r["fieldType"] == "TXT" and r["subDomain"] == name
+        )

@@ -10,11 +10,12 @@ from chalicelib.domain.dns import DnsChange
 from chalicelib.domain.fleet import Fleet, Server, ServerState
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.policy import Allocation
-from chalicelib.ports import Dns, DnsError, DnsRecord
+from chalicelib.ports import Dns, DnsRecord
 from chalicelib.render import action_json, dns_json
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.records import transition
 from tests.support.builders import T0
+from tests.support.fake_dns import FakeDns
 from tests.support.fakes import Clock, FakeProvider, FakeScalelite
 
 SETTINGS = parse_settings(
@@ -26,38 +27,6 @@ SETTINGS = parse_settings(
 )
 A1 = DnsRecord("bbbscale-t-cheap-1", "A", "203.0.113.1")
 A2 = DnsRecord("bbbscale-t-cheap-2", "A", "203.0.113.2")
-
-
-class FakeDns:
-    """Our port, in memory; it notes whether the intent was already in the history at each call."""
-
-    zone = "bbb.example.org"
-
-    def __init__(self, store, fail=()):
-        self.store, self.fail, self.held = store, set(fail), set()
-        self.asked: list[tuple[str, DnsRecord, bool]] = []
-
-    def _intent_recorded(self, record) -> bool:
-        return any(
-            e.detail.get("intent") and e.detail["dns"]["record"].startswith(f"{record.name} {record.type}")
-            for e in self.store.history.recent(50, kind="action")
-        )
-
-    def records(self):
-        return sorted(self.held, key=str)
-
-    def create(self, record):
-        self.asked.append(("create", record, self._intent_recorded(record)))
-        if record in self.fail:
-            raise DnsError("dns fake create failed: HTTP 503")
-        self.held.add(record)
-
-    def delete(self, record):
-        self.asked.append(("delete", record, self._intent_recorded(record)))
-        self.held.discard(record)
-
-    def calls(self, operation, records):
-        return [f"{operation} {r}" for r in records]
 
 
 def runtime(fail=()):

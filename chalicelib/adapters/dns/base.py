@@ -2,8 +2,10 @@
 That the records name the servers as their first boot expects is checked at configuration load
 (chalicelib/config_file.py: it holds `[dns]` against the providers' boot options).
 
-An adapter subclasses `ZoneAdapter` and supplies `_list()` (every A/AAAA record of the zone), `_create`,
-`_delete` and `_endpoint()` (for `calls`). SDKs are imported inside methods: `import app` stays light.
+An adapter subclasses `ZoneAdapter` and supplies `_list()` (every A/AAAA record of the zone; records of
+any other type, known to libcloud or not, are skipped, never an error), `_create`, `_delete`,
+`_set_txt`/`_delete_txt` (a TXT record set, for ACME DNS-01) and `_describe()` (for `calls`). SDKs are
+imported inside methods: `import app` stays light.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from chalicelib.domain.dns import Naming
 from chalicelib.ports import DnsError, DnsRecord, ProviderContext
 
 OPERATIONS = ("create", "delete")
+#: A TXT set's name relative to the zone ("_acme-challenge", "_acme-challenge.bbb"): DNS labels, no
+#: trailing dot, never the apex (whose TXT set holds the zone's SPF and verification strings).
+TXT_NAME = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(\.(?!-)[A-Za-z0-9_-]{1,63})*$")
+#: A TXT value as ACME writes one (base64url digests): one character-string (<= 255 octets) of
+#: printable ASCII without quotes or backslashes, so no provider's quoting rules can change it.
+TXT_VALUE = re.compile(r"^[!#-\[\]-~ ]{1,255}$")
 
 
 class ZoneOptions(BaseModel):
@@ -74,6 +82,34 @@ class ZoneAdapter:
     def delete(self, record: DnsRecord) -> None:
         self._delete(record)
 
+    def set_txt(self, name: str, values: list[str], ttl: int = 60) -> None:
+        """Make the TXT set `name` hold exactly `values` (an empty list removes it). Bad input is one
+        DnsError naming the zone and changes nothing."""
+        self._txt_name(name)
+        bad = [v for v in values if not isinstance(v, str) or not TXT_VALUE.match(v)]
+        if bad or not isinstance(ttl, int) or not 1 <= ttl <= 86400:
+            what = f"value {bad[0]!r:.40}" if bad else f"ttl {ttl!r}"
+            raise DnsError(
+                f"dns {self.driver_name} set TXT {name} in {self.zone}: bad {what} (values are 1-255 "
+                "printable ASCII characters without quotes or backslashes; ttl 1-86400)"
+            )
+        if not values:
+            self._delete_txt(name)
+            return
+        self._set_txt(name, list(dict.fromkeys(values)), ttl)
+
+    def delete_txt(self, name: str) -> None:
+        """Remove the TXT set `name`; one already gone is no error."""
+        self._txt_name(name)
+        self._delete_txt(name)
+
+    def _txt_name(self, name: str) -> None:
+        if not isinstance(name, str) or not TXT_NAME.match(name):
+            raise DnsError(
+                f"dns {self.driver_name} TXT in {self.zone}: bad name {name!r:.80} (relative to the zone, "
+                "without a trailing dot, not the apex: e.g. _acme-challenge.bbb)"
+            )
+
     def calls(self, operation: str, records: list[DnsRecord]) -> list[str]:
         if operation not in OPERATIONS:
             raise DnsError(f"unknown operation {operation!r}; choose one of: {', '.join(OPERATIONS)}")
@@ -87,6 +123,12 @@ class ZoneAdapter:
         raise NotImplementedError
 
     def _delete(self, record: DnsRecord) -> None:
+        raise NotImplementedError
+
+    def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
+        raise NotImplementedError
+
+    def _delete_txt(self, name: str) -> None:
         raise NotImplementedError
 
     def _describe(self, operation: str, record: DnsRecord) -> str:

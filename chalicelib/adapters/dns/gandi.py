@@ -81,12 +81,25 @@ class GandiLiveDns(ZoneAdapter):
 
         return Zone(id=self.zone, domain=self.zone, type="master", ttl=0, driver=self.driver)
 
+    def _records_path(self, *rest: str) -> str:
+        """libcloud's action path (legacy base; the current API's connection moves it)."""
+        from libcloud.dns.drivers.gandi_live import API_BASE
+
+        return "/".join((f"{API_BASE}/domains/{self.zone}/records", *rest))
+
     def _list(self) -> list[DnsRecord]:
+        # Read the rrsets ourselves: libcloud's list_records turns each type into its RecordType enum and
+        # fails the whole listing on one it does not know (SVCB, HTTPS, CDS... that a zone may hold).
         try:
-            found = self.driver.list_records(self._zone())
+            found = self.driver.connection.request(self._records_path(), method="GET").object
         except Exception as error:  # noqa: BLE001 - libcloud raises many unrelated types
             raise self.fail(f"list records of {self.zone}", error) from None
-        return [DnsRecord(r.name, str(r.type), str(r.data)) for r in found]
+        return [
+            DnsRecord(str(rrset.get("rrset_name", "")), str(rrset.get("rrset_type", "")), str(value))
+            for rrset in (found if isinstance(found, list) else [])
+            if isinstance(rrset, dict) and rrset.get("rrset_type") in ("A", "AAAA")
+            for value in rrset.get("rrset_values") or []
+        ]
 
     def _create(self, record: DnsRecord) -> None:
         from libcloud.dns.types import RecordAlreadyExistsError
@@ -123,6 +136,28 @@ class GandiLiveDns(ZoneAdapter):
             return
         except Exception as error:  # noqa: BLE001
             raise self.fail(f"delete {record.name} {record.type}", error) from None
+
+    def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
+        # PUT on one rrset replaces it whole (or creates it): exactly "hold these values". Gandi refuses a
+        # TTL under 300 s; ACME's validation reads the authoritative servers, so the TTL does not delay it.
+        try:
+            self.driver.connection.request(
+                self._records_path(name, "TXT"),
+                method="PUT",
+                data={"rrset_ttl": max(ttl, 300), "rrset_values": values},
+            )
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(f"set {name} TXT in {self.zone}", error) from None
+
+    def _delete_txt(self, name: str) -> None:
+        from libcloud.common.gandi_live import ResourceNotFoundError
+
+        try:
+            self.driver.connection.request(self._records_path(name, "TXT"), method="DELETE")
+        except ResourceNotFoundError:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(f"delete {name} TXT in {self.zone}", error) from None
 
     def _describe(self, operation: str, record: DnsRecord) -> str:
         secure, host, port = self.endpoint(API_HOSTS[self.options.api])

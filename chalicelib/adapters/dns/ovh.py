@@ -46,8 +46,10 @@ def _connection_class():
 
 
 def parse_export(text: str, zone: str) -> list[DnsRecord]:
-    """A/AAAA records of a BIND zone as OVH exports it (`name [ttl] IN A address`; a line starting with
-    blanks continues the previous name). Names are made relative to the zone."""
+    """A/AAAA records of a BIND zone as OVH exports it (`name [ttl] [IN] TYPE data`; a line starting with
+    blanks continues the previous name). Names are made relative to the zone. The type is the first word
+    after the name, TTL and class, so a record of any other type (CAA, TLSA, SVCB, HTTPS, or a TXT whose
+    text holds the word "A") is skipped, never misread."""
     found, last = [], "@"
     for line in text.splitlines():
         body = line.split(";", 1)[0]
@@ -55,15 +57,14 @@ def parse_export(text: str, zone: str) -> list[DnsRecord]:
         if not words or words[0].startswith("$"):
             continue
         if not body[0].isspace():
-            last = words[0]
-        for kind in ("A", "AAAA"):
-            if kind in words[:-1] and words.index(kind) < len(words) - 1:
-                name = last.rstrip(".")
-                if name.endswith("." + zone):
-                    name = name[: -len(zone) - 1]
-                found.append(
-                    DnsRecord("" if name in ("@", zone) else name, kind, words[words.index(kind) + 1])
-                )
+            last, words = words[0], words[1:]
+        while words and (words[0].isdigit() or words[0].upper() in ("IN", "CH", "HS")):
+            words = words[1:]  # TTL and class, in either order
+        if len(words) >= 2 and words[0].upper() in ("A", "AAAA"):
+            name = last.rstrip(".")
+            if name.endswith("." + zone):
+                name = name[: -len(zone) - 1]
+            found.append(DnsRecord("" if name in ("@", zone) else name, words[0].upper(), words[1]))
     return found
 
 
@@ -142,6 +143,41 @@ class OvhDns(ZoneAdapter):
         for record_id in ids:
             self._call(f"delete {record.name} {record.type}", "DELETE", f"/record/{record_id}")
         if ids:
+            self._call(f"refresh zone {self.zone}", "POST", "/refresh")
+
+    def _txt_ids(self, name: str) -> dict[int, str]:
+        """{record id: its text} of the TXT set `name` (OVH answers a TXT target in quotes)."""
+        ids = self._call(
+            f"find {name} TXT in {self.zone}",
+            "GET",
+            "/record",
+            params={"fieldType": "TXT", "subDomain": name},
+        )
+        held = {}
+        for record_id in ids or []:
+            entry = self._call(f"read record {record_id}", "GET", f"/record/{record_id}")
+            target = str(entry.get("target", ""))
+            held[record_id] = target[1:-1] if len(target) > 1 and target[0] == target[-1] == '"' else target
+        return held
+
+    def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
+        # OVH holds one record per value: remove the values not asked for, add the missing ones.
+        held = self._txt_ids(name)
+        stale = [record_id for record_id, text in held.items() if text not in values]
+        missing = [v for v in values if v not in held.values()]
+        for record_id in stale:
+            self._call(f"delete {name} TXT in {self.zone}", "DELETE", f"/record/{record_id}")
+        for value in missing:
+            body = {"fieldType": "TXT", "subDomain": name, "target": value, "ttl": ttl}
+            self._call(f"set {name} TXT in {self.zone}", "POST", "/record", data=body)
+        if stale or missing:
+            self._call(f"refresh zone {self.zone}", "POST", "/refresh")
+
+    def _delete_txt(self, name: str) -> None:
+        held = self._txt_ids(name)
+        for record_id in held:
+            self._call(f"delete {name} TXT in {self.zone}", "DELETE", f"/record/{record_id}")
+        if held:
             self._call(f"refresh zone {self.zone}", "POST", "/refresh")
 
     def _describe(self, operation: str, record: DnsRecord) -> str:

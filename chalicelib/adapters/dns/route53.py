@@ -126,6 +126,29 @@ class Route53Dns(ZoneAdapter):
             return  # already gone (a lost answer, a retried tick), or it names another address now
         self._change(f"delete {record.name} {record.type}", "DELETE", held[0])
 
+    def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
+        # Route 53 wants each TXT value as a quoted character-string; UPSERT replaces the set whole.
+        self._change(
+            f"set {name} TXT in {self.zone}",
+            "UPSERT",
+            {
+                "Name": self._fqdn(name),
+                "Type": "TXT",
+                "TTL": ttl,
+                "ResourceRecords": [{"Value": f'"{value}"'} for value in values],
+            },
+        )
+
+    def _delete_txt(self, name: str) -> None:
+        fqdn = self._fqdn(name)
+        held = [
+            s
+            for s in self._sets(StartRecordName=fqdn, StartRecordType="TXT", MaxItems="1")
+            if s["Name"].lower() == fqdn.lower() and s["Type"] == "TXT"
+        ]
+        if held:  # a DELETE names the set exactly as held (TTL and values)
+            self._change(f"delete {name} TXT in {self.zone}", "DELETE", held[0])
+
     def _describe(self, operation: str, record: DnsRecord) -> str:
         zone = self.options.hosted_zone_id or f"<zone id of {self.zone}>"
         action = "UPSERT" if operation == "create" else "DELETE"
