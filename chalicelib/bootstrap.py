@@ -96,13 +96,17 @@ class Wiring:
         dns=None,
         parallel_checks: bool = True,
         lease_heartbeat: float | None = None,
+        certificate_store=None,
+        certificate_authority=None,
     ):
         self.settings, self.clock, self.secret = settings, clock, secret
         self._store, self._scalelite, self._providers = store, scalelite, providers
         self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
         self._progress, self._dns = progress, dns
         self.parallel_checks, self.lease_heartbeat = parallel_checks, lease_heartbeat
+        self._certificate_authority = certificate_authority
         self._ports: FleetPorts | None = None
+        self._certificate_store = certificate_store
 
     # --- adapters -------------------------------------------------------------------------------------
     @property
@@ -150,6 +154,30 @@ class Wiring:
             context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret)
             self._dns = cls(d, cls.Options.model_validate(d.options), context)
         return self._dns
+
+    @property
+    def certificate_store(self):
+        """Where the fleet's certificate is kept (`[certificates] store`); None without `[certificates]`."""
+        if self._certificate_store is None and self.settings.certificates is not None:
+            from chalicelib.adapters.certificates import open_certificate_store
+
+            self._certificate_store = open_certificate_store(self.settings.certificates)
+        return self._certificate_store
+
+    def certificates(self):
+        """The capacity check's certificate step (service/certificates.py), or None."""
+        if self.settings.certificates is None:
+            return None
+        from chalicelib.service.certificates import CertificateKeeper
+
+        authority = self._certificate_authority
+        if authority is None:
+            from chalicelib.adapters.acme.client import AcmeAuthority
+
+            authority = AcmeAuthority(self.settings.certificates)
+        return CertificateKeeper(
+            self.settings.certificates, self.certificate_store, authority, self.dns, self.store.history
+        )
 
     @property
     def forecaster(self):
@@ -217,6 +245,7 @@ class Wiring:
                 parallel_checks=self.parallel_checks,
                 lease_heartbeat=self.lease_heartbeat,
                 fresh_scalelite=self.scalelite.twin if isinstance(self.scalelite, ScaleliteClient) else None,
+                certificates=self.certificates(),
             )
         return self._ports
 
