@@ -5,7 +5,6 @@ the key appears in no log line and no refusal."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -13,10 +12,6 @@ import logging
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from chalicelib import fleets
 from chalicelib.adapters.certificates import MemoryCertificateStore
@@ -26,6 +21,7 @@ from chalicelib.domain.certificate import CertificateVault
 from chalicelib.domain.fleet import ServerState
 from chalicelib.service.cert_delivery import mint
 from tests.support.builders import server, settings
+from tests.support.certs import self_signed
 
 MASTER = "master-key-of-the-test-fleet"
 DOMAIN = "bbb.example.org"
@@ -39,26 +35,7 @@ def bbb_secret(name: str, master: str = MASTER) -> str:
 
 def issued(domain: str = f"*.{DOMAIN}"):
     """A certificate as the store keeps one (self-signed here: the route does not care who signed)."""
-    from chalicelib.adapters.acme.client import certificate_of
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return certificate_of(cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem)
+    return self_signed(domain)
 
 
 @pytest.fixture
