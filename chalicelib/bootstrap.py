@@ -161,7 +161,11 @@ class Wiring:
         if self._certificate_store is None and self.settings.certificates is not None:
             from chalicelib.adapters.certificates import open_certificate_store
 
-            self._certificate_store = open_certificate_store(self.settings.certificates)
+            settings = self.settings.certificates
+            if settings.store == "secretsmanager" and not settings.secret_id:
+                prefix = os.environ.get("BBBSCALE_SECRETS_PREFIX") or "bbbscale/"
+                settings = settings.model_copy(update={"secret_id": f"{prefix}fleet-certificate"})
+            self._certificate_store = open_certificate_store(settings)
         return self._certificate_store
 
     def certificates(self):
@@ -281,8 +285,8 @@ def config_path(named: str | None) -> str | None:
 
 def with_environment(settings: Settings) -> Settings:
     """Lay the deployment's environment over the file's [state] section (the Chalice stages set
-    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage) and `[chat] dispatcher`
-    (BBBSCALE_CHAT_DISPATCHER)."""
+    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage), `[chat] dispatcher`
+    (BBBSCALE_CHAT_DISPATCHER) and, when `[certificates]` is set, its store (BBBSCALE_CERTIFICATE_STORE)."""
     state = {
         key: os.environ[var]
         for key, var in (
@@ -299,11 +303,19 @@ def with_environment(settings: Settings) -> Settings:
         if os.environ.get("BBBSCALE_CHAT_DISPATCHER")
         else {}
     )
-    if not state and not chat:
+    # the AWS stages keep the fleet certificate in Secrets Manager (Lambda has no disk to keep it on)
+    certificates = (
+        {"store": os.environ["BBBSCALE_CERTIFICATE_STORE"]}
+        if os.environ.get("BBBSCALE_CERTIFICATE_STORE") and settings.certificates is not None
+        else {}
+    )
+    if not state and not chat and not certificates:
         return settings
     from chalicelib.config_file import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}
     document["chat"] = {**document["chat"], **chat}
+    if certificates:
+        document["certificates"] = {**document["certificates"], **certificates}
     return parse_settings(document, source="configuration with the environment's state settings")

@@ -364,7 +364,9 @@ class CertificateSettings(Strict):
         "/var/lib/bbbscale/certificate.json", description="store file: created 0600 (store file)"
     )
     secret_id: str = Field(
-        "bbbscale/fleet-certificate", description="Secrets Manager secret name (store secretsmanager)"
+        "",
+        description="Secrets Manager secret name (store secretsmanager); empty: <BBBSCALE_SECRETS_PREFIX>"
+        "fleet-certificate, the secret the state stack creates (bbbscale/<stage>/fleet-certificate)",
     )
     token_max_seconds: int = Field(
         600, ge=30, le=3600, description="a server's fetch token may expire at most this far ahead"

@@ -61,3 +61,13 @@ def test_the_user_data_carries_cert_url_and_no_certificate():
 def test_a_cert_url_that_is_not_https_is_refused():
     with pytest.raises(ValueError, match="cert_url"):
         BootOptions(cert_url="http://api.example.org/fleet/certificate")
+
+
+def test_the_aws_stages_keep_it_in_the_stacks_secret(monkeypatch):
+    from chalicelib.bootstrap import Wiring, with_environment
+
+    monkeypatch.setenv("BBBSCALE_CERTIFICATE_STORE", "secretsmanager")
+    monkeypatch.setenv("BBBSCALE_SECRETS_PREFIX", "bbbscale/prod/")
+    settings = with_environment(load({"domain": "bbb.example.org"}))
+    assert settings.certificates.store == "secretsmanager"
+    assert Wiring(settings).certificate_store.secret_id == "bbbscale/prod/fleet-certificate"
