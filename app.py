@@ -280,31 +280,37 @@ def rocketchat_command():
 
 
 @app.route("/fleet/certificate", methods=["GET"])
-@_one_line_errors
 def fleet_certificate():
     """The fleet's wildcard certificate for one of its servers (docs/certificates.md): 200 with the chain
     and key for a valid token, 401 for a missing/forged/expired/other server's token, 503 while none is
-    issued. Never cached (Cache-Control: no-store); the body is never logged."""
+    issued or its services are missing. Never cached (Cache-Control: no-store); the body is never logged."""
     from chalicelib.service.cert_delivery import deliver
 
-    wiring = _wiring()
-    settings = wiring.settings.certificates
-    if settings is None:
-        answer = (503, {"error": "certificate delivery not configured ([certificates])"})
-    else:
-        said = deliver(
-            app.current_request.headers.get("authorization"),
-            wiring.settings.cluster,
-            wiring.keys.of,
-            wiring.store.servers.servers,
-            wiring.certificate_store,
-            datetime.now(UTC),
-            settings.token_max_seconds,
-        )
-        answer = (said.status, said.body)
+    try:
+        wiring = _wiring()
+        settings = wiring.settings.certificates
+        if settings is None:
+            status, body = 503, {"error": "certificate delivery not configured ([certificates])"}
+        else:
+            said = deliver(
+                app.current_request.headers.get("authorization"),
+                wiring.settings.cluster,
+                wiring.keys.of,
+                wiring.store.servers.servers,
+                wiring.certificate_store,
+                datetime.now(UTC),
+                settings.token_max_seconds,
+            )
+            status, body = said.status, said.body
+    except Exception as error:
+        reason = unavailable_reason(error)  # one line naming the service, never a value
+        if reason is None:
+            raise
+        log.error("fleet_certificate: %s", reason)
+        status, body = 503, {"error": reason}
     return Response(
-        body=answer[1],
-        status_code=answer[0],
+        body=body,
+        status_code=status,
         headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
     )
 

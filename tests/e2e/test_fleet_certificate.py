@@ -122,3 +122,19 @@ def test_without_certificates_configured_the_route_is_503(client, monkeypatch):
     monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: wiring)
     response = ask(client, token())
     assert response.status_code == 503 and "not configured" in json.loads(response.body)["error"]
+
+
+def test_an_unreadable_store_is_503_in_one_line_without_the_token_or_key(client, fleet, monkeypatch):
+    from chalicelib.ports import CertificateError
+
+    def broken():
+        raise CertificateError(
+            "certificate store /var/lib/bbbscale/certificate.json: cannot read: Permission denied"
+        )
+
+    monkeypatch.setattr(fleet, "load", broken)
+    presented = token()
+    response = ask(client, presented)
+    assert response.status_code == 503 and response.headers["Cache-Control"] == "no-store"
+    error = json.loads(response.body)["error"]
+    assert "cannot read: Permission denied" in error and presented not in error

@@ -27,7 +27,7 @@ USER_AGENT = "bbbscale (acme-python)"
 class AcmeAuthority:
     """An ACME CA at `settings.directory` (Let's Encrypt by default; pebble in the tests)."""
 
-    def __init__(self, settings: CertificateSettings, timeout: float = 30.0):
+    def __init__(self, settings: CertificateSettings, timeout: float = 10.0):
         self.settings, self.timeout = settings, timeout
 
     def __repr__(self) -> str:
