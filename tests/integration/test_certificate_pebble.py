@@ -144,6 +144,27 @@ def test_a_refused_challenge_is_a_hold_with_its_reason_and_a_later_retry(pebble,
     assert store.load().renewal.last_order_at == T0
 
 
+def test_an_order_not_done_within_a_ticks_time_is_resumed_by_the_next(pebble, tmp_path):
+    settings = CertificateSettings(
+        domain=DOMAIN, directory=pebble.directory, directory_ca=str(pebble.ca_path), propagation_seconds=0
+    )
+    store, state = FileCertificateStore(str(tmp_path / "c.json")), MemoryStateStore(cluster="t")
+    hurried = settings.model_copy(
+        update={"step_seconds": 0.001}
+    )  # the first tick answers, then has no time to poll
+    keeper = CertificateKeeper(hurried, store, AcmeAuthority(settings), pebble.dns, state.history)
+    first = keeper.maintain(T0)
+    assert (
+        first.step is Step.COMPLETE and first.note == "certificate: challenge answered, the CA is validating"
+    )
+    assert store.load().pending is not None and store.load().pending.answered
+    assert store.load().certificate is None
+    keeper.settings = settings
+    done = keeper.maintain(T0 + timedelta(minutes=1))
+    assert done.step is Step.COMPLETE and "issued" in done.note
+    assert store.load().certificate.domain == "*.fleet.example.test" and store.load().pending is None
+
+
 def test_haproxy_and_nginx_serve_the_certificate_in_bbb_installs_layout(issued, pebble, tmp_path):
     if bbb_tls.MISSING:
         pytest.skip(f"needs Debian's {' and '.join(bbb_tls.MISSING)}")

@@ -6,7 +6,8 @@ with the CA's changes (nonces, POST-as-GET, orderNotReady, Retry-After), and it 
 An order is split into steps that each return within seconds (the capacity check must not wait on DNS
 propagation): `order` creates it and says which TXT record DNS-01 expects; `complete`, a tick or more
 later, answers the challenge, polls and finalizes within its time, and hands back either the certificate
-or the order to resume. The order is kept as the library's own JSON form (`OrderResource.json_dumps`),
+or the order to resume; a resumed order is only polled (`poll_finalization` finalizes a `ready` order,
+downloads a `valid` one, and reports an `invalid` one with the CA's error). The order is kept as the library's own JSON form (`OrderResource.json_dumps`),
 so resuming needs no private call. Keys: the account key is EC P-256 (ES256); the certificate's key is a
 fresh EC P-256 key per order (what certbot issues by default), never logged or put in an error.
 """
@@ -90,14 +91,16 @@ class AcmeAuthority:
         order = _load_order(pending.order)
         deadline = datetime.now() + timedelta(seconds=seconds)  # the library compares naive local times
         try:
-            if not pending.answered:
+            if pending.answered:  # a later tick: the order's own status says what is left to do
+                done = client.poll_finalization(order, deadline)
+            else:
                 for authz in order.authorizations:
                     if authz.body.status == messages.STATUS_PENDING:
                         challenge = _dns01(authz)
                         client.answer_challenge(challenge, challenge.response(key))
                 pending = _answered(pending)
-            order = client.poll_authorizations(order, deadline)
-            done = client.finalize_order(order, deadline)
+                order = client.poll_authorizations(order, deadline)
+                done = client.finalize_order(order, deadline)
         except errors.TimeoutError:
             return pending  # not done within this tick's time: the next tick resumes
         except errors.ValidationError as error:
