@@ -199,6 +199,12 @@ def test_a_failing_renewal_is_a_hold_and_the_tick_still_scales(world):
     assert len(held) == 1 and "rateLimited" in held[0].action.reason
     assert "next order not before" in held[0].action.reason
     assert any(e.kind == "certificate" for e in world.store.history.recent(20))
+    from chalicelib.service.digest import digest
+
+    told = digest(world.last)  # the chat hears of it once, with the failures
+    assert len(told.failures) == 1 and "rateLimited" in told.failures[0]
+    world.tick()  # the next tick holds quietly (a note, no hold): nothing more for the chat
+    assert not digest(world.last).failures
 
 
 def test_an_acting_tick_issues_and_a_dry_run_only_says_what_is_due(world):
