@@ -222,7 +222,7 @@ def _h2_settings(root: str, port: int) -> bool:
     return len(frame) == 9 and frame[3] == 4  # the server's SETTINGS frame
 
 
-def _eventually(check, seconds: float = 10.0) -> bool:
+def _eventually(check, seconds: float = 30.0) -> bool:
     import time
 
     deadline = time.monotonic() + seconds
