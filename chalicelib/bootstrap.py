@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -283,39 +283,41 @@ def config_path(named: str | None) -> str | None:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), named)
 
 
-def with_environment(settings: Settings) -> Settings:
-    """Lay the deployment's environment over the file's [state] section (the Chalice stages set
-    BBBSCALE_STATE_BACKEND=dynamodb and the table name per stage), `[chat] dispatcher`
-    (BBBSCALE_CHAT_DISPATCHER) and, when `[certificates]` is set, its store (BBBSCALE_CERTIFICATE_STORE)."""
+def with_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+    """Lay the deployment's environment (default: this process's) over the file: `cluster`
+    (BBBSCALE_CLUSTER: each AWS stage its own, so dev never touches prod's VMs, whose tag its policies
+    name), the [state] section (the Chalice stages set BBBSCALE_STATE_BACKEND=dynamodb and the table
+    name per stage), `[chat] dispatcher` (BBBSCALE_CHAT_DISPATCHER) and, when `[certificates]` is set,
+    its store (BBBSCALE_CERTIFICATE_STORE)."""
+    env = os.environ if environ is None else environ
     state = {
-        key: os.environ[var]
+        key: env[var]
         for key, var in (
             ("backend", "BBBSCALE_STATE_BACKEND"),
             ("table", "BBBSCALE_STATE_TABLE"),
             ("path", "BBBSCALE_STATE_PATH"),
         )
-        if os.environ.get(var)
+        if env.get(var)
     }
     # the AWS stages run follow-ups through SQS (a Lambda freezes once it has answered), the local one
     # on a thread
-    chat = (
-        {"dispatcher": os.environ["BBBSCALE_CHAT_DISPATCHER"]}
-        if os.environ.get("BBBSCALE_CHAT_DISPATCHER")
-        else {}
-    )
+    chat = {"dispatcher": env["BBBSCALE_CHAT_DISPATCHER"]} if env.get("BBBSCALE_CHAT_DISPATCHER") else {}
+    cluster = env.get("BBBSCALE_CLUSTER") or None
     # the AWS stages keep the fleet certificate in Secrets Manager (Lambda has no disk to keep it on)
     certificates = (
-        {"store": os.environ["BBBSCALE_CERTIFICATE_STORE"]}
-        if os.environ.get("BBBSCALE_CERTIFICATE_STORE") and settings.certificates is not None
+        {"store": env["BBBSCALE_CERTIFICATE_STORE"]}
+        if env.get("BBBSCALE_CERTIFICATE_STORE") and settings.certificates is not None
         else {}
     )
-    if not state and not chat and not certificates:
+    if not state and not chat and cluster is None and not certificates:
         return settings
     from chalicelib.config_file import parse_settings
 
     document = settings.model_dump()
     document["state"] = {**document["state"], **state}
     document["chat"] = {**document["chat"], **chat}
+    if cluster is not None:
+        document["cluster"] = cluster
     if certificates:
         document["certificates"] = {**document["certificates"], **certificates}
-    return parse_settings(document, source="configuration with the environment's state settings")
+    return parse_settings(document, source="configuration with the deployment's environment (BBBSCALE_*)")

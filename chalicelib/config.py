@@ -145,6 +145,16 @@ class LifecycleSettings(Strict):
         60, ge=10, description="tick lease, renewed every third of it while a tick works"
     )
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
+    # A Lambda tick is killed at its timeout (capacity_check: 240 s), and a big scale-up at a slow API
+    # (CloudStack waits for each deploy job) can take longer: past this budget no new batch is sent, and
+    # the next tick starts the rest (service/creation.py).
+    create_budget_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="a tick's act step sends no new batch of creations past this long; the next tick "
+        "starts the rest",
+    )
 
 
 class GuardSettings(Strict):

@@ -84,21 +84,38 @@ class Naming:
         return match.group("server") if match else None
 
 
-def address_records(name: str, ips: tuple[str, ...], ipv6: bool) -> list[DnsRecord]:
-    """A record per public IPv4 address, AAAA per public IPv6 one (when enabled), in a stable order."""
+def address_records(
+    name: str, ips: tuple[str, ...], ipv6: bool, held: tuple[DnsRecord, ...] | list[DnsRecord] = ()
+) -> list[DnsRecord]:
+    """One A record for the VM's public IPv4 address and one AAAA for its public IPv6 address (when
+    enabled), never two of one family: a first boot's bbb-install announces one external address to the
+    browsers' media (FreeSWITCH, mediasoup, TURN), found from the name itself (`dig +short <name> |
+    tail -n1`) where no metadata service names it, so a name holding two addresses would make that pick
+    a matter of the resolver's order. The address is the provider's first public one of the family (its
+    primary: EC2's PublicIpAddress, libcloud's first public IP), unless the zone already `held` another
+    of the VM's addresses for this name: that one stays, so a provider listing the addresses in another
+    order never makes the record flap."""
     out = []
-    for text in ips:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
+    for version, kind in ((4, "A"), (6, "AAAA")):
+        if version == 6 and not ipv6:
             continue
-        if any(address in net for net in _UNPUBLISHED if net.version == address.version):
+        candidates = []
+        for text in ips:
+            try:
+                address = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            if address.version != version or any(
+                address in net for net in _UNPUBLISHED if net.version == version
+            ):
+                continue
+            if str(address) not in candidates:
+                candidates.append(str(address))
+        if not candidates:
             continue
-        if address.version == 4:
-            out.append(DnsRecord(name, "A", str(address)))
-        elif ipv6:
-            out.append(DnsRecord(name, "AAAA", str(address)))
-    return sorted(set(out), key=lambda r: (r.type, r.address))
+        kept = [c for c in candidates if DnsRecord(name, kind, c) in held]
+        out.append(DnsRecord(name, kind, (kept or candidates)[0]))
+    return out
 
 
 def public_ips(vm: VM) -> tuple[str, ...]:
@@ -148,10 +165,10 @@ def dns_changes(
                 continue
             name = naming.record_name(vm.name)
             named.add(name)
-            wanted = address_records(name, public_ips(vm), ipv6)
+            have = by_name.get(name, [])
+            wanted = address_records(name, public_ips(vm), ipv6, have)
             if not wanted:  # no public address yet (or a stopped VM): whatever it has stays
                 continue
-            have = by_name.get(name, [])
             for record in have:
                 if record not in wanted:
                     deletes.append(

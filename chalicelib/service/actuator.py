@@ -16,6 +16,7 @@ from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
+from chalicelib.service import creation
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.observe import BACKOFF
 from chalicelib.service.records import transition
@@ -37,6 +38,9 @@ class Actuator:
         self.dns_report: list[DnsReport] = []  # every DNS change made, with its outcome
         self._dns_holds: list[ActionReport] = []
         self._destroyed: set[str] = set()  # servers whose VM this tick destroyed: their records only go
+        # the act step's start, in the process's time: creation batches stay within its budget
+        self.monotonic = creation.SECONDS
+        self.started = self.monotonic()
 
     def apply(self, decision: Decision, fleet: Fleet) -> tuple[ActionReport, ...]:
         """Carry out each action in turn and say what became of it. Before each one (holds excepted) the
@@ -94,12 +98,17 @@ class Actuator:
         return ActionReport.of(action, Outcome.HELD)
 
     def _start(self, action: Action, servers) -> ActionReport:
+        """Create `count` servers in batches within the act step's time (service/creation.py): intent
+        records per batch, each batch's VMs booting and named in DNS before the next is sent."""
+        from chalicelib.domain.reconcile import api_url
+        from chalicelib.service.dns import records_for_new_vm
+
         provider = self.ports.providers[action.provider]
         p = self.settings.providers[action.provider]
         if p.mode == "power":
             return self._power_on(action, servers, provider)
-        specs, names = [], []
-        for _ in range(action.count or 0):
+
+        def new_record() -> Server:
             n = self.ports.store.servers.next_number(action.provider)
             name = f"bbbscale-{self.settings.cluster}-{action.provider}-{n}"
             record = Server(
@@ -113,39 +122,50 @@ class Actuator:
                 reason=action.reason,
             )
             servers[name] = transition(self.ports.store, record)
-            specs.append(launch_spec(self.ports, servers[name]))
-            names.append(name)
-        self.ports.progress(f"{action.provider}: creating {len(specs)} server(s)")
-        try:
-            vms = provider.create(specs)
-        except ProviderError as error:
-            if not error.retryable:
-                for name in names:
-                    self._move(servers, name, ServerState.FAILED, f"create refused: {error}")
-            raise
-        created = {vm.name: vm for vm in vms}
-        from chalicelib.service.dns import records_for_new_vm
+            return servers[name]
 
-        for vm in vms:  # its name must resolve before its first boot asks for a certificate
-            self._dns(records_for_new_vm(self.ports, vm))
-        for name in names:
-            made = created.get(name)
-            if made is not None:
-                from chalicelib.domain.reconcile import api_url
+        def on_created(vms, records) -> None:
+            for vm in vms:  # its name must resolve before its first boot asks for a certificate
+                self._dns(records_for_new_vm(self.ports, vm))
+            created = {vm.name: vm for vm in vms}
+            for record in records:
+                made = created.get(record.name)
+                if made is not None:
+                    self._move(
+                        servers,
+                        record.name,
+                        ServerState.BOOTING,
+                        "created at the provider",
+                        vm_id=made.vm_id,
+                        url=api_url(made.address),
+                        billed_since=made.launched_at or self.now,
+                    )
 
-                self._move(
-                    servers,
-                    name,
-                    ServerState.BOOTING,
-                    "created at the provider",
-                    vm_id=made.vm_id,
-                    url=api_url(made.address),
-                    billed_since=made.launched_at or self.now,
-                )
-        missing = len(names) - len(created)
-        if missing:
-            why = f"{len(created)} created, {missing} unconfirmed (reconciled next tick)"
-            return ActionReport.of(action, Outcome.PARTIAL, why)
+        done = creation.create_in_batches(
+            self.ports,
+            action.provider,
+            action.count or 0,
+            new_record,
+            lambda record: launch_spec(self.ports, record),
+            on_created,
+            self.started,
+            self.monotonic,
+        )
+        for name in done.refused:
+            self._move(servers, name, ServerState.FAILED, f"create refused: {done.error}")
+        if done.error is not None and not done.created:
+            raise done.error
+        notes = []
+        if done.error is not None:
+            notes.append(f"then: {done.error}")
+            self._failure(action.provider, str(done.error))
+        unconfirmed = len(done.requested) - done.created - len(done.refused)
+        if unconfirmed:
+            notes.append(f"{unconfirmed} unconfirmed (reconciled next tick)")
+        if done.deferred:
+            notes.append(done.why_deferred)
+        if notes:
+            return ActionReport.of(action, Outcome.PARTIAL, f"{done.created} created, " + "; ".join(notes))
         return ActionReport.of(action, Outcome.DONE)
 
     def _power_on(self, action: Action, servers, provider) -> ActionReport:

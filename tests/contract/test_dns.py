@@ -4,7 +4,8 @@ unit tests use (tests/support/fake_dns.py).
 
 What the act step relies on (chalicelib/ports.py, service/actuator.py): `records` lists this cluster's
 A/AAAA records and nothing else of the zone (its CAA, TLSA, SVCB, HTTPS and TXT records included);
-`create` of a record already there is no error and makes no duplicate (a retried tick); `delete` of a
+`create` of a record already there is no error and makes no duplicate (a retried tick); `create` and
+`delete` act on one address, even where the provider keeps a set per name and type; `delete` of a
 record already gone is no error; `calls` describes one line per record and changes nothing.
 What the ACME DNS-01 challenge relies on: `set_txt` makes a TXT set hold exactly the values asked (a
 second call replaces them), `delete_txt` removes it (twice is fine), neither touches another record, and
@@ -29,6 +30,7 @@ from tests.provider_fakes.dns_zones import DRIVERS, SECRETS, ZONE
 A = DnsRecord("bbbscale-demo-ovh-7", "A", "203.0.113.10")
 AAAA = DnsRecord("bbbscale-demo-ovh-7", "AAAA", "2001:db8::7")
 OTHER = DnsRecord("bbbscale-demo-ovh-8", "A", "203.0.113.11")
+A_TOO = DnsRecord("bbbscale-demo-ovh-7", "A", "198.51.100.70")  # a second IPv4 of the same server
 
 
 #: (the port, a view of the zone: a TXT set's texts by name, as a resolver would hand them to ACME)
@@ -87,6 +89,22 @@ def test_delete_takes_one_record_and_a_second_delete_is_fine(dns):
     dns.delete(A)
     dns.delete(A)
     assert dns.records() == [OTHER]
+
+
+def test_two_addresses_of_one_name_are_two_records_each_made_and_deleted_alone(dns):
+    """Gandi and Route 53 keep one record set per name and type: adding or removing one address keeps
+    the other (the decide step publishes one per family, but a zone may hold two, made by hand or by an
+    earlier version, and removing the extra must not take the kept one with it)."""
+    dns.create(A)
+    dns.create(A_TOO)
+    dns.create(A_TOO)  # a retried tick
+    assert sorted(dns.records(), key=lambda r: r.address) == [A_TOO, A]
+    dns.delete(A_TOO)
+    assert dns.records() == [A]
+    dns.delete(A_TOO)
+    dns.create(A_TOO)
+    dns.delete(A)
+    assert dns.records() == [A_TOO]
 
 
 def test_calls_describe_one_line_per_record_and_change_nothing(dns):

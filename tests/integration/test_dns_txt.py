@@ -18,6 +18,7 @@ from tests.integration.test_dns_adapters import make_dns, zone_of
 from tests.provider_fakes import gandi_livedns, ovh_dns
 from tests.provider_fakes.dns_zones import DRIVERS, FOREIGN, SECRETS, ZONE
 from tests.provider_fakes.ovh_dns import FakeOvhDns
+from tests.provider_fakes.proxy import ForwardingProxy
 
 TOKEN = "k" * 43
 A = DnsRecord("bbbscale-demo-ovh-7", "A", "203.0.113.10")
@@ -136,3 +137,35 @@ def test_ovh_export_parsing_reads_the_type_not_a_word_of_the_text():
         DnsRecord("srv1", "AAAA", "2001:db8::1"),
         DnsRecord("srv2", "A", "203.0.113.2"),
     ]
+
+
+class PendingRoute53(ForwardingProxy):
+    """moto's Route 53 behind a proxy that answers the first `pending` GetChange calls PENDING, as Route
+    53 does until its servers all serve a change (moto answers INSYNC at once)."""
+
+    def __init__(self, target: str, pending: int):
+        super().__init__(target)
+        self.pending, self.asked = pending, 0
+
+    def handle(self, request):
+        status, headers, body = super().handle(request)
+        if request.method == "GET" and "/change/" in request.path:
+            self.asked += 1
+            if self.pending:
+                self.pending -= 1
+                body = body.replace(b"INSYNC", b"PENDING")
+        return status, headers, body
+
+
+def test_route53_set_txt_returns_once_the_change_is_in_sync_and_says_when_it_is_not():
+    with zone_of("route53") as (_, zone), PendingRoute53(zone.url, pending=2) as proxy:
+        dns = make_dns("route53", endpoint=proxy.url, hosted_zone_id=zone.zone_id)
+        dns.sync_poll_seconds = 0.01
+        dns.set_txt("_acme-challenge", [TOKEN])
+        assert proxy.asked == 3 and zone.txt("_acme-challenge") == [TOKEN]  # PENDING, PENDING, INSYNC
+        proxy.pending = 1000
+        stuck = make_dns("route53", endpoint=proxy.url, hosted_zone_id=zone.zone_id, sync_seconds=0)
+        with pytest.raises(
+            DnsError, match="set _acme-challenge TXT in bbb.example.org failed: .*still PENDING"
+        ):
+            stuck.set_txt("_acme-challenge", [TOKEN.upper()])

@@ -24,6 +24,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from chalicelib.adapters.state.dynamodb import table_definition
+from chalicelib.bootstrap import with_environment
 from chalicelib.config_file import load_settings
 from tests.support import event_source_rights as rights
 from tests.support.locks import read_lock
@@ -53,8 +54,10 @@ def policy(stage: str, function: str) -> dict:
 
 
 def stage_settings(stage: str):
-    """The fleet configuration the stage deploys (BBBSCALE_CONFIG, relative to the project)."""
-    return load_settings(ROOT / CONFIG["stages"][stage]["environment_variables"]["BBBSCALE_CONFIG"])
+    """The fleet configuration the stage deploys (BBBSCALE_CONFIG, relative to the project), with the
+    stage's environment laid over it as the functions do (its BBBSCALE_CLUSTER, state settings)."""
+    environment = CONFIG["stages"][stage]["environment_variables"]
+    return with_environment(load_settings(ROOT / environment["BBBSCALE_CONFIG"]), environment)
 
 
 def package(stage: str, out: Path) -> dict:
@@ -105,7 +108,7 @@ def check_stage(stage: str, template: dict) -> None:
         assert resources[role]["Properties"]["Policies"][0]["PolicyDocument"] == policy(stage, name)
     [source] = resources["ChatJobs"]["Properties"]["Events"].values()
     assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":bbbscale-{stage}-jobs")  # the stage's own
-    assert rights.missing_rights(template, "bbbscale", stage) == []
+    assert rights.missing_rights(template, "bbbscale", stage, stage_settings(stage)) == []
     api = rights.statements(template, found["api_handler"])
     assert rights.grants_any(api, rights.VM_CHANGES) == [], f"{stage}: the API handler may change VMs"
 
@@ -193,7 +196,16 @@ ALLOWED = {
     "ec2:StartInstances": ("chalicelib/adapters/providers/ec2.py", '"start_instances"'),
     "ec2:StopInstances": ("chalicelib/adapters/providers/ec2.py", '"stop_instances"'),
     "ec2:TerminateInstances": ("chalicelib/adapters/providers/ec2.py", '"terminate_instances"'),
+    "route53:ListHostedZonesByName": ("chalicelib/adapters/dns/route53.py", '"list_hosted_zones_by_name"'),
+    "route53:ListResourceRecordSets": ("chalicelib/adapters/dns/route53.py", '"list_resource_record_sets"'),
+    "route53:GetChange": ("chalicelib/adapters/dns/route53.py", '"get_change"'),
+    "route53:ChangeResourceRecordSets": (
+        "chalicelib/adapters/dns/route53.py",
+        '"change_resource_record_sets"',
+    ),
 }
+#: Actions without resource-level permissions: the only ones a policy may grant on "*".
+NO_RESOURCE = ("ec2:Describe", "route53:ListHostedZonesByName")
 ARNS_OF_THE_STAGE = (
     "arn:aws:dynamodb",
     "arn:aws:ssm",
@@ -216,8 +228,8 @@ def test_policies_grant_only_what_the_code_calls(stage, function):
             if evidence and (ROOT / evidence[0]).exists():
                 assert evidence[1] in (ROOT / evidence[0]).read_text(), f"{action}: no call in {evidence[0]}"
         resources = rights._listed(statement["Resource"])
-        if "*" in resources:  # only the Describe calls, which have no resource-level permissions
-            assert all(a.split(":")[1].startswith("Describe") for a in actions)
+        if "*" in resources:  # only the calls which have no resource-level permissions
+            assert all(a.startswith(NO_RESOURCE) for a in actions)
         assert all(
             f"bbbscale/{stage}" in r or f"bbbscale-{stage}" in r
             for r in resources
@@ -248,8 +260,18 @@ def test_vms_are_touched_only_when_tagged_with_the_stage_cluster_and_from_config
             created = [r for r in resources if r.split(":")[-1].startswith(("instance/", "volume/"))]
             launched_from |= {r for r in resources if ":image/" in r}
             may_launch = True
-            if created:  # a VM is created only with the cluster's tag
-                assert statement["Condition"]["StringEquals"] == {"aws:RequestTag/bbbscale:cluster": cluster}
+            if created:  # a VM is created only with the cluster's tag ...
+                tagged = {"aws:RequestTag/bbbscale:cluster": cluster}
+                if any(r.split(":")[-1].startswith("instance/") for r in created):
+                    # ... and an instance only with IMDSv2 required, hop limit 1 (ec2.METADATA_OPTIONS)
+                    assert statement["Condition"]["StringEquals"] == {
+                        **tagged,
+                        "ec2:MetadataHttpTokens": "required",
+                    }
+                    hops = statement["Condition"]["NumericLessThanEquals"]
+                    assert hops == {"ec2:MetadataHttpPutResponseHopLimit": "1"}
+                else:
+                    assert statement["Condition"]["StringEquals"] == tagged
     if may_launch:  # exactly the configured images: no other, and none missing (RunInstances would fail)
         assert launched_from == images, (
             f"{stage}/{function}: images granted {launched_from}, configured {images}"

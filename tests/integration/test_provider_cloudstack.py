@@ -81,7 +81,8 @@ def test_calls(fake):
     (line,) = provider.calls("create", [spec])
     assert "command=deployVirtualMachine name=bbbscale-demo-ikoula-4" in line and "ck-secret" not in line
     assert provider.calls("destroy", ["v1"]) == [
-        f"GET {fake.url}/client/api command=destroyVirtualMachine id=v1 expunge=true"
+        f"GET {fake.url}/client/api command=destroyVirtualMachine id=v1 "
+        "expunge=true (if listCapabilities allowuserexpungerecovervm)"
     ]
     assert fake.requests == []
 
@@ -154,3 +155,45 @@ def test_static_nat_calls(fake):
     assert "tcp:80,tcp:443,udp:16384-32768 from 0.0.0.0/0" in create
     assert "disassociateIpAddress" in provider.calls("destroy", ["vm-1"])[0]
     assert fake.requests == []
+
+
+def commands(fake, name):
+    return [r for r in fake.requests if r.query.get("command") == name]
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_expunge_only_where_list_capabilities_allows_it(allowed):
+    """CloudStack refuses expunge=true from a user account without allow.user.expunge.recover.vm (531):
+    the adapter asks listCapabilities once and destroys without expunge where it may not; CloudStack
+    then expunges the VM after its expunge.delay, and it is gone from our list at once."""
+    with FakeCloudStack(allow_expunge=allowed) as fake:
+        provider = make(fake)
+        vms = provider.create([LaunchSpec(name=f"bbbscale-demo-ikoula-{n}") for n in (1, 2)])
+        for vm in vms:
+            provider.destroy(vm.vm_id)
+        destroys = commands(fake, "destroyVirtualMachine")
+        assert [r.query.get("expunge", "absent") for r in destroys] == ["True" if allowed else "absent"] * 2
+        assert len(commands(fake, "listCapabilities")) == 1  # asked once
+        if allowed:
+            assert fake.vms == {}
+        else:
+            assert {v["state"] for v in fake.vms.values()} == {"Destroyed"}
+        assert provider.list() == []
+
+
+def test_no_expunge_asked_means_no_capabilities_read_and_an_unreadable_answer_is_asked_again(fake):
+    provider = make(fake, expunge=False)
+    (vm,) = provider.create([LaunchSpec(name="bbbscale-demo-ikoula-1")])
+    provider.destroy(vm.vm_id)
+    assert commands(fake, "listCapabilities") == [] and fake.vms[vm.vm_id]["state"] == "Destroyed"
+    provider = make(fake)
+    vms = provider.create([LaunchSpec(name=f"bbbscale-demo-ikoula-{n}") for n in (2, 3)])
+    # the next request, listCapabilities, refused as a role without that API is (CloudStack's 432)
+    fake.fail_request(1, 432)
+    provider.destroy(vms[0].vm_id)  # destroyed all the same, without expunge
+    provider.destroy(vms[1].vm_id)  # asked again: allowed
+    assert [r.query.get("expunge", "absent") for r in commands(fake, "destroyVirtualMachine")[1:]] == [
+        "absent",
+        "True",
+    ]
+    assert len(commands(fake, "listCapabilities")) == 2

@@ -130,3 +130,18 @@ def test_a_listed_instance_carries_its_public_addresses_for_its_dns_records(moto
     public = described["Reservations"][0]["Instances"][0].get("PublicIpAddress")
     (listed,) = provider.list()
     assert public and listed.ips[0] == public
+
+
+def test_every_instance_is_launched_with_imdsv2_only_and_hop_limit_1(moto_url):
+    """docs/providers/ec2.md: the metadata service answers only token requests from the instance itself;
+    moto's server keeps what RunInstances asked (its default would be tokens optional)."""
+    provider = make(moto_url, cluster="ec2imds")
+    created = provider.create([LaunchSpec(name=f"bbbscale-ec2imds-aws-{n}") for n in (1, 2)])
+    described = _client(moto_url).describe_instances(InstanceIds=[vm.vm_id for vm in created])
+    options = [i["MetadataOptions"] for r in described["Reservations"] for i in r["Instances"]]
+    assert len(options) == 2
+    for held in options:
+        assert held["HttpTokens"] == "required"
+        assert held["HttpPutResponseHopLimit"] == 1
+        assert held["HttpEndpoint"] == "enabled"
+    assert "metadata=IMDSv2-only,hop-limit=1" in provider.calls("create", [LaunchSpec(name="x")])[0]

@@ -67,8 +67,10 @@ def signature(params: dict, secret: str) -> str:
 
 
 class FakeCloudStack(LoopbackApi):
-    def __init__(self, api_key="ck-api", secret_key="ck-secret"):
+    def __init__(self, api_key="ck-api", secret_key="ck-secret", allow_expunge=True):
         super().__init__()
+        # listCapabilities' allowuserexpungerecovervm (allow.user.expunge.recover.vm, or an admin)
+        self.allow_expunge = allow_expunge
         self.api_key, self.secret_key = api_key, secret_key
         self.vms: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
@@ -281,5 +283,13 @@ class FakeCloudStack(LoopbackApi):
     def _stopVirtualMachine(self, q):
         return self._vm_action(q, "Stopped")
 
+    def _listCapabilities(self, q):
+        return 200, {
+            "capability": {"cloudstackversion": "4.19.1.0", "allowuserexpungerecovervm": self.allow_expunge}
+        }
+
     def _destroyVirtualMachine(self, q):
+        if q.get("expunge") == "True" and not self.allow_expunge:  # CloudStack's PermissionDeniedException
+            text = "Parameter expunge can be passed by Admin only. Or when the allow.user.expunge.recover.vm key is set."
+            return 531, {"errorcode": 531, "errortext": text}
         return self._vm_action(q, "Expunging" if q.get("expunge") == "True" else "Destroyed")

@@ -8,7 +8,12 @@ reads each function's event sources and environment and checks its own role's po
 - a schedule or the API: nothing (EventBridge and API Gateway get their own resource permissions);
 - an environment variable naming another function of the app (`<app>-<stage>-<function>`, Chalice's
   deployed name): lambda:InvokeFunction on that function;
-- BBBSCALE_CHAT_DISPATCHER=sqs with BBBSCALE_JOBS_QUEUE: sqs:GetQueueUrl and sqs:SendMessage there.
+- BBBSCALE_CHAT_DISPATCHER=sqs with BBBSCALE_JOBS_QUEUE: sqs:GetQueueUrl and sqs:SendMessage there;
+- a function that ticks (`TICKING`: it reconciles the servers' DNS records and answers the fleet
+  certificate's DNS-01 challenge) of a stage whose configuration sets `[dns] driver = "route53"`:
+  route53:ListResourceRecordSets and route53:ChangeResourceRecordSets on the hosted zone, which the
+  configuration must name by id (`hosted_zone_id`; found by name, no policy could name it), and
+  route53:GetChange on its changes (a TXT set is waited for until INSYNC).
 
 Resources are matched the way IAM does for ARNs without conditions (`*`, `?` wildcards), with the
 template's pseudo parameters replaced by a sample region and account.
@@ -31,6 +36,14 @@ VM_CHANGES = (
     "ec2:CreateTags",
     "ec2:ModifyInstanceAttribute",
 )
+
+
+#: The functions that run a tick (app.py: `capacity_check` every minute, `chat_jobs` a follow-up check);
+#: tests/integration/test_packaging.py finds them in app.py's calls and compares.
+TICKING = ("capacity_check", "chat_jobs")
+ROUTE53_ZONE = ("route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets")
+#: set_txt waits for its change to be INSYNC (adapters/dns/route53.py); a change's ARN names no zone.
+ROUTE53_SYNC = "route53:GetChange"
 
 
 @dataclass(frozen=True)
@@ -81,9 +94,28 @@ def statements(template: dict, function: dict) -> list[dict]:
     return [s for policy in properties.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
 
 
-def needs(function: dict, app_name: str, stage: str, all_functions: set[str]) -> list[Need]:
-    """Every right the function's event sources and environment call for."""
-    found: list[Need] = []
+def route53_zone(settings) -> tuple[str, str] | None:
+    """(zone name, hosted zone id) when the stage's configuration (`settings`, or None) uses Route 53."""
+    dns = getattr(settings, "dns", None)
+    if dns is None or dns.driver != "route53":
+        return None
+    return dns.zone, str(dns.options.get("hosted_zone_id") or "")
+
+
+def dns_needs(settings) -> list[Need]:
+    """What a ticking function needs of the stage's Route 53 zone (nothing for another driver)."""
+    zone = route53_zone(settings)
+    if zone is None or not zone[1]:
+        return []  # no zone id: missing_rights says to give one
+    arn, why = f"arn:aws:route53:::hostedzone/{zone[1]}", f"[dns] route53 zone {zone[0]}"
+    found = [Need(a, arn, why) for a in ROUTE53_ZONE]
+    return [*found, Need(ROUTE53_SYNC, "arn:aws:route53:::change/C0123456789ABC", f"{why}: TXT sets in sync")]
+
+
+def needs(function: dict, app_name: str, stage: str, all_functions: set[str], settings=None) -> list[Need]:
+    """Every right the function's event sources, environment and (for a function that ticks) the
+    stage's configuration call for."""
+    found: list[Need] = dns_needs(settings) if handler_name(function) in TICKING else []
     properties = function["Properties"]
     for name, event in (properties.get("Events") or {}).items():
         if event["Type"] == "SQS":
@@ -126,13 +158,20 @@ def grants_any(policy_statements: list[dict], actions: tuple[str, ...]) -> list[
     ]
 
 
-def missing_rights(template: dict, app_name: str, stage: str) -> list[str]:
-    """One line per right a function needs and its role lacks (empty: every event source will work)."""
+def missing_rights(template: dict, app_name: str, stage: str, settings=None) -> list[str]:
+    """One line per right a function needs and its role lacks (empty: every event source will work).
+    `settings`: the stage's fleet configuration (its `[dns]` driver adds rights to ticking functions)."""
     found = functions(template)
     problems = []
+    zone = route53_zone(settings)
+    if zone is not None and not zone[1]:
+        problems.append(
+            f"{stage}: [dns] route53 zone {zone[0]} is found by name: give [dns.options] hosted_zone_id, "
+            "which the policies of the functions that tick can name"
+        )
     for name, function in sorted(found.items()):
         granted = statements(template, function)
-        for need in needs(function, app_name, stage, set(found)):
+        for need in needs(function, app_name, stage, set(found), settings):
             if not allows(granted, need.action, need.resource):
                 problems.append(f"{stage}/{name}: lacks {need.action} on {need.resource} ({need.why})")
     return problems

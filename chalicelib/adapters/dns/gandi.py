@@ -101,53 +101,69 @@ class GandiLiveDns(ZoneAdapter):
             for value in rrset.get("rrset_values") or []
         ]
 
+    def _rrset(self, name: str, kind: str) -> dict | None:
+        """One rrset as LiveDNS holds it ({rrset_ttl, rrset_values, ...}), or None when there is none."""
+        from libcloud.common.gandi_live import ResourceNotFoundError
+
+        try:
+            found = self.driver.connection.request(self._records_path(name, kind), method="GET").object
+        except ResourceNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(f"read {name} {kind}", error) from None
+        return found if isinstance(found, dict) else None
+
+    def _put(self, what: str, name: str, kind: str, values: list[str], ttl: int) -> None:
+        try:
+            self.driver.connection.request(
+                self._records_path(name, kind), method="PUT", data={"rrset_ttl": ttl, "rrset_values": values}
+            )
+        except Exception as error:  # noqa: BLE001
+            raise self.fail(what, error) from None
+
     def _create(self, record: DnsRecord) -> None:
         from libcloud.dns.types import RecordAlreadyExistsError
 
+        what = f"create {record.name} {record.type}"
         try:
             self.driver.create_record(
                 record.name, self._zone(), record.type, record.address, extra={"ttl": self.settings.ttl}
             )
         except RecordAlreadyExistsError:
-            # The rrset exists (a lost answer, a retried tick): fine if it already holds this address.
-            if record not in self._list():
-                raise self.fail(
-                    f"create {record.name} {record.type}", RuntimeError("another value exists")
-                ) from None
+            # The rrset exists: a lost answer or a retried tick (it holds this address already), or it
+            # holds another address of the name, to which this one is added (one rrset, several values).
+            held = self._rrset(record.name, record.type) or {}
+            values = list(held.get("rrset_values") or [])
+            if record.address not in values:
+                self._put(what, record.name, record.type, [*values, record.address], self.settings.ttl)
         except Exception as error:  # noqa: BLE001
-            raise self.fail(f"create {record.name} {record.type}", error) from None
+            raise self.fail(what, error) from None
 
     def _delete(self, record: DnsRecord) -> None:
-        from libcloud.dns.base import Record
-        from libcloud.dns.types import RecordDoesNotExistError
+        from libcloud.common.gandi_live import ResourceNotFoundError
 
-        # LiveDNS deletes a whole rrset (every value of the name and type): ours hold one address.
-        target = Record(
-            id=f"{record.type}:{record.name}",
-            name=record.name,
-            type=record.type,
-            data=record.address,
-            zone=self._zone(),
-            driver=self.driver,
-        )
+        # LiveDNS deletes a whole rrset (every value of the name and type): when it holds other addresses
+        # too, the rrset is written again without this one.
+        what = f"delete {record.name} {record.type}"
+        held = self._rrset(record.name, record.type)
+        values = list((held or {}).get("rrset_values") or [])
+        if record.address not in values:
+            return  # already gone (a lost answer, a retried tick)
+        if len(values) > 1:
+            rest = [v for v in values if v != record.address]
+            self._put(what, record.name, record.type, rest, int(held.get("rrset_ttl") or self.settings.ttl))
+            return
         try:
-            self.driver.delete_record(target)
-        except RecordDoesNotExistError:
+            self.driver.connection.request(self._records_path(record.name, record.type), method="DELETE")
+        except ResourceNotFoundError:
             return
         except Exception as error:  # noqa: BLE001
-            raise self.fail(f"delete {record.name} {record.type}", error) from None
+            raise self.fail(what, error) from None
 
     def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
         # PUT on one rrset replaces it whole (or creates it): exactly "hold these values". Gandi refuses a
         # TTL under 300 s; ACME's validation reads the authoritative servers, so the TTL does not delay it.
-        try:
-            self.driver.connection.request(
-                self._records_path(name, "TXT"),
-                method="PUT",
-                data={"rrset_ttl": max(ttl, 300), "rrset_values": values},
-            )
-        except Exception as error:  # noqa: BLE001
-            raise self.fail(f"set {name} TXT in {self.zone}", error) from None
+        self._put(f"set {name} TXT in {self.zone}", name, "TXT", values, max(ttl, 300))
 
     def _delete_txt(self, name: str) -> None:
         from libcloud.common.gandi_live import ResourceNotFoundError

@@ -1,11 +1,17 @@
 """Amazon Route 53 through boto3 (libcloud's Route53 driver speaks an older XML dialect; boto3 is what the
 EC2 adapter and the state store already use, and what moto's server answers in the tests).
 
-Changes are UPSERTs (idempotent: a retried tick or a lost answer does no harm); a deletion names the
-record set exactly as Route 53 holds it (its TTL and values), so it is read first.
+Changes are UPSERTs (idempotent: a retried tick or a lost answer does no harm) naming every value of the
+set, so a set holding two addresses of one name loses or gains only the one asked; a deletion of a set's
+last value names the set exactly as Route 53 holds it (its TTL and values). So each change reads first.
+A TXT set (ACME's DNS-01 challenge) is answered only once Route 53's own servers all serve it:
+`set_txt` waits until the change is INSYNC (GetChange), as certbot's Route 53 plugin does, so the ACME
+server is never asked to validate before the answer exists.
 """
 
 from __future__ import annotations
+
+import time
 
 from pydantic import Field
 
@@ -16,6 +22,9 @@ from chalicelib.ports import DnsRecord
 class Route53Options(ZoneOptions):
     hosted_zone_id: str = Field("", description="the hosted zone's id; empty: looked up by the zone's name")
     region: str = "us-east-1"
+    sync_seconds: float = Field(
+        120.0, ge=0, le=900, description="set_txt waits this long at most for the change to be INSYNC"
+    )
 
 
 class Route53Dns(ZoneAdapter):
@@ -92,8 +101,9 @@ class Route53Dns(ZoneAdapter):
             for value in s.get("ResourceRecords", [])
         ]
 
-    def _change(self, what: str, action: str, record_set: dict) -> None:
-        self._call(
+    def _change(self, what: str, action: str, record_set: dict) -> str:
+        """Send one change; its change id (for GetChange)."""
+        answer = self._call(
             what,
             "change_resource_record_sets",
             HostedZoneId=self.zone_id,
@@ -102,8 +112,40 @@ class Route53Dns(ZoneAdapter):
                 "Changes": [{"Action": action, "ResourceRecordSet": record_set}],
             },
         )
+        return str((answer or {}).get("ChangeInfo", {}).get("Id", ""))
+
+    #: How often GetChange is asked while a change is PENDING.
+    sync_poll_seconds = 2.0
+
+    def _in_sync(self, what: str, change_id: str, sleep=time.sleep, clock=time.monotonic) -> None:
+        """Wait until Route 53's servers all serve the change (PENDING -> INSYNC, usually within 60 s)."""
+        deadline = clock() + self.options.sync_seconds
+        while change_id:
+            status = self._call(what, "get_change", Id=change_id).get("ChangeInfo", {}).get("Status")
+            if status == "INSYNC":
+                return
+            if clock() >= deadline:
+                raise self.fail(
+                    what,
+                    TimeoutError(
+                        f"change {change_id} still {status} after {self.options.sync_seconds:.0f} s"
+                    ),
+                )
+            sleep(self.sync_poll_seconds)
+
+    def _held(self, name: str, kind: str) -> dict | None:
+        """The record set `name` `kind` exactly as Route 53 holds it (its TTL and values), or None."""
+        fqdn = self._fqdn(name)
+        found = self._sets(StartRecordName=fqdn, StartRecordType=kind, MaxItems="1")
+        return next((s for s in found if s["Name"].lower() == fqdn.lower() and s["Type"] == kind), None)
 
     def _create(self, record: DnsRecord) -> None:
+        # A set holding another address of the name keeps it: this one is added (UPSERT replaces a set
+        # whole, so it names every value).
+        held = self._held(record.name, record.type)
+        values = [v["Value"] for v in (held or {}).get("ResourceRecords", [])]
+        if record.address in values:
+            return  # a lost answer or a retried tick
         self._change(
             f"create {record.name} {record.type}",
             "UPSERT",
@@ -111,25 +153,27 @@ class Route53Dns(ZoneAdapter):
                 "Name": self._fqdn(record.name),
                 "Type": record.type,
                 "TTL": self.settings.ttl,
-                "ResourceRecords": [{"Value": record.address}],
+                "ResourceRecords": [{"Value": v} for v in [*values, record.address]],
             },
         )
 
     def _delete(self, record: DnsRecord) -> None:
-        fqdn = self._fqdn(record.name)
-        held = [
-            s
-            for s in self._sets(StartRecordName=fqdn, StartRecordType=record.type, MaxItems="1")
-            if s["Name"] == fqdn and s["Type"] == record.type
-        ]
-        if not held or record.address not in {v["Value"] for v in held[0].get("ResourceRecords", [])}:
+        held = self._held(record.name, record.type)
+        values = [v["Value"] for v in (held or {}).get("ResourceRecords", [])]
+        if held is None or record.address not in values:
             return  # already gone (a lost answer, a retried tick), or it names another address now
-        self._change(f"delete {record.name} {record.type}", "DELETE", held[0])
+        what = f"delete {record.name} {record.type}"
+        if len(values) == 1:  # a DELETE names the set exactly as held (its TTL and values)
+            self._change(what, "DELETE", held)
+            return
+        rest = [{"Value": v} for v in values if v != record.address]
+        self._change(what, "UPSERT", {**held, "ResourceRecords": rest})
 
     def _set_txt(self, name: str, values: list[str], ttl: int) -> None:
         # Route 53 wants each TXT value as a quoted character-string; UPSERT replaces the set whole.
-        self._change(
-            f"set {name} TXT in {self.zone}",
+        what = f"set {name} TXT in {self.zone}"
+        change = self._change(
+            what,
             "UPSERT",
             {
                 "Name": self._fqdn(name),
@@ -138,16 +182,12 @@ class Route53Dns(ZoneAdapter):
                 "ResourceRecords": [{"Value": f'"{value}"'} for value in values],
             },
         )
+        self._in_sync(what, change)
 
     def _delete_txt(self, name: str) -> None:
-        fqdn = self._fqdn(name)
-        held = [
-            s
-            for s in self._sets(StartRecordName=fqdn, StartRecordType="TXT", MaxItems="1")
-            if s["Name"].lower() == fqdn.lower() and s["Type"] == "TXT"
-        ]
+        held = self._held(name, "TXT")
         if held:  # a DELETE names the set exactly as held (TTL and values)
-            self._change(f"delete {name} TXT in {self.zone}", "DELETE", held[0])
+            self._change(f"delete {name} TXT in {self.zone}", "DELETE", held)
 
     def _describe(self, operation: str, record: DnsRecord) -> str:
         zone = self.options.hosted_zone_id or f"<zone id of {self.zone}>"

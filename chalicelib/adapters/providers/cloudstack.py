@@ -14,7 +14,7 @@ from typing import Literal, NoReturn
 
 from pydantic import Field, field_validator, model_validator
 
-from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions
+from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions, log
 from chalicelib.adapters.providers.cloudstack_nat import StaticNat, parse_rule
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
@@ -39,7 +39,11 @@ class CloudStackOptions(HostedOptions):
     network: str | None = Field(None, description="network name or id (advanced zones)")
     key_pair: str | None = None
     security_groups: list[str] = Field(default_factory=list, description="basic zones only")
-    expunge: bool = Field(True, description="destroy frees the VM at once instead of after the expunge delay")
+    expunge: bool = Field(
+        True,
+        description="destroy frees the VM at once instead of after the expunge delay, where the account may "
+        "(listCapabilities: allowuserexpungerecovervm)",
+    )
     poll_interval_seconds: float = Field(2.0, gt=0, le=60, description="async job polling period")
     public_ip: Literal["nic", "static_nat"] = Field(
         "nic",
@@ -71,6 +75,7 @@ class CloudStackProvider(LibcloudProvider):
 
     Options = CloudStackOptions
     kind = "cloudstack"
+    _expunge_allowed: bool | None = None  # listCapabilities' answer, once read (may_expunge)
 
     def _new_driver(self):
         from libcloud.compute.providers import Provider, get_driver
@@ -178,6 +183,26 @@ class CloudStackProvider(LibcloudProvider):
             retry=False,
         )
 
+    def may_expunge(self) -> bool:
+        """Whether a destroy asks CloudStack to expunge at once: the `expunge` option, where the account
+        may. CloudStack refuses `expunge=true` from an account that is not an admin unless its
+        `allow.user.expunge.recover.vm` setting is on (default off), and says which in listCapabilities'
+        `allowuserexpungerecovervm` (an admin's included). Asked once; an unreadable answer is asked again
+        next time and means no expunge meanwhile: the destroy still succeeds, and CloudStack expunges the
+        VM itself after its `expunge.delay`."""
+        if not self.options.expunge:
+            return False
+        if self._expunge_allowed is None:
+            try:
+                answer = self.call("listCapabilities", self.driver._sync_request, command="listCapabilities")
+            except ProviderError as error:
+                log.warning("%s: destroying without expunge: %s", self.name, error)
+                return False
+            self._expunge_allowed = bool(
+                (answer or {}).get("capability", {}).get("allowuserexpungerecovervm")
+            )
+        return self._expunge_allowed
+
     def _undo(self, node, name: str, error: ProviderError) -> NoReturn:
         """Destroy (and expunge) a VM whose creation failed half-way, then raise the creation's error:
         retryable as it was when the VM is gone, never when it could not be destroyed."""
@@ -186,7 +211,7 @@ class CloudStackProvider(LibcloudProvider):
                 f"destroyVirtualMachine {node.id}",
                 self.driver.destroy_node,
                 self.bare_node(str(node.id)),
-                ex_expunge=True,
+                ex_expunge=self.may_expunge(),
                 missing_ok=True,
             )
         except ProviderError as cleanup:
@@ -202,7 +227,8 @@ class CloudStackProvider(LibcloudProvider):
         self.call(f"stopVirtualMachine {vm_id}", self.driver.ex_stop, self.bare_node(vm_id))
 
     def destroy(self, vm_id: str) -> None:
-        """destroyVirtualMachine (expunged at once by default); already gone counts as destroyed. With
+        """destroyVirtualMachine (expunged at once where allowed: `may_expunge`); already gone counts as
+        destroyed. With
         static NAT, its public IP is released first (a destroyed VM would leave it allocated, billed)."""
         if self.options.public_ip == "static_nat":
             self.nat.release(vm_id)
@@ -210,7 +236,7 @@ class CloudStackProvider(LibcloudProvider):
             f"destroyVirtualMachine {vm_id}",
             self.driver.destroy_node,
             self.bare_node(vm_id),
-            ex_expunge=self.options.expunge,
+            ex_expunge=self.may_expunge(),
             missing_ok=True,
         )
 
@@ -240,5 +266,7 @@ class CloudStackProvider(LibcloudProvider):
             "destroy": "destroyVirtualMachine",
         }[operation]
         return f"{where} command={command} id={target}" + (
-            " expunge=true" if operation == "destroy" and self.options.expunge else ""
+            " expunge=true (if listCapabilities allowuserexpungerecovervm)"
+            if operation == "destroy" and self.options.expunge
+            else ""
         )

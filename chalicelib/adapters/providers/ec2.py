@@ -21,6 +21,12 @@ from chalicelib.ports import LaunchSpec, ProviderError
 #: EC2's server-side error codes (HTTP 5xx): worth another try.
 SERVER_FAULTS = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 
+#: Every instance's metadata service: IMDSv2 only (a session token first, so a server-side request
+#: forgery on the BBB server cannot read the instance's credentials with one GET), answered only to the
+#: instance itself (hop limit 1: no container or forwarded packet gets the token), and on (cloud-init
+#: reads the user data from it). The stage's policies refuse a launch without them (docs/deploy.md).
+METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+
 # EC2 instance states -> our four (stopping still bills until stopped, but will not serve again).
 STATUS = {
     "pending": "pending",
@@ -160,6 +166,7 @@ class Ec2Provider(HostedProvider):
             ],
             # The token makes a retried call idempotent: EC2 returns the first call's instance.
             "ClientToken": spec.name,
+            "MetadataOptions": dict(METADATA_OPTIONS),
         }
         if opts.subnet_id:
             params["SubnetId"] = opts.subnet_id
@@ -189,6 +196,7 @@ class Ec2Provider(HostedProvider):
             return (
                 f"POST {where}/ RunInstances name={target.name} type={self.options.instance_type} "
                 f"image={target.image or self.settings.image} tags={TAG_CLUSTER}={self.context.cluster} "
+                "metadata=IMDSv2-only,hop-limit=1 "
                 f"{self.user_data_note(target)}"
             )
         action = {"start": "StartInstances", "stop": "StopInstances", "destroy": "TerminateInstances"}[

@@ -1,0 +1,102 @@
+"""A scale-up longer than a tick's time (service/creation.py): the start is sent in batches of the
+provider's concurrency; past `lifecycle.create_budget_seconds` no new batch is sent, the servers not
+asked for get no record, and the next tick starts the rest: every server is asked for once, and the
+records and the action's reason say what was done."""
+
+from collections import Counter
+
+import pytest
+
+from chalicelib.domain.kinds import Outcome
+from chalicelib.service import creation
+from tests.support.builders import T0
+from tests.unit.test_tick_service import World
+
+
+class Seconds:
+    """The process's clock the budget is measured on (the slow provider moves it on)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def seconds(monkeypatch):
+    clock = Seconds()
+    monkeypatch.setattr(creation, "SECONDS", clock)
+    return clock
+
+
+def slow_world(seconds, per_batch: float, concurrency: int = 5, count: int = 50, budget: float = 120.0):
+    """`count` servers wanted at once (headroom on no load), the provider creating `concurrency` at a
+    time, each batch taking `per_batch` seconds of the process's time."""
+    w = World(
+        headroom={"percent": 0, "units": 300 * count},
+        lifecycle={"stabilization_minutes": 10, "create_budget_seconds": budget},
+    )
+    cheap = w.settings.providers["cheap"].model_copy(
+        update={
+            "max_servers": count,
+            "quota": count,
+            "max_surge": count,
+            "options": {"concurrency": concurrency},
+        }
+    )
+    w.reconfigure(w.settings.model_copy(update={"providers": {**w.settings.providers, "cheap": cheap}}))
+    provider = w.providers["cheap"] = w.rt.providers["cheap"]
+    create = provider.create
+
+    def slow_create(specs):
+        seconds.now += per_batch
+        return create(specs)
+
+    provider.create = slow_create
+    return w, provider
+
+
+def creates(provider) -> list[list[str]]:
+    return [names for what, names in provider.asked if what == "create"]
+
+
+def test_a_scale_up_past_the_budget_resumes_next_tick_without_asking_twice(seconds):
+    w, provider = slow_world(seconds, per_batch=30.0)
+    first = w.tick()
+    (start,) = [a for a in first["actions"] if a["action"] == "start"]
+    # batches at 0, 30, 60 and 90 s (each within 120 s once the longest, 30 s, is added); not at 120 s
+    assert [len(batch) for batch in creates(provider)] == [5, 5, 5, 5]
+    assert w.last.actions[0].outcome is Outcome.PARTIAL
+    assert start["result"].startswith("partial: 20 created, 30 left for the next tick")
+    assert "120 s budget" in start["result"]
+    assert Counter(state for _, state in w.states()) == {"booting": 20}  # no record for what was not sent
+
+    second = w.tick()
+    assert [a["count"] for a in second["actions"] if a["action"] == "start"] == [30]
+    asked = [name for batch in creates(provider) for name in batch]
+    assert len(asked) == 40 and len(set(asked)) == 40  # 20 more this tick, none asked twice
+
+    w.tick()
+    w.tick()
+    asked = [name for batch in creates(provider) for name in batch]
+    assert len(asked) == len(set(asked)) == 50 == len(w.states())
+    assert not [a for a in w.tick()["actions"] if a["action"] == "start"]  # all 50 asked for: nothing more
+
+
+def test_a_batch_that_fits_is_one_tick_and_the_first_batch_always_goes(seconds):
+    w, provider = slow_world(seconds, per_batch=1.0, count=12, concurrency=5)
+    w.tick()
+    assert [len(batch) for batch in creates(provider)] == [5, 5, 2]
+    assert w.last.actions[0].outcome is Outcome.DONE
+    w, provider = slow_world(seconds, per_batch=500.0, count=12, concurrency=5)
+    w.tick()  # one batch longer than the whole budget: sent, and the rest waits
+    assert [len(batch) for batch in creates(provider)] == [5]
+    assert "7 left for the next tick" in w.last.actions[0].detail
+
+
+def test_the_default_batch_is_the_adapters_concurrency():
+    from chalicelib.adapters.providers.base import HostedOptions
+
+    assert creation.DEFAULT_BATCH == HostedOptions.model_fields["concurrency"].default
+    assert T0  # the builders' clock, as the other tick tests
