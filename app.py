@@ -279,6 +279,42 @@ def rocketchat_command():
     )
 
 
+@app.route("/fleet/certificate", methods=["GET"])
+def fleet_certificate():
+    """The fleet's wildcard certificate for one of its servers (docs/certificates.md): 200 with the chain
+    and key for a valid token, 401 for a missing/forged/expired/other server's token, 503 while none is
+    issued or its services are missing. Never cached (Cache-Control: no-store); the body is never logged."""
+    from chalicelib.service.cert_delivery import deliver
+
+    try:
+        wiring = _wiring()
+        settings = wiring.settings.certificates
+        if settings is None:
+            status, body = 503, {"error": "certificate delivery not configured ([certificates])"}
+        else:
+            said = deliver(
+                app.current_request.headers.get("authorization"),
+                wiring.settings.cluster,
+                wiring.keys.of,
+                wiring.store.servers.servers,
+                wiring.certificate_store,
+                datetime.now(UTC),
+                settings.token_max_seconds,
+            )
+            status, body = said.status, said.body
+    except Exception as error:
+        reason = unavailable_reason(error)  # one line naming the service, never a value
+        if reason is None:
+            raise
+        log.error("fleet_certificate: %s", reason)
+        status, body = 503, {"error": reason}
+    return Response(
+        body=body,
+        status_code=status,
+        headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+    )
+
+
 @app.on_sqs_message(queue=JOBS_QUEUE, batch_size=1, name="chat_jobs")
 def chat_jobs(event):
     """Slow work queued by the `sqs` dispatcher: one capacity check per message."""

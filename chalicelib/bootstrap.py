@@ -96,13 +96,17 @@ class Wiring:
         dns=None,
         parallel_checks: bool = True,
         lease_heartbeat: float | None = None,
+        certificate_store=None,
+        certificate_authority=None,
     ):
         self.settings, self.clock, self.secret = settings, clock, secret
         self._store, self._scalelite, self._providers = store, scalelite, providers
         self._bbb_factory, self._forecaster, self._notifier = bbb_factory, forecaster, notifier
         self._progress, self._dns = progress, dns
         self.parallel_checks, self.lease_heartbeat = parallel_checks, lease_heartbeat
+        self._certificate_authority = certificate_authority
         self._ports: FleetPorts | None = None
+        self._certificate_store = certificate_store
 
     # --- adapters -------------------------------------------------------------------------------------
     @property
@@ -150,6 +154,34 @@ class Wiring:
             context = ProviderContext(cluster=self.settings.cluster, now=self.clock, secret=self.secret)
             self._dns = cls(d, cls.Options.model_validate(d.options), context)
         return self._dns
+
+    @property
+    def certificate_store(self):
+        """Where the fleet's certificate is kept (`[certificates] store`); None without `[certificates]`."""
+        if self._certificate_store is None and self.settings.certificates is not None:
+            from chalicelib.adapters.certificates import open_certificate_store
+
+            settings = self.settings.certificates
+            if settings.store == "secretsmanager" and not settings.secret_id:
+                prefix = os.environ.get("BBBSCALE_SECRETS_PREFIX") or "bbbscale/"
+                settings = settings.model_copy(update={"secret_id": f"{prefix}fleet-certificate"})
+            self._certificate_store = open_certificate_store(settings)
+        return self._certificate_store
+
+    def certificates(self):
+        """The capacity check's certificate step (service/certificates.py), or None."""
+        if self.settings.certificates is None:
+            return None
+        from chalicelib.service.certificates import CertificateKeeper
+
+        authority = self._certificate_authority
+        if authority is None:
+            from chalicelib.adapters.acme.client import AcmeAuthority
+
+            authority = AcmeAuthority(self.settings.certificates)
+        return CertificateKeeper(
+            self.settings.certificates, self.certificate_store, authority, self.dns, self.store.history
+        )
 
     @property
     def forecaster(self):
@@ -217,6 +249,7 @@ class Wiring:
                 parallel_checks=self.parallel_checks,
                 lease_heartbeat=self.lease_heartbeat,
                 fresh_scalelite=self.scalelite.twin if isinstance(self.scalelite, ScaleliteClient) else None,
+                certificates=self.certificates(),
             )
         return self._ports
 
@@ -254,7 +287,8 @@ def with_environment(settings: Settings, environ: Mapping[str, str] | None = Non
     """Lay the deployment's environment (default: this process's) over the file: `cluster`
     (BBBSCALE_CLUSTER: each AWS stage its own, so dev never touches prod's VMs, whose tag its policies
     name), the [state] section (the Chalice stages set BBBSCALE_STATE_BACKEND=dynamodb and the table
-    name per stage) and `[chat] dispatcher` (BBBSCALE_CHAT_DISPATCHER)."""
+    name per stage), `[chat] dispatcher` (BBBSCALE_CHAT_DISPATCHER) and, when `[certificates]` is set,
+    its store (BBBSCALE_CERTIFICATE_STORE)."""
     env = os.environ if environ is None else environ
     state = {
         key: env[var]
@@ -269,7 +303,13 @@ def with_environment(settings: Settings, environ: Mapping[str, str] | None = Non
     # on a thread
     chat = {"dispatcher": env["BBBSCALE_CHAT_DISPATCHER"]} if env.get("BBBSCALE_CHAT_DISPATCHER") else {}
     cluster = env.get("BBBSCALE_CLUSTER") or None
-    if not state and not chat and cluster is None:
+    # the AWS stages keep the fleet certificate in Secrets Manager (Lambda has no disk to keep it on)
+    certificates = (
+        {"store": env["BBBSCALE_CERTIFICATE_STORE"]}
+        if env.get("BBBSCALE_CERTIFICATE_STORE") and settings.certificates is not None
+        else {}
+    )
+    if not state and not chat and cluster is None and not certificates:
         return settings
     from chalicelib.config_file import parse_settings
 
@@ -278,4 +318,6 @@ def with_environment(settings: Settings, environ: Mapping[str, str] | None = Non
     document["chat"] = {**document["chat"], **chat}
     if cluster is not None:
         document["cluster"] = cluster
+    if certificates:
+        document["certificates"] = {**document["certificates"], **certificates}
     return parse_settings(document, source="configuration with the deployment's environment (BBBSCALE_*)")

@@ -64,6 +64,8 @@ def check_kinds(settings: Settings) -> None:
             ) from None
     if settings.dns is not None:
         check_dns(settings)
+    if settings.certificates is not None:
+        check_certificates(settings)
 
 
 #: Provider kinds whose servers do not boot the prepared image (no `boot.domain` to match).
@@ -109,6 +111,42 @@ def check_dns(settings: Settings) -> None:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.options.boot.domain: its servers wait for "
                 f"{awaited} but [dns] makes {made} (set boot.domain = {made.split('.', 1)[1]!r})"
+            )
+
+
+def check_certificates(settings: Settings) -> None:
+    """Validate `[certificates]` against the rest: DNS-01 needs `[dns]` with the domain inside its zone,
+    and every provider whose servers boot the image must name the same domain (`boot.domain`, so the
+    wildcard covers their names) and the route they fetch it from (`boot.cert_url`)."""
+    from chalicelib.adapters.providers.userdata import BootOptions
+
+    cert = settings.certificates
+    assert cert is not None
+    if settings.dns is None:
+        raise ConfigError(
+            "invalid configuration: certificates: needs [dns] (DNS-01 challenges are answered there)"
+        )
+    zone = settings.dns.zone
+    if cert.domain != zone and not cert.domain.endswith(f".{zone}"):
+        raise ConfigError(
+            f"invalid configuration: certificates.domain: {cert.domain!r} is not inside the [dns] zone {zone!r}"
+        )
+    for name, provider in settings.providers.items():
+        if provider.mode == "static" or provider.kind in _NO_BOOT:
+            continue
+        try:
+            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
+        except ValidationError:
+            continue  # the provider's own check names that error
+        if boot.domain != cert.domain:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.domain: {boot.domain!r} is not "
+                f"covered by the fleet certificate *.{cert.domain} (set certificates.domain or boot.domain)"
+            )
+        if not boot.cert_url:
+            raise ConfigError(
+                f"invalid configuration: providers.{name}.options.boot.cert_url: needed with [certificates] "
+                "(the https URL of bbbscale's /fleet/certificate route)"
             )
 
 

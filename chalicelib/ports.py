@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 # The values the ports carry are the domain's own (the domain imports no port), and the root error sits
 # below the settings model (errors.py); adapters and tests may name them all from here.
+from chalicelib.domain.certificate import AcmeAccount, CertificateVault, FleetCertificate, PendingOrder
 from chalicelib.domain.chat import Notice
 from chalicelib.domain.dns import DnsRecord
 from chalicelib.domain.fleet import VM, ScaleliteServer, Server
@@ -302,3 +303,36 @@ class Job:
         ):
             raise BbbscaleError("not a bbbscale job: unexpected fields")
         return job
+
+
+# --- the fleet's certificate -------------------------------------------------------------------------
+class CertificateError(BbbscaleError):
+    """The ACME CA refused or failed an order step, or the certificate store could not be read or
+    written. One line naming the step; never a key or a certificate."""
+
+
+class CertificateStore(Protocol):
+    """Where the fleet's certificate, its key, the ACME account key and the order under way are kept, as
+    one secret (adapters/certificates/): `load` gives an empty vault when nothing is kept yet; `save`
+    replaces it whole. Only the capacity check (under its lease) writes; the route only reads."""
+
+    def load(self) -> CertificateVault: ...
+    def save(self, vault: CertificateVault) -> None: ...
+
+
+class CertificateAuthority(Protocol):
+    """An ACME CA ordering the fleet's certificate by DNS-01, in steps that each return quickly (the
+    service publishes the TXT record between `order` and `complete`):
+
+    `account(existing)` registers (or finds) the ACME account, reusing `existing` when it belongs to this
+    CA. `order(account, domain)` starts an order for `*.<domain>` and returns it with the TXT record
+    (relative to `zone`) and values its DNS-01 challenge expects. `complete(account, pending, seconds)`
+    answers the challenge if not yet done, polls, finalizes and downloads within `seconds`: the
+    certificate, or the pending order (answered) when the CA is not done yet. Failures raise
+    CertificateError."""
+
+    def account(self, existing: AcmeAccount | None) -> AcmeAccount: ...
+    def order(self, account: AcmeAccount, domain: str, zone: str, now: datetime) -> PendingOrder: ...
+    def complete(
+        self, account: AcmeAccount, pending: PendingOrder, seconds: float
+    ) -> FleetCertificate | PendingOrder: ...

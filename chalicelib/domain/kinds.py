@@ -36,3 +36,4 @@ class HoldKind(StrEnum):
     BUSY = "busy"  # a stop found meetings on its server again at the last look
     UNCONFIRMED = "unconfirmed"  # a stop could not confirm its server is empty
     DNS = "dns"  # a DNS record change failed: its server stays tracked, the change is retried
+    CERTIFICATE = "certificate"  # the fleet certificate's order failed: retried later, scaling goes on

@@ -2,7 +2,8 @@
 
 Pure: reads a tick's report (domain/tick_report.py) by its kinds and returns text. An action whose
 outcome is `failed` is a failure; a hold of kind `stuck_drain` is a stuck drain (lifecycle reports long
-drains and never forces them); a tick whose need the quotas cannot cover (`unmet_servers` > 0) is a
+drains and never forces them), and so is a hold of kind `certificate` (the fleet certificate's order
+failed: reported in the tick it failed, the retry hours later); a tick whose need the quotas cannot cover (`unmet_servers` > 0) is a
 shortfall, told in the words of its `quota` hold; other holds and skipped actions are left out, as they
 repeat every minute and change nothing.
 """
@@ -92,7 +93,7 @@ def digest(tick: TickReport) -> Digest:
         name = acted.action.action
         if acted.outcome is Outcome.SKIPPED:
             continue
-        if acted.failed:
+        if acted.failed or acted.hold is HoldKind.CERTIFICATE:  # a failed order: held once, then retried
             groups["fail"].append(describe(acted))
         elif is_stuck_drain(acted):
             groups["stuck"].append(describe(acted))

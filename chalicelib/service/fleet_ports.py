@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
     from chalicelib.domain.rooms import RoomSizes
     from chalicelib.domain.slots import SlotClock
     from chalicelib.domain.tick_report import TickReport
+    from chalicelib.service.certificates import CertificateKeeper
     from chalicelib.service.forecasting import Forecaster
 
 log = logging.getLogger("bbbscale")
@@ -63,7 +64,8 @@ class FleetPorts:
     in-process simulator reads them in turn). `lease_heartbeat`: the lease renewal period in seconds
     (None: a third of the lease; 0: no heartbeat thread, for in-process ticks that take milliseconds).
     `fresh_scalelite`: a Scalelite client of its own for a thread beside the tick (an HTTP session is
-    not shared between threads)."""
+    not shared between threads). `certificates`: keeps the fleet's wildcard certificate, if
+    `[certificates]` is set."""
 
     settings: Settings
     store: StateStore
@@ -81,6 +83,7 @@ class FleetPorts:
     lease_heartbeat: float | None = None
     fresh_scalelite: Callable[[], Scalelite] | None = None
     memory: GuardMemory = field(default_factory=GuardMemory)
+    certificates: CertificateKeeper | None = None
 
     def bbb_of(self, server: Server) -> BbbServer:
         """The BbbServer port for one of our servers (its secret derived from the master key)."""

@@ -5,18 +5,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib import __version__
 from chalicelib.credentials import mask_credentials
+from chalicelib.domain.certificate import Step
 from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
-from chalicelib.domain.kinds import HoldKind
+from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.planner import decide
 from chalicelib.domain.tick_document import history_detail, history_summary, tick_json
 from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
-from chalicelib.ports import HistoryEntry
+from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.dry_run import describe
 from chalicelib.service.fleet_ports import FleetPorts
@@ -79,6 +81,7 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
             fleet = Fleet(tuple(ports.store.servers.servers()))
             guard = tuple(take_unreported(ports.store))  # the burst guard's changes since the last tick
             herding = take_spread(ports.store)  # how evenly the last burst landed, once
+        certificate = _certificate_step(ports, now, dry_run, lease.holds)
         result = report(
             now,
             dry_run,
@@ -92,6 +95,9 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
             guard=guard,
             herding=herding,
         )
+        if certificate:
+            notes, holds = certificate
+            result = replace(result, notes=result.notes + notes, actions=result.actions + holds)
         detail = history_detail(tick_json(result))
         ports.store.history.record(HistoryEntry(now, "tick", history_summary(result), detail))
         if not dry_run:
@@ -100,6 +106,28 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
     finally:
         if not dry_run:
             lease.release()
+
+
+def _certificate_step(
+    ports: FleetPorts, now: datetime, dry_run: bool, holds
+) -> tuple[tuple[str, ...], tuple[ActionReport, ...]] | None:
+    """The fleet certificate's step (service/certificates.py), after the scaling actions: a note for the
+    report, and a `hold` (kind certificate) when it failed. A dry run only says what is due."""
+    keeper = ports.certificates
+    if keeper is None:
+        return None
+    if dry_run:
+        try:
+            verdict = keeper.look(now)
+        except BbbscaleError as error:
+            return (f"certificate: {error}",), ()
+        return ((f"certificate: {verdict.reason}",) if verdict.step is not Step.NONE else ()), ()
+    outcome = keeper.maintain(now, holds)
+    notes = (outcome.note,) if outcome.note else ()
+    if outcome.hold is None:
+        return notes, ()
+    hold = Action("hold", "*", outcome.hold, hold=HoldKind.CERTIFICATE)
+    return notes, (ActionReport.of(hold, Outcome.HELD),)
 
 
 def _remember_desired(ports: FleetPorts, now: datetime, decision: Decision) -> None:

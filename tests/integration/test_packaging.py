@@ -182,6 +182,7 @@ ALLOWED = {
     "dynamodb:Query": ("chalicelib/adapters/state/dynamodb.py", '"query"'),
     "ssm:GetParameter": ("chalicelib/secrets.py", "SSMProvider"),
     "secretsmanager:GetSecretValue": ("chalicelib/secrets.py", "SecretsProvider"),
+    "secretsmanager:PutSecretValue": ("chalicelib/adapters/certificates.py", "put_secret_value"),
     "sqs:GetQueueUrl": ("chalicelib/adapters/chat/dispatch.py", "get_queue_url"),
     "sqs:SendMessage": ("chalicelib/adapters/chat/dispatch.py", "send_message"),
     "sqs:ReceiveMessage": None,  # Lambda's event source mapping polls the queue with the function's role

@@ -46,6 +46,12 @@ class BootOptions(BaseModel):
     scalelite_url: str = Field("", description="Scalelite base URL, for the recording transfer hook")
     scalelite_tag: str = "bbbscale"
     letsencrypt_email: str = ""
+    cert_url: str = Field(
+        "",
+        pattern=r"^(https://[^\s'\"]+)?$",
+        description="bbbscale's /fleet/certificate URL: the first boot fetches the fleet's wildcard "
+        "certificate there (docs/certificates.md); needed with [certificates]",
+    )
     metadata_fence: str = Field(
         "169.254.169.254 fd00:ec2::254",
         pattern=r"^[0-9a-fA-F.: ]*$",
@@ -98,6 +104,7 @@ def render(
         "scalelite_tag": boot.scalelite_tag,
         "letsencrypt_email": boot.letsencrypt_email,
         "metadata_fence": boot.metadata_fence,
+        "cert_url": boot.cert_url,
     }
     quoted = {key: _value(key, str(value)) for key, value in values.items()}
     quoted["short_hostname"] = hostname.split(".", 1)[0]
