@@ -1,18 +1,26 @@
 """A temporary root for running infra/image/files/bbbscale-firstboot.sh: the files a prepared BBB 3.0 image
-holds, the boot.env that cloud-init writes from the real user-data template, and stub system commands
-(first in PATH) that append their argv to a log, so a test sees every call in order.
+holds (tests/fixtures/bbb/image: upstream files, named there, with the build machine's address 192.0.2.99),
+the boot.env cloud-init writes from the real user-data template, stub system commands first in PATH that
+append their argv to a log, and bbbscale's certificate route served on loopback.
 
-A stub fails (exit 3) when its command line starts with STUB_FAIL. `certbot` writes a lineage,
-`hostname -I` answers the addresses the test chose, `curl` serves the webroot (a floating-IP
-setup where the name reaches this VM through NAT), `dig` answers as the zone's servers would (NS for
-STUB_ZONE, the addresses of STUB_RESOLVES), `shred -u` removes its file.
+A stub fails (exit 3) when its command line starts with STUB_FAIL. `hostname -I` answers 10.0.0.5 and
+STUB_LOCAL_IP; `dig` answers as the zone's servers would (NS for STUB_ZONE, the addresses of
+STUB_RESOLVES); `curl` serves the webroot (the NAT token); `shred -u` removes its file. The stubbed
+`bbb-install.sh` records its argv and makes the edits bbb-install v3.0 makes to these files (each with the
+upstream function it stands for); `dpkg-reconfigure` makes the edits of the package's after-install.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
@@ -21,74 +29,120 @@ from chalicelib.adapters.providers.userdata import BootOptions, render
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "infra" / "image" / "files" / "bbbscale-firstboot.sh"
-TURN_TEMPLATE = REPO / "infra" / "image" / "files" / "turn-stun-servers.xml.in"
-FQDN = "bbbscale-demo-ovh-7.bbb.example.org"
+CERT_TOOL = REPO / "infra" / "image" / "files" / "bbbscale-cert"
+IMAGE = REPO / "tests" / "fixtures" / "bbb" / "image"
+NAME = "bbbscale-demo-ovh-7"
+FQDN = f"{NAME}.bbb.example.org"
 SECRET = "5ec7e7" * 10 + "abcd"
 TURN_SECRET = "turn-s3cret"
 PUBLIC_IP = "203.0.113.10"
-
-#: What bbb-install's install_haproxy writes (abridged), with the build machine's address in it.
-HAPROXY_CFG = """frontend nginx_or_turn
-  bind *:443,:::443 ssl crt /etc/haproxy/certbundle.pem ssl-min-ver TLSv1.2 alpn http/1.1,stun.turn
-  default_backend turn
-
-backend turn
-  mode tcp
-  server localhost 192.0.2.99:3478
-
-backend nginx
-  mode tcp
-  server localhost 127.0.0.1:81 send-proxy check
-"""
-
-#: coturn's configuration as bbb-install leaves it in the image (abridged): the build's addresses and secret.
-TURNSERVER_CONF = """listening-ip=192.0.2.99
-relay-ip=192.0.2.99
-external-ip=192.0.2.99
-static-auth-secret=image-shared-secret
-realm=bbb-image.invalid
-"""
+BUILD_IP = "192.0.2.99"
+CHAIN = "-----BEGIN CERTIFICATE-----\nMIIwildcard\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIsecretkey\n-----END PRIVATE KEY-----\n"
 
 STUB = r"""#!/bin/bash
 name=$(basename "$0")
 echo "$name $*" >>"$STUB_LOG"
 if [ -n "${STUB_FAIL:-}" ] && [[ "$name $*" == "$STUB_FAIL"* ]]; then echo "$name: stub failure" >&2; exit 3; fi
 case "$name" in
-  certbot)
-    live="$BBBSCALE_ROOT/etc/letsencrypt/live/${*: -1}"
-    mkdir -p "$live"; echo "FULLCHAIN ${*: -1}" >"$live/fullchain.pem"; echo "PRIVKEY" >"$live/privkey.pem" ;;
   dig)  # dig +short NS <domain> | dig +short A|AAAA <name> @<server>
     case "$2" in
       NS) [ "$3" != "${STUB_ZONE:-bbb.example.org}" ] || echo "ns1.example.net." ;;
       A) for a in ${STUB_RESOLVES:-}; do [[ $a == *:* ]] || echo "$a"; done ;;
       AAAA) for a in ${STUB_RESOLVES:-}; do [[ $a != *:* ]] || echo "$a"; done ;;
     esac ;;
-  hostname) echo "10.0.0.5 ${STUB_LOCAL_IP:-}" ;;
+  hostname) echo "${STUB_INTERFACE:-10.0.0.5} ${STUB_LOCAL_IP:-}" ;;
   curl) path="${*: -1}"; path="/${path#http://*/}"; cat "$BBBSCALE_ROOT/var/www/bigbluebutton-default/assets$path" ;;
   shred) rm "${*: -1}" ;;  # fails on a missing file, as shred does
-  systemctl) [ "$1" != is-active ] || exit "${STUB_HAPROXY_INACTIVE:-3}" ;;
+  bbbscale-cert) exec python3 "$CERT_TOOL" "$@" ;;
 esac
 exit 0
 """
-COMMANDS = (
-    "hostnamectl mount dig hostname curl certbot haproxy chown systemctl bbb-conf shred iptables ip6tables"
-).split()
+
+#: bbb-install v3.0 (bigbluebutton/bbb-install v3.0.x-release, 26ce2d16c2a82ef962d685525b0c20bb89d4d151):
+#: what it writes in the files of tests/fixtures/bbb/image, for the -v/-s/-d/-c/-w it is given.
+BBB_INSTALL = r"""#!/usr/bin/env python3
+import os, re, sys, secrets
+from pathlib import Path
+log = Path(os.environ["STUB_LOG"]); log.open("a").write("bbb-install.sh " + " ".join(sys.argv[1:]) + "\n")
+fail = os.environ.get("STUB_FAIL", "")
+if fail and ("bbb-install.sh " + " ".join(sys.argv[1:])).startswith(fail):
+    sys.exit(3)
+root = Path(os.environ["BBBSCALE_ROOT"])
+args = sys.argv[1:]
+opt = {args[i]: (args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("-") else True)
+       for i in range(len(args)) if args[i].startswith("-")}
+host, ip = opt["-s"], os.environ.get("STUB_LOCAL_IP") or os.environ.get("STUB_INTERFACE", "10.0.0.5")
+print("+ env"); print("\n".join(f"{k}={v}" for k, v in os.environ.items()))  # main(): `env`, then -x
+print(f"+ COTURN={opt.get('-c', '')}")
+def sub(path, pattern, repl):
+    p = root / path; p.write_text(re.sub(pattern, repl, p.read_text(), flags=re.M))
+# check_nat: external_rtp_ip / external_sip_ip in vars.xml
+sub("opt/freeswitch/conf/vars.xml", r'data="external_(rtp|sip)_ip=[^"]*"', rf'data="external_\1_ip={ip}"')
+# install_ssl (-d): /etc/letsencrypt/live/$HOST -> /local/certs, sip.nginx, bbb-webrtc-sfu's production.yml
+if "-d" in opt:
+    live = root / "etc/letsencrypt/live" / host
+    if not (live / "fullchain.pem").exists():
+        live.mkdir(parents=True, exist_ok=True)
+        for pem in ("fullchain.pem", "privkey.pem"):
+            (live / pem).symlink_to(root / "local/certs" / pem)
+    if not (root / "local/certs/privkey.pem").exists():
+        sys.exit("nginx: cannot load certificate")
+    sub("usr/share/bigbluebutton/nginx/sip.nginx", r"proxy_pass .*", f"proxy_pass http://{ip}:5066;")
+    (root / "etc/bigbluebutton/bbb-webrtc-sfu/production.yml").write_text(
+        f"freeswitch:\n  ip: {ip}\n  sip_ip: {ip}\nmediasoup:\n  webrtc:\n    listenIps:\n      - ip: 0.0.0.0\n"
+        f"        announcedIp: {ip}\n  plainRtp:\n    listenIp:\n      ip: 0.0.0.0\n      announcedIp: {ip}\n")
+# configure_coturn: with -c the given server, else install_coturn's own (this host, a new secret)
+coturn = opt.get("-c") or f"{host}:{secrets.token_hex(8)}"
+turn_host, turn_secret = coturn.split(":")[0], coturn.split(":")[1]
+template = Path(os.environ["BBB_IMAGE"], "turn-stun-servers.xml.bbb-install").read_text()
+(root / "etc/bigbluebutton/turn-stun-servers.xml").write_text(
+    template.replace("$COTURN_HOST", turn_host).replace("$COTURN_SECRET", turn_secret))
+# bbb-conf --setip $HOST
+sub("etc/bigbluebutton/bbb-web.properties", r"^bigbluebutton.web.serverURL=.*", f"bigbluebutton.web.serverURL=https://{host}")
+"""
+
+#: The packages' after-install scripts, run again by dpkg-reconfigure (address from deb-helper: the interface).
+DPKG_RECONFIGURE = r"""#!/usr/bin/env python3
+import os, re, sys
+from pathlib import Path
+Path(os.environ["STUB_LOG"]).open("a").write("dpkg-reconfigure " + " ".join(sys.argv[1:]) + "\n")
+fail = os.environ.get("STUB_FAIL", "")
+if fail and ("dpkg-reconfigure " + " ".join(sys.argv[1:])).startswith(fail):
+    sys.exit(3)
+root, ip = Path(os.environ["BBBSCALE_ROOT"]), os.environ.get("STUB_INTERFACE", "10.0.0.5")
+package = sys.argv[-1]
+if package == "bbb-freeswitch-core":
+    p = root / "opt/freeswitch/conf/vars.xml"
+    p.write_text(re.sub(r'data="local_ip_v4=[^"]*"', f'data="local_ip_v4={ip}"', p.read_text()))
+if package == "bbb-webrtc-sfu":
+    p = root / "usr/local/bigbluebutton/bbb-webrtc-sfu/config/default.yml"
+    p.write_text(re.sub(r"(ip|sip_ip|announcedIp): (?!0\.0\.0\.0)\S+", rf"\1: {ip}", p.read_text()))
+"""
+
+#: bbb-conf --setsecret writes securitySalt in bbb-web.properties (BBB needs it there).
+BBB_CONF = r"""#!/bin/bash
+echo "bbb-conf $*" >>"$STUB_LOG"
+if [ -n "${STUB_FAIL:-}" ] && [[ "bbb-conf $*" == "$STUB_FAIL"* ]]; then exit 3; fi
+if [ "$1" = --setsecret ]; then
+  sed -i "s/^securitySalt=.*/securitySalt=$2/" "$BBBSCALE_ROOT/etc/bigbluebutton/bbb-web.properties"
+fi
+"""
+
+COMMANDS = "hostnamectl mount dig hostname curl chown iptables ip6tables shred bbbscale-cert cksum".split()
 
 
 def boot_env(**overrides) -> str:
     """boot.env as cloud-init writes it: the write_files content of the real user-data template."""
     options = {
         "domain": "bbb.example.org",
-        "turn_server": "turns:turn.example.org:443?transport=tcp",
+        "turn_servers": ["turn1.example.org", "turn2.example.org"],
         "recording_source": "nfs.example.org:/rec",
-        "scalelite_url": "https://lb.example.org",
-        "letsencrypt_email": "ops@example.org",
         **overrides,
     }
-    boot = BootOptions(**options)
     text = render(
-        boot,
-        name="bbbscale-demo-ovh-7",
+        BootOptions(**options),
+        name=NAME,
         cluster="demo",
         hostname=FQDN,
         secret=SECRET,
@@ -97,11 +151,69 @@ def boot_env(**overrides) -> str:
     return yaml.safe_load(text)["write_files"][0]["content"]
 
 
+class CertRoute:
+    """bbbscale's certificate route on loopback, as the agreed interface says: a valid token of this
+    server's gets the wildcard certificate; `unavailable` answers 503 first (none issued yet)."""
+
+    def __init__(self, unavailable: int = 0, name: str | None = NAME):
+        self.unavailable = unavailable
+        self.name = name  # None: any server's name
+        self.requests: list[str] = []
+        route = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                route.requests.append(self.headers.get("Authorization", ""))
+                status, body = route.answer(self.headers.get("Authorization", ""))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(json.dumps(body).encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fleet/certificate"
+
+    def answer(self, header: str) -> tuple[int, dict]:
+        name, _, rest = header.removeprefix("Bearer ").partition(".")
+        expiry, _, mac = rest.partition(".")
+        good = hmac.new(
+            self.secret(name).encode(), f"bbbscale-cert:{name}:{expiry}".encode(), hashlib.sha256
+        ).hexdigest()
+        if (
+            self.name not in (None, name)
+            or not hmac.compare_digest(mac, good)
+            or not (time.time() < int(expiry) < time.time() + 600)
+        ):
+            return 401, {"error": "bad token"}
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return 503, {"error": "no certificate issued yet"}
+        return 200, {
+            "fullchain": CHAIN,
+            "privkey": KEY,
+            "not_after": "2027-03-01T00:00:00+00:00",
+            "domain": "*.x",
+        }
+
+    def secret(self, name: str) -> str:
+        return SECRET
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Run:
     code: int
     stderr: str
     calls: list[str]
+    seconds: float
 
     def called(self, prefix: str) -> bool:
         return any(call.startswith(prefix) for call in self.calls)
@@ -111,26 +223,43 @@ class Run:
 
 
 class ImageRoot:
-    """The temporary root, its stubs, and a way to run the script (or a file it wrote) inside it."""
+    """The temporary root, its stubs, and a way to run the script (or a tool it installs) inside it."""
 
-    def __init__(self, base: Path, env_text: str | None = None):
+    def __init__(self, base: Path, env_text: str | None = None, cert_url: str = "https://bbbscale.invalid/x"):
         self.root = base / "root"
         self.stubs = base / "stubs"
         self.log = base / "calls.log"
         self.stubs.mkdir(parents=True)
-        for command in COMMANDS:
+        for command, text in [(c, STUB) for c in COMMANDS] + [
+            ("bbb-install.sh", BBB_INSTALL),
+            ("dpkg-reconfigure", DPKG_RECONFIGURE),
+            ("bbb-conf", BBB_CONF),
+        ]:
             stub = self.stubs / command
-            stub.write_text(STUB)
+            stub.write_text(text)
             stub.chmod(0o755)
-        self.write("etc/bbbscale/boot.env", boot_env() if env_text is None else env_text, 0o600)
-        self.write("etc/bbbscale/turn-stun-servers.xml.in", TURN_TEMPLATE.read_text(), 0o644)
-        self.write("etc/haproxy/haproxy.cfg", HAPROXY_CFG)
-        self.write("etc/turnserver.conf", TURNSERVER_CONF)
+        (self.stubs / "cksum").unlink()  # the real one: the TURN server is picked by the name's checksum
+        env = boot_env() if env_text is None else env_text
+        if "CERT_URL=" not in env:  # the key h20acme's user data adds (docs: cert-delivery)
+            env += f"CERT_URL={cert_url}\n"
+        self.write("etc/bbbscale/boot.env", env, 0o600)
         self.write("etc/fstab", "LABEL=root / ext4 defaults 0 1\n")
+        self.write("opt/freeswitch/conf/vars.xml", (IMAGE / "vars.xml").read_text())
+        self.write("usr/share/bigbluebutton/nginx/sip.nginx", (IMAGE / "sip.nginx").read_text())
+        default_yml = (IMAGE / "webrtc-sfu-default.yml").read_text()
+        self.write("usr/local/bigbluebutton/bbb-webrtc-sfu/config/default.yml", default_yml)
         self.write(
-            "opt/freeswitch/conf/vars.xml",
-            '<X-PRE-PROCESS cmd="set" data="external_rtp_ip=192.0.2.99"/>\n'
-            '<X-PRE-PROCESS cmd="set" data="external_sip_ip=192.0.2.99"/>\n',
+            "etc/bigbluebutton/bbb-webrtc-sfu/production.yml", "freeswitch:\n  esl_password: 0badc0de\n"
+        )
+        turn = (IMAGE / "turn-stun-servers.xml.bbb-install").read_text()
+        turn = turn.replace("$COTURN_HOST", "turn.invalid").replace("$COTURN_SECRET", "build-placeholder")
+        self.write("etc/bigbluebutton/turn-stun-servers.xml", turn)
+        self.write(
+            "etc/bigbluebutton/bbb-web.properties",
+            "bigbluebutton.web.serverURL=http://bbb-image.invalid\nsecuritySalt=build-salt\n",
+        )
+        self.write(
+            "usr/local/bigbluebutton/core/scripts/scalelite.yml", (IMAGE / "scalelite.yml").read_text()
         )
         self.write("var/www/bigbluebutton-default/assets/index.html", "BBB")
         user_data = f"#cloud-config\n  BBB_SECRET={SECRET}\n"
@@ -156,27 +285,36 @@ class ImageRoot:
         target.write_text(text)
         target.chmod(mode)
 
-    def run(self, command: list[str] | None = None, **env) -> Run:
+    def env(self, **env) -> dict[str, str]:
+        """The environment a run gets: stubs first in PATH, the root, the stubs' settings (fresh log)."""
         if self.log.exists():
             self.log.unlink()
         self.log.touch()
-        full_env = {
+        return {
             "PATH": f"{self.stubs}:{os.environ['PATH']}",
             "BBBSCALE_ROOT": str(self.root),
             "STUB_LOG": str(self.log),
             "STUB_RESOLVES": PUBLIC_IP,
             "STUB_LOCAL_IP": PUBLIC_IP,
+            "CERT_TOOL": str(CERT_TOOL),
+            "BBB_IMAGE": str(IMAGE),
+            "CERT_WAIT_SECONDS": "5",
             "DNS_WAIT_SECONDS": "1",
             "DNS_WAIT_INTERVAL": "0.2",
             **env,
         }
+
+    def run(self, command: list[str] | None = None, **env) -> Run:
+        full_env = self.env(**env)
+        started = time.monotonic()
         result = subprocess.run(
             command or ["bash", str(SCRIPT)], env=full_env, capture_output=True, text=True, timeout=60
         )
-        return Run(result.returncode, result.stderr, self.log.read_text().splitlines())
+        elapsed = time.monotonic() - started
+        return Run(result.returncode, result.stderr, self.log.read_text().splitlines(), elapsed)
 
     def files_holding(self, text: str) -> list[str]:
-        """Every file under the root whose bytes contain `text`."""
+        """Every file under the root whose bytes contain `text` (symlinks not followed)."""
         found = []
         for path in self.root.rglob("*"):
             if path.is_file() and not path.is_symlink() and text.encode() in path.read_bytes():
