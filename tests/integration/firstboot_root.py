@@ -129,7 +129,9 @@ if [ "$1" = --setsecret ]; then
 fi
 """
 
-COMMANDS = "hostnamectl mount dig hostname curl chown iptables ip6tables shred bbbscale-cert cksum".split()
+COMMANDS = (
+    "hostnamectl mount dig hostname curl chown iptables ip6tables shred bbbscale-cert cksum systemctl".split()
+)
 
 
 def boot_env(**overrides) -> str:
@@ -158,6 +160,7 @@ class CertRoute:
     def __init__(self, unavailable: int = 0, name: str | None = NAME):
         self.unavailable = unavailable
         self.name = name  # None: any server's name
+        self.chain = CHAIN
         self.requests: list[str] = []
         route = self
 
@@ -194,7 +197,7 @@ class CertRoute:
             self.unavailable -= 1
             return 503, {"error": "no certificate issued yet"}
         return 200, {
-            "fullchain": CHAIN,
+            "fullchain": self.chain,
             "privkey": KEY,
             "not_after": "2027-03-01T00:00:00+00:00",
             "domain": "*.x",

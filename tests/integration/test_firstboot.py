@@ -13,6 +13,8 @@ import pytest
 
 from tests.integration.firstboot_root import (
     BUILD_IP,
+    CERT_TOOL,
+    CHAIN,
     FQDN,
     KEY,
     PUBLIC_IP,
@@ -298,3 +300,63 @@ def test_the_metadata_fence_takes_the_providers_addresses(tmp_path, route):
     assert run.code == 0, run.stderr
     assert "iptables -w -I OUTPUT -d 169.254.42.42 -j REJECT" in run.calls
     assert "ip6tables -w -I OUTPUT -d fd00:42::42 -j REJECT" in run.calls
+
+
+def test_a_later_boot_on_the_same_address_does_nothing(image):
+    assert image.run().code == 0
+    again = image.run()
+    assert again.code == 0 and again.calls == ["hostname -I"]
+
+
+def test_a_restarted_server_on_a_new_address_is_configured_again_before_https_opens(image):
+    """A power-pool server started again elsewhere: the packages and bbb-install run again for the new
+    address (TURN secret read back from BBB's TURN XML), behind the gate, before bbbscale can enable it."""
+    assert image.run().code == 0
+    run = image.run(STUB_INTERFACE="10.0.0.9", STUB_LOCAL_IP="203.0.113.77", STUB_RESOLVES="203.0.113.77")
+    assert run.code == 0, run.stderr
+    gate = "-p tcp --dport 443 ! -s 203.0.113.77 -m addrtype ! --src-type LOCAL -j REJECT"
+    assert run.calls == [
+        "hostname -I",
+        "dig +short NS bbb.example.org",
+        f"dig +short A {FQDN} @ns1.example.net.",
+        f"dig +short AAAA {FQDN} @ns1.example.net.",
+        "hostname -I",
+        f"iptables -w -I INPUT {gate}",
+        "dpkg-reconfigure -fnoninteractive bbb-freeswitch-core",
+        "dpkg-reconfigure -fnoninteractive bbb-webrtc-sfu",
+        f"bbb-install.sh -v jammy-300 -s {FQDN} -d -c turn1.example.org:{TURN_SECRET} -w",
+        f"chown root:bigbluebutton {image.root}/etc/bigbluebutton/turn-stun-servers.xml.new",
+        f"iptables -w -D INPUT {gate}",
+    ]
+    old = [f for f in image.files_holding("10.0.0.5") + image.files_holding(PUBLIC_IP) if "/log/" not in f]
+    assert old == []  # (bbb-install's log keeps its own history)
+    assert "CONFIGURED_ADDRESS=10.0.0.9" in image.path("var/lib/bbbscale/configured.env").read_text()
+    assert image.run(STUB_INTERFACE="10.0.0.9").calls == ["hostname -I"]
+    assert image.files_holding(TURN_SECRET) == ["etc/bigbluebutton/turn-stun-servers.xml"]
+
+
+def test_a_failed_reconfiguration_keeps_https_closed(image):
+    assert image.run().code == 0
+    run = image.run(STUB_INTERFACE="10.0.0.9", STUB_FAIL="bbb-install.sh")
+    assert run.code != 0 and not run.called("iptables -w -D INPUT")
+    assert image.path("var/lib/bbbscale/firstboot.failed").read_text().startswith("step bbb-install failed")
+    assert image.run(STUB_INTERFACE="10.0.0.9").calls[-1].startswith("iptables -w -I INPUT")
+
+
+def test_the_daily_renewal_installs_a_new_certificate_through_bbb_installs_hook(image, route):
+    assert image.run().code == 0
+    hook = image.path("etc/letsencrypt/renewal-hooks/deploy/haproxy")  # bbb-install's, without -c
+    image.write(
+        "etc/letsencrypt/renewal-hooks/deploy/haproxy", '#!/bin/bash\necho "haproxy-hook" >>"$STUB_LOG"\n'
+    )
+    hook.chmod(0o755)
+    tool = ["python3", str(CERT_TOOL), "renew"]
+    assert image.run(tool).calls == []  # unchanged: nothing reloaded
+    route.chain = CHAIN.replace("wildcard", "renewed")
+    run = image.run(tool)
+    assert run.code == 0, run.stderr
+    assert run.calls == ["haproxy-hook"], run.stderr
+    assert "renewed" in image.path("local/certs/fullchain.pem").read_text()
+    hook.unlink()  # bbb-install -c: nginx serves TLS itself from the same files
+    route.chain = CHAIN.replace("wildcard", "again")
+    assert image.run(tool).calls == ["systemctl reload nginx.service"]
