@@ -133,7 +133,11 @@ class LifecycleSettings(Strict):
         10.0, ge=0, description="stop hourly servers this close to period end"
     )
     drain_report_minutes: float = Field(120.0, gt=0, description="a longer drain is reported, never forced")
-    recording_max_wait_minutes: float = Field(240.0, ge=0)
+    recording_max_wait_minutes: float = Field(
+        240.0,
+        ge=0,
+        description="wait for a drained server's recordings to reach Scalelite; past it: reported",
+    )
     max_age_days: float = Field(7.0, gt=0)
     refresh_batch: int = Field(2, ge=1, description="servers replaced at a time when recycling")
     offline_ticks_before_replace: int = Field(3, ge=1)
