@@ -46,7 +46,9 @@ def one_boot(base: Path, route: CertRoute) -> tuple[dict[str, float], float]:
     if current:
         steps[current] = steps.get(current, 0.0) + end - since
     if code != 0:
-        raise SystemExit(f"the first boot failed ({code}): {(base / 'root/var/lib/bbbscale/firstboot.failed')}")
+        raise SystemExit(
+            f"the first boot failed ({code}): {(base / 'root/var/lib/bbbscale/firstboot.failed')}"
+        )
     return steps, end - started
 
 
