@@ -243,8 +243,10 @@ class ImageRoot:
             stub.chmod(0o755)
         (self.stubs / "cksum").unlink()  # the real one: the TURN server is picked by the name's checksum
         env = boot_env() if env_text is None else env_text
-        if "CERT_URL=" not in env:  # the key h20acme's user data adds (docs: cert-delivery)
-            env += f"CERT_URL={cert_url}\n"
+        # CERT_URL (the agreed cert-delivery interface) points at this test's route, whatever the
+        # user data's renderer put there.
+        env = "".join(line + "\n" for line in env.splitlines() if not line.startswith("CERT_URL="))
+        env += f"CERT_URL={cert_url}\n"
         self.write("etc/bbbscale/boot.env", env, 0o600)
         self.write("etc/fstab", "LABEL=root / ext4 defaults 0 1\n")
         self.write("opt/freeswitch/conf/vars.xml", (IMAGE / "vars.xml").read_text())
