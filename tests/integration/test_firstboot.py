@@ -37,6 +37,7 @@ EXPECTED = [
     f"dig +short AAAA {FQDN} @ns1.example.net.",
     "hostname -I",
     f"iptables -w -I INPUT -p tcp --dport 443 ! -s {PUBLIC_IP} -m addrtype ! --src-type LOCAL -j REJECT",
+    "ip6tables -w -I INPUT -p tcp --dport 443 -m addrtype ! --src-type LOCAL -j REJECT",
     "bbbscale-cert fetch",  # into /local/certs, where bbb-install -d expects it
     f"bbb-conf --setsecret {SECRET}",  # before bbb-install: its bbb-conf --setip restarts BBB
     "dpkg-reconfigure -fnoninteractive bbb-freeswitch-core",  # vars.xml local_ip_v4
@@ -54,6 +55,7 @@ EXPECTED = [
     "iptables -w -I OUTPUT -d 169.254.169.254 -j REJECT",
     "ip6tables -w -I OUTPUT -d fd00:ec2::254 -j REJECT",
     f"iptables -w -D INPUT -p tcp --dport 443 ! -s {PUBLIC_IP} -m addrtype ! --src-type LOCAL -j REJECT",
+    "ip6tables -w -D INPUT -p tcp --dport 443 -m addrtype ! --src-type LOCAL -j REJECT",
 ]
 
 
@@ -167,6 +169,7 @@ FAILURES = [
     ("recordings", "mount"),
     ("metadata-fence", "iptables -w -I OUTPUT"),
     ("open", "iptables -w -D INPUT"),
+    ("open", "ip6tables -w -D INPUT"),
 ]
 
 
@@ -224,7 +227,7 @@ def test_no_certificate_from_bbbscale_fails_its_step_and_still_scrubs_and_fences
 def test_a_failed_server_stays_closed_at_its_next_boot(image):
     assert image.run(STUB_FAIL="bbb-install.sh").code != 0
     again = image.run()
-    assert again.code != 0 and again.calls[-1].startswith("iptables -w -I INPUT -p tcp --dport 443")
+    assert again.code != 0 and again.calls[-1].startswith("ip6tables -w -I INPUT -p tcp --dport 443")
     assert not again.called("bbb-install.sh")
 
 
@@ -322,11 +325,13 @@ def test_a_restarted_server_on_a_new_address_is_configured_again_before_https_op
         f"dig +short AAAA {FQDN} @ns1.example.net.",
         "hostname -I",
         f"iptables -w -I INPUT {gate}",
+        "ip6tables -w -I INPUT -p tcp --dport 443 -m addrtype ! --src-type LOCAL -j REJECT",
         "dpkg-reconfigure -fnoninteractive bbb-freeswitch-core",
         "dpkg-reconfigure -fnoninteractive bbb-webrtc-sfu",
         f"bbb-install.sh -v jammy-300 -s {FQDN} -d -c turn1.example.org:{TURN_SECRET} -w",
         f"chown root:bigbluebutton {image.root}/etc/bigbluebutton/turn-stun-servers.xml.new",
         f"iptables -w -D INPUT {gate}",
+        "ip6tables -w -D INPUT -p tcp --dport 443 -m addrtype ! --src-type LOCAL -j REJECT",
     ]
     old = [f for f in image.files_holding("10.0.0.5") + image.files_holding(PUBLIC_IP) if "/log/" not in f]
     assert old == []  # (bbb-install's log keeps its own history)
@@ -340,7 +345,7 @@ def test_a_failed_reconfiguration_keeps_https_closed(image):
     run = image.run(STUB_INTERFACE="10.0.0.9", STUB_FAIL="bbb-install.sh")
     assert run.code != 0 and not run.called("iptables -w -D INPUT")
     assert image.path("var/lib/bbbscale/firstboot.failed").read_text().startswith("step bbb-install failed")
-    assert image.run(STUB_INTERFACE="10.0.0.9").calls[-1].startswith("iptables -w -I INPUT")
+    assert image.run(STUB_INTERFACE="10.0.0.9").calls[-1].startswith("ip6tables -w -I INPUT")
 
 
 def test_the_daily_renewal_installs_a_new_certificate_through_bbb_installs_hook(image, route):
@@ -360,3 +365,25 @@ def test_the_daily_renewal_installs_a_new_certificate_through_bbb_installs_hook(
     hook.unlink()  # bbb-install -c: nginx serves TLS itself from the same files
     route.chain = CHAIN.replace("wildcard", "again")
     assert image.run(tool).calls == ["systemctl reload nginx.service"]
+
+
+def test_the_zone_is_found_above_a_name_that_is_no_zone_apex(image):
+    """boot.domain `bbb.example.org` may sit inside the zone `example.org` ([dns] name '{server}.bbb')."""
+    run = image.run(STUB_ZONE="example.org")
+    assert run.code == 0, run.stderr
+    assert run.calls[2:5] == [
+        "dig +short NS bbb.example.org",
+        "dig +short NS example.org",
+        f"dig +short A {FQDN} @ns1.example.net.",
+    ]
+
+
+def test_an_ipv6_only_name_is_fetched_at_its_bracketed_address_and_gated_by_family(image):
+    run = image.run(STUB_LOCAL_IP="", STUB_RESOLVES="2001:db8::7")
+    assert run.code == 0, run.stderr
+    assert run.called(f"curl -fsS --max-time 5 --resolve {FQDN}:80:[2001:db8::7] ")
+    assert "iptables -w -I INPUT -p tcp --dport 443 -m addrtype ! --src-type LOCAL -j REJECT" in run.calls
+    assert (
+        "ip6tables -w -I INPUT -p tcp --dport 443 ! -s 2001:db8::7 -m addrtype ! --src-type LOCAL -j REJECT"
+        in run.calls
+    )

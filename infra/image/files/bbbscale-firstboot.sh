@@ -37,7 +37,8 @@ ADDRESS=""
 SECRETS=()
 SCRUBBED=0
 FENCED=0
-GATE=()
+GATE4=()
+GATE6=()
 
 log() { echo "bbbscale-firstboot: $*" >&2; }
 step() { STEP=$1; log "step ${STEP}"; }
@@ -206,14 +207,18 @@ wait_for_dns() {
 # bbb-install checks the NAT by connecting to that address on 443).
 close_https() {
   step gate
-  GATE=(-p tcp --dport 443)
-  [ -n "$PUBLIC_IP" ] && [[ $PUBLIC_IP != *:* ]] && GATE+=(! -s "$PUBLIC_IP")
-  GATE+=(-m addrtype ! --src-type LOCAL -j REJECT)
-  iptables -w -I INPUT "${GATE[@]}"
+  GATE4=(-p tcp --dport 443)
+  GATE6=(-p tcp --dport 443)
+  if [[ $PUBLIC_IP == *:* ]]; then GATE6+=(! -s "$PUBLIC_IP"); elif [ -n "$PUBLIC_IP" ]; then GATE4+=(! -s "$PUBLIC_IP"); fi
+  GATE4+=(-m addrtype ! --src-type LOCAL -j REJECT)
+  GATE6+=(-m addrtype ! --src-type LOCAL -j REJECT)
+  iptables -w -I INPUT "${GATE4[@]}"
+  ip6tables -w -I INPUT "${GATE6[@]}"
 }
 open_https() {
   step open
-  iptables -w -D INPUT "${GATE[@]}"
+  iptables -w -D INPUT "${GATE4[@]}"
+  ip6tables -w -D INPUT "${GATE6[@]}"
 }
 
 # The fleet's wildcard certificate from bbbscale (docs: cert-delivery), into /local/certs/ where
@@ -248,7 +253,7 @@ primary_turn() {
 # A line of bbb-install's output with every secret masked (it runs with -x and prints its environment).
 mask() {
   local line secret
-  while IFS= read -r line; do
+  while IFS= read -r line || [ -n "$line" ]; do
     for secret in "${SECRETS[@]}"; do line=${line//"$secret"/[secret]}; done
     printf '%s\n' "$line"
   done
