@@ -10,6 +10,9 @@ import time
 from xml.etree import ElementTree
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.integration.firstboot_root import (
     BUILD_IP,
@@ -387,3 +390,27 @@ def test_an_ipv6_only_name_is_fetched_at_its_bracketed_address_and_gated_by_fami
         "ip6tables -w -I INPUT -p tcp --dport 443 ! -s 2001:db8::7 -m addrtype ! --src-type LOCAL -j REJECT"
         in run.calls
     )
+
+
+@hypothesis_settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    hosts=st.lists(
+        st.from_regex(r"turn[0-9]{1,2}\.example\.org", fullmatch=True), min_size=1, max_size=4, unique=True
+    ),
+    n=st.integers(0, 999),
+)
+def test_every_turn_server_is_listed_once_in_both_forms_and_used_by_bbb(tmp_path_factory, route, hosts, n):
+    route.name = None
+    env = boot_env(turn_servers=hosts).replace("bbbscale-demo-ovh-7", f"bbbscale-demo-ovh-{n}")
+    image = ImageRoot(tmp_path_factory.mktemp("turn"), env_text=env, cert_url=route.url)
+    run = image.run()
+    assert run.code == 0, run.stderr
+    beans = ElementTree.parse(image.path("etc/bigbluebutton/turn-stun-servers.xml")).getroot()
+    urls = [arg.get("value") for arg in beans.iter(f"{SPRING}constructor-arg") if arg.get("index") == "1"]
+    assert sorted(urls) == sorted(
+        [f"turn:{h}:3478" for h in hosts] + [f"turns:{h}:443?transport=tcp" for h in hosts]
+    )
+    ids = {bean.get("id") for bean in beans.iter(f"{SPRING}bean") if bean.get("id", "").startswith("turn")}
+    assert {ref.get("bean") for ref in beans.iter(f"{SPRING}ref")} == ids and len(ids) == 2 * len(hosts)
