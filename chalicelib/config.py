@@ -72,7 +72,9 @@ class ProviderSettings(Strict):
     quota: int = Field(1000, ge=0, description="what the provider lets us run at most")
     priority: int = Field(100, description="lower fills first; ties go to the cheaper provider")
     billing: Literal["second", "minute", "hour"] = "hour"
-    boot_minutes: float = Field(5.0, ge=0, description="expected time from start to serving")
+    # A VM from the prepared image serves ~6-8 min after its start (first boot through bbb-install:
+    # docs/providers/README.md, "How long a first boot takes"): the simulator boots in this time too.
+    boot_minutes: float = Field(8.0, ge=0, description="expected time from start to serving")
     max_provision_minutes: float = Field(15.0, gt=0)
     max_surge: int = Field(25, ge=1, description="servers started at most per tick")
     image: str = "bbb-3.0-prepared"
@@ -133,7 +135,11 @@ class LifecycleSettings(Strict):
         10.0, ge=0, description="stop hourly servers this close to period end"
     )
     drain_report_minutes: float = Field(120.0, gt=0, description="a longer drain is reported, never forced")
-    recording_max_wait_minutes: float = Field(240.0, ge=0)
+    recording_max_wait_minutes: float = Field(
+        240.0,
+        ge=0,
+        description="wait for a drained server's recordings to reach Scalelite; past it: reported",
+    )
     max_age_days: float = Field(7.0, gt=0)
     refresh_batch: int = Field(2, ge=1, description="servers replaced at a time when recycling")
     offline_ticks_before_replace: int = Field(3, ge=1)

@@ -33,6 +33,7 @@ class HoldKind(StrEnum):
     DOUBT = "doubt"  # the observation is incomplete (load or Scalelite unknown): no scale-down on it
     STABILIZING = "stabilizing"  # a scale-down waits for the stabilization window
     STUCK_DRAIN = "stuck_drain"  # a drain lasting longer than configured: reported, never forced
+    RECORDINGS = "recordings"  # recordings still on a drained server past their wait: reported, not forced
     BUSY = "busy"  # a stop found meetings on its server again at the last look
     UNCONFIRMED = "unconfirmed"  # a stop could not confirm its server is empty
     DNS = "dns"  # a DNS record change failed: its server stays tracked, the change is retried

@@ -2,8 +2,11 @@
 
 Why the drain rule is strict: Scalelite pins each meeting to one server for its whole life and its
 deleteServer ignores meetings (docs/scalelite-and-bbb.md), so a server is stopped only when Scalelite shows
-it cordoned/disabled with load 0 AND the server's own getMeetings shows no meeting AND no recording on it
-is still being processed — and, for hourly billing, its paid hour is about to end.
+it cordoned/disabled with load 0 AND the server's own getMeetings shows no meeting AND no recording is left
+on it (every one transferred to Scalelite: the image's post-publish transfer deletes the local copy, so
+any recording BBB still lists, processing or published, would die with the VM) — and, for hourly billing,
+its paid hour is about to end. The wait for recordings is bounded (`recording_max_wait_minutes`): past it
+the server is still kept, and the operators are told (`recordings_overdue`).
 """
 
 from __future__ import annotations
@@ -117,18 +120,33 @@ def drain_verdict(
         return False, f"{server.name} own getMeetings unread ({problem})"
     if check.meetings > 0:
         return False, f"{server.name} still has {check.meetings} meeting(s)"
-    draining_for = minutes(now - server.since)
     if check.recordings_pending:
-        if draining_for < lifecycle.recording_max_wait_minutes:
-            return False, f"{server.name} has {check.recordings_pending} recording(s) still processing"
-        return False, (
-            f"{server.name} recordings still processing after {draining_for:.0f} min "
-            f"(> {lifecycle.recording_max_wait_minutes:g}): reported, not forced"
+        overdue = recordings_overdue(server, check, lifecycle, now)
+        return False, overdue or (
+            f"{server.name} has {check.recordings_pending} recording(s) not yet transferred to Scalelite"
         )
     left = minutes_to_period_end(server, provider.billing, now)
     if provider.billing == "hour" and left > lifecycle.scale_in_window_minutes:
         return False, f"{server.name} empty; paid hour ends in {left:.0f} min, stopping then"
     return True, f"{server.name} empty in Scalelite and on the server, paid period ends in {left:.0f} min"
+
+
+def recordings_overdue(
+    server: Server, check: ServerCheck | None, lifecycle: LifecycleSettings, now: datetime
+) -> str | None:
+    """Why the operators must look at a drained server whose recordings have waited past their bound:
+    they are kept (stopping would lose them), and a person decides (a stuck processing, a spool that
+    refuses the transfer)."""
+    if check is None or not check.recordings_pending:
+        return None
+    waited = minutes(now - server.since)
+    if waited < lifecycle.recording_max_wait_minutes:
+        return None
+    return (
+        f"{server.name} still has {check.recordings_pending} recording(s) not transferred to Scalelite "
+        f"after {waited:.0f} min (> {lifecycle.recording_max_wait_minutes:g}): kept, not stopped; check its "
+        "recording processing and the Scalelite spool"
+    )
 
 
 def stuck_drain(server: Server, lifecycle: LifecycleSettings, now: datetime) -> str | None:

@@ -18,7 +18,14 @@ from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import COMING, Server, ServerState, capacity_of
 from chalicelib.domain.forecast import class_start_within
 from chalicelib.domain.kinds import HoldKind
-from chalicelib.domain.lifecycle import boot_actions, drain_verdict, stale_reason, stuck_drain, victim_order
+from chalicelib.domain.lifecycle import (
+    boot_actions,
+    drain_verdict,
+    recordings_overdue,
+    stale_reason,
+    stuck_drain,
+    victim_order,
+)
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.reconcile import GONE
@@ -236,6 +243,8 @@ def _plan_provider(
         ok, why = drain_verdict(s, registered, obs.checks.get(s.name), provider, lifecycle, now)
         if ok:
             actions.append(Action("stop", name, why, server=s.name))
+        elif recordings_overdue(s, obs.checks.get(s.name), lifecycle, now):
+            actions.append(Action("hold", name, why, server=s.name, hold=HoldKind.RECORDINGS))
         else:
             stuck = stuck_drain(s, lifecycle, now)
             if stuck:

@@ -79,8 +79,9 @@ def describe(acted: ActionReport) -> str:
 
 
 def is_stuck_drain(acted: ActionReport) -> bool:
-    """A hold that reports a drain running too long (servers are never cut while classes run)."""
-    return acted.hold is HoldKind.STUCK_DRAIN
+    """A hold that reports a drain running too long (servers are never cut while classes run), or one
+    whose recordings wait past their bound for Scalelite's transfer."""
+    return acted.hold in (HoldKind.STUCK_DRAIN, HoldKind.RECORDINGS)
 
 
 def digest(tick: TickReport) -> Digest:

@@ -21,7 +21,7 @@ import pytest
 from chalicelib.ports import BbbServer, UnreachableError
 
 AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-#: (server name, rooms on it, recordings processing) -> the port on that server; and a lever silencing one
+#: (server name, rooms on it, recordings not yet transferred to Scalelite) -> the port on that server; and a lever silencing one
 Opened = tuple[Callable[[str, int, int], BbbServer], Callable[[str], None]]
 
 
@@ -64,7 +64,8 @@ def loopback() -> Iterator[Opened]:
                 name,
                 f"secret-of-{name}",
                 meetings_xml=render_get_meetings(meetings),
-                recordings=["processing"] * recordings + ["published"],
+                # a transferred recording is deleted here (the image's transfer): only `deleted` is gone
+                recordings=["processing"] * recordings + ["deleted"],
             )
             url = f"{fleet.url}/{name}/bigbluebutton/api"
             return BbbApi(url, f"secret-of-{name}", retries=0, server_name=name, backoff=0)

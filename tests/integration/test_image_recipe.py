@@ -48,3 +48,26 @@ def test_firstboot_script_parses_and_reads_every_boot_parameter():
         key for key in keys if not re.search(r"\$\{?" + key + r"\b", text) and key != "BBBSCALE_CLUSTER"
     ]
     assert unread == [], f"first-boot script ignores {unread}"
+
+
+def test_every_file_the_playbook_installs_exists():
+    import yaml
+
+    (play,) = yaml.safe_load((IMAGE / "playbook.yml").read_text())
+    sources = []
+    for task in play["tasks"]:
+        for module in ("ansible.builtin.copy", "ansible.builtin.template"):
+            src = (task.get(module) or {}).get("src")
+            if src:
+                items = task.get("loop") or [None]
+                sources += [src.replace("{{ item }}", str(item)) for item in items]
+    assert sources and all((IMAGE / src).is_file() for src in sources), sources
+
+
+def test_the_build_installs_packages_only_and_leaves_configuration_to_the_first_boot():
+    """At build: no certificate (-d/-e), the external-TURN form (-c: no coturn, no haproxy with a
+    placeholder name); the first boot runs bbb-install with the server's own parameters."""
+    text = (IMAGE / "playbook.yml").read_text()
+    (line,) = [x for x in text.splitlines() if "bbb-install.sh -v" in x]
+    assert " -c {{ bbb_build_turn }}" in line and " -w" in line and " -e " not in line and " -d" not in line
+    assert "scalelite_post_publish.rb" in text and "post_publish/" in text

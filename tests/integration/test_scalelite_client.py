@@ -143,10 +143,11 @@ def test_gzip_is_counted_after_inflating(fleet):
         bbb(fleet, "bomb", max_bytes=1_000_000).meetings()
 
 
-def test_recordings_pending_asks_for_unpublished_states(fleet):
-    fleet.add_bbb("bbb1", SECRET, recordings=["processing", "processed", "published", "unpublished"])
-    assert bbb(fleet).recordings_pending() == 2
-    assert "state=processing%2Cprocessed" in fleet.seen[-1].query
+def test_recordings_pending_asks_for_every_state_a_recording_not_yet_transferred_has(fleet):
+    states = ["processing", "processed", "published", "unpublished", "deleted"]
+    fleet.add_bbb("bbb1", SECRET, recordings=states)
+    assert bbb(fleet).recordings_pending() == 4  # deleted: transferred to Scalelite, gone from here
+    assert "state=processing%2Cprocessed%2Cpublished%2Cunpublished" in fleet.seen[-1].query
 
 
 def test_version_and_health(fleet):

@@ -37,6 +37,7 @@ def settings(**changes) -> Settings:
                 "priority": 10,
                 "capacity_units": 300,
                 "max_surge": 5,
+                "boot_minutes": 5,
             },
             "dear": {
                 "kind": "simulated",
@@ -46,6 +47,7 @@ def settings(**changes) -> Settings:
                 "priority": 10,
                 "capacity_units": 300,
                 "max_surge": 5,
+                "boot_minutes": 5,
             },
         },
     }

@@ -197,12 +197,12 @@ def test_a_meeting_without_an_id_is_refused():
         )
 
 
-def test_recordings_pending_counts_processing_and_processed_only():
-    assert parse_recordings_pending(fixture("get_recordings_mixed.xml"), LIMIT) == 2
+def test_recordings_pending_counts_every_recording_not_yet_transferred():
+    assert parse_recordings_pending(fixture("get_recordings_mixed.xml"), LIMIT) == 3
     assert parse_recordings_pending(render_recordings([]).encode(), LIMIT) == 0
     assert (
         parse_recordings_pending(render_recordings(["processed", "unpublished", "deleted"]).encode(), LIMIT)
-        == 1
+        == 2
     )
 
 

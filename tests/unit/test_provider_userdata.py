@@ -30,9 +30,10 @@ def test_server_secret_is_hmac_of_the_name_and_unique_per_server():
 def test_render_is_cloud_config_with_every_parameter():
     boot = BootOptions(
         domain="bbb.example.org",
-        turn_server="turns:turn.example.org:443?transport=tcp",
+        turn_servers=["turn1.example.org", "turn2.example.org"],
+        turn_server="turns:turn.example.org:443?transport=tcp",  # the older form: one more host
         recording_source="nfs.example.org:/rec",
-        scalelite_url="https://lb.example.org",
+        scalelite_url="https://lb.example.org",  # still accepted, read by nothing
     )
     text = render(
         boot,
@@ -40,7 +41,7 @@ def test_render_is_cloud_config_with_every_parameter():
         cluster="demo",
         hostname="bbbscale-demo-ovh-1.bbb.example.org",
         secret="abc123",
-        turn_secret="t s'ecret",
+        turn_secret="t+s/ecret=",
     )
     document = yaml.safe_load(text)
     assert text.startswith("#cloud-config") and document["fqdn"] == "bbbscale-demo-ovh-1.bbb.example.org"
@@ -48,16 +49,31 @@ def test_render_is_cloud_config_with_every_parameter():
     (env,) = document["write_files"]
     assert env["path"] == "/etc/bbbscale/boot.env" and env["permissions"] == "0600"
     lines = env["content"].splitlines()
-    assert "BBB_SECRET=abc123" in lines and "TURN_SECRET='t s'\"'\"'ecret'" in lines
-    assert "TURN_SERVER='turns:turn.example.org:443?transport=tcp'" in lines
-    assert (
-        "RECORDING_SOURCE=nfs.example.org:/rec" in lines and "SCALELITE_URL=https://lb.example.org" in lines
-    )
+    assert "BBB_SECRET=abc123" in lines and "TURN_SECRET=t+s/ecret=" in lines
+    assert "TURN_SERVERS='turn1.example.org turn2.example.org turn.example.org'" in lines
+    assert "RECORDING_SOURCE=nfs.example.org:/rec" in lines
+    assert not any(line.startswith(("SCALELITE_", "LETSENCRYPT_")) for line in lines)
+
+
+@pytest.mark.parametrize("turn_secret", ["a:b", 'a"b', "a&b", "a b", "a\nb"])
+def test_a_turn_secret_bbb_install_would_cut_or_break_is_refused(turn_secret):
+    """bbb-install cuts `-c host:secret` at the first ':' and writes the secret unescaped into XML."""
+    with pytest.raises(ProviderError, match="TURN secret"):
+        render(
+            BootOptions(),
+            name="n",
+            cluster="c",
+            hostname="h.example.org",
+            secret="s",
+            turn_secret=turn_secret,
+        )
 
 
 def test_line_breaks_in_values_are_refused():
-    with pytest.raises(ProviderError, match="turn_secret"):
-        render(BootOptions(), name="n", cluster="c", hostname="h.example.org", secret="s", turn_secret="a\nb")
+    with pytest.raises(ProviderError, match="recording_source"):
+        render(
+            BootOptions(recording_source="a\nb"), name="n", cluster="c", hostname="h.example.org", secret="s"
+        )
 
 
 def test_hostname_pool_hands_out_free_names_then_is_exhausted():
@@ -207,7 +223,10 @@ def test_render_user_data_for_the_core():
 
 
 @hypothesis_settings(max_examples=60, deadline=None)
-@given(st.text(min_size=1, max_size=40).filter(str.isprintable), st.text(max_size=40).filter(str.isprintable))
+@given(
+    st.from_regex(r"[A-Za-z0-9+/=._~-]{1,40}", fullmatch=True),
+    st.text(max_size=40).filter(str.isprintable),
+)
 def test_any_printable_value_survives_yaml_and_the_shell(turn_secret, recording_source):
     """Whatever a secret or path holds, the image's `source boot.env` sees exactly that value."""
     import shlex

@@ -125,7 +125,7 @@ class HostedProvider:
                 hostname = pick_hostname(boot, spec.name, in_use)
                 in_use.add(hostname)
                 tags[TAG_HOSTNAME] = hostname
-                turn = self.secret(boot.turn_secret_env) if boot.turn_server else ""
+                turn = self.secret(boot.turn_secret_env) if boot.turn_hosts() else ""
                 user_data = render(
                     boot,
                     name=spec.name,

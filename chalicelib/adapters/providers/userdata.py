@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import shlex
 from pathlib import Path
 from string import Template
@@ -38,12 +39,18 @@ class BootOptions(BaseModel):
     hostnames: list[Annotated[str, Field(pattern=DNS_NAME)]] = Field(
         default_factory=list, description="pool of prepared DNS names"
     )
-    turn_server: str = Field("", description="turns:turn.example.org:443?transport=tcp, or empty")
+    turn_servers: list[Annotated[str, Field(pattern=DNS_NAME)]] = Field(
+        default_factory=list,
+        description="shared TURN servers (bbb-install -c): each VM uses one, picked by name, and lists the others",
+    )
+    turn_server: str = Field("", description="one more TURN server as a URL (turns:turn.example.org:443?...)")
     turn_secret_env: str = "BBBSCALE_TURN_SECRET"
     recording_source: str = Field("", description="NFS export holding recordings, e.g. nfs.example.org:/rec")
     recording_mount: str = "/mnt/scalelite-recordings"
     recording_fstype: str = "nfs"
-    scalelite_url: str = Field("", description="Scalelite base URL, for the recording transfer hook")
+    # Read by nothing on the VM any more (the transfer needs only the spool; the certificate comes from
+    # bbbscale): kept so configurations that set them still load.
+    scalelite_url: str = ""
     scalelite_tag: str = "bbbscale"
     letsencrypt_email: str = ""
     cert_url: str = Field(
@@ -58,6 +65,14 @@ class BootOptions(BaseModel):
         description="metadata service addresses refused after the first boot (Scaleway: 169.254.42.42 "
         "fd00:42::42); empty: none",
     )
+
+    def turn_hosts(self) -> list[str]:
+        """Every TURN server's host name: `turn_servers`, then the host of `turn_server`."""
+        hosts = list(self.turn_servers)
+        legacy = re.sub(r"^turns?:|[:?].*$", "", self.turn_server)
+        if legacy and legacy not in hosts:
+            hosts.append(legacy)
+        return hosts
 
 
 def server_secret(master_key: str, name: str) -> str:
@@ -78,6 +93,11 @@ def pick_hostname(boot: BootOptions, name: str, in_use: set[str]) -> str:
     raise ProviderError(f"hostname pool exhausted: all {len(boot.hostnames)} names are in use")
 
 
+#: bbb-install takes the TURN secret as `-c host:secret` (cut at the first ':') and writes it unescaped in
+#: an XML attribute: a secret outside this set would be cut or break BBB's TURN configuration.
+TURN_SECRET = re.compile(r"[A-Za-z0-9+/=._~-]+")
+
+
 def _value(key: str, value: str) -> str:
     # Unprintable characters include line breaks YAML honours inside block scalars (\x85, \u2028).
     if not value.isprintable():
@@ -95,7 +115,7 @@ def render(
         "cluster": cluster,
         "hostname": hostname,
         "secret": secret,
-        "turn_server": boot.turn_server,
+        "turn_servers": " ".join(boot.turn_hosts()),
         "turn_secret": turn_secret,
         "recording_source": boot.recording_source,
         "recording_mount": boot.recording_mount,
@@ -106,6 +126,8 @@ def render(
         "metadata_fence": boot.metadata_fence,
         "cert_url": boot.cert_url,
     }
+    if turn_secret and not TURN_SECRET.fullmatch(turn_secret):
+        raise ProviderError("the TURN secret may hold only letters, digits and + / = . _ ~ -")
     quoted = {key: _value(key, str(value)) for key, value in values.items()}
     quoted["short_hostname"] = hostname.split(".", 1)[0]
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(quoted)
@@ -128,7 +150,7 @@ def render_user_data(settings, server, *, secret, server_secret) -> str:
     if getattr(cls, "renders_user_data", False):  # HostedProvider says so (base.py builds on this file)
         return ""
     boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
-    turn = (secret(boot.turn_secret_env) or "") if boot.turn_server else ""
+    turn = (secret(boot.turn_secret_env) or "") if boot.turn_hosts() else ""
     return render(
         boot,
         name=server.name,

@@ -79,14 +79,15 @@ class BbbApi:
         return self._transport.call("getMeetings", "GET", self._url("getMeetings"), consume)
 
     def recordings_pending(self) -> int:
-        """Recordings not yet published (state processing or processed): a server holding some must not
-        be destroyed yet. BBB's getRecordings `state` filter takes a comma-separated list."""
+        """Recordings not yet transferred to Scalelite (any state but deleted: the image's transfer deletes
+        a recording once it is in Scalelite's spool): a server holding some must not be destroyed yet.
+        BBB's getRecordings `state` filter takes a comma-separated list (without it: published ones only)."""
 
         def consume(response, body):
             expect_ok(self._transport, "getRecordings", response)
             return parse_recordings_pending(body, self._max_bytes)
 
-        url = self._url("getRecordings", {"state": "processing,processed"})
+        url = self._url("getRecordings", {"state": "processing,processed,published,unpublished"})
         return self._transport.call("getRecordings", "GET", url, consume)
 
     def version(self) -> str | None:

@@ -54,7 +54,10 @@ def size_text(limit: int) -> str:
 
 
 _SINGLE = frozenset({"returncode", "messageKey"})
-_PENDING_RECORDING_STATES = frozenset({"processing", "processed"})
+#: Every state of a recording still on its BBB server: processed and published ones too, until Scalelite's
+#: post-publish transfer has copied them to the spool and (delete_recording: true, the image's setting)
+#: deleted them here. Only `deleted` is gone.
+_PENDING_RECORDING_STATES = frozenset({"processing", "processed", "published", "unpublished"})
 
 
 class ByteBudget(io.RawIOBase):
@@ -234,8 +237,8 @@ def parse_meetings(
 
 
 def parse_recordings_pending(source, max_bytes: int) -> int:
-    """Count the recordings of a getRecordings answer still being processed (state processing or
-    processed, i.e. not yet published). Filtered here too, since older BBBs ignore the `state` param."""
+    """Count the recordings of a getRecordings answer not yet transferred to Scalelite (any state but
+    deleted: the transfer deletes its local copy). Filtered here too, since older BBBs ignore `state`."""
     states: list[str] = []
 
     def on_recording(element: etree._Element) -> None:

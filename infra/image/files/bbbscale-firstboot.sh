@@ -1,13 +1,17 @@
 #!/bin/bash
-# bbbscale first boot: give this BBB 3.0 server the identity cloud-init handed it, then forget the secrets.
+# bbbscale first boot: bbb-install configures this prepared BBB 3.0 server for its own name and address, as
+# the seed's operators ran it per VM; this script does only what bbb-install cannot, then forgets the secrets.
 #
 # Reads /etc/bbbscale/boot.env (written by cloud-init from chalicelib/adapters/providers/cloud-init.yaml.tmpl):
-# BBBSCALE_SERVER_NAME, BBB_HOSTNAME, BBB_SECRET, TURN_SERVER, TURN_SECRET, RECORDING_SOURCE/MOUNT/FSTYPE,
-# SCALELITE_URL/TAG, LETSENCRYPT_EMAIL, METADATA_FENCE. Runs once (bbbscale-firstboot.service).
+# BBBSCALE_SERVER_NAME, BBB_HOSTNAME, BBB_SECRET, CERT_URL, TURN_SERVERS, TURN_SECRET,
+# RECORDING_SOURCE/MOUNT/FSTYPE, METADATA_FENCE. bbbscale-firstboot.service runs it at every boot:
+#   - first boot (boot.env present): every step below;
+#   - later boots: nothing, unless this VM's address changed (a power-pool server restarted elsewhere):
+#     then the address steps run again (packages, bbb-install) before HTTPS opens (infra/image/README.md).
 #
-# Every step must succeed: the first that fails stops the boot, writes /var/lib/bbbscale/firstboot.failed
-# (step and reason, never a secret) and keeps haproxy, BBB's only HTTPS listener, disabled. The server then
-# never answers its API, bbbscale never registers it, and replaces it after max_provision_minutes.
+# HTTPS (443) stays closed to other hosts until every step succeeded (the "gate"), so bbbscale never sees a
+# half-configured server healthy. Any failure records /var/lib/bbbscale/firstboot.failed (step and reason,
+# never a secret); whatever ends the run (a failed step, a signal), the scrub and the metadata fence run.
 #
 # BBBSCALE_ROOT prefixes every path (tests run the script against a temporary root with stub commands
 # first in PATH); on a server it is empty.
@@ -19,58 +23,124 @@ ENV_FILE="$ROOT/etc/bbbscale/boot.env"
 STATE_DIR="$ROOT/var/lib/bbbscale"
 DONE="$STATE_DIR/firstboot.done"
 FAILED="$STATE_DIR/firstboot.failed"
+CONFIGURED="$STATE_DIR/configured.env"
 WEBROOT="$ROOT/var/www/bigbluebutton-default/assets"
+TURN_XML="$ROOT/etc/bigbluebutton/turn-stun-servers.xml"
+SCALELITE_YML="$ROOT/usr/local/bigbluebutton/core/scripts/scalelite.yml"
+BBB_VERSION="${BBB_VERSION:-jammy-300}"
 DNS_WAIT_SECONDS="${DNS_WAIT_SECONDS:-900}"
 DNS_WAIT_INTERVAL="${DNS_WAIT_INTERVAL:-10}"
 STEP=start
-LOCAL_COTURN=0
+MODE=none # first | readdress
+PUBLIC_IP=""
+ADDRESS=""
+SECRETS=()
+SCRUBBED=0
+FENCED=0
+GATE4=()
+GATE6=()
 
 log() { echo "bbbscale-firstboot: $*" >&2; }
-
-# On any failing command: record which step failed and why (the command's name only: arguments may hold
-# a secret), keep HTTPS off, drop the parameter file, exit non-zero.
-fail() {
-  local code=$1 reason=${3:-"${2%% *} exited $1"}
-  trap - ERR
-  mkdir -p "$STATE_DIR"
-  printf 'step %s failed: %s\n' "$STEP" "$reason" >"$FAILED"
-  log "FAILED at step ${STEP}: ${reason}; this server will not serve (bbbscale replaces it)"
-  systemctl disable --now haproxy.service >/dev/null 2>&1 || true
-  if [ -f "$ENV_FILE" ]; then shred -u "$ENV_FILE" 2>/dev/null || rm -f "$ENV_FILE"; fi
-  exit "$code"
-}
-trap 'fail $? "$BASH_COMMAND"' ERR
-die() { fail 1 "" "$*"; }
-
 step() { STEP=$1; log "step ${STEP}"; }
 
-load_parameters() {
-  step parameters
-  [ -f "$DONE" ] && { log "already configured"; exit 0; }
-  [ -f "$ENV_FILE" ] || { log "no ${ENV_FILE}: nothing to do"; exit 0; }
-  set -a
+# The failure record: step and reason (a command's name only: its arguments may hold a secret).
+record_failure() {
+  mkdir -p "$STATE_DIR"
+  printf 'step %s failed: %s\n' "$STEP" "$1" >"$FAILED"
+  log "FAILED at step ${STEP}: $1; this server will not serve (bbbscale replaces it)"
+}
+on_error() {
+  local code=$1 command=$2
+  trap - ERR
+  while [[ $command =~ ^[A-Za-z_][A-Za-z0-9_]*=[^\ ]*\ (.*)$ ]]; do command=${BASH_REMATCH[1]}; done
+  record_failure "${command%% *} exited ${code}"
+  exit "$code"
+}
+die() {
+  trap - ERR
+  record_failure "$*"
+  exit 1
+}
+# Whatever ends the run: a failed first boot still scrubs its secrets and fences the metadata service.
+on_exit() {
+  local code=$?
+  trap - EXIT ERR
+  set +e
+  if [ "$code" -ne 0 ]; then
+    [ -f "$FAILED" ] || record_failure "interrupted (exit ${code})"
+    if [ "$MODE" = first ]; then
+      [ "$SCRUBBED" = 1 ] || scrub_secrets
+      [ "$FENCED" = 1 ] || fence_metadata
+    fi
+  fi
+  exit "$code"
+}
+trap 'on_error $? "$BASH_COMMAND"' ERR
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+# This VM's address as bbb-install and the packages' scripts see it: the first interface address.
+interface_address() {
+  local first
+  first=$(hostname -I | awk '{print $1}') || return 1
+  [ -n "$first" ] || return 1
+  echo "$first"
+}
+
+# Only KEY=VALUE lines, values shell-quoted by userdata.py; nothing is exported (bbb-install prints its
+# environment into its log).
+read_env() {
   # shellcheck disable=SC1090
-  . "$ENV_FILE"
-  set +a
+  . "$1"
+}
+
+decide_mode() {
+  step parameters
+  mkdir -p "$STATE_DIR"
+  if [ -f "$FAILED" ]; then # a failed server stays closed at every boot until bbbscale replaces it
+    MODE=failed
+    close_https
+    log "an earlier first boot failed ($(<"$FAILED")): HTTPS stays closed"
+    trap - EXIT
+    exit 1
+  fi
+  if [ -f "$DONE" ]; then
+    [ -f "$CONFIGURED" ] || { log "already configured"; exit 0; }
+    read_env "$CONFIGURED"
+    ADDRESS=$(interface_address) || die "cannot read this VM's interface addresses"
+    if [ "$ADDRESS" = "${CONFIGURED_ADDRESS:-}" ]; then
+      log "already configured for ${ADDRESS}"
+      exit 0
+    fi
+    MODE=readdress
+    log "address changed from ${CONFIGURED_ADDRESS:-none} to ${ADDRESS}: configuring again"
+    TURN_SECRET=$(turn_secret_on_disk)
+    [ -n "$TURN_SECRET" ] && SECRETS+=("$TURN_SECRET")
+    return 0
+  fi
+  [ -f "$ENV_FILE" ] || { log "no ${ENV_FILE}: nothing to do"; exit 0; }
+  MODE=first
+  read_env "$ENV_FILE"
+  [ -n "${BBB_SECRET:-}" ] && SECRETS+=("$BBB_SECRET")
+  [ -n "${TURN_SECRET:-}" ] && SECRETS+=("$TURN_SECRET")
   local key
-  for key in BBBSCALE_SERVER_NAME BBB_HOSTNAME BBB_SECRET; do
+  for key in BBBSCALE_SERVER_NAME BBB_HOSTNAME BBB_SECRET CERT_URL; do
     [ -n "${!key:-}" ] || die "${key} is empty in boot.env"
   done
+  if [ -n "${TURN_SERVERS:-}" ] && [ -z "${TURN_SECRET:-}" ]; then die "TURN_SERVERS without TURN_SECRET"; fi
+  ADDRESS=$(interface_address) || die "cannot read this VM's interface addresses"
+}
+
+# The TURN secret bbb-install wrote into BBB's TURN configuration (BBB needs it there): a re-run hands it
+# to bbb-install again. Empty when the server uses its own coturn.
+turn_secret_on_disk() {
+  [ -n "${TURN_SERVERS:-}" ] || return 0
+  sed -n 's/.*<constructor-arg index="0" value="\([^"]*\)".*/\1/p' "$TURN_XML" | head -n 1
 }
 
 set_hostname() {
   step hostname
   hostnamectl set-hostname "$BBB_HOSTNAME"
-}
-
-mount_recordings() {
-  step recordings
-  [ -n "${RECORDING_SOURCE:-}" ] || return 0
-  local mountpoint=${RECORDING_MOUNT:-/mnt/scalelite-recordings}
-  mkdir -p "$ROOT$mountpoint"
-  grep -qs " ${mountpoint} " "$ROOT/etc/fstab" ||
-    echo "${RECORDING_SOURCE} ${mountpoint} ${RECORDING_FSTYPE:-nfs} defaults,_netdev 0 0" >>"$ROOT/etc/fstab"
-  mount "$mountpoint"
 }
 
 # The servers answering for the name's zone: the NS of the closest enclosing domain that has some.
@@ -84,10 +154,9 @@ authoritative_servers() {
   return 1
 }
 
-# True when the name resolves to this machine, asked of the zone's own servers: no resolver's cache can
-# hide a record made after a first try, and neither /etc/hosts nor systemd-resolved (which answers the
-# machine's own hostname with its local addresses) can fake one. One of the addresses is on an
-# interface, or (floating IP, NAT) a token written here comes back when fetched through it. Sets PUBLIC_IP.
+# True when the name resolves to this machine, asked of the zone's own servers (no cache, no /etc/hosts):
+# one of the addresses is on an interface, or (floating IP, NAT) a token written here comes back when
+# fetched through it. Sets PUBLIC_IP.
 points_here() {
   local servers server resolved="" local_ips address token answer target
   servers=$(authoritative_servers) || return 1
@@ -120,8 +189,8 @@ points_here() {
   return 1
 }
 
-# Let's Encrypt's HTTP-01 challenge needs the name to reach this VM: bbbscale's DNS adapter makes the
-# record once the provider reports the VM's address; wait for it, bounded.
+# bbb-install finds the public address behind NAT from the name (dig, then a connection to it): the name
+# must point here first. bbbscale's DNS adapter makes the record once the provider reports the address.
 wait_for_dns() {
   step dns
   local deadline=$((SECONDS + DNS_WAIT_SECONDS))
@@ -134,148 +203,168 @@ wait_for_dns() {
   log "${BBB_HOSTNAME} resolves to ${PUBLIC_IP}"
 }
 
-# bbb-install wrote the build machine's addresses into the image (its check_nat and install_haproxy):
-# FreeSWITCH announces the public one in SDP, haproxy sends TURN-over-443 to coturn on the interface's
-# one, coturn advertises the public one. Put this VM's in their place.
-set_addresses() {
-  step addresses
-  local local_ip file
-  local_ip=$(hostname -I | awk '{print $1}') || die "cannot read this VM's interface addresses"
-  [ -n "$local_ip" ] || die "this VM has no interface address"
-  file="$ROOT/opt/freeswitch/conf/vars.xml"
-  if [ -f "$file" ]; then
-    sed -i -E -e "s#external_rtp_ip=[^\"]*#external_rtp_ip=${PUBLIC_IP}#" \
-      -e "s#external_sip_ip=[^\"]*#external_sip_ip=${PUBLIC_IP}#" "$file"
-  fi
-  file="$ROOT/etc/haproxy/haproxy.cfg"
-  [ -f "$file" ] && sed -i -E "s#^( *server [a-z]+ )[0-9a-fA-F.:]+(:3478)#\1${local_ip}\2#" "$file"
-  file="$ROOT/etc/turnserver.conf"
-  if [ -f "$file" ]; then
-    local external=$PUBLIC_IP
-    [ "$PUBLIC_IP" = "$local_ip" ] || external="${PUBLIC_IP}/${local_ip}"
-    sed -i -E -e "s#^listening-ip=.*#listening-ip=${local_ip}#" -e "s#^relay-ip=.*#relay-ip=${local_ip}#" \
-      -e "s#^external-ip=.*#external-ip=${external}#" "$file"
-  fi
-  return 0
+# HTTPS refused to every other host until the end (this VM's own addresses and its public one pass:
+# bbb-install checks the NAT by connecting to that address on 443).
+close_https() {
+  step gate
+  GATE4=(-p tcp --dport 443)
+  GATE6=(-p tcp --dport 443)
+  if [[ $PUBLIC_IP == *:* ]]; then GATE6+=(! -s "$PUBLIC_IP"); elif [ -n "$PUBLIC_IP" ]; then GATE4+=(! -s "$PUBLIC_IP"); fi
+  GATE4+=(-m addrtype ! --src-type LOCAL -j REJECT)
+  GATE6+=(-m addrtype ! --src-type LOCAL -j REJECT)
+  iptables -w -I INPUT "${GATE4[@]}"
+  ip6tables -w -I INPUT "${GATE6[@]}"
+}
+open_https() {
+  step open
+  iptables -w -D INPUT "${GATE4[@]}"
+  ip6tables -w -D INPUT "${GATE6[@]}"
 }
 
-get_certificate() {
+# The fleet's wildcard certificate from bbbscale (docs: cert-delivery), into /local/certs/ where
+# bbb-install -d expects fullchain.pem and privkey.pem.
+fetch_certificate() {
   step certificate
-  local contact=(--register-unsafely-without-email)
-  [ -n "${LETSENCRYPT_EMAIL:-}" ] && contact=(-m "$LETSENCRYPT_EMAIL")
-  certbot certonly --non-interactive --agree-tos "${contact[@]}" --webroot -w "$WEBROOT" \
-    -d "$BBB_HOSTNAME" --cert-name "$BBB_HOSTNAME"
-  [ -s "$ROOT/etc/letsencrypt/live/$BBB_HOSTNAME/fullchain.pem" ] || die "certbot left no certificate"
+  BBB_SECRET="$BBB_SECRET" CERT_URL="$CERT_URL" BBBSCALE_SERVER_NAME="$BBBSCALE_SERVER_NAME" bbbscale-cert fetch
 }
 
-# haproxy terminates TLS from /etc/haproxy/certbundle.pem (bbb-install's install_haproxy). certbot runs
-# deploy hooks on renewals only, so the hook is installed for them and run once now.
-install_cert_bundle() {
-  step haproxy-certificate
-  local hook="$ROOT/etc/letsencrypt/renewal-hooks/deploy/haproxy"
-  mkdir -p "$(dirname "$hook")"
-  cat >"$hook" <<'HOOK'
-#!/bin/bash
-# Written by bbbscale-firstboot: rebuild haproxy's certificate bundle from the renewed lineage, reload.
-set -euo pipefail
-umask 077
-ROOT="${BBBSCALE_ROOT:-}"
-lineage="${RENEWED_LINEAGE:?certbot sets RENEWED_LINEAGE}"
-bundle="$ROOT/etc/haproxy/certbundle.pem"
-cat "$lineage/fullchain.pem" "$lineage/privkey.pem" >"$bundle.new"
-chown root:haproxy "$bundle.new"
-chmod 0640 "$bundle.new"
-mv -f "$bundle.new" "$bundle"
-if systemctl is-active --quiet haproxy.service; then systemctl reload haproxy.service; fi
-HOOK
-  chmod 0755 "$hook"
-  RENEWED_LINEAGE="$ROOT/etc/letsencrypt/live/$BBB_HOSTNAME" "$hook" ||
-    die "the deploy hook could not build haproxy's certificate bundle"
-  haproxy -c -q -f "$ROOT/etc/haproxy/haproxy.cfg"
-}
-
-# An attribute value for the TURN XML: whatever a secret holds stays that value (no sed, no markup).
-xml_value() {
-  local value=$1
-  value=${value//&/&amp;}
-  value=${value//</&lt;}
-  value=${value//>/&gt;}
-  value=${value//\"/&quot;}
-  printf '%s' "$value"
-}
-
-# BBB hands browsers the TURN servers of /etc/bigbluebutton/turn-stun-servers.xml: the external TURN server
-# of the boot parameters, else the image's own coturn (bbb-install's, behind haproxy on 443). That coturn
-# gets a secret of this VM's own either way (the image's is shared by every VM booted from it).
-configure_turn() {
-  step turn
-  local server=${TURN_SERVER:-} secret=${TURN_SECRET:-} host target="$ROOT/etc/bigbluebutton/turn-stun-servers.xml"
-  if [ -f "$ROOT/etc/turnserver.conf" ]; then # used or not, it must not relay with the image's secret
-    local own
-    own=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-    sed -i -E -e "s#^static-auth-secret=.*#static-auth-secret=${own}#" -e "s#^realm=.*#realm=${BBB_HOSTNAME}#" \
-      "$ROOT/etc/turnserver.conf"
-    LOCAL_COTURN=1
-    [ -n "$server" ] || { server="turns:${BBB_HOSTNAME}:443?transport=tcp"; secret=$own; }
-  fi
-  [ -n "$server" ] || return 0
-  host=$(echo "$server" | sed -E 's#^turns?:##; s#\?.*$##')
-  shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in a replacement would mean the match
-  local xml
-  xml=$(<"$ROOT/etc/bbbscale/turn-stun-servers.xml.in")
-  xml=${xml//@TURN_HOST@/$(xml_value "$host")}
-  xml=${xml//@TURN_SERVER@/$(xml_value "$server")}
-  xml=${xml//@TURN_SECRET@/$(xml_value "$secret")}
-  mkdir -p "$(dirname "$target")"
-  printf '%s\n' "$xml" >"$target.new"
-  chown root:bigbluebutton "$target.new"
-  chmod 0640 "$target.new"
-  mv -f "$target.new" "$target"
-}
-
-configure_bbb() {
-  step bbb
-  bbb-conf --setip "$BBB_HOSTNAME"
+# Before bbb-install: its `bbb-conf --setip` restarts BBB, which then serves with this secret.
+set_secret() {
+  step secret
   bbb-conf --setsecret "$BBB_SECRET"
 }
 
-# Non-secret data for the recording transfer hook (Scalelite's post_publish script reads it).
-write_scalelite_tag() {
-  step scalelite
-  printf 'SCALELITE_URL=%s\nSCALELITE_TAG=%s\nBBBSCALE_SERVER_NAME=%s\n' \
-    "${SCALELITE_URL:-}" "${SCALELITE_TAG:-}" "$BBBSCALE_SERVER_NAME" >"$ROOT/etc/bbbscale/scalelite.env"
-  chmod 0644 "$ROOT/etc/bbbscale/scalelite.env"
+# The packages wrote the build machine's address at install time (bbb-freeswitch-core's after-install:
+# vars.xml local_ip_v4; bbb-webrtc-sfu's: its default.yml); neither bbb-install nor bbb-conf touches them.
+# Their own after-install scripts, run again, write this VM's.
+reconfigure_packages() {
+  step packages
+  dpkg-reconfigure -fnoninteractive bbb-freeswitch-core
+  dpkg-reconfigure -fnoninteractive bbb-webrtc-sfu
+}
+
+# The TURN server of this VM: one of the list, picked by name so the fleet spreads over them.
+primary_turn() {
+  local hosts=($TURN_SERVERS) sum
+  sum=$(printf '%s' "$BBBSCALE_SERVER_NAME" | cksum | cut -d' ' -f1)
+  echo "${hosts[$((sum % ${#hosts[@]}))]}"
+}
+
+# A line of bbb-install's output with every secret masked (it runs with -x and prints its environment).
+mask() {
+  local line secret
+  while IFS= read -r line || [ -n "$line" ]; do
+    for secret in "${SECRETS[@]}"; do line=${line//"$secret"/[secret]}; done
+    printf '%s\n' "$line"
+  done
+}
+
+run_bbb_install() {
+  step bbb-install
+  local args=(-v "$BBB_VERSION" -s "$BBB_HOSTNAME" -d)
+  [ -n "${TURN_SERVERS:-}" ] && args+=(-c "$(primary_turn):${TURN_SECRET}")
+  args+=(-w)
+  mkdir -p "$ROOT/var/log/bbbscale"
+  bbb-install.sh "${args[@]}" 2>&1 | mask >>"$ROOT/var/log/bbbscale/bbb-install.log" ||
+    die "bbb-install.sh exited ${PIPESTATUS[0]} (its log: /var/log/bbbscale/bbb-install.log)"
+}
+
+# bbb-install -c writes one TURN server (turn:<host>:3478 and turns:<host>:443); the others of the list
+# go beside it, in the same form, so a browser has them too.
+add_turn_servers() {
+  step turn
+  [ -n "${TURN_SERVERS:-}" ] || return 0
+  local primary host beans="" refs="" n=2
+  primary=$(primary_turn)
+  for host in $TURN_SERVERS; do
+    [ "$host" = "$primary" ] && continue
+    beans+="    <bean id=\"turn$n\" class=\"org.bigbluebutton.web.services.turn.TurnServer\">
+        <constructor-arg index=\"0\" value=\"$TURN_SECRET\"/>
+        <constructor-arg index=\"1\" value=\"turn:$host:3478\"/>
+        <constructor-arg index=\"2\" value=\"86400\"/>
+    </bean>
+    <bean id=\"turn$((n + 1))\" class=\"org.bigbluebutton.web.services.turn.TurnServer\">
+        <constructor-arg index=\"0\" value=\"$TURN_SECRET\"/>
+        <constructor-arg index=\"1\" value=\"turns:$host:443?transport=tcp\"/>
+        <constructor-arg index=\"2\" value=\"86400\"/>
+    </bean>
+"
+    refs+="                <ref bean=\"turn$n\"/>
+                <ref bean=\"turn$((n + 1))\"/>
+"
+    n=$((n + 2))
+  done
+  [ -n "$beans" ] || return 0
+  grep -q '<ref bean="turn1"/>' "$TURN_XML" || die "bbb-install wrote no turn1 in turn-stun-servers.xml"
+  BEANS="$beans" REFS="$refs" awk '
+    /<bean id="stunTurnService"/ { printf "%s", ENVIRON["BEANS"] }
+    { print }
+    /<ref bean="turn1"\/>/ { printf "%s", ENVIRON["REFS"] }' "$TURN_XML" >"$TURN_XML.new"
+  if ! { chown root:bigbluebutton "$TURN_XML.new" && chmod 0640 "$TURN_XML.new"; }; then
+    rm -f "$TURN_XML.new" # it holds the TURN secret
+    die "chown of the TURN configuration failed"
+  fi
+  mv -f "$TURN_XML.new" "$TURN_XML"
+}
+
+# Scalelite's recording transfer (its bigbluebutton/README.md): the image holds scalelite_post_publish.rb
+# and scalelite.yml; here the shared spool is mounted and named, and a transferred recording leaves this
+# server (delete_recording), so "no recording left" is what bbbscale's drain waits for.
+configure_recordings() {
+  step recordings
+  [ -n "${RECORDING_SOURCE:-}" ] || return 0
+  local mountpoint=${RECORDING_MOUNT:-/mnt/scalelite-recordings}
+  mkdir -p "$ROOT$mountpoint"
+  grep -qs " ${mountpoint} " "$ROOT/etc/fstab" ||
+    echo "${RECORDING_SOURCE} ${mountpoint} ${RECORDING_FSTYPE:-nfs} defaults,_netdev 0 0" >>"$ROOT/etc/fstab"
+  mount "$mountpoint"
+  [ -f "$SCALELITE_YML" ] || die "the image has no Scalelite transfer configuration (scalelite.yml)"
+  sed -i -E -e "s#^spool_dir:.*#spool_dir: ${mountpoint}#" -e 's#^delete_recording:.*#delete_recording: true#' \
+    "$SCALELITE_YML"
+}
+
+# What a later boot needs to configure the server again on a new address (no secret: the TURN secret is
+# read back from BBB's TURN configuration, the BBB secret stays in bbb-web's properties).
+record_configuration() {
+  step record
+  printf 'BBBSCALE_SERVER_NAME=%q\nBBB_HOSTNAME=%q\nTURN_SERVERS=%q\nCONFIGURED_ADDRESS=%q\n' \
+    "$BBBSCALE_SERVER_NAME" "$BBB_HOSTNAME" "${TURN_SERVERS:-}" "$ADDRESS" >"$CONFIGURED.new"
+  mv -f "$CONFIGURED.new" "$CONFIGURED"
+  if [ "$MODE" = first ]; then
+    printf 'BBBSCALE_SERVER_NAME=%q\nCERT_URL=%q\n' "$BBBSCALE_SERVER_NAME" "$CERT_URL" \
+      >"$ROOT/etc/bbbscale/cert.env"
+  fi
 }
 
 # No copy of a secret outlives the first boot on disk: the parameter file, cloud-init's stored user data
 # (rewritten at every boot while cloud-init runs, hence it is switched off), and any other file of
-# cloud-init's holding a secret: its merged config (instances/*/cloud-config.txt), the sensitive instance
-# data in /run/cloud-init, a log that echoed it.
+# cloud-init's holding a secret: its merged config, the sensitive instance data in /run/cloud-init, a log.
 scrub_secrets() {
   step scrub
-  local secrets=("$BBB_SECRET") file
-  [ -n "${TURN_SECRET:-}" ] && secrets+=("$TURN_SECRET")
+  SCRUBBED=1
+  local file
   shopt -s nullglob
   for file in "$ENV_FILE" "$ROOT"/var/lib/cloud/instance/user-data.txt* \
     "$ROOT"/var/lib/cloud/instances/*/user-data.txt* "$ROOT"/var/lib/cloud/instances/*/obj.pkl; do
     [ -f "$file" ] || continue # instance/ links to instances/<id>/: the same file, already gone
-    shred -u "$file"
+    shred -u "$file" || rm -f "$file"
   done
-  # grep -r follows no symlink (instance/ is one), so each file is found once.
-  while IFS= read -r file; do
-    shred -u "$file"
-  done < <(grep -rlsF -f <(printf '%s\n' "${secrets[@]}") "$ROOT/var/lib/cloud" "$ROOT/run/cloud-init" \
-    "$ROOT"/var/log/cloud-init*.log* || true)
+  if [ "${#SECRETS[@]}" -gt 0 ]; then # grep -r follows no symlink (instance/ is one): each file once
+    while IFS= read -r file; do
+      shred -u "$file" || rm -f "$file"
+    done < <(grep -rlsF -f <(printf '%s\n' "${SECRETS[@]}") "$ROOT/var/lib/cloud" "$ROOT/run/cloud-init" \
+      "$ROOT"/var/log/cloud-init*.log* || true)
+  fi
   shopt -u nullglob
   mkdir -p "$ROOT/etc/cloud"
   touch "$ROOT/etc/cloud/cloud-init.disabled"
 }
 
 # The metadata service keeps serving the user data (secret included) for the VM's life: refuse it to every
-# process from now on. METADATA_FENCE lists its addresses; bbbscale-metadata-fence.service repeats the
-# rules at each boot from the list kept in /var/lib/bbbscale/metadata-fenced.
+# process from now on. bbbscale-metadata-fence.service repeats the rules at each boot.
 fence_metadata() {
   step metadata-fence
+  FENCED=1
   local address
   for address in ${METADATA_FENCE:-}; do
     case $address in
@@ -286,28 +375,29 @@ fence_metadata() {
   printf '%s\n' ${METADATA_FENCE:-} >"$STATE_DIR/metadata-fenced"
 }
 
-start_serving() {
-  step start
-  bbb-conf --restart
-  [ "${LOCAL_COTURN:-0}" = 1 ] && systemctl restart coturn.service
-  systemctl enable --now haproxy.service
-}
-
-mkdir -p "$STATE_DIR"
-load_parameters
-set_hostname
-mount_recordings
-wait_for_dns
-set_addresses
-get_certificate
-install_cert_bundle
-configure_turn
-configure_bbb
-write_scalelite_tag
-scrub_secrets
-fence_metadata
-start_serving
+decide_mode
+if [ "$MODE" = first ]; then
+  set_hostname
+  wait_for_dns
+  close_https
+  fetch_certificate
+  set_secret
+  reconfigure_packages
+  run_bbb_install
+  add_turn_servers
+  configure_recordings
+  record_configuration
+  scrub_secrets
+  fence_metadata
+else
+  wait_for_dns
+  close_https
+  reconfigure_packages
+  run_bbb_install
+  add_turn_servers
+  record_configuration
+fi
+open_https
 STEP=done
-rm -f "$FAILED"
 touch "$DONE"
-log "done: ${BBB_HOSTNAME} serves"
+log "done: ${BBB_HOSTNAME} serves at ${PUBLIC_IP}"
