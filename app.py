@@ -155,6 +155,13 @@ def _raw_body() -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+def _request_path(routed: str) -> str:
+    """The path the route saw, without the query (what the closure signature covers): API Gateway's
+    and `chalice local`'s event carry it as `path`; `routed` (the route filled in) when one does not."""
+    path = app.current_request.to_original_event().get("path")
+    return path if isinstance(path, str) and path else routed
+
+
 #: A chat command is a few hundred bytes; a body past this is not one (answered 413, nothing parsed).
 MAX_CHAT_BODY_BYTES = 16 * 1024
 
@@ -177,7 +184,11 @@ def closure_webhook():
     headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
     try:
         closures.verify_signature(
-            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
+            secret,
+            headers.get("x-bbbscale-timestamp"),
+            headers.get("x-bbbscale-signature"),
+            ("POST", _request_path("/hooks/closure"), body),
+            now,
         )
         receipt = closures.accept(
             wiring.store, body, now, wiring.settings.timezone, headers.get("x-bbbscale-timestamp")
@@ -204,7 +215,11 @@ def closure_cancel(reservation_id):
     headers, now = app.current_request.headers, datetime.now(UTC)
     try:
         closures.verify_signature(
-            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), _raw_body(), now
+            secret,
+            headers.get("x-bbbscale-timestamp"),
+            headers.get("x-bbbscale-signature"),
+            ("DELETE", _request_path(f"/hooks/closure/{reservation_id}"), _raw_body()),
+            now,
         )
         closures.cancel(wiring.store, reservation_id, now)
     except closures.SignatureError as error:

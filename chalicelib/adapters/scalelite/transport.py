@@ -18,6 +18,7 @@ import requests
 import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from chalicelib.adapters.scalelite.deadline import watched, watched_session
 from chalicelib.adapters.scalelite.parse import ByteBudget, size_text
 from chalicelib.ports import ResponseError, UnreachableError
 
@@ -60,7 +61,10 @@ class _TimedBody(ByteBudget):
             raise _BodyTooSlow()
         # read1: whatever has arrived (read(n) would wait for n bytes, past the deadline).
         pull = getattr(self._source, "read1", None) or self._source.read
-        return pull(size)
+        chunk = pull(size)
+        if not chunk and time.monotonic() >= self._deadline:
+            raise _BodyTooSlow()  # the deadline's watchdog shut the socket: not a real end of body
+        return chunk
 
 
 class _BodyTooSlow(TimeoutError):
@@ -87,7 +91,9 @@ class Transport:
     size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
     UnreachableError). The whole call, retries included, must finish within `total_timeout` (default:
     connect timeout + 3 x read timeout), however steadily the server trickles bytes or long it hangs:
-    one deadline per read, so a hostile server holds a tick that long at most, and the error says so."""
+    one deadline for the whole exchange (connect, status line, headers, body: `deadline.py` shuts the
+    call's sockets when it passes), so a hostile server holds a tick that long at most, and the error
+    says so."""
 
     def __init__(
         self,
@@ -105,7 +111,7 @@ class Transport:
         self.total_timeout = total_timeout or connect_timeout + 3 * read_timeout  # per attempt
         self.retries = retries
         self.max_bytes = max_bytes
-        self.session = session or requests.Session()
+        self.session = watched_session(session)
         self.backoff = backoff
 
     def call(
@@ -122,26 +128,16 @@ class Transport:
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential(multiplier=self.backoff, max=self.backoff * 8),
             retry=retry_if_exception_type(Transient),
-            before_sleep=lambda state: log.warning(
+            # info, not warning: a failed call says so once, in its error; the tries are detail.
+            before_sleep=lambda state: log.info(
                 "%s: %s: %s; trying again", self.target, what, state.outcome.exception().reason
             ),
             reraise=False,
         )
         deadline = time.monotonic() + self.total_timeout
         try:
-            for attempt in attempts:
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1 and time.monotonic() >= deadline:
-                        raise self._too_slow(what, "no time left to try again")
-                    try:
-                        return self._once(what, method, url, consume, json_body, deadline)
-                    except Transient as fault:
-                        if not idempotent and not fault.connect:
-                            raise UnreachableError(
-                                f"{self.target}: {what} failed ({fault.reason}); "
-                                "not retried, the server may have acted on it"
-                            ) from None
-                        raise
+            with watched(deadline):
+                return self._attempts(attempts, what, method, url, consume, json_body, idempotent, deadline)
         except RetryError as error:
             fault = error.last_attempt.exception()
             reason = fault.reason
@@ -150,6 +146,21 @@ class Transport:
             raise UnreachableError(
                 f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({reason})"
             ) from None
+
+    def _attempts(self, attempts, what, method, url, consume, json_body, idempotent, deadline):
+        for attempt in attempts:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1 and time.monotonic() >= deadline:
+                    raise self._too_slow(what, "no time left to try again")
+                try:
+                    return self._once(what, method, url, consume, json_body, deadline)
+                except Transient as fault:
+                    if not idempotent and not fault.connect:
+                        raise UnreachableError(
+                            f"{self.target}: {what} failed ({fault.reason}); "
+                            "not retried, the server may have acted on it"
+                        ) from None
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
 
     def _too_slow(self, what: str, why: str) -> UnreachableError:
