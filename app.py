@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib import untrusted_json
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for
 from chalicelib.adapters.chat.notify import chats_from_environment
@@ -271,9 +272,9 @@ def rocketchat_command():
     if refused is not None:
         return refused
     try:
-        document = json.loads(_raw_body())
-    except ValueError:
-        document = None
+        document = untrusted_json.loads(_raw_body())
+    except untrusted_json.UntrustedJsonError as error:  # deep nesting too: 400, one line, never 500
+        return _answer(400, {"error": f"body: {error}"})
     if not isinstance(document, dict) or not rocketchat.verify(token, document):
         return _answer(401, {"error": "invalid Rocket.Chat token"})
     message = rocketchat.parse_outgoing(document)

@@ -85,10 +85,13 @@ def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Annou
     Raise InvalidRequest naming the field."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+    from chalicelib.untrusted_json import UntrustedJsonError
+    from chalicelib.untrusted_json import loads as untrusted_loads
+
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("body: not valid JSON") from None
+        document = untrusted_loads(body)
+    except UntrustedJsonError as error:  # deep nesting included: 400, never a RecursionError's 500
+        raise InvalidRequest(f"body: {error}") from None
     if not isinstance(document, dict):
         raise InvalidRequest("body: expected a JSON object")
     from pydantic import ValidationError  # here, not at import: `import app` stays light

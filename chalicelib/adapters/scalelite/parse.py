@@ -43,6 +43,14 @@ _CHUNK = 64 * 1024
 MAX_ROOM_COUNT = 100_000
 #: The most rooms one getMeetings answer may hold: a region's peak is ~1,000-2,000 rooms; 50,000 is 25x that.
 MAX_MEETINGS = 50_000
+#: The most XML elements one answer may hold. A region's peak getMeetings with attendees (2,000 rooms,
+#: 100,000 users, ~11 elements each) is ~1.2 million; 4 million is 3x that, and is parsed in a few
+#: seconds: a flood of tiny filler elements is refused, not parsed for minutes.
+MAX_ELEMENTS = 4_000_000
+#: The most participants all rooms of one answer may add up to: 100,000 is a region's peak (REFERENCE:
+#: ~200 users a server); 2,000,000 is 20x that. The per-room bound alone admitted 2,000 rooms x 100,000.
+MAX_TOTAL_PARTICIPANTS = 2_000_000
+_TOP_TEXT = 4096  # a top-level field (message, version) is a line, not a book
 
 
 def size_text(limit: int) -> str:
@@ -113,14 +121,22 @@ def _records(
     container: str,
     what: str,
     on_record: Callable[[etree._Element], None],
+    fields: frozenset[str] = frozenset(),
+    max_elements: int | None = None,
 ) -> dict[str, str]:
-    """Stream `source`, calling `on_record` on every /response/<container>/<record> element (then
-    cleared), and return the text of /response's leaf children (returncode, messageKey, version...)."""
+    """Stream `source`, calling `on_record` on every /response/<container>/<record> element, and
+    return the text of /response's leaf children (returncode, messageKey, version...).
+
+    Memory stays bounded whatever the shape (issue 23: 100 MB of `<x/>` filler took 3.3 GB): every
+    element is dropped from the tree as soon as it ends, except a record's leaf children named in
+    `fields` (read when the record ends, then dropped with it). Depth is bounded by libxml2 (256 levels
+    without huge_tree), and the number of elements by `max_elements`, so a flood of tiny elements is
+    refused in seconds instead of parsed for minutes."""
+    limit = MAX_ELEMENTS if max_elements is None else max_elements
     reader = ByteBudget(source, max_bytes, what)
     events = etree.iterparse(
         reader,
-        events=("start", "end"),
-        tag=("response", record),
+        events=("end",),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -129,20 +145,30 @@ def _records(
         remove_pis=True,
     )
     root = None
+    top: dict[str, str] = {}
+    seen = 0
     try:
-        for event, element in events:
+        for _, element in events:
+            seen += 1
+            if seen > limit:
+                raise ResponseError(
+                    f"{what} has more than {limit:,} XML elements, over the sanity bound: refused"
+                )
             if root is None:
                 root = element.getroottree().getroot()
                 _refuse_doctype(root, what)
-            if event == "start" or element is root:
-                continue
             parent = element.getparent()
-            if parent is None or parent.tag != container or parent.getparent() is not root:
-                continue  # e.g. <metadata><meeting> from a meta_meeting create parameter
-            on_record(element)
+            if parent is None:
+                continue  # the root itself, at the very end
+            if parent is root:
+                if isinstance(element.tag, str) and len(element) == 0:
+                    _top_field(top, element, what)
+            elif element.tag == record and parent.tag == container and parent.getparent() is root:
+                on_record(element)
+            elif parent.tag == record and element.tag in fields and len(element) == 0:
+                continue  # a field of a record: read when the record ends
             element.clear(keep_tail=False)
-            while element.getprevious() is not None:
-                del parent[0]
+            parent.remove(element)
         root = events.root
     except etree.XMLSyntaxError as error:
         raise ResponseError(f"malformed XML in {what}: {_syntax_reason(error)}") from None
@@ -151,14 +177,14 @@ def _records(
     _refuse_doctype(root, what)
     if root.tag != "response":
         raise ResponseError(f"{what} is not a BBB API answer (root element <{root.tag}>)")
-    top: dict[str, str] = {}
-    for child in root:
-        if isinstance(child.tag, str) and len(child) == 0:
-            if child.tag in top and child.tag in _SINGLE:
-                # Two returncodes (FAILED then SUCCESS) contradict each other: neither can be believed.
-                raise ResponseError(f"{what} has more than one <{child.tag}>: contradictory, refused")
-            top[child.tag] = (child.text or "").strip()
     return top
+
+
+def _top_field(top: dict[str, str], element: etree._Element, what: str) -> None:
+    if element.tag in top and element.tag in _SINGLE:
+        # Two returncodes (FAILED then SUCCESS) contradict each other: neither can be believed.
+        raise ResponseError(f"{what} has more than one <{element.tag}>: contradictory, refused")
+    top[element.tag] = (element.text or "").strip()[:_TOP_TEXT]
 
 
 def _refuse_doctype(root, what: str) -> None:
@@ -223,15 +249,32 @@ def parse_meetings(
     including more than `max_meetings` rooms (refused as they come, so memory stays bounded).
     Each Meeting's `server` is set to `server` (the server polled directly, if any)."""
     found: list[Meeting] = []
+    total = 0
 
     def on_meeting(element) -> None:
+        nonlocal total
         if len(found) >= max_meetings:
             raise ResponseError(
                 f"getMeetings response has more than {max_meetings:,} meetings, over the sanity bound: refused"
             )
-        found.append(_meeting(element, server))
+        meeting = _meeting(element, server)
+        total += meeting.participants
+        if total > MAX_TOTAL_PARTICIPANTS:
+            raise ResponseError(
+                f"getMeetings response has more than {MAX_TOTAL_PARTICIPANTS:,} participants in all, "
+                "over the sanity bound: refused"
+            )
+        found.append(meeting)
 
-    top = _records(source, max_bytes, "meeting", "meetings", "getMeetings response", on_meeting)
+    top = _records(
+        source,
+        max_bytes,
+        "meeting",
+        "meetings",
+        "getMeetings response",
+        on_meeting,
+        fields=frozenset(_MEETING_FIELDS),
+    )
     _check_success(top, "getMeetings response")
     return LoadSnapshot(meetings=tuple(found))
 
@@ -244,7 +287,15 @@ def parse_recordings_pending(source, max_bytes: int) -> int:
     def on_recording(element: etree._Element) -> None:
         states.append((element.findtext("state") or "").strip())
 
-    top = _records(source, max_bytes, "recording", "recordings", "getRecordings response", on_recording)
+    top = _records(
+        source,
+        max_bytes,
+        "recording",
+        "recordings",
+        "getRecordings response",
+        on_recording,
+        fields=frozenset({"state"}),
+    )
     _check_success(top, "getRecordings response")
     return sum(1 for state in states if state in _PENDING_RECORDING_STATES)
 
