@@ -18,7 +18,7 @@ from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class LoadWeights(Strict):
@@ -460,3 +460,12 @@ class Settings(Strict):
 
 class ConfigError(BbbscaleError):
     """The configuration file is missing, unreadable or invalid; the message names the field."""
+
+
+def _apply_ceilings() -> None:
+    from chalicelib import config_bounds
+
+    config_bounds.apply(globals())
+
+
+_apply_ceilings()
