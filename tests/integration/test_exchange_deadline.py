@@ -139,3 +139,33 @@ def test_a_kept_alive_connection_is_bound_by_the_next_calls_deadline():
         api.meetings()
     assert time.monotonic() - started <= 2.75
     listener.close()
+
+
+def test_the_readme_states_the_deadline_the_code_applies():
+    """Issue 23, item 8: the README said 69 s while the code applied 63 s."""
+    import re
+    from pathlib import Path
+
+    from chalicelib.adapters.scalelite.transport import Transport
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    [said] = re.findall(r"connect_timeout \+ 3 x read_timeout \((\d+) s by default\)", readme)
+    defaults = ScaleliteSettings()
+    applied = Transport("x", defaults.connect_timeout, defaults.read_timeout).total_timeout
+    assert float(said) == applied
+
+
+def test_a_failed_call_says_so_in_one_stderr_line_without_the_retries():
+    """Issue 23, item 8: the retry warnings made a failure three lines."""
+    from tests.support.cli_runs import run_program
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outcome = run_program(
+        "load", "--scalelite", f"http://127.0.0.1:{port}/bigbluebutton/api", "--secret", "s3cret-value"
+    )
+    assert outcome.status == 1
+    assert outcome.err.strip().splitlines() == [
+        f"bbbscale load: 127.0.0.1:{port}: getMeetings failed after 3 attempt(s) (connection refused)"
+    ]
