@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 from collections.abc import Callable
 
@@ -43,10 +44,6 @@ _CHUNK = 64 * 1024
 MAX_ROOM_COUNT = 100_000
 #: The most rooms one getMeetings answer may hold: a region's peak is ~1,000-2,000 rooms; 50,000 is 25x that.
 MAX_MEETINGS = 50_000
-#: The most XML elements one answer may hold. A region's peak getMeetings with attendees (2,000 rooms,
-#: 100,000 users, ~11 elements each) is ~1.2 million; 4 million is 3x that, and is parsed in a few
-#: seconds: a flood of tiny filler elements is refused, not parsed for minutes.
-MAX_ELEMENTS = 4_000_000
 #: The most participants all rooms of one answer may add up to: 100,000 is a region's peak (REFERENCE:
 #: ~200 users a server); 2,000,000 is 20x that. The per-room bound alone admitted 2,000 rooms x 100,000.
 MAX_TOTAL_PARTICIPANTS = 2_000_000
@@ -122,21 +119,20 @@ def _records(
     what: str,
     on_record: Callable[[etree._Element], None],
     fields: frozenset[str] = frozenset(),
-    max_elements: int | None = None,
 ) -> dict[str, str]:
     """Stream `source`, calling `on_record` on every /response/<container>/<record> element, and
     return the text of /response's leaf children (returncode, messageKey, version...).
 
-    Memory stays bounded whatever the shape (issue 23: 100 MB of `<x/>` filler took 3.3 GB): every
-    element is dropped from the tree as soon as it ends, except a record's leaf children named in
-    `fields` (read when the record ends, then dropped with it). Depth is bounded by libxml2 (256 levels
-    without huge_tree), and the number of elements by `max_elements`, so a flood of tiny elements is
-    refused in seconds instead of parsed for minutes."""
-    limit = MAX_ELEMENTS if max_elements is None else max_elements
+    Memory stays bounded whatever the shape (issue 23: 100 MB of `<x/>` filler outside the meetings took
+    3.3 GB, one giant meeting as much): the body is fed to a pull parser one chunk at a time, and after
+    each chunk every element already complete is dropped from the tree (`_prune`), except a record's
+    leaf children named in `fields` until the record itself ends. The parser reports only records (in
+    C, nothing per other element), so a real answer's thousands of attendees cost no Python call each.
+    Depth is bounded by libxml2 (256 levels without huge_tree), bytes by `max_bytes`."""
     reader = ByteBudget(source, max_bytes, what)
-    events = etree.iterparse(
-        reader,
-        events=("end",),
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        tag=("response", record),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -144,32 +140,20 @@ def _records(
         remove_comments=True,
         remove_pis=True,
     )
-    root = None
-    top: dict[str, str] = {}
-    seen = 0
+    shape = _Shape(record, container, fields, what)
     try:
-        for _, element in events:
-            seen += 1
-            if seen > limit:
-                raise ResponseError(
-                    f"{what} has more than {limit:,} XML elements, over the sanity bound: refused"
-                )
-            if root is None:
-                root = element.getroottree().getroot()
-                _refuse_doctype(root, what)
-            parent = element.getparent()
-            if parent is None:
-                continue  # the root itself, at the very end
-            if parent is root:
-                if isinstance(element.tag, str) and len(element) == 0:
-                    _top_field(top, element, what)
-            elif element.tag == record and parent.tag == container and parent.getparent() is root:
-                on_record(element)
-            elif parent.tag == record and element.tag in fields and len(element) == 0:
-                continue  # a field of a record: read when the record ends
-            element.clear(keep_tail=False)
-            parent.remove(element)
-        root = events.root
+        first = True
+        while True:
+            chunk = reader.read(_CHUNK)
+            if first and chunk.strip():
+                _refuse_other_roots(chunk, what)
+                first = False
+            if not chunk:
+                break
+            parser.feed(chunk)
+            shape.take(parser.read_events(), on_record)
+        root = parser.close()
+        shape.take(parser.read_events(), on_record)
     except etree.XMLSyntaxError as error:
         raise ResponseError(f"malformed XML in {what}: {_syntax_reason(error)}") from None
     except etree.LxmlError as error:
@@ -177,14 +161,79 @@ def _records(
     _refuse_doctype(root, what)
     if root.tag != "response":
         raise ResponseError(f"{what} is not a BBB API answer (root element <{root.tag}>)")
-    return top
+    shape.keep_top(list(root))
+    return shape.top
 
 
-def _top_field(top: dict[str, str], element: etree._Element, what: str) -> None:
-    if element.tag in top and element.tag in _SINGLE:
-        # Two returncodes (FAILED then SUCCESS) contradict each other: neither can be believed.
-        raise ResponseError(f"{what} has more than one <{element.tag}>: contradictory, refused")
-    top[element.tag] = (element.text or "").strip()[:_TOP_TEXT]
+_ROOT = re.compile(rb"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.-]*)", re.DOTALL)
+
+
+def _refuse_other_roots(chunk: bytes, what: str) -> None:
+    """A root other than <response> is refused from the first chunk: the parser reports no event for
+    it, so its filler could not be pruned while it streams. A DOCTYPE is refused here as well."""
+    found = _ROOT.match(chunk)
+    if found is None:
+        if b"<!DOCTYPE" in chunk[:4096].upper():
+            raise ResponseError(f"{what} carries a DOCTYPE/entity declaration; refused (hostile XML)")
+        return  # not XML at all: the parser says how
+    if found.group(1) != b"response":
+        raise ResponseError(
+            f"{what} is not a BBB API answer (root element <{found.group(1)[:40].decode('ascii', 'replace')}>)"
+        )
+
+
+class _Shape:
+    """What `_records` keeps between chunks: the root, the top-level fields, and how to prune."""
+
+    def __init__(self, record: str, container: str, fields: frozenset[str], what: str):
+        self.record, self.container, self.fields, self.what = record, container, fields, what
+        self.root = None
+        self.top: dict[str, str] = {}
+
+    def take(self, events, on_record) -> None:
+        for event, element in events:
+            if event == "start":
+                if self.root is None:
+                    self.root = element.getroottree().getroot()
+                    _refuse_doctype(self.root, self.what)
+                continue
+            parent = element.getparent()
+            if (
+                element.tag == self.record
+                and parent is not None
+                and parent.tag == self.container
+                and parent.getparent() is self.root
+            ):
+                on_record(element)
+                element.clear(keep_tail=False)
+        if self.root is not None:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop every complete element: all children but the last of each element on the open path
+        (root -> its last child -> ...), keeping a record's wanted fields until the record ends."""
+        root = self.root
+        self.keep_top(root[:-1])
+        del root[:-1]
+        node = root[-1] if len(root) else None
+        while node is not None:
+            if node.tag == self.record and node.getparent().tag == self.container:
+                for child in node[:-1]:
+                    if child.tag not in self.fields or len(child):
+                        node.remove(child)
+            else:
+                del node[:-1]
+            node = node[-1] if len(node) else None
+
+    def keep_top(self, children) -> None:
+        for child in children:
+            if isinstance(child.tag, str) and len(child) == 0:
+                if child.tag in self.top and child.tag in _SINGLE:
+                    # Two returncodes (FAILED then SUCCESS) contradict each other: neither can be believed.
+                    raise ResponseError(
+                        f"{self.what} has more than one <{child.tag}>: contradictory, refused"
+                    )
+                self.top[child.tag] = (child.text or "").strip()[:_TOP_TEXT]
 
 
 def _refuse_doctype(root, what: str) -> None:
