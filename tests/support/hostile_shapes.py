@@ -2,7 +2,8 @@
 reads one through the real client and reports its own peak memory. Shared by
 tests/integration/test_answer_memory.py and bench/hostile_load.py.
 
-Each shape is a generator of chunks (never the whole body in memory) and a flag for gzip. The child
+The child's peak is its VmHWM (its own resident high-water mark, imports included): ru_maxrss would carry
+over the parent's (a pytest process that grew to 230 MB) through fork+exec. Each shape is a generator of chunks (never the whole body in memory) and a flag for gzip. The child
 reads with the built-in configuration's limits (`max_response_bytes` 256 MiB) unless told otherwise.
 """
 
@@ -149,7 +150,7 @@ class ShapeServer:
 
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from chalicelib.adapters.scalelite.client import ScaleliteClient
 from chalicelib.config_file import load_settings
 changes = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
@@ -161,8 +162,11 @@ try:
     outcome = f"read: {len(found.meetings if hasattr(found, 'meetings') else found)} entries"
 except Exception as error:
     outcome = f"refused: {type(error).__name__}: {error}"
+# VmHWM: this process image's own high-water mark (ru_maxrss carries the parent's over fork+exec)
+with open("/proc/self/status") as status:
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"wall_s": round(time.monotonic() - began, 2), "outcome": outcome[:200],
-    "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+    "peak_mib": round(hwm / 1024, 1)}))
 """
 
 

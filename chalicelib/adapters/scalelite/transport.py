@@ -19,7 +19,7 @@ import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from chalicelib.adapters.scalelite.deadline import watched, watched_session
-from chalicelib.adapters.scalelite.parse import ByteBudget, size_text
+from chalicelib.adapters.scalelite.xml_stream import ByteBudget, size_text
 from chalicelib.ports import ResponseError, UnreachableError
 
 log = logging.getLogger(__name__)
