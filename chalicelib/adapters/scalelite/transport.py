@@ -86,6 +86,14 @@ def _network_fault(error: BaseException) -> Transient:
     return Transient(f"network fault ({type(error).__name__})")
 
 
+def _late(error: BaseException) -> str:
+    """Why a call that ran out of time stopped: its connect, or (the deadline's watchdog having shut the
+    socket mid-answer) an answer still coming."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "connect timeout"
+    return "the answer was still coming"
+
+
 class Transport:
     """Calls for one target. `consume(response, body)` reads the answer: `body` is the streamed,
     size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
@@ -178,7 +186,7 @@ class Transport:
             )
         except requests.RequestException as error:
             if time.monotonic() >= deadline:
-                raise self._too_slow(what, _network_fault(error).reason) from None
+                raise self._too_slow(what, _late(error)) from None
             raise _network_fault(error) from None
         try:
             if response.status_code >= 500:
@@ -196,7 +204,7 @@ class Transport:
             raise self._too_slow(what, "the answer was still coming") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if time.monotonic() >= deadline:
-                raise self._too_slow(what, _network_fault(error).reason) from None
+                raise self._too_slow(what, _late(error)) from None
             raise _network_fault(error) from None
         finally:
             response.close()
