@@ -87,7 +87,13 @@ def _count(text: str | None, field: str, meeting_id: str, bound: int | None = MA
 
 def _meeting(element: etree._Element, server: str | None) -> Meeting:
     # iterchildren filters by tag in C: only the ~8 children we read become Python objects.
-    fields = {child.tag: child.text for child in element.iterchildren(*_MEETING_FIELDS)}
+    fields: dict[str, str | None] = {}
+    for child in element.iterchildren(*_MEETING_FIELDS):
+        if child.tag in fields:  # two participantCounts contradict each other: neither can be believed
+            raise ResponseError(
+                f"getMeetings response: a <meeting> has more than one <{child.tag}>: contradictory, refused"
+            )
+        fields[child.tag] = child.text
     meeting_id = (fields.get("meetingID") or fields.get("internalMeetingID") or "").strip()
     if not meeting_id:
         raise ResponseError("getMeetings: a <meeting> has no meetingID")

@@ -188,9 +188,17 @@ class _Shape:
         node = root[-1] if len(root) else None
         while node is not None:
             if node.tag == self.record and node.getparent().tag == self.container:
+                kept: set[str] = set()
                 for child in node[:-1]:
                     if child.tag not in self.fields or len(child):
                         node.remove(child)
+                    elif child.tag in kept:  # 1M <participantCount>s would all be kept: refused
+                        raise ResponseError(
+                            f"{self.what}: a <{self.record}> has more than one <{child.tag}>: "
+                            "contradictory, refused"
+                        )
+                    else:
+                        kept.add(child.tag)
             else:
                 del node[:-1]
             node = node[-1] if len(node) else None
