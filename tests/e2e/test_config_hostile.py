@@ -117,3 +117,18 @@ def test_every_numeric_setting_has_a_ceiling_and_refuses_infinity():
     assert set(CEILINGS) <= {m.__name__ for m, _, _ in _numeric_fields()}
     for model, _, _ in _numeric_fields():
         assert model.model_config.get("allow_inf_nan") is False and model.model_config.get("strict") is True
+
+
+def test_weekday_tables_still_load_from_toml(tmp_path):
+    """TOML table keys are strings: strict numbers must not refuse a timetable's weekday "0"."""
+    from chalicelib.config_file import load_settings
+
+    path = config_file(tmp_path)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[forecast]\nhalf_days = {2 = "12:00"}\n[forecast.timetable]\nstarts = {0 = ["08:00"], 1 = ["08:00"]}\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(path)
+    assert settings.forecast.timetable.starts == {0: ["08:00"], 1: ["08:00"]}
+    assert settings.forecast.half_days == {2: "12:00"}
