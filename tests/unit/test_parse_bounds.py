@@ -126,3 +126,17 @@ def test_a_meeting_field_given_twice_is_refused(copies):
     with pytest.raises(ResponseError) as caught:
         parse_meetings(body, 64 << 20)
     assert "more than one <participantCount>: contradictory, refused" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "prefix", [b"\xef\xbb\xbf", "<?xml version='1.0' encoding='UTF-16'?>".encode("utf-16")]
+)
+def test_filler_under_a_root_that_is_not_seen_at_once_is_cut_after_one_mib(prefix):
+    """Memory: without the <response> start nothing can be pruned, so the parse stops after 1 MiB."""
+    body = prefix + b"<x>" + b"<y/>" * (1 << 20) + b"</x>"
+    with pytest.raises(ResponseError):
+        parse_meetings(body, 64 << 20)
+
+
+def test_a_bom_before_a_real_answer_is_read():
+    assert len(parse_meetings(b"\xef\xbb\xbf" + answer(room()), LIMIT).meetings) == 1

@@ -25,6 +25,7 @@ from chalicelib.ports import ResponseError
 _CHUNK = 64 * 1024
 _SINGLE = frozenset({"returncode", "messageKey"})
 _TOP_TEXT = 4096  # a top-level field (message, version) is a line, not a book
+_ROOT_WITHIN = 1 << 20  # a real answer's <response> starts in its first bytes
 
 
 def size_text(limit: int) -> str:
@@ -122,6 +123,9 @@ def records(
                 break
             parser.feed(chunk)
             shape.take(parser.read_events(), on_record)
+            if shape.root is None and reader.consumed > _ROOT_WITHIN:
+                # no <response> start yet (a BOM, UTF-16, a long preamble...): nothing could be pruned
+                raise ResponseError(f"{what} has no <response> root in its first {size_text(_ROOT_WITHIN)}")
         root = parser.close()
         shape.take(parser.read_events(), on_record)
     except etree.XMLSyntaxError as error:
@@ -135,7 +139,9 @@ def records(
     return shape.top
 
 
-_ROOT = re.compile(rb"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.-]*)", re.DOTALL)
+_ROOT = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.-]*)", re.DOTALL
+)
 
 
 def _refuse_other_roots(chunk: bytes, what: str) -> None:
