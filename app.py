@@ -242,6 +242,10 @@ def slack_command():
     if refused is not None:
         return refused
     body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
+    try:
+        body.decode("utf-8")  # slack_sdk decodes it while verifying: a stray byte was a 500 and a traceback
+    except UnicodeDecodeError:
+        return _answer(400, {"error": "body: not UTF-8 text"})
     if not slack.verify(secret, body, headers, now):
         return _answer(401, {"error": "invalid Slack signature"})
     if first_delivery(wiring.idempotency, "slack", headers) is False:

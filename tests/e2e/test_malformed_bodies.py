@@ -60,3 +60,17 @@ def test_a_numeric_time_is_refused_not_read_as_unix_seconds(client, runtime, fie
     error = _one_line_400(client.http.post("/hooks/closure", headers=signed(body), body=body))
     assert error.startswith(f"{field}: ") and "ISO-8601" in error
     assert reserved(runtime.store) == {}
+
+
+def test_a_slack_body_that_is_not_utf8_is_400_not_500(client, runtime, monkeypatch, caplog):
+    """Found while checking the routes for issue 23: slack_sdk decodes the body while verifying it, so a
+    stray byte — signed or not — was a 500 with a logged traceback."""
+    monkeypatch.setenv("BBBSCALE_SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": "1700000000",
+        "X-Slack-Signature": "v0=00",
+    }
+    response = client.http.post("/chat/slack", headers=headers, body=b"\xff\xfe=\xff")
+    assert _one_line_400(response) == "body: not UTF-8 text"
+    assert "Traceback" not in caplog.text
