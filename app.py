@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib import untrusted_json
 from chalicelib.adapters.chat import rocketchat, slack
 from chalicelib.adapters.chat.dispatch import Job, dispatcher_for
 from chalicelib.adapters.chat.notify import chats_from_environment
@@ -155,6 +156,13 @@ def _raw_body() -> bytes:
     return body.encode() if isinstance(body, str) else body
 
 
+def _request_path(routed: str) -> str:
+    """The path the route saw, without the query (what the closure signature covers): API Gateway's
+    and `chalice local`'s event carry it as `path`; `routed` (the route filled in) when one does not."""
+    path = app.current_request.to_original_event().get("path")
+    return path if isinstance(path, str) and path else routed
+
+
 #: A chat command is a few hundred bytes; a body past this is not one (answered 413, nothing parsed).
 MAX_CHAT_BODY_BYTES = 16 * 1024
 
@@ -177,7 +185,11 @@ def closure_webhook():
     headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
     try:
         closures.verify_signature(
-            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), body, now
+            secret,
+            headers.get("x-bbbscale-timestamp"),
+            headers.get("x-bbbscale-signature"),
+            ("POST", _request_path("/hooks/closure"), body),
+            now,
         )
         receipt = closures.accept(
             wiring.store, body, now, wiring.settings.timezone, headers.get("x-bbbscale-timestamp")
@@ -204,7 +216,11 @@ def closure_cancel(reservation_id):
     headers, now = app.current_request.headers, datetime.now(UTC)
     try:
         closures.verify_signature(
-            secret, headers.get("x-bbbscale-timestamp"), headers.get("x-bbbscale-signature"), _raw_body(), now
+            secret,
+            headers.get("x-bbbscale-timestamp"),
+            headers.get("x-bbbscale-signature"),
+            ("DELETE", _request_path(f"/hooks/closure/{reservation_id}"), _raw_body()),
+            now,
         )
         closures.cancel(wiring.store, reservation_id, now)
     except closures.SignatureError as error:
@@ -226,6 +242,10 @@ def slack_command():
     if refused is not None:
         return refused
     body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
+    try:
+        body.decode("utf-8")  # slack_sdk decodes it while verifying: a stray byte was a 500 and a traceback
+    except UnicodeDecodeError:
+        return _answer(400, {"error": "body: not UTF-8 text"})
     if not slack.verify(secret, body, headers, now):
         return _answer(401, {"error": "invalid Slack signature"})
     if first_delivery(wiring.idempotency, "slack", headers) is False:
@@ -256,9 +276,9 @@ def rocketchat_command():
     if refused is not None:
         return refused
     try:
-        document = json.loads(_raw_body())
-    except ValueError:
-        document = None
+        document = untrusted_json.loads(_raw_body())
+    except untrusted_json.UntrustedJsonError as error:  # deep nesting too: 400, one line, never 500
+        return _answer(400, {"error": f"body: {error}"})
     if not isinstance(document, dict) or not rocketchat.verify(token, document):
         return _answer(401, {"error": "invalid Rocket.Chat token"})
     message = rocketchat.parse_outgoing(document)

@@ -8,6 +8,16 @@ child, which reports its wall time, its outcome and its peak resident set (ru_ma
 - baseline: the parse.py of commit 199abc9 (before issue 14: every meeting kept in a list, no room
   bound), loaded from git into the child, reading the same file with the same byte limit (256 MiB).
 Target: refused or read within 10 s and <= 100 MB peak.
+
+    .venv/bin/python bench/hostile_load.py --shapes [--cap-mib 1024] [--no-baseline]
+
+Issue 23: every hostile shape of tests/support/hostile_shapes.py (XML filler beside the meetings, one
+giant meeting, gzip of filler, an endless chunked body, getServers of empty objects, deeply nested
+getServers, a trickled status line, trickled headers), served on loopback and read in a fresh child
+through the real client with the built-in limits (trickles: connect 0.5 s + 3 x read 1 s = 3.5 s
+deadline, a byte every 0.5 s for up to 60 s). Baseline: the chalicelib of commit a4b7436 (before issue
+23), exported with `git archive`, its address space capped at `--cap-mib` so a shape that would take
+gigabytes ends in MemoryError instead of taking the machine.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_COMMIT = "199abc9"
+SHAPES_BASELINE = "a4b7436"  # main before issue 23
 
 WRITE = """
 import sys
@@ -73,11 +84,37 @@ def child(code: str, *args: str, stdin: str | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def shapes(cap_mib: int, baseline: bool, only: str = "") -> None:
+    """Issue 23's shapes, ours then the baseline's, one JSON line each."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support.hostile_shapes import SHAPES, TRICKLES, read_in_child
+
+    fast = {"connect_timeout": 0.5, "read_timeout": 1.0}
+    with tempfile.TemporaryDirectory(prefix="bbbscale-baseline-") as old:
+        if baseline:
+            archive = subprocess.run(
+                ["git", "archive", SHAPES_BASELINE, "chalicelib"], capture_output=True, cwd=ROOT, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        for shape in [s for s in [*SHAPES, *TRICKLES] if only in s]:
+            changes = fast if shape in TRICKLES else None
+            print(json.dumps({"shape": shape, "ours": read_in_child(shape, changes=changes)}), flush=True)
+            if baseline:
+                theirs = read_in_child(shape, memory_cap_mib=cap_mib, cwd=Path(old), changes=changes)
+                print(json.dumps({"shape": shape, "baseline": theirs}), flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=250)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--shapes", action="store_true", help="issue 23's hostile shapes over loopback HTTP")
+    parser.add_argument("--cap-mib", type=int, default=1024, help="the baseline child's address-space cap")
+    parser.add_argument("--only", default="", help="with --shapes: only the shapes whose name holds this")
     args = parser.parse_args()
+    if args.shapes:
+        shapes(args.cap_mib, not args.no_baseline, args.only)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bbbscale-hostile-") as tmp:
         path = str(Path(tmp) / "tiny-rooms.xml")
         rooms = subprocess.run(

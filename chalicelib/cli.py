@@ -139,8 +139,17 @@ def cmd_load(args, settings) -> int:
         secret = args.secret or os.environ.get(settings.scalelite.secret_env)
         if not secret:
             raise UsageError(f"--secret is required (or set {settings.scalelite.secret_env})")
+        from pydantic import ValidationError
+
         try:
-            client = ScaleliteClient(settings.scalelite.model_copy(update={"url": args.scalelite}), secret)
+            # validated like the file's scalelite.url (model_copy would not): port 99999 is bad usage
+            scalelite = type(settings.scalelite).model_validate(
+                {**settings.scalelite.model_dump(), "url": args.scalelite}
+            )
+            client = ScaleliteClient(scalelite, secret)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+            raise UsageError(f"--scalelite: {reason}") from None
         except ValueError as error:  # e.g. ftp://..., an unclosed [IPv6 bracket: bad usage, not a crash
             raise UsageError(f"--scalelite: {error}") from None
         snapshot = client.meetings()

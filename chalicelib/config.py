@@ -18,7 +18,17 @@ from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def weekday_keys(value):
+    """TOML table keys are strings: a weekday table's "0".."6" are read as the numbers they are (the
+    models are strict, so nothing else turns text into a number)."""
+    if isinstance(value, dict):
+        return {
+            int(k) if isinstance(k, str) and k.isascii() and k.isdigit() else k: v for k, v in value.items()
+        }
+    return value
 
 
 class LoadWeights(Strict):
@@ -227,6 +237,11 @@ class TimetableSettings(Strict):
     )
     margin_minutes: float = Field(10.0, ge=0)
 
+    @field_validator("starts", mode="before")
+    @classmethod
+    def _weekdays(cls, value):
+        return weekday_keys(value)
+
     @field_validator("starts")
     @classmethod
     def _starts(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
@@ -273,6 +288,11 @@ class ForecastSettings(Strict):
     cold_start_slots: dict[str, int] = Field(
         default_factory=dict, description="per class start 'HH:MM': users that slot expects at cold start"
     )
+
+    @field_validator("half_days", mode="before")
+    @classmethod
+    def _half_day_keys(cls, value):
+        return weekday_keys(value)
 
     @field_validator("half_days")
     @classmethod
@@ -460,3 +480,12 @@ class Settings(Strict):
 
 class ConfigError(BbbscaleError):
     """The configuration file is missing, unreadable or invalid; the message names the field."""
+
+
+def _apply_ceilings() -> None:
+    from chalicelib import config_bounds
+
+    config_bounds.apply(globals())
+
+
+_apply_ceilings()

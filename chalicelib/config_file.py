@@ -26,7 +26,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise ConfigError(f"cannot read configuration {path}: {error.strerror}") from None
+        raise ConfigError(f"cannot read configuration {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:  # exit 2 like any unreadable file, not a traceback's exit 1
+        raise ConfigError(
+            f"cannot read configuration {path}: not UTF-8 text (byte {error.start}: {error.reason})"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"invalid TOML in {path}: {error}") from None
     return parse_settings(document, source=str(path))

@@ -34,6 +34,21 @@ def from_environment() -> Wiring:
     return Wiring(settings)
 
 
+def provider_secrets(settings: Settings) -> dict[str, list[str]]:
+    """Each real provider's secret names (its options' `secrets_needed`), by provider name."""
+    from chalicelib.registry import PROVIDERS, resolve
+
+    found: dict[str, list[str]] = {}
+    for name, provider in settings.providers.items():
+        if provider.kind in PROVIDERS:
+            options = resolve(PROVIDERS, provider.kind, "provider kind").Options.model_validate(
+                provider.options
+            )
+            needs = getattr(options, "secrets_needed", None)
+            found[name] = needs() if needs else []
+    return found
+
+
 def simulated(settings: Settings) -> bool:
     """True when the configuration names the simulated cloud: its fleet is the simulator's."""
     return any(p.kind == "simulated" for p in settings.providers.values())
@@ -49,7 +64,8 @@ def for_command(settings, speed: float = 1.0, start: datetime | None = None) -> 
     if not simulated(settings):
         from chalicelib.service.keys import check_secrets
 
-        check_secrets(settings, env_secret)  # every missing secret named at once, before any call
+        # every missing secret named at once, before any call: the providers' credentials too
+        check_secrets(settings, env_secret, provider_secrets(settings))
         # Long provider batches say how far they got, on stderr (stdout is the tick's output).
         yield Wiring(settings, progress=lambda message: print(message, file=sys.stderr, flush=True)), None
         return

@@ -86,16 +86,20 @@ def run_forever(
                 world.advance(now)
             return now
 
+        def tick(now: datetime) -> TickReport | None:
+            return survive(lambda: wiring.tick(dry_run=dry_run, now=now), endpoint, settings.cluster)
+
         done = 0
         while True:
             slot = time.time() - (time.time() % interval)
             now = now_and_world()
-            result = wiring.tick(dry_run=dry_run, now=now)
-            report(result)
+            result = tick(now)
+            if result is not None:
+                report(result)
             done += 1
             if max_ticks and done >= max_ticks:
                 return 0
-            while result.lease_held and time.time() + retry < slot + interval:
+            while result is not None and result.lease_held and time.time() + retry < slot + interval:
                 time.sleep(retry)
                 slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
                 if _ticked_since(wiring.store.settings.get(RECENT_DESIRED, None), slot_began):
@@ -103,10 +107,27 @@ def run_forever(
                 now = clock() if live else datetime.now(UTC)
                 if not live:
                     clock.set(now)
-                result = wiring.tick(dry_run=dry_run, now=now)
-                if not result.lease_held:
+                result = tick(now)
+                if result is not None and not result.lease_held:
                     report(result)
             time.sleep(max(0.05, interval - (time.time() % interval)))
+
+
+def survive(tick, endpoint, cluster: str) -> TickReport | None:
+    """One tick that cannot end the loop (issue 23: a RecursionError from one hostile answer ended
+    `bbbscale run`, and again at each restart): any exception is said in one stderr line with its
+    kind, counted (`bbbscale_tick_exceptions_total{kind}`), and the loop ticks again as usual."""
+    try:
+        return tick()
+    except Exception as error:  # noqa: BLE001 - whatever it is, the next tick must still come
+        from chalicelib.observability import redact
+
+        kind = type(error).__name__
+        said = redact(" ".join(str(error).split()))[:300]
+        print(f"tick failed ({kind}): {said}; next tick as usual", file=sys.stderr, flush=True)
+        if endpoint is not None:
+            endpoint.collector.crashed(kind, cluster)
+        return None
 
 
 def _show(result: TickReport, as_json: bool) -> None:

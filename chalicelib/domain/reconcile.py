@@ -18,9 +18,13 @@ GONE = FINAL | {ServerState.FAILED}
 #: States in which a registration found in Scalelite is adopted by the record (running, or gone: cleaned up).
 ADOPTABLE = RUNNING | GONE
 
-#: A create not confirmed by the provider's list within this many minutes is marked failed (and revived
-#: if its VM appears later).
-UNCONFIRMED_MINUTES = 3.0
+#: An intent (REQUESTED record) older than this whose VM the provider does not list is marked failed at
+#: once (and revived if its VM appears later). The tick that wrote it has ended: this tick holds the lease,
+#: which the writer released or lost by dying (a live holder's heartbeat keeps it). The grace covers only a
+#: writer whose heartbeat could not reach the store while one provider call (30 s timeout by default) was
+#: still in flight. Before issue 23 this waited 3 minutes, and the record counted as coming capacity all
+#: that time: a kill between the intent and the call delayed scale-up by ~3 minutes.
+UNCONFIRMED_GRACE_SECONDS = 30.0
 
 
 def api_url(address: str | None) -> str | None:
@@ -137,10 +141,15 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
                 url=api_url(vm.address),
                 billed_since=vm.launched_at or now,
             )
-        waited = (now - r.since).total_seconds() / 60
-        if vm is None and waited > UNCONFIRMED_MINUTES:
+        waited = (now - r.since).total_seconds()
+        if vm is None and waited >= UNCONFIRMED_GRACE_SECONDS:
+            # The provider was asked this tick (its list, by our cluster tag, looked up by the intent's
+            # name, which is also EC2's ClientToken): no VM, so the create never reached it.
             return r.moved(
-                ServerState.FAILED, now, f"create not confirmed by the provider after {waited:.0f} min"
+                ServerState.FAILED,
+                now,
+                f"create not confirmed: the provider lists no VM named {r.name} {waited:.0f} s after the "
+                "intent (the call was never sent or its answer was lost before it acted)",
             )
         return None
     if r.state == ServerState.STOPPING:

@@ -25,6 +25,14 @@ class Announcement(BaseModel):
     zone: Literal["A", "B", "C"] | None = None  # the French school-holiday zones
     note: str | None = Field(None, max_length=500)
 
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value):
+        # pydantic reads a number as unix seconds; the contract says ISO-8601: 1700000000 is refused
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO-8601 date-time string, e.g. 2027-03-15T08:00:00+01:00")
+        return value
+
     @field_validator("expected_users", mode="before")
     @classmethod
     def _whole_number(cls, value):

@@ -42,17 +42,24 @@ class NotFound(BbbscaleError):
     """No reservation has that id (HTTP 404)."""
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The `X-Bbbscale-Signature` value for a body sent at `timestamp` (unix seconds, as sent)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + digest
+def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """The `X-Bbbscale-Signature` value for `METHOD path` with `body` sent at `timestamp` (unix seconds,
+    as sent): HMAC-SHA256 over `timestamp.METHOD.path.body`. Method and path are signed so that a
+    captured request cannot be replayed to another route, method or id within its 300 s (issue 23)."""
+    message = b".".join((timestamp.encode(), method.upper().encode(), path.encode(), body))
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def verify_signature(
-    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    request: tuple[str, str, bytes],
+    now: datetime,
 ) -> None:
-    """Return if `signature` is ours over `timestamp + "." + body` and the timestamp is within
-    MAX_SKEW_SECONDS of `now`; raise SignatureError otherwise. The message never echoes the secret."""
+    """Return if `signature` is ours over `timestamp.METHOD.path.body` (`request` = (method, path,
+    raw body)) and the timestamp is within MAX_SKEW_SECONDS of `now`; raise SignatureError otherwise.
+    The message never echoes the secret."""
     if not timestamp or not signature:
         raise SignatureError("missing X-Bbbscale-Timestamp or X-Bbbscale-Signature")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
@@ -60,7 +67,9 @@ def verify_signature(
     if abs(now.timestamp() - int(timestamp)) > MAX_SKEW_SECONDS:
         raise SignatureError("stale X-Bbbscale-Timestamp (more than 300 s from now)")
     # compare_digest over the whole header value: constant time, and a missing prefix simply mismatches
-    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
+    method, path, body = request
+    expected = sign(secret, timestamp, method, path, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
         raise SignatureError("signature mismatch")
 
 
@@ -76,10 +85,13 @@ def parse_announcement(body: bytes, now: datetime, timezone: str) -> tuple[Annou
     Raise InvalidRequest naming the field."""
     if len(body) > MAX_BODY_BYTES:
         raise InvalidRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
+    from chalicelib.untrusted_json import UntrustedJsonError
+    from chalicelib.untrusted_json import loads as untrusted_loads
+
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("body: not valid JSON") from None
+        document = untrusted_loads(body)
+    except UntrustedJsonError as error:  # deep nesting included: 400, never a RecursionError's 500
+        raise InvalidRequest(f"body: {error}") from None
     if not isinstance(document, dict):
         raise InvalidRequest("body: expected a JSON object")
     from pydantic import ValidationError  # here, not at import: `import app` stays light

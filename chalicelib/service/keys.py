@@ -47,14 +47,19 @@ class ServerKeys:
         return hmac.new(master.encode(), name.encode(), hashlib.sha256).hexdigest()
 
 
-def check_secrets(settings: Settings, secret: SecretLookup) -> None:
+def check_secrets(
+    settings: Settings, secret: SecretLookup, providers: dict[str, list[str]] | None = None
+) -> None:
     """Refuse to start a tick on real providers while secrets it needs are missing, naming them all at
-    once (ConfigError, exit 2): the Scalelite secret, and the server secret key when real VMs are made.
-    The simulated fleet needs neither."""
+    once (ConfigError, exit 2): the Scalelite secret, the server secret key when real VMs are made, and
+    each provider's own credentials (`providers`: name -> the secret names its options need, e.g.
+    OS_PASSWORD). The simulated fleet needs none."""
     if all(p.kind == "simulated" for p in settings.providers.values()):
         return
     needed = [settings.scalelite.secret_env] + ([] if simulated_only(settings) else [SERVER_KEY])
-    missing = [name for name in needed if not secret(name)]
+    for name, names in sorted((providers or {}).items()):
+        needed += [f"{secret_name} (providers.{name})" for secret_name in names]
+    missing = [name for name in needed if not secret(name.split(" (", 1)[0])]
     if missing:
         from chalicelib.config import ConfigError
 

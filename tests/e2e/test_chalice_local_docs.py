@@ -99,7 +99,7 @@ def run_block(block, url: str, env: dict) -> list[str]:
 
 def test_the_pages_curls_answer_as_documented_and_change_the_store(chalice_local):
     url, env, state = chalice_local
-    _, (closure, chat) = page_blocks()
+    _, (closure, cancel, chat) = page_blocks()
 
     first = run_block(closure, url, env)
     assert first[-1] == "202" and '"closure-2027-03-15-zone-b"' in first[0]
@@ -110,6 +110,9 @@ def test_the_pages_curls_answer_as_documented_and_change_the_store(chalice_local
 
     store = SqliteStateStore(str(state), cluster="demo")
     assert [r.id for r in store.reservations.reservations()] == ["closure-2027-03-15-zone-b"]
+    cancelled = run_block(cancel, url, env)  # the documented signed DELETE (issue 23: method and path signed)
+    assert cancelled[-1] == "200" and '"cancelled": true' in cancelled[0].replace('":true', '": true')
+    assert store.reservations.reservations() == []
     commands = [entry.summary for entry in store.history.recent(20, kind="command")]
     assert any(s.startswith("alice: status") for s in commands), commands
     assert any(s.startswith("bob: help") for s in commands), commands

@@ -142,15 +142,18 @@ def test_a_signed_delete_cancels_once(client, runtime):
     post(client, body, signed(body))
     path = f"/hooks/closure/{ANNOUNCEMENT['id']}"
     assert client.http.delete(path, headers={}).status_code == 401
-    assert client.http.delete(path, headers=signed(b"", secret="wrong")).status_code == 401
+    assert (
+        client.http.delete(path, headers=signed(b"", secret="wrong", method="DELETE", path=path)).status_code
+        == 401
+    )
     assert ANNOUNCEMENT["id"] in reserved(runtime.store)
-    response = client.http.delete(path, headers=signed(b""))
+    response = client.http.delete(path, headers=signed(b"", method="DELETE", path=path))
     assert response.status_code == 200 and json.loads(response.body) == {
         "id": ANNOUNCEMENT["id"],
         "cancelled": True,
     }
     assert reserved(runtime.store) == {}
-    assert client.http.delete(path, headers=signed(b"")).status_code == 404
+    assert client.http.delete(path, headers=signed(b"", method="DELETE", path=path)).status_code == 404
 
 
 def test_an_accepted_reservation_is_announced_on_the_chat_channels(client, runtime, monkeypatch):
@@ -174,7 +177,7 @@ def test_a_captured_announcement_replayed_after_a_cancel_is_refused(client, runt
     captured = signed(body)
     assert post(client, body, captured).status_code == 202
     path = f"/hooks/closure/{ANNOUNCEMENT['id']}"
-    assert client.http.delete(path, headers=signed(b"")).status_code == 200
+    assert client.http.delete(path, headers=signed(b"", method="DELETE", path=path)).status_code == 200
     replay = post(client, body, captured)  # the same signed request, still within its 300 s
     assert replay.status_code == 409 and "replay refused" in json.loads(replay.body)["error"]
     assert reserved(runtime.store) == {}, "the cancelled reservation did not come back"
@@ -195,3 +198,26 @@ def test_loose_closure_fields_are_refused(client, runtime, change, words):
     response = post(client, body, signed(body))
     assert response.status_code == 400 and words in json.loads(response.body)["error"]
     assert reserved(runtime.store) == {}
+
+
+def test_a_signed_request_replayed_to_another_method_path_or_id_is_refused(client, runtime):
+    """Issue 23: a captured signed POST replayed as a cancel of another id, or a captured cancel replayed
+    against another id, is refused (401) and changes nothing."""
+    first = encode(ANNOUNCEMENT)
+    other = encode({**ANNOUNCEMENT, "id": "closure-other"})
+    captured_post = signed(first)
+    assert post(client, first, captured_post).status_code == 202
+    assert post(client, other, signed(other)).status_code == 202
+    before = reserved(runtime.store)
+    mine = f"/hooks/closure/{ANNOUNCEMENT['id']}"
+    captured_cancel = signed(b"", method="DELETE", path=mine)
+    for path, headers in [
+        ("/hooks/closure/closure-other", captured_post),
+        (mine, captured_post),
+        ("/hooks/closure/closure-other", captured_cancel),
+    ]:
+        response = client.http.delete(path, headers=headers)
+        assert response.status_code == 401, (path, response.body)
+        assert "\n" not in json.loads(response.body)["error"]
+    assert post(client, b"", captured_cancel).status_code == 401  # a cancel's headers on the POST route
+    assert reserved(runtime.store) == before

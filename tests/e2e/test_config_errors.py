@@ -87,3 +87,19 @@ def test_the_simulated_fleet_keeps_a_demo_key_named_as_such():
     check_secrets(settings, lambda name: None)  # nothing needed
     server = Server("bbbscale-demo-gandi-1", "gandi", ServerState.BOOTING, T0, 300.0)
     assert Wiring(settings, secret=lambda name: None).keys.of(server.name)
+
+
+def test_a_providers_credential_is_named_at_start_with_the_others(tmp_path):
+    """Issue 23: a missing OS_PASSWORD was found only when the tick called the provider."""
+    config = tmp_path / "real.toml"
+    config.write_text(REAL_FLEET)
+    run_program("tick", "--config", str(config)).assert_failed(
+        2,
+        "missing secrets: BBBSCALE_SCALELITE_SECRET, BBBSCALE_SERVER_SECRET_KEY, OS_PASSWORD (providers.gandi)",
+    )
+    run_program(
+        "tick",
+        "--config",
+        str(config),
+        env={"BBBSCALE_SCALELITE_SECRET": "s" * 20, "BBBSCALE_SERVER_SECRET_KEY": "k" * 32},
+    ).assert_failed(2, "missing secrets: OS_PASSWORD (providers.gandi)")

@@ -42,6 +42,10 @@ QUICK = {
     "bench/provider_bulk.py": ("--count 20 --sample 2 --latency 0.05", "20 creations, not 300 at 1 s each"),
     "bench/parse_getmeetings.py": ("--rooms 100 --users 2000 --runs 1", "a 0.6 MB answer, not 31.6 MB x 7"),
     "bench/observe_servers.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, not 500"),
+    "bench/hostile_load.py --shapes": (
+        "--only json --no-baseline",
+        "the two JSON shapes, ours only: ~2 s, not the XML ones, the baseline and its 60 s trickles",
+    ),
 }
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
@@ -51,6 +55,7 @@ EXPECT = {
     ),
     "./dev demo": lambda out: "last decision" in out,
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
+    "bench/hostile_load.py --shapes": lambda out: '"shape": "json deep nesting", "ours"' in out,
     "bench/replay_week.py": lambda out: (
         "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)
     ),

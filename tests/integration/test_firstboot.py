@@ -254,6 +254,8 @@ def test_missing_parameters_fail_before_any_change(tmp_path, route):
         "step parameters failed: BBB_SECRET is empty in boot.env\n"
     )
     assert not run.called("hostnamectl") and not image.path("etc/bbbscale/boot.env").exists()
+    assert not image.path("run/cloud-init/instance-data-sensitive.json").exists()  # scrubbed all the same
+    assert run.called("iptables -w -I OUTPUT -d 169.254.169.254 -j REJECT")  # and fenced
 
 
 def test_nothing_to_do_without_parameters(image):
@@ -279,6 +281,11 @@ def test_a_name_that_never_points_here_fails_the_dns_step_within_its_bound(image
     )
     assert not run.called("bbb-install.sh")
     assert run.calls.count(f"dig +short A {FQDN} @ns1.example.net.") >= 2
+    # a step before the gate fails: scrubbed and fenced all the same (issue 23 item 7)
+    assert not image.path("etc/bbbscale/boot.env").exists()
+    assert not image.path("run/cloud-init/instance-data-sensitive.json").exists()
+    assert image.files_holding(SECRET) == [] and image.files_holding(TURN_SECRET) == []
+    assert run.called("iptables -w -I OUTPUT -d 169.254.169.254 -j REJECT")
 
 
 def test_the_metadata_fence_takes_the_providers_addresses(tmp_path, route):

@@ -18,10 +18,18 @@ ANNOUNCEMENT = {
 }
 
 
-def signed(body: bytes, secret: str = SECRET, at: float | None = None) -> dict:
-    """Headers signed independently of chalicelib: HMAC-SHA256(secret, timestamp + "." + body)."""
+def signed(
+    body: bytes,
+    secret: str = SECRET,
+    at: float | None = None,
+    method: str = "POST",
+    path: str = "/hooks/closure",
+) -> dict:
+    """Headers signed independently of chalicelib:
+    HMAC-SHA256(secret, timestamp + "." + METHOD + "." + path + "." + body)."""
     timestamp = str(int(time.time() if at is None else at))
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    message = f"{timestamp}.{method}.{path}.".encode() + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return {
         "Content-Type": "application/json",
         "X-Bbbscale-Timestamp": timestamp,

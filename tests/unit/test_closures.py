@@ -22,23 +22,40 @@ STAMP = str(int(NOW.timestamp()))
 @given(st.binary(max_size=300), st.integers(-300, 300))
 def test_our_own_signature_verifies_within_the_window(body, skew):
     stamp = str(int(NOW.timestamp()) + skew)
-    closures.verify_signature(SECRET, stamp, closures.sign(SECRET, stamp, body), body, NOW)
+    signature = closures.sign(SECRET, stamp, "POST", "/hooks/closure", body)
+    closures.verify_signature(SECRET, stamp, signature, ("POST", "/hooks/closure", body), NOW)
 
 
 @given(st.binary(min_size=1, max_size=300), st.data())
 def test_any_changed_byte_of_the_body_is_refused(body, data):
-    signature = closures.sign(SECRET, STAMP, body)
+    signature = closures.sign(SECRET, STAMP, "POST", "/hooks/closure", body)
     index = data.draw(st.integers(0, len(body) - 1))
     changed = body[:index] + bytes([(body[index] + data.draw(st.integers(1, 255))) % 256]) + body[index + 1 :]
     with pytest.raises(closures.SignatureError, match="mismatch"):
-        closures.verify_signature(SECRET, STAMP, signature, changed, NOW)
+        closures.verify_signature(SECRET, STAMP, signature, ("POST", "/hooks/closure", changed), NOW)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("DELETE", "/hooks/closure"), ("POST", "/hooks/closure/other"), ("DELETE", "/hooks/closure/other")],
+)
+def test_a_signature_for_one_method_and_path_is_refused_on_another(method, path):
+    """Issue 23: a captured signed POST or cancel replayed to another route, method or id is refused."""
+    for body in (b"", b"{}"):
+        signature = closures.sign(SECRET, STAMP, "DELETE", "/hooks/closure/mine", body)
+        with pytest.raises(closures.SignatureError, match="mismatch"):
+            closures.verify_signature(SECRET, STAMP, signature, (method, path, body), NOW)
+    signature = closures.sign(SECRET, STAMP, "POST", "/hooks/closure", b"{}")
+    with pytest.raises(closures.SignatureError, match="mismatch"):
+        closures.verify_signature(SECRET, STAMP, signature, ("DELETE", "/hooks/closure/mine", b""), NOW)
 
 
 @pytest.mark.parametrize("skew", [301, -301, 10**6])
 def test_signatures_outside_the_window_are_stale(skew):
     stamp = str(int(NOW.timestamp()) + skew)
     with pytest.raises(closures.SignatureError, match="stale"):
-        closures.verify_signature(SECRET, stamp, closures.sign(SECRET, stamp, b"{}"), b"{}", NOW)
+        signature = closures.sign(SECRET, stamp, "POST", "/hooks/closure", b"{}")
+        closures.verify_signature(SECRET, stamp, signature, ("POST", "/hooks/closure", b"{}"), NOW)
 
 
 def test_error_messages_never_contain_the_secret():
@@ -46,10 +63,10 @@ def test_error_messages_never_contain_the_secret():
         (None, None),
         ("x", "y"),
         (STAMP, "sha256=00"),
-        ("1", closures.sign(SECRET, "1", b"")),
+        ("1", closures.sign(SECRET, "1", "DELETE", "/hooks/closure/x", b"")),
     ]:
         with pytest.raises(closures.SignatureError) as caught:
-            closures.verify_signature(SECRET, timestamp, signature, b"", NOW)
+            closures.verify_signature(SECRET, timestamp, signature, ("DELETE", "/hooks/closure/x", b""), NOW)
         assert SECRET not in str(caught.value)
 
 

@@ -25,13 +25,16 @@ LOW = (
     "chalicelib.errors",
     "chalicelib.load_units",
     "chalicelib.credentials",
+    "chalicelib.untrusted_json",
 )
 #: What each low part may import of ours (by module name prefix); anything else of ours is refused.
 ALLOWED = {
     "chalicelib.errors": (),
     "chalicelib.load_units": (),
     "chalicelib.credentials": (),
-    "chalicelib.config": ("chalicelib.errors", "chalicelib.load_units"),
+    "chalicelib.untrusted_json": (),  # bounded JSON parsing: adapters and services read untrusted bodies
+    "chalicelib.config_bounds": (),
+    "chalicelib.config": ("chalicelib.errors", "chalicelib.load_units", "chalicelib.config_bounds"),
     "chalicelib.domain.": (
         "chalicelib.domain.",
         "chalicelib.config",

@@ -80,3 +80,63 @@ def test_limits_read_as_people_write_them():
         "1 GiB",
         "1000-byte",
     ]
+
+
+def test_the_participants_of_all_rooms_together_are_bounded():
+    """Issue 23, item 8: the per-room bound alone admitted 2,000 rooms x 100,000 participants."""
+    from chalicelib.adapters.scalelite.parse import MAX_TOTAL_PARTICIPANTS
+
+    per_room = MAX_ROOM_COUNT
+    rooms = MAX_TOTAL_PARTICIPANTS // per_room
+    assert len(parse_meetings(answer(room(str(per_room)) * rooms), LIMIT).meetings) == rooms
+    with pytest.raises(ResponseError) as caught:
+        parse_meetings(answer(room(str(per_room)) * (rooms + 1)), LIMIT)
+    assert str(caught.value) == (
+        "getMeetings response has more than 2,000,000 participants in all, over the sanity bound: refused"
+    )
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b"<x>" + b"<y/>" * 1000 + b"</x>", "not a BBB API answer (root element <x>)"),
+        (
+            b'<?xml version="1.0"?>\n<!-- a comment -->\n<other/>',
+            "not a BBB API answer (root element <other>)",
+        ),
+        (b"<!DOCTYPE response [<!ENTITY a 'b'>]><response/>", "DOCTYPE/entity declaration"),
+        (b"<response>" + b"<a>" * 300 + b"</a>" * 300 + b"</response>", "malformed XML"),
+    ],
+)
+def test_another_root_a_doctype_or_deep_nesting_is_refused_in_one_line(body, words):
+    with pytest.raises(ResponseError) as caught:
+        parse_meetings(body, LIMIT)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("copies", [2, 200_000])
+def test_a_meeting_field_given_twice_is_refused(copies):
+    """A record's fields are kept until it ends: a million copies of one would all be kept, so a
+    repeated field is refused (it contradicts itself anyway), whichever chunk its copies fall in."""
+    body = answer(
+        "<meeting><meetingID>m1</meetingID>"
+        + "<participantCount>3</participantCount>" * copies
+        + "</meeting>"
+    )
+    with pytest.raises(ResponseError) as caught:
+        parse_meetings(body, 64 << 20)
+    assert "more than one <participantCount>: contradictory, refused" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "prefix", [b"\xef\xbb\xbf", "<?xml version='1.0' encoding='UTF-16'?>".encode("utf-16")]
+)
+def test_filler_under_a_root_that_is_not_seen_at_once_is_cut_after_one_mib(prefix):
+    """Memory: without the <response> start nothing can be pruned, so the parse stops after 1 MiB."""
+    body = prefix + b"<x>" + b"<y/>" * (1 << 20) + b"</x>"
+    with pytest.raises(ResponseError):
+        parse_meetings(body, 64 << 20)
+
+
+def test_a_bom_before_a_real_answer_is_read():
+    assert len(parse_meetings(b"\xef\xbb\xbf" + answer(room()), LIMIT).meetings) == 1

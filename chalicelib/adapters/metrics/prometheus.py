@@ -63,6 +63,12 @@ class TickMetrics:
         self._totals: dict[tuple[str, tuple[str, ...], tuple[str, ...]], float] = {}
         self._ticks: dict[str, int] = {}
         self._at: dict[str, float] = {}
+        self._crashes: dict[tuple[str, str], int] = {}
+
+    def crashed(self, kind: str, cluster: str) -> None:
+        """Count a tick that ended in an exception of this kind (`bbbscale run` goes on)."""
+        with self._lock:
+            self._crashes[(cluster, kind)] = self._crashes.get((cluster, kind), 0) + 1
 
     def record(self, tick_result: dict, cluster: str, at: float | None = None) -> None:
         """Take one tick result (docs/contract.md `tick --json`) as emit_tick_metrics sees it."""
@@ -97,7 +103,7 @@ class TickMetrics:
 
         with self._lock:
             last, totals = list(self._last), dict(self._totals)
-            ticks, at = dict(self._ticks), dict(self._at)
+            ticks, at, crashes = dict(self._ticks), dict(self._at), dict(self._crashes)
         gauges: dict[str, GaugeMetricFamily] = {}
         for document in last:
             per_provider = "provider" in document.dimensions
@@ -128,6 +134,14 @@ class TickMetrics:
             last_at.add_metric((cluster,), at[cluster])
         yield done
         yield last_at
+        failed = CounterMetricFamily(
+            "bbbscale_tick_exceptions",
+            "ticks that ended in an exception, by its kind (the loop went on)",
+            labels=("cluster", "kind"),
+        )
+        for (cluster, kind), count in sorted(crashes.items()):
+            failed.add_metric((cluster, kind), count)
+        yield failed
 
 
 class MetricsEndpoint:

@@ -48,6 +48,12 @@ class HostedOptions(BaseModel):
     timeout_seconds: float = Field(30.0, gt=0, le=600, description="per HTTP call")
     boot: BootOptions = Field(default_factory=BootOptions)
 
+    def secrets_needed(self) -> list[str]:
+        """The secret names this provider cannot work without, checked at start (issue 23: a missing
+        OS_PASSWORD was found only when a tick called the provider). The TURN secret when the boot
+        names TURN servers; each adapter adds its credentials."""
+        return [self.boot.turn_secret_env] if self.boot.turn_hosts() else []
+
 
 def utc(value) -> datetime | None:
     """A provider timestamp (datetime or ISO-8601 text) as an aware UTC datetime, or None."""

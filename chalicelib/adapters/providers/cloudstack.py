@@ -45,6 +45,10 @@ class CloudStackOptions(HostedOptions):
         "(listCapabilities: allowuserexpungerecovervm)",
     )
     poll_interval_seconds: float = Field(2.0, gt=0, le=60, description="async job polling period")
+
+    def secrets_needed(self) -> list[str]:
+        return [self.api_key_env, self.secret_key_env, *super().secrets_needed()]
+
     public_ip: Literal["nic", "static_nat"] = Field(
         "nic",
         description="nic: the VM's own NIC is public (basic zone, shared network); static_nat: isolated "

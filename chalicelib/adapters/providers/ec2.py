@@ -50,6 +50,13 @@ class Ec2Options(HostedOptions):
     access_key_id_env: str | None = Field(None, description="secret name of the access key id")
     secret_access_key_env: str | None = Field(None, description="secret name of the secret access key")
 
+    def secrets_needed(self) -> list[str]:
+        # without both names, boto3's default chain (role, profile, environment) finds the keys itself
+        named = [self.access_key_id_env, self.secret_access_key_env]
+        return (
+            [*(n for n in named if n), *super().secrets_needed()] if all(named) else super().secrets_needed()
+        )
+
 
 def _failure(action: str, error: Exception) -> ProviderError:
     """A boto3 error as one ProviderError line. Retryable: throttling, EC2's 5xx (by code or HTTP

@@ -41,6 +41,14 @@ class OpenStackOptions(HostedOptions):
     security_groups: list[str] = Field(default_factory=list)
     availability_zone: str | None = None
 
+    def secrets_needed(self) -> list[str]:
+        own = (
+            self.application_credential_secret_env
+            if self.auth == "application_credential"
+            else self.password_env
+        )
+        return [own, *super().secrets_needed()]
+
     @model_validator(mode="after")
     def _credentials(self) -> OpenStackOptions:
         if self.auth == "password" and not (self.username and self.project_name):

@@ -45,6 +45,9 @@ class OutscaleOptions(HostedOptions):
     security_group_ids: list[str] = Field(default_factory=list)
     keypair_name: str | None = None
 
+    def secrets_needed(self) -> list[str]:
+        return [self.access_key_env, self.secret_key_env, *super().secrets_needed()]
+
 
 def _driver_class():
     """libcloud's OSC driver with a timeout, raising errors, and a configurable API root."""

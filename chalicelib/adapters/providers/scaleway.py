@@ -54,6 +54,9 @@ class ScalewayOptions(HostedOptions):
     )
     page_size: int = Field(100, ge=1, le=100)
 
+    def secrets_needed(self) -> list[str]:
+        return [self.secret_key_env, *super().secrets_needed()]
+
 
 def _tags(raw: list[str]) -> dict[str, str]:
     return dict(tag.split("=", 1) for tag in raw if "=" in tag)

@@ -18,7 +18,8 @@ import requests
 import urllib3
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from chalicelib.adapters.scalelite.parse import ByteBudget, size_text
+from chalicelib.adapters.scalelite.deadline import watched, watched_session
+from chalicelib.adapters.scalelite.xml_stream import ByteBudget, size_text
 from chalicelib.ports import ResponseError, UnreachableError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ class _TimedBody(ByteBudget):
             raise _BodyTooSlow()
         # read1: whatever has arrived (read(n) would wait for n bytes, past the deadline).
         pull = getattr(self._source, "read1", None) or self._source.read
-        return pull(size)
+        chunk = pull(size)
+        if not chunk and time.monotonic() >= self._deadline:
+            raise _BodyTooSlow()  # the deadline's watchdog shut the socket: not a real end of body
+        return chunk
 
 
 class _BodyTooSlow(TimeoutError):
@@ -82,12 +86,22 @@ def _network_fault(error: BaseException) -> Transient:
     return Transient(f"network fault ({type(error).__name__})")
 
 
+def _late(error: BaseException) -> str:
+    """Why a call that ran out of time stopped: its connect, or (the deadline's watchdog having shut the
+    socket mid-answer) an answer still coming."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "connect timeout"
+    return "the answer was still coming"
+
+
 class Transport:
     """Calls for one target. `consume(response, body)` reads the answer: `body` is the streamed,
     size-limited, decompressed body as a binary file-like; 5xx never reaches it (retried, then
     UnreachableError). The whole call, retries included, must finish within `total_timeout` (default:
     connect timeout + 3 x read timeout), however steadily the server trickles bytes or long it hangs:
-    one deadline per read, so a hostile server holds a tick that long at most, and the error says so."""
+    one deadline for the whole exchange (connect, status line, headers, body: `deadline.py` shuts the
+    call's sockets when it passes), so a hostile server holds a tick that long at most, and the error
+    says so."""
 
     def __init__(
         self,
@@ -105,7 +119,7 @@ class Transport:
         self.total_timeout = total_timeout or connect_timeout + 3 * read_timeout  # per attempt
         self.retries = retries
         self.max_bytes = max_bytes
-        self.session = session or requests.Session()
+        self.session = watched_session(session)
         self.backoff = backoff
 
     def call(
@@ -122,26 +136,16 @@ class Transport:
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential(multiplier=self.backoff, max=self.backoff * 8),
             retry=retry_if_exception_type(Transient),
-            before_sleep=lambda state: log.warning(
+            # info, not warning: a failed call says so once, in its error; the tries are detail.
+            before_sleep=lambda state: log.info(
                 "%s: %s: %s; trying again", self.target, what, state.outcome.exception().reason
             ),
             reraise=False,
         )
         deadline = time.monotonic() + self.total_timeout
         try:
-            for attempt in attempts:
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1 and time.monotonic() >= deadline:
-                        raise self._too_slow(what, "no time left to try again")
-                    try:
-                        return self._once(what, method, url, consume, json_body, deadline)
-                    except Transient as fault:
-                        if not idempotent and not fault.connect:
-                            raise UnreachableError(
-                                f"{self.target}: {what} failed ({fault.reason}); "
-                                "not retried, the server may have acted on it"
-                            ) from None
-                        raise
+            with watched(deadline):
+                return self._attempts(attempts, what, method, url, consume, json_body, idempotent, deadline)
         except RetryError as error:
             fault = error.last_attempt.exception()
             reason = fault.reason
@@ -150,6 +154,21 @@ class Transport:
             raise UnreachableError(
                 f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({reason})"
             ) from None
+
+    def _attempts(self, attempts, what, method, url, consume, json_body, idempotent, deadline):
+        for attempt in attempts:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1 and time.monotonic() >= deadline:
+                    raise self._too_slow(what, "no time left to try again")
+                try:
+                    return self._once(what, method, url, consume, json_body, deadline)
+                except Transient as fault:
+                    if not idempotent and not fault.connect:
+                        raise UnreachableError(
+                            f"{self.target}: {what} failed ({fault.reason}); "
+                            "not retried, the server may have acted on it"
+                        ) from None
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover - Retrying always returns or raises
 
     def _too_slow(self, what: str, why: str) -> UnreachableError:
@@ -167,7 +186,7 @@ class Transport:
             )
         except requests.RequestException as error:
             if time.monotonic() >= deadline:
-                raise self._too_slow(what, _network_fault(error).reason) from None
+                raise self._too_slow(what, _late(error)) from None
             raise _network_fault(error) from None
         try:
             if response.status_code >= 500:
@@ -185,7 +204,7 @@ class Transport:
             raise self._too_slow(what, "the answer was still coming") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if time.monotonic() >= deadline:
-                raise self._too_slow(what, _network_fault(error).reason) from None
+                raise self._too_slow(what, _late(error)) from None
             raise _network_fault(error) from None
         finally:
             response.close()
