@@ -64,9 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--webcam-ratio", type=float)
     plan.add_argument("--mic-ratio", type=float)
     plan.add_argument("--room-size", type=float)
-    tick = sub.add_parser("tick", parents=[common], help="one capacity check")
+    state = Parser(add_help=False)
+    state.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the SQLite state file (default: [state] path; the built-in configuration's: "
+        "$XDG_STATE_HOME/bbbscale/bbbscale.sqlite3, else ~/.local/state/bbbscale/bbbscale.sqlite3)",
+    )
+    tick = sub.add_parser("tick", parents=[common, state], help="one capacity check")
     tick.add_argument("--dry-run", action="store_true", help="observe and decide; act on nothing")
-    run = sub.add_parser("run", parents=[common], help="tick forever at the configured interval")
+    run = sub.add_parser("run", parents=[common, state], help="tick forever at the configured interval")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
     # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
@@ -98,7 +105,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
+    demo.add_argument(
+        "--end", type=_local_time, metavar="HH:MM", help="end the morning earlier (default: 09:40)"
+    )
+    trace = sub.add_parser("trace", parents=[common], help="write seed-shaped school traces for simulate")
+    trace.add_argument("--out", metavar="DIR", default="traces", help="directory to write (default: traces)")
+    trace.add_argument("--seed", type=int, default=1, help="the random seed (default: 1)")
+    trace.add_argument("--monday", type=_day, metavar="DATE", help="the week's Monday (default: 2026-11-23)")
+    trace.add_argument(
+        "--scale", type=float, default=1.0, help="rooms x this (default: 1, the seed's school)"
+    )
+    trace.add_argument(
+        "--only", metavar="NAME", action="append", help="write only this trace, e.g. week.csv (repeatable)"
+    )
     return parser
+
+
+def _local_time(text: str):
+    """HH:MM (argparse type)."""
+    from datetime import time
+
+    return time.fromisoformat(text)
+
+
+def _day(text: str):
+    """YYYY-MM-DD (argparse type)."""
+    from datetime import date
+
+    return date.fromisoformat(text)
 
 
 def _moment(text: str):
@@ -177,9 +211,28 @@ def cmd_plan(args, settings) -> int:
     return 0
 
 
+def with_state_path(args, settings):
+    """The settings with the state file where `--state` says, or, when the configuration leaves
+    `[state] path` at its bare default (`bbbscale.sqlite3`, the built-in configuration's), in the user's
+    state directory: a tick run from any directory must not leave a database and its WAL there."""
+    from chalicelib.config import StateSettings
+
+    if settings.state.backend != "sqlite":
+        return settings
+    path = getattr(args, "state", None)
+    if not path and settings.state.path == StateSettings().path and not os.environ.get("BBBSCALE_STATE_PATH"):
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+        path = os.path.join(base, "bbbscale", settings.state.path)
+    if not path:
+        return settings
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return settings.model_copy(update={"state": settings.state.model_copy(update={"path": path})})
+
+
 def cmd_tick(args, settings) -> int:
     from chalicelib.fleets import for_command
 
+    settings = with_state_path(args, settings)
     with for_command(settings) as (wiring, _):
         report = wiring.tick(dry_run=args.dry_run)
     from chalicelib.render import print_tick, tick_json
@@ -199,6 +252,7 @@ def cmd_tick(args, settings) -> int:
 def cmd_run(args, settings) -> int:
     from chalicelib.run import run_forever
 
+    settings = with_state_path(args, settings)
     if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
         raise UsageError("--speed must be a number in (0, 3600]")
     return run_forever(
@@ -218,9 +272,30 @@ def cmd_simulate(args, settings) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    from chalicelib.sim.demo import run_demo
+    from chalicelib.sim.demo import END, run_demo
 
-    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet)
+    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet, end=args.end or END)
+
+
+def cmd_trace(args, settings) -> int:
+    from pathlib import Path
+
+    from chalicelib.sim.trace_command import DEFAULT_MONDAY, trace_line, write_traces
+
+    try:
+        written = write_traces(
+            Path(args.out), args.monday or DEFAULT_MONDAY, args.seed, args.scale, args.only or ()
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise BbbscaleError(f"cannot write {args.out}: {error.strerror}") from None
+    _emit(
+        {"out": args.out, "traces": written},
+        args.json,
+        lambda d: print("\n".join(trace_line(n, f) + f"  -> {f['path']}" for n, f in d["traces"].items())),
+    )
+    return 0
 
 
 COMMANDS = {
@@ -230,6 +305,7 @@ COMMANDS = {
     "run": cmd_run,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "trace": cmd_trace,
 }
 
 
