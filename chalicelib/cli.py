@@ -272,8 +272,10 @@ def cmd_simulate(args, settings) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    from chalicelib.sim.demo import END, run_demo
+    from chalicelib.sim.demo import END, START, run_demo
 
+    if args.end is not None and args.end <= START:
+        raise UsageError(f"--end must be after {START:%H:%M}")
     return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet, end=args.end or END)
 
 
