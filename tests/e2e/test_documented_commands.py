@@ -42,6 +42,15 @@ QUICK = {
     "bench/provider_bulk.py": ("--count 20 --sample 2 --latency 0.05", "20 creations, not 300 at 1 s each"),
     "bench/parse_getmeetings.py": ("--rooms 100 --users 2000 --runs 1", "a 0.6 MB answer, not 31.6 MB x 7"),
     "bench/observe_servers.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, not 500"),
+    "bench/guard_latency.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, one run, not 500 x 3"),
+    "bench/surge_week.py": (
+        "--scale 0.05 --only-history none --skip before --skip reactive",
+        "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
+    ),
+    "bench/guard_frontier.py": (
+        "--quick --only day --scale 0.1 --plots out/guard/plots",
+        "a small school's day, poll 60 s and 20 % only; pictures in the scratch directory, not bench/plots",
+    ),
 }
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
