@@ -60,6 +60,7 @@ EXPECT = {
     ),
     "./dev demo": lambda out: "last decision" in out,
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
+    "bbbscale trace --out out/traces": lambda out: "week.csv" in out and "out/traces/history-3.csv" in out,
     "bench/replay_week.py": lambda out: (
         "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)
     ),
