@@ -72,16 +72,20 @@ def plot_samples(
         if any(needed):
             top.plot(times, needed, color="black", linestyle="--", linewidth=1.1, label="need with headroom")
     top.set_ylabel("load units")
-    top.set_ylim(bottom=0)
+    stacked = drain if extra else enabled
+    highest = max([*load, *stacked, *(getattr(m, "needed_units", 0.0) for m in minutes), 1.0])
+    top.set_ylim(0, highest * 1.3)  # room for the legend above the curves
     top.set_title(title, fontsize="medium")
-    top.legend(loc="upper left", fontsize="small")
+    top.legend(loc="upper left", fontsize="small", ncol=3)
     top.grid(alpha=0.3)
     stacks = [[s.running.get(p, 0) for s in samples] for p in providers]
     middle.stackplot(times, stacks, labels=[f"{p} running" for p in providers], alpha=0.8)
     middle.plot(times, [sum(s.desired.values()) for s in samples], color="black", linestyle="--",
                 linewidth=1.1, label="desired (all providers)")  # fmt: skip
     middle.set_ylabel("servers")
-    middle.legend(loc="upper left", fontsize="small")
+    most = max([sum(s.running.values()) for s in samples] + [sum(s.desired.values()) for s in samples] + [1])
+    middle.set_ylim(0, most * 1.3)
+    middle.legend(loc="upper left", fontsize="small", ncol=4)
     middle.grid(alpha=0.3)
     by = [[getattr(s, "overloaded_by", {}).get(p, 0) for s in samples] for p in providers]
     labels = [f"{p} overloaded" for p in providers]
@@ -91,14 +95,14 @@ def plot_samples(
     total = sum(s.overloaded for s in samples)
     running = sum(sum(s.running.values()) for s in samples)
     hot.set_ylabel("overloaded\nservers")
-    hot.set_ylim(bottom=0, top=max(3, max((s.overloaded for s in samples), default=0) + 1))
+    hot.set_ylim(bottom=0, top=max(3, max((s.overloaded for s in samples), default=0)) * 1.5)
     hot.yaxis.set_major_locator(MaxNLocator(integer=True))
     hot.set_title(
         f"{total:,} overloaded server-minutes ({100 * total / max(running, 1):.2f} % of server-minutes, "
         "rooms at real size)",
         fontsize="small",
     )
-    hot.legend(loc="upper left", fontsize="small")
+    hot.legend(loc="upper left", fontsize="small", ncol=4)
     hot.grid(alpha=0.3)
     _time_axis(hot, times, tz, mdates)
     fig.tight_layout()
@@ -108,16 +112,25 @@ def plot_samples(
 
 
 def _time_axis(axis, times, tz, mdates) -> None:
-    """HH:MM for a day; for a longer replay, a labelled tick per day (weekday and date) and hours between."""
+    """HH:MM for a day; for a longer replay, whole days from midnight to midnight, a line at each
+    midnight and each day labelled at its noon (weekday and date), hours between."""
     span = (times[-1] - times[0]) if times else timedelta(0)
     if span <= timedelta(days=2):
         axis.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=14))
         axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
         axis.set_xlabel(f"{times[0]:%A %d %B %Y}" if times else "")
         return
+    first = times[0].replace(hour=0, minute=0, second=0, microsecond=0)
+    last = times[-1].replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    axis.set_xlim(first, last)
     axis.xaxis.set_major_locator(mdates.DayLocator(tz=tz))
-    axis.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=tz))
-    axis.xaxis.set_minor_locator(mdates.HourLocator(byhour=range(0, 24, 6), tz=tz))
-    axis.set_xlabel(f"local time ({getattr(tz, 'key', tz)}), a tick per day at midnight")
-    for label in axis.get_xticklabels():
-        label.set_horizontalalignment("left")
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("", tz=tz))
+    axis.xaxis.set_minor_locator(mdates.HourLocator(byhour=[12], tz=tz))
+    axis.xaxis.set_minor_formatter(mdates.DateFormatter("%a %d %b", tz=tz))
+    axis.tick_params(axis="x", which="minor", length=0, labelsize="medium")
+    axis.tick_params(axis="x", which="major", length=8)
+    for panel in axis.figure.axes:
+        panel.grid(axis="x", which="major", alpha=0.6)
+    axis.set_xlabel(
+        f"local time ({getattr(tz, 'key', tz)}); nights and weekends skipped by the replay are drawn flat"
+    )

@@ -296,7 +296,7 @@ def simulate_command(args, settings) -> int:
 def result_lines(result: dict) -> list[str]:
     """The result for a reader: one `name: value` a line, nested figures flattened (`herding.rooms_cv`),
     absent ones said in words (the oracle costing nothing, no burst measured) instead of `None`."""
-    lines = []
+    lines: list[tuple[str, object]] = []
     for key, value in result.items():
         if key == "cost_vs_oracle" and value is None:
             value = "n/a (the oracle costs nothing: the owned pool carries the whole trace)"
@@ -304,9 +304,10 @@ def result_lines(result: dict) -> list[str]:
             value = {"guard": "off", "herding": "no class start measured"}.get(key, "n/a")
         if isinstance(value, dict):
             if not value:
-                lines.append(f"{key:>26}: none")
+                lines.append((key, "none"))
             for name, inner in value.items():
-                lines.append(f"{key + '.' + str(name):>26}: {inner}")
+                lines.append((f"{key}.{name}", inner))
             continue
-        lines.append(f"{key:>26}: {value}")
-    return lines
+        lines.append((key, value))
+    width = max((len(name) for name, _ in lines), default=0)
+    return [f"{name:>{width}}: {value}" for name, value in lines]
