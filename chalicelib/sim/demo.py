@@ -3,7 +3,8 @@
 A busy morning (1.8 times the seed's rooms, so the hourly hosters are needed): classes on
 the hour from 08:00, the forecast pre-warming before each start from the last weeks' history, bbbscale
 ticking every simulated minute through real HTTP, and the burst guard looking every few seconds around
-each class start, as production runs them both. Ends with a summary and a PNG plot (load, need with
+each class start, as production runs them both (the guard reads the simulated fleet in process, see
+`_guard_ports`). Ends with a summary and a PNG plot (load, need with
 headroom, serving capacity with the cordoned servers drawn apart, servers per provider, overloaded
 servers); a spell of overload while capacity exceeds the load is named with its minutes.
 """
@@ -67,7 +68,7 @@ def run_demo(
                 file=out,
             )
 
-            guard = burst_guard(rt.ports())
+            guard = burst_guard(_guard_ports(rt.ports(), world))
             minutes = []
 
             replay = Replay(trace, world, rt, clock, guard=guard)
@@ -110,14 +111,7 @@ def run_demo(
         "overloaded_server_minutes": outcome.overloaded_server_minutes,
         "overloaded_share": round(outcome.overloaded_server_minutes / max(outcome.server_minutes, 1), 5),
         "guard_changes": guard.changes if guard is not None else 0,
-        "overload_spells": [
-            {
-                "from": a.astimezone(tz).strftime("%H:%M"),
-                "to": b.astimezone(tz).strftime("%H:%M"),
-                "servers": n,
-            }
-            for a, b, n in spells
-        ],
+        "overload_spells": [_spell(spell, tz) for spell in spells],
         "server_hours": round(outcome.server_minutes / 60, 1),
         "cost": round(sum(bill.values()), 2),
         "currency": settings.currency,
@@ -169,8 +163,9 @@ def summary_lines(summary: dict, guarded: bool) -> list[str]:
         )
         lines.append(
             f"{'overload spell':>26}: {spell['from']}-{spell['to']}, {spell['servers']} server(s) overloaded "
-            f"while the fleet had room{where}: its rooms, placed while small at a class start, grew "
-            "past it as pupils joined, and a running room is never moved (the guard only steers new ones)"
+            f"while the fleet had room{where}: its rooms grew past its capacity after they were placed "
+            "(Scalelite places a room at its create, by the load it saw then; a running room is never moved, "
+            "the burst guard only steers new ones)"
         )
     if not summary["overload_spells"]:
         lines.append(f"{'overload spells':>26}: none longer than 5 minutes while capacity exceeded the load")
@@ -190,3 +185,22 @@ def _spell(spell: dict, tz) -> dict:
         if hot
         else None,
     }
+
+
+def _guard_ports(ports, world):
+    """The burst guard's ports for the demo: the same store, clock, settings and room sizes as the tick,
+    but Scalelite and the BBB servers read in process. The guard's logic is production's; only its
+    transport differs: over loopback HTTP its look every second or two (getServers, then each moved
+    server's getMeetings) takes longer than the simulated minute on a small machine, and the demo
+    would last half an hour. The tick still crosses HTTP."""
+    from dataclasses import replace
+
+    from chalicelib.adapters.scalelite.servers import BbbServersOverHttp
+    from chalicelib.sim.direct import DirectBbb, DirectScalelite
+    from chalicelib.sim.scalelite_model import name_in_url
+
+    settings = ports.settings.scalelite.model_copy(update={"server_poll_concurrency": 1})
+    bbb = BbbServersOverHttp(
+        settings, lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret)
+    )
+    return replace(ports.beside(), scalelite=DirectScalelite(world), bbb=bbb, parallel_checks=False)

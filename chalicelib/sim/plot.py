@@ -65,7 +65,7 @@ def plot_samples(
         drain = [g + getattr(extra.get(s.at), "draining_units", 0.0) for s, g in zip(samples, guard)]
         top.fill_between(
             times, enabled, guard, facecolor="none", edgecolor="tab:olive", hatch="///", linewidth=0,
-            label="held by the burst guard (still serving, back in minutes)",
+            label="held out of placement by the burst guard (still serving its rooms)",
         )  # fmt: skip
         top.fill_between(times, guard, drain, color="tab:gray", alpha=0.35, linewidth=0, label="draining")
         needed = [getattr(extra.get(s.at), "needed_units", 0.0) for s in samples]
