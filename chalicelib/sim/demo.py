@@ -104,6 +104,9 @@ def run_demo(
         "peak_users": peak.users,
         "peak_rooms": peak.rooms,
         "peak_servers": max(sum(s.running.values()) for s in outcome.samples),
+        "peak_servers_by_provider": {
+            name: max(s.running.get(name, 0) for s in outcome.samples) for name in settings.providers
+        },
         "serving_capacity_at_0745": round(ready.capacity_units),
         "load_at_peak": round(peak.load_units),
         "rejected_meetings": outcome.rejected,
@@ -145,7 +148,9 @@ def summary_lines(summary: dict, guarded: bool) -> list[str]:
         f"{'day':>26}: {summary['day']}",
         f"{'peak':>26}: {summary['peak_users']:,} users in {summary['peak_rooms']:,} rooms, "
         f"{summary['load_at_peak']:,} load units",
-        f"{'servers':>26}: {summary['peak_servers']} at most, {summary['server_hours']} server-hours, "
+        f"{'servers':>26}: {summary['peak_servers']} at most ("
+        + ", ".join(f"{name} {n}" for name, n in summary["peak_servers_by_provider"].items())
+        + f"), {summary['server_hours']} server-hours, "
         f"{summary['cost']:.2f} {cur} for the hourly hosters",
         f"{'serving capacity at 07:45':>26}: {summary['serving_capacity_at_0745']:,} load units",
         f"{'meetings':>26}: {summary['rejected_meetings']} rejected, {summary['killed_meetings']} killed",
