@@ -18,6 +18,7 @@ from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
+from chalicelib.state_dir import with_state_path
 
 
 class UsageError(Exception):
@@ -211,28 +212,10 @@ def cmd_plan(args, settings) -> int:
     return 0
 
 
-def with_state_path(args, settings):
-    """The settings with the state file where `--state` says, or, when the configuration leaves
-    `[state] path` at its bare default (`bbbscale.sqlite3`, the built-in configuration's), in the user's
-    state directory: a tick run from any directory must not leave a database and its WAL there."""
-    from chalicelib.config import StateSettings
-
-    if settings.state.backend != "sqlite":
-        return settings
-    path = getattr(args, "state", None)
-    if not path and settings.state.path == StateSettings().path and not os.environ.get("BBBSCALE_STATE_PATH"):
-        base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-        path = os.path.join(base, "bbbscale", settings.state.path)
-    if not path:
-        return settings
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return settings.model_copy(update={"state": settings.state.model_copy(update={"path": path})})
-
-
 def cmd_tick(args, settings) -> int:
     from chalicelib.fleets import for_command
 
-    settings = with_state_path(args, settings)
+    settings = with_state_path(getattr(args, "state", None), settings)
     with for_command(settings) as (wiring, _):
         report = wiring.tick(dry_run=args.dry_run)
     from chalicelib.render import print_tick, tick_json
@@ -252,7 +235,7 @@ def cmd_tick(args, settings) -> int:
 def cmd_run(args, settings) -> int:
     from chalicelib.run import run_forever
 
-    settings = with_state_path(args, settings)
+    settings = with_state_path(getattr(args, "state", None), settings)
     if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
         raise UsageError("--speed must be a number in (0, 3600]")
     return run_forever(
@@ -280,24 +263,12 @@ def cmd_demo(args, settings) -> int:
 
 
 def cmd_trace(args, settings) -> int:
-    from pathlib import Path
-
-    from chalicelib.sim.trace_command import DEFAULT_MONDAY, trace_line, write_traces
+    from chalicelib.sim.trace_command import trace_command
 
     try:
-        written = write_traces(
-            Path(args.out), args.monday or DEFAULT_MONDAY, args.seed, args.scale, args.only or ()
-        )
+        return trace_command(args, lambda document, human: _emit(document, args.json, human))
     except ValueError as error:
         raise UsageError(str(error)) from None
-    except OSError as error:
-        raise BbbscaleError(f"cannot write {args.out}: {error.strerror}") from None
-    _emit(
-        {"out": args.out, "traces": written},
-        args.json,
-        lambda d: print("\n".join(trace_line(n, f) + f"  -> {f['path']}" for n, f in d["traces"].items())),
-    )
-    return 0
 
 
 COMMANDS = {

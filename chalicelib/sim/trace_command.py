@@ -87,3 +87,21 @@ def trace_line(name: str, f: dict) -> str:
         f"users {f['peak_rooms']:,} rooms {f['peak_webcams']:,} webcams {f['peak_mics']:,} mics  "
         f"{f['rooms']:,} rooms"
     )
+
+
+def trace_command(args, emit) -> int:
+    """The CLI entry (`bbbscale trace`): write, then `emit(document, human)` (JSON or one line per
+    trace). A bad --monday, --scale or --only raises ValueError (bad usage)."""
+    from chalicelib.ports import BbbscaleError
+
+    try:
+        written = write_traces(
+            Path(args.out), args.monday or DEFAULT_MONDAY, args.seed, args.scale, args.only or ()
+        )
+    except OSError as error:
+        raise BbbscaleError(f"cannot write {args.out}: {error.strerror}") from None
+    emit(
+        {"out": args.out, "traces": written},
+        lambda d: print("\n".join(trace_line(n, f) + f"  -> {f['path']}" for n, f in d["traces"].items())),
+    )
+    return 0
