@@ -12,6 +12,9 @@ Scenarios (generated, one school: class rooms recur weekly under their meeting_i
   off/on, poll 60 s).
 
     .venv/bin/python bench/guard_frontier.py [--out out/guard] [--only day,week,closure] [--quick]
+        [--scale 1] [--plots bench/plots]
+
+`--scale` multiplies every scenario's rooms (the test of the documented commands runs a small day).
 
 One replay at a time (the build box is shared). Each result is appended to OUT/results.jsonl as it
 comes, and a run already there is not replayed again (so the script can be stopped and resumed).
@@ -40,13 +43,15 @@ TUESDAY = MONDAY + timedelta(days=1)
 HERE = Path(__file__).resolve().parent
 
 
-def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[dict]]]:
+def scenarios(only: set[str], quick: bool, scale: float = 1.0) -> list[tuple[str, list, list, list[dict]]]:
     """(name, trace, history, runs): each run is {"headroom", "guard", "poll", "policy"}."""
     out = []
     polls = (60.0,) if quick else (60.0, 10.0, 5.0)
     if "day" in only:
-        trace = generate_day(TUESDAY, seed=11, scale=1.6)
-        history = [generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
+        trace = generate_day(TUESDAY, seed=11, scale=1.6 * scale)
+        history = [
+            generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6 * scale) for w in (1, 2, 3)
+        ]
         runs = [
             {"headroom": h, "guard": g, "poll": p, "policy": "bbbscale"}
             for p in polls
@@ -60,8 +65,10 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
         # Thursday doubled, neither announced; with three normal weeks of history, and with none
         from surge_week import surge_week
 
-        trace = surge_week(1.2, seed=7)
-        history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=1.2) for w in (1, 2, 3)]
+        trace = surge_week(1.2 * scale, seed=7)
+        history = [
+            generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=1.2 * scale) for w in (1, 2, 3)
+        ]
         runs = [
             {"headroom": 20.0, "guard": g, "poll": p, "policy": "bbbscale"}
             for p in polls
@@ -76,10 +83,12 @@ def scenarios(only: set[str], quick: bool) -> list[tuple[str, list, list, list[d
 
         runs = [{"headroom": 20.0, "guard": g, "poll": 60.0, "policy": "bbbscale"} for g in (False, True)]
         runs.append({"headroom": 20.0, "guard": False, "poll": 60.0, "policy": "reactive"})
-        out.append(("week seed 11, no history", surge_week(1.2, seed=11), [], runs))
+        out.append(("week seed 11, no history", surge_week(1.2 * scale, seed=11), [], runs))
     if "closure" in only:
-        trace = generate_closure_day(TUESDAY, seed=5)
-        history = [generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
+        trace = generate_closure_day(TUESDAY, seed=5, peak_users=round(80_000 * scale))
+        history = [
+            generate_day(TUESDAY - timedelta(weeks=w), seed=11 + w, scale=1.6 * scale) for w in (1, 2, 3)
+        ]
         runs = [{"headroom": 20.0, "guard": g, "poll": 60.0, "policy": "bbbscale"} for g in (False, True)]
         out.append(("closure", trace, history, runs))
     return out
@@ -182,6 +191,8 @@ def main() -> int:
     parser.add_argument("--out", default="out/guard")
     parser.add_argument("--only", default="day,week,closure")
     parser.add_argument("--quick", action="store_true", help="poll 60 s and headroom 20 %% only")
+    parser.add_argument("--scale", type=float, default=1.0, help="every scenario's rooms x this")
+    parser.add_argument("--plots", default=str(HERE / "plots"), help="where the pictures go")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,8 +203,9 @@ def main() -> int:
             row = json.loads(line)
             done[row["key"]] = row
     settings = load_settings()
-    plots = HERE / "plots"
-    for name, trace, history, runs in scenarios(set(args.only.split(",")), args.quick):
+    plots = Path(args.plots)
+    plots.mkdir(parents=True, exist_ok=True)
+    for name, trace, history, runs in scenarios(set(args.only.split(",")), args.quick, args.scale):
         for run in runs:
             if key(name, run) in done:
                 continue

@@ -100,7 +100,9 @@ def guard_runtime(url: str, servers: list[dict]):
             Server(s["name"], "owned", ServerState.SERVING, now, 300.0, url=s["url"], scalelite_id=s["id"])
         )
     client = ScaleliteClient(settings.scalelite, SECRET)
-    return Wiring(settings, store=store, scalelite=client, clock=lambda: datetime.now(UTC))
+    # The guard calls Scalelite only: no provider is built (the built-in configuration's providers are
+    # the simulated kind, a plug-in the production registry does not hold).
+    return Wiring(settings, store=store, scalelite=client, providers={}, clock=lambda: datetime.now(UTC))
 
 
 def one_run(args, seed: int) -> dict:

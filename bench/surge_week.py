@@ -132,7 +132,8 @@ def main() -> None:
     args = parser.parse_args()
     week, history = write_traces(Path(args.out).resolve(), args.scale, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        before = export(args.baseline_rev, Path(tmp) / "before")
+        # the baseline only when it is replayed (a shallow clone has not got it)
+        before = export(args.baseline_rev, Path(tmp) / "before") if "before" not in args.skip else HERE
         jobs = [("none | reactive", HERE, week, "reactive", [])] if "reactive" not in args.skip else []
         for name, past in (("none", []), ("3 weeks", history)):
             if args.only_history in (None, name):

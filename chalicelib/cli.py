@@ -18,6 +18,7 @@ from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
+from chalicelib.state_dir import with_state_path
 
 
 class UsageError(Exception):
@@ -64,9 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--webcam-ratio", type=float)
     plan.add_argument("--mic-ratio", type=float)
     plan.add_argument("--room-size", type=float)
-    tick = sub.add_parser("tick", parents=[common], help="one capacity check")
+    state = Parser(add_help=False)
+    state.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the SQLite state file (default: [state] path; the built-in configuration's: "
+        "$XDG_STATE_HOME/bbbscale/bbbscale.sqlite3, else ~/.local/state/bbbscale/bbbscale.sqlite3)",
+    )
+    tick = sub.add_parser("tick", parents=[common, state], help="one capacity check")
     tick.add_argument("--dry-run", action="store_true", help="observe and decide; act on nothing")
-    run = sub.add_parser("run", parents=[common], help="tick forever at the configured interval")
+    run = sub.add_parser("run", parents=[common, state], help="tick forever at the configured interval")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--max-ticks", type=int, default=0, help=argparse.SUPPRESS)
     # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
@@ -98,7 +106,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
     demo.add_argument("--quiet", action="store_true", help="only the summary")
+    demo.add_argument(
+        "--end", type=_local_time, metavar="HH:MM", help="end the morning earlier (default: 09:40)"
+    )
+    trace = sub.add_parser("trace", parents=[common], help="write seed-shaped school traces for simulate")
+    trace.add_argument("--out", metavar="DIR", default="traces", help="directory to write (default: traces)")
+    trace.add_argument("--seed", type=int, default=1, help="the random seed (default: 1)")
+    trace.add_argument("--monday", type=_day, metavar="DATE", help="the week's Monday (default: 2026-11-23)")
+    trace.add_argument(
+        "--scale", type=float, default=1.0, help="rooms x this (default: 1, the seed's school)"
+    )
+    trace.add_argument(
+        "--only", metavar="NAME", action="append", help="write only this trace, e.g. week.csv (repeatable)"
+    )
     return parser
+
+
+def _local_time(text: str):
+    """HH:MM (argparse type)."""
+    from datetime import time
+
+    return time.fromisoformat(text)
+
+
+def _day(text: str):
+    """YYYY-MM-DD (argparse type)."""
+    from datetime import date
+
+    return date.fromisoformat(text)
 
 
 def _moment(text: str):
@@ -189,6 +224,7 @@ def cmd_plan(args, settings) -> int:
 def cmd_tick(args, settings) -> int:
     from chalicelib.fleets import for_command
 
+    settings = with_state_path(getattr(args, "state", None), settings)
     with for_command(settings) as (wiring, _):
         report = wiring.tick(dry_run=args.dry_run)
     from chalicelib.render import print_tick, tick_json
@@ -208,6 +244,7 @@ def cmd_tick(args, settings) -> int:
 def cmd_run(args, settings) -> int:
     from chalicelib.run import run_forever
 
+    settings = with_state_path(getattr(args, "state", None), settings)
     if not (math.isfinite(args.speed) and 0 < args.speed <= 3600):
         raise UsageError("--speed must be a number in (0, 3600]")
     return run_forever(
@@ -227,9 +264,20 @@ def cmd_simulate(args, settings) -> int:
 
 
 def cmd_demo(args, settings) -> int:
-    from chalicelib.sim.demo import run_demo
+    from chalicelib.sim.demo import END, START, run_demo
 
-    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet)
+    if args.end is not None and args.end <= START:
+        raise UsageError(f"--end must be after {START:%H:%M}")
+    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet, end=args.end or END)
+
+
+def cmd_trace(args, settings) -> int:
+    from chalicelib.sim.trace_command import trace_command
+
+    try:
+        return trace_command(args, lambda document, human: _emit(document, args.json, human))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 COMMANDS = {
@@ -239,6 +287,7 @@ COMMANDS = {
     "run": cmd_run,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "trace": cmd_trace,
 }
 
 

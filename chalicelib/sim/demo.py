@@ -2,7 +2,11 @@
 
 A busy morning (1.8 times the seed's rooms, so the hourly hosters are needed): classes on
 the hour from 08:00, the forecast pre-warming before each start from the last weeks' history, bbbscale
-ticking every simulated minute through real HTTP. Ends with a summary and a PNG plot.
+ticking every simulated minute through real HTTP, and the burst guard looking every few seconds around
+each class start, as production runs them both (the guard reads the simulated fleet in process, see
+`_guard_ports`). Ends with a summary and a PNG plot (load, need with
+headroom, serving capacity with the cordoned servers drawn apart, servers per provider, overloaded
+servers); a spell of overload while capacity exceeds the load is named with its minutes.
 """
 
 from __future__ import annotations
@@ -32,12 +36,16 @@ def run_demo(
 ) -> int:
     from chalicelib.adapters.state.sqlite import SqliteStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
+    from chalicelib.service.guard import burst_guard
     from chalicelib.sim.embedded import sim_runtime
-    from chalicelib.sim.plot import plot_samples
+    from chalicelib.sim.minutes import minute_of, overload_spells
+    from chalicelib.sim.plot import plot_samples, require_matplotlib
     from chalicelib.sim.replay import Replay
     from chalicelib.sim.schoolday import generate_day
     from chalicelib.sim.traces import history_profile
 
+    if plot:
+        require_matplotlib()  # before a minute of replay, not after
     tz = ZoneInfo(settings.timezone)
     t0 = datetime.combine(day, start, tz).astimezone(ZoneInfo("UTC"))
     t1 = datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC"))
@@ -60,7 +68,15 @@ def run_demo(
                 file=out,
             )
 
+            guard = burst_guard(_guard_ports(rt.ports(), world))
+            minutes = []
+
+            replay = Replay(trace, world, rt, clock, guard=guard)
+
             def show(sample, result):
+                minutes.append(
+                    minute_of(sample.at, world, rt.store, result, replay.real_weights, sample.overloaded)
+                )
                 if quiet or result is None:
                     return
                 local = sample.at.astimezone(tz).strftime("%H:%M")
@@ -74,7 +90,7 @@ def run_demo(
                 ):
                     print(f"     {line}", file=out)
 
-            outcome = Replay(trace, world, rt, clock).run(t0, t1, on_step=show)
+            outcome = replay.run(t0, t1, on_step=show)
             bill = {name: p.bill(t1) for name, p in rt.providers.items() if hasattr(p, "bill")}
             history = rt.store.history.recent(limit=5, kind="tick")
     peak = max(outcome.samples, key=lambda s: s.users)
@@ -82,16 +98,23 @@ def run_demo(
     ready = next(
         (s for s in outcome.samples if s.at >= first_class - timedelta(minutes=15)), outcome.samples[-1]
     )
+    spells = overload_spells(outcome.samples, minutes)
     summary = {
         "day": day.isoformat(),
         "peak_users": peak.users,
         "peak_rooms": peak.rooms,
         "peak_servers": max(sum(s.running.values()) for s in outcome.samples),
+        "peak_servers_by_provider": {
+            name: max(s.running.get(name, 0) for s in outcome.samples) for name in settings.providers
+        },
         "serving_capacity_at_0745": round(ready.capacity_units),
         "load_at_peak": round(peak.load_units),
         "rejected_meetings": outcome.rejected,
         "killed_meetings": len(outcome.killed),
         "overloaded_server_minutes": outcome.overloaded_server_minutes,
+        "overloaded_share": round(outcome.overloaded_server_minutes / max(outcome.server_minutes, 1), 5),
+        "guard_changes": guard.changes if guard is not None else 0,
+        "overload_spells": [_spell(spell, tz) for spell in spells],
         "server_hours": round(outcome.server_minutes / 60, 1),
         "cost": round(sum(bill.values()), 2),
         "currency": settings.currency,
@@ -99,15 +122,90 @@ def run_demo(
     }
     if plot:
         plot_samples(
-            outcome.samples, plot, f"bbbscale demo — {day.isoformat()} (simulated fleet, local Scalelite)", tz
+            outcome.samples,
+            plot,
+            f"bbbscale demo: {day:%A %d %B %Y}, {start:%H:%M}-{end:%H:%M} {tz.key} "
+            f"(simulated fleet, local Scalelite, burst guard {'on' if guard is not None else 'off'})",
+            tz,
+            minutes=minutes,
         )
     if as_json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
-    else:
-        print("\nSummary", file=out)
-        for key, value in summary.items():
-            print(f"  {key:>26}: {value}", file=out)
-        if history:
-            print(f"  {'last decision':>26}: {history[0].summary[:160]}", file=out)
+        return 0 if not outcome.killed else 1
+    print("\nSummary", file=out)
+    for line in summary_lines(summary, guard is not None):
+        print(f"  {line}", file=out)
+    if history:
+        print(f"  {'last decision':>26}: {history[0].summary[:160]}", file=out)
     return 0 if not outcome.killed else 1
+
+
+def summary_lines(summary: dict, guarded: bool) -> list[str]:
+    """The summary for a reader: one figure a line, the overload with its spells and why they happen."""
+    cur = summary["currency"]
+    lines = [
+        f"{'day':>26}: {summary['day']}",
+        f"{'peak':>26}: {summary['peak_users']:,} users in {summary['peak_rooms']:,} rooms, "
+        f"{summary['load_at_peak']:,} load units",
+        f"{'servers':>26}: {summary['peak_servers']} at most ("
+        + ", ".join(f"{name} {n}" for name, n in summary["peak_servers_by_provider"].items())
+        + f"), {summary['server_hours']} server-hours, "
+        f"{summary['cost']:.2f} {cur} for the hourly hosters",
+        f"{'serving capacity at 07:45':>26}: {summary['serving_capacity_at_0745']:,} load units",
+        f"{'meetings':>26}: {summary['rejected_meetings']} rejected, {summary['killed_meetings']} killed",
+        f"{'overloaded server-minutes':>26}: {summary['overloaded_server_minutes']:,} "
+        f"({100 * summary['overloaded_share']:.2f} % of server-minutes, rooms at real size)",
+        f"{'burst guard':>26}: "
+        + (f"on, {summary['guard_changes']} cordon/enable changes" if guarded else "off ([guard] enabled)"),
+    ]
+    for spell in summary["overload_spells"]:
+        hot = spell["hottest"]
+        where = (
+            f"; {hot['server']} at up to {hot['percent']} % of its capacity with {hot['rooms']} rooms"
+            if hot
+            else ""
+        )
+        lines.append(
+            f"{'overload spell':>26}: {spell['from']}-{spell['to']}, {spell['servers']} server(s) overloaded "
+            f"while the fleet had room{where}: its rooms grew past its capacity after they were placed "
+            "(Scalelite places a room at its create, by the load it saw then; a running room is never moved, "
+            "the burst guard only steers new ones)"
+        )
+    if not summary["overload_spells"]:
+        lines.append(f"{'overload spells':>26}: none longer than 5 minutes while capacity exceeded the load")
+    if summary["plot"]:
+        lines.append(f"{'plot':>26}: {summary['plot']}")
+    return lines
+
+
+def _spell(spell: dict, tz) -> dict:
+    """A spell of overload for the summary: local times, the hottest server and how far past it was."""
+    hot = spell["hottest"]
+    return {
+        "from": spell["from"].astimezone(tz).strftime("%H:%M"),
+        "to": spell["to"].astimezone(tz).strftime("%H:%M"),
+        "servers": spell["servers"],
+        "hottest": {"server": hot[0], "percent": round(100 * hot[1] / hot[2]), "rooms": hot[3]}
+        if hot
+        else None,
+    }
+
+
+def _guard_ports(ports, world):
+    """The burst guard's ports for the demo: the same store, clock, settings and room sizes as the tick,
+    but Scalelite and the BBB servers read in process. The guard's logic is production's; only its
+    transport differs: over loopback HTTP its look every second or two (getServers, then each moved
+    server's getMeetings) takes longer than the simulated minute on a small machine, and the demo
+    would last half an hour. The tick still crosses HTTP."""
+    from dataclasses import replace
+
+    from chalicelib.adapters.scalelite.servers import BbbServersOverHttp
+    from chalicelib.sim.direct import DirectBbb, DirectScalelite
+    from chalicelib.sim.scalelite_model import name_in_url
+
+    settings = ports.settings.scalelite.model_copy(update={"server_poll_concurrency": 1})
+    bbb = BbbServersOverHttp(
+        settings, lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret)
+    )
+    return replace(ports.beside(), scalelite=DirectScalelite(world), bbb=bbb, parallel_checks=False)

@@ -54,14 +54,17 @@ def simulate(
     on_step=None,
     poll_interval: float = 60.0,
     progress=None,
+    minutes: list | None = None,
 ) -> dict:
     """Replay `trace` and return the `simulate --json` document (plus the samples for a plot).
     `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `progress(done, total)` is called now and
-    then with simulated minutes done and to do (the CLI prints it on stderr)."""
+    then with simulated minutes done and to do (the CLI prints it on stderr). `minutes`, when given, gets
+    each minute's need and cordoned capacity (chalicelib.sim.minutes) for the picture."""
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.service.guard import burst_guard
     from chalicelib.sim.embedded import sim_runtime
+    from chalicelib.sim.minutes import minute_of
     from chalicelib.sim.oracle import oracle
     from chalicelib.sim.replay import Replay
     from chalicelib.sim.traces import history_profile
@@ -106,6 +109,8 @@ def simulate(
                     progress(done, total)
             if settled(sample.at) and sample.rooms:
                 spreads.append(_spread(world, replay.real_weights))
+            if minutes is not None:
+                minutes.append(minute_of(sample.at, world, rt.store, result))
             if on_step is not None:
                 on_step(sample, result)
 
@@ -239,10 +244,18 @@ def _idle(replay, rt, now: datetime) -> datetime | None:
 
 def simulate_command(args, settings) -> int:
     """The CLI entry: read the trace (and history), replay, print, plot."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
     from chalicelib.sim.traces import read_trace
 
+    if args.plot:
+        from chalicelib.sim.plot import require_matplotlib
+
+        require_matplotlib()  # before the replay, not after it
     trace = read_trace(args.trace)
     history = [read_trace(path) for path in (getattr(args, "history", None) or [])]
+    minutes: list = []
     result = simulate(
         settings,
         trace,
@@ -254,24 +267,47 @@ def simulate_command(args, settings) -> int:
             file=sys.stderr,
             flush=True,
         ),
+        minutes=minutes if args.plot else None,
     )
     samples = result.pop("_samples")
     if args.plot:
-        from zoneinfo import ZoneInfo
-
         from chalicelib.sim.plot import plot_samples
 
+        tz = ZoneInfo(settings.timezone)
+        days = sorted({s.at.astimezone(tz).date() for s in samples if s.users})
+        span = f"{days[0]:%a %d %b}-{days[-1]:%a %d %b %Y}" if days else ""
         plot_samples(
             samples,
             args.plot,
-            f"bbbscale simulate — policy {args.policy}",
-            ZoneInfo(settings.timezone),
+            f"bbbscale simulate: trace {Path(args.trace).name}, {span}, policy {args.policy}",
+            tz,
             bottom_first=tuple(name for name, p in settings.providers.items() if p.mode == "static"),
+            minutes=minutes,
         )
     if args.json:
         json.dump(result, sys.stdout)
         sys.stdout.write("\n")
     else:
-        for key, value in result.items():
-            print(f"{key:>26}: {value}")
+        for line in result_lines(result):
+            print(line)
     return 0
+
+
+def result_lines(result: dict) -> list[str]:
+    """The result for a reader: one `name: value` a line, nested figures flattened (`herding.rooms_cv`),
+    absent ones said in words (the oracle costing nothing, no burst measured) instead of `None`."""
+    lines: list[tuple[str, object]] = []
+    for key, value in result.items():
+        if key == "cost_vs_oracle" and value is None:
+            value = "n/a (the oracle costs nothing: the owned pool carries the whole trace)"
+        elif value is None:
+            value = {"guard": "off", "herding": "no class start measured"}.get(key, "n/a")
+        if isinstance(value, dict):
+            if not value:
+                lines.append((key, "none"))
+            for name, inner in value.items():
+                lines.append((f"{key}.{name}", inner))
+            continue
+        lines.append((key, value))
+    width = max((len(name) for name, _ in lines), default=0)
+    return [f"{name:>{width}}: {value}" for name, value in lines]

@@ -176,13 +176,15 @@ def assert_tick(result: dict, dry_run: bool) -> None:
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["acting", "dry-run"])
-def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run):
+def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run, state_home):
     done = run_program("tick", *(["--dry-run"] if dry_run else []), "--json", cwd=tmp_path)
     result = done.document()  # json.loads of the whole stdout: one document, nothing else
     assert_tick(result, dry_run)
     assert result["fleet"]["owned"] == {"serving": PROVIDERS["owned"]["min_servers"]}
-    # The embedded default keeps its state (and its simulated world) in [state] path, relative to the cwd.
-    assert "bbbscale.sqlite3" in {p.name for p in tmp_path.iterdir()}
+    # The embedded default keeps its state (and its simulated world) in the user's state directory,
+    # never in the working directory.
+    assert (state_home / "bbbscale" / "bbbscale.sqlite3").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_tick_acts_and_a_dry_run_only_says_what_it_would_do(tmp_path, capsys):

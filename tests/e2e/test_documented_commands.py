@@ -46,6 +46,15 @@ QUICK = {
         "--only json --no-baseline",
         "the two JSON shapes, ours only: ~2 s, not the XML ones, the baseline and its 60 s trickles",
     ),
+    "bench/guard_latency.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, one run, not 500 x 3"),
+    "bench/surge_week.py": (
+        "--scale 0.05 --only-history none --skip before --skip reactive",
+        "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
+    ),
+    "bench/guard_frontier.py": (
+        "--quick --only day --scale 0.1 --plots out/guard/plots",
+        "a small school's day, poll 60 s and 20 % only; pictures in the scratch directory, not bench/plots",
+    ),
 }
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
@@ -56,6 +65,7 @@ EXPECT = {
     "./dev demo": lambda out: "last decision" in out,
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
     "bench/hostile_load.py --shapes": lambda out: '"shape": "json deep nesting", "ours"' in out,
+    "bbbscale trace --out out/traces": lambda out: "week.csv" in out and "out/traces/history-3.csv" in out,
     "bench/replay_week.py": lambda out: (
         "| **ratio** |" in out and ("identical outcomes" in out or "candidate outcome:" in out)
     ),

@@ -47,7 +47,7 @@ def test_run_serves_its_ticks_on_loopback(tmp_path):
             samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
             time.sleep(0.3)
         assert samples.get("bbbscale_ticks_total") == 1.0, samples
-        assert {"bbbscale_provider_serving", "bbbscale_provider_desired", "bbbscale_actions"} <= set(samples)
+        assert {"bbbscale_servers", "bbbscale_desired_servers", "bbbscale_actions_total"} <= set(samples)
         assert samples["bbbscale_last_tick_timestamp_seconds"] > time.time() - 120
     finally:
         run.terminate()

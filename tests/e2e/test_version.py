@@ -28,7 +28,7 @@ def test_bbbscale_version_prints_the_version_and_exits_0():
 
 
 def test_the_tick_document_says_which_version_decided(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the simulated tick keeps its state in ./bbbscale.sqlite3
+    monkeypatch.chdir(tmp_path)  # nothing lands in the checkout, whatever the state's place
     result = run_main(capsys, "tick", "--dry-run", "--json").document()
     assert result["version"] == __version__
     assert {"at", "dry_run", "load", "desired", "fleet", "actions"} <= set(result)  # extended, not changed

@@ -1,6 +1,8 @@
 """`bbbscale run`'s Prometheus endpoint serves the EMF figures of each tick: the exporter listens on an
 ephemeral loopback port, a tick runs in-process on the simulated fleet, and the scrape over HTTP is
-compared, name for name and value for value, with the EMF documents the same tick makes on Lambda."""
+compared, figure for figure (`EMF_TO_PROMETHEUS`), with the EMF documents the same tick makes on Lambda.
+Each scrape is read by prometheus_client's own parsers: the text format's and, asked for it, the
+OpenMetrics one (which refuses a gauge and a counter sharing a family name)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from chalicelib.adapters.metrics.prometheus import MetricsEndpointError, prometheus_name, serving
+from chalicelib.adapters.metrics.prometheus import COUNTERS, EMF_TO_PROMETHEUS, MetricsEndpointError, serving
 from chalicelib.config import ConfigError, MetricsSettings
 from chalicelib.config_file import load_settings, parse_settings
 from chalicelib.observability import NAMESPACE, emit_tick_metrics, metrics
@@ -24,7 +27,8 @@ LOOPBACK = MetricsSettings(port=0)
 
 
 def emf_figures(tick: dict, cluster: str, capsys) -> dict[tuple, float]:
-    """{(prometheus name, labels): value} of the EMF documents `tick` makes (as Lambda prints them)."""
+    """{(prometheus name, labels): value} of the EMF documents `tick` makes (as Lambda prints them),
+    each gauge figure where EMF_TO_PROMETHEUS puts it; the per-tick counts by their EMF name."""
     capsys.readouterr()
     metrics.clear_metrics()
     emit_tick_metrics(metrics, tick, cluster)
@@ -36,20 +40,39 @@ def emf_figures(tick: dict, cluster: str, capsys) -> dict[tuple, float]:
         assert directive["Namespace"] == NAMESPACE
         labels = tuple(sorted((d, document[d]) for d in directive["Dimensions"][0] if d != "service"))
         for metric in directive["Metrics"]:
-            name = prometheus_name(metric["Name"], per_provider="provider" in dict(labels))
             value = document[metric["Name"]]
-            figures[(name, labels)] = float(value[0] if isinstance(value, list) else value)
+            value = float(value[0] if isinstance(value, list) else value)
+            key = ("provider:" if "provider" in dict(labels) else "") + metric["Name"]
+            if key not in EMF_TO_PROMETHEUS:
+                assert metric["Name"] in COUNTERS, f"EMF {key} has no Prometheus series"
+                figures[(metric["Name"], labels)] = value
+                continue
+            name, fixed, factor = EMF_TO_PROMETHEUS[key]
+            figures[(name, tuple(sorted([*labels, *fixed.items()])))] = value * factor
     return figures
 
 
 def scrape(url: str) -> dict[tuple, tuple[str, float]]:
-    """{(sample name, labels): (type, value)} of one GET /metrics."""
+    """{(sample name, labels): (type, value)} of one GET /metrics, read by the text format's parser,
+    after checking that the same endpoint's OpenMetrics page parses to the same samples."""
     response = requests.get(url, timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     found = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue  # prometheus_client's creation time of a counter: not a figure of ours
             found[(sample.name, tuple(sorted(sample.labels.items())))] = (family.type, sample.value)
+    opened = requests.get(url, timeout=5, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert opened.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert opened.text.endswith("# EOF\n")
+    again = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in openmetrics_families(opened.text)  # raises on a clash, a bad name or unit
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+    assert again == {key: value for key, (_, value) in found.items()}
     return found
 
 
@@ -71,16 +94,21 @@ def test_a_scrape_carries_the_emf_figures_of_the_tick(tick, capsys):
         endpoint.record(tick, "demo")
         scraped = scrape(endpoint.url)
     expected = emf_figures(tick, "demo", capsys)
+    cluster = (("cluster", "demo"),)
+    counts = {key: expected.pop(key) for key in list(expected) if key[0] in COUNTERS}
     gauges = {key: value for key, (kind, value) in scraped.items() if kind == "gauge"}
-    gauges.pop(("bbbscale_last_tick_timestamp_seconds", (("cluster", "demo"),)))
+    gauges.pop(("bbbscale_last_tick_timestamp_seconds", cluster))
     assert gauges == expected
-    assert ("bbbscale_load_units", (("cluster", "demo"),)) in expected
-    assert ("bbbscale_provider_serving", (("cluster", "demo"), ("provider", "owned"))) in expected
-    assert scraped["bbbscale_ticks_total", (("cluster", "demo"),)] == ("counter", 1.0)
-    assert (
-        scraped["bbbscale_actions_total", (("cluster", "demo"),)][1]
-        == expected["bbbscale_actions", (("cluster", "demo"),)]
-    )
+    assert ("bbbscale_load_units", cluster) in expected
+    assert ("bbbscale_servers", (*cluster, ("provider", "owned"), ("state", "serving"))) in expected
+    assert scraped["bbbscale_ticks_total", cluster] == ("counter", 1.0)
+    counters = {key: value for key, (kind, value) in scraped.items() if kind == "counter"}
+    for emf, series in (
+        ("Actions", "bbbscale_actions_total"),
+        ("Failures", "bbbscale_action_failures_total"),
+    ):
+        assert sum(v for (name, _), v in counters.items() if name == series) == counts[emf, cluster]
+    assert counters["bbbscale_guard_changes_total", cluster] == 0.0  # no guard change in this tick
 
 
 def test_counts_add_up_over_ticks_and_an_unread_load_is_left_out(tick):
@@ -92,9 +120,27 @@ def test_counts_add_up_over_ticks_and_an_unread_load_is_left_out(tick):
     cluster = (("cluster", "demo"),)
     actions = len([a for a in tick["actions"] if a["action"] != "hold"])
     assert scraped["bbbscale_ticks_total", cluster] == ("counter", 2.0)
-    assert scraped["bbbscale_actions_total", cluster] == ("counter", 2.0 * actions)
+    total = sum(v for (name, _), (_, v) in scraped.items() if name == "bbbscale_actions_total")
+    assert total == 2.0 * actions
     assert ("bbbscale_load_units", cluster) not in scraped  # never a zero for a load nobody read
-    assert scraped["bbbscale_provider_serving", (*cluster, ("provider", "owned"))][1] == 96
+    assert scraped["bbbscale_servers", (*cluster, ("provider", "owned"), ("state", "serving"))][1] == 96
+
+
+def test_herding_is_a_ratio_and_the_guard_counts_its_changes(tick, capsys):
+    burst = {**tick, "herding": {"rooms_cv": 0.25, "load_cv": 0.125, "overloaded": 2}, "guard": ["a", "b"]}
+    with serving(LOOPBACK) as endpoint:
+        endpoint.record(burst, "demo")
+        endpoint.record({**tick, "guard": ["c"]}, "demo")
+        scraped = scrape(endpoint.url)
+    cluster = (("cluster", "demo"),)
+    assert scraped["bbbscale_herding_rooms_cv_ratio", cluster] == ("gauge", 0.25)
+    assert scraped["bbbscale_herding_load_cv_ratio", cluster] == ("gauge", 0.125)
+    assert scraped["bbbscale_herding_overloaded_servers", cluster] == ("gauge", 2.0)
+    assert scraped["bbbscale_herding_measurements_total", cluster] == ("counter", 1.0)
+    assert scraped["bbbscale_guard_changes_total", cluster] == ("counter", 3.0)
+    # the EMF figures of the burst, where the mapping puts them (percent on CloudWatch, ratio here)
+    expected = emf_figures(burst, "demo", capsys)
+    assert expected["bbbscale_herding_rooms_cv_ratio", cluster] == 0.25
 
 
 def test_switched_off_taken_or_impossible(tick, capsys):
@@ -135,19 +181,16 @@ def test_the_prometheus_dashboard_charts_what_the_endpoint_serves(tick):
     import re
     from pathlib import Path
 
-    from chalicelib.observability import FLEET_METRICS, LOAD_METRICS
-
     board = json.loads(
         (Path(__file__).resolve().parents[2] / "infra/grafana/dashboard-prometheus.json").read_text()
     )
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    assert all('{cluster="$cluster"}' in e for e in exprs)
+    assert all('cluster="$cluster"' in e for e in exprs)
     queried = {name for e in exprs for name in re.findall(r"bbbscale_[a-z_]+", e)}
+    herding = {**tick, "herding": {"rooms_cv": 0.2, "load_cv": 0.1, "overloaded": 1}, "guard": ["x"]}
     with serving(LOOPBACK) as endpoint:
-        endpoint.record(tick, "demo")
+        endpoint.record(herding, "demo")
         served = {name for name, _ in scrape(endpoint.url)}
     assert queried <= served, queried - served
-    emitted = {prometheus_name(n, False) for n in LOAD_METRICS.values()} | {
-        prometheus_name(n, True) for n in [*FLEET_METRICS.values(), "Desired"]
-    }
-    assert emitted <= queried and {"bbbscale_actions_total", "bbbscale_failures_total"} <= queried
+    charted = {name for name, _, _ in EMF_TO_PROMETHEUS.values()} | set(COUNTERS.values())
+    assert charted <= queried, charted - queried

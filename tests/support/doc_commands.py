@@ -8,6 +8,9 @@ The convention (docs/deploy.md, "Documented commands are tests"):
   not: aws, a Scalelite, your fleet's configuration, ...); a block whose first
   line is such a comment is not run at all, except `# needs: chalice local` blocks, which
   tests/e2e/test_chalice_local_docs.py runs against a real `chalice local --stage local`;
+- an indented code block (lines indented by 4 spaces or more after a blank line, outside a fence) whose
+  first line starts like a command (`.venv/bin/`, `./`, `bench/`, `bbbscale `, `python`, `curl `,
+  `aws `) is a shell block too, so a command shown that way is run as well;
 - a backslash at the end of a line continues the command on the next.
 New Markdown files are picked up as they come; nothing needs registering.
 """
@@ -72,12 +75,43 @@ def markdown_files(root: Path = ROOT) -> list[Path]:
     )
 
 
+#: How the first line of an indented code block starts when it shows a command.
+COMMAND_START = re.compile(r"(\.venv/bin/|\./|bench/|bbbscale |python|curl |aws )")
+
+
 def blocks(path: Path) -> list[Block]:
-    """The shell blocks of one Markdown file."""
+    """The shell blocks of one Markdown file: fenced ones, then indented ones, in file order."""
+    text = path.read_text(encoding="utf-8").splitlines()
+    return sorted(_fenced(path, text) + _indented(path, text), key=lambda block: block.line)
+
+
+def _indented(path: Path, text: list[str]) -> list[Block]:
+    """Indented code blocks that show commands (outside fences, after a blank line)."""
+    found: list[Block] = []
+    in_fence, previous_blank, lines = False, True, []
+    for number, raw in enumerate([*text, ""], start=1):
+        if raw.strip().startswith("```"):
+            in_fence = not in_fence
+        indented = raw.startswith("    ") and raw.strip() and not in_fence
+        if indented and (lines or previous_blank):
+            lines.append((number, raw[4:]))
+        elif lines and not raw.strip() and number <= len(text):
+            lines.append((number, ""))  # a blank line inside the block
+        elif lines:
+            while lines and not lines[-1][1].strip():
+                lines.pop()
+            if COMMAND_START.match(lines[0][1].strip()):
+                found.append(Block(path, lines[0][0], tuple(_commands(path, lines))))
+            lines = []
+        previous_blank = not raw.strip()
+    return found
+
+
+def _fenced(path: Path, text: list[str]) -> list[Block]:
     found: list[Block] = []
     fence: str | None = None
     opened, lines = 0, []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(text, start=1):
         stripped = raw.strip()
         if fence is None:
             if stripped.startswith("```"):

@@ -1,20 +1,22 @@
-"""Metrics on one host: `bbbscale run` serves each tick's figures in Prometheus' text format.
+"""Metrics on one host: `bbbscale run` serves each tick's figures in Prometheus' formats (text and
+OpenMetrics, as the scraper asks).
 
-On Lambda the figures leave as CloudWatch EMF (observability.emit_tick_metrics). Here the same function
-fills recorders instead of EMF documents, so both sources always carry the same metrics: one EMF name
-becomes one Prometheus name, `bbbscale_` + its snake_case (`LoadUnits` -> `bbbscale_load_units`),
-with `provider_` before it for the per-provider documents (`Serving` -> `bbbscale_provider_serving`),
-the EMF dimensions as labels (`cluster`, `provider`). Gauges hold the last tick's figures, as each EMF
-document holds one tick's; a load that could not be read is left out (never zeros), as in EMF.
-Per-tick counts (actions, failures) are also summed into `_total` counters, which PromQL's
-`increase()` reads without missing or repeating a tick between scrapes. `bbbscale_ticks_total` and
-`bbbscale_last_tick_timestamp_seconds` say whether the loop is alive.
+On Lambda the figures leave as CloudWatch EMF (observability.emit_tick_metrics); here the same tick
+result (docs/contract.md `tick --json`) feeds prometheus_client's own metric objects in a registry of
+their own, named by Prometheus' conventions: base units, ratios 0-1 (the herding CVs: EMF's percent /
+100), `_total` only on counters (the library adds it), a server's state as the `state` label. The
+library refuses two metrics of one name, so a gauge and a counter can never share a family again.
+`EMF_TO_PROMETHEUS` maps each EMF figure to the series that carries it (tests hold both to it).
+
+Gauges hold the last tick's figures, as each EMF document holds one tick's; a load that could not be
+read is left out (never zeros), as in EMF. Per-tick counts (actions, failures, the guard's changes)
+are counters, which `increase()` reads without missing or repeating a tick between scrapes.
+`bbbscale_ticks_total` and `bbbscale_last_tick_timestamp_seconds` say whether the loop is alive.
 """
 
 from __future__ import annotations
 
 import errno
-import re
 import sys
 import threading
 import time
@@ -23,125 +25,153 @@ from contextlib import contextmanager
 
 from chalicelib.ports import BbbscaleError
 
-PREFIX = "bbbscale_"
-#: EMF names whose per-tick values are also summed into a `_total` counter.
-CUMULATIVE = frozenset({"Actions", "Failures"})
+#: load field of the tick document -> gauge name (EMF: LoadUnits, Rooms, Participants, Mics, Webcams).
+LOAD_GAUGES = {
+    "load_units": ("bbbscale_load_units", "the load in load units (one ~ a typical participant)"),
+    "meetings": ("bbbscale_rooms", "rooms (meetings) running"),
+    "participants": ("bbbscale_participants", "participants in all rooms"),
+    "voice": ("bbbscale_mics", "participants with an open mic"),
+    "video_streams": ("bbbscale_webcams", "webcam streams published"),
+}
+#: EMF metric (per-provider documents marked `provider:`) -> (Prometheus series, its fixed labels,
+#: factor from EMF's value): what docs/metrics.md's table says, and what the tests check a scrape by.
+EMF_TO_PROMETHEUS: dict[str, tuple[str, dict[str, str], float]] = {
+    "LoadUnits": ("bbbscale_load_units", {}, 1.0),
+    "Rooms": ("bbbscale_rooms", {}, 1.0),
+    "Participants": ("bbbscale_participants", {}, 1.0),
+    "Mics": ("bbbscale_mics", {}, 1.0),
+    "Webcams": ("bbbscale_webcams", {}, 1.0),
+    "HerdingRoomsCV": ("bbbscale_herding_rooms_cv_ratio", {}, 0.01),
+    "HerdingLoadCV": ("bbbscale_herding_load_cv_ratio", {}, 0.01),
+    "OverloadedServers": ("bbbscale_herding_overloaded_servers", {}, 1.0),
+    "provider:Desired": ("bbbscale_desired_servers", {}, 1.0),
+    "provider:Serving": ("bbbscale_servers", {"state": "serving"}, 1.0),
+    "provider:Booting": ("bbbscale_servers", {"state": "booting"}, 1.0),
+    "provider:Draining": ("bbbscale_servers", {"state": "draining"}, 1.0),
+}
+#: Per-tick counts, summed into counters (EMF: Actions, Failures, GuardChanges per tick).
+COUNTERS = {
+    "Actions": "bbbscale_actions_total",
+    "Failures": "bbbscale_action_failures_total",
+    "GuardChanges": "bbbscale_guard_changes_total",
+}
+STATES = ("serving", "booting", "draining")
 
 
-def prometheus_name(emf_name: str, per_provider: bool) -> str:
-    """`LoadUnits` -> `bbbscale_load_units`; per provider, `Serving` -> `bbbscale_provider_serving`."""
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", emf_name).lower()
-    return PREFIX + ("provider_" if per_provider else "") + snake
-
-
-class TickDocument:
-    """Stands in for an EMF document (the part of powertools' Metrics that emit_tick_metrics uses):
-    records dimensions and one value per metric name, and hands itself over when flushed."""
-
-    def __init__(self, documents: list[TickDocument]):
-        self.dimensions: dict[str, str] = {}
-        self.values: dict[str, float] = {}
-        self._documents = documents
-
-    def add_dimension(self, name: str, value: str) -> None:
-        self.dimensions[name] = str(value)
-
-    def add_metric(self, name: str, unit=None, value: float = 0.0, **_ignored) -> None:
-        self.values[name] = float(value)
-
-    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        self._documents.append(self)
+def _failed(action: dict) -> bool:
+    return str(action.get("result", "")).startswith("failed")
 
 
 class TickMetrics:
-    """A Prometheus collector of the last tick's figures and of running totals (see module doc).
-    `record` is called by the run loop after each tick, `collect` by the HTTP server's thread."""
+    """The last tick's figures and running totals as prometheus_client metrics, in `registry`.
+    `record` is called by the run loop after each tick; the HTTP server's thread reads the registry."""
 
-    def __init__(self):
+    def __init__(self, registry=None):
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r, cluster, per_provider = self.registry, ["cluster"], ["cluster", "provider"]
         self._lock = threading.Lock()
-        self._last: list[TickDocument] = []
-        self._totals: dict[tuple[str, tuple[str, ...], tuple[str, ...]], float] = {}
-        self._ticks: dict[str, int] = {}
-        self._at: dict[str, float] = {}
-        self._crashes: dict[tuple[str, str], int] = {}
+        self._load = {
+            field: Gauge(name, doc, cluster, registry=r) for field, (name, doc) in LOAD_GAUGES.items()
+        }
+        self._rooms_cv = Gauge(
+            "bbbscale_herding_rooms_cv_ratio",
+            "after the last burst the guard measured: coefficient of variation of rooms per server (0-1)",
+            cluster,
+            registry=r,
+        )
+        self._load_cv = Gauge(
+            "bbbscale_herding_load_cv_ratio",
+            "after the last burst the guard measured: coefficient of variation of load per server (0-1)",
+            cluster,
+            registry=r,
+        )
+        self._overloaded = Gauge(
+            "bbbscale_herding_overloaded_servers",
+            "after the last burst the guard measured: servers past their capacity",
+            cluster,
+            registry=r,
+        )
+        self._desired = Gauge(
+            "bbbscale_desired_servers", "servers desired per provider", per_provider, registry=r
+        )
+        self._servers = Gauge(
+            "bbbscale_servers", "servers per provider and state", [*per_provider, "state"], registry=r
+        )
+        self._actions = Counter("bbbscale_actions", "actions taken (holds aside)", per_provider, registry=r)
+        self._failures = Counter("bbbscale_action_failures", "actions that failed", per_provider, registry=r)
+        self._guard = Counter(
+            "bbbscale_guard_changes", "cordons and enables by the burst guard", cluster, registry=r
+        )
+        self._measured = Counter(
+            "bbbscale_herding_measurements", "bursts whose spread the guard measured", cluster, registry=r
+        )
+        self._ticks = Counter("bbbscale_ticks", "capacity checks run", cluster, registry=r)
+        self._exceptions = Counter(
+            "bbbscale_tick_exceptions",
+            "ticks that ended in an exception (bbbscale run goes on)",
+            [*cluster, "kind"],
+            registry=r,
+        )
+        self._last = Gauge(
+            "bbbscale_last_tick_timestamp_seconds",
+            "when the last tick ended (unix time)",
+            cluster,
+            registry=r,
+        )
+        self._providers: dict[str, set[str]] = {}
 
     def crashed(self, kind: str, cluster: str) -> None:
         """Count a tick that ended in an exception of this kind (`bbbscale run` goes on)."""
         with self._lock:
-            self._crashes[(cluster, kind)] = self._crashes.get((cluster, kind), 0) + 1
+            self._exceptions.labels(cluster, kind).inc()
 
     def record(self, tick_result: dict, cluster: str, at: float | None = None) -> None:
-        """Take one tick result (docs/contract.md `tick --json`) as emit_tick_metrics sees it."""
-        from chalicelib.observability import emit_tick_metrics
-
-        documents: list[TickDocument] = []
-        totals = TickDocument(documents)
-        emit_tick_metrics(totals, tick_result, cluster, new_document=lambda: TickDocument(documents))  # type: ignore[arg-type]
-        documents.insert(0, totals)  # the cluster's document first (EMF flushes it last)
+        """Take one tick result (docs/contract.md `tick --json`): the figures emit_tick_metrics sends
+        to EMF, into the metrics above."""
         with self._lock:
-            self._last = documents
-            for document in documents:
-                per_provider = "provider" in document.dimensions
-                labels = tuple(sorted(document.dimensions))
-                for name, value in document.values.items():
-                    if name in CUMULATIVE:
-                        key = (
-                            prometheus_name(name, per_provider) + "_total",
-                            labels,
-                            self._values(document, labels),
-                        )
-                        self._totals[key] = self._totals.get(key, 0.0) + value
-            self._ticks[cluster] = self._ticks.get(cluster, 0) + 1
-            self._at[cluster] = time.time() if at is None else at
+            load = tick_result.get("load")
+            for field, gauge in self._load.items():
+                if load:
+                    gauge.labels(cluster).set(float(load.get(field, 0)))
+                else:
+                    _forget(gauge, cluster)
+            herding = tick_result.get("herding")
+            if herding:
+                self._rooms_cv.labels(cluster).set(float(herding["rooms_cv"]))
+                self._load_cv.labels(cluster).set(float(herding["load_cv"]))
+                self._overloaded.labels(cluster).set(float(herding["overloaded"]))
+                self._measured.labels(cluster).inc()
+            self._guard.labels(cluster).inc(len(tick_result.get("guard") or []))
+            desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
+            actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
+            providers = set(desired) | set(fleet)
+            for gone in self._providers.get(cluster, set()) - providers:
+                _forget(self._desired, cluster, gone)
+                for state in STATES:
+                    _forget(self._servers, cluster, gone, state)
+            self._providers[cluster] = providers
+            for provider in sorted(providers):
+                if provider in desired:
+                    self._desired.labels(cluster, provider).set(desired[provider])
+                else:
+                    _forget(self._desired, cluster, provider)
+                for state in STATES:
+                    self._servers.labels(cluster, provider, state).set(fleet.get(provider, {}).get(state, 0))
+                own = [a for a in actions if a.get("provider") == provider]
+                self._actions.labels(cluster, provider).inc(len(own))
+                self._failures.labels(cluster, provider).inc(sum(map(_failed, own)))
+            self._ticks.labels(cluster).inc()
+            self._last.labels(cluster).set(time.time() if at is None else at)
 
-    @staticmethod
-    def _values(document: TickDocument, labels: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(document.dimensions[label] for label in labels)
 
-    def collect(self) -> Iterator:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        with self._lock:
-            last, totals = list(self._last), dict(self._totals)
-            ticks, at, crashes = dict(self._ticks), dict(self._at), dict(self._crashes)
-        gauges: dict[str, GaugeMetricFamily] = {}
-        for document in last:
-            per_provider = "provider" in document.dimensions
-            labels = tuple(sorted(document.dimensions))
-            for name, value in document.values.items():
-                metric = prometheus_name(name, per_provider)
-                family = gauges.setdefault(
-                    metric, GaugeMetricFamily(metric, f"{name} at the last tick (EMF {name})", labels=labels)
-                )
-                family.add_metric(self._values(document, labels), value)
-        yield from gauges.values()
-        counters: dict[str, CounterMetricFamily] = {}
-        for (metric, labels, values), value in sorted(totals.items()):
-            base = metric.removesuffix("_total")
-            family = counters.setdefault(
-                metric, CounterMetricFamily(base, f"sum over ticks of {base}", labels=labels)
-            )
-            family.add_metric(values, value)
-        yield from counters.values()
-        done = CounterMetricFamily("bbbscale_ticks", "capacity checks run", labels=("cluster",))
-        last_at = GaugeMetricFamily(
-            "bbbscale_last_tick_timestamp_seconds",
-            "when the last tick ended (unix time)",
-            labels=("cluster",),
-        )
-        for cluster in sorted(ticks):
-            done.add_metric((cluster,), ticks[cluster])
-            last_at.add_metric((cluster,), at[cluster])
-        yield done
-        yield last_at
-        failed = CounterMetricFamily(
-            "bbbscale_tick_exceptions",
-            "ticks that ended in an exception, by its kind (the loop went on)",
-            labels=("cluster", "kind"),
-        )
-        for (cluster, kind), count in sorted(crashes.items()):
-            failed.add_metric((cluster, kind), count)
-        yield failed
+def _forget(metric, *labels: str) -> None:
+    """Drop one labelled series (absent, not zero), if it exists."""
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass
 
 
 class MetricsEndpoint:
@@ -153,12 +183,9 @@ class MetricsEndpoint:
     other failure to listen (an address not on this host, a port it may not use) is a clear error."""
 
     def __init__(self, collector: TickMetrics, address: str, port: int):
-        from prometheus_client import CollectorRegistry
-
         self.collector = collector
         self.address, self.port = address, port
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(collector)  # type: ignore[arg-type]
+        self._registry = collector.registry
         self._server = None
 
     @property
