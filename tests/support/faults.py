@@ -247,6 +247,7 @@ class FaultyStore:
         self.servers = _FaultyServers(inner.servers, faults)
         self.settings = _FaultySettings(inner.settings, faults)
         self.lease = WatchedLease(inner.lease, faults)
+        self.guard_lease = inner.guard_lease
         self.history, self.reservations = inner.history, inner.reservations
 
 
