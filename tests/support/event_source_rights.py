@@ -7,7 +7,8 @@ reads each function's event sources and environment and checks its own role's po
 - an SQS event source: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes on that queue;
 - a schedule or the API: nothing (EventBridge and API Gateway get their own resource permissions);
 - an environment variable naming another function of the app (`<app>-<stage>-<function>`, Chalice's
-  deployed name): lambda:InvokeFunction on that function;
+  deployed name, or `{"Ref": <its resource>}`, the name the template gives it, with the stack named
+  `<app>-<stage>` as docs/deploy.md asks): lambda:InvokeFunction on that function;
 - BBBSCALE_CHAT_DISPATCHER=sqs with BBBSCALE_JOBS_QUEUE: sqs:GetQueueUrl and sqs:SendMessage there.
 
 Resources are matched the way IAM does for ARNs without conditions (`*`, `?` wildcards), with the
@@ -81,8 +82,21 @@ def statements(template: dict, function: dict) -> list[dict]:
     return [s for policy in properties.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
 
 
-def needs(function: dict, app_name: str, stage: str, all_functions: set[str]) -> list[Need]:
-    """Every right the function's event sources and environment call for."""
+def deployed_name(template: dict, logical: str, stack: str) -> str | None:
+    """The name a function resource of the template is deployed under in stack `stack`: its
+    FunctionName (a string or a Fn::Sub of the stack's name), or None when CloudFormation makes one up
+    (`<stack>-<logical id>-<random>`, which no policy or caller can know beforehand)."""
+    name = template["Resources"].get(logical, {}).get("Properties", {}).get("FunctionName")
+    if name is None:
+        return None
+    return _sub(name).replace("${AWS::StackName}", stack)
+
+
+def needs(
+    function: dict, app_name: str, stage: str, all_functions: set[str], template: dict | None = None
+) -> list[Need]:
+    """Every right the function's event sources and environment call for (`template`: to read the
+    function a `{"Ref": ...}` names)."""
     found: list[Need] = []
     properties = function["Properties"]
     for name, event in (properties.get("Events") or {}).items():
@@ -91,6 +105,8 @@ def needs(function: dict, app_name: str, stage: str, all_functions: set[str]) ->
             found += [Need(a, queue, f"SQS event source {name}") for a in SQS_CONSUMER]
     variables = (properties.get("Environment") or {}).get("Variables", {})
     for variable, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value and template is not None:
+            value = deployed_name(template, value["Ref"], f"{app_name}-{stage}") or f"<{value['Ref']}>"
         for other in all_functions:
             if value == f"{app_name}-{stage}-{other}":
                 arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{value}"
@@ -132,7 +148,7 @@ def missing_rights(template: dict, app_name: str, stage: str) -> list[str]:
     problems = []
     for name, function in sorted(found.items()):
         granted = statements(template, function)
-        for need in needs(function, app_name, stage, set(found)):
+        for need in needs(function, app_name, stage, set(found), template):
             if not allows(granted, need.action, need.resource):
                 problems.append(f"{stage}/{name}: lacks {need.action} on {need.resource} ({need.why})")
     return problems
