@@ -80,3 +80,11 @@ def test_limits_read_as_people_write_them():
         "1 GiB",
         "1000-byte",
     ]
+
+
+def test_a_create_time_past_year_9999_is_refused_with_its_bound():
+    # Issue 19: a room with createTime 10^15 (year 33658) once ended the burst guard.
+    with pytest.raises(ResponseError, match="createTime 1000000000000000, over the sanity bound"):
+        parse_meetings(answer(room(createTime=str(10**15))), LIMIT)
+    (meeting,) = parse_meetings(answer(room(createTime="1700000000000")), LIMIT).meetings
+    assert meeting.create_time_ms == 1_700_000_000_000
