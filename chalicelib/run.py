@@ -22,17 +22,25 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.fleets import for_command
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard_lease import guard_owner, keep_guarding
+from chalicelib.service.guard_lease import (
+    GUARD_LEASE_SECONDS,
+    STANDBY_SECONDS,
+    guard_owner,
+    keep_guarding,
+)
 from chalicelib.sim.embedded import follow_school_day
 from chalicelib.sim.replay import SimClock
 
 
-def start_guard(ports: FleetPorts, clock=None, say=None, until=None) -> threading.Thread | None:
+def start_guard(
+    ports: FleetPorts, clock=None, say=None, until=None, speed: float = 1.0
+) -> threading.Thread | None:
     """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. It looks
     only while it holds the fleet's guard lease (one guard per fleet, however many processes run), and
     a guard that fails is started again after a bounded backoff: nothing but the process ends it.
     `clock`: the time it reads (default: the wall clock); `say`: where a failure's line goes (stderr);
-    `until`: when it stops (default: never)."""
+    `until`: when it stops (default: never); `speed`: how much faster than real time `clock` runs (the
+    lease's heartbeat and standby, in real seconds, follow it)."""
     if not ports.settings.guard.enabled:
         return None
     beside = ports.beside()
@@ -44,7 +52,16 @@ def start_guard(ports: FleetPorts, clock=None, say=None, until=None) -> threadin
     def loop() -> None:
         while True:  # keep_guarding survives its guard's failures; this survives keep_guarding's own
             try:
-                keep_guarding(beside, until, time.sleep, clock, owner, say)
+                keep_guarding(
+                    beside,
+                    until,
+                    time.sleep,  # its looks' cadence in real seconds, as before
+                    clock,
+                    owner,
+                    say,
+                    standby_seconds=STANDBY_SECONDS / speed,
+                    heartbeat=GUARD_LEASE_SECONDS / 3 / speed,
+                )
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
                 say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
@@ -85,7 +102,7 @@ def run_forever(
         clock = wiring.clock
         live = not isinstance(clock, SimClock)  # a shared clock runs by itself; a SimClock is set
         if not dry_run:
-            start_guard(wiring.ports(), clock if live else None)
+            start_guard(wiring.ports(), clock if live else None, speed=speed if live else 1.0)
 
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)

@@ -1,8 +1,8 @@
 """One burst guard per fleet, and one that survives its failures (chalicelib/service/guard_lease.py):
 three guards on one SQLite file, as three `bbbscale run` processes have them, over the in-process
 simulated fleet in a class-start window on a live clock. Only the lease holder looks; a guard whose
-lease was taken makes no further look; a guard that raises is started again, saying why once per
-failure, in the history and in the next tick's report."""
+lease was taken makes no further look; a guard that raises out of its loop is started again, saying
+why once per failure, in the history and in the next tick's report."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import timedelta
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 from chalicelib.run import start_guard
 from chalicelib.service.fleet_ports import GuardMemory
+from chalicelib.service.guard import BurstGuard
 from chalicelib.service.guard_lease import keep_guarding
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
@@ -27,17 +28,13 @@ WINDOW = T0 + timedelta(hours=1, seconds=5)  # 11:00:05 Paris: the 11:00 class s
 
 
 class Looks:
-    """Scalelite port wrapper keeping when the guard read getServers (one per look); `fail` first
-    raises what a room out of range raised in the field."""
+    """Scalelite port wrapper keeping when the guard read getServers (one per look)."""
 
-    def __init__(self, inner, fail: int = 0):
-        self.inner, self.at, self.fail = inner, [], fail
+    def __init__(self, inner):
+        self.inner, self.at = inner, []
 
     def servers(self):
         self.at.append(time.monotonic())
-        if self.fail > 0:
-            self.fail -= 1
-            raise ValueError("year 33658 is out of range")
         return self.inner.servers()
 
     def __getattr__(self, name):
@@ -50,10 +47,25 @@ def live_clock():
     return lambda: WINDOW + timedelta(seconds=time.monotonic() - began)
 
 
-def process(rt, path, fail: int = 0):
+def failing(monkeypatch, times: int) -> None:
+    """The guard raises out of its loop `times` times (a failure in one look is the guard's to skip;
+    this is any other: a bug between two looks)."""
+    left = [times]
+    next_check = BurstGuard.next_check
+
+    def broken(self, now):
+        if left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("the guard's own bug")
+        return next_check(self, now)
+
+    monkeypatch.setattr(BurstGuard, "next_check", broken)
+
+
+def process(rt, path):
     """The guard's ports as one more `bbbscale run` process has them: its own store handle on the file,
     its own Scalelite client and memory."""
-    looks = Looks(rt.scalelite, fail)
+    looks = Looks(rt.scalelite)
     store = SqliteStateStore(path, cluster=rt.settings.cluster)
     return replace(rt.ports(), store=store, scalelite=looks, memory=GuardMemory()), looks
 
@@ -117,36 +129,38 @@ def test_a_guard_whose_lease_was_taken_looks_no_more(tmp_path):
         assert rt.store.guard_lease.holder(clock()) == "guard-other"
 
 
-def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_path):
+def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_path, monkeypatch):
     path = str(tmp_path / "state.sqlite3")
     with sim_runtime(CFG, WINDOW, http=False, store=SqliteStateStore(path, cluster="t")) as (rt, _, _):
         clock = live_clock()
-        ports, looks = process(rt, path, fail=2)
+        ports, looks = process(rt, path)
+        failing(monkeypatch, 2)
         said: list[str] = []
         thread, done = guard_in_thread(ports, clock, 5.0, "guard-a", said)
         thread.join(15)
         run = done["run"]
         assert said == [
-            "burst guard failed: ValueError: year 33658 is out of range; started again in 1 s",
-            "burst guard failed: ValueError: year 33658 is out of range; started again in 2 s",
+            "burst guard failed: RuntimeError: the guard's own bug; started again in 1 s",
+            "burst guard failed: RuntimeError: the guard's own bug; started again in 2 s",
         ]
         assert run.failures == 2 and len(looks.at) >= 4, "it went on looking after both failures"
         kept = [e.summary for e in rt.store.history.recent(50, kind="guard")]
-        assert sum(s.startswith("burst guard failed: ValueError") for s in kept) == 2
+        assert sum(s.startswith("burst guard failed: RuntimeError") for s in kept) == 2
         report = rt.tick(now=clock())  # the next tick reports them (digest, chat)
         assert [line for line in report.guard or () if "failed" in line] == said
 
 
-def test_the_run_guard_thread_outlives_its_failures(tmp_path):
+def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
     path = str(tmp_path / "state.sqlite3")
     with sim_runtime(CFG, WINDOW, http=False, store=SqliteStateStore(path, cluster="t")) as (rt, _, _):
         clock = live_clock()
-        ports, looks = process(rt, path, fail=1)
+        ports, looks = process(rt, path)
+        failing(monkeypatch, 1)
         said: list[str] = []
         thread = start_guard(ports, clock, said.append, until=clock() + timedelta(seconds=3))
         assert thread is not None
         time.sleep(2.0)
-        assert thread.is_alive() and said[0].startswith("burst guard failed: ValueError")
+        assert thread.is_alive() and said[0].startswith("burst guard failed: RuntimeError")
         assert len(looks.at) >= 2, "looking again"
         thread.join(10)
         assert not thread.is_alive()
