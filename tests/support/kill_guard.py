@@ -1,10 +1,13 @@
 """Real `bbbscale run` processes whose burst guard is killed mid-burst (SIGKILL), on one SQLite file.
 
-Used by tests/integration/test_kill_guard.py. The processes run the simulated fleet of
-tests/fixtures/fault-fleet.toml (its metrics endpoint switched off: no fixed port) on a shared clock
-`speed` times faster than real time, from just before a class start. The test herds a burst onto one
-server through the shared world (rooms pinned to it, as Scalelite's placement between two polls does),
-waits for the guard to cordon it, kills the processes, and lets `bbbscale tick` processes tick.
+Used by tests/integration/test_kill_guard.py and bench/kill_guard.py. The processes run the simulated
+fleet of tests/fixtures/fault-fleet.toml (four owned servers instead of two, its metrics endpoint
+switched off: no fixed port) on a shared clock
+`speed` times faster than real time, from just before a class start. `kill_mid_burst` herds a burst onto
+one server through the shared world (rooms pinned to it, as Scalelite's placement between two polls
+does), waits for the guard to cordon it, kills the guard's process (timing the other's takeover), then
+the other one, and lets `bbbscale tick` processes tick until the cordon is released. `code` runs another
+checkout of bbbscale (bench/kill_guard.py's baseline: a commit before the guard lease and expiry).
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ CLUSTER = "fault"
 class GuardFleet:
     """`bbbscale run` processes on one file in `workdir`, and the shared world and clock they use."""
 
-    def __init__(self, workdir: Path, start: str, speed: float):
-        self.workdir, self.start, self.speed = workdir, start, speed
+    def __init__(self, workdir: Path, start: str, speed: float, code: Path = ROOT):
+        self.workdir, self.start, self.speed, self.code = workdir, start, speed, code
         self.config = workdir / "fleet.toml"
         fixture = (ROOT / "tests" / "fixtures" / "fault-fleet.toml").read_text()
+        owned = "min_servers = 2\nmax_servers = 2\nquota = 2"  # four owned servers: the guard may cordon
+        assert owned in fixture  # one at once, leaving enough placeable ones (not only once VMs serve)
+        fixture = fixture.replace(owned, owned.replace("2", "4"), 1)
         self.config.write_text(fixture + "\n[metrics]\nenabled = false\n")
         self.live: list[subprocess.Popen] = []
         self.spawned = 0
@@ -42,7 +48,7 @@ class GuardFleet:
         return [sys.executable, "-m", "chalicelib", *args, "--config", str(self.config)]
 
     def _env(self) -> dict:
-        return {**os.environ, "PYTHONPATH": str(ROOT)}
+        return {**os.environ, "PYTHONPATH": str(self.code)}
 
     def spawn(self) -> subprocess.Popen:
         """One more `bbbscale run` on the file."""
@@ -171,3 +177,49 @@ class GuardFleet:
         world = self.world()
         with world.lock:
             return world.scalelite_server(server_id).state
+
+    def kill_mid_burst(self, rooms: int = 60, wait_s: float = 90, give_up: timedelta = timedelta(minutes=6)):
+        """The scenario (see the module doc); returns what happened, times on the shared clock.
+        Without a guard lease (`lease` False: an older checkout) both processes are killed at once."""
+        found: dict = {"cordoned": False, "takeover_s": None, "released_s": None}
+        for _ in range(2):
+            self.spawn()
+        lease = self.code == ROOT
+        ready = (lambda: self.acting_ticks() >= 1 and self.guard_holder()) if lease else self.acting_ticks
+        if not _wait_for(ready, wait_s):
+            return found
+        server = self.herd(rooms, self.now())
+        found["server"] = server
+        cordon = _wait_for(lambda: self.cordons().get(server), wait_s)
+        found["cordoned"] = bool(cordon) and not cordon.get("released")
+        if not found["cordoned"]:
+            return found
+        if lease:
+            holder = self.guard_holder()
+            other = next(p for p in self.live if p is not holder)
+            killed = self.now()
+            self.kill(holder)
+            if _wait_for(lambda: self.guard_holder() is other, wait_s):
+                found["takeover_s"] = (self.now() - killed).total_seconds()
+        dead = self.now()
+        self.stop_all()  # no guard left to renew the cordon
+        while found["released_s"] is None and self.now() < dead + give_up:
+            self.tick()  # another process ticks (and holds no guard)
+            if self.cordons().get(server) is None:
+                found["released_s"] = (self.now() - dead).total_seconds()
+        found["state_after"] = self.scalelite_state(server)
+        found["released_line"] = next(
+            (line for at, line in self.guard_lines() if "cordon expired" in line and at >= dead.isoformat()),
+            None,
+        )
+        return found
+
+
+def _wait_for(what, seconds: float, step: float = 0.1):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(step)
+    return None
