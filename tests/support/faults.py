@@ -231,6 +231,9 @@ class WatchedLease:
     def holds(self, owner, now):
         return self.inner.holds(owner, now)
 
+    def holder(self, now):
+        return self.inner.holder(now)
+
     def release(self, owner):
         with self.faults.lock:
             if threading.get_ident() in self.faults.dead:
