@@ -49,6 +49,7 @@ class GuardServer:
     has_load: bool = True  # Scalelite reports a numeric load (not "unavailable")
     since_change: float = float("inf")  # seconds since the guard last changed its state
     leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
+    undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
 
     @property
     def ratio(self) -> float:
@@ -124,7 +125,8 @@ def decide_guard(
     - enable every server the guard holds whose projection fell below the reopening share
       (`reopen_below`, or 0.1 under the limit when that is lower; `threshold` when `quiet`: no burst is
       coming), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once;
-    - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`);
+    - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
+      a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
       (`intake`: as much again may come before the next) reaches the limit, fullest first (one the
       guard enabled less than `hold_seconds` ago only past `threshold`);
@@ -191,15 +193,19 @@ def decide_guard(
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
-    for s in [s for s in held if s.leaked_rooms and s.state == "cordoned"]:
+    for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
+        seen = (
+            f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "
+            "it, though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
+            if s.leaked_rooms
+            else s.undone
+        )
         actions.append(
             GuardAction(
                 "recordon",
                 s.id,
                 s.name,
-                f"{s.name} took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the "
-                f"guard cordoned it, though Scalelite still reports it cordoned: Scalelite's poll undid the "
-                f"cordon; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
+                f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
             )
         )
     for s in sorted(cordoned, key=lambda s: -heading(s)):

@@ -30,6 +30,7 @@ from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard_polls import PollWatch, poller_load
 from chalicelib.service.guard_state import (
     GUARD_CORDONS,
     GUARD_SPREAD,
@@ -84,6 +85,10 @@ class BurstGuard:
         self.changes = 0
         self.failures = 0
         self._foreign: dict[str, str] = {}  # id -> the state someone else gave a server the guard held
+        self.polls = PollWatch()  # Scalelite's poll rounds as getServers shows them
+        self._figures: dict[str, float] = {}  # id -> the poller's load from the rooms last read
+        self._acted: set[str] = set()  # servers whose state the guard changed since the last look
+        self._undone: dict[str, str] = {}  # id -> why a round may have undone its cordon
         self._began = ports.clock()
 
     # --- what a room weighs --------------------------------------------------------------------------
@@ -266,10 +271,14 @@ class BurstGuard:
         recent = since.timestamp() * 1000 + fill_ms  # the `until` of rooms created since
         self._last_look = now
         intake: dict[str, float] = {}  # created since the last look: as much may follow before the next
+        fresh: dict[str, float] = {}
         for server, rooms in self._meetings(stale).items():
             costs = self._costs(rooms, now.tzinfo)
             read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms), now_ms]
             intake[server.id] = sum(e for _, e, until in costs if until > recent)
+            fresh[server.id] = self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
+        self._undone = self.polls.look(now_ms, servers, fresh, self._figures, self._acted)
+        self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
         moved = bool(stale)
         for known in read.values():
@@ -277,7 +286,7 @@ class BurstGuard:
                 known[3], known[4] = self._project(known[2], now_ms)
                 moved = True
         states = tuple([s.state for s in servers])
-        if not moved and states == self._states and held.keys() == self._held_seen:
+        if not moved and states == self._states and held.keys() == self._held_seen and not self._undone:
             return None
         self._states, self._held_seen = states, set(held)
         records = read_records()  # bbbscale's records, read only when something moved
@@ -315,6 +324,7 @@ class BurstGuard:
                     s.load is not None,
                     since_change,
                     leaked,
+                    self._undone.get(s.id, "") if ours else "",
                 )
             )
         return views
@@ -367,7 +377,9 @@ class BurstGuard:
                     held[action.server_id] = {**held.get(action.server_id, {}), "released": sent}
                     changed = True
                 continue
+            self._acted.add(action.server_id)
             if action.action in ("cordon", "recordon"):
+                self.polls.cordoned(action.server_id, datetime.fromisoformat(sent).timestamp() * 1000)
                 until = (now + ttl).isoformat()
                 held[action.server_id] = {
                     "name": action.name,
@@ -376,6 +388,7 @@ class BurstGuard:
                     "until": until,
                 }
             else:  # watched a while: a poll round that read it cordoned and empty may disable it again
+                self.polls.released(action.server_id)
                 entry = {**held.get(action.server_id, {"name": action.name}), "released": sent}
                 entry.pop("until", None)
                 held[action.server_id] = entry

@@ -232,3 +232,11 @@ def test_room_sizes_round_trip_through_the_store_and_forget_the_oldest():
     again = RoomSizes.from_json(sizes.as_json(), 25.0)
     assert again.rooms == sizes.rooms and again.slots == sizes.slots
     assert RoomSizes.from_json({"rooms": {"x": "bad"}, "slots": []}, 25.0).rooms == {}
+
+
+def test_a_cordon_a_round_may_have_undone_is_repaired_and_says_may_not_did():
+    servers = [server("a", 290, "cordoned", held=True), server("b", 10), server("c", 10)]
+    seen = "a Scalelite poll round ran across its cordon ...: the round may have undone the cordon"
+    (action,) = decide_guard([replace(servers[0], undone=seen), *servers[1:]], 0.85, 0.75)
+    assert action.action == "recordon" and "may have undone" in action.reason
+    assert "poll undid" not in action.reason
