@@ -33,11 +33,12 @@ OUT = Path("out/g19/results.jsonl")
 def run(tree: Path, label: str, only: set[str], poll: float, per_server: float) -> None:
     sys.path.insert(0, str(tree / "bench"))
     sys.path.insert(0, str(tree))
+    from surge_week import surge_week
+
     from chalicelib.config_file import load_settings
     from chalicelib.sim import scalelite_model
     from chalicelib.sim.schoolday import generate_week
     from chalicelib.sim.simulate import simulate
-    from surge_week import surge_week
 
     scalelite_model.ScaleliteModel.seconds_per_server = per_server
     settings = load_settings()
@@ -92,7 +93,9 @@ def main() -> int:
     parser.add_argument("--label", help="its name in the table")
     parser.add_argument("--only", default="normal,surge,surge-nohist")
     parser.add_argument("--poll", type=float, default=60.0, help="Scalelite's POLL_INTERVAL (s)")
-    parser.add_argument("--per-server", type=float, default=0.3, help="the poller's getMeetings per server (s)")
+    parser.add_argument(
+        "--per-server", type=float, default=0.3, help="the poller's getMeetings per server (s)"
+    )
     parser.add_argument("--table", action="store_true", help="print the table of what was measured")
     args = parser.parse_args()
     OUT.parent.mkdir(parents=True, exist_ok=True)
