@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from chalicelib.domain.fleet import ServerState as S
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
@@ -188,6 +190,36 @@ def test_a_server_someone_else_enabled_is_cordoned_afresh_never_claimed_undone_b
         changes = burst_guard(rt.ports()).check(now + timedelta(seconds=2))
         assert [c["action"] for c in changes] == ["cordon"]
         assert "again" not in changes[0]["reason"] and "poll" not in changes[0]["reason"]
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@pytest.mark.xfail(
+    reason="issue 19 (h19guard): the guard must find a silently undone cordon and repair it (enable, cordon)",
+    strict=False,
+)
+def test_a_cordon_the_pollers_round_undid_is_made_again_at_the_next_look():
+    """Scalelite v1.6.1 `Server#save!` (app/models/server.rb): a round that read the server enabled does
+    not write its state back; it re-adds the server to placement (`server_load`) with the load it
+    computed while getServers keeps saying cordoned. `cordon` again writes nothing: only enable, then
+    cordon, takes it out of placement."""
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-3")
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        world.next_poll = now
+        world.run_poller(now)  # a round starts: it read the server enabled
+        burst_guard(rt.ports()).check(now + timedelta(seconds=0.05))
+        assert world.scalelite_server(target.id).state == "cordoned"
+        world.run_poller(now + timedelta(seconds=world.round_seconds))  # ... and saves its new load
+        assert world.scalelite_server(target.id).state == "cordoned"  # reported cordoned ...
+        assert target.id in world.placement_set()  # ... yet placeable: the silent undo
+        burst_guard(rt.ports()).check(now + timedelta(seconds=2))
+        assert target.id not in world.placement_set()
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert target.id in guard_cordons(rt.store.settings.get)
     finally:
         cm.__exit__(None, None, None)
 
