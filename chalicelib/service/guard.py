@@ -271,13 +271,12 @@ class BurstGuard:
         recent = since.timestamp() * 1000 + fill_ms  # the `until` of rooms created since
         self._last_look = now
         intake: dict[str, float] = {}  # created since the last look: as much may follow before the next
-        fresh: dict[str, float] = {}
         for server, rooms in self._meetings(stale).items():
             costs = self._costs(rooms, now.tzinfo)
             read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms), now_ms]
             intake[server.id] = sum(e for _, e, until in costs if until > recent)
-            fresh[server.id] = self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
-        self._undone = self.polls.look(now_ms, servers, fresh, self._figures, self._acted)
+            self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
+        self._undone = self.polls.look(now_ms, servers, self._figures, self._acted)
         self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
         moved = bool(stale)

@@ -10,7 +10,7 @@ lands there:
 
 - a poll save is visible where nothing else moves a reported load: a server reported cordoned at two
   looks whose load changed (creates and joins move only the placement set), an enabled one whose load
-  fell (they only add), or whose load is now exactly what the poller computes from its rooms;
+  fell (they only add);
 - a cordon a round read after it is confirmed by that round: its reported load becomes the poller's
   figure. So a guard cordon whose reported load stayed frozen through a whole round that saved servers
   after the cordon, while the poller's figure from its rooms differs, was either undone by that round or
@@ -59,13 +59,10 @@ class PollWatch:
     def released(self, server_id: str) -> None:
         self._watch.pop(server_id, None)
 
-    def look(
-        self, now_ms: float, servers, fresh: dict[str, float], figures: dict[str, float], acted: set[str]
-    ) -> dict[str, str]:
-        """One look's getServers. `fresh`: the poller's figure for the servers whose rooms this look
-        read, by id; `figures`: the last figure of every server read; `acted`: servers whose state the
-        guard changed since the last look. Returns the watched cordons a round may have undone, each
-        with what was seen."""
+    def look(self, now_ms: float, servers, figures: dict[str, float], acted: set[str]) -> dict[str, str]:
+        """One look's getServers. `figures`: the poller's figure from the rooms the guard last read, by
+        id; `acted`: servers whose state the guard changed since the last look. Returns the watched
+        cordons a round may have undone, each with what was seen."""
         saves = 0
         for s in servers:
             before = self._prev.get(s.id)
@@ -76,9 +73,7 @@ class PollWatch:
                 continue
             if s.state == "cordoned" and s.load != load:
                 saves += 1
-            elif s.state == "enabled" and (
-                s.load < load or (s.load != load and abs(fresh.get(s.id, -1.0) - s.load) < 1e-6)
-            ):
+            elif s.state == "enabled" and s.load < load:
                 saves += 1
         if saves:
             start = (
