@@ -51,6 +51,7 @@ class GuardServer:
     since_change: float = float("inf")  # seconds since the guard last changed its state
     leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
     undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
+    draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
 
     @property
     def ratio(self) -> float:
@@ -123,9 +124,10 @@ def decide_guard(
     """The cordons, enables and repairs for one look.
 
     The limit is `balance_limit` (with the default margin: `threshold` itself). Then:
-    - enable every server the guard holds whose projection fell below the reopening share
-      (`reopen_below`, or 0.1 under the limit when that is lower and a burst is on), once its cordon is
-      `hold_seconds` old; a server the poller disabled once empty at once (releasing everything below
+    - enable every server the guard holds whose projection, plus what it would draw at once (`draw`:
+      enabled again, its load frozen while cordoned is Scalelite's lowest, and the burst goes to it until
+      it is not), fell below the reopening share (`reopen_below`, or 0.1 under the limit when that is
+      lower and a burst is on), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once (releasing everything below
       `threshold` as soon as a window ends was tried: the stragglers of the class overloaded them);
     - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
       a round ran across it and left its load frozen);
@@ -142,13 +144,22 @@ def decide_guard(
     reopen = reopen_below if quiet else min(reopen_below, limit - 0.1)
     held = sorted((s for s in pool if s.guard_cordoned and s.state != "enabled"), key=lambda s: s.ratio)
     opened = [
-        s for s in held if s.ratio < reopen and (s.state == "disabled" or s.since_change >= hold_seconds)
+        s
+        for s in held
+        if (s.projected + s.draw) / s.capacity < reopen
+        and (s.state == "disabled" or s.since_change >= hold_seconds)
     ]
     actions = [
         _enable(
             s,
-            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}) below "
-            f"{_pct(reopen)}" + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
+            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
+            + (
+                f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
+                if s.draw
+                else ""
+            )
+            + f" below {_pct(reopen)}"
+            + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
         )
         for s in opened
     ]

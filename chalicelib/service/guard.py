@@ -160,8 +160,6 @@ class BurstGuard:
             return []
         if held and renew(held, now, self.s.cordon_ttl_seconds):  # a live guard keeps its cordons
             store.settings.put(GUARD_CORDONS, held)
-        if held and not active:
-            quiet = min(quiet, interval * 5)  # between bursts: its cordons are released soon
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
         )
@@ -290,6 +288,9 @@ class BurstGuard:
         self._states, self._held_seen = states, set(held)
         records = read_records()  # bbbscale's records, read only when something moved
         grace_ms = self.s.undo_grace_seconds * 1000
+        loads = [s.load for s in servers if s.online and s.state == "enabled" and s.load is not None]
+        lowest = min(loads) if loads else None
+        room_units = self.sizes.expected("", int(now_ms), self.slots.slot_of_ms(int(now_ms)))[0]
         self._foreign = {}
         views = []
         for s in servers:
@@ -324,9 +325,19 @@ class BurstGuard:
                     since_change,
                     leaked,
                     self._undone.get(s.id, "") if ours else "",
+                    self._draw(s, lowest, room_units) if ours else 0.0,
                 )
             )
         return views
+
+    @staticmethod
+    def _draw(s, lowest: float | None, room_units: float) -> float:
+        """The units a held server would draw at once if enabled: Scalelite puts it back at the load it
+        had when cordoned (frozen since), below the others' by the burst's creates and joins; it takes
+        every new room until it catches up, each adding ~2 (the create and its teacher's join)."""
+        if s.state != "cordoned" or s.load is None or lowest is None or lowest <= s.load:
+            return 0.0
+        return (lowest - s.load) / (2 * (s.load_multiplier or 1.0)) * room_units
 
     @staticmethod
     def _since(entry: dict, now: datetime) -> tuple[float, float | None]:
