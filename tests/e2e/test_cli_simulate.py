@@ -31,6 +31,7 @@ SIMULATE_EXTRAS = {
     "guard",
     "herding",
     "overloaded_by_day",
+    "scalelite",
 }  # extensions
 CLASSES, PUPILS = 300, 30
 
