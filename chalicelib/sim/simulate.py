@@ -281,6 +281,9 @@ def simulate_command(args, settings) -> int:
         args.policy,
         history=history,
         poll_interval=getattr(args, "scalelite_poll", None) or 60.0,
+        getmeetings_seconds=getattr(args, "getmeetings_seconds", None),
+        look_latency=getattr(args, "look_latency", None) or 0.0,
+        look_failure_rate=getattr(args, "look_failures", None) or 0.0,
         progress=lambda done, total: print(
             f"simulate: {done}/{total} simulated minutes ({100 * done // total} %)",
             file=sys.stderr,
