@@ -175,8 +175,11 @@ class Replay:
             if m.end.timestamp() <= at or m.meeting_id in self.active:
                 return
             moment = datetime.fromtimestamp(at, tz=UTC)
-            if world.create_meeting(m.meeting_id, moment, participants=1, moderators=1) is None:
+            server = world.create_meeting(m.meeting_id, moment, participants=1, moderators=1)
+            if server is None:
                 return  # rejected (counted by the world)
+            with world.lock:  # the teacher's join: +1 on Scalelite's load after the create's own +1
+                world.count_join(server)
             ramp = self.ramp * 60.0
             joins = sorted(
                 (at + 1 + self.rng.random() * ramp for _ in range(m.participants - 1)), reverse=True

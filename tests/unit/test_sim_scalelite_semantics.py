@@ -143,3 +143,17 @@ def test_a_looks_calls_take_time_during_which_the_world_goes_on():
     assert [at for at, _ in looker.seen] == [T0 + timedelta(seconds=1.5), T0 + timedelta(seconds=2)]
     assert handled and handled[0] < T0 + timedelta(seconds=2)  # happened during the look
     assert cost.calls == 2 and cost.waited_s == pytest.approx(1.0)
+
+
+def test_the_replays_create_counts_the_teachers_join_too():
+    """Scalelite adds 1 at the create (increment_load) and 1 at the teacher's join (its join action)."""
+    from chalicelib.sim.traces import TraceMeeting
+
+    world, ids = _world(1)
+    clock = SimClock(T0)
+    lesson = TraceMeeting("lesson", T0 + timedelta(seconds=5), T0 + timedelta(minutes=50), 1, 0, 0, 0)
+    replay = Replay([lesson], world, None, clock, tick=lambda now: None)
+    world.next_poll = T0 + timedelta(hours=1)  # no poll round in between
+    replay._feed(T0 + timedelta(seconds=30))
+    assert world.meetings["lesson"].moderators == 1
+    assert world.placement_set() == {ids[0]: 2.0}
