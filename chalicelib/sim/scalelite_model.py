@@ -100,6 +100,8 @@ class ScaleliteModel(ScalelitePoller):
         self.placeable_cordoned_s = 0.0  # server-seconds in server_load while reported cordoned
         self.placeable_disabled_s = 0.0  # ... while reported disabled
         self._accounted_at: datetime | None = None
+        self.clock = None  # the replay's clock: an updateServer is accounted at its time
+        self.look_cost = None  # chalicelib/sim/look_cost.LookCost, when a replay charges the guard's looks
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
 
     # --- the reported record ------------------------------------------------------------------------
@@ -175,6 +177,8 @@ class ScaleliteModel(ScalelitePoller):
         state again changes nothing."""
         with self.lock:
             entry = self._entry(server_id)
+            if self.clock is not None:
+                self.account(self.clock())
             new = None
             if state:
                 new = STATES.get(state)
