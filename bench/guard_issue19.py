@@ -8,8 +8,8 @@ interpreter with that tree first on sys.path, on the same generated weeks:
   history three normal weeks; `surge-nohist`: the same week with none (a user's first try);
 
 default configuration (headroom 17.5 %, guard on), Scalelite's poll every `--poll` s with each server's
-getMeetings taking `--per-server` s in the poller (4 threads), as the simulator of that tree models
-Scalelite (see bench/README.md for which semantics each run had).
+getMeetings taking `--per-server` s in the poller (4 threads) and each call of the guard's looks
+`--latency` s (simulate's `getmeetings_seconds`, `look_latency`), on the simulator of that tree.
 
     git archive main | tar -x -C /tmp/main-tree
     .venv/bin/python bench/guard_issue19.py --tree . --label h19guard
@@ -30,7 +30,7 @@ MONDAY = date(2026, 11, 30)
 OUT = Path("out/g19/results.jsonl")
 
 
-def run(tree: Path, label: str, only: set[str], poll: float, per_server: float) -> None:
+def run(tree: Path, label: str, only: set[str], poll: float, per_server: float, latency: float) -> None:
     sys.path.insert(0, str(tree / "bench"))
     sys.path.insert(0, str(tree))
     from surge_week import surge_week
@@ -40,7 +40,13 @@ def run(tree: Path, label: str, only: set[str], poll: float, per_server: float) 
     from chalicelib.sim.schoolday import generate_week
     from chalicelib.sim.simulate import simulate
 
-    scalelite_model.ScaleliteModel.seconds_per_server = per_server
+    import inspect
+
+    knobs = {}
+    if "getmeetings_seconds" in inspect.signature(simulate).parameters:
+        knobs = {"getmeetings_seconds": per_server, "look_latency": latency}
+    else:  # a tree before the simulator took these: its model's attribute, no look latency
+        scalelite_model.ScaleliteModel.seconds_per_server = per_server
     settings = load_settings()
     history = [generate_week(MONDAY - timedelta(weeks=w), seed=7 + w, scale=1.2) for w in (1, 2, 3)]
     cases = {
@@ -50,13 +56,14 @@ def run(tree: Path, label: str, only: set[str], poll: float, per_server: float) 
     }
     done = {json.loads(line)["key"] for line in OUT.read_text().splitlines()} if OUT.exists() else set()
     for name, (trace, past) in cases.items():
-        key = f"{label}|{name}|p{poll:g}|s{per_server:g}"
+        key = f"{label}|{name}|p{poll:g}|s{per_server:g}|l{latency:g}"
         if name not in only or key in done:
             continue
         began = time.perf_counter()
-        result = simulate(settings, trace, "bbbscale", history=past, poll_interval=poll)
+        result = simulate(settings, trace, "bbbscale", history=past, poll_interval=poll, **knobs)
         result.pop("_samples")
         row = {"key": key, "label": label, "scenario": name, "poll": poll, "per_server": per_server}
+        row["look_latency"] = latency if knobs else None
         row.update(result, wall=round(time.perf_counter() - began, 1))
         with OUT.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -71,14 +78,15 @@ def run(tree: Path, label: str, only: set[str], poll: float, per_server: float) 
 def table() -> str:
     rows = [json.loads(line) for line in OUT.read_text().splitlines()]
     lines = [
-        "| scenario | poll / per server | guard of | cost € | overloaded server-min (share) | "
+        "| scenario | poll / per server / look | guard of | cost € | overloaded server-min (share) | "
         "rejected / killed / refused | guard looks / changes | herding rooms / load |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["scenario"], r["poll"], r["per_server"], r["label"])):
         g, h = r.get("guard") or {}, r.get("herding") or {}
         lines.append(
-            f"| {r['scenario']} | {r['poll']:g} s / {r['per_server']:g} s | {r['label']} | {r['cost']:,.0f} | "
+            f"| {r['scenario']} | {r['poll']:g} s / {r['per_server']:g} s / {r.get('look_latency') or 0:g} s "
+            f"| {r['label']} | {r['cost']:,.0f} | "
             f"{r['overloaded_server_minutes']:,} ({100 * r['overloaded_share']:.2f} %) | "
             f"{r['rejected_meetings']} / {r['killed_meetings']} / {r['refused_joins']} | "
             f"{g.get('looks', 0):,} / {g.get('changes', 0):,} | "
@@ -96,6 +104,7 @@ def main() -> int:
     parser.add_argument(
         "--per-server", type=float, default=0.3, help="the poller's getMeetings per server (s)"
     )
+    parser.add_argument("--latency", type=float, default=0.05, help="each call of the guard's looks (s)")
     parser.add_argument("--table", action="store_true", help="print the table of what was measured")
     args = parser.parse_args()
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +113,7 @@ def main() -> int:
         return 0
     if args.tree is None or not args.label:
         parser.error("--tree and --label, or --table")
-    run(args.tree.resolve(), args.label, set(args.only.split(",")), args.poll, args.per_server)
+    run(args.tree.resolve(), args.label, set(args.only.split(",")), args.poll, args.per_server, args.latency)
     return 0
 
 
