@@ -33,14 +33,14 @@ OUT = Path("out/g19/results.jsonl")
 def run(tree: Path, label: str, only: set[str], poll: float, per_server: float, latency: float) -> None:
     sys.path.insert(0, str(tree / "bench"))
     sys.path.insert(0, str(tree))
+    import inspect
+
     from surge_week import surge_week
 
     from chalicelib.config_file import load_settings
     from chalicelib.sim import scalelite_model
     from chalicelib.sim.schoolday import generate_week
     from chalicelib.sim.simulate import simulate
-
-    import inspect
 
     knobs = {}
     if "getmeetings_seconds" in inspect.signature(simulate).parameters:
