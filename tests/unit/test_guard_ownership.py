@@ -172,3 +172,24 @@ def test_the_tick_never_drains_the_fleet_below_what_scalelite_can_place_on():
     # with every server placeable, the surplus goes as before
     free = replace(obs, placeable=frozenset(as_serving))
     assert [a.server for a in decide(free, cfg).actions if a.action == "cordon"]
+
+
+def test_a_held_servers_rooms_are_re_read_though_scalelite_froze_its_load():
+    # Issue 19 item 5: getServers shows a cordoned server's load as of its last poll; only its own
+    # getMeetings shows its rooms change. Here they end: the guard must see it has room again.
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-2")
+        _herd(world, target, now)
+        guard = burst_guard(rt.ports())
+        guard.check(now)
+        assert world.scalelite_server(target.id).state == "cordoned"
+        frozen = world.scalelite_server(target.id).load
+        for name in [m for m in world.meetings if m.startswith("class-")][:9]:
+            world.end_meeting(name)
+        assert world.scalelite_server(target.id).load == frozen  # Scalelite shows nothing
+        changes = guard.check(now + timedelta(seconds=guard.s.hold_seconds + 1))
+        assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
+    finally:
+        cm.__exit__(None, None, None)
