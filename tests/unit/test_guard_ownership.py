@@ -185,6 +185,7 @@ def test_a_held_servers_rooms_are_re_read_though_scalelite_froze_its_load():
         guard = burst_guard(rt.ports())
         guard.check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
+        assert guard.check(now + timedelta(seconds=2)) == []  # read since it is cordoned
         frozen = world.scalelite_server(target.id).load
         for name in [m for m in world.meetings if m.startswith("class-")][:9]:
             world.end_meeting(name)
