@@ -19,8 +19,9 @@ then cordon (`recordon`), the only sequence that works.
 
 It only ever cordons or enables, through Scalelite's admin API; it never ends a meeting. It touches only
 servers bbbscale means to serve (never one being drained) and enables only servers whose state it set
-itself (never an operator's cordon or disable). A decision is held `hold_seconds` before the guard undoes
-it by choice (no cordon/enable/cordon flapping); only the safety rule (room for the burst) overrides it.
+itself (never an operator's cordon or disable). A cordon is held `hold_seconds` before the guard enables
+the server again by choice (no cordon/enable/cordon flapping within seconds); only the safety rule (room
+for the burst) overrides it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class GuardServer:
     has_load: bool = True  # Scalelite reports a numeric load (not "unavailable")
     since_change: float = float("inf")  # seconds since the guard last changed its state
     leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
+    undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
+    draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
 
     @property
     def ratio(self) -> float:
@@ -121,13 +124,15 @@ def decide_guard(
     """The cordons, enables and repairs for one look.
 
     The limit is `balance_limit` (with the default margin: `threshold` itself). Then:
-    - enable every server the guard holds whose projection fell below the reopening share
-      (`reopen_below`, or 0.1 under the limit when that is lower; `threshold` when `quiet`: no burst is
-      coming), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once;
-    - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`);
+    - enable every server the guard holds whose projection, plus what it would draw at once (`draw`:
+      enabled again, its load frozen while cordoned is Scalelite's lowest, and the burst goes to it until
+      it is not), fell below the reopening share (`reopen_below`, or 0.1 under the limit when that is
+      lower and a burst is on), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once (releasing everything below
+      `threshold` as soon as a window ends was tried: the stragglers of the class overloaded them);
+    - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
+      a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
-      (`intake`: as much again may come before the next) reaches the limit, fullest first (one the
-      guard enabled less than `hold_seconds` ago only past `threshold`);
+      (`intake`: as much again may come before the next) reaches the limit, fullest first;
     - the safety rule, over everything above: the placeable servers left must number at least
       `min_enabled` with room (below capacity), as far as the fleet has them, and keep `incoming_units`
       of spare room below the limit (what the burst still brings). When they cannot, held servers with
@@ -136,16 +141,25 @@ def decide_guard(
     """
     pool = [s for s in servers if s.online and s.meant_to_serve and s.capacity > 0]
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
-    reopen = threshold if quiet else min(reopen_below, limit - 0.1)
+    reopen = reopen_below if quiet else min(reopen_below, limit - 0.1)
     held = sorted((s for s in pool if s.guard_cordoned and s.state != "enabled"), key=lambda s: s.ratio)
     opened = [
-        s for s in held if s.ratio < reopen and (s.state == "disabled" or s.since_change >= hold_seconds)
+        s
+        for s in held
+        if (s.projected + s.draw) / s.capacity < reopen
+        and (s.state == "disabled" or s.since_change >= hold_seconds)
     ]
     actions = [
         _enable(
             s,
-            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}) below "
-            f"{_pct(reopen)}" + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
+            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
+            + (
+                f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
+                if s.draw
+                else ""
+            )
+            + f" below {_pct(reopen)}"
+            + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
         )
         for s in opened
     ]
@@ -161,14 +175,9 @@ def decide_guard(
         return sum(1 for s in group if s.ratio < 1.0)
 
     placeable = [s for s in pool if s.placeable] + [s for s in opened if s.state == "cordoned" and s.has_load]
-    over = [
-        s
-        for s in placeable
-        if not quiet
-        and s not in opened
-        and heading(s) >= limit
-        and (s.since_change >= hold_seconds or s.ratio >= threshold)
-    ]
+    # No hold on a cordon: a server enabled again is the lowest Scalelite knows (its load was frozen
+    # while cordoned), so the burst goes straight to it (measured: holding it let it overload).
+    over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit]
     staying = [s for s in placeable if s not in over]
     room = spare(staying)
     # Short of room or of placeable servers: bring back held servers that have some (placeable at once).
@@ -191,15 +200,19 @@ def decide_guard(
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
-    for s in [s for s in held if s.leaked_rooms and s.state == "cordoned"]:
+    for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
+        seen = (
+            f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "
+            "it, though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
+            if s.leaked_rooms
+            else s.undone
+        )
         actions.append(
             GuardAction(
                 "recordon",
                 s.id,
                 s.name,
-                f"{s.name} took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the "
-                f"guard cordoned it, though Scalelite still reports it cordoned: Scalelite's poll undid the "
-                f"cordon; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
+                f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
             )
         )
     for s in sorted(cordoned, key=lambda s: -heading(s)):

@@ -25,16 +25,15 @@ import logging
 from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
-from chalicelib.domain.guard import GuardServer, decide_guard, spread
+from chalicelib.domain.guard import GuardServer, decide_guard
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
-from chalicelib.ports import BbbscaleError, HistoryEntry
+from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard_changes import GuardChanges
+from chalicelib.service.guard_polls import PollWatch, poller_load
 from chalicelib.service.guard_state import (
     GUARD_CORDONS,
-    GUARD_SPREAD,
-    GUARD_UNREPORTED,
-    SPREAD_UNREPORTED,
     guard_cordons,
     note_failure,
     owner_of,
@@ -44,7 +43,6 @@ from chalicelib.service.room_memory import room_sizes, slot_clock
 
 log = logging.getLogger("bbbscale.guard")
 
-RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may undo it)
 MAX_CREATE_MS = 253_402_300_799_999  # 9999-12-31: a createTime past it is no time at all
 
 
@@ -57,7 +55,7 @@ def burst_guard(ports: FleetPorts) -> BurstGuard | None:
     return ports.memory.guard
 
 
-class BurstGuard:
+class BurstGuard(GuardChanges):
     """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
     def __init__(self, ports: FleetPorts):
@@ -84,6 +82,10 @@ class BurstGuard:
         self.changes = 0
         self.failures = 0
         self._foreign: dict[str, str] = {}  # id -> the state someone else gave a server the guard held
+        self.polls = PollWatch()  # Scalelite's poll rounds as getServers shows them
+        self._figures: dict[str, float] = {}  # id -> the poller's load from the rooms last read
+        self._acted: set[str] = set()  # servers whose state the guard changed since the last look
+        self._undone: dict[str, str] = {}  # id -> why a round may have undone its cordon
         self._began = ports.clock()
 
     # --- what a room weighs --------------------------------------------------------------------------
@@ -155,8 +157,6 @@ class BurstGuard:
             return []
         if held and renew(held, now, self.s.cordon_ttl_seconds):  # a live guard keeps its cordons
             store.settings.put(GUARD_CORDONS, held)
-        if held and not active:
-            quiet = min(quiet, interval * 5)  # between bursts: its cordons are released soon
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
         )
@@ -270,6 +270,9 @@ class BurstGuard:
             costs = self._costs(rooms, now.tzinfo)
             read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms), now_ms]
             intake[server.id] = sum(e for _, e, until in costs if until > recent)
+            self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
+        self._undone = self.polls.look(now_ms, servers, self._figures, self._acted)
+        self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
         moved = bool(stale)
         for known in read.values():
@@ -277,11 +280,14 @@ class BurstGuard:
                 known[3], known[4] = self._project(known[2], now_ms)
                 moved = True
         states = tuple([s.state for s in servers])
-        if not moved and states == self._states and held.keys() == self._held_seen:
+        if not moved and states == self._states and held.keys() == self._held_seen and not self._undone:
             return None
         self._states, self._held_seen = states, set(held)
         records = read_records()  # bbbscale's records, read only when something moved
         grace_ms = self.s.undo_grace_seconds * 1000
+        loads = [s.load for s in servers if s.online and s.state == "enabled" and s.load is not None]
+        lowest = min(loads) if loads else None
+        room_units = self.sizes.expected("", int(now_ms), self.slots.slot_of_ms(int(now_ms)))[0]
         self._foreign = {}
         views = []
         for s in servers:
@@ -315,9 +321,20 @@ class BurstGuard:
                     s.load is not None,
                     since_change,
                     leaked,
+                    self._undone.get(s.id, "") if ours else "",
+                    self._draw(s, lowest, room_units) if ours else 0.0,
                 )
             )
         return views
+
+    @staticmethod
+    def _draw(s, lowest: float | None, room_units: float) -> float:
+        """The units a held server would draw at once if enabled: Scalelite puts it back at the load it
+        had when cordoned (frozen since), below the others' by the burst's creates and joins; it takes
+        every new room until it catches up, each adding ~2 (the create and its teacher's join)."""
+        if s.state != "cordoned" or s.load is None or lowest is None or lowest <= s.load:
+            return 0.0
+        return (lowest - s.load) / (2 * (s.load_multiplier or 1.0)) * room_units
 
     @staticmethod
     def _since(entry: dict, now: datetime) -> tuple[float, float | None]:
@@ -349,141 +366,6 @@ class BurstGuard:
             except BbbscaleError:
                 continue
         return out
-
-    def _apply(self, now: datetime, actions, held: dict, views) -> list[dict]:
-        done = []
-        state = {v.id: v for v in views}
-        changed = False
-        ttl = timedelta(seconds=self.s.cordon_ttl_seconds)
-        for action, error in zip(actions, self._set_states(actions)):
-            # when the call went out: the look's time plus what the look took so far (rooms created
-            # after it are evidence that a poll undid the cordon)
-            sent = (
-                now + min(max(self.ports.clock() - self._began, timedelta(0)), timedelta(seconds=30))
-            ).isoformat()
-            if error is not None:
-                self._record(now, f"guard: {action.action} {action.name} failed: {error}", action, "failed")
-                if action.action == "recordon" and str(error).startswith("enabled,"):
-                    held[action.server_id] = {**held.get(action.server_id, {}), "released": sent}
-                    changed = True
-                continue
-            if action.action in ("cordon", "recordon"):
-                until = (now + ttl).isoformat()
-                held[action.server_id] = {
-                    "name": action.name,
-                    "at": sent,
-                    "reason": action.reason,
-                    "until": until,
-                }
-            else:  # watched a while: a poll round that read it cordoned and empty may disable it again
-                entry = {**held.get(action.server_id, {"name": action.name}), "released": sent}
-                entry.pop("until", None)
-                held[action.server_id] = entry
-            changed = True
-            self.changes += 1
-            self._record(now, f"guard: {action.action} {action.name}: {action.reason}", action, "done")
-            done.append(action.as_json())
-        acted = {a.server_id for a in actions}
-        settled = (now - RELEASE_WATCH).isoformat()
-        for server_id, entry in list(held.items()):
-            view = state.get(server_id)
-            released = entry.get("released")
-            if server_id in self._foreign and server_id not in acted:
-                held.pop(server_id)
-                changed = True
-                name = entry.get("name", server_id)
-                self._note(
-                    now,
-                    f"guard: {name} was made {self._foreign[server_id]} by someone else (an operator or the "
-                    "capacity check): no longer the guard's, left as it is",
-                    server_id,
-                    name,
-                )
-            elif view is None or not view.meant_to_serve:
-                held.pop(server_id)  # gone, or drained by the tick: no longer the guard's
-                changed = True
-            elif released and server_id not in acted and view.guard_cordoned:
-                entry.pop("released")  # the poller disabled it again once empty: the guard's again
-                entry["until"] = (now + ttl).isoformat()
-                changed = True
-            elif released and view.state == "enabled" and released < settled:
-                held.pop(server_id)  # enabled for good
-                changed = True
-        if changed:
-            self.ports.store.settings.put(GUARD_CORDONS, held)
-        if done:
-            lines = self.ports.store.settings.get(GUARD_UNREPORTED, None) or []
-            lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
-            self.ports.store.settings.put(GUARD_UNREPORTED, lines[-50:])
-        return done
-
-    def _set_states(self, actions) -> list:
-        """updateServer for each action (the fullest first; a repair is enable then cordon, the only
-        sequence that takes a server whose cordon a poll undid out of Scalelite's placement); over HTTP
-        up to 16 at a time, since a burst may need dozens at once. Returns each one's error, or None."""
-
-        def one(action):
-            try:
-                if action.action == "recordon":
-                    self.ports.scalelite.set_state(action.server_id, "enable")
-                    try:
-                        self.ports.scalelite.set_state(action.server_id, "cordon")
-                    except BbbscaleError as error:
-                        return BbbscaleError(f"enabled, but the cordon failed: {error}")
-                    return None
-                self.ports.scalelite.set_state(action.server_id, action.action)
-                return None
-            except BbbscaleError as error:
-                return error
-
-        if len(actions) <= 1 or not self.ports.parallel_checks:
-            return [one(a) for a in actions]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(16, len(actions)), thread_name_prefix="guard") as pool:
-            return list(pool.map(one, actions))
-
-    def _note(self, now: datetime, summary: str, server_id: str, name: str) -> None:
-        """A line in the history (kind `guard`) for what the guard saw but did not do."""
-        self.ports.store.history.record(
-            HistoryEntry(now, "guard", summary, {"server_id": server_id, "server": name}, actor="guard")
-        )
-
-    def _record(self, now: datetime, summary: str, action, result: str) -> None:
-        self.ports.store.history.record(
-            HistoryEntry(now, "guard", summary, {**action.as_json(), "result": result}, actor="guard")
-        )
-
-    # --- herding made visible -----------------------------------------------------------------------
-    def _maybe_spread(self, now: datetime, servers) -> None:
-        if self._spread_due is None or now < self._spread_due:
-            return
-        self._spread_due = None
-        measured = self.measure_spread(now, servers)
-        if measured is None:
-            return
-        document = {"at": now.isoformat(), **measured.as_json()}
-        self.ports.store.settings.put(GUARD_SPREAD, document)
-        self.ports.store.settings.put(SPREAD_UNREPORTED, document)
-        self.ports.store.history.record(
-            HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
-        )
-
-    def measure_spread(self, now: datetime, servers=None):
-        """Rooms and real load per serving server, now (None when no server carries a room)."""
-        servers = servers if servers is not None else self.ports.scalelite.servers()
-        records = {r.url.rstrip("/"): r for r in self.ports.store.servers.servers() if r.url}
-        serving = [s for s in servers if s.online and s.state in ("enabled", "cordoned")]
-        rows = []
-        for server, rooms in self._meetings(serving).items():
-            record = records.get(server.url.rstrip("/"))
-            if record is None:
-                continue
-            rooms = [m for m in rooms if not m.is_breakout]
-            capacity = capacity_of(record, self.ports.settings.providers)
-            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), capacity))
-        found = spread(rows)
-        return found if found.servers else None
 
     # --- the long-running forms -----------------------------------------------------------------------
     def run(self, until: datetime, sleep, clock) -> int:

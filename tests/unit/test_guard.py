@@ -112,19 +112,21 @@ def test_a_decision_is_held_long_enough_not_to_flap():
     assert acts(decide_guard([replace(held, since_change=16.0), *others], 0.85, 0.75, hold_seconds=15)) == [
         ("enable", "a")
     ]
-    # Enabled 3 s ago: one more room heading it past the limit does not cordon it again ...
+    # Enabled 3 s ago and heading past the limit again: cordoned at once (Scalelite's lowest: the burst
+    # would go straight to it); the cycle takes at least the hold, never seconds.
     reopened = server("a", 230, since=3.0, intake=40)
-    assert decide_guard([reopened, *others], 0.85, 0.75, hold_seconds=15) == []
-    # ... unless it really passes the threshold.
-    assert acts(decide_guard([replace(reopened, projected=270), *others], 0.85, 0.75, hold_seconds=15)) == [
-        ("cordon", "a")
-    ]
+    assert acts(decide_guard([reopened, *others], 0.85, 0.75, hold_seconds=15)) == [("cordon", "a")]
 
 
-def test_between_bursts_its_cordons_are_released_below_the_threshold():
-    # Issue 19 item 7: two servers held at 80 % between class windows must not stay cordoned.
+def test_between_bursts_it_releases_below_reopen_and_whatever_the_last_servers_with_room_need():
+    # Issue 19 item 7: two servers held at 80 % between class windows, nothing else Scalelite can use.
     servers = [server("a", 240, "cordoned", held=True), server("b", 240, "cordoned", held=True)]
     assert acts(decide_guard(servers, 0.9, 0.75, quiet=True)) == [("enable", "a"), ("enable", "b")]
+    others = [server("c", 60), server("d", 60)]  # with room elsewhere they stay held until below 75 %
+    assert decide_guard([*servers, *others], 0.9, 0.75, quiet=True) == []
+    assert acts(decide_guard([replace(servers[0], projected=200), *others], 0.9, 0.75, quiet=True)) == [
+        ("enable", "a")
+    ]
     assert decide_guard([server("c", 280), server("d", 280)], 0.9, 0.75, quiet=True) == []  # never cordons
 
 
@@ -232,3 +234,11 @@ def test_room_sizes_round_trip_through_the_store_and_forget_the_oldest():
     again = RoomSizes.from_json(sizes.as_json(), 25.0)
     assert again.rooms == sizes.rooms and again.slots == sizes.slots
     assert RoomSizes.from_json({"rooms": {"x": "bad"}, "slots": []}, 25.0).rooms == {}
+
+
+def test_a_cordon_a_round_may_have_undone_is_repaired_and_says_may_not_did():
+    servers = [server("a", 290, "cordoned", held=True), server("b", 10), server("c", 10)]
+    seen = "a Scalelite poll round ran across its cordon ...: the round may have undone the cordon"
+    (action,) = decide_guard([replace(servers[0], undone=seen), *servers[1:]], 0.85, 0.75)
+    assert action.action == "recordon" and "may have undone" in action.reason
+    assert "poll undid" not in action.reason

@@ -120,19 +120,24 @@ def test_a_look_that_raises_is_skipped_counted_reported_and_the_guard_goes_on():
         cm.__exit__(None, None, None)
 
 
-def test_between_bursts_the_guard_lets_its_cordons_go():
+def test_between_bursts_the_guard_lets_its_cordons_go_when_scalelite_needs_them():
+    # Issue 19 item 7: a server held at 80 % between class windows while nothing else can take a room.
     cm, rt, world, clock = _fleet()
     try:
         now = T0 + timedelta(hours=1, seconds=5)
         target = _name(world, "-owned-3")
-        for i in range(7):  # 7 classes of 30: 82 % (issue 19 item 7: held at 80 % between bursts)
+        for i in range(7):  # 7 classes of 30: 82 %
             world.create_meeting(f"class-{i}", now, participants=29, moderators=1, server=target.url[6:])
         guard = burst_guard(rt.ports())
         guard.check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
-        later = now + timedelta(minutes=20)  # the class window is over
-        changes = guard.check(later)
-        assert [c["action"] for c in changes] == ["enable"]
+        later = now + timedelta(minutes=20)  # the class window is over; the others have room: held
+        assert guard.check(later) == [] and world.scalelite_server(target.id).state == "cordoned"
+        for other in world.scalelite_servers():
+            if other.id != target.id:
+                rt.scalelite.set_state(other.id, "disable")  # operators take every other one away
+        changes = guard.check(later + timedelta(seconds=10))
+        assert [c["action"] for c in changes] == ["enable"] and "placeable" in changes[0]["reason"]
         assert world.scalelite_server(target.id).state == "enabled"
     finally:
         cm.__exit__(None, None, None)
@@ -167,3 +172,25 @@ def test_the_tick_never_drains_the_fleet_below_what_scalelite_can_place_on():
     # with every server placeable, the surplus goes as before
     free = replace(obs, placeable=frozenset(as_serving))
     assert [a.server for a in decide(free, cfg).actions if a.action == "cordon"]
+
+
+def test_a_held_servers_rooms_are_re_read_though_scalelite_froze_its_load():
+    # Issue 19 item 5: getServers shows a cordoned server's load as of its last poll; only its own
+    # getMeetings shows its rooms change. Here they end: the guard must see it has room again.
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-2")
+        _herd(world, target, now)
+        guard = burst_guard(rt.ports())
+        guard.check(now)
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert guard.check(now + timedelta(seconds=2)) == []  # read since it is cordoned
+        frozen = world.scalelite_server(target.id).load
+        for name in [m for m in world.meetings if m.startswith("class-")][:9]:
+            world.end_meeting(name)
+        assert world.scalelite_server(target.id).load == frozen  # Scalelite shows nothing
+        changes = guard.check(now + timedelta(seconds=guard.s.hold_seconds + 1))
+        assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
+    finally:
+        cm.__exit__(None, None, None)

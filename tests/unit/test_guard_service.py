@@ -192,6 +192,44 @@ def test_a_server_someone_else_enabled_is_cordoned_afresh_never_claimed_undone_b
         cm.__exit__(None, None, None)
 
 
+def test_a_cordon_a_round_in_flight_undid_is_repaired_before_any_room_lands_there():
+    """Scalelite v1.6.1 `Server#save!` (app/models/server.rb): a round that read the server enabled does
+    not write its state back; it re-adds the server to placement (`server_load`) with the load it
+    computed while getServers keeps saying cordoned (its load frozen). `cordon` again writes nothing:
+    only enable, then cordon, takes it out of placement. No room has landed there yet: the guard sees
+    the round in getServers (another cordoned server's load moved) and the frozen load of this one."""
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        guard = burst_guard(rt.ports())
+        first, target = _name(world, "-owned-2"), _name(world, "-owned-3")
+        for i in range(12):
+            world.create_meeting(f"early-{i}", now, participants=30, moderators=1, server=first.url[6:])
+        assert [c["server"] for c in guard.check(now)] == ["bbbscale-t-owned-2"]
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        world.count_join(target.url[6:])  # a join: Scalelite's load of it moves
+        world.next_poll = now + timedelta(seconds=9)
+        world.run_poller(now + timedelta(seconds=9))  # a round starts: it read the server enabled
+        assert [c["server"] for c in guard.check(now + timedelta(seconds=9.05))] == ["bbbscale-t-owned-3"]
+        saved = now + timedelta(seconds=9 + world.round_seconds)
+        world.run_poller(saved)  # ... and saves its new load into placement
+        assert world.scalelite_server(target.id).state == "cordoned"  # reported cordoned ...
+        assert target.id in world.placement_set()  # ... yet placeable: the silent undo
+        repaired = None
+        for second in range(10, 14):
+            for change in guard.check(now + timedelta(seconds=second)):
+                repaired = repaired or (second, change)
+        assert repaired is not None and repaired[1]["action"] == "recordon"
+        assert (now + timedelta(seconds=repaired[0]) - saved).total_seconds() <= 3
+        assert "may have undone" in repaired[1]["reason"] and "poll undid" not in repaired[1]["reason"]
+        assert target.id not in world.placement_set()
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert target.id in guard_cordons(rt.store.settings.get)
+    finally:
+        cm.__exit__(None, None, None)
+
+
 def test_quiet_times_change_nothing():
     cm, rt, world, clock = _fleet()
     try:
