@@ -42,8 +42,8 @@ def _covered(store: StateStore, now: datetime) -> bool:
     """True while a started run will look past the handover time: it holds the guard lease (or another
     guard does, the run before it), or it was started so recently that it may not hold it yet."""
     running = store.settings.get(GUARD_RUNNING, None)
-    if isinstance(running, str):  # the marker of an older version: an end time alone
-        running = {"until": running}
+    if isinstance(running, str):  # an older version's run (no guard lease): trusted until its end
+        return datetime.fromisoformat(running) > now + HANDOVER
     if not isinstance(running, dict) or not running.get("until"):
         return False
     if datetime.fromisoformat(running["until"]) <= now + HANDOVER:

@@ -207,3 +207,10 @@ class Looks:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+
+def test_a_run_started_by_an_older_version_is_trusted_until_its_end():
+    with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, _, _):
+        rt.store.settings.put(GUARD_RUNNING, (BEFORE_NINE + timedelta(minutes=10)).isoformat())
+        assert guard_due(rt.settings, rt.store, BEFORE_NINE) is None, "it holds no lease, yet runs"
+        assert guard_due(rt.settings, rt.store, BEFORE_NINE + timedelta(minutes=8)) == "class start at 09:00"
