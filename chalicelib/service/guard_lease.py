@@ -10,7 +10,8 @@ stand by, trying the lease every few seconds, and take over once a killed holder
 A guard that raises (a room the guard cannot read, a bug) is started afresh after a bounded backoff
 (1 s doubling to 60 s; a guard that ran 5 minutes before failing starts from 1 s again), the reason said
 once per failure and kept in the history and the next tick's report; the lease is released meanwhile,
-so a healthy process may take over. Nothing here ends the loop but its `until`.
+so a healthy process may take over. A guard stuck in a look (a call that never returns) stops renewing
+its lease after `STALL_SECONDS`, so another guard takes over. Nothing here ends the loop but its `until`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ STANDBY_SECONDS = 5.0
 BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS = 1.0, 60.0
 #: A guard that ran this long before it failed starts its backoff afresh.
 HEALTHY_SECONDS = 300.0
+#: A look loop that has not come back for this long (real seconds: past its longest wait, 60 s, and a
+#: look's slowest calls) is stuck: its lease is no longer renewed, so another guard takes over.
+STALL_SECONDS = 240.0
 
 
 class GuardLeaseLost(BaseException):  # noqa: N818 - a signal that ends the look loop, not an error
@@ -83,6 +87,7 @@ def keep_guarding(
     ttl_seconds: int = GUARD_LEASE_SECONDS,
     standby_seconds: float = STANDBY_SECONDS,
     heartbeat: float | None = None,
+    stall_seconds: float = STALL_SECONDS,
 ) -> GuardRun:
     """Look with the burst guard until `until`, only while holding the fleet's guard lease; stand by
     for it otherwise; survive every failure. `say` gets one line per failure or lost lease."""
@@ -90,7 +95,8 @@ def keep_guarding(
     owner = owner or guard_owner()
     in_a_row = 0
     while clock() < until:
-        hold = LeaseHold(ports.store.guard_lease, owner, clock, ttl_seconds, heartbeat)
+        looking = _WhileLooking(ports.store.guard_lease, stall_seconds)
+        hold = LeaseHold(looking, owner, clock, ttl_seconds, heartbeat)
         started, guard, taken = time.monotonic(), None, False
         try:
             taken = hold.take(clock())
@@ -104,7 +110,7 @@ def keep_guarding(
             guard = burst_guard(ports)
             if guard is None:
                 return run  # switched off
-            guard.run(until, _leased(hold, sleep), clock)
+            guard.run(until, _leased(hold, looking, sleep), clock)
         except GuardLeaseLost:
             run.lost += 1
             line = "burst guard lost its lease (another guard took over, or the store did not answer)"
@@ -128,11 +134,39 @@ def keep_guarding(
     return run
 
 
-def _leased(hold: LeaseHold, sleep: Callable[[float], None]) -> Callable[[float], None]:
-    """The guard's sleep, followed by a fresh read of its lease: no look without the lease."""
+class _WhileLooking:
+    """The guard lease as the heartbeat renews it: only while the look loop comes back between looks
+    (`alive()`), so a guard stuck in a look lets its lease lapse rather than hold the fleet's guard."""
+
+    def __init__(self, lease, stall_seconds: float):
+        self.lease, self.stall = lease, stall_seconds
+        self.progress = time.monotonic()
+
+    def alive(self) -> None:
+        self.progress = time.monotonic()
+
+    def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
+        if time.monotonic() - self.progress > self.stall:
+            return False
+        return self.lease.acquire(owner, now, ttl_seconds)
+
+    def holds(self, owner: str, now: datetime) -> bool:
+        return self.lease.holds(owner, now)
+
+    def release(self, owner: str) -> None:
+        self.lease.release(owner)
+
+
+def _leased(
+    hold: LeaseHold, looking: _WhileLooking, sleep: Callable[[float], None]
+) -> Callable[[float], None]:
+    """The guard's sleep between two looks (the loop is alive), followed by a fresh read of its lease:
+    no look without the lease."""
 
     def pause(seconds: float) -> None:
+        looking.alive()
         sleep(seconds)
+        looking.alive()
         if not hold.holds():
             raise GuardLeaseLost
 

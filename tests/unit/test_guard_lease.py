@@ -70,7 +70,7 @@ def process(rt, path):
     return replace(rt.ports(), store=store, scalelite=looks, memory=GuardMemory()), looks
 
 
-def guard_in_thread(ports, clock, seconds, owner, said=None):
+def guard_in_thread(ports, clock, seconds, owner, said=None, stall=240.0):
     done: dict = {}
 
     def body():
@@ -84,9 +84,10 @@ def guard_in_thread(ports, clock, seconds, owner, said=None):
             ttl_seconds=2,
             standby_seconds=0.2,
             heartbeat=0.3,
+            stall_seconds=stall,
         )
 
-    thread = threading.Thread(target=body, daemon=True)
+    thread = threading.Thread(target=body, name=owner, daemon=True)
     thread.start()
     return thread, done
 
@@ -164,3 +165,41 @@ def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
         assert len(looks.at) >= 2, "looking again"
         thread.join(10)
         assert not thread.is_alive()
+
+
+def test_a_guard_stuck_in_a_look_lets_another_take_over(tmp_path, monkeypatch):
+    path = str(tmp_path / "state.sqlite3")
+    stuck = threading.Event()
+    check = BurstGuard.check
+
+    def hangs(self, now):  # a call that never returns, for the first guard only
+        if threading.current_thread().name == "guard-stuck":
+            stuck.wait(20)
+        return check(self, now)
+
+    monkeypatch.setattr(BurstGuard, "check", hangs)
+    with sim_runtime(CFG, WINDOW, http=False, store=SqliteStateStore(path, cluster="t")) as (rt, _, _):
+        clock = live_clock()
+        (first, _), (second, looks) = process(rt, path), process(rt, path)
+        said: list[str] = []
+        a, done_a = guard_in_thread(first, clock, 8.0, "guard-stuck", said, stall=1.0)
+        assert wait_for(lambda: rt.store.guard_lease.holder(clock()) == "guard-stuck")
+        b, done_b = guard_in_thread(second, clock, 8.0, "guard-healthy", stall=1.0)
+        began = time.monotonic()
+        assert wait_for(lambda: rt.store.guard_lease.holder(clock()) == "guard-healthy", 10)
+        took = time.monotonic() - began
+        assert took < 1.0 + 2 + 1.0, f"took over after {took:.1f} s (stall 1 s, lease 2 s)"
+        stuck.set()  # the stuck call returns at last: the guard finds its lease gone and looks no more
+        a.join(10)
+        b.join(10)
+        assert done_a["run"].lost >= 1 and said[0].startswith("burst guard lost its lease")
+        assert done_b["run"].held and looks.at
+
+
+def wait_for(what, seconds: float = 5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if what():
+            return True
+        time.sleep(0.05)
+    return False
