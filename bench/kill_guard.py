@@ -36,7 +36,8 @@ def one(code: Path, speed: float, give_up: float) -> dict:
         began = time.monotonic()
         fleet = GuardFleet(Path(tmp), START, speed, code=code)
         try:
-            found = fleet.kill_mid_burst(give_up=timedelta(minutes=give_up))
+            # the guard sees the herd after Scalelite's next poll (60 simulated seconds): wait for a few
+            found = fleet.kill_mid_burst(wait_s=max(90.0, 300.0 / speed), give_up=timedelta(minutes=give_up))
         finally:
             fleet.stop_all()
         found["wall_s"] = round(time.monotonic() - began, 1)
