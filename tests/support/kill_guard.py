@@ -192,7 +192,13 @@ class GuardFleet:
         found["server"] = server
         cordon = _wait_for(lambda: self.cordons().get(server), wait_s)
         found["cordoned"] = bool(cordon) and not cordon.get("released")
-        if not found["cordoned"]:
+        if not found["cordoned"]:  # say what the guard did instead, and where Scalelite stands
+            found["guard_said"] = [line for _, line in self.guard_lines()][-5:]
+            found["cordons"] = self.cordons()
+            found["at"] = self.now().isoformat()
+            world = self.world()
+            with world.lock:
+                found["scalelite"] = [(e.id[:8], e.state, e.load) for e in world.scalelite_servers()]
             return found
         if lease:
             holder = self.guard_holder()
