@@ -88,7 +88,8 @@ def _load_units(result: dict) -> float | None:
 
 def _invoke_guard(payload: dict) -> None:
     """Start `burst_guard` asynchronously (Event invocation); only on AWS, where the function exists.
-    Its name follows Chalice's <app>-<stage>-<function>, or BBBSCALE_GUARD_FUNCTION names it."""
+    BBBSCALE_GUARD_FUNCTION names it (`!Ref` of the function in the SAM template, infra/sam/guard.json),
+    else Chalice's <app>-<stage>-<function>. A failure raises: the caller reports it."""
     import os
 
     name = os.environ.get("BBBSCALE_GUARD_FUNCTION")
@@ -104,8 +105,9 @@ def _invoke_guard(payload: dict) -> None:
 
 @app.lambda_function(name="burst_guard")
 def burst_guard(event, context):
-    """The burst guard for one class start or surge (started by capacity_check), up to 14 minutes:
-    cordons servers Scalelite would herd the burst onto and enables them again (updateServer only)."""
+    """The burst guard for one class start or surge (started by capacity_check), up to 14 minutes, while
+    it holds the fleet's guard lease (the next run waits for it): cordons servers Scalelite would herd
+    the burst onto and enables them again (updateServer only)."""
     import time
 
     from chalicelib.fleets import from_environment

@@ -101,6 +101,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="Scalelite's POLL_INTERVAL in the simulated fleet (default: 60, as Scalelite)",
     )
+    sim.add_argument(
+        "--getmeetings-seconds",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="each BBB server's getMeetings as Scalelite's poller waits for it: the length of its rounds "
+        "(default: 0.1)",
+    )
+    sim.add_argument(
+        "--look-latency",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="each call of the burst guard's looks takes this long (default: 0, instant)",
+    )
+    sim.add_argument(
+        "--look-failures",
+        type=_share,
+        metavar="SHARE",
+        help="the share of the burst guard's calls that fail, 0-1, seeded (default: 0)",
+    )
     demo = sub.add_parser(
         "demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite"
     )
@@ -255,6 +274,17 @@ def cmd_run(args, settings) -> int:
         speed=args.speed,
         start=args.start,
     )
+
+
+def _share(text: str) -> float:
+    """A share between 0 and 1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
 
 
 def cmd_simulate(args, settings) -> int:

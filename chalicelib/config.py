@@ -205,7 +205,31 @@ class GuardSettings(Strict):
     surge_load_per_minute: float = Field(
         150.0, gt=0, description="Scalelite's load rising this fast outside a class start is a surge"
     )
-    min_enabled: int = Field(2, ge=1, description="never fewer enabled servers than this")
+    min_enabled: int = Field(
+        2, ge=1, description="never fewer placeable servers with room (enabled, with a load) than this"
+    )
+    hold_seconds: float = Field(
+        15.0,
+        ge=0,
+        le=600,
+        description="keep a cordon at least this long before enabling it by choice (no flapping)",
+    )
+    cordon_ttl_seconds: float = Field(
+        120.0,
+        ge=10,
+        le=3600,
+        description="a guard cordon expires this long after the guard's last look renewed it; the "
+        "capacity check then enables it (a guard that died leaves nothing cordoned)",
+    )
+    cordoned_read_seconds: float = Field(
+        2.0,
+        ge=0.5,
+        le=60,
+        description="re-read a guard-cordoned server's rooms this often (its load is frozen)",
+    )
+    undo_grace_seconds: float = Field(
+        0.5, ge=0, le=10, description="a room created this long after a cordon shows the cordon was undone"
+    )
     max_run_minutes: float = Field(
         14.0, gt=0, le=14.5, description="one run of the guard's Lambda function (15-minute limit)"
     )

@@ -232,15 +232,22 @@ class Lease(Protocol):
 
     def release(self, owner: str) -> None: ...
 
+    def holder(self, now: datetime) -> str | None:
+        """The owner of the unexpired lease at `now`, or None when it is free or ran out (a fresh read):
+        whether some guard is alive, without being it."""
+
 
 class StateStore(Protocol):
-    """One backend (SQLite, DynamoDB) offering each part."""
+    """One backend (SQLite, DynamoDB) offering each part. Two leases, by name, each held by one owner at
+    a time: `lease` the capacity check's ("tick"), `guard_lease` the burst guard's ("guard"), so one
+    guard acts on a fleet however many `bbbscale run` processes or Lambda runs look."""
 
     servers: ServerStore
     history: HistoryLog
     settings: SettingsStore
     reservations: ReservationStore
     lease: Lease
+    guard_lease: Lease
 
 
 @dataclass(frozen=True)

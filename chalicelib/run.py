@@ -1,6 +1,10 @@
 """`bbbscale run`: tick at the configured interval on a host without AWS, with the burst guard in a
 thread beside the ticks and the EMF figures served as Prometheus metrics.
 
+Every process runs a guard thread, but only the one holding the store's guard lease looks and acts; the
+others stand by and take over within the lease's 30 s once its holder is killed. A guard that raises is
+started again (service/guard_lease.py), so the thread never ends before the process.
+
 Every process ticks at the start of each interval (wall-clock aligned), so with several processes on one
 store one takes the lease and the others hold. A process that held retries every sixth of a lease until
 the interval's tick was done: if the holder was killed, its lease lapses and another process acts within
@@ -18,30 +22,58 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.fleets import for_command
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import burst_guard
+from chalicelib.service.guard_lease import (
+    GUARD_LEASE_SECONDS,
+    STANDBY_SECONDS,
+    guard_owner,
+    keep_guarding,
+)
 from chalicelib.sim.embedded import follow_school_day
 from chalicelib.sim.replay import SimClock
 
 
-def start_guard(ports: FleetPorts, clock=None) -> threading.Thread | None:
-    """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. `clock`:
-    the time it reads (default: the wall clock)."""
+def start_guard(
+    ports: FleetPorts, clock=None, say=None, until=None, speed: float = 1.0
+) -> threading.Thread | None:
+    """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. It looks
+    only while it holds the fleet's guard lease (one guard per fleet, however many processes run), and
+    a guard that fails is started again after a bounded backoff: nothing but the process ends it.
+    `clock`: the time it reads (default: the wall clock); `say`: where a failure's line goes (stderr);
+    `until`: when it stops (default: never); `speed`: how much faster than real time `clock` runs (the
+    lease's heartbeat and standby, in real seconds, follow it)."""
     if not ports.settings.guard.enabled:
         return None
-    guard = burst_guard(ports.beside())
-    assert guard is not None
+    beside = ports.beside()
     clock = clock or (lambda: datetime.now(UTC))
-    forever = clock() + timedelta(days=3650)
+    say = say or _to_stderr
+    owner = guard_owner()
+    until = until or clock() + timedelta(days=3650)
 
     def loop() -> None:
-        try:
-            guard.run(until=forever, sleep=time.sleep, clock=clock)
-        except Exception as error:  # noqa: BLE001 - the tick goes on without the guard; say why
-            print(f"burst guard stopped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        while True:  # keep_guarding survives its guard's failures; this survives keep_guarding's own
+            try:
+                keep_guarding(
+                    beside,
+                    until,
+                    time.sleep,  # its looks' cadence in real seconds, as before
+                    clock,
+                    owner,
+                    say,
+                    standby_seconds=STANDBY_SECONDS / speed,
+                    heartbeat=GUARD_LEASE_SECONDS / 3 / speed,
+                )
+                return
+            except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
+                say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
+                time.sleep(60)
 
     thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
     thread.start()
     return thread
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def run_forever(
@@ -70,7 +102,7 @@ def run_forever(
         clock = wiring.clock
         live = not isinstance(clock, SimClock)  # a shared clock runs by itself; a SimClock is set
         if not dry_run:
-            start_guard(wiring.ports(), clock if live else None)
+            start_guard(wiring.ports(), clock if live else None, speed=speed if live else 1.0)
 
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)

@@ -84,6 +84,9 @@ class Observation:
         default_factory=dict
     )  # as each provider listed them (None: failed)
     dns_records: tuple[DnsRecord, ...] | None = None  # this cluster's records; None: no [dns] or unreadable
+    # URLs Scalelite can place a room on now (enabled, with a load); None: unknown. The tick never
+    # cordons the last of them (a guard cordon held by a live guard counts as capacity, not as placeable)
+    placeable: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The burst guard's decisions (pure): which servers to cordon so Scalelite cannot herd a burst onto them,
-and which to enable again.
+which to enable again, and which cordons Scalelite's poller silently undid.
 
 Why it exists. Between two polls Scalelite adds only +1 per create and per join to a server's load, and
 places each new room on the lowest load (docs/scalelite-and-bbb.md "Scalelite"): a burst of creates at a class start
@@ -7,11 +7,21 @@ lands on the few servers that were lowest at the last poll, long before their pu
 guard looks every few seconds, projects each server's load once its young rooms have filled (each room
 at its expected size: what that room weighed before, else the slot's typical room, else the weights'
 default room), and takes the servers heading past `threshold` of their capacity out of placement
-(cordon: they keep every meeting, joins still work). It enables them again as soon as they have room,
-and never leaves fewer enabled servers, or less spare room, than the burst still needs.
+(cordon: they keep every meeting, joins still work). It enables them again once they have room.
+
+What Scalelite really does (v1.6.1, docs/herding.md "What the guard meets"): it places only on servers
+in its placement set, i.e. enabled AND with a numeric load; a server just enabled from disabled (or just
+added) reports load "unavailable" and takes no room before the next poll. So the guard counts as
+placeable only those, and never leaves fewer placeable servers with room than the burst needs. A cordon
+sent while a poll round is in flight is silently undone (still reported cordoned, yet placed on): the
+service finds the evidence (rooms created on it after the cordon) and the guard repairs it with enable
+then cordon (`recordon`), the only sequence that works.
 
 It only ever cordons or enables, through Scalelite's admin API; it never ends a meeting. It touches only
-servers bbbscale means to serve (never one being drained) and enables only servers it cordoned itself.
+servers bbbscale means to serve (never one being drained) and enables only servers whose state it set
+itself (never an operator's cordon or disable). A cordon is held `hold_seconds` before the guard enables
+the server again by choice (no cordon/enable/cordon flapping within seconds); only the safety rule (room
+for the burst) overrides it.
 """
 
 from __future__ import annotations
@@ -27,23 +37,36 @@ class GuardServer:
 
     id: str
     name: str
-    state: str  # Scalelite: enabled | cordoned | disabled
+    state: str  # what Scalelite reports: enabled | cordoned | disabled
     online: bool
     capacity: float  # load units at full load
     projected: float  # load units once its young rooms have filled
     rooms: int = 0
-    guard_cordoned: bool = False  # in the guard's own record of the cordons it made
+    guard_cordoned: bool = (
+        False  # the guard set its present state (cordoned, or disabled by the poller once empty)
+    )
     meant_to_serve: bool = True  # bbbscale's record says serving (not draining, not an operator's)
     intake: float = 0.0  # expected units of the rooms it took since the last look (as much may follow)
+    has_load: bool = True  # Scalelite reports a numeric load (not "unavailable")
+    since_change: float = float("inf")  # seconds since the guard last changed its state
+    leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
+    undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
+    draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
 
     @property
     def ratio(self) -> float:
         return self.projected / self.capacity if self.capacity > 0 else float("inf")
 
+    @property
+    def placeable(self) -> bool:
+        """Scalelite can place a room on it now: enabled and in its placement set (a numeric load)."""
+        return self.online and self.state == "enabled" and self.has_load
+
 
 @dataclass(frozen=True, slots=True)
 class GuardAction:
-    """cordon | enable one server, with the reason people read in the history."""
+    """cordon | enable | recordon (enable then cordon: repairs a cordon a poll undid) one server, with
+    the reason people read in the history."""
 
     action: str
     server_id: str
@@ -83,6 +106,10 @@ def balance_limit(
     return min(threshold, max(floor, final + margin))
 
 
+def _enable(s: GuardServer, why: str) -> GuardAction:
+    return GuardAction("enable", s.id, s.name, f"{s.name} {why}")
+
+
 def decide_guard(
     servers: Iterable[GuardServer],
     threshold: float,
@@ -91,37 +118,52 @@ def decide_guard(
     min_enabled: int = 2,
     margin: float = 1.0,
     floor: float = 0.0,
+    hold_seconds: float = 0.0,
+    quiet: bool = False,
 ) -> list[GuardAction]:
-    """The cordons and enables for one look.
+    """The cordons, enables and repairs for one look.
 
     The limit is `balance_limit` (with the default margin: `threshold` itself). Then:
-    - enable every guard-cordoned server meant to serve whose projection fell below the reopening
-      share (`reopen_below`, or 0.1 under the limit when that is lower); a server the poller turned
-      disabled once empty is enabled the same way;
-    - cordon enabled servers whose projection plus what they took since the last look (`intake`: as
-      much again may come before the next) reaches the limit, fullest first, while the servers left
-      enabled keep at least `min_enabled` members and `incoming_units` of spare room below the limit
-      (what the burst still brings). When they cannot, guard-cordoned servers with spare room are
-      enabled again, least loaded first, and servers still below their capacity stay enabled.
+    - enable every server the guard holds whose projection, plus what it would draw at once (`draw`:
+      enabled again, its load frozen while cordoned is Scalelite's lowest, and the burst goes to it until
+      it is not), fell below the reopening share (`reopen_below`, or 0.1 under the limit when that is
+      lower and a burst is on), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once (releasing everything below
+      `threshold` as soon as a window ends was tried: the stragglers of the class overloaded them);
+    - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
+      a round ran across it and left its load frozen);
+    - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
+      (`intake`: as much again may come before the next) reaches the limit, fullest first;
+    - the safety rule, over everything above: the placeable servers left must number at least
+      `min_enabled` with room (below capacity), as far as the fleet has them, and keep `incoming_units`
+      of spare room below the limit (what the burst still brings). When they cannot, held servers with
+      room and a load (placeable as soon as enabled) are enabled again, least loaded first, then the
+      least full servers heading past the limit stay; short of room, every server below capacity stays.
     """
     pool = [s for s in servers if s.online and s.meant_to_serve and s.capacity > 0]
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
-    reopen = min(reopen_below, limit - 0.1)
-    actions: list[GuardAction] = []
-    enabled = [s for s in pool if s.state == "enabled"]
+    reopen = reopen_below if quiet else min(reopen_below, limit - 0.1)
     held = sorted((s for s in pool if s.guard_cordoned and s.state != "enabled"), key=lambda s: s.ratio)
-    for s in [s for s in held if s.ratio < reopen]:
-        actions.append(
-            GuardAction(
-                "enable",
-                s.id,
-                s.name,
-                f"{s.name} has room again: projected {s.projected:.0f}/{s.capacity:.0f} units "
-                f"({_pct(s.ratio)}) below {_pct(reopen)}",
+    opened = [
+        s
+        for s in held
+        if (s.projected + s.draw) / s.capacity < reopen
+        and (s.state == "disabled" or s.since_change >= hold_seconds)
+    ]
+    actions = [
+        _enable(
+            s,
+            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
+            + (
+                f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
+                if s.draw
+                else ""
             )
+            + f" below {_pct(reopen)}"
+            + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
         )
-        enabled.append(s)
-    held = [s for s in held if s.ratio >= reopen]
+        for s in opened
+    ]
+    held = [s for s in held if s not in opened]
 
     def heading(s: GuardServer) -> float:
         return (s.projected + s.intake) / s.capacity
@@ -129,33 +171,51 @@ def decide_guard(
     def spare(group: Iterable[GuardServer]) -> float:
         return sum(max(0.0, limit * s.capacity - s.projected) for s in group)
 
-    over = [s for s in enabled if heading(s) >= limit]
-    staying = [s for s in enabled if heading(s) < limit]
-    # Short of room for what is still coming: bring back held servers that still have some.
+    def with_room(group: Iterable[GuardServer]) -> int:
+        return sum(1 for s in group if s.ratio < 1.0)
+
+    placeable = [s for s in pool if s.placeable] + [s for s in opened if s.state == "cordoned" and s.has_load]
+    # No hold on a cordon: a server enabled again is the lowest Scalelite knows (its load was frozen
+    # while cordoned), so the burst goes straight to it (measured: holding it let it overload).
+    over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit]
+    staying = [s for s in placeable if s not in over]
     room = spare(staying)
-    for s in held:
-        if room >= incoming_units:
+    # Short of room or of placeable servers: bring back held servers that have some (placeable at once).
+    for s in [s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0]:
+        if room >= incoming_units and with_room(staying) >= min_enabled:
             break
-        if s.ratio < limit:
-            room += max(0.0, limit * s.capacity - s.projected)
-            actions.append(
-                GuardAction(
-                    "enable",
-                    s.id,
-                    s.name,
-                    f"{s.name} enabled again: the burst still needs ~{incoming_units:.0f} units of room and "
-                    f"it has some (projected {_pct(s.ratio)})",
-                )
+        room += max(0.0, limit * s.capacity - s.projected)
+        actions.append(
+            _enable(
+                s,
+                f"enabled again: the burst needs {min_enabled} placeable servers with room and "
+                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)})",
             )
-            staying.append(s)
+        )
+        staying.append(s)
+        held.remove(s)
     short = room < incoming_units
-    over.sort(key=heading)  # the least full are the ones worth keeping
-    kept = max(0, min_enabled - len(staying))
+    over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
+    kept = max(0, min_enabled - with_room(staying))
     cordoned = over[kept:]
-    if short:  # the burst needs more room than the rest has: servers below capacity stay enabled
+    if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
+    for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
+        seen = (
+            f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "
+            "it, though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
+            if s.leaked_rooms
+            else s.undone
+        )
+        actions.append(
+            GuardAction(
+                "recordon",
+                s.id,
+                s.name,
+                f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
+            )
+        )
     for s in sorted(cordoned, key=lambda s: -heading(s)):
-        again = " again (Scalelite's poll undid the cordon)" if s.guard_cordoned else ""
         taking = f", +{s.intake:.0f} taken since the last look" if s.intake else ""
         actions.append(
             GuardAction(
@@ -163,7 +223,7 @@ def decide_guard(
                 s.id,
                 s.name,
                 f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
-                f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room{again}",
+                f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
             )
         )
     return actions

@@ -32,6 +32,7 @@ class HoldKind(StrEnum):
     AT_LIMIT = "at_limit"  # a provider's live servers already at its limit
     DOUBT = "doubt"  # the observation is incomplete (load or Scalelite unknown): no scale-down on it
     STABILIZING = "stabilizing"  # a scale-down waits for the stabilization window
+    PLACEABLE = "placeable"  # a cordon would leave Scalelite too few servers it can place rooms on
     STUCK_DRAIN = "stuck_drain"  # a drain lasting longer than configured: reported, never forced
     RECORDINGS = "recordings"  # recordings still on a drained server past their wait: reported, not forced
     BUSY = "busy"  # a stop found meetings on its server again at the last look

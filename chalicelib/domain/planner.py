@@ -96,9 +96,39 @@ def decide(obs: Observation, settings: Settings) -> Decision:
         )
     if allocation.unmet_servers:
         actions.append(Action("hold", "*", allocation.reasons[-1], hold=HoldKind.QUOTA))
+    actions = _keep_placeable(actions, obs)
     tick_key = now.isoformat()
     keyed = tuple(replace(a, key=f"{tick_key}:{a.action}:{a.server or a.provider}") for a in actions)
     return Decision(allocation, load, keyed, notes=tuple(notes), dns=_dns(obs, settings))
+
+
+def _keep_placeable(actions: list[Action], obs: Observation, floor: int = 1) -> list[Action]:
+    """Never cordon the last server Scalelite can place a room on (enabled, with a load): a server the burst guard holds cordoned counts as capacity, yet takes no room, and a server
+    just enabled takes none before Scalelite's next poll; draining the placeable ones as surplus leaves
+    Scalelite rejecting the next class's rooms (issue 19 item 7). An operator's drain still goes."""
+    if obs.placeable is None:
+        return actions
+    url_of = {s.name: s.url for s in obs.fleet.servers}
+    left = set(obs.placeable)
+    out = []
+    for a in actions:
+        url = url_of.get(a.server) if a.action == "cordon" and a.server else None
+        if url is not None and url in left and not a.reason.endswith("drain requested by an operator"):
+            if len(left) <= floor:
+                out.append(
+                    Action(
+                        "hold",
+                        a.provider,
+                        f"{a.reason}: held, it is the last server Scalelite can place rooms on "
+                        "(enabled, with a load)",
+                        server=a.server,
+                        hold=HoldKind.PLACEABLE,
+                    )
+                )
+                continue
+            left.discard(url)
+        out.append(a)
+    return out
 
 
 def _dns(obs: Observation, settings: Settings) -> tuple[DnsChange, ...]:

@@ -236,6 +236,11 @@ def describe_status(status: dict) -> str:
     guard = status.get("guard") or {}
     for held in guard.get("cordoned") or []:
         lines.append(f"Burst guard holds {held.get('server')} out of placement: {held.get('reason')}")
+    if guard.get("failed_looks"):
+        lines.append(
+            f"Burst guard: {guard['failed_looks']} look(s) failed and were skipped "
+            f"(last: {guard.get('last_failure')})"
+        )
     spread = guard.get("last_spread")
     if spread:
         lines.append(

@@ -1,13 +1,18 @@
 """The burst guard's loop: look every few seconds around class starts (and on a surge of creates), decide
 (chalicelib/domain/guard.py), act only through Scalelite's admin API (updateServer state).
 
-One look: Scalelite's getServers (its load moves with every create and join), each server's own
-getMeetings where something changed (in parallel over HTTP), the store's records (which servers bbbscale
-means to serve). Cordons the guard made are kept in the state store (`guard_cordons`), apart from
-drains: the tick's reconciliation reads them so a guard cordon is never taken for a drain, and the
-guard only ever enables servers it cordoned and that are still meant to serve. Every change goes to the
-history (kind `guard`) with its reason. After each burst, the spread of rooms and load per server is
-recorded (`guard_spread`): how much herding there was.
+One look: Scalelite's getServers (its load moves with every create and join of an enabled server), each
+server's own getMeetings where something changed and, every `cordoned_read_seconds`, of each server it
+holds cordoned (Scalelite freezes a cordoned server's load between polls: only its own getMeetings shows
+pupils joining, and rooms Scalelite placed there after a cordon a poll undid), the store's records
+(which servers bbbscale means to serve). Cordons the guard made are kept in the state store
+(`guard_cordons`, chalicelib/service/guard_state.py), apart from drains, each with an expiry its looks
+renew: the tick's reconciliation reads them so a live guard's cordon is never taken for a drain, and
+enables those no live guard renewed. The guard only ever enables servers whose present state it set
+itself and that are still meant to serve: a server someone else enabled, cordoned or disabled is no
+longer the guard's. Every change goes to the history (kind `guard`) with its reason. After each burst,
+the spread of rooms and load per server is recorded (`guard_spread`): how much herding there was. A
+look that fails (a bad answer, a bad room) is skipped, counted and reported; it never ends the guard.
 
 `bbbscale run` runs it in a thread beside the tick; the simulator calls `check` at its own seconds;
 on AWS it is its own Lambda function, started by the capacity check a few minutes before each class
@@ -20,23 +25,25 @@ import logging
 from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
-from chalicelib.domain.guard import GuardServer, decide_guard, spread
+from chalicelib.domain.guard import GuardServer, decide_guard
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
-from chalicelib.ports import BbbscaleError, HistoryEntry
+from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard_changes import GuardChanges
+from chalicelib.service.guard_polls import PollWatch, poller_load
 from chalicelib.service.guard_state import (
     GUARD_CORDONS,
-    GUARD_SPREAD,
-    GUARD_UNREPORTED,
-    SPREAD_UNREPORTED,
     guard_cordons,
+    note_failure,
+    owner_of,
+    renew,
 )
 from chalicelib.service.room_memory import room_sizes, slot_clock
 
 log = logging.getLogger("bbbscale.guard")
 
-RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may undo it)
+MAX_CREATE_MS = 253_402_300_799_999  # 9999-12-31: a createTime past it is no time at all
 
 
 def burst_guard(ports: FleetPorts) -> BurstGuard | None:
@@ -48,7 +55,7 @@ def burst_guard(ports: FleetPorts) -> BurstGuard | None:
     return ports.memory.guard
 
 
-class BurstGuard:
+class BurstGuard(GuardChanges):
     """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
     def __init__(self, ports: FleetPorts):
@@ -61,7 +68,8 @@ class BurstGuard:
         self._next: datetime | None = None
         self._active_until: datetime | None = None
         self._last_total: tuple[datetime, float] | None = None
-        # id -> [load, state, [(units now, expected units, filling until ms)], projected, holds until ms]
+        # id -> [load, state, [(units now, expected units, filling until ms)], projected, holds until ms,
+        #        read at ms]
         self._read: dict[str, list] = {}
         self._room_costs: dict = {}
         self._states: tuple = ()
@@ -72,6 +80,13 @@ class BurstGuard:
         self._last_look: datetime | None = None
         self.looks = 0
         self.changes = 0
+        self.failures = 0
+        self._foreign: dict[str, str] = {}  # id -> the state someone else gave a server the guard held
+        self.polls = PollWatch()  # Scalelite's poll rounds as getServers shows them
+        self._figures: dict[str, float] = {}  # id -> the poller's load from the rooms last read
+        self._acted: set[str] = set()  # servers whose state the guard changed since the last look
+        self._undone: dict[str, str] = {}  # id -> why a round may have undone its cordon
+        self._began = ports.clock()
 
     # --- what a room weighs --------------------------------------------------------------------------
     @property
@@ -92,9 +107,22 @@ class BurstGuard:
 
     # --- one look ---------------------------------------------------------------------------------------
     def check(self, now: datetime) -> list[dict]:
-        """Look once and act; returns the changes made (each with its reason)."""
+        """Look once and act; returns the changes made (each with its reason). A look that fails for any
+        reason is skipped, counted and reported: it never ends the guard."""
         self.looks += 1
+        try:
+            return self._look(now)
+        except Exception as error:  # noqa: BLE001 - one bad room or answer must not end the guard
+            self.failures += 1
+            log.exception("guard: a look failed and was skipped")
+            self._read.clear()  # read everything afresh at the next look
+            self._next = now + timedelta(seconds=self.s.interval_seconds)
+            note_failure(self.ports.store, now, error, self.failures)
+            return []
+
+    def _look(self, now: datetime) -> list[dict]:
         interval = timedelta(seconds=self.s.interval_seconds)
+        self._began = self.ports.clock()
         try:
             servers = self.ports.scalelite.servers()
         except BbbscaleError as error:
@@ -122,11 +150,13 @@ class BurstGuard:
         active = self._active_until is not None and self._active_until > now
         store = self.ports.store
         held = guard_cordons(store.settings.get)
-        if not active and not held and not any(s.state == "disabled" and s.online for s in servers):
+        if not active and not held:
             self._read.clear()
             self._maybe_spread(now, servers)
             self._next = now + quiet
             return []
+        if held and renew(held, now, self.s.cordon_ttl_seconds):  # a live guard keeps its cordons
+            store.settings.put(GUARD_CORDONS, held)
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
         )
@@ -143,13 +173,15 @@ class BurstGuard:
             self._next = now + (self._interval() if active else quiet)
             return []
         actions = decide_guard(
-            views if active else [v for v in views if v.state != "enabled"],  # quiet: only enables
+            views,
             self.s.threshold,
             self.s.reopen_below,
             incoming,
             self.s.min_enabled,
             self.s.balance_margin,
             self.s.balance_floor,
+            self.s.hold_seconds,
+            quiet=not active,  # between bursts: only enables and repairs
         )
         done = self._apply(now, actions, held, views)
         self._maybe_spread(now, servers)
@@ -181,11 +213,12 @@ class BurstGuard:
                 if m.is_breakout:
                     continue
                 units = meeting_units(m, self.real, 0.0)
-                until = m.create_time_ms + fill_ms if m.create_time_ms > 0 else 0.0
+                created = m.create_time_ms if 0 < m.create_time_ms <= MAX_CREATE_MS else 0
+                until = created + fill_ms if created else 0.0
                 expected = units
                 if until:
-                    slot = self.slots.slot_of_ms(m.create_time_ms)
-                    expected, _ = self.sizes.expected(m.meeting_id, m.create_time_ms, slot)
+                    slot = self.slots.slot_of_ms(created)
+                    expected, _ = self.sizes.expected(m.meeting_id, created, slot)
                 cost = (units, expected, until)
                 known[id(m)] = (m, cost)
             out.append(cost)
@@ -205,29 +238,41 @@ class BurstGuard:
         return total, holds
 
     def _views(self, now: datetime, servers, read_records, held: dict) -> list[GuardServer] | None:
-        """Each server with its projection; its rooms re-read where its load or state moved. None when
-        nothing moved since the last look (no new room, no join, no room done filling)."""
+        """Each server with its projection; its rooms re-read where its load or state moved, and every
+        `cordoned_read_seconds` where the guard holds it cordoned. None when nothing moved since the
+        last look (no new room, no join, no room done filling)."""
         read = self._read
+        now_ms = now.timestamp() * 1000
+        reread_ms = self.s.cordoned_read_seconds * 1000
+        mine = {k for k, v in held.items() if not v.get("released")}
         stale = [
             s
             for s in servers
             if s.online
             and s.state in ("enabled", "cordoned")
-            and (s.id not in read or read[s.id][0] != s.load or read[s.id][1] != s.state)
+            and (
+                s.id not in read
+                or read[s.id][0] != s.load
+                or read[s.id][1] != s.state
+                or (s.id in mine and now_ms - read[s.id][5] >= reread_ms)
+            )
         ]
-        now_ms = now.timestamp() * 1000
         since = (
             self._last_look
             if self._last_look is not None
             else now - timedelta(seconds=self.s.interval_seconds)
         )
-        recent = since.timestamp() * 1000 + self.s.fill_minutes * 60_000  # the `until` of rooms created since
+        fill_ms = self.s.fill_minutes * 60_000
+        recent = since.timestamp() * 1000 + fill_ms  # the `until` of rooms created since
         self._last_look = now
         intake: dict[str, float] = {}  # created since the last look: as much may follow before the next
         for server, rooms in self._meetings(stale).items():
             costs = self._costs(rooms, now.tzinfo)
-            read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms)]
+            read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms), now_ms]
             intake[server.id] = sum(e for _, e, until in costs if until > recent)
+            self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
+        self._undone = self.polls.look(now_ms, servers, self._figures, self._acted)
+        self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
         moved = bool(stale)
         for known in read.values():
@@ -235,15 +280,32 @@ class BurstGuard:
                 known[3], known[4] = self._project(known[2], now_ms)
                 moved = True
         states = tuple([s.state for s in servers])
-        if not moved and states == self._states and held.keys() == self._held_seen:
+        if not moved and states == self._states and held.keys() == self._held_seen and not self._undone:
             return None
         self._states, self._held_seen = states, set(held)
         records = read_records()  # bbbscale's records, read only when something moved
+        grace_ms = self.s.undo_grace_seconds * 1000
+        loads = [s.load for s in servers if s.online and s.state == "enabled" and s.load is not None]
+        lowest = min(loads) if loads else None
+        room_units = self.sizes.expected("", int(now_ms), self.slots.slot_of_ms(int(now_ms)))[0]
+        self._foreign = {}
         views = []
         for s in servers:
             record = records.get(s.url.rstrip("/"))
             serving = record is not None and record.state == ServerState.SERVING
-            entry = read.get(s.id) if s.state != "disabled" else None
+            entry = read.get(s.id)
+            seen = entry if s.state != "disabled" else None
+            ours, since_change, sent_ms = False, float("inf"), None
+            if s.id in held:
+                empty = entry is None or not entry[2] or entry[0] == 0
+                owner = owner_of(held[s.id], s.state, empty)
+                if owner is None:  # someone else changed it since the guard did: no longer the guard's
+                    self._foreign[s.id] = s.state
+                ours = bool(owner)
+                since_change, sent_ms = self._since(held[s.id], now)
+            leaked = 0
+            if ours and s.state == "cordoned" and seen is not None and sent_ms is not None:
+                leaked = sum(1 for _, _, until in seen[2] if until and until - fill_ms > sent_ms + grace_ms)
             views.append(
                 GuardServer(
                     s.id,
@@ -251,14 +313,40 @@ class BurstGuard:
                     s.state,
                     s.online,
                     capacity_of(record, self.ports.settings.providers) if record else 0.0,
-                    entry[3] if entry else 0.0,
-                    len(entry[2]) if entry else 0,
-                    s.id in held or (s.state == "disabled" and serving),  # disabled, yet meant to serve
+                    seen[3] if seen else 0.0,
+                    len(seen[2]) if seen else 0,
+                    bool(ours) and s.state != "enabled",
                     serving,
                     intake.get(s.id, 0.0),
+                    s.load is not None,
+                    since_change,
+                    leaked,
+                    self._undone.get(s.id, "") if ours else "",
+                    self._draw(s, lowest, room_units) if ours else 0.0,
                 )
             )
         return views
+
+    @staticmethod
+    def _draw(s, lowest: float | None, room_units: float) -> float:
+        """The units a held server would draw at once if enabled: Scalelite puts it back at the load it
+        had when cordoned (frozen since), below the others' by the burst's creates and joins; it takes
+        every new room until it catches up, each adding ~2 (the create and its teacher's join)."""
+        if s.state != "cordoned" or s.load is None or lowest is None or lowest <= s.load:
+            return 0.0
+        return (lowest - s.load) / (2 * (s.load_multiplier or 1.0)) * room_units
+
+    @staticmethod
+    def _since(entry: dict, now: datetime) -> tuple[float, float | None]:
+        """(seconds since the guard last changed the server, when its cordon was sent in epoch ms)."""
+        try:
+            at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
+            released = datetime.fromisoformat(entry["released"]) if entry.get("released") else None
+        except (TypeError, ValueError):
+            return float("inf"), None
+        last = max((t for t in (at, released) if t is not None), default=None)
+        since = (now - last).total_seconds() if last is not None else float("inf")
+        return since, (at.timestamp() * 1000 if at is not None and released is None else None)
 
     def _meetings(self, servers) -> dict:
         """Each server's own getMeetings: in parallel over HTTP, one after another in process."""
@@ -278,103 +366,6 @@ class BurstGuard:
             except BbbscaleError:
                 continue
         return out
-
-    def _apply(self, now: datetime, actions, held: dict, views) -> list[dict]:
-        done = []
-        state = {v.id: v for v in views}
-        changed = False
-        for action, error in zip(actions, self._set_states(actions)):
-            if error is not None:
-                self._record(now, f"guard: {action.action} {action.name} failed: {error}", action, "failed")
-                continue
-            if action.action == "cordon":
-                held[action.server_id] = {"name": action.name, "at": now.isoformat(), "reason": action.reason}
-            else:  # kept a while: a poll round in flight may undo the enable, and then it is enabled again
-                held[action.server_id] = {
-                    **held.get(action.server_id, {"name": action.name}),
-                    "released": now.isoformat(),
-                }
-            changed = True
-            self.changes += 1
-            self._record(now, f"guard: {action.action} {action.name}: {action.reason}", action, "done")
-            done.append(action.as_json())
-        acted = {a.server_id: a.action for a in actions}
-        settled = (now - RELEASE_WATCH).isoformat()
-        for server_id, entry in list(held.items()):
-            view = state.get(server_id)
-            released = entry.get("released")
-            if view is not None and view.state != "enabled" and released and server_id not in acted:
-                entry.pop("released")  # the poller undid the enable: the guard's again
-                changed = True
-            elif (
-                view is None
-                or not view.meant_to_serve
-                or (view.state == "enabled" and not released and server_id not in acted)
-                or (view.state == "enabled" and released and released < settled)
-            ):
-                held.pop(server_id)  # gone, drained by the tick, or enabled for good: no longer the guard's
-                changed = True
-        if changed:
-            self.ports.store.settings.put(GUARD_CORDONS, held)
-        if done:
-            lines = self.ports.store.settings.get(GUARD_UNREPORTED, None) or []
-            lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
-            self.ports.store.settings.put(GUARD_UNREPORTED, lines[-50:])
-        return done
-
-    def _set_states(self, actions) -> list:
-        """updateServer for each action (the fullest first); over HTTP up to 16 at a time, since a
-        burst may need dozens at once. Returns each one's error, or None."""
-
-        def one(action):
-            try:
-                self.ports.scalelite.set_state(action.server_id, action.action)
-                return None
-            except BbbscaleError as error:
-                return error
-
-        if len(actions) <= 1 or not self.ports.parallel_checks:
-            return [one(a) for a in actions]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(16, len(actions)), thread_name_prefix="guard") as pool:
-            return list(pool.map(one, actions))
-
-    def _record(self, now: datetime, summary: str, action, result: str) -> None:
-        self.ports.store.history.record(
-            HistoryEntry(now, "guard", summary, {**action.as_json(), "result": result}, actor="guard")
-        )
-
-    # --- herding made visible -----------------------------------------------------------------------
-    def _maybe_spread(self, now: datetime, servers) -> None:
-        if self._spread_due is None or now < self._spread_due:
-            return
-        self._spread_due = None
-        measured = self.measure_spread(now, servers)
-        if measured is None:
-            return
-        document = {"at": now.isoformat(), **measured.as_json()}
-        self.ports.store.settings.put(GUARD_SPREAD, document)
-        self.ports.store.settings.put(SPREAD_UNREPORTED, document)
-        self.ports.store.history.record(
-            HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
-        )
-
-    def measure_spread(self, now: datetime, servers=None):
-        """Rooms and real load per serving server, now (None when no server carries a room)."""
-        servers = servers if servers is not None else self.ports.scalelite.servers()
-        records = {r.url.rstrip("/"): r for r in self.ports.store.servers.servers() if r.url}
-        serving = [s for s in servers if s.online and s.state in ("enabled", "cordoned")]
-        rows = []
-        for server, rooms in self._meetings(serving).items():
-            record = records.get(server.url.rstrip("/"))
-            if record is None:
-                continue
-            rooms = [m for m in rooms if not m.is_breakout]
-            capacity = capacity_of(record, self.ports.settings.providers)
-            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), capacity))
-        found = spread(rows)
-        return found if found.servers else None
 
     # --- the long-running forms -----------------------------------------------------------------------
     def run(self, until: datetime, sleep, clock) -> int:

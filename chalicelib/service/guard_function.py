@@ -1,21 +1,57 @@
 """The burst guard on AWS: its own Lambda function (`burst_guard` in app.py), started asynchronously by
 the capacity check when a class start is near or the load rises like a surge, looking until its run's
-end within Lambda's 15 minutes (the loop itself is chalicelib/service/guard.py's BurstGuard)."""
+end within Lambda's 15 minutes (the loop itself is chalicelib/service/guard.py's BurstGuard, held to
+the fleet's guard lease by chalicelib/service/guard_lease.py).
+
+Chained runs hand over without a gap: the capacity check starts the next run `HANDOVER` before the
+current one ends (the function's reserved concurrency is 2: one looking, the next one waiting), and the
+next run stands by for the guard lease, which the current run releases when it ends, so it looks within
+a second of the last look of the one before. A run that dies or times out renews nothing: the waiting
+run takes over once the lease has run out, and the cordons it left expire (the guard's own rule).
+
+Only the capacity check writes the run marker (`guard_running_until`: which run was started, until
+when, and when), so no run's end can clear the marker of the run after it; whether a started run is
+alive is the guard lease's to say.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 
+from chalicelib.credentials import mask_credentials
 from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard import burst_guard
+from chalicelib.service.guard_lease import keep_guarding, report_line
 
 log = logging.getLogger("bbbscale.guard")
 
-GUARD_RUNNING = "guard_running_until"  # the end of the guard function's current run (ISO), if any
+GUARD_RUNNING = "guard_running_until"  # the run started last: {"run", "until", "started"} (ISO times)
 LAST_LOAD = "guard_last_load"  # the capacity check's last load, to see a surge between two checks
+#: The next run is started this long before the current one ends (a capacity check may run late).
+HANDOVER = timedelta(minutes=2)
+#: A run started this recently counts as coming even before it holds the guard lease (its cold start).
+START_GRACE = timedelta(minutes=2)
+#: How often a run waiting for the lease tries it: the handover's gap at most.
+HANDOVER_POLL_SECONDS = 0.5
+
+
+def _covered(store: StateStore, now: datetime) -> bool:
+    """True while a started run will look past the handover time: it holds the guard lease (or another
+    guard does, the run before it), or it was started so recently that it may not hold it yet."""
+    running = store.settings.get(GUARD_RUNNING, None)
+    if isinstance(running, str):  # an older version's run (no guard lease): trusted until its end
+        return datetime.fromisoformat(running) > now + HANDOVER
+    if not isinstance(running, dict) or not running.get("until"):
+        return False
+    if datetime.fromisoformat(running["until"]) <= now + HANDOVER:
+        return False
+    started = running.get("started")
+    if started and datetime.fromisoformat(started) + START_GRACE > now:
+        return True
+    return store.guard_lease.holder(now) is not None
 
 
 def guard_due(settings, store: StateStore, now: datetime, load_units: float | None = None) -> str | None:
@@ -34,8 +70,7 @@ def guard_due(settings, store: StateStore, now: datetime, load_units: float | No
             if 0 < minutes <= 5 and (load_units - float(last[1])) / minutes >= s.surge_load_per_minute:
                 surge = f"load rising {(load_units - float(last[1])) / minutes:.0f} units a minute"
         kept.put(LAST_LOAD, [now.isoformat(), load_units])
-    running = kept.get(GUARD_RUNNING, None)
-    if running and datetime.fromisoformat(running) > now + timedelta(minutes=1):
+    if _covered(store, now):
         return None
     before = timedelta(minutes=s.before_slot_minutes + 1)
     after = timedelta(minutes=s.after_slot_minutes)
@@ -48,19 +83,25 @@ def guard_due(settings, store: StateStore, now: datetime, load_units: float | No
 def start_guard_run(
     settings, store: StateStore, now: datetime, invoke, load_units: float | None = None
 ) -> dict | None:
-    """Start the guard function (asynchronously, through `invoke(payload)`) when it is due and not
-    running; records the run. Returns what was started, or None."""
+    """Start the guard function (asynchronously, through `invoke(payload)`) when it is due and no run
+    covers the time after the handover; records the run. Returns what was started (or what failed to
+    start, with why: in the history and the next tick's report too), or None."""
     reason = guard_due(settings, store, now, load_units)
     if reason is None:
         return None
     until = now + timedelta(minutes=settings.guard.max_run_minutes)
-    payload = {"until": until.isoformat(), "reason": reason}
+    payload = {"until": until.isoformat(), "reason": reason, "run": uuid.uuid4().hex[:12]}
     try:
         invoke(payload)
     except Exception as error:  # noqa: BLE001 - the tick has done its work; the next one tries again
-        log.warning("guard not started: %s", type(error).__name__)
-        return {**payload, "started": False, "error": type(error).__name__}
-    store.settings.put(GUARD_RUNNING, until.isoformat())
+        said = mask_credentials(f"{type(error).__name__}: {error}")[:300]
+        log.error("burst guard not started: %s", said)
+        line = f"burst guard not started ({reason}): {said}"
+        report_line(store, now, line, {**payload, "error": said})
+        return {**payload, "started": False, "error": said}
+    store.settings.put(
+        GUARD_RUNNING, {"run": payload["run"], "until": until.isoformat(), "started": now.isoformat()}
+    )
     store.history.record(
         HistoryEntry(now, "guard", f"guard started until {until.strftime('%H:%M')}: {reason}", payload)
     )
@@ -69,20 +110,35 @@ def start_guard_run(
 
 def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float, sleep) -> dict:
     """One run of the guard function: look until the event's `until`, within the Lambda's remaining
-    time (a margin kept: 20 s, or a tenth of a shorter time), then say it stopped."""
+    time (a margin kept: 20 s, or a tenth of a shorter time), while it holds the fleet's guard lease
+    (waiting for it first when the run before still looks); then release it and say what it did."""
     now = ports.clock()
     until = now + timedelta(minutes=ports.settings.guard.max_run_minutes)
     try:
         until = min(until, datetime.fromisoformat(str(event.get("until"))))
-    except ValueError:
+    except (TypeError, ValueError):
         pass
     margin = min(20.0, remaining_seconds / 10)
     until = min(until, now + timedelta(seconds=max(0.0, remaining_seconds - margin)))
-    guard = burst_guard(ports)
-    if guard is None:
+    if not ports.settings.guard.enabled:
         return {"looks": 0, "changes": 0, "reason": "guard disabled"}
-    try:
-        guard.run(until, sleep, ports.clock)
-    finally:
-        ports.store.settings.put(GUARD_RUNNING, None)
-    return {"looks": guard.looks, "changes": guard.changes, "until": until.isoformat()}
+    run = str(event.get("run") or uuid.uuid4().hex[:12])[:40]
+    done = keep_guarding(
+        ports,
+        until,
+        sleep,
+        ports.clock,
+        owner=f"guard-run-{run}",
+        say=lambda line: log.warning("%s", line),
+        standby_seconds=HANDOVER_POLL_SECONDS,
+    )
+    return {
+        "looks": done.looks,
+        "changes": done.changes,
+        "until": until.isoformat(),
+        "run": run,
+        "held": done.held,
+        "waited_seconds": round(done.waited_seconds, 1),
+        "failures": done.failures,
+        "lost": done.lost,
+    }

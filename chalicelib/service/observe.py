@@ -18,7 +18,7 @@ from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard_state import guard_cordons
+from chalicelib.service.guard_state import guard_cordons, live, release_expired
 from chalicelib.service.records import save_quietly, transition
 
 RECENT_DESIRED = "recent_desired"
@@ -69,12 +69,13 @@ def load_snapshot(
 
 def _as_serving(ports: FleetPorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
     """Scalelite's list as reconciliation must read it: a server the burst guard cordoned (or that the
-    poller disabled after the guard's cordon) is still serving, not draining (never stopped for it); so
-    is a server enabled minutes ago that Scalelite shows disabled (its poller saves the records it read
-    at the start of a round: an enable made during the round is undone, and the guard enables it again)."""
+    poller disabled after the guard's cordon) is still serving, not draining (never stopped for it),
+    while a live guard holds it (its cordon unexpired: the guard enables it when the load needs it;
+    expired ones the tick has just enabled, `release_expired`); so is a server enabled minutes ago that
+    Scalelite shows disabled (not placeable before its first poll, yet capacity)."""
     if not registered:
         return registered
-    held = guard_cordons(ports.store.settings.get)
+    held = {k for k, v in guard_cordons(ports.store.settings.get).items() if live(v, now)}
     fresh = {
         r.url.rstrip("/")
         for r in records
@@ -102,9 +103,20 @@ def _check(ports: FleetPorts, server: Server) -> ServerCheck:
         return ServerCheck(healthy=False, problem=str(error))
 
 
+def placeable(registered: dict[str, ScaleliteServer] | None) -> frozenset[str] | None:
+    """The URLs Scalelite can place a room on now: online, enabled and with a numeric load (a server
+    just enabled from disabled reports "unavailable" and takes nothing before the next poll)."""
+    if registered is None:
+        return None
+    return frozenset(
+        url for url, s in registered.items() if s.online and s.state == "enabled" and s.load is not None
+    )
+
+
 def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
     """Gather one tick's observation. Returns it with the records reconciliation changed (already saved
-    unless `persist` is False, as in a dry run)."""
+    unless `persist` is False, as in a dry run). An acting tick first enables the burst guard's cordons
+    that no live guard renewed (a guard that died or timed out leaves nothing cordoned for long)."""
     problems: list[str] = []
     records = ports.store.servers.servers()
     listed: dict[str, list[VM] | None] = {}
@@ -117,6 +129,8 @@ def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Obs
             unreachable.add(name)
             problems.append(f"provider {name}: list failed: {error}")
     registered = _scalelite_servers(ports, problems)
+    if persist:  # even with the guard switched off since: its last cordons are released
+        registered = release_expired(ports.scalelite, ports.store, registered, now)
     dns_records = _dns_records(ports, problems)
     changed = reconcile(records, listed, _as_serving(ports, registered, records, now), ports.settings, now)
     by_name = {r.name: r for r in records}
@@ -163,5 +177,6 @@ def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Obs
         problems=tuple(problems) + (snapshot.problems if snapshot else ()),
         vms=listed,
         dns_records=dns_records,
+        placeable=placeable(registered),
     )
     return obs, changed

@@ -29,6 +29,13 @@ def _port_server(entry: RegisteredServer) -> ScaleliteServer:
     )
 
 
+def _pay(world: SimWorld, call: str, per_server: bool = False) -> None:
+    """A look's cost in time and failures (chalicelib/sim/look_cost.py), when the replay set one."""
+    cost = getattr(world, "look_cost", None)
+    if cost is not None:
+        cost.pay(call, per_server)
+
+
 class DirectScalelite:
     """Scalelite port: getMeetings and the server admin API, straight on the world."""
 
@@ -38,9 +45,11 @@ class DirectScalelite:
 
     def meetings(self) -> LoadSnapshot:
         """All meetings Scalelite's getMeetings would list; ApiError when it would answer FAILED."""
+        _pay(self.world, "getMeetings")
         return LoadSnapshot(meetings=tuple(self.world.scalelite_load()))
 
     def servers(self) -> list[ScaleliteServer]:
+        _pay(self.world, "getServers")
         with self.world.lock:  # the port's records are copies already: no need to copy the entries first
             entries = list(self.world.registry.values())
             listed, out = {}, []
@@ -79,6 +88,7 @@ class DirectScalelite:
         word = _STATE_WORDS.get(state)
         if word is None:
             raise ApiError("badRequest", f"Invalid state parameter: {state}")
+        _pay(self.world, "updateServer")
         try:
             self.world.update_server(server_id, state=word)
         except KeyError:
@@ -126,6 +136,7 @@ class DirectBbb:
             return False
 
     def meetings(self) -> LoadSnapshot:
+        _pay(self.world, f"getMeetings of {self.server_name}", per_server=True)
         with self.world.lock:
             self._checked()
             try:

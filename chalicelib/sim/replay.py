@@ -83,8 +83,14 @@ class Replay:
         keep_ticks: bool = False,
         guard=None,
         seed: int = 0,
+        look_cost=None,
     ):
         self.world, self.rt, self.clock = world, runtime, clock
+        world.clock = clock
+        world.look_cost = look_cost  # chalicelib/sim/look_cost.LookCost: the guard's calls take time
+        if look_cost is not None:
+            look_cost.on_wait = self._wait
+        self.guard_errors = 0  # looks that raised (the replay goes on; a real guard thread would die)
         self.tick = tick or (lambda now: runtime.tick(now=now))
         self.ramp = ramp_minutes
         self.keep_ticks = keep_ticks
@@ -117,8 +123,12 @@ class Replay:
         """Everything due by `now`, in time order: creates, joins, ends, Scalelite's poll rounds and the
         guard's checks, each at its own second."""
         self._pull_creates(now)
-        limit = now.timestamp()
-        world, guard, events = self.world, self.guard, self.events
+        self._run_until(now.timestamp(), now)
+
+    def _run_until(self, limit: float, now: datetime | None) -> None:
+        """Events up to `limit` (epoch s); the guard's looks too unless `now` is None (inside a look)."""
+        looks = now is not None
+        world, guard, events = self.world, self.guard if looks else None, self.events
         while True:
             at = events[0][0] if events else math.inf
             poll = world.next_poll_event()
@@ -134,8 +144,29 @@ class Replay:
                 _, kind, _, payload = heapq.heappop(events)
                 self._handle(at, kind, payload)
             else:
-                self.clock.set(look)
-                guard.check(look)
+                self._look(look)
+
+    def _look(self, look: datetime) -> None:
+        """One look of the guard at `look`; with a look cost, its calls take time (`_wait`)."""
+        self.clock.set(look)
+        self.world.account(look)
+        cost = self.world.look_cost
+        if cost is not None:
+            cost.active = True
+        try:
+            self.guard.check(look)
+        except Exception:  # noqa: BLE001 - counted: a failing look must not end the replay
+            self.guard_errors += 1
+        finally:
+            if cost is not None:
+                cost.active = False
+
+    def _wait(self, seconds: float) -> None:
+        """A guard's call takes `seconds`: the world's own events of that time happen meanwhile."""
+        later = self.clock() + timedelta(seconds=seconds)
+        self._pull_creates(later)
+        self._run_until(later.timestamp(), None)
+        self.clock.set(later)
 
     def _handle(self, at: float, kind: int, payload) -> None:
         world = self.world
@@ -144,8 +175,11 @@ class Replay:
             if m.end.timestamp() <= at or m.meeting_id in self.active:
                 return
             moment = datetime.fromtimestamp(at, tz=UTC)
-            if world.create_meeting(m.meeting_id, moment, participants=1, moderators=1) is None:
+            server = world.create_meeting(m.meeting_id, moment, participants=1, moderators=1)
+            if server is None:
                 return  # rejected (counted by the world)
+            with world.lock:  # the teacher's join: +1 on Scalelite's load after the create's own +1
+                world.count_join(server)
             ramp = self.ramp * 60.0
             joins = sorted(
                 (at + 1 + self.rng.random() * ramp for _ in range(m.participants - 1)), reverse=True
@@ -273,6 +307,7 @@ class Replay:
             if on_step:
                 on_step(sample, result)
             now += every
+        self.world.account(now)
         outcome.rejected = self.world.rejected_meetings
         outcome.refused = self.world.refused_joins
         outcome.killed = self.world.killed_meetings

@@ -1,32 +1,32 @@
 """Scalelite's view of the simulated BBB servers: its server registry, placement and poller.
 
-Modelled on Scalelite v1.8 (blindsidenetworks/scalelite: app/models/server.rb, lib/tasks/poll.rake,
-app/services/server_update_service.rb, app/controllers/bigbluebutton_api_controller.rb). Quirks kept on
-purpose, because a scaler must live with them:
+Modelled on Scalelite v1.6.1 (blindsidenetworks/scalelite: app/models/server.rb, lib/tasks/poll.rake,
+app/services/server_update_service.rb, app/controllers/bigbluebutton_api_controller.rb; the same code
+as v1.8 for all of this) and checked against the real one by tests/real_scalelite/. Kept apart, as
+Scalelite keeps them in Redis:
 
-- a server's load is only set by the poller; between polls each NEW `create` and each `join` adds
-  1 x load_multiplier (`Server#increment_load`), only on an enabled server (a no-op unless the server is
-  in the `server_load` set); a create of a meeting that already runs adds nothing. A server just enabled
-  from disabled has no load yet, so it gets no meetings before the next poll; a disabled server never
-  has a load; a cordoned one keeps its last load aside (joins to it add nothing) until enabled again.
-- the poller (lib/tasks/poll.rake) runs rounds on its own clock: a round reads every server record and
-  its meetings at its start, saves the records at its end (`round_seconds` later: 4 worker threads,
-  `seconds_per_server` each) and then SLEEPS `POLL_INTERVAL` (default 60 s): rounds drift against any
-  other clock. The save writes back the state read at the round's start, so a state change made during
-  a round is undone (a cordon or an enable issued mid-round must be checked again after it).
-- the poller's load = sum over non-breakout meetings of participantCount + moderatorCount (moderators
-  count twice), a meeting younger than 15 min counting as at least 15, times load_multiplier.
-- placement (`Server.find_available`) picks the lowest load among enabled servers with a load; with no
-  tag asked, ONLY UNTAGGED servers qualify (tagged ones get only meetings that ask for their tag).
-- joins to a meeting on a disabled or offline server are refused (ServerDisabledError): counted in
-  `refused`.
-- the poller polls every registered server; two failed polls in a row take an online server offline
-  and Scalelite ends every meeting on it; one good poll brings it back; a cordoned server polled at
-  load 0 turns disabled.
+- the REPORTED state of each server (its record: enabled, cordoned, disabled) and the load getServers
+  reports: an enabled server's entry in the placement set, a cordoned one's `cordoned_server_load`
+  (frozen between polls: joins do not move it), "unavailable" (None) for a disabled one;
+- PLACEMENT (`server_load`): the only set `find_available` picks from, lowest load first (ties by id),
+  only untagged servers for a create that asks no tag. A reported state does not make a server
+  placeable: a server enabled from disabled (or just added) has no entry until the next poll, and a
+  cordon sent during a poll round is undone here but not in the record (scalelite_poller.py).
+- `updateServer` (ServerUpdateService + save!) moves a server between the sets only when its state
+  changes: `cordon` of a server already reported cordoned writes nothing (it repairs no silent undo);
+  `enable` then `cordon` does. `enable` of a cordoned server puts it back at its frozen load.
+- a NEW create adds 1 x load_multiplier to its server's entry (`increment_load`, `zadd xx`: a no-op
+  outside the set) and so does every join; a create of a meeting Scalelite already knows goes to its
+  server and adds nothing. Scalelite stores the meeting on the chosen server BEFORE asking the BBB
+  server: a create that fails there stays pinned to that server (the retry goes there again, whatever
+  its state) until `poll:meetings` forgets it.
+- joins to a meeting on a disabled or offline server are refused (ServerDisabledError): `refused`.
 - getMeetings asks each online, non-disabled server in turn; any failure fails the whole call.
 
-`SimWorld` extends this class; it relies on the world's `nodes`, `meetings`, `on_server`, `_kill_on`
-and `lock`.
+For measuring a scaler: `account(now)` integrates the server-seconds during which a server was in the
+placement set while reported cordoned (`placeable_cordoned_s`) or disabled (`placeable_disabled_s`);
+the replay calls it at every event. `SimWorld` extends this class; it relies on the world's `nodes`,
+`meetings`, `on_server`, `_kill_on` and `lock`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from chalicelib.ports import ApiError
+from chalicelib.sim.scalelite_poller import ScalelitePoller
 
 STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
 _NAME_IN_URL = re.compile(r"^(?:sim://([^/]+)|https?://[^/]+/bbb/([^/]+)/bigbluebutton/api)/?$")
@@ -62,31 +63,24 @@ class RegisteredServer:
     state: str = "disabled"
     load_multiplier: float = 1.0
     online: bool = False
-    load: float | None = None
+    load: float | None = None  # as reported: kept by ScaleliteModel._sync, never set elsewhere
     healthy_counter: int = 0
     unhealthy_counter: int = 0
 
 
-def _least_loaded(entries: list[RegisteredServer]) -> RegisteredServer | None:
-    """The entry with the lowest (load, id), as `min(entries, key=...)` picks it, without building a key
-    per entry (a week's replay places ~30,000 rooms among ~150 servers)."""
-    best = None
+def _least_loaded(entries: list[RegisteredServer], loads: dict[str, float]) -> RegisteredServer | None:
+    """The entry with the lowest (placement load, id), as Redis' ZRANGE orders `server_load`, without
+    building a key per entry (a week's replay places ~30,000 rooms among ~150 servers)."""
+    best, best_load = None, 0.0
     for entry in entries:
-        if best is None or entry.load < best.load or (entry.load == best.load and entry.id < best.id):
-            best = entry
+        load = loads[entry.id]
+        if best is None or load < best_load or (load == best_load and entry.id < best.id):
+            best, best_load = entry, load
     return best
 
 
-class ScaleliteModel:
+class ScaleliteModel(ScalelitePoller):
     """Registry, placement and poller. Thread-safe through the world's single lock."""
-
-    young_room_minutes = 15  # LOAD_JOIN_BUFFER_TIME
-    young_room_users = 15  # LOAD_MIN_USER_COUNT
-    healthy_threshold = 1  # SERVER_HEALTHY_THRESHOLD
-    unhealthy_threshold = 2  # SERVER_UNHEALTHY_THRESHOLD
-
-    poll_threads = 4  # POLLER_THREADS (5) - 1 workers per round
-    seconds_per_server = 0.1  # one getMeetings of a BBB server, as the poller waits for it
 
     def __init__(self, rng, poll_interval_s: float = 60.0, poll_phase_s: float = 0.0):
         self.lock = threading.RLock()
@@ -94,12 +88,53 @@ class ScaleliteModel:
         self.poll_interval = timedelta(seconds=poll_interval_s)
         self.poll_phase = timedelta(seconds=poll_phase_s)
         self.registry: dict[str, RegisteredServer] = {}
+        self.server_load: dict[str, float] = {}  # the placement set, by server id
+        self.cordoned_load: dict[str, float] = {}  # cordoned_server_load: what a cordoned one reports
+        self.pinned: dict[str, str] = {}  # meeting id -> server id of a create its BBB server failed
         self.last_poll: datetime | None = None  # start of the last round
         self.next_poll: datetime | None = None  # start of the next round (None: phase after first advance)
-        self._round: tuple[datetime, list] | None = None  # a round in flight: (saves at, readings)
+        self._round: list | None = None  # a round in flight: [(save at, reading)] in time order
+        self._round_ends: datetime | None = None
         self.refused: list[tuple[str, str]] = []  # (meeting_id, server) of refused joins
         self.polls = 0
+        self.placeable_cordoned_s = 0.0  # server-seconds in server_load while reported cordoned
+        self.placeable_disabled_s = 0.0  # ... while reported disabled
+        self._accounted_at: datetime | None = None
+        self.clock = None  # the replay's clock: an updateServer is accounted at its time
+        self.look_cost = None  # chalicelib/sim/look_cost.LookCost, when a replay charges the guard's looks
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
+
+    # --- the reported record ------------------------------------------------------------------------
+    def _reported_load(self, entry: RegisteredServer) -> float | None:
+        """The load getServers shows: Server.all reads it from the set its record's state names."""
+        if entry.state == "enabled":
+            return self.server_load.get(entry.id)
+        if entry.state == "cordoned":
+            return self.cordoned_load.get(entry.id)
+        return None
+
+    def _sync(self, entry: RegisteredServer) -> None:
+        entry.load = self._reported_load(entry)
+
+    def placement_set(self) -> dict[str, float]:
+        """A copy of `server_load`: {server id: load} of the servers a create can go to."""
+        with self.lock:
+            return dict(self.server_load)
+
+    def account(self, now: datetime) -> None:
+        """Add the server-seconds since the last call during which servers were placeable while
+        reported cordoned or disabled (the state in between is constant: call it before each change)."""
+        with self.lock:
+            last, self._accounted_at = self._accounted_at, now
+            if last is None or now <= last or not self.server_load:
+                return
+            seconds = (now - last).total_seconds()
+            for server_id in self.server_load:
+                entry = self.registry.get(server_id)
+                if entry is not None and entry.state == "cordoned":
+                    self.placeable_cordoned_s += seconds
+                elif entry is not None and entry.state == "disabled":
+                    self.placeable_disabled_s += seconds
 
     # --- admin API --------------------------------------------------------------------------------------
     def add_server(
@@ -112,7 +147,8 @@ class ScaleliteModel:
         online: bool = False,
     ) -> RegisteredServer:
         """addServer: a new entry, disabled and offline until enabled and polled. Scalelite does not
-        refuse a URL it already has. `state`/`online` other than the defaults seed a pre-existing fleet."""
+        refuse a URL it already has. `state`/`online` other than the defaults seed a pre-existing fleet
+        (as polled at load 0)."""
         if not url or not secret:
             raise ValueError("Server needs a URL and a secret")
         with self.lock:
@@ -120,9 +156,12 @@ class ScaleliteModel:
             entry = RegisteredServer(
                 server_id, url, secret, tag or None, state, float(load_multiplier) or 1.0, online
             )
-            if online and state != "disabled":
-                entry.load = 0.0
+            if online and state == "enabled":
+                self.server_load[server_id] = 0.0
+            elif online and state == "cordoned":
+                self.cordoned_load[server_id] = 0.0
             self.registry[server_id] = entry
+            self._sync(entry)
             return replace(entry)
 
     def update_server(
@@ -133,26 +172,54 @@ class ScaleliteModel:
         secret: str | None = None,
         tag: str | None = None,
     ) -> RegisteredServer:
-        """updateServer: state is enable|cordon|disable (Scalelite refuses anything else); tag "" clears."""
+        """updateServer: state is enable|cordon|disable (Scalelite refuses anything else); tag "" clears.
+        A state change moves the server between the sets (Server#save!: handle_<state>_state); the same
+        state again changes nothing."""
         with self.lock:
             entry = self._entry(server_id)
+            if self.clock is not None:
+                self.account(self.clock())
+            new = None
             if state:
                 new = STATES.get(state)
                 if new is None:
                     raise ValueError(f"Invalid state parameter: {state}")
             if load_multiplier is not None and float(load_multiplier) == 0:
                 raise ValueError("Load-multiplier must be a non-zero number")
-            if state:
-                entry.state = new
-                if new == "disabled":
-                    entry.load = None  # a disabled server leaves the load set
+            if new is not None and new != entry.state:
+                self._move(entry, new)
             if load_multiplier is not None:
                 entry.load_multiplier = float(load_multiplier)
             if secret:
                 entry.secret = secret
             if tag is not None:
                 entry.tag = tag or None
+            self._sync(entry)
             return replace(entry)
+
+    def _move(self, entry: RegisteredServer, new: str) -> None:
+        """save! of a state change: `self.load ||= ` the other set's score, then the new state's sets."""
+        load = self._reported_load(entry)
+        if load is None:
+            load = (
+                self.server_load.get(entry.id)
+                if new == "cordoned"
+                else self.cordoned_load.get(entry.id)
+                if new == "enabled"
+                else None
+            )
+        entry.state = new
+        if new == "enabled":
+            if load is not None:
+                self.server_load[entry.id] = load
+            self.cordoned_load.pop(entry.id, None)
+        elif new == "cordoned":
+            if load is not None:
+                self.cordoned_load[entry.id] = load
+            self.server_load.pop(entry.id, None)
+        else:
+            self.server_load.pop(entry.id, None)
+            self.cordoned_load.pop(entry.id, None)
 
     def delete_server(self, server_id: str) -> None:
         """deleteServer: forgets the entry. Like Scalelite it does not look for meetings: they keep
@@ -160,6 +227,8 @@ class ScaleliteModel:
         with self.lock:
             self._entry(server_id)
             del self.registry[server_id]
+            self.server_load.pop(server_id, None)
+            self.cordoned_load.pop(server_id, None)
 
     def panic_server(self, server_id: str, keep_state: bool = False) -> list[str]:
         """panicServer: ends every meeting on the server (counted as killed); disables it unless
@@ -168,8 +237,9 @@ class ScaleliteModel:
             entry = self._entry(server_id)
             node = self.node_for_url(entry.url)
             killed = self._kill_on(node.name, "panicServer") if node else []
-            if not keep_state:
-                entry.state, entry.load = "disabled", None
+            if not keep_state and entry.state != "disabled":
+                self._move(entry, "disabled")
+                self._sync(entry)
             return killed
 
     def scalelite_servers(self) -> list[RegisteredServer]:
@@ -193,31 +263,42 @@ class ScaleliteModel:
             return sorted(m.meeting_id for m in self.meetings.values() if m.server not in known)
 
     # --- placement --------------------------------------------------------------------------------------
-    def place(self, tag: str | None = None) -> str | None:
-        """Server.find_available: the server name a new meeting goes to, or None. Bumps its load by 1."""
+    def place(self, tag: str | None = None, meeting_id: str | None = None) -> str | None:
+        """Server.find_available: the server name a new meeting goes to, or None (no server in the
+        placement set for it). Adds 1 x load_multiplier to its entry. A meeting whose earlier create
+        failed on its BBB server goes back to that server, adding nothing."""
+        pinned = self.registry.get(self.pinned.get(meeting_id or "", ""))
+        if pinned is not None:
+            node = self.node_for_url(pinned.url)
+            return node.name if node else None
         required = bool(tag) and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
-        if not tags and not required:  # no tag asked (the usual create): only untagged servers qualify
-            chosen = [
-                s
-                for s in self.registry.values()
-                if s.tag is None and s.state == "enabled" and s.load is not None
-            ]
-        else:
-            candidates = [s for s in self.registry.values() if s.state == "enabled" and s.load is not None]
-            chosen = [s for s in candidates if (s.tag or "none") in tags] if tags else []
-            if not chosen:
-                if required:
-                    return None
-                chosen = [s for s in candidates if s.tag is None]
-        entry = _least_loaded(chosen)
+        candidates = [e for e in map(self.registry.get, self.server_load) if e is not None]
+        chosen = [e for e in candidates if (e.tag or "none") in tags] if tags else []
+        if not chosen:
+            if required:
+                return None
+            chosen = [e for e in candidates if e.tag is None]
+        entry = _least_loaded(chosen, self.server_load)
         if entry is None:
             return None
+        self.server_load[entry.id] += entry.load_multiplier
+        self._sync(entry)
         node = self.node_for_url(entry.url)
         if node is None or not node.reachable or node.api_error:
-            return None  # Scalelite would fail the create: "Unable to create meeting on server."
-        entry.load += entry.load_multiplier
+            if meeting_id:
+                self.pinned[meeting_id] = entry.id  # "Unable to create meeting on server."
+            return None
         return node.name
+
+    def _forget_failed_creates(self) -> None:
+        """poll:meetings: a pinned meeting whose server answers getMeetingInfo `notFound` is forgotten."""
+        for meeting_id, server_id in list(self.pinned.items()):
+            entry = self.registry.get(server_id)
+            node = self.node_for_url(entry.url) if entry else None
+            if entry is None or (node is not None and node.reachable and not node.api_error):
+                if meeting_id not in self.meetings:
+                    del self.pinned[meeting_id]
 
     def entry_of(self, server: str) -> RegisteredServer | None:
         """The registry entry of a BBB server by name (remembered; checked on every use)."""
@@ -237,130 +318,17 @@ class ScaleliteModel:
         return entry
 
     def count_join(self, server: str, users: int = 1) -> None:
-        """Each join also bumps the load of the meeting's server by 1 x multiplier, if it is enabled."""
+        """Each join adds 1 x multiplier to its server's placement entry, if it has one (zadd xx):
+        whatever the reported state, and never to a cordoned server's reported load."""
         entry = self.entry_of(server)
-        if entry is not None and entry.load is not None and entry.state == "enabled":
-            entry.load += entry.load_multiplier * users
+        if entry is not None and entry.id in self.server_load:
+            self.server_load[entry.id] += entry.load_multiplier * users
+            self._sync(entry)
 
     def refuses_joins(self, server: str) -> bool:
         """Scalelite's join answers ServerDisabledError for a meeting on a disabled or offline server."""
         entry = self.entry_of(server)
         return entry is not None and (entry.state == "disabled" or not entry.online)
-
-    # --- poller -----------------------------------------------------------------------------------------
-    @property
-    def round_seconds(self) -> float:
-        """How long one round takes: every server's getMeetings, `poll_threads` at a time."""
-        return -(-len(self.registry) // self.poll_threads) * self.seconds_per_server
-
-    def next_poll_event(self) -> datetime | None:
-        """When the poller next does something (a round's save, or the next round's start)."""
-        with self.lock:
-            return self._round[0] if self._round is not None else self.next_poll
-
-    def run_poller(self, now: datetime) -> int:
-        """Run the poller's rounds (start, then save) due by `now`, in order; the count of rounds saved.
-        Called at each event time by the replay, so rounds happen at their own seconds. A poller that
-        fell more than two intervals behind (a replay jumping over a night) starts again from `now`."""
-        saved = 0
-        with self.lock:
-            while True:
-                if self._round is not None:
-                    ends, readings = self._round
-                    if ends > now:
-                        return saved
-                    self._round = None
-                    self._save_round(readings)
-                    self.next_poll = ends + self.poll_interval  # sleeps AFTER the round: rounds drift
-                    saved += 1
-                    continue
-                if self.next_poll is None:
-                    self.next_poll = now + self.poll_phase
-                if self.next_poll > now:
-                    return saved
-                if now - self.next_poll > 2 * self.poll_interval:
-                    self.next_poll = now
-                start = self.next_poll
-                self.last_poll = start
-                self._round = (start + timedelta(seconds=self.round_seconds), self._read_round(start))
-
-    def poll_if_due(self, now: datetime) -> bool:
-        """Run whatever the poller has due by `now`; True when a round was saved."""
-        return self.run_poller(now) > 0
-
-    def poll(self, now: datetime) -> None:
-        """One whole round of Scalelite's server poller at once (read and save at `now`)."""
-        with self.lock:
-            self.last_poll = now
-            self._save_round(self._read_round(now))
-
-    def _read_round(self, at: datetime) -> list:
-        """What a round reads at its start: each record as it is then, and its meetings' attendees
-        (None when the server cannot be read)."""
-        young_since = at - timedelta(minutes=self.young_room_minutes)
-        readings = []
-        for entry in self.registry.values():
-            node = self.node_for_url(entry.url)
-            if node and node.reachable and not node.api_error and node.secret == entry.secret:
-                readings.append((entry, entry.state, node.name, self._attendees(node.name, young_since)))
-            else:
-                readings.append((entry, entry.state, node.name if node else None, None))
-        return readings
-
-    def _attendees(self, name: str, young_since: datetime) -> int:
-        """The poller's count: participantCount + moderatorCount of each non-breakout meeting, a meeting
-        created after `young_since` counting at least young_room_users."""
-        total = 0
-        young_users = self.young_room_users
-        for meeting in self.on_server.get(name, {}).values():
-            if meeting.is_breakout:
-                continue
-            attendees = meeting.participants + meeting.moderators
-            if attendees < young_users and meeting.create_time > young_since:
-                attendees = young_users
-            total += attendees
-        return total
-
-    def _save_round(self, readings: list) -> None:
-        """The round's `server.save!` of each record it read: the state read at the start is written
-        back (undoing a state change made during the round), the load is the count read then."""
-        self.polls += 1
-        for entry, state, name, total in readings:
-            if self.registry.get(entry.id) is not entry:
-                continue  # deleted during the round
-            if entry.state != state:
-                entry.state = state
-                if state == "disabled":
-                    entry.load = None
-            if total is None:
-                self._poll_failed(entry, name)
-            else:
-                self._poll_ok(entry, total)
-
-    def _poll_ok(self, entry: RegisteredServer, total: int) -> None:
-        """A good poll of `total` attendees (young rooms counted as at least young_room_users)."""
-        entry.unhealthy_counter = 0
-        if not entry.online:
-            entry.healthy_counter += 1
-            if entry.healthy_counter < self.healthy_threshold:
-                return
-            entry.healthy_counter, entry.online = 0, True
-        entry.load = total * entry.load_multiplier
-        if entry.state == "cordoned" and entry.load == 0:
-            entry.state = "disabled"
-        if entry.state == "disabled":
-            entry.load = None
-
-    def _poll_failed(self, entry: RegisteredServer, name: str | None) -> None:
-        entry.healthy_counter = 0
-        if not entry.online:
-            return
-        entry.unhealthy_counter += 1
-        if entry.unhealthy_counter < self.unhealthy_threshold:
-            return
-        if name is not None:
-            self._kill_on(name, "scalelite: server offline after failed polls")
-        entry.unhealthy_counter, entry.online, entry.load = 0, False, None
 
     # --- getMeetings ------------------------------------------------------------------------------------
     def scalelite_meetings(self) -> list:

@@ -27,8 +27,8 @@ CREATE TABLE IF NOT EXISTS sim_clock (cluster TEXT PRIMARY KEY, start TEXT NOT N
     speed REAL NOT NULL)
 """
 #: The attributes of a world that are not its state: the lock itself, callbacks to this process's
-#: objects (the clouds' boot tickers, the local Scalelite's URL scheme).
-_NOT_STATE = frozenset({"lock", "_tickers", "url_for"})
+#: objects (the clouds' boot tickers, the local Scalelite's URL scheme, a replay's clock and look cost).
+_NOT_STATE = frozenset({"lock", "_tickers", "url_for", "clock", "look_cost"})
 
 
 def _state_of(world) -> bytes:

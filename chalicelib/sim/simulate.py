@@ -55,10 +55,16 @@ def simulate(
     poll_interval: float = 60.0,
     progress=None,
     minutes: list | None = None,
+    getmeetings_seconds: float | None = None,
+    look_latency: float = 0.0,
+    look_failure_rate: float = 0.0,
 ) -> dict:
     """Replay `trace` and return the `simulate --json` document (plus the samples for a plot).
-    `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `progress(done, total)` is called now and
-    then with simulated minutes done and to do (the CLI prints it on stderr). `minutes`, when given, gets
+    `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `getmeetings_seconds`: each BBB server's
+    getMeetings as Scalelite's poller waits for it (its rounds' length; default the model's 0.1 s);
+    `look_latency`/`look_failure_rate`: each call of the burst guard's looks takes that long and fails
+    that often (seeded; chalicelib/sim/look_cost.py); `progress(done, total)` is called now and then
+    with simulated minutes done and to do (the CLI prints it on stderr). `minutes`, when given, gets
     each minute's need and cordoned capacity (chalicelib.sim.minutes) for the picture."""
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
@@ -97,7 +103,19 @@ def simulate(
         guard = burst_guard(ports)
         if guard is not None and history:
             _seen_before(ports, history)
-        replay = Replay(trace, world, rt, clock, seed=seed, guard=guard)
+        if getmeetings_seconds is not None:
+            world.seconds_per_server = getmeetings_seconds
+        look_cost = None
+        if look_latency or look_failure_rate:
+            from chalicelib.sim.look_cost import LookCost
+
+            look_cost = LookCost(
+                look_latency,
+                look_failure_rate,
+                seed=seed,
+                concurrency=run_settings.scalelite.server_poll_concurrency,
+            )
+        replay = Replay(trace, world, rt, clock, seed=seed, guard=guard, look_cost=look_cost)
         total = max(1, int((end - start).total_seconds() // 60))
         spreads: list = []
         settled = _burst_ends(run_settings)
@@ -147,7 +165,21 @@ def simulate(
         if outcome.server_minutes
         else 0.0,
         "scalelite_poll_seconds": poll_interval,
-        "guard": {"looks": guard.looks, "changes": guard.changes} if guard is not None else None,
+        "guard": {
+            "looks": guard.looks,
+            "changes": guard.changes,
+            "failed_looks": replay.guard_errors,
+            "calls": look_cost.calls if look_cost else None,
+            "failed_calls": look_cost.failures if look_cost else None,
+        }
+        if guard is not None
+        else None,
+        "scalelite": {
+            "getmeetings_seconds": world.seconds_per_server,
+            "placeable_cordoned_server_seconds": round(world.placeable_cordoned_s, 1),
+            "placeable_disabled_server_seconds": round(world.placeable_disabled_s, 1),
+            "polls": world.polls,
+        },
         "herding": _herding(spreads),
         "overloaded_by_day": _by_day(outcome.samples, settings.timezone),
         "ticks": len(outcome.samples),
@@ -262,6 +294,9 @@ def simulate_command(args, settings) -> int:
         args.policy,
         history=history,
         poll_interval=getattr(args, "scalelite_poll", None) or 60.0,
+        getmeetings_seconds=getattr(args, "getmeetings_seconds", None),
+        look_latency=getattr(args, "look_latency", None) or 0.0,
+        look_failure_rate=getattr(args, "look_failures", None) or 0.0,
         progress=lambda done, total: print(
             f"simulate: {done}/{total} simulated minutes ({100 * done // total} %)",
             file=sys.stderr,

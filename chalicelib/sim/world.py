@@ -226,7 +226,7 @@ class SimWorld(ScaleliteModel):
                 sequence = 1 + sum(1 for m in self._on(server) if m.parent_id == parent.meeting_id)
             else:
                 if server is None:
-                    server = self.place(server_tag)
+                    server = self.place(server_tag, meeting_id)
                 elif server not in self.nodes:
                     raise KeyError(f"no BBB server named {server!r}")
                 sequence = 0
@@ -251,6 +251,7 @@ class SimWorld(ScaleliteModel):
             )
             self.meetings[meeting_id] = meeting
             self.on_server.setdefault(server, {})[meeting_id] = meeting
+            self.pinned.pop(meeting_id, None)
             return server
 
     def resize_meeting(self, meeting_id: str, **counts: int) -> None:
@@ -381,6 +382,5 @@ class SimWorld(ScaleliteModel):
         self.run_poller(now)
         if settle:
             with self.lock:
-                pending = self._round
-                if pending is not None:
-                    self.run_poller(pending[0])
+                if self._round is not None:
+                    self.run_poller(self._round_ends)

@@ -152,33 +152,64 @@ def test_reservations_list_by_start_and_cancel(store):
     assert store.reservations.reservations() == [late]
 
 
-# --- lease -------------------------------------------------------------------------------------------
-def test_lease_is_held_by_one_owner_until_it_expires(store):
+# --- leases: the tick's and the burst guard's, each its own -----------------------------------------
+LEASES = ["lease", "guard_lease"]
+
+
+@pytest.mark.parametrize("which", LEASES)
+def test_lease_is_held_by_one_owner_until_it_expires(store, which):
+    lease = getattr(store, which)
+    assert lease.acquire("tick-a", T0, 300)
+    assert not lease.acquire("tick-b", T0 + timedelta(seconds=299), 300)
+    assert lease.acquire("tick-a", T0 + timedelta(seconds=200), 300)  # renewal moves the end
+    assert not lease.acquire("tick-b", T0 + timedelta(seconds=400), 300)
+    assert lease.acquire("tick-b", T0 + timedelta(seconds=500), 300)
+
+
+@pytest.mark.parametrize("which", LEASES)
+def test_holds_is_true_only_for_the_owner_of_an_unexpired_lease(store, which):
+    lease = getattr(store, which)
+    assert not lease.holds("tick-a", T0)
+    assert lease.acquire("tick-a", T0, 60)
+    assert lease.holds("tick-a", T0 + timedelta(seconds=59))
+    assert not lease.holds("tick-b", T0 + timedelta(seconds=30))
+    assert not lease.holds("tick-a", T0 + timedelta(seconds=60)), "run out"
+    assert lease.acquire("tick-b", T0 + timedelta(seconds=61), 60)
+    assert not lease.holds("tick-a", T0 + timedelta(seconds=62)), "taken over"
+    lease.release("tick-b")
+    assert not lease.holds("tick-b", T0 + timedelta(seconds=62))
+
+
+@pytest.mark.parametrize("which", LEASES)
+def test_lease_is_released_only_by_its_holder(store, which):
+    lease = getattr(store, which)
+    assert lease.acquire("tick-a", T0, 300)
+    lease.release("tick-b")
+    assert not lease.acquire("tick-b", T0, 300)
+    lease.release("tick-a")
+    assert lease.acquire("tick-b", T0, 300)
+
+
+@pytest.mark.parametrize("which", LEASES)
+def test_holder_names_the_owner_of_an_unexpired_lease_only(store, which):
+    lease = getattr(store, which)
+    assert lease.holder(T0) is None
+    assert lease.acquire("guard-a", T0, 30)
+    assert lease.holder(T0 + timedelta(seconds=29)) == "guard-a"
+    assert lease.holder(T0 + timedelta(seconds=30)) is None, "run out"
+    lease.release("guard-a")
+    assert lease.holder(T0) is None, "released"
+
+
+def test_the_tick_lease_and_the_guard_lease_are_apart(open_handle):
+    store, other = open_handle(), open_handle()
     assert store.lease.acquire("tick-a", T0, 300)
-    assert not store.lease.acquire("tick-b", T0 + timedelta(seconds=299), 300)
-    assert store.lease.acquire("tick-a", T0 + timedelta(seconds=200), 300)  # renewal moves the end
-    assert not store.lease.acquire("tick-b", T0 + timedelta(seconds=400), 300)
-    assert store.lease.acquire("tick-b", T0 + timedelta(seconds=500), 300)
-
-
-def test_holds_is_true_only_for_the_owner_of_an_unexpired_lease(store):
-    assert not store.lease.holds("tick-a", T0)
-    assert store.lease.acquire("tick-a", T0, 60)
-    assert store.lease.holds("tick-a", T0 + timedelta(seconds=59))
-    assert not store.lease.holds("tick-b", T0 + timedelta(seconds=30))
-    assert not store.lease.holds("tick-a", T0 + timedelta(seconds=60)), "run out"
-    assert store.lease.acquire("tick-b", T0 + timedelta(seconds=61), 60)
-    assert not store.lease.holds("tick-a", T0 + timedelta(seconds=62)), "taken over"
-    store.lease.release("tick-b")
-    assert not store.lease.holds("tick-b", T0 + timedelta(seconds=62))
-
-
-def test_lease_is_released_only_by_its_holder(store):
-    assert store.lease.acquire("tick-a", T0, 300)
-    store.lease.release("tick-b")
-    assert not store.lease.acquire("tick-b", T0, 300)
-    store.lease.release("tick-a")
-    assert store.lease.acquire("tick-b", T0, 300)
+    assert other.guard_lease.acquire("guard-b", T0, 30), "a tick's lease does not hold the guard off"
+    assert not store.guard_lease.acquire("guard-c", T0 + timedelta(seconds=10), 30)
+    assert other.lease.holder(T0) == "tick-a" and store.guard_lease.holder(T0) == "guard-b"
+    store.guard_lease.release("guard-b")
+    assert other.lease.holds("tick-a", T0 + timedelta(seconds=1)), "releasing one leaves the other"
+    assert other.guard_lease.acquire("guard-c", T0 + timedelta(seconds=1), 30)
 
 
 # --- scoping -----------------------------------------------------------------------------------------
@@ -188,7 +219,8 @@ def test_clusters_sharing_a_backend_do_not_see_each_other(open_handle):
     store.settings.put("freeze", True)
     store.reservations.add(a_reservation())
     store.history.record(HistoryEntry(at=T0, kind="tick", summary="one"))
-    assert store.lease.acquire("tick-a", T0, 300)
+    assert store.lease.acquire("tick-a", T0, 300) and store.guard_lease.acquire("guard-a", T0, 30)
+    assert other.guard_lease.holder(T0) is None and other.guard_lease.acquire("guard-b", T0, 30)
     assert other.servers.servers() == [] and other.settings.get("freeze") is None
     assert other.reservations.reservations() == [] and other.history.recent() == []
     assert other.servers.next_number("gandi") == 1 and other.lease.acquire("tick-b", T0, 300)
@@ -216,11 +248,16 @@ def _race(open_handle, attempt, contenders: int):
     return results
 
 
-def test_two_ticks_racing_for_the_lease_exactly_one_wins(open_handle):
+@pytest.mark.parametrize("which", LEASES)
+def test_two_racing_for_a_lease_exactly_one_wins(open_handle, which):
     for round_ in range(5):
         at = T0 + timedelta(minutes=10 * round_)  # each round starts after the previous lease expired
-        won = _race(open_handle, lambda h, i, r=round_, at=at: h.lease.acquire(f"tick-{r}-{i}", at, 300), 2)
-        assert sorted(won) == [False, True]
+        won = _race(
+            open_handle,
+            lambda h, i, r=round_, at=at: getattr(h, which).acquire(f"owner-{r}-{i}", at, 300),
+            3 if which == "guard_lease" else 2,  # three `bbbscale run` guards on one fleet
+        )
+        assert sorted(won) == [False] * (len(won) - 1) + [True]
 
 
 def test_concurrent_saves_of_the_same_version_exactly_one_wins(open_handle):

@@ -1,9 +1,14 @@
 """The burst guard on AWS: `capacity_check` starts the `burst_guard` function asynchronously a few minutes
 before a class start (once per run, not every minute), and the function looks until its run ends, within
-Lambda's time, through chalice's test client over a simulated fleet on real HTTP."""
+Lambda's time, through chalice's test client over a simulated fleet on real HTTP. Chained runs hand over
+the guard lease within a second, never looking together; a start that fails is reported, not
+swallowed."""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +18,15 @@ import app as app_module
 from chalicelib import fleets
 from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
-from chalicelib.service.guard_function import GUARD_RUNNING, guard_due
+from chalicelib.service.fleet_ports import GuardMemory
+from chalicelib.service.guard_function import (
+    GUARD_RUNNING,
+    HANDOVER,
+    START_GRACE,
+    guard_due,
+    run_guard_function,
+    start_guard_run,
+)
 from chalicelib.sim.embedded import sim_runtime
 
 BEFORE_NINE = datetime(2026, 11, 30, 7, 58, tzinfo=UTC)  # 08:58 in Paris, a Monday of term
@@ -75,12 +88,129 @@ def test_the_guard_function_looks_until_its_run_ends_and_says_so(monkeypatch):
         now = lambda: datetime.now(UTC)  # noqa: E731 - the function runs on the wall clock
         live = Wiring(rt.settings, store=rt.store, scalelite=rt.scalelite, providers=rt.providers, clock=now)
         monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: live)
-        rt.store.settings.put(GUARD_RUNNING, (now() + timedelta(minutes=14)).isoformat())
+        marker = {"run": "next", "until": (now() + timedelta(minutes=14)).isoformat(), "started": "x"}
+        rt.store.settings.put(GUARD_RUNNING, marker)  # the run after this one, already started
         with Client(app_module.app, stage_name="local") as client:
             began = now()
             response = client.lambda_.invoke(
-                "burst_guard", {"until": (began + timedelta(seconds=2)).isoformat()}
+                "burst_guard", {"until": (began + timedelta(seconds=2)).isoformat(), "run": "this"}
             )
         assert 1.5 <= (now() - began).total_seconds() < 10, response.payload
         assert response.payload["looks"] >= 1 and response.payload["changes"] == 0
-        assert rt.store.settings.get(GUARD_RUNNING) is None  # the next check may start it again
+        assert response.payload["held"] is True and response.payload["run"] == "this"
+        assert rt.store.guard_lease.holder(now()) is None, "released for the next run"
+        assert rt.store.settings.get(GUARD_RUNNING) == marker, "the next run's marker is not this run's"
+
+
+def test_a_failed_start_is_reported_and_tried_again_the_next_minute(monkeypatch):
+    class ResourceNotFoundException(Exception):  # what boto3 raises for a function that does not exist
+        pass
+
+    def invoke(payload):
+        raise ResourceNotFoundException("Function not found: bbbscale-prod-burst_guard")
+
+    monkeypatch.setattr(app_module, "GUARD_INVOKER", invoke)
+    with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, world, clock):
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: rt)
+        with Client(app_module.app, stage_name="local") as client:
+            first = scheduled(client)
+            clock.set(BEFORE_NINE + timedelta(minutes=1))
+            second = scheduled(client)
+    said = "ResourceNotFoundException: Function not found: bbbscale-prod-burst_guard"
+    assert first["guard_run"]["started"] is False and first["guard_run"]["error"] == said
+    assert second["guard_run"]["started"] is False, "not marked running: tried again"
+    line = f"burst guard not started (class start at 09:00): {said}"
+    assert line in second["guard"], "the next tick reports it (digest, chat)"
+    assert rt.store.history.recent(1, kind="guard")[0].summary == line
+
+
+def test_the_next_run_is_started_before_the_handover_and_a_dead_run_is_replaced():
+    with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, _, _):
+        started: list[dict] = []
+        at = lambda minutes: BEFORE_NINE + timedelta(minutes=minutes)  # noqa: E731
+        assert start_guard_run(rt.settings, rt.store, at(0), started.append)["started"]
+        until = datetime.fromisoformat(started[0]["until"])
+        owner = f"guard-run-{started[0]['run']}"
+        assert start_guard_run(rt.settings, rt.store, at(1), started.append) is None, "starting"
+        assert rt.store.guard_lease.acquire(owner, at(1), 30)
+        for minute in range(2, 12):  # the run looks (its heartbeat renews the lease)
+            assert rt.store.guard_lease.acquire(owner, at(minute), 30)
+            assert start_guard_run(rt.settings, rt.store, at(minute), started.append) is None
+        handover = until - HANDOVER
+        assert start_guard_run(rt.settings, rt.store, handover, started.append)["started"]
+        assert len(started) == 2 and started[1]["run"] != started[0]["run"]
+        # the second run died before it held the lease, and the first one's ended: started again
+        later = handover + START_GRACE + timedelta(seconds=1)
+        assert rt.store.guard_lease.holder(later) is None
+        assert start_guard_run(rt.settings, rt.store, later, started.append)["started"]
+
+
+def test_chained_runs_hand_over_without_a_gap_and_never_look_together():
+    fast = load_settings().model_copy(
+        update={
+            "guard": load_settings().guard.model_copy(
+                update={"interval_seconds": 0.5, "burst_interval_seconds": 0.5}
+            )
+        }
+    )
+    with sim_runtime(fast, BEFORE_NINE, http=True) as (rt, _, _):
+        began = time.monotonic()
+        now = lambda: BEFORE_NINE + timedelta(seconds=time.monotonic() - began)  # noqa: E731
+        looks: list[tuple[float, str]] = []
+        results: dict = {}
+
+        def run(name: str, seconds: float) -> None:
+            ports = replace(
+                rt.ports(), clock=now, scalelite=Looks(rt.scalelite, name, looks), memory=GuardMemory()
+            )
+            event = {"until": (now() + timedelta(seconds=seconds)).isoformat(), "run": name}
+            results[name] = run_guard_function(ports, event, 900.0, time.sleep)
+
+        holders: list[tuple[float, str | None]] = []
+        watching = threading.Event()
+
+        def watch() -> None:  # who holds the guard lease, every 20 ms
+            while not watching.is_set():
+                holders.append((time.monotonic(), rt.store.guard_lease.holder(now())))
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=watch)]
+        threads += [threading.Thread(target=run, args=("first", 2.0))]
+        threads += [threading.Thread(target=run, args=("second", 3.0))]
+        threads[0].start()
+        threads[1].start()
+        time.sleep(0.5)  # the capacity check starts the next run before the first one ends
+        threads[2].start()
+        threads[2].join(15)
+        threads[1].join(1)
+        watching.set()
+        threads[0].join(1)
+        last_of_first = max(t for t, who in looks if who == "first")
+        seconds = [t for t, who in looks if who == "second"]
+        assert results["second"]["held"] and results["second"]["waited_seconds"] >= 1
+        assert min(seconds) > last_of_first, "never two guards looking at once"
+        first_end = max(t for t, who in holders if who == "guard-run-first")
+        second_from = min(t for t, who in holders if who == "guard-run-second")
+        assert 0 < second_from - first_end < 1.0, "the next run holds the lease within a poll"
+        assert rt.store.guard_lease.holder(now()) is None
+
+
+class Looks:
+    """Scalelite port wrapper keeping when each run read getServers (one per look)."""
+
+    def __init__(self, inner, name: str, looks: list):
+        self.inner, self.name, self.looks = inner, name, looks
+
+    def servers(self):
+        self.looks.append((time.monotonic(), self.name))
+        return self.inner.servers()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_run_started_by_an_older_version_is_trusted_until_its_end():
+    with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, _, _):
+        rt.store.settings.put(GUARD_RUNNING, (BEFORE_NINE + timedelta(minutes=10)).isoformat())
+        assert guard_due(rt.settings, rt.store, BEFORE_NINE) is None, "it holds no lease, yet runs"
+        assert guard_due(rt.settings, rt.store, BEFORE_NINE + timedelta(minutes=8)) == "class start at 09:00"

@@ -31,6 +31,7 @@ SIMULATE_EXTRAS = {
     "guard",
     "herding",
     "overloaded_by_day",
+    "scalelite",
 }  # extensions
 CLASSES, PUPILS = 300, 30
 
@@ -85,6 +86,22 @@ def test_scalelite_poll_interval_is_an_option_and_bad_values_are_bad_usage(trace
     assert_outcome(outcome, "bbbscale")
     run_main(capsys, "simulate", "--trace", str(trace), "--scalelite-poll", "0", "--json").assert_failed(
         2, "scalelite-poll"
+    )
+
+
+def test_realistic_poll_rounds_and_looks_that_cost_time_and_fail_are_options(trace, capsys):
+    """Rounds of 0.3 s per server, looks whose calls take 50 ms and fail 5 % of the time (seeded): the
+    guard's calls are counted, some fail, the outcome still keeps the contract."""
+    outcome = run_main(
+        capsys,
+        *("simulate", "--trace", str(trace), "--getmeetings-seconds", "0.3"),
+        *("--look-latency", "0.05", "--look-failures", "0.05", "--json"),
+    ).document()
+    assert_outcome(outcome, "bbbscale")
+    assert outcome["scalelite"]["getmeetings_seconds"] == 0.3 and outcome["scalelite"]["polls"] > 0
+    assert outcome["guard"]["calls"] > 0 and 0 < outcome["guard"]["failed_calls"] < outcome["guard"]["calls"]
+    run_main(capsys, "simulate", "--trace", str(trace), "--look-failures", "2", "--json").assert_failed(
+        2, "look-failures"
     )
 
 

@@ -60,14 +60,19 @@ def stage_settings(stage: str):
     return with_environment(load_settings(ROOT / environment["BBBSCALE_CONFIG"]), environment)
 
 
+#: What `chalice package` merges into its template (docs/deploy.md): the guard function's name and retries.
+MERGE_TEMPLATE = "infra/sam/guard.json"
+
+
 def package(stage: str, out: Path) -> dict:
-    """The SAM template `chalice package --stage STAGE` writes, run without any AWS credentials."""
+    """The SAM template `chalice package --stage STAGE --merge-template infra/sam/guard.json` writes, run
+    without any AWS credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BBBSCALE_"))}
     env.update(
         AWS_DEFAULT_REGION="eu-west-3", AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull
     )
     done = subprocess.run(
-        [CHALICE, "package", "--stage", stage, str(out)],
+        [CHALICE, "package", "--stage", stage, "--merge-template", MERGE_TEMPLATE, str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -111,6 +116,34 @@ def check_stage(stage: str, template: dict) -> None:
     assert rights.missing_rights(template, "bbbscale", stage, stage_settings(stage)) == []
     api = rights.statements(template, found["api_handler"])
     assert rights.grants_any(api, rights.VM_CHANGES) == [], f"{stage}: the API handler may change VMs"
+    check_guard_function(stage, template)
+
+
+def check_guard_function(stage: str, template: dict) -> None:
+    """capacity_check starts the very function the template deploys (not a name Chalice's own deploy
+    would give: CloudFormation names an unnamed one `<stack>-BurstGuard-<random>`), under the name its
+    policy grants; the function gets no asynchronous retry, and room for the next run to wait for the
+    guard lease while the current one ends (service/guard_function.py)."""
+    resources = template["Resources"]
+    [(logical, _)] = [
+        (k, r) for k, r in resources.items() if r["Properties"].get("Handler") == "app.burst_guard"
+    ]
+    guard = resources[logical]["Properties"]
+    started = resources["CapacityCheck"]["Properties"]["Environment"]["Variables"]["BBBSCALE_GUARD_FUNCTION"]
+    assert started == {"Ref": logical}, (
+        f"{stage}: capacity_check must invoke the function the template deploys"
+    )
+    name = rights.deployed_name(template, logical, f"bbbscale-{stage}")
+    assert (
+        name
+        == CONFIG["stages"][stage]["lambda_functions"]["capacity_check"]["environment_variables"][
+            "BBBSCALE_GUARD_FUNCTION"
+        ]
+    ), f"{stage}: the SAM stack and `chalice deploy` name the guard function alike"
+    assert name == f"bbbscale-{stage}-burst_guard"
+    assert guard["EventInvokeConfig"]["MaximumRetryAttempts"] == 0, "a retried run looks at a finished burst"
+    assert 60 <= guard["EventInvokeConfig"]["MaximumEventAgeInSeconds"] <= 300
+    assert guard["ReservedConcurrentExecutions"] == 2 and guard["Timeout"] == 900
 
 
 @needs_chalice
@@ -344,3 +377,17 @@ def test_the_rights_check_finds_a_function_that_cannot_invoke_the_one_it_names()
     assert rights.missing_rights(sam({}, granted, functions), "bbbscale", "dev") == []
     schedule_only = {"Events": {"Every": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}}}
     assert rights.missing_rights(sam(schedule_only, []), "bbbscale", "dev") == []
+
+
+def test_the_rights_check_reads_the_function_a_ref_names():
+    caller = {"Environment": {"Variables": {"BBBSCALE_GUARD_FUNCTION": {"Ref": "burst_guard"}}}}
+    named = {"FunctionName": {"Fn::Sub": "${AWS::StackName}-burst_guard"}}
+    template = sam({}, [], {"capacity_check": caller, "burst_guard": named})
+    assert rights.deployed_name(template, "burst_guard", "bbbscale-dev") == "bbbscale-dev-burst_guard"
+    assert rights.missing_rights(template, "bbbscale", "dev") == [
+        "dev/capacity_check: lacks lambda:InvokeFunction on "
+        "arn:aws:lambda:eu-west-3:123456789012:function:bbbscale-dev-burst_guard (BBBSCALE_GUARD_FUNCTION "
+        "names function burst_guard)"
+    ]
+    unnamed = sam({}, [], {"capacity_check": caller, "burst_guard": {}})
+    assert rights.deployed_name(unnamed, "burst_guard", "bbbscale-dev") is None  # CloudFormation's own name

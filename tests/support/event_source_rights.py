@@ -7,7 +7,8 @@ reads each function's event sources and environment and checks its own role's po
 - an SQS event source: sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes on that queue;
 - a schedule or the API: nothing (EventBridge and API Gateway get their own resource permissions);
 - an environment variable naming another function of the app (`<app>-<stage>-<function>`, Chalice's
-  deployed name): lambda:InvokeFunction on that function;
+  deployed name, or `{"Ref": <its resource>}`, the name the template gives it, with the stack named
+  `<app>-<stage>` as docs/deploy.md asks): lambda:InvokeFunction on that function;
 - BBBSCALE_CHAT_DISPATCHER=sqs with BBBSCALE_JOBS_QUEUE: sqs:GetQueueUrl and sqs:SendMessage there;
 - a function that ticks (`TICKING`: it reconciles the servers' DNS records and answers the fleet
   certificate's DNS-01 challenge) of a stage whose configuration sets `[dns] driver = "route53"`:
@@ -112,9 +113,26 @@ def dns_needs(settings) -> list[Need]:
     return [*found, Need(ROUTE53_SYNC, "arn:aws:route53:::change/C0123456789ABC", f"{why}: TXT sets in sync")]
 
 
-def needs(function: dict, app_name: str, stage: str, all_functions: set[str], settings=None) -> list[Need]:
+def deployed_name(template: dict, logical: str, stack: str) -> str | None:
+    """The name a function resource of the template is deployed under in stack `stack`: its
+    FunctionName (a string or a Fn::Sub of the stack's name), or None when CloudFormation makes one up
+    (`<stack>-<logical id>-<random>`, which no policy or caller can know beforehand)."""
+    name = template["Resources"].get(logical, {}).get("Properties", {}).get("FunctionName")
+    if name is None:
+        return None
+    return _sub(name).replace("${AWS::StackName}", stack)
+
+
+def needs(
+    function: dict,
+    app_name: str,
+    stage: str,
+    all_functions: set[str],
+    settings=None,
+    template: dict | None = None,
+) -> list[Need]:
     """Every right the function's event sources, environment and (for a function that ticks) the
-    stage's configuration call for."""
+    stage's configuration call for (`template`: to read the function a `{"Ref": ...}` names)."""
     found: list[Need] = dns_needs(settings) if handler_name(function) in TICKING else []
     properties = function["Properties"]
     for name, event in (properties.get("Events") or {}).items():
@@ -123,6 +141,8 @@ def needs(function: dict, app_name: str, stage: str, all_functions: set[str], se
             found += [Need(a, queue, f"SQS event source {name}") for a in SQS_CONSUMER]
     variables = (properties.get("Environment") or {}).get("Variables", {})
     for variable, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value and template is not None:
+            value = deployed_name(template, value["Ref"], f"{app_name}-{stage}") or f"<{value['Ref']}>"
         for other in all_functions:
             if value == f"{app_name}-{stage}-{other}":
                 arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{value}"
@@ -171,7 +191,7 @@ def missing_rights(template: dict, app_name: str, stage: str, settings=None) -> 
         )
     for name, function in sorted(found.items()):
         granted = statements(template, function)
-        for need in needs(function, app_name, stage, set(found), settings):
+        for need in needs(function, app_name, stage, set(found), settings, template):
             if not allows(granted, need.action, need.resource):
                 problems.append(f"{stage}/{name}: lacks {need.action} on {need.resource} ({need.why})")
     return problems

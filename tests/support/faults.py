@@ -231,6 +231,9 @@ class WatchedLease:
     def holds(self, owner, now):
         return self.inner.holds(owner, now)
 
+    def holder(self, now):
+        return self.inner.holder(now)
+
     def release(self, owner):
         with self.faults.lock:
             if threading.get_ident() in self.faults.dead:
@@ -247,6 +250,7 @@ class FaultyStore:
         self.servers = _FaultyServers(inner.servers, faults)
         self.settings = _FaultySettings(inner.settings, faults)
         self.lease = WatchedLease(inner.lease, faults)
+        self.guard_lease = inner.guard_lease
         self.history, self.reservations = inner.history, inner.reservations
 
 

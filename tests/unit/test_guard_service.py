@@ -103,7 +103,9 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
         for minute in range(1, 4):  # ticks: the record stays serving, never draining, never stopped
             clock.set(now + timedelta(minutes=minute))
             world.advance(clock())
+            burst_guard(rt.ports()).check(clock())  # a live guard renews its cordon
             rt.tick(now=clock())
+            assert world.scalelite_server(entry.id).state == "cordoned"
         (record,) = [s for s in rt.store.servers.servers() if s.name == cheap.name]
         assert record.state == S.SERVING
         # Now the tick drains it (an operator's drain): the guard lets go and never enables it again.
@@ -139,21 +141,89 @@ def test_the_guard_enables_its_cordon_again_once_empty_even_after_the_poller_dis
         cm.__exit__(None, None, None)
 
 
-def test_a_cordon_the_pollers_round_undid_is_made_again_at_the_next_look():
+def test_a_cordon_a_poll_silently_undid_is_found_by_the_rooms_placed_after_it_and_repaired():
+    """Scalelite v1.6.1: a cordon sent during a poll round stays reported `cordoned` while the round's
+    save puts the server back in the placement set; rooms then land on it. The guard re-reads the
+    servers it holds, sees rooms created after its cordon, and repairs it with enable then cordon."""
+    cm, rt, world, clock = _fleet()
+    try:
+        recording = Recording(rt.scalelite)
+        ports = replace(
+            rt.ports(), scalelite=recording, memory=GuardMemory(room_sizes=room_sizes(rt.ports()))
+        )
+        guard = burst_guard(ports)
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-3")
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        assert [c["action"] for c in guard.check(now)] == ["cordon"]
+        assert guard.check(now + timedelta(seconds=2)) == []  # held, nothing new on it
+        # The undone cordon: Scalelite still reports it cordoned, yet placed two rooms on it.
+        for i in range(2):
+            world.create_meeting(
+                f"late-{i}", now + timedelta(seconds=3), participants=1, server=target.url[6:]
+            )
+        assert world.scalelite_server(target.id).state == "cordoned"
+        recording.calls.clear()
+        changes = guard.check(now + timedelta(seconds=4))
+        assert [(c["action"], c["server"]) for c in changes] == [("recordon", "bbbscale-t-owned-3")]
+        assert "took 2 new rooms after the guard cordoned it" in changes[0]["reason"]
+        assert "Scalelite's poll undid the cordon" in changes[0]["reason"]
+        assert recording.calls == [("set_state", (target.id, "enable")), ("set_state", (target.id, "cordon"))]
+        assert world.scalelite_server(target.id).state == "cordoned"
+        assert guard.check(now + timedelta(seconds=6)) == []  # repaired once: those rooms are no news
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_a_server_someone_else_enabled_is_cordoned_afresh_never_claimed_undone_by_a_poll():
     cm, rt, world, clock = _fleet()
     try:
         now = T0 + timedelta(hours=1, seconds=5)
         target = _name(world, "-owned-3")
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
-        world.next_poll = now
-        world.run_poller(now)  # a round starts: it read the server enabled
-        burst_guard(rt.ports()).check(now + timedelta(seconds=0.05))
-        assert world.scalelite_server(target.id).state == "cordoned"
-        world.run_poller(world.next_poll_event())  # ... and saves it enabled
-        assert world.scalelite_server(target.id).state == "enabled"
+        burst_guard(rt.ports()).check(now)
+        rt.scalelite.set_state(target.id, "enable")  # not the guard (an operator, a round writing back)
         changes = burst_guard(rt.ports()).check(now + timedelta(seconds=2))
-        assert changes and changes[0]["action"] == "cordon" and "poll undid" in changes[0]["reason"]
+        assert [c["action"] for c in changes] == ["cordon"]
+        assert "again" not in changes[0]["reason"] and "poll" not in changes[0]["reason"]
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_a_cordon_a_round_in_flight_undid_is_repaired_before_any_room_lands_there():
+    """Scalelite v1.6.1 `Server#save!` (app/models/server.rb): a round that read the server enabled does
+    not write its state back; it re-adds the server to placement (`server_load`) with the load it
+    computed while getServers keeps saying cordoned (its load frozen). `cordon` again writes nothing:
+    only enable, then cordon, takes it out of placement. No room has landed there yet: the guard sees
+    the round in getServers (another cordoned server's load moved) and the frozen load of this one."""
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        guard = burst_guard(rt.ports())
+        first, target = _name(world, "-owned-2"), _name(world, "-owned-3")
+        for i in range(12):
+            world.create_meeting(f"early-{i}", now, participants=30, moderators=1, server=first.url[6:])
+        assert [c["server"] for c in guard.check(now)] == ["bbbscale-t-owned-2"]
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        world.count_join(target.url[6:])  # a join: Scalelite's load of it moves
+        world.next_poll = now + timedelta(seconds=9)
+        world.run_poller(now + timedelta(seconds=9))  # a round starts: it read the server enabled
+        assert [c["server"] for c in guard.check(now + timedelta(seconds=9.05))] == ["bbbscale-t-owned-3"]
+        saved = now + timedelta(seconds=9 + world.round_seconds)
+        world.run_poller(saved)  # ... and saves its new load into placement
+        assert world.scalelite_server(target.id).state == "cordoned"  # reported cordoned ...
+        assert target.id in world.placement_set()  # ... yet placeable: the silent undo
+        repaired = None
+        for second in range(10, 14):
+            for change in guard.check(now + timedelta(seconds=second)):
+                repaired = repaired or (second, change)
+        assert repaired is not None and repaired[1]["action"] == "recordon"
+        assert (now + timedelta(seconds=repaired[0]) - saved).total_seconds() <= 3
+        assert "may have undone" in repaired[1]["reason"] and "poll undid" not in repaired[1]["reason"]
+        assert target.id not in world.placement_set()
         assert world.scalelite_server(target.id).state == "cordoned"
         assert target.id in guard_cordons(rt.store.settings.get)
     finally:

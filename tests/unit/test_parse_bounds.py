@@ -140,3 +140,11 @@ def test_filler_under_a_root_that_is_not_seen_at_once_is_cut_after_one_mib(prefi
 
 def test_a_bom_before_a_real_answer_is_read():
     assert len(parse_meetings(b"\xef\xbb\xbf" + answer(room()), LIMIT).meetings) == 1
+
+
+def test_a_create_time_past_year_9999_is_refused_with_its_bound():
+    # Issue 19: a room with createTime 10^15 (year 33658) once ended the burst guard.
+    with pytest.raises(ResponseError, match="createTime 1000000000000000, over the sanity bound"):
+        parse_meetings(answer(room(createTime=str(10**15))), LIMIT)
+    (meeting,) = parse_meetings(answer(room(createTime="1700000000000")), LIMIT).meetings
+    assert meeting.create_time_ms == 1_700_000_000_000

@@ -162,7 +162,7 @@ LOADS = st.lists(
 def test_least_loaded_picks_what_min_by_load_then_id_picks(loads):
     entries = [RegisteredServer(server_id, f"sim://{server_id}", "x", load=load) for load, server_id in loads]
     expected = min(entries, key=lambda e: (e.load, e.id)) if entries else None
-    assert _least_loaded(entries) is expected
+    assert _least_loaded(entries, {e.id: e.load for e in entries}) is expected
 
 
 def test_placement_ignores_tagged_disabled_and_unpolled_servers_and_breaks_ties_by_id():

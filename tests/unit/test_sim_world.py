@@ -334,19 +334,29 @@ def test_poller_rounds_run_on_their_own_clock_sleep_after_each_round_and_drift()
     assert gaps == {60 + world.round_seconds} and world.round_seconds > 0  # 8 servers / 4 threads x 0.1 s
 
 
-def test_a_state_change_made_during_a_round_is_undone_by_the_rounds_save():
-    """The poller saves the records it read at the start of its round (lib/tasks/poll.rake)."""
+def test_a_state_change_made_during_a_round_is_undone_in_placement_but_not_in_the_record():
+    """Scalelite v1.6.1 app/models/server.rb `save!`: the round writes no state it did not change itself,
+    but puts the load it computed into the set of the state it READ at its start (`server_load` for a
+    server read enabled), if that load moved. Seen on the real Scalelite (tests/real_scalelite/)."""
     world, ids = fleet(8)
     world.create_meeting("class", OLD, participants=20, server="s0")
+    world.create_meeting("other", OLD, participants=5, server="s1")
     world.next_poll = T0
-    world.run_poller(T0)  # the round starts: records read
+    world.run_poller(T0)  # the round starts: records read (loads 0: never polled with these rooms)
     world.update_server(ids[0], state="cordon")
     world.update_server(ids[1], state="disable")
     assert world.scalelite_server(ids[0]).state == "cordoned"
-    world.run_poller(world.next_poll_event())  # ... and saved
-    assert [world.scalelite_server(i).state for i in ids[:2]] == ["enabled", "enabled"]
-    assert world.scalelite_server(ids[0]).load == 20.0
-    world.update_server(ids[0], state="cordon")  # between rounds: it holds
+    world.run_poller(T0 + timedelta(seconds=world.round_seconds))  # ... and saved, server by server
+    assert [world.scalelite_server(i).state for i in ids[:2]] == ["cordoned", "disabled"]
+    assert world.scalelite_server(ids[0]).load == 0.0  # cordoned_server_load: frozen at the cordon
+    assert world.scalelite_server(ids[1]).load is None  # disabled: "unavailable"
+    assert world.placement_set()[ids[0]] == 20.0 and world.placement_set()[ids[1]] == 5.0
+    assert world.place() not in ("s0", "s1")  # the empty ones first ...
+    world.update_server(ids[0], state="cordon")  # the same state again: nothing written
+    assert ids[0] in world.placement_set()
+    world.update_server(ids[0], state="enable")
+    world.update_server(ids[0], state="cordon")  # enable then cordon: out of placement
+    assert ids[0] not in world.placement_set()
     world.run_poller(world.next_poll_event())
     world.run_poller(world.next_poll_event())
     assert world.scalelite_server(ids[0]).state == "cordoned"

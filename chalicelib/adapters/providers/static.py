@@ -2,10 +2,16 @@
 
 They are always on; `list` reports each as a running VM so the core counts them as capacity first.
 Every lifecycle call raises ProviderError: power and lifetime of these machines belong to their owner.
+
+Each server's address is its BBB API URL as configured — scheme, port and path kept — so its record,
+its registration in Scalelite and the burst guard's matching of Scalelite's servers to records all use
+the URL the operator wrote (a host alone would become `https://<host>/bigbluebutton/api`, which no
+server behind another port or path answers at).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -65,7 +71,8 @@ class StaticPool:
         return f"<StaticPool {self.name!r} servers={len(self.options.servers)}>"
 
     def list(self) -> list[VM]:
-        """Every configured server, as a running VM whose address is its URL's host."""
+        """Every configured server, as a running VM whose address is its API URL as configured (a
+        trailing "/" aside); its `ips` the URL's host when that is an IP address."""
         tags = {"bbbscale:cluster": self.context.cluster, "bbbscale:provider": self.name}
         return [
             VM(
@@ -73,8 +80,9 @@ class StaticPool:
                 server.name,
                 server.name,
                 "running",
-                urlsplit(server.url).hostname,
+                server.url.rstrip("/"),
                 tags={**tags, "url": server.url},
+                ips=_ip_of(server.url),
             )
             for server in self.options.servers
         ]
@@ -104,3 +112,11 @@ class StaticPool:
 
     def report_progress(self, to: CreationProgress | None) -> None:
         """Nothing to report: a static pool creates no server."""
+
+
+def _ip_of(url: str) -> tuple[str, ...]:
+    """The URL's host when it is an IP address (for DNS records), else nothing."""
+    try:
+        return (str(ipaddress.ip_address(urlsplit(url).hostname or "")),)
+    except ValueError:
+        return ()

@@ -46,6 +46,8 @@ _MEETING_FIELDS = (*_COUNTS, "meetingID", "internalMeetingID", "isBreakout", "cr
 #: unlimited, but no server holds more than a few thousand users; 100,000 is far beyond any real room and
 #: keeps an absurd or hostile figure (10^15 participants, 400 digits) out of the load units.
 MAX_ROOM_COUNT = 100_000
+# createTime in epoch ms: past 9999-12-31 it is no date at all (10^15 once ended a guard: year 33658)
+MAX_CREATE_TIME_MS = 253_402_300_799_999
 #: The most rooms one getMeetings answer may hold: a region's peak is ~1,000-2,000 rooms; 50,000 is 25x that.
 MAX_MEETINGS = 50_000
 #: The most participants all rooms of one answer may add up to: 100,000 is a region's peak (REFERENCE:
@@ -99,7 +101,9 @@ def _meeting(element: etree._Element, server: str | None) -> Meeting:
         raise ResponseError("getMeetings: a <meeting> has no meetingID")
     counts = {attr: _count(fields[tag], tag, meeting_id) for tag, attr in _COUNTS.items() if tag in fields}
     create_time = (
-        _count(fields["createTime"], "createTime", meeting_id, bound=None) if "createTime" in fields else 0
+        _count(fields["createTime"], "createTime", meeting_id, bound=MAX_CREATE_TIME_MS)
+        if "createTime" in fields
+        else 0
     )
     is_breakout = (fields.get("isBreakout") or "").strip().lower() == "true"
     return Meeting(

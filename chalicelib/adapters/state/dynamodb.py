@@ -9,14 +9,15 @@ no `#`, so clusters never collide):
     history       <c>#history         <UTC stamp>#<tiebreak>    kind (S), body (S), expiration (N, TTL)
     reservation   <c>#reservation     <reservation id>          body (S)
     setting       <c>#setting         <key>                     value (S: JSON)
-    lease         <c>#lease           tick                      owner (S), until (S: UTC stamp)
+    lease         <c>#lease           tick | guard              owner (S), until (S: UTC stamp)
     idempotency   <c>#idempotency     <payload hash>            Powertools' own (expiration is its TTL)
 
 Access patterns: the fleet of a cluster is one Query on `<c>#server` (consistent read); one server is a
 GetItem; history by time is a Query on `<c>#history` newest first (stamps are fixed-width, so string
-order is time order); reservations and settings are Queries/GetItems on their partitions; the tick
-lease is one item. Every server save is a conditional PutItem on `version` (insert: attribute_not_exists),
-the lease a conditional PutItem (free, expired, or ours), numbers an atomic `ADD`. DynamoDB allows one
+order is time order); reservations and settings are Queries/GetItems on their partitions; each lease
+(the tick's, the burst guard's) is one item. Every server save is a conditional PutItem on `version` (insert: attribute_not_exists),
+a lease a conditional PutItem (free, expired, or ours) and its release one too (owner and end
+emptied: the guard's role needs no DeleteItem), numbers an atomic `ADD`. DynamoDB allows one
 TTL attribute per table: `expiration` (epoch seconds) serves history and Powertools idempotency alike.
 TTL deletion is lazy (up to days) and only a storage bound; no read depends on it.
 """
@@ -290,17 +291,18 @@ class DynamoReservations:
 
 
 class DynamoLease:
-    """Lease: one item, taken by a conditional put (free, expired, or already ours)."""
+    """Lease: one item per lease `name` ("tick", "guard"), taken by a conditional put (free, expired, or
+    already ours) and released by one (emptied, so free to the next: "" sorts before every stamp)."""
 
-    def __init__(self, table: DynamoTable):
-        self._t = table
+    def __init__(self, table: DynamoTable, name: str = "tick"):
+        self._t, self.name = table, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
         """Take or renew the lease when free, expired, or already `owner`'s."""
         until = records.stamp(now + timedelta(seconds=ttl_seconds))
         answer = self._t.call(
             "put_item",
-            Item={**self._t.key("lease", "tick"), "owner": {"S": owner}, "until": {"S": until}},
+            Item={**self._t.key("lease", self.name), "owner": {"S": owner}, "until": {"S": until}},
             ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR #until <= :now",
             ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
             ExpressionAttributeValues={":owner": {"S": owner}, ":now": {"S": records.stamp(now)}},
@@ -309,18 +311,20 @@ class DynamoLease:
 
     def holds(self, owner: str, now: datetime) -> bool:
         """True while `owner` holds the lease and it has not run out (a strongly consistent read)."""
-        item = (
-            self._t.call("get_item", Key=self._t.key("lease", "tick"), ConsistentRead=True).get("Item") or {}
-        )
-        return item.get("owner", {}).get("S") == owner and item.get("until", {}).get("S", "") > records.stamp(
-            now
-        )
+        return self.holder(now) == owner
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the unexpired lease at `now`, if anyone (a strongly consistent read)."""
+        key = self._t.key("lease", self.name)
+        item = self._t.call("get_item", Key=key, ConsistentRead=True).get("Item") or {}
+        owner, until = item.get("owner", {}).get("S", ""), item.get("until", {}).get("S", "")
+        return owner if owner and until > records.stamp(now) else None
 
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         self._t.call(
-            "delete_item",
-            Key=self._t.key("lease", "tick"),
+            "put_item",
+            Item={**self._t.key("lease", self.name), "owner": {"S": ""}, "until": {"S": ""}},
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner"},
             ExpressionAttributeValues={":owner": {"S": owner}},
@@ -348,3 +352,4 @@ class DynamoStateStore:
         self.settings = DynamoSettings(scoped)
         self.reservations = DynamoReservations(scoped)
         self.lease = DynamoLease(scoped)
+        self.guard_lease = DynamoLease(scoped, "guard")

@@ -28,7 +28,7 @@ class _Tables:
         self.seq = 0
         self.reservations: dict[str, str] = {}
         self.settings: dict[str, str] = {}
-        self.lease: tuple[str, str] | None = None  # (owner, until stamp)
+        self.leases: dict[str, tuple[str, str]] = {}  # lease name -> (owner, until stamp)
 
 
 class MemoryServers:
@@ -144,32 +144,37 @@ class MemoryReservations:
 
 
 class MemoryLease:
-    """Lease: one holder at a time, until its time runs out."""
+    """Lease: one holder at a time, until its time runs out; `name` tells the store's leases apart."""
 
-    def __init__(self, tables: _Tables):
-        self._t = tables
+    def __init__(self, tables: _Tables, name: str = "tick"):
+        self._t, self.name = tables, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
         """Take or renew the lease when free, expired, or already `owner`'s."""
         current, until = records.stamp(now), records.stamp(now + timedelta(seconds=ttl_seconds))
         with self._t.lock:
-            held = self._t.lease
+            held = self._t.leases.get(self.name)
             if held is None or held[0] == owner or held[1] <= current:
-                self._t.lease = (owner, until)
+                self._t.leases[self.name] = (owner, until)
                 return True
             return False
 
     def holds(self, owner: str, now: datetime) -> bool:
         """True while `owner` holds the lease and it has not run out."""
+        return self.holder(now) == owner
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the unexpired lease at `now`, if anyone."""
         with self._t.lock:
-            held = self._t.lease
-        return held is not None and held[0] == owner and held[1] > records.stamp(now)
+            held = self._t.leases.get(self.name)
+        return held[0] if held is not None and held[1] > records.stamp(now) else None
 
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         with self._t.lock:
-            if self._t.lease is not None and self._t.lease[0] == owner:
-                self._t.lease = None
+            held = self._t.leases.get(self.name)
+            if held is not None and held[0] == owner:
+                del self._t.leases[self.name]
 
 
 class MemoryStateStore:
@@ -184,3 +189,4 @@ class MemoryStateStore:
         self.settings = MemorySettings(tables)
         self.reservations = MemoryReservations(tables)
         self.lease = MemoryLease(tables)
+        self.guard_lease = MemoryLease(tables, "guard")

@@ -231,12 +231,11 @@ class SqliteReservations:
 
 
 class SqliteLease:
-    """Lease over the `leases` table: one row per cluster, taken under the write lock."""
+    """Lease over the `leases` table: one row per cluster and lease `name` ("tick", "guard"), taken under
+    the write lock."""
 
-    NAME = "tick"
-
-    def __init__(self, db: SqliteDatabase, cluster: str):
-        self._db, self._cluster = db, cluster
+    def __init__(self, db: SqliteDatabase, cluster: str, name: str = "tick"):
+        self._db, self._cluster, self.name = db, cluster, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
         """Take or renew the lease when free, expired, or already `owner`'s."""
@@ -246,24 +245,28 @@ class SqliteLease:
                 "INSERT INTO leases (cluster, name, owner, until) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (cluster, name) DO UPDATE SET owner = excluded.owner, until = excluded.until "
                 "WHERE leases.owner = excluded.owner OR leases.until <= ?",
-                (self._cluster, self.NAME, owner, until, current),
+                (self._cluster, self.name, owner, until, current),
             )
             return cursor.rowcount == 1
 
     def holds(self, owner: str, now: datetime) -> bool:
         """True while `owner` holds the lease and it has not run out (one read)."""
+        return self.holder(now) == owner
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the unexpired lease at `now`, if anyone (one read)."""
         rows = self._db.rows(
-            "SELECT 1 FROM leases WHERE cluster = ? AND name = ? AND owner = ? AND until > ?",
-            (self._cluster, self.NAME, owner, records.stamp(now)),
+            "SELECT owner FROM leases WHERE cluster = ? AND name = ? AND until > ?",
+            (self._cluster, self.name, records.stamp(now)),
         )
-        return bool(rows)
+        return rows[0][0] if rows else None
 
     def release(self, owner: str) -> None:
         """Free the lease if `owner` holds it; otherwise nothing happens."""
         with self._db.writing() as cursor:
             cursor.execute(
                 "DELETE FROM leases WHERE cluster = ? AND name = ? AND owner = ?",
-                (self._cluster, self.NAME, owner),
+                (self._cluster, self.name, owner),
             )
 
 
@@ -278,6 +281,7 @@ class SqliteStateStore:
         self.settings = SqliteSettings(self.database, cluster)
         self.reservations = SqliteReservations(self.database, cluster)
         self.lease = SqliteLease(self.database, cluster)
+        self.guard_lease = SqliteLease(self.database, cluster, "guard")
 
     def close(self) -> None:
         """Close the file."""

@@ -1,0 +1,346 @@
+"""Benchmark: class-change bursts on the REAL Scalelite with bbbscale's burst guard running against its API.
+
+The real Scalelite (tests/real_scalelite/harness.py: the checkout BBBSCALE_SCALELITE_CHECKOUT names, on
+Debian's Ruby, with its own PostgreSQL and Redis on loopback) polls `--servers` simulated BBB servers
+(chalicelib/sim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
+poll rounds run during the bursts. Each server carries a few older rooms. Every `--period` seconds a
+class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each time, as a timetable's) are created through
+Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils over 30 seconds (every
+join through Scalelite's join, its redirect followed to the BBB server). The burst guard of this tree
+(chalicelib/service/guard.py: BurstGuard with the real HTTP adapters) looks and acts in a thread, the
+timetable's class starts being the bursts' minutes. Before the second burst an operator disables one
+server through Scalelite's API.
+
+Measured (Redis' `server_load` read every 0.2 s): the server-seconds a server was placeable while the
+guard had it cordoned (total, per burst, longest stretch of one server), rejected creates, flaps (a
+server cordoned, enabled and cordoned again by the guard within 3 s), the spread once each burst is in
+(chalicelib.domain.guard.spread over the servers serving at its start: the CV of rooms per server and
+of real load per server), and whether the operator's disable survived.
+
+    .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--bursts 20 --servers 10 --poll 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chalicelib.sim.bbb_http import SimBbbServers  # noqa: E402
+from chalicelib.sim.world import SimWorld  # noqa: E402
+from tests.real_scalelite.backends import Backend  # noqa: E402
+from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
+
+CAPACITY = 300.0  # the default settings' owned servers
+SPREAD_S = 8.0  # a burst's creates, over this many seconds
+JOIN_S = 30.0  # its pupils' joins, over this many seconds after their room's create
+FLAP_S = 3.0
+
+
+class Fleet(Backend):
+    """The real Scalelite and its BBB servers, driven as the scenario tests drive them."""
+
+    def __init__(self, scalelite: RealScalelite, bbb: SimBbbServers, world: SimWorld):
+        self.scalelite, self.bbb = scalelite, bbb
+        super().__init__(scalelite.url, scalelite.secret, world)
+
+    def server_url(self, name: str) -> str:
+        return self.bbb.url(name)
+
+    def end(self, meeting_id: str) -> None:
+        self._call("end", {"meetingID": meeting_id})
+
+
+def guard_wiring(fleet: Fleet, minutes: list[datetime]):
+    """bbbscale's runtime on the real Scalelite: real HTTP adapters, the servers as serving owned ones,
+    a timetable whose class starts are the bursts' minutes, no forecast."""
+    from chalicelib.adapters.scalelite.client import ScaleliteClient
+    from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.bootstrap import Wiring
+    from chalicelib.config_file import load_settings
+    from chalicelib.domain.fleet import Server, ServerState
+
+    base = load_settings()
+    zone = ZoneInfo(base.timezone)
+    starts = sorted({m.astimezone(zone).strftime("%H:%M") for m in minutes})
+    timetable = base.forecast.timetable.model_copy(update={"starts": dict.fromkeys(range(7), starts)})
+    settings = base.model_copy(
+        update={
+            "forecast": base.forecast.model_copy(update={"timetable": timetable, "enabled": False}),
+            "scalelite": base.scalelite.model_copy(update={"url": fleet.url, "retries": 0}),
+        }
+    )
+    store = MemoryStateStore(cluster=settings.cluster)
+    now = datetime.now(UTC)
+    for n, (name, server_id) in enumerate(fleet.ids.items()):
+        record = f"bbbscale-{settings.cluster}-owned-{n + 1}"
+        store.servers.save(
+            Server(
+                record,
+                "owned",
+                ServerState.SERVING,
+                now,
+                CAPACITY,
+                url=fleet.server_url(name),
+                scalelite_id=server_id,
+            )
+        )
+    client = ScaleliteClient(settings.scalelite, fleet.secret)
+    return Wiring(settings, store=store, scalelite=client, providers={}, clock=lambda: datetime.now(UTC))
+
+
+class Watch:
+    """Samples Scalelite's placement set against the guard's own cordons every `step` seconds."""
+
+    def __init__(self, fleet: Fleet, step: float = 0.2):
+        self.fleet, self.step = fleet, step
+        self.actions: list[tuple[float, str, str]] = []  # (when, server id, state) the guard sent
+        self.cordoned: set[str] = set()
+        self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
+        self.stop = threading.Event()
+
+    def record(self, server_id: str, state: str) -> None:
+        self.actions.append((time.monotonic(), server_id, state))
+        if state == "cordon":
+            self.cordoned.add(server_id)
+        else:
+            self.cordoned.discard(server_id)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.step):
+            try:
+                placeable = set(self.fleet.scalelite.placement())
+            except OSError:
+                continue
+            self.samples.append((time.monotonic(), placeable & set(self.cordoned)))
+
+
+def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
+    """(when, server id) of each cordon that followed a cordon and an enable of the same server in 3 s."""
+    by_server: dict[str, list[tuple[float, str]]] = {}
+    for at, server_id, state in actions:
+        by_server.setdefault(server_id, []).append((at, state))
+    found = []
+    for server_id, seq in by_server.items():
+        for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
+            if (a, b, c) == ("cordon", "enable", "cordon") and t3 - t1 <= FLAP_S:
+                found.append((t3, server_id))
+    return found
+
+
+def placeable_stats(samples, start: float, end: float, step: float) -> tuple[float, float]:
+    """(server-seconds placeable while guard-cordoned in [start, end), longest stretch of one server)."""
+    total, longest, runs = 0.0, 0.0, {}
+    for at, ids in samples:
+        if not start <= at < end:
+            continue
+        total += step * len(ids)
+        for server_id in ids:
+            runs[server_id] = runs.get(server_id, 0.0) + step
+            longest = max(longest, runs[server_id])
+        for server_id in list(runs):
+            if server_id not in ids:
+                del runs[server_id]
+    return total, longest
+
+
+def room_spread(world: SimWorld, serving: set[str], weights):
+    """Rooms and real load per serving server (chalicelib.domain.guard.spread, as the guard reports it)."""
+    from chalicelib.domain.guard import spread
+    from chalicelib.domain.load import room_costs
+
+    rows = []
+    for name in sorted(serving):
+        rooms = [m.as_meeting() for m in world.sim_meetings_of(name) if not m.is_breakout]
+        rows.append((len(rooms), sum(room_costs(rooms, weights, time.time())), CAPACITY))
+    return spread(rows)
+
+
+def run(args) -> dict:
+    rng = random.Random(args.seed)
+    world = SimWorld(rng)
+    sizes = {f"class-{k}": rng.randint(15, 30) for k in range(args.rooms)}
+    with (
+        RealScalelite(args.checkout, poll_interval_s=args.poll) as scalelite,
+        SimBbbServers(world, getmeetings_latency_s=args.getmeetings) as bbb,
+    ):
+        fleet = Fleet(scalelite, bbb, world)
+        for i in range(args.servers):
+            name = f"bbb{i:02d}"
+            fleet.add_server(name)
+            for j in range(rng.randint(2, 4)):
+                fleet.seed_meeting(name, f"{name}-older-{j}", rng.randint(20, 30), 1)
+        deadline = time.monotonic() + args.poll + 30
+        while len(scalelite.placement()) < args.servers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)  # >= 45 s on
+        starts = [first + timedelta(seconds=args.period * b) for b in range(args.bursts)]
+        wiring = guard_wiring(fleet, starts)
+        weights = wiring.settings.weights.model_copy(update={"young_room_participants": 0})
+        watch = Watch(fleet)
+        guard = None
+        if not args.no_guard:
+            from chalicelib.service.guard import burst_guard
+
+            guard = burst_guard(wiring.ports())
+            real_set_state = wiring.scalelite.set_state
+
+            def set_state(server_id, state):
+                real_set_state(server_id, state)
+                watch.record(server_id, state)
+
+            wiring.scalelite.set_state = set_state
+
+        def guard_loop():
+            while not watch.stop.is_set():
+                now = datetime.now(UTC)
+                try:
+                    guard.check(now)
+                except Exception as error:  # noqa: BLE001 - the bench reports it and goes on
+                    print(f"guard look failed: {error!r}", file=sys.stderr)
+                wait = (guard.next_check(now) - datetime.now(UTC)).total_seconds()
+                watch.stop.wait(max(0.05, wait))
+
+        threads = [threading.Thread(target=watch.run, daemon=True)]
+        if guard is not None:
+            threads.append(threading.Thread(target=guard_loop, daemon=True))
+        for thread in threads:
+            thread.start()
+        operator_server = None
+        rejected, per_burst = 0, []
+        mono_of = lambda moment: time.monotonic() + (moment - datetime.now(UTC)).total_seconds()  # noqa: E731
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for b, start in enumerate(starts):
+                if b == 1:  # the operator takes a server out for maintenance before the second burst
+                    operator_server = min(fleet.ids, key=lambda n: len(world.sim_meetings_of(n)))
+                    fleet.set_state(operator_server, "disable")
+                time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - 2))
+                for meeting_id in sizes:
+                    if meeting_id in world.meetings:
+                        pool.submit(fleet.end, meeting_id)
+                time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+                serving = {n for n, i in fleet.ids.items() if n != operator_server}
+                began = time.monotonic()
+                plan = sorted((rng.uniform(0, SPREAD_S), mid) for mid in sizes)
+                landed: dict[str, str | None] = {}
+                joins = []
+
+                def one_room(at: float, meeting_id: str, landed=landed, joins=joins, began=began):
+                    time.sleep(max(0.0, began + at - time.monotonic()))
+                    server = fleet.create(meeting_id)
+                    landed[meeting_id] = server
+                    if server is not None:
+                        fleet.join(meeting_id, moderator=True)
+                        for _ in range(sizes[meeting_id] - 1):
+                            joins.append((began + at + rng.uniform(1, JOIN_S), meeting_id))
+
+                list(pool.map(lambda item: one_room(*item), plan))
+                for at, meeting_id in sorted(joins):
+                    time.sleep(max(0.0, at - time.monotonic()))
+                    pool.submit(fleet.join, meeting_id)
+                burst_rejected = sum(1 for s in landed.values() if s is None)
+                rejected += burst_rejected
+                time.sleep(max(0.0, began + SPREAD_S + JOIN_S + 2 - time.monotonic()))  # the burst is in
+                settled = room_spread(world, serving, weights)
+                per_burst.append(
+                    {
+                        "began": began,
+                        "rejected": burst_rejected,
+                        "rooms_cv": round(settled.rooms_cv, 3),
+                        "load_cv": round(settled.load_cv, 3),
+                    }
+                )
+            time.sleep(
+                max(0.0, (starts[-1] + timedelta(seconds=args.period) - datetime.now(UTC)).total_seconds())
+            )
+        watch.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        ends = [p["began"] for p in per_burst[1:]] + [mono_of(starts[-1] + timedelta(seconds=args.period))]
+        for burst, end in zip(per_burst, ends):
+            seconds, longest = placeable_stats(watch.samples, burst["began"], end, watch.step)
+            burst["placeable_cordoned_server_seconds"] = round(seconds, 1)
+            burst["longest_placeable_cordoned_s"] = round(longest, 1)
+            del burst["began"]
+        operator_id = fleet.ids[operator_server] if operator_server else None
+        reported = fleet.client.server(operator_id) if operator_id else None
+        cvs = [p["rooms_cv"] for p in per_burst]
+        load_cvs = [p["load_cv"] for p in per_burst]
+        placeable = [p["placeable_cordoned_server_seconds"] for p in per_burst]
+        found = flaps(watch.actions)
+        return {
+            "scalelite_version": scalelite.version,
+            "guard": "off" if guard is None else "on (this tree's BurstGuard)",
+            "servers": args.servers,
+            "bursts": args.bursts,
+            "rooms_per_burst": args.rooms,
+            "poll_s": args.poll,
+            "getmeetings_s": args.getmeetings,
+            "placeable_cordoned_server_seconds": round(sum(placeable), 1),
+            "bursts_with_placeable_cordoned": sum(1 for p in placeable if p > 0),
+            "max_placeable_cordoned_per_burst": max(placeable, default=0.0),
+            "longest_placeable_cordoned_s": max(
+                (p["longest_placeable_cordoned_s"] for p in per_burst), default=0.0
+            ),
+            "rejected_creates": rejected,
+            "flaps": len(found),
+            "rooms_cv_mean": round(statistics.mean(cvs), 3) if cvs else None,
+            "rooms_cv_max": max(cvs) if cvs else None,
+            "load_cv_mean": round(statistics.mean(load_cvs), 3) if load_cvs else None,
+            "load_cv_max": max(load_cvs) if load_cvs else None,
+            "operator_disable_survived": bool(
+                reported is not None
+                and reported.state == "disabled"
+                and not any(sid == operator_id and st == "enable" for _, sid, st in watch.actions)
+            ),
+            "guard_changes": len(watch.actions),
+            "per_burst": per_burst,
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--checkout", default=os.environ.get(CHECKOUT_VAR, ""), help=f"default: ${CHECKOUT_VAR}"
+    )
+    parser.add_argument("--bursts", type=int, default=20)
+    parser.add_argument("--servers", type=int, default=10)
+    parser.add_argument("--rooms", type=int, default=45, help="rooms created per burst")
+    parser.add_argument("--period", type=float, default=60.0, help="seconds between class changes")
+    parser.add_argument("--poll", type=float, default=10.0, help="Scalelite's poll interval (rake poll[N])")
+    parser.add_argument(
+        "--getmeetings", type=float, default=0.3, help="each BBB server's getMeetings, seconds"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-guard", action="store_true", help="Scalelite alone (what the guard is measured against)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 bursts of 20 rooms on 6 servers (about 3 minutes)"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.bursts, args.servers, args.rooms = 2, 6, 20
+    if args.checkout:
+        os.environ[CHECKOUT_VAR] = args.checkout
+    reason = unavailable()
+    if reason:
+        print(json.dumps({"skipped": reason}))
+        return 2
+    print(json.dumps(run(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The burst guard's hands: each look's changes made through Scalelite's admin API (updateServer state
+only, up to 16 at a time), its record of the servers it holds (`guard_cordons`: who set what, when, and
+until when it holds), the history lines with every reason, and the spread after each burst. A mixin of
+chalicelib/service/guard.py's BurstGuard, kept apart so the look and the acting read on their own."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chalicelib.config import GuardSettings, LoadWeights
+from chalicelib.domain.fleet import capacity_of
+from chalicelib.domain.guard import spread
+from chalicelib.domain.load import meeting_units
+from chalicelib.ports import BbbscaleError, HistoryEntry
+from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.guard_polls import PollWatch
+from chalicelib.service.guard_state import GUARD_CORDONS, GUARD_SPREAD, GUARD_UNREPORTED, SPREAD_UNREPORTED
+
+RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may disable it)
+
+
+class GuardChanges:
+    """What BurstGuard does with a look's decisions (it provides ports, s, polls, real, _meetings and the
+    look's bookkeeping: _began, _acted, _foreign, changes)."""
+
+    ports: FleetPorts
+    s: GuardSettings
+    real: LoadWeights
+    polls: PollWatch
+    changes: int
+    _began: datetime
+    _acted: set[str]
+    _foreign: dict[str, str]
+    _spread_due: datetime | None
+
+    def _meetings(self, servers) -> dict:
+        raise NotImplementedError  # BurstGuard's: each server's own getMeetings
+
+    def _apply(self, now: datetime, actions, held: dict, views) -> list[dict]:
+        done = []
+        state = {v.id: v for v in views}
+        changed = False
+        ttl = timedelta(seconds=self.s.cordon_ttl_seconds)
+        for action, error in zip(actions, self._set_states(actions)):
+            # when the call went out: the look's time plus what the look took so far (rooms created
+            # after it are evidence that a poll undid the cordon)
+            sent = (
+                now + min(max(self.ports.clock() - self._began, timedelta(0)), timedelta(seconds=30))
+            ).isoformat()
+            if error is not None:
+                self._record(now, f"guard: {action.action} {action.name} failed: {error}", action, "failed")
+                if action.action == "recordon" and str(error).startswith("enabled,"):
+                    held[action.server_id] = {**held.get(action.server_id, {}), "released": sent}
+                    changed = True
+                continue
+            self._acted.add(action.server_id)
+            if action.action in ("cordon", "recordon"):
+                self.polls.cordoned(action.server_id, datetime.fromisoformat(sent).timestamp() * 1000)
+                until = (now + ttl).isoformat()
+                held[action.server_id] = {
+                    "name": action.name,
+                    "at": sent,
+                    "reason": action.reason,
+                    "until": until,
+                }
+            else:  # watched a while: a poll round that read it cordoned and empty may disable it again
+                self.polls.released(action.server_id)
+                entry = {**held.get(action.server_id, {"name": action.name}), "released": sent}
+                entry.pop("until", None)
+                held[action.server_id] = entry
+            changed = True
+            self.changes += 1
+            self._record(now, f"guard: {action.action} {action.name}: {action.reason}", action, "done")
+            done.append(action.as_json())
+        acted = {a.server_id for a in actions}
+        settled = (now - RELEASE_WATCH).isoformat()
+        for server_id, entry in list(held.items()):
+            view = state.get(server_id)
+            released = entry.get("released")
+            if server_id in self._foreign and server_id not in acted:
+                held.pop(server_id)
+                changed = True
+                name = entry.get("name", server_id)
+                self._note(
+                    now,
+                    f"guard: {name} was made {self._foreign[server_id]} by someone else (an operator or the "
+                    "capacity check): no longer the guard's, left as it is",
+                    server_id,
+                    name,
+                )
+            elif view is None or not view.meant_to_serve:
+                held.pop(server_id)  # gone, or drained by the tick: no longer the guard's
+                changed = True
+            elif released and server_id not in acted and view.guard_cordoned:
+                entry.pop("released")  # the poller disabled it again once empty: the guard's again
+                entry["until"] = (now + ttl).isoformat()
+                changed = True
+            elif released and view.state == "enabled" and released < settled:
+                held.pop(server_id)  # enabled for good
+                changed = True
+        if changed:
+            self.ports.store.settings.put(GUARD_CORDONS, held)
+        if done:
+            lines = self.ports.store.settings.get(GUARD_UNREPORTED, None) or []
+            lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
+            self.ports.store.settings.put(GUARD_UNREPORTED, lines[-50:])
+        return done
+
+    def _set_states(self, actions) -> list:
+        """updateServer for each action (the fullest first; a repair is enable then cordon, the only
+        sequence that takes a server whose cordon a poll undid out of Scalelite's placement); over HTTP
+        up to 16 at a time, since a burst may need dozens at once. Returns each one's error, or None."""
+
+        def one(action):
+            try:
+                if action.action == "recordon":
+                    self.ports.scalelite.set_state(action.server_id, "enable")
+                    try:
+                        self.ports.scalelite.set_state(action.server_id, "cordon")
+                    except BbbscaleError as error:
+                        return BbbscaleError(f"enabled, but the cordon failed: {error}")
+                    return None
+                self.ports.scalelite.set_state(action.server_id, action.action)
+                return None
+            except BbbscaleError as error:
+                return error
+
+        if len(actions) <= 1 or not self.ports.parallel_checks:
+            return [one(a) for a in actions]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(actions)), thread_name_prefix="guard") as pool:
+            return list(pool.map(one, actions))
+
+    def _note(self, now: datetime, summary: str, server_id: str, name: str) -> None:
+        """A line in the history (kind `guard`) for what the guard saw but did not do."""
+        self.ports.store.history.record(
+            HistoryEntry(now, "guard", summary, {"server_id": server_id, "server": name}, actor="guard")
+        )
+
+    def _record(self, now: datetime, summary: str, action, result: str) -> None:
+        self.ports.store.history.record(
+            HistoryEntry(now, "guard", summary, {**action.as_json(), "result": result}, actor="guard")
+        )
+
+    # --- herding made visible -----------------------------------------------------------------------
+    def _maybe_spread(self, now: datetime, servers) -> None:
+        if self._spread_due is None or now < self._spread_due:
+            return
+        self._spread_due = None
+        measured = self.measure_spread(now, servers)
+        if measured is None:
+            return
+        document = {"at": now.isoformat(), **measured.as_json()}
+        self.ports.store.settings.put(GUARD_SPREAD, document)
+        self.ports.store.settings.put(SPREAD_UNREPORTED, document)
+        self.ports.store.history.record(
+            HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
+        )
+
+    def measure_spread(self, now: datetime, servers=None):
+        """Rooms and real load per serving server, now (None when no server carries a room)."""
+        servers = servers if servers is not None else self.ports.scalelite.servers()
+        records = {r.url.rstrip("/"): r for r in self.ports.store.servers.servers() if r.url}
+        serving = [s for s in servers if s.online and s.state in ("enabled", "cordoned")]
+        rows = []
+        for server, rooms in self._meetings(serving).items():
+            record = records.get(server.url.rstrip("/"))
+            if record is None:
+                continue
+            rooms = [m for m in rooms if not m.is_breakout]
+            capacity = capacity_of(record, self.ports.settings.providers)
+            rows.append((len(rooms), sum(meeting_units(m, self.real, 0.0) for m in rooms), capacity))
+        found = spread(rows)
+        return found if found.servers else None

@@ -1,0 +1,109 @@
+"""What the burst guard can tell of Scalelite's poll rounds from getServers alone, and which of its
+cordons a round in flight may have silently undone (issue 19 item 1).
+
+Scalelite v1.6.1's poller reads every server record at the start of a round and saves each one after
+its own getMeetings. A cordon sent between the two is undone without a trace in the API: the record
+still says `cordoned`, getServers shows its load frozen (`cordoned_server_load`), yet the save put the
+server back in the placement set (`server_load`) and rooms land on it. The service finds the certain
+evidence in the server's rooms (created after the cordon); this module the early one, before any room
+lands there:
+
+- a poll save is visible where nothing else moves a reported load: a server reported cordoned at two
+  looks whose load changed (creates and joins move only the placement set), an enabled one whose load
+  fell (they only add);
+- a cordon a round read after it is confirmed by that round: its reported load becomes the poller's
+  figure. So a guard cordon whose reported load stayed frozen through a whole round that saved servers
+  after the cordon, while the poller's figure from its rooms differs, was either undone by that round or
+  saved by it just before the cordon: the guard repairs it (enable then cordon, harmless if it was not
+  undone) and says "may have", never "did".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chalicelib.domain.load import Meeting
+
+YOUNG_MS = 15 * 60_000  # Scalelite's LOAD_JOIN_BUFFER_TIME: a younger room counts as LOAD_MIN_USER_COUNT
+YOUNG_USERS = 15
+
+
+def poller_load(rooms: Iterable[Meeting], multiplier: float, now_ms: float) -> float:
+    """The load Scalelite's poller computes for a server: per non-breakout room participantCount +
+    moderatorCount (moderators twice), at least 15 while younger than 15 min, times its multiplier."""
+    total = 0
+    for m in rooms:
+        if m.is_breakout:
+            continue
+        users = m.participants + m.moderators
+        if m.create_time_ms > 0 and now_ms - m.create_time_ms < YOUNG_MS:
+            users = max(users, YOUNG_USERS)
+        total += users
+    return total * multiplier
+
+
+class PollWatch:
+    """Rounds seen from the guard's looks, and the guard's cordons watched until a round confirms them."""
+
+    def __init__(self) -> None:
+        self._prev: dict[str, tuple[str, float | None]] = {}  # id -> (state, load) at the last look
+        self._last_ms: float | None = None
+        self._round: tuple[float, float] | None = None  # saves seen from (start, end], still going on
+        self.rounds: list[tuple[float, float]] = []  # rounds seen to end: (first look before, last look)
+        self._watch: dict[str, list] = {}  # id -> [cordon sent ms, frozen load or None]
+
+    def cordoned(self, server_id: str, sent_ms: float) -> None:
+        """The guard cordoned (or repaired) a server: watch it until a round confirms the cordon."""
+        self._watch[server_id] = [sent_ms, None]
+
+    def released(self, server_id: str) -> None:
+        self._watch.pop(server_id, None)
+
+    def look(self, now_ms: float, servers, figures: dict[str, float], acted: set[str]) -> dict[str, str]:
+        """One look's getServers. `figures`: the poller's figure from the rooms the guard last read, by
+        id; `acted`: servers whose state the guard changed since the last look. Returns the watched
+        cordons a round may have undone, each with what was seen."""
+        saves = 0
+        for s in servers:
+            before = self._prev.get(s.id)
+            if before is None or s.id in acted or s.load is None or before[1] is None:
+                continue
+            state, load = before
+            if state != s.state:
+                continue
+            if s.state == "cordoned" and s.load != load:
+                saves += 1
+            elif s.state == "enabled" and s.load < load:
+                saves += 1
+        if saves:
+            start = (
+                self._round[0] if self._round else (self._last_ms if self._last_ms is not None else now_ms)
+            )
+            self._round = (start, now_ms)
+        elif self._round is not None:
+            self.rounds = [*self.rounds[-9:], self._round]
+            self._round = None
+        found = {}
+        by_id = {s.id: s for s in servers}
+        for server_id, watched in list(self._watch.items()):
+            s = by_id.get(server_id)
+            if s is None or s.state != "cordoned" or s.load is None:
+                self._watch.pop(server_id)
+                continue
+            sent_ms, frozen = watched
+            if frozen is None:
+                watched[1] = s.load
+                continue
+            if s.load != frozen:  # a round read it cordoned and saved it so: confirmed
+                self._watch.pop(server_id)
+                continue
+            ran = [r for r in self.rounds if r[1] > sent_ms]
+            figure = figures.get(server_id)
+            if ran and figure is not None and abs(figure - frozen) >= 1e-6:
+                found[server_id] = (
+                    f"a Scalelite poll round ran across its cordon and left its reported load frozen at "
+                    f"{frozen:g} (its rooms make {figure:g}): the round may have undone the cordon"
+                )
+        self._prev = {s.id: (s.state, s.load) for s in servers}
+        self._last_ms = now_ms
+        return found

@@ -1,0 +1,205 @@
+"""One scenario, two Scalelites: the simulator's model (always) and the real one (when a checkout is given).
+
+Both are driven the same way, over HTTP with bbbscale's own Scalelite client for the admin API and
+signed BBB calls for create and join (a join's redirect is followed, as a browser does: the real
+Scalelite only counts the user on its load, the BBB server counts them in the meeting). What differs
+is the poller, which a scenario must be able to put at a known point:
+
+- `poll_round()`: one whole round that starts after the call (the model runs it; for the real one we
+  wait for the next round of `rake poll[N]` to read every server and save it);
+- `during_round(action)`: `action` after a round has read every server, before it saves them (the
+  model splits its round; on the real one the action runs as soon as the first getMeetings of a new
+  round reaches a BBB server, which Scalelite sends only after `Server.all` read every record, and each
+  getMeetings takes `GETMEETINGS_S`, so the saves come after the action);
+- `placement()`: Scalelite's placement set `server_load` (the real one's read from its Redis).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+from chalicelib.adapters.scalelite.checksum import signed_query
+from chalicelib.adapters.scalelite.client import ScaleliteClient
+from chalicelib.config import ScaleliteSettings
+from chalicelib.domain.fleet import ScaleliteServer
+from chalicelib.sim.bbb_http import SimBbbServers
+from chalicelib.sim.scalelite_http import LocalScalelite
+from chalicelib.sim.world import SimWorld
+from tests.real_scalelite.harness import RealScalelite
+
+GETMEETINGS_S = 0.3  # each BBB server's getMeetings, as the poller waits for it
+SAVE_MARGIN_S = 0.4  # after the last getMeetings answer: Scalelite parses it and saves the record
+
+
+class Backend:
+    """What a scenario drives. Subclasses say how the poller is reached."""
+
+    kind = "?"
+
+    def __init__(self, url: str, secret: str, world: SimWorld):
+        self.url = url
+        self.secret = secret
+        self.world = world
+        self.client = ScaleliteClient(ScaleliteSettings(url=url, checksum="sha256", retries=0), secret)
+        self.http = requests.Session()
+        self.ids: dict[str, str] = {}  # server name -> Scalelite id
+
+    def server_url(self, name: str) -> str:
+        raise NotImplementedError
+
+    # --- servers ------------------------------------------------------------------------------------
+    def add_server(self, name: str, enable: bool = True) -> str:
+        """Power a BBB server on, register it (disabled), enable it; its Scalelite id."""
+        secret = f"secret-of-{name}-0123456789"
+        self.world.add_bbb_server(name, secret, 100.0, datetime.now(UTC))
+        server = self.client.add(self.server_url(name), secret)
+        self.ids[name] = server.id
+        if enable:
+            self.client.set_state(server.id, "enable")
+        return server.id
+
+    def set_state(self, name: str, state: str) -> None:
+        self.client.set_state(self.ids[name], state)
+
+    def reported(self, name: str) -> ScaleliteServer:
+        """getServerInfo: the state and load Scalelite reports."""
+        return self.client.server(self.ids[name])
+
+    def placeable(self) -> dict[str, float]:
+        """{server name: load} of Scalelite's placement set."""
+        by_id = {v: k for k, v in self.ids.items()}
+        return {by_id.get(i, i): load for i, load in self.placement().items()}
+
+    def placement(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    # --- rooms --------------------------------------------------------------------------------------
+    def seed_meeting(
+        self, name: str, meeting_id: str, participants: int, moderators: int, age_min: int = 60
+    ) -> None:
+        """A meeting already on a BBB server, older than Scalelite's young-room buffer (not created
+        through Scalelite: only the poller sees it)."""
+        created = datetime.now(UTC) - timedelta(minutes=age_min)
+        self.world.create_meeting(meeting_id, created, participants, moderators, server=name)
+
+    def create(self, meeting_id: str) -> str | None:
+        """Scalelite's create: the BBB server the room landed on, or None (FAILED, e.g. no server)."""
+        answer = self._call("create", {"meetingID": meeting_id, "name": meeting_id})
+        if b"<returncode>SUCCESS</returncode>" not in answer.content:
+            return None
+        meeting = self.world.meetings.get(meeting_id)
+        return meeting.server if meeting else None
+
+    def join(self, meeting_id: str, moderator: bool = False) -> bool:
+        """Scalelite's join, the redirect followed; False when Scalelite refused it."""
+        params = {"meetingID": meeting_id, "fullName": "user", "role": "MODERATOR" if moderator else "VIEWER"}
+        answer = self._call("join", params)
+        if answer.status_code != 302:
+            return False
+        self.http.get(answer.headers["Location"], timeout=10)
+        return True
+
+    def _call(self, call: str, params: dict[str, str]) -> requests.Response:
+        query = signed_query(call, params, self.secret, "sha256")
+        return self.http.get(f"{self.url}/{call}?{query}", allow_redirects=False, timeout=20)
+
+    # --- the poller -----------------------------------------------------------------------------------
+    def poll_round(self) -> None:
+        raise NotImplementedError
+
+    def during_round(self, action: Callable[[], object]) -> object:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class ModelBackend(Backend):
+    """The simulator's Scalelite model, served over HTTP by LocalScalelite; its poller runs on demand."""
+
+    kind = "model"
+
+    def __init__(self, secret: str = "model-loadbalancer-secret-0123456789"):
+        world = SimWorld()
+        self.scalelite = LocalScalelite(world, secret).start()
+        super().__init__(self.scalelite.url, secret, world)
+
+    def server_url(self, name: str) -> str:
+        return self.scalelite.server_url(name)
+
+    def placement(self) -> dict[str, float]:
+        return self.world.placement_set()
+
+    def poll_round(self) -> None:
+        self.world.poll(datetime.now(UTC))
+
+    def during_round(self, action: Callable[[], object]) -> object:
+        self.world.begin_round(datetime.now(UTC))
+        try:
+            return action()
+        finally:
+            self.world.finish_round()
+
+    def close(self) -> None:
+        super().close()
+        self.scalelite.stop()
+
+
+class RealBackend(Backend):
+    """The real Scalelite (its Redis wiped for each scenario) with the simulator's BBB servers behind it."""
+
+    kind = "real"
+
+    def __init__(self, scalelite: RealScalelite):
+        scalelite.redis("FLUSHALL")
+        world = SimWorld()
+        self.scalelite = scalelite
+        self.bbb = SimBbbServers(world, getmeetings_latency_s=GETMEETINGS_S).start()
+        super().__init__(scalelite.url, scalelite.secret, world)
+
+    def server_url(self, name: str) -> str:
+        return self.bbb.url(name)
+
+    def placement(self) -> dict[str, float]:
+        return self.scalelite.placement()
+
+    def _round_after(self, moment: float, timeout: float) -> float:
+        """Wait for a round whose first getMeetings was asked at or after `moment`; when it started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            asked = self.bbb.asked_since(moment)
+            if asked:
+                return min(p[1] for p in asked)
+            time.sleep(0.005)
+        raise TimeoutError("the real Scalelite's poller started no round")
+
+    def _saved(self, started: float, timeout: float) -> None:
+        """Wait until every registered server's getMeetings of the round begun at `started` answered."""
+        deadline = time.monotonic() + timeout
+        names = set(self.ids)
+        while time.monotonic() < deadline:
+            if names <= {p[0] for p in self.bbb.answered_since(started)}:
+                time.sleep(SAVE_MARGIN_S)
+                return
+            time.sleep(0.02)
+        raise TimeoutError("the real Scalelite's poll round did not finish")
+
+    def poll_round(self) -> None:
+        timeout = self.scalelite.poll_interval_s + 30
+        self._saved(self._round_after(time.monotonic(), timeout), timeout)
+
+    def during_round(self, action: Callable[[], object]) -> object:
+        timeout = self.scalelite.poll_interval_s + 30
+        started = self._round_after(time.monotonic(), timeout)
+        try:
+            return action()
+        finally:
+            self._saved(started, timeout)
+
+    def close(self) -> None:
+        super().close()
+        self.bbb.stop()

@@ -1,0 +1,51 @@
+"""bench/real_scalelite_bursts.py: says why it cannot run without a checkout; with one, its quick run
+gives the figures bench/README.md records."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.real_scalelite.harness import CHECKOUT_VAR, unavailable
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "real_scalelite_bursts.py"
+KEYS = {
+    "scalelite_version",
+    "placeable_cordoned_server_seconds",
+    "bursts_with_placeable_cordoned",
+    "longest_placeable_cordoned_s",
+    "rejected_creates",
+    "flaps",
+    "rooms_cv_mean",
+    "rooms_cv_max",
+    "operator_disable_survived",
+    "per_burst",
+}
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCH), *args], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def test_without_a_checkout_the_bench_says_why_in_one_json_line():
+    env = {k: v for k, v in os.environ.items() if k != CHECKOUT_VAR}
+    done = _run(env)
+    assert done.returncode == 2
+    assert CHECKOUT_VAR in json.loads(done.stdout)["skipped"]
+
+
+def test_the_quick_run_on_the_real_scalelite_reports_every_figure():
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"real Scalelite: {reason}")
+    done = _run(dict(os.environ), "--quick")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert KEYS <= set(result) and len(result["per_burst"]) == 2
