@@ -37,15 +37,16 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chalicelib.service.guard import BurstGuard  # noqa: E402
 from chalicelib.sim.bbb_http import SimBbbServers  # noqa: E402
 from chalicelib.sim.world import SimWorld  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
+from tests.real_scalelite.burst_measures import Watch, flaps, placeable_stats  # noqa: E402
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
 
 CAPACITY = 300.0  # the default settings' owned servers
 SPREAD_S = 8.0  # a burst's creates, over this many seconds
 JOIN_S = 30.0  # its pupils' joins, over this many seconds after their room's create
-FLAP_S = 3.0
 
 
 class Fleet(Backend):
@@ -100,61 +101,6 @@ def guard_wiring(fleet: Fleet, minutes: list[datetime]):
     return Wiring(settings, store=store, scalelite=client, providers={}, clock=lambda: datetime.now(UTC))
 
 
-class Watch:
-    """Samples Scalelite's placement set against the guard's own cordons every `step` seconds."""
-
-    def __init__(self, fleet: Fleet, step: float = 0.2):
-        self.fleet, self.step = fleet, step
-        self.actions: list[tuple[float, str, str]] = []  # (when, server id, state) the guard sent
-        self.cordoned: set[str] = set()
-        self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
-        self.stop = threading.Event()
-
-    def record(self, server_id: str, state: str) -> None:
-        self.actions.append((time.monotonic(), server_id, state))
-        if state == "cordon":
-            self.cordoned.add(server_id)
-        else:
-            self.cordoned.discard(server_id)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.step):
-            try:
-                placeable = set(self.fleet.scalelite.placement())
-            except OSError:
-                continue
-            self.samples.append((time.monotonic(), placeable & set(self.cordoned)))
-
-
-def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
-    """(when, server id) of each cordon that followed a cordon and an enable of the same server in 3 s."""
-    by_server: dict[str, list[tuple[float, str]]] = {}
-    for at, server_id, state in actions:
-        by_server.setdefault(server_id, []).append((at, state))
-    found = []
-    for server_id, seq in by_server.items():
-        for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
-            if (a, b, c) == ("cordon", "enable", "cordon") and t3 - t1 <= FLAP_S:
-                found.append((t3, server_id))
-    return found
-
-
-def placeable_stats(samples, start: float, end: float, step: float) -> tuple[float, float]:
-    """(server-seconds placeable while guard-cordoned in [start, end), longest stretch of one server)."""
-    total, longest, runs = 0.0, 0.0, {}
-    for at, ids in samples:
-        if not start <= at < end:
-            continue
-        total += step * len(ids)
-        for server_id in ids:
-            runs[server_id] = runs.get(server_id, 0.0) + step
-            longest = max(longest, runs[server_id])
-        for server_id in list(runs):
-            if server_id not in ids:
-                del runs[server_id]
-    return total, longest
-
-
 def room_spread(world: SimWorld, serving: set[str], weights):
     """Rooms and real load per serving server (chalicelib.domain.guard.spread, as the guard reports it)."""
     from chalicelib.domain.guard import spread
@@ -189,7 +135,7 @@ def run(args) -> dict:
         wiring = guard_wiring(fleet, starts)
         weights = wiring.settings.weights.model_copy(update={"young_room_participants": 0})
         watch = Watch(fleet)
-        guard = None
+        guard: BurstGuard | None = None
         if not args.no_guard:
             from chalicelib.service.guard import burst_guard
 
@@ -202,7 +148,7 @@ def run(args) -> dict:
 
             wiring.scalelite.set_state = set_state
 
-        def guard_loop():
+        def guard_loop(guard: BurstGuard) -> None:
             while not watch.stop.is_set():
                 now = datetime.now(UTC)
                 try:
@@ -214,7 +160,7 @@ def run(args) -> dict:
 
         threads = [threading.Thread(target=watch.run, daemon=True)]
         if guard is not None:
-            threads.append(threading.Thread(target=guard_loop, daemon=True))
+            threads.append(threading.Thread(target=guard_loop, args=(guard,), daemon=True))
         for thread in threads:
             thread.start()
         operator_server = None
@@ -232,9 +178,11 @@ def run(args) -> dict:
                 time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
                 serving = {n for n, i in fleet.ids.items() if n != operator_server}
                 began = time.monotonic()
+                placeable_at_start = len(scalelite.placement())
+                held_at_start = len(watch.cordoned)
                 plan = sorted((rng.uniform(0, SPREAD_S), mid) for mid in sizes)
                 landed: dict[str, str | None] = {}
-                joins = []
+                joins: list[tuple[float, str]] = []
 
                 def one_room(at: float, meeting_id: str, landed=landed, joins=joins, began=began):
                     time.sleep(max(0.0, began + at - time.monotonic()))
@@ -256,6 +204,8 @@ def run(args) -> dict:
                 per_burst.append(
                     {
                         "began": began,
+                        "placeable_at_start": placeable_at_start,
+                        "guard_cordoned_at_start": held_at_start,
                         "rejected": burst_rejected,
                         "rooms_cv": round(settled.rooms_cv, 3),
                         "load_cv": round(settled.load_cv, 3),
@@ -268,6 +218,7 @@ def run(args) -> dict:
         for thread in threads:
             thread.join(timeout=30)
         ends = [p["began"] for p in per_burst[1:]] + [mono_of(starts[-1] + timedelta(seconds=args.period))]
+        origin = per_burst[0]["began"] if per_burst else 0.0
         for burst, end in zip(per_burst, ends):
             seconds, longest = placeable_stats(watch.samples, burst["began"], end, watch.step)
             burst["placeable_cordoned_server_seconds"] = round(seconds, 1)
@@ -279,6 +230,15 @@ def run(args) -> dict:
         load_cvs = [p["load_cv"] for p in per_burst]
         placeable = [p["placeable_cordoned_server_seconds"] for p in per_burst]
         found = flaps(watch.actions)
+        if args.actions:
+            names = {i: n for n, i in fleet.ids.items()}
+            Path(args.actions).write_text(
+                "".join(
+                    json.dumps({"at_s": round(at - origin, 2), "server": names.get(sid, sid), "state": st})
+                    + "\n"
+                    for at, sid, st in watch.actions
+                )
+            )
         return {
             "scalelite_version": scalelite.version,
             "guard": "off" if guard is None else "on (this tree's BurstGuard)",
@@ -323,6 +283,7 @@ def main() -> int:
         "--getmeetings", type=float, default=0.3, help="each BBB server's getMeetings, seconds"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--actions", metavar="PATH", help="write the guard's changes here (JSON lines)")
     parser.add_argument(
         "--no-guard", action="store_true", help="Scalelite alone (what the guard is measured against)"
     )

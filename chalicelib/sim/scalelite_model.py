@@ -100,6 +100,7 @@ class ScaleliteModel(ScalelitePoller):
         self.placeable_cordoned_s = 0.0  # server-seconds in server_load while reported cordoned
         self.placeable_disabled_s = 0.0  # ... while reported disabled
         self._accounted_at: datetime | None = None
+        self.getmeetings_seconds: dict[str, float] = {}  # BBB server name -> its getMeetings, if slower
         self.clock = None  # the replay's clock: an updateServer is accounted at its time
         self.look_cost = None  # chalicelib/sim/look_cost.LookCost, when a replay charges the guard's looks
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use

@@ -40,20 +40,15 @@ class ScalelitePoller:
     wait_timeout_s = 10.0  # POLLER_WAIT_TIMEOUT
     termination_s = 5.0  # pool.wait_for_termination(5), then kill
     seconds_per_server = 0.1  # one getMeetings of a BBB server, as the poller waits for it
+    getmeetings_seconds: dict[str, float]  # per BBB server name, where it differs (set by the model)
 
     def _schedule(self, start: datetime) -> list[tuple[datetime, object]]:
-        """Each record as the round reads it, with the time its save! happens (None: killed unsaved)."""
-        workers = [0.0] * self.poll_threads
-        heapq.heapify(workers)
-        plan = []
-        limit = self.wait_timeout_s + self.termination_s
-        for entry in list(self.registry.values()):
-            begins = heapq.heappop(workers)
-            ends = begins + self.seconds_per_server
-            heapq.heappush(workers, ends)
-            if ends <= limit:
-                plan.append((start + timedelta(seconds=ends), self._read(entry)))
-        return plan
+        """Each record as the round reads it, with the time its save! happens (killed ones left out)."""
+        registry = self.registry
+        return [
+            (start + timedelta(seconds=ends), self._read(registry[server_id]))
+            for ends, server_id in self._schedule_times()
+        ]
 
     def _read(self, entry) -> tuple:
         """What `Server.all` gives the round: the record, its state, online flag and reported load."""
@@ -62,8 +57,26 @@ class ScalelitePoller:
     @property
     def round_seconds(self) -> float:
         """How long one round takes: every server's getMeetings, `poll_threads` at a time (capped)."""
+        if self.getmeetings_seconds:
+            times = self._schedule_times()
+            if len(times) < len(self.registry):  # some were killed: the round ended at the cap
+                return self.wait_timeout_s + self.termination_s
+            return max((at for at, _ in times), default=0.0)
         waves = -(-len(self.registry) // self.poll_threads)
         return min(waves * self.seconds_per_server, self.wait_timeout_s + self.termination_s)
+
+    def _schedule_times(self) -> list[tuple[float, str]]:
+        """(seconds into the round, server id) of each save, the pool's workers taking servers in turn."""
+        workers = [0.0] * self.poll_threads
+        out = []
+        for entry in self.registry.values():
+            begins = heapq.heappop(workers)
+            node = self.node_for_url(entry.url) if self.getmeetings_seconds else None
+            ends = begins + self.getmeetings_seconds.get(node.name if node else "", self.seconds_per_server)
+            heapq.heappush(workers, ends)
+            if ends <= self.wait_timeout_s + self.termination_s:
+                out.append((ends, entry.id))
+        return sorted(out)
 
     def next_poll_event(self) -> datetime | None:
         """When the poller next does something (a server's save, or the next round's start)."""

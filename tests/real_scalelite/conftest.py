@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.real_scalelite.backends import ModelBackend, RealBackend
+from tests.real_scalelite.backends import Backend, ModelBackend, RealBackend
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable
 
 POLL_INTERVAL_S = 3.0  # the real poller's sleep between rounds: a scenario acts in that quiet time
@@ -26,6 +26,7 @@ def real_scalelite():
 @pytest.fixture(params=["model", "real"])
 def backend(request):
     """One scenario's Scalelite, with nothing registered."""
+    chosen: Backend
     if request.param == "model":
         chosen = ModelBackend()
     else:

@@ -28,56 +28,10 @@ from pathlib import Path
 
 import requests
 
-CHECKOUT_VAR = "BBBSCALE_SCALELITE_CHECKOUT"
-GEMS = ("rails", "puma", "connection_pool", "redis", "redis-namespace", "pg", "bootsnap", "jwt")
-TOOLS = ("ruby", "bundle", "redis-server", "initdb", "pg_ctl", "runuser")
-DEBIAN_PACKAGES = (
-    "ruby ruby-rails ruby-pg ruby-redis ruby-redis-namespace puma ruby-connection-pool ruby-bootsnap "
-    "ruby-jwt bundler redis-server postgresql"
-)
+from tests.real_scalelite.prerequisites import CHECKOUT_VAR, GEMS, free_port, pg_bin, unavailable
+from tests.real_scalelite.resp import read_reply
 
-
-def _pg_bin(tool: str) -> str | None:
-    """initdb and pg_ctl live in /usr/lib/postgresql/<major>/bin on Debian, not on PATH."""
-    found = shutil.which(tool)
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"), reverse=True)
-    return str(candidates[0]) if candidates else None
-
-
-def unavailable() -> str | None:
-    """Why the real Scalelite cannot run here (one line), or None when it can."""
-    checkout = os.environ.get(CHECKOUT_VAR, "")
-    if not checkout:
-        return f"{CHECKOUT_VAR} is not set (a Scalelite checkout, e.g. tag v1.6.1)"
-    if not (Path(checkout) / "app" / "models" / "server.rb").is_file():
-        return f"{CHECKOUT_VAR}={checkout} is not a Scalelite checkout (no app/models/server.rb)"
-    missing = [
-        tool for tool in TOOLS if not (_pg_bin(tool) if tool in ("initdb", "pg_ctl") else shutil.which(tool))
-    ]
-    if missing:
-        return f"missing {', '.join(missing)} (apt-get install {DEBIAN_PACKAGES})"
-    probe = subprocess.run(
-        [
-            "ruby",
-            "-e",
-            "%w[rails pg redis redis-namespace puma connection_pool bootsnap jwt].each { |g| gem g }",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"Debian's Ruby gems are missing (apt-get install {DEBIAN_PACKAGES})"
-    return None
-
-
-def free_port() -> int:
-    """A port the OS picks on 127.0.0.1 (free when asked; the process binding it follows at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["CHECKOUT_VAR", "HarnessError", "RealScalelite", "unavailable"]
 
 
 class HarnessError(RuntimeError):
@@ -174,7 +128,7 @@ class RealScalelite:
         data.mkdir()
         shutil.chown(data, "postgres", "postgres")
         self._pg_data = data
-        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         self._run(
             [
                 "runuser",
@@ -342,7 +296,7 @@ class RealScalelite:
                     "-u",
                     "postgres",
                     "--",
-                    str(_pg_bin("pg_ctl")),
+                    str(pg_bin("pg_ctl")),
                     "-D",
                     str(self._pg_data),
                     "-m",
@@ -366,30 +320,9 @@ class RealScalelite:
                 data = str(arg).encode()
                 parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
             conn.sendall(b"".join(parts))
-            return _read_reply(conn.makefile("rb"))
+            return read_reply(conn.makefile("rb"))
 
     def placement(self) -> dict[str, float]:
         """Scalelite's placement set `server_load` (id -> load): the servers a create can go to."""
         flat = self.redis("ZRANGE", "server_load", "0", "-1", "WITHSCORES")
         return {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _read_reply(stream):
-    line = stream.readline().rstrip(b"\r\n")
-    kind, rest = line[:1], line[1:]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise HarnessError(f"redis: {rest.decode()}")
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        size = int(rest)
-        if size < 0:
-            return None
-        data = stream.read(size + 2)[:-2]
-        return data.decode()
-    if kind == b"*":
-        count = int(rest)
-        return None if count < 0 else [_read_reply(stream) for _ in range(count)]
-    raise HarnessError(f"redis: unexpected reply {line!r}")

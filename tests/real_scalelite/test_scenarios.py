@@ -53,6 +53,22 @@ def test_a_cordon_during_a_poll_round_is_silently_undone(backend):
     assert backend.create("room-3") == "b"
 
 
+def test_a_disable_during_a_poll_round_leaves_the_server_placeable_and_its_joins_refused(backend):
+    _fleet(backend, {"a": 2, "b": 30})
+    assert backend.create("room-1") == "a"
+    backend.during_round(lambda: backend.set_state("a", "disable"))
+    reported = backend.reported("a")
+    assert (reported.state, reported.load) == ("disabled", None)
+    assert backend.placeable() == {"a": 17.0, "b": 30.0}  # re-added as the round read it: enabled
+    assert backend.create("room-2") == "a"  # a room placed on a server reported disabled ...
+    assert not backend.join("room-2")  # ... whose joins Scalelite refuses (ServerDisabledError)
+    backend.poll_round()  # a round that reads it disabled writes nothing: it stays placeable
+    assert "a" in backend.placeable()
+    backend.set_state("a", "enable")
+    backend.set_state("a", "disable")  # a state change: out of every set
+    assert backend.placeable() == {"b": 30.0}
+
+
 def test_a_cordon_during_a_round_that_changes_no_load_holds(backend):
     _fleet(backend, {"a": 2, "b": 30})
     # nothing moved since the last poll: the round computes the load it read, so save! adds nothing

@@ -157,3 +157,21 @@ def test_the_replays_create_counts_the_teachers_join_too():
     replay._feed(T0 + timedelta(seconds=30))
     assert world.meetings["lesson"].moderators == 1
     assert world.placement_set() == {ids[0]: 2.0}
+
+
+def test_each_server_is_saved_when_its_own_getmeetings_answered_and_a_slow_one_past_the_timeout_never():
+    """poll.rake: futures on POLLER_THREADS - 1 = 4 workers, each saving its server when its getMeetings
+    answered; `wait!(POLLER_WAIT_TIMEOUT)` then `wait_for_termination(5)` and `kill` (15 s at most)."""
+    world, ids = _world(6)
+    world.getmeetings_seconds = {"s1": 3.0, "s5": 20.0}
+    for i in range(6):
+        world.create_meeting(f"m{i}", OLD, participants=10 + i, server=f"s{i}")
+    world.next_poll = T0
+    world.run_poller(T0)
+    world.update_server(ids[1], state="cordon")  # s1 answers at 3 s: the cordon is undone ...
+    world.run_poller(T0 + timedelta(seconds=1))
+    world.update_server(ids[0], state="cordon")  # ... s0 was saved at 0.1 s: this one holds
+    world.run_poller(T0 + timedelta(seconds=30))
+    assert ids[1] in world.placement_set() and ids[0] not in world.placement_set()
+    assert world.scalelite_server(ids[5]).load == 0.0  # s5 (20 s) was killed unsaved: the old load
+    assert world.round_seconds == 15.0

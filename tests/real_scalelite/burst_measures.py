@@ -1,0 +1,67 @@
+"""What bench/real_scalelite_bursts.py measures, apart from how it drives the burst: the guard's changes
+against Scalelite's placement set, flaps, and server-seconds placeable while the guard had a server
+cordoned (pure functions over the samples, tested in tests/real_scalelite/test_burst_measures.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+FLAP_S = 3.0  # a cordon, an enable and a cordon again of one server within this: a flap
+
+
+class Watch:
+    """Samples Scalelite's placement set (`fleet.scalelite.placement()`) against the guard's own cordons
+    (`record`, called for each updateServer the guard sends) every `step` seconds."""
+
+    def __init__(self, fleet, step: float = 0.2):
+        self.fleet, self.step = fleet, step
+        self.actions: list[tuple[float, str, str]] = []  # (when, server id, state) the guard sent
+        self.cordoned: set[str] = set()
+        self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
+        self.stop = threading.Event()
+
+    def record(self, server_id: str, state: str) -> None:
+        self.actions.append((time.monotonic(), server_id, state))
+        if state == "cordon":
+            self.cordoned.add(server_id)
+        else:
+            self.cordoned.discard(server_id)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.step):
+            try:
+                placeable = set(self.fleet.scalelite.placement())
+            except OSError:
+                continue
+            self.samples.append((time.monotonic(), placeable & set(self.cordoned)))
+
+
+def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
+    """(when, server id) of each cordon that followed a cordon and an enable of the same server in 3 s."""
+    by_server: dict[str, list[tuple[float, str]]] = {}
+    for at, server_id, state in actions:
+        by_server.setdefault(server_id, []).append((at, state))
+    found = []
+    for server_id, seq in by_server.items():
+        for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
+            if (a, b, c) == ("cordon", "enable", "cordon") and t3 - t1 <= FLAP_S:
+                found.append((t3, server_id))
+    return found
+
+
+def placeable_stats(samples, start: float, end: float, step: float) -> tuple[float, float]:
+    """(server-seconds placeable while guard-cordoned in [start, end), longest stretch of one server)."""
+    total, longest = 0.0, 0.0
+    runs: dict[str, float] = {}
+    for at, ids in samples:
+        if not start <= at < end:
+            continue
+        total += step * len(ids)
+        for server_id in ids:
+            runs[server_id] = runs.get(server_id, 0.0) + step
+            longest = max(longest, runs[server_id])
+        for server_id in list(runs):
+            if server_id not in ids:
+                del runs[server_id]
+    return total, longest

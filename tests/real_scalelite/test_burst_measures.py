@@ -1,0 +1,30 @@
+"""The bench's measures (tests/real_scalelite/burst_measures.py) on hand-made samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.real_scalelite.burst_measures import flaps, placeable_stats
+
+
+def test_a_flap_is_cordon_enable_cordon_of_one_server_within_three_seconds():
+    actions = [
+        (0.0, "a", "cordon"),
+        (1.0, "a", "enable"),
+        (2.5, "a", "cordon"),  # a flap
+        (3.0, "b", "cordon"),
+        (4.0, "b", "enable"),
+        (9.0, "b", "cordon"),  # too slow to be one
+        (10.0, "c", "cordon"),
+        (10.5, "a", "enable"),
+        (10.6, "c", "cordon"),
+    ]
+    assert flaps(actions) == [(2.5, "a")]
+
+
+def test_placeable_server_seconds_and_the_longest_stretch_of_one_server():
+    step = 0.5
+    samples = [(0.0, {"a"}), (0.5, {"a", "b"}), (1.0, {"a"}), (1.5, set()), (2.0, {"a"}), (9.0, {"c"})]
+    total, longest = placeable_stats(samples, 0.0, 5.0, step)
+    assert total == pytest.approx(2.5) and longest == pytest.approx(1.5)
+    assert placeable_stats(samples, 5.0, 10.0, step) == (0.5, 0.5)
