@@ -6,6 +6,7 @@ interpreter with that tree first on sys.path, on the same generated weeks:
 - `normal`: a generated school week at 1.2x the seed's rooms, history three normal weeks before it;
 - `surge`: bench/surge_week.py's week (Tuesday at half past, Thursday doubled, neither announced),
   history three normal weeks; `surge-nohist`: the same week with none (a user's first try);
+  `surge11-nohist`: the same kind of week on another seed, no history;
 
 default configuration (headroom 17.5 %, guard on), Scalelite's poll every `--poll` s with each server's
 getMeetings taking `--per-server` s in the poller (4 threads) and each call of the guard's looks
@@ -53,6 +54,7 @@ def run(tree: Path, label: str, only: set[str], poll: float, per_server: float, 
         "normal": (generate_week(MONDAY, seed=7, scale=1.2), history),
         "surge": (surge_week(1.2, seed=7), history),
         "surge-nohist": (surge_week(1.2, seed=7), []),
+        "surge11-nohist": (surge_week(1.2, seed=11), []),  # a week no test has seen
     }
     done = {json.loads(line)["key"] for line in OUT.read_text().splitlines()} if OUT.exists() else set()
     for name, (trace, past) in cases.items():

@@ -209,7 +209,7 @@ class GuardSettings(Strict):
         2, ge=1, description="never fewer placeable servers with room (enabled, with a load) than this"
     )
     hold_seconds: float = Field(
-        15.0,
+        3.0,
         ge=0,
         le=600,
         description="keep a cordon at least this long before enabling it by choice (no flapping)",

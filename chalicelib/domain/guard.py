@@ -179,7 +179,9 @@ def decide_guard(
     # while cordoned), so the burst goes straight to it (measured: holding it let it overload).
     over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit]
     staying = [s for s in placeable if s not in over]
-    room = spare(staying)
+    # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
+    # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
+    room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
     # Short of room or of placeable servers: bring back held servers that have some (placeable at once).
     for s in [s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0]:
         if room >= incoming_units and with_room(staying) >= min_enabled:

@@ -298,7 +298,8 @@ class BurstGuard(GuardChanges):
             ours, since_change, sent_ms = False, float("inf"), None
             if s.id in held:
                 empty = entry is None or not entry[2] or entry[0] == 0
-                owner = owner_of(held[s.id], s.state, empty)
+                by_poller = s.id in self.polls.turned_disabled and self.polls.poll_saving
+                owner = owner_of(held[s.id], s.state, empty, by_poller)
                 if owner is None:  # someone else changed it since the guard did: no longer the guard's
                     self._foreign[s.id] = s.state
                 ours = bool(owner)

@@ -51,6 +51,8 @@ class PollWatch:
         self._round: tuple[float, float] | None = None  # saves seen from (start, end], still going on
         self.rounds: list[tuple[float, float]] = []  # rounds seen to end: (first look before, last look)
         self._watch: dict[str, list] = {}  # id -> [cordon sent ms, frozen load or None]
+        self._saves_ms: float | None = None  # the last look that saw a poll save
+        self.turned_disabled: set[str] = set()  # servers reported disabled now, not at the last look
 
     def cordoned(self, server_id: str, sent_ms: float) -> None:
         """The guard cordoned (or repaired) a server: watch it until a round confirms the cordon."""
@@ -75,7 +77,15 @@ class PollWatch:
                 saves += 1
             elif s.state == "enabled" and s.load < load:
                 saves += 1
+        self.turned_disabled = {
+            s.id
+            for s in servers
+            if s.state == "disabled" and self._prev.get(s.id, ("disabled",))[0] != "disabled"
+        }
+        recent = saves or (self._saves_ms is not None and self._saves_ms == self._last_ms)
+        self.poll_saving = bool(recent)  # a round saved servers at this look or the one before
         if saves:
+            self._saves_ms = now_ms
             start = (
                 self._round[0] if self._round else (self._last_ms if self._last_ms is not None else now_ms)
             )

@@ -53,13 +53,14 @@ def renew(held: dict, now: datetime, ttl_seconds: float) -> bool:
     return changed
 
 
-def owner_of(entry: dict, state: str, empty: bool) -> bool | None:
+def owner_of(entry: dict, state: str, empty: bool, by_poller: bool = False) -> bool | None:
     """Whose is a server's present `state`, given the guard's record of it. True: the guard's (it
-    cordoned it, or the poller disabled its cordon once empty, as Scalelite does at load 0): it may
-    enable it. False: the guard enabled it and it is enabled. None: someone else (an operator, the
-    capacity check) changed it since: the guard lets it be."""
+    cordoned it, or the poller disabled its cordon once empty, as Scalelite does at load 0: `by_poller`,
+    it turned disabled while a poll round was saving servers): it may enable it. False: the guard
+    enabled it and it is enabled. None: someone else (an operator, the capacity check) changed it since:
+    the guard lets it be."""
     if state == "disabled":
-        return True if empty else None
+        return True if empty and by_poller else None
     if entry.get("released"):
         return False if state == "enabled" else None
     return True if state == "cordoned" else None
@@ -99,7 +100,9 @@ def release_expired(scalelite, store: StateStore, registered: dict | None, now: 
             continue
         found = by_id.get(server_id)
         name = entry.get("name", server_id)
-        if found is not None and found[1].state in ("cordoned", "disabled"):
+        # Only a cordon: a disabled server may be an operator's (the poller's disable of an empty
+        # cordon cannot be told from it here), and the operator's word wins.
+        if found is not None and found[1].state == "cordoned":
             try:
                 scalelite.set_state(server_id, "enable")
             except BbbscaleError as error:

@@ -242,3 +242,13 @@ def test_a_cordon_a_round_may_have_undone_is_repaired_and_says_may_not_did():
     (action,) = decide_guard([replace(servers[0], undone=seen), *servers[1:]], 0.85, 0.75)
     assert action.action == "recordon" and "may have undone" in action.reason
     assert "poll undid" not in action.reason
+
+
+def test_room_soon_placeable_counts_for_the_burst_but_not_as_placeable():
+    # c was just enabled: no load in Scalelite yet, it takes rooms from the next poll, within the burst.
+    servers = [server("a", 280), server("b", 100)]
+    assert decide_guard(servers, 0.85, 0.75, incoming_units=200, min_enabled=1) == []  # short: a stays
+    soon = [*servers, server("c", 0, has_load=False)]
+    assert acts(decide_guard(soon, 0.85, 0.75, incoming_units=200, min_enabled=1)) == [("cordon", "a")]
+    # ... yet with min_enabled 2, c is not one of the placeable servers with room: a stays
+    assert decide_guard(soon, 0.85, 0.75, incoming_units=200, min_enabled=2) == []

@@ -128,15 +128,39 @@ def test_the_guard_enables_its_cordon_again_once_empty_even_after_the_poller_dis
         target = _name(world, "-owned-2")
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        world.count_join("bbbscale-t-owned-1", users=5)  # joins Scalelite counted on another server
         burst_guard(rt.ports()).check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
         for i in range(12):
             world.end_meeting(f"class-{i}")
-        world.poll(now + timedelta(seconds=30))  # load 0: disabled by the poller
+        # load 0: disabled by the poller, in a round the guard sees (owned-1's load falls back)
+        world.poll(now + timedelta(seconds=30))
         assert world.scalelite_server(target.id).state == "disabled"
         changes = burst_guard(rt.ports()).check(now + timedelta(seconds=40))
         assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
         assert world.scalelite_server(target.id).state == "enabled"
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_an_empty_guard_cordon_an_operator_disabled_is_left_disabled():
+    # No poll round between the two looks: the disable is not the poller's. The operator's word wins.
+    cm, rt, world, clock = _fleet()
+    try:
+        now = T0 + timedelta(hours=1, seconds=5)
+        target = _name(world, "-owned-2")
+        for i in range(12):
+            world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
+        guard = burst_guard(rt.ports())
+        guard.check(now)
+        for i in range(12):
+            world.end_meeting(f"class-{i}")
+        guard.check(now + timedelta(seconds=2))  # it sees the server empty
+        rt.scalelite.set_state(target.id, "disable")  # the operator
+        for second in range(4, 40, 2):
+            guard.check(now + timedelta(seconds=second))
+        assert world.scalelite_server(target.id).state == "disabled"
+        assert target.id not in guard_cordons(rt.store.settings.get)
     finally:
         cm.__exit__(None, None, None)
 
