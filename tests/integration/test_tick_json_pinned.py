@@ -6,9 +6,12 @@ or lose their answers, ticks killed half-way, Scalelite outages, servers going o
 45 minutes, a minute when another process holds the lease, an operator's freeze and drains. That makes
 most kinds of result the actuator writes (done, held, skipped, failed) and of the holds appear in it.
 
-The recording (tests/fixtures/tick_reports.jsonl.gz) was written by the code at 626dddc with
+The recording (tests/fixtures/tick_reports.jsonl.gz) was first written by the code at 626dddc with
 `python -m tests.integration.test_tick_json_pinned --write`; a change that alters the tick's output on
-purpose rewrites it the same way and says so in its commit.
+purpose rewrites it the same way and says so in its commit. Issues 19-23 changed it on purpose (the
+simulated Scalelite's real semantics, batched starts, unconfirmed creates resolved from the provider's
+list) and with them the storm's random draws: seed 7 no longer showed a skipped act, so the day moved to
+seed 13, which shows every kind asserted below.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tick_reports.js
 DAY = date(2026, 11, 30)
 START, END = datetime.combine(DAY, time(6, 0), UTC), datetime.combine(DAY, time(17, 0), UTC)
 DRY_RUN_EVERY = 45  # minutes
+SEED = 13  # the storm's: a day whose random faults show every kind of result and hold below
 
 
 def document(report) -> dict:
@@ -44,7 +48,7 @@ def record(reports: list | None = None) -> list[str]:
     the history. The typed reports are appended to `reports` when given."""
     from chalicelib.sim.replay import Outcome, Replay
 
-    seed = 7
+    seed = SEED
     settings = fault_settings(seed)
     settings = settings.model_copy(  # long drains are reported after 10 minutes: the day shows some
         update={"lifecycle": settings.lifecycle.model_copy(update={"drain_report_minutes": 10})}
