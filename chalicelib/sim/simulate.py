@@ -341,7 +341,7 @@ def result_lines(result: dict) -> list[str]:
             if not value:
                 lines.append((key, "none"))
             for name, inner in value.items():
-                lines.append((f"{key}.{name}", inner))
+                lines.append((f"{key}.{name}", "n/a" if inner is None else inner))
             continue
         lines.append((key, value))
     width = max((len(name) for name, _ in lines), default=0)
