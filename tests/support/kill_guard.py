@@ -36,7 +36,11 @@ class GuardFleet:
         owned = "min_servers = 2\nmax_servers = 2\nquota = 2"  # four owned servers: the guard may cordon
         assert owned in fixture  # one at once, leaving enough placeable ones (not only once VMs serve)
         fixture = fixture.replace(owned, owned.replace("2", "4"), 1)
-        self.config.write_text(fixture + "\n[metrics]\nenabled = false\n")
+        # The guard cordons only in a class start's window (or on a surge): a long window keeps the herd
+        # inside it however slowly a busy machine starts the processes (at 10x, a minute of real start-up
+        # is ten simulated minutes, past the default 15-minute window of the 08:00 class).
+        window = "\n[guard]\nafter_slot_minutes = 60\n"
+        self.config.write_text(fixture + window + "\n[metrics]\nenabled = false\n")
         self.live: list[subprocess.Popen] = []
         self.spawned = 0
 
