@@ -80,7 +80,6 @@ def check_dns(settings: Settings) -> None:
     """Validate `[dns]`: a known driver, its options, and names that match what each provider's servers
     wait for at first boot (`<server>.<boot.domain>`). Errors name the field. Here, not in the DNS
     adapter, since it holds the DNS settings against the providers' boot options."""
-    from chalicelib.adapters.providers.userdata import BootOptions  # only with a [dns] section
 
     dns = settings.dns
     assert dns is not None
@@ -97,13 +96,7 @@ def check_dns(settings: Settings) -> None:
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"invalid configuration: dns.options.{where}: {first['msg']}") from None
     naming = Naming(dns.name, settings.cluster)
-    for name, provider in settings.providers.items():
-        if provider.mode == "static" or provider.kind in _NO_BOOT:
-            continue
-        try:
-            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
-        except ValidationError:
-            continue  # the provider's own check names that error
+    for name, boot in _booting(settings):
         if boot.hostnames:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.options.boot.hostnames: a hostname pool cannot be "
@@ -118,11 +111,24 @@ def check_dns(settings: Settings) -> None:
             )
 
 
+def _booting(settings: Settings):
+    """(name, boot options) of each provider whose servers boot the image; a provider whose boot options
+    are invalid is left out (its own check names that error)."""
+    from chalicelib.adapters.providers.userdata import BootOptions
+
+    for name, provider in settings.providers.items():
+        if provider.mode == "static" or provider.kind in _NO_BOOT:
+            continue
+        try:
+            yield name, BootOptions.model_validate((provider.options or {}).get("boot", {}))
+        except ValidationError:
+            continue
+
+
 def check_certificates(settings: Settings) -> None:
     """Validate `[certificates]` against the rest: DNS-01 needs `[dns]` with the domain inside its zone,
     and every provider whose servers boot the image must name the same domain (`boot.domain`, so the
     wildcard covers their names) and the route they fetch it from (`boot.cert_url`)."""
-    from chalicelib.adapters.providers.userdata import BootOptions
 
     cert = settings.certificates
     assert cert is not None
@@ -135,13 +141,7 @@ def check_certificates(settings: Settings) -> None:
         raise ConfigError(
             f"invalid configuration: certificates.domain: {cert.domain!r} is not inside the [dns] zone {zone!r}"
         )
-    for name, provider in settings.providers.items():
-        if provider.mode == "static" or provider.kind in _NO_BOOT:
-            continue
-        try:
-            boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))
-        except ValidationError:
-            continue  # the provider's own check names that error
+    for name, boot in _booting(settings):
         if boot.domain != cert.domain:
             raise ConfigError(
                 f"invalid configuration: providers.{name}.options.boot.domain: {boot.domain!r} is not "
