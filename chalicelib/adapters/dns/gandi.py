@@ -55,7 +55,7 @@ def _driver_class(api: str):
     return LiveDnsDriver
 
 
-class GandiLiveDns(ZoneAdapter):
+class GandiLiveDns(ZoneAdapter[GandiOptions]):
     """The `Dns` port on a Gandi LiveDNS domain (`zone` is the domain, e.g. bbb.example.org)."""
 
     Options = GandiOptions
@@ -145,8 +145,8 @@ class GandiLiveDns(ZoneAdapter):
         # LiveDNS deletes a whole rrset (every value of the name and type): when it holds other addresses
         # too, the rrset is written again without this one.
         what = f"delete {record.name} {record.type}"
-        held = self._rrset(record.name, record.type)
-        values = list((held or {}).get("rrset_values") or [])
+        held = self._rrset(record.name, record.type) or {}
+        values = list(held.get("rrset_values") or [])
         if record.address not in values:
             return  # already gone (a lost answer, a retried tick)
         if len(values) > 1:

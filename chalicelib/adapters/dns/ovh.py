@@ -68,7 +68,7 @@ def parse_export(text: str, zone: str) -> list[DnsRecord]:
     return found
 
 
-class OvhDns(ZoneAdapter):
+class OvhDns(ZoneAdapter[OvhOptions]):
     """The `Dns` port on an OVHcloud DNS zone (`zone` is the zone name, e.g. bbb.example.org)."""
 
     Options = OvhOptions

@@ -27,7 +27,7 @@ class Route53Options(ZoneOptions):
     )
 
 
-class Route53Dns(ZoneAdapter):
+class Route53Dns(ZoneAdapter[Route53Options]):
     """The `Dns` port on a Route 53 public hosted zone (`zone` is its name, e.g. bbb.example.org)."""
 
     Options = Route53Options

@@ -9,8 +9,9 @@ a VM whose tagging failed. VMs are deployed started (libcloud's default is `star
 
 from __future__ import annotations
 
+import builtins
 from functools import cached_property
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from pydantic import Field, field_validator, model_validator
 
@@ -74,7 +75,7 @@ class CloudStackOptions(HostedOptions):
         return self
 
 
-class CloudStackProvider(LibcloudProvider):
+class CloudStackProvider(LibcloudProvider[CloudStackOptions]):
     """CloudStack VMs of one zone as bbbscale servers (see module doc)."""
 
     Options = CloudStackOptions
@@ -86,6 +87,9 @@ class CloudStackProvider(LibcloudProvider):
 
         opts = self.options
         key, secret = self.secret(opts.api_key_env), self.secret(opts.secret_key_env)
+        # Any: libcloud's get_driver returns the base NodeDriver, whose `connection` is typed as the base
+        # Connection; CloudStack's is a PollingConnection (poll_interval).
+        driver: Any
         if opts.url:
             secure = opts.url.startswith("https:")
             driver = get_driver(Provider.CLOUDSTACK)(key, secret, secure=secure, url=opts.url)
@@ -152,7 +156,7 @@ class CloudStackProvider(LibcloudProvider):
                 f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags)
             )
             if self.options.public_ip == "static_nat":
-                node.public_ips = [self.nat.attach(node, spec.name, self._network)]
+                node.public_ips = [self.nat.attach(node, spec.name, self._network, self._zone)]
         except ProviderError as error:
             self._undo(node, spec.name, error)
         node.extra["tags"] = dict(spec.tags)
@@ -162,7 +166,7 @@ class CloudStackProvider(LibcloudProvider):
     def nat(self) -> StaticNat:
         return StaticNat(self)
 
-    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+    def create(self, specs: builtins.list[LaunchSpec]) -> builtins.list[VM]:
         """As every provider; with static NAT, first release our public IPs whose VM is gone."""
         if specs and self.options.public_ip == "static_nat":
             self.nat.orphans({vm.vm_id for vm in self.list()})

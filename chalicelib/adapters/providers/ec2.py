@@ -70,7 +70,7 @@ def _failure(action: str, error: Exception) -> ProviderError:
     return ProviderError(text, retryable=retryable)
 
 
-class Ec2Provider(HostedProvider):
+class Ec2Provider(HostedProvider[Ec2Options]):
     """EC2 instances of one region as bbbscale servers (see module doc)."""
 
     Options = Ec2Options

@@ -58,7 +58,7 @@ class OpenStackOptions(HostedOptions):
         return self
 
 
-class OpenStackProvider(LibcloudProvider):
+class OpenStackProvider(LibcloudProvider[OpenStackOptions]):
     """Nova servers of one region as bbbscale servers (see module doc)."""
 
     Options = OpenStackOptions

@@ -99,11 +99,11 @@ def _driver_class():
     return BoundedOutscaleDriver
 
 
-def _tags(raw: list[dict]) -> dict[str, str]:
+def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in raw or []}
 
 
-class OutscaleProvider(LibcloudProvider):
+class OutscaleProvider(LibcloudProvider[OutscaleOptions]):
     """Outscale VMs of one region as bbbscale servers (see module doc)."""
 
     Options = OutscaleOptions

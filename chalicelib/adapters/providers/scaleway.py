@@ -62,7 +62,7 @@ def _tags(raw: list[str]) -> dict[str, str]:
     return dict(tag.split("=", 1) for tag in raw if "=" in tag)
 
 
-class ScalewayProvider(HostedProvider):
+class ScalewayProvider(HostedProvider[ScalewayOptions]):
     """Scaleway Instances of one zone as bbbscale servers (see module doc)."""
 
     Options = ScalewayOptions
