@@ -12,7 +12,7 @@ from chalice.app import Request
 
 from chalicelib import untrusted_json
 from chalicelib.adapters.chat import rocketchat, slack
-from chalicelib.adapters.chat.dispatch import Job, dispatcher_for
+from chalicelib.adapters.chat.dispatch import Dispatcher, Job, dispatcher_for
 from chalicelib.adapters.chat.notify import chats_from_environment
 from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
@@ -28,7 +28,7 @@ install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush p
 log = logging.getLogger("bbbscale.app")
 
 #: The Dispatcher for slow work, built on first use from the settings (tests may set their own).
-DISPATCHER = None
+DISPATCHER: Dispatcher | None = None
 _BUILT: tuple = (None, None)  # (chat settings, the dispatcher built for them)
 #: The SQS queue `chat_jobs` reads, per stage (infra/cloudformation/state.yaml creates it). Read at import
 #: on purpose: the event source is fixed when `chalice deploy`/`package` imports this file, and Chalice
