@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from chalicelib.adapters.chat.webhook import post_json
 from chalicelib.domain.chat import Caller, CheckNotice, Notice, Reply
+from chalicelib.ports import Chat
 
 
 def verify(signing_secret: str, body: bytes, headers: dict, now: datetime) -> bool:
@@ -132,3 +134,7 @@ class SlackChat:
             return False
         post_response(reply["response_url"], text)
         return True
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Chat] = SlackChat

@@ -10,12 +10,12 @@ header. `api = "legacy"` keeps libcloud's own.
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
-from chalicelib.ports import DnsRecord
+from chalicelib.ports import Dns, DnsRecord
 
 API_HOSTS = {"livedns": "api.gandi.net", "legacy": "dns.api.gandi.net"}
 BASES = {"livedns": "/v5/livedns", "legacy": "/api/v5"}
@@ -182,3 +182,7 @@ class GandiLiveDns(ZoneAdapter[GandiOptions]):
         if operation == "create":
             return f"POST {base}/records {record.name} {record.type} {record.address} ttl={self.settings.ttl}"
         return f"DELETE {base}/records/{record.name}/{record.type}"
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Dns] = GandiLiveDns

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from functools import cached_property
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,7 +19,7 @@ from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions, log
 from chalicelib.adapters.providers.cloudstack_nat import StaticNat, parse_rule
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 #: What a BBB server must accept from everyone (BBB's firewall guide): HTTP (certificate challenge,
 #: redirect), HTTPS (API, client, WebSocket), and WebRTC media. TURN (3478) runs on its own server
@@ -278,3 +278,7 @@ class CloudStackProvider(LibcloudProvider[CloudStackOptions]):
             if operation == "destroy" and self.options.expunge
             else ""
         )
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = CloudStackProvider

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import builtins
 import ipaddress
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderContext, ProviderError
+from chalicelib.ports import (
+    PROVIDER_OPERATIONS,
+    CreationProgress,
+    LaunchSpec,
+    Provider,
+    ProviderContext,
+    ProviderError,
+)
 
 
 class OwnedServer(BaseModel):
@@ -126,3 +133,7 @@ def _ip_of(url: str) -> tuple[str, ...]:
         return (str(ipaddress.ip_address(urlsplit(url).hostname or "")),)
     except ValueError:
         return ()
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = StaticPool
