@@ -5,12 +5,14 @@ import json
 import logging
 import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chalice import Chalice, Rate, Response
+from chalice.app import Request
 
 from chalicelib import untrusted_json
 from chalicelib.adapters.chat import rocketchat, slack
-from chalicelib.adapters.chat.dispatch import Job, dispatcher_for
+from chalicelib.adapters.chat.dispatch import Dispatcher, Job, dispatcher_for
 from chalicelib.adapters.chat.notify import chats_from_environment
 from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
@@ -18,12 +20,15 @@ from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands, notify
 from chalicelib.service.once import first_delivery, once, request_key
 
+if TYPE_CHECKING:
+    from chalicelib.domain.tick_report import TickReport
+
 app = Chalice(app_name="bbbscale", configure_logs=False)
 install(app)  # Powertools: Lambda context in JSON logs, one EMF metrics flush per invocation
 log = logging.getLogger("bbbscale.app")
 
 #: The Dispatcher for slow work, built on first use from the settings (tests may set their own).
-DISPATCHER = None
+DISPATCHER: Dispatcher | None = None
 _BUILT: tuple = (None, None)  # (chat settings, the dispatcher built for them)
 #: The SQS queue `chat_jobs` reads, per stage (infra/cloudformation/state.yaml creates it). Read at import
 #: on purpose: the event source is fixed when `chalice deploy`/`package` imports this file, and Chalice
@@ -136,7 +141,7 @@ def _dispatch(wiring, job: Job) -> None:
         log.warning("follow-up check not queued: %s", error)
 
 
-def _run_job(job: Job) -> dict | None:
+def _run_job(job: Job) -> "TickReport | None":
     """Carry out a follow-up job: one acting tick, answered on the chat channels the environment names."""
     wiring = _wiring()
     chats = chats_from_environment(wiring.settings.chat)
@@ -153,15 +158,24 @@ def _answer(status: int, body: dict) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
+def _request() -> Request:
+    """The request a route handler is answering. Chalice types `current_request` optional because it is
+    None outside a route; every caller here is inside one."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request: called outside a route handler")
+    return request
+
+
 def _raw_body() -> bytes:
-    body = app.current_request.raw_body or b""
+    body = _request().raw_body or b""
     return body.encode() if isinstance(body, str) else body
 
 
 def _request_path(routed: str) -> str:
     """The path the route saw, without the query (what the closure signature covers): API Gateway's
     and `chalice local`'s event carry it as `path`; `routed` (the route filled in) when one does not."""
-    path = app.current_request.to_original_event().get("path")
+    path = _request().to_original_event().get("path")
     return path if isinstance(path, str) and path else routed
 
 
@@ -184,7 +198,7 @@ def closure_webhook():
     secret = _secret(wiring, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
-    headers, body, now = app.current_request.headers, _raw_body(), datetime.now(UTC)
+    headers, body, now = _request().headers, _raw_body(), datetime.now(UTC)
     try:
         closures.verify_signature(
             secret,
@@ -215,7 +229,7 @@ def closure_cancel(reservation_id):
     secret = _secret(wiring, "BBBSCALE_WEBHOOK_SECRET")
     if not secret:
         return _answer(503, {"error": "closure webhook not configured"})
-    headers, now = app.current_request.headers, datetime.now(UTC)
+    headers, now = _request().headers, datetime.now(UTC)
     try:
         closures.verify_signature(
             secret,
@@ -243,7 +257,7 @@ def slack_command():
     refused = _too_large()
     if refused is not None:
         return refused
-    body, now, headers = _raw_body(), datetime.now(UTC), dict(app.current_request.headers)
+    body, now, headers = _raw_body(), datetime.now(UTC), dict(_request().headers)
     try:
         body.decode("utf-8")  # slack_sdk decodes it while verifying: a stray byte was a 500 and a traceback
     except UnicodeDecodeError:
@@ -315,7 +329,7 @@ def fleet_certificate():
             status, body = 503, {"error": "certificate delivery not configured ([certificates])"}
         else:
             said = deliver(
-                app.current_request.headers.get("authorization"),
+                _request().headers.get("authorization"),
                 wiring.settings.cluster,
                 wiring.keys.of,
                 wiring.store.servers.servers,

@@ -18,10 +18,11 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalicelib.config import CertificateSettings
 from chalicelib.domain.certificate import CertificateVault
-from chalicelib.ports import CertificateError
+from chalicelib.ports import CertificateError, CertificateStore
 
 
 class FileCertificateStore:
@@ -145,3 +146,9 @@ def open_certificate_store(settings: CertificateSettings):
     if settings.store == "memory":
         return MemoryCertificateStore()
     return FileCertificateStore(settings.path)
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _file: type[CertificateStore] = FileCertificateStore
+    _secrets_manager: type[CertificateStore] = SecretsManagerCertificateStore
+    _memory: type[CertificateStore] = MemoryCertificateStore

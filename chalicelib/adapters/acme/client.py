@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import CertificateSettings
 from chalicelib.domain.certificate import AcmeAccount, FleetCertificate, PendingOrder, wildcard
-from chalicelib.ports import CertificateError
+from chalicelib.ports import CertificateAuthority, CertificateError
 
 USER_AGENT = "bbbscale (acme-python)"
 
@@ -214,3 +214,7 @@ def _failed(step: str, error: Exception) -> CertificateError:
     else:
         said = f"{type(error).__name__}: {error}"
     return CertificateError(f"acme {step} failed: {said}"[:300])
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[CertificateAuthority] = AcmeAuthority

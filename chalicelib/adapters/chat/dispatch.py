@@ -31,7 +31,7 @@ class Dispatcher(Protocol):
 class ThreadDispatcher:
     """Jobs run one at a time on a background thread, in submission order (ticks never overlap)."""
 
-    def __init__(self, handler: Callable[[Job], None]):
+    def __init__(self, handler: Callable[[Job], object]):  # what the handler returns is not used
         self._handler = handler
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbbscale-job")
         self._pending: list[Future] = []
@@ -77,7 +77,7 @@ class SqsDispatcher:
         try:
             if self._client is None:
                 self._client = boto3.client("sqs")
-            if not queue_url:
+            if not queue_url and queue_name:  # no URL set: the name is (one of the two is, above)
                 queue_url = self._url_of(queue_name)
             self._client.send_message(QueueUrl=queue_url, MessageBody=job.to_json())
         except (BotoCoreError, ClientError) as error:
@@ -98,7 +98,7 @@ class SqsDispatcher:
         return self._urls[queue_name]
 
 
-def dispatcher_for(chat_settings, handler: Callable[[Job], None]) -> Dispatcher:
+def dispatcher_for(chat_settings, handler: Callable[[Job], object]) -> Dispatcher:
     """The dispatcher the configuration names (`chat.dispatcher`: thread | sqs)."""
     if getattr(chat_settings, "dispatcher", "thread") == "sqs":
         return SqsDispatcher(chat_settings.jobs_queue_url_env)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.chat.webhook import post_json
 from chalicelib.domain.chat import Caller, CheckNotice, Notice, Reply
+from chalicelib.ports import Chat
 
 _COLORS = {"good": "#2eb886", "warning": "#daa038", "danger": "#a30200"}
 
@@ -133,3 +135,7 @@ class RocketChat:
             return False
         post_incoming(self._webhook, text, reply.get("channel"))
         return True
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Chat] = RocketChat

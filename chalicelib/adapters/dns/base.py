@@ -11,6 +11,7 @@ imported inside methods: `import app` stays light.
 from __future__ import annotations
 
 import re
+from typing import ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,13 +39,19 @@ class ZoneOptions(BaseModel):
     timeout_seconds: float = Field(20.0, gt=0, le=300)
 
 
-class ZoneAdapter:
-    """Base of the DNS adapters (see module doc). Public surface: the `Dns` port."""
+#: The options model of one driver: `ZoneAdapter[GandiOptions]` reads `self.options.api` typed.
+OptionsT = TypeVar("OptionsT", bound=ZoneOptions)
 
-    Options = ZoneOptions
+
+class ZoneAdapter(Generic[OptionsT]):
+    """Base of the DNS adapters (see module doc). Public surface: the `Dns` port. Generic over its
+    options model, which `Options` names for the bootstrap and the loader (they validate `[dns.options]`
+    with it; a test holds the two to each other)."""
+
+    Options: ClassVar[type[ZoneOptions]] = ZoneOptions
     driver_name = "zone"
 
-    def __init__(self, settings: DnsSettings, options: ZoneOptions, context: ProviderContext):
+    def __init__(self, settings: DnsSettings, options: OptionsT, context: ProviderContext):
         self.settings, self.options, self.context = settings, options, context
         self.zone = settings.zone
         self.naming = Naming(settings.name, context.cluster)

@@ -10,12 +10,12 @@ header. `api = "legacy"` keeps libcloud's own.
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
-from chalicelib.ports import DnsRecord
+from chalicelib.ports import Dns, DnsRecord
 
 API_HOSTS = {"livedns": "api.gandi.net", "legacy": "dns.api.gandi.net"}
 BASES = {"livedns": "/v5/livedns", "legacy": "/api/v5"}
@@ -55,7 +55,7 @@ def _driver_class(api: str):
     return LiveDnsDriver
 
 
-class GandiLiveDns(ZoneAdapter):
+class GandiLiveDns(ZoneAdapter[GandiOptions]):
     """The `Dns` port on a Gandi LiveDNS domain (`zone` is the domain, e.g. bbb.example.org)."""
 
     Options = GandiOptions
@@ -145,8 +145,8 @@ class GandiLiveDns(ZoneAdapter):
         # LiveDNS deletes a whole rrset (every value of the name and type): when it holds other addresses
         # too, the rrset is written again without this one.
         what = f"delete {record.name} {record.type}"
-        held = self._rrset(record.name, record.type)
-        values = list((held or {}).get("rrset_values") or [])
+        held = self._rrset(record.name, record.type) or {}
+        values = list(held.get("rrset_values") or [])
         if record.address not in values:
             return  # already gone (a lost answer, a retried tick)
         if len(values) > 1:
@@ -182,3 +182,7 @@ class GandiLiveDns(ZoneAdapter):
         if operation == "create":
             return f"POST {base}/records {record.name} {record.type} {record.address} ttl={self.settings.ttl}"
         return f"DELETE {base}/records/{record.name}/{record.type}"
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Dns] = GandiLiveDns

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
-from chalicelib.ports import DnsRecord
+from chalicelib.ports import Dns, DnsRecord
 
 API_HOSTS = {"ovh-eu": "eu.api.ovh.com", "ovh-ca": "ca.api.ovh.com", "ovh-us": "api.us.ovhcloud.com"}
 
@@ -68,7 +69,7 @@ def parse_export(text: str, zone: str) -> list[DnsRecord]:
     return found
 
 
-class OvhDns(ZoneAdapter):
+class OvhDns(ZoneAdapter[OvhOptions]):
     """The `Dns` port on an OVHcloud DNS zone (`zone` is the zone name, e.g. bbb.example.org)."""
 
     Options = OvhOptions
@@ -191,3 +192,7 @@ class OvhDns(ZoneAdapter):
         return (
             f"DELETE {base}/record/<id of {record.name} {record.type} {record.address}>, POST {base}/refresh"
         )
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Dns] = OvhDns

@@ -12,11 +12,12 @@ server is never asked to validate before the answer exists.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
-from chalicelib.ports import DnsRecord
+from chalicelib.ports import Dns, DnsRecord
 
 
 class Route53Options(ZoneOptions):
@@ -27,7 +28,7 @@ class Route53Options(ZoneOptions):
     )
 
 
-class Route53Dns(ZoneAdapter):
+class Route53Dns(ZoneAdapter[Route53Options]):
     """The `Dns` port on a Route 53 public hosted zone (`zone` is its name, e.g. bbb.example.org)."""
 
     Options = Route53Options
@@ -196,3 +197,7 @@ class Route53Dns(ZoneAdapter):
             f"route53 ChangeResourceRecordSets {zone} {action} {self._fqdn(record.name)} {record.type} "
             f"{record.address}" + (f" ttl={self.settings.ttl}" if operation == "create" else "")
         )
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Dns] = Route53Dns

@@ -22,8 +22,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from chalicelib.ports import BbbscaleError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 #: load field of the tick document -> gauge name (EMF: LoadUnits, Rooms, Participants, Mics, Webcams).
 LOAD_GAUGES = {
@@ -186,7 +190,7 @@ class MetricsEndpoint:
         self.collector = collector
         self.address, self.port = address, port
         self._registry = collector.registry
-        self._server = None
+        self._server: WSGIServer | None = None
 
     @property
     def listening(self) -> bool:

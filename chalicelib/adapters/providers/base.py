@@ -8,10 +8,12 @@ that `import app` (and configuration validation, which imports adapter classes) 
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +26,9 @@ from chalicelib.adapters.providers.userdata import (
     render,
     server_secret,
 )
+from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderError
+from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderContext, ProviderError
 
 log = logging.getLogger("bbbscale.providers")
 
@@ -55,7 +58,11 @@ class HostedOptions(BaseModel):
         return [self.boot.turn_secret_env] if self.boot.turn_hosts() else []
 
 
-def utc(value) -> datetime | None:
+#: The options model of one adapter: `HostedProvider[OpenStackOptions]` reads `self.options.flavor` typed.
+OptionsT = TypeVar("OptionsT", bound=HostedOptions)
+
+
+def utc(value: Any) -> datetime | None:
     """A provider timestamp (datetime or ISO-8601 text) as an aware UTC datetime, or None."""
     if value is None or value == "":
         return None
@@ -67,17 +74,21 @@ def utc(value) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class HostedProvider:
+class HostedProvider(Generic[OptionsT]):
     """Base of the API-backed adapters (see module doc). Public surface: the `Provider` port (its
-    `calls` and `report_progress` included) and `last_failures`."""
+    `calls` and `report_progress` included) and `last_failures`.
 
-    Options = HostedOptions
+    Generic over its options model, so each adapter's `self.options` is its own pydantic model to the
+    type checker; `Options` names the same model for the registry, which validates `[providers.X.options]`
+    with it before the adapter is built (a test holds the two to each other)."""
+
+    Options: ClassVar[type[HostedOptions]] = HostedOptions
     kind = "hosted"
     #: Renders each server's user data at creation (`prepare`), so the core's LaunchSpec leaves it
     #: empty (userdata.render_user_data reads this, since base.py imports userdata and not the reverse).
     renders_user_data = True
 
-    def __init__(self, name: str, settings, options: HostedOptions, context):
+    def __init__(self, name: str, settings: ProviderSettings, options: OptionsT, context: ProviderContext):
         self.name = name
         self.settings = settings
         self.options = options
@@ -106,7 +117,9 @@ class HostedProvider:
     def base_tags(self) -> dict[str, str]:
         return {TAG_CLUSTER: self.context.cluster, TAG_PROVIDER: self.name}
 
-    def vm(self, vm_id: str, name: str, status: str, tags: dict, address: str | None, **more) -> VM:
+    def vm(
+        self, vm_id: str, name: str, status: str, tags: dict[str, str], address: str | None, **more: Any
+    ) -> VM:
         """A VM record; the address is the server's DNS name when we gave it one, else its public IP."""
         return VM(self.name, vm_id, name, status, tags.get(TAG_HOSTNAME) or address, tags=dict(tags), **more)
 
@@ -122,7 +135,7 @@ class HostedProvider:
         """Specs ready to send: tagged for this cluster, image filled in, and user data rendered when the
         caller gave none (hostname, per-server secret, TURN, recordings, Scalelite)."""
         boot = self.options.boot
-        in_use = {vm.address for vm in self.list()} if boot.hostnames else set()
+        in_use = {vm.address for vm in self.list() if vm.address} if boot.hostnames else set()
         ready = []
         for spec in specs:
             tags = {**spec.tags, **self.base_tags()}
@@ -145,7 +158,7 @@ class HostedProvider:
             )
         return ready
 
-    def retried(self, fn: Callable, *args, **kwargs):
+    def retried(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`fn(*args, **kwargs)`, sent again (with jittered backoff, retry.py) while it fails with a
         retryable ProviderError; the adapter's error translation decides what is retryable."""
         return retrying(self.options.retries, self.options.backoff_seconds)(fn, *args, **kwargs)
@@ -154,10 +167,14 @@ class HostedProvider:
     def list(self) -> list[VM]:
         raise NotImplementedError
 
+    # `list` is the method from here on: the type is spelt builtins.list (as in ports.Provider).
+    def destroy(self, vm_id: str) -> None:
+        raise NotImplementedError
+
     def _create_one(self, spec: LaunchSpec) -> VM:
         raise NotImplementedError
 
-    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+    def create(self, specs: builtins.list[LaunchSpec]) -> builtins.list[VM]:
         """Create the VMs in parallel within the rate limit (see bulk.py). Returns the VMs created; the
         ones that failed are logged and kept in `last_failures` (name, error), and leave nothing billable
         behind (adapters undo their steps, `_sweep` destroys a VM made anyway); if none could be
@@ -214,7 +231,7 @@ class HostedProvider:
         self._progress_to = to
 
     # --- dry runs -------------------------------------------------------------------------------------
-    def calls(self, operation: str, targets: list) -> list[str]:
+    def calls(self, operation: str, targets: builtins.list[Any]) -> builtins.list[str]:
         """The API calls this adapter would make for `operation` on `targets` (LaunchSpecs for create,
         VM ids otherwise), one human line each, secrets left out. Makes no call itself."""
         if operation not in PROVIDER_OPERATIONS:
@@ -223,7 +240,7 @@ class HostedProvider:
             )
         return [self._describe(operation, target) for target in targets]
 
-    def _describe(self, operation: str, target) -> str:
+    def _describe(self, operation: str, target: Any) -> str:
         raise NotImplementedError
 
     @staticmethod

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from chalicelib.adapters.providers.retry import retrying
 
@@ -28,7 +28,13 @@ class TokenBucket:
 
     The clock and sleep are inputs so tests can drive time."""
 
-    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -56,8 +62,8 @@ class TokenBucket:
 class BulkOutcome(Generic[Spec, Result]):
     """What came of a bulk run: results in the order of the specs that succeeded, and the failures."""
 
-    created: list = field(default_factory=list)
-    failed: list[tuple[object, BaseException]] = field(default_factory=list)
+    created: list[Result] = field(default_factory=list)
+    failed: list[tuple[Spec, BaseException]] = field(default_factory=list)
     attempts: int = 0
 
 
@@ -72,7 +78,7 @@ def create_many(
     backoff_seconds: float = 1.0,
     max_backoff_seconds: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> BulkOutcome:
+) -> BulkOutcome[Spec, Result]:
     """Call `create_one(spec)` for every spec: at most `concurrency` at once, at most `rate_per_second`
     calls started per second (retries included), each retryable failure retried up to `retries` times
     after a random wait up to `backoff_seconds * 2**attempt` (capped). `on_progress(done, total)` is
@@ -81,12 +87,12 @@ def create_many(
     if concurrency < 1 or retries < 0:
         raise ValueError("concurrency must be >= 1 and retries >= 0")
     total = len(specs)
-    outcome: BulkOutcome = BulkOutcome()
+    outcome: BulkOutcome[Spec, Result] = BulkOutcome()
     if not total:
         return outcome
     bucket = TokenBucket(rate_per_second, burst=1.0, sleep=sleep)
     lock = threading.Lock()
-    results: list = [None] * total
+    results: list[tuple[bool, Any]] = [(False, None)] * total
     done = 0
 
     def attempt() -> None:

@@ -9,8 +9,9 @@ a VM whose tagging failed. VMs are deployed started (libcloud's default is `star
 
 from __future__ import annotations
 
+import builtins
 from functools import cached_property
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,7 +19,7 @@ from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions, log
 from chalicelib.adapters.providers.cloudstack_nat import StaticNat, parse_rule
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 #: What a BBB server must accept from everyone (BBB's firewall guide): HTTP (certificate challenge,
 #: redirect), HTTPS (API, client, WebSocket), and WebRTC media. TURN (3478) runs on its own server
@@ -74,7 +75,7 @@ class CloudStackOptions(HostedOptions):
         return self
 
 
-class CloudStackProvider(LibcloudProvider):
+class CloudStackProvider(LibcloudProvider[CloudStackOptions]):
     """CloudStack VMs of one zone as bbbscale servers (see module doc)."""
 
     Options = CloudStackOptions
@@ -86,6 +87,9 @@ class CloudStackProvider(LibcloudProvider):
 
         opts = self.options
         key, secret = self.secret(opts.api_key_env), self.secret(opts.secret_key_env)
+        # Any: libcloud's get_driver returns the base NodeDriver, whose `connection` is typed as the base
+        # Connection; CloudStack's is a PollingConnection (poll_interval).
+        driver: Any
         if opts.url:
             secure = opts.url.startswith("https:")
             driver = get_driver(Provider.CLOUDSTACK)(key, secret, secure=secure, url=opts.url)
@@ -152,7 +156,7 @@ class CloudStackProvider(LibcloudProvider):
                 f"createTags {spec.name}", self.driver.ex_create_tags, [node.id], "UserVm", dict(spec.tags)
             )
             if self.options.public_ip == "static_nat":
-                node.public_ips = [self.nat.attach(node, spec.name, self._network)]
+                node.public_ips = [self.nat.attach(node, spec.name, self._network, self._zone)]
         except ProviderError as error:
             self._undo(node, spec.name, error)
         node.extra["tags"] = dict(spec.tags)
@@ -162,7 +166,7 @@ class CloudStackProvider(LibcloudProvider):
     def nat(self) -> StaticNat:
         return StaticNat(self)
 
-    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+    def create(self, specs: builtins.list[LaunchSpec]) -> builtins.list[VM]:
         """As every provider; with static NAT, first release our public IPs whose VM is gone."""
         if specs and self.options.public_ip == "static_nat":
             self.nat.orphans({vm.vm_id for vm in self.list()})
@@ -274,3 +278,7 @@ class CloudStackProvider(LibcloudProvider):
             if operation == "destroy" and self.options.expunge
             else ""
         )
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = CloudStackProvider

@@ -20,9 +20,10 @@ import logging
 import re
 import threading
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER
+from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.ports import ProviderError
 
 log = logging.getLogger("bbbscale.providers")
@@ -45,25 +46,26 @@ def parse_rule(rule: str) -> tuple[str, int, int]:
 
 class StaticNat:
     """Public IPs of one CloudStack provider's VMs. `provider` is the CloudStackProvider (its driver,
-    `call`, options, tags); every call goes through `provider.call` (errors, retries)."""
+    `call`, options, tags); every call goes through `provider.call` (errors, retries). Typed as the
+    libcloud base: cloudstack.py imports this module, so naming CloudStackOptions here would be a cycle."""
 
-    def __init__(self, provider):
+    def __init__(self, provider: LibcloudProvider[Any]):
         self.provider = provider
         self._lock = threading.Lock()
 
     @property
-    def driver(self):
+    def driver(self) -> Any:
         return self.provider.driver
 
-    def attach(self, node, name: str, network) -> str:
-        """Give `node` its own public IP with static NAT and the ingress rules; returns the address.
-        The steps after the association act on our own IP: a repeat (after a lost answer) can at
-        worst be refused. On any failure the IP is released and the error raised: the caller
-        destroys the VM."""
+    def attach(self, node: Any, name: str, network: Any, zone: Any) -> str:
+        """Give `node` its own public IP (on `network` of `zone`) with static NAT and the ingress rules;
+        returns the address. The steps after the association act on our own IP: a repeat (after a
+        lost answer) can at worst be refused. On any failure the IP is released and the error raised:
+        the caller destroys the VM."""
         opts, call = self.provider.options, self.provider.call
-        address = self._associate(network, name)
+        address, job = self._associate(network, zone, name)
         try:
-            done = self._wait(address.extra["jobid"], f"associateIpAddress {name}")
+            done = self._wait(job, f"associateIpAddress {name}")
             tags = {**self.provider.base_tags(), TAG_VM: str(node.id), "Name": name}
             call(f"createTags ip {name}", self.driver.ex_create_tags, [address.id], "PublicIpAddress", tags)
             call(
@@ -101,12 +103,12 @@ class StaticNat:
                 return ip["ipaddress"]
         raise ProviderError(f"cloudstack: public IP {ip_id} not found right after its association")
 
-    def _associate(self, network, name: str):
-        """associateIpAddress, without waiting for its job: the first answer already holds the IP's id,
-        so a fault while the job is polled can still release it (libcloud's ex_allocate_public_ip
-        polls first and would lose the id). If the first answer itself is lost, the IP that appeared
-        meanwhile on the network, untagged, is ours: associations are serialised in this process
-        (and one bbbscale acts at a time, the lease), so it is released."""
+    def _associate(self, network: Any, zone: Any, name: str) -> tuple[Any, str]:
+        """associateIpAddress, without waiting for its job: (the address, its job id). The first answer
+        already holds the IP's id, so a fault while the job is polled can still release it (libcloud's
+        ex_allocate_public_ip polls first and would lose the id). If the first answer itself is lost,
+        the IP that appeared meanwhile on the network, untagged, is ours: associations are serialised
+        in this process (and one bbbscale acts at a time, the lease), so it is released."""
         from libcloud.compute.drivers.cloudstack import CloudStackAddress
 
         with self._lock:
@@ -116,7 +118,7 @@ class StaticNat:
                     f"associateIpAddress {name}",
                     self.driver._sync_request,
                     command="associateIpAddress",
-                    params={"networkid": network.id, "zoneid": self.provider._zone.id},
+                    params={"networkid": network.id, "zoneid": zone.id},
                     method="GET",
                     idempotent=False,
                 )
@@ -132,9 +134,7 @@ class StaticNat:
                             f"{error}; looking for the IP it may have made failed: {cleanup}"
                         ) from None
                 raise
-        address = CloudStackAddress(started["id"], None, self.driver)
-        address.extra = {"jobid": started["jobid"]}
-        return address
+        return CloudStackAddress(started["id"], None, self.driver), started["jobid"]
 
     def _wait(self, job_id: str, what: str) -> dict:
         """Poll an async job until it ends; its result, or a ProviderError with CloudStack's error."""

@@ -10,13 +10,14 @@ the two environment/secret names in the options.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER, HostedOptions, HostedProvider, utc
 from chalicelib.adapters.providers.retry import THROTTLE_CODES
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 #: EC2's server-side error codes (HTTP 5xx): worth another try.
 SERVER_FAULTS = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
@@ -70,7 +71,7 @@ def _failure(action: str, error: Exception) -> ProviderError:
     return ProviderError(text, retryable=retryable)
 
 
-class Ec2Provider(HostedProvider):
+class Ec2Provider(HostedProvider[Ec2Options]):
     """EC2 instances of one region as bbbscale servers (see module doc)."""
 
     Options = Ec2Options
@@ -216,3 +217,7 @@ def _public_ips(instance: dict) -> tuple[str, ...]:
     """The instance's public IPv4 address and its IPv6 addresses (IPv6 on EC2 is public by default)."""
     v6 = (a["Ipv6Address"] for n in instance.get("NetworkInterfaces", []) for a in n.get("Ipv6Addresses", []))
     return tuple(ip for ip in (instance.get("PublicIpAddress"), *v6) if ip)
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = Ec2Provider

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from chalicelib.adapters.providers.base import HostedProvider, utc
+from chalicelib.adapters.providers.base import HostedProvider, OptionsT, utc
 from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import ProviderError
@@ -61,18 +61,18 @@ def is_not_found(error: Exception) -> bool:
     return code == 404 or "404" in text[:40] or "does not exist" in text
 
 
-class LibcloudProvider(HostedProvider):
+class LibcloudProvider(HostedProvider[OptionsT]):
     """Base of the libcloud adapters: subclasses implement `_new_driver()` and use `call(what, fn, ...)`."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._local = threading.local()
 
-    def _new_driver(self):
+    def _new_driver(self) -> Any:
         raise NotImplementedError
 
     @property
-    def driver(self):
+    def driver(self) -> Any:
         """This thread's libcloud driver, made on first use (libcloud is imported only then)."""
         driver = getattr(self._local, "driver", None)
         if driver is None:
@@ -82,13 +82,13 @@ class LibcloudProvider(HostedProvider):
     def call(
         self,
         what: str,
-        fn: Callable,
-        *args,
+        fn: Callable[..., Any],
+        *args: Any,
         missing_ok: bool = False,
         idempotent: bool = True,
         retry: bool = True,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> Any:
         """Run a driver call; any libcloud or network error becomes one ProviderError naming `what`,
         and the call is sent again while that is safe (retry.py; for a call that is not `idempotent`,
         only when it surely was not carried out). With `missing_ok`, a 404 (the resource is already
@@ -123,7 +123,7 @@ class LibcloudProvider(HostedProvider):
                 raise ProviderError(f"{error} (VM {name} it made destroyed again)") from None
         raise error
 
-    def node_to_vm(self, node, tags: dict[str, str]) -> VM:
+    def node_to_vm(self, node: Any, tags: dict[str, str]) -> VM:
         """A libcloud Node as our VM record (status normalised, first public IP as the address)."""
         state = str(getattr(node.state, "value", node.state)).lower()
         return self.vm(
@@ -137,11 +137,12 @@ class LibcloudProvider(HostedProvider):
             ips=tuple(str(ip) for ip in node.public_ips or ()),  # for the server's DNS records
         )
 
-    def bare_node(self, vm_id: str):
-        """A libcloud Node carrying only an id: enough for start/stop/destroy calls."""
+    def bare_node(self, vm_id: str) -> Any:
+        """A libcloud Node carrying only an id: enough for start/stop/destroy calls (none of the three
+        drivers reads the name there; libcloud types it as text, so it is empty rather than None)."""
         from libcloud.compute.base import Node
         from libcloud.compute.types import NodeState
 
         return Node(
-            id=vm_id, name=None, state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=self.driver
+            id=vm_id, name="", state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=self.driver
         )

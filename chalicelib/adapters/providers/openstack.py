@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import SimpleNamespace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 
 class OpenStackOptions(HostedOptions):
@@ -58,7 +58,7 @@ class OpenStackOptions(HostedOptions):
         return self
 
 
-class OpenStackProvider(LibcloudProvider):
+class OpenStackProvider(LibcloudProvider[OpenStackOptions]):
     """Nova servers of one region as bbbscale servers (see module doc)."""
 
     Options = OpenStackOptions
@@ -174,3 +174,7 @@ class OpenStackProvider(LibcloudProvider):
             return f"DELETE {where}/servers/{target}"
         action = {"start": "os-start", "stop": "os-stop"}[operation]
         return f"POST {where}/servers/{target}/action {action}"
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = OpenStackProvider

@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 from dataclasses import replace
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import Field
 
@@ -22,7 +22,7 @@ from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_HOSTNAME, Hosted
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 log = logging.getLogger("bbbscale.providers")
 
@@ -99,11 +99,11 @@ def _driver_class():
     return BoundedOutscaleDriver
 
 
-def _tags(raw: list[dict]) -> dict[str, str]:
+def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in raw or []}
 
 
-class OutscaleProvider(LibcloudProvider):
+class OutscaleProvider(LibcloudProvider[OutscaleOptions]):
     """Outscale VMs of one region as bbbscale servers (see module doc)."""
 
     Options = OutscaleOptions
@@ -244,3 +244,7 @@ class OutscaleProvider(LibcloudProvider):
             )
         action = {"start": "StartVms", "stop": "StopVms", "destroy": "DeleteVms"}[operation]
         return f"POST {root}/api/v1/{action} VmIds=[{target}]"
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = OutscaleProvider

@@ -89,7 +89,7 @@ def retrying(
         before=(lambda state: before()) if before else (lambda state: None),
         before_sleep=lambda state: log.info(
             "provider call failed (%s), attempt %d; trying again",
-            state.outcome.exception(),
+            state.outcome.exception() if state.outcome else None,  # tenacity sets it before sleeping
             state.attempt_number,
         ),
         sleep=sleep,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import Field
 
@@ -25,7 +25,7 @@ from chalicelib.adapters.providers.base import (
 )
 from chalicelib.adapters.providers.retry import safe_to_retry
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import LaunchSpec, ProviderError
+from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
 # Server states (Instances API reference). "stopped in place" keeps the hypervisor slot (still billed).
 STATUS = {
@@ -62,7 +62,7 @@ def _tags(raw: list[str]) -> dict[str, str]:
     return dict(tag.split("=", 1) for tag in raw if "=" in tag)
 
 
-class ScalewayProvider(HostedProvider):
+class ScalewayProvider(HostedProvider[ScalewayOptions]):
     """Scaleway Instances of one zone as bbbscale servers (see module doc)."""
 
     Options = ScalewayOptions
@@ -237,3 +237,7 @@ class ScalewayProvider(HostedProvider):
             )
         action = {"start": "poweron", "stop": self.options.stop_action, "destroy": "terminate"}[operation]
         return f"POST {self.base}/servers/{target}/action action={action}"
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = ScalewayProvider

@@ -11,13 +11,23 @@ server behind another port or path answers at).
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
-from chalicelib.ports import PROVIDER_OPERATIONS, CreationProgress, LaunchSpec, ProviderError
+from chalicelib.ports import (
+    PROVIDER_OPERATIONS,
+    CreationProgress,
+    LaunchSpec,
+    Provider,
+    ProviderContext,
+    ProviderError,
+)
 
 
 class OwnedServer(BaseModel):
@@ -61,7 +71,9 @@ class StaticPool:
     Options = StaticPoolOptions
     kind = "static"
 
-    def __init__(self, name: str, settings, options: StaticPoolOptions, context):
+    def __init__(
+        self, name: str, settings: ProviderSettings, options: StaticPoolOptions, context: ProviderContext
+    ):
         self.name = name
         self.settings = settings
         self.options = options
@@ -87,10 +99,11 @@ class StaticPool:
             for server in self.options.servers
         ]
 
-    def _refuse(self, operation: str):
+    # `list` is the method from here on: the type is spelt builtins.list (as in ports.Provider).
+    def _refuse(self, operation: str) -> NoReturn:
         raise ProviderError(f"provider {self.name} is a static owned pool: it cannot {operation} servers")
 
-    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+    def create(self, specs: builtins.list[LaunchSpec]) -> builtins.list[VM]:
         self._refuse("create")
 
     def start(self, vm_id: str) -> VM:
@@ -102,7 +115,7 @@ class StaticPool:
     def destroy(self, vm_id: str) -> None:
         self._refuse("destroy")
 
-    def calls(self, operation: str, targets: list) -> list[str]:
+    def calls(self, operation: str, targets: builtins.list[Any]) -> builtins.list[str]:
         """None: a static pool makes no API call (its lifecycle calls are refused)."""
         if operation not in PROVIDER_OPERATIONS:
             raise ProviderError(
@@ -120,3 +133,7 @@ def _ip_of(url: str) -> tuple[str, ...]:
         return (str(ipaddress.ip_address(urlsplit(url).hostname or "")),)
     except ValueError:
         return ()
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Provider] = StaticPool

@@ -7,13 +7,14 @@ Scalelite's own getMeetings (the same API, with the load balancer's secret).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from chalicelib.adapters.scalelite.checksum import ALGORITHMS, signed_query
 from chalicelib.adapters.scalelite.parse import parse_index, parse_meetings, parse_recordings_pending
 from chalicelib.adapters.scalelite.transport import Transport, expect_ok, target_of
 from chalicelib.domain.load import LoadSnapshot
-from chalicelib.ports import BbbscaleError
+from chalicelib.ports import BbbscaleError, BbbServer
 
 _INDEX_LIMIT = 1024 * 1024  # the version answer is a few hundred bytes
 
@@ -109,3 +110,7 @@ class BbbApi:
         except BbbscaleError:
             return False
         return True
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[BbbServer] = BbbApi

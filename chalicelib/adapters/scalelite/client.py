@@ -14,6 +14,7 @@ scalelite_api_controller.rb, concerns/api_helper.rb, config/routes.rb):
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -23,7 +24,7 @@ from chalicelib.adapters.scalelite.parse import parse_failure
 from chalicelib.adapters.scalelite.transport import Transport
 from chalicelib.config import ConfigError, ScaleliteSettings
 from chalicelib.domain.load import LoadSnapshot
-from chalicelib.ports import ApiError, ResponseError, ScaleliteServer
+from chalicelib.ports import ApiError, ResponseError, Scalelite, ScaleliteServer
 from chalicelib.untrusted_json import UntrustedJsonError
 from chalicelib.untrusted_json import loads as json_loads
 
@@ -238,3 +239,7 @@ def _scrubbed(error: ApiError, secrets: list[str]) -> ApiError:
     for secret in secrets:
         message = message.replace(secret, "***")
     return ApiError(error.key, message)
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[Scalelite] = ScaleliteClient

@@ -18,7 +18,7 @@ import requests
 
 from chalicelib.adapters.scalelite.bbb import BbbApi
 from chalicelib.domain.load import LoadSnapshot, Meeting
-from chalicelib.ports import BbbscaleError, ScaleliteServer
+from chalicelib.ports import BbbscaleError, BbbServer, ScaleliteServer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def observe_per_server(
     max_bytes: int = 256 * 1024 * 1024,
     session_factory: Callable[[], requests.Session] | None = None,
     backoff: float = 0.5,
-    api_for: Callable[[ScaleliteServer], object] | None = None,
+    api_for: Callable[[ScaleliteServer], BbbServer] | None = None,
 ) -> LoadSnapshot:
     """Poll getMeetings on every online enabled/cordoned server, at most `concurrency` at a time.
     Each Meeting carries its server's id; each server that failed is one line in `problems` (its id

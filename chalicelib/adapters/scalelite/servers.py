@@ -5,12 +5,13 @@ tick asks again). The simulator passes `factory` to reach its in-process servers
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.scalelite.bbb import BbbApi
 from chalicelib.adapters.scalelite.observe import observe_per_server
 from chalicelib.config import ScaleliteSettings
 from chalicelib.domain.load import LoadSnapshot
-from chalicelib.ports import BbbServer, ScaleliteServer
+from chalicelib.ports import BbbServer, BbbServers, ScaleliteServer
 
 #: (url, secret, name) -> a BbbServer: how the simulator reaches the servers of its world.
 ServerFactory = Callable[[str, str, "str | None"], BbbServer]
@@ -56,3 +57,7 @@ class BbbServersOverHttp:
             s.max_response_bytes,
             api_for=api_for,
         )
+
+
+if TYPE_CHECKING:  # mypy holds the adapter to its port (a protocol: nothing else checks the signatures)
+    _port: type[BbbServers] = BbbServersOverHttp

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -34,6 +35,13 @@ class Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.connect = connect
+
+
+def _reason(outcome: Future | None) -> str:
+    """Why a retried attempt failed: its Transient's reason (only Transient faults are retried, so
+    tenacity's outcome holds one whenever it sleeps or gives up)."""
+    fault = outcome.exception() if outcome is not None else None
+    return fault.reason if isinstance(fault, Transient) else str(fault)
 
 
 def target_of(url: str) -> str:
@@ -138,7 +146,7 @@ class Transport:
             retry=retry_if_exception_type(Transient),
             # info, not warning: a failed call says so once, in its error; the tries are detail.
             before_sleep=lambda state: log.info(
-                "%s: %s: %s; trying again", self.target, what, state.outcome.exception().reason
+                "%s: %s: %s; trying again", self.target, what, _reason(state.outcome)
             ),
             reraise=False,
         )
@@ -147,8 +155,7 @@ class Transport:
             with watched(deadline):
                 return self._attempts(attempts, what, method, url, consume, json_body, idempotent, deadline)
         except RetryError as error:
-            fault = error.last_attempt.exception()
-            reason = fault.reason
+            reason = _reason(error.last_attempt)
             if reason == "read timeout":  # name the limit that stopped it
                 reason = f"read timeout: no byte for {self.timeout[1]:g} s"
             raise UnreachableError(

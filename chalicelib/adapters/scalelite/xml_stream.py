@@ -163,7 +163,7 @@ class _Shape:
 
     def __init__(self, record: str, container: str, fields: frozenset[str], what: str):
         self.record, self.container, self.fields, self.what = record, container, fields, what
-        self.root = None
+        self.root: etree._Element | None = None
         self.top: dict[str, str] = {}
 
     def take(self, events, on_record) -> None:
@@ -183,12 +183,11 @@ class _Shape:
                 on_record(element)
                 element.clear(keep_tail=False)
         if self.root is not None:
-            self._prune()
+            self._prune(self.root)
 
-    def _prune(self) -> None:
+    def _prune(self, root: etree._Element) -> None:
         """Drop every complete element: all children but the last of each element on the open path
         (root -> its last child -> ...), keeping a record's wanted fields until the record ends."""
-        root = self.root
         self.keep_top(root[:-1])
         del root[:-1]
         node = root[-1] if len(root) else None

@@ -29,6 +29,7 @@ import json
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.adapters.state import records
 from chalicelib.domain.fleet import Server
@@ -146,6 +147,7 @@ class DynamoServers:
             "version": {"N": str(server.version + 1)},
             "body": {"S": body},
         }
+        condition: dict[str, Any]
         if server.version == 0:
             condition = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:

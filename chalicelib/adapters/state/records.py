@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import cache
 from typing import TypeVar, get_type_hints
@@ -36,7 +36,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def history_row(entry: HistoryEntry, keep) -> tuple[str, str, str]:
+def history_row(entry: HistoryEntry, keep: timedelta) -> tuple[str, str, str]:
     """(body, its time stamp, the stamp before which entries fall out of the retention window `keep`)."""
     body, at = dump(entry), stamp(entry.at)
     try:
@@ -84,7 +84,8 @@ def _datetime_fields(kind: type) -> frozenset[str]:
 
 def dump(record: Record) -> str:
     """The JSON text of a Server, Reservation or HistoryEntry."""
-    moments = _datetime_fields(type(record))
+    kind: type = type(record)  # widened to `type`: mypy takes a frozen dataclass's class for unhashable
+    moments = _datetime_fields(kind)  # (python/mypy#20409); the cache holds the class itself either way
     body = {}
     for spec in dataclasses.fields(record):
         value = getattr(record, spec.name)
@@ -99,8 +100,9 @@ def dump(record: Record) -> str:
 def load(kind: type[Record], text: str) -> Record:
     """The record a `dump` wrote. Unknown keys (a field since removed) are ignored; missing ones default."""
     body = json.loads(text)
-    names = _field_names(kind)
-    moments = _datetime_fields(kind)
+    shape: type = kind  # widened to `type` for the cache's Hashable argument, as in `dump`
+    names = _field_names(shape)
+    moments = _datetime_fields(shape)
     values = {}
     for name, value in body.items():
         if name not in names:
