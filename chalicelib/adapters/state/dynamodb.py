@@ -8,13 +8,16 @@ no `#`, so clusters never collide):
     counter       <c>#counter         <provider>                value (N)
     history       <c>#history         <UTC stamp>#<tiebreak>    kind (S), body (S), expiration (N, TTL)
     reservation   <c>#reservation     <reservation id>          body (S)
-    setting       <c>#setting         <key>                     value (S: JSON)
+    setting       <c>#setting         <key>                     value (S: JSON), rev (S: last change's)
     lease         <c>#lease           tick | guard              owner (S), until (S: UTC stamp)
     idempotency   <c>#idempotency     <payload hash>            Powertools' own (expiration is its TTL)
 
 Access patterns: the fleet of a cluster is one Query on `<c>#server` (consistent read); one server is a
 GetItem; history by time is a Query on `<c>#history` newest first (stamps are fixed-width, so string
-order is time order); reservations and settings are Queries/GetItems on their partitions; each lease
+order is time order); reservations and settings are Queries/GetItems on their partitions (the `setting` partition holds
+the operator's settings and what the services keep between ticks, chalicelib/state_ports.py: a kept
+value that two processes change, such as the guard's report lines, is changed by a PutItem conditional
+on the `rev` the change read, retried); each lease
 (the tick's, the burst guard's) is one item. Every server save is a conditional PutItem on `version` (insert: attribute_not_exists),
 a lease a conditional PutItem (free, expired, or ours) and its release one too (owner and end
 emptied: the guard's role needs no DeleteItem), numbers an atomic `ADD`. DynamoDB allows one
@@ -27,10 +30,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.state import records
+from chalicelib.adapters.state import kept, records
 from chalicelib.domain.fleet import Server
 from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation, UnreachableError
 
@@ -240,21 +244,84 @@ class DynamoHistory:
         return [records.load(HistoryEntry, item["body"]["S"]) for item in items]
 
 
-class DynamoSettings:
-    """SettingsStore: one item per key, JSON text."""
+class DynamoCells:
+    """JSON values by key in the `setting` partition (the kept state's and the operator's settings)."""
+
+    #: Changes tried before a ConflictError (each loses only to another writer's success).
+    ATTEMPTS = 25
 
     def __init__(self, table: DynamoTable):
         self._t = table
 
+    def _item(self, key: str) -> dict | None:
+        return self._t.call("get_item", Key=self._t.key("setting", key), ConsistentRead=True).get("Item")
+
+    def read(self, key: str, default=None):
+        """The stored value, or `default` when the key was never written."""
+        item = self._item(key)
+        return json.loads(item["value"]["S"]) if item else default
+
+    def write(self, key: str, value) -> None:
+        """Store `value` (anything JSON holds) under `key`."""
+        text = records.to_json(value)
+        rev = uuid.uuid4().hex
+        self._t.call(
+            "put_item", Item={**self._t.key("setting", key), "value": {"S": text}, "rev": {"S": rev}}
+        )
+
+    def change(self, key: str, step):
+        """Read, step, and a PutItem conditional on the item read (its `rev`; an item an older version
+        wrote has none: then its value), again on a lost race (kept.Cells). A put whose answer was lost
+        and that botocore retried fails its own condition: the stored `rev` is then ours, and done."""
+        for _ in range(self.ATTEMPTS):
+            item = self._item(key)
+            value, result = step(json.loads(item["value"]["S"]) if item else None)
+            if value is kept.KEEP:
+                return result
+            rev = uuid.uuid4().hex
+            names: dict = {}
+            values: dict = {}
+            if item is None:
+                condition = "attribute_not_exists(pk)"
+            elif "rev" in item:
+                condition, names, values = "#rev = :rev", {"#rev": "rev"}, {":rev": item["rev"]}
+            else:
+                condition = "attribute_not_exists(#rev) AND #value = :value"
+                names, values = {"#rev": "rev", "#value": "value"}, {":value": item["value"]}
+            request = {"ExpressionAttributeNames": names} if names else {}
+            if values:
+                request["ExpressionAttributeValues"] = values
+            answer = self._t.call(
+                "put_item",
+                Item={
+                    **self._t.key("setting", key),
+                    "value": {"S": records.to_json(value)},
+                    "rev": {"S": rev},
+                },
+                ConditionExpression=condition,
+                **request,
+            )
+            if answer is not None:
+                return result
+            stored = self._item(key)
+            if stored is not None and stored.get("rev", {}).get("S") == rev:
+                return result
+        raise ConflictError(f"setting {key}: {self.ATTEMPTS} changes lost to other writers")
+
+
+class DynamoSettings:
+    """SettingsStore: the operator's settings only (records.check_setting), one item per key."""
+
+    def __init__(self, cells: DynamoCells):
+        self._cells = cells
+
     def get(self, key: str, default=None):
         """The stored value, or `default` when the key was never put."""
-        item = self._t.call("get_item", Key=self._t.key("setting", key), ConsistentRead=True).get("Item")
-        return json.loads(item["value"]["S"]) if item else default
+        return self._cells.read(records.check_setting(key), default)
 
     def put(self, key: str, value) -> None:
         """Store `value` (anything JSON holds) under `key`."""
-        text = records.to_json(value)
-        self._t.call("put_item", Item={**self._t.key("setting", key), "value": {"S": text}})
+        self._cells.write(records.check_setting(key), value)
 
 
 class DynamoReservations:
@@ -349,7 +416,9 @@ class DynamoStateStore:
         scoped = DynamoTable(self.client, table, cluster)
         self.servers = DynamoServers(scoped)
         self.history = DynamoHistory(scoped, history_ttl_days)
-        self.settings = DynamoSettings(scoped)
+        cells = DynamoCells(scoped)
+        self.settings = DynamoSettings(cells)
+        kept.attach(self, cells)
         self.reservations = DynamoReservations(scoped)
         self.lease = DynamoLease(scoped)
         self.guard_lease = DynamoLease(scoped, "guard")
