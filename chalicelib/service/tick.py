@@ -21,7 +21,7 @@ from chalicelib.domain.tick_document import history_detail, history_summary, tic
 from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.actuator import Actuator
-from chalicelib.service.dry_run import describe
+from chalicelib.service.dry_run import DryRunPorts, describe
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import observe
@@ -61,8 +61,9 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
         guard: tuple[str, ...] | None = None
         herding = None
         if dry_run:
+            seen = DryRunPorts(ports.settings, ports.providers, ports.dns)
             actions = tuple(
-                ActionReport(a, calls=tuple(describe(ports, a, obs.fleet))) for a in decision.actions
+                ActionReport(a, calls=tuple(describe(seen, a, obs.fleet))) for a in decision.actions
             )
             zone = ports.dns
             dns = tuple(
