@@ -20,6 +20,17 @@ from chalicelib.domain.chat import Notice
 from chalicelib.domain.dns import DnsRecord
 from chalicelib.domain.fleet import VM, ScaleliteServer, Server
 from chalicelib.errors import BbbscaleError
+from chalicelib.state_ports import (
+    AnnouncedNotices,
+    ClosureLedger,
+    GuardLedger,
+    GuardReadings,
+    GuardRuns,
+    LoadHistory,
+    ProviderFailures,
+    RoomMemory,
+    TickMemory,
+)
 
 if TYPE_CHECKING:  # for annotations only: domain.load brings pydantic, which `import app` does not need
     from chalicelib.domain.load import LoadSnapshot
@@ -207,7 +218,9 @@ class HistoryLog(Protocol):
 
 
 class SettingsStore(Protocol):
-    """Operator settings changed at run time (freeze, floors, drain requests), as JSON values."""
+    """Operator settings changed at run time (freeze, floors, drain requests), as JSON values. Only
+    those keys (domain/overrides.py OPERATOR_SETTINGS): another is refused with a RecordError, since
+    what the services keep between ticks has its own ports (chalicelib/state_ports.py)."""
 
     def get(self, key: str, default=None): ...
     def put(self, key: str, value) -> None: ...
@@ -240,7 +253,8 @@ class Lease(Protocol):
 class StateStore(Protocol):
     """One backend (SQLite, DynamoDB) offering each part. Two leases, by name, each held by one owner at
     a time: `lease` the capacity check's ("tick"), `guard_lease` the burst guard's ("guard"), so one
-    guard acts on a fleet however many `bbbscale run` processes or Lambda runs look."""
+    guard acts on a fleet however many `bbbscale run` processes or Lambda runs look. What the services
+    keep between ticks: one port each, with its one writer (chalicelib/state_ports.py)."""
 
     servers: ServerStore
     history: HistoryLog
@@ -248,6 +262,15 @@ class StateStore(Protocol):
     reservations: ReservationStore
     lease: Lease
     guard_lease: Lease
+    guard_ledger: GuardLedger
+    guard_readings: GuardReadings
+    guard_runs: GuardRuns
+    tick_memory: TickMemory
+    room_memory: RoomMemory
+    provider_failures: ProviderFailures
+    closures: ClosureLedger
+    load_history: LoadHistory
+    announced: AnnouncedNotices
 
 
 @dataclass(frozen=True)

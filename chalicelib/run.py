@@ -19,6 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.domain.kept import DesiredAt
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.fleets import for_command
 from chalicelib.service.fleet_ports import FleetPorts
@@ -88,7 +89,6 @@ def run_forever(
     document per line with --json)."""
     from chalicelib.adapters.metrics.prometheus import serving
     from chalicelib.render import tick_json
-    from chalicelib.service.observe import RECENT_DESIRED
 
     interval = settings.interval_minutes * 60 / speed
     retry = settings.lifecycle.lease_seconds / 6 / speed
@@ -134,7 +134,7 @@ def run_forever(
             while result is not None and result.lease_held and time.time() + retry < slot + interval:
                 time.sleep(retry)
                 slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
-                if _ticked_since(wiring.store.settings.get(RECENT_DESIRED, None), slot_began):
+                if _ticked_since(wiring.store.tick_memory.recent(), slot_began):
                     break  # the holder finished this interval's tick
                 now = clock() if live else datetime.now(UTC)
                 if not live:
@@ -172,6 +172,6 @@ def _show(result: TickReport, as_json: bool) -> None:
         sys.stdout.flush()
 
 
-def _ticked_since(recent_desired, since: datetime) -> bool:
-    """True when an acting tick recorded its desired counts at or after `since`."""
-    return bool(recent_desired) and datetime.fromisoformat(recent_desired[-1][0]) >= since
+def _ticked_since(recent_desired: tuple[DesiredAt, ...], since: datetime) -> bool:
+    """True when an acting tick recorded its desired counts at or after `since` (the tick's memory)."""
+    return bool(recent_desired) and recent_desired[-1].at >= since

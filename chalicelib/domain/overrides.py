@@ -12,6 +12,8 @@ from datetime import datetime
 FREEZE = "freeze"  # {"until": iso | None, "by": user, "reason": str}
 FLOORS = "floors"  # {provider: {"servers": n, "until": iso | None, "by": user}}
 DRAIN = "drain_requests"  # {server_name: {"by": user, "at": iso}}
+#: Every key the settings store takes: what the services keep between ticks has its own state ports.
+OPERATOR_SETTINGS = frozenset({FREEZE, FLOORS, DRAIN})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Action, Decision
 from chalicelib.domain.fleet import Fleet, Server, ServerState
+from chalicelib.domain.kept import ProviderFailure
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
 from chalicelib.service import creation
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.observe import BACKOFF
 from chalicelib.service.records import transition
 
 
@@ -279,20 +279,14 @@ class Actuator:
     # --- provider backoff ---------------------------------------------------------------------------
     def _failure(self, provider: str, why: str) -> None:
         """Count a provider failure; after `failures_before_backoff` in a row, back off exponentially."""
-        life = self.settings.lifecycle
-        table = dict(self.ports.store.settings.get(BACKOFF, None) or {})
-        entry = dict(table.get(provider, {"count": 0}))
-        entry["count"] = entry.get("count", 0) + 1
-        over = entry["count"] - life.failures_before_backoff
+        life, failures = self.settings.lifecycle, self.ports.store.provider_failures
+        before = failures.failures().get(provider, ProviderFailure(0))
+        count, until = before.count + 1, before.until
+        over = count - life.failures_before_backoff
         if over >= 0:
             wait = min(life.backoff_base_minutes * (2**over), life.backoff_max_minutes)
-            entry["until"] = (self.now + timedelta(minutes=wait)).isoformat()
-        entry["last"] = why[:200]
-        table[provider] = entry
-        self.ports.store.settings.put(BACKOFF, table)
+            until = self.now + timedelta(minutes=wait)
+        failures.failed(provider, ProviderFailure(count, until, why[:200]))
 
     def _recovered(self, provider: str) -> None:
-        table = dict(self.ports.store.settings.get(BACKOFF, None) or {})
-        if provider in table:
-            del table[provider]
-            self.ports.store.settings.put(BACKOFF, table)
+        self.ports.store.provider_failures.recovered(provider)

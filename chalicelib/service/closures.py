@@ -123,10 +123,6 @@ class Receipt:
     created: bool
 
 
-#: Settings key of the recently cancelled ids: {id: unix seconds of the cancel}.
-CANCELLED = "closures:cancelled"
-
-
 def accept(
     store: StateStore, body: bytes, now: datetime, timezone: str, signed_at: str | None = None
 ) -> Receipt:
@@ -135,7 +131,7 @@ def accept(
     A request signed (`signed_at`, the verified timestamp) before its id was cancelled is a replay of
     what the cancel undid: refused with ConflictError, so a captured POST cannot bring it back."""
     announcement, digest = parse_announcement(body, now, timezone)
-    cancelled_at = (store.settings.get(CANCELLED, None) or {}).get(announcement.id)
+    cancelled_at = store.closures.cancelled_at(announcement.id)
     if cancelled_at is not None and signed_at is not None and int(signed_at) <= cancelled_at:
         raise ConflictError(
             f"reservation {announcement.id!r} was cancelled after this request was signed: replay refused"
@@ -175,12 +171,7 @@ def cancel(store: StateStore, reservation_id: str, now: datetime) -> None:
     # Remembered for as long as a request signed before the cancel could still pass the signature
     # check (MAX_SKEW_SECONDS, twice over for clock skew): older entries are dropped.
     at = int(now.timestamp())
-    kept = {
-        rid: when
-        for rid, when in (store.settings.get(CANCELLED, None) or {}).items()
-        if when >= at - 2 * MAX_SKEW_SECONDS
-    }
-    store.settings.put(CANCELLED, {**kept, reservation_id: at})
+    store.closures.note_cancel(reservation_id, at, forget_before=at - 2 * MAX_SKEW_SECONDS)
     store.history.record(
         HistoryEntry(
             at=now,

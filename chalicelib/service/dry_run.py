@@ -1,14 +1,34 @@
-"""What a dry run shows of each action: the provider and DNS calls it would make, without making them."""
+"""What a dry run shows of each action: the provider and DNS calls it would make, without making them.
+
+It takes the ports it reads and nothing more (issue 21): the providers, the DNS zone if any, and the
+settings that name servers and records; never the store, Scalelite or the guard's memory.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from chalicelib.domain.decision import Action
 from chalicelib.domain.fleet import Fleet
-from chalicelib.ports import LaunchSpec
-from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.ports import Dns, LaunchSpec, Provider
+
+if TYPE_CHECKING:  # annotations only: the settings model brings pydantic
+    from chalicelib.config import Settings
 
 
-def describe(ports: FleetPorts, action: Action, fleet: Fleet) -> list[str]:
+@dataclass(frozen=True)
+class DryRunPorts:
+    """What a dry run describes with: `providers` by the configuration's name, the `dns` zone naming
+    servers (None without `[dns]`), and the `settings` (cluster, providers' modes, the DNS driver)."""
+
+    settings: Settings
+    providers: Mapping[str, Provider]
+    dns: Dns | None = None
+
+
+def describe(ports: DryRunPorts, action: Action, fleet: Fleet) -> list[str]:
     """The calls `action` would make: the provider's own words for them (`Provider.calls`), and the DNS
     records a new or destroyed VM would get or lose."""
     provider = ports.providers.get(action.provider)

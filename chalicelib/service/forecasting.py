@@ -1,8 +1,9 @@
 """The forecast as the tick sees it: timetable + school calendar + the load history bbbscale recorded.
 
-Each tick records its measured load into a compact per-day profile in the state store (the maximum per
-5-minute slot), and the forecast learns from the last weeks of those days. The profile is rebuilt at
-most once per slot, so a tick costs a few settings reads and writes, on SQLite or DynamoDB alike.
+Each tick records its measured load into a compact per-day profile in the state store's load history
+(the maximum per 5-minute slot, chalicelib/state_ports.py LoadHistory), and the forecast learns from the
+last weeks of those days. The profile is rebuilt at most once per slot, so a tick costs a few reads and
+writes, on SQLite or DynamoDB alike.
 
 Five-minute slots, because classes end at :45-:55 and start at :00: a coarser slot's maximum keeps the
 last class's peak in the forecast until the next class has begun, so the surplus could not be cordoned
@@ -25,14 +26,13 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.kept import TrendPoint
 from chalicelib.service.demand import lead_minutes
 
 if TYPE_CHECKING:  # annotations only: the forecast model brings the settings (pydantic)
     from chalicelib.domain.forecast import SchoolCalendar
 
-SAMPLES_PREFIX = "load_slots:"  # + local date -> {slot's first minute of the day: max units}
 BUCKET_MINUTES = 5
-TREND_KEY = "forecast_trend"  # [[iso time, measured / expected], ...] of the last TREND_WINDOW
 TREND_WINDOW = timedelta(minutes=60)
 TREND_NOISE = 1.05  # ratios up to this are read as "as expected"
 
@@ -126,21 +126,15 @@ class Forecaster:
         out = []
         for back in range(1, 7 * max(self.settings.forecast.history_weeks, 1) + 1):
             day = (now.astimezone(tz) - timedelta(days=back)).date()
-            for bucket, units in (
-                self.store.settings.get(f"{SAMPLES_PREFIX}{day.isoformat()}", None) or {}
-            ).items():
-                minutes = int(bucket)
+            for minutes, units in self.store.load_history.slots(day).items():
                 at = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=tz)
-                out.append((at, float(units)))
+                out.append((at, units))
         return out
 
     def _trail(self) -> list[tuple[datetime, float]]:
         if self.store is None:
             return self._memory_trail
-        return [
-            (datetime.fromisoformat(at), float(r))
-            for at, r in (self.store.settings.get(TREND_KEY, None) or [])
-        ]
+        return [(p.at, p.ratio) for p in self.store.load_history.trend()]
 
     def _note_trend(self, now: datetime, units: float) -> None:
         """Keep this tick's measured/expected ratio when the history expected a real load around now."""
@@ -165,7 +159,7 @@ class Forecaster:
         if self.store is None:
             self._memory_trail = trail
         else:
-            self.store.settings.put(TREND_KEY, [[at.isoformat(), round(r, 4)] for at, r in trail])
+            self.store.load_history.keep_trend([TrendPoint(at, r) for at, r in trail])
 
     def record(self, now: datetime, units: float | None) -> None:
         """Remember the measured load of this tick in today's slot maximum, and today's trend."""
@@ -177,13 +171,8 @@ class Forecaster:
         from zoneinfo import ZoneInfo
 
         local = now.astimezone(ZoneInfo(self.settings.timezone))
-        key = f"{SAMPLES_PREFIX}{local.date().isoformat()}"
         minute = local.hour * 60 + local.minute
-        bucket = str(minute - minute % BUCKET_MINUTES)
-        day = dict(self.store.settings.get(key, None) or {})
-        if units > day.get(bucket, -1.0):
-            day[bucket] = round(units, 1)
-            self.store.settings.put(key, day)
+        self.store.load_history.raise_slot(local.date(), minute - minute % BUCKET_MINUTES, units)
 
 
 class NoForecast:

@@ -6,7 +6,7 @@ server's own getMeetings where something changed and, every `cordoned_read_secon
 holds cordoned (Scalelite freezes a cordoned server's load between polls: only its own getMeetings shows
 pupils joining, and rooms Scalelite placed there after a cordon a poll undid), the store's records
 (which servers bbbscale means to serve). Cordons the guard made are kept in the state store
-(`guard_cordons`, chalicelib/service/guard_state.py), apart from drains, each with an expiry its looks
+(its ledger, chalicelib/state_ports.py GuardLedger), apart from drains, each with an expiry its looks
 renew: the tick's reconciliation reads them so a live guard's cordon is never taken for a drain, and
 enables those no live guard renewed. The guard only ever enables servers whose present state it set
 itself and that are still meant to serve: a server someone else enabled, cordoned or disabled is no
@@ -33,8 +33,6 @@ from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_changes import GuardChanges
 from chalicelib.service.guard_polls import PollWatch, poller_load
 from chalicelib.service.guard_state import (
-    GUARD_CORDONS,
-    guard_cordons,
     note_failure,
     owner_of,
     renew,
@@ -149,14 +147,14 @@ class BurstGuard(GuardChanges):
             self._active_until = max(self._active_until or now, window_end)
         active = self._active_until is not None and self._active_until > now
         store = self.ports.store
-        held = guard_cordons(store.settings.get)
+        held = store.guard_ledger.cordons()
         if not active and not held:
             self._read.clear()
             self._maybe_spread(now, servers)
             self._next = now + quiet
             return []
         if held and renew(held, now, self.s.cordon_ttl_seconds):  # a live guard keeps its cordons
-            store.settings.put(GUARD_CORDONS, held)
+            store.guard_ledger.keep_cordons(held)
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
         )

@@ -1,5 +1,5 @@
 """The burst guard's hands: each look's changes made through Scalelite's admin API (updateServer state
-only, up to 16 at a time), its record of the servers it holds (`guard_cordons`: who set what, when, and
+only, up to 16 at a time), its record of the servers it holds (its ledger's cordons: who set what, when, and
 until when it holds), the history lines with every reason, and the spread after each burst. A mixin of
 chalicelib/service/guard.py's BurstGuard, kept apart so the look and the acting read on their own."""
 
@@ -14,7 +14,6 @@ from chalicelib.domain.load import meeting_units
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_polls import PollWatch
-from chalicelib.service.guard_state import GUARD_CORDONS, GUARD_SPREAD, GUARD_UNREPORTED, SPREAD_UNREPORTED
 
 RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may disable it)
 
@@ -99,11 +98,8 @@ class GuardChanges:
                 held.pop(server_id)  # enabled for good
                 changed = True
         if changed:
-            self.ports.store.settings.put(GUARD_CORDONS, held)
-        if done:
-            lines = self.ports.store.settings.get(GUARD_UNREPORTED, None) or []
-            lines += [f"{a['action']} {a['server']}: {a['reason']}" for a in done]
-            self.ports.store.settings.put(GUARD_UNREPORTED, lines[-50:])
+            self.ports.store.guard_ledger.keep_cordons(held)
+        self.ports.store.guard_ledger.report([f"{a['action']} {a['server']}: {a['reason']}" for a in done])
         return done
 
     def _set_states(self, actions) -> list:
@@ -152,8 +148,7 @@ class GuardChanges:
         if measured is None:
             return
         document = {"at": now.isoformat(), **measured.as_json()}
-        self.ports.store.settings.put(GUARD_SPREAD, document)
-        self.ports.store.settings.put(SPREAD_UNREPORTED, document)
+        self.ports.store.guard_readings.note_spread(document)
         self.ports.store.history.record(
             HistoryEntry(now, "guard", f"after the burst: {measured.describe()}", document, actor="guard")
         )

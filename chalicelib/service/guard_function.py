@@ -9,8 +9,8 @@ next run stands by for the guard lease, which the current run releases when it e
 a second of the last look of the one before. A run that dies or times out renews nothing: the waiting
 run takes over once the lease has run out, and the cordons it left expire (the guard's own rule).
 
-Only the capacity check writes the run marker (`guard_running_until`: which run was started, until
-when, and when), so no run's end can clear the marker of the run after it; whether a started run is
+Only the capacity check writes the run marker (`store.guard_runs`, a GuardRun: which run was started,
+until when, and when), so no run's end can clear the marker of the run after it; whether a started run is
 alive is the guard lease's to say.
 """
 
@@ -21,6 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from chalicelib.credentials import mask_credentials
+from chalicelib.domain.kept import GuardRun, LoadReading
 from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
@@ -28,8 +29,6 @@ from chalicelib.service.guard_lease import keep_guarding, report_line
 
 log = logging.getLogger("bbbscale.guard")
 
-GUARD_RUNNING = "guard_running_until"  # the run started last: {"run", "until", "started"} (ISO times)
-LAST_LOAD = "guard_last_load"  # the capacity check's last load, to see a surge between two checks
 #: The next run is started this long before the current one ends (a capacity check may run late).
 HANDOVER = timedelta(minutes=2)
 #: A run started this recently counts as coming even before it holds the guard lease (its cold start).
@@ -41,15 +40,14 @@ HANDOVER_POLL_SECONDS = 0.5
 def _covered(store: StateStore, now: datetime) -> bool:
     """True while a started run will look past the handover time: it holds the guard lease (or another
     guard does, the run before it), or it was started so recently that it may not hold it yet."""
-    running = store.settings.get(GUARD_RUNNING, None)
-    if isinstance(running, str):  # an older version's run (no guard lease): trusted until its end
-        return datetime.fromisoformat(running) > now + HANDOVER
-    if not isinstance(running, dict) or not running.get("until"):
+    running = store.guard_runs.last_run()
+    if running is None:
         return False
-    if datetime.fromisoformat(running["until"]) <= now + HANDOVER:
+    if not running.run:  # an older version's run (no guard lease): trusted until its end
+        return running.until > now + HANDOVER
+    if running.until <= now + HANDOVER:
         return False
-    started = running.get("started")
-    if started and datetime.fromisoformat(started) + START_GRACE > now:
+    if running.started and running.started + START_GRACE > now:
         return True
     return store.guard_lease.holder(now) is not None
 
@@ -61,15 +59,14 @@ def guard_due(settings, store: StateStore, now: datetime, load_units: float | No
     s = settings.guard
     if not s.enabled:
         return None
-    kept = store.settings
     surge = None
-    last = kept.get(LAST_LOAD, None)
+    last = store.guard_runs.last_load()
     if load_units is not None:
-        if isinstance(last, list) and len(last) == 2:
-            minutes = (now - datetime.fromisoformat(last[0])).total_seconds() / 60
-            if 0 < minutes <= 5 and (load_units - float(last[1])) / minutes >= s.surge_load_per_minute:
-                surge = f"load rising {(load_units - float(last[1])) / minutes:.0f} units a minute"
-        kept.put(LAST_LOAD, [now.isoformat(), load_units])
+        if last is not None:
+            minutes = (now - last.at).total_seconds() / 60
+            if 0 < minutes <= 5 and (load_units - last.units) / minutes >= s.surge_load_per_minute:
+                surge = f"load rising {(load_units - last.units) / minutes:.0f} units a minute"
+        store.guard_runs.note_load(LoadReading(now, load_units))
     if _covered(store, now):
         return None
     before = timedelta(minutes=s.before_slot_minutes + 1)
@@ -99,9 +96,7 @@ def start_guard_run(
         line = f"burst guard not started ({reason}): {said}"
         report_line(store, now, line, {**payload, "error": said})
         return {**payload, "started": False, "error": said}
-    store.settings.put(
-        GUARD_RUNNING, {"run": payload["run"], "until": until.isoformat(), "started": now.isoformat()}
-    )
+    store.guard_runs.note_run(GuardRun(until, payload["run"], now))
     store.history.record(
         HistoryEntry(now, "guard", f"guard started until {until.strftime('%H:%M')}: {reason}", payload)
     )

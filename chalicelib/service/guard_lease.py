@@ -28,7 +28,6 @@ from chalicelib.credentials import mask_credentials
 from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard import burst_guard
-from chalicelib.service.guard_state import GUARD_UNREPORTED
 from chalicelib.service.lease import LeaseHold
 
 #: The guard lease's length: how long a killed guard's fleet waits for another guard to take over.
@@ -71,8 +70,7 @@ def report_line(store: StateStore, now: datetime, line: str, detail: dict) -> No
     chat digest; a store that does not answer loses the line, never the caller."""
     try:
         store.history.record(HistoryEntry(now, "guard", line, detail, actor="guard"))
-        lines = store.settings.get(GUARD_UNREPORTED, None) or []
-        store.settings.put(GUARD_UNREPORTED, [*lines, line][-50:])
+        store.guard_ledger.report([line])
     except Exception:  # noqa: BLE001 - said on stderr or in the log already; the guard goes on
         pass
 

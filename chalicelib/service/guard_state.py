@@ -1,8 +1,9 @@
-"""What the burst guard keeps in the state store for others to read: its cordons (which the tick's
-reconciliation tells apart from drains, each with an expiry the guard's looks renew), the change lines
-and the spread the next tick reports once, its failed looks, and what `status` shows of it. The tick
-enables the cordons no live guard renewed (`release_expired`): a guard that died or timed out leaves
-nothing cordoned for longer than `[guard] cordon_ttl_seconds`."""
+"""What the burst guard keeps in the state store for others to read (its ledger and readings,
+chalicelib/state_ports.py): its cordons (which the tick's reconciliation tells apart from drains, each
+with an expiry the guard's looks renew), the change lines and the spread the next tick reports once,
+its failed looks, and what `status` shows of it. The tick enables the cordons no live guard renewed
+(`release_expired`): a guard that died or timed out leaves nothing cordoned for longer than
+`[guard] cordon_ttl_seconds`."""
 
 from __future__ import annotations
 
@@ -10,22 +11,10 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from chalicelib.domain.kept import GuardCordon, GuardHealth
 from chalicelib.ports import BbbscaleError, HistoryEntry, StateStore
 
 log = logging.getLogger("bbbscale.guard")
-
-# {scalelite id: {"name", "at" (cordon sent), "reason", "until" (expiry)} | {..., "released" (enabled)}}
-GUARD_CORDONS = "guard_cordons"
-GUARD_HEALTH = "guard_health"  # {"failed_looks", "last_failure", "at"}: looks skipped on a failure
-GUARD_SPREAD = "guard_spread"  # the last burst's spread (status)
-SPREAD_UNREPORTED = "guard_spread_unreported"  # ... until the next tick reports it (metrics)
-GUARD_UNREPORTED = "guard_unreported"  # change lines the next tick reports (digest, chat), then clears
-
-
-def guard_cordons(get) -> dict:
-    """The cordons the guard made and has not undone, by Scalelite id (`get`: the settings store's)."""
-    value = get(GUARD_CORDONS, None)
-    return value if isinstance(value, dict) else {}
 
 
 def _when(text) -> datetime | None:
@@ -35,13 +24,13 @@ def _when(text) -> datetime | None:
         return None
 
 
-def live(entry: dict, now: datetime) -> bool:
+def live(entry: GuardCordon, now: datetime) -> bool:
     """A guard cordon still held by a live guard: not released, its expiry not passed."""
     until = _when(entry.get("until"))
     return not entry.get("released") and until is not None and until > now
 
 
-def renew(held: dict, now: datetime, ttl_seconds: float) -> bool:
+def renew(held: dict[str, GuardCordon], now: datetime, ttl_seconds: float) -> bool:
     """Push the expiry of each cordon the guard holds to `now + ttl` once half of it has passed (a
     store write every minute, not every look); True when anything changed."""
     changed = False
@@ -53,7 +42,7 @@ def renew(held: dict, now: datetime, ttl_seconds: float) -> bool:
     return changed
 
 
-def owner_of(entry: dict, state: str, empty: bool, by_poller: bool = False) -> bool | None:
+def owner_of(entry: GuardCordon, state: str, empty: bool, by_poller: bool = False) -> bool | None:
     """Whose is a server's present `state`, given the guard's record of it. True: the guard's (it
     cordoned it, or the poller disabled its cordon once empty, as Scalelite does at load 0: `by_poller`,
     it turned disabled while a poll round was saving servers): it may enable it. False: the guard
@@ -71,13 +60,10 @@ def note_failure(store: StateStore, now: datetime, error: Exception, count: int)
     most: a failure that repeats at every look is one line a minute, not sixty)."""
     text = f"{type(error).__name__}: {error}"[:300]
     try:
-        previous = _when((store.settings.get(GUARD_HEALTH, None) or {}).get("at"))
-        store.settings.put(GUARD_HEALTH, {"failed_looks": count, "last_failure": text, "at": now.isoformat()})
+        previous = store.guard_readings.health().at
+        store.guard_readings.note_health(GuardHealth(count, text, now))
         if previous is None or now - previous >= timedelta(minutes=1):
-            lines = store.settings.get(GUARD_UNREPORTED, None) or []
-            store.settings.put(
-                GUARD_UNREPORTED, [*lines, f"a look failed and was skipped ({count} so far): {text}"][-50:]
-            )
+            store.guard_ledger.report([f"a look failed and was skipped ({count} so far): {text}"])
     except BbbscaleError as failure:  # the store too: the count stays in memory, the guard goes on
         log.warning("guard: could not record a failed look: %s", failure)
 
@@ -86,7 +72,7 @@ def release_expired(scalelite, store: StateStore, registered: dict | None, now: 
     """The capacity check's part: enable every guard cordon whose expiry passed (no live guard renewed
     it), drop it from the record, say so in the history and the next report. Returns Scalelite's list
     (by URL) with those servers now enabled. Without Scalelite's list it changes nothing."""
-    held = guard_cordons(store.settings.get)
+    held = store.guard_ledger.cordons()
     if not held or registered is None:
         return registered
     by_id = {s.id: (url, s) for url, s in registered.items()}
@@ -121,39 +107,20 @@ def release_expired(scalelite, store: StateStore, registered: dict | None, now: 
         held.pop(server_id)
         changed = True
     if changed:
-        store.settings.put(GUARD_CORDONS, held)
-    if lines:
-        store.settings.put(
-            GUARD_UNREPORTED, [*(store.settings.get(GUARD_UNREPORTED, None) or []), *lines][-50:]
-        )
+        store.guard_ledger.keep_cordons(held)
+    store.guard_ledger.report(lines)
     return out
-
-
-def take_unreported(store: StateStore) -> list[str]:
-    """The guard's changes since the last tick took them (for the tick's report and its digest)."""
-    lines = store.settings.get(GUARD_UNREPORTED, None) or []
-    if lines:
-        store.settings.put(GUARD_UNREPORTED, [])
-    return list(lines)
-
-
-def take_spread(store: StateStore) -> dict | None:
-    """The spread the guard measured after a burst, once (for the tick's report and its metrics)."""
-    found = store.settings.get(SPREAD_UNREPORTED, None)
-    if found:
-        store.settings.put(SPREAD_UNREPORTED, None)
-    return found or None
 
 
 def guard_status(settings, store: StateStore) -> dict:
     """What `status` shows of the guard: on/off, the servers it holds out of placement and why, and how
     evenly the last burst landed."""
-    held = guard_cordons(store.settings.get)
-    health = store.settings.get(GUARD_HEALTH, None) or {}
+    held = store.guard_ledger.cordons()
+    health = store.guard_readings.health()
     return {
         "enabled": settings.guard.enabled,
-        "failed_looks": health.get("failed_looks", 0),
-        "last_failure": health.get("last_failure"),
+        "failed_looks": health.failed_looks,
+        "last_failure": health.last_failure,
         "cordoned": [
             {
                 "server": v.get("name"),
@@ -164,5 +131,5 @@ def guard_status(settings, store: StateStore) -> dict:
             for v in held.values()
             if not v.get("released")  # enabled again, watched a few minutes in case a poll undoes it
         ],
-        "last_spread": store.settings.get(GUARD_SPREAD, None),
+        "last_spread": store.guard_readings.last_spread(),
     }

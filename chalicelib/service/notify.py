@@ -16,18 +16,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.chat import CheckNotice, Notice, ReservationNotice, Section
-from chalicelib.ports import BbbscaleError, Chat, Job, Reservation, ReservationStore, SettingsStore
+from chalicelib.ports import BbbscaleError, Chat, Job, Reservation, ReservationStore
 from chalicelib.service.digest import Digest, digest, is_stuck_drain, summary
+from chalicelib.state_ports import AnnouncedNotices
 
 if TYPE_CHECKING:  # the type only: the chat's import of this module stays light (app.py cold start)
     from chalicelib.domain.tick_report import TickReport
 
 log = logging.getLogger(__name__)
-
-#: Settings-store key remembering which stuck drains were last announced.
-ANNOUNCED_STUCK = "notify_stuck_drains"
-#: Settings-store key remembering the quota shortfall (servers) last announced.
-ANNOUNCED_SHORTFALL = "notify_quota_shortfall"
 
 
 def check_notice(found: Digest, cluster: str = "") -> CheckNotice:
@@ -71,34 +67,33 @@ def announce(chats: Sequence[Chat], notice: Notice) -> int:
     return sent
 
 
-def _new_stuck_drains(tick_result: TickReport, found: Digest, seen: SettingsStore | None) -> Digest:
+def _new_stuck_drains(tick_result: TickReport, found: Digest, seen: AnnouncedNotices | None) -> Digest:
     """Drop the stuck-drain lines if the same servers were already announced."""
     if seen is None or tick_result.dry_run:
         return found
     stuck = sorted(
         {str(a.action.server or a.action.provider) for a in tick_result.actions if is_stuck_drain(a)}
     )
-    previous = seen.get(ANNOUNCED_STUCK, None) or []
-    if stuck != previous:
-        seen.put(ANNOUNCED_STUCK, stuck)
+    if stuck != seen.stuck_drains():
+        seen.keep_stuck_drains(stuck)
         return found
     return replace(found, stuck_drains=())
 
 
-def _new_shortfall(tick_result: TickReport, found: Digest, seen: SettingsStore | None) -> Digest:
+def _new_shortfall(tick_result: TickReport, found: Digest, seen: AnnouncedNotices | None) -> Digest:
     """Drop the shortfall line if the same number of servers short was already announced: the
     operators hear of it when it starts and when it changes, not every minute."""
     if seen is None or tick_result.dry_run:
         return found
     unmet = tick_result.unmet_servers
-    if unmet != (seen.get(ANNOUNCED_SHORTFALL, None) or 0):
-        seen.put(ANNOUNCED_SHORTFALL, unmet)
+    if unmet != seen.shortfall():
+        seen.keep_shortfall(unmet)
         return found
     return replace(found, shortfall=())
 
 
 def notify_tick(
-    tick_result: TickReport, chats: Sequence[Chat], seen: SettingsStore | None = None, cluster: str = ""
+    tick_result: TickReport, chats: Sequence[Chat], seen: AnnouncedNotices | None = None, cluster: str = ""
 ) -> int:
     """Post what `tick_result` (a tick's report) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""

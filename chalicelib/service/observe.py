@@ -18,11 +18,8 @@ from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard_state import guard_cordons, live, release_expired
+from chalicelib.service.guard_state import live, release_expired
 from chalicelib.service.records import save_quietly, transition
-
-RECENT_DESIRED = "recent_desired"
-BACKOFF = "provider_failures"
 
 CHECK_STATES = (ServerState.BOOTING, ServerState.HEALTHY, ServerState.DRAINING)
 
@@ -75,7 +72,7 @@ def _as_serving(ports: FleetPorts, registered, records, now: datetime) -> dict[s
     Scalelite shows disabled (not placeable before its first poll, yet capacity)."""
     if not registered:
         return registered
-    held = {k for k, v in guard_cordons(ports.store.settings.get).items() if live(v, now)}
+    held = {k for k, v in ports.store.guard_ledger.cordons().items() if live(v, now)}
     fresh = {
         r.url.rstrip("/")
         for r in records
@@ -154,20 +151,17 @@ def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Obs
     else:
         with ThreadPoolExecutor(max_workers=min(16, len(to_check))) as pool:
             checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(ports, r), to_check)))
-    get = ports.store.settings.get
     units, why = reserved(ports.store.reservations.reservations(), ports.settings, now)
     f_units, f_why = ports.forecast(now)
-    recent = tuple((datetime.fromisoformat(t), d) for t, d in (get(RECENT_DESIRED, None) or []))
-    backoff = {
-        p: datetime.fromisoformat(v["until"]) for p, v in (get(BACKOFF, None) or {}).items() if v.get("until")
-    }
+    recent = ports.store.tick_memory.recent()
+    backoff = {p: v.until for p, v in ports.store.provider_failures.failures().items() if v.until}
     obs = Observation(
         now=now,
         fleet=Fleet(tuple(by_name.values())),
         snapshot=snapshot,
         scalelite=registered,
         checks=checks,
-        overrides=read_overrides(get, now),
+        overrides=read_overrides(ports.store.settings.get, now),
         demand=Demand(
             forecast_units=f_units, forecast_reason=f_why, reserved_units=units, reserved_reason=why
         ),

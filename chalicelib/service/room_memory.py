@@ -12,8 +12,6 @@ from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import StateStore
 from chalicelib.service.fleet_ports import FleetPorts
 
-ROOM_SIZES = "room_sizes"  # what each room weighed (chalicelib/domain/rooms.py)
-
 
 def slot_clock(ports: FleetPorts) -> SlotClock:
     """The timetable's clock of class starts, one per memory (the tick and the guard share its cache)."""
@@ -38,7 +36,7 @@ def default_room_units(settings) -> float:
 
 def load_room_sizes(store: StateStore, settings) -> RoomSizes:
     """The memory of room sizes as the store keeps it (empty at first)."""
-    return RoomSizes.from_json(store.settings.get(ROOM_SIZES, None), default_room_units(settings))
+    return store.room_memory.sizes(default_room_units(settings))
 
 
 def room_sizes(ports: FleetPorts) -> RoomSizes:
@@ -70,5 +68,5 @@ def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | N
     if sizes.learned and (
         saved is None or (sizes.learned - saved[1] >= 200 and now - saved[0] >= timedelta(minutes=30))
     ):
-        ports.store.settings.put(ROOM_SIZES, sizes.as_json())
+        ports.store.room_memory.keep(sizes)
         ports.memory.saved = (now, sizes.learned)

@@ -13,6 +13,7 @@ from chalicelib.credentials import mask_credentials
 from chalicelib.domain.certificate import Step
 from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.fleet import FINAL, Fleet, ServerState
+from chalicelib.domain.kept import DesiredAt
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.planner import decide
@@ -20,11 +21,10 @@ from chalicelib.domain.tick_document import history_detail, history_summary, tic
 from chalicelib.domain.tick_report import ActionReport, DnsReport, LoadReport, TickReport
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.actuator import Actuator
-from chalicelib.service.dry_run import describe
+from chalicelib.service.dry_run import DryRunPorts, describe
 from chalicelib.service.fleet_ports import FleetPorts
-from chalicelib.service.guard_state import take_spread, take_unreported
 from chalicelib.service.lease import LeaseHold, new_owner
-from chalicelib.service.observe import RECENT_DESIRED, observe
+from chalicelib.service.observe import observe
 from chalicelib.service.room_memory import learn_rooms
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -61,8 +61,9 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
         guard: tuple[str, ...] | None = None
         herding = None
         if dry_run:
+            seen = DryRunPorts(ports.settings, ports.providers, ports.dns)
             actions = tuple(
-                ActionReport(a, calls=tuple(describe(ports, a, obs.fleet))) for a in decision.actions
+                ActionReport(a, calls=tuple(describe(seen, a, obs.fleet))) for a in decision.actions
             )
             zone = ports.dns
             dns = tuple(
@@ -79,8 +80,10 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
                 learn_rooms(ports, now, obs.snapshot)  # what each room weighs: the burst guard's projections
             _forget_ended(ports, now)
             fleet = Fleet(tuple(ports.store.servers.servers()))
-            guard = tuple(take_unreported(ports.store))  # the burst guard's changes since the last tick
-            herding = take_spread(ports.store)  # how evenly the last burst landed, once
+            guard = tuple(
+                ports.store.guard_ledger.take_unreported()
+            )  # the burst guard's changes since the last tick
+            herding = ports.store.guard_readings.take_spread()  # how evenly the last burst landed, once
         certificate = _certificate_step(ports, now, dry_run, lease.holds)
         result = report(
             now,
@@ -135,13 +138,7 @@ def _remember_desired(ports: FleetPorts, now: datetime, decision: Decision) -> N
     window = timedelta(
         minutes=ports.settings.lifecycle.stabilization_minutes + 2 * ports.settings.interval_minutes
     )
-    kept = [
-        (t, d)
-        for t, d in (ports.store.settings.get(RECENT_DESIRED, None) or [])
-        if datetime.fromisoformat(t) >= now - window
-    ]
-    kept.append((now.isoformat(), decision.desired))
-    ports.store.settings.put(RECENT_DESIRED, kept)
+    ports.store.tick_memory.remember(DesiredAt(now, dict(decision.desired)), since=now - window)
 
 
 def _forget_ended(ports: FleetPorts, now: datetime) -> None:

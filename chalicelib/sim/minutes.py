@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.service.guard_state import guard_cordons
-
 
 @dataclass(frozen=True)
 class Minute:
@@ -30,7 +28,7 @@ class Minute:
 def minute_of(at: datetime, world, store, result, weights=None, overloaded: int = 0) -> Minute:
     """Read the world's Scalelite registry and the guard's record of its cordons at `at`; when a server
     is overloaded (`overloaded` > 0, `weights`: rooms at real size), which one is the most."""
-    held = guard_cordons(store.settings.get)
+    held = store.guard_ledger.cordons()
     guard = draining = 0.0
     with world.lock:
         for entry in list(world.registry.values()):

@@ -18,9 +18,9 @@ import app as app_module
 from chalicelib import fleets
 from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
+from chalicelib.domain.kept import GuardRun
 from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard_function import (
-    GUARD_RUNNING,
     HANDOVER,
     START_GRACE,
     guard_due,
@@ -88,8 +88,8 @@ def test_the_guard_function_looks_until_its_run_ends_and_says_so(monkeypatch):
         now = lambda: datetime.now(UTC)  # noqa: E731 - the function runs on the wall clock
         live = Wiring(rt.settings, store=rt.store, scalelite=rt.scalelite, providers=rt.providers, clock=now)
         monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: live)
-        marker = {"run": "next", "until": (now() + timedelta(minutes=14)).isoformat(), "started": "x"}
-        rt.store.settings.put(GUARD_RUNNING, marker)  # the run after this one, already started
+        marker = GuardRun(now() + timedelta(minutes=14), "next", now())
+        rt.store.guard_runs.note_run(marker)  # the run after this one, already started
         with Client(app_module.app, stage_name="local") as client:
             began = now()
             response = client.lambda_.invoke(
@@ -99,7 +99,7 @@ def test_the_guard_function_looks_until_its_run_ends_and_says_so(monkeypatch):
         assert response.payload["looks"] >= 1 and response.payload["changes"] == 0
         assert response.payload["held"] is True and response.payload["run"] == "this"
         assert rt.store.guard_lease.holder(now()) is None, "released for the next run"
-        assert rt.store.settings.get(GUARD_RUNNING) == marker, "the next run's marker is not this run's"
+        assert rt.store.guard_runs.last_run() == marker, "the next run's marker is not this run's"
 
 
 def test_a_failed_start_is_reported_and_tried_again_the_next_minute(monkeypatch):
@@ -211,6 +211,6 @@ class Looks:
 
 def test_a_run_started_by_an_older_version_is_trusted_until_its_end():
     with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, _, _):
-        rt.store.settings.put(GUARD_RUNNING, (BEFORE_NINE + timedelta(minutes=10)).isoformat())
+        rt.store.guard_runs.note_run(GuardRun(BEFORE_NINE + timedelta(minutes=10)))  # no run id, no start
         assert guard_due(rt.settings, rt.store, BEFORE_NINE) is None, "it holds no lease, yet runs"
         assert guard_due(rt.settings, rt.store, BEFORE_NINE + timedelta(minutes=8)) == "class start at 09:00"

@@ -129,7 +129,7 @@ def test_the_shortfall_is_told_when_it_starts_and_when_it_changes_never_every_mi
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.service.notify import notify_tick
 
-    seen = MemoryStateStore(cluster="demo").settings
+    seen = MemoryStateStore(cluster="demo").announced
 
     def tick(unmet: int) -> TickReport:
         why = f"quotas cannot supply {unmet} more servers"

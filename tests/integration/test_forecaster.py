@@ -88,7 +88,7 @@ def test_the_trend_is_capped_never_lowers_and_can_be_switched_off(store):
 
     off = base.model_copy(update={"forecast": base.forecast.model_copy(update={"max_trend_factor": 1.0})})
     quiet = Forecaster(off, store=store, calendar=SCHOOL)
-    store.settings.put("forecast_trend", [])
+    store.load_history.keep_trend([])
     quiet.record(at(MONDAY, "10:10"), 27000.0)
     assert quiet(at(MONDAY, "10:20"))[0] == pytest.approx(plain)
 

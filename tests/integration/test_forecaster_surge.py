@@ -81,7 +81,7 @@ def test_a_doubling_at_eight_raises_the_nine_oclock_slot_before_its_lead(store):
     assert units == pytest.approx(2 * 9000.0)  # capacity for twice the 09:00 class, a lead time ahead
     assert "09:00 class slot" in why and "x2.00: today runs above the history" in why
     # Without borrowing (the old per-weekday history) Thursday knew nothing: no trend, nothing ahead.
-    store.settings.put("forecast_trend", [])
+    store.load_history.keep_trend([])
     old = Forecaster(with_forecast(min_history_days=0, cold_start_users=0), store=store, calendar=SCHOOL)
     for minute in range(25):
         old.record(at(THURSDAY, "08:00") + timedelta(minutes=minute), 12000.0)

@@ -54,7 +54,7 @@ def channels():
 def notify_after_tick(runtime, tick_result: dict) -> int:
     """What the runtime does after an acting tick (chalicelib/bootstrap.py, `notify`)."""
     chats = chats_from_environment(runtime.settings.chat)
-    return notify_tick(tick_result, chats, seen=runtime.store.settings, cluster=runtime.settings.cluster)
+    return notify_tick(tick_result, chats, seen=runtime.store.announced, cluster=runtime.settings.cluster)
 
 
 def test_one_tick_makes_one_message_per_channel(channels):
@@ -99,7 +99,7 @@ def test_dry_runs_and_ticks_that_change_nothing_stay_silent(channels, tick):
 def test_a_stuck_drain_is_announced_when_it_appears_not_every_minute(channels):
     slack, _, webhooks = channels
     webhooks = Webhooks(slack=webhooks.slack)
-    seen = store_with().settings
+    seen = store_with().announced
     only_stuck = replace(TICK, actions=(STUCK, FROZEN))
     assert notify_tick(only_stuck, webhooks.chats(), seen=seen) == 1
     assert notify_tick(only_stuck, webhooks.chats(), seen=seen) == 0

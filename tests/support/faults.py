@@ -211,6 +211,43 @@ class _FaultySettings:
         self.faults.maybe_kill(f"settings: after put {key}")
 
 
+class _FaultyKept:
+    """A kept-state port (chalicelib/state_ports.py) whose writes (the tick's memory of its desired
+    counts, provider failures, ...) can be killed on either side; reads pass through."""
+
+    def __init__(self, inner, faults: Faults, name: str, writes: dict):
+        self.inner, self.faults, self.name, self.writes = inner, faults, name, writes
+
+    def __getattr__(self, method):
+        found = getattr(self.inner, method)
+        if method not in self.writes:
+            return found
+
+        def write(*args, **kwargs):
+            if not self.writes[method](self.inner, *args):  # a call that writes nothing: no kill point
+                return found(*args, **kwargs)
+            self.faults.maybe_kill(f"{self.name}: before {method}")
+            done = found(*args, **kwargs)
+            self.faults.maybe_kill(f"{self.name}: after {method}")
+            return done
+
+        return write
+
+
+def _always(*_) -> bool:
+    return True
+
+
+#: The kept state whose writes the tick's faults may kill: port -> {writing method: whether this call
+#: writes}. The kill points fall where the settings puts fell before these ports (the storm's random
+#: draws, and so the pinned day of test_tick_json_pinned, stay as they were).
+KEPT_WRITES = {
+    "tick_memory": {"remember": _always},
+    "provider_failures": {"failed": _always, "recovered": lambda port, name: name in port.failures()},
+    "room_memory": {"keep": _always},
+}
+
+
 class WatchedLease:
     """The store's lease, as a killed process leaves it: never released by a dead tick. Counts who got
     it, and can hold every caller of one minute at a barrier until all have tried (two ticks at once)."""
@@ -243,15 +280,21 @@ class WatchedLease:
 
 
 class FaultyStore:
-    """A MemoryStateStore seen through the fault wrappers (servers, settings, lease); the rest as it is."""
+    """A MemoryStateStore seen through the fault wrappers (servers, settings, lease, the kept state the
+    tick writes); the rest as it is."""
 
     def __init__(self, inner: MemoryStateStore, faults: Faults):
         self.inner = inner
         self.servers = _FaultyServers(inner.servers, faults)
         self.settings = _FaultySettings(inner.settings, faults)
+        for port, writes in KEPT_WRITES.items():
+            setattr(self, port, _FaultyKept(getattr(inner, port), faults, port, writes))
         self.lease = WatchedLease(inner.lease, faults)
         self.guard_lease = inner.guard_lease
         self.history, self.reservations = inner.history, inner.reservations
+
+    def __getattr__(self, name):  # the other kept state, as it is
+        return getattr(self.inner, name)
 
 
 @dataclass

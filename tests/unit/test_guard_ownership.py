@@ -17,7 +17,6 @@ from chalicelib.ports import ScaleliteServer
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
 from chalicelib.service.guard import burst_guard
-from chalicelib.service.guard_state import guard_cordons
 from tests.support.builders import T0, server, settings
 from tests.unit.test_guard_service import _fleet, _name
 
@@ -50,7 +49,7 @@ def test_an_operators_disable_survives_the_guard():
         for second in range(63, 120, 2):
             guard.check(now + timedelta(seconds=second))
         assert world.scalelite_server(target.id).state == "disabled"
-        assert target.id not in guard_cordons(rt.store.settings.get)
+        assert target.id not in rt.store.guard_ledger.cordons()
         assert any("by someone else" in e.summary for e in rt.store.history.recent(20, kind="guard"))
     finally:
         cm.__exit__(None, None, None)
@@ -72,7 +71,7 @@ def test_a_dead_guards_cordons_are_released_by_the_tick_once_expired():
         clock.set(now + timedelta(seconds=125))
         result = rt.tick(now=clock())
         assert world.scalelite_server(target.id).state == "enabled"
-        assert guard_cordons(rt.store.settings.get) == {}
+        assert rt.store.guard_ledger.cordons() == {}
         assert any("cordon expired" in line for line in digest(result).guard)
         record = next(s for s in rt.store.servers.servers() if s.url == target.url)
         assert record.state == S.SERVING

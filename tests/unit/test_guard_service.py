@@ -13,7 +13,6 @@ from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
 from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import burst_guard
-from chalicelib.service.guard_state import guard_cordons
 from chalicelib.service.room_memory import room_sizes
 from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
@@ -79,7 +78,7 @@ def test_a_herded_server_is_cordoned_with_its_reason_and_nothing_else_is_touched
         assert world.scalelite_server(target.id).state == "cordoned"
         assert {name for name, _ in recording.calls} == {"set_state"}  # never end, delete or panic
         assert world.killed_meetings == [] and len(world.meetings) == 12
-        assert target.id in guard_cordons(rt.store.settings.get)
+        assert target.id in rt.store.guard_ledger.cordons()
         (entry,) = rt.store.history.recent(1, kind="guard")
         assert entry.summary.startswith("guard: cordon bbbscale-t-owned-1")
         # the next tick reports it (digest, chat) and `status` shows it
@@ -116,7 +115,7 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
         assert world.scalelite_server(entry.id).state == "disabled"
         burst_guard(rt.ports()).check(clock() + timedelta(seconds=30))
         assert world.scalelite_server(entry.id).state == "disabled"
-        assert entry.id not in guard_cordons(rt.store.settings.get)
+        assert entry.id not in rt.store.guard_ledger.cordons()
     finally:
         cm.__exit__(None, None, None)
 
@@ -160,7 +159,7 @@ def test_an_empty_guard_cordon_an_operator_disabled_is_left_disabled():
         for second in range(4, 40, 2):
             guard.check(now + timedelta(seconds=second))
         assert world.scalelite_server(target.id).state == "disabled"
-        assert target.id not in guard_cordons(rt.store.settings.get)
+        assert target.id not in rt.store.guard_ledger.cordons()
     finally:
         cm.__exit__(None, None, None)
 
@@ -249,7 +248,7 @@ def test_a_cordon_a_round_in_flight_undid_is_repaired_before_any_room_lands_ther
         assert "may have undone" in repaired[1]["reason"] and "poll undid" not in repaired[1]["reason"]
         assert target.id not in world.placement_set()
         assert world.scalelite_server(target.id).state == "cordoned"
-        assert target.id in guard_cordons(rt.store.settings.get)
+        assert target.id in rt.store.guard_ledger.cordons()
     finally:
         cm.__exit__(None, None, None)
 

@@ -2,7 +2,7 @@
 each other, however far round (imports inside functions count: they tie the modules all the same).
 
 From the ground up: errors.py, load_units.py and credentials.py; config.py (the settings model); domain/
-(pure); ports.py; the registry (adapters named by string, imported on use); service/ beside secrets.py
+(pure); ports.py (with state_ports.py, what the services keep between ticks); the registry (adapters named by string, imported on use); service/ beside secrets.py
 and observability.py; adapters/; then the loader (config_file.py), bootstrap, the simulator and the
 entry points, which may use everything below them. Read from the source with `ast`, so nothing is
 imported to check it.
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOW = (
     "chalicelib.domain.",
     "chalicelib.ports",
+    "chalicelib.state_ports",
     "chalicelib.config",
     "chalicelib.errors",
     "chalicelib.load_units",
@@ -41,7 +42,8 @@ ALLOWED = {
         "chalicelib.errors",
         "chalicelib.load_units",
     ),
-    "chalicelib.ports": ("chalicelib.domain.", "chalicelib.errors"),
+    "chalicelib.ports": ("chalicelib.domain.", "chalicelib.errors", "chalicelib.state_ports"),
+    "chalicelib.state_ports": ("chalicelib.domain.",),
     "chalicelib.registry": ("chalicelib.config",),
     "chalicelib.service.": (
         "chalicelib",  # its version, for tick --json

@@ -8,13 +8,16 @@ no `#`, so clusters never collide):
     counter       <c>#counter         <provider>                value (N)
     history       <c>#history         <UTC stamp>#<tiebreak>    kind (S), body (S), expiration (N, TTL)
     reservation   <c>#reservation     <reservation id>          body (S)
-    setting       <c>#setting         <key>                     value (S: JSON)
+    setting       <c>#setting         <key>                     value (S: JSON), rev (S: last change's)
     lease         <c>#lease           tick | guard              owner (S), until (S: UTC stamp)
     idempotency   <c>#idempotency     <payload hash>            Powertools' own (expiration is its TTL)
 
 Access patterns: the fleet of a cluster is one Query on `<c>#server` (consistent read); one server is a
 GetItem; history by time is a Query on `<c>#history` newest first (stamps are fixed-width, so string
-order is time order); reservations and settings are Queries/GetItems on their partitions; each lease
+order is time order); reservations and settings are Queries/GetItems on their partitions (the `setting` partition holds
+the operator's settings and what the services keep between ticks, chalicelib/state_ports.py: a kept
+value that two processes change, such as the guard's report lines, is changed by a PutItem conditional
+on the `rev` the change read, retried); each lease
 (the tick's, the burst guard's) is one item. Every server save is a conditional PutItem on `version` (insert: attribute_not_exists),
 a lease a conditional PutItem (free, expired, or ours) and its release one too (owner and end
 emptied: the guard's role needs no DeleteItem), numbers an atomic `ADD`. DynamoDB allows one
@@ -25,13 +28,13 @@ TTL deletion is lazy (up to days) and only a storage bound; no read depends on i
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.state import records
+from chalicelib.adapters.state import kept, records
+from chalicelib.adapters.state.dynamodb_cells import DynamoCells
 from chalicelib.domain.fleet import Server
 from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation, UnreachableError
 
@@ -243,20 +246,18 @@ class DynamoHistory:
 
 
 class DynamoSettings:
-    """SettingsStore: one item per key, JSON text."""
+    """SettingsStore: the operator's settings only (records.check_setting), one item per key."""
 
-    def __init__(self, table: DynamoTable):
-        self._t = table
+    def __init__(self, cells: DynamoCells):
+        self._cells = cells
 
     def get(self, key: str, default=None):
         """The stored value, or `default` when the key was never put."""
-        item = self._t.call("get_item", Key=self._t.key("setting", key), ConsistentRead=True).get("Item")
-        return json.loads(item["value"]["S"]) if item else default
+        return self._cells.read(records.check_setting(key), default)
 
     def put(self, key: str, value) -> None:
         """Store `value` (anything JSON holds) under `key`."""
-        text = records.to_json(value)
-        self._t.call("put_item", Item={**self._t.key("setting", key), "value": {"S": text}})
+        self._cells.write(records.check_setting(key), value)
 
 
 class DynamoReservations:
@@ -351,7 +352,9 @@ class DynamoStateStore:
         scoped = DynamoTable(self.client, table, cluster)
         self.servers = DynamoServers(scoped)
         self.history = DynamoHistory(scoped, history_ttl_days)
-        self.settings = DynamoSettings(scoped)
+        cells = DynamoCells(scoped)
+        self.settings = DynamoSettings(cells)
+        kept.attach(self, cells)
         self.reservations = DynamoReservations(scoped)
         self.lease = DynamoLease(scoped)
         self.guard_lease = DynamoLease(scoped, "guard")

@@ -12,7 +12,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.state import records
+from chalicelib.adapters.state import kept, records
 from chalicelib.domain.fleet import Server
 from chalicelib.ports import ConflictError, HistoryEntry, Reservation
 
@@ -27,7 +27,7 @@ class _Tables:
         self.history: list[tuple[str, int, str, str]] = []  # (stamp, seq, kind, body)
         self.seq = 0
         self.reservations: dict[str, str] = {}
-        self.settings: dict[str, str] = {}
+        self.cells: dict[str, str] = {}  # key -> JSON text: the operator settings and the kept state
         self.leases: dict[str, tuple[str, str]] = {}  # lease name -> (owner, until stamp)
 
 
@@ -98,23 +98,47 @@ class MemoryHistory:
         return [records.load(HistoryEntry, body) for body in picked]
 
 
-class MemorySettings:
-    """SettingsStore: JSON values by key."""
+class MemoryCells:
+    """JSON values by key (the kept state's and the operator's settings), changed under the lock."""
 
     def __init__(self, tables: _Tables):
         self._t = tables
 
-    def get(self, key: str, default=None):
-        """The stored value, or `default` when the key was never put."""
+    def read(self, key: str, default=None):
+        """The stored value, or `default` when the key was never written."""
         with self._t.lock:
-            text = self._t.settings.get(key)
+            text = self._t.cells.get(key)
         return default if text is None else json.loads(text)
 
-    def put(self, key: str, value) -> None:
+    def write(self, key: str, value) -> None:
         """Store `value` (anything JSON holds) under `key`."""
         text = records.to_json(value)
         with self._t.lock:
-            self._t.settings[key] = text
+            self._t.cells[key] = text
+
+    def change(self, key: str, step):
+        """Read, step, write under the one lock (kept.Cells)."""
+        with self._t.lock:
+            text = self._t.cells.get(key)
+            value, result = step(None if text is None else json.loads(text))
+            if value is not kept.KEEP:
+                self._t.cells[key] = records.to_json(value)
+        return result
+
+
+class MemorySettings:
+    """SettingsStore: the operator's settings only (records.check_setting), JSON values by key."""
+
+    def __init__(self, cells: MemoryCells):
+        self._cells = cells
+
+    def get(self, key: str, default=None):
+        """The stored value, or `default` when the key was never put."""
+        return self._cells.read(records.check_setting(key), default)
+
+    def put(self, key: str, value) -> None:
+        """Store `value` (anything JSON holds) under `key`."""
+        self._cells.write(records.check_setting(key), value)
 
 
 class MemoryReservations:
@@ -186,7 +210,9 @@ class MemoryStateStore:
         tables = _Tables()
         self.servers = MemoryServers(tables)
         self.history = MemoryHistory(tables, history_ttl_days)
-        self.settings = MemorySettings(tables)
+        cells = MemoryCells(tables)
+        self.settings = MemorySettings(cells)
+        kept.attach(self, cells)
         self.reservations = MemoryReservations(tables)
         self.lease = MemoryLease(tables)
         self.guard_lease = MemoryLease(tables, "guard")

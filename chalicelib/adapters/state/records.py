@@ -16,6 +16,7 @@ from functools import cache
 from typing import TypeVar, get_type_hints
 
 from chalicelib.domain.fleet import Server, ServerState
+from chalicelib.domain.overrides import OPERATOR_SETTINGS
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation
 
 Record = TypeVar("Record", Server, Reservation, HistoryEntry)
@@ -121,3 +122,14 @@ def check_server(server: Server) -> None:
         raise RecordError("a server needs a name and a provider")
     if server.version < 0:
         raise RecordError(f"server {server.name}: negative version {server.version}")
+
+
+def check_setting(key: str) -> str:
+    """`key` if it names an operator setting; RecordError otherwise (before anything is read or
+    written). What the services keep between ticks has its own ports (chalicelib/state_ports.py): a
+    module that reached for the settings map instead fails here, at once, on every backend."""
+    if key not in OPERATOR_SETTINGS:
+        raise RecordError(
+            f"not an operator setting: {key!r} (settings are {', '.join(sorted(OPERATOR_SETTINGS))})"
+        )
+    return key

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.state import records
+from chalicelib.adapters.state import kept, records
 from chalicelib.domain.fleet import Server
 from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation
 
@@ -170,26 +170,56 @@ class SqliteHistory:
         return [records.load(HistoryEntry, body) for (body,) in rows]
 
 
-class SqliteSettings:
-    """SettingsStore over the `settings` table (JSON text values)."""
+class SqliteCells:
+    """JSON values by key over the `settings` table (the kept state's and the operator's settings); a
+    change reads and writes in one transaction under the write lock."""
 
     def __init__(self, db: SqliteDatabase, cluster: str):
         self._db, self._cluster = db, cluster
 
-    def get(self, key: str, default=None):
-        """The stored value, or `default` when the key was never put."""
+    def read(self, key: str, default=None):
+        """The stored value, or `default` when the key was never written."""
         rows = self._db.rows("SELECT value FROM settings WHERE cluster = ? AND key = ?", (self._cluster, key))
         return json.loads(rows[0][0]) if rows else default
 
-    def put(self, key: str, value) -> None:
+    def write(self, key: str, value) -> None:
         """Store `value` (anything JSON holds) under `key`."""
         text = records.to_json(value)
         with self._db.writing() as cursor:
-            cursor.execute(
-                "INSERT INTO settings (cluster, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT (cluster, key) DO UPDATE SET value = excluded.value",
-                (self._cluster, key, text),
-            )
+            self._put(cursor, key, text)
+
+    def change(self, key: str, step):
+        """Read, step, write in one BEGIN IMMEDIATE transaction (kept.Cells)."""
+        with self._db.writing() as cursor:
+            row = cursor.execute(
+                "SELECT value FROM settings WHERE cluster = ? AND key = ?", (self._cluster, key)
+            ).fetchone()
+            value, result = step(json.loads(row[0]) if row else None)
+            if value is not kept.KEEP:
+                self._put(cursor, key, records.to_json(value))
+        return result
+
+    def _put(self, cursor, key: str, text: str) -> None:
+        cursor.execute(
+            "INSERT INTO settings (cluster, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (cluster, key) DO UPDATE SET value = excluded.value",
+            (self._cluster, key, text),
+        )
+
+
+class SqliteSettings:
+    """SettingsStore: the operator's settings only (records.check_setting), in the `settings` table."""
+
+    def __init__(self, cells: SqliteCells):
+        self._cells = cells
+
+    def get(self, key: str, default=None):
+        """The stored value, or `default` when the key was never put."""
+        return self._cells.read(records.check_setting(key), default)
+
+    def put(self, key: str, value) -> None:
+        """Store `value` (anything JSON holds) under `key`."""
+        self._cells.write(records.check_setting(key), value)
 
 
 class SqliteReservations:
@@ -278,7 +308,9 @@ class SqliteStateStore:
         self.database = SqliteDatabase(path)
         self.servers = SqliteServers(self.database, cluster)
         self.history = SqliteHistory(self.database, cluster, history_ttl_days)
-        self.settings = SqliteSettings(self.database, cluster)
+        cells = SqliteCells(self.database, cluster)
+        self.settings = SqliteSettings(cells)
+        kept.attach(self, cells)
         self.reservations = SqliteReservations(self.database, cluster)
         self.lease = SqliteLease(self.database, cluster)
         self.guard_lease = SqliteLease(self.database, cluster, "guard")
