@@ -15,7 +15,11 @@ Measured (Redis' `server_load` read every 0.2 s): the server-seconds a server wa
 guard had it cordoned (total, per burst, longest stretch of one server), rejected creates, flaps (a
 server cordoned, enabled and cordoned again by the guard within 3 s), the spread once each burst is in
 (chalicelib.domain.guard.spread over the servers serving at its start: the CV of rooms per server and
-of real load per server), and whether the operator's disable survived.
+of real load per server), and whether the operator's disable survived: the server still reported
+disabled at the end and no change of the guard's to it after the disable (its own cordons and enables
+of that server before, in the first burst, are listed apart), and how long Scalelite still placed on it
+(a disable sent during a poll round leaves the server in the placement set: Scalelite's own behaviour,
+tests/real_scalelite/test_scenarios.py).
 
     .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--bursts 20 --servers 10 --poll 10]
 """
@@ -163,7 +167,7 @@ def run(args) -> dict:
             threads.append(threading.Thread(target=guard_loop, args=(guard,), daemon=True))
         for thread in threads:
             thread.start()
-        operator_server = None
+        operator_server, disabled_at = None, float("inf")
         rejected, per_burst = 0, []
         mono_of = lambda moment: time.monotonic() + (moment - datetime.now(UTC)).total_seconds()  # noqa: E731
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -171,6 +175,8 @@ def run(args) -> dict:
                 if b == 1:  # the operator takes a server out for maintenance before the second burst
                     operator_server = min(fleet.ids, key=lambda n: len(world.sim_meetings_of(n)))
                     fleet.set_state(operator_server, "disable")
+                    disabled_at = time.monotonic()
+                    watch.operator = fleet.ids[operator_server]
                 time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - 2))
                 for meeting_id in sizes:
                     if meeting_id in world.meetings:
@@ -226,6 +232,8 @@ def run(args) -> dict:
             del burst["began"]
         operator_id = fleet.ids[operator_server] if operator_server else None
         reported = fleet.client.server(operator_id) if operator_id else None
+        # the guard's changes to the operator's server after its disable (those before are its own)
+        overriding = [st for at, sid, st in watch.actions if sid == operator_id and at >= disabled_at]
         cvs = [p["rooms_cv"] for p in per_burst]
         load_cvs = [p["load_cv"] for p in per_burst]
         placeable = [p["placeable_cordoned_server_seconds"] for p in per_burst]
@@ -260,9 +268,15 @@ def run(args) -> dict:
             "load_cv_mean": round(statistics.mean(load_cvs), 3) if load_cvs else None,
             "load_cv_max": max(load_cvs) if load_cvs else None,
             "operator_disable_survived": bool(
-                reported is not None
-                and reported.state == "disabled"
-                and not any(sid == operator_id and st == "enable" for _, sid, st in watch.actions)
+                reported is not None and reported.state == "disabled" and not overriding
+            ),
+            "guard_changes_to_operator_server_after_disable": overriding,
+            "guard_changes_to_operator_server_before_disable": [
+                st for at, sid, st in watch.actions if sid == operator_id and at < disabled_at
+            ],
+            # Scalelite's own: a disable sent during a poll round leaves the server in its placement set
+            "operator_server_placeable_after_disable_s": round(
+                watch.step * sum(1 for _, placeable in watch.operator_placeable if placeable), 1
             ),
             "guard_changes": len(watch.actions),
             "per_burst": per_burst,

@@ -5,6 +5,7 @@ chalicelib/service/guard.py's BurstGuard, kept apart so the look and the acting 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from chalicelib.config import GuardSettings, LoadWeights
@@ -14,6 +15,8 @@ from chalicelib.domain.load import meeting_units
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_polls import PollWatch
+
+log = logging.getLogger("bbbscale.guard")
 
 RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll round may disable it)
 
@@ -39,6 +42,7 @@ class GuardChanges:
         done = []
         state = {v.id: v for v in views}
         changed = False
+        actions = self._still_as_seen(now, actions, state)
         ttl = timedelta(seconds=self.s.cordon_ttl_seconds)
         for action, error in zip(actions, self._set_states(actions)):
             # when the call went out: the look's time plus what the look took so far (rooms created
@@ -101,6 +105,38 @@ class GuardChanges:
             self.ports.store.guard_ledger.keep_cordons(held)
         self.ports.store.guard_ledger.report([f"{a['action']} {a['server']}: {a['reason']}" for a in done])
         return done
+
+    def _still_as_seen(self, now: datetime, actions, seen: dict) -> list:
+        """The look's actions whose server Scalelite still reports as the look saw it, read again
+        (getServers) just before acting. The look took a while (each server's getMeetings): a disable or
+        cordon an operator sent meanwhile would be overwritten by the guard's enable, its repair (enable
+        then cordon) or its cordon, and Scalelite's updateServer has no condition on the state it
+        replaces (issue 19: the operator's disable must survive). A server changed since is left as it
+        is and said in the history; the next look judges whose it is now (guard_state.owner_of). What
+        remains is the milliseconds between this read and the call. If the read fails, enables and
+        repairs wait for the next look (on doubt, hold); cordons go."""
+        if not actions:
+            return actions
+        try:
+            current = {s.id: s.state for s in self.ports.scalelite.servers()}
+        except BbbscaleError as error:
+            log.warning("guard: getServers failed before acting, enables and repairs wait: %s", error)
+            return [a for a in actions if a.action == "cordon"]
+        kept = []
+        for action in actions:
+            view = seen.get(action.server_id)
+            now_state = current.get(action.server_id)
+            if view is None or now_state is None or now_state == view.state:
+                kept.append(action)
+                continue
+            self._note(
+                now,
+                f"guard: {action.action} {action.name} not sent: Scalelite reports it {now_state}, the look "
+                f"saw it {view.state} (an operator, the capacity check or the poller changed it): left as it is",
+                action.server_id,
+                action.name,
+            )
+        return kept
 
     def _set_states(self, actions) -> list:
         """updateServer for each action (the fullest first; a repair is enable then cordon, the only

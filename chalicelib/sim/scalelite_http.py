@@ -76,6 +76,7 @@ class LocalScalelite:
         self._httpd.daemon_threads = True
         self._httpd.scalelite = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
+        self._registered: dict[str, str] = {}  # server name -> its Scalelite id (known_url)
 
     def __repr__(self) -> str:
         return f"LocalScalelite({self.base})"
@@ -98,10 +99,26 @@ class LocalScalelite:
         """The API base of one simulated BBB server."""
         return f"{self.base}/bbb/{name}/bigbluebutton/api"
 
+    def known_url(self, name: str) -> str:
+        """The URL a BBB server goes by in the world: the one Scalelite has it registered with, else this
+        process's. In a world several processes share (chalicelib/sim/shared.py) each serves it on its own
+        port; the process that registered it need not be the one that lists its VM for the records, and
+        the burst guard finds bbbscale's record of a Scalelite server by URL (it took the owned pool for
+        someone else's and never cordoned it: issue 19, the kill-guard test's flake)."""
+        with self.world.lock:
+            known = self._registered.get(name)
+            entry = self.world.registry.get(known) if known else None
+            if entry is None or name_in_url(entry.url) != name:
+                entry = next((e for e in self.world.registry.values() if name_in_url(e.url) == name), None)
+                if entry is None:
+                    return self.server_url(name)
+                self._registered[name] = entry.id
+            return entry.url
+
     def start(self) -> LocalScalelite:
         """Serve; the world now names servers by their HTTP URL (and `sim://` entries are rewritten)."""
         with self.world.lock:
-            self.world.url_for = self.server_url
+            self.world.url_for = self.known_url
             for entry in self.world.registry.values():
                 name = name_in_url(entry.url)
                 if name and entry.url.startswith("sim://"):

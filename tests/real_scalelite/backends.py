@@ -103,6 +103,10 @@ class Backend:
         self.http.get(answer.headers["Location"], timeout=10)
         return True
 
+    def end(self, meeting_id: str) -> None:
+        """Scalelite's end of a room (the class is over)."""
+        self._call("end", {"meetingID": meeting_id})
+
     def _call(self, call: str, params: dict[str, str]) -> requests.Response:
         query = signed_query(call, params, self.secret, "sha256")
         return self.http.get(f"{self.url}/{call}?{query}", allow_redirects=False, timeout=20)

@@ -19,6 +19,8 @@ class Watch:
         self.actions: list[tuple[float, str, str]] = []  # (when, server id, state) the guard sent
         self.cordoned: set[str] = set()
         self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
+        self.operator: str | None = None  # the server an operator disabled: is it still placeable?
+        self.operator_placeable: list[tuple[float, bool]] = []
         self.stop = threading.Event()
 
     def record(self, server_id: str, state: str) -> None:
@@ -35,6 +37,8 @@ class Watch:
             except OSError:
                 continue
             self.samples.append((time.monotonic(), placeable & set(self.cordoned)))
+            if self.operator is not None:
+                self.operator_placeable.append((time.monotonic(), self.operator in placeable))
 
 
 def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:

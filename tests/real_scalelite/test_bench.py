@@ -24,6 +24,7 @@ KEYS = {
     "rooms_cv_mean",
     "rooms_cv_max",
     "operator_disable_survived",
+    "operator_server_placeable_after_disable_s",
     "per_burst",
 }
 

@@ -211,12 +211,19 @@ class GuardFleet:
             self.kill(holder)
             if _wait_for(lambda: self.guard_holder() is other, wait_s):
                 found["takeover_s"] = (self.now() - killed).total_seconds()
-        dead = self.now()
         self.stop_all()  # no guard left to renew the cordon
+        dead = self.now()
+        until = (self.cordons().get(server) or {}).get("until")
+        found["expires_s"] = (datetime.fromisoformat(until) - dead).total_seconds() if until else None
+        found["ticks"] = []  # (began, ended, cordon still held after it), seconds after the last death
         while found["released_s"] is None and self.now() < dead + give_up:
+            began = (self.now() - dead).total_seconds()
             self.tick()  # another process ticks (and holds no guard)
-            if self.cordons().get(server) is None:
-                found["released_s"] = (self.now() - dead).total_seconds()
+            ended = (self.now() - dead).total_seconds()
+            held = self.cordons().get(server) is not None
+            found["ticks"].append((round(began, 1), round(ended, 1), held))
+            if not held:
+                found["released_s"] = ended
         found["state_after"] = self.scalelite_state(server)
         found["released_line"] = next(
             (line for at, line in self.guard_lines() if "cordon expired" in line and at >= dead.isoformat()),
