@@ -39,8 +39,8 @@ try:
     from chalicelib.config_file import load_settings
 except ImportError:  # a revision from before the loader left config.py
     from chalicelib.config import load_settings
-from chalicelib.sim.schoolday import generate_day, generate_week
-from chalicelib.sim.simulate import simulate
+from bbbsim.schoolday import generate_day, generate_week
+from bbbsim.simulate import simulate
 settings = load_settings()
 if sys.argv[1] == "day":
     day = datetime.date(2026, 12, 1)

@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from bbbsim import xml_render as render
+from bbbsim.scalelite_model import name_in_url
+from bbbsim.sim_admin import AdminAnswer, admin_call
+from bbbsim.world import NodeUnavailable, SimWorld
 from chalicelib.adapters.scalelite.checksum import signed_query, verify
 from chalicelib.ports import ApiError
-from chalicelib.sim import xml_render as render
-from chalicelib.sim.scalelite_model import name_in_url
-from chalicelib.sim.sim_admin import AdminAnswer, admin_call
-from chalicelib.sim.world import NodeUnavailable, SimWorld
 
 _BBB_LENGTHS = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 _NODE_PATH = re.compile(r"^/bbb/([^/]+)/bigbluebutton/api/?(\w*)$")
@@ -82,7 +82,7 @@ class LocalScalelite:
 
     @property
     def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._httpd.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property
@@ -177,7 +177,11 @@ class LocalScalelite:
                     {},
                 )
             entry = next((s for s in world.registry.values() if name_in_url(s.url) == meeting.server), None)
-            if entry is None or not entry.online or entry.state == "disabled":
+            server = None
+            if entry is not None and entry.online and entry.state != "disabled":
+                moderator = params.get("role", "").upper() == "MODERATOR" or params.get("password") == "mp"
+                server = world.join_meeting(meeting_id, moderator=moderator)  # None: refused
+            if entry is None or server is None:
                 return (
                     200,
                     render.failed_xml(
@@ -185,8 +189,6 @@ class LocalScalelite:
                     ),
                     {},
                 )
-            moderator = params.get("role", "").upper() == "MODERATOR" or params.get("password") == "mp"
-            server = world.join_meeting(meeting_id, moderator=moderator)
             secret = world.nodes[server].secret if server in world.nodes else entry.secret
         passed = {k: v for k, v in params.items() if k != "checksum"}
         location = f"{self.server_url(server)}/join?{signed_query('join', passed, secret)}"
