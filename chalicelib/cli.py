@@ -84,12 +84,13 @@ def _simulator_commands(sub, common) -> None:
 
     found = installed()
     for name in SIMULATOR_COMMANDS:
-        said = found.commands[name] if found else "(needs the simulator, which is not installed)"
-        parser = sub.add_parser(name, parents=[common], help=said)
         if found:
-            found.add_arguments(name, parser)
-        else:
-            parser.add_argument("given", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            found.add_arguments(name, sub.add_parser(name, parents=[common], help=found.commands[name]))
+        else:  # no option of its own: whatever follows is taken as given (prefix_chars: none is an option)
+            missing = sub.add_parser(
+                name, help="(needs the simulator, which is not installed)", prefix_chars="\0"
+            )
+            missing.add_argument("given", nargs="*")
 
 
 def cmd_simulator(args, settings) -> int:

@@ -24,7 +24,6 @@ from chalicelib.config import ConfigError
 
 GROUP = "bbbscale.plugins"
 NAME = "simulator"
-PACKAGE = "bbbsim"
 
 
 class SimulatorMissing(ConfigError):
@@ -86,7 +85,7 @@ def simulator(needed_by: str) -> Simulator:
     if found is None:
         raise SimulatorMissing(
             f"{needed_by} needs the simulator, which is not installed: no entry point {NAME!r} in group "
-            f"{GROUP!r} (the package {PACKAGE!r}, shipped in the bbbscale wheel; a checkout gets it from "
+            f"{GROUP!r} (the package 'bbbsim', shipped in the bbbscale wheel; a checkout gets it from "
             "`./dev setup`)"
         )
     return found
