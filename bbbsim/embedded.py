@@ -1,9 +1,11 @@
 """The embedded default: the real service over a simulated world, with no cloud at all.
 
-`simulated_wiring` is the one place a simulated fleet is wired: the world's providers (kind "simulated",
-each handed the world), its Scalelite and BBB servers — over real HTTP through the local Scalelite (demo,
+`build_fleet` is the one builder of a simulated fleet (a fresh world, shared through a SQLite file when
+asked), and `simulated_wiring` the one place one is wired: the world's providers (kind "simulated", each
+handed the world), its Scalelite and BBB servers — over real HTTP through the local Scalelite (demo,
 `tick`, `run`) or in process (the simulator, where a school week must replay in seconds; the resident
-fleet of `chalice local`). `sim_runtime` wraps it for one run.
+fleet of `chalice local`). `sim_runtime` wraps it for one run; bbbsim/resident.py keeps one per process;
+bbbsim/plugin.py hands `tick` and `run` theirs.
 """
 
 from __future__ import annotations
