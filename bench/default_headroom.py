@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import guard_frontier as frontier  # noqa: E402
 from surge_week import surge_week  # noqa: E402
 
+from bbbsim.schoolday import generate_day, generate_week  # noqa: E402
 from chalicelib.config_file import load_settings  # noqa: E402
-from chalicelib.sim.schoolday import generate_day, generate_week  # noqa: E402
 
 
 def scenarios(only: set[str]) -> list[tuple[str, list, list]]:

@@ -34,7 +34,7 @@ def _settings(headroom: float):
 
 
 def _traces(scale: float, perfect: bool):
-    from chalicelib.sim.schoolday import generate_day
+    from bbbsim.schoolday import generate_day
 
     day = generate_day(DAY, seed=11, scale=scale)
     if perfect:
@@ -44,7 +44,7 @@ def _traces(scale: float, perfect: bool):
 
 def replay(args: tuple[float, float, bool]) -> dict:
     """One simulate run: cost against the oracle and overload share."""
-    from chalicelib.sim.simulate import simulate
+    from bbbsim.simulate import simulate
 
     scale, headroom, perfect = args
     trace, history = _traces(scale, perfect)
@@ -64,13 +64,13 @@ def replay(args: tuple[float, float, bool]) -> dict:
 
 def spread(scale: float) -> dict:
     """Coefficients of variation across enabled servers, on minutes above half the fleet's capacity."""
+    from bbbsim.embedded import sim_runtime
+    from bbbsim.replay import Outcome, Replay
+    from bbbsim.simulate import WARMUP
+    from bbbsim.traces import history_profile
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.domain.load import meeting_units
-    from chalicelib.sim.embedded import sim_runtime
-    from chalicelib.sim.replay import Outcome, Replay
-    from chalicelib.sim.simulate import WARMUP
-    from chalicelib.sim.traces import history_profile
 
     settings = _settings(20.0)
     trace, history = _traces(scale, True)

@@ -33,10 +33,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bbbsim.plot import plot_samples  # noqa: E402
+from bbbsim.schoolday import generate_closure_day, generate_day, generate_week  # noqa: E402
+from bbbsim.simulate import simulate  # noqa: E402
 from chalicelib.config_file import load_settings  # noqa: E402
-from chalicelib.sim.plot import plot_samples  # noqa: E402
-from chalicelib.sim.schoolday import generate_closure_day, generate_day, generate_week  # noqa: E402
-from chalicelib.sim.simulate import simulate  # noqa: E402
 
 MONDAY = date(2026, 11, 30)
 TUESDAY = MONDAY + timedelta(days=1)

@@ -38,10 +38,10 @@ def run(tree: Path, label: str, only: set[str], poll: float, per_server: float, 
 
     from surge_week import surge_week
 
+    from bbbsim import scalelite_model
+    from bbbsim.schoolday import generate_week
+    from bbbsim.simulate import simulate
     from chalicelib.config_file import load_settings
-    from chalicelib.sim import scalelite_model
-    from chalicelib.sim.schoolday import generate_week
-    from chalicelib.sim.simulate import simulate
 
     knobs = {}
     if "getmeetings_seconds" in inspect.signature(simulate).parameters:

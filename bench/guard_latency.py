@@ -2,7 +2,7 @@
 500 servers behind a loopback Scalelite whose every answer (Scalelite's API and each BBB server's own)
 waits 50 ms (issue 11: <= 6 s).
 
-A child process serves the simulated fleet (chalicelib.sim: the Scalelite model and its 500 BBB servers,
+A child process serves the simulated fleet (bbbsim: the Scalelite model and its 500 BBB servers,
 over real HTTP, 50 ms per answer; its own process, as real servers would be, so it does not share the
 GIL with the guard). Every server carries rooms from the last hour, of varied sizes, and Scalelite has
 polled them; a few are nearly empty. The parent runs the guard as `bbbscale run` does (its loop, the real
@@ -40,8 +40,8 @@ FIRST_WAVE = 12  # users joining right after each create (the teacher included)
 def serve(count: int, latency: float, seed: int) -> None:
     """Child: the fleet over HTTP. Prints {"url", "servers"}, waits for "go", runs the burst, prints the
     create log, waits for stdin to close."""
-    from chalicelib.sim.scalelite_http import LocalScalelite
-    from chalicelib.sim.world import SimWorld
+    from bbbsim.scalelite_http import LocalScalelite
+    from bbbsim.world import SimWorld
 
     rng = random.Random(seed)
     world = SimWorld(rng)

@@ -9,7 +9,7 @@ Writes (plus day.csv, the Monday alone), each with its generation time and figur
   closure-day.csv        a regional closure order: 80,000 simultaneous users
   week-half-past.csv     classes at :30, not on the timetable's hours
   week-friday-surge.csv  an unusual Friday afternoon, twice the usual rooms
-The generator is the package's own (`bbbscale trace`, chalicelib/sim/trace_command.py); this script
+The generator is the package's own (`bbbscale trace`, bbbsim/trace_command.py); this script
 adds the timings. No network.
 
 Measured 2026-11-23 on the 2-core dev machine (seed 1): week 18,595 sessions in 0.33 s (peak 15,120 users,
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.sim.trace_command import DEFAULT_MONDAY, trace_line, write_traces  # noqa: E402
+from bbbsim.trace_command import DEFAULT_MONDAY, trace_line, write_traces  # noqa: E402
 
 
 def main() -> int:

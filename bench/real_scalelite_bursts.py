@@ -2,7 +2,7 @@
 
 The real Scalelite (tests/real_scalelite/harness.py: the checkout BBBSCALE_SCALELITE_CHECKOUT names, on
 Debian's Ruby, with its own PostgreSQL and Redis on loopback) polls `--servers` simulated BBB servers
-(chalicelib/sim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
+(bbbsim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
 poll rounds run during the bursts. Each server carries a few older rooms. Every `--period` seconds a
 class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each time, as a timetable's) are created through
 Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils over 30 seconds (every
@@ -41,9 +41,9 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bbbsim.bbb_http import SimBbbServers  # noqa: E402
+from bbbsim.world import SimWorld  # noqa: E402
 from chalicelib.service.guard import BurstGuard  # noqa: E402
-from chalicelib.sim.bbb_http import SimBbbServers  # noqa: E402
-from chalicelib.sim.world import SimWorld  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
 from tests.real_scalelite.burst_measures import Watch, flaps, placeable_stats  # noqa: E402
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402

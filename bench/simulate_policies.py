@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bbbsim.plot import plot_samples
+from bbbsim.schoolday import generate_closure_day, generate_week
+from bbbsim.simulate import simulate
 from chalicelib.config_file import load_settings
-from chalicelib.sim.plot import plot_samples
-from chalicelib.sim.schoolday import generate_closure_day, generate_week
-from chalicelib.sim.simulate import simulate
 
 MONDAY = date(2026, 11, 30)
 

@@ -43,8 +43,8 @@ try:
     from chalicelib.config_file import load_settings
 except ImportError:  # a revision from before the loader left config.py
     from chalicelib.config import load_settings
-from chalicelib.sim.simulate import simulate
-from chalicelib.sim.traces import read_trace
+from bbbsim.simulate import simulate
+from bbbsim.traces import read_trace
 week, policy, *history = sys.argv[1:]
 settings = load_settings()
 result = simulate(settings, read_trace(week), policy, history=[read_trace(h) for h in history])
@@ -64,7 +64,7 @@ print(json.dumps(result))
 def surge_week(scale: float, seed: int = 7) -> list:
     """The week: Monday, Wednesday and Friday as generated; Tuesday at half past; Thursday doubled. The
     replaced days' rooms get their own ids, so no room holds two sessions at once."""
-    from chalicelib.sim.schoolday import generate_day, generate_week
+    from bbbsim.schoolday import generate_day, generate_week
 
     normal = [m for m in generate_week(MONDAY, seed=seed, scale=scale) if m.start.date() not in (LATE, SURGE)]
     late = generate_day(LATE, seed=seed + 100, scale=scale, variant="half-past")
@@ -76,8 +76,8 @@ def surge_week(scale: float, seed: int = 7) -> list:
 
 def write_traces(out: Path, scale: float, seed: int = 7) -> tuple[Path, list[Path]]:
     """The week and three earlier normal weeks (other seeds), as CSV trace files."""
-    from chalicelib.sim.schoolday import generate_week
-    from chalicelib.sim.traces import write_trace
+    from bbbsim.schoolday import generate_week
+    from bbbsim.traces import write_trace
 
     out.mkdir(parents=True, exist_ok=True)
     week = out / "week.csv"

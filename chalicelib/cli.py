@@ -25,17 +25,6 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
 
-def _positive_seconds(text: str) -> float:
-    """A number of seconds > 0 (argparse type: anything else is bad usage, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds, got {text}")
-    return value
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (docs/contract.md), then exit 2."""
 
@@ -80,79 +69,35 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
     run.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
     run.add_argument("--start", type=_moment, default=None, help=argparse.SUPPRESS)
-    sim = sub.add_parser("simulate", parents=[common], help="replay a trace against the simulated fleet")
-    sim.add_argument("--trace", required=True, metavar="PATH")
-    sim.add_argument(
-        "--policy",
-        default="bbbscale",
-        choices=("bbbscale", "reactive", "static"),
-        help="the scaler to replay (default: bbbscale)",
-    )
-    sim.add_argument("--plot", metavar="PNG", help="write a plot of load, capacity and servers")
-    sim.add_argument(
-        "--history",
-        metavar="PATH",
-        action="append",
-        help="a trace of a past week the forecast learns from (repeatable)",
-    )
-    sim.add_argument(
-        "--scalelite-poll",
-        type=_positive_seconds,
-        metavar="SECONDS",
-        help="Scalelite's POLL_INTERVAL in the simulated fleet (default: 60, as Scalelite)",
-    )
-    sim.add_argument(
-        "--getmeetings-seconds",
-        type=_positive_seconds,
-        metavar="SECONDS",
-        help="each BBB server's getMeetings as Scalelite's poller waits for it: the length of its rounds "
-        "(default: 0.1)",
-    )
-    sim.add_argument(
-        "--look-latency",
-        type=_positive_seconds,
-        metavar="SECONDS",
-        help="each call of the burst guard's looks takes this long (default: 0, instant)",
-    )
-    sim.add_argument(
-        "--look-failures",
-        type=_share,
-        metavar="SHARE",
-        help="the share of the burst guard's calls that fail, 0-1, seeded (default: 0)",
-    )
-    demo = sub.add_parser(
-        "demo", parents=[common], help="a school morning on a simulated fleet behind a local Scalelite"
-    )
-    demo.add_argument("--plot", metavar="PNG", default="bbbscale-demo.png")
-    demo.add_argument("--quiet", action="store_true", help="only the summary")
-    demo.add_argument(
-        "--end", type=_local_time, metavar="HH:MM", help="end the morning earlier (default: 09:40)"
-    )
-    trace = sub.add_parser("trace", parents=[common], help="write seed-shaped school traces for simulate")
-    trace.add_argument("--out", metavar="DIR", default="traces", help="directory to write (default: traces)")
-    trace.add_argument("--seed", type=int, default=1, help="the random seed (default: 1)")
-    trace.add_argument("--monday", type=_day, metavar="DATE", help="the week's Monday (default: 2026-11-23)")
-    trace.add_argument(
-        "--scale", type=float, default=1.0, help="rooms x this (default: 1, the seed's school)"
-    )
-    trace.add_argument(
-        "--only", metavar="NAME", action="append", help="write only this trace, e.g. week.csv (repeatable)"
-    )
+    _simulator_commands(sub, common)
     return parser
 
 
-def _local_time(text: str):
-    """HH:MM (argparse type)."""
-    from datetime import time
-
-    return time.fromisoformat(text)
+#: The simulator's commands (bbbsim, plugged in: plugins.py), listed even when it is not installed.
+SIMULATOR_COMMANDS = ("simulate", "demo", "trace")
 
 
-def _day(text: str):
-    """YYYY-MM-DD (argparse type)."""
-    from datetime import date
+def _simulator_commands(sub, common) -> None:
+    """The simulator's commands with the options it declares; when it is not installed, the same names,
+    whose run says in one line what is missing (whatever options were given)."""
+    from chalicelib.plugins import installed
 
-    return date.fromisoformat(text)
+    found = installed()
+    for name in SIMULATOR_COMMANDS:
+        if found:
+            found.add_arguments(name, sub.add_parser(name, parents=[common], help=found.commands[name]))
+        else:  # no option of its own: whatever follows is taken as given (prefix_chars: none is an option)
+            missing = sub.add_parser(
+                name, help="(needs the simulator, which is not installed)", prefix_chars="\0"
+            )
+            missing.add_argument("given", nargs="*")
+
+
+def cmd_simulator(args, settings) -> int:
+    """`simulate`, `demo`, `trace`: run by the simulator."""
+    from chalicelib.plugins import simulator
+
+    return simulator(f"bbbscale {args.command}").run_command(args.command, args, settings)
 
 
 def _moment(text: str):
@@ -276,48 +221,11 @@ def cmd_run(args, settings) -> int:
     )
 
 
-def _share(text: str) -> float:
-    """A share between 0 and 1 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
-def cmd_simulate(args, settings) -> int:
-    from chalicelib.sim.simulate import simulate_command
-
-    return simulate_command(args, settings)
-
-
-def cmd_demo(args, settings) -> int:
-    from chalicelib.sim.demo import END, START, run_demo
-
-    if args.end is not None and args.end <= START:
-        raise UsageError(f"--end must be after {START:%H:%M}")
-    return run_demo(settings, plot=args.plot, as_json=args.json, quiet=args.quiet, end=args.end or END)
-
-
-def cmd_trace(args, settings) -> int:
-    from chalicelib.sim.trace_command import trace_command
-
-    try:
-        return trace_command(args, lambda document, human: _emit(document, args.json, human))
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
 COMMANDS = {
     "load": cmd_load,
     "plan": cmd_plan,
     "tick": cmd_tick,
     "run": cmd_run,
-    "simulate": cmd_simulate,
-    "demo": cmd_demo,
-    "trace": cmd_trace,
 }
 
 
@@ -330,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
-        return COMMANDS[args.command](args, settings)
+        return COMMANDS.get(args.command, cmd_simulator)(args, settings)
     except (ConfigError, UsageError) as error:
         print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
         return 2

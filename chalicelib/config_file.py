@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from chalicelib.config import ConfigError, Settings
 from chalicelib.domain.dns import Naming
-from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, resolve
+from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, PROVIDERS, SIMULATED_KINDS, resolve
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -54,7 +54,7 @@ def check_kinds(settings: Settings) -> None:
                 f"invalid configuration: providers.{name}.kind: unknown provider kind {provider.kind!r}; "
                 f"choose one of: {', '.join(sorted(PROVIDER_KINDS))}"
             )
-        cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
+        cls = provider_class(name, provider.kind)
         options_model = getattr(cls, "Options", None)
         if options_model is None:
             continue
@@ -70,6 +70,17 @@ def check_kinds(settings: Settings) -> None:
         check_dns(settings)
     if settings.certificates is not None:
         check_certificates(settings)
+
+
+def provider_class(name: str, kind: str) -> type:
+    """The class of a known provider kind: production's from the registry, a simulated kind's from the
+    simulator (plugins.py: one clear error when it is not installed)."""
+    if kind in SIMULATED_KINDS:
+        from chalicelib.plugins import simulator
+
+        return simulator(f"providers.{name}.kind {kind!r}").provider_class(kind)
+    cls: type = resolve(PROVIDERS, kind, "provider kind")
+    return cls
 
 
 #: Provider kinds whose servers do not boot the prepared image (no `boot.domain` to match).

@@ -1,5 +1,6 @@
 """Which fleet an entry point runs on: the real adapters the configuration names, or — when it names the
-simulated cloud (the embedded default) — a simulated fleet. The Lambda handlers (app.py) ask
+simulated cloud (the embedded default) — a simulated fleet, which the simulator builds (plugged in from
+outside: plugins.py; one clear error when it is not installed). The Lambda handlers (app.py) ask
 `from_environment`; `bbbscale tick` and `run` (the CLI) ask `for_command`.
 """
 
@@ -9,14 +10,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 from chalicelib.bootstrap import Wiring, config_path, env_secret, with_environment
 from chalicelib.config import Settings
+from chalicelib.config_file import load_settings
+from chalicelib.plugins import RunPace, simulator
+from chalicelib.registry import SIMULATED_KINDS
 
 #: Tests and the chat routes may point this at a factory of their own (see app.py `_wiring`).
-from chalicelib.config_file import load_settings
-
 WIRING_FACTORY: Callable[[], Wiring] | None = None
 
 
@@ -28,9 +30,8 @@ def from_environment() -> Wiring:
         return WIRING_FACTORY()
     settings = with_environment(load_settings(config_path(os.environ.get("BBBSCALE_CONFIG"))))
     if simulated(settings):
-        from chalicelib.sim.resident import resident_fleet
-
-        return resident_fleet(settings).wiring
+        wiring: Wiring = simulator("the simulated fleet (the embedded default)").resident(settings)
+        return wiring
     return Wiring(settings)
 
 
@@ -51,16 +52,31 @@ def provider_secrets(settings: Settings) -> dict[str, list[str]]:
 
 def simulated(settings: Settings) -> bool:
     """True when the configuration names the simulated cloud: its fleet is the simulator's."""
-    return any(p.kind == "simulated" for p in settings.providers.values())
+    return any(p.kind in SIMULATED_KINDS for p in settings.providers.values())
+
+
+class ClockPace:
+    """A real fleet's pace: its clock runs by itself, and there is no world to move."""
+
+    def __init__(self, clock: Callable[[], datetime], speed: float = 1.0):
+        self._clock = clock
+        self.guard_clock: Callable[[], datetime] | None = clock
+        self.guard_speed = speed
+
+    def moment(self) -> datetime:
+        return self._clock()
+
+    def follow(self, now: datetime) -> None:
+        """Nothing to move: the real world follows time by itself."""
 
 
 @contextmanager
-def for_command(settings, speed: float = 1.0, start: datetime | None = None) -> Iterator[tuple]:
-    """(wiring, world) for `bbbscale tick` and `run`: the real adapters (world None), or, when the
-    configuration is simulated, a simulated world following the generated school day. With the sqlite
-    state backend the world and the state both live in `[state] path`, so several processes share one
-    fleet; the clock is then shared too (`speed` and `start` let tests run a day faster than real
-    time)."""
+def for_command(
+    settings, speed: float = 1.0, start: datetime | None = None
+) -> Iterator[tuple[Wiring, RunPace | None]]:
+    """(wiring, pace) for `bbbscale tick` and `run`: the real adapters (pace None: the wiring's clock runs
+    by itself, no world to move), or, when the configuration is simulated, the simulator's fleet and
+    its pace (`speed` and `start` let tests run a shared simulated day faster than real time)."""
     if not simulated(settings):
         from chalicelib.service.keys import check_secrets
 
@@ -69,20 +85,7 @@ def for_command(settings, speed: float = 1.0, start: datetime | None = None) -> 
         # Long provider batches say how far they got, on stderr (stdout is the tick's output).
         yield Wiring(settings, progress=lambda message: print(message, file=sys.stderr, flush=True)), None
         return
-    from chalicelib.sim.embedded import follow_school_day, sim_runtime
-
-    shared_path, clock, store = None, None, None
-    if settings.state.backend == "sqlite":
-        from chalicelib.sim.shared import SharedClock
-
-        shared_path = settings.state.path
-        store = Wiring(settings).store  # opens (creates) the file first
-        clock = SharedClock(shared_path, settings.cluster, start, speed)
-    now = clock() if clock else datetime.now(UTC).replace(second=0, microsecond=0)
-    with sim_runtime(settings, now, http=True, store=store, shared_path=shared_path, clock=clock) as (
-        wiring,
-        world,
-        _,
-    ):
-        follow_school_day(world, now)
-        yield wiring, world
+    with simulator("the simulated fleet (the embedded default)").fleet(
+        settings, speed=speed, start=start
+    ) as (wiring, pace):
+        yield wiring, pace

@@ -21,13 +21,11 @@ PROVIDERS: dict[str, str] = {
 }
 
 #: Kinds only the simulator builds (it hands each its world): valid in a configuration, never built by the
-#: production bootstrap.
-SIMULATED_PROVIDERS: dict[str, str] = {
-    "simulated": "chalicelib.sim.cloud:SimulatedCloud",
-}
+#: production bootstrap. Their classes come from the simulator, plugged in from outside (plugins.py).
+SIMULATED_KINDS: tuple[str, ...] = ("simulated",)
 
 #: Every kind a configuration may name.
-PROVIDER_KINDS: dict[str, str] = {**PROVIDERS, **SIMULATED_PROVIDERS}
+PROVIDER_KINDS: tuple[str, ...] = (*PROVIDERS, *SIMULATED_KINDS)
 
 DNS_DRIVERS: dict[str, str] = {
     "gandi_live": "chalicelib.adapters.dns.gandi:GandiLiveDns",

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.kept import DesiredAt
 from chalicelib.domain.tick_report import TickReport
-from chalicelib.fleets import for_command
+from chalicelib.fleets import ClockPace, for_command
+from chalicelib.plugins import RunPace
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_lease import (
     GUARD_LEASE_SECONDS,
@@ -29,8 +30,6 @@ from chalicelib.service.guard_lease import (
     guard_owner,
     keep_guarding,
 )
-from chalicelib.sim.embedded import follow_school_day
-from chalicelib.sim.replay import SimClock
 
 
 def start_guard(
@@ -94,15 +93,13 @@ def run_forever(
     retry = settings.lifecycle.lease_seconds / 6 / speed
     with (
         serving(settings.metrics) as endpoint,
-        for_command(settings, speed=speed, start=start) as (
-            wiring,
-            world,
-        ),
+        for_command(settings, speed=speed, start=start) as (wiring, simulated_pace),
     ):
-        clock = wiring.clock
-        live = not isinstance(clock, SimClock)  # a shared clock runs by itself; a SimClock is set
+        # The fleet's time and world (plugins.RunPace): a real fleet's clock runs by itself; a simulated
+        # one may be a clock this loop sets, with a world that follows the school day.
+        pace: RunPace = simulated_pace or ClockPace(wiring.clock, speed)
         if not dry_run:
-            start_guard(wiring.ports(), clock if live else None, speed=speed if live else 1.0)
+            start_guard(wiring.ports(), pace.guard_clock, speed=pace.guard_speed)
 
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
@@ -110,12 +107,8 @@ def run_forever(
             _show(result, as_json)
 
         def now_and_world() -> datetime:
-            now = clock() if live else datetime.now(UTC)
-            if world is not None:  # the simulated fleet follows the clock and the school day
-                if not live:
-                    clock.set(now)
-                follow_school_day(world, now)
-                world.advance(now)
+            now = pace.moment()
+            pace.follow(now)
             return now
 
         def tick(now: datetime) -> TickReport | None:
@@ -136,9 +129,7 @@ def run_forever(
                 slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
                 if _ticked_since(wiring.store.tick_memory.recent(), slot_began):
                     break  # the holder finished this interval's tick
-                now = clock() if live else datetime.now(UTC)
-                if not live:
-                    clock.set(now)
+                now = pace.moment()
                 result = tick(now)
                 if result is not None and not result.lease_held:
                     report(result)

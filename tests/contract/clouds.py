@@ -102,8 +102,8 @@ class _Clock:
 def simulated(calm_faults: bool = False) -> Iterator[Cloud]:
     """The simulated cloud; with `calm_faults`, seen through the fault suite's wrapper (tests/support/
     faults.py) with no fault drawn, which must change nothing."""
-    from chalicelib.sim.cloud import SimulatedCloud
-    from chalicelib.sim.world import SimWorld
+    from bbbsim.cloud import SimulatedCloud
+    from bbbsim.world import SimWorld
     from tests.support.faults import Faults, FaultyProvider, Ledger
 
     world, clock = SimWorld(random.Random(7)), _Clock(datetime(2026, 11, 23, 7, 0, tzinfo=UTC))

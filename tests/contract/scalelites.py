@@ -3,8 +3,8 @@
 The port is what the service calls; the rest of a handle is how the test puts the world in a state: a
 BBB server to register (`server_url(name)`), classes running on a registered server that Scalelite has
 polled (`hold_classes`), a server whose API fails (`break_server`). The implementations:
-`ScaleliteClient` over real HTTP to the local Scalelite on loopback (chalicelib/sim/scalelite_http.py),
-the in-process simulated Scalelite (chalicelib/sim/direct.py), the same behind the fault suite's wrapper,
+`ScaleliteClient` over real HTTP to the local Scalelite on loopback (bbbsim/scalelite_http.py),
+the in-process simulated Scalelite (bbbsim/direct.py), the same behind the fault suite's wrapper,
 and the hand-written test fake.
 """
 
@@ -55,10 +55,10 @@ def _simulated_levers(world):
 
 @contextmanager
 def http() -> Iterator[Balancer]:
+    from bbbsim.scalelite_http import LocalScalelite
+    from bbbsim.world import SimWorld
     from chalicelib.adapters.scalelite.client import ScaleliteClient
     from chalicelib.config import ScaleliteSettings
-    from chalicelib.sim.scalelite_http import LocalScalelite
-    from chalicelib.sim.world import SimWorld
 
     world = SimWorld(random.Random(5))
     with LocalScalelite(world, SECRET, clock=lambda: AT) as local:
@@ -70,8 +70,8 @@ def http() -> Iterator[Balancer]:
 def simulated(calm_faults: bool = False) -> Iterator[Balancer]:
     """The in-process simulated Scalelite; with `calm_faults`, seen through the fault suite's wrapper
     (tests/support/faults.py) with no fault drawn, which must change nothing."""
-    from chalicelib.sim.direct import DirectScalelite
-    from chalicelib.sim.world import SimWorld
+    from bbbsim.direct import DirectScalelite
+    from bbbsim.world import SimWorld
     from tests.support.faults import Faults, FaultyScalelite, Ledger
 
     world = SimWorld(random.Random(5))

@@ -34,9 +34,9 @@ def _seed(world, name: str, rooms: int, recordings: int) -> None:
 
 @contextmanager
 def over_http() -> Iterator[Opened]:
+    from bbbsim.scalelite_http import LocalScalelite
+    from bbbsim.world import SimWorld
     from chalicelib.adapters.scalelite.bbb import BbbApi
-    from chalicelib.sim.scalelite_http import LocalScalelite
-    from chalicelib.sim.world import SimWorld
 
     world = SimWorld(random.Random(3))
     with LocalScalelite(world, "lb-secret", clock=lambda: AT) as local:
@@ -78,8 +78,8 @@ def loopback() -> Iterator[Opened]:
 
 @contextmanager
 def simulated() -> Iterator[Opened]:
-    from chalicelib.sim.direct import DirectBbb
-    from chalicelib.sim.world import SimWorld
+    from bbbsim.direct import DirectBbb
+    from bbbsim.world import SimWorld
 
     world = SimWorld(random.Random(3))
 

@@ -199,10 +199,10 @@ def simulated_static_pool():
     import random
     from datetime import UTC
 
+    from bbbsim.cloud import SimulatedCloud
+    from bbbsim.world import SimWorld
     from chalicelib.config import ProviderSettings
     from chalicelib.ports import ProviderContext
-    from chalicelib.sim.cloud import SimulatedCloud
-    from chalicelib.sim.world import SimWorld
 
     at = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
     world = SimWorld(random.Random(7))

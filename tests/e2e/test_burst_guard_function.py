@@ -15,6 +15,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from bbbsim.embedded import sim_runtime
 from chalicelib import fleets
 from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
@@ -27,7 +28,6 @@ from chalicelib.service.guard_function import (
     run_guard_function,
     start_guard_run,
 )
-from chalicelib.sim.embedded import sim_runtime
 
 BEFORE_NINE = datetime(2026, 11, 30, 7, 58, tzinfo=UTC)  # 08:58 in Paris, a Monday of term
 QUIET = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # 10:30 in Paris

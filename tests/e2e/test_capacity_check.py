@@ -11,11 +11,11 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from bbbsim.embedded import sim_runtime
 from chalicelib import fleets
 from chalicelib.adapters.scalelite.client import ScaleliteClient
 from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
-from chalicelib.sim.embedded import sim_runtime
 
 T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term
 CLUSTER_METRICS = {"LoadUnits", "Rooms", "Participants", "Mics", "Webcams", "Actions", "Failures"}

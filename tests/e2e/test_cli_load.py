@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.world import SimWorld
 from chalicelib.domain.load import Meeting
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.world import SimWorld
 from tests.support.bbb_xml import Style, render_failed, render_get_meetings
 from tests.support.cli_runs import config_file, run_main, run_program
 

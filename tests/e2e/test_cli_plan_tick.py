@@ -211,7 +211,7 @@ def test_tick_for_people(tmp_path, capsys):
 
 
 def test_a_short_demo_kills_no_class_and_draws_a_png(tmp_path, capsys):
-    from chalicelib.sim.demo import run_demo
+    from bbbsim.demo import run_demo
 
     plot = tmp_path / "demo.png"
     status = run_demo(

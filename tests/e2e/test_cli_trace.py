@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from chalicelib.sim.simulate import result_lines
-from chalicelib.sim.traces import read_trace, trace_figures
+from bbbsim.simulate import result_lines
+from bbbsim.traces import read_trace, trace_figures
 from tests.support.cli_runs import run_main
 
 

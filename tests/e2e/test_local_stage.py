@@ -151,3 +151,33 @@ def test_a_process_that_served_an_aws_stage_still_reads_the_local_stage_secrets_
         answer = client.http.post("/chat/rocketchat", headers=headers, body=document)
     assert answer.status_code == 503
     assert json.loads(answer.body)["error"] == "rocket.chat commands not configured"
+
+
+def test_the_embedded_default_without_the_simulator_is_one_clear_line(no_aws, monkeypatch):
+    """Where the simulator is not installed (the Lambda package never ships it), the built-in
+    configuration cannot run: the check returns one line naming what is missing, a route answers it as
+    a 503; nothing is ticked."""
+    from chalicelib import plugins
+
+    monkeypatch.setattr(plugins, "entry_points", lambda **_: ())
+    plugins.installed.cache_clear()
+    try:
+        with Client(app_module.app, stage_name="local") as client:
+            said = scheduled(client)
+            headers, form = slack_request("status")
+            answer = client.http.post("/chat/slack", headers=headers, body=form)
+    finally:
+        plugins.installed.cache_clear()
+    missing = "needs the simulator, which is not installed: no entry point 'simulator' in group"
+    assert said == {
+        "error": f"service unavailable: providers.owned.kind 'simulated' {missing} "
+        + (
+            "'bbbscale.plugins' (the package 'bbbsim', shipped in the bbbscale wheel; a checkout gets it from "
+            "`./dev setup`)"
+        )
+    }
+    assert answer.status_code == 503 and json.loads(answer.body) == said, answer.body
+    assert (
+        not no_aws.exists()
+        or SqliteStateStore(str(no_aws), cluster="demo").history.recent(5, kind="tick") == []
+    )

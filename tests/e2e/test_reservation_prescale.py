@@ -18,12 +18,12 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from bbbsim.embedded import sim_runtime
 from chalicelib import fleets
 from chalicelib.config_file import load_settings
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.render import tick_json
-from chalicelib.sim.embedded import sim_runtime
 from tests.support.chat_fakes import Receiver
 from tests.support.cli_runs import DEFAULT_TOML
 from tests.support.closure_requests import SECRET, encode, signed

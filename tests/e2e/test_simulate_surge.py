@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from chalicelib.sim.schoolday import generate_day
-from chalicelib.sim.traces import write_trace
+from bbbsim.schoolday import generate_day
+from bbbsim.traces import write_trace
 from tests.support.cli_runs import config_file, run_main
 
 MONDAY = date(2026, 11, 30)

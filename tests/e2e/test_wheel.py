@@ -3,7 +3,9 @@ virtual environment (no system site-packages, nothing of this checkout on its pa
 runtime dependencies, answers `bbbscale --version` and `bbbscale plan` exactly as the tree does, and
 runs `demo`, `trace` + `simulate --plot` and `tick --dry-run` from an empty directory, leaving nothing
 there but what it was asked to write. It installs as `bbbscale` (no top-level `chalicelib` to collide
-with another Chalice app); without the `plot` extra, a picture is refused in one line naming it.
+with another Chalice app) beside the simulator `bbbsim`, which the entry point `bbbscale.plugins:
+simulator` plugs in (its imports renamed too); without the `plot` extra, a picture is refused in one line
+naming it.
 
 The locked wheels come from pip's cache after the first run, so the test costs seconds, not a download
 (the replays are short: the demo's first half hour, a small school's day)."""
@@ -24,7 +26,7 @@ from tests.support.cli_runs import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the wheel is built from: the project's metadata and the package, nothing else of the checkout.
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "chalicelib")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "chalicelib", "bbbsim")
 
 
 def pip(*args: str, cwd: Path) -> None:
@@ -90,12 +92,17 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs_as_the_tree_does(tmp_path
         licence = archive.read(f"{info}/licenses/LICENSE").decode()
         scripts = archive.read(f"{info}/entry_points.txt").decode()
         registry = archive.read("bbbscale/registry.py").decode()
+        simulator = "".join(
+            archive.read(n).decode() for n in names if n.startswith("bbbsim/") and n.endswith(".py")
+        )
     assert f"\nVersion: {__version__}\n" in metadata and "\nLicense-Expression: EUPL-1.2\n" in metadata
     assert 'Requires-Dist: matplotlib>=3.8; extra == "plot"' in metadata
     assert licence == (ROOT / "LICENSE").read_text() and "EUROPEAN UNION PUBLIC LICENCE v. 1.2" in licence
     assert "bbbscale/default.toml" in names and "bbbscale/cli.py" in names
-    assert not [n for n in names if not n.startswith(("bbbscale/", info + "/"))], "only bbbscale/ installs"
+    assert not [n for n in names if not n.startswith(("bbbscale/", "bbbsim/", info + "/"))], "two packages"
     assert "bbbscale = bbbscale.cli:main" in scripts and "chalicelib" not in registry
+    assert "[bbbscale.plugins]\nsimulator = bbbsim.plugin:SIMULATOR" in scripts
+    assert "bbbsim/plugin.py" in names and "from bbbscale." in simulator and "chalicelib" not in simulator
 
     # A clean environment: its own interpreter prefix, no pip of its own (this one installs into it).
     env = tmp_path / "env"

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.world import SimWorld
 from chalicelib.adapters.scalelite.bbb import BbbApi
 from chalicelib.adapters.scalelite.client import ScaleliteClient
 from chalicelib.config import ScaleliteSettings
 from chalicelib.ports import ApiError
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.world import SimWorld
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 SECRET = "lb-secret-for-tests-0123456789"

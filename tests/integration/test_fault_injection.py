@@ -20,11 +20,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from bbbsim.replay import Outcome, Replay
+from bbbsim.schoolday import generate_day
 from chalicelib.config import Settings
 from chalicelib.domain.fleet import COMING, RUNNING, ServerState
 from chalicelib.domain.tick_report import TickReport
-from chalicelib.sim.replay import Outcome, Replay
-from chalicelib.sim.schoolday import generate_day
 from tests.support.faults import Faults, faulty_fleet, tick, ticks_at_once
 
 UTC = UTC

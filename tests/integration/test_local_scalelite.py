@@ -15,9 +15,9 @@ import pytest
 import requests
 from lxml import etree
 
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.world import SimWorld
 from chalicelib.adapters.scalelite.checksum import checksum, signed_query
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.world import SimWorld
 
 LB_SECRET = "lb-secret-0123456789"
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -15,12 +15,12 @@ import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
+from bbbsim.embedded import sim_runtime
 from chalicelib.adapters.metrics.prometheus import COUNTERS, EMF_TO_PROMETHEUS, MetricsEndpointError, serving
 from chalicelib.config import ConfigError, MetricsSettings
 from chalicelib.config_file import load_settings, parse_settings
 from chalicelib.observability import NAMESPACE, emit_tick_metrics, metrics
 from chalicelib.render import tick_json
-from chalicelib.sim.embedded import sim_runtime
 
 T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term
 LOOPBACK = MetricsSettings(port=0)

@@ -83,6 +83,7 @@ def package(stage: str, out: Path) -> dict:
     assert (out / "deployment.zip").stat().st_size > 0
     locked = {name: version for name, (version, _) in read_lock(ROOT / "requirements.txt").items()}
     assert shipped(out / "deployment.zip") == locked, "Lambda must ship the lock"
+    assert simulator_files(out / "deployment.zip") == [], "Lambda must not ship the simulator"
     return json.loads((out / "sam.json").read_text())
 
 
@@ -92,6 +93,24 @@ def shipped(deployment: Path) -> dict[str, str]:
         infos = {name.split("/")[0] for name in archive.namelist() if name.endswith(".dist-info/METADATA")}
     stems = (info.removesuffix(".dist-info").rsplit("-", 1) for info in infos)  # name-version
     return {canonicalize_name(name): version for name, version in stems}
+
+
+def simulator_files(deployment: Path) -> list[str]:
+    """The simulator's files in a deployment package (issue 21: it stays beside production, bbbsim/, and
+    Lambda gets app.py and chalicelib/ only): its package, or any file of the old chalicelib/sim/."""
+    with zipfile.ZipFile(deployment) as archive:
+        names = archive.namelist()
+    assert "app.py" in names and "chalicelib/plugins.py" in names  # the production side is there
+    return sorted(n for n in names if n.startswith(("bbbsim/", "chalicelib/sim/")) or "/bbbsim/" in n)
+
+
+def test_the_simulator_check_finds_a_simulator_file(tmp_path):
+    """The package check above can fail: a made-up package with the simulator in it is caught."""
+    made_up = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(made_up, "w") as archive:
+        for name in ("app.py", "chalicelib/plugins.py", "bbbsim/world.py", "chalicelib/cli.py"):
+            archive.writestr(name, "")
+    assert simulator_files(made_up) == ["bbbsim/world.py"]
 
 
 def check_stage(stage: str, template: dict) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bbbsim.resident import resident_fleet
+from bbbsim.schoolday import generate_day
 from chalicelib.config_file import load_settings, parse_settings
-from chalicelib.sim.resident import resident_fleet
-from chalicelib.sim.schoolday import generate_day
 
 MONDAY_0905 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # 09:05 in Paris, a Monday of term
 MONDAY_NIGHT = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)

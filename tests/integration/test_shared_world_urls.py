@@ -17,13 +17,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.scalelite_model import name_in_url
+from bbbsim.shared import share_world
+from bbbsim.world import SimWorld
 from chalicelib.config_file import load_settings
 from chalicelib.fleets import for_command
 from chalicelib.service.guard import BurstGuard
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.scalelite_model import name_in_url
-from chalicelib.sim.shared import share_world
-from chalicelib.sim.world import SimWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 30, 6, 58, 30, tzinfo=UTC)  # 07:58:30 in Paris, a Monday of term

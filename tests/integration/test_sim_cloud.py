@@ -9,13 +9,13 @@ import pytest
 import requests
 from lxml import etree
 
+from bbbsim.cloud import SimulatedCloud
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.world import SimWorld
 from chalicelib.adapters.scalelite.checksum import signed_query
 from chalicelib.config import ConfigError, ProviderSettings
 from chalicelib.config_file import parse_settings
 from chalicelib.ports import LaunchSpec, Provider, ProviderContext, ProviderError
-from chalicelib.sim.cloud import SimulatedCloud
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.world import SimWorld
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 TAGS = {"bbbscale:cluster": "demo", "bbbscale:provider": "gandi"}

@@ -24,10 +24,10 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from bbbsim.schoolday import generate_day
 from chalicelib.domain.kinds import HoldKind
 from chalicelib.domain.overrides import DRAIN, FREEZE
 from chalicelib.render import action_json, tick_json
-from chalicelib.sim.schoolday import generate_day
 from tests.integration.test_fault_injection import Storm, fault_settings
 from tests.support.faults import Faults, TickKilled, faulty_fleet
 
@@ -46,7 +46,7 @@ def document(report) -> dict:
 def record(reports: list | None = None) -> list[str]:
     """One JSON line per tick (its random tick id replaced, its place kept), then one per tick entry of
     the history. The typed reports are appended to `reports` when given."""
-    from chalicelib.sim.replay import Outcome, Replay
+    from bbbsim.replay import Outcome, Replay
 
     seed = SEED
     settings = fault_settings(seed)

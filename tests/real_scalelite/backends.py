@@ -22,13 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from bbbsim.bbb_http import SimBbbServers
+from bbbsim.scalelite_http import LocalScalelite
+from bbbsim.world import SimWorld
 from chalicelib.adapters.scalelite.checksum import signed_query
 from chalicelib.adapters.scalelite.client import ScaleliteClient
 from chalicelib.config import ScaleliteSettings
 from chalicelib.domain.fleet import ScaleliteServer
-from chalicelib.sim.bbb_http import SimBbbServers
-from chalicelib.sim.scalelite_http import LocalScalelite
-from chalicelib.sim.world import SimWorld
 from tests.real_scalelite.harness import RealScalelite
 
 GETMEETINGS_S = 0.3  # each BBB server's getMeetings, as the poller waits for it

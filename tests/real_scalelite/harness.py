@@ -11,7 +11,7 @@ commands inside multi/pipelined, so with a namespace every updateServer after ad
 `stop()` ends every process it started (by its own pid) and removes the directory.
 
 Nothing here knows about BBB servers: the scenario tests put the simulator's own BBB servers over HTTP
-(chalicelib/sim/bbb_http.py) behind it and register them through Scalelite's admin API.
+(bbbsim/bbb_http.py) behind it and register them through Scalelite's admin API.
 """
 
 from __future__ import annotations

@@ -14,16 +14,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bbbsim.direct import DirectBbb, DirectScalelite
+from bbbsim.embedded import simulated_providers
+from bbbsim.replay import SimClock
+from bbbsim.scalelite_model import name_in_url
+from bbbsim.world import SimWorld
 from chalicelib.adapters.state.memory import MemoryStateStore
 from chalicelib.bootstrap import Wiring
 from chalicelib.domain.tick_report import TickReport
 from chalicelib.ports import ApiError, UnreachableError
 from chalicelib.service.forecasting import NoForecast
-from chalicelib.sim.direct import DirectBbb, DirectScalelite
-from chalicelib.sim.embedded import simulated_providers
-from chalicelib.sim.replay import SimClock
-from chalicelib.sim.scalelite_model import name_in_url
-from chalicelib.sim.world import SimWorld
 
 
 class TickKilled(BaseException):
@@ -312,7 +312,7 @@ class FaultyFleet:
 
 def faulty_fleet(settings, start: datetime, faults: Faults, world_seed: int = 0) -> FaultyFleet:
     """Wire the real service to a fresh simulated world (in process) through the fault wrappers, the way
-    `chalicelib.sim.embedded.sim_runtime` wires it without them. The owned pool is on and enabled."""
+    `bbbsim.embedded.sim_runtime` wires it without them. The owned pool is on and enabled."""
     world = SimWorld(random.Random(world_seed))
     clock = SimClock(start)
     ledger = Ledger()

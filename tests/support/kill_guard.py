@@ -151,8 +151,8 @@ class GuardFleet:
 
     def world(self):
         """The shared simulated world, as one more process sees it."""
-        from chalicelib.sim.shared import share_world
-        from chalicelib.sim.world import SimWorld
+        from bbbsim.shared import share_world
+        from bbbsim.world import SimWorld
 
         world = SimWorld()
         share_world(world, str(self.path), CLUSTER)
@@ -161,7 +161,7 @@ class GuardFleet:
     def herd(self, rooms: int, now: datetime) -> str:
         """Put `rooms` fresh classes on one enabled owned server, as Scalelite herds a burst onto the
         server lowest at its last poll; returns that server's Scalelite id."""
-        from chalicelib.sim.scalelite_model import name_in_url
+        from bbbsim.scalelite_model import name_in_url
 
         world = self.world()
         with world.lock:

@@ -177,11 +177,11 @@ def _started(path: Path) -> bool:
 
 def invariants(path: Path) -> dict:
     """What the file says happened: double actions, orphan VMs, meetings ended against their users."""
+    from bbbsim.scalelite_model import name_in_url
+    from bbbsim.shared import share_world
+    from bbbsim.world import SimWorld
     from chalicelib.adapters.state.sqlite import SqliteStateStore
     from chalicelib.domain.reconcile import GONE
-    from chalicelib.sim.scalelite_model import name_in_url
-    from chalicelib.sim.shared import share_world
-    from chalicelib.sim.world import SimWorld
 
     world = SimWorld()
     share_world(world, str(path), CLUSTER)

@@ -91,9 +91,9 @@ def test_a_simulated_vm_carries_what_the_product_plans_with_for_its_server():
     import random
     from datetime import timedelta
 
+    from bbbsim.cloud import SimulatedCloud
+    from bbbsim.world import SimWorld
     from chalicelib.ports import LaunchSpec, ProviderContext
-    from chalicelib.sim.cloud import SimulatedCloud
-    from chalicelib.sim.world import SimWorld
     from tests.support.builders import T0
 
     cfg = settings()

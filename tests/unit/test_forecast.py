@@ -210,9 +210,9 @@ def test_timetable_rejects_bad_times():
 def readiness(variant_learned: str, variant_now: str, afternoon_friday: bool = False) -> float:
     """Worst ratio, over the minutes of a generated week carrying >= 25% of its peak, of the forecast
     made 16 minutes before (lead 6 + margin 10) to the load that came; history: the week before."""
+    from bbbsim.schoolday import generate_week
+    from bbbsim.traces import load_series
     from chalicelib.config import LoadWeights
-    from chalicelib.sim.schoolday import generate_week
-    from chalicelib.sim.traces import load_series
 
     past = generate_week(date(2026, 11, 16), seed=1, scale=0.2, variant=variant_learned)
     profile = LoadProfile.from_samples(load_series(past, LoadWeights()), PARIS, weeks=1)

@@ -11,12 +11,12 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
+from bbbsim.embedded import sim_runtime
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 from chalicelib.run import start_guard
 from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import BurstGuard
 from chalicelib.service.guard_lease import keep_guarding
-from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
 
 CFG = settings(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from bbbsim.embedded import sim_runtime
 from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import burst_guard
 from chalicelib.service.room_memory import room_sizes
-from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
 
 CFG = settings(

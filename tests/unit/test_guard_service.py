@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from bbbsim.embedded import sim_runtime
 from chalicelib.domain.fleet import ServerState as S
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
 from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import burst_guard
 from chalicelib.service.room_memory import room_sizes
-from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, settings
 
 # T0 is a Monday 09:00 UTC (10:00 Paris); T0 + 1 h is the 11:00 class start of the default timetable.

@@ -2,9 +2,10 @@
 each other, however far round (imports inside functions count: they tie the modules all the same).
 
 From the ground up: errors.py, load_units.py and credentials.py; config.py (the settings model); domain/
-(pure); ports.py (with state_ports.py, what the services keep between ticks); the registry (adapters named by string, imported on use); service/ beside secrets.py
-and observability.py; adapters/; then the loader (config_file.py), bootstrap, the simulator and the
-entry points, which may use everything below them. Read from the source with `ast`, so nothing is
+(pure); ports.py (with state_ports.py, what the services keep between ticks); the registry (adapters named by string, imported on use) and the simulator's port
+(plugins.py: the simulator itself, bbbsim/, sits outside chalicelib and is never imported from it,
+tests/unit/test_simulator_outside.py); service/ beside secrets.py and observability.py; adapters/; then
+the loader (config_file.py), bootstrap and the entry points, which may use everything below them. Read from the source with `ast`, so nothing is
 imported to check it.
 """
 
@@ -45,6 +46,7 @@ ALLOWED = {
     "chalicelib.ports": ("chalicelib.domain.", "chalicelib.errors", "chalicelib.state_ports"),
     "chalicelib.state_ports": ("chalicelib.domain.",),
     "chalicelib.registry": ("chalicelib.config",),
+    "chalicelib.plugins": ("chalicelib.config",),
     "chalicelib.service.": (
         "chalicelib",  # its version, for tick --json
         "chalicelib.service.",

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from bbbsim.oracle import cheapest_servers, oracle
 from chalicelib.config import ProviderSettings
-from chalicelib.sim.oracle import cheapest_servers, oracle
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 

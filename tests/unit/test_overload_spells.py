@@ -1,5 +1,5 @@
 """The demo names every spell of overload longer than a few minutes while the fleet had room
-(chalicelib.sim.minutes.overload_spells): each spell it names is one, and none is missed."""
+(bbbsim.minutes.overload_spells): each spell it names is one, and none is missed."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.sim.minutes import Minute, overload_spells
-from chalicelib.sim.replay import Sample
+from bbbsim.minutes import Minute, overload_spells
+from bbbsim.replay import Sample
 
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
 """The replay's picture reads: a day's axis in HH:MM with the date under it, a week's axis with each day
-named (weekday and date) between midnight lines, and a PNG written (chalicelib/sim/plot.py)."""
+named (weekday and date) between midnight lines, and a PNG written (bbbsim/plot.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.sim.minutes import Minute
-from chalicelib.sim.plot import _time_axis, plot_samples
-from chalicelib.sim.replay import Sample
+from bbbsim.minutes import Minute
+from bbbsim.plot import _time_axis, plot_samples
+from bbbsim.replay import Sample
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 PARIS = ZoneInfo("Europe/Paris")

@@ -3,6 +3,7 @@ the state a failed call or a killed tick left behind, and the rule that gets the
 
 from datetime import timedelta
 
+from bbbsim.embedded import sim_runtime
 from chalicelib.domain.decision import ServerCheck
 from chalicelib.domain.fleet import VM
 from chalicelib.domain.fleet import ServerState as S
@@ -10,7 +11,6 @@ from chalicelib.domain.lifecycle import drain_verdict
 from chalicelib.domain.planner import decide
 from chalicelib.domain.reconcile import api_url, reconcile
 from chalicelib.ports import ScaleliteServer
-from chalicelib.sim.embedded import sim_runtime
 from tests.support.builders import T0, load_of, observation, owned, registered_for, server, settings
 
 CFG = settings()

@@ -13,6 +13,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bbbsim.direct import DirectScalelite
+from bbbsim.replay import Replay, SimClock
+from bbbsim.scalelite_model import RegisteredServer, _least_loaded
+from bbbsim.world import SimWorld
 from chalicelib.config import LoadWeights
 from chalicelib.config_file import load_settings
 from chalicelib.domain.load import (
@@ -23,10 +27,6 @@ from chalicelib.domain.load import (
     room_costs,
     snapshot_units,
 )
-from chalicelib.sim.direct import DirectScalelite
-from chalicelib.sim.replay import Replay, SimClock
-from chalicelib.sim.scalelite_model import RegisteredServer, _least_loaded
-from chalicelib.sim.world import SimWorld
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 MS0 = int(T0.timestamp() * 1000)
@@ -223,7 +223,7 @@ def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
 def test_a_room_is_created_and_filled_at_seconds_of_its_own():
     """The create comes a few seconds after the trace's minute, each pupil joins at a second of their
     own over the ramp, mics/webcams/listeners follow in proportion; the room is full after the ramp."""
-    from chalicelib.sim.traces import TraceMeeting
+    from bbbsim.traces import TraceMeeting
 
     world = _world()
     world.poll(T0 - timedelta(minutes=1))

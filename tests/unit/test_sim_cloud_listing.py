@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from bbbsim.cloud import SimulatedCloud
+from bbbsim.world import SimWorld
 from chalicelib.config import ProviderSettings
 from chalicelib.ports import LaunchSpec, ProviderContext
-from chalicelib.sim.cloud import SimulatedCloud
-from chalicelib.sim.world import SimWorld
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 TAGS = {"bbbscale:cluster": "demo", "bbbscale:provider": "gandi"}

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bbbsim.direct import DirectScalelite
+from bbbsim.look_cost import LookCost
+from bbbsim.replay import Replay, SimClock
+from bbbsim.world import SimWorld
 from chalicelib.ports import UnreachableError
-from chalicelib.sim.direct import DirectScalelite
-from chalicelib.sim.look_cost import LookCost
-from chalicelib.sim.replay import Replay, SimClock
-from chalicelib.sim.world import SimWorld
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 OLD = T0 - timedelta(hours=1)
@@ -147,7 +147,7 @@ def test_a_looks_calls_take_time_during_which_the_world_goes_on():
 
 def test_the_replays_create_counts_the_teachers_join_too():
     """Scalelite adds 1 at the create (increment_load) and 1 at the teacher's join (its join action)."""
-    from chalicelib.sim.traces import TraceMeeting
+    from bbbsim.traces import TraceMeeting
 
     world, ids = _world(1)
     clock = SimClock(T0)

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bbbsim.cloud import SimulatedCloud
+from bbbsim.direct import DirectBbb, DirectScalelite
+from bbbsim.world import SimWorld
 from chalicelib.config import LoadWeights, ProviderSettings
 from chalicelib.domain.load import meeting_units
 from chalicelib.ports import ApiError, LaunchSpec, ProviderContext, UnreachableError
-from chalicelib.sim.cloud import SimulatedCloud
-from chalicelib.sim.direct import DirectBbb, DirectScalelite
-from chalicelib.sim.world import SimWorld
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 OLD = T0 - timedelta(hours=1)

@@ -6,9 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.config import LoadWeights
-from chalicelib.sim.schoolday import SEED, generate_closure_day, generate_day, generate_week
-from chalicelib.sim.traces import (
+from bbbsim.schoolday import SEED, generate_closure_day, generate_day, generate_week
+from bbbsim.traces import (
     TraceError,
     TraceMeeting,
     format_trace,
@@ -18,6 +17,7 @@ from chalicelib.sim.traces import (
     trace_figures,
     write_trace,
 )
+from chalicelib.config import LoadWeights
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "traces"
 TUESDAY, WEDNESDAY, FRIDAY = date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 27)

@@ -141,12 +141,12 @@ def render_user_data(settings, server, *, secret, server_secret) -> str:
     returns "" (LaunchSpec's "render it for me"). Any other provider (the simulated cloud) gets the
     full document, with the secret the core itself registers: `server_secret(server.name)`. `secret`
     looks a secret up by name (the TURN secret)."""
-    from chalicelib.registry import PROVIDER_KINDS, resolve
+    from chalicelib.registry import PROVIDERS, resolve
 
     provider = settings.providers.get(server.provider)
     if provider is None:
         raise ProviderError(f"no provider {server.provider!r} for server {server.name}")
-    cls = resolve(PROVIDER_KINDS, provider.kind, "provider kind")
+    cls = resolve(PROVIDERS, provider.kind, "provider kind") if provider.kind in PROVIDERS else None
     if getattr(cls, "renders_user_data", False):  # HostedProvider says so (base.py builds on this file)
         return ""
     boot = BootOptions.model_validate((provider.options or {}).get("boot", {}))

@@ -8,10 +8,10 @@ and a wrong secret is an ApiError checksumError, as over HTTP.
 
 from __future__ import annotations
 
+from bbbsim.scalelite_model import STATES, RegisteredServer
+from bbbsim.world import BbbNode, NodeUnavailable, SimWorld
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.ports import ApiError, ScaleliteServer, UnreachableError
-from chalicelib.sim.scalelite_model import STATES, RegisteredServer
-from chalicelib.sim.world import BbbNode, NodeUnavailable, SimWorld
 
 _STATE_WORDS = {**{v: k for k, v in STATES.items()}, **{k: k for k in STATES}}  # enabled|enable -> enable
 
@@ -30,7 +30,7 @@ def _port_server(entry: RegisteredServer) -> ScaleliteServer:
 
 
 def _pay(world: SimWorld, call: str, per_server: bool = False) -> None:
-    """A look's cost in time and failures (chalicelib/sim/look_cost.py), when the replay set one."""
+    """A look's cost in time and failures (bbbsim/look_cost.py), when the replay set one."""
     cost = getattr(world, "look_cost", None)
     if cost is not None:
         cost.pay(call, per_server)

@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from bbbsim import xml_render as render
+from bbbsim.scalelite_model import name_in_url
+from bbbsim.sim_admin import AdminAnswer, admin_call
+from bbbsim.world import NodeUnavailable, SimWorld
 from chalicelib.adapters.scalelite.checksum import signed_query, verify
 from chalicelib.ports import ApiError
-from chalicelib.sim import xml_render as render
-from chalicelib.sim.scalelite_model import name_in_url
-from chalicelib.sim.sim_admin import AdminAnswer, admin_call
-from chalicelib.sim.world import NodeUnavailable, SimWorld
 
 _BBB_LENGTHS = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 _NODE_PATH = re.compile(r"^/bbb/([^/]+)/bigbluebutton/api/?(\w*)$")
@@ -83,7 +83,7 @@ class LocalScalelite:
 
     @property
     def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._httpd.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property
@@ -101,7 +101,7 @@ class LocalScalelite:
 
     def known_url(self, name: str) -> str:
         """The URL a BBB server goes by in the world: the one Scalelite has it registered with, else this
-        process's. In a world several processes share (chalicelib/sim/shared.py) each serves it on its own
+        process's. In a world several processes share (bbbsim/shared.py) each serves it on its own
         port; the process that registered it need not be the one that lists its VM for the records, and
         the burst guard finds bbbscale's record of a Scalelite server by URL (it took the owned pool for
         someone else's and never cordoned it: issue 19, the kill-guard test's flake)."""
@@ -194,7 +194,11 @@ class LocalScalelite:
                     {},
                 )
             entry = next((s for s in world.registry.values() if name_in_url(s.url) == meeting.server), None)
-            if entry is None or not entry.online or entry.state == "disabled":
+            server = None
+            if entry is not None and entry.online and entry.state != "disabled":
+                moderator = params.get("role", "").upper() == "MODERATOR" or params.get("password") == "mp"
+                server = world.join_meeting(meeting_id, moderator=moderator)  # None: refused
+            if entry is None or server is None:
                 return (
                     200,
                     render.failed_xml(
@@ -202,8 +206,6 @@ class LocalScalelite:
                     ),
                     {},
                 )
-            moderator = params.get("role", "").upper() == "MODERATOR" or params.get("password") == "mp"
-            server = world.join_meeting(meeting_id, moderator=moderator)
             secret = world.nodes[server].secret if server in world.nodes else entry.secret
         passed = {k: v for k, v in params.items() if k != "checksum"}
         location = f"{self.server_url(server)}/join?{signed_query('join', passed, secret)}"

@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.sim import xml_render as render
-from chalicelib.sim.scalelite_http import _NODE_PATH, CHECKSUM_ERROR, _node_checksum_ok
-from chalicelib.sim.world import SimWorld
+from bbbsim import xml_render as render
+from bbbsim.scalelite_http import _NODE_PATH, CHECKSUM_ERROR, _node_checksum_ok
+from bbbsim.world import SimWorld
 
 NOT_FOUND = ("notFound", "We could not find a meeting with that meeting ID")
 
@@ -60,7 +60,7 @@ class SimBbbServers:
 
     @property
     def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._httpd.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def url(self, name: str) -> str:

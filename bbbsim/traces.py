@@ -6,7 +6,7 @@ BBB meetingID of a room, so it may come back in later rows (a class group's room
 the day), but two sessions of one room never overlap. Extra columns are ignored (the format only grows).
 
 Also here: the figures a trace is calibrated on (`trace_figures`) and its load, minute by minute
-(`load_series`). The school-week generator that writes such traces is chalicelib/sim/schoolday.py.
+(`load_series`). The school-week generator that writes such traces is bbbsim/schoolday.py.
 """
 
 from __future__ import annotations
@@ -211,7 +211,16 @@ def trace_figures(meetings: Iterable[TraceMeeting]) -> TraceFigures:
             row[2] += sign * m.video
             row[3] += sign * m.voice
     peaks = _sweep(deltas, 4)
-    return TraceFigures(*(int(p) for p in peaks), sessions=sessions, session_users=users, rooms=len(rooms))
+    peak_users, peak_rooms, peak_webcams, peak_mics = (int(p) for p in peaks)
+    return TraceFigures(
+        peak_users,
+        peak_rooms,
+        peak_webcams,
+        peak_mics,
+        sessions=sessions,
+        session_users=users,
+        rooms=len(rooms),
+    )
 
 
 def steady_units(meeting: TraceMeeting, weights: LoadWeights, young: bool = False) -> float:

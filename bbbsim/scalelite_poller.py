@@ -20,17 +20,44 @@
 - `poll:meetings` runs beside it and forgets Scalelite's record of a meeting its server says it does
   not have (a failed create stops being pinned to its server then).
 
-`ScaleliteModel` mixes this in; it relies on the model's registry, placement sets and `_sync`.
+`ScaleliteModel` builds on this abstract base: what a round reads and writes of the model (its registry,
+placement sets, lock) and of the world under it (its BBB servers and their meetings) is declared below,
+each part defined by the class that owns it, so nothing here reaches for what only a subclass has.
 """
 
 from __future__ import annotations
 
 import heapq
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bbbsim.scalelite_model import RegisteredServer
+    from bbbsim.world import BbbNode, SimMeeting
+
+#: What a round reads of a record at its start: (record, state, online, reported load).
+Reading = tuple["RegisteredServer", str, bool, "float | None"]
 
 
-class ScalelitePoller:
+class ScalelitePoller(ABC):
     """The poller's rounds. State lives on the model (`registry`, `server_load`, `cordoned_load`)."""
+
+    # Set by the model (ScaleliteModel.__init__):
+    lock: AbstractContextManager[Any]  # the world's one lock (bbbsim/shared.py may swap it)
+    registry: dict[str, RegisteredServer]
+    server_load: dict[str, float]
+    cordoned_load: dict[str, float]
+    poll_interval: timedelta
+    poll_phase: timedelta
+    last_poll: datetime | None
+    next_poll: datetime | None
+    polls: int
+    _round: list[tuple[datetime, Reading]] | None
+    _round_ends: datetime | None
+    # Set by the world (SimWorld.__init__): each BBB server's meetings, by server name.
+    on_server: dict[str, dict[str, SimMeeting]]
 
     young_room_minutes = 15  # LOAD_JOIN_BUFFER_TIME
     young_room_users = 15  # LOAD_MIN_USER_COUNT
@@ -42,7 +69,31 @@ class ScalelitePoller:
     seconds_per_server = 0.1  # one getMeetings of a BBB server, as the poller waits for it
     getmeetings_seconds: dict[str, float]  # per BBB server name, where it differs (set by the model)
 
-    def _schedule(self, start: datetime) -> list[tuple[datetime, object]]:
+    @abstractmethod
+    def node_for_url(self, url: str) -> BbbNode | None:
+        """The BBB server a registered URL points at (the world's), None when none is powered on."""
+
+    @abstractmethod
+    def _kill_on(self, server: str, reason: str) -> list[str]:
+        """End every meeting on a BBB server, counted as killed (the world's); their ids."""
+
+    @abstractmethod
+    def _reported_load(self, entry: RegisteredServer) -> float | None:
+        """The load getServers shows for a record (the model's)."""
+
+    @abstractmethod
+    def _sync(self, entry: RegisteredServer) -> None:
+        """Keep a record's reported load in step with the placement sets (the model's)."""
+
+    @abstractmethod
+    def account(self, now: datetime) -> None:
+        """Integrate the placeable-while-cordoned/disabled server-seconds up to `now` (the model's)."""
+
+    @abstractmethod
+    def _forget_failed_creates(self) -> None:
+        """poll:meetings' part of a round (the model's)."""
+
+    def _schedule(self, start: datetime) -> list[tuple[datetime, Reading]]:
         """Each record as the round reads it, with the time its save! happens (killed ones left out)."""
         registry = self.registry
         return [
@@ -50,7 +101,7 @@ class ScalelitePoller:
             for ends, server_id in self._schedule_times()
         ]
 
-    def _read(self, entry) -> tuple:
+    def _read(self, entry: RegisteredServer) -> Reading:
         """What `Server.all` gives the round: the record, its state, online flag and reported load."""
         return (entry, entry.state, entry.online, self._reported_load(entry))
 
@@ -101,9 +152,11 @@ class ScalelitePoller:
             self._end_round()
 
     def _end_round(self) -> None:
+        ends = self._round_ends
+        assert ends is not None, "a round in flight has its end"
         self._round = None
         self._forget_failed_creates()
-        self.next_poll = self._round_ends + self.poll_interval  # sleeps AFTER the round: rounds drift
+        self.next_poll = ends + self.poll_interval  # sleeps AFTER the round: rounds drift
 
     def run_poller(self, now: datetime) -> int:
         """Run the poller's starts and saves due by `now`, in order; the count of rounds finished.
@@ -118,7 +171,7 @@ class ScalelitePoller:
                         self.account(at)
                         self._save(at, reading)
                         continue
-                    if self._round or self._round_ends > now:
+                    if self._round or (self._round_ends is not None and self._round_ends > now):
                         return finished
                     self._end_round()
                     finished += 1
@@ -141,18 +194,18 @@ class ScalelitePoller:
         with self.lock:
             self.begin_round(now)
             self._round_ends = now
-            self._round = [(now, reading) for _, reading in self._round]
+            self._round = [(now, reading) for _, reading in self._round or ()]
             self.finish_round()
 
     # --- one server's save! -------------------------------------------------------------------------------
-    def _save(self, at: datetime, reading: tuple) -> None:
+    def _save(self, at: datetime, reading: Reading) -> None:
         entry, state, online, read_load = reading
         if self.registry.get(entry.id) is not entry:
             return  # deleted during the round: save! raises RecordNotSaved
         node = self.node_for_url(entry.url)
         answered = node is not None and node.reachable and not node.api_error and node.secret == entry.secret
         load, new_state, new_online = read_load, state, online
-        if answered:
+        if answered and node is not None:
             entry.unhealthy_counter = 0
             total = self._attendees(node.name, at - timedelta(minutes=self.young_room_minutes))
             if online:

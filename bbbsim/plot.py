@@ -35,7 +35,7 @@ def plot_samples(
     1. load units: the load (filled), the need with headroom the tick asked for (dashed), the capacity
        of the servers Scalelite places rooms on (green), and on top of it the capacity the burst guard
        holds out of placement for a few minutes (hatched: those servers still serve) and the draining
-       servers' (grey) — drawn apart, never subtracted (`minutes`: chalicelib.sim.minutes.Minute);
+       servers' (grey) — drawn apart, never subtracted (`minutes`: bbbsim.minutes.Minute);
     2. running servers per provider, stacked, the always-on pool (`bottom_first`) at the bottom, and
        the servers desired;
     3. overloaded servers per provider each minute (rooms at real size).

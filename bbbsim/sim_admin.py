@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from chalicelib.sim import xml_render as render
-from chalicelib.sim.scalelite_model import RegisteredServer
+from bbbsim import xml_render as render
+from bbbsim.scalelite_model import RegisteredServer
 
 ROUTES = {
     "getServers": "GET",
@@ -95,7 +95,8 @@ def admin_call(world, method: str, action: str, params: dict) -> AdminAnswer:
         world.delete_server(server_id)
         return _json(200, {"success": f"Server id={server_id} was destroyed"})
     if action == "panicServer":
-        nested = params.get("server") if isinstance(params.get("server"), dict) else {}
+        given = params.get("server")
+        nested = given if isinstance(given, dict) else {}
         keep = params.get("keep_state", nested.get("keep_state", False))
         world.panic_server(server_id, keep_state=str(keep).lower() == "true")
         return _json(
@@ -105,11 +106,11 @@ def admin_call(world, method: str, action: str, params: dict) -> AdminAnswer:
     if not isinstance(spec, dict) or not spec:
         return _missing("server")
     try:
-        multiplier = spec.get("load_multiplier")
+        asked = spec.get("load_multiplier")
         entry = world.update_server(
             server_id,
             state=spec.get("state") or None,
-            load_multiplier=float(multiplier) if multiplier not in (None, "") else None,
+            load_multiplier=None if asked is None or asked == "" else float(asked),
             secret=spec.get("secret") or None,
             tag=spec.get("tag"),
         )

@@ -14,6 +14,7 @@ API to change them.
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 import re
@@ -22,6 +23,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bbbsim.scalelite_model import name_in_url
+from bbbsim.world import SimWorld
 from chalicelib.config import ProviderSettings
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import (
@@ -31,8 +34,6 @@ from chalicelib.ports import (
     ProviderContext,
     ProviderError,
 )
-from chalicelib.sim.scalelite_model import name_in_url
-from chalicelib.sim.world import SimWorld
 
 CLUSTER_TAG = "bbbscale:cluster"
 _SECRET_IN_USER_DATA = re.compile(r"(?m)^\s*(?:export\s+)?BBB_SECRET\s*[=:]\s*[\"']?([A-Za-z0-9_-]{8,})")
@@ -146,7 +147,7 @@ class SimulatedCloud:
             static_ok=True,
         )
 
-    def create(self, specs: list[LaunchSpec]) -> list[VM]:
+    def create(self, specs: builtins.list[LaunchSpec]) -> builtins.list[VM]:
         """New VMs, pending until their boot delay has passed. All specs are checked before any starts."""
 
         def action(now):
@@ -194,7 +195,7 @@ class SimulatedCloud:
 
         self._call("destroy", action)
 
-    def calls(self, operation: str, targets: list) -> list[str]:
+    def calls(self, operation: str, targets: builtins.list) -> builtins.list[str]:
         """None: the simulated cloud's API is in this process, no request leaves it (a dry run over the
         simulator shows no calls)."""
         if operation not in PROVIDER_OPERATIONS:
@@ -232,7 +233,7 @@ class SimulatedCloud:
     @property
     def _state(self) -> dict:
         """This provider's records in the world, looked up on each use: a world shared between processes
-        (chalicelib/sim/shared.py) replaces its records whenever another process changed them."""
+        (bbbsim/shared.py) replaces its records whenever another process changed them."""
         return self.world.provider_records[self.name]
 
     @property
@@ -329,7 +330,7 @@ class SimulatedCloud:
             vm.runs[-1][1] = now
         vm.status = status
 
-    def _run_seconds(self, run: list, now: datetime) -> float:
+    def _run_seconds(self, run: builtins.list, now: datetime) -> float:
         end = run[1] or now
         return max(0.0, (end - run[0]).total_seconds())
 

@@ -25,8 +25,9 @@ Scalelite keeps them in Redis:
 
 For measuring a scaler: `account(now)` integrates the server-seconds during which a server was in the
 placement set while reported cordoned (`placeable_cordoned_s`) or disabled (`placeable_disabled_s`);
-the replay calls it at every event. `SimWorld` extends this class; it relies on the world's `nodes`,
-`meetings`, `on_server`, `_kill_on` and `lock`.
+the replay calls it at every event. An abstract base: `SimWorld` extends it with the BBB servers and
+their meetings, and what the model reads of them is declared here (`meetings`, `url_for`, and the
+poller's `node_for_url`, `_kill_on`, `on_server`), so the base uses nothing it does not name.
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
+from bbbsim.scalelite_poller import ScalelitePoller
 from chalicelib.ports import ApiError
-from chalicelib.sim.scalelite_poller import ScalelitePoller
+
+if TYPE_CHECKING:
+    from bbbsim.world import SimMeeting
 
 STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
 _NAME_IN_URL = re.compile(r"^(?:sim://([^/]+)|https?://[^/]+/bbb/([^/]+)/bigbluebutton/api)/?$")
@@ -80,7 +86,11 @@ def _least_loaded(entries: list[RegisteredServer], loads: dict[str, float]) -> R
 
 
 class ScaleliteModel(ScalelitePoller):
-    """Registry, placement and poller. Thread-safe through the world's single lock."""
+    """Registry, placement and poller. Thread-safe through the world's single lock. Abstract: the
+    world under it (SimWorld) sets `meetings` and `url_for` and defines the poller's abstract methods."""
+
+    meetings: dict[str, SimMeeting]  # every running meeting, by id
+    url_for: Callable[[str], str]  # the URL a BBB server is registered with, by its name
 
     def __init__(self, rng, poll_interval_s: float = 60.0, poll_phase_s: float = 0.0):
         self.lock = threading.RLock()
@@ -102,7 +112,7 @@ class ScaleliteModel(ScalelitePoller):
         self._accounted_at: datetime | None = None
         self.getmeetings_seconds: dict[str, float] = {}  # BBB server name -> its getMeetings, if slower
         self.clock = None  # the replay's clock: an updateServer is accounted at its time
-        self.look_cost = None  # chalicelib/sim/look_cost.LookCost, when a replay charges the guard's looks
+        self.look_cost = None  # bbbsim/look_cost.LookCost, when a replay charges the guard's looks
         self._by_url: dict[str, RegisteredServer] = {}  # count_join's index, checked on every use
 
     # --- the reported record ------------------------------------------------------------------------
@@ -272,7 +282,7 @@ class ScaleliteModel(ScalelitePoller):
         if pinned is not None:
             node = self.node_for_url(pinned.url)
             return node.name if node else None
-        required = bool(tag) and tag.endswith("!")
+        required = tag is not None and tag.endswith("!")
         tags = set((tag or "").rstrip("!").split(";")) - {""}
         candidates = [e for e in map(self.registry.get, self.server_load) if e is not None]
         chosen = [e for e in candidates if (e.tag or "none") in tags] if tags else []
@@ -344,8 +354,8 @@ class ScaleliteModel(ScalelitePoller):
         with self.lock:
             return [m.as_meeting(False) for m in self._listing()]  # False: without the server
 
-    def _listing(self) -> list:
-        found = []
+    def _listing(self) -> list[SimMeeting]:
+        found: list[SimMeeting] = []
         for entry in self.registry.values():
             if not entry.online or entry.state == "disabled":
                 continue

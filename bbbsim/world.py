@@ -3,7 +3,7 @@
 Pure in-memory and thread-safe (one re-entrant lock). Time is always passed in (`now`, timezone-aware)
 and randomness comes from the seeded `random.Random` given at construction, so a replay is repeatable.
 Scalelite's view of these servers (registry, placement, poller) lives in `ScaleliteModel`
-(chalicelib/sim/scalelite_model.py), which `SimWorld` extends; the HTTP Scalelite, the direct adapters
+(bbbsim/scalelite_model.py), which `SimWorld` extends; the HTTP Scalelite, the direct adapters
 and the simulated cloud all drive this one object.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from bbbsim.scalelite_model import ScaleliteModel, name_in_url
 from chalicelib.domain.load import Meeting
-from chalicelib.sim.scalelite_model import ScaleliteModel, name_in_url
 
 COUNTS = frozenset(
     {"participants", "moderators", "voice", "video", "listen_only"}
@@ -382,5 +382,5 @@ class SimWorld(ScaleliteModel):
         self.run_poller(now)
         if settle:
             with self.lock:
-                if self._round is not None:
+                if self._round is not None and self._round_ends is not None:
                     self.run_poller(self._round_ends)

@@ -34,15 +34,15 @@ def run_demo(
     start: time = START,
     end: time = END,
 ) -> int:
+    from bbbsim.embedded import sim_runtime
+    from bbbsim.minutes import minute_of, overload_spells
+    from bbbsim.plot import plot_samples, require_matplotlib
+    from bbbsim.replay import Replay
+    from bbbsim.schoolday import generate_day
+    from bbbsim.traces import history_profile
     from chalicelib.adapters.state.sqlite import SqliteStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.service.guard import burst_guard
-    from chalicelib.sim.embedded import sim_runtime
-    from chalicelib.sim.minutes import minute_of, overload_spells
-    from chalicelib.sim.plot import plot_samples, require_matplotlib
-    from chalicelib.sim.replay import Replay
-    from chalicelib.sim.schoolday import generate_day
-    from chalicelib.sim.traces import history_profile
 
     if plot:
         require_matplotlib()  # before a minute of replay, not after
@@ -200,12 +200,12 @@ def _guard_ports(ports, world):
     would last half an hour. The tick still crosses HTTP."""
     from dataclasses import replace
 
+    from bbbsim.direct import DirectBbb, DirectScalelite
+    from bbbsim.scalelite_model import name_in_url
     from chalicelib.adapters.scalelite.servers import BbbServersOverHttp
-    from chalicelib.sim.direct import DirectBbb, DirectScalelite
-    from chalicelib.sim.scalelite_model import name_in_url
 
     settings = ports.settings.scalelite.model_copy(update={"server_poll_concurrency": 1})
     bbb = BbbServersOverHttp(
-        settings, lambda url, secret, name: DirectBbb(world, name_in_url(url) or name, secret)
+        settings, lambda url, secret, name: DirectBbb(world, name_in_url(url) or name or url, secret)
     )
     return replace(ports.beside(), scalelite=DirectScalelite(world), bbb=bbb, parallel_checks=False)

@@ -33,8 +33,8 @@ def policy_settings(settings, policy: str, trace):
     if policy == "reactive":
         headroom = settings.headroom.model_copy(update={"percent": 100.0, "units": 0.0})
         return settings.model_copy(update={"headroom": headroom, "forecast": no_forecast}), {}
+    from bbbsim.traces import load_series
     from chalicelib.domain.policy import allocate
-    from chalicelib.sim.traces import load_series
 
     peak = max((units for _, units in load_series(trace, settings.weights)), default=0.0)
     floors = {
@@ -63,17 +63,17 @@ def simulate(
     `poll_interval`: Scalelite's POLL_INTERVAL in seconds; `getmeetings_seconds`: each BBB server's
     getMeetings as Scalelite's poller waits for it (its rounds' length; default the model's 0.1 s);
     `look_latency`/`look_failure_rate`: each call of the burst guard's looks takes that long and fails
-    that often (seeded; chalicelib/sim/look_cost.py); `progress(done, total)` is called now and then
+    that often (seeded; bbbsim/look_cost.py); `progress(done, total)` is called now and then
     with simulated minutes done and to do (the CLI prints it on stderr). `minutes`, when given, gets
-    each minute's need and cordoned capacity (chalicelib.sim.minutes) for the picture."""
+    each minute's need and cordoned capacity (bbbsim.minutes) for the picture."""
+    from bbbsim.embedded import sim_runtime
+    from bbbsim.minutes import minute_of
+    from bbbsim.oracle import oracle
+    from bbbsim.replay import Replay
+    from bbbsim.traces import history_profile
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import forecaster as forecast_for
     from chalicelib.service.guard import burst_guard
-    from chalicelib.sim.embedded import sim_runtime
-    from chalicelib.sim.minutes import minute_of
-    from chalicelib.sim.oracle import oracle
-    from chalicelib.sim.replay import Replay
-    from chalicelib.sim.traces import history_profile
 
     if not trace:
         raise BbbscaleError("the trace has no meetings")
@@ -107,7 +107,7 @@ def simulate(
             world.seconds_per_server = getmeetings_seconds
         look_cost = None
         if look_latency or look_failure_rate:
-            from chalicelib.sim.look_cost import LookCost
+            from bbbsim.look_cost import LookCost
 
             look_cost = LookCost(
                 look_latency,
@@ -219,7 +219,7 @@ def _by_day(samples, timezone: str) -> dict[str, int]:
     """Overloaded server-minutes per local day (where a week's overload comes from)."""
     from zoneinfo import ZoneInfo
 
-    zone, out = ZoneInfo(timezone), {}
+    zone, out = ZoneInfo(timezone), dict[str, int]()
     for s in samples:
         if s.overloaded:
             day = s.at.astimezone(zone).date().isoformat()
@@ -243,9 +243,9 @@ def _herding(spreads) -> dict | None:
 def _seen_before(ports, history) -> None:
     """What the tick would have learnt of each room's size in the history's weeks (each session at its
     steady size, at real size), as if bbbscale had watched them."""
+    from bbbsim.traces import steady_units
     from chalicelib.domain.slots import SlotClock
     from chalicelib.service.room_memory import room_sizes
-    from chalicelib.sim.traces import steady_units
 
     sizes, slots = room_sizes(ports), SlotClock(ports.settings)
     slot_of: dict = {}
@@ -279,10 +279,10 @@ def simulate_command(args, settings) -> int:
     from pathlib import Path
     from zoneinfo import ZoneInfo
 
-    from chalicelib.sim.traces import read_trace
+    from bbbsim.traces import read_trace
 
     if args.plot:
-        from chalicelib.sim.plot import require_matplotlib
+        from bbbsim.plot import require_matplotlib
 
         require_matplotlib()  # before the replay, not after it
     trace = read_trace(args.trace)
@@ -306,7 +306,7 @@ def simulate_command(args, settings) -> int:
     )
     samples = result.pop("_samples")
     if args.plot:
-        from chalicelib.sim.plot import plot_samples
+        from bbbsim.plot import plot_samples
 
         tz = ZoneInfo(settings.timezone)
         days = sorted({s.at.astimezone(tz).date() for s in samples if s.users})

@@ -11,13 +11,11 @@ it no longer has are reconciled like any vanished VM.
 
 from __future__ import annotations
 
-import random
 import threading
 from datetime import datetime
 
+from bbbsim.embedded import SimulatedFleet, build_fleet, follow_school_day
 from chalicelib.bootstrap import utcnow
-from chalicelib.sim.embedded import SimulatedFleet, follow_school_day, simulated_wiring
-from chalicelib.sim.world import SimWorld
 
 _fleets: dict[str, SimulatedFleet] = {}
 _lock = threading.Lock()
@@ -32,9 +30,7 @@ def resident_fleet(settings, now: datetime | None = None) -> SimulatedFleet:
     with _lock:
         fleet = _fleets.get(key)
         if fleet is None:
-            fleet = _fleets[key] = simulated_wiring(
-                settings, SimWorld(random.Random(0)), http=False, clock=utcnow
-            )
+            fleet = _fleets[key] = build_fleet(settings, now, http=False, clock=utcnow, advance=False)
         follow_school_day(fleet.world, now)
     fleet.world.advance(now)
     return fleet

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from chalicelib.sim.world import SimMeeting
+from bbbsim.world import SimMeeting
 
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 NO_MEETINGS = "no meetings were found on this server"

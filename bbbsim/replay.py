@@ -87,7 +87,7 @@ class Replay:
     ):
         self.world, self.rt, self.clock = world, runtime, clock
         world.clock = clock
-        world.look_cost = look_cost  # chalicelib/sim/look_cost.LookCost: the guard's calls take time
+        world.look_cost = look_cost  # bbbsim/look_cost.LookCost: the guard's calls take time
         if look_cost is not None:
             look_cost.on_wait = self._wait
         self.guard_errors = 0  # looks that raised (the replay goes on; a real guard thread would die)
@@ -144,6 +144,7 @@ class Replay:
                 _, kind, _, payload = heapq.heappop(events)
                 self._handle(at, kind, payload)
             else:
+                assert look is not None  # first is look_at: the guard has a look due
                 self._look(look)
 
     def _look(self, look: datetime) -> None:
@@ -190,14 +191,14 @@ class Replay:
                 self._push(joins.pop(), _JOIN, m.meeting_id)
             self._shape(room)
         elif kind == _JOIN:
-            room = self.active.get(payload)
-            if room is None:
+            joining = self.active.get(payload)
+            if joining is None:
                 return
             if world.join_meeting(payload) is not None:
-                room.joined += 1
-                self._shape(room)
-            if room.joins:
-                self._push(room.joins.pop(), _JOIN, payload)
+                joining.joined += 1
+                self._shape(joining)
+            if joining.joins:
+                self._push(joining.joins.pop(), _JOIN, payload)
         else:
             if self.active.pop(payload, None) is not None:
                 world.end_meeting(payload)
@@ -261,6 +262,7 @@ class Replay:
         size (the young-room allowance is Scalelite's placement rule, not a cost; a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
         off the world's records, nothing is remembered between ticks, so nothing can go stale)."""
         weights = self.real_weights
+        assert weights is not None, "a replay costs rooms with the runtime's weights"
         with self.world.lock:
             world = self.world
             # Per server, its rooms in creation order: the very additions the walk over every meeting

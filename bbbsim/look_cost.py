@@ -2,7 +2,7 @@
 
 On a real fleet each call the burst guard makes (getServers, a server's getMeetings, updateServer) takes
 a round trip, during which creates, joins and Scalelite's poller go on; and some calls fail. The
-simulated adapters (chalicelib/sim/direct.py) call `pay(call)` before answering: while `active` (the
+simulated adapters (bbbsim/direct.py) call `pay(call)` before answering: while `active` (the
 replay sets it during the guard's look only, so the tick's figures stay as they were), each call moves
 the replay's clock on by `latency_s` (a BBB server's getMeetings by `latency_s / concurrency`: the real
 guard reads servers `server_poll_concurrency` at a time) through `on_wait`, which lets the world's

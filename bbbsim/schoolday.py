@@ -22,10 +22,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from chalicelib.sim.traces import TraceMeeting
+from bbbsim.traces import TraceMeeting
 
 #: The seed's figures (peak simultaneous, and per school day). Daily users are session-users: see
-#: chalicelib.sim.traces.TraceFigures.
+#: bbbsim.traces.TraceFigures.
 SEED = {
     "peak_users": 15_000,
     "peak_rooms": 1_000,
@@ -217,7 +217,7 @@ def generate_week(
 
 
 def generate_closure_day(
-    day: date, seed: int, peak_users: int = 80_000, tz: str | tzinfo = "Europe/Paris"
+    day: date, seed: int, peak_users: float = 80_000, tz: str | tzinfo = "Europe/Paris"
 ) -> list[TraceMeeting]:
     """A regional school-closure order: a normal timetable day with `peak_users` simultaneous users
     (80,000 by default, over five times the seed's peak), every class moved online at once."""

@@ -2,7 +2,7 @@
 the installed package can replay a week without this repository's bench/ (bench/make_traces.py is this
 same generator).
 
-Every trace is generated from the seed (chalicelib/sim/schoolday.py), reproducible from `--seed` and
+Every trace is generated from the seed (bbbsim/schoolday.py), reproducible from `--seed` and
 `--monday`; `--scale` multiplies the rooms of every trace (0.1: a small school that the owned pool
 carries alone).
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from chalicelib.sim.schoolday import generate_closure_day, generate_day, generate_week
-from chalicelib.sim.traces import TraceMeeting, trace_figures, write_trace
+from bbbsim.schoolday import generate_closure_day, generate_day, generate_week
+from bbbsim.traces import TraceMeeting, trace_figures, write_trace
 
 DEFAULT_MONDAY = date(2026, 11, 23)  # a Monday of term in zone B
 
@@ -42,13 +42,13 @@ def trace_jobs(monday: date, seed: int, scale: float = 1.0) -> dict[str, Callabl
             day_scale={monday + timedelta(days=3): 2.0},
         ),
         # the three weeks before at 1.6x (same school: the same rooms), for --history
-        **{
-            f"history-{w}.csv": (
-                lambda w=w: generate_week(monday - timedelta(weeks=w), seed + w, scale=1.6 * scale)
-            )
-            for w in (1, 2, 3)
-        },
+        **{f"history-{w}.csv": _history(monday, seed, scale, w) for w in (1, 2, 3)},
     }
+
+
+def _history(monday: date, seed: int, scale: float, weeks: int) -> Callable[[], list[TraceMeeting]]:
+    """The generator of the week `weeks` before `monday` (seed + weeks, at 1.6x)."""
+    return lambda: generate_week(monday - timedelta(weeks=weeks), seed + weeks, scale=1.6 * scale)
 
 
 def write_traces(out: Path, monday: date, seed: int, scale: float = 1.0, only=()) -> dict[str, dict]:
