@@ -29,6 +29,7 @@ from chalicelib.domain.lifecycle import (
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.reconcile import GONE
+from chalicelib.domain.unpolled import answers, no_start_while_unpolled, unpolled_count, unpolled_hold
 
 
 def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
@@ -200,6 +201,8 @@ def _plan_provider(
                     Action("cordon", name, f"{s.name}: drain requested by an operator", server=s.name)
                 )
                 leaving.add(s.name)
+            elif s.offline_ticks >= lifecycle.offline_ticks_before_replace and answers(obs, s):
+                actions.append(unpolled_hold(name, s))
             elif s.offline_ticks >= lifecycle.offline_ticks_before_replace:
                 actions.append(
                     Action(
@@ -257,7 +260,7 @@ def _plan_provider(
             reopened.add(s.name)
         deficit -= len(reopened)
     if deficit > 0:
-        actions += _start(name, provider, target, deficit, active_for_target, servers, obs)
+        actions += _start(name, provider, target, deficit, active_for_target, servers, obs, settings)
     elif deficit < 0:
         actions += _scale_down(
             name, provider, target, active_for_target, obs, settings, [x for x, _ in stale]
@@ -301,7 +304,7 @@ def _resume_stops(name, servers, obs: Observation) -> list[Action]:
     ]
 
 
-def _start(name, provider, target, deficit, active, servers, obs) -> list[Action]:
+def _start(name, provider, target, deficit, active, servers, obs, settings) -> list[Action]:
     until = obs.backoff.get(name)
     if until and until > obs.now:
         return [
@@ -322,6 +325,9 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
                 hold=HoldKind.UNREACHABLE,
             )
         ]
+    unpolled = unpolled_count(obs, settings)
+    if unpolled:
+        return [no_start_while_unpolled(name, target, len(active), unpolled)]
     live = sum(
         1
         for s in servers
