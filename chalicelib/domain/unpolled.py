@@ -44,14 +44,20 @@ def unpolled_hold(name: str, s: Server) -> Action:
     )
 
 
-def unpolled_count(obs: Observation, settings: Settings) -> int:
-    """Healthy serving servers Scalelite has kept offline past the replacement threshold."""
+def unpolled_names(obs: Observation, settings: Settings) -> frozenset[str]:
+    """Healthy serving servers Scalelite has kept offline past the replacement threshold: they count as
+    active (nothing is started in their place) but are the first surplus to cordon."""
     overdue = settings.lifecycle.offline_ticks_before_replace
-    return sum(
-        1
+    return frozenset(
+        s.name
         for s in obs.fleet.servers
         if s.state == ServerState.SERVING and s.offline_ticks >= overdue and answers(obs, s)
     )
+
+
+def unpolled_count(obs: Observation, settings: Settings) -> int:
+    """How many servers `unpolled_names` finds."""
+    return len(unpolled_names(obs, settings))
 
 
 def no_start_while_unpolled(provider: str, target: int, active: int, unpolled: int) -> Action:

@@ -62,6 +62,24 @@ def test_no_start_while_scalelite_leaves_healthy_servers_unpolled():
     assert "keeps 1 healthy server(s) offline" in holds[0].reason
 
 
+def test_a_surplus_cordons_the_unpolled_servers_first():
+    from tests.support.builders import steady
+
+    fleet = owned() + [server(f"c{i}", billed_minutes_ago=50 - i) for i in range(3)]
+    fleet[-1] = server("c2", offline_ticks=4, billed_minutes_ago=5)  # the last a victim_order would pick
+    obs = observation(
+        fleet,
+        load_of(1200 + 300),
+        scalelite=offline_in_scalelite(fleet, {"c2"}),
+        checks={"c2": ServerCheck(healthy=True)},
+        recent=steady({"cheap": 2}),
+    )
+    d = decide(obs, CFG)
+    (cordon,) = [a for a in d.actions if a.action == "cordon"]
+    assert cordon.server == "c2" and "unpolled" in cordon.reason
+    assert not [a for a in d.actions if a.server == "c2" and a.action != "cordon"]
+
+
 def test_one_tick_offline_changes_nothing():
     fleet = owned() + [server("c0", offline_ticks=1)]
     obs = observation(
@@ -98,7 +116,8 @@ def test_replaced_exactly_the_overdue_servers_that_do_not_answer(case, units):
     replaced = {a.server for a in d.actions if a.action == "replace"}
     assert replaced == overdue - answering
     held = {a.server for a in d.actions if a.hold == HoldKind.UNPOLLED and a.server}
-    assert held == overdue & answering
+    cordoned = {a.server for a in d.actions if a.action == "cordon"}
+    assert held | (cordoned & overdue & answering) == overdue & answering and not held & cordoned
     if held:
         assert not [a for a in d.actions if a.action == "start"], "no start while servers go unpolled"
 
