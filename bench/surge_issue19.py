@@ -9,7 +9,7 @@ workers; a round is cut 15 s in, so at 0.3 s a getMeetings it reaches ~200 serve
     git archive main | tar -x -C /tmp/main-tree
     .venv/bin/python bench/surge_issue19.py --tree /tmp/main-tree --label main
     .venv/bin/python bench/surge_issue19.py --tree . --label h19surge
-    .venv/bin/python bench/surge_issue19.py --tree . --label h19surge --poller-threads 9
+    .venv/bin/python bench/surge_issue19.py --tree . --label h19surge --poller-threads 8
     .venv/bin/python bench/surge_issue19.py --table
 
 Each replay appends one JSON line to out/s19/results.jsonl (skipped when already there).
