@@ -33,6 +33,7 @@ class HoldKind(StrEnum):
     DOUBT = "doubt"  # the observation is incomplete (load or Scalelite unknown): no scale-down on it
     STABILIZING = "stabilizing"  # a scale-down waits for the stabilization window
     PLACEABLE = "placeable"  # a cordon would leave Scalelite too few servers it can place rooms on
+    UNPOLLED = "unpolled"  # a healthy server Scalelite keeps offline: its poller does not reach it
     STUCK_DRAIN = "stuck_drain"  # a drain lasting longer than configured: reported, never forced
     RECORDINGS = "recordings"  # recordings still on a drained server past their wait: reported, not forced
     BUSY = "busy"  # a stop found meetings on its server again at the last look

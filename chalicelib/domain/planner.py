@@ -29,6 +29,13 @@ from chalicelib.domain.lifecycle import (
 from chalicelib.domain.load import snapshot_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.reconcile import GONE
+from chalicelib.domain.unpolled import (
+    answers,
+    no_start_while_unpolled,
+    unpolled_count,
+    unpolled_hold,
+    unpolled_names,
+)
 
 
 def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
@@ -200,6 +207,8 @@ def _plan_provider(
                     Action("cordon", name, f"{s.name}: drain requested by an operator", server=s.name)
                 )
                 leaving.add(s.name)
+            elif s.offline_ticks >= lifecycle.offline_ticks_before_replace and answers(obs, s):
+                actions.append(unpolled_hold(name, s))
             elif s.offline_ticks >= lifecycle.offline_ticks_before_replace:
                 actions.append(
                     Action(
@@ -257,11 +266,13 @@ def _plan_provider(
             reopened.add(s.name)
         deficit -= len(reopened)
     if deficit > 0:
-        actions += _start(name, provider, target, deficit, active_for_target, servers, obs)
+        actions += _start(name, provider, target, deficit, active_for_target, servers, obs, settings)
     elif deficit < 0:
         actions += _scale_down(
             name, provider, target, active_for_target, obs, settings, [x for x, _ in stale]
         )
+    cordoned = {a.server for a in actions if a.action == "cordon"}  # an unpolled surplus: cordoned, not held
+    actions = [a for a in actions if not (a.hold == HoldKind.UNPOLLED and a.server in cordoned)]
     actions += _resume_stops(name, servers, obs)
     for s in draining:
         if s.name in reopened:
@@ -301,7 +312,7 @@ def _resume_stops(name, servers, obs: Observation) -> list[Action]:
     ]
 
 
-def _start(name, provider, target, deficit, active, servers, obs) -> list[Action]:
+def _start(name, provider, target, deficit, active, servers, obs, settings) -> list[Action]:
     until = obs.backoff.get(name)
     if until and until > obs.now:
         return [
@@ -322,6 +333,9 @@ def _start(name, provider, target, deficit, active, servers, obs) -> list[Action
                 hold=HoldKind.UNREACHABLE,
             )
         ]
+    unpolled = unpolled_count(obs, settings)
+    if unpolled:
+        return [no_start_while_unpolled(name, target, len(active), unpolled)]
     live = sum(
         1
         for s in servers
@@ -396,7 +410,12 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
     candidates = [s for s in active if s.state != ServerState.REQUESTED]
     seen = obs.scalelite or {}
     load = {s.name: (seen[s.url].load or 0.0) if s.url in seen else float(s.meetings) for s in candidates}
-    candidates.sort(key=lambda s: victim_order(s, provider, obs.now, s in stale, load[s.name]))
+    # A server Scalelite's poller does not reach serves nothing: it goes first (then, as it drains and
+    # leaves Scalelite's list, the round may reach the rest).
+    unreached = unpolled_names(obs, settings)
+    candidates.sort(
+        key=lambda s: (s.name not in unreached, victim_order(s, provider, obs.now, s in stale, load[s.name]))
+    )
     out = []
     for s in candidates[:excess]:
         out.append(
@@ -404,7 +423,9 @@ def _scale_down(name, provider, target, active, obs: Observation, settings: Sett
                 "cordon",
                 name,
                 f"desired {target} ({why}) < active {len(active)}: "
-                f"cordon {s.name} ({s.state.value}, load {load[s.name]:g})",
+                f"cordon {s.name} ({s.state.value}, load {load[s.name]:g}"
+                + (", unpolled: Scalelite's poller does not reach it" if s.name in unreached else "")
+                + ")",
                 server=s.name,
             )
         )

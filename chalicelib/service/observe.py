@@ -145,7 +145,16 @@ def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Obs
                 updated = replace(r, offline_ticks=offline, load_units=load, meetings=int(load))
                 by_name[name] = save_quietly(ports.store, updated) if persist else updated
 
-    to_check = [r for r in by_name.values() if r.state in CHECK_STATES and r.url]
+    # A serving server Scalelite has held offline long enough to be replaced is asked too: if it answers,
+    # Scalelite's poller is not reaching it (a round cut at POLLER_WAIT_TIMEOUT), and a replacement would
+    # only queue behind it (issue 19; the planner holds instead).
+    overdue = ports.settings.lifecycle.offline_ticks_before_replace
+    to_check = [
+        r
+        for r in by_name.values()
+        if r.url
+        and (r.state in CHECK_STATES or (r.state == ServerState.SERVING and r.offline_ticks >= overdue))
+    ]
     if len(to_check) <= 1 or not ports.parallel_checks:
         checks = {r.name: _check(ports, r) for r in to_check}
     else:

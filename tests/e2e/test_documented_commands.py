@@ -51,6 +51,10 @@ QUICK = {
         "--scale 0.05 --only-history none --skip before --skip reactive",
         "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
     ),
+    "bench/surge_issue19.py": (
+        "--scale 0.05 --only surge-nohist --out out/s19/quick.jsonl",
+        "a small school's surge week, no history, rows apart from the figures': ~1 min, not ~40",
+    ),
     "bench/guard_frontier.py": (
         "--quick --only day --scale 0.1 --plots out/guard/plots",
         "a small school's day, poll 60 s and 20 % only; pictures in the scratch directory, not bench/plots",
@@ -59,6 +63,7 @@ QUICK = {
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
     "bench/default_headroom.py": lambda out: "| day | 17.5 % |" in out,
+    "bench/surge_issue19.py --table": lambda out: "| surge-nohist | 8 | h19surge |" in out,
     "bbbscale simulate --trace out/traces/week.csv --policy reactive --json": lambda out: (
         json.loads(out)["policy"] == "reactive"
     ),

@@ -11,7 +11,9 @@ The recording (tests/fixtures/tick_reports.jsonl.gz) was first written by the co
 purpose rewrites it the same way and says so in its commit. Issues 19-23 changed it on purpose (the
 simulated Scalelite's real semantics, batched starts, unconfirmed creates resolved from the provider's
 list) and with them the storm's random draws: seed 7 no longer showed a skipped act, so the day moved to
-seed 13, which shows every kind asserted below.
+seed 13, which shows every kind asserted below. Issue 19 again (a serving server Scalelite keeps offline
+but that answers bbbscale is held, not replaced: on seed 13 one such server, back from its outage, was
+no longer replaced, and the day lost its `quota` hold): the day moved to seed 15.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tick_reports.js
 DAY = date(2026, 11, 30)
 START, END = datetime.combine(DAY, time(6, 0), UTC), datetime.combine(DAY, time(17, 0), UTC)
 DRY_RUN_EVERY = 45  # minutes
-SEED = 13  # the storm's: a day whose random faults show every kind of result and hold below
+SEED = 15  # the storm's: a day whose random faults show every kind of result and hold below
 
 
 def document(report) -> dict:
