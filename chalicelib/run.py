@@ -17,6 +17,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.kept import DesiredAt
@@ -92,8 +93,8 @@ def run_forever(
     interval = settings.interval_minutes * 60 / speed
     retry = settings.lifecycle.lease_seconds / 6 / speed
     with (
-        serving(settings.metrics) as endpoint,
         for_command(settings, speed=speed, start=start) as (wiring, simulated_pace),
+        serving(settings.metrics) as endpoint,
     ):
         # The fleet's time and world (plugins.RunPace): a real fleet's clock runs by itself; a simulated
         # one may be a clock this loop sets, with a world that follows the school day.
@@ -111,8 +112,12 @@ def run_forever(
             pace.follow(now)
             return now
 
+        def crashed(kind: str) -> None:
+            if endpoint is not None:
+                endpoint.collector.crashed(kind, settings.cluster)
+
         def tick(now: datetime) -> TickReport | None:
-            return survive(lambda: wiring.tick(dry_run=dry_run, now=now), endpoint, settings.cluster)
+            return survive(lambda: wiring.tick(dry_run=dry_run, now=now), crashed)
 
         done = 0
         while True:
@@ -136,10 +141,11 @@ def run_forever(
             time.sleep(max(0.05, interval - (time.time() % interval)))
 
 
-def survive(tick, endpoint, cluster: str) -> TickReport | None:
+def survive(tick, crashed: Callable[[str], None]) -> TickReport | None:
     """One tick that cannot end the loop (issue 23: a RecursionError from one hostile answer ended
     `bbbscale run`, and again at each restart): any exception is said in one stderr line with its
-    kind, counted (`bbbscale_tick_exceptions_total{kind}`), and the loop ticks again as usual."""
+    kind, counted by `crashed(kind)` (`bbbscale_tick_exceptions_total{kind}`), and the loop ticks again as
+    usual."""
     try:
         return tick()
     except Exception as error:  # noqa: BLE001 - whatever it is, the next tick must still come
@@ -148,8 +154,7 @@ def survive(tick, endpoint, cluster: str) -> TickReport | None:
         kind = type(error).__name__
         said = redact(" ".join(str(error).split()))[:300]
         print(f"tick failed ({kind}): {said}; next tick as usual", file=sys.stderr, flush=True)
-        if endpoint is not None:
-            endpoint.collector.crashed(kind, cluster)
+        crashed(kind)
         return None
 
 
