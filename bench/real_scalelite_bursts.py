@@ -209,6 +209,9 @@ def run(args) -> dict:
                         "rejected": burst_rejected,
                         "rooms_cv": round(settled.rooms_cv, 3),
                         "load_cv": round(settled.load_cv, 3),
+                        # where the burst went, and what each serving server carries once it is in
+                        "burst_rooms": {n: list(landed.values()).count(n) for n in sorted(serving)},
+                        "rooms": {n: len(world.sim_meetings_of(n)) for n in sorted(serving)},
                     }
                 )
             time.sleep(
