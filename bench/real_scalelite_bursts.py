@@ -242,6 +242,15 @@ def run(args) -> dict:
                     for at, sid, st in watch.actions
                 )
             )
+        if args.history:
+            entries = wiring.store.history.recent(100_000, kind="guard")
+            Path(args.history).write_text(
+                "".join(
+                    json.dumps({"at_s": round((e.at - starts[0]).total_seconds(), 2), "summary": e.summary})
+                    + "\n"
+                    for e in sorted(entries, key=lambda e: e.at)
+                )
+            )
         return {
             "scalelite_version": scalelite.version,
             "guard": "off" if guard is None else "on (this tree's BurstGuard)",
@@ -287,6 +296,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--actions", metavar="PATH", help="write the guard's changes here (JSON lines)")
+    parser.add_argument("--history", metavar="PATH", help="write the guard's history lines here (JSON lines)")
     parser.add_argument(
         "--no-guard", action="store_true", help="Scalelite alone (what the guard is measured against)"
     )
