@@ -52,8 +52,6 @@ class GuardServer:
     leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
     undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
     draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
-    score: float | None = None  # the load getServers reports (frozen while cordoned): Scalelite places
-    # each room on the lowest of its placeable servers
 
     @property
     def ratio(self) -> float:
@@ -123,7 +121,6 @@ def decide_guard(
     floor: float = 0.0,
     hold_seconds: float = 0.0,
     quiet: bool = False,
-    spread_units: float = 0.0,
 ) -> list[GuardAction]:
     """The cordons, enables and repairs for one look. Everything but the servers is named at the call
     (keyword-only): eight figures of one kind read wrongly when passed by position.
@@ -138,11 +135,6 @@ def decide_guard(
       a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
       (`intake`: as much again may come before the next) reaches the limit, fullest first;
-    - while a burst is on and `spread_units` is given (a typical room), spread it: a server heading
-      past the limit stays placeable while it is within `spread_units` of the least full placeable
-      server with room (a cordon only sends its rooms to servers as full), and a held server is enabled
-      again (once `hold_seconds` old) when, with what it would draw at once, it is `spread_units` below
-      every server left placeable: the burst fills the servers level, as far as the looks can see;
     - the safety rule, over everything above: the placeable servers left must number at least
       `min_enabled` with room (below capacity), as far as the fleet has them, and keep `incoming_units`
       of spare room below the limit (what the burst still brings). When they cannot, held servers with
@@ -189,20 +181,11 @@ def decide_guard(
     # while cordoned), so the burst goes straight to it (measured: holding it let it overload).
     over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit]
     staying = [s for s in placeable if s not in over]
-    if spread_units > 0 and not quiet:
-        over, staying, spread_to = _level(
-            [s for s in placeable if s not in opened], held, over, heading, spread_units, hold_seconds, floor
-        )
-        staying += [s for s in placeable if s in opened]
-        actions += [_enable(s, why) for s, why in spread_to]
-        held = [s for s in held if s not in {t for t, _ in spread_to}]
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
     room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
     # Short of room or of placeable servers: bring back held servers that have some (placeable at once).
-    # (least full first, counting what each would draw at once: Scalelite floods a frozen low load)
-    back = [s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0]
-    for s in sorted(back, key=lambda s: (s.projected + s.draw) / s.capacity):
+    for s in [s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0]:
         if room >= incoming_units and with_room(staying) >= min_enabled:
             break
         room += max(0.0, limit * s.capacity - s.projected)
@@ -238,71 +221,16 @@ def decide_guard(
         )
     for s in sorted(cordoned, key=lambda s: -heading(s)):
         taking = f", +{s.intake:.0f} taken since the last look" if s.intake else ""
-        why = (
-            f"past {_pct(limit)}: no new rooms until it has room"
-            if heading(s) >= limit
-            else f"a room ahead of the least full, yet its load in Scalelite ({s.score:g}) would take the "
-            "next rooms: they go to the servers that need them"
-        )
         actions.append(
             GuardAction(
                 "cordon",
                 s.id,
                 s.name,
                 f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
-                f"once its young rooms fill, {why}",
+                f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
             )
         )
     return actions
-
-
-def _level(placeable, held, over, heading, spread_units: float, hold_seconds: float, floor: float):
-    """The burst spread level (see decide_guard): (servers to cordon, servers staying placeable, held
-    servers to enable again with the reason). Scalelite places each room on the lowest load of its
-    placeable servers and counts a new room as ~2 (the create and its teacher's join) until its next
-    poll, where the room weighs ~25: it floods one server at a time, the lowest, whatever it carries.
-    So a server within a room of the least full stays placeable, a fuller one is cordoned when heading
-    past the limit or when Scalelite would give it the next rooms (its load no higher than the least
-    full ones' plus what a look's rooms add), and a held server a room below the rest is enabled."""
-    with_room = [s for s in placeable if s.ratio < 1.0]
-    if not with_room:
-        return over, [s for s in placeable if s not in over], []
-    least = min(heading(s) for s in with_room)
-
-    def ahead(s) -> bool:
-        return heading(s) >= least + spread_units / s.capacity
-
-    needy = [s for s in with_room if not ahead(s)]
-    scores = [s.score for s in needy if s.score is not None]
-    rooms = sum(s.intake for s in placeable) / spread_units  # what one look brings
-    reach = min(scores) + 2 * rooms + 2 if scores else None
-    over = [s for s in over if s.ratio >= 1.0 or ahead(s)]
-    over += [
-        s
-        for s in with_room
-        if s not in over
-        and ahead(s)
-        and heading(s) >= floor
-        and reach is not None
-        and s.score is not None
-        and s.score <= reach
-    ]
-    staying = [s for s in placeable if s not in over]
-    level = min((heading(s) for s in staying if s.ratio < 1.0), default=None)
-    spread_to = []
-    for s in held:
-        if level is None or s.state != "cordoned" or not s.has_load or s.since_change < hold_seconds:
-            continue
-        share = (s.projected + s.draw + spread_units) / s.capacity
-        if s.ratio < 1.0 and share <= level:
-            why = (
-                f"less full than every server left placeable: projected {_pct(s.ratio)}"
-                + (f" +{s.draw:.0f} it would draw at once" if s.draw else "")
-                + f", {_pct(level)} the least of the others: the burst spreads to it"
-            )
-            spread_to.append((s, why))
-            staying.append(s)
-    return over, staying, spread_to
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,9 +43,6 @@ from chalicelib.service.room_memory import room_sizes, slot_clock
 
 log = logging.getLogger("bbbscale.guard")
 
-CLASS_BEGINS = timedelta(seconds=10)  # before a class start, its first creates may come
-CLASS_CREATES = timedelta(minutes=1)  # after it, most of its creates have come
-
 
 def burst_guard(ports: FleetPorts) -> BurstGuard | None:
     """The burst guard over these ports (None when switched off in `[guard]`), built once per memory."""
@@ -70,7 +67,6 @@ class BurstGuard(GuardChanges):
         self._last_total: Timed | None = None  # the enabled servers' load at the last look
         self.reads = ServerReads(ports, self.settings, self.real, self._expected_room)
         self._states: tuple[str, ...] = ()
-        self._room_units = 0.0  # the slot's typical room at the last look that saw a change
         self._held_seen: set = set()
         self._spread_due: datetime | None = None
         self._rising = False
@@ -160,14 +156,14 @@ class BurstGuard(GuardChanges):
         if views is None:  # nothing moved since the last look
             self._maybe_spread(now, servers)
             self._busy = False
-            self._next = now + (self._interval(now) if active else quiet)
+            self._next = now + (self._interval() if active else quiet)
             return []
         incoming = 0.0
         if active:
             incoming = max(0.0, self._expected(now) - sum(v.projected for v in views if v.meant_to_serve))
         if not self.settings.act:  # measuring only: the spread after each burst, no change
             self._maybe_spread(now, servers)
-            self._next = now + (self._interval(now) if active else quiet)
+            self._next = now + (self._interval() if active else quiet)
             return []
         rules = self.settings
         actions = decide_guard(
@@ -180,21 +176,17 @@ class BurstGuard(GuardChanges):
             floor=rules.balance_floor,
             hold_seconds=rules.hold_seconds,
             quiet=not active,  # between bursts: only enables and repairs
-            spread_units=self._room_units,  # the slot's typical room: spread the burst level
         )
         done = self._apply(now, actions, held, views)
         self._maybe_spread(now, servers)
-        self._next = now + (self._interval(now) if active else quiet)
+        self._next = now + (self._interval() if active else quiet)
         return done
 
-    def _interval(self, now: datetime) -> timedelta:
-        """The time to the next look during a burst: shorter while rooms are being created, and in the
-        first minute of a class (its first creates must not wait for a slower look: Scalelite sends
-        them all to one server until the guard sees them)."""
-        starting = any(s - CLASS_BEGINS <= now <= s + CLASS_CREATES for s in self.slots.starts_around(now))
-        fast = self._busy or starting
-        rules = self.settings
-        return timedelta(seconds=rules.burst_interval_seconds if fast else rules.interval_seconds)
+    def _interval(self) -> timedelta:
+        """The time to the next look during a burst: shorter while rooms are being created."""
+        return timedelta(
+            seconds=self.settings.burst_interval_seconds if self._busy else self.settings.interval_seconds
+        )
 
     def _expected(self, now: datetime) -> float:
         """The forecast's units (what the burst is heading to), asked at most once a minute."""
@@ -227,7 +219,6 @@ class BurstGuard(GuardChanges):
         loads = [s.load for s in servers if s.online and s.state == "enabled" and s.load is not None]
         lowest = min(loads) if loads else None
         room_units = self.sizes.expected("", int(now_ms), self.slots.slot_of_ms(int(now_ms)))[0]
-        self._room_units = room_units
         self._foreign = {}
         views = []
         for s in servers:
@@ -264,7 +255,6 @@ class BurstGuard(GuardChanges):
                     leaked_rooms=leaked,
                     undone=self._undone.get(s.id, "") if ours else "",
                     draw=draw(s, lowest, room_units) if ours else 0.0,
-                    score=s.load,
                 )
             )
         return views
