@@ -215,6 +215,9 @@ def run(args) -> dict:
                         "rejected": burst_rejected,
                         "rooms_cv": round(settled.rooms_cv, 3),
                         "load_cv": round(settled.load_cv, 3),
+                        # where the burst went, and what each serving server carries once it is in
+                        "burst_rooms": {n: list(landed.values()).count(n) for n in sorted(serving)},
+                        "rooms": {n: len(world.sim_meetings_of(n)) for n in sorted(serving)},
                     }
                 )
             time.sleep(
@@ -245,6 +248,15 @@ def run(args) -> dict:
                     json.dumps({"at_s": round(at - origin, 2), "server": names.get(sid, sid), "state": st})
                     + "\n"
                     for at, sid, st in watch.actions
+                )
+            )
+        if args.history:
+            entries = wiring.store.history.recent(100_000, kind="guard")
+            Path(args.history).write_text(
+                "".join(
+                    json.dumps({"at_s": round((e.at - starts[0]).total_seconds(), 2), "summary": e.summary})
+                    + "\n"
+                    for e in sorted(entries, key=lambda e: e.at)
                 )
             )
         return {
@@ -298,6 +310,7 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--actions", metavar="PATH", help="write the guard's changes here (JSON lines)")
+    parser.add_argument("--history", metavar="PATH", help="write the guard's history lines here (JSON lines)")
     parser.add_argument(
         "--no-guard", action="store_true", help="Scalelite alone (what the guard is measured against)"
     )

@@ -112,6 +112,7 @@ def _enable(s: GuardServer, why: str) -> GuardAction:
 
 def decide_guard(
     servers: Iterable[GuardServer],
+    *,
     threshold: float,
     reopen_below: float,
     incoming_units: float = 0.0,
@@ -121,7 +122,8 @@ def decide_guard(
     hold_seconds: float = 0.0,
     quiet: bool = False,
 ) -> list[GuardAction]:
-    """The cordons, enables and repairs for one look.
+    """The cordons, enables and repairs for one look. Everything but the servers is named at the call
+    (keyword-only): eight figures of one kind read wrongly when passed by position.
 
     The limit is `balance_limit` (with the default margin: `threshold` itself). Then:
     - enable every server the guard holds whose projection, plus what it would draw at once (`draw`:

@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.guard import GuardServer, decide_guard
-from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_changes import GuardChanges
-from chalicelib.service.guard_polls import PollWatch, poller_load
+from chalicelib.service.guard_polls import PollWatch
+from chalicelib.service.guard_reads import ServerReads, Timed, draw, meetings_of, since_change
 from chalicelib.service.guard_state import (
     note_failure,
     owner_of,
@@ -40,8 +40,6 @@ from chalicelib.service.guard_state import (
 from chalicelib.service.room_memory import room_sizes, slot_clock
 
 log = logging.getLogger("bbbscale.guard")
-
-MAX_CREATE_MS = 253_402_300_799_999  # 9999-12-31: a createTime past it is no time at all
 
 
 def burst_guard(ports: FleetPorts) -> BurstGuard | None:
@@ -58,30 +56,24 @@ class BurstGuard(GuardChanges):
 
     def __init__(self, ports: FleetPorts):
         self.ports = ports
-        self.s = ports.settings.guard
+        self.settings = ports.settings.guard  # the [guard] section
         self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
         self.slots = slot_clock(ports)
-        self._slot_cache: dict[int, str | None] = {}
-        self._forecast: tuple[datetime, float] | None = None
+        self._forecast: Timed | None = None  # the forecast's units, asked at most once a minute
         self._next: datetime | None = None
         self._active_until: datetime | None = None
-        self._last_total: tuple[datetime, float] | None = None
-        # id -> [load, state, [(units now, expected units, filling until ms)], projected, holds until ms,
-        #        read at ms]
-        self._read: dict[str, list] = {}
-        self._room_costs: dict = {}
-        self._states: tuple = ()
+        self._last_total: Timed | None = None  # the enabled servers' load at the last look
+        self.reads = ServerReads(ports, self.settings, self.real, self._expected_room)
+        self._states: tuple[str, ...] = ()
         self._held_seen: set = set()
         self._spread_due: datetime | None = None
         self._rising = False
         self._busy = False
-        self._last_look: datetime | None = None
         self.looks = 0
         self.changes = 0
         self.failures = 0
         self._foreign: dict[str, str] = {}  # id -> the state someone else gave a server the guard held
         self.polls = PollWatch()  # Scalelite's poll rounds as getServers shows them
-        self._figures: dict[str, float] = {}  # id -> the poller's load from the rooms last read
         self._acted: set[str] = set()  # servers whose state the guard changed since the last look
         self._undone: dict[str, str] = {}  # id -> why a round may have undone its cordon
         self._began = ports.clock()
@@ -95,8 +87,8 @@ class BurstGuard(GuardChanges):
     # --- when --------------------------------------------------------------------------------------------
     def in_window(self, now: datetime) -> datetime | None:
         """The end of the class-start window `now` is in, or None."""
-        before = timedelta(minutes=self.s.before_slot_minutes)
-        after = timedelta(minutes=self.s.after_slot_minutes)
+        before = timedelta(minutes=self.settings.before_slot_minutes)
+        after = timedelta(minutes=self.settings.after_slot_minutes)
         ends = [s + after for s in self.slots.starts_around(now) if s - before <= now <= s + after]
         return max(ends) if ends else None
 
@@ -113,13 +105,13 @@ class BurstGuard(GuardChanges):
         except Exception as error:  # noqa: BLE001 - one bad room or answer must not end the guard
             self.failures += 1
             log.exception("guard: a look failed and was skipped")
-            self._read.clear()  # read everything afresh at the next look
-            self._next = now + timedelta(seconds=self.s.interval_seconds)
+            self.reads.clear()  # read everything afresh at the next look
+            self._next = now + timedelta(seconds=self.settings.interval_seconds)
             note_failure(self.ports.store, now, error, self.failures)
             return []
 
     def _look(self, now: datetime) -> list[dict]:
-        interval = timedelta(seconds=self.s.interval_seconds)
+        interval = timedelta(seconds=self.settings.interval_seconds)
         self._began = self.ports.clock()
         try:
             servers = self.ports.scalelite.servers()
@@ -130,17 +122,18 @@ class BurstGuard(GuardChanges):
         total = sum(s.load or 0.0 for s in servers if s.state == "enabled" and s.online)
         window_end = self.in_window(now)
         rising = False
-        if self._last_total is not None and now > self._last_total[0]:
-            minutes = (now - self._last_total[0]).total_seconds() / 60
-            rising = (total - self._last_total[1]) / max(minutes, 0.25) >= self.s.surge_load_per_minute
-        self._last_total = (now, total)
+        last = self._last_total
+        if last is not None and now > last.at:
+            minutes = (now - last.at).total_seconds() / 60
+            rising = (total - last.value) / max(minutes, 0.25) >= self.settings.surge_load_per_minute
+        self._last_total = Timed(now, total)
         # A surge outside class starts: load rising fast at two looks in a row (one jump alone may be a
         # poll recounting young rooms as 15 users); after a first rise the next look comes soon.
         surge = rising and self._rising and window_end is None
         self._rising = rising
         quiet = interval if rising else timedelta(minutes=1)  # the next look when not in a burst
         if surge:
-            window_end = now + timedelta(minutes=self.s.after_slot_minutes)
+            window_end = now + timedelta(minutes=self.settings.after_slot_minutes)
         if window_end is not None:
             if self._active_until is None or self._active_until <= now:
                 self._spread_due = window_end
@@ -149,11 +142,11 @@ class BurstGuard(GuardChanges):
         store = self.ports.store
         held = store.guard_ledger.cordons()
         if not active and not held:
-            self._read.clear()
+            self.reads.clear()
             self._maybe_spread(now, servers)
             self._next = now + quiet
             return []
-        if held and renew(held, now, self.s.cordon_ttl_seconds):  # a live guard keeps its cordons
+        if held and renew(held, now, self.settings.cordon_ttl_seconds):  # a live guard keeps its cordons
             store.guard_ledger.keep_cordons(held)
         views = self._views(
             now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
@@ -166,19 +159,20 @@ class BurstGuard(GuardChanges):
         incoming = 0.0
         if active:
             incoming = max(0.0, self._expected(now) - sum(v.projected for v in views if v.meant_to_serve))
-        if not self.s.act:  # measuring only: the spread after each burst, no change
+        if not self.settings.act:  # measuring only: the spread after each burst, no change
             self._maybe_spread(now, servers)
             self._next = now + (self._interval() if active else quiet)
             return []
+        rules = self.settings
         actions = decide_guard(
             views,
-            self.s.threshold,
-            self.s.reopen_below,
-            incoming,
-            self.s.min_enabled,
-            self.s.balance_margin,
-            self.s.balance_floor,
-            self.s.hold_seconds,
+            threshold=rules.threshold,
+            reopen_below=rules.reopen_below,
+            incoming_units=incoming,
+            min_enabled=rules.min_enabled,
+            margin=rules.balance_margin,
+            floor=rules.balance_floor,
+            hold_seconds=rules.hold_seconds,
             quiet=not active,  # between bursts: only enables and repairs
         )
         done = self._apply(now, actions, held, views)
@@ -188,101 +182,38 @@ class BurstGuard(GuardChanges):
 
     def _interval(self) -> timedelta:
         """The time to the next look during a burst: shorter while rooms are being created."""
-        return timedelta(seconds=self.s.burst_interval_seconds if self._busy else self.s.interval_seconds)
+        return timedelta(
+            seconds=self.settings.burst_interval_seconds if self._busy else self.settings.interval_seconds
+        )
 
     def _expected(self, now: datetime) -> float:
         """The forecast's units (what the burst is heading to), asked at most once a minute."""
-        if self._forecast is None or now - self._forecast[0] >= timedelta(minutes=1):
-            self._forecast = (now, self.ports.forecast(now)[0])
-        return self._forecast[1]
+        if self._forecast is None or now - self._forecast.at >= timedelta(minutes=1):
+            self._forecast = Timed(now, self.ports.forecast(now)[0])
+        return self._forecast.value
 
-    def _costs(self, rooms: list[Meeting], tz) -> list[tuple[float, float, float]]:
-        """Each room: (units now at real size, units expected once filled, until when it fills (ms)),
-        remembered per room record (a look re-reads a server at every join)."""
-        fill_ms = self.s.fill_minutes * 60_000
-        out = []
-        known = self._room_costs
-        if len(known) > 50_000:
-            known.clear()
-        for m in rooms:
-            seen = known.get(id(m))  # by identity: the in-process fleet hands out the same record
-            cost = seen[1] if seen is not None and seen[0] is m else None  # while its counts are unchanged
-            if cost is None:
-                if m.is_breakout:
-                    continue
-                units = meeting_units(m, self.real, 0.0)
-                created = m.create_time_ms if 0 < m.create_time_ms <= MAX_CREATE_MS else 0
-                until = created + fill_ms if created else 0.0
-                expected = units
-                if until:
-                    slot = self.slots.slot_of_ms(created)
-                    expected, _ = self.sizes.expected(m.meeting_id, created, slot)
-                cost = (units, expected, until)
-                known[id(m)] = (m, cost)
-            out.append(cost)
-        return out
-
-    @staticmethod
-    def _project(costs, now_ms: float) -> tuple[float, float]:
-        """(projected units at `now_ms`, until when that figure holds): it changes when a room whose
-        expected size is above its current one stops filling."""
-        total, holds = 0.0, float("inf")
-        for units, expected, until in costs:
-            if now_ms < until and expected > units:
-                total += expected
-                holds = min(holds, until)
-            else:
-                total += units
-        return total, holds
+    def _expected_room(self, meeting_id: str, created_ms: int) -> float:
+        """What the memory of room sizes expects of a room created at `created_ms`, once filled."""
+        return self.sizes.expected(meeting_id, created_ms, self.slots.slot_of_ms(created_ms))[0]
 
     def _views(self, now: datetime, servers, read_records, held: dict) -> list[GuardServer] | None:
         """Each server with its projection; its rooms re-read where its load or state moved, and every
         `cordoned_read_seconds` where the guard holds it cordoned. None when nothing moved since the
         last look (no new room, no join, no room done filling)."""
-        read = self._read
         now_ms = now.timestamp() * 1000
-        reread_ms = self.s.cordoned_read_seconds * 1000
         mine = {k for k, v in held.items() if not v.get("released")}
-        stale = [
-            s
-            for s in servers
-            if s.online
-            and s.state in ("enabled", "cordoned")
-            and (
-                s.id not in read
-                or read[s.id][0] != s.load
-                or read[s.id][1] != s.state
-                or (s.id in mine and now_ms - read[s.id][5] >= reread_ms)
-            )
-        ]
-        since = (
-            self._last_look
-            if self._last_look is not None
-            else now - timedelta(seconds=self.s.interval_seconds)
-        )
-        fill_ms = self.s.fill_minutes * 60_000
-        recent = since.timestamp() * 1000 + fill_ms  # the `until` of rooms created since
-        self._last_look = now
-        intake: dict[str, float] = {}  # created since the last look: as much may follow before the next
-        for server, rooms in self._meetings(stale).items():
-            costs = self._costs(rooms, now.tzinfo)
-            read[server.id] = [server.load, server.state, costs, *self._project(costs, now_ms), now_ms]
-            intake[server.id] = sum(e for _, e, until in costs if until > recent)
-            self._figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)
-        self._undone = self.polls.look(now_ms, servers, self._figures, self._acted)
+        stale = self.reads.stale(servers, mine, now_ms)
+        intake = self.reads.reread(now, stale)
+        self._undone = self.polls.look(now_ms, servers, self.reads.figures, self._acted)
         self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
-        moved = bool(stale)
-        for known in read.values():
-            if known[4] <= now_ms:
-                known[3], known[4] = self._project(known[2], now_ms)
-                moved = True
+        moved = self.reads.reproject(now_ms) or bool(stale)
         states = tuple([s.state for s in servers])
         if not moved and states == self._states and held.keys() == self._held_seen and not self._undone:
             return None
         self._states, self._held_seen = states, set(held)
         records = read_records()  # bbbscale's records, read only when something moved
-        grace_ms = self.s.undo_grace_seconds * 1000
+        grace_ms = self.settings.undo_grace_seconds * 1000
         loads = [s.load for s in servers if s.online and s.state == "enabled" and s.load is not None]
         lowest = min(loads) if loads else None
         room_units = self.sizes.expected("", int(now_ms), self.slots.slot_of_ms(int(now_ms)))[0]
@@ -291,80 +222,43 @@ class BurstGuard(GuardChanges):
         for s in servers:
             record = records.get(s.url.rstrip("/"))
             serving = record is not None and record.state == ServerState.SERVING
-            entry = read.get(s.id)
+            entry = self.reads.by_id.get(s.id)
             seen = entry if s.state != "disabled" else None
-            ours, since_change, sent_ms = False, float("inf"), None
+            ours, changed_ago, sent_ms = False, float("inf"), None
             if s.id in held:
-                empty = entry is None or not entry[2] or entry[0] == 0
+                empty = entry is None or not entry.rooms or entry.load == 0
                 by_poller = s.id in self.polls.turned_disabled and self.polls.poll_saving
                 owner = owner_of(held[s.id], s.state, empty, by_poller)
                 if owner is None:  # someone else changed it since the guard did: no longer the guard's
                     self._foreign[s.id] = s.state
                 ours = bool(owner)
-                since_change, sent_ms = self._since(held[s.id], now)
+                changed_ago, sent_ms = since_change(held[s.id], now)
             leaked = 0
             if ours and s.state == "cordoned" and seen is not None and sent_ms is not None:
-                leaked = sum(1 for _, _, until in seen[2] if until and until - fill_ms > sent_ms + grace_ms)
+                leaked = sum(1 for c in seen.rooms if c.created_ms and c.created_ms > sent_ms + grace_ms)
             views.append(
                 GuardServer(
-                    s.id,
-                    record.name if record else s.url,
-                    s.state,
-                    s.online,
-                    capacity_of(record, self.ports.settings.providers) if record else 0.0,
-                    seen[3] if seen else 0.0,
-                    len(seen[2]) if seen else 0,
-                    bool(ours) and s.state != "enabled",
-                    serving,
-                    intake.get(s.id, 0.0),
-                    s.load is not None,
-                    since_change,
-                    leaked,
-                    self._undone.get(s.id, "") if ours else "",
-                    self._draw(s, lowest, room_units) if ours else 0.0,
+                    id=s.id,
+                    name=record.name if record else s.url,
+                    state=s.state,
+                    online=s.online,
+                    capacity=capacity_of(record, self.ports.settings.providers) if record else 0.0,
+                    projected=seen.projected if seen else 0.0,
+                    rooms=len(seen.rooms) if seen else 0,
+                    guard_cordoned=bool(ours) and s.state != "enabled",
+                    meant_to_serve=serving,
+                    intake=intake.get(s.id, 0.0),
+                    has_load=s.load is not None,
+                    since_change=changed_ago,
+                    leaked_rooms=leaked,
+                    undone=self._undone.get(s.id, "") if ours else "",
+                    draw=draw(s, lowest, room_units) if ours else 0.0,
                 )
             )
         return views
 
-    @staticmethod
-    def _draw(s, lowest: float | None, room_units: float) -> float:
-        """The units a held server would draw at once if enabled: Scalelite puts it back at the load it
-        had when cordoned (frozen since), below the others' by the burst's creates and joins; it takes
-        every new room until it catches up, each adding ~2 (the create and its teacher's join)."""
-        if s.state != "cordoned" or s.load is None or lowest is None or lowest <= s.load:
-            return 0.0
-        return (lowest - s.load) / (2 * (s.load_multiplier or 1.0)) * room_units
-
-    @staticmethod
-    def _since(entry: dict, now: datetime) -> tuple[float, float | None]:
-        """(seconds since the guard last changed the server, when its cordon was sent in epoch ms)."""
-        try:
-            at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
-            released = datetime.fromisoformat(entry["released"]) if entry.get("released") else None
-        except (TypeError, ValueError):
-            return float("inf"), None
-        last = max((t for t in (at, released) if t is not None), default=None)
-        since = (now - last).total_seconds() if last is not None else float("inf")
-        return since, (at.timestamp() * 1000 if at is not None and released is None else None)
-
     def _meetings(self, servers) -> dict:
-        """Each server's own getMeetings: in parallel over HTTP, one after another in process."""
-        if not servers:
-            return {}
-        if self.ports.parallel_checks:
-            snapshot = self.ports.bbb.poll(servers)
-            by_id: dict = {s.id: [] for s in servers}
-            for m in snapshot.meetings:
-                by_id.setdefault(m.server, []).append(m)
-            failed = {p.split(":", 1)[0] for p in snapshot.problems}
-            return {s: by_id.get(s.id, []) for s in servers if s.id not in failed}
-        out = {}
-        for s in servers:
-            try:
-                out[s] = list(self.ports.bbb.server(s.url, s.secret, s.id).meetings().meetings)
-            except BbbscaleError:
-                continue
-        return out
+        return meetings_of(self.ports, servers)
 
     # --- the long-running forms -----------------------------------------------------------------------
     def run(self, until: datetime, sleep, clock) -> int:

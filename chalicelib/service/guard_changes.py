@@ -22,11 +22,11 @@ RELEASE_WATCH = timedelta(minutes=3)  # an enable is watched this long (a poll r
 
 
 class GuardChanges:
-    """What BurstGuard does with a look's decisions (it provides ports, s, polls, real, _meetings and the
+    """What BurstGuard does with a look's decisions (it provides ports, settings, polls, real, _meetings and the
     look's bookkeeping: _began, _acted, _foreign, changes)."""
 
     ports: FleetPorts
-    s: GuardSettings
+    settings: GuardSettings  # the [guard] section
     real: LoadWeights
     polls: PollWatch
     changes: int
@@ -43,7 +43,7 @@ class GuardChanges:
         state = {v.id: v for v in views}
         changed = False
         actions = self._still_as_seen(now, actions, state)
-        ttl = timedelta(seconds=self.s.cordon_ttl_seconds)
+        ttl = timedelta(seconds=self.settings.cordon_ttl_seconds)
         for action, error in zip(actions, self._set_states(actions)):
             # when the call went out: the look's time plus what the look took so far (rooms created
             # after it are evidence that a poll undid the cordon)

@@ -21,6 +21,7 @@ lands there:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from chalicelib.domain.load import Meeting
 
@@ -42,21 +43,48 @@ def poller_load(rooms: Iterable[Meeting], multiplier: float, now_ms: float) -> f
     return total * multiplier
 
 
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """One server as getServers reported it at a look."""
+
+    state: str
+    load: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """A poll round seen from the guard's looks: saves seen from `start_ms` (the look before the first)
+    to `end_ms` (the last look that saw one)."""
+
+    start_ms: float
+    end_ms: float
+
+
+@dataclass(slots=True)
+class Watched:
+    """A guard cordon watched until a round confirms it: when it was sent, and the load getServers froze
+    it at (None until the first look after it)."""
+
+    sent_ms: float
+    frozen: float | None = None
+
+
 class PollWatch:
     """Rounds seen from the guard's looks, and the guard's cordons watched until a round confirms them."""
 
     def __init__(self) -> None:
-        self._prev: dict[str, tuple[str, float | None]] = {}  # id -> (state, load) at the last look
+        self._prev: dict[str, Reported] = {}  # at the last look
         self._last_ms: float | None = None
-        self._round: tuple[float, float] | None = None  # saves seen from (start, end], still going on
-        self.rounds: list[tuple[float, float]] = []  # rounds seen to end: (first look before, last look)
-        self._watch: dict[str, list] = {}  # id -> [cordon sent ms, frozen load or None]
+        self._round: Round | None = None  # saves seen, the round still going on
+        self.rounds: list[Round] = []  # the last ten rounds seen to end
+        self._watch: dict[str, Watched] = {}
         self._saves_ms: float | None = None  # the last look that saw a poll save
         self.turned_disabled: set[str] = set()  # servers reported disabled now, not at the last look
+        self.poll_saving = False  # a round saved servers at the last look or the one before
 
     def cordoned(self, server_id: str, sent_ms: float) -> None:
         """The guard cordoned (or repaired) a server: watch it until a round confirms the cordon."""
-        self._watch[server_id] = [sent_ms, None]
+        self._watch[server_id] = Watched(sent_ms)
 
     def released(self, server_id: str) -> None:
         self._watch.pop(server_id, None)
@@ -65,31 +93,22 @@ class PollWatch:
         """One look's getServers. `figures`: the poller's figure from the rooms the guard last read, by
         id; `acted`: servers whose state the guard changed since the last look. Returns the watched
         cordons a round may have undone, each with what was seen."""
-        saves = 0
-        for s in servers:
-            before = self._prev.get(s.id)
-            if before is None or s.id in acted or s.load is None or before[1] is None:
-                continue
-            state, load = before
-            if state != s.state:
-                continue
-            if s.state == "cordoned" and s.load != load:
-                saves += 1
-            elif s.state == "enabled" and s.load < load:
-                saves += 1
+        saves = sum(1 for s in servers if s.id not in acted and self._saved(s))
         self.turned_disabled = {
             s.id
             for s in servers
-            if s.state == "disabled" and self._prev.get(s.id, ("disabled",))[0] != "disabled"
+            if s.state == "disabled" and self._prev.get(s.id, Reported("disabled", None)).state != "disabled"
         }
         recent = saves or (self._saves_ms is not None and self._saves_ms == self._last_ms)
-        self.poll_saving = bool(recent)  # a round saved servers at this look or the one before
+        self.poll_saving = bool(recent)
         if saves:
             self._saves_ms = now_ms
             start = (
-                self._round[0] if self._round else (self._last_ms if self._last_ms is not None else now_ms)
+                self._round.start_ms
+                if self._round
+                else (self._last_ms if self._last_ms is not None else now_ms)
             )
-            self._round = (start, now_ms)
+            self._round = Round(start, now_ms)
         elif self._round is not None:
             self.rounds = [*self.rounds[-9:], self._round]
             self._round = None
@@ -100,20 +119,30 @@ class PollWatch:
             if s is None or s.state != "cordoned" or s.load is None:
                 self._watch.pop(server_id)
                 continue
-            sent_ms, frozen = watched
-            if frozen is None:
-                watched[1] = s.load
+            if watched.frozen is None:
+                watched.frozen = s.load
                 continue
-            if s.load != frozen:  # a round read it cordoned and saved it so: confirmed
+            if s.load != watched.frozen:  # a round read it cordoned and saved it so: confirmed
                 self._watch.pop(server_id)
                 continue
-            ran = [r for r in self.rounds if r[1] > sent_ms]
+            ran = [r for r in self.rounds if r.end_ms > watched.sent_ms]
             figure = figures.get(server_id)
-            if ran and figure is not None and abs(figure - frozen) >= 1e-6:
+            if ran and figure is not None and abs(figure - watched.frozen) >= 1e-6:
                 found[server_id] = (
                     f"a Scalelite poll round ran across its cordon and left its reported load frozen at "
-                    f"{frozen:g} (its rooms make {figure:g}): the round may have undone the cordon"
+                    f"{watched.frozen:g} (its rooms make {figure:g}): the round may have undone the cordon"
                 )
-        self._prev = {s.id: (s.state, s.load) for s in servers}
+        self._prev = {s.id: Reported(s.state, s.load) for s in servers}
         self._last_ms = now_ms
         return found
+
+    def _saved(self, s) -> bool:
+        """A poll save shows where nothing else moves a reported load: a server cordoned at both looks
+        whose load changed (creates and joins move only the placement set), an enabled one whose load
+        fell (they only add)."""
+        before = self._prev.get(s.id)
+        if before is None or s.load is None or before.load is None or before.state != s.state:
+            return False
+        if s.state == "cordoned":
+            return s.load != before.load
+        return s.state == "enabled" and s.load < before.load

@@ -45,17 +45,21 @@ def test_cordons_servers_heading_past_the_threshold_fullest_first_and_keeps_the_
 
 def test_never_fewer_enabled_servers_than_the_minimum():
     servers = [server("a", 290), server("b", 280), server("c", 270)]
-    assert acts(decide_guard(servers, 0.85, 0.75, min_enabled=2)) == [("cordon", "a")]
+    assert acts(decide_guard(servers, threshold=0.85, reopen_below=0.75, min_enabled=2)) == [("cordon", "a")]
 
 
 def test_keeps_servers_below_capacity_when_the_burst_needs_more_room_than_the_rest_has():
     servers = [server("a", 310), server("b", 270), server("c", 100)]  # c has 155 units of spare
-    assert acts(decide_guard(servers, 0.85, 0.75, incoming_units=100, min_enabled=1)) == [
+    assert acts(
+        decide_guard(servers, threshold=0.85, reopen_below=0.75, incoming_units=100, min_enabled=1)
+    ) == [
         ("cordon", "a"),
         ("cordon", "b"),
     ]
     # 400 units still to come: b (below capacity) stays; a (over capacity) is cordoned anyway.
-    assert acts(decide_guard(servers, 0.85, 0.75, incoming_units=400, min_enabled=1)) == [("cordon", "a")]
+    assert acts(
+        decide_guard(servers, threshold=0.85, reopen_below=0.75, incoming_units=400, min_enabled=1)
+    ) == [("cordon", "a")]
 
 
 def test_enables_its_own_cordons_once_they_have_room_even_when_the_poller_disabled_them():
@@ -67,19 +71,24 @@ def test_enables_its_own_cordons_once_they_have_room_even_when_the_poller_disabl
         server("e", 0, "disabled", held=True, serve=False),  # being drained: never enabled
         server("f", 100),
     ]
-    assert acts(decide_guard(servers, 0.85, 0.75)) == [("enable", "a"), ("enable", "b")]
+    assert acts(decide_guard(servers, threshold=0.85, reopen_below=0.75)) == [
+        ("enable", "a"),
+        ("enable", "b"),
+    ]
 
 
 def test_short_of_room_it_enables_held_servers_that_still_have_some():
     servers = [server("a", 240, "cordoned", held=True), server("b", 250), server("c", 200)]
-    assert acts(decide_guard(servers, 0.85, 0.75, incoming_units=100, min_enabled=1)) == [("enable", "a")]
+    assert acts(
+        decide_guard(servers, threshold=0.85, reopen_below=0.75, incoming_units=100, min_enabled=1)
+    ) == [("enable", "a")]
 
 
 def test_a_cordon_a_poll_undid_is_repaired_with_enable_then_cordon_and_says_so():
     servers = [server("a", 290, "cordoned", held=True), server("b", 10), server("c", 10)]
-    assert decide_guard(servers, 0.85, 0.75) == []  # no evidence: nothing to repair
+    assert decide_guard(servers, threshold=0.85, reopen_below=0.75) == []  # no evidence: nothing to repair
     leaking = [replace(servers[0], leaked_rooms=3), *servers[1:]]
-    (action,) = decide_guard(leaking, 0.85, 0.75)
+    (action,) = decide_guard(leaking, threshold=0.85, reopen_below=0.75)
     assert action.action == "recordon" and "took 3 new rooms" in action.reason
     assert "Scalelite's poll undid the cordon" in action.reason
 
@@ -87,7 +96,7 @@ def test_a_cordon_a_poll_undid_is_repaired_with_enable_then_cordon_and_says_so()
 def test_a_plain_cordon_never_claims_a_poll_undid_anything():
     # The guard enabled `a` a while ago; the next room heads it past the limit: a cordon, not "again".
     servers = [server("a", 290, since=60.0), server("b", 10), server("c", 10)]
-    (action,) = decide_guard(servers, 0.85, 0.75, hold_seconds=15)
+    (action,) = decide_guard(servers, threshold=0.85, reopen_below=0.75, hold_seconds=15)
     assert action.action == "cordon" and "again" not in action.reason and "poll" not in action.reason
 
 
@@ -99,41 +108,52 @@ def test_enabled_is_not_placeable_until_scalelite_has_its_load():
         server("c", 0, has_load=False),
         server("d", 0, has_load=False),
     ]
-    assert decide_guard(servers, 0.85, 0.75, min_enabled=2) == []  # a and b are all Scalelite can use
+    # a and b are all Scalelite can use
+    assert decide_guard(servers, threshold=0.85, reopen_below=0.75, min_enabled=2) == []
     servers.append(server("e", 100))
-    assert acts(decide_guard(servers, 0.85, 0.75, min_enabled=2)) == [("cordon", "a")]
+    assert acts(decide_guard(servers, threshold=0.85, reopen_below=0.75, min_enabled=2)) == [("cordon", "a")]
 
 
 def test_a_decision_is_held_long_enough_not_to_flap():
     # Cordoned 3 s ago at 88 % + intake; its projection alone is 70 %: no enable before the hold ends.
     held = server("a", 210, "cordoned", held=True, since=3.0)
     others = [server("b", 50), server("c", 60)]
-    assert decide_guard([held, *others], 0.85, 0.75, hold_seconds=15) == []
-    assert acts(decide_guard([replace(held, since_change=16.0), *others], 0.85, 0.75, hold_seconds=15)) == [
-        ("enable", "a")
-    ]
+    assert decide_guard([held, *others], threshold=0.85, reopen_below=0.75, hold_seconds=15) == []
+    assert acts(
+        decide_guard(
+            [replace(held, since_change=16.0), *others], threshold=0.85, reopen_below=0.75, hold_seconds=15
+        )
+    ) == [("enable", "a")]
     # Enabled 3 s ago and heading past the limit again: cordoned at once (Scalelite's lowest: the burst
     # would go straight to it); the cycle takes at least the hold, never seconds.
     reopened = server("a", 230, since=3.0, intake=40)
-    assert acts(decide_guard([reopened, *others], 0.85, 0.75, hold_seconds=15)) == [("cordon", "a")]
+    assert acts(decide_guard([reopened, *others], threshold=0.85, reopen_below=0.75, hold_seconds=15)) == [
+        ("cordon", "a")
+    ]
 
 
 def test_between_bursts_it_releases_below_reopen_and_whatever_the_last_servers_with_room_need():
     # Issue 19 item 7: two servers held at 80 % between class windows, nothing else Scalelite can use.
     servers = [server("a", 240, "cordoned", held=True), server("b", 240, "cordoned", held=True)]
-    assert acts(decide_guard(servers, 0.9, 0.75, quiet=True)) == [("enable", "a"), ("enable", "b")]
-    others = [server("c", 60), server("d", 60)]  # with room elsewhere they stay held until below 75 %
-    assert decide_guard([*servers, *others], 0.9, 0.75, quiet=True) == []
-    assert acts(decide_guard([replace(servers[0], projected=200), *others], 0.9, 0.75, quiet=True)) == [
-        ("enable", "a")
+    assert acts(decide_guard(servers, threshold=0.9, reopen_below=0.75, quiet=True)) == [
+        ("enable", "a"),
+        ("enable", "b"),
     ]
-    assert decide_guard([server("c", 280), server("d", 280)], 0.9, 0.75, quiet=True) == []  # never cordons
+    others = [server("c", 60), server("d", 60)]  # with room elsewhere they stay held until below 75 %
+    assert decide_guard([*servers, *others], threshold=0.9, reopen_below=0.75, quiet=True) == []
+    assert acts(
+        decide_guard(
+            [replace(servers[0], projected=200), *others], threshold=0.9, reopen_below=0.75, quiet=True
+        )
+    ) == [("enable", "a")]
+    never = [server("c", 280), server("d", 280)]  # never cordons
+    assert decide_guard(never, threshold=0.9, reopen_below=0.75, quiet=True) == []
 
 
 def test_the_last_servers_with_room_are_enabled_again_whatever_the_hold():
     servers = [server("a", 285, "cordoned", held=True, since=1.0), server("b", 300), server("c", 310)]
     # b and c have no room left; a (95 %, held 1 s) is the only one that has: it is enabled again.
-    assert acts(decide_guard(servers, 0.85, 0.75, min_enabled=1, hold_seconds=15)) == [
+    assert acts(decide_guard(servers, threshold=0.85, reopen_below=0.75, min_enabled=1, hold_seconds=15)) == [
         ("cordon", "b"),
         ("cordon", "c"),
         ("enable", "a"),
@@ -142,7 +162,7 @@ def test_the_last_servers_with_room_are_enabled_again_whatever_the_hold():
 
 def test_servers_offline_or_not_meant_to_serve_are_left_alone():
     servers = [server("a", 299, online=False), server("b", 299, serve=False), server("c", 1), server("d", 1)]
-    assert decide_guard(servers, 0.85, 0.75) == []
+    assert decide_guard(servers, threshold=0.85, reopen_below=0.75) == []
 
 
 GUARDED = st.lists(
@@ -173,7 +193,15 @@ def test_invariants(rows, incoming, minimum, quiet):
         for i, (p, state, held, serve, on, load, since, leak, intake) in enumerate(rows)
     ]
     by_name = {s.name: s for s in servers}
-    actions = decide_guard(servers, 0.85, 0.75, incoming, minimum, hold_seconds=15, quiet=quiet)
+    actions = decide_guard(
+        servers,
+        threshold=0.85,
+        reopen_below=0.75,
+        incoming_units=incoming,
+        min_enabled=minimum,
+        hold_seconds=15,
+        quiet=quiet,
+    )
     assert len({a.name for a in actions}) == len(actions)
     for a in actions:
         s = by_name[a.name]
@@ -239,7 +267,9 @@ def test_room_sizes_round_trip_through_the_store_and_forget_the_oldest():
 def test_a_cordon_a_round_may_have_undone_is_repaired_and_says_may_not_did():
     servers = [server("a", 290, "cordoned", held=True), server("b", 10), server("c", 10)]
     seen = "a Scalelite poll round ran across its cordon ...: the round may have undone the cordon"
-    (action,) = decide_guard([replace(servers[0], undone=seen), *servers[1:]], 0.85, 0.75)
+    (action,) = decide_guard(
+        [replace(servers[0], undone=seen), *servers[1:]], threshold=0.85, reopen_below=0.75
+    )
     assert action.action == "recordon" and "may have undone" in action.reason
     assert "poll undid" not in action.reason
 
@@ -247,8 +277,12 @@ def test_a_cordon_a_round_may_have_undone_is_repaired_and_says_may_not_did():
 def test_room_soon_placeable_counts_for_the_burst_but_not_as_placeable():
     # c was just enabled: no load in Scalelite yet, it takes rooms from the next poll, within the burst.
     servers = [server("a", 280), server("b", 100)]
-    assert decide_guard(servers, 0.85, 0.75, incoming_units=200, min_enabled=1) == []  # short: a stays
+    assert (
+        decide_guard(servers, threshold=0.85, reopen_below=0.75, incoming_units=200, min_enabled=1) == []
+    )  # short: a stays
     soon = [*servers, server("c", 0, has_load=False)]
-    assert acts(decide_guard(soon, 0.85, 0.75, incoming_units=200, min_enabled=1)) == [("cordon", "a")]
+    assert acts(decide_guard(soon, threshold=0.85, reopen_below=0.75, incoming_units=200, min_enabled=1)) == [
+        ("cordon", "a")
+    ]
     # ... yet with min_enabled 2, c is not one of the placeable servers with room: a stays
-    assert decide_guard(soon, 0.85, 0.75, incoming_units=200, min_enabled=2) == []
+    assert decide_guard(soon, threshold=0.85, reopen_below=0.75, incoming_units=200, min_enabled=2) == []

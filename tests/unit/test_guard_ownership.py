@@ -103,7 +103,7 @@ def test_a_look_that_raises_is_skipped_counted_reported_and_the_guard_goes_on():
         bbb = Exploding(rt.ports().bbb)
         guard = burst_guard(replace(rt.ports(), bbb=bbb))
         assert guard.check(now) == [] and guard.failures == 1
-        assert guard.next_check(now) == now + timedelta(seconds=guard.s.interval_seconds)
+        assert guard.next_check(now) == now + timedelta(seconds=guard.settings.interval_seconds)
         status = rt.status()
         assert status["guard"]["failed_looks"] == 1 and "year 33658" in status["guard"]["last_failure"]
         assert "1 look(s) failed and were skipped" in describe_status(status)
@@ -189,7 +189,7 @@ def test_a_held_servers_rooms_are_re_read_though_scalelite_froze_its_load():
         for name in [m for m in world.meetings if m.startswith("class-")][:9]:
             world.end_meeting(name)
         assert world.scalelite_server(target.id).load == frozen  # Scalelite shows nothing
-        changes = guard.check(now + timedelta(seconds=guard.s.hold_seconds + 1))
+        changes = guard.check(now + timedelta(seconds=guard.settings.hold_seconds + 1))
         assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
     finally:
         cm.__exit__(None, None, None)

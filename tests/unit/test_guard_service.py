@@ -303,11 +303,11 @@ def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise()
         first = quiet + timedelta(minutes=1)
         burst(first, 30)  # 300 units of Scalelite load in a minute: a first rise
         guard.check(first)
-        soon = first + timedelta(seconds=guard.s.interval_seconds)
+        soon = first + timedelta(seconds=guard.settings.interval_seconds)
         assert guard.next_check(first) == soon  # look again soon, not in a minute
         burst(soon, 10)
         guard.check(soon)  # rising again: a surge, the guard is on for 15 minutes
         assert guard.in_window(first) is None and guard._active_until == soon + timedelta(minutes=15)
-        assert guard.next_check(soon) <= soon + timedelta(seconds=guard.s.interval_seconds)
+        assert guard.next_check(soon) <= soon + timedelta(seconds=guard.settings.interval_seconds)
     finally:
         cm.__exit__(None, None, None)
