@@ -66,8 +66,9 @@ def test_the_guard_of_a_process_that_did_not_register_the_owned_pool_still_cordo
     settings = _fleet_settings(tmp_path)
     with (
         for_command(settings, start=T0) as (_registering, _),
-        for_command(settings, start=T0) as (ticking, world),
+        for_command(settings, start=T0) as (ticking, pace),
     ):
+        world = pace.world  # the simulated fleet's pace carries its world (bbbsim/plugin.py WorldPace)
         now = T0 + timedelta(seconds=5)
         ticking.tick(now=now)
         registered = {e.url for e in world.scalelite_servers()}
