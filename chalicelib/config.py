@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from chalicelib.errors import BbbscaleError
 from chalicelib.load_units import REFERENCE_SERVER_UNITS
@@ -89,6 +89,15 @@ class ProviderSettings(Strict):
     max_surge: int = Field(25, ge=1, description="servers started at most per tick")
     image: str = "bbb-3.0-prepared"
     options: dict = Field(default_factory=dict)
+    # The secret names its adapter cannot work without (its options' `secrets_needed`), set by the
+    # loader when it validates the options (config_file.check_kinds), so the start-up check of missing
+    # secrets (service/keys.py) reads them here rather than resolving adapters itself. None: not loaded.
+    _secrets_needed: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    @property
+    def secrets_needed(self) -> tuple[str, ...] | None:
+        """What the loader found its adapter needs (None when the settings did not pass the loader)."""
+        return self._secrets_needed
 
     @model_validator(mode="after")
     def _bounds(self) -> ProviderSettings:

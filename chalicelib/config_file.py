@@ -57,15 +57,18 @@ def check_kinds(settings: Settings) -> None:
         cls = provider_class(name, provider.kind)
         options_model = getattr(cls, "Options", None)
         if options_model is None:
+            provider._secrets_needed = ()
             continue
         try:
-            options_model.model_validate(provider.options)
+            options = options_model.model_validate(provider.options)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(
                 f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
             ) from None
+        needs = getattr(options, "secrets_needed", None)
+        provider._secrets_needed = tuple(needs()) if needs else ()
     if settings.dns is not None:
         check_dns(settings)
     if settings.certificates is not None:

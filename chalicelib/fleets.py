@@ -35,21 +35,6 @@ def from_environment() -> Wiring:
     return Wiring(settings)
 
 
-def provider_secrets(settings: Settings) -> dict[str, list[str]]:
-    """Each real provider's secret names (its options' `secrets_needed`), by provider name."""
-    from chalicelib.registry import PROVIDERS, resolve
-
-    found: dict[str, list[str]] = {}
-    for name, provider in settings.providers.items():
-        if provider.kind in PROVIDERS:
-            options = resolve(PROVIDERS, provider.kind, "provider kind").Options.model_validate(
-                provider.options
-            )
-            needs = getattr(options, "secrets_needed", None)
-            found[name] = needs() if needs else []
-    return found
-
-
 def simulated(settings: Settings) -> bool:
     """True when the configuration names the simulated cloud: its fleet is the simulator's."""
     return any(p.kind in SIMULATED_KINDS for p in settings.providers.values())
@@ -80,10 +65,12 @@ def for_command(
     if not simulated(settings):
         from chalicelib.service.keys import check_secrets
 
-        # every missing secret named at once, before any call: the providers' credentials too
-        check_secrets(settings, env_secret, provider_secrets(settings))
         # Long provider batches say how far they got, on stderr (stdout is the tick's output).
-        yield Wiring(settings, progress=lambda message: print(message, file=sys.stderr, flush=True)), None
+        wiring = Wiring(settings, progress=lambda message: print(message, file=sys.stderr, flush=True))
+        # every missing secret named at once, before any call (the wiring builds each adapter on first
+        # use): the providers' credentials too, as the loader read them in their options
+        check_secrets(settings, env_secret)
+        yield wiring, None
         return
     with simulator("the simulated fleet (the embedded default)").fleet(
         settings, speed=speed, start=start

@@ -47,17 +47,32 @@ class ServerKeys:
         return hmac.new(master.encode(), name.encode(), hashlib.sha256).hexdigest()
 
 
+def _provider_secrets(settings: Settings) -> dict[str, list[str]]:
+    """Each real provider's secret names, as the loader found them in its adapter's options."""
+    found: dict[str, list[str]] = {}
+    for name, provider in settings.providers.items():
+        if provider.kind == "simulated":
+            continue
+        if provider.secrets_needed is None:  # a Settings built by hand, not through the loader
+            from chalicelib.config import ConfigError
+
+            raise ConfigError(f"providers.{name}: its secrets are unknown (the configuration was not loaded)")
+        found[name] = list(provider.secrets_needed)
+    return found
+
+
 def check_secrets(
     settings: Settings, secret: SecretLookup, providers: dict[str, list[str]] | None = None
 ) -> None:
     """Refuse to start a tick on real providers while secrets it needs are missing, naming them all at
     once (ConfigError, exit 2): the Scalelite secret, the server secret key when real VMs are made, and
     each provider's own credentials (`providers`: name -> the secret names its options need, e.g.
-    OS_PASSWORD). The simulated fleet needs none."""
+    OS_PASSWORD; by default what the loader read in each provider's options). The simulated fleet needs
+    none."""
     if all(p.kind == "simulated" for p in settings.providers.values()):
         return
     needed = [settings.scalelite.secret_env] + ([] if simulated_only(settings) else [SERVER_KEY])
-    for name, names in sorted((providers or {}).items()):
+    for name, names in sorted((_provider_secrets(settings) if providers is None else providers).items()):
         needed += [f"{secret_name} (providers.{name})" for secret_name in names]
     missing = [name for name in needed if not secret(name.split(" (", 1)[0])]
     if missing:

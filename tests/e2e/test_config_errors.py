@@ -103,3 +103,20 @@ def test_a_providers_credential_is_named_at_start_with_the_others(tmp_path):
         str(config),
         env={"BBBSCALE_SCALELITE_SECRET": "s" * 20, "BBBSCALE_SERVER_SECRET_KEY": "k" * 32},
     ).assert_failed(2, "missing secrets: OS_PASSWORD (providers.gandi)")
+
+
+def test_the_loader_reads_each_providers_secrets_and_a_hand_built_configuration_is_refused(tmp_path):
+    """Issue 21: the start-up check reads the secret names the loader found in each provider's options
+    (no adapter is resolved at check time); settings that never passed the loader cannot be checked, so
+    they are refused with one line naming the provider rather than checked without its credentials."""
+    from chalicelib.config import Settings
+
+    config = tmp_path / "real.toml"
+    config.write_text(REAL_FLEET)
+    settings = load_settings(config)
+    assert settings.providers["gandi"].secrets_needed == ("OS_PASSWORD",)
+    by_hand = Settings.model_validate(settings.model_dump())
+    assert by_hand.providers["gandi"].secrets_needed is None
+    with pytest.raises(ConfigError, match=r"providers\.gandi: its secrets are unknown"):
+        check_secrets(by_hand, lambda name: "set")
+    check_secrets(settings, lambda name: "set")  # everything named is set: nothing to refuse
