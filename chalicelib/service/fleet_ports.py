@@ -2,15 +2,16 @@
 for every entry point (the Lambda functions, the CLI, `bbbscale run`, the simulator).
 
 Nothing here builds an adapter or reads the environment: a service gets a `FleetPorts` and uses the
-ports it names. `GuardMemory` is what the tick and the guard learn in one process (what each room
-weighed), kept between ticks so a replayed week does not read it back from the store every minute.
+ports it names. `FleetPorts` is frozen and holds no mutable state: what the tick and the guard learn in
+one process (room sizes, the guard itself) is a `GuardMemory` (chalicelib/service/room_memory.py) that
+the Wiring or the run loop owns and hands to whoever needs it beside the ports.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,6 @@ from chalicelib.service.keys import ServerKeys
 
 if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
     from chalicelib.config import Settings
-    from chalicelib.domain.rooms import RoomSizes
-    from chalicelib.domain.slots import SlotClock
     from chalicelib.domain.tick_report import TickReport
     from chalicelib.service.certificates import CertificateKeeper
     from chalicelib.service.forecasting import Forecaster
@@ -38,19 +37,6 @@ def _log_progress(message: str) -> None:
 
 def _no_notification(result: TickReport) -> None:
     return None
-
-
-@dataclass
-class GuardMemory:
-    """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
-    store on first use, chalicelib/service/room_memory.py), when they were last saved, the timetable's
-    clock of class starts (its cache) and the guard itself (service/guard.py `burst_guard`: its looks
-    keep state)."""
-
-    room_sizes: RoomSizes | None = None
-    saved: tuple[datetime, int] | None = None
-    guard: object | None = None
-    slots: SlotClock | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +68,6 @@ class FleetPorts:
     parallel_checks: bool = True
     lease_heartbeat: float | None = None
     fresh_scalelite: Callable[[], Scalelite] | None = None
-    memory: GuardMemory = field(default_factory=GuardMemory)
     certificates: CertificateKeeper | None = None
 
     def bbb_of(self, server: Server) -> BbbServer:
@@ -108,7 +93,6 @@ class FleetPorts:
 
     def beside(self) -> FleetPorts:
         """The ports for a thread beside this one (the burst guard in `bbbscale run`): the same store,
-        clock and room sizes (as far as loaded), its own Scalelite client and its own guard."""
+        clock and settings, its own Scalelite client (its memory: `GuardMemory.beside`)."""
         scalelite = self.fresh_scalelite() if self.fresh_scalelite is not None else self.scalelite
-        memory = GuardMemory(room_sizes=self.memory.room_sizes, saved=self.memory.saved)
-        return replace(self, scalelite=scalelite, memory=memory)
+        return replace(self, scalelite=scalelite)

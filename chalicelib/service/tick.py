@@ -25,16 +25,19 @@ from chalicelib.service.dry_run import DryRunPorts, describe
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import observe
-from chalicelib.service.room_memory import learn_rooms
+from chalicelib.service.room_memory import GuardMemory, learn_rooms
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
 
 
-def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = False) -> TickReport:
+def run_tick(
+    ports: FleetPorts, now: datetime | None = None, dry_run: bool = False, memory: GuardMemory | None = None
+) -> TickReport:
     """Run one tick and return its report (render.tick_json makes it the `tick --json` document). A dry
     run observes and decides, records the decision in the history, and acts on nothing (not even
-    reconciliation writes)."""
+    reconciliation writes). `memory`: what this process learned of room sizes at earlier ticks (the
+    Wiring's; None: a tick of its own, which reads them from the store)."""
     now = now or ports.clock()
     owner = new_owner()
     began = ports.clock()
@@ -77,7 +80,9 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
             _remember_desired(ports, now, decision)
             ports.learn(now, decision.load_units)
             if ports.settings.guard.enabled:
-                learn_rooms(ports, now, obs.snapshot)  # what each room weighs: the burst guard's projections
+                learn_rooms(
+                    memory or GuardMemory(), ports.store, ports.settings, now, obs.snapshot
+                )  # what each room weighs: the burst guard's projections
             _forget_ended(ports, now)
             fleet = Fleet(tuple(ports.store.servers.servers()))
             guard = tuple(
