@@ -39,8 +39,30 @@ def _no_notification(result: TickReport) -> None:
     return None
 
 
+class ReachesBbb:
+    """For a bundle with `bbb` and `keys`: the BBB server of one of ours."""
+
+    bbb: BbbServers
+    keys: ServerKeys
+
+    def bbb_of(self, server: Server) -> BbbServer:
+        """The BbbServer port for one of our servers (its secret derived from the master key)."""
+        return self.bbb.server(server.url or "", self.keys.of(server.name), server.name)
+
+
+class ForecastsLoad:
+    """For a bundle with `forecaster`: the expected load now (0 and no reason when the forecast is off)."""
+
+    forecaster: Forecaster | None
+
+    def forecast(self, now: datetime) -> tuple[float, str]:
+        if self.forecaster is None:
+            return 0.0, ""
+        return self.forecaster(now)
+
+
 @dataclass(frozen=True)
-class FleetPorts:
+class FleetPorts(ReachesBbb, ForecastsLoad):
     """`settings`: the validated configuration. `store`: the state store (records, history, operator
     settings, reservations, lease). `scalelite`: its APIs. `providers`: where servers run, by the
     configuration's name. `bbb`: the BBB servers reached directly. `keys`: each VM's BBB secret.
@@ -51,7 +73,8 @@ class FleetPorts:
     (None: a third of the lease; 0: no heartbeat thread, for in-process ticks that take milliseconds).
     `fresh_scalelite`: a Scalelite client of its own for a thread beside the tick (an HTTP session is
     not shared between threads). `certificates`: keeps the fleet's wildcard certificate, if
-    `[certificates]` is set."""
+    `[certificates]` is set. Each service takes a bundle of what it reads (service/service_ports.py),
+    built from these at the one place that calls it."""
 
     settings: Settings
     store: StateStore
@@ -69,15 +92,6 @@ class FleetPorts:
     lease_heartbeat: float | None = None
     fresh_scalelite: Callable[[], Scalelite] | None = None
     certificates: CertificateKeeper | None = None
-
-    def bbb_of(self, server: Server) -> BbbServer:
-        """The BbbServer port for one of our servers (its secret derived from the master key)."""
-        return self.bbb.server(server.url or "", self.keys.of(server.name), server.name)
-
-    def forecast(self, now: datetime) -> tuple[float, str]:
-        if self.forecaster is None:
-            return 0.0, ""
-        return self.forecaster(now)
 
     def learn(self, now: datetime, units: float | None) -> None:
         """Feed the measured load to the forecast's history."""

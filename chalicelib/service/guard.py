@@ -38,24 +38,26 @@ from chalicelib.service.guard_state import (
     renew,
 )
 from chalicelib.service.room_memory import GuardMemory, room_sizes, slot_clock
+from chalicelib.service.service_ports import GuardPorts
 
 log = logging.getLogger("bbbscale.guard")
 
 
 def burst_guard(ports: FleetPorts, memory: GuardMemory) -> BurstGuard | None:
     """The burst guard over these ports (None when switched off in `[guard]`), built once per memory
-    (the process's, which the Wiring or the run loop owns: the frozen ports hold no guard)."""
+    (the process's, which the Wiring or the run loop owns: the frozen ports hold no guard). The guard
+    gets only the ports it reads (`GuardPorts`)."""
     if not ports.settings.guard.enabled:
         return None
     if not isinstance(memory.guard, BurstGuard):
-        memory.guard = BurstGuard(ports, memory)
+        memory.guard = BurstGuard(GuardPorts.of(ports), memory)
     return memory.guard
 
 
 class BurstGuard(GuardChanges):
     """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
-    def __init__(self, ports: FleetPorts, memory: GuardMemory):
+    def __init__(self, ports: GuardPorts, memory: GuardMemory):
         self.ports, self.memory = ports, memory
         self.settings = ports.settings.guard  # the [guard] section
         self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})

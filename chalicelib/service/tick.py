@@ -26,6 +26,7 @@ from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import observe
 from chalicelib.service.room_memory import GuardMemory, learn_rooms
+from chalicelib.service.service_ports import ActuatorPorts, ObservePorts
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
@@ -58,7 +59,7 @@ def run_tick(
         ports.store.history.record(HistoryEntry(now, "tick", hold.reason, {}))
         return held
     try:
-        obs, _ = observe(ports, now, persist=not dry_run)
+        obs, _ = observe(ObservePorts.of(ports), now, persist=not dry_run)
         decision = decide(obs, ports.settings)
         dns: tuple[DnsReport, ...]
         guard: tuple[str, ...] | None = None
@@ -74,7 +75,7 @@ def run_tick(
             )
             fleet = obs.fleet
         else:
-            actuator = Actuator(ports, now, holds=lease.holds, dns_records=obs.dns_records)
+            actuator = Actuator(ActuatorPorts.of(ports), now, holds=lease.holds, dns_records=obs.dns_records)
             actions = actuator.apply(decision, obs.fleet)
             dns = tuple(actuator.dns_report)
             _remember_desired(ports, now, decision)
