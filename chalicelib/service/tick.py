@@ -81,9 +81,8 @@ def run_tick(
             _remember_desired(ports, now, decision)
             ports.learn(now, decision.load_units)
             if ports.settings.guard.enabled:
-                learn_rooms(
-                    memory or GuardMemory(), ports.store, ports.settings, now, obs.snapshot
-                )  # what each room weighs: the burst guard's projections
+                kept = memory if memory is not None else GuardMemory()  # a tick of its own: its own
+                learn_rooms(kept, ports.store, ports.settings, now, obs.snapshot)  # the guard's room sizes
             _forget_ended(ports, now)
             fleet = Fleet(tuple(ports.store.servers.servers()))
             guard = tuple(
