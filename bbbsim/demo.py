@@ -68,7 +68,7 @@ def run_demo(
                 file=out,
             )
 
-            guard = burst_guard(_guard_ports(rt.ports(), world))
+            guard = burst_guard(_guard_ports(rt.ports(), world), rt.memory.beside())
             minutes = []
 
             replay = Replay(trace, world, rt, clock, guard=guard)
@@ -193,8 +193,8 @@ def _spell(spell: dict, tz) -> dict:
 
 
 def _guard_ports(ports, world):
-    """The burst guard's ports for the demo: the same store, clock, settings and room sizes as the tick,
-    but Scalelite and the BBB servers read in process. The guard's logic is production's; only its
+    """The burst guard's ports for the demo: the same store, clock and settings as the tick (its room sizes
+    come with `rt.memory.beside()`), but Scalelite and the BBB servers read in process. The guard's logic is production's; only its
     transport differs: over loopback HTTP its look every second or two (getServers, then each moved
     server's getMeetings) takes longer than the simulated minute on a small machine, and the demo
     would last half an hour. The tick still crosses HTTP."""

@@ -100,9 +100,9 @@ def simulate(
         poll_interval_s=poll_interval,
     ) as (rt, world, clock):
         ports = rt.ports()
-        guard = burst_guard(ports)
+        guard = burst_guard(ports, rt.memory)
         if guard is not None and history:
-            _seen_before(ports, history)
+            _seen_before(ports, rt.memory, history)
         if getmeetings_seconds is not None:
             world.seconds_per_server = getmeetings_seconds
         look_cost = None
@@ -240,14 +240,14 @@ def _herding(spreads) -> dict | None:
     }
 
 
-def _seen_before(ports, history) -> None:
+def _seen_before(ports, memory, history) -> None:
     """What the tick would have learnt of each room's size in the history's weeks (each session at its
     steady size, at real size), as if bbbscale had watched them."""
     from bbbsim.traces import steady_units
     from chalicelib.domain.slots import SlotClock
     from chalicelib.service.room_memory import room_sizes
 
-    sizes, slots = room_sizes(ports), SlotClock(ports.settings)
+    sizes, slots = room_sizes(memory, ports.store, ports.settings), SlotClock(ports.settings)
     slot_of: dict = {}
     for trace in history:
         for m in sorted(trace, key=lambda m: m.start):

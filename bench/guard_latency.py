@@ -117,7 +117,7 @@ def one_run(args, seed: int) -> dict:
         rt = guard_runtime(fleet["url"], fleet["servers"])
         from chalicelib.service.guard import burst_guard
 
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         cordons: list[tuple[float, str]] = []
         real_set_state = rt.scalelite.set_state
 

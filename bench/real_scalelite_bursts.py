@@ -143,7 +143,7 @@ def run(args) -> dict:
         if not args.no_guard:
             from chalicelib.service.guard import burst_guard
 
-            guard = burst_guard(wiring.ports())
+            guard = burst_guard(wiring.ports(), wiring.memory)
             real_set_state = wiring.scalelite.set_state
 
             def set_state(server_id, state):

@@ -23,6 +23,7 @@ from chalicelib.service.keys import ServerKeys
 if TYPE_CHECKING:
     from chalicelib.domain.tick_report import TickReport
     from chalicelib.service.fleet_ports import FleetPorts
+    from chalicelib.service.room_memory import GuardMemory
 
 log = logging.getLogger("bbbscale")
 
@@ -106,6 +107,7 @@ class Wiring:
         self.parallel_checks, self.lease_heartbeat = parallel_checks, lease_heartbeat
         self._certificate_authority = certificate_authority
         self._ports: FleetPorts | None = None
+        self._memory: GuardMemory | None = None
         self._certificate_store = certificate_store
 
     # --- adapters -------------------------------------------------------------------------------------
@@ -253,12 +255,22 @@ class Wiring:
             )
         return self._ports
 
+    @property
+    def memory(self) -> GuardMemory:
+        """What this process learns between ticks (room sizes, the guard itself): owned here, beside the
+        frozen ports, and handed to the tick and the guard (service/room_memory.py)."""
+        if self._memory is None:
+            from chalicelib.service.room_memory import GuardMemory
+
+            self._memory = GuardMemory()
+        return self._memory
+
     # --- entry points ---------------------------------------------------------------------------------
     def tick(self, dry_run: bool = False, now: datetime | None = None) -> TickReport:
-        """One capacity check (service/tick.py) on these ports."""
+        """One capacity check (service/tick.py) on these ports, with this process's memory."""
         from chalicelib.service.tick import run_tick
 
-        return run_tick(self.ports(), now=now, dry_run=dry_run)
+        return run_tick(self.ports(), now=now, dry_run=dry_run, memory=self.memory)
 
     def status(self) -> dict:
         from chalicelib.service.status import status

@@ -31,20 +31,22 @@ from chalicelib.service.guard_lease import (
     guard_owner,
     keep_guarding,
 )
+from chalicelib.service.room_memory import GuardMemory
 
 
 def start_guard(
-    ports: FleetPorts, clock=None, say=None, until=None, speed: float = 1.0
+    ports: FleetPorts, memory: GuardMemory, clock=None, say=None, until=None, speed: float = 1.0
 ) -> threading.Thread | None:
     """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. It looks
     only while it holds the fleet's guard lease (one guard per fleet, however many processes run), and
     a guard that fails is started again after a bounded backoff: nothing but the process ends it.
+    `memory`: the tick's (the Wiring's): the guard keeps its own beside it, sharing the room sizes.
     `clock`: the time it reads (default: the wall clock); `say`: where a failure's line goes (stderr);
     `until`: when it stops (default: never); `speed`: how much faster than real time `clock` runs (the
     lease's heartbeat and standby, in real seconds, follow it)."""
     if not ports.settings.guard.enabled:
         return None
-    beside = ports.beside()
+    beside, remembered = ports.beside(), memory.beside()
     clock = clock or (lambda: datetime.now(UTC))
     say = say or _to_stderr
     owner = guard_owner()
@@ -62,6 +64,7 @@ def start_guard(
                     say,
                     standby_seconds=STANDBY_SECONDS / speed,
                     heartbeat=GUARD_LEASE_SECONDS / 3 / speed,
+                    memory=remembered,
                 )
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
@@ -100,7 +103,7 @@ def run_forever(
         # one may be a clock this loop sets, with a world that follows the school day.
         pace: RunPace = simulated_pace or ClockPace(wiring.clock, speed)
         if not dry_run:
-            start_guard(wiring.ports(), pace.guard_clock, speed=pace.guard_speed)
+            start_guard(wiring.ports(), wiring.memory, pace.guard_clock, speed=pace.guard_speed)
 
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)

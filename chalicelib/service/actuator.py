@@ -18,11 +18,11 @@ from chalicelib.domain.reconcile import GONE
 from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import ApiError, BbbscaleError, ConflictError, LaunchSpec, ProviderError
 from chalicelib.service import creation
-from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.records import transition
+from chalicelib.service.service_ports import ActuatorPorts
 
 
-def launch_spec(ports: FleetPorts, server: Server) -> LaunchSpec:
+def launch_spec(ports: ActuatorPorts, server: Server) -> LaunchSpec:
     """What a new VM of `server` is created with: its name, user data, the cluster's tags, its image."""
     tags = {"bbbscale:cluster": ports.settings.cluster, "bbbscale:provider": server.provider}
     return LaunchSpec(name=server.name, user_data=ports.user_data(server), tags=tags, image=server.image)
@@ -31,7 +31,7 @@ def launch_spec(ports: FleetPorts, server: Server) -> LaunchSpec:
 class Actuator:
     """Applies actions for one tick through the ports."""
 
-    def __init__(self, ports: FleetPorts, now: datetime, holds=None, dns_records=None):
+    def __init__(self, ports: ActuatorPorts, now: datetime, holds=None, dns_records=None):
         self.ports, self.now, self.settings = ports, now, ports.settings
         self.holds = holds or (lambda: True)
         self.dns_records = dns_records  # this cluster's records as observed (None: no [dns] or unreadable)

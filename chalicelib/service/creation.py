@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.fleet import VM, Server
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
-from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.service_ports import CreationPorts
 
 #: The batch when the provider's options give no `concurrency` (HostedOptions' default).
 DEFAULT_BATCH = 8
@@ -41,14 +41,14 @@ class Creation:
     refused: list[str] = field(default_factory=list)  # the batch refused for good (not retryable)
 
 
-def batch_size(ports: FleetPorts, provider: str) -> int:
+def batch_size(ports: CreationPorts, provider: str) -> int:
     """What the provider creates at once (its `concurrency` option): one batch takes about one create."""
     options = ports.settings.providers[provider].options or {}
     return max(1, int(options.get("concurrency") or DEFAULT_BATCH))
 
 
 def create_in_batches(
-    ports: FleetPorts,
+    ports: CreationPorts,
     provider_name: str,
     count: int,
     new_record: Callable[[], Server],

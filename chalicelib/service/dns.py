@@ -14,7 +14,7 @@ from chalicelib.domain.fleet import VM
 from chalicelib.domain.kinds import HoldKind, Outcome
 from chalicelib.domain.tick_report import ActionReport, DnsReport
 from chalicelib.ports import BbbscaleError, Dns, DnsRecord, HistoryEntry, StateStore
-from chalicelib.service.fleet_ports import FleetPorts
+from chalicelib.service.service_ports import DnsPorts
 
 
 def apply_changes(
@@ -58,7 +58,7 @@ def apply_change(dns: Dns, store: StateStore, change: DnsChange, now: datetime) 
     return report
 
 
-def records_for_new_vm(ports: FleetPorts, vm: VM) -> list[DnsChange]:
+def records_for_new_vm(ports: DnsPorts, vm: VM) -> list[DnsChange]:
     """The records of a VM just created, when the provider already reported its address (else the next
     tick's reconciliation makes them as soon as it does)."""
     if ports.settings.dns is None or ports.dns is None:
@@ -71,7 +71,7 @@ def records_for_new_vm(ports: FleetPorts, vm: VM) -> list[DnsChange]:
 
 
 def records_of_gone_vm(
-    ports: FleetPorts, server: str, provider: str, known: tuple[DnsRecord, ...] | None
+    ports: DnsPorts, server: str, provider: str, known: tuple[DnsRecord, ...] | None
 ) -> list[DnsChange]:
     """The records (as observed this tick) of a server whose VM was just destroyed."""
     if ports.settings.dns is None or not known:

@@ -2,15 +2,16 @@
 for every entry point (the Lambda functions, the CLI, `bbbscale run`, the simulator).
 
 Nothing here builds an adapter or reads the environment: a service gets a `FleetPorts` and uses the
-ports it names. `GuardMemory` is what the tick and the guard learn in one process (what each room
-weighed), kept between ticks so a replayed week does not read it back from the store every minute.
+ports it names. `FleetPorts` is frozen and holds no mutable state: what the tick and the guard learn in
+one process (room sizes, the guard itself) is a `GuardMemory` (chalicelib/service/room_memory.py) that
+the Wiring or the run loop owns and hands to whoever needs it beside the ports.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,6 @@ from chalicelib.service.keys import ServerKeys
 
 if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which `import app` avoids
     from chalicelib.config import Settings
-    from chalicelib.domain.rooms import RoomSizes
-    from chalicelib.domain.slots import SlotClock
     from chalicelib.domain.tick_report import TickReport
     from chalicelib.service.certificates import CertificateKeeper
     from chalicelib.service.forecasting import Forecaster
@@ -40,21 +39,30 @@ def _no_notification(result: TickReport) -> None:
     return None
 
 
-@dataclass
-class GuardMemory:
-    """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
-    store on first use, chalicelib/service/room_memory.py), when they were last saved, the timetable's
-    clock of class starts (its cache) and the guard itself (service/guard.py `burst_guard`: its looks
-    keep state)."""
+class ReachesBbb:
+    """For a bundle with `bbb` and `keys`: the BBB server of one of ours."""
 
-    room_sizes: RoomSizes | None = None
-    saved: tuple[datetime, int] | None = None
-    guard: object | None = None
-    slots: SlotClock | None = None
+    bbb: BbbServers
+    keys: ServerKeys
+
+    def bbb_of(self, server: Server) -> BbbServer:
+        """The BbbServer port for one of our servers (its secret derived from the master key)."""
+        return self.bbb.server(server.url or "", self.keys.of(server.name), server.name)
+
+
+class ForecastsLoad:
+    """For a bundle with `forecaster`: the expected load now (0 and no reason when the forecast is off)."""
+
+    forecaster: Forecaster | None
+
+    def forecast(self, now: datetime) -> tuple[float, str]:
+        if self.forecaster is None:
+            return 0.0, ""
+        return self.forecaster(now)
 
 
 @dataclass(frozen=True)
-class FleetPorts:
+class FleetPorts(ReachesBbb, ForecastsLoad):
     """`settings`: the validated configuration. `store`: the state store (records, history, operator
     settings, reservations, lease). `scalelite`: its APIs. `providers`: where servers run, by the
     configuration's name. `bbb`: the BBB servers reached directly. `keys`: each VM's BBB secret.
@@ -65,7 +73,8 @@ class FleetPorts:
     (None: a third of the lease; 0: no heartbeat thread, for in-process ticks that take milliseconds).
     `fresh_scalelite`: a Scalelite client of its own for a thread beside the tick (an HTTP session is
     not shared between threads). `certificates`: keeps the fleet's wildcard certificate, if
-    `[certificates]` is set."""
+    `[certificates]` is set. Each service takes a bundle of what it reads (service/service_ports.py),
+    built from these at the one place that calls it."""
 
     settings: Settings
     store: StateStore
@@ -82,17 +91,7 @@ class FleetPorts:
     parallel_checks: bool = True
     lease_heartbeat: float | None = None
     fresh_scalelite: Callable[[], Scalelite] | None = None
-    memory: GuardMemory = field(default_factory=GuardMemory)
     certificates: CertificateKeeper | None = None
-
-    def bbb_of(self, server: Server) -> BbbServer:
-        """The BbbServer port for one of our servers (its secret derived from the master key)."""
-        return self.bbb.server(server.url or "", self.keys.of(server.name), server.name)
-
-    def forecast(self, now: datetime) -> tuple[float, str]:
-        if self.forecaster is None:
-            return 0.0, ""
-        return self.forecaster(now)
 
     def learn(self, now: datetime, units: float | None) -> None:
         """Feed the measured load to the forecast's history."""
@@ -108,7 +107,6 @@ class FleetPorts:
 
     def beside(self) -> FleetPorts:
         """The ports for a thread beside this one (the burst guard in `bbbscale run`): the same store,
-        clock and room sizes (as far as loaded), its own Scalelite client and its own guard."""
+        clock and settings, its own Scalelite client (its memory: `GuardMemory.beside`)."""
         scalelite = self.fresh_scalelite() if self.fresh_scalelite is not None else self.scalelite
-        memory = GuardMemory(room_sizes=self.memory.room_sizes, saved=self.memory.saved)
-        return replace(self, scalelite=scalelite, memory=memory)
+        return replace(self, scalelite=scalelite)

@@ -37,28 +37,31 @@ from chalicelib.service.guard_state import (
     owner_of,
     renew,
 )
-from chalicelib.service.room_memory import room_sizes, slot_clock
+from chalicelib.service.room_memory import GuardMemory, room_sizes, slot_clock
+from chalicelib.service.service_ports import GuardPorts
 
 log = logging.getLogger("bbbscale.guard")
 
 
-def burst_guard(ports: FleetPorts) -> BurstGuard | None:
-    """The burst guard over these ports (None when switched off in `[guard]`), built once per memory."""
+def burst_guard(ports: FleetPorts, memory: GuardMemory) -> BurstGuard | None:
+    """The burst guard over these ports (None when switched off in `[guard]`), built once per memory
+    (the process's, which the Wiring or the run loop owns: the frozen ports hold no guard). The guard
+    gets only the ports it reads (`GuardPorts`)."""
     if not ports.settings.guard.enabled:
         return None
-    if not isinstance(ports.memory.guard, BurstGuard):
-        ports.memory.guard = BurstGuard(ports)
-    return ports.memory.guard
+    if not isinstance(memory.guard, BurstGuard):
+        memory.guard = BurstGuard(GuardPorts.of(ports), memory)
+    return memory.guard
 
 
 class BurstGuard(GuardChanges):
     """The guard over one set of ports. `check(now)` is one look; `next_check(now)` says when to look again."""
 
-    def __init__(self, ports: FleetPorts):
-        self.ports = ports
+    def __init__(self, ports: GuardPorts, memory: GuardMemory):
+        self.ports, self.memory = ports, memory
         self.settings = ports.settings.guard  # the [guard] section
         self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
-        self.slots = slot_clock(ports)
+        self.slots = slot_clock(memory, ports.settings)
         self._forecast: Timed | None = None  # the forecast's units, asked at most once a minute
         self._next: datetime | None = None
         self._active_until: datetime | None = None
@@ -82,7 +85,7 @@ class BurstGuard(GuardChanges):
     @property
     def sizes(self) -> RoomSizes:
         """The process's memory of room sizes (the tick learns it; a Lambda run reads the store's)."""
-        return room_sizes(self.ports)
+        return room_sizes(self.memory, self.ports.store, self.ports.settings)
 
     # --- when --------------------------------------------------------------------------------------------
     def in_window(self, now: datetime) -> datetime | None:

@@ -13,8 +13,8 @@ from chalicelib.domain.fleet import capacity_of
 from chalicelib.domain.guard import spread
 from chalicelib.domain.load import meeting_units
 from chalicelib.ports import BbbscaleError, HistoryEntry
-from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_polls import PollWatch
+from chalicelib.service.service_ports import GuardPorts
 
 log = logging.getLogger("bbbscale.guard")
 
@@ -25,7 +25,7 @@ class GuardChanges:
     """What BurstGuard does with a look's decisions (it provides ports, settings, polls, real, _meetings and the
     look's bookkeeping: _began, _acted, _foreign, changes)."""
 
-    ports: FleetPorts
+    ports: GuardPorts
     settings: GuardSettings  # the [guard] section
     real: LoadWeights
     polls: PollWatch

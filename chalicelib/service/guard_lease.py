@@ -29,6 +29,7 @@ from chalicelib.ports import HistoryEntry, StateStore
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard import burst_guard
 from chalicelib.service.lease import LeaseHold
+from chalicelib.service.room_memory import GuardMemory
 
 #: The guard lease's length: how long a killed guard's fleet waits for another guard to take over.
 GUARD_LEASE_SECONDS = 30
@@ -86,10 +87,14 @@ def keep_guarding(
     standby_seconds: float = STANDBY_SECONDS,
     heartbeat: float | None = None,
     stall_seconds: float = STALL_SECONDS,
+    memory: GuardMemory | None = None,
 ) -> GuardRun:
     """Look with the burst guard until `until`, only while holding the fleet's guard lease; stand by
-    for it otherwise; survive every failure. `say` gets one line per failure or lost lease."""
+    for it otherwise; survive every failure. `say` gets one line per failure or lost lease. `memory`:
+    the room sizes this process learned (`bbbscale run` hands the tick's, `GuardMemory.beside`; None: a
+    memory of its own, read from the store, as the guard function on AWS)."""
     run = GuardRun()
+    memory = GuardMemory() if memory is None else memory
     owner = owner or guard_owner()
     in_a_row = 0
     while clock() < until:
@@ -104,8 +109,8 @@ def keep_guarding(
                 run.waited_seconds += pause
                 continue
             run.held = True
-            ports.memory.guard = None  # a fresh guard: a failed or displaced one's looks are not trusted
-            guard = burst_guard(ports)
+            memory.guard = None  # a fresh guard: a failed or displaced one's looks are not trusted
+            guard = burst_guard(ports, memory)
             if guard is None:
                 return run  # switched off
             guard.run(until, _leased(hold, looking, sleep), clock)

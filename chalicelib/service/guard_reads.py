@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from chalicelib.config import GuardSettings, LoadWeights
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
-from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_polls import poller_load
+from chalicelib.service.service_ports import GuardPorts
 
 MAX_CREATE_MS = 253_402_300_799_999  # 9999-12-31: a createTime past it is no time at all
 MAX_REMEMBERED_ROOMS = 50_000
@@ -114,7 +114,7 @@ class ServerReads:
 
     def __init__(
         self,
-        ports: FleetPorts,
+        ports: GuardPorts,
         settings: GuardSettings,
         weights: LoadWeights,
         expected: Callable[[str, int], float],
@@ -197,7 +197,7 @@ def since_change(entry: dict, now: datetime) -> tuple[float, float | None]:
     return since, (at.timestamp() * 1000 if at is not None and released is None else None)
 
 
-def meetings_of(ports: FleetPorts, servers) -> dict:
+def meetings_of(ports: GuardPorts, servers) -> dict:
     """Each server's own getMeetings: in parallel over HTTP, one after another in process. A server
     whose answer failed is left out (read again at the next look)."""
     if not servers:

@@ -17,14 +17,14 @@ from chalicelib.domain.overrides import read_overrides
 from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
-from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_state import live, release_expired
 from chalicelib.service.records import save_quietly, transition
+from chalicelib.service.service_ports import ObservePorts
 
 CHECK_STATES = (ServerState.BOOTING, ServerState.HEALTHY, ServerState.DRAINING)
 
 
-def _scalelite_servers(ports: FleetPorts, problems: list[str]) -> dict[str, ScaleliteServer] | None:
+def _scalelite_servers(ports: ObservePorts, problems: list[str]) -> dict[str, ScaleliteServer] | None:
     try:
         return {s.url.rstrip("/"): s for s in ports.scalelite.servers()}
     except BbbscaleError as error:
@@ -32,7 +32,7 @@ def _scalelite_servers(ports: FleetPorts, problems: list[str]) -> dict[str, Scal
         return None
 
 
-def _dns_records(ports: FleetPorts, problems: list[str]):
+def _dns_records(ports: ObservePorts, problems: list[str]):
     """This cluster's records in the zone, or None (no [dns], or unreadable: records are then left alone)."""
     dns = ports.dns
     if dns is None:
@@ -45,7 +45,7 @@ def _dns_records(ports: FleetPorts, problems: list[str]):
 
 
 def load_snapshot(
-    ports: FleetPorts, registered: dict[str, ScaleliteServer] | None, problems: list[str]
+    ports: ObservePorts, registered: dict[str, ScaleliteServer] | None, problems: list[str]
 ) -> LoadSnapshot | None:
     """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own,
     read from the list Scalelite gave (`registered`). Never "no load" on a failure: None, with the reason
@@ -64,7 +64,7 @@ def load_snapshot(
     )  # it polls the online enabled/cordoned ones, as Scalelite
 
 
-def _as_serving(ports: FleetPorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
+def _as_serving(ports: ObservePorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
     """Scalelite's list as reconciliation must read it: a server the burst guard cordoned (or that the
     poller disabled after the guard's cordon) is still serving, not draining (never stopped for it),
     while a live guard holds it (its cordon unexpired: the guard enables it when the load needs it;
@@ -88,7 +88,7 @@ def _as_serving(ports: FleetPorts, registered, records, now: datetime) -> dict[s
     }
 
 
-def _check(ports: FleetPorts, server: Server) -> ServerCheck:
+def _check(ports: ObservePorts, server: Server) -> ServerCheck:
     """Ask one server directly: health while booting, meetings and recordings while draining."""
     bbb = ports.bbb_of(server)
     try:
@@ -110,7 +110,7 @@ def placeable(registered: dict[str, ScaleliteServer] | None) -> frozenset[str] |
     )
 
 
-def observe(ports: FleetPorts, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
+def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[Observation, list[Server]]:
     """Gather one tick's observation. Returns it with the records reconciliation changed (already saved
     unless `persist` is False, as in a dry run). An acting tick first enables the burst guard's cordons
     that no live guard renewed (a guard that died or timed out leaves nothing cordoned for long)."""

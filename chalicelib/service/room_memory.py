@@ -1,23 +1,44 @@
 """What each room weighed, as a process learns it for the burst guard's projections: the tick feeds it
 the rooms that have just settled, the store keeps it now and then, and the guard reads it (by meeting
-ID, else the slot's typical room, else the mix's default room; chalicelib/domain/rooms.py)."""
+ID, else the slot's typical room, else the mix's default room; chalicelib/domain/rooms.py).
+
+That memory is a `GuardMemory`, owned by whoever runs the ticks (the Wiring, chalicelib/bootstrap.py)
+and handed beside the ports: the ports are a frozen bag of adapters and hold no mutable state."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import StateStore
-from chalicelib.service.fleet_ports import FleetPorts
 
 
-def slot_clock(ports: FleetPorts) -> SlotClock:
+@dataclass
+class GuardMemory:
+    """What one process remembers between ticks for the burst guard: the room sizes (loaded from the
+    store on first use), when they were last saved, the timetable's clock of class starts (its cache)
+    and the guard itself (service/guard.py `burst_guard`: its looks keep state). Kept between ticks so
+    a replayed week does not read it back from the store every minute."""
+
+    room_sizes: RoomSizes | None = None
+    saved: tuple[datetime, int] | None = None
+    guard: object | None = None
+    slots: SlotClock | None = None
+
+    def beside(self) -> GuardMemory:
+        """The memory of a thread beside this one (the burst guard in `bbbscale run`): the same room
+        sizes (as far as loaded) and saved marker, its own guard and timetable cache."""
+        return GuardMemory(room_sizes=self.room_sizes, saved=self.saved)
+
+
+def slot_clock(memory: GuardMemory, settings) -> SlotClock:
     """The timetable's clock of class starts, one per memory (the tick and the guard share its cache)."""
-    if ports.memory.slots is None:
-        ports.memory.slots = SlotClock(ports.settings)
-    return ports.memory.slots
+    if memory.slots is None:
+        memory.slots = SlotClock(settings)
+    return memory.slots
 
 
 def default_room_units(settings) -> float:
@@ -39,24 +60,26 @@ def load_room_sizes(store: StateStore, settings) -> RoomSizes:
     return store.room_memory.sizes(default_room_units(settings))
 
 
-def room_sizes(ports: FleetPorts) -> RoomSizes:
+def room_sizes(memory: GuardMemory, store: StateStore, settings) -> RoomSizes:
     """What each room weighed (the burst guard's expected sizes), as this process learns it: read from
-    the store once, then kept in the ports' memory."""
-    if ports.memory.room_sizes is None:
-        ports.memory.room_sizes = load_room_sizes(ports.store, ports.settings)
-    return ports.memory.room_sizes
+    the store once, then kept in the memory."""
+    if memory.room_sizes is None:
+        memory.room_sizes = load_room_sizes(store, settings)
+    return memory.room_sizes
 
 
-def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | None = None) -> None:
+def learn_rooms(
+    memory: GuardMemory, store: StateStore, settings, now: datetime, snapshot, slots: SlotClock | None = None
+) -> None:
     """Feed the rooms the tick sees to the memory of room sizes: every 5 minutes, the rooms that have
     just settled (older than `fill_minutes`, younger than twice that), at real size; saved to the store
     now and then (the tick is its only writer)."""
     if snapshot is None or now.minute % 5:
         return
-    sizes, fill = room_sizes(ports), ports.settings.guard.fill_minutes * 60_000
-    real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
+    sizes, fill = room_sizes(memory, store, settings), settings.guard.fill_minutes * 60_000
+    real = settings.weights.model_copy(update={"young_room_participants": 0})
     now_ms = now.timestamp() * 1000
-    slots = slots or slot_clock(ports)
+    slots = slots or slot_clock(memory, settings)
     for m in snapshot.meetings:
         age = now_ms - m.create_time_ms
         if m.is_breakout or not m.create_time_ms or not fill <= age < 2 * fill:
@@ -64,9 +87,9 @@ def learn_rooms(ports: FleetPorts, now: datetime, snapshot, slots: SlotClock | N
         sizes.learn(
             m.meeting_id, m.create_time_ms, meeting_units(m, real, 0.0), slots.slot_of_ms(m.create_time_ms)
         )
-    saved = ports.memory.saved
+    saved = memory.saved
     if sizes.learned and (
         saved is None or (sizes.learned - saved[1] >= 200 and now - saved[0] >= timedelta(minutes=30))
     ):
-        ports.store.room_memory.keep(sizes)
-        ports.memory.saved = (now, sizes.learned)
+        store.room_memory.keep(sizes)
+        memory.saved = (now, sizes.learned)

@@ -25,16 +25,20 @@ from chalicelib.service.dry_run import DryRunPorts, describe
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import observe
-from chalicelib.service.room_memory import learn_rooms
+from chalicelib.service.room_memory import GuardMemory, learn_rooms
+from chalicelib.service.service_ports import ActuatorPorts, ObservePorts
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
 FORGETTABLE = frozenset({ServerState.DESTROYED, ServerState.LOST, ServerState.FAILED})
 
 
-def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = False) -> TickReport:
+def run_tick(
+    ports: FleetPorts, now: datetime | None = None, dry_run: bool = False, memory: GuardMemory | None = None
+) -> TickReport:
     """Run one tick and return its report (render.tick_json makes it the `tick --json` document). A dry
     run observes and decides, records the decision in the history, and acts on nothing (not even
-    reconciliation writes)."""
+    reconciliation writes). `memory`: what this process learned of room sizes at earlier ticks (the
+    Wiring's; None: a tick of its own, which reads them from the store)."""
     now = now or ports.clock()
     owner = new_owner()
     began = ports.clock()
@@ -55,7 +59,7 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
         ports.store.history.record(HistoryEntry(now, "tick", hold.reason, {}))
         return held
     try:
-        obs, _ = observe(ports, now, persist=not dry_run)
+        obs, _ = observe(ObservePorts.of(ports), now, persist=not dry_run)
         decision = decide(obs, ports.settings)
         dns: tuple[DnsReport, ...]
         guard: tuple[str, ...] | None = None
@@ -71,13 +75,14 @@ def run_tick(ports: FleetPorts, now: datetime | None = None, dry_run: bool = Fal
             )
             fleet = obs.fleet
         else:
-            actuator = Actuator(ports, now, holds=lease.holds, dns_records=obs.dns_records)
+            actuator = Actuator(ActuatorPorts.of(ports), now, holds=lease.holds, dns_records=obs.dns_records)
             actions = actuator.apply(decision, obs.fleet)
             dns = tuple(actuator.dns_report)
             _remember_desired(ports, now, decision)
             ports.learn(now, decision.load_units)
             if ports.settings.guard.enabled:
-                learn_rooms(ports, now, obs.snapshot)  # what each room weighs: the burst guard's projections
+                kept = memory if memory is not None else GuardMemory()  # a tick of its own: its own
+                learn_rooms(kept, ports.store, ports.settings, now, obs.snapshot)  # the guard's room sizes
             _forget_ended(ports, now)
             fleet = Fleet(tuple(ports.store.servers.servers()))
             guard = tuple(

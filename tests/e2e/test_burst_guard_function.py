@@ -20,7 +20,6 @@ from chalicelib import fleets
 from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
 from chalicelib.domain.kept import GuardRun
-from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard_function import (
     HANDOVER,
     START_GRACE,
@@ -160,9 +159,7 @@ def test_chained_runs_hand_over_without_a_gap_and_never_look_together():
         results: dict = {}
 
         def run(name: str, seconds: float) -> None:
-            ports = replace(
-                rt.ports(), clock=now, scalelite=Looks(rt.scalelite, name, looks), memory=GuardMemory()
-            )
+            ports = replace(rt.ports(), clock=now, scalelite=Looks(rt.scalelite, name, looks))
             event = {"until": (now() + timedelta(seconds=seconds)).isoformat(), "run": name}
             results[name] = run_guard_function(ports, event, 900.0, time.sleep)
 

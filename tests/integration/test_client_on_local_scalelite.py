@@ -81,6 +81,7 @@ def test_the_servers_own_api_answers_health_meetings_and_recordings(world, local
 def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
     from chalicelib.bootstrap import Wiring
     from chalicelib.service.observe import load_snapshot
+    from chalicelib.service.service_ports import ObservePorts
     from tests.support.builders import settings
 
     c = client(local)
@@ -97,7 +98,7 @@ def test_internal_error_falls_back_to_each_servers_own_answer(world, local):
     rt = Wiring(settings(), scalelite=c, providers={}).ports()
     problems: list[str] = []
     registered = {s.url: s for s in c.servers()}
-    snapshot = load_snapshot(rt, registered, problems)
+    snapshot = load_snapshot(ObservePorts.of(rt), registered, problems)
     assert not snapshot.complete, "one server unread: the snapshot may justify scaling up, never down"
     assert sum(m.participants for m in snapshot.meetings) in (4, 6)
     assert problems == ["Scalelite getMeetings answered internalError"]

@@ -24,6 +24,7 @@ from bbbsim.world import SimWorld
 from chalicelib.config_file import load_settings
 from chalicelib.fleets import for_command
 from chalicelib.service.guard import BurstGuard
+from chalicelib.service.service_ports import GuardPorts
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 30, 6, 58, 30, tzinfo=UTC)  # 07:58:30 in Paris, a Monday of term
@@ -68,7 +69,7 @@ def test_the_guard_of_a_process_that_did_not_register_the_owned_pool_still_cordo
         for_command(settings, start=T0) as (_registering, _),
         for_command(settings, start=T0) as (ticking, pace),
     ):
-        world = pace.world  # the simulated fleet's pace carries its world (bbbsim/plugin.py WorldPace)
+        world = pace.world  # for_command yields the run pace (bbbsim/plugin.py WorldPace), its world inside
         now = T0 + timedelta(seconds=5)
         ticking.tick(now=now)
         registered = {e.url for e in world.scalelite_servers()}
@@ -87,7 +88,7 @@ def test_the_guard_of_a_process_that_did_not_register_the_owned_pool_still_cordo
                     voice=10,
                     server=name_in_url(target.url),
                 )
-        guard = BurstGuard(ticking.ports())
+        guard = BurstGuard(GuardPorts.of(ticking.ports()), ticking.memory)
         done = []
         for step in range(0, 150, 2):  # looks every 2 s while Scalelite's poller catches up
             moment = now + timedelta(seconds=step)

@@ -20,6 +20,7 @@ from chalicelib.bootstrap import Wiring
 from chalicelib.config_file import load_settings
 from chalicelib.domain.fleet import Server, ServerState
 from chalicelib.service.guard import BurstGuard
+from chalicelib.service.service_ports import GuardPorts
 
 CAPACITY = 300.0
 
@@ -75,7 +76,7 @@ class Guarded:
         wiring = Wiring(
             settings, store=store, scalelite=client, providers={}, clock=lambda: datetime.now(UTC)
         )
-        self.guard = BurstGuard(wiring.ports())
+        self.guard = BurstGuard(GuardPorts.of(wiring.ports()), wiring.memory)
 
     def look(self) -> list[dict]:
         """One look of the guard, now; the changes it made."""

@@ -14,6 +14,7 @@ from chalicelib.ports import Dns, DnsRecord
 from chalicelib.render import action_json, dns_json
 from chalicelib.service.actuator import Actuator
 from chalicelib.service.records import transition
+from chalicelib.service.service_ports import ActuatorPorts
 from tests.support.builders import T0
 from tests.support.fake_dns import FakeDns
 from tests.support.fakes import Clock, FakeProvider, FakeScalelite
@@ -56,7 +57,9 @@ def booting(name):
 
 def test_intent_is_recorded_before_each_call():
     rt, dns = runtime()
-    Actuator(rt.ports(), T0).apply(decision(DnsChange("create", A1, A1.name, "cheap", "missing")), Fleet())
+    Actuator(ActuatorPorts.of(rt.ports()), T0).apply(
+        decision(DnsChange("create", A1, A1.name, "cheap", "missing")), Fleet()
+    )
     assert dns.asked == [("create", A1, True)]
     lines = [e.summary for e in rt.store.history.recent(10, kind="action")]
     assert f"dns create {A1.name} A 203.0.113.1 in bbb.example.org: missing" in lines
@@ -66,7 +69,7 @@ def test_intent_is_recorded_before_each_call():
 def test_a_failed_call_is_a_hold_and_the_other_changes_still_happen():
     rt, dns = runtime(fail={A1})
     server = transition(rt.store, booting(A1.name))
-    actuator = Actuator(rt.ports(), T0)
+    actuator = Actuator(ActuatorPorts.of(rt.ports()), T0)
     results = actuator.apply(
         decision(
             DnsChange("create", A1, A1.name, "cheap", "missing"),
@@ -94,7 +97,7 @@ def test_a_vm_destroyed_this_tick_loses_its_records_and_gets_none_again():
     dns.held = {A1}
     server = transition(rt.store, booting(A1.name))
     replace = Action("replace", "cheap", "not healthy in time", server=A1.name)
-    actuator = Actuator(rt.ports(), T0, dns_records=(A1,))
+    actuator = Actuator(ActuatorPorts.of(rt.ports()), T0, dns_records=(A1,))
     actuator.apply(
         decision(DnsChange("create", A1, A1.name, "cheap", "planned before the replace"), actions=[replace]),
         Fleet((server,)),

@@ -14,9 +14,9 @@ from datetime import timedelta
 from bbbsim.embedded import sim_runtime
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 from chalicelib.run import start_guard
-from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import BurstGuard
 from chalicelib.service.guard_lease import keep_guarding
+from chalicelib.service.room_memory import GuardMemory
 from tests.support.builders import T0, settings
 
 CFG = settings(
@@ -64,10 +64,10 @@ def failing(monkeypatch, times: int) -> None:
 
 def process(rt, path):
     """The guard's ports as one more `bbbscale run` process has them: its own store handle on the file,
-    its own Scalelite client and memory."""
+    its own Scalelite client (keep_guarding gives it a memory of its own)."""
     looks = Looks(rt.scalelite)
     store = SqliteStateStore(path, cluster=rt.settings.cluster)
-    return replace(rt.ports(), store=store, scalelite=looks, memory=GuardMemory()), looks
+    return replace(rt.ports(), store=store, scalelite=looks), looks
 
 
 def guard_in_thread(ports, clock, seconds, owner, said=None, stall=240.0):
@@ -158,7 +158,7 @@ def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
         ports, looks = process(rt, path)
         failing(monkeypatch, 1)
         said: list[str] = []
-        thread = start_guard(ports, clock, said.append, until=clock() + timedelta(seconds=3))
+        thread = start_guard(ports, GuardMemory(), clock, said.append, until=clock() + timedelta(seconds=3))
         assert thread is not None
         time.sleep(2.0)
         assert thread.is_alive() and said[0].startswith("burst guard failed: RuntimeError")

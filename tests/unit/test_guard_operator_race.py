@@ -10,9 +10,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bbbsim.embedded import sim_runtime
-from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import burst_guard
-from chalicelib.service.room_memory import room_sizes
+from chalicelib.service.room_memory import GuardMemory, room_sizes
 from tests.support.builders import T0, settings
 
 CFG = settings(
@@ -52,9 +51,10 @@ def _guarded():
         world.advance(clock())
         rt.tick(now=clock())
     port = Meanwhile(rt.scalelite)
-    ports = replace(rt.ports(), scalelite=port, memory=GuardMemory(room_sizes=room_sizes(rt.ports())))
+    ports = replace(rt.ports(), scalelite=port)
+    memory = GuardMemory(room_sizes=room_sizes(rt.memory, rt.store, rt.settings))
     target = next(e for e in world.scalelite_servers() if "-owned-3" in e.url)
-    return cm, rt, world, port, burst_guard(ports), target
+    return cm, rt, world, port, burst_guard(ports, memory), target
 
 
 def test_an_operators_disable_during_the_look_that_repairs_an_undone_cordon_survives():

@@ -33,7 +33,7 @@ def test_an_operators_disable_survives_the_guard():
         now = T0 + timedelta(hours=1, seconds=5)
         spare = _name(world, "-owned-4")
         rt.scalelite.set_state(spare.id, "disable")  # the operator, through Scalelite's API
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         for second in range(0, 60, 2):
             guard.check(now + timedelta(seconds=second))
         assert world.scalelite_server(spare.id).state == "disabled"
@@ -61,7 +61,7 @@ def test_a_dead_guards_cordons_are_released_by_the_tick_once_expired():
         now = T0 + timedelta(hours=1, seconds=5)
         target = _name(world, "-owned-2")
         _herd(world, target, now)
-        burst_guard(rt.ports()).check(now)  # ... and the guard dies: no look renews the cordon
+        burst_guard(rt.ports(), rt.memory).check(now)  # ... and the guard dies: no look renews the cordon
         assert world.scalelite_server(target.id).state == "cordoned"
         clock.set(now + timedelta(seconds=60))
         rt.tick(now=clock())  # unexpired: held, counted as serving
@@ -101,7 +101,7 @@ def test_a_look_that_raises_is_skipped_counted_reported_and_the_guard_goes_on():
         target = _name(world, "-owned-1")
         _herd(world, target, now)
         bbb = Exploding(rt.ports().bbb)
-        guard = burst_guard(replace(rt.ports(), bbb=bbb))
+        guard = burst_guard(replace(rt.ports(), bbb=bbb), rt.memory)
         assert guard.check(now) == [] and guard.failures == 1
         assert guard.next_check(now) == now + timedelta(seconds=guard.settings.interval_seconds)
         status = rt.status()
@@ -127,7 +127,7 @@ def test_between_bursts_the_guard_lets_its_cordons_go_when_scalelite_needs_them(
         target = _name(world, "-owned-3")
         for i in range(7):  # 7 classes of 30: 82 %
             world.create_meeting(f"class-{i}", now, participants=29, moderators=1, server=target.url[6:])
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         guard.check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
         later = now + timedelta(minutes=20)  # the class window is over; the others have room: held
@@ -181,7 +181,7 @@ def test_a_held_servers_rooms_are_re_read_though_scalelite_froze_its_load():
         now = T0 + timedelta(hours=1, seconds=5)
         target = _name(world, "-owned-2")
         _herd(world, target, now)
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         guard.check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
         assert guard.check(now + timedelta(seconds=2)) == []  # read since it is cordoned

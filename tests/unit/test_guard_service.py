@@ -12,9 +12,8 @@ from bbbsim.embedded import sim_runtime
 from chalicelib.domain.fleet import ServerState as S
 from chalicelib.service.commands import describe_status
 from chalicelib.service.digest import digest
-from chalicelib.service.fleet_ports import GuardMemory
 from chalicelib.service.guard import burst_guard
-from chalicelib.service.room_memory import room_sizes
+from chalicelib.service.room_memory import GuardMemory, room_sizes
 from tests.support.builders import T0, settings
 
 # T0 is a Monday 09:00 UTC (10:00 Paris); T0 + 1 h is the 11:00 class start of the default timetable.
@@ -62,10 +61,8 @@ def test_a_herded_server_is_cordoned_with_its_reason_and_nothing_else_is_touched
     cm, rt, world, clock = _fleet()
     try:
         recording = Recording(rt.scalelite)
-        ports = replace(
-            rt.ports(), scalelite=recording, memory=GuardMemory(room_sizes=room_sizes(rt.ports()))
-        )
-        guard = burst_guard(ports)
+        ports = replace(rt.ports(), scalelite=recording)
+        guard = burst_guard(ports, GuardMemory(room_sizes=room_sizes(rt.memory, rt.store, rt.settings)))
         now = T0 + timedelta(hours=1, seconds=5)  # 11:00:05 Paris: the 11:00 slot's window
         target = _name(world, "-owned-1")
         for i in range(12):  # Scalelite put twelve fresh classes of 30 on one server (herding)
@@ -97,12 +94,12 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
         now = T0 + timedelta(hours=1, seconds=5)
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=cheap.name)
-        burst_guard(rt.ports()).check(now)
+        burst_guard(rt.ports(), rt.memory).check(now)
         assert world.scalelite_server(entry.id).state == "cordoned"
         for minute in range(1, 4):  # ticks: the record stays serving, never draining, never stopped
             clock.set(now + timedelta(minutes=minute))
             world.advance(clock())
-            burst_guard(rt.ports()).check(clock())  # a live guard renews its cordon
+            burst_guard(rt.ports(), rt.memory).check(clock())  # a live guard renews its cordon
             rt.tick(now=clock())
             assert world.scalelite_server(entry.id).state == "cordoned"
         (record,) = [s for s in rt.store.servers.servers() if s.name == cheap.name]
@@ -113,7 +110,7 @@ def test_a_guard_cordon_is_never_taken_for_a_drain_and_a_drained_server_is_never
             world.end_meeting(name)
         world.poll(clock())  # cordoned at load 0: the poller disables it
         assert world.scalelite_server(entry.id).state == "disabled"
-        burst_guard(rt.ports()).check(clock() + timedelta(seconds=30))
+        burst_guard(rt.ports(), rt.memory).check(clock() + timedelta(seconds=30))
         assert world.scalelite_server(entry.id).state == "disabled"
         assert entry.id not in rt.store.guard_ledger.cordons()
     finally:
@@ -128,14 +125,14 @@ def test_the_guard_enables_its_cordon_again_once_empty_even_after_the_poller_dis
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
         world.count_join("bbbscale-t-owned-1", users=5)  # joins Scalelite counted on another server
-        burst_guard(rt.ports()).check(now)
+        burst_guard(rt.ports(), rt.memory).check(now)
         assert world.scalelite_server(target.id).state == "cordoned"
         for i in range(12):
             world.end_meeting(f"class-{i}")
         # load 0: disabled by the poller, in a round the guard sees (owned-1's load falls back)
         world.poll(now + timedelta(seconds=30))
         assert world.scalelite_server(target.id).state == "disabled"
-        changes = burst_guard(rt.ports()).check(now + timedelta(seconds=40))
+        changes = burst_guard(rt.ports(), rt.memory).check(now + timedelta(seconds=40))
         assert [(c["action"], c["server"]) for c in changes] == [("enable", "bbbscale-t-owned-2")]
         assert world.scalelite_server(target.id).state == "enabled"
     finally:
@@ -150,7 +147,7 @@ def test_an_empty_guard_cordon_an_operator_disabled_is_left_disabled():
         target = _name(world, "-owned-2")
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         guard.check(now)
         for i in range(12):
             world.end_meeting(f"class-{i}")
@@ -171,10 +168,8 @@ def test_a_cordon_a_poll_silently_undid_is_found_by_the_rooms_placed_after_it_an
     cm, rt, world, clock = _fleet()
     try:
         recording = Recording(rt.scalelite)
-        ports = replace(
-            rt.ports(), scalelite=recording, memory=GuardMemory(room_sizes=room_sizes(rt.ports()))
-        )
-        guard = burst_guard(ports)
+        ports = replace(rt.ports(), scalelite=recording)
+        guard = burst_guard(ports, GuardMemory(room_sizes=room_sizes(rt.memory, rt.store, rt.settings)))
         now = T0 + timedelta(hours=1, seconds=5)
         target = _name(world, "-owned-3")
         for i in range(12):
@@ -206,9 +201,9 @@ def test_a_server_someone_else_enabled_is_cordoned_afresh_never_claimed_undone_b
         target = _name(world, "-owned-3")
         for i in range(12):
             world.create_meeting(f"class-{i}", now, participants=30, moderators=1, server=target.url[6:])
-        burst_guard(rt.ports()).check(now)
+        burst_guard(rt.ports(), rt.memory).check(now)
         rt.scalelite.set_state(target.id, "enable")  # not the guard (an operator, a round writing back)
-        changes = burst_guard(rt.ports()).check(now + timedelta(seconds=2))
+        changes = burst_guard(rt.ports(), rt.memory).check(now + timedelta(seconds=2))
         assert [c["action"] for c in changes] == ["cordon"]
         assert "again" not in changes[0]["reason"] and "poll" not in changes[0]["reason"]
     finally:
@@ -224,7 +219,7 @@ def test_a_cordon_a_round_in_flight_undid_is_repaired_before_any_room_lands_ther
     cm, rt, world, clock = _fleet()
     try:
         now = T0 + timedelta(hours=1, seconds=5)
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         first, target = _name(world, "-owned-2"), _name(world, "-owned-3")
         for i in range(12):
             world.create_meeting(f"early-{i}", now, participants=30, moderators=1, server=first.url[6:])
@@ -257,8 +252,8 @@ def test_quiet_times_change_nothing():
     cm, rt, world, clock = _fleet()
     try:
         quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
-        assert burst_guard(rt.ports()).check(quiet) == []
-        assert burst_guard(rt.ports()).next_check(quiet) == quiet + timedelta(minutes=1)
+        assert burst_guard(rt.ports(), rt.memory).check(quiet) == []
+        assert burst_guard(rt.ports(), rt.memory).next_check(quiet) == quiet + timedelta(minutes=1)
     finally:
         cm.__exit__(None, None, None)
 
@@ -271,8 +266,8 @@ def test_after_each_burst_the_spread_is_measured_and_reported_once():
             world.create_meeting(
                 f"class-{i}", now, participants=25, moderators=1, server=f"bbbscale-t-owned-{1 + i % 2}"
             )
-        burst_guard(rt.ports()).check(now)
-        burst_guard(rt.ports()).check(
+        burst_guard(rt.ports(), rt.memory).check(now)
+        burst_guard(rt.ports(), rt.memory).check(
             now + timedelta(minutes=16)
         )  # the window is over: how evenly did it land?
         result = rt.tick(now=now + timedelta(minutes=16, seconds=30))
@@ -289,7 +284,7 @@ def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise()
     cm, rt, world, clock = _fleet()
     try:
         quiet = T0 + timedelta(hours=3, minutes=30)  # 13:30 Paris: no class start near
-        guard = burst_guard(rt.ports())
+        guard = burst_guard(rt.ports(), rt.memory)
         world.poll(quiet)
         assert guard.check(quiet) == [] and guard.next_check(quiet) == quiet + timedelta(minutes=1)
         world.poll(quiet + timedelta(seconds=30))  # a poll's jump alone is no surge
