@@ -32,46 +32,22 @@ poller's `node_for_url`, `_kill_on`, `on_server`), so the base uses nothing it d
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from bbbsim.nodes import RegisteredServer as RegisteredServer
+from bbbsim.nodes import name_in_url as name_in_url
 from bbbsim.scalelite_poller import ScalelitePoller
 from chalicelib.ports import ApiError
 
 if TYPE_CHECKING:
-    from bbbsim.world import SimMeeting
+    from bbbsim.nodes import SimMeeting
 
 STATES = {"enable": "enabled", "cordon": "cordoned", "disable": "disabled"}
-_NAME_IN_URL = re.compile(r"^(?:sim://([^/]+)|https?://[^/]+/bbb/([^/]+)/bigbluebutton/api)/?$")
-
-
-@lru_cache(maxsize=8192)
-def name_in_url(url: str) -> str | None:
-    """The simulated server a registered URL points at (sim://NAME or .../bbb/NAME/bigbluebutton/api)."""
-    match = _NAME_IN_URL.match(url.strip())
-    return (match.group(1) or match.group(2)) if match else None
-
-
-@dataclass
-class RegisteredServer:
-    """One entry of Scalelite's server registry, as getServers reports it."""
-
-    id: str
-    url: str
-    secret: str = field(repr=False)
-    tag: str | None = None
-    state: str = "disabled"
-    load_multiplier: float = 1.0
-    online: bool = False
-    load: float | None = None  # as reported: kept by ScaleliteModel._sync, never set elsewhere
-    healthy_counter: int = 0
-    unhealthy_counter: int = 0
 
 
 def _least_loaded(entries: list[RegisteredServer], loads: dict[str, float]) -> RegisteredServer | None:

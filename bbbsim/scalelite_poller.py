@@ -34,8 +34,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bbbsim.scalelite_model import RegisteredServer
-    from bbbsim.world import BbbNode, SimMeeting
+    from bbbsim.nodes import BbbNode, RegisteredServer, SimMeeting
 
 #: What a round reads of a record at its start: (record, state, online, reported load).
 Reading = tuple["RegisteredServer", str, bool, "float | None"]
