@@ -51,6 +51,10 @@ QUICK = {
         "--scale 0.05 --only-history none --skip before --skip reactive",
         "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
     ),
+    "bbbscale trace --out out/traces": (
+        "--scale 0.25",
+        "a quarter of the seed's school: README's four simulations of its weeks take ~50 s, not ~150",
+    ),
     "bench/surge_issue19.py": (
         "--scale 0.05 --only surge-nohist --out out/s19/quick.jsonl",
         "a small school's surge week, no history, rows apart from the figures': ~1 min, not ~40",
