@@ -9,8 +9,8 @@ carries a port its service never reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, fields, is_dataclass
+from typing import TYPE_CHECKING, Protocol, Self
 
 from chalicelib.ports import BbbServers, Clock, Dns, Provider, Scalelite, StateStore
 from chalicelib.service.fleet_ports import FleetPorts, ForecastsLoad, ReachesBbb, UserData
@@ -21,8 +21,17 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
     from chalicelib.service.forecasting import Forecaster
 
 
+class TakenFrom:
+    """A bundle whose fields are FleetPorts' fields of the same names: `of(ports)` picks them."""
+
+    @classmethod
+    def of(cls, ports: FleetPorts) -> Self:
+        names: list[str] = [f.name for f in fields(cls)] if is_dataclass(cls) else []
+        return cls(**{name: getattr(ports, name) for name in names})
+
+
 @dataclass(frozen=True)
-class ObservePorts(ReachesBbb, ForecastsLoad):
+class ObservePorts(TakenFrom, ReachesBbb, ForecastsLoad):
     """What observe reads: the records and what the services keep (`store`), Scalelite's servers and
     meetings, the providers' VMs, the BBB servers (`bbb`, with each VM's secret from `keys`), the DNS
     zone, the forecast, and whether BBB servers are read in parallel."""
@@ -37,23 +46,9 @@ class ObservePorts(ReachesBbb, ForecastsLoad):
     forecaster: Forecaster | None
     parallel_checks: bool
 
-    @classmethod
-    def of(cls, ports: FleetPorts) -> ObservePorts:
-        return cls(
-            ports.settings,
-            ports.store,
-            ports.scalelite,
-            ports.providers,
-            ports.bbb,
-            ports.keys,
-            ports.dns,
-            ports.forecaster,
-            ports.parallel_checks,
-        )
-
 
 @dataclass(frozen=True)
-class ActuatorPorts(ReachesBbb):
+class ActuatorPorts(TakenFrom, ReachesBbb):
     """What the actuator acts through: the store, Scalelite, the providers (with a new VM's `user_data`
     and `progress` of long batches), the BBB servers (a drain's last meetings) with each VM's secret,
     and the DNS zone."""
@@ -67,20 +62,6 @@ class ActuatorPorts(ReachesBbb):
     user_data: UserData
     dns: Dns | None
     progress: Callable[[str], None]
-
-    @classmethod
-    def of(cls, ports: FleetPorts) -> ActuatorPorts:
-        return cls(
-            ports.settings,
-            ports.store,
-            ports.scalelite,
-            ports.providers,
-            ports.bbb,
-            ports.keys,
-            ports.user_data,
-            ports.dns,
-            ports.progress,
-        )
 
 
 class CreationPorts(Protocol):
@@ -104,7 +85,7 @@ class DnsPorts(Protocol):
 
 
 @dataclass(frozen=True)
-class GuardPorts(ForecastsLoad):
+class GuardPorts(TakenFrom, ForecastsLoad):
     """What the burst guard reads and acts through: Scalelite (getServers, updateServer), the BBB
     servers (getMeetings, with the secrets Scalelite gives), the store (records, ledger, history), the
     clock, the forecast, and whether BBB servers are read in parallel. Never the providers or DNS."""
@@ -116,15 +97,3 @@ class GuardPorts(ForecastsLoad):
     clock: Clock
     forecaster: Forecaster | None
     parallel_checks: bool
-
-    @classmethod
-    def of(cls, ports: FleetPorts) -> GuardPorts:
-        return cls(
-            ports.settings,
-            ports.store,
-            ports.scalelite,
-            ports.bbb,
-            ports.clock,
-            ports.forecaster,
-            ports.parallel_checks,
-        )
