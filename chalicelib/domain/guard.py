@@ -195,11 +195,10 @@ def decide_guard(
     # those cordoned at least half of `hold_seconds` ago first (enabled, each stays placeable until its
     # cordon is `hold_seconds` old: no cordon, enable, cordon within the hold). Rather than enable one
     # cordoned a moment ago, the least full servers heading past the limit stay placeable; a fresh
-    # cordon is undone only when nothing else has room or the burst needs its room. Among them, the one
-    # least full once it has drawn what Scalelite sends it at once (its frozen load is the lowest).
+    # cordon is undone only when nothing else has room or the burst needs its room.
     back = sorted(
         (s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0),
-        key=lambda s: (s.since_change < hold_seconds / 2, (s.projected + s.draw) / s.capacity),
+        key=lambda s: (s.since_change < hold_seconds / 2, s.ratio),
     )
     over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
 
@@ -218,9 +217,7 @@ def decide_guard(
             _enable(
                 s,
                 f"enabled again: the burst needs {min_enabled} placeable servers with room and "
-                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)}"
-                + (f", +{s.draw:.0f} it would draw at once" if s.draw else "")
-                + ")"
+                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)})"
                 + ("" if settled else f"; cordoned {s.since_change:.0f} s ago, but nothing else will do"),
             )
         )

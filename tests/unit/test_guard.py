@@ -320,19 +320,3 @@ def test_a_server_enabled_again_within_the_hold_is_not_cordoned_again_by_choice(
     ]
     past = replace(back, projected=280.0)  # 93 %: past the threshold, the hold gives way
     assert acts(decide_guard([past, low], **rules, margin=0.0, floor=0.5)) == [("cordon", "back")]
-
-
-def test_short_of_placeable_servers_the_guard_brings_back_the_one_least_full_once_it_has_drawn():
-    """Enabled again, a held server's frozen load is Scalelite's lowest and it takes every room until it
-    catches up (`draw`): the least full by projection alone drew 4-7 rooms in under a second on the
-    real Scalelite (to 93-129 %). The one least full after its draw comes back."""
-    rules = {"threshold": 0.9, "reopen_below": 0.3, "min_enabled": 2, "hold_seconds": 3.0}
-    drawing = replace(server("drawing", 120, state="cordoned", held=True, since=10.0), draw=150.0)
-    level = replace(server("level", 150, state="cordoned", held=True, since=10.0), draw=10.0)
-    full = [server("a", 310), server("b", 305)]
-    done = decide_guard([drawing, level, *full], **rules)
-    assert ("enable", "level") in acts(done) and ("enable", "drawing") in acts(done)  # two are needed
-    done = decide_guard([drawing, level, *full, server("c", 100)], **rules)
-    enabled = [a for a in done if a.action == "enable"]
-    assert [a.name for a in enabled] == ["level"]  # c and level: two placeable with room
-    assert "+10 it would draw at once" in enabled[0].reason
