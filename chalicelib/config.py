@@ -204,9 +204,19 @@ class GuardSettings(Strict):
     reopen_below: float = Field(
         0.75, gt=0, le=2, description="enable a guard-cordoned server again below this share"
     )
-    interval_seconds: float = Field(2.0, ge=0.5, le=60, description="time between two looks during a burst")
+    interval_seconds: float = Field(
+        0.5,
+        ge=0.25,
+        le=60,
+        description="time between two looks around a class start (one that finds nothing moved costs a "
+        "getServers): the first rooms of a class are seen within it",
+    )
     burst_interval_seconds: float = Field(
-        1.0, ge=0.5, le=60, description="time between two looks while rooms are being created"
+        0.25,
+        ge=0.1,
+        le=60,
+        description="time between two looks while rooms are being created (a look that finds nothing "
+        "moved costs one getServers)",
     )
     before_slot_minutes: float = Field(3.0, ge=0, le=30, description="start looking this long before a class")
     after_slot_minutes: float = Field(15.0, ge=1, le=60, description="keep looking this long after it")
@@ -235,6 +245,13 @@ class GuardSettings(Strict):
         ge=0.5,
         le=60,
         description="re-read a guard-cordoned server's rooms this often (its load is frozen)",
+    )
+    window_read_seconds: float = Field(
+        5.0,
+        ge=0.5,
+        le=600,
+        description="around a class start, read each server's rooms at least this often: a room that "
+        "ends does not move the load Scalelite reports, so without it the guard projects ended rooms",
     )
     undo_grace_seconds: float = Field(
         0.5, ge=0, le=10, description="a room created this long after a cordon shows the cordon was undone"

@@ -52,6 +52,7 @@ class GuardServer:
     leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
     undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
     draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
+    cordon_age: float = float("inf")  # seconds since the guard last cordoned it (enabled again since or not)
 
     @property
     def ratio(self) -> float:
@@ -177,29 +178,52 @@ def decide_guard(
         return sum(1 for s in group if s.ratio < 1.0)
 
     placeable = [s for s in pool if s.placeable] + [s for s in opened if s.state == "cordoned" and s.has_load]
-    # No hold on a cordon: a server enabled again is the lowest Scalelite knows (its load was frozen
-    # while cordoned), so the burst goes straight to it (measured: holding it let it overload).
-    over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit]
+
+    def cycling(s: GuardServer) -> bool:
+        # Enabled again by the guard after a cordon less than `hold_seconds` ago: cordoned again by
+        # choice only past `threshold` (a cordon, enable, cordon within the hold is a flap). Scalelite
+        # sees its frozen load as lowest and sends the burst to it, so the hold is short and gives way at
+        # `threshold` (with no hold at all: 180 flaps in 20 bursts on the real Scalelite).
+        return s.state == "enabled" and s.cordon_age <= hold_seconds and s.projected / s.capacity < threshold
+
+    over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit and not cycling(s)]
     staying = [s for s in placeable if s not in over]
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
     room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
-    # Short of room or of placeable servers: bring back held servers that have some (placeable at once).
-    for s in [s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0]:
-        if room >= incoming_units and with_room(staying) >= min_enabled:
-            break
+    # Short of room or of placeable servers: bring back held servers that have some (placeable at once),
+    # those cordoned at least half of `hold_seconds` ago first (enabled, each stays placeable until its
+    # cordon is `hold_seconds` old: no cordon, enable, cordon within the hold). Rather than enable one
+    # cordoned a moment ago, the least full servers heading past the limit stay placeable; a fresh
+    # cordon is undone only when nothing else has room or the burst needs its room.
+    back = sorted(
+        (s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0),
+        key=lambda s: (s.since_change < hold_seconds / 2, s.ratio),
+    )
+    over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
+
+    def placeable_with_room() -> int:
+        kept = over[: max(0, min_enabled - with_room(staying))]
+        return with_room(staying) + with_room(kept)
+
+    for s in back:
+        settled = s.since_change >= hold_seconds / 2  # it then stays open the other half (`cycling`)
+        if settled and room >= incoming_units and with_room(staying) >= min_enabled:
+            continue
+        if not settled and room >= incoming_units and placeable_with_room() >= min_enabled:
+            continue
         room += max(0.0, limit * s.capacity - s.projected)
         actions.append(
             _enable(
                 s,
                 f"enabled again: the burst needs {min_enabled} placeable servers with room and "
-                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)})",
+                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)})"
+                + ("" if settled else f"; cordoned {s.since_change:.0f} s ago, but nothing else will do"),
             )
         )
         staying.append(s)
         held.remove(s)
     short = room < incoming_units
-    over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
     kept = max(0, min_enabled - with_room(staying))
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable

@@ -31,7 +31,14 @@ from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_changes import GuardChanges
 from chalicelib.service.guard_polls import PollWatch
-from chalicelib.service.guard_reads import ServerReads, Timed, draw, meetings_of, since_change
+from chalicelib.service.guard_reads import (
+    ServerReads,
+    Timed,
+    cordon_age,
+    draw,
+    meetings_of,
+    since_change,
+)
 from chalicelib.service.guard_state import (
     note_failure,
     owner_of,
@@ -152,7 +159,11 @@ class BurstGuard(GuardChanges):
         if held and renew(held, now, self.settings.cordon_ttl_seconds):  # a live guard keeps its cordons
             store.guard_ledger.keep_cordons(held)
         views = self._views(
-            now, servers, lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url}, held
+            now,
+            servers,
+            lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url},
+            held,
+            window=window_end is not None,
         )
         if views is None:  # nothing moved since the last look
             self._maybe_spread(now, servers)
@@ -199,13 +210,15 @@ class BurstGuard(GuardChanges):
         """What the memory of room sizes expects of a room created at `created_ms`, once filled."""
         return self.sizes.expected(meeting_id, created_ms, self.slots.slot_of_ms(created_ms))[0]
 
-    def _views(self, now: datetime, servers, read_records, held: dict) -> list[GuardServer] | None:
+    def _views(
+        self, now: datetime, servers, read_records, held: dict, window: bool = False
+    ) -> list[GuardServer] | None:
         """Each server with its projection; its rooms re-read where its load or state moved, and every
         `cordoned_read_seconds` where the guard holds it cordoned. None when nothing moved since the
         last look (no new room, no join, no room done filling)."""
         now_ms = now.timestamp() * 1000
         mine = {k for k, v in held.items() if not v.get("released")}
-        stale = self.reads.stale(servers, mine, now_ms)
+        stale = self.reads.stale(servers, mine, now_ms, window)
         intake = self.reads.reread(now, stale)
         self._undone = self.polls.look(now_ms, servers, self.reads.figures, self._acted)
         self._acted = set()
@@ -227,7 +240,7 @@ class BurstGuard(GuardChanges):
             serving = record is not None and record.state == ServerState.SERVING
             entry = self.reads.by_id.get(s.id)
             seen = entry if s.state != "disabled" else None
-            ours, changed_ago, sent_ms = False, float("inf"), None
+            ours, changed_ago, sent_ms, cordoned_ago = False, float("inf"), None, float("inf")
             if s.id in held:
                 empty = entry is None or not entry.rooms or entry.load == 0
                 by_poller = s.id in self.polls.turned_disabled and self.polls.poll_saving
@@ -236,6 +249,7 @@ class BurstGuard(GuardChanges):
                     self._foreign[s.id] = s.state
                 ours = bool(owner)
                 changed_ago, sent_ms = since_change(held[s.id], now)
+                cordoned_ago = cordon_age(held[s.id], now) if owner is not None else float("inf")
             leaked = 0
             if ours and s.state == "cordoned" and seen is not None and sent_ms is not None:
                 leaked = sum(1 for c in seen.rooms if c.created_ms and c.created_ms > sent_ms + grace_ms)
@@ -256,6 +270,7 @@ class BurstGuard(GuardChanges):
                     leaked_rooms=leaked,
                     undone=self._undone.get(s.id, "") if ours else "",
                     draw=draw(s, lowest, room_units) if ours else 0.0,
+                    cordon_age=cordoned_ago,
                 )
             )
         return views
@@ -272,4 +287,4 @@ class BurstGuard(GuardChanges):
                 return self.changes
             self.check(now)
             wait = (self.next_check(now) - clock()).total_seconds()
-            sleep(max(0.5, min(wait, (until - clock()).total_seconds())))
+            sleep(max(0.1, min(wait, (until - clock()).total_seconds())))

@@ -130,10 +130,13 @@ class ServerReads:
         """Read every server afresh at the next look."""
         self.by_id.clear()
 
-    def stale(self, servers, mine: set[str], now_ms: float) -> list:
-        """The servers whose rooms are to be read again: not read yet, load or state moved since, or held
-        cordoned by the guard (`mine`) and last read `cordoned_read_seconds` ago or more."""
+    def stale(self, servers, mine: set[str], now_ms: float, window: bool = False) -> list:
+        """The servers whose rooms are to be read again: not read yet, load or state moved since, held
+        cordoned by the guard (`mine`) and last read `cordoned_read_seconds` ago or more, or, around a
+        class start (`window`), last read `window_read_seconds` ago or more (rooms that ended there
+        moved nothing Scalelite reports)."""
         reread_ms = self.settings.cordoned_read_seconds * 1000
+        aged_ms = self.settings.window_read_seconds * 1000 if window else float("inf")
         out = []
         for s in servers:
             if not s.online or s.state not in ("enabled", "cordoned"):
@@ -144,6 +147,7 @@ class ServerReads:
                 or known.load != s.load
                 or known.state != s.state
                 or (s.id in mine and now_ms - known.read_ms >= reread_ms)
+                or now_ms - known.read_ms >= aged_ms
             ):
                 out.append(s)
         return out
@@ -195,6 +199,15 @@ def since_change(entry: dict, now: datetime) -> tuple[float, float | None]:
     last = max((t for t in (at, released) if t is not None), default=None)
     since = (now - last).total_seconds() if last is not None else float("inf")
     return since, (at.timestamp() * 1000 if at is not None and released is None else None)
+
+
+def cordon_age(entry: dict, now: datetime) -> float:
+    """Seconds since the guard last cordoned the server (enabled again since or not), from its record."""
+    try:
+        at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
+    except (TypeError, ValueError):
+        return float("inf")
+    return (now - at).total_seconds() if at is not None else float("inf")
 
 
 def meetings_of(ports: GuardPorts, servers) -> dict:

@@ -286,3 +286,37 @@ def test_room_soon_placeable_counts_for_the_burst_but_not_as_placeable():
     ]
     # ... yet with min_enabled 2, c is not one of the placeable servers with room: a stays
     assert decide_guard(soon, threshold=0.85, reopen_below=0.75, incoming_units=200, min_enabled=2) == []
+
+
+def test_a_fresh_cordon_is_not_swapped_back_in_while_a_server_heading_past_the_limit_can_stay():
+    """Short of placeable servers, the guard used to cordon the server that just took rooms and enable
+    the one it had cordoned a second before, which took the next rooms and was cordoned again: on the
+    real Scalelite 180 cordon-enable-cordon flaps in 20 bursts. Now the least full server heading past
+    the limit stays placeable while the held one's cordon is younger than half of `hold_seconds`;
+    past that, it comes back (and stays placeable the other half: see the next test)."""
+    rules = {"threshold": 0.9, "reopen_below": 0.75, "min_enabled": 2, "hold_seconds": 3.0}
+    fresh = server("fresh", 150, state="cordoned", held=True, since=1.0)
+    taking = [server("a", 250, intake=30), server("b", 200, intake=30)]
+    others = [server(n, 305, state="cordoned", held=True, since=60.0) for n in ("c", "d")]  # no room
+    assert decide_guard([fresh, *taking, *others], **rules) == []  # a and b stay: the fresh one waits
+    settled = replace(fresh, since_change=1.5)
+    assert acts(decide_guard([settled, *taking, *others], **rules)) == [("cordon", "a"), ("enable", "fresh")]
+    # Nothing else with room: the fresh cordon is undone rather than leave Scalelite short.
+    full = [server("a", 310, intake=30), server("b", 305, intake=30)]
+    done = decide_guard([fresh, *full, *others], **rules)
+    assert ("enable", "fresh") in acts(done)
+    assert "cordoned 1 s ago, but nothing else will do" in next(a.reason for a in done if a.name == "fresh")
+
+
+def test_a_server_enabled_again_within_the_hold_is_not_cordoned_again_by_choice():
+    """Brought back after half the hold, a server stays placeable until its cordon is `hold_seconds`
+    old: no cordon, enable, cordon of one server within the hold, unless it passes `threshold`."""
+    rules = {"threshold": 0.9, "reopen_below": 0.75, "min_enabled": 1, "hold_seconds": 3.0}
+    back = replace(server("back", 200, intake=40), cordon_age=2.0)  # cordoned 2 s ago, enabled since
+    low = server("low", 100)
+    assert decide_guard([back, low], **rules, margin=0.0, floor=0.5) == []
+    assert acts(decide_guard([replace(back, cordon_age=3.5), low], **rules, margin=0.0, floor=0.5)) == [
+        ("cordon", "back")
+    ]
+    past = replace(back, projected=280.0)  # 93 %: past the threshold, the hold gives way
+    assert acts(decide_guard([past, low], **rules, margin=0.0, floor=0.5)) == [("cordon", "back")]

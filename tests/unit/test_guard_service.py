@@ -306,3 +306,30 @@ def test_a_surge_outside_class_starts_is_seen_within_seconds_of_the_first_rise()
         assert guard.next_check(soon) <= soon + timedelta(seconds=guard.settings.interval_seconds)
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_around_a_class_start_rooms_that_ended_are_seen_though_scalelites_load_did_not_move():
+    """A room that ends moves nothing getServers reports (the load is the poll's until the next poll),
+    so a guard that re-reads only servers whose load moved keeps projecting the ended rooms and, at the
+    next class start, cordons servers that are in fact empty. Around a class start it reads each
+    server's rooms every `window_read_seconds` (5 s) whatever getServers says."""
+    cm, rt, world, clock = _fleet()
+    try:
+        ports = rt.ports()
+        guard = burst_guard(ports, GuardMemory(room_sizes=room_sizes(rt.memory, rt.store, rt.settings)))
+        now = T0 + timedelta(hours=1, seconds=5)  # 11:00:05 Paris: the 11:00 slot's window
+        target = _name(world, "-owned-2")
+        for i in range(2):
+            world.create_meeting(f"old-{i}", now, participants=10, moderators=1, server=target.url[6:])
+        assert guard.check(now) == []  # below every limit: nothing to do
+        assert len(guard.reads.by_id[target.id].rooms) == 2
+        load_before = world.scalelite_server(target.id).load
+        for i in range(2):
+            assert world.end_meeting(f"old-{i}")
+        assert world.scalelite_server(target.id).load == load_before  # Scalelite saw nothing
+        guard.check(now + timedelta(seconds=1))
+        assert len(guard.reads.by_id[target.id].rooms) == 2  # nothing moved yet: not read again
+        guard.check(now + timedelta(seconds=6))
+        assert guard.reads.by_id[target.id].rooms == []  # read again: the ended rooms are gone
+    finally:
+        cm.__exit__(None, None, None)
