@@ -204,12 +204,13 @@ class GuardSettings(Strict):
     reopen_below: float = Field(
         0.75, gt=0, le=2, description="enable a guard-cordoned server again below this share"
     )
-    interval_seconds: float = Field(
+    interval_seconds: float = Field(2.0, ge=0.25, le=60, description="time between two looks during a burst")
+    start_interval_seconds: float = Field(
         0.5,
-        ge=0.25,
+        ge=0.1,
         le=60,
-        description="time between two looks around a class start (one that finds nothing moved costs a "
-        "getServers): the first rooms of a class are seen within it",
+        description="time between two looks from a minute before a class start to two minutes after (one "
+        "that finds nothing moved costs a getServers): the first rooms of a class are seen within it",
     )
     burst_interval_seconds: float = Field(
         0.25,
@@ -250,8 +251,9 @@ class GuardSettings(Strict):
         5.0,
         ge=0.5,
         le=600,
-        description="around a class start, read each server's rooms at least this often: a room that "
-        "ends does not move the load Scalelite reports, so without it the guard projects ended rooms",
+        description="from a minute before a class start to two minutes after, read each server's rooms at "
+        "least this often: a room that ends does not move the load Scalelite reports, so without it the "
+        "guard projects the last lesson's rooms",
     )
     undo_grace_seconds: float = Field(
         0.5, ge=0, le=10, description="a room created this long after a cordon shows the cordon was undone"

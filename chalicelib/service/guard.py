@@ -49,6 +49,9 @@ from chalicelib.service.service_ports import GuardPorts
 
 log = logging.getLogger("bbbscale.guard")
 
+START_BEFORE = timedelta(minutes=1)  # a class's first moments: from a minute before its start ...
+START_AFTER = timedelta(minutes=2)  # ... to two minutes after (faster looks, every server's rooms read)
+
 
 def burst_guard(ports: FleetPorts, memory: GuardMemory) -> BurstGuard | None:
     """The burst guard over these ports (None when switched off in `[guard]`), built once per memory
@@ -79,6 +82,7 @@ class BurstGuard(GuardChanges):
         self._spread_due: datetime | None = None
         self._rising = False
         self._busy = False
+        self._near = False  # the last look was in a class's first moments (`near_start`)
         self.looks = 0
         self.changes = 0
         self.failures = 0
@@ -101,6 +105,11 @@ class BurstGuard(GuardChanges):
         after = timedelta(minutes=self.settings.after_slot_minutes)
         ends = [s + after for s in self.slots.starts_around(now) if s - before <= now <= s + after]
         return max(ends) if ends else None
+
+    def near_start(self, now: datetime) -> bool:
+        """`now` is in a class's first moments: from `START_BEFORE` before its start to `START_AFTER`
+        after, when the last lesson's rooms end and the new ones are created."""
+        return any(s - START_BEFORE <= now <= s + START_AFTER for s in self.slots.starts_around(now))
 
     def next_check(self, now: datetime) -> datetime:
         return self._next if self._next is not None else now
@@ -131,6 +140,7 @@ class BurstGuard(GuardChanges):
             return []
         total = sum(s.load or 0.0 for s in servers if s.state == "enabled" and s.online)
         window_end = self.in_window(now)
+        self._near = window_end is not None and self.near_start(now)
         rising = False
         last = self._last_total
         if last is not None and now > last.at:
@@ -163,7 +173,7 @@ class BurstGuard(GuardChanges):
             servers,
             lambda: {r.url.rstrip("/"): r for r in store.servers.servers() if r.url},
             held,
-            window=window_end is not None,
+            window=self._near,
         )
         if views is None:  # nothing moved since the last look
             self._maybe_spread(now, servers)
@@ -196,9 +206,10 @@ class BurstGuard(GuardChanges):
 
     def _interval(self) -> timedelta:
         """The time to the next look during a burst: shorter while rooms are being created."""
-        return timedelta(
-            seconds=self.settings.burst_interval_seconds if self._busy else self.settings.interval_seconds
-        )
+        rules = self.settings
+        if self._busy:
+            return timedelta(seconds=rules.burst_interval_seconds)
+        return timedelta(seconds=rules.start_interval_seconds if self._near else rules.interval_seconds)
 
     def _expected(self, now: datetime) -> float:
         """The forecast's units (what the burst is heading to), asked at most once a minute."""
