@@ -31,14 +31,7 @@ from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.guard_changes import GuardChanges
 from chalicelib.service.guard_polls import PollWatch
-from chalicelib.service.guard_reads import (
-    ServerReads,
-    Timed,
-    cordon_age,
-    draw,
-    meetings_of,
-    since_change,
-)
+from chalicelib.service.guard_reads import ServerReads, Timed, draw, meetings_of, since_change
 from chalicelib.service.guard_state import (
     note_failure,
     owner_of,
@@ -259,8 +252,9 @@ class BurstGuard(GuardChanges):
                 if owner is None:  # someone else changed it since the guard did: no longer the guard's
                     self._foreign[s.id] = s.state
                 ours = bool(owner)
-                changed_ago, sent_ms = since_change(held[s.id], now)
-                cordoned_ago = cordon_age(held[s.id], now) if owner is not None else float("inf")
+                changed_ago, sent_ms, cordoned_ago = since_change(held[s.id], now)
+                if owner is None:
+                    cordoned_ago = float("inf")
             leaked = 0
             if ours and s.state == "cordoned" and seen is not None and sent_ms is not None:
                 leaked = sum(1 for c in seen.rooms if c.created_ms and c.created_ms > sent_ms + grace_ms)

@@ -188,26 +188,19 @@ def draw(s, lowest: float | None, room_units: float) -> float:
     return (lowest - s.load) / (2 * (s.load_multiplier or 1.0)) * room_units
 
 
-def since_change(entry: dict, now: datetime) -> tuple[float, float | None]:
-    """(seconds since the guard last changed the server, when its cordon was sent in epoch ms), from its
-    record in `guard_cordons`."""
+def since_change(entry: dict, now: datetime) -> tuple[float, float | None, float]:
+    """(seconds since the guard last changed the server, when its cordon was sent in epoch ms while it
+    holds it, seconds since it last cordoned it whether enabled again since or not), from its record in
+    `guard_cordons`."""
     try:
         at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
         released = datetime.fromisoformat(entry["released"]) if entry.get("released") else None
     except (TypeError, ValueError):
-        return float("inf"), None
+        return float("inf"), None, float("inf")
     last = max((t for t in (at, released) if t is not None), default=None)
     since = (now - last).total_seconds() if last is not None else float("inf")
-    return since, (at.timestamp() * 1000 if at is not None and released is None else None)
-
-
-def cordon_age(entry: dict, now: datetime) -> float:
-    """Seconds since the guard last cordoned the server (enabled again since or not), from its record."""
-    try:
-        at = datetime.fromisoformat(entry["at"]) if entry.get("at") else None
-    except (TypeError, ValueError):
-        return float("inf")
-    return (now - at).total_seconds() if at is not None else float("inf")
+    cordoned = (now - at).total_seconds() if at is not None else float("inf")
+    return since, (at.timestamp() * 1000 if at is not None and released is None else None), cordoned
 
 
 def meetings_of(ports: GuardPorts, servers) -> dict:
