@@ -16,10 +16,11 @@ file). Caches that a read fills in are left out, so a read does not count as a c
 from __future__ import annotations
 
 import pickle
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+
+from chalicelib.adapters.state.sqlite_file import open_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sim_world (cluster TEXT PRIMARY KEY, version INTEGER NOT NULL, body BLOB NOT NULL);
@@ -46,8 +47,7 @@ class StoredWorldLock:
         self._depth = 0
         self._version = -1  # the stored version this process's copy reflects
         self._body = b""
-        self._db = sqlite3.connect(path, timeout=busy_seconds, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_wal(path, busy_seconds)
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._db.execute(statement)
@@ -126,9 +126,8 @@ class SharedClock:
     boots and billing agree across processes. speed 1 without a start is plain UTC wall time."""
 
     def __init__(self, path: str, cluster: str, start: datetime | None, speed: float):
-        db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        db = open_wal(path, 60, threads=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)

@@ -43,6 +43,7 @@ class GuardFleet:
         self.config.write_text(fixture + window + "\n[metrics]\nenabled = false\n")
         self.live: list[subprocess.Popen] = []
         self.spawned = 0
+        self.errors: dict[int, Path] = {}  # pid -> that process's stderr file
 
     @property
     def path(self) -> Path:
@@ -67,7 +68,13 @@ class GuardFleet:
             stderr=open(self.workdir / f"run-{n}.err", "w"),  # noqa: SIM115
         )
         self.live.append(process)
+        self.errors[process.pid] = self.workdir / f"run-{n}.err"
         return process
+
+    def said(self, process: subprocess.Popen) -> str:
+        """The end of what `process` wrote on stderr (why a process died, a guard's failures)."""
+        path = self.errors.get(process.pid)
+        return path.read_text()[-1500:] if path and path.exists() else ""
 
     def tick(self) -> dict:
         """One `bbbscale tick` process on the file (on the shared clock); its JSON document."""
@@ -211,6 +218,8 @@ class GuardFleet:
             self.kill(holder)
             if _wait_for(lambda: self.guard_holder() is other, wait_s):
                 found["takeover_s"] = (self.now() - killed).total_seconds()
+            else:  # say why: the other process died, or its guard failed
+                found["other_exit"], found["other_said"] = other.poll(), self.said(other)
         self.stop_all()  # no guard left to renew the cordon
         dead = self.now()
         until = (self.cordons().get(server) or {}).get("until")

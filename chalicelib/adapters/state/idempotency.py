@@ -21,6 +21,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
+from chalicelib.adapters.state.sqlite_file import open_wal
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS idempotency (cluster TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL,
     expiration INTEGER, in_progress_expiration INTEGER, data TEXT NOT NULL DEFAULT '', validation TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (cluster, key))"""
@@ -33,9 +35,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         super().__init__()
         self._cluster = cluster
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        if path != ":memory:":
-            self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection = open_wal(path, 30.0)
         self._connection.execute(SCHEMA)
 
     def _row(self, cursor, key: str):

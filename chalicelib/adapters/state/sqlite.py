@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.adapters.state import kept, records
+from chalicelib.adapters.state.sqlite_file import open_wal
 from chalicelib.domain.fleet import Server
 from chalicelib.ports import BbbscaleError, ConflictError, HistoryEntry, Reservation
 
@@ -44,10 +45,7 @@ class SqliteDatabase:
 
     def __init__(self, path: str, busy_seconds: float = 30.0):
         try:
-            self._connection = sqlite3.connect(
-                path, timeout=busy_seconds, isolation_level=None, check_same_thread=False
-            )
-            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection = open_wal(path, busy_seconds)
         except sqlite3.Error as error:
             raise BbbscaleError(f"cannot open state file {path}: {error}") from None
         self._lock = threading.RLock()
