@@ -4,7 +4,8 @@
 
 The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
 meetings, 3,424 ticks), bbbscale's forecast learning from three earlier generated weeks (seeds 8-10).
-`--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations.
+`--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations; `--scale`
+sizes the school (a smaller one for a quick check; the figures are at 1.6).
 
 The baseline is the code at `--baseline-rev` (default `HEAD`: the tree on disk against its last commit,
 for speed work in progress), exported with `git archive` into a temporary directory; the candidate is
@@ -46,14 +47,15 @@ else:  # a revision from before the simulator left chalicelib (issue 21); never 
     from chalicelib.sim.schoolday import generate_day, generate_week
     from chalicelib.sim.simulate import simulate
 settings = load_settings()
+scale = float(sys.argv[2]) if len(sys.argv) > 2 else 1.6
 if sys.argv[1] == "day":
     day = datetime.date(2026, 12, 1)
-    trace = generate_day(day, seed=11, scale=1.6)
-    history = [generate_day(day - datetime.timedelta(weeks=w), seed=11 + w, scale=1.6) for w in (1, 2, 3)]
+    trace = generate_day(day, seed=11, scale=scale)
+    history = [generate_day(day - datetime.timedelta(weeks=w), seed=11 + w, scale=scale) for w in (1, 2, 3)]
 else:
     monday = datetime.date(2026, 11, 30)
-    trace = generate_week(monday, seed=7, scale=1.6)
-    history = [generate_week(monday - datetime.timedelta(weeks=w), seed=7 + w, scale=1.6) for w in (1, 2, 3)]
+    trace = generate_week(monday, seed=7, scale=scale)
+    history = [generate_week(monday - datetime.timedelta(weeks=w), seed=7 + w, scale=scale) for w in (1, 2, 3)]
 wall, cpu = time.perf_counter(), time.process_time()
 result = simulate(settings, trace, "bbbscale", history=history)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -65,11 +67,16 @@ print(json.dumps({"meetings": len(trace), "wall": wall, "cpu": cpu, "result": re
 """
 
 
-def replay(code: Path, span: str) -> dict:
+def replay(code: Path, span: str, scale: float = 1.6) -> dict:
     """One replay in a fresh interpreter importing `chalicelib` (and `bbbsim`) from `code`."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     done = subprocess.run(
-        [sys.executable, "-c", REPLAY, span], cwd=code, env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", REPLAY, span, str(scale)],
+        cwd=code,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -99,6 +106,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")
     parser.add_argument("--day", action="store_true", help="one school day instead of the week")
     parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.6,
+        help="the school's size (default 1.6, the speed target's; smaller for a quick check)",
+    )
+    parser.add_argument(
         "--behaviour-changed",
         action="store_true",
         help="the baseline decides differently on purpose: each side must only agree with itself "
@@ -114,7 +127,7 @@ def main() -> int:
         runs: dict[str, list[dict]] = {name: [] for name in sides}
         for n in range(args.runs):
             for name, code in sides.items():
-                run = replay(code, span)
+                run = replay(code, span, args.scale)
                 runs[name].append(run)
                 print(
                     f"run {n + 1} {name:9s} wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s",

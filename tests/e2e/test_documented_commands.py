@@ -30,7 +30,10 @@ NOT_RUN = {
 #: Options appended to long benchmarks (argparse keeps the last value), each with why.
 QUICK = {
     "bench/default_headroom.py": ("--only day --headroom 17.5", "the normal day at the default, ~15 s"),
-    "bench/replay_week.py": ("--day --runs 1", "one school day, one replay per side: ~20 s, not ~6 min"),
+    "bench/replay_week.py": (
+        "--day --runs 1 --scale 0.4",
+        "a quarter-size school's day, one replay per side: seconds, not ~6 min",
+    ),
     "bench/import_app.py": (
         "--runs 2 --budget 10 --ratio 10",
         "two processes; the 0.8 s budget and 1.2x boto3 are for a quiet machine, not beside a test run",
@@ -52,8 +55,8 @@ QUICK = {
         "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
     ),
     "bbbscale trace --out out/traces": (
-        "--scale 0.25",
-        "a quarter of the seed's school: README's four simulations of its weeks take ~50 s, not ~150",
+        "--scale 0.1",
+        "a tenth of the seed's school: README's four simulations of its weeks take ~20 s, not ~150",
     ),
     "bench/surge_issue19.py": (
         "--scale 0.05 --only surge-nohist --out out/s19/quick.jsonl",
