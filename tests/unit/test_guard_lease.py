@@ -140,7 +140,9 @@ def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_
         thread, done = guard_in_thread(ports, clock, 5.0, "guard-a", said)
         thread.join(15)
         run = done["run"]
-        assert said == [
+        # (a heartbeat late past the 2 s lease on a loaded machine adds a lost lease line: not this test's)
+        failed = [line for line in said if "lost its lease" not in line]
+        assert failed == [
             "burst guard failed: RuntimeError: the guard's own bug; started again in 1 s",
             "burst guard failed: RuntimeError: the guard's own bug; started again in 2 s",
         ]
@@ -148,7 +150,7 @@ def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_
         kept = [e.summary for e in rt.store.history.recent(50, kind="guard")]
         assert sum(s.startswith("burst guard failed: RuntimeError") for s in kept) == 2
         report = rt.tick(now=clock())  # the next tick reports them (digest, chat)
-        assert [line for line in report.guard or () if "failed" in line] == said
+        assert [line for line in report.guard or () if "failed" in line] == failed
 
 
 def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
