@@ -320,3 +320,20 @@ def test_a_server_enabled_again_within_the_hold_is_not_cordoned_again_by_choice(
     ]
     past = replace(back, projected=280.0)  # 93 %: past the threshold, the hold gives way
     assert acts(decide_guard([past, low], **rules, margin=0.0, floor=0.5)) == [("cordon", "back")]
+
+
+def test_cordons_for_balance_leave_the_kept_share_of_the_servers_placeable_but_never_spare_one_past_threshold():
+    # No forecast of the burst (no incoming): the limit hugs the fleet's share (60 %, 180 units), and
+    # every server just above it would go, leaving four of nine for the rest of the burst.
+    names = "abcdefghi"
+    loads = [200, 195, 190, 185, 182, 175, 170, 100, 90]
+    servers = [server(n, p) for n, p in zip(names, loads)]
+    rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6)
+    assert acts(decide_guard(servers, **rules)) == [("cordon", n) for n in "abcde"]
+    # keeping half placeable (five of nine), the least heading of them stays: e
+    assert acts(decide_guard(servers, **rules, keep_share=0.5)) == [("cordon", n) for n in "abcd"]
+    # a server past `threshold` is cordoned whatever the share: only balance cordons give way
+    hot = [server("a", 280), *servers[1:]]
+    kept = acts(decide_guard(hot, **rules, keep_share=1.0))
+    assert kept == [("cordon", "a")]
+    assert all("past" in a.reason for a in decide_guard(hot, **rules, keep_share=1.0))
