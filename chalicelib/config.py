@@ -201,6 +201,14 @@ class GuardSettings(Strict):
         "fleet will carry once the burst is in (spreads the burst evenly)",
     )
     balance_floor: float = Field(0.6, ge=0, le=2, description="never cordon a server below this share")
+    balance_keep_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a cordon for balance (below `threshold`) leaves at least this share of the serving "
+        "servers placeable: without a forecast of the burst, every server just above the mean would be "
+        "cordoned and the burst funnelled onto `min_enabled` of them",
+    )
     reopen_below: float = Field(
         0.75, gt=0, le=2, description="enable a guard-cordoned server again below this share"
     )

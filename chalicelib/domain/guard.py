@@ -26,6 +26,7 @@ for the burst) overrides it.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,6 +123,7 @@ def decide_guard(
     floor: float = 0.0,
     hold_seconds: float = 0.0,
     quiet: bool = False,
+    keep_share: float = 0.0,
 ) -> list[GuardAction]:
     """The cordons, enables and repairs for one look. Everything but the servers is named at the call
     (keyword-only): eight figures of one kind read wrongly when passed by position.
@@ -136,6 +138,10 @@ def decide_guard(
       a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
       (`intake`: as much again may come before the next) reaches the limit, fullest first;
+    - a cordon for balance (the server heads past the limit but not past `threshold`) leaves at least
+      `keep_share` of the serving servers placeable: the limit follows the fleet's share as the burst
+      comes, and when the burst's size is unknown (no forecast) every server just above the mean would
+      be cordoned, the burst funnelled onto `min_enabled` servers at a time and swapped between them;
     - the safety rule, over everything above: the placeable servers left must number at least
       `min_enabled` with room (below capacity), as far as the fleet has them, and keep `incoming_units`
       of spare room below the limit (what the burst still brings). When they cannot, held servers with
@@ -228,6 +234,14 @@ def decide_guard(
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
+    # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
+    # `keep_share` of the serving servers would be left placeable.
+    keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - (
+        len(staying) + len(over) - len(cordoned)
+    )
+    if keep > 0:
+        balance = sorted((s for s in cordoned if heading(s) < threshold), key=heading)[:keep]
+        cordoned = [s for s in cordoned if s not in balance]
     for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
         seen = (
             f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "

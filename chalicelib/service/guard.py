@@ -191,6 +191,7 @@ class BurstGuard(GuardChanges):
             floor=rules.balance_floor,
             hold_seconds=rules.hold_seconds,
             quiet=not active,  # between bursts: only enables and repairs
+            keep_share=rules.balance_keep_share,
         )
         done = self._apply(now, actions, held, views)
         self._maybe_spread(now, servers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -182,8 +183,15 @@ GUARDED = st.lists(
 
 
 @settings(max_examples=500, deadline=None)
-@given(GUARDED, st.floats(0, 2000), st.integers(1, 5), st.booleans())
-def test_invariants(rows, incoming, minimum, quiet):
+@given(
+    GUARDED,
+    st.floats(0, 2000),
+    st.integers(1, 5),
+    st.booleans(),
+    st.sampled_from([0.0, 0.5, 1.0]),
+    st.sampled_from([1.0, 0.05]),
+)
+def test_invariants(rows, incoming, minimum, quiet, keep_share, margin):
     """Only cordon, enable and repair; enable only what the guard itself set, of servers meant to
     serve; cordon only placeable servers heading past the limit; and never a moment at which Scalelite
     has fewer placeable servers with room than `minimum` while the fleet has them (it tries hard:
@@ -201,6 +209,9 @@ def test_invariants(rows, incoming, minimum, quiet):
         min_enabled=minimum,
         hold_seconds=15,
         quiet=quiet,
+        keep_share=keep_share,
+        margin=margin,  # 1.0: the limit is the threshold; 0.05: it follows the fleet's share (>= floor)
+        floor=0.6,
     )
     assert len({a.name for a in actions}) == len(actions)
     for a in actions:
@@ -211,7 +222,8 @@ def test_invariants(rows, incoming, minimum, quiet):
         elif a.action == "recordon":
             assert s.guard_cordoned and s.state == "cordoned" and s.leaked_rooms
         else:
-            assert not quiet and s.placeable and (s.projected + s.intake) / s.capacity >= 0.85
+            limit = 0.85 if margin == 1.0 else 0.6
+            assert not quiet and s.placeable and (s.projected + s.intake) / s.capacity >= limit
     mine = [s for s in servers if s.online and s.meant_to_serve]
     could = [
         s
@@ -229,6 +241,43 @@ def test_invariants(rows, incoming, minimum, quiet):
         )
     ]
     assert len(after) >= min(minimum, len(could))
+    # cordons for balance (below the threshold) leave `keep_share` of the serving servers placeable
+    pool = [s for s in mine if s.capacity > 0]
+    balance = [
+        n
+        for n, act in done.items()
+        if act == "cordon" and (lambda s: (s.projected + s.intake) / s.capacity)(by_name[n]) < 0.85
+    ]
+    if balance:
+        placeable_after = sum(
+            1
+            for s in pool
+            if (s.placeable and done.get(s.name) != "cordon")
+            or (done.get(s.name) == "enable" and s.state == "cordoned" and s.has_load)
+        )
+        assert placeable_after >= math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 300), st.sampled_from([0.0, 40.0])), min_size=1, max_size=30),
+    st.sampled_from([0.25, 0.5, 1.0]),
+)
+def test_balance_cordons_leave_the_kept_share_of_a_burst_without_forecast_placeable(rows, keep_share):
+    """A burst whose size nothing forecasts (no incoming): the limit follows the fleet's share, and
+    however the load lies, the guard's cordons below `threshold` leave `keep_share` of the servers
+    placeable; those past it are all cordoned."""
+    servers = [server(f"s{i}", p, intake=intake) for i, (p, intake) in enumerate(rows)]
+    actions = decide_guard(
+        servers, threshold=0.85, reopen_below=0.75, margin=0.05, floor=0.6, keep_share=keep_share
+    )
+    cordoned = {a.name for a in actions if a.action == "cordon"}
+    assert {a.action for a in actions} <= {"cordon"}
+    heading = {s.name: (s.projected + s.intake) / s.capacity for s in servers}
+    past = {n for n, h in heading.items() if h >= 0.85}
+    assert past - cordoned == set() or len(servers) - len(past) < 2  # (min_enabled keeps the least full)
+    if cordoned - past:
+        assert len(servers) - len(cordoned) >= math.ceil(keep_share * len(servers))
 
 
 def test_spread_of_rooms_and_load_per_server():
@@ -320,3 +369,20 @@ def test_a_server_enabled_again_within_the_hold_is_not_cordoned_again_by_choice(
     ]
     past = replace(back, projected=280.0)  # 93 %: past the threshold, the hold gives way
     assert acts(decide_guard([past, low], **rules, margin=0.0, floor=0.5)) == [("cordon", "back")]
+
+
+def test_cordons_for_balance_leave_the_kept_share_of_the_servers_placeable_but_never_spare_one_past_threshold():
+    # No forecast of the burst (no incoming): the limit hugs the fleet's share (60 %, 180 units), and
+    # every server just above it would go, leaving four of nine for the rest of the burst.
+    names = "abcdefghi"
+    loads = [200, 195, 190, 185, 182, 175, 170, 100, 90]
+    servers = [server(n, p) for n, p in zip(names, loads)]
+    rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6)
+    assert acts(decide_guard(servers, **rules)) == [("cordon", n) for n in "abcde"]
+    # keeping half placeable (five of nine), the least heading of them stays: e
+    assert acts(decide_guard(servers, **rules, keep_share=0.5)) == [("cordon", n) for n in "abcd"]
+    # a server past `threshold` is cordoned whatever the share: only balance cordons give way
+    hot = [server("a", 280), *servers[1:]]
+    kept = acts(decide_guard(hot, **rules, keep_share=1.0))
+    assert kept == [("cordon", "a")]
+    assert all("past" in a.reason for a in decide_guard(hot, **rules, keep_share=1.0))
