@@ -236,9 +236,8 @@ def decide_guard(
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
     # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
     # `keep_share` of the serving servers would be left placeable.
-    keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - (
-        len(staying) + len(over) - len(cordoned)
-    )
+    left_placeable = len(staying) + len(over) - len(cordoned)
+    keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - left_placeable
     if keep > 0:
         balance = sorted((s for s in cordoned if heading(s) < threshold), key=heading)[:keep]
         cordoned = [s for s in cordoned if s not in balance]

@@ -59,16 +59,17 @@ class GuardFleet:
         """One more `bbbscale run` on the file."""
         self.spawned += 1
         n = self.spawned
+        said = self.workdir / f"run-{n}.err"
         command = self._command("run", "--json", "--speed", str(self.speed), "--start", self.start)
         process = subprocess.Popen(
             command,
             cwd=self.workdir,
             env=self._env(),
             stdout=open(self.workdir / f"run-{n}.out", "w"),  # noqa: SIM115 - closed with the process
-            stderr=open(self.workdir / f"run-{n}.err", "w"),  # noqa: SIM115
+            stderr=open(said, "w"),  # noqa: SIM115
         )
         self.live.append(process)
-        self.errors[process.pid] = self.workdir / f"run-{n}.err"
+        self.errors[process.pid] = said
         return process
 
     def said(self, process: subprocess.Popen) -> str:

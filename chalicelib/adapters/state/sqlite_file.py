@@ -27,17 +27,22 @@ def open_wal(path: str, busy_seconds: float, *, threads: bool = True) -> sqlite3
     deadline = time.monotonic() + busy_seconds
     try:
         while True:
+            refused: sqlite3.OperationalError | None = None
             try:
-                if _mode(connection, "PRAGMA journal_mode") == "wal":
-                    return connection
                 # a mode that could not be changed is answered with the old one: tried again
-                if _mode(connection, "PRAGMA journal_mode=WAL") == "wal":
+                if (
+                    _mode(connection, "PRAGMA journal_mode") == "wal"
+                    or _mode(connection, "PRAGMA journal_mode=WAL") == "wal"
+                ):
                     return connection
-                if time.monotonic() >= deadline:
-                    raise sqlite3.OperationalError(f"could not switch {path} to WAL: database is locked")
             except sqlite3.OperationalError as error:
-                if not _busy(error) or time.monotonic() >= deadline:
+                if not _busy(error):
                     raise
+                refused = error
+            if time.monotonic() >= deadline:
+                raise refused or sqlite3.OperationalError(
+                    f"could not switch {path} to WAL: database is locked"
+                )
             time.sleep(RETRY_SECONDS)
     except BaseException:
         connection.close()
