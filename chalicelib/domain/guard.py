@@ -137,7 +137,8 @@ def decide_guard(
     - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
       a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
-      (`intake`: as much again may come before the next) reaches the limit, fullest first;
+      (`intake`: as much again may come before the next) reaches the limit, fullest first; below
+      `threshold` (a cordon for balance) only those taking rooms (`intake`);
     - a cordon for balance (the server heads past the limit but not past `threshold`) leaves at least
       `keep_share` of the serving servers placeable: the limit follows the fleet's share as the burst
       comes, and when the burst's size is unknown (no forecast) every server just above the mean would
@@ -192,7 +193,19 @@ def decide_guard(
         # `threshold` (with no hold at all: 180 flaps in 20 bursts on the real Scalelite).
         return s.state == "enabled" and s.cordon_age <= hold_seconds and s.projected / s.capacity < threshold
 
-    over = [s for s in placeable if not quiet and s not in opened and heading(s) >= limit and not cycling(s)]
+    def taking(s: GuardServer) -> bool:
+        # A cordon for balance (below `threshold`) only of a server taking rooms now: one that took none
+        # since the last look is not where Scalelite sends the burst, and its projection may still count
+        # the last lesson's rooms, ending at the bell (read before they ended: on the real Scalelite 29
+        # of 34 such cordons in 20 bursts came in the second before a class start, and the servers they
+        # held, emptied, took none of the burst). Were it to become the sink, the next look sees it.
+        return s.intake > 0 or heading(s) >= threshold
+
+    over = [
+        s
+        for s in placeable
+        if not quiet and s not in opened and heading(s) >= limit and taking(s) and not cycling(s)
+    ]
     staying = [s for s in placeable if s not in over]
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
