@@ -207,6 +207,15 @@ def decide_guard(
         if not quiet and s not in opened and heading(s) >= limit and taking(s) and not cycling(s)
     ]
     staying = [s for s in placeable if s not in over]
+    # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
+    # `keep_share` of the serving servers would be; decided before the safety rule, which counts them:
+    # a server left placeable takes rooms at its live load, a held one enabled again draws the next
+    # look's rooms at its frozen one (seen: +6 rooms within a look, on the real Scalelite).
+    keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - len(staying)
+    if keep > 0:
+        spared = sorted((s for s in over if heading(s) < threshold), key=heading)[:keep]
+        over = [s for s in over if s not in spared]
+        staying += spared
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
     room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
@@ -247,13 +256,6 @@ def decide_guard(
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
-    # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
-    # `keep_share` of the serving servers would be left placeable.
-    left_placeable = len(staying) + len(over) - len(cordoned)
-    keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - left_placeable
-    if keep > 0:
-        balance = sorted((s for s in cordoned if heading(s) < threshold), key=heading)[:keep]
-        cordoned = [s for s in cordoned if s not in balance]
     for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
         seen = (
             f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "

@@ -398,3 +398,20 @@ def test_a_balance_cordon_only_of_a_server_taking_rooms_and_past_threshold_whate
         ("cordon", "d"),
     ]
     assert acts(decide_guard([replace(b, projected=280.0), c, *quiet], **rules)) == [("cordon", "b")]
+
+
+def test_the_kept_share_is_counted_before_held_servers_are_brought_back():
+    # Late in a burst without forecast: a, b, c, d take rooms just past the limit (60 %), e was cordoned
+    # 10 s ago and has room. Enabled again, e's frozen load would draw the next look's rooms at once; the
+    # kept share leaves the least heading of a-d placeable instead, and nothing is swapped.
+    rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6, hold_seconds=3.0)
+    taking = [server(n, p, intake=25) for n, p in zip("abcd", (200, 195, 190, 185))]
+    held = server("e", 185, "cordoned", held=True, since=10.0)
+    assert acts(decide_guard([*taking, held], **rules, keep_share=0.5)) == [("cordon", "a")]  # 3 of 5 stay
+    # without a kept share, the safety rule's two placeable servers come from the held one first
+    assert acts(decide_guard([*taking, held], **rules)) == [
+        ("cordon", "a"),
+        ("cordon", "b"),
+        ("cordon", "c"),
+        ("enable", "e"),
+    ]
