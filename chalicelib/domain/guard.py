@@ -193,7 +193,7 @@ def decide_guard(
         # `threshold` (with no hold at all: 180 flaps in 20 bursts on the real Scalelite).
         return s.state == "enabled" and s.cordon_age <= hold_seconds and s.projected / s.capacity < threshold
 
-    def taking(s: GuardServer) -> bool:
+    def takes_rooms(s: GuardServer) -> bool:
         # A cordon for balance (below `threshold`) only of a server taking rooms now: one that took none
         # since the last look is not where Scalelite sends the burst, and its projection may still count
         # the last lesson's rooms, ending at the bell (read before they ended: on the real Scalelite 29
@@ -204,7 +204,7 @@ def decide_guard(
     over = [
         s
         for s in placeable
-        if not quiet and s not in opened and heading(s) >= limit and taking(s) and not cycling(s)
+        if not quiet and s not in opened and heading(s) >= limit and takes_rooms(s) and not cycling(s)
     ]
     staying = [s for s in placeable if s not in over]
     # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
