@@ -19,7 +19,8 @@ of real load per server), and whether the operator's disable survived: the serve
 disabled at the end and no change of the guard's to it after the disable (its own cordons and enables
 of that server before, in the first burst, are listed apart), and how long Scalelite still placed on it
 (a disable sent during a poll round leaves the server in the placement set: Scalelite's own behaviour,
-tests/real_scalelite/test_scenarios.py).
+tests/real_scalelite/test_scenarios.py), and how long the guard's looks, its getServers and its reads
+of the BBB servers took while the rooms were created (median, 90th percentile, longest).
 
     .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--bursts 20 --servers 10 --poll 10]
 """
