@@ -19,7 +19,8 @@ of real load per server), and whether the operator's disable survived: the serve
 disabled at the end and no change of the guard's to it after the disable (its own cordons and enables
 of that server before, in the first burst, are listed apart), and how long Scalelite still placed on it
 (a disable sent during a poll round leaves the server in the placement set: Scalelite's own behaviour,
-tests/real_scalelite/test_scenarios.py).
+tests/real_scalelite/test_scenarios.py), and how long the guard's looks, its getServers and its reads
+of the BBB servers took while the rooms were created (median, 90th percentile, longest).
 
     .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--bursts 20 --servers 10 --poll 10]
 """
@@ -117,6 +118,16 @@ def room_spread(world: SimWorld, serving: set[str], weights):
     return spread(rows)
 
 
+def timings(calls: list[tuple[float, float]], began: list[float]) -> dict:
+    """Median, 90th percentile and longest of the calls that started in a burst's creates (its first
+    `SPREAD_S` seconds), and how many."""
+    inside = sorted(d for at, d in calls if any(b <= at < b + SPREAD_S for b in began))
+    if not inside:
+        return {"calls": 0}
+    pick = lambda q: round(inside[min(len(inside) - 1, int(q * len(inside)))], 3)  # noqa: E731
+    return {"calls": len(inside), "p50": pick(0.5), "p90": pick(0.9), "max": round(inside[-1], 3)}
+
+
 def run(args) -> dict:
     rng = random.Random(args.seed)
     world = SimWorld(rng)
@@ -151,14 +162,41 @@ def run(args) -> dict:
                 watch.record(server_id, state)
 
             wiring.scalelite.set_state = set_state
+            real_servers = wiring.scalelite.servers
+
+            def servers():
+                began = time.monotonic()
+                try:
+                    return real_servers()
+                finally:
+                    getservers.append((began, time.monotonic() - began))
+
+            wiring.scalelite.servers = servers
+            bbb = guard.ports.bbb  # the BBB servers' getMeetings, read in parallel each look
+            real_poll = bbb.poll
+
+            def poll(servers_read):
+                began = time.monotonic()
+                try:
+                    return real_poll(servers_read)
+                finally:
+                    reads.append((began, time.monotonic() - began))
+
+            bbb.poll = poll
+
+        looks: list[tuple[float, float]] = []  # (monotonic start, seconds) of each look
+        getservers: list[tuple[float, float]] = []  # the same of each getServers the guard sent
+        reads: list[tuple[float, float]] = []  # and of each look's getMeetings of the servers that moved
 
         def guard_loop(guard: BurstGuard) -> None:
             while not watch.stop.is_set():
                 now = datetime.now(UTC)
+                began = time.monotonic()
                 try:
                     guard.check(now)
                 except Exception as error:  # noqa: BLE001 - the bench reports it and goes on
                     print(f"guard look failed: {error!r}", file=sys.stderr)
+                looks.append((began, time.monotonic() - began))
                 wait = (guard.next_check(now) - datetime.now(UTC)).total_seconds()
                 watch.stop.wait(max(0.05, wait))
 
@@ -228,6 +266,7 @@ def run(args) -> dict:
             thread.join(timeout=30)
         ends = [p["began"] for p in per_burst[1:]] + [mono_of(starts[-1] + timedelta(seconds=args.period))]
         origin = per_burst[0]["began"] if per_burst else 0.0
+        per_burst_began = [p["began"] for p in per_burst]
         for burst, end in zip(per_burst, ends):
             seconds, longest = placeable_stats(watch.samples, burst["began"], end, watch.step)
             burst["placeable_cordoned_server_seconds"] = round(seconds, 1)
@@ -291,6 +330,10 @@ def run(args) -> dict:
                 watch.step * sum(1 for _, placeable in watch.operator_placeable if placeable), 1
             ),
             "guard_changes": len(watch.actions),
+            # how long the guard's looks and its getServers took while rooms were being created
+            "look_seconds_in_bursts": timings(looks, per_burst_began),
+            "getservers_seconds_in_bursts": timings(getservers, per_burst_began),
+            "getmeetings_reads_seconds_in_bursts": timings(reads, per_burst_began),
             "per_burst": per_burst,
         }
 

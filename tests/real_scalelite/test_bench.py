@@ -26,6 +26,8 @@ KEYS = {
     "operator_disable_survived",
     "operator_server_placeable_after_disable_s",
     "per_burst",
+    "look_seconds_in_bursts",
+    "getservers_seconds_in_bursts",
 }
 
 
@@ -50,3 +52,5 @@ def test_the_quick_run_on_the_real_scalelite_reports_every_figure():
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert KEYS <= set(result) and len(result["per_burst"]) == 2
+    looks = result["look_seconds_in_bursts"]  # the guard looked while the rooms came, and was timed
+    assert looks["calls"] > 0 and 0 < looks["p50"] <= looks["p90"] <= looks["max"]

@@ -373,13 +373,45 @@ def test_cordons_for_balance_leave_the_kept_share_of_the_servers_placeable_but_n
     # every server just above it would go, leaving four of nine for the rest of the burst.
     names = "abcdefghi"
     loads = [200, 195, 190, 185, 182, 175, 170, 100, 90]
-    servers = [server(n, p) for n, p in zip(names, loads)]
+    servers = [server(n, p, intake=1) for n, p in zip(names, loads)]  # all taking rooms
     rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6)
     assert acts(decide_guard(servers, **rules)) == [("cordon", n) for n in "abcde"]
     # keeping half placeable (five of nine), the least heading of them stays: e
     assert acts(decide_guard(servers, **rules, keep_share=0.5)) == [("cordon", n) for n in "abcd"]
     # a server past `threshold` is cordoned whatever the share: only balance cordons give way
-    hot = [server("a", 280), *servers[1:]]
+    hot = [server("a", 280, intake=1), *servers[1:]]
     kept = acts(decide_guard(hot, **rules, keep_share=1.0))
     assert kept == [("cordon", "a")]
     assert all("past" in a.reason for a in decide_guard(hot, **rules, keep_share=1.0))
+
+
+def test_a_balance_cordon_only_of_a_server_taking_rooms_and_past_threshold_whatever_it_takes():
+    # The second before a class start: b and c still show the last lesson's rooms (ending at the bell),
+    # taking none of the new ones; d is where Scalelite sends the burst. Only d is cordoned for balance.
+    rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6)
+    b, c, d = server("b", 230), server("c", 220), server("d", 200, intake=50)
+    quiet = [server(n, 100) for n in "efgh"]
+    assert acts(decide_guard([b, c, d, *quiet], **rules)) == [("cordon", "d")]
+    # once b takes rooms it goes too; a server past `threshold` goes whether it takes rooms or not
+    assert acts(decide_guard([replace(b, intake=25), c, d, *quiet], **rules)) == [
+        ("cordon", "b"),
+        ("cordon", "d"),
+    ]
+    assert acts(decide_guard([replace(b, projected=280.0), c, *quiet], **rules)) == [("cordon", "b")]
+
+
+def test_the_kept_share_is_counted_before_held_servers_are_brought_back():
+    # Late in a burst without forecast: a, b, c, d take rooms just past the limit (60 %), e was cordoned
+    # 10 s ago and has room. Enabled again, e's frozen load would draw the next look's rooms at once; the
+    # kept share leaves the least heading of a-d placeable instead, and nothing is swapped.
+    rules = dict(threshold=0.9, reopen_below=0.75, margin=0.05, floor=0.6, hold_seconds=3.0)
+    taking = [server(n, p, intake=25) for n, p in zip("abcd", (200, 195, 190, 185))]
+    held = server("e", 185, "cordoned", held=True, since=10.0)
+    assert acts(decide_guard([*taking, held], **rules, keep_share=0.5)) == [("cordon", "a")]  # 3 of 5 stay
+    # without a kept share, the safety rule's two placeable servers come from the held one first
+    assert acts(decide_guard([*taking, held], **rules)) == [
+        ("cordon", "a"),
+        ("cordon", "b"),
+        ("cordon", "c"),
+        ("enable", "e"),
+    ]
