@@ -118,6 +118,19 @@ def room_spread(world: SimWorld, serving: set[str], weights):
     return spread(rows)
 
 
+def timed(calls: list[tuple[float, float]], call):
+    """`call`, noting (monotonic start, seconds) of each of its calls in `calls`, whether it raised or not."""
+
+    def timed_call(*args):
+        began = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            calls.append((began, time.monotonic() - began))
+
+    return timed_call
+
+
 def timings(calls: list[tuple[float, float]], began: list[float]) -> dict:
     """Median, 90th percentile and longest of the calls that started in a burst's creates (its first
     `SPREAD_S` seconds), and how many."""
@@ -151,6 +164,9 @@ def run(args) -> dict:
         weights = wiring.settings.weights.model_copy(update={"young_room_participants": 0})
         watch = Watch(fleet)
         guard: BurstGuard | None = None
+        looks: list[tuple[float, float]] = []  # (monotonic start, seconds) of each look
+        getservers: list[tuple[float, float]] = []  # the same of each getServers the guard sent
+        reads: list[tuple[float, float]] = []  # and of each look's getMeetings of the servers that moved
         if not args.no_guard:
             from chalicelib.service.guard import burst_guard
 
@@ -162,41 +178,17 @@ def run(args) -> dict:
                 watch.record(server_id, state)
 
             wiring.scalelite.set_state = set_state
-            real_servers = wiring.scalelite.servers
-
-            def servers():
-                began = time.monotonic()
-                try:
-                    return real_servers()
-                finally:
-                    getservers.append((began, time.monotonic() - began))
-
-            wiring.scalelite.servers = servers
-            bbb = guard.ports.bbb  # the BBB servers' getMeetings, read in parallel each look
-            real_poll = bbb.poll
-
-            def poll(servers_read):
-                began = time.monotonic()
-                try:
-                    return real_poll(servers_read)
-                finally:
-                    reads.append((began, time.monotonic() - began))
-
-            bbb.poll = poll
-
-        looks: list[tuple[float, float]] = []  # (monotonic start, seconds) of each look
-        getservers: list[tuple[float, float]] = []  # the same of each getServers the guard sent
-        reads: list[tuple[float, float]] = []  # and of each look's getMeetings of the servers that moved
+            wiring.scalelite.servers = timed(getservers, wiring.scalelite.servers)
+            # the BBB servers' getMeetings, read in parallel each look
+            guard.ports.bbb.poll = timed(reads, guard.ports.bbb.poll)  # type: ignore[method-assign]
 
         def guard_loop(guard: BurstGuard) -> None:
             while not watch.stop.is_set():
                 now = datetime.now(UTC)
-                began = time.monotonic()
                 try:
-                    guard.check(now)
+                    timed(looks, guard.check)(now)
                 except Exception as error:  # noqa: BLE001 - the bench reports it and goes on
                     print(f"guard look failed: {error!r}", file=sys.stderr)
-                looks.append((began, time.monotonic() - began))
                 wait = (guard.next_check(now) - datetime.now(UTC)).total_seconds()
                 watch.stop.wait(max(0.05, wait))
 
@@ -264,9 +256,9 @@ def run(args) -> dict:
         watch.stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        ends = [p["began"] for p in per_burst[1:]] + [mono_of(starts[-1] + timedelta(seconds=args.period))]
-        origin = per_burst[0]["began"] if per_burst else 0.0
         per_burst_began = [p["began"] for p in per_burst]
+        ends = per_burst_began[1:] + [mono_of(starts[-1] + timedelta(seconds=args.period))]
+        origin = per_burst_began[0] if per_burst else 0.0
         for burst, end in zip(per_burst, ends):
             seconds, longest = placeable_stats(watch.samples, burst["began"], end, watch.step)
             burst["placeable_cordoned_server_seconds"] = round(seconds, 1)

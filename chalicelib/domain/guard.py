@@ -193,13 +193,16 @@ def decide_guard(
         # `threshold` (with no hold at all: 180 flaps in 20 bursts on the real Scalelite).
         return s.state == "enabled" and s.cordon_age <= hold_seconds and s.projected / s.capacity < threshold
 
+    def for_balance(s: GuardServer) -> bool:  # a cordon that only spreads the burst (below `threshold`)
+        return heading(s) < threshold
+
     def takes_rooms(s: GuardServer) -> bool:
-        # A cordon for balance (below `threshold`) only of a server taking rooms now: one that took none
-        # since the last look is not where Scalelite sends the burst, and its projection may still count
-        # the last lesson's rooms, ending at the bell (read before they ended: on the real Scalelite 29
-        # of 34 such cordons in 20 bursts came in the second before a class start, and the servers they
-        # held, emptied, took none of the burst). Were it to become the sink, the next look sees it.
-        return s.intake > 0 or heading(s) >= threshold
+        # A cordon for balance only of a server taking rooms now: one that took none since the last look
+        # is not where Scalelite sends the burst, and its projection may still count the last lesson's
+        # rooms, ending at the bell (read before they ended: on the real Scalelite 29 of 34 such cordons
+        # in 20 bursts came in the second before a class start, and the servers they held, emptied, took
+        # none of the burst). Were it to become the sink, the next look sees it.
+        return s.intake > 0 or not for_balance(s)
 
     over = [
         s
@@ -213,7 +216,7 @@ def decide_guard(
     # look's rooms at its frozen one (seen: +6 rooms within a look, on the real Scalelite).
     keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - len(staying)
     if keep > 0:
-        spared = sorted((s for s in over if heading(s) < threshold), key=heading)[:keep]
+        spared = sorted(filter(for_balance, over), key=heading)[:keep]
         over = [s for s in over if s not in spared]
         staying += spared
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
