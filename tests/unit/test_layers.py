@@ -1,7 +1,8 @@
 """Layers point down: each part of chalicelib imports only the parts below it, and no two modules import
 each other, however far round (imports inside functions count: they tie the modules all the same).
 
-From the ground up: errors.py, load_units.py and credentials.py; config.py (the settings model); domain/
+From the ground up: errors.py, load_units.py and credentials.py; config.py (the settings model, with
+its larger sections beside it: config_guard.py, config_forecast.py, config_dns.py, on config_strict.py); domain/
 (pure); ports.py (with state_ports.py, what the services keep between ticks); the registry (adapters named by string, imported on use) and the simulator's port
 (plugins.py: the simulator itself, bbbsim/, sits outside chalicelib and is never imported from it,
 tests/unit/test_simulator_outside.py); service/ beside secrets.py and observability.py; adapters/; then
@@ -36,7 +37,19 @@ ALLOWED = {
     "chalicelib.credentials": (),
     "chalicelib.untrusted_json": (),  # bounded JSON parsing: adapters and services read untrusted bodies
     "chalicelib.config_bounds": (),
-    "chalicelib.config": ("chalicelib.errors", "chalicelib.load_units", "chalicelib.config_bounds"),
+    "chalicelib.config_strict": (),
+    "chalicelib.config_guard": ("chalicelib.config_strict",),
+    "chalicelib.config_forecast": ("chalicelib.config_strict",),
+    "chalicelib.config_dns": ("chalicelib.config_strict",),
+    "chalicelib.config": (
+        "chalicelib.errors",
+        "chalicelib.load_units",
+        "chalicelib.config_bounds",
+        "chalicelib.config_strict",
+        "chalicelib.config_guard",
+        "chalicelib.config_forecast",
+        "chalicelib.config_dns",
+    ),
     "chalicelib.domain.": (
         "chalicelib.domain.",
         "chalicelib.config",
