@@ -94,12 +94,14 @@ def test_a_scalelite_url_with_an_impossible_port_is_a_usage_error(capsys):
 
 
 def _numeric_fields():
+    """Every numeric field of the settings models config.py names (its own and its sections', which live
+    beside it in config_*.py)."""
     for name in dir(config_module):
         model = getattr(config_module, name)
         if (
             isinstance(model, type)
             and issubclass(model, BaseModel)
-            and model.__module__ == config_module.__name__
+            and model.__module__.startswith(config_module.__name__)
         ):
             for field, info in model.model_fields.items():
                 if info.annotation in (int, float):
