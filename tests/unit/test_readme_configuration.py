@@ -13,7 +13,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _blocks() -> list[dict]:
-    return [tomllib.loads(b) for b in re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)]
+    return [
+        tomllib.loads(b) for b in re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    ]
 
 
 def test_every_toml_block_of_the_readme_is_a_valid_configuration():
