@@ -11,6 +11,8 @@ sha512 by length).
 getMeetings waits `getmeetings_latency_s` before answering, so a real poll round takes real time: with
 0.3 s a server and Scalelite's 4 poller workers, ten servers take about 0.9 s. Each getMeetings is
 recorded (`asked`, `answered`), so a harness can tell when a round started and when every server was read.
+While `answers_held()` is in force, getMeetings answers wait until it ends: a round in flight saves
+nothing before then, however slowly the harness's own calls go (a loaded machine, a Rails just started).
 
 Users are counted where a real BBB counts them: at the server's own join. A create pinned here goes to
 this server whatever the world's own Scalelite model would choose (`create_meeting(server=...)`).
@@ -21,7 +23,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +53,9 @@ class SimBbbServers:
         self.answered: list[tuple[str, float]] = []  # (server, when) of each getMeetings answered
         self.moderator_pw: dict[str, str] = {}  # meeting id -> the moderatorPW its create set
         self.failing_creates: set[str] = set()  # servers whose create answers FAILED (a sick BBB)
+        self._answering = threading.Event()  # cleared: getMeetings answers wait (`answers_held`)
+        self._answering.set()
+        self._answering_longest_s = 60.0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler, bind_and_activate=False)
         self._httpd.request_queue_size = 128
         self._httpd.daemon_threads = True
@@ -88,6 +94,17 @@ class SimBbbServers:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    @contextmanager
+    def answers_held(self, longest_s: float = 60.0) -> Iterator[None]:
+        """getMeetings answers wait while this is in force (`longest_s` at most each): a poll round asks,
+        but saves nothing until it ends."""
+        self._answering.clear()
+        self._answering_longest_s = longest_s
+        try:
+            yield
+        finally:
+            self._answering.set()
+
     def asked_since(self, moment: float) -> list[tuple[str, float]]:
         """The getMeetings calls that arrived at or after `moment` (time.monotonic())."""
         with self.world.lock:
@@ -121,6 +138,7 @@ class SimBbbServers:
                 self.asked.append((name, time.monotonic()))
             if self.getmeetings_latency_s:
                 time.sleep(self.getmeetings_latency_s)
+            self._answering.wait(timeout=self._answering_longest_s)
             body = render.meetings_xml(world.sim_meetings_of(name), style="bbb")
             with world.lock:
                 self.answered.append((name, time.monotonic()))

@@ -9,8 +9,12 @@ is the poller, which a scenario must be able to put at a known point:
   wait for the next round of `rake poll[N]` to read every server and save it);
 - `during_round(action)`: `action` after a round has read every server, before it saves them (the
   model splits its round; on the real one the action runs as soon as the first getMeetings of a new
-  round reaches a BBB server, which Scalelite sends only after `Server.all` read every record, and each
-  getMeetings takes `GETMEETINGS_S`, so the saves come after the action);
+  round reaches a BBB server, which Scalelite sends only after `Server.all` read every record, and the
+  BBB servers hold their getMeetings answers until the action is done, so the saves come after it
+  however long the action's own calls take);
+- `polls_held()`: no poll round saves anything while it is in force (the model polls only when asked;
+  the real one's BBB servers hold their getMeetings answers): "between two polls" whatever the pace
+  of the scenario's own calls on a loaded machine;
 - `placement()`: Scalelite's placement set `server_load` (the real one's read from its Redis).
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -33,6 +38,7 @@ from tests.real_scalelite.harness import RealScalelite
 
 GETMEETINGS_S = 0.3  # each BBB server's getMeetings, as the poller waits for it
 SAVE_MARGIN_S = 0.4  # after the last getMeetings answer: Scalelite parses it and saves the record
+HOLD_S = 8.0  # the longest a BBB server holds a getMeetings answer: below Scalelite's RESPONSE_TIMEOUT (10 s)
 ENABLED_SAVED_S = 3.0  # at most, after the last answer, for the enabled servers to be back in server_load
 
 
@@ -118,6 +124,9 @@ class Backend:
 
     def during_round(self, action: Callable[[], object]) -> object:
         raise NotImplementedError
+
+    def polls_held(self) -> AbstractContextManager:
+        return nullcontext()
 
     def close(self) -> None:
         self.http.close()
@@ -211,11 +220,17 @@ class RealBackend(Backend):
 
     def during_round(self, action: Callable[[], object]) -> object:
         timeout = self.scalelite.poll_interval_s + 30
-        started = self._round_after(time.monotonic(), timeout)
+        started = None
         try:
-            return action()
+            with self.bbb.answers_held(HOLD_S):  # the round asks, and answers once the action is done
+                started = self._round_after(time.monotonic(), timeout)
+                return action()
         finally:
-            self._saved(started, timeout)
+            if started is not None:
+                self._saved(started, timeout)
+
+    def polls_held(self) -> AbstractContextManager:
+        return self.bbb.answers_held(HOLD_S)
 
     def close(self) -> None:
         super().close()

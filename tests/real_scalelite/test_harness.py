@@ -36,3 +36,45 @@ def test_a_real_scalelite_starts_answers_and_stops_every_process():
     assert root is not None and not root.exists()
     for pid in pids:
         assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+def test_the_simulated_bbb_servers_hold_getmeetings_answers_while_told_and_no_longer():
+    """What `polls_held` and `during_round` stand on: a poll round's getMeetings is asked at once but
+    answered only when the hold ends (or at its longest), so a round saves nothing meanwhile."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    import requests
+
+    from bbbsim.bbb_http import SimBbbServers
+    from bbbsim.world import SimWorld
+    from chalicelib.adapters.scalelite.checksum import signed_query
+
+    world = SimWorld()
+    world.add_bbb_server("a", "secret-of-a-0123456789", 100.0, datetime.now(UTC))
+    with SimBbbServers(world) as bbb:
+        url = f"{bbb.url('a')}/getMeetings?{signed_query('getMeetings', {}, 'secret-of-a-0123456789', 'sha1')}"
+        answered: list[float] = []
+
+        def ask() -> None:
+            assert b"SUCCESS" in requests.get(url, timeout=10).content
+            answered.append(time.monotonic())
+
+        with bbb.answers_held(longest_s=5.0):
+            asker = threading.Thread(target=ask)
+            asker.start()
+            deadline = time.monotonic() + 5
+            while not bbb.asked_since(0.0) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert bbb.asked_since(0.0) and not bbb.answered_since(0.0)  # asked, held
+            time.sleep(0.3)
+            assert not answered
+            released = time.monotonic()
+        asker.join(timeout=5)
+        assert answered and answered[0] >= released
+        ask()  # no hold: answered at once
+        with bbb.answers_held(longest_s=0.2):  # a hold never outlasts its longest
+            started = time.monotonic()
+            ask()
+            assert 0.15 <= answered[-1] - started < 3
