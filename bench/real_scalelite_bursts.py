@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bbbsim.bbb_http import SimBbbServers  # noqa: E402
 from bbbsim.world import SimWorld  # noqa: E402
-from chalicelib.service.guard import BurstGuard  # noqa: E402
+from chalicelib.service.guard import MIN_PAUSE_S, BurstGuard  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
 from tests.real_scalelite.burst_measures import Watch, flaps, placeable_stats  # noqa: E402
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
@@ -190,7 +190,7 @@ def run(args) -> dict:
                 except Exception as error:  # noqa: BLE001 - the bench reports it and goes on
                     print(f"guard look failed: {error!r}", file=sys.stderr)
                 wait = (guard.next_check(now) - datetime.now(UTC)).total_seconds()
-                watch.stop.wait(max(0.05, wait))
+                watch.stop.wait(max(MIN_PAUSE_S, wait))  # BurstGuard.run's own pause
 
         threads = [threading.Thread(target=watch.run, daemon=True)]
         if guard is not None:

@@ -44,6 +44,7 @@ log = logging.getLogger("bbbscale.guard")
 
 START_BEFORE = timedelta(minutes=1)  # a class's first moments: from a minute before its start ...
 START_AFTER = timedelta(minutes=2)  # ... to two minutes after (faster looks, every server's rooms read)
+MIN_PAUSE_S = 0.05  # between two looks at least (a look longer than its interval: the next one at once)
 
 
 def burst_guard(ports: FleetPorts, memory: GuardMemory) -> BurstGuard | None:
@@ -293,4 +294,4 @@ class BurstGuard(GuardChanges):
                 return self.changes
             self.check(now)
             wait = (self.next_check(now) - clock()).total_seconds()
-            sleep(max(0.1, min(wait, (until - clock()).total_seconds())))
+            sleep(max(MIN_PAUSE_S, min(wait, (until - clock()).total_seconds())))

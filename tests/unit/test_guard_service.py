@@ -333,3 +333,36 @@ def test_around_a_class_start_rooms_that_ended_are_seen_though_scalelites_load_d
         assert guard.reads.by_id[target.id].rooms == []  # read again: the ended rooms are gone
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_a_look_longer_than_its_interval_is_followed_by_the_next_after_the_shortest_pause():
+    """`BurstGuard.run` as `bbbscale run` and the Lambda run it: a look that outlasts its interval (the
+    reads of a burst take ~0.33 s against 0.25 s) is followed by the next after `MIN_PAUSE_S`, the pause
+    bench/real_scalelite_bursts.py measured with; a look that leaves time waits for its interval."""
+    from chalicelib.service.guard import MIN_PAUSE_S
+
+    cm, rt, world, clock = _fleet()
+    try:
+        guard = burst_guard(rt.ports(), GuardMemory(room_sizes=room_sizes(rt.memory, rt.store, rt.settings)))
+        start = T0 + timedelta(hours=1, seconds=5)  # in the 11:00 class start's window
+        now = [start]
+        pauses: list[float] = []
+        looks = {"n": 0}
+        slow = guard.check
+
+        def check(at):
+            looks["n"] += 1
+            done = slow(at)
+            now[0] += timedelta(seconds=6 if looks["n"] == 1 else 0.01)  # the first look outlasts 5 s
+            return done
+
+        def pause(seconds):
+            pauses.append(seconds)
+            now[0] += timedelta(seconds=seconds)
+
+        guard.check = check  # type: ignore[method-assign]
+        guard.run(start + timedelta(seconds=8), pause, lambda: now[0])
+        assert pauses[0] == MIN_PAUSE_S == 0.05
+        assert pauses[1:] and min(pauses[1:]) > 0.3  # a quick look waits for its interval (0.5 s here)
+    finally:
+        cm.__exit__(None, None, None)
