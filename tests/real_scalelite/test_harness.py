@@ -51,10 +51,11 @@ def test_the_simulated_bbb_servers_hold_getmeetings_answers_while_told_and_no_lo
     from bbbsim.world import SimWorld
     from chalicelib.adapters.scalelite.checksum import signed_query
 
+    secret = "secret-of-a-0123456789"
     world = SimWorld()
-    world.add_bbb_server("a", "secret-of-a-0123456789", 100.0, datetime.now(UTC))
+    world.add_bbb_server("a", secret, 100.0, datetime.now(UTC))
     with SimBbbServers(world) as bbb:
-        url = f"{bbb.url('a')}/getMeetings?{signed_query('getMeetings', {}, 'secret-of-a-0123456789', 'sha1')}"
+        url = f"{bbb.url('a')}/getMeetings?{signed_query('getMeetings', {}, secret, 'sha1')}"
         answered: list[float] = []
 
         def ask() -> None:
