@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bbbsim.bbb_http import SimBbbServers  # noqa: E402
 from bbbsim.world import SimWorld  # noqa: E402
-from chalicelib.service.guard import MIN_PAUSE_S, BurstGuard  # noqa: E402
+from chalicelib.service.guard import BurstGuard  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
 from tests.real_scalelite.burst_measures import Watch, flaps, placeable_stats  # noqa: E402
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
@@ -52,6 +52,10 @@ from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailabl
 CAPACITY = 300.0  # the default settings' owned servers
 SPREAD_S = 8.0  # a burst's creates, over this many seconds
 JOIN_S = 30.0  # its pupils' joins, over this many seconds after their room's create
+
+
+class _Stopped(Exception):
+    """The bench is over: the guard's loop ends at its next pause."""
 
 
 class Fleet(Backend):
@@ -183,14 +187,18 @@ def run(args) -> dict:
             guard.ports.bbb.poll = timed(reads, guard.ports.bbb.poll)  # type: ignore[method-assign]
 
         def guard_loop(guard: BurstGuard) -> None:
-            while not watch.stop.is_set():
-                now = datetime.now(UTC)
-                try:
-                    timed(looks, guard.check)(now)
-                except Exception as error:  # noqa: BLE001 - the bench reports it and goes on
-                    print(f"guard look failed: {error!r}", file=sys.stderr)
-                wait = (guard.next_check(now) - datetime.now(UTC)).total_seconds()
-                watch.stop.wait(max(MIN_PAUSE_S, wait))  # BurstGuard.run's own pause
+            """The guard's own loop (`BurstGuard.run`, as `bbbscale run` and the Lambda run it), each
+            look timed, until the bench stops it (a look that fails is skipped inside `check`)."""
+            guard.check = timed(looks, guard.check)  # type: ignore[method-assign]
+
+            def pause(seconds: float) -> None:
+                if watch.stop.wait(seconds):
+                    raise _Stopped
+
+            try:
+                guard.run(datetime.now(UTC) + timedelta(days=1), pause, lambda: datetime.now(UTC))
+            except _Stopped:
+                pass
 
         threads = [threading.Thread(target=watch.run, daemon=True)]
         if guard is not None:
