@@ -153,26 +153,8 @@ def decide_guard(
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
     reopen = reopen_below if quiet else min(reopen_below, limit - 0.1)
     held = sorted((s for s in pool if s.guard_cordoned and s.state != "enabled"), key=lambda s: s.ratio)
-    opened = [
-        s
-        for s in held
-        if (s.projected + s.draw) / s.capacity < reopen
-        and (s.state == "disabled" or s.since_change >= hold_seconds)
-    ]
-    actions = [
-        _enable(
-            s,
-            f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
-            + (
-                f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
-                if s.draw
-                else ""
-            )
-            + f" below {_pct(reopen)}"
-            + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
-        )
-        for s in opened
-    ]
+    opened = _reopened(held, reopen, hold_seconds)
+    actions = [_has_room_again(s, reopen) for s in opened]
     held = [s for s in held if s not in opened]
 
     def heading(s: GuardServer) -> float:
@@ -259,33 +241,61 @@ def decide_guard(
     cordoned = over[kept:]
     if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
         cordoned = [s for s in cordoned if s.ratio >= 1.0]
-    for s in [s for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]:
-        seen = (
-            f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "
-            "it, though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
-            if s.leaked_rooms
-            else s.undone
-        )
-        actions.append(
-            GuardAction(
-                "recordon",
-                s.id,
-                s.name,
-                f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
-            )
-        )
-    for s in sorted(cordoned, key=lambda s: -heading(s)):
-        taking = f", +{s.intake:.0f} taken since the last look" if s.intake else ""
-        actions.append(
-            GuardAction(
-                "cordon",
-                s.id,
-                s.name,
-                f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
-                f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
-            )
-        )
+    actions += [_repair(s) for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]
+    actions += [_cordon(s, limit) for s in sorted(cordoned, key=lambda s: -heading(s))]
     return actions
+
+
+def _reopened(held: list[GuardServer], reopen: float, hold_seconds: float) -> list[GuardServer]:
+    """The held servers to enable again by choice: projected, with what each would draw at once, below
+    the reopening share, once held `hold_seconds` (at once when the poller disabled it once empty)."""
+    return [
+        s
+        for s in held
+        if (s.projected + s.draw) / s.capacity < reopen
+        and (s.state == "disabled" or s.since_change >= hold_seconds)
+    ]
+
+
+def _has_room_again(s: GuardServer, reopen: float) -> GuardAction:
+    return _enable(
+        s,
+        f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
+        + (
+            f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
+            if s.draw
+            else ""
+        )
+        + f" below {_pct(reopen)}"
+        + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
+    )
+
+
+def _repair(s: GuardServer) -> GuardAction:
+    """Enable then cordon a guard cordon a poll undid (rooms landed after it) or may have undone."""
+    seen = (
+        f"took {s.leaked_rooms} new room{'s' if s.leaked_rooms > 1 else ''} after the guard cordoned "
+        "it, though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
+        if s.leaked_rooms
+        else s.undone
+    )
+    return GuardAction(
+        "recordon",
+        s.id,
+        s.name,
+        f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
+    )
+
+
+def _cordon(s: GuardServer, limit: float) -> GuardAction:
+    taking = f", +{s.intake:.0f} taken since the last look" if s.intake else ""
+    return GuardAction(
+        "cordon",
+        s.id,
+        s.name,
+        f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
+        f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
+    )
 
 
 @dataclass(frozen=True, slots=True)
