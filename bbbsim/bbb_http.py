@@ -105,6 +105,11 @@ class SimBbbServers:
         finally:
             self._answering.set()
 
+    def in_flight(self) -> int:
+        """getMeetings calls asked and not answered yet (a poll round under way)."""
+        with self.world.lock:
+            return len(self.asked) - len(self.answered)
+
     def asked_since(self, moment: float) -> list[tuple[str, float]]:
         """The getMeetings calls that arrived at or after `moment` (time.monotonic())."""
         with self.world.lock:

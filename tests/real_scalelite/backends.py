@@ -182,8 +182,13 @@ class RealBackend(Backend):
         return self.scalelite.placement()
 
     def _round_after(self, moment: float, timeout: float) -> float:
-        """Wait for a round whose first getMeetings was asked at or after `moment`; when it started."""
+        """Wait for a round whose first getMeetings was asked at or after `moment`; when it started. A round
+        already under way (some of its servers asked before `moment`) is let finish first: counted as new,
+        it would have read some servers before the scenario's last step."""
         deadline = time.monotonic() + timeout
+        while self.bbb.in_flight() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        moment = max(moment, time.monotonic())
         while time.monotonic() < deadline:
             asked = self.bbb.asked_since(moment)
             if asked:
