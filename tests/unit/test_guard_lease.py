@@ -47,14 +47,15 @@ def live_clock():
     return lambda: WINDOW + timedelta(seconds=time.monotonic() - began)
 
 
-def failing(monkeypatch, times: int) -> None:
-    """The guard raises out of its loop `times` times (a failure in one look is the guard's to skip;
-    this is any other: a bug between two looks)."""
+def failing(monkeypatch, times: int, thread: str) -> None:
+    """The guard of the thread named `thread` raises out of its loop `times` times (a failure in one look
+    is the guard's to skip; this is any other: a bug between two looks). Only that thread's: a guard left
+    running by another test must not use up the failures."""
     left = [times]
     next_check = BurstGuard.next_check
 
     def broken(self, now):
-        if left[0] > 0:
+        if left[0] > 0 and threading.current_thread().name == thread:
             left[0] -= 1
             raise RuntimeError("the guard's own bug")
         return next_check(self, now)
@@ -117,9 +118,10 @@ def test_a_guard_whose_lease_was_taken_looks_no_more(tmp_path):
         thread, done = guard_in_thread(ports, clock, 4.0, "guard-paused", said)
         time.sleep(1.0)
         assert looks.at, "it looked while it held the lease"
-        # it was paused past its lease and another guard took it meanwhile
-        rt.store.guard_lease.release("guard-paused")
-        assert rt.store.guard_lease.acquire("guard-other", clock(), 60)
+        # it was paused past its lease and another guard took it meanwhile: the other guard's acquire
+        # at a moment past the 2-s lease, in one write (a release first would leave a gap in which the
+        # paused guard's heartbeat, between its read and its renewal, takes the free lease again)
+        assert rt.store.guard_lease.acquire("guard-other", clock() + timedelta(seconds=3), 60)
         taken = time.monotonic()
         thread.join(10)
         late = [t for t in looks.at if t > taken + 0.6]  # a look already under way may finish
@@ -135,7 +137,7 @@ def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_
     with sim_runtime(CFG, WINDOW, http=False, store=SqliteStateStore(path, cluster="t")) as (rt, _, _):
         clock = live_clock()
         ports, looks = process(rt, path)
-        failing(monkeypatch, 2)
+        failing(monkeypatch, 2, "guard-a")
         said: list[str] = []
         thread, done = guard_in_thread(ports, clock, 5.0, "guard-a", said)
         thread.join(15)
@@ -158,7 +160,7 @@ def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
     with sim_runtime(CFG, WINDOW, http=False, store=SqliteStateStore(path, cluster="t")) as (rt, _, _):
         clock = live_clock()
         ports, looks = process(rt, path)
-        failing(monkeypatch, 1)
+        failing(monkeypatch, 1, "burst-guard")
         said: list[str] = []
         thread = start_guard(ports, GuardMemory(), clock, said.append, until=clock() + timedelta(seconds=3))
         assert thread is not None
