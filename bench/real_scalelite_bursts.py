@@ -13,7 +13,9 @@ server through Scalelite's API.
 
 Measured (Redis' `server_load` read every 0.2 s): the server-seconds a server was placeable while the
 guard had it cordoned (total, per burst, longest stretch of one server), rejected creates, flaps (a
-server cordoned, enabled and cordoned again by the guard within 3 s), the spread once each burst is in
+server cordoned, enabled and cordoned again by the guard within 3 s: `flaps` over its updateServer
+calls, `flaps_by_choice` over its decisions, where a repair of a cordon a poll undid, enable then
+cordon, is one decision, `repairs` counted apart), the spread once each burst is in
 (chalicelib.domain.guard.spread over the servers serving at its start: the CV of rooms per server and
 of real load per server), and whether the operator's disable survived: the server still reported
 disabled at the end and no change of the guard's to it after the disable (its own cordons and enables
@@ -46,7 +48,7 @@ from bbbsim.bbb_http import SimBbbServers  # noqa: E402
 from bbbsim.world import SimWorld  # noqa: E402
 from chalicelib.service.guard import BurstGuard  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
-from tests.real_scalelite.burst_measures import Watch, flaps, placeable_stats  # noqa: E402
+from tests.real_scalelite.burst_measures import Watch, flaps, flaps_by_choice, placeable_stats  # noqa: E402
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
 
 CAPACITY = 300.0  # the default settings' owned servers
@@ -182,6 +184,14 @@ def run(args) -> dict:
                 watch.record(server_id, state)
 
             wiring.scalelite.set_state = set_state
+            real_set_states = guard._set_states
+
+            def set_states(actions):  # each decision as the guard made it (a repair is one)
+                for action in actions:
+                    watch.decided(action.server_id, action.action)
+                return real_set_states(actions)
+
+            guard._set_states = set_states  # type: ignore[method-assign]
             wiring.scalelite.servers = timed(getservers, wiring.scalelite.servers)
             # the BBB servers' getMeetings, read in parallel each look
             guard.ports.bbb.poll = timed(reads, guard.ports.bbb.poll)  # type: ignore[method-assign]
@@ -280,6 +290,7 @@ def run(args) -> dict:
         load_cvs = [p["load_cv"] for p in per_burst]
         placeable = [p["placeable_cordoned_server_seconds"] for p in per_burst]
         found = flaps(watch.actions)
+        chosen = flaps_by_choice(watch.decisions)
         if args.actions:
             names = {i: n for n, i in fleet.ids.items()}
             Path(args.actions).write_text(
@@ -314,6 +325,8 @@ def run(args) -> dict:
             ),
             "rejected_creates": rejected,
             "flaps": len(found),
+            "flaps_by_choice": len(chosen),
+            "repairs": sum(1 for _, _, action in watch.decisions if action == "recordon"),
             "rooms_cv_mean": round(statistics.mean(cvs), 3) if cvs else None,
             "rooms_cv_max": max(cvs) if cvs else None,
             "load_cv_mean": round(statistics.mean(load_cvs), 3) if load_cvs else None,

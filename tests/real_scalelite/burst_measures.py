@@ -1,6 +1,6 @@
 """What bench/real_scalelite_bursts.py measures, apart from how it drives the burst: the guard's changes
-against Scalelite's placement set, flaps, and server-seconds placeable while the guard had a server
-cordoned (pure functions over the samples, tested in tests/real_scalelite/test_burst_measures.py)."""
+against Scalelite's placement set, flaps (of its updateServer calls, and of its decisions), and
+server-seconds placeable while the guard had a server cordoned (pure functions over the samples, tested in tests/real_scalelite/test_burst_measures.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Watch:
     def __init__(self, fleet, step: float = 0.2):
         self.fleet, self.step = fleet, step
         self.actions: list[tuple[float, str, str]] = []  # (when, server id, state) the guard sent
+        self.decisions: list[tuple[float, str, str]] = []  # (when, server id, cordon|enable|recordon)
         self.cordoned: set[str] = set()
         self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
         self.operator: str | None = None  # the server an operator disabled: is it still placeable?
@@ -29,6 +30,11 @@ class Watch:
             self.cordoned.add(server_id)
         else:
             self.cordoned.discard(server_id)
+
+    def decided(self, server_id: str, action: str) -> None:
+        """One of the guard's decisions as it made it: a repair (`recordon`) is one decision, though
+        it is two updateServer calls (enable, then cordon)."""
+        self.decisions.append((time.monotonic(), server_id, action))
 
     def run(self) -> None:
         while not self.stop.wait(self.step):
@@ -50,6 +56,22 @@ def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
     for server_id, seq in by_server.items():
         for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
             if (a, b, c) == ("cordon", "enable", "cordon") and t3 - t1 <= FLAP_S:
+                found.append((t3, server_id))
+    return found
+
+
+def flaps_by_choice(decisions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
+    """(when, server id) of each cordon the guard chose within 3 s of cordoning the same server (or
+    repairing its cordon) and enabling it again: the issue's flap (a server reopened, the next room
+    re-cordons it). A repair's own enable then cordon (`recordon`, the one sequence that takes a server
+    whose cordon a poll undid out of Scalelite's placement) is not one: `flaps` counts it."""
+    by_server: dict[str, list[tuple[float, str]]] = {}
+    for at, server_id, action in decisions:
+        by_server.setdefault(server_id, []).append((at, action))
+    found = []
+    for server_id, seq in by_server.items():
+        for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
+            if a in ("cordon", "recordon") and b == "enable" and c == "cordon" and t3 - t1 <= FLAP_S:
                 found.append((t3, server_id))
     return found
 

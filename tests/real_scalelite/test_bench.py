@@ -21,6 +21,8 @@ KEYS = {
     "longest_placeable_cordoned_s",
     "rejected_creates",
     "flaps",
+    "flaps_by_choice",
+    "repairs",
     "rooms_cv_mean",
     "rooms_cv_max",
     "operator_disable_survived",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.real_scalelite.burst_measures import flaps, placeable_stats
+from tests.real_scalelite.burst_measures import flaps, flaps_by_choice, placeable_stats
 
 
 def test_a_flap_is_cordon_enable_cordon_of_one_server_within_three_seconds():
@@ -20,6 +20,27 @@ def test_a_flap_is_cordon_enable_cordon_of_one_server_within_three_seconds():
         (10.6, "c", "cordon"),
     ]
     assert flaps(actions) == [(2.5, "a")]
+
+
+def test_a_flap_by_choice_is_a_decided_enable_between_two_cordons_not_a_repair():
+    decisions = [
+        (0.0, "a", "cordon"),
+        (1.0, "a", "recordon"),  # a repair: enable then cordon in one decision
+        (5.0, "a", "enable"),
+        (6.0, "a", "cordon"),  # the repaired cordon, an enable, a cordon: 5 s from the repair, no flap
+        (10.0, "b", "recordon"),
+        (11.0, "b", "enable"),
+        (12.0, "b", "cordon"),  # a flap: the repaired cordon given up by choice, then taken again
+        (20.0, "c", "cordon"),
+        (21.0, "c", "enable"),
+        (22.5, "c", "cordon"),  # a flap
+    ]
+    assert flaps_by_choice(decisions) == [(12.0, "b"), (22.5, "c")]
+    # the same as updateServer calls: the repair of a counts as a flap there
+    calls = [
+        (t, s, st) for t, s, a in decisions for st in (("enable", "cordon") if a == "recordon" else (a,))
+    ]
+    assert (1.0, "a") in flaps(calls)
 
 
 def test_placeable_server_seconds_and_the_longest_stretch_of_one_server():
