@@ -37,9 +37,7 @@ from chalicelib.domain.fleet import ScaleliteServer
 from tests.real_scalelite.harness import RealScalelite
 
 GETMEETINGS_S = 0.3  # each BBB server's getMeetings, as the poller waits for it
-SAVE_MARGIN_S = 0.4  # after the last getMeetings answer: Scalelite parses it and saves the record
 HOLD_S = 8.0  # the longest a BBB server holds a getMeetings answer: below Scalelite's RESPONSE_TIMEOUT (10 s)
-ENABLED_SAVED_S = 3.0  # at most, after the last answer, for the enabled servers to be back in server_load
 
 
 class Backend:
@@ -173,6 +171,7 @@ class RealBackend(Backend):
         world = SimWorld()
         self.scalelite = scalelite
         self.bbb = SimBbbServers(world, getmeetings_latency_s=GETMEETINGS_S).start()
+        self._log_mark = scalelite.poller_log_size()
         super().__init__(scalelite.url, scalelite.secret, world)
 
     def server_url(self, name: str) -> str:
@@ -192,32 +191,28 @@ class RealBackend(Backend):
         while time.monotonic() < deadline:
             asked = self.bbb.asked_since(moment)
             if asked:
+                # the poller's log from here on: this round's saves (the last round's were all logged
+                # before its 10-s sleep; this one's come after its answers, 0.3 s each at least)
+                self._log_mark = self.scalelite.poller_log_size()
                 return min(p[1] for p in asked)
             time.sleep(0.005)
         raise TimeoutError("the real Scalelite's poller started no round")
 
     def _saved(self, started: float, timeout: float) -> None:
-        """Wait until every registered server's getMeetings of the round begun at `started` answered."""
+        """Wait until the round begun at `started` has saved every registered server (the poller logs
+        each save: `RealScalelite.saved_since`). Waiting for the answers, then for the enabled servers
+        to be back in `server_load`, then a 0.4-s margin, was not enough once: a save later than that
+        left the last round's load of a server in `server_load` for the scenario to read."""
         deadline = time.monotonic() + timeout
-        names = set(self.ids)
+        ids = set(self.ids.values())
         while time.monotonic() < deadline:
-            if names <= {p[0] for p in self.bbb.answered_since(started)}:
-                self._placed_again(time.monotonic() + ENABLED_SAVED_S)
-                time.sleep(SAVE_MARGIN_S)
+            if ids <= self.scalelite.saved_since(self._log_mark):
                 return
             time.sleep(0.02)
-        raise TimeoutError("the real Scalelite's poll round did not finish")
-
-    def _placed_again(self, until: float) -> None:
-        """Wait (until `until` at most) for the round's saves of the enabled servers: `Server#save!` puts
-        each one that answered back in `server_load` (a new server's first load among them), after its
-        answer; on a loaded machine later than `SAVE_MARGIN_S`. A server that stays out (offline, no
-        load) is the scenario's to assert: this only waits."""
-        while time.monotonic() < until:
-            enabled = set(self.scalelite.redis("SMEMBERS", "server_enabled") or ())
-            if enabled <= set(self.scalelite.placement()):
-                return
-            time.sleep(0.02)
+        answered = sorted({p[0] for p in self.bbb.answered_since(started)})
+        raise TimeoutError(
+            f"the real Scalelite's poll round did not save every server (answered: {answered})"
+        )
 
     def poll_round(self) -> None:
         timeout = self.scalelite.poll_interval_s + 30

@@ -17,6 +17,7 @@ Nothing here knows about BBB servers: the scenario tests put the simulator's own
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,6 +31,8 @@ import requests
 
 from tests.real_scalelite.prerequisites import CHECKOUT_VAR, GEMS, free_port, pg_bin, unavailable
 from tests.real_scalelite.resp import read_reply
+
+_SAVED = re.compile(r"Server id=(\S+) (?:online|offline) load: ")  # poll.rake, after each save!
 
 __all__ = ["CHECKOUT_VAR", "HarnessError", "RealScalelite", "unavailable"]
 
@@ -321,6 +324,24 @@ class RealScalelite:
                 parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
             conn.sendall(b"".join(parts))
             return read_reply(conn.makefile("rb"))
+
+    def poller_log_size(self) -> int:
+        """Where the poller's log ends now: `saved_since` reads what it says after it."""
+        path = self._log("poller")
+        return path.stat().st_size if path.exists() else 0
+
+    def saved_since(self, offset: int) -> set[str]:
+        """The ids of the servers the poller saved after `offset` of its log: `poll:servers` logs
+        "Server id=ID online|offline load: L" once `Server#save!` has written the record (v1.6.1's
+        lib/tasks/poll.rake, its `ensure`), so after that line the server's state, load and place in
+        `server_load` are what the round made them."""
+        path = self._log("poller")
+        if not path.exists():
+            return set()
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        return set(_SAVED.findall(text))
 
     def placement(self) -> dict[str, float]:
         """Scalelite's placement set `server_load` (id -> load): the servers a create can go to."""

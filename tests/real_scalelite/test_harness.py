@@ -79,3 +79,23 @@ def test_the_simulated_bbb_servers_hold_getmeetings_answers_while_told_and_no_lo
             started = time.monotonic()
             ask()
             assert 0.15 <= answered[-1] - started < 3
+
+
+def test_the_servers_a_poll_round_saved_are_read_from_the_pollers_log(tmp_path):
+    """`saved_since` reads the line v1.6.1's lib/tasks/poll.rake logs in its `ensure`, after
+    `server.save!`: `Server id=#{server.id} #{online ? 'online' : 'offline'} load: #{load or
+    'unavailable'}`, as Rails' logger prints it to the poller's stdout; only what came after the offset."""
+    scalelite = RealScalelite("/nowhere")
+    scalelite.root = tmp_path
+    assert scalelite.poller_log_size() == 0 and scalelite.saved_since(0) == set()
+    log = tmp_path / "poller.log"
+    log.write_text("I, [2026-12-06T17:40:01.000 #12]  INFO -- : Server id=old-1 online load: 30.0\n")
+    mark = scalelite.poller_log_size()
+    with log.open("a") as more:
+        more.write(
+            "D, [2026-12-06T17:40:11.120 #12] DEBUG -- : Polling Server id=new-1\n"
+        )  # asked, not saved
+        more.write("I, [2026-12-06T17:40:11.530 #12]  INFO -- : Server id=new-1 online load: 45.0\n")
+        more.write("I, [2026-12-06T17:40:11.540 #12]  INFO -- : Server id=new-2 offline load: unavailable\n")
+    assert scalelite.saved_since(mark) == {"new-1", "new-2"}
+    assert scalelite.saved_since(0) == {"old-1", "new-1", "new-2"}
