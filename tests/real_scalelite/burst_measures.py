@@ -1,6 +1,7 @@
 """What bench/real_scalelite_bursts.py measures, apart from how it drives the burst: the guard's changes
 against Scalelite's placement set, flaps (of its updateServer calls, and of its decisions), and
-server-seconds placeable while the guard had a server cordoned (pure functions over the samples, tested in tests/real_scalelite/test_burst_measures.py)."""
+server-seconds placeable while the guard had a server cordoned (pure functions over the samples, tested
+in tests/real_scalelite/test_burst_measures.py)."""
 
 from __future__ import annotations
 
@@ -49,15 +50,7 @@ class Watch:
 
 def flaps(actions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
     """(when, server id) of each cordon that followed a cordon and an enable of the same server in 3 s."""
-    by_server: dict[str, list[tuple[float, str]]] = {}
-    for at, server_id, state in actions:
-        by_server.setdefault(server_id, []).append((at, state))
-    found = []
-    for server_id, seq in by_server.items():
-        for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
-            if (a, b, c) == ("cordon", "enable", "cordon") and t3 - t1 <= FLAP_S:
-                found.append((t3, server_id))
-    return found
+    return _cordoned_again(actions, ("cordon",))
 
 
 def flaps_by_choice(decisions: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
@@ -65,13 +58,19 @@ def flaps_by_choice(decisions: list[tuple[float, str, str]]) -> list[tuple[float
     repairing its cordon) and enabling it again: the issue's flap (a server reopened, the next room
     re-cordons it). A repair's own enable then cordon (`recordon`, the one sequence that takes a server
     whose cordon a poll undid out of Scalelite's placement) is not one: `flaps` counts it."""
+    return _cordoned_again(decisions, ("cordon", "recordon"))
+
+
+def _cordoned_again(events: list[tuple[float, str, str]], first: tuple[str, ...]) -> list[tuple[float, str]]:
+    """(when, server id) of each cordon after an event in `first` and an enable of that server, the
+    three within `FLAP_S`."""
     by_server: dict[str, list[tuple[float, str]]] = {}
-    for at, server_id, action in decisions:
-        by_server.setdefault(server_id, []).append((at, action))
+    for at, server_id, what in events:
+        by_server.setdefault(server_id, []).append((at, what))
     found = []
     for server_id, seq in by_server.items():
         for (t1, a), (_, b), (t3, c) in zip(seq, seq[1:], seq[2:]):
-            if a in ("cordon", "recordon") and b == "enable" and c == "cordon" and t3 - t1 <= FLAP_S:
+            if a in first and b == "enable" and c == "cordon" and t3 - t1 <= FLAP_S:
                 found.append((t3, server_id))
     return found
 
