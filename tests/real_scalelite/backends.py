@@ -171,7 +171,6 @@ class RealBackend(Backend):
         world = SimWorld()
         self.scalelite = scalelite
         self.bbb = SimBbbServers(world, getmeetings_latency_s=GETMEETINGS_S).start()
-        self._log_mark = scalelite.poller_log_size()
         super().__init__(scalelite.url, scalelite.secret, world)
 
     def server_url(self, name: str) -> str:
@@ -180,39 +179,37 @@ class RealBackend(Backend):
     def placement(self) -> dict[str, float]:
         return self.scalelite.placement()
 
-    def _round_after(self, moment: float, timeout: float) -> float:
-        """Wait for a round whose first getMeetings was asked at or after `moment`; when it started. A round
-        already under way (some of its servers asked before `moment`) is let finish first: counted as new,
-        it would have read some servers before the scenario's last step."""
+    def _round_after(self, moment: float, timeout: float) -> int:
+        """Wait for a round whose first getMeetings was asked at or after `moment`; where the poller's log
+        stood then (its saves come after: `_saved`). A round already under way (some of its servers
+        asked before `moment`) is let finish first: counted as new, it would have read some servers
+        before the scenario's last step."""
         deadline = time.monotonic() + timeout
         while self.bbb.in_flight() and time.monotonic() < deadline:
             time.sleep(0.005)
         moment = max(moment, time.monotonic())
         while time.monotonic() < deadline:
-            asked = self.bbb.asked_since(moment)
-            if asked:
-                # the poller's log from here on: this round's saves (the last round's were all logged
-                # before its 10-s sleep; this one's come after its answers, 0.3 s each at least)
-                self._log_mark = self.scalelite.poller_log_size()
-                return min(p[1] for p in asked)
+            if self.bbb.asked_since(moment):
+                # the last round's saves were all logged before its 10-s sleep; this one's come after
+                # its answers, 0.3 s each at least
+                return self.scalelite.poller_log_size()
             time.sleep(0.005)
         raise TimeoutError("the real Scalelite's poller started no round")
 
-    def _saved(self, started: float, timeout: float) -> None:
-        """Wait until the round begun at `started` has saved every registered server (the poller logs
-        each save: `RealScalelite.saved_since`). Waiting for the answers, then for the enabled servers
+    def _saved(self, log_mark: int, timeout: float) -> None:
+        """Wait until the round has saved every registered server: the poller logs each save after
+        `log_mark` (`RealScalelite.saved_since`). Waiting for the answers, then for the enabled servers
         to be back in `server_load`, then a 0.4-s margin, was not enough once: a save later than that
         left the last round's load of a server in `server_load` for the scenario to read."""
         deadline = time.monotonic() + timeout
         ids = set(self.ids.values())
         while time.monotonic() < deadline:
-            if ids <= self.scalelite.saved_since(self._log_mark):
+            if ids <= self.scalelite.saved_since(log_mark):
                 return
             time.sleep(0.02)
-        answered = sorted({p[0] for p in self.bbb.answered_since(started)})
-        raise TimeoutError(
-            f"the real Scalelite's poll round did not save every server (answered: {answered})"
-        )
+        names = {v: k for k, v in self.ids.items()}
+        unsaved = sorted(names[i] for i in ids - self.scalelite.saved_since(log_mark))
+        raise TimeoutError(f"the real Scalelite's poll round did not save {unsaved}")
 
     def poll_round(self) -> None:
         timeout = self.scalelite.poll_interval_s + 30
@@ -220,14 +217,14 @@ class RealBackend(Backend):
 
     def during_round(self, action: Callable[[], object]) -> object:
         timeout = self.scalelite.poll_interval_s + 30
-        started = None
+        log_mark = None
         try:
             with self.bbb.answers_held(HOLD_S):  # the round asks, and answers once the action is done
-                started = self._round_after(time.monotonic(), timeout)
+                log_mark = self._round_after(time.monotonic(), timeout)
                 return action()
         finally:
-            if started is not None:
-                self._saved(started, timeout)
+            if log_mark is not None:
+                self._saved(log_mark, timeout)
 
     def polls_held(self) -> AbstractContextManager:
         return self.bbb.answers_held(HOLD_S)

@@ -92,9 +92,8 @@ def test_the_servers_a_poll_round_saved_are_read_from_the_pollers_log(tmp_path):
     log.write_text("I, [2026-12-06T17:40:01.000 #12]  INFO -- : Server id=old-1 online load: 30.0\n")
     mark = scalelite.poller_log_size()
     with log.open("a") as more:
-        more.write(
-            "D, [2026-12-06T17:40:11.120 #12] DEBUG -- : Polling Server id=new-1\n"
-        )  # asked, not saved
+        # asked, not saved yet
+        more.write("D, [2026-12-06T17:40:11.120 #12] DEBUG -- : Polling Server id=new-1\n")
         more.write("I, [2026-12-06T17:40:11.530 #12]  INFO -- : Server id=new-1 online load: 45.0\n")
         more.write("I, [2026-12-06T17:40:11.540 #12]  INFO -- : Server id=new-2 offline load: unavailable\n")
     assert scalelite.saved_since(mark) == {"new-1", "new-2"}
