@@ -17,7 +17,10 @@ server cordoned, enabled and cordoned again by the guard within 3 s: `flaps` ove
 calls, `flaps_by_choice` over its decisions, where a repair of a cordon a poll undid, enable then
 cordon, is one decision, `repairs` counted apart), the spread once each burst is in
 (chalicelib.domain.guard.spread over the servers serving at its start: the CV of rooms per server and
-of real load per server), and whether the operator's disable survived: the server still reported
+of real load per server; and, per burst, when the poll rounds that read the servers after the last
+lesson's rooms ended saved them, until the last create: before the first such round Scalelite's loads
+still count the ended rooms, and the mean CV of the bursts with and without one), and whether the
+operator's disable survived: the server still reported
 disabled at the end and no change of the guard's to it after the disable (its own cordons and enables
 of that server before, in the first burst, are listed apart), and how long Scalelite still placed on it
 (a disable sent during a poll round leaves the server in the placement set: Scalelite's own behaviour,
@@ -48,11 +51,18 @@ from bbbsim.bbb_http import SimBbbServers  # noqa: E402
 from bbbsim.world import SimWorld  # noqa: E402
 from chalicelib.service.guard import BurstGuard  # noqa: E402
 from tests.real_scalelite.backends import Backend  # noqa: E402
-from tests.real_scalelite.burst_measures import Watch, flaps, flaps_by_choice, placeable_stats  # noqa: E402
+from tests.real_scalelite.burst_measures import (  # noqa: E402
+    Watch,
+    flaps,
+    flaps_by_choice,
+    placeable_stats,
+    rounds,
+)
 from tests.real_scalelite.harness import CHECKOUT_VAR, RealScalelite, unavailable  # noqa: E402
 
 CAPACITY = 300.0  # the default settings' owned servers
 SPREAD_S = 8.0  # a burst's creates, over this many seconds
+ENDED_BEFORE_S = 2.0  # the last burst's rooms end this long before the next burst's first create
 JOIN_S = 30.0  # its pupils' joins, over this many seconds after their room's create
 
 
@@ -225,10 +235,16 @@ def run(args) -> dict:
                     fleet.set_state(operator_server, "disable")
                     disabled_at = time.monotonic()
                     watch.operator = fleet.ids[operator_server]
-                time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - 2))
+                time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds() - ENDED_BEFORE_S))
+                ended = [time.monotonic()]  # when the last lesson's last `end` returned
+
+                def end_room(meeting_id: str, ended=ended) -> None:
+                    fleet.end(meeting_id)
+                    ended.append(time.monotonic())
+
                 for meeting_id in sizes:
                     if meeting_id in world.meetings:
-                        pool.submit(fleet.end, meeting_id)
+                        pool.submit(end_room, meeting_id)
                 time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
                 serving = {n for n, i in fleet.ids.items() if n != operator_server}
                 began = time.monotonic()
@@ -258,6 +274,7 @@ def run(args) -> dict:
                 per_burst.append(
                     {
                         "began": began,
+                        "ended": ended,
                         "placeable_at_start": placeable_at_start,
                         "guard_cordoned_at_start": held_at_start,
                         "rejected": burst_rejected,
@@ -279,6 +296,11 @@ def run(args) -> dict:
         origin = per_burst_began[0] if per_burst else 0.0
         for burst, end in zip(per_burst, ends):
             seconds, longest = placeable_stats(watch.samples, burst["began"], end, watch.step)
+            # the poll rounds that read the servers after the last lesson's rooms ended (a round's
+            # first save comes one getMeetings after its first read) and saved before the burst's last
+            # create, in seconds after the bell: before the first, Scalelite's loads count the ended rooms
+            bell, ended = burst["began"], max(burst.pop("ended"))
+            burst["poll_rounds_s"] = rounds(watch.saves, ended + args.getmeetings, bell + SPREAD_S, bell)
             burst["placeable_cordoned_server_seconds"] = round(seconds, 1)
             burst["longest_placeable_cordoned_s"] = round(longest, 1)
             del burst["began"]
@@ -287,6 +309,8 @@ def run(args) -> dict:
         # the guard's changes to the operator's server after its disable (those before are its own)
         overriding = [st for at, sid, st in watch.actions if sid == operator_id and at >= disabled_at]
         cvs = [p["rooms_cv"] for p in per_burst]
+        unpolled = [p["rooms_cv"] for p in per_burst if not p["poll_rounds_s"]]
+        polled = [p["rooms_cv"] for p in per_burst if p["poll_rounds_s"]]
         load_cvs = [p["load_cv"] for p in per_burst]
         placeable = [p["placeable_cordoned_server_seconds"] for p in per_burst]
         found = flaps(watch.actions)
@@ -329,6 +353,11 @@ def run(args) -> dict:
             "repairs": sum(1 for _, _, action in watch.decisions if action == "recordon"),
             "rooms_cv_mean": round(statistics.mean(cvs), 3) if cvs else None,
             "rooms_cv_max": max(cvs) if cvs else None,
+            # the bursts whose creates all met loads counting the last lesson's ended rooms, and their
+            # spread against the others'
+            "bursts_without_poll_round": len(unpolled),
+            "rooms_cv_mean_without_poll_round": round(statistics.mean(unpolled), 3) if unpolled else None,
+            "rooms_cv_mean_with_poll_round": round(statistics.mean(polled), 3) if polled else None,
             "load_cv_mean": round(statistics.mean(load_cvs), 3) if load_cvs else None,
             "load_cv_max": max(load_cvs) if load_cvs else None,
             "operator_disable_survived": bool(

@@ -23,6 +23,8 @@ class Watch:
         self.samples: list[tuple[float, set[str]]] = []  # (when, ids placeable while guard-cordoned)
         self.operator: str | None = None  # the server an operator disabled: is it still placeable?
         self.operator_placeable: list[tuple[float, bool]] = []
+        self.saves: list[float] = []  # when a sample found the poller had saved servers since the last
+        self._log_at = 0
         self.stop = threading.Event()
 
     def record(self, server_id: str, state: str) -> None:
@@ -44,6 +46,12 @@ class Watch:
             except OSError:
                 continue
             self.samples.append((time.monotonic(), placeable & set(self.cordoned)))
+            scalelite = self.fleet.scalelite
+            size = scalelite.poller_log_size()
+            if size != self._log_at:
+                if scalelite.saved_since(self._log_at):
+                    self.saves.append(time.monotonic())
+                self._log_at = size
             if self.operator is not None:
                 self.operator_placeable.append((time.monotonic(), self.operator in placeable))
 
@@ -90,3 +98,17 @@ def placeable_stats(samples, start: float, end: float, step: float) -> tuple[flo
             if server_id not in ids:
                 del runs[server_id]
     return total, longest
+
+
+ROUND_GAP_S = 2.0  # saves further apart than this are two poll rounds (a round of 10 servers: ~1 s)
+
+
+def rounds(saves: list[float], start: float, end: float, origin: float) -> list[float]:
+    """When each poll round that began saving within [`start`, `end`) did, in seconds after `origin`:
+    the first save moment of each run of saves less than `ROUND_GAP_S` apart."""
+    found, last = [], None
+    for at in sorted(saves):
+        if (last is None or at - last > ROUND_GAP_S) and start <= at < end:
+            found.append(round(at - origin, 1))
+        last = at
+    return found

@@ -25,6 +25,9 @@ KEYS = {
     "repairs",
     "rooms_cv_mean",
     "rooms_cv_max",
+    "bursts_without_poll_round",
+    "rooms_cv_mean_without_poll_round",
+    "rooms_cv_mean_with_poll_round",
     "operator_disable_survived",
     "operator_server_placeable_after_disable_s",
     "per_burst",
@@ -56,3 +59,7 @@ def test_the_quick_run_on_the_real_scalelite_reports_every_figure():
     assert KEYS <= set(result) and len(result["per_burst"]) == 2
     looks = result["look_seconds_in_bursts"]  # the guard looked while the rooms came, and was timed
     assert looks["calls"] > 0 and 0 < looks["p50"] <= looks["p90"] <= looks["max"]
+    # the poll rounds of each burst, in seconds after its bell, before its last create (8 s)
+    assert all(all(-2 < t < 8 for t in p["poll_rounds_s"]) for p in result["per_burst"])
+    polled = sum(1 for p in result["per_burst"] if p["poll_rounds_s"])
+    assert result["bursts_without_poll_round"] == 2 - polled

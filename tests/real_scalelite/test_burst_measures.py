@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.real_scalelite.burst_measures import flaps, flaps_by_choice, placeable_stats
+from tests.real_scalelite.burst_measures import flaps, flaps_by_choice, placeable_stats, rounds
 
 
 def test_a_flap_is_cordon_enable_cordon_of_one_server_within_three_seconds():
@@ -49,3 +49,12 @@ def test_placeable_server_seconds_and_the_longest_stretch_of_one_server():
     total, longest = placeable_stats(samples, 0.0, 5.0, step)
     assert total == pytest.approx(2.5) and longest == pytest.approx(1.5)
     assert placeable_stats(samples, 5.0, 10.0, step) == (0.5, 0.5)
+
+
+def test_poll_rounds_are_runs_of_saves_counted_where_they_begin():
+    saves = [1.0, 1.2, 1.9, 12.0, 12.5, 23.0, 23.4]  # three rounds of a poller saving ten servers
+    assert rounds(saves, 0.0, 30.0, origin=10.0) == [-9.0, 2.0, 13.0]
+    # a round that began saving before the window is not one of its rounds, even if it saves within
+    assert rounds(saves, 1.5, 20.0, origin=10.0) == [2.0]
+    assert rounds(saves, 13.0, 20.0, origin=10.0) == []
+    assert rounds([], 0.0, 30.0, origin=0.0) == []
