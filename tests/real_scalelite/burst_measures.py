@@ -1,7 +1,7 @@
 """What bench/real_scalelite_bursts.py measures, apart from how it drives the burst: the guard's changes
-against Scalelite's placement set, flaps (of its updateServer calls, and of its decisions), and
-server-seconds placeable while the guard had a server cordoned (pure functions over the samples, tested
-in tests/real_scalelite/test_burst_measures.py)."""
+against Scalelite's placement set, flaps (of its updateServer calls, and of its decisions),
+server-seconds placeable while the guard had a server cordoned, and when the poll rounds saved (pure
+functions over the samples, tested in tests/real_scalelite/test_burst_measures.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ FLAP_S = 3.0  # a cordon, an enable and a cordon again of one server within this
 
 class Watch:
     """Samples Scalelite's placement set (`fleet.scalelite.placement()`) against the guard's own cordons
-    (`record`, called for each updateServer the guard sends) every `step` seconds."""
+    (`record`, called for each updateServer the guard sends) every `step` seconds, and notes when the
+    poller's log shows it saved servers since the last sample (`saves`: see `rounds`)."""
 
     def __init__(self, fleet, step: float = 0.2):
         self.fleet, self.step = fleet, step
