@@ -205,15 +205,13 @@ def decide_guard(
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
     room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
     # Short of room or of placeable servers: bring back held servers that have some (placeable at once),
-    # those cordoned `hold_seconds` ago or more first. Rather than enable one cordoned more recently, the
-    # least full servers heading past the limit stay placeable: enabled again, its load frozen while
-    # cordoned is Scalelite's lowest, it draws the next rooms, passes `threshold` and is cordoned again
-    # (cordon, enable, cordon within the hold: every flap of main's guard in four 20-burst runs on the
-    # real Scalelite was one, brought back at half the hold). A fresh cordon is undone only when nothing
-    # else has room or the burst needs its room.
+    # those cordoned at least half of `hold_seconds` ago first (enabled, each stays placeable until its
+    # cordon is `hold_seconds` old: no cordon, enable, cordon within the hold). Rather than enable one
+    # cordoned a moment ago, the least full servers heading past the limit stay placeable; a fresh
+    # cordon is undone only when nothing else has room or the burst needs its room.
     back = sorted(
         (s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0),
-        key=lambda s: (s.since_change < hold_seconds, s.ratio),
+        key=lambda s: (s.since_change < hold_seconds / 2, s.ratio),
     )
     over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
 
@@ -222,7 +220,7 @@ def decide_guard(
         return with_room(staying) + with_room(kept)
 
     for s in back:
-        settled = s.since_change >= hold_seconds  # re-cordoned after this is no flap
+        settled = s.since_change >= hold_seconds / 2  # it then stays open the other half (`cycling`)
         if settled and room >= incoming_units and with_room(staying) >= min_enabled:
             continue
         if not settled and room >= incoming_units and placeable_with_room() >= min_enabled:
