@@ -25,7 +25,7 @@ class Watch:
         self.operator: str | None = None  # the server an operator disabled: is it still placeable?
         self.operator_placeable: list[tuple[float, bool]] = []
         self.saves: list[float] = []  # when a sample found the poller had saved servers since the last
-        self._log_at = 0
+        self._log_at = fleet.scalelite.poller_log_size()  # the saves before the watch are not its
         self.stop = threading.Event()
 
     def record(self, server_id: str, state: str) -> None:
