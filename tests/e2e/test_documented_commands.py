@@ -62,6 +62,7 @@ QUICK = {
         "--scale 0.05 --only surge-nohist --out out/s19/quick.jsonl",
         "a small school's surge week, no history, rows apart from the figures': ~1 min, not ~40",
     ),
+    "bench/guard_floor.py": ("--quick", "200 bursts per row and two look cadences: ~3 s, not ~45 s"),
     "bench/guard_frontier.py": (
         "--quick --only day --scale 0.1 --plots out/guard/plots",
         "a small school's day, poll 60 s and 20 % only; pictures in the scratch directory, not bench/plots",
@@ -75,6 +76,9 @@ EXPECT = {
         json.loads(out)["policy"] == "reactive"
     ),
     "./dev demo": lambda out: "last decision" in out,
+    "bench/guard_floor.py": lambda out: (
+        "| Scalelite alone |" in out and "| all-knowing, cordon at the share |" in out
+    ),
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
     "bench/hostile_load.py --shapes": lambda out: '"shape": "json deep nesting", "ours"' in out,
     "bbbscale trace --out out/traces": lambda out: "week.csv" in out and "out/traces/history-3.csv" in out,

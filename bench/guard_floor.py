@@ -1,0 +1,213 @@
+"""Benchmark (a model, no network): how evenly could any cordon-threshold guard spread the real bench's
+class change, however well it knew the rooms? The floor under issue 19's rooms CV target.
+
+The burst is bench/real_scalelite_bursts.py's: 9 serving servers (10, one disabled by the operator),
+each with 2-4 older rooms of 20-30 users; 45 rooms of 15-30 users created at uniform times over
+`SPREAD_S`, each teacher joining at once and the pupils over 1-`JOIN_S` s. Scalelite places as v1.6.1
+does (app/models/server.rb `Server.find_available`, `increment_load`; the poller in lib/tasks/poll.rake):
+each create goes to the lowest load in its placement set; the create adds 1, the teacher's join 1, each
+pupil's join 1; a cordoned server leaves the set and its load stays frozen (joins increment only members
+of the set). At the bell the loads are the poller's figure (users, the moderator counted twice) either
+*fresh* (a poll round after the last lesson's rooms ended) or *stale* (no round since: they still count
+the ended lesson's 3-7 rooms on each server).
+
+The guard is all-knowing: at each look it knows every server's rooms exactly, and the burst's size (as
+a forecast would tell it; the real bench's guard has none). It looks every `cycle` seconds, its cordons
+take effect `lag` seconds after what it saw, and it cordons a server once its rooms plus `slack` reach
+the even share of all the rooms (older and new), never leaving fewer than `min_open` servers placeable
+(bbbscale's `min_enabled`, 2: the issue's "never fewer placeable servers than the burst needs"). Each
+setting is run with every `slack` of `SLACKS` on the same bursts and the best mean is kept, so each row
+is the best this rule can do. The real guard knows less (no forecast; the rooms it reads are a look
+old; the pupils' joins come as they come), so its figures lie above these; a cleverer rule than a
+threshold might lie below.
+
+    .venv/bin/python bench/guard_floor.py            # ~45 s
+    .venv/bin/python bench/guard_floor.py --quick    # seconds: fewer bursts and cadences
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import random
+import statistics
+from dataclasses import dataclass, field
+
+SERVERS = 9  # the bench's 10 servers, one disabled by the operator before the second burst
+ROOMS = 45
+SPREAD_S = 8.0  # bench/real_scalelite_bursts.py: a burst's creates come over this many seconds
+JOIN_S = 30.0  # and its pupils over this many seconds after their room's create
+SLACKS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
+#: (look cycle, lag) in seconds. The real guard on the bench: a look every 0.37 s (median, the look
+#: itself 0.32 s, of which the parallel getMeetings 0.31 s), acting ~0.03 s after its reads answered.
+CADENCES = ((0.38, 0.03), (0.25, 0.03), (0.1, 0.02), (0.05, 0.01))
+QUICK_CADENCES = ((0.38, 0.03), (0.05, 0.01))
+
+
+@dataclass
+class Placement:
+    """Scalelite's placement set and loads: the lowest load takes each create."""
+
+    load: list[float]
+    placeable: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.placeable = self.placeable or [True] * len(self.load)
+
+    def create(self) -> int | None:
+        """The server a create lands on (None: the set is empty, Scalelite rejects it); the create and
+        its teacher's join each add 1."""
+        open_ = [s for s, ok in enumerate(self.placeable) if ok]
+        if not open_:
+            return None
+        server = min(open_, key=lambda s: (self.load[s], s))
+        self.load[server] += 2
+        return server
+
+    def join(self, server: int) -> None:
+        """A pupil's join: +1, only while the server is in the set (a cordoned one's load is frozen)."""
+        if self.placeable[server]:
+            self.load[server] += 1
+
+
+@dataclass(frozen=True)
+class Burst:
+    older: list[int]  # rooms per server before the bell
+    loads: list[float]  # Scalelite's loads at the bell
+    arrivals: list[float]  # when each new room is created, seconds after the bell
+    sizes: list[int]  # users of each new room
+    joins: list[list[float]]  # when each new room's pupils join, seconds after its create
+
+
+def make_burst(rng: random.Random, stale: bool) -> Burst:
+    older = [rng.randint(2, 4) for _ in range(SERVERS)]
+    loads = [float(sum(rng.randint(20, 30) + 1 for _ in range(k))) for k in older]
+    if stale:
+        loads = [load + sum(rng.randint(15, 30) + 1 for _ in range(rng.randint(3, 7))) for load in loads]
+    sizes = [rng.randint(15, 30) for _ in range(ROOMS)]
+    arrivals = sorted(rng.uniform(0, SPREAD_S) for _ in range(ROOMS))
+    joins = [[rng.uniform(1, JOIN_S) for _ in range(size - 1)] for size in sizes]
+    return Burst(older, loads, arrivals, sizes, joins)
+
+
+@dataclass(frozen=True)
+class Guard:
+    rule: str  # "share": cordon at the even share | "none": Scalelite alone
+    cycle: float
+    lag: float
+    slack: float = 0.0
+    min_open: int = 2
+
+    def wanted(self, rooms: list[int], placeable: list[bool], total: int) -> list[tuple[int, bool]]:
+        """(server, placeable?) changes this look asks for."""
+        if self.rule == "none":
+            return []
+        share = total / len(rooms)
+        return [(s, False) for s, n in enumerate(rooms) if placeable[s] and n + self.slack >= share]
+
+
+@dataclass
+class Outcome:
+    rooms: list[int]
+    rejected: int
+
+    @property
+    def cv(self) -> float:
+        return statistics.pstdev(self.rooms) / statistics.mean(self.rooms)
+
+
+def run_burst(burst: Burst, guard: Guard) -> Outcome:
+    scalelite = Placement(list(burst.loads))
+    rooms = list(burst.older)
+    total = sum(rooms) + len(burst.arrivals)
+    pending: list[tuple[float, int, bool]] = []  # (takes effect at, server, placeable?)
+    joins: list[tuple[float, int]] = []
+    next_look, rejected = 0.0, 0
+    for i, at in enumerate(burst.arrivals):
+        while guard.rule != "none" and next_look <= at:
+            seen = list(rooms)  # what the look knows; it acts `lag` later
+            pending += [
+                (next_look + guard.lag, s, ok) for s, ok in guard.wanted(seen, scalelite.placeable, total)
+            ]
+            next_look += guard.cycle
+        for change in sorted(c for c in pending if c[0] <= at):
+            when, server, ok = change
+            pending.remove(change)
+            if ok == scalelite.placeable[server]:
+                continue
+            if not ok and sum(scalelite.placeable) <= guard.min_open:
+                continue  # the safety rule: never fewer placeable servers than min_open
+            scalelite.placeable[server] = ok
+        while joins and joins[0][0] <= at:
+            scalelite.join(heapq.heappop(joins)[1])
+        server = scalelite.create()
+        if server is None:
+            rejected += 1
+            continue
+        rooms[server] += 1
+        for delay in burst.joins[i]:
+            heapq.heappush(joins, (at + delay, server))
+    return Outcome(rooms, rejected)
+
+
+def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open: int = 2) -> dict:
+    """The rule's best mean rooms CV over SLACKS, on `bursts` bursts (the same ones for every slack)."""
+    made = [make_burst(random.Random(k), stale) for k in range(bursts)]
+    rows = []
+    for slack in SLACKS if rule != "none" else (0.0,):
+        outcomes = [run_burst(b, Guard(rule, cycle, lag, slack, min_open)) for b in made]
+        cvs = sorted(o.cv for o in outcomes)
+        rows.append(
+            {
+                "rule": rule,
+                "cycle_s": cycle,
+                "lag_s": lag,
+                "loads": "stale" if stale else "fresh",
+                "min_open": min_open,
+                "slack": slack,
+                "rooms_cv_mean": round(statistics.mean(cvs), 3),
+                "rooms_cv_p90": round(cvs[int(0.9 * len(cvs))], 3),
+                "rejected": sum(o.rejected for o in outcomes),
+            }
+        )
+    return min(rows, key=lambda r: r["rooms_cv_mean"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bursts", type=int, default=2000, help="bursts per setting")
+    parser.add_argument("--quick", action="store_true", help="200 bursts, two cadences")
+    args = parser.parse_args()
+    bursts = 200 if args.quick else args.bursts
+    cadences = QUICK_CADENCES if args.quick else CADENCES
+    print(
+        "| guard | look every | acts after | placeable at least | loads at the bell | rooms CV mean | p90 | best slack |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    for stale in (False, True):
+        rows = [best("none", 0.0, 0.0, stale, bursts)]
+        rows += [best("share", cycle, lag, stale, bursts) for cycle, lag in cadences]
+        rows.append(best("share", *cadences[0], stale, bursts, min_open=1))
+        for r in rows:
+            alone = r["rule"] == "none"
+            print(
+                "| "
+                + " | ".join(
+                    [
+                        "Scalelite alone" if alone else "all-knowing, cordon at the share",
+                        "—" if alone else f"{r['cycle_s']} s",
+                        "—" if alone else f"{r['lag_s']} s",
+                        "—" if alone else str(r["min_open"]),
+                        r["loads"],
+                        f"{r['rooms_cv_mean']:.3f}",
+                        f"{r['rooms_cv_p90']:.3f}",
+                        "—" if alone else f"{r['slack']:g}",
+                    ]
+                )
+                + " |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

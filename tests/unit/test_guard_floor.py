@@ -1,0 +1,103 @@
+"""bench/guard_floor.py's model: Scalelite's placement as v1.6.1 does it, and the all-knowing guard."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import random
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+floor = _load("guard_floor")
+
+
+def _constants(path: Path) -> dict[str, object]:
+    tree = ast.parse(path.read_text())
+    return {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant)
+    }
+
+
+def test_the_model_s_burst_is_the_real_bench_s():
+    real = _constants(BENCH / "real_scalelite_bursts.py")
+    assert (floor.SPREAD_S, floor.JOIN_S) == (real["SPREAD_S"], real["JOIN_S"])
+
+
+def test_scalelite_places_on_the_lowest_load_and_counts_a_create_and_its_teacher():
+    scalelite = floor.Placement([10.0, 15.0, 40.0])
+    assert [scalelite.create() for _ in range(4)] == [0, 0, 0, 1]  # 10 -> 12 -> 14 -> 16 > 15
+    assert scalelite.load == [16.0, 17.0, 40.0]
+
+
+def test_a_cordoned_server_takes_nothing_and_its_load_stays_frozen():
+    scalelite = floor.Placement([10.0, 15.0], [False, True])
+    assert scalelite.create() == 1
+    scalelite.join(0)
+    scalelite.join(1)
+    assert scalelite.load == [10.0, 18.0]
+    scalelite.placeable[1] = False
+    assert scalelite.create() is None  # an empty set: Scalelite rejects the create
+
+
+def test_scalelite_alone_places_every_room():
+    burst = floor.make_burst(random.Random(3), stale=False)
+    out = floor.run_burst(burst, floor.Guard("none", 0.0, 0.0))
+    assert out.rejected == 0
+    assert sum(out.rooms) == sum(burst.older) + floor.ROOMS
+
+
+@pytest.mark.parametrize("min_open", [1, 2])
+def test_the_guard_never_leaves_fewer_placeable_servers_than_min_open(min_open):
+    burst = floor.make_burst(random.Random(5), stale=True)
+    eager = floor.Guard("share", 0.1, 0.0, slack=100.0, min_open=min_open)  # cordons everything it may
+    out = floor.run_burst(burst, eager)
+    assert out.rejected == 0
+    assert sum(1 for n, older in zip(out.rooms, burst.older) if n > older) == min_open
+
+
+def test_knowing_every_room_spreads_better_than_scalelite_alone_and_faster_looks_better_still():
+    bursts = [floor.make_burst(random.Random(k), stale=False) for k in range(60)]
+
+    def mean_cv(guard):
+        return statistics.mean(floor.run_burst(b, guard).cv for b in bursts)
+
+    alone = mean_cv(floor.Guard("none", 0.0, 0.0))
+    slow = mean_cv(floor.Guard("share", 0.38, 0.03, 0.5))
+    fast = mean_cv(floor.Guard("share", 0.05, 0.01, 0.5))
+    assert fast < slow < alone / 2
+
+
+@pytest.mark.parametrize(("min_open", "reached"), [(2, False), (1, True)])
+def test_a_server_stale_loads_show_fullest_gets_rooms_only_when_it_alone_may_stay_placeable(
+    min_open, reached
+):
+    """The last lesson still counted, the server that looks fullest to Scalelite is its last choice: it
+    takes a room only once every other one is cordoned, which min_open 2 never allows."""
+    burst = floor.Burst(
+        older=[2, 2, 2],
+        loads=[500.0, 50.0, 60.0],
+        arrivals=[0.1 * k for k in range(1, 13)],
+        sizes=[2] * 12,
+        joins=[[100.0]] * 12,  # the pupils come after the burst
+    )
+    out = floor.run_burst(burst, floor.Guard("share", 0.05, 0.0, 0.5, min_open=min_open))
+    assert out.rejected == 0
+    assert (out.rooms[0] > 2) is reached
