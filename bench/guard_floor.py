@@ -75,8 +75,7 @@ class Burst:
     older: list[int]  # rooms per server before the bell
     loads: list[float]  # Scalelite's loads at the bell
     arrivals: list[float]  # when each new room is created, seconds after the bell
-    sizes: list[int]  # users of each new room
-    joins: list[list[float]]  # when each new room's pupils join, seconds after its create
+    joins: list[list[float]]  # when each new room's pupils join (all but its teacher), after its create
 
 
 def make_burst(rng: random.Random, stale: bool) -> Burst:
@@ -87,7 +86,7 @@ def make_burst(rng: random.Random, stale: bool) -> Burst:
     sizes = [rng.randint(15, 30) for _ in range(ROOMS)]
     arrivals = sorted(rng.uniform(0, SPREAD_S) for _ in range(ROOMS))
     joins = [[rng.uniform(1, JOIN_S) for _ in range(size - 1)] for size in sizes]
-    return Burst(older, loads, arrivals, sizes, joins)
+    return Burst(older, loads, arrivals, joins)
 
 
 @dataclass(frozen=True)
@@ -125,9 +124,9 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
     next_look, rejected = 0.0, 0
     for i, at in enumerate(burst.arrivals):
         while guard.rule != "none" and next_look <= at:
-            seen = list(rooms)  # what the look knows; it acts `lag` later
+            # what the look knows now, acted on `lag` later
             pending += [
-                (next_look + guard.lag, s, ok) for s, ok in guard.wanted(seen, scalelite.placeable, total)
+                (next_look + guard.lag, s, ok) for s, ok in guard.wanted(rooms, scalelite.placeable, total)
             ]
             next_look += guard.cycle
         for change in sorted(c for c in pending if c[0] <= at):
@@ -167,7 +166,6 @@ def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open
                 "slack": slack,
                 "rooms_cv_mean": round(statistics.mean(cvs), 3),
                 "rooms_cv_p90": round(cvs[int(0.9 * len(cvs))], 3),
-                "rejected": sum(o.rejected for o in outcomes),
             }
         )
     return min(rows, key=lambda r: r["rooms_cv_mean"])

@@ -95,7 +95,6 @@ def test_a_server_stale_loads_show_fullest_gets_rooms_only_when_it_alone_may_sta
         older=[2, 2, 2],
         loads=[500.0, 50.0, 60.0],
         arrivals=[0.1 * k for k in range(1, 13)],
-        sizes=[2] * 12,
         joins=[[100.0]] * 12,  # the pupils come after the burst
     )
     out = floor.run_burst(burst, floor.Guard("share", 0.05, 0.0, 0.5, min_open=min_open))
