@@ -18,8 +18,10 @@ the even share of all the rooms (older and new), never leaving fewer than `min_o
 (bbbscale's `min_enabled`, 2: the issue's "never fewer placeable servers than the burst needs"). Each
 setting is run with every `slack` of `SLACKS` on the same bursts and the best mean is kept, so each row
 is the best this rule can do. The real guard knows less (no forecast; the rooms it reads are a look
-old; the pupils' joins come as they come), so its figures lie above these; a cleverer rule than a
-threshold might lie below.
+old; the pupils' joins come as they come), so its figures lie above these. A rule that is no threshold,
+*steering*, is run beside it: at each look only the `min_open` servers with the fewest rooms stay
+placeable, a held server enabled again once it is among them (its frozen load back in the set). Each
+row counts its flaps as the real bench does (a cordon, an enable and a cordon of one server within 3 s).
 
     .venv/bin/python bench/guard_floor.py            # ~45 s
     .venv/bin/python bench/guard_floor.py --quick    # seconds: fewer bursts and cadences
@@ -37,11 +39,16 @@ SERVERS = 9  # the bench's 10 servers, one disabled by the operator before the s
 ROOMS = 45
 SPREAD_S = 8.0  # bench/real_scalelite_bursts.py: a burst's creates come over this many seconds
 JOIN_S = 30.0  # and its pupils over this many seconds after their room's create
+FLAP_S = 3.0
 SLACKS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 #: (look cycle, lag) in seconds. The real guard on the bench: a look every 0.37 s (median, the look
 #: itself 0.32 s, of which the parallel getMeetings 0.31 s), acting ~0.03 s after its reads answered.
 CADENCES = ((0.38, 0.03), (0.25, 0.03), (0.1, 0.02), (0.05, 0.01))
 QUICK_CADENCES = ((0.38, 0.03), (0.05, 0.01))
+LABELS = {
+    "share": "all-knowing, cordon at the share",
+    "steer": "all-knowing, steer: only the fewest-roomed placeable",
+}
 
 
 @dataclass
@@ -91,16 +98,24 @@ def make_burst(rng: random.Random, stale: bool) -> Burst:
 
 @dataclass(frozen=True)
 class Guard:
-    rule: str  # "share": cordon at the even share | "none": Scalelite alone
+    rule: str  # "share": cordon at the even share | "steer": only the fewest-roomed placeable | "none"
     cycle: float
     lag: float
     slack: float = 0.0
     min_open: int = 2
 
-    def wanted(self, rooms: list[int], placeable: list[bool], total: int) -> list[tuple[int, bool]]:
+    def wanted(
+        self, rooms: list[int], placeable: list[bool], total: int, loads: list[float]
+    ) -> list[tuple[int, bool]]:
         """(server, placeable?) changes this look asks for."""
         if self.rule == "none":
             return []
+        if self.rule == "steer":
+            # keep placeable only the `min_open` servers with the fewest rooms (of equals, the one
+            # Scalelite would pick first), cordon the others, and enable a held one once it is among them
+            order = sorted(range(len(rooms)), key=lambda s: (rooms[s], loads[s], s))
+            keep = set(order[: self.min_open])
+            return [(s, s in keep) for s in range(len(rooms)) if placeable[s] != (s in keep)]
         share = total / len(rooms)
         return [(s, False) for s, n in enumerate(rooms) if placeable[s] and n + self.slack >= share]
 
@@ -109,6 +124,7 @@ class Guard:
 class Outcome:
     rooms: list[int]
     rejected: int
+    flaps: int = 0  # a server cordoned, enabled and cordoned again within FLAP_S (the real bench's count)
 
     @property
     def cv(self) -> float:
@@ -122,14 +138,17 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
     pending: list[tuple[float, int, bool]] = []  # (takes effect at, server, placeable?)
     joins: list[tuple[float, int]] = []
     next_look, rejected = 0.0, 0
+    changes: list[list[tuple[float, bool]]] = [[] for _ in rooms]
     for i, at in enumerate(burst.arrivals):
         while guard.rule != "none" and next_look <= at:
             # what the look knows now, acted on `lag` later
             pending += [
-                (next_look + guard.lag, s, ok) for s, ok in guard.wanted(rooms, scalelite.placeable, total)
+                (next_look + guard.lag, s, ok)
+                for s, ok in guard.wanted(rooms, scalelite.placeable, total, scalelite.load)
             ]
             next_look += guard.cycle
-        for change in sorted(c for c in pending if c[0] <= at):
+        # a look's enables before its cordons, so that its cordons do not meet the safety rule
+        for change in sorted((c for c in pending if c[0] <= at), key=lambda c: (c[0], not c[2], c[1])):
             when, server, ok = change
             pending.remove(change)
             if ok == scalelite.placeable[server]:
@@ -137,6 +156,7 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
             if not ok and sum(scalelite.placeable) <= guard.min_open:
                 continue  # the safety rule: never fewer placeable servers than min_open
             scalelite.placeable[server] = ok
+            changes[server].append((when, ok))
         while joins and joins[0][0] <= at:
             scalelite.join(heapq.heappop(joins)[1])
         server = scalelite.create()
@@ -146,14 +166,22 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
         rooms[server] += 1
         for delay in burst.joins[i]:
             heapq.heappush(joins, (at + delay, server))
-    return Outcome(rooms, rejected)
+    return Outcome(rooms, rejected, sum(_flaps(c) for c in changes))
+
+
+def _flaps(changes: list[tuple[float, bool]]) -> int:
+    return sum(
+        1
+        for (t0, a), (_, b), (t2, c) in zip(changes, changes[1:], changes[2:])
+        if (a, b, c) == (False, True, False) and t2 - t0 <= FLAP_S
+    )
 
 
 def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open: int = 2) -> dict:
     """The rule's best mean rooms CV over SLACKS, on `bursts` bursts (the same ones for every slack)."""
     made = [make_burst(random.Random(k), stale) for k in range(bursts)]
     rows = []
-    for slack in SLACKS if rule != "none" else (0.0,):
+    for slack in SLACKS if rule == "share" else (0.0,):
         outcomes = [run_burst(b, Guard(rule, cycle, lag, slack, min_open)) for b in made]
         cvs = sorted(o.cv for o in outcomes)
         rows.append(
@@ -166,6 +194,7 @@ def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open
                 "slack": slack,
                 "rooms_cv_mean": round(statistics.mean(cvs), 3),
                 "rooms_cv_p90": round(cvs[int(0.9 * len(cvs))], 3),
+                "flaps_per_burst": round(statistics.mean(o.flaps for o in outcomes), 2),
             }
         )
     return min(rows, key=lambda r: r["rooms_cv_mean"])
@@ -179,27 +208,30 @@ def main() -> int:
     bursts = 200 if args.quick else args.bursts
     cadences = QUICK_CADENCES if args.quick else CADENCES
     print(
-        "| guard | look every | acts after | placeable at least | loads at the bell | rooms CV mean | p90 | best slack |"
+        "| guard | look every | acts after | placeable at least | loads at the bell | rooms CV mean | p90"
+        " | flaps per burst | best slack |"
     )
-    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for stale in (False, True):
         rows = [best("none", 0.0, 0.0, stale, bursts)]
         rows += [best("share", cycle, lag, stale, bursts) for cycle, lag in cadences]
         rows.append(best("share", *cadences[0], stale, bursts, min_open=1))
+        rows += [best("steer", cycle, lag, stale, bursts) for cycle, lag in (cadences[0], cadences[-1])]
         for r in rows:
-            alone = r["rule"] == "none"
+            alone, steer = r["rule"] == "none", r["rule"] == "steer"
             print(
                 "| "
                 + " | ".join(
                     [
-                        "Scalelite alone" if alone else "all-knowing, cordon at the share",
+                        "Scalelite alone" if alone else LABELS[r["rule"]],
                         "—" if alone else f"{r['cycle_s']} s",
                         "—" if alone else f"{r['lag_s']} s",
                         "—" if alone else str(r["min_open"]),
                         r["loads"],
                         f"{r['rooms_cv_mean']:.3f}",
                         f"{r['rooms_cv_p90']:.3f}",
-                        "—" if alone else f"{r['slack']:g}",
+                        "—" if alone else f"{r['flaps_per_burst']:g}",
+                        "—" if alone or steer else f"{r['slack']:g}",
                     ]
                 )
                 + " |"

@@ -77,7 +77,9 @@ EXPECT = {
     ),
     "./dev demo": lambda out: "last decision" in out,
     "bench/guard_floor.py": lambda out: (
-        "| Scalelite alone |" in out and "| all-knowing, cordon at the share |" in out
+        "| Scalelite alone |" in out
+        and "| all-knowing, cordon at the share |" in out
+        and "| all-knowing, steer: only the fewest-roomed placeable |" in out
     ),
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
     "bench/hostile_load.py --shapes": lambda out: '"shape": "json deep nesting", "ours"' in out,

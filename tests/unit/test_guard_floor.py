@@ -100,3 +100,25 @@ def test_a_server_stale_loads_show_fullest_gets_rooms_only_when_it_alone_may_sta
     out = floor.run_burst(burst, floor.Guard("share", 0.05, 0.0, 0.5, min_open=min_open))
     assert out.rejected == 0
     assert (out.rooms[0] > 2) is reached
+
+
+def test_steering_keeps_only_the_fewest_roomed_placeable_and_brings_a_held_one_back():
+    guard = floor.Guard("steer", 0.38, 0.03, min_open=2)
+    # servers 1 and 2 have the fewest rooms; of the equals 1 and 2, Scalelite's lower load comes first
+    changes = guard.wanted([5, 3, 3, 4], [True, True, False, True], 15, [40.0, 30.0, 20.0, 35.0])
+    assert sorted(changes) == [(0, False), (2, True), (3, False)]
+
+
+def test_a_cordon_an_enable_and_a_cordon_within_three_seconds_is_a_flap():
+    assert floor._flaps([(0.0, False), (1.0, True), (2.9, False)]) == 1
+    assert floor._flaps([(0.0, False), (1.0, True), (3.5, False)]) == 0  # the last cordon 3.5 s after
+    assert floor._flaps([(0.0, True), (1.0, False), (2.0, True)]) == 0
+
+
+def test_steering_spreads_no_better_than_the_share_and_flaps_where_the_share_never_does():
+    bursts = [floor.make_burst(random.Random(k), stale=False) for k in range(60)]
+    share = [floor.run_burst(b, floor.Guard("share", 0.38, 0.03, 0.5)) for b in bursts]
+    steer = [floor.run_burst(b, floor.Guard("steer", 0.38, 0.03)) for b in bursts]
+    assert all(o.rejected == 0 for o in share + steer)
+    assert statistics.mean(o.cv for o in steer) > statistics.mean(o.cv for o in share)
+    assert sum(o.flaps for o in share) == 0 < sum(o.flaps for o in steer)
