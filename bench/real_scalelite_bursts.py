@@ -8,8 +8,10 @@ class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (t
 Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils over 30 seconds (every
 join through Scalelite's join, its redirect followed to the BBB server). The burst guard of this tree
 (chalicelib/service/guard.py: BurstGuard with the real HTTP adapters) looks and acts in a thread, the
-timetable's class starts being the bursts' minutes. Before the second burst an operator disables one
-server through Scalelite's API.
+timetable's class starts being the bursts' minutes, with no forecast unless `--forecast` gives it one:
+the fleet's load once the last burst was in, what a slot's history says when its class is the same each
+time (production's guard takes the burst's size from the tick's forecast). Before the second burst an
+operator disables one server through Scalelite's API.
 
 Measured (Redis' `server_load` read every 0.2 s): the server-seconds a server was placeable while the
 guard had it cordoned (total, per burst, longest stretch of one server), rejected creates, flaps (a
@@ -27,7 +29,7 @@ of that server before, in the first burst, are listed apart), and how long Scale
 tests/real_scalelite/test_scenarios.py), and how long the guard's looks, its getServers and its reads
 of the BBB servers took while the rooms were created (median, 90th percentile, longest).
 
-    .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--bursts 20 --servers 10 --poll 10]
+    .venv/bin/python bench/real_scalelite_bursts.py [--quick] [--forecast] [--bursts 20 --servers 10 --poll 10]
 """
 
 from __future__ import annotations
@@ -84,9 +86,10 @@ class Fleet(Backend):
         self._call("end", {"meetingID": meeting_id})
 
 
-def guard_wiring(fleet: Fleet, minutes: list[datetime]):
+def guard_wiring(fleet: Fleet, minutes: list[datetime], forecaster=None):
     """bbbscale's runtime on the real Scalelite: real HTTP adapters, the servers as serving owned ones,
-    a timetable whose class starts are the bursts' minutes, no forecast."""
+    a timetable whose class starts are the bursts' minutes; no forecast unless `forecaster` is given (a
+    callable: now -> (units, reason), the port the tick's forecast fills)."""
     from chalicelib.adapters.scalelite.client import ScaleliteClient
     from chalicelib.adapters.state.memory import MemoryStateStore
     from chalicelib.bootstrap import Wiring
@@ -119,7 +122,32 @@ def guard_wiring(fleet: Fleet, minutes: list[datetime]):
             )
         )
     client = ScaleliteClient(settings.scalelite, fleet.secret)
-    return Wiring(settings, store=store, scalelite=client, providers={}, clock=lambda: datetime.now(UTC))
+    return Wiring(
+        settings,
+        store=store,
+        scalelite=client,
+        providers={},
+        clock=lambda: datetime.now(UTC),
+        forecaster=forecaster,
+    )
+
+
+class LastBurst:
+    """The forecast `--forecast` gives the guard: the load the whole fleet carried once the last burst was
+    in (every room, as the tick measures it), i.e. what the history of a slot whose class is the same
+    every time would say. Before the first burst is in it knows nothing (0: no forecast)."""
+
+    def __init__(self) -> None:
+        self.units = 0.0
+
+    def measure(self, world: SimWorld, weights) -> None:
+        from chalicelib.domain.load import room_costs
+
+        rooms = [m.as_meeting() for m in list(world.meetings.values()) if not m.is_breakout]
+        self.units = float(sum(room_costs(rooms, weights, time.time())))
+
+    def __call__(self, now: datetime) -> tuple[float, str]:
+        return self.units, f"forecast: {self.units:.0f} units, the fleet's load once the last burst was in"
 
 
 def room_spread(world: SimWorld, serving: set[str], weights):
@@ -176,7 +204,8 @@ def run(args) -> dict:
             time.sleep(0.2)
         first = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)  # >= 45 s on
         starts = [first + timedelta(seconds=args.period * b) for b in range(args.bursts)]
-        wiring = guard_wiring(fleet, starts)
+        forecast = LastBurst() if args.forecast else None
+        wiring = guard_wiring(fleet, starts, forecast)
         weights = wiring.settings.weights.model_copy(update={"young_room_participants": 0})
         watch = Watch(fleet)
         guard: BurstGuard | None = None
@@ -250,6 +279,7 @@ def run(args) -> dict:
                 began = time.monotonic()
                 placeable_at_start = len(scalelite.placement())
                 held_at_start = len(watch.cordoned)
+                forecast_at_start = round(forecast.units) if forecast is not None else 0
                 plan = sorted((rng.uniform(0, SPREAD_S), mid) for mid in sizes)
                 landed: dict[str, str | None] = {}
                 joins: list[tuple[float, str]] = []
@@ -271,12 +301,15 @@ def run(args) -> dict:
                 rejected += burst_rejected
                 time.sleep(max(0.0, began + SPREAD_S + JOIN_S + 2 - time.monotonic()))  # the burst is in
                 settled = room_spread(world, serving, weights)
+                if forecast is not None:
+                    forecast.measure(world, wiring.settings.weights)
                 per_burst.append(
                     {
                         "began": began,
                         "ended": ended,
                         "placeable_at_start": placeable_at_start,
                         "guard_cordoned_at_start": held_at_start,
+                        "forecast_units": forecast_at_start,  # what the guard's forecast said at the bell
                         "rejected": burst_rejected,
                         "rooms_cv": round(settled.rooms_cv, 3),
                         "load_cv": round(settled.load_cv, 3),
@@ -336,6 +369,7 @@ def run(args) -> dict:
         return {
             "scalelite_version": scalelite.version,
             "guard": "off" if guard is None else "on (this tree's BurstGuard)",
+            "forecast": "the last burst's load" if args.forecast else "none",
             "servers": args.servers,
             "bursts": args.bursts,
             "rooms_per_burst": args.rooms,
@@ -398,6 +432,11 @@ def main() -> int:
     parser.add_argument("--history", metavar="PATH", help="write the guard's history lines here (JSON lines)")
     parser.add_argument(
         "--no-guard", action="store_true", help="Scalelite alone (what the guard is measured against)"
+    )
+    parser.add_argument(
+        "--forecast",
+        action="store_true",
+        help="give the guard a forecast: the fleet's load once the last burst was in (from the second burst)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="2 bursts of 20 rooms on 6 servers (about 3 minutes)"

@@ -16,6 +16,7 @@ from tests.real_scalelite.harness import CHECKOUT_VAR, unavailable
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "real_scalelite_bursts.py"
 KEYS = {
     "scalelite_version",
+    "forecast",
     "placeable_cordoned_server_seconds",
     "bursts_with_placeable_cordoned",
     "longest_placeable_cordoned_s",
@@ -49,14 +50,25 @@ def test_without_a_checkout_the_bench_says_why_in_one_json_line():
     assert CHECKOUT_VAR in json.loads(done.stdout)["skipped"]
 
 
-def test_the_quick_run_on_the_real_scalelite_reports_every_figure():
+@pytest.mark.parametrize(
+    ("args", "forecast"),
+    [((), "none"), (("--forecast",), "the last burst's load")],
+    ids=["plain", "forecast"],
+)
+def test_the_quick_run_on_the_real_scalelite_reports_every_figure(args, forecast, tmp_path):
     reason = unavailable()
     if reason:
         pytest.skip(f"real Scalelite: {reason}")
-    done = _run(dict(os.environ), "--quick")
+    history = tmp_path / "history.jsonl"
+    done = _run(dict(os.environ), "--quick", "--history", str(history), *args)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert KEYS <= set(result) and len(result["per_burst"]) == 2
+    assert result["forecast"] == forecast
+    # what the guard's forecast said at each bell: nothing before a burst was in, then the fleet's load
+    said = [p["forecast_units"] for p in result["per_burst"]]
+    assert said[0] == 0 and (said[1] > 0) is bool(args)
+    assert history.read_text().strip()  # the guard's decisions, each with its reason
     looks = result["look_seconds_in_bursts"]  # the guard looked while the rooms came, and was timed
     assert looks["calls"] > 0 and 0 < looks["p50"] <= looks["p90"] <= looks["max"]
     # the poll rounds of each burst, in seconds after its bell, before its last create (8 s)
