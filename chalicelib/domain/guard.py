@@ -131,9 +131,11 @@ def decide_guard(
     The limit is `balance_limit` (with the default margin: `threshold` itself). Then:
     - enable every server the guard holds whose projection, plus what it would draw at once (`draw`:
       enabled again, its load frozen while cordoned is Scalelite's lowest, and the burst goes to it until
-      it is not), fell below the reopening share (`reopen_below`, or 0.1 under the limit when that is
-      lower and a burst is on), once its cordon is `hold_seconds` old; a server the poller disabled once empty at once (releasing everything below
-      `threshold` as soon as a window ends was tried: the stragglers of the class overloaded them);
+      it is not), fell below the reopening share (`reopen_below`, or, when a burst is on and that is
+      lower, 0.1 under the limit the fleet's share so far would give, whatever the burst still brings),
+      once its cordon is `hold_seconds` old; a server the poller disabled once empty at once (releasing
+      everything below `threshold` as soon as a window ends was tried: the stragglers of the class
+      overloaded them);
     - repair (enable then cordon) every guard cordon a poll undid (`leaked_rooms`), or may have (`undone`:
       a round ran across it and left its load frozen);
     - unless `quiet`, cordon placeable servers whose projection plus what they took since the last look
@@ -144,14 +146,27 @@ def decide_guard(
       comes, and when the burst's size is unknown (no forecast) every server just above the mean would
       be cordoned, the burst funnelled onto `min_enabled` servers at a time and swapped between them;
     - the safety rule, over everything above: the placeable servers left must number at least
-      `min_enabled` with room (below capacity), as far as the fleet has them, and keep `incoming_units`
-      of spare room below the limit (what the burst still brings). When they cannot, held servers with
+      `min_enabled` with room (below capacity), as far as the fleet has them, and keep spare room below
+      the limit for what the burst brings before the guard can act again: twice what the fleet took
+      since the last look (this look's pace, as much again before the next), at most `incoming_units`
+      (what the burst still brings). Asking room for the whole rest of the burst at once brought back
+      servers cordoned a second before ("nothing else will do") in every burst a forecast was on: on the
+      real Scalelite 44 such enables, 18 flaps and a rooms CV of 0.32 in 20 bursts, against 0.19 without
+      a forecast; a held server is placeable again one look after it is needed. When they cannot, held servers with
       room and a load (placeable as soon as enabled) are enabled again, least loaded first, then the
-      least full servers heading past the limit stay; short of room, every server below capacity stays.
+      least full servers heading past the limit stay; short of room, the least full of them below capacity
+      stay too, one by one until their room covers what the burst still brings.
     """
     pool = [s for s in servers if s.online and s.meant_to_serve and s.capacity > 0]
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
-    reopen = reopen_below if quiet else min(reopen_below, limit - 0.1)
+    need = min(incoming_units, 2 * sum(s.intake for s in pool))  # room the next look's rooms need
+    # In a burst a held server reopens once it has fallen behind the fleet as it stands now (its share so
+    # far), not behind where the forecast says the burst will end: below that, a server cordoned for
+    # balance reopened as soon as its cordon's intake left its projection, and with a forecast on the
+    # real Scalelite that was 95 reopens and 18 flaps in 20 bursts.
+    reopen = (
+        reopen_below if quiet else min(reopen_below, balance_limit(pool, threshold, 0.0, margin, floor) - 0.1)
+    )
     held = sorted((s for s in pool if s.guard_cordoned and s.state != "enabled"), key=lambda s: s.ratio)
     opened = _reopened(held, reopen, hold_seconds)
     actions = [_has_room_again(s, reopen) for s in opened]
@@ -221,26 +236,32 @@ def decide_guard(
 
     for s in back:
         settled = s.since_change >= hold_seconds / 2  # it then stays open the other half (`cycling`)
-        if settled and room >= incoming_units and with_room(staying) >= min_enabled:
+        if settled and room >= need and with_room(staying) >= min_enabled:
             continue
-        if not settled and room >= incoming_units and placeable_with_room() >= min_enabled:
+        if not settled and room >= need and placeable_with_room() >= min_enabled:
             continue
         room += max(0.0, limit * s.capacity - s.projected)
         actions.append(
             _enable(
                 s,
                 f"enabled again: the burst needs {min_enabled} placeable servers with room and "
-                f"~{incoming_units:.0f} units of room, and it has some (projected {_pct(s.ratio)})"
+                f"~{need:.0f} units of room before the next look, and it has some (projected {_pct(s.ratio)})"
                 + ("" if settled else f"; cordoned {s.since_change:.0f} s ago, but nothing else will do"),
             )
         )
         staying.append(s)
         held.remove(s)
-    short = room < incoming_units
-    kept = max(0, min_enabled - with_room(staying))
-    cordoned = over[kept:]
-    if short:  # the burst needs more room than the rest has: servers below capacity stay placeable
-        cordoned = [s for s in cordoned if s.ratio >= 1.0]
+    kept = over[: max(0, min_enabled - with_room(staying))]
+    room += sum(max(0.0, s.capacity - s.projected) for s in kept)
+    # Short of room for what the burst still brings: the least full servers heading past the limit stay
+    # placeable, up to their capacity, one by one until the room covers it; the others are cordoned still
+    # (keeping every server below capacity placeable switched the balance off for a burst's first seconds).
+    for s in over[len(kept) :]:
+        if room >= need or s.ratio >= 1.0:
+            break
+        kept.append(s)
+        room += s.capacity - s.projected
+    cordoned = [s for s in over if s not in kept]
     actions += [_repair(s) for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]
     actions += [_cordon(s, limit) for s in sorted(cordoned, key=lambda s: -heading(s))]
     return actions
