@@ -151,7 +151,7 @@ def decide_guard(
       since the last look (this look's pace, as much again before the next), at most `incoming_units`
       (what the burst still brings). Asking room for the whole rest of the burst at once brought back
       servers cordoned a second before ("nothing else will do") in every burst a forecast was on: on the
-      real Scalelite a rooms CV of 0.34 in 20 bursts (0.20 with this rule, 0.19 without a forecast); a
+      real Scalelite a rooms CV of 0.34 in 20 bursts (0.20-0.25 with this rule, 0.19 without one); a
       held server is placeable again one look after it is needed. When they cannot, held servers with
       room and a load (placeable as soon as enabled) are enabled again, least loaded first, then the
       least full servers heading past the limit stay; short of room, the least full of them below
