@@ -161,8 +161,8 @@ def decide_guard(
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
     need = min(incoming_units, 2 * sum(s.intake for s in pool))  # room the next look's rooms need
     # In a burst a held server reopens once it has fallen behind the fleet as it stands now (its share so
-    # far), not behind where the forecast says the burst will end: with or without a forecast the rule
-    # measured on the real Scalelite without one (alone, with a forecast, it moved nothing measurable).
+    # far), not behind where the forecast says the burst will end: with or without a forecast, the rule
+    # that was measured on the real Scalelite without one (alone it moved nothing measurable with one).
     reopen = (
         reopen_below if quiet else min(reopen_below, balance_limit(pool, threshold, 0.0, margin, floor) - 0.1)
     )
@@ -252,7 +252,7 @@ def decide_guard(
         held.remove(s)
     kept = over[: max(0, min_enabled - with_room(staying))]
     room += sum(max(0.0, s.capacity - s.projected) for s in kept)
-    # Short of room for what the burst still brings: the least full servers heading past the limit stay
+    # Short of the room the next look's rooms need: the least full servers heading past the limit stay
     # placeable, up to their capacity, one by one until the room covers it; the others are cordoned still
     # (keeping every server below capacity placeable switched the balance off for a burst's first seconds).
     for s in over[len(kept) :]:
