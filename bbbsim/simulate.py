@@ -203,8 +203,8 @@ def _burst_ends(settings):
 
 
 def _spread(world, weights):
-    """Rooms and real load per server carrying rooms (chalicelib.domain.guard.spread)."""
-    from chalicelib.domain.guard import spread
+    """Rooms and real load per server carrying rooms (chalicelib.domain.herding.spread)."""
+    from chalicelib.domain.herding import spread
     from chalicelib.domain.load import room_costs
 
     rows = []

@@ -18,7 +18,7 @@ guard had it cordoned (total, per burst, longest stretch of one server), rejecte
 server cordoned, enabled and cordoned again by the guard within 3 s: `flaps` over its updateServer
 calls, `flaps_by_choice` over its decisions, where a repair of a cordon a poll undid, enable then
 cordon, is one decision, `repairs` counted apart), the spread once each burst is in
-(chalicelib.domain.guard.spread over the servers serving at its start: the CV of rooms per server and
+(chalicelib.domain.herding.spread over the servers serving at its start: the CV of rooms per server and
 of real load per server; and, per burst, when the poll rounds that read the servers after the last
 lesson's rooms ended saved them, until the last create: before the first such round Scalelite's loads
 still count the ended rooms, and the mean CV of the bursts with and without one), and whether the
@@ -151,8 +151,8 @@ class LastBurst:
 
 
 def room_spread(world: SimWorld, serving: set[str], weights):
-    """Rooms and real load per serving server (chalicelib.domain.guard.spread, as the guard reports it)."""
-    from chalicelib.domain.guard import spread
+    """Rooms and real load per serving server (chalicelib.domain.herding.spread, as the guard reports it)."""
+    from chalicelib.domain.herding import spread
     from chalicelib.domain.load import room_costs
 
     rows = []

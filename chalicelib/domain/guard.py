@@ -27,7 +27,6 @@ for the burst) overrides it.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -174,16 +173,53 @@ def decide_guard(
     actions = [_has_room_again(s, reopen) for s in opened]
     held = [s for s in held if s not in opened]
 
-    def heading(s: GuardServer) -> float:
-        return (s.projected + s.intake) / s.capacity
-
-    def spare(group: Iterable[GuardServer]) -> float:
-        return sum(max(0.0, limit * s.capacity - s.projected) for s in group)
-
-    def with_room(group: Iterable[GuardServer]) -> int:
-        return sum(1 for s in group if s.ratio < 1.0)
-
     placeable = [s for s in pool if s.placeable] + [s for s in opened if s.state == "cordoned" and s.has_load]
+    over, staying = _past_the_limit(
+        pool,
+        placeable,
+        opened,
+        limit=limit,
+        threshold=threshold,
+        hold_seconds=hold_seconds,
+        keep_share=keep_share,
+        quiet=quiet,
+    )
+    back, kept = _room_for_the_burst(
+        pool, held, over, staying, limit=limit, need=need, min_enabled=min_enabled, hold_seconds=hold_seconds
+    )
+    actions += back
+    cordoned = [s for s in over if s not in kept]
+    brought_back = {a.server_id for a in back}
+    actions += [
+        _repair(s)
+        for s in held
+        if s.id not in brought_back and (s.leaked_rooms or s.undone) and s.state == "cordoned"
+    ]
+    actions += [_cordon(s, limit) for s in sorted(cordoned, key=lambda s: -_heading(s))]
+    return actions
+
+
+def _heading(s: GuardServer) -> float:
+    """Where a server heads by the next look: its projection plus as much again as it took since the last."""
+    return (s.projected + s.intake) / s.capacity
+
+
+def _with_room(group: Iterable[GuardServer]) -> int:
+    return sum(1 for s in group if s.ratio < 1.0)
+
+
+def _past_the_limit(
+    pool: list[GuardServer],
+    placeable: list[GuardServer],
+    opened: list[GuardServer],
+    *,
+    limit: float,
+    threshold: float,
+    hold_seconds: float,
+    keep_share: float,
+    quiet: bool,
+) -> tuple[list[GuardServer], list[GuardServer]]:
+    """(the placeable servers to cordon, those staying placeable), before the safety rule."""
 
     def cycling(s: GuardServer) -> bool:
         # Enabled again by the guard after a cordon less than `hold_seconds` ago: cordoned again by
@@ -193,7 +229,7 @@ def decide_guard(
         return s.state == "enabled" and s.cordon_age <= hold_seconds and s.projected / s.capacity < threshold
 
     def for_balance(s: GuardServer) -> bool:  # a cordon that only spreads the burst (below `threshold`)
-        return heading(s) < threshold
+        return _heading(s) < threshold
 
     def takes_rooms(s: GuardServer) -> bool:
         # A cordon for balance only of a server taking rooms now: one that took none since the last look
@@ -206,7 +242,7 @@ def decide_guard(
     over = [
         s
         for s in placeable
-        if not quiet and s not in opened and heading(s) >= limit and takes_rooms(s) and not cycling(s)
+        if not quiet and s not in opened and _heading(s) >= limit and takes_rooms(s) and not cycling(s)
     ]
     staying = [s for s in placeable if s not in over]
     # Balance cordons (below `threshold`), least heading first, stay placeable while fewer than
@@ -215,12 +251,37 @@ def decide_guard(
     # look's rooms at its frozen one (seen: +6 rooms within a look, on the real Scalelite).
     keep = math.ceil(keep_share * sum(1 for s in pool if s.state != "disabled")) - len(staying)
     if keep > 0:
-        spared = sorted(filter(for_balance, over), key=heading)[:keep]
+        spared = sorted(filter(for_balance, over), key=_heading)[:keep]
         over = [s for s in over if s not in spared]
         staying += spared
+    return over, staying
+
+
+def _room_for_the_burst(
+    pool: list[GuardServer],
+    held: list[GuardServer],
+    over: list[GuardServer],
+    staying: list[GuardServer],
+    *,
+    limit: float,
+    need: float,
+    min_enabled: int,
+    hold_seconds: float,
+) -> tuple[list[GuardAction], list[GuardServer]]:
+    """The safety rule: (held servers enabled again, the servers heading past the limit that stay
+    placeable), so that Scalelite keeps `min_enabled` placeable servers with room and `need` units of
+    room below the limit as far as the servers the guard may use have it."""
+    staying = list(staying)
+    actions: list[GuardAction] = []
+
+    def below_limit(s: GuardServer) -> float:
+        return max(0.0, limit * s.capacity - s.projected)
+
     # Room for the burst also counts servers enabled but not yet in Scalelite's placement set: they take
     # rooms from its next poll, within the burst; the placeable count (right now) does not count them.
-    room = spare(staying) + spare(s for s in pool if s.online and s.state == "enabled" and not s.has_load)
+    room = sum(map(below_limit, staying)) + sum(
+        below_limit(s) for s in pool if s.online and s.state == "enabled" and not s.has_load
+    )
     # Short of room or of placeable servers, in this order: held servers cordoned at least half of
     # `hold_seconds` ago (enabled, each stays placeable until its cordon is `hold_seconds` old), for room
     # only those with more room below the limit than they would draw at once; then the least full
@@ -234,10 +295,7 @@ def decide_guard(
         (s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0), key=lambda s: s.ratio
     )
     settled = [s for s in back if s.since_change >= hold_seconds / 2]  # then open the other half (`cycling`)
-    over.sort(key=lambda s: (s.ratio >= 1.0, heading(s)))  # the least full with room are worth keeping
-
-    def below_limit(s: GuardServer) -> float:
-        return max(0.0, limit * s.capacity - s.projected)
+    over = sorted(over, key=lambda s: (s.ratio >= 1.0, _heading(s)))  # the least full with room first
 
     def bring_back(s: GuardServer, why: str) -> None:
         nonlocal room
@@ -251,12 +309,11 @@ def decide_guard(
             )
         )
         staying.append(s)
-        held.remove(s)
 
     for s in settled:
-        if with_room(staying) < min_enabled or (room < need and below_limit(s) > s.draw):
+        if _with_room(staying) < min_enabled or (room < need and below_limit(s) > s.draw):
             bring_back(s, "")
-    kept = [s for s in over if s.ratio < 1.0][: max(0, min_enabled - with_room(staying))]  # a prefix
+    kept = [s for s in over if s.ratio < 1.0][: max(0, min_enabled - _with_room(staying))]  # a prefix
     room += sum(s.capacity - s.projected for s in kept)
     # Short of the room the next look's rooms need: the least full servers heading past the limit stay
     # placeable, up to their capacity, one by one until the room covers it; the others are cordoned still
@@ -267,15 +324,11 @@ def decide_guard(
         kept.append(s)
         room += s.capacity - s.projected
     for s in (s for s in back if s not in settled):
-        if with_room(staying) + with_room(kept) < min_enabled:
+        if _with_room(staying) + _with_room(kept) < min_enabled:
             bring_back(s, f"; cordoned {s.since_change:.0f} s ago, but nothing else will do")
     # Nothing with room enough: servers past capacity stay placeable to make up `min_enabled` (with none
     # placeable Scalelite rejects the room; on one past capacity the class at least starts).
-    kept = over[: max(len(kept), min_enabled - with_room(staying))]
-    cordoned = [s for s in over if s not in kept]
-    actions += [_repair(s) for s in held if (s.leaked_rooms or s.undone) and s.state == "cordoned"]
-    actions += [_cordon(s, limit) for s in sorted(cordoned, key=lambda s: -heading(s))]
-    return actions
+    return actions, over[: max(len(kept), min_enabled - _with_room(staying))]
 
 
 def _reopened(held: list[GuardServer], reopen: float, hold_seconds: float) -> list[GuardServer]:
@@ -327,52 +380,4 @@ def _cordon(s: GuardServer, limit: float) -> GuardAction:
         s.name,
         f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
         f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Spread:
-    """How evenly a burst landed: rooms and load per server (mean and coefficient of variation)."""
-
-    servers: int
-    rooms_mean: float
-    rooms_cv: float
-    load_mean: float  # share of capacity
-    load_cv: float
-    overloaded: int
-
-    def as_json(self) -> dict:
-        return {
-            "servers": self.servers,
-            "rooms_mean": round(self.rooms_mean, 2),
-            "rooms_cv": round(self.rooms_cv, 4),
-            "load_mean": round(self.load_mean, 4),
-            "load_cv": round(self.load_cv, 4),
-            "overloaded": self.overloaded,
-        }
-
-    def describe(self) -> str:
-        return (
-            f"{self.servers} servers: {self.rooms_mean:.1f} rooms each (CV {_pct(self.rooms_cv)}), "
-            f"load {_pct(self.load_mean)} of capacity (CV {_pct(self.load_cv)}), {self.overloaded} overloaded"
-        )
-
-
-def _cv(values: list[float]) -> float:
-    mean = statistics.fmean(values) if values else 0.0
-    return statistics.pstdev(values) / mean if mean > 0 and len(values) > 1 else 0.0
-
-
-def spread(per_server: Iterable[tuple[int, float, float]]) -> Spread:
-    """Spread over servers carrying rooms, from (rooms, load units at real size, capacity) each."""
-    rows = [(r, u, c) for r, u, c in per_server if r > 0 and c > 0]
-    rooms = [float(r) for r, _, _ in rows]
-    loads = [u / c for _, u, c in rows]
-    return Spread(
-        len(rows),
-        statistics.fmean(rooms) if rooms else 0.0,
-        _cv(rooms),
-        statistics.fmean(loads) if loads else 0.0,
-        _cv(loads),
-        sum(1 for x in loads if x > 1.0),
     )

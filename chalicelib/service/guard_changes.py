@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.config import GuardSettings, LoadWeights
 from chalicelib.domain.fleet import capacity_of
-from chalicelib.domain.guard import spread
+from chalicelib.domain.herding import spread
 from chalicelib.domain.load import meeting_units
 from chalicelib.ports import BbbscaleError, HistoryEntry
 from chalicelib.service.guard_polls import PollWatch
