@@ -462,7 +462,7 @@ def test_the_room_kept_is_for_the_next_look_s_rooms_not_the_whole_rest_of_the_bu
 def test_short_of_room_a_fresh_cordon_waits_while_a_server_heading_past_the_limit_can_stay():
     """Short of the next look's room, the guard used to undo a cordon a second old before keeping a
     server heading past the limit placeable; enabled, the held server's frozen load was Scalelite's
-    lowest, it took the next rooms and was cordoned again: 13 of 22 flaps by choice on the real
+    lowest, it took the next rooms and was cordoned again: 15 of 22 flaps by choice on the real
     Scalelite with a forecast. Now b (80 %, taking rooms) stays placeable up to its capacity and the
     fresh cordon waits; only for the count of placeable servers with room is it undone at once."""
     rules = {"threshold": 0.85, "reopen_below": 0.75, "min_enabled": 1, "hold_seconds": 3}
