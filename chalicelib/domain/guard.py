@@ -157,7 +157,7 @@ def decide_guard(
       draw at once); then the least full servers heading past the limit stay, for room one by one
       below capacity until it covers the need; a younger cordon is undone only for the count, never
       for room alone (with a forecast, 22 and 9 flaps by choice in 20 bursts on the real Scalelite,
-      0 and 0 since); with no room anywhere, servers past capacity stay to make the count.
+      0, 0 and 1 since); with no room anywhere, servers past capacity stay to make the count.
     """
     pool = [s for s in servers if s.online and s.meant_to_serve and s.capacity > 0]
     limit = balance_limit(pool, threshold, incoming_units, margin, floor)
@@ -290,7 +290,7 @@ def _room_for_the_burst(
     # a look or two). Enabled, a held server's frozen load is Scalelite's lowest and takes the next look's
     # rooms (a server left placeable takes them at its live load): on the real Scalelite with a forecast,
     # of 22 and 9 flaps by choice in two runs of 20 bursts, 15 and 5 undid a fresh cordon for room, 5 and
-    # 1 enabled a server past the limit, 2 and 2 one that drew past it at once; in this order, 0 and 0.
+    # 1 enabled a server past the limit, 2 and 2 one that drew past it at once; since, 0, 0, 1.
     back = sorted(
         (s for s in held if s.state == "cordoned" and s.has_load and s.ratio < 1.0), key=lambda s: s.ratio
     )
