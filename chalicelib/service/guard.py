@@ -226,7 +226,14 @@ class BurstGuard(GuardChanges):
         mine = {k for k, v in held.items() if not v.get("released")}
         stale = self.reads.stale(servers, mine, now_ms, window)
         intake = self.reads.reread(now, stale)
-        self._undone = self.polls.look(now_ms, servers, self.reads.figures, self._acted)
+        self._undone = self.polls.look(
+            now_ms,
+            servers,
+            self.reads.figures,
+            self._acted,
+            self.reads.unexplained,
+            self.polls.round_ms(len(servers), self.reads.read_seconds),
+        )
         self._acted = set()
         self._busy = any(intake.values())  # rooms are being created: look again sooner
         moved = self.reads.reproject(now_ms) or bool(stale)

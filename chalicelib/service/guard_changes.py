@@ -58,7 +58,11 @@ class GuardChanges:
                 continue
             self._acted.add(action.server_id)
             if action.action in ("cordon", "recordon"):
-                self.polls.cordoned(action.server_id, datetime.fromisoformat(sent).timestamp() * 1000)
+                self.polls.cordoned(
+                    action.server_id,
+                    datetime.fromisoformat(sent).timestamp() * 1000,
+                    repair=action.action == "recordon",
+                )
                 until = (now + ttl).isoformat()
                 held[action.server_id] = {
                     "name": action.name,

@@ -10,13 +10,13 @@ meetingID, createTime) and holds only while the room's record is equal to the on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chalicelib.config import GuardSettings, LoadWeights
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
-from chalicelib.service.guard_polls import poller_load
+from chalicelib.service.guard_polls import increments, poller_load, users_of
 from chalicelib.service.service_ports import GuardPorts
 
 MAX_CREATE_MS = 253_402_300_799_999  # 9999-12-31: a createTime past it is no time at all
@@ -38,7 +38,8 @@ class RoomCost:
 @dataclass(slots=True)
 class ServerRead:
     """What the guard last read of one server: getServers' load and state when its rooms were read, the
-    rooms' costs, its projection and until when that projection holds, and when the rooms were read."""
+    rooms' costs, its projection and until when that projection holds, when the rooms were read, and
+    each room's participants (what Scalelite's joins counted)."""
 
     load: float | None
     state: str
@@ -46,6 +47,7 @@ class ServerRead:
     projected: float
     holds_until_ms: float
     read_ms: float
+    users: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,9 @@ class ServerReads:
         self.settings = settings
         self.by_id: dict[str, ServerRead] = {}
         self.figures: dict[str, float] = {}  # the poller's load from the rooms last read
+        self.unexplained: dict[str, float] = {}  # an enabled server's rise past its creates and joins
+        self._ahead: dict[str, float] = {}  # joins its rooms showed before getServers' load did
+        self.read_seconds = 0.0  # how long the last look's reads took (in parallel: the slowest one)
         self._costs = RoomCosts(weights, settings.fill_minutes, expected)
         self._last_look: datetime | None = None
 
@@ -160,10 +165,31 @@ class ServerReads:
         recent = since.timestamp() * 1000 + self.settings.fill_minutes * 60_000  # filling until, if since
         self._last_look = now
         intake: dict[str, float] = {}
-        for server, rooms in meetings_of(self.ports, stale).items():
+        self.unexplained = {}
+        began = self.ports.clock()
+        read = meetings_of(self.ports, stale)
+        if stale:
+            self.read_seconds = (self.ports.clock() - began).total_seconds()
+        for server, rooms in read.items():
             costs = self._costs.of(rooms)
+            users = users_of(rooms)
+            before = self.by_id.get(server.id)
+            if (
+                before is not None
+                and before.load is not None
+                and server.load is not None
+                and before.state == server.state == "enabled"
+            ):
+                # getServers' load is read before the rooms: joins in between are counted in the rooms
+                # one look early (the excess falls below 0) and in the load at the next (rises past 0)
+                rise = (server.load - before.load) / (server.load_multiplier or 1.0)
+                excess = rise - increments(before.users, users) + self._ahead.get(server.id, 0.0)
+                self.unexplained[server.id] = excess
+                self._ahead[server.id] = min(0.0, excess)
+            else:
+                self._ahead.pop(server.id, None)
             self.by_id[server.id] = ServerRead(
-                server.load, server.state, costs, *project(costs, now_ms), now_ms
+                server.load, server.state, costs, *project(costs, now_ms), now_ms, users
             )
             intake[server.id] = sum(c.expected for c in costs if c.filling_until_ms > recent)
             self.figures[server.id] = poller_load(rooms, server.load_multiplier, now_ms)

@@ -5,7 +5,8 @@ operator on one fleet (test_guard_and_operator.py).
 The servers are bbbscale's serving owned servers of `CAPACITY` units; the timetable has a class start at
 the current minute (the guard is in its window); decisions are not held (`hold_seconds` 0) and a held
 server's rooms are read again at every look, so a scenario reaches each decision in one look. `between`
-runs an action right after the guard's next getServers: what an operator sends while a look is under way.
+runs an action right after the guard's next getServers: what an operator sends while a look is under way;
+`across_a_round` sends the guard's next updateServer while a poll round is in flight.
 """
 
 from __future__ import annotations
@@ -59,10 +60,15 @@ class Guarded:
         self.names = {v: k for k, v in backend.ids.items()}
         self.sent: list[tuple[str, str]] = []
         self._between: Callable[[], object] | None = None
+        self._across = False
         real_set_state, real_servers = client.set_state, client.servers
 
         def set_state(server_id: str, state: str) -> None:
-            real_set_state(server_id, state)
+            across, self._across = self._across, False
+            if across:  # a poll round reads every server, then this is sent, then the round saves
+                backend.during_round(lambda: real_set_state(server_id, state))
+            else:
+                real_set_state(server_id, state)
             self.sent.append((self.names.get(server_id, server_id), state))
 
         def servers():
@@ -85,6 +91,11 @@ class Guarded:
     def between(self, action: Callable[[], object]) -> None:
         """Run `action` right after the next look's getServers (the look then acts on what it read)."""
         self._between = action
+
+    def across_a_round(self) -> None:
+        """Send the guard's next updateServer while a poll round is in flight: the round read every server
+        before it and saves them after it (Scalelite's silent undo of a cordon)."""
+        self._across = True
 
     def history(self) -> list[str]:
         return [e.summary for e in self.store.history.recent(200, kind="guard")]
