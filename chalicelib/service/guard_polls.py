@@ -149,7 +149,7 @@ class PollWatch:
         """One look's getServers. `figures`: the poller's figure from the rooms the guard last read, by
         id; `acted`: servers whose state the guard changed since the last look; `unexplained`: by id, how
         far an enabled server's load rose past what its rooms' creates and joins explain since its last
-        read (in units of its multiplier); `round_ms`: how long a round may take to save every server
+        read (in users: the load's rise over its multiplier); `round_ms`: how long a round may take to save every server
         (None: unknown; a round is over when a look sees no more saves, and nothing is repaired blind).
         Returns the watched cordons a round may have undone, each with what was seen."""
         unexplained = unexplained or {}
@@ -248,7 +248,7 @@ class PollWatch:
             return s.load != before.load
         if s.state != "enabled":
             return False
-        return s.load < before.load or unexplained >= SAVE_RISE * (s.load_multiplier or 1.0)
+        return s.load < before.load or unexplained >= SAVE_RISE  # `unexplained` is in users
 
     @staticmethod
     def _would_show(s, figure: float | None) -> bool:

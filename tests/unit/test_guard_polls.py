@@ -87,6 +87,16 @@ def test_an_enabled_servers_rise_past_its_creates_and_joins_is_a_round_seen():
     assert list(found) == ["x"] and "ran across its cordon" in found["x"]
 
 
+def test_the_rise_past_creates_and_joins_is_in_users_whatever_the_load_multiplier():
+    """`unexplained` comes in users (the load's rise divided by the multiplier, less the +1s)."""
+    watch = PollWatch()
+    doubled = [ScaleliteServer("y", "https://y/bigbluebutton/api", "s", "enabled", True, 40.0, 2.0)]
+    watch.look(0, doubled, {}, set())
+    risen = [ScaleliteServer("y", "https://y/bigbluebutton/api", "s", "enabled", True, 60.0, 2.0)]
+    watch.look(1000, risen, {}, set(), {"y": 9.0})  # +20 in load: 10 users, 1 explained
+    assert watch.poll_saving
+
+
 def _blind_watch(**others):
     """x cordoned at 0.5 s at a look where `others` (name=(state, load, figure)) were listed beside it."""
     watch = PollWatch()
