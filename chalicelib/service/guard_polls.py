@@ -220,7 +220,7 @@ class PollWatch:
     def _unseen_at_last_look(self, acted: set[str]):
         """Why a round in flight at the last look's cordons could have gone unseen, for one of them ("":
         it would have shown)."""
-        if self._fresh or self._last_ms is None:
+        if self._fresh:  # True until a look has had one before it
             reason = "the guard had no earlier reading of Scalelite's loads"
         elif self.poll_saving:
             reason = "a Scalelite poll round was saving servers"
