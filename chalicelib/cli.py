@@ -33,13 +33,33 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(*, after_command: bool) -> Parser:
+    """--config and --json, taken before the command or after it. After it (the subcommand's copy) an
+    option left out sets nothing: argparse would otherwise write the subcommand's defaults over what was
+    given before the command (`bbbscale --config fleet.toml tick` ticking the built-in demo fleet)."""
     common = Parser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="TOML configuration (default: the built-in demo)")
-    common.add_argument("--json", action="store_true", help="machine output: one JSON document on stdout")
-    parser = Parser(
-        prog="bbbscale", description="Autoscaler for BigBlueButton fleets behind Scalelite", parents=[common]
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if after_command else None,
+        help="TOML configuration (default: the built-in demo)",
     )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="machine output: one JSON document on stdout",
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="bbbscale",
+        description="Autoscaler for BigBlueButton fleets behind Scalelite",
+        parents=[_common(after_command=False)],
+    )
+    common = _common(after_command=True)
     parser.add_argument("--version", action="version", version=f"bbbscale {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     load = sub.add_parser("load", parents=[common], help="print the load of a getMeetings response")

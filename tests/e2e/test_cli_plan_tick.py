@@ -103,6 +103,20 @@ def test_plan_for_people_names_providers_and_cost(capsys):
         json.loads(done.out)
 
 
+@pytest.mark.parametrize("before", [True, False], ids=["before the command", "after it"])
+def test_config_and_json_are_taken_before_the_command_as_help_shows_them(tmp_path, capsys, before):
+    # `bbbscale [--config PATH] [--json] COMMAND`: given before the command they were dropped (the
+    # subcommand's defaults written over them), so `--config fleet.toml tick` ticked the demo fleet.
+    fleet = config_file(tmp_path, replace={"quota = 50": "quota = 7"})  # ikoula's quota, 50 by default
+    options = ["--config", str(fleet), "--json"]
+    argv = [*options, "plan", "--users", "80000"] if before else ["plan", "--users", "80000", *options]
+    plan = run_main(capsys, *argv).document()
+    assert plan["servers"]["ikoula"] == 7
+    broken = config_file(tmp_path, "broken.toml", replace={"quota = 50": "quota = -1"})
+    args = ["--config", str(broken), "plan", "--users", "5"]
+    run_main(capsys, *(args if before else [*args[2:], *args[:2]])).assert_failed(2, "quota")
+
+
 def test_more_webcams_need_at_least_as_many_servers(capsys):
     few = run_main(capsys, "plan", "--users", "20000", "--webcam-ratio", "0", "--json").document()
     many = run_main(capsys, "plan", "--users", "20000", "--webcam-ratio", "0.5", "--json").document()
