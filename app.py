@@ -18,7 +18,7 @@ from chalicelib.adapters.unavailable import reason as unavailable_reason
 from chalicelib.observability import install
 from chalicelib.ports import BbbscaleError, ConflictError
 from chalicelib.service import closures, commands, notify
-from chalicelib.service.once import first_delivery, once, request_key
+from chalicelib.service.once import expires_for, first_delivery, once, request_key
 
 if TYPE_CHECKING:
     from chalicelib.domain.tick_report import TickReport
@@ -277,7 +277,8 @@ def slack_command():
             _dispatch(wiring, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return slack.reply_body(reply)
 
-    return _answer(200, once(wiring.idempotency, request_key("slack", body), serve))
+    key = request_key("slack", body)  # a retry's body is the first's, trigger_id included
+    return _answer(200, once(wiring.idempotency, key, serve, expires_for(command.trigger_id)))
 
 
 @app.route("/chat/rocketchat", methods=["POST"])
@@ -309,10 +310,9 @@ def rocketchat_command():
             _dispatch(wiring, Job(reply.followup.reason, reply.followup.reservation_id, target))
         return rocketchat.reply_body(reply)
 
-    return _answer(
-        200,
-        once(wiring.idempotency, request_key("rocketchat", _raw_body(), document.get("message_id")), serve),
-    )
+    delivery = document.get("message_id")
+    key = request_key("rocketchat", _raw_body(), delivery)
+    return _answer(200, once(wiring.idempotency, key, serve, expires_for(delivery)))
 
 
 @app.route("/fleet/certificate", methods=["GET"])

@@ -10,6 +10,11 @@ import uuid
 from collections.abc import Callable
 
 EXPIRES_SECONDS = 3600
+# A delivery without the platform's own id (a Rocket.Chat body with no `message_id`, a slash command
+# with no `trigger_id`: a hand-made client, the docs' curl) is told from a retry by its body alone, and an
+# operator's deliberate repeat (`freeze`, `unfreeze`, `freeze`) has the same body: remembered only this
+# long, so such a repeat is answered from the cache (and not acted on) for half a minute, not an hour.
+RETRY_SECONDS = 30
 
 
 def request_key(platform: str, body: bytes, request_id: str | None = None) -> dict:
@@ -18,15 +23,21 @@ def request_key(platform: str, body: bytes, request_id: str | None = None) -> di
     return {"platform": platform, "id": request_id or hashlib.sha256(body).hexdigest()}
 
 
-def once(layer, key: dict, work: Callable[[], dict]) -> dict:
-    """`work()` the first time `key` is seen within the hour; the stored answer after that. `layer`: the
-    Powertools persistence layer the bootstrap built for the state backend."""
+def expires_for(delivery_id: object) -> int:
+    """How long a delivery is remembered: an hour when the platform gave it its own id (a retry carries
+    the same id, a new message another), `RETRY_SECONDS` when only its body tells it apart."""
+    return EXPIRES_SECONDS if delivery_id else RETRY_SECONDS
+
+
+def once(layer, key: dict, work: Callable[[], dict], expires_seconds: int = EXPIRES_SECONDS) -> dict:
+    """`work()` the first time `key` is seen within `expires_seconds`; the stored answer after that.
+    `layer`: the Powertools persistence layer the bootstrap built for the state backend."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
     @idempotent_function(
         data_keyword_argument="request",
         persistence_store=layer,
-        config=IdempotencyConfig(expires_after_seconds=EXPIRES_SECONDS),
+        config=IdempotencyConfig(expires_after_seconds=expires_seconds),
     )
     def run(request: dict) -> dict:
         return work()

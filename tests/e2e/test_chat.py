@@ -261,6 +261,50 @@ def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_p
     assert len(commands_recorded(runtime)) == 2
 
 
+def _on_sqlite(runtime, tmp_path) -> None:
+    runtime.settings = runtime.settings.model_copy(
+        update={
+            "state": runtime.settings.state.model_copy(
+                update={"backend": "sqlite", "path": str(tmp_path / "s.db")}
+            )
+        }
+    )
+
+
+def test_a_rocketchat_repeat_without_a_message_id_is_acted_on_once_the_retry_window_is_out(
+    client, runtime, tmp_path, monkeypatch
+):
+    # A client sending REFERENCE.md's fields only (no message_id): freeze, unfreeze, freeze again. The
+    # third body is the first's; it was answered "Frozen until" from the cache for an hour and never
+    # applied. Now only a retry within the window (here 1 s) is taken for the same delivery.
+    from chalicelib.service import once
+
+    _on_sqlite(runtime, tmp_path)
+    monkeypatch.setattr(once, "RETRY_SECONDS", 1)
+    rc_post(client, "freeze 30m", user=RC_OPERATOR)
+    rc_post(client, "freeze 30m", user=RC_OPERATOR)  # within the window: a retry
+    rc_post(client, "unfreeze", user=RC_OPERATOR)
+    assert len(commands_recorded(runtime)) == 2, "the retry was answered, not acted on"
+    time.sleep(2.1)  # expiries are whole seconds, compared with ">"
+    _, again = rc_post(client, "freeze 30m", user=RC_OPERATOR)
+    assert "Frozen until" in again["text"]
+    assert [c for _, c in commands_recorded(runtime)] == ["freeze", "unfreeze", "freeze"]
+    assert read_overrides(runtime.store.settings.get, datetime.now(UTC)).freeze is not None
+
+
+def test_a_rocketchat_message_id_keeps_a_retry_for_the_hour(client, runtime, tmp_path, monkeypatch):
+    from chalicelib.service import once
+
+    _on_sqlite(runtime, tmp_path)
+    monkeypatch.setattr(once, "RETRY_SECONDS", 1)  # not the window of a delivery with its own id
+    _, first = rc_post(client, "floor gandi 3", user=RC_OPERATOR, message_id="m-1")
+    time.sleep(2.1)
+    _, retried = rc_post(client, "floor gandi 3", user=RC_OPERATOR, message_id="m-1")
+    assert retried == first
+    rc_post(client, "floor gandi 3", user=RC_OPERATOR, message_id="m-2")  # a new message, the same text
+    assert [c for _, c in commands_recorded(runtime)] == ["setfloor", "setfloor"]
+
+
 def test_a_replayed_slack_request_is_refused_not_answered_from_the_cache(client, runtime, tmp_path):
     # Someone captured a signed request and sends it again, within the 300 s Slack allows, without
     # Slack's retry header: the same signature and timestamp a second time is a replay.

@@ -49,6 +49,7 @@ class SlashCommand:
     text: str
     channel_id: str = ""
     response_url: str = field(default="", repr=False)  # a credential for 30 minutes
+    trigger_id: str = ""  # Slack's own id of this invocation (a retry carries the same)
 
     @property
     def caller(self) -> Caller:
@@ -62,7 +63,14 @@ def parse_slash(body: bytes) -> SlashCommand:
     def one(name: str) -> str:
         return form.get(name, [""])[0]
 
-    return SlashCommand(one("user_id"), one("user_name"), one("text"), one("channel_id"), one("response_url"))
+    return SlashCommand(
+        one("user_id"),
+        one("user_name"),
+        one("text"),
+        one("channel_id"),
+        one("response_url"),
+        one("trigger_id"),
+    )
 
 
 def reply_body(reply: Reply) -> dict:
