@@ -26,14 +26,20 @@ def _local_time(text: str):
     """HH:MM (argparse type)."""
     from datetime import time
 
-    return time.fromisoformat(text)
+    try:
+        return time.fromisoformat(text)
+    except ValueError:  # argparse would name the function: "invalid _local_time value"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a local time HH:MM") from None
 
 
 def _day(text: str):
     """YYYY-MM-DD (argparse type)."""
     from datetime import date
 
-    return date.fromisoformat(text)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day YYYY-MM-DD") from None
 
 
 def _share(text: str) -> float:

@@ -39,12 +39,15 @@ def test_trace_scale_shrinks_the_school(tmp_path, capsys):
 def test_trace_refuses_bad_usage_in_one_line(tmp_path, capsys):
     for args, said in (
         (("--monday", "2026-11-24"), "is not a Monday"),
+        (("--monday", "2026-13-01"), "'2026-13-01' is not a day YYYY-MM-DD"),  # was "invalid _day value"
         (("--only", "weak.csv"), "unknown trace weak.csv"),
         (("--scale", "0"), "--scale must be > 0"),
     ):
         done = run_main(capsys, "trace", "--out", str(tmp_path / "t"), *args)
         assert done.status == 2 and said in done.err and done.err.count("\n") == 1, done.err
     assert not (tmp_path / "t").exists() or not list((tmp_path / "t").iterdir())
+    late = run_main(capsys, "demo", "--end", "25:99")
+    assert late.status == 2 and "'25:99' is not a local time HH:MM" in late.err, late.err
 
 
 def test_simulate_text_output_is_flat_and_has_no_none():

@@ -117,6 +117,15 @@ def test_a_closed_port_is_unreachable_without_the_url():
     assert not api.healthy()
 
 
+def test_a_host_that_does_not_resolve_is_said_so_not_refused():
+    # `.invalid` never resolves (RFC 6761): it was reported as "connection refused", sending the
+    # operator to look for a closed port on a host that does not exist.
+    api = BbbApi("https://bbb.nonexistent.invalid/bigbluebutton/api", SECRET, retries=0, **FAST)
+    with pytest.raises(UnreachableError, match="host name not resolved") as caught:
+        api.meetings()
+    assert "refused" not in str(caught.value) and SECRET not in str(caught.value)
+
+
 def test_credentials_in_a_url_stay_out_of_errors():
     api = BbbApi("http://admin:hunter2@127.0.0.1:9/bigbluebutton/api", SECRET, retries=0, **FAST)
     with pytest.raises(UnreachableError) as caught:

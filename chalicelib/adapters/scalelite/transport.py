@@ -89,7 +89,10 @@ def _network_fault(error: BaseException) -> Transient:
         return Transient("read timeout")
     if isinstance(error, requests.ConnectionError):
         cause = error.args[0] if error.args else None
-        refused = isinstance(getattr(cause, "reason", cause), urllib3.exceptions.NewConnectionError)
+        reason = getattr(cause, "reason", cause)
+        if isinstance(reason, urllib3.exceptions.NameResolutionError):  # a NewConnectionError too
+            return Transient("host name not resolved", connect=True)
+        refused = isinstance(reason, urllib3.exceptions.NewConnectionError)
         return Transient("connection refused" if refused else "connection failed", connect=refused)
     return Transient(f"network fault ({type(error).__name__})")
 
