@@ -36,7 +36,7 @@ def run_demo(
 ) -> int:
     from bbbsim.embedded import sim_runtime
     from bbbsim.minutes import minute_of, overload_spells
-    from bbbsim.plot import plot_samples, require_matplotlib
+    from bbbsim.plot import plot_samples, require_plot
     from bbbsim.replay import Replay
     from bbbsim.schoolday import generate_day
     from bbbsim.traces import history_profile
@@ -45,7 +45,7 @@ def run_demo(
     from chalicelib.service.guard import burst_guard
 
     if plot:
-        require_matplotlib()  # before a minute of replay, not after
+        require_plot(plot)  # before a minute of replay, not after
     tz = ZoneInfo(settings.timezone)
     t0 = datetime.combine(day, start, tz).astimezone(ZoneInfo("UTC"))
     t1 = datetime.combine(day, end, tz).astimezone(ZoneInfo("UTC"))

@@ -2,12 +2,15 @@
 overloaded servers.
 
 matplotlib is the `plot` extra (`pip install 'bbbscale[plot]'`), not a runtime dependency: Lambda and a
-plain `run` never draw. `require_matplotlib` says so in one line before any work is done.
+plain `run` never draw. `require_plot` says so in one line before any work is done, and that the
+picture's folder is missing or not writable, rather than after a replay of minutes.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta, tzinfo
+from pathlib import Path
 
 from chalicelib.ports import BbbscaleError
 
@@ -20,6 +23,17 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise BbbscaleError(MISSING) from None
+
+
+def require_plot(path: str) -> None:
+    """Raise the one-line error (exit 1) when the picture could not be written: no matplotlib, or no
+    writable folder where `path` puts it."""
+    require_matplotlib()
+    folder = Path(path).expanduser().absolute().parent
+    if not folder.is_dir():
+        raise BbbscaleError(f"cannot write the picture {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise BbbscaleError(f"cannot write the picture {path}: {folder} is not writable")
 
 
 def plot_samples(

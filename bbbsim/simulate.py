@@ -282,9 +282,9 @@ def simulate_command(args, settings) -> int:
     from bbbsim.traces import read_trace
 
     if args.plot:
-        from bbbsim.plot import require_matplotlib
+        from bbbsim.plot import require_plot
 
-        require_matplotlib()  # before the replay, not after it
+        require_plot(args.plot)  # before the replay, not after it
     trace = read_trace(args.trace)
     history = [read_trace(path) for path in (getattr(args, "history", None) or [])]
     minutes: list = []

@@ -132,3 +132,18 @@ def test_the_plot_shows_how_many_servers_are_overloaded(trace, tmp_path, capsys)
     png = tmp_path / "week.png"
     run_main(capsys, "simulate", "--trace", str(trace), "--plot", str(png), "--json").document()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_a_picture_with_nowhere_to_go_is_refused_before_the_replay(trace, tmp_path, capsys, monkeypatch):
+    # It was found missing only once the whole week had been replayed ("unexpected FileNotFoundError").
+    import bbbsim.simulate
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("replayed before the picture's folder was checked")
+
+    monkeypatch.setattr(bbbsim.simulate, "simulate", no_replay)
+    nowhere = tmp_path / "no-such-folder" / "week.png"
+    run_main(capsys, "simulate", "--trace", str(trace), "--plot", str(nowhere), "--json").assert_failed(
+        1, "cannot write the picture", "no folder"
+    )
+    run_main(capsys, "demo", "--plot", str(nowhere)).assert_failed(1, "no folder")
