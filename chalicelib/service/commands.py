@@ -218,10 +218,20 @@ def describe_status(status: dict) -> str:
             f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
             f"{load.get('load_units', 0)} units; spare capacity {spare} units"
         )
+    checked = "last_tick" not in status or status["last_tick"] is not None  # documents without the key: old
+    if not checked:
+        lines.append(
+            "No capacity check yet: the load and the desired servers appear after the first one "
+            "(the timer runs it every minute)"
+        )
     desired = status.get("desired") or {}
-    for provider, states in sorted((status.get("fleet") or {}).items()):
+    fleet = status.get("fleet") or {}
+    if not fleet:
+        lines.append("No servers recorded yet")
+    for provider, states in sorted(fleet.items()):
         counts = ", ".join(f"{state} {n}" for state, n in sorted(states.items()) if n)
-        lines.append(f"  {provider}: {counts or 'no servers'} (desired {desired.get(provider, 0)})")
+        wanted = desired.get(provider, 0) if checked else "?"
+        lines.append(f"  {provider}: {counts or 'no servers'} (desired {wanted})")
     freeze = status.get("freeze")
     if freeze:
         lines.append(f"FROZEN until {freeze.get('until') or 'unfrozen'} by {freeze.get('by', '?')}")

@@ -127,3 +127,17 @@ def test_status_calls_what_serving_servers_carry_beyond_the_load_spare_capacity_
     assert document["capacity_units"] == carried and document["spare_units"] == round(carried - 100.0, 1)
     line = describe_status(document).splitlines()[1]
     assert line == f"Load: 40 users in 2 meetings, 100.0 units; spare capacity {carried - 100.0} units"
+
+
+def test_status_before_any_capacity_check_says_so_rather_than_desired_0():
+    # On a fresh install (chalice local, a first deploy) status said "owned: serving 96 (desired 0)".
+    from chalicelib.adapters.state.memory import MemoryStateStore
+    from chalicelib.service.commands import describe_status
+    from chalicelib.service.status import status
+    from tests.support.builders import T0
+
+    store = MemoryStateStore(cluster="t")
+    assert "No servers recorded yet" in describe_status(status(settings(), store, T0))
+    store.servers.save(server("bbbscale-t-cheap-1", "cheap"))
+    text = describe_status(status(settings(), store, T0))
+    assert "No capacity check yet" in text and "(desired ?)" in text and "(desired 0)" not in text
