@@ -274,9 +274,10 @@ def _on_sqlite(runtime, tmp_path) -> None:
 def test_a_rocketchat_repeat_without_a_message_id_is_acted_on_once_the_retry_window_is_out(
     client, runtime, tmp_path, monkeypatch
 ):
-    # A client sending REFERENCE.md's fields only (no message_id): freeze, unfreeze, freeze again. The
-    # third body is the first's; it was answered "Frozen until" from the cache for an hour and never
-    # applied. Now only a retry within the window (here 1 s) is taken for the same delivery.
+    # A client sending only token, user and channel ids, text, trigger_word (no message_id): freeze,
+    # unfreeze, freeze again. The third body is the first's; it was answered "Frozen until" from the
+    # cache for an hour and never applied. Now only a retry within the window (here 1 s) is taken for
+    # the same delivery.
     from chalicelib.service import once
 
     _on_sqlite(runtime, tmp_path)
