@@ -36,6 +36,33 @@ def test_docs_example_gives_one_of_each():
     )
 
 
+def test_counts_over_999_with_thousands_commas_are_read_as_bbb_meant_them():
+    # bigbluebutton/bigbluebutton#22102: BBB 2.7/3.0 (before #22145, January 2025) wrote
+    # <participantCount>1,202</participantCount> for a room of more than 1,000; one such room made
+    # every tick's load unreadable. The docs example with its counts written that way:
+    text = fixture("get_meetings_docs_example.xml").decode()
+    for tag, grouped in (
+        ("participantCount", "1,202"),
+        ("listenerCount", "1,150"),
+        ("moderatorCount", "1,001"),
+    ):
+        plain = f"<{tag}>{'1' if tag != 'listenerCount' else '0'}</{tag}>"
+        assert plain in text, plain
+        text = text.replace(plain, f"<{tag}>{grouped}</{tag}>")
+    totals = parse_meetings(text.encode(), LIMIT).totals
+    assert (totals.participants, totals.listen_only, totals.moderators) == (1202, 1150, 1001)
+
+
+@pytest.mark.parametrize("count", ["1,2", ",123", "1,2345", "12,34,567", "1.202", "1 202", "1,,202"])
+def test_anything_but_whole_thousands_groups_is_still_refused(count):
+    text = fixture("get_meetings_docs_example.xml").decode()
+    text = text.replace(
+        "<participantCount>1</participantCount>", f"<participantCount>{count}</participantCount>"
+    )
+    with pytest.raises(ResponseError, match="non-integer participantCount"):
+        parse_meetings(text.encode(), LIMIT)
+
+
 def test_docs_example_from_a_binary_stream_sets_the_server():
     snapshot = parse_meetings(io.BytesIO(fixture("get_meetings_docs_example.xml")), LIMIT, server="bbb7")
     (meeting,) = snapshot.meetings
@@ -159,7 +186,10 @@ def test_malformed_or_truncated_xml_is_a_response_error(body):
 @pytest.mark.parametrize(
     "body,match",
     [
-        (b"<html><body>502 Bad Gateway</body></html>", "root element"),
+        (b"<html><body>502 Bad Gateway</body></html>", "not a BBB API answer \\(an HTML page\\)"),
+        # a proxy's page sent with 200: an HTML page, not "hostile XML" (its DOCTYPE is no entity)
+        (b"<!DOCTYPE html>\n<html lang='fr'><body>Maintenance</body></html>", "an HTML page"),
+        (b"<?xml version='1.0'?><feed xmlns='x'/>", "root element <feed>"),
         (b"<response><meetings/></response>", "no <returncode>"),
         (b"<response><returncode>MAYBE</returncode></response>", "unknown returncode"),
     ],
@@ -167,6 +197,37 @@ def test_malformed_or_truncated_xml_is_a_response_error(body):
 def test_answers_that_are_not_bbb_answers(body, match):
     with pytest.raises(ResponseError, match=match):
         parse_meetings(body, LIMIT)
+
+
+class _Pieces(io.RawIOBase):
+    """A body arriving in the pieces a network gives, each read ending where its piece ends."""
+
+    def __init__(self, pieces: list[bytes]):
+        self.pieces = list(pieces)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.pieces:
+            return 0
+        piece = self.pieces.pop(0)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+@pytest.mark.parametrize("cut", [len(b'<?xml version="1.0" encoding="UTF-8"?>\n<resp'), 4, 1])
+def test_a_root_name_cut_between_two_reads_is_read_whole(cut):
+    # Chunked transfer or a TCP segment can end inside "<response": the first read alone said
+    # "not a BBB API answer (root element <resp>)" for a valid answer.
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        + fixture("no_meetings_bbb.xml").split(b"?>", 1)[-1].lstrip()
+    )
+    snapshot = parse_meetings(_Pieces([body[:cut], body[cut:]]), LIMIT)
+    assert snapshot.totals.meetings == 0 and snapshot.complete
+    with pytest.raises(ResponseError, match="root element <feed>"):
+        parse_meetings(_Pieces([b"<fe", b"ed><x/></feed>"]), LIMIT)
 
 
 @pytest.mark.parametrize(

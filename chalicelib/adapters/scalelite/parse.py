@@ -18,6 +18,8 @@ Nothing here depends on element order (BBB and Scalelite order `messageKey` and 
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from chalicelib.adapters.scalelite.xml_stream import ByteBudget, records, size_text
@@ -53,6 +55,9 @@ MAX_MEETINGS = 50_000
 #: The most participants all rooms of one answer may add up to: 100,000 is a region's peak (REFERENCE:
 #: ~200 users a server); 2,000,000 is 20x that. The per-room bound alone admitted 2,000 rooms x 100,000.
 MAX_TOTAL_PARTICIPANTS = 2_000_000
+# A count with thousands grouped by commas, as BBB's API templates wrote counts over 999 (1,202): only
+# whole groups of three after the first, so '1,2' or ',123' stay refused.
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
 
 
 #: Every state of a recording still on its BBB server: processed and published ones too, until Scalelite's
@@ -74,6 +79,8 @@ def _check_success(top: dict[str, str], what: str) -> None:
 
 def _count(text: str | None, field: str, meeting_id: str, bound: int | None = MAX_ROOM_COUNT) -> int:
     text = (text or "").strip()
+    if _GROUPED.fullmatch(text):  # BBB 2.7/3.0 before bigbluebutton#22145 wrote 1,202 for 1202 (#22102)
+        text = text.replace(",", "")
     if not (text.isdigit() and text.isascii()):
         raise ResponseError(
             f"getMeetings: meeting {meeting_id[:80]!r} has a non-integer {field} {text[:40]!r}"

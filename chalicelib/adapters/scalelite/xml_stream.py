@@ -113,12 +113,13 @@ def records(
     )
     shape = _Shape(record, container, fields, what)
     try:
-        first = True
+        head: bytes | None = b""  # the answer's first bytes, until its root's name is read whole
         while True:
             chunk = reader.read(_CHUNK)
-            if first and chunk.strip():
-                _refuse_other_roots(chunk, what)
-                first = False
+            if head is not None:
+                head += chunk
+                if _refuse_other_roots(head, what, ended=not chunk):
+                    head = None
             if not chunk:
                 break
             parser.feed(chunk)
@@ -140,22 +141,32 @@ def records(
 
 
 _ROOT = re.compile(
-    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.-]*)", re.DOTALL
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.-]*)(?=[\s/>])", re.DOTALL
 )
+_HTML = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!DOCTYPE\s+html|html[\s>])", re.DOTALL | re.I
+)
+_HEAD_WITHIN = 4096  # a root's name is read whole in the first bytes of any answer worth parsing
 
 
-def _refuse_other_roots(chunk: bytes, what: str) -> None:
-    """A root other than <response> is refused from the first chunk: the parser reports no event for
-    it, so its filler could not be pruned while it streams. A DOCTYPE is refused here as well."""
-    found = _ROOT.match(chunk)
+def _refuse_other_roots(head: bytes, what: str, ended: bool) -> bool:
+    """A root other than <response> is refused from the answer's first bytes: the parser reports no
+    event for it, so its filler could not be pruned while it streams. A DOCTYPE is refused here as
+    well, an HTML page (a proxy's error or maintenance page sent with 200) said to be one. True once
+    decided; False while the head may still be cut inside the root's name (a network read ends where it
+    ends: `<resp` then `onse>`)."""
+    if _HTML.match(head):
+        raise ResponseError(f"{what} is not a BBB API answer (an HTML page)")
+    found = _ROOT.match(head)
     if found is None:
-        if b"<!DOCTYPE" in chunk[:4096].upper():
+        if b"<!DOCTYPE" in head[:_HEAD_WITHIN].upper():
             raise ResponseError(f"{what} carries a DOCTYPE/entity declaration; refused (hostile XML)")
-        return  # not XML at all: the parser says how
+        return ended or len(head) >= _HEAD_WITHIN  # not XML at all: the parser says how
     if found.group(1) != b"response":
         raise ResponseError(
             f"{what} is not a BBB API answer (root element <{found.group(1)[:40].decode('ascii', 'replace')}>)"
         )
+    return True
 
 
 class _Shape:
