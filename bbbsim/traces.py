@@ -94,8 +94,11 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
 def parse_trace(text: str, source: str = "trace") -> list[TraceMeeting]:
     """Parse a trace document; one TraceError names the first bad line and field. Sessions come back
     sorted by start."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark, and hand-written headers put a space
+    # after each comma: neither is a column name (it was "header lacks meeting_id" on such a file).
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    header = reader.fieldnames
     absent = [name for name in FIELDS if name not in header]
     if absent:
         raise TraceError(f"{source}: line 1: header lacks {', '.join(absent)}; expected {','.join(FIELDS)}")

@@ -243,3 +243,14 @@ def test_class_rooms_recur_weekly_under_their_id_with_a_size_around_their_own_me
     double = generate_week(monday, seed=0, day_scale={monday: 2.0})
     per_day = [sum(1 for m in w if m.start.date() == monday) for w in (weeks[0], double)]
     assert 1.8 * per_day[0] <= per_day[1] <= 2.2 * per_day[0]
+
+
+def test_a_trace_saved_by_excel_or_written_by_hand_reads_as_the_same_trace(tmp_path):
+    # Excel's "CSV UTF-8" starts with a byte-order mark, and people put a space after each comma of a
+    # header: both were "line 1: header lacks meeting_id ..." though the column is there.
+    text = format_trace(generate_day(TUESDAY, seed=4, scale=0.05))
+    header, rest = text.split("\n", 1)
+    for variant in ("\ufeff" + text, header.replace(",", ", ") + "\n" + rest):
+        path = tmp_path / "export.csv"
+        path.write_text(variant, encoding="utf-8")
+        assert read_trace(path) == parse_trace(text)
