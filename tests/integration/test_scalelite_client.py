@@ -316,3 +316,35 @@ def test_a_server_url_we_cannot_call_is_a_problem_not_a_crash(fleet):
     snapshot = observe_per_server([*servers, odd], **FAST)
     assert snapshot.totals.meetings == 2 and not snapshot.complete
     assert snapshot.problems == ("odd: BBB API URL must be http(s), got scheme 'ftp'",)
+
+
+def test_a_redirect_names_where_it_points_without_its_checksum():
+    # Scalelite behind a proxy that moved it (http -> https, /bigbluebutton -> /bbb): "answered HTTP 301"
+    # alone left the operator guessing; the target, less its query and credentials, says what to configure.
+    import http.server
+    import threading
+
+    class Moved(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(301)
+            self.send_header(
+                "Location", "https://op:pw@lb.example.org:8443/bbb/api/getMeetings?checksum=abc123"
+            )
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = BbbApi(f"http://127.0.0.1:{server.server_port}/bigbluebutton/api", SECRET, retries=0, **FAST)
+        with pytest.raises(UnreachableError) as caught:
+            api.meetings()
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = str(caught.value)
+    assert "HTTP 301 to https://lb.example.org:8443/bbb/api/getMeetings" in said, said
+    assert "abc123" not in said and "pw" not in said and SECRET not in said

@@ -223,4 +223,15 @@ class Transport:
 def expect_ok(transport: Transport, what: str, response: requests.Response) -> None:
     """BBB answers every API call with HTTP 200 (FAILED included); anything else is no answer."""
     if response.status_code != 200:
-        raise UnreachableError(f"{transport.target}: {what} answered HTTP {response.status_code}")
+        moved = response.headers.get("Location") if 300 <= response.status_code < 400 else None
+        where = f" to {_moved_to(moved)} (redirects are not followed: configure that URL)" if moved else ""
+        raise UnreachableError(f"{transport.target}: {what} answered HTTP {response.status_code}{where}")
+
+
+def _moved_to(location: str) -> str:
+    """A redirect's target as an error may say it: scheme, host, port and path; never its query (the
+    checksum) nor any user:password."""
+    parts = urlsplit(location.strip()[:2000])
+    host = target_of(location) if parts.hostname else ""
+    path = parts.path.split(";")[0][:200]
+    return f"{parts.scheme}://{host}{path}" if parts.scheme and host else (path or "another URL")
