@@ -60,18 +60,18 @@ def slack_post(
     at: float | None = None,
     sign: bool = True,
     extra_headers: dict | None = None,
+    trigger_id: str | None = None,
 ):
-    body = urlencode(
-        {
-            "command": "/bbb",
-            "text": text,
-            "user_id": user,
-            "user_name": user.lower(),
-            "channel_id": "C1",
-            "team_id": "T1",
-            "response_url": response_url,
-        }
-    )
+    form = {
+        "command": "/bbb",
+        "text": text,
+        "user_id": user,
+        "user_name": user.lower(),
+        "channel_id": "C1",
+        "team_id": "T1",
+        "response_url": response_url,
+    }
+    body = urlencode(form | ({"trigger_id": trigger_id} if trigger_id else {}))
     timestamp = str(int(time.time() if at is None else at))
     headers = {"Content-Type": FORM, **(extra_headers or {})}
     if sign:
@@ -291,6 +291,25 @@ def test_a_rocketchat_repeat_without_a_message_id_is_acted_on_once_the_retry_win
     assert "Frozen until" in again["text"]
     assert [c for _, c in commands_recorded(runtime)] == ["freeze", "unfreeze", "freeze"]
     assert read_overrides(runtime.store.settings.get, datetime.now(UTC)).freeze is not None
+
+
+def test_real_slack_repeats_are_new_commands_at_once(client, runtime, tmp_path):
+    # Slack gives every invocation its own trigger_id: freeze, unfreeze, freeze within a second are three
+    # commands, while a retry (the same body, X-Slack-Retry-Num) is still answered from the first.
+    _on_sqlite(runtime, tmp_path)
+    at = time.time()
+    for n, text in enumerate(["freeze 30m", "unfreeze", "freeze 30m"]):
+        slack_post(client, text, user=OPERATOR, at=at + n, trigger_id=f"13345224609.738474920.8088930838d{n}")
+    _, retried = slack_post(
+        client,
+        "freeze 30m",
+        user=OPERATOR,
+        at=at + 3,
+        trigger_id="13345224609.738474920.8088930838d2",
+        extra_headers={"X-Slack-Retry-Num": "1"},
+    )
+    assert [c for _, c in commands_recorded(runtime)] == ["freeze", "unfreeze", "freeze"]
+    assert "Frozen until" in retried["text"]
 
 
 def test_a_rocketchat_message_id_keeps_a_retry_for_the_hour(client, runtime, tmp_path, monkeypatch):
