@@ -119,7 +119,15 @@ def burst_guard(event, context):
     from chalicelib.service.guard_function import run_guard_function
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
-    return run_guard_function(from_environment().ports(), event or {}, remaining, time.sleep)
+    try:
+        ports = from_environment().ports()
+    except Exception as error:  # services missing (no region, no credentials, no table): one line
+        said = unavailable_reason(error)
+        if said is None:
+            raise
+        log.error("burst_guard: %s", said)
+        return {"error": said}
+    return run_guard_function(ports, event or {}, remaining, time.sleep)
 
 
 def _wiring():
@@ -142,10 +150,20 @@ def _dispatch(wiring, job: Job) -> None:
 
 
 def _run_job(job: Job) -> "TickReport | None":
-    """Carry out a follow-up job: one acting tick, answered on the chat channels the environment names."""
-    wiring = _wiring()
-    chats = chats_from_environment(wiring.settings.chat)
-    return notify.run_job(job, lambda: wiring.tick(dry_run=False), wiring.store.reservations, chats)
+    """Carry out a follow-up job: one acting tick, answered on the chat channels the environment names.
+    When its services are missing (no region, no credentials, no table) it logs one line and raises a
+    one-line error, so that SQS delivers the message again (docs/deploy.md: up to three times, then the
+    dead-letter queue), rather than a traceback."""
+    try:
+        wiring = _wiring()
+        chats = chats_from_environment(wiring.settings.chat)
+        return notify.run_job(job, lambda: wiring.tick(dry_run=False), wiring.store.reservations, chats)
+    except Exception as error:
+        said = unavailable_reason(error)
+        if said is None:
+            raise
+        log.error("chat_jobs: %s", said)
+        raise BbbscaleError(said) from None
 
 
 def _secret(wiring, name: str) -> str | None:

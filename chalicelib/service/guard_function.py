@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.credentials import mask_credentials
 from chalicelib.domain.kept import GuardRun, LoadReading
@@ -103,16 +103,34 @@ def start_guard_run(
     return {**payload, "started": True}
 
 
+def _until(value) -> datetime | None:
+    """The payload's `until`: an ISO 8601 moment; without an offset, UTC (a hand-made invoke's
+    "2026-12-07T09:12:05" was compared with an aware clock, failed, and the run went on to its limit)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value)[:40])
+    except ValueError:
+        log.warning("guard run: until %r is not an ISO 8601 moment: ignored", str(value)[:40])
+        return None
+    if moment.tzinfo is None:
+        log.warning("guard run: until %s has no offset: read as UTC", moment.isoformat())
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
 def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float, sleep) -> dict:
     """One run of the guard function: look until the event's `until`, within the Lambda's remaining
     time (a margin kept: 20 s, or a tenth of a shorter time), while it holds the fleet's guard lease
     (waiting for it first when the run before still looks); then release it and say what it did."""
     now = ports.clock()
     until = now + timedelta(minutes=ports.settings.guard.max_run_minutes)
-    try:
-        until = min(until, datetime.fromisoformat(str(event.get("until"))))
-    except (TypeError, ValueError):
-        pass
+    if not isinstance(event, dict):  # a hand-made invoke: "x", [], 42
+        log.warning("guard run: payload is not a JSON object (%s): ignored", type(event).__name__)
+        event = {}
+    asked = _until(event.get("until"))
+    if asked is not None:
+        until = min(until, asked)
     margin = min(20.0, remaining_seconds / 10)
     until = min(until, now + timedelta(seconds=max(0.0, remaining_seconds - margin)))
     if not ports.settings.guard.enabled:

@@ -6,6 +6,7 @@ swallowed."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -211,3 +212,20 @@ def test_a_run_started_by_an_older_version_is_trusted_until_its_end():
         rt.store.guard_runs.note_run(GuardRun(BEFORE_NINE + timedelta(minutes=10)))  # no run id, no start
         assert guard_due(rt.settings, rt.store, BEFORE_NINE) is None, "it holds no lease, yet runs"
         assert guard_due(rt.settings, rt.store, BEFORE_NINE + timedelta(minutes=8)) == "class start at 09:00"
+
+
+def test_a_hand_made_invoke_with_a_naive_until_or_no_object_still_ends_in_time(caplog):
+    # An operator's `aws lambda invoke` with {"until": "2026-12-07T09:12:05"} (no offset): compared with
+    # the aware clock it failed and was ignored, and the run went on for 14 minutes. "x" as the payload
+    # was an AttributeError.
+    caplog.set_level(logging.WARNING)
+    with sim_runtime(load_settings(), BEFORE_NINE, http=True) as (rt, _, _):
+        began = time.monotonic()
+        now = lambda: BEFORE_NINE + timedelta(seconds=time.monotonic() - began)  # noqa: E731
+        ports = replace(rt.ports(), clock=now)
+        naive = (BEFORE_NINE + timedelta(seconds=1)).astimezone(UTC).replace(tzinfo=None).isoformat()
+        done = run_guard_function(ports, {"until": naive, "run": "by-hand"}, 30.0, time.sleep)
+        assert datetime.fromisoformat(done["until"]) == BEFORE_NINE + timedelta(seconds=1)
+        stray = run_guard_function(ports, "x", 2.0, time.sleep)  # type: ignore[arg-type]  # bounded by the Lambda's time
+        assert time.monotonic() - began < 10 and stray["run"]
+    assert "has no offset: read as UTC" in caplog.text and "payload is not a JSON object (str)" in caplog.text

@@ -18,6 +18,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib import fleets
 from chalicelib.adapters.state.sqlite import SqliteStateStore
+from chalicelib.ports import BbbscaleError
 from tests.support.closure_requests import ANNOUNCEMENT, SECRET, encode, signed
 
 SLACK_SECRET, RC_TOKEN = "slack-signing-secret-0123", "rocketchat-token-0123"
@@ -116,13 +117,23 @@ def test_an_aws_stage_without_a_region_answers_one_clear_line(no_aws, stage, cap
             ),
         ]
         tick = scheduled(client)
+        # the burst guard as capacity_check starts it, and a follow-up job as SQS delivers it: they were
+        # NoRegionError tracebacks
+        guard = client.lambda_.invoke("burst_guard", {"until": "2026-12-07T09:12:05+00:00", "run": "r1"})
+        job = client.events.generate_sqs_event(
+            queue_name="bbbscale-jobs", message_bodies=[json.dumps({"reason": "freeze lifted"})]
+        )
+        with pytest.raises(BbbscaleError) as redelivered:  # raised: SQS delivers it again, then the DLQ
+            client.lambda_.invoke("chat_jobs", job)
     for answer in answers:
         assert answer.status_code == 503, answer.body
         said = json.loads(answer.body)["error"]
         assert "no AWS region configured" in said and "\n" not in said and "Traceback" not in said
     assert "no AWS region configured" in tick["error"]
+    assert "no AWS region configured" in guard.payload["error"]
+    assert str(redelivered.value).startswith("service unavailable: no AWS region configured")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 4 and all(r.exc_info is None for r in errors)  # one line per request, no trace
+    assert len(errors) == 6 and all(r.exc_info is None for r in errors)  # one line per request, no trace
     assert not no_aws.exists()  # nothing written anywhere
 
 
