@@ -5,7 +5,9 @@ When the variable is unset (or empty) and a store is configured, the name maps t
 `BBBSCALE_WEBHOOK_SECRET` -> `<prefix>webhook-secret` (the `BBBSCALE_` head dropped, lower case, `_` -> `-`),
 with prefixes from `BBBSCALE_SSM_PREFIX` (e.g. `/bbbscale/prod/`, SecureString, decrypted) and then
 `BBBSCALE_SECRETS_PREFIX` (e.g. `bbbscale/prod/`, Secrets Manager). Powertools' providers cache each value
-for `max_age` seconds, so a warm Lambda does not call AWS every minute. A parameter that does not exist is
+for `max_age` seconds, so a warm Lambda does not call AWS every minute; a miss is remembered as long (a
+secret kept in Secrets Manager was first asked of SSM at every lookup: ten booting servers, ten SSM calls
+in one tick, and a surge's hundreds risk SSM's throttling). A parameter that does not exist is
 None (the route answers 503); any other failure raises one error naming the parameter. Values are never
 logged, put in reprs or in error messages; each value found is remembered for log redaction.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from chalicelib.ports import BbbscaleError
 
@@ -66,6 +69,7 @@ class SecretSource:
         self._clients = {"ssm": ssm_client, "secretsmanager": secrets_client}
         self._providers: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._missing: dict[tuple[str, str], float] = {}  # (service, parameter) -> when to ask again
 
     def __repr__(self) -> str:
         return f"SecretSource(ssm_prefix={self.ssm_prefix!r}, secrets_prefix={self.secrets_prefix!r})"
@@ -96,12 +100,18 @@ class SecretSource:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         options = {"decrypt": True} if service == "ssm" else {}
+        with self._lock:
+            if self._missing.get((service, parameter), 0.0) > time.monotonic():
+                return None
         try:
             value = self._provider(service).get(parameter, max_age=self.max_age, **options)
         except GetParameterError as error:
             # Powertools wraps the SDK error; the original (with its code) is the context.
             code = getattr(error.__context__, "response", {}).get("Error", {}).get("Code", "")
             if code in _NOT_FOUND:
+                if self.max_age > 0:
+                    with self._lock:
+                        self._missing[(service, parameter)] = time.monotonic() + self.max_age
                 return None
             reason = code or type(error.__context__).__name__
             raise SecretError(f"cannot read secret {parameter} from {service}: {reason}") from None

@@ -106,3 +106,19 @@ def test_a_source_made_while_os_environ_was_swapped_reads_the_environment_of_eac
     finally:
         os.environ = original  # noqa: B003
     assert source("BBBSCALE_SWAPPED_TOKEN") is None
+
+
+def test_a_miss_is_remembered_for_max_age_too(aws):
+    # A secret kept in Secrets Manager was asked of SSM first at every lookup: on AWS the server-secret-key
+    # of each booting server, ten SSM calls in one tick for ten servers.
+    ssm, secrets = aws
+    calls: list[str] = []
+    ssm.meta.events.register("before-call.ssm.GetParameter", lambda **kw: calls.append("ssm"))
+    cached, fresh = source(aws, max_age=300), source(aws, max_age=0)
+    for _ in range(5):
+        assert cached("BBBSCALE_SLACK_SIGNING_SECRET") == "sm-slack-value"  # in Secrets Manager only
+    assert calls == ["ssm"]
+    secrets.create_secret(Name="bbbscale/test/miss-then-made", SecretString="made")
+    assert fresh("BBBSCALE_MISS_THEN_MADE") == "made"  # max_age 0: nothing remembered, misses neither
+    ssm.put_parameter(Name="/bbbscale/test/late-token", Value="late", Type="SecureString")
+    assert fresh("BBBSCALE_LATE_TOKEN") == "late"
