@@ -154,10 +154,19 @@ def _run_job(job: Job) -> "TickReport | None":
     When its services are missing (no region, no credentials, no table) it logs one line and raises a
     one-line error, so that SQS delivers the message again (docs/deploy.md: up to three times, then the
     dead-letter queue), rather than a traceback."""
+    from chalicelib.observability import log_tick
+    from chalicelib.render import tick_json
+
     try:
         wiring = _wiring()
         chats = chats_from_environment(wiring.settings.chat)
-        return notify.run_job(job, lambda: wiring.tick(dry_run=False), wiring.store.reservations, chats)
+
+        def check():  # logged as the scheduled check is: CloudWatch shows what a follow-up did
+            report = wiring.tick(dry_run=False)
+            log_tick(tick_json(report), wiring.settings.cluster)
+            return report
+
+        return notify.run_job(job, check, wiring.store.reservations, chats)
     except Exception as error:
         said = unavailable_reason(error)
         if said is None:

@@ -34,7 +34,7 @@ def runtime(monkeypatch, moto_url):
     return runtime
 
 
-def test_an_announcement_queues_a_job_that_the_sqs_handler_runs(runtime, monkeypatch):
+def test_an_announcement_queues_a_job_that_the_sqs_handler_runs(runtime, monkeypatch, capfd):
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="bbbscale-jobs")["QueueUrl"]
     monkeypatch.setenv("BBBSCALE_JOBS_QUEUE_URL", queue_url)
@@ -46,8 +46,11 @@ def test_an_announcement_queues_a_job_that_the_sqs_handler_runs(runtime, monkeyp
         job = Job.from_json(message["Body"])
         assert job.reservation_id == ANNOUNCEMENT["id"] and job.kind == "capacity_check"
         event = client.events.generate_sqs_event(message_bodies=[message["Body"]], queue_name="bbbscale-jobs")
+        capfd.readouterr()
         client.lambda_.invoke("chat_jobs", event)
     assert runtime.ticks == [False]
+    logged = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    assert any(line.get("message") == "capacity check" for line in logged), "the follow-up is in the logs"
 
 
 def test_without_a_queue_the_reservation_is_still_stored_for_the_next_scheduled_check(runtime, caplog):
