@@ -97,6 +97,8 @@ def print_tick(report: TickReport) -> None:
         f"  need:    {report.needed_units:,.0f} units; servers serving/desired: "
         f"{fleet_line(report.fleet, report.desired)}"
     )
+    if report.reasons:  # why that many: the load, the forecast, a reservation or a floor, the quotas
+        print(f"  why:     {'; '.join(report.reasons)}")
     for line in action_lines(report.actions) or ["  -> no action"]:
         print(line)
     for done in report.dns or ():  # per-server DNS records (docs/dns.md)

@@ -68,6 +68,8 @@ def allocate(
             limit[name] = max(caps[name], 0)
             reasons.append(f"{name}: capped at {limit[name]} (backing off after failures)")
         base = p.min_servers if p.mode != "static" else max(p.min_servers, min(p.max_servers, p.quota))
+        if p.mode != "static" and base > 0:  # a static pool runs whole anyway; a hoster's minimum is a choice
+            reasons.append(f"{name}: min_servers {base} (configured)")
         floor = floors.get(name, 0)
         if floor > base:
             reasons.append(f"{name}: operator floor {floor}")

@@ -139,4 +139,5 @@ def history_summary(report: TickReport) -> str:
         if load
         else "load unknown"
     )
-    return f"{seen}; desired {desired}; {acts}"
+    why = f" ({'; '.join(report.reasons)})" if report.reasons else ""
+    return f"{seen}; desired {desired}{why}; {acts}"

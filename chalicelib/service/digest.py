@@ -35,6 +35,7 @@ class Digest:
     desired: dict = field(default_factory=dict)
     shortfall: tuple[str, ...] = ()  # what the quotas cannot supply: operators must act (raise a quota...)
     guard: tuple[str, ...] = ()  # the burst guard's cordons and enables since the last tick
+    why: tuple[str, ...] = ()  # why the desired counts are what they are (the planner's reasons)
 
     def __bool__(self) -> bool:
         return bool(
@@ -88,7 +89,7 @@ def digest(tick: TickReport) -> Digest:
     """Group a tick's actions for people; a dry run did nothing, so its digest is empty."""
     at = tick.at.isoformat()
     if tick.dry_run:
-        return Digest(at=at, desired=dict(tick.desired))
+        return Digest(at=at, desired=dict(tick.desired), why=tuple(tick.reasons))
     groups: dict[str, list[str]] = {"up": [], "down": [], "replace": [], "fail": [], "stuck": []}
     for acted in tick.actions:
         name = acted.action.action
@@ -114,6 +115,7 @@ def digest(tick: TickReport) -> Digest:
         stuck_drains=tuple(groups["stuck"]),
         desired=dict(tick.desired),
         guard=tuple(tick.guard or ()),
+        why=tuple(tick.reasons),
     )
 
 
@@ -131,6 +133,8 @@ def summary(tick: TickReport) -> str:
     found = digest(tick)
     desired = ", ".join(f"{p} {n}" for p, n in sorted(found.desired.items())) or "none"
     lines = [f"Capacity check at {found.at}: desired servers {desired}."]
+    if found.why:
+        lines.append(f"Why: {'; '.join(found.why)}.")
     if not found:
         lines.append("Nothing to change.")
     for title, _, rows in found.sections():

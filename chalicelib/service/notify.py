@@ -33,7 +33,11 @@ def check_notice(found: Digest, cluster: str = "") -> CheckNotice:
         title=f"bbbscale {cluster}".strip() + " — capacity check",
         headline=found.headline(),
         sections=tuple(Section(title, severity, lines) for title, severity, lines in found.sections()),
-        footer=f"desired: {desired} · {found.at}" if found.desired else "",
+        footer=(
+            f"desired: {desired}" + (f" ({'; '.join(found.why)})" if found.why else "") + f" · {found.at}"
+        )
+        if found.desired
+        else "",
     )
 
 

@@ -219,6 +219,8 @@ def test_tick_for_people(tmp_path, capsys):
     done = run_main(capsys, "tick", "--config", str(config_file(tmp_path, replace=FLOOR)), "--dry-run")
     assert done.status == 0
     assert "(dry run)" in done.out and "load:" in done.out and "start 3 on gandi" in done.out
+    # why gandi wants 3: the operator's floor (min_servers), said beside the action, not only in --json
+    assert "  why:     " in done.out and "gandi" in done.out.split("  why:     ", 1)[1].splitlines()[0]
 
 
 # --- demo ------------------------------------------------------------------------------------------------

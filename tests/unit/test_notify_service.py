@@ -53,3 +53,26 @@ def test_a_job_announces_its_reservation_then_answers_the_asker_on_its_platform(
     assert answer[2].startswith(
         "Capacity check at 2026-11-23T08:00:00+00:00: desired servers gandi 6, owned 4."
     )
+
+
+def test_a_notice_and_an_answer_say_why_the_fleet_is_that_size():
+    # "start 2 on ikoula: desired 2 > active 0" said what, never why: the need's reason (the forecast,
+    # a reservation, an operator's floor, a quota) was only in `tick --json`'s `reasons`.
+    from dataclasses import replace
+
+    from chalicelib.domain.tick_document import history_summary
+    from chalicelib.service.digest import summary
+
+    why = "forecast: timetable: 10:00 class slot in 8 min, last Monday peaked at 25,020 units + headroom"
+    tick = replace(TICK, reasons=(why, "gandi: operator floor 6"))
+    slack = RecordingChat("slack")
+    notify_tick(tick, [slack], cluster="demo")
+    ((_, notice),) = slack.posted
+    assert (
+        notice.footer
+        == f"desired: gandi 6, owned 4 ({why}; gandi: operator floor 6) · 2026-11-23T08:00:00+00:00"
+    )
+    assert f"Why: {why}; gandi: operator floor 6." in summary(tick).splitlines()
+    assert f"desired owned 4, gandi 6 ({why}; gandi: operator floor 6); start 4 gandi" in history_summary(
+        tick
+    )
