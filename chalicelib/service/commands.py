@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.chat import Caller, Followup, Reply
-from chalicelib.domain.fleet import FINAL
+from chalicelib.domain.fleet import FINAL, ServerState
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
 from chalicelib.service import grammar
@@ -198,9 +198,15 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
         return Reply(f"{server} is already being drained (asked by {requests[server].get('by', '?')}).")
     requests[server] = {"by": caller.actor, "at": now.isoformat()}
     runtime.store.settings.put(DRAIN, requests)
+    if record.state in (ServerState.SERVING, ServerState.DRAINING):
+        what = "it keeps its classes, gets no new ones, and stops once empty"
+    else:  # still booting: the drain is kept and applied once it serves (status lists it meanwhile)
+        what = (
+            f"it is still {record.state.value}: it is cordoned at the first capacity check after it serves "
+            "(it may take a room in between), keeps its classes and stops once empty"
+        )
     return Reply(
-        f"Draining {server}: it keeps its classes, gets no new ones, and stops once empty. "
-        "Running a capacity check.",
+        f"Draining {server}: {what}. Running a capacity check.",
         public=True,
         followup=Followup(f"drain {server}"),
     )
@@ -234,7 +240,12 @@ def describe_status(status: dict) -> str:
         lines.append(f"  {provider}: {counts or 'no servers'} (desired {wanted})")
     freeze = status.get("freeze")
     if freeze:
-        lines.append(f"FROZEN until {freeze.get('until') or 'unfrozen'} by {freeze.get('by', '?')}")
+        lines.append(
+            f"FROZEN until {freeze.get('until') or 'unfrozen'} by {freeze.get('by', '?')}"
+            + (f": {freeze['reason']}" if freeze.get("reason") else "")
+        )
+    for server, asked in sorted((status.get("drains") or {}).items()):
+        lines.append(f"Drain asked: {server} by {asked.get('by', '?')} at {asked.get('at', '?')}")
     for provider, floor in sorted((status.get("floors") or {}).items()):
         servers = floor.get("servers", floor) if isinstance(floor, dict) else floor
         lines.append(f"Floor: {provider} >= {servers}")

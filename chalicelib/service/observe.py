@@ -11,9 +11,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Demand, Observation, ServerCheck
-from chalicelib.domain.fleet import VM, Fleet, Server, ServerState
+from chalicelib.domain.fleet import FINAL, VM, Fleet, Server, ServerState
 from chalicelib.domain.load import LoadSnapshot
-from chalicelib.domain.overrides import read_overrides
+from chalicelib.domain.overrides import DRAIN, read_overrides
 from chalicelib.domain.reconcile import reconcile
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
 from chalicelib.service.demand import reserved
@@ -160,6 +160,8 @@ def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[O
     else:
         with ThreadPoolExecutor(max_workers=min(16, len(to_check))) as pool:
             checks = dict(zip([r.name for r in to_check], pool.map(lambda r: _check(ports, r), to_check)))
+    if persist:
+        _forget_done_drains(ports.store, by_name)
     units, why = reserved(ports.store.reservations.reservations(), ports.settings, now)
     f_units, f_why = ports.forecast(now)
     recent = ports.store.tick_memory.recent()
@@ -183,3 +185,13 @@ def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[O
         placeable=placeable(registered),
     )
     return obs, changed
+
+
+def _forget_done_drains(store, by_name: dict[str, Server]) -> None:
+    """An operator's drain request ends with its server's drain: once the server is stopped or destroyed
+    it is dropped, or a server powered on again later (a `power` provider keeps its names) would be
+    cordoned at once, and `status` would list drains done long ago."""
+    asked = store.settings.get(DRAIN, None) or {}
+    done = [name for name in asked if name in by_name and by_name[name].state in FINAL]
+    if done:
+        store.settings.put(DRAIN, {name: v for name, v in asked.items() if name not in done})

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: the settings model brings pydantic, which
 def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     """What the chat `status` shows, as a document (chalicelib/service/commands.py describes it)."""
     from chalicelib.domain.fleet import Fleet, ServerState, capacity_of
-    from chalicelib.domain.overrides import read_overrides
+    from chalicelib.domain.overrides import DRAIN, read_overrides
     from chalicelib.service.closures import reservation_json
     from chalicelib.service.guard_state import guard_status
 
@@ -53,6 +53,11 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
             for f in overrides.floors
         },
         "guard": guard_status(settings, store),
+        "drains": {  # operators' drain requests not yet done (a booting server's waits until it serves)
+            name: {"by": asked.get("by"), "at": asked.get("at")}
+            for name, asked in (store.settings.get(DRAIN, None) or {}).items()
+            if isinstance(asked, dict)
+        },
     }
 
 

@@ -242,3 +242,35 @@ def test_an_owned_pool_server_is_not_drained_by_bbbscale():
     )
     assert "owned pool" in reply.text and "never stops" in reply.text
     assert DRAIN not in written_settings(runtime.store)
+
+
+def test_a_booting_server_drain_says_when_it_applies_and_status_lists_it():
+    # "Draining X: it keeps its classes..." for a server still booting, then nothing to see: the request
+    # is applied once it serves; the answer says so and `status` lists the pending drain.
+    from chalicelib.domain.fleet import ServerState
+    from chalicelib.service.commands import describe_status
+    from chalicelib.service.status import status
+    from tests.support.chat_fakes import OPERATOR, serving
+
+    runtime = FakeRuntime(store=store_with(serving("bbb-gandi-7", state=ServerState.BOOTING)))
+    now = datetime.now(UTC)
+    reply = execute("drain bbb-gandi-7", runtime, Caller("slack", OPERATOR, "ops"), now)
+    assert "still booting" in reply.text and "first capacity check after it serves" in reply.text
+    execute("freeze 1h scalelite upgrade", runtime, Caller("slack", OPERATOR, "ops"), now)
+    text = describe_status(status(runtime.settings, runtime.store, now))
+    assert f"Drain asked: bbb-gandi-7 by slack:{OPERATOR}" in text
+    assert ": scalelite upgrade" in text  # the freeze's reason, which status dropped
+
+
+def test_a_drain_request_ends_with_its_drain():
+    # Never removed, a request outlived its server: a `power` provider's server powered on again later
+    # would be cordoned at once, and status would list drains done long ago.
+    from chalicelib.domain.fleet import ServerState
+    from chalicelib.domain.overrides import DRAIN
+    from chalicelib.service.observe import _forget_done_drains
+    from tests.support.chat_fakes import serving
+
+    runtime = FakeRuntime(store=store_with(serving("a"), serving("b", state=ServerState.STOPPED)))
+    runtime.store.settings.put(DRAIN, {"a": {"by": "x"}, "b": {"by": "y"}})
+    _forget_done_drains(runtime.store, {s.name: s for s in runtime.store.servers.servers()})
+    assert runtime.store.settings.get(DRAIN, None) == {"a": {"by": "x"}}
