@@ -9,11 +9,16 @@ Every process ticks at the start of each interval (wall-clock aligned), so with 
 store one takes the lease and the others hold. A process that held retries every sixth of a lease until
 the interval's tick was done: if the holder was killed, its lease lapses and another process acts within
 one lease (plus a sixth), not one whole interval later.
+
+SIGTERM (systemd's stop, a container's) ends it cleanly: the tick under way is cut (its lease released
+by the tick itself), the guard thread stops and releases the guard lease, and the process exits 0, so a
+restart finds both leases free instead of waiting out their 30-60 s.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -34,8 +39,31 @@ from chalicelib.service.guard_lease import (
 from chalicelib.service.room_memory import GuardMemory
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM: stop at once, as Ctrl-C does, and say so."""
+
+
+def _stoppable(stop: threading.Event | None) -> Callable[[float], None]:
+    """time.sleep, or a sleep that ends the guard's thread once `stop` is set (SystemExit: the guard's
+    own `finally` releases its lease on the way out; its restart loop catches Exception only)."""
+    if stop is None:
+        return time.sleep
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise SystemExit
+
+    return sleep
+
+
 def start_guard(
-    ports: FleetPorts, memory: GuardMemory, clock=None, say=None, until=None, speed: float = 1.0
+    ports: FleetPorts,
+    memory: GuardMemory,
+    clock=None,
+    say=None,
+    until=None,
+    speed: float = 1.0,
+    stop: threading.Event | None = None,
 ) -> threading.Thread | None:
     """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. It looks
     only while it holds the fleet's guard lease (one guard per fleet, however many processes run), and
@@ -43,7 +71,8 @@ def start_guard(
     `memory`: the tick's (the Wiring's): the guard keeps its own beside it, sharing the room sizes.
     `clock`: the time it reads (default: the wall clock); `say`: where a failure's line goes (stderr);
     `until`: when it stops (default: never); `speed`: how much faster than real time `clock` runs (the
-    lease's heartbeat and standby, in real seconds, follow it)."""
+    lease's heartbeat and standby, in real seconds, follow it); `stop`: set, the thread ends at its next
+    pause and releases the guard lease."""
     if not ports.settings.guard.enabled:
         return None
     beside, remembered = ports.beside(), memory.beside()
@@ -58,7 +87,7 @@ def start_guard(
                 keep_guarding(
                     beside,
                     until,
-                    time.sleep,  # its looks' cadence in real seconds, as before
+                    _stoppable(stop),  # its looks' cadence in real seconds, as before
                     clock,
                     owner,
                     say,
@@ -69,7 +98,10 @@ def start_guard(
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
                 say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
-                time.sleep(60)
+                if stop is not None and stop.wait(60):
+                    return
+                if stop is None:
+                    time.sleep(60)
 
     thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
     thread.start()
@@ -102,8 +134,13 @@ def run_forever(
         # The fleet's time and world (plugins.RunPace): a real fleet's clock runs by itself; a simulated
         # one may be a clock this loop sets, with a world that follows the school day.
         pace: RunPace = simulated_pace or ClockPace(wiring.clock, speed)
+        stop = threading.Event()
+        guard = None
         if not dry_run:
-            start_guard(wiring.ports(), wiring.memory, pace.guard_clock, speed=pace.guard_speed)
+            guard = start_guard(
+                wiring.ports(), wiring.memory, pace.guard_clock, speed=pace.guard_speed, stop=stop
+            )
+        _on_sigterm()
 
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
@@ -123,25 +160,45 @@ def run_forever(
             return survive(lambda: wiring.tick(dry_run=dry_run, now=now), crashed)
 
         done = 0
-        while True:
-            slot = time.time() - (time.time() % interval)
-            now = now_and_world()
-            result = tick(now)
-            if result is not None:
-                report(result)
-            done += 1
-            if max_ticks and done >= max_ticks:
-                return 0
-            while result is not None and result.lease_held and time.time() + retry < slot + interval:
-                time.sleep(retry)
-                slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
-                if _ticked_since(wiring.store.tick_memory.recent(), slot_began):
-                    break  # the holder finished this interval's tick
-                now = pace.moment()
+        try:
+            while True:
+                slot = time.time() - (time.time() % interval)
+                now = now_and_world()
                 result = tick(now)
-                if result is not None and not result.lease_held:
+                if result is not None:
                     report(result)
-            time.sleep(max(0.05, interval - (time.time() % interval)))
+                done += 1
+                if max_ticks and done >= max_ticks:
+                    return 0
+                while result is not None and result.lease_held and time.time() + retry < slot + interval:
+                    time.sleep(retry)
+                    slot_began = now + timedelta(seconds=(slot - time.time()) * speed)
+                    if _ticked_since(wiring.store.tick_memory.recent(), slot_began):
+                        break  # the holder finished this interval's tick
+                    now = pace.moment()
+                    result = tick(now)
+                    if result is not None and not result.lease_held:
+                        report(result)
+                time.sleep(max(0.05, interval - (time.time() % interval)))
+
+        except Stopped:
+            print("bbbscale run: stopped (SIGTERM); the leases are released", file=sys.stderr, flush=True)
+            return 0
+        finally:
+            stop.set()  # the guard thread ends at its next pause and releases the guard lease
+            if guard is not None:
+                guard.join(timeout=10)
+
+
+def _on_sigterm() -> None:
+    """SIGTERM stops the loop as Ctrl-C does (only the main thread may install a handler: a run started
+    from another thread, as some tests do, keeps the default)."""
+
+    def stopped(signum, frame) -> None:
+        raise Stopped
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stopped)
 
 
 def survive(tick, crashed: Callable[[str], None]) -> TickReport | None:
