@@ -31,6 +31,7 @@ HELP = """bbbscale commands:
   status                          fleet, load and overrides now
   plan N                          servers and cost for N users
   reserve START END USERS         promise capacity, e.g. reserve tomorrow 08:00 17:00 3000
+  unreserve ID                    cancel a reservation (its id as `status` shows it)
   floor PROVIDER N [for 2h]       keep at least N servers on PROVIDER (N=0 removes the floor)
   freeze [DURATION] [reason]      no scaling actions (e.g. freeze 30m); unfreeze to resume
   unfreeze                        resume scaling now
@@ -124,6 +125,8 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
             )
         case grammar.Drain(server=server):
             return _drain(server, runtime, caller, now)
+        case grammar.Unreserve(reservation_id=reservation_id):
+            return _unreserve(reservation_id, runtime, caller, now)
     return Reply(HELP)  # unreachable: every command is matched above
 
 
@@ -179,6 +182,25 @@ def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: dat
         f"Floor: at least {command.servers} servers on {command.provider} {span}. Running a capacity check.",
         public=True,
         followup=Followup("floor"),
+    )
+
+
+def _unreserve(reservation_id: str, runtime: Runtime, caller: Caller, now: datetime) -> Reply:
+    """Cancel one reservation, as the closure webhook's DELETE does (a request signed before the cancel
+    cannot bring it back); the next check lets its servers go as their hour ends."""
+    from chalicelib.service.closures import NotFound, cancel
+
+    known = [r for r in runtime.store.reservations.reservations() if r.id == reservation_id]
+    try:
+        cancel(runtime.store, reservation_id, now)
+    except NotFound:
+        return Reply(f"No reservation {reservation_id!r}. `status` lists those to come with their ids.")
+    users = f" ({known[0].expected_users} users)" if known else ""
+    return Reply(
+        f"Reservation {reservation_id}{users} cancelled by {caller.user_name or caller.actor}; "
+        "running a capacity check.",
+        public=True,
+        followup=Followup(f"unreserve {reservation_id}"),
     )
 
 

@@ -3,7 +3,7 @@
 Pure: the clock and the timezone are arguments. Anything that does not parse becomes `Help` with the
 problem stated, so an operator always gets the help text back, never an error page.
 
-    status | plan N | reserve START END USERS | floor PROVIDER N [for DURATION]
+    status | plan N | reserve START END USERS | unreserve ID | floor PROVIDER N [for DURATION]
     freeze [DURATION] [reason] | unfreeze | drain SERVER | history | help
 
 Durations: 30m, 2h, 1d, 1h30m. Times: ISO-8601 (2026-11-24T08:00, offset optional), or a day word
@@ -72,7 +72,12 @@ class History:
     pass
 
 
-Command = Help | Status | Plan | Reserve | SetFloor | Freeze | Unfreeze | Drain | History
+@dataclass(frozen=True, slots=True)
+class Unreserve:
+    reservation_id: str
+
+
+Command = Help | Status | Plan | Reserve | Unreserve | SetFloor | Freeze | Unfreeze | Drain | History
 
 
 class Unparsable(ValueError):
@@ -232,6 +237,10 @@ def _parse(words: list[str], now: datetime, zone: ZoneInfo) -> Command:
     if verb == "freeze":
         duration, rest = _optional_duration(args)
         return Freeze(duration, " ".join(rest)[:200])
+    if verb == "unreserve":
+        if len(args) != 1 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", args[0]):
+            raise Unparsable("usage: unreserve ID (a reservation's id, as `status` shows it)")
+        return Unreserve(args[0])
     if verb == "drain":
         if len(args) != 1 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", args[0]):
             raise Unparsable("usage: drain SERVER (a server name, as `status` shows)")

@@ -188,6 +188,25 @@ def test_reserve_stores_a_reservation_and_announces_it(client, runtime, receiver
     assert "Capacity check" in messages["/r"]["text"]
 
 
+def test_a_mistaken_reservation_is_cancelled_from_chat(client, runtime):
+    # A week reserved for 15,000 users by mistake could only be undone by the signed DELETE webhook.
+    _, made = slack_post(client, "reserve 2026-12-14T08:00 2026-12-18T18:00 15000", user=OPERATOR)
+    [reservation] = runtime.store.reservations.reservations()
+    assert reservation.id in made["text"]
+    _, refused = slack_post(client, f"unreserve {reservation.id}")  # not an operator
+    assert "only bbbscale operators" in refused["text"] and runtime.store.reservations.reservations()
+    _, done = slack_post(client, f"unreserve {reservation.id}", user=OPERATOR)
+    assert (
+        done["response_type"] == "in_channel"
+        and f"Reservation {reservation.id} (15000 users) cancelled" in (done["text"])
+    )
+    assert runtime.store.reservations.reservations() == []
+    _, again = slack_post(client, f"unreserve {reservation.id}", user=OPERATOR)
+    assert f"No reservation {reservation.id!r}" in again["text"]
+    _, bad = slack_post(client, "unreserve", user=OPERATOR)
+    assert "usage: unreserve ID" in bad["text"] and "bbbscale commands:" in bad["text"]
+
+
 @pytest.mark.parametrize("case", ["forged", "stale", "unsigned"])
 def test_unverified_slack_requests_are_refused_and_change_nothing(client, runtime, case):
     kwargs = {
