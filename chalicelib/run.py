@@ -80,6 +80,7 @@ def start_guard(
     say = say or _to_stderr
     owner = guard_owner()
     until = until or clock() + timedelta(days=3650)
+    pause = _stoppable(stop)  # every wait of the thread ends it once `stop` is set
 
     def loop() -> None:
         while True:  # keep_guarding survives its guard's failures; this survives keep_guarding's own
@@ -87,7 +88,7 @@ def start_guard(
                 keep_guarding(
                     beside,
                     until,
-                    _stoppable(stop),  # its looks' cadence in real seconds, as before
+                    pause,  # its looks' cadence in real seconds, as before
                     clock,
                     owner,
                     say,
@@ -98,10 +99,7 @@ def start_guard(
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
                 say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
-                if stop is not None and stop.wait(60):
-                    return
-                if stop is None:
-                    time.sleep(60)
+                pause(60)
 
     thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
     thread.start()

@@ -259,8 +259,7 @@ def test_rocketchat_ignores_bots_and_needs_its_token_configured(client, runtime,
     assert rc_post(client, "status")[0].status_code == 503
 
 
-def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_path):
-    # Slack re-sends a command it did not see answered in 3 s: the same body again.
+def _on_sqlite(runtime, tmp_path) -> None:
     runtime.settings = runtime.settings.model_copy(
         update={
             "state": runtime.settings.state.model_copy(
@@ -268,6 +267,11 @@ def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_p
             )
         }
     )
+
+
+def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_path):
+    # Slack re-sends a command it did not see answered in 3 s: the same body again.
+    _on_sqlite(runtime, tmp_path)
     at = time.time()
     first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
     again, again_reply = slack_post(
@@ -278,16 +282,6 @@ def test_a_slack_retry_is_answered_again_but_applied_once(client, runtime, tmp_p
     assert len(commands_recorded(runtime)) == 1, "the floor was applied once"
     _, other = slack_post(client, "floor gandi 4", user=OPERATOR)
     assert len(commands_recorded(runtime)) == 2
-
-
-def _on_sqlite(runtime, tmp_path) -> None:
-    runtime.settings = runtime.settings.model_copy(
-        update={
-            "state": runtime.settings.state.model_copy(
-                update={"backend": "sqlite", "path": str(tmp_path / "s.db")}
-            )
-        }
-    )
 
 
 def test_a_rocketchat_repeat_without_a_message_id_is_acted_on_once_the_retry_window_is_out(
@@ -347,13 +341,7 @@ def test_a_rocketchat_message_id_keeps_a_retry_for_the_hour(client, runtime, tmp
 def test_a_replayed_slack_request_is_refused_not_answered_from_the_cache(client, runtime, tmp_path):
     # Someone captured a signed request and sends it again, within the 300 s Slack allows, without
     # Slack's retry header: the same signature and timestamp a second time is a replay.
-    runtime.settings = runtime.settings.model_copy(
-        update={
-            "state": runtime.settings.state.model_copy(
-                update={"backend": "sqlite", "path": str(tmp_path / "s.db")}
-            )
-        }
-    )
+    _on_sqlite(runtime, tmp_path)
     at = time.time()
     first, first_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
     replay, replay_reply = slack_post(client, "floor gandi 3", user=OPERATOR, at=at)
