@@ -166,7 +166,7 @@ def _run_job(job: Job) -> "TickReport | None":
             log_tick(tick_json(report), wiring.settings.cluster)
             return report
 
-        return notify.run_job(job, check, wiring.store.reservations, chats)
+        return notify.run_job(job, check, wiring.store.reservations, chats, wiring.settings.timezone)
     except Exception as error:
         said = unavailable_reason(error)
         if said is None:

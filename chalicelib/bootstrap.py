@@ -214,7 +214,13 @@ class Wiring:
 
         # the channels the environment names now; stuck drains remembered in the store
         chats = chats_from_environment(self.settings.chat)
-        notify_tick(result, chats, seen=self.store.announced, cluster=self.settings.cluster)
+        notify_tick(
+            result,
+            chats,
+            seen=self.store.announced,
+            cluster=self.settings.cluster,
+            zone=self.settings.timezone,
+        )
 
     def user_data(self, server) -> str:
         from chalicelib.adapters.providers.userdata import render_user_data

@@ -9,6 +9,8 @@ imports the other. The words are the service's; each platform adapter lays them 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +81,19 @@ class ReservationNotice:
 
 #: Everything the service announces on the team's channels.
 Notice = CheckNotice | ReservationNotice
+
+
+def local_time(moment: datetime | str | None, zone: str) -> str:
+    """A moment as the fleet's operators read it: "2026-12-08 08:00 CET" in the configured zone (chat
+    answers and notices; JSON documents keep ISO-8601 with its offset). An ISO string is read first;
+    None is "-", and a string that is no time is shown as it is."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if moment.tzinfo is None:  # every stored time carries its offset; a naive one is UTC's
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")

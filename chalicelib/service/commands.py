@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.domain.chat import Caller, Followup, Reply
+from chalicelib.domain.chat import Caller, Followup, Reply, local_time
 from chalicelib.domain.fleet import FINAL, ServerState
 from chalicelib.domain.overrides import DRAIN, FLOORS, FREEZE, read_overrides
 from chalicelib.ports import BbbscaleError, HistoryEntry, Reservation, StateStore
@@ -89,11 +89,13 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
         case grammar.Help(problem=problem):
             return Reply((f"I did not understand: {problem}.\n\n" if problem else "") + HELP)
         case grammar.Status():
-            return Reply(describe_status(status(runtime.settings, runtime.store, now)))
+            return Reply(
+                describe_status(status(runtime.settings, runtime.store, now), runtime.settings.timezone)
+            )
         case grammar.Plan(users=users):
             return Reply(describe_plan(plan(runtime.settings, users)))
         case grammar.History():
-            return Reply(describe_history(runtime.store.history.recent(limit=15)))
+            return Reply(describe_history(runtime.store.history.recent(limit=15), runtime.settings.timezone))
         case grammar.Reserve():
             return _reserve(command, runtime, caller, now)
         case grammar.SetFloor():
@@ -109,7 +111,7 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
                 },
             )
             return Reply(
-                f"Frozen {'until ' + until.isoformat(timespec='minutes') if until else 'until `unfreeze`'}"
+                f"Frozen {'until ' + local_time(until, runtime.settings.timezone) if until else 'until `unfreeze`'}"
                 f" by {caller.user_name or caller.actor}: no scaling actions meanwhile.",
                 public=True,
             )
@@ -143,9 +145,8 @@ def _reserve(command: grammar.Reserve, runtime: Runtime, caller: Caller, now: da
         created_at=now,
     )
     stored, created = runtime.store.reservations.add(reservation)
-    span = (
-        f"{stored.starts_at.isoformat(timespec='minutes')} to {stored.ends_at.isoformat(timespec='minutes')}"
-    )
+    zone = runtime.settings.timezone
+    span = f"{local_time(stored.starts_at, zone)} to {local_time(stored.ends_at, zone)}"
     if not created:
         return Reply(f"Already reserved ({stored.id}): {stored.expected_users} users from {span}.")
     return Reply(
@@ -167,8 +168,11 @@ def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: dat
     if command.servers == 0:
         floors.pop(command.provider, None)
         runtime.store.settings.put(FLOORS, floors)
-        return Reply(
-            f"Floor on {command.provider} removed by {caller.user_name or caller.actor}.", public=True
+        return Reply(  # the desired count it held up is recomputed now, not at the next timer's check
+            f"Floor on {command.provider} removed by {caller.user_name or caller.actor}. "
+            "Running a capacity check.",
+            public=True,
+            followup=Followup("floor"),
         )
     until = now + command.duration if command.duration else None
     floors[command.provider] = {
@@ -177,7 +181,7 @@ def _floor(command: grammar.SetFloor, runtime: Runtime, caller: Caller, now: dat
         "by": caller.actor,
     }
     runtime.store.settings.put(FLOORS, floors)
-    span = f"until {until.isoformat(timespec='minutes')}" if until else "until changed"
+    span = f"until {local_time(until, runtime.settings.timezone)}" if until else "until changed"
     return Reply(
         f"Floor: at least {command.servers} servers on {command.provider} {span}. Running a capacity check.",
         public=True,
@@ -234,11 +238,11 @@ def _drain(server: str, runtime: Runtime, caller: Caller, now: datetime) -> Repl
     )
 
 
-def describe_status(status: dict) -> str:
+def describe_status(status: dict, zone: str = "UTC") -> str:
     """`status` as a few lines: fleet per provider and state, desired, load and spare capacity (what the
     serving servers carry beyond the measured load; the headroom is the configured margin, not this),
-    overrides, reservations."""
-    lines = [f"bbbscale status at {status.get('at', '?')}"]
+    overrides, reservations. Times in `zone` (the fleet's configured time zone)."""
+    lines = [f"bbbscale status at {local_time(status.get('at'), zone)}"]
     load = status.get("load") or {}
     if load:
         spare = status.get("spare_units", 0)
@@ -263,18 +267,24 @@ def describe_status(status: dict) -> str:
     freeze = status.get("freeze")
     if freeze:
         lines.append(
-            f"FROZEN until {freeze.get('until') or 'unfrozen'} by {freeze.get('by', '?')}"
-            + (f": {freeze['reason']}" if freeze.get("reason") else "")
+            f"FROZEN until {local_time(freeze['until'], zone) if freeze.get('until') else 'unfrozen'} "
+            f"by {freeze.get('by', '?')}" + (f": {freeze['reason']}" if freeze.get("reason") else "")
         )
     for server, asked in sorted((status.get("drains") or {}).items()):
-        lines.append(f"Drain asked: {server} by {asked.get('by', '?')} at {asked.get('at', '?')}")
+        lines.append(
+            f"Drain asked: {server} by {asked.get('by', '?')} at {local_time(asked.get('at'), zone)}"
+        )
     for provider, floor in sorted((status.get("floors") or {}).items()):
-        servers = floor.get("servers", floor) if isinstance(floor, dict) else floor
-        lines.append(f"Floor: {provider} >= {servers}")
+        if not isinstance(floor, dict):
+            floor = {"servers": floor}
+        until = f" until {local_time(floor['until'], zone)}" if floor.get("until") else ""
+        by = f" (by {floor['by']})" if floor.get("by") else ""
+        lines.append(f"Floor: {provider} >= {floor.get('servers')}{until}{by}")
     for reservation in status.get("reservations") or []:
         lines.append(
             f"Reserved: {reservation.get('expected_users')} users "
-            f"{reservation.get('starts_at')} to {reservation.get('ends_at')} ({reservation.get('id')})"
+            f"{local_time(reservation.get('starts_at'), zone)} to {local_time(reservation.get('ends_at'), zone)} "
+            f"({reservation.get('id')})"
         )
     guard = status.get("guard") or {}
     for held in guard.get("cordoned") or []:
@@ -287,7 +297,7 @@ def describe_status(status: dict) -> str:
     spread = guard.get("last_spread")
     if spread:
         lines.append(
-            f"Last burst ({spread.get('at', '?')}): rooms per server CV {100 * spread.get('rooms_cv', 0):.0f} %, "
+            f"Last burst ({local_time(spread.get('at'), zone)}): rooms per server CV {100 * spread.get('rooms_cv', 0):.0f} %, "
             f"load CV {100 * spread.get('load_cv', 0):.0f} %, {spread.get('overloaded', 0)} server(s) overloaded"
         )
     return "\n".join(lines)
@@ -305,8 +315,8 @@ def describe_plan(plan: dict) -> str:
     return text
 
 
-def describe_history(entries: list[HistoryEntry]) -> str:
-    """The history as lines, newest first."""
+def describe_history(entries: list[HistoryEntry], zone: str = "UTC") -> str:
+    """The history as lines, newest first, times in `zone`."""
     if not entries:
         return "No history yet."
-    return "\n".join(f"{e.at.isoformat(timespec='minutes')} [{e.kind}] {e.summary}" for e in entries)
+    return "\n".join(f"{local_time(e.at, zone)} [{e.kind}] {e.summary}" for e in entries)

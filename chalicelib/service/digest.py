@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.chat import local_time
 from chalicelib.domain.kinds import HoldKind, Outcome
 
 if TYPE_CHECKING:  # the types only: the chat's import of this module stays light (app.py cold start)
@@ -128,11 +129,11 @@ def shortfall(tick: TickReport) -> tuple[str, ...]:
     return (said or f"quotas cannot supply {tick.unmet_servers} more servers",)
 
 
-def summary(tick: TickReport) -> str:
-    """A short multi-line answer for the operator who asked for a check."""
+def summary(tick: TickReport, zone: str = "UTC") -> str:
+    """A short multi-line answer for the operator who asked for a check (its time in `zone`)."""
     found = digest(tick)
     desired = ", ".join(f"{p} {n}" for p, n in sorted(found.desired.items())) or "none"
-    lines = [f"Capacity check at {found.at}: desired servers {desired}."]
+    lines = [f"Capacity check at {local_time(found.at, zone)}: desired servers {desired}."]
     if found.why:
         lines.append(f"Why: {'; '.join(found.why)}.")
     if not found:

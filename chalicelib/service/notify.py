@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.chat import CheckNotice, Notice, ReservationNotice, Section
+from chalicelib.domain.chat import CheckNotice, Notice, ReservationNotice, Section, local_time
 from chalicelib.ports import BbbscaleError, Chat, Job, Reservation, ReservationStore
 from chalicelib.service.digest import Digest, digest, is_stuck_drain, summary
 from chalicelib.state_ports import AnnouncedNotices
@@ -26,27 +26,28 @@ if TYPE_CHECKING:  # the type only: the chat's import of this module stays light
 log = logging.getLogger(__name__)
 
 
-def check_notice(found: Digest, cluster: str = "") -> CheckNotice:
-    """The notice of a tick's digest: its sections, most urgent first, and the desired fleet."""
+def check_notice(found: Digest, cluster: str = "", zone: str = "UTC") -> CheckNotice:
+    """The notice of a tick's digest: its sections, most urgent first, and the desired fleet; its time in
+    `zone` (the fleet's)."""
     desired = ", ".join(f"{p} {n}" for p, n in sorted(found.desired.items()))
     return CheckNotice(
         title=f"bbbscale {cluster}".strip() + " — capacity check",
         headline=found.headline(),
         sections=tuple(Section(title, severity, lines) for title, severity, lines in found.sections()),
         footer=(
-            f"desired: {desired}" + (f" ({'; '.join(found.why)})" if found.why else "") + f" · {found.at}"
+            f"desired: {desired}"
+            + (f" ({'; '.join(found.why)})" if found.why else "")
+            + f" · {local_time(found.at, zone)}"
         )
         if found.desired
         else "",
     )
 
 
-def reservation_notice(reservation: Reservation) -> ReservationNotice:
-    """ "Reservation r1: 3000 users, <start> → <end>", then its zone, note and who asked."""
-    span = (
-        f"{reservation.starts_at.isoformat(timespec='minutes')} → "
-        f"{reservation.ends_at.isoformat(timespec='minutes')}"
-    )
+def reservation_notice(reservation: Reservation, zone: str = "UTC") -> ReservationNotice:
+    """ "Reservation r1: 3000 users, <start> → <end>" (times in `zone`), then its zone, note and who
+    asked."""
+    span = f"{local_time(reservation.starts_at, zone)} → {local_time(reservation.ends_at, zone)}"
     line = f"Reservation {reservation.id}: {reservation.expected_users} users, {span}"
     detail = " · ".join(
         x
@@ -97,23 +98,31 @@ def _new_shortfall(tick_result: TickReport, found: Digest, seen: AnnouncedNotice
 
 
 def notify_tick(
-    tick_result: TickReport, chats: Sequence[Chat], seen: AnnouncedNotices | None = None, cluster: str = ""
+    tick_result: TickReport,
+    chats: Sequence[Chat],
+    seen: AnnouncedNotices | None = None,
+    cluster: str = "",
+    zone: str = "UTC",
 ) -> int:
     """Post what `tick_result` (a tick's report) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""
     found = _new_shortfall(tick_result, _new_stuck_drains(tick_result, digest(tick_result), seen), seen)
     if not found:
         return 0
-    return announce(chats, check_notice(found, cluster))
+    return announce(chats, check_notice(found, cluster, zone))
 
 
-def notify_reservation(reservation: Reservation, chats: Sequence[Chat]) -> int:
+def notify_reservation(reservation: Reservation, chats: Sequence[Chat], zone: str = "UTC") -> int:
     """Announce an accepted reservation on every configured channel; returns messages delivered."""
-    return announce(chats, reservation_notice(reservation))
+    return announce(chats, reservation_notice(reservation, zone))
 
 
 def run_job(
-    job: Job, check: Callable[[], TickReport], reservations: ReservationStore, chats: Sequence[Chat]
+    job: Job,
+    check: Callable[[], TickReport],
+    reservations: ReservationStore,
+    chats: Sequence[Chat],
+    zone: str = "UTC",
 ) -> TickReport | None:
     """Carry out a job: announce its reservation, run one capacity check (`check`: an acting tick), post
     the summary to the asker. Returns the tick's report (None if the check failed; the asker is told
@@ -121,10 +130,10 @@ def run_job(
     if job.reservation_id:
         found = [r for r in reservations.reservations() if r.id == job.reservation_id]
         if found:
-            notify_reservation(found[0], chats)
+            notify_reservation(found[0], chats, zone)
     try:
         result = check()
-        text = summary(result)
+        text = summary(result, zone)
     except BbbscaleError as error:
         result, text = None, f"Capacity check failed: {error}"
     except Exception:

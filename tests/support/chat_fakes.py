@@ -179,7 +179,9 @@ def run_job(runtime, job):
     from chalicelib.service import notify
 
     chats = chats_from_environment(runtime.settings.chat)
-    return notify.run_job(job, lambda: runtime.tick(dry_run=False), runtime.store.reservations, chats)
+    return notify.run_job(
+        job, lambda: runtime.tick(dry_run=False), runtime.store.reservations, chats, runtime.settings.timezone
+    )
 
 
 def serve_in_threads(monkeypatch, runtime) -> None:

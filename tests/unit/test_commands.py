@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.domain.chat import Followup
 from chalicelib.domain.overrides import FLOORS, FREEZE, read_overrides
 from chalicelib.ports import UnreachableError
 from chalicelib.service import grammar
@@ -165,7 +166,10 @@ def test_floor_respects_the_provider_limit_and_zero_removes_it():
     overrides = read_overrides(runtime.store.settings.get, NOW)
     assert overrides.floor_for("gandi") == 12 and overrides.floors[0].until == NOW + timedelta(hours=2)
     assert read_overrides(runtime.store.settings.get, NOW + timedelta(hours=3)).floor_for("gandi") == 0
-    assert execute("floor gandi 0", runtime, OPS, NOW).followup is None
+    # a removal is a change too: the check runs now, so `status` no longer shows the floor's desired count
+    # until the next timer's check
+    removed = execute("floor gandi 0", runtime, OPS, NOW)
+    assert removed.followup == Followup("floor") and "Running a capacity check" in removed.text
     assert read_overrides(runtime.store.settings.get, NOW).floors == ()
 
 
@@ -274,3 +278,23 @@ def test_a_drain_request_ends_with_its_drain():
     runtime.store.settings.put(DRAIN, {"a": {"by": "x"}, "b": {"by": "y"}})
     _forget_done_drains(runtime.store, {s.name: s for s in runtime.store.servers.servers()})
     assert runtime.store.settings.get(DRAIN, None) == {"a": {"by": "x"}}
+
+
+def test_answers_give_times_in_the_fleets_time_zone():
+    """An operator in Paris asks for 08:00 tomorrow and reads 08:00 back, not 07:00+00:00 (chat answers
+    and `status` in the configured zone; the stored times keep their offset)."""
+    runtime = FakeRuntime()
+    assert runtime.settings.timezone == "Europe/Paris"
+    reserved = execute("reserve tomorrow 08:00 17:00 3000", runtime, OPS, NOW).text
+    assert "from 2026-11-24 08:00 CET to 2026-11-24 17:00 CET" in reserved and "+00:00" not in reserved
+    stored = runtime.store.reservations.reservations()[0]
+    assert stored.starts_at == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert "Frozen until 2026-11-23 11:30 CET" in execute("freeze 30m", runtime, OPS, NOW).text
+    assert "until 2026-11-23 13:00 CET" in execute("floor gandi 12 for 2h", runtime, OPS, NOW).text
+    text = execute("status", runtime, OPS, NOW).text
+    assert text.startswith("bbbscale status at 2026-11-23 11:00 CET")
+    assert "3000 users 2026-11-24 08:00 CET to 2026-11-24 17:00 CET" in text
+    assert f"Floor: gandi >= 12 until 2026-11-23 13:00 CET (by slack:{OPERATOR})" in text
+    assert "FROZEN until 2026-11-23 11:30 CET" in text
+    history = execute("history", runtime, OPS, NOW).text
+    assert history.splitlines()[0].startswith("2026-11-23 11:00 CET [command]")

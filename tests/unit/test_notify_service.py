@@ -15,7 +15,7 @@ AT = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 def test_a_tick_is_one_check_notice_per_configured_channel():
     slack, rocket, bare = RecordingChat("slack"), RecordingChat("rocketchat"), RecordingChat(configured=False)
-    assert notify_tick(TICK, [slack, rocket, bare], cluster="demo") == 2
+    assert notify_tick(TICK, [slack, rocket, bare], cluster="demo", zone="Europe/Paris") == 2
     ((kind, notice),) = slack.posted
     assert kind == "announce" and rocket.posted == slack.posted and bare.posted == []
     assert isinstance(notice, CheckNotice) and notice.title == "bbbscale demo — capacity check"
@@ -23,7 +23,7 @@ def test_a_tick_is_one_check_notice_per_configured_channel():
         ("Scale-up", "good", ("start 4 on gandi: load 431.5 above capacity",))
     ]
     assert notice.headline == "bbbscale: scale-up (1)"
-    assert notice.footer == "desired: gandi 6, owned 4 · 2026-11-23T08:00:00+00:00"
+    assert notice.footer == "desired: gandi 6, owned 4 · 2026-11-23 09:00 CET"  # the fleet's zone
 
 
 def test_a_failing_channel_is_skipped_and_the_others_still_hear():
@@ -40,19 +40,17 @@ def test_a_job_announces_its_reservation_then_answers_the_asker_on_its_platform(
     )
     slack, rocket = RecordingChat("slack"), RecordingChat("rocketchat")
     job = Job("reserve", "closure-7", reply={"platform": "rocketchat", "channel": "#ops"})
-    assert run_job(job, lambda: TICK, store.reservations, [slack, rocket]) == TICK
+    assert run_job(job, lambda: TICK, store.reservations, [slack, rocket], "Europe/Paris") == TICK
     (announced,) = [notice for _, notice in slack.posted]
     assert announced == ReservationNotice(
         "closure-7",
-        "Reservation closure-7: 3000 users, 2026-11-24T08:00+00:00 → 2026-11-24T17:00+00:00",
+        "Reservation closure-7: 3000 users, 2026-11-24 09:00 CET → 2026-11-24 18:00 CET",
         "zone eu · exams · from chat:U1",
     )
     assert rocket.posted[0] == ("announce", announced)
     (answer,) = rocket.posted[1:]
     assert answer[:2] == ("answer", {"platform": "rocketchat", "channel": "#ops"})
-    assert answer[2].startswith(
-        "Capacity check at 2026-11-23T08:00:00+00:00: desired servers gandi 6, owned 4."
-    )
+    assert answer[2].startswith("Capacity check at 2026-11-23 09:00 CET: desired servers gandi 6, owned 4.")
 
 
 def test_a_notice_and_an_answer_say_why_the_fleet_is_that_size():
@@ -69,8 +67,7 @@ def test_a_notice_and_an_answer_say_why_the_fleet_is_that_size():
     notify_tick(tick, [slack], cluster="demo")
     ((_, notice),) = slack.posted
     assert (
-        notice.footer
-        == f"desired: gandi 6, owned 4 ({why}; gandi: operator floor 6) · 2026-11-23T08:00:00+00:00"
+        notice.footer == f"desired: gandi 6, owned 4 ({why}; gandi: operator floor 6) · 2026-11-23 08:00 UTC"
     )
     assert f"Why: {why}; gandi: operator floor 6." in summary(tick).splitlines()
     assert f"desired owned 4, gandi 6 ({why}; gandi: operator floor 6); start 4 gandi" in history_summary(
