@@ -90,10 +90,11 @@ def local_time(moment: datetime | str | None, zone: str) -> str:
     if moment is None:
         return "-"
     if isinstance(moment, str):
+        text = moment
         try:
-            moment = datetime.fromisoformat(moment)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            return moment
+            return text
     if moment.tzinfo is None:  # every stored time carries its offset; a naive one is UTC's
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
