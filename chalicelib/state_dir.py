@@ -16,13 +16,14 @@ def state_home() -> str:
 
 
 def with_state_path(option: str | None, settings):
-    """The settings with the state file where `--state` (`option`) says, or, when the configuration
-    leaves `[state] path` at its bare default (`bbbscale.sqlite3`, the built-in configuration's) and
-    BBBSCALE_STATE_PATH is not set, in `state_home()`. Any other path stays as configured."""
+    """The settings with the state file where `--state` (`option`) says, else where BBBSCALE_STATE_PATH
+    says (as for `chalice local`), else, when the configuration leaves `[state] path` at its bare default
+    (`bbbscale.sqlite3`, the built-in configuration's), in `state_home()`. Any other configured path
+    stays as it is."""
     if settings.state.backend != "sqlite":
         return settings
-    path = option
-    if not path and settings.state.path == StateSettings().path and not os.environ.get("BBBSCALE_STATE_PATH"):
+    path = option or os.environ.get("BBBSCALE_STATE_PATH")
+    if not path and settings.state.path == StateSettings().path:
         path = os.path.join(state_home(), settings.state.path)
     if not path:
         return settings

@@ -201,6 +201,23 @@ def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run, state_home):
     assert not list(tmp_path.iterdir())
 
 
+def test_the_state_path_from_the_environment_then_the_option(tmp_path, state_home):
+    # README: BBBSCALE_STATE_PATH places the state file (as it does for `chalice local`); `--state` is
+    # the command's own word and comes first. The variable was read by the app only: a tick from the
+    # shell wrote ./bbbscale.sqlite3 in the working directory.
+    work = tmp_path / "work"
+    work.mkdir()
+    named = tmp_path / "states" / "fleet.sqlite3"
+    done = run_program("tick", "--dry-run", "--json", env={"BBBSCALE_STATE_PATH": str(named)}, cwd=work)
+    assert_tick(done.document(), True)
+    assert named.exists() and not list(work.iterdir())
+    assert not (state_home / "bbbscale").exists()
+    option = tmp_path / "option.sqlite3"
+    env = {"BBBSCALE_STATE_PATH": str(named)}
+    run_program("tick", "--dry-run", "--state", str(option), "--json", env=env, cwd=work).document()
+    assert option.exists() and not list(work.iterdir())
+
+
 def test_a_tick_acts_and_a_dry_run_only_says_what_it_would_do(tmp_path, capsys):
     floor = config_file(tmp_path, replace=FLOOR)
     planned = run_main(capsys, "tick", "--config", str(floor), "--dry-run", "--json").document()
