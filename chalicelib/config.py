@@ -18,7 +18,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from chalicelib.config_dns import CertificateSettings, DnsSettings
 from chalicelib.config_forecast import ForecastSettings, TimetableSettings
 from chalicelib.config_guard import GuardSettings
-from chalicelib.config_strict import Strict
+from chalicelib.config_strict import SecretName, Strict
 from chalicelib.errors import BbbscaleError
 from chalicelib.load_units import REFERENCE_SERVER_UNITS
 
@@ -127,7 +127,7 @@ class ProviderSettings(Strict):
 
 class ScaleliteSettings(Strict):
     url: str = "http://127.0.0.1:0/bigbluebutton/api"
-    secret_env: str = "BBBSCALE_SCALELITE_SECRET"
+    secret_env: SecretName = "BBBSCALE_SCALELITE_SECRET"
     checksum: Literal["sha1", "sha256", "sha512"] = "sha256"
     connect_timeout: float = Field(3.0, gt=0)
     read_timeout: float = Field(20.0, gt=0)
@@ -205,12 +205,14 @@ class StateSettings(Strict):
 
 class ChatSettings(Strict):
     operators: list[str] = Field(default_factory=list, description="user ids allowed to change things")
-    slack_webhook_env: str = "BBBSCALE_SLACK_WEBHOOK_URL"
-    rocketchat_webhook_env: str = "BBBSCALE_ROCKETCHAT_WEBHOOK_URL"
+    slack_webhook_env: SecretName = "BBBSCALE_SLACK_WEBHOOK_URL"
+    rocketchat_webhook_env: SecretName = "BBBSCALE_ROCKETCHAT_WEBHOOK_URL"
     dispatcher: Literal["thread", "sqs"] = Field(
         "thread", description="how slow work after a request runs: a background thread, or SQS on AWS"
     )
-    jobs_queue_url_env: str = Field("BBBSCALE_JOBS_QUEUE_URL", description="SQS queue URL (dispatcher sqs)")
+    jobs_queue_url_env: SecretName = Field(
+        "BBBSCALE_JOBS_QUEUE_URL", description="SQS queue URL (dispatcher sqs)"
+    )
 
 
 class UserMix(Strict):

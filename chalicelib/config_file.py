@@ -65,7 +65,7 @@ def check_kinds(settings: Settings) -> None:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(
-                f"invalid configuration: providers.{name}.options.{where}: {first['msg']}"
+                f"invalid configuration: providers.{name}.options.{where}: {first['msg'].removeprefix('Value error, ')}"
             ) from None
         needs = getattr(options, "secrets_needed", None)
         provider._secrets_needed = tuple(needs()) if needs else ()

@@ -347,3 +347,43 @@ def test_invalid_configuration_from_the_shell(tmp_path):
     run_program("plan", "--users", "10", "--config", str(path), "--json").assert_failed(
         2, "providers.gandi.quota"
     )
+
+
+INLINE = "inl1ne-s3cret/Value+789"  # a secret written where the secret's *name* goes
+
+
+@pytest.mark.parametrize(
+    "edits, field",
+    [
+        (
+            {
+                "replace": {
+                    'url = "http://127.0.0.1:0/bigbluebutton/api"': f'url = "http://127.0.0.1:0/bigbluebutton/api"\nsecret_env = "{INLINE}"'
+                }
+            },
+            "scalelite.secret_env",
+        ),
+        (
+            {
+                "replace": {
+                    'kind = "simulated"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38': f'kind = "openstack"\nmode = "create"\ncapacity_units = 300\nhourly_cost = 0.38\noptions = {{ auth_url = "https://keystone.example.org:5000", username = "u", project_name = "p", image = "i", size = "s", password_env = "{INLINE}" }}'
+                }
+            },
+            "providers.ikoula.options.password_env",
+        ),
+        (
+            {"replace": {"[state]": f'[chat]\nslack_webhook_env = "{INLINE.upper()}"\n\n[state]'}},
+            "chat.slack_webhook_env",
+        ),
+    ],
+    ids=["scalelite", "provider-option", "chat"],
+)
+def test_a_secret_written_where_its_name_goes_is_refused_and_never_repeated(tmp_path, edits, field):
+    # It was taken as a variable's name and echoed back: "--secret is required (or set <the secret>)",
+    # "missing secrets: <the secret>".
+    path = config_file(tmp_path, **edits)
+    for argv in (("plan", "--users", "10"), ("tick", "--dry-run")):
+        line = run_program(*argv, "--config", str(path), "--json").assert_failed(
+            2, field, "environment variable", secret=INLINE
+        )
+        assert INLINE.upper() not in line and line.count("invalid") == 1 and "Extra inputs" not in line

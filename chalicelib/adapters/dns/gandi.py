@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
+from chalicelib.config import SecretName
 from chalicelib.ports import Dns, DnsRecord
 
 API_HOSTS = {"livedns": "api.gandi.net", "legacy": "dns.api.gandi.net"}
@@ -25,7 +26,7 @@ class GandiOptions(ZoneOptions):
     api: Literal["livedns", "legacy"] = Field(
         "livedns", description="api.gandi.net/v5/livedns, or the legacy"
     )
-    token_env: str = Field(
+    token_env: SecretName = Field(
         "BBBSCALE_GANDI_TOKEN", description="env/secret name of the personal access token (legacy: API key)"
     )
 

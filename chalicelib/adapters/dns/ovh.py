@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from chalicelib.adapters.dns.base import ZoneAdapter, ZoneOptions
+from chalicelib.config import SecretName
 from chalicelib.ports import Dns, DnsRecord
 
 API_HOSTS = {"ovh-eu": "eu.api.ovh.com", "ovh-ca": "ca.api.ovh.com", "ovh-us": "api.us.ovhcloud.com"}
@@ -24,9 +25,9 @@ API_HOSTS = {"ovh-eu": "eu.api.ovh.com", "ovh-ca": "ca.api.ovh.com", "ovh-us": "
 
 class OvhOptions(ZoneOptions):
     api: str = Field("ovh-eu", pattern="^(ovh-eu|ovh-ca|ovh-us)$", description="which OVH API")
-    application_key_env: str = "BBBSCALE_OVH_APPLICATION_KEY"
-    application_secret_env: str = "BBBSCALE_OVH_APPLICATION_SECRET"
-    consumer_key_env: str = "BBBSCALE_OVH_CONSUMER_KEY"
+    application_key_env: SecretName = "BBBSCALE_OVH_APPLICATION_KEY"
+    application_secret_env: SecretName = "BBBSCALE_OVH_APPLICATION_SECRET"
+    consumer_key_env: SecretName = "BBBSCALE_OVH_CONSUMER_KEY"
 
 
 def _connection_class():

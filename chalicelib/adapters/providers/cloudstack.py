@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions, log
 from chalicelib.adapters.providers.cloudstack_nat import StaticNat, parse_rule
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
+from chalicelib.config import SecretName
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
@@ -33,8 +34,8 @@ class CloudStackOptions(HostedOptions):
     url: str | None = Field(
         None, description="API endpoint, e.g. https://cloud.example/client/api (default: Ikoula)"
     )
-    api_key_env: str = "CLOUDSTACK_API_KEY"
-    secret_key_env: str = "CLOUDSTACK_SECRET_KEY"
+    api_key_env: SecretName = "CLOUDSTACK_API_KEY"
+    secret_key_env: SecretName = "CLOUDSTACK_SECRET_KEY"
     zone: str = Field(description="zone name or id")
     service_offering: str = Field(description="service offering (size) name or id")
     network: str | None = Field(None, description="network name or id (advanced zones)")

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_PROVIDER, HostedOptions, HostedProvider, utc
 from chalicelib.adapters.providers.retry import THROTTLE_CODES
+from chalicelib.config import SecretName
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
@@ -48,8 +49,8 @@ class Ec2Options(HostedOptions):
     security_group_ids: list[str] = Field(default_factory=list)
     key_name: str | None = None
     endpoint_url: str | None = Field(None, description="another EC2 endpoint (tests: moto's server)")
-    access_key_id_env: str | None = Field(None, description="secret name of the access key id")
-    secret_access_key_env: str | None = Field(None, description="secret name of the secret access key")
+    access_key_id_env: SecretName | None = Field(None, description="secret name of the access key id")
+    secret_access_key_env: SecretName | None = Field(None, description="secret name of the secret access key")
 
     def secrets_needed(self) -> list[str]:
         # without both names, boto3's default chain (role, profile, environment) finds the keys itself

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from chalicelib.adapters.providers.base import TAG_CLUSTER, HostedOptions
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
+from chalicelib.config import SecretName
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
@@ -31,9 +32,9 @@ class OpenStackOptions(HostedOptions):
     user_domain: str = "Default"
     project_name: str | None = None
     project_domain_id: str = "default"
-    password_env: str = "OS_PASSWORD"
+    password_env: SecretName = "OS_PASSWORD"
     application_credential_id: str | None = None
-    application_credential_secret_env: str = "OS_APPLICATION_CREDENTIAL_SECRET"
+    application_credential_secret_env: SecretName = "OS_APPLICATION_CREDENTIAL_SECRET"
     region: str = Field(description="catalog region, e.g. GRA11")
     flavor: str = Field(description="flavor name or id, e.g. b2-15")
     network: str | None = Field(None, description="network name or id (default: the project's default)")

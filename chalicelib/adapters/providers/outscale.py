@@ -21,6 +21,7 @@ from pydantic import Field
 from chalicelib.adapters.providers.base import TAG_CLUSTER, TAG_HOSTNAME, HostedOptions, utc
 from chalicelib.adapters.providers.libcloud_common import LibcloudProvider
 from chalicelib.adapters.providers.retry import safe_to_retry
+from chalicelib.config import SecretName
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
@@ -38,8 +39,8 @@ class OutscaleOptions(HostedOptions):
 
     region: Region = "eu-west-2"
     endpoint: str | None = Field(None, description="API root instead of https://api.<region>.outscale.com")
-    access_key_env: str = "OSC_ACCESS_KEY"
-    secret_key_env: str = "OSC_SECRET_KEY"
+    access_key_env: SecretName = "OSC_ACCESS_KEY"
+    secret_key_env: SecretName = "OSC_SECRET_KEY"
     vm_type: str = "tinav5.c8r16p2"
     subnet_id: str | None = None
     security_group_ids: list[str] = Field(default_factory=list)

@@ -24,6 +24,7 @@ from chalicelib.adapters.providers.base import (
     utc,
 )
 from chalicelib.adapters.providers.retry import safe_to_retry
+from chalicelib.config import SecretName
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import LaunchSpec, Provider, ProviderError
 
@@ -46,7 +47,7 @@ class ScalewayOptions(HostedOptions):
     zone: str = Field("fr-par-1", pattern=r"^[a-z]{2}-[a-z]{3}-\d$")
     project_id: str = Field(pattern=UUID.pattern)
     commercial_type: str = "POP2-HC-8C-16G"
-    secret_key_env: str = "SCW_SECRET_KEY"
+    secret_key_env: SecretName = "SCW_SECRET_KEY"
     stop_action: str = Field(
         "poweroff",
         pattern=r"^(poweroff|stop_in_place)$",

@@ -20,6 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.config import SecretName
 from chalicelib.ports import ProviderError
 
 TEMPLATE = Path(__file__).with_name("cloud-init.yaml.tmpl")
@@ -44,7 +45,7 @@ class BootOptions(BaseModel):
         description="shared TURN servers (bbb-install -c): each VM uses one, picked by name, and lists the others",
     )
     turn_server: str = Field("", description="one more TURN server as a URL (turns:turn.example.org:443?...)")
-    turn_secret_env: str = "BBBSCALE_TURN_SECRET"
+    turn_secret_env: SecretName = "BBBSCALE_TURN_SECRET"
     recording_source: str = Field("", description="NFS export holding recordings, e.g. nfs.example.org:/rec")
     recording_mount: str = "/mnt/scalelite-recordings"
     recording_fstype: str = "nfs"
