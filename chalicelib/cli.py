@@ -260,23 +260,30 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         return COMMANDS.get(args.command, cmd_simulator)(args, settings)
     except (ConfigError, UsageError) as error:
-        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {_one_line(str(error), args)}", file=sys.stderr)
         return 2
     except BbbscaleError as error:
-        print(f"bbbscale {args.command}: {mask_credentials(str(error))}", file=sys.stderr)
+        print(f"bbbscale {args.command}: {_one_line(str(error), args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"bbbscale {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - the contract: one line, never a bare traceback
         logging.getLogger("bbbscale").debug("unexpected error", exc_info=True)
-        said = (str(error).splitlines() or [""])[0][:200]
-        secret = getattr(args, "secret", None)
-        if secret:
-            said = said.replace(secret, "***")
-        said = mask_credentials(said)
+        said = _one_line((str(error).splitlines() or [""])[0], args, 200)
         print(f"bbbscale {args.command}: unexpected {type(error).__name__}: {said}", file=sys.stderr)
         return 1
+
+
+def _one_line(text: str, args, limit: int = 500) -> str:
+    """An error as the contract's one stderr line: whitespace (a server's message may hold line breaks)
+    folded, at most `limit` characters, `--secret` and URL passwords masked."""
+    said = " ".join(text.split())
+    secret = getattr(args, "secret", None)
+    if secret:
+        said = said.replace(secret, "***")
+    said = mask_credentials(said)
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 if __name__ == "__main__":  # pragma: no cover

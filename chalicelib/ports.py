@@ -41,6 +41,10 @@ class ApiError(BbbscaleError):
     """A BBB/Scalelite API answered FAILED. `key` is the messageKey (e.g. checksumError, internalError)."""
 
     def __init__(self, key: str, message: str = ""):
+        # the server's words, as one bounded line: they reach a terminal, the history and chat
+        key, message = " ".join(key.split())[:80], " ".join(message.split())
+        if len(message) > 300:
+            message = message[:299] + "…"
         super().__init__(f"{key}: {message}" if message else key)
         self.key = key
         self.message = message

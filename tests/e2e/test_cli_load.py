@@ -166,6 +166,12 @@ def test_a_failed_answer_from_the_shell_is_exit_1_with_one_line():
 TRUNCATED = render_get_meetings(CLASSES, Style(pretty=True))[:700]
 BROKEN = {
     "failed": (render_failed("internalError", "Internal error"), "internalError"),
+    # a server's message with line breaks was printed as it came, over several stderr lines
+    "failed-lines": (
+        render_failed("checksumError", "You did not pass\nthe checksum\n\nsecurity check"),
+        "pass the checksum security check",
+    ),
+    "failed-huge": (render_failed("internalError", "x" * 200_000), "internalError: xxx"),
     "truncated": (TRUNCATED, "malformed XML"),
     "not-xml": ("<html><body>502 Bad Gateway</body></html>", "not a BBB API answer"),
     "garbage": ("upstream connect error", "malformed XML"),
@@ -183,7 +189,8 @@ def test_untrustworthy_answers_are_exit_1_and_no_load(tmp_path, capsys, case):
     text, named = BROKEN[case]
     path = tmp_path / "getMeetings.xml"
     path.write_text(text, encoding="utf-8")
-    run_main(capsys, "load", "--file", str(path), "--json").assert_failed(1, "bbbscale load", named)
+    line = run_main(capsys, "load", "--file", str(path), "--json").assert_failed(1, "bbbscale load", named)
+    assert len(line) < 600  # a bounded line, whatever the server wrote
 
 
 @pytest.mark.parametrize("fixture", ["hostile_billion_laughs.xml", "hostile_external_entity.xml"])
