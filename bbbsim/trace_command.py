@@ -18,14 +18,21 @@ from bbbsim.schoolday import generate_closure_day, generate_day, generate_week
 from bbbsim.traces import TraceMeeting, trace_figures, write_trace
 
 DEFAULT_MONDAY = date(2026, 11, 23)  # a Monday of term in zone B
+#: The largest --scale: ten times the seed's region (150,000 simultaneous users, a closure day for
+#: 800,000); beyond it a trace is gigabytes that no replay here could run.
+MAX_SCALE = 10.0
 
 
 def trace_jobs(monday: date, seed: int, scale: float = 1.0) -> dict[str, Callable[[], list[TraceMeeting]]]:
     """The traces by file name, each a generator to call (all of them, or the ones `--only` names)."""
     if monday.weekday() != 0:
         raise ValueError(f"--monday {monday.isoformat()} is not a Monday")
-    if not scale > 0:
-        raise ValueError(f"--scale must be > 0, got {scale}")
+    if not 1971 <= monday.year <= 2999:
+        raise ValueError(f"--monday {monday.isoformat()} is not in the years 1971-2999")
+    if not 0 < scale <= MAX_SCALE:
+        raise ValueError(
+            f"--scale must be > 0 and at most {MAX_SCALE:g} (the seed's region x {MAX_SCALE:g}), got {scale}"
+        )
     return {
         "day.csv": lambda: generate_day(monday, seed, scale=scale),
         "week.csv": lambda: generate_week(monday, seed, scale=scale),

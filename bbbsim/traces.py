@@ -20,12 +20,24 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib.adapters.scalelite.parse import MAX_ROOM_COUNT
 from chalicelib.config import LoadWeights
 from chalicelib.domain.load import Meeting, meeting_units
 from chalicelib.ports import BbbscaleError
 
 FIELDS = ("meeting_id", "start", "end", "participants", "voice", "video", "listen_only")
 COUNTS = ("participants", "voice", "video", "listen_only")
+
+
+#: The dates a trace's times may carry: outside them a time is a typo (0001-01-01, 9999-12-31 ran the
+#: simulator's clock out of range, a traceback) rather than a recording of classes.
+YEARS = (1971, 2999)
+#: The longest span a trace may cover, first start to last end: a school year and then some. A replay
+#: simulates every minute of it (a week takes a minute or two), so a year's trace is already an hour.
+MAX_SPAN = timedelta(days=400)
+#: The most one session may count in any field: the bound getMeetings answers are read with (one room
+#: of 10^11 participants asked the simulator for ~10 GB of joins).
+MAX_COUNT = MAX_ROOM_COUNT
 
 
 class TraceError(BbbscaleError):
@@ -73,6 +85,10 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
             raise TraceError(f"{where}: field {name!r} is not an ISO-8601 time: {_short(raw)}") from None
         if moment.utcoffset() is None:
             raise TraceError(f"{where}: field {name!r} has no UTC offset: {_short(raw)}")
+        if not YEARS[0] <= moment.year <= YEARS[1]:
+            raise TraceError(
+                f"{where}: field {name!r} is not in the years {YEARS[0]}-{YEARS[1]}: {_short(raw)}"
+            )
         times[name] = moment
     if times["end"] <= times["start"]:
         raise TraceError(
@@ -83,6 +99,8 @@ def _parse_row(row: dict, where: str) -> TraceMeeting:
         raw = row[name].strip()
         if not (raw.isascii() and raw.isdigit()):
             raise TraceError(f"{where}: field {name!r} is not a whole number >= 0: {_short(raw)}")
+        if len(raw) > 9 or int(raw) > MAX_COUNT:
+            raise TraceError(f"{where}: field {name!r} is over {MAX_COUNT:,} (one room): {_short(raw)}")
         counts[name] = int(raw)
     if counts["voice"] + counts["listen_only"] > counts["participants"]:
         raise TraceError(
@@ -110,6 +128,15 @@ def parse_trace(text: str, source: str = "trace") -> list[TraceMeeting]:
             _parse_row(row, f"{source}: line {line} (meeting {_short(str(row.get('meeting_id')))})")
         )
         lines.append(line)
+    if meetings:
+        first = min(meetings, key=lambda m: m.start)
+        last = max(meetings, key=lambda m: m.end)
+        if last.end - first.start > MAX_SPAN:
+            raise TraceError(
+                f"{source}: line {lines[meetings.index(last)]}: field 'end': the trace spans "
+                f"{(last.end - first.start).days} days from line {lines[meetings.index(first)]}, more than "
+                f"{MAX_SPAN.days}: split it"
+            )
     by_room: dict[str, list[int]] = defaultdict(list)
     for index, meeting in enumerate(meetings):
         by_room[meeting.meeting_id].append(index)

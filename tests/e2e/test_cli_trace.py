@@ -42,6 +42,8 @@ def test_trace_refuses_bad_usage_in_one_line(tmp_path, capsys):
         (("--monday", "2026-13-01"), "'2026-13-01' is not a day YYYY-MM-DD"),  # was "invalid _day value"
         (("--only", "weak.csv"), "unknown trace weak.csv"),
         (("--scale", "0"), "--scale must be > 0"),
+        (("--scale", "1e9"), "at most 10"),  # it ran out of memory (3.8 GB in 20 s)
+        (("--monday", "0001-01-01"), "not in the years 1971-2999"),
     ):
         done = run_main(capsys, "trace", "--out", str(tmp_path / "t"), *args)
         assert done.status == 2 and said in done.err and done.err.count("\n") == 1, done.err

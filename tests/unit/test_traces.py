@@ -133,6 +133,29 @@ ROW = "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1,15"
             "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,twenty,5,1,15",
             "field 'participants' is not a whole number >= 0: 'twenty'",
         ),
+        # absurd figures and dates a replay cannot run: one room of 10^11 users asked for ~10 GB of
+        # joins; year 1 ran the simulator's clock out of range (a traceback)
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,99999999999,5,1,10",
+            "field 'participants' is over 100,000 (one room): '99999999999'",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,100001,10",
+            "field 'video' is over 100,000",
+        ),
+        (
+            "room-1,0001-01-01T08:00:00+01:00,0001-01-01T08:55:00+01:00,20,5,1,15",
+            "field 'start' is not in the years 1971-2999: '0001-01-01T08:00:00+01:00'",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,9999-12-31T08:55:00+01:00,20,5,1,15",
+            "field 'end' is not in the years 1971-2999",
+        ),
+        (
+            "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,5,1,15\n"
+            "room-2,2026-11-24T08:00:00+01:00,2028-01-24T08:55:00+01:00,20,5,1,15",
+            "line 3: field 'end': the trace spans 426 days from line 2, more than 400: split it",
+        ),
         (
             "room-1,2026-11-24T08:00:00+01:00,2026-11-24T08:55:00+01:00,20,-5,1,15",
             "field 'voice' is not a whole number",
