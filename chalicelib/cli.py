@@ -18,6 +18,7 @@ from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
+from chalicelib.service.grammar import MAX_USERS
 from chalicelib.state_dir import with_state_path
 
 
@@ -180,14 +181,15 @@ def cmd_load(args, settings) -> int:
 def cmd_plan(args, settings) -> int:
     from chalicelib.service.status import plan as plan_for
 
-    if args.users < 0:
-        raise UsageError("--users must be >= 0")
+    if not 0 <= args.users <= MAX_USERS:  # 10^400 users ended in an OverflowError, exit 1
+        raise UsageError(f"--users must be from 0 to {MAX_USERS:,}")
     for name in ("webcam_ratio", "mic_ratio"):
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if args.room_size is not None and not (math.isfinite(args.room_size) and args.room_size >= 1):
-        raise UsageError("--room-size must be a finite number >= 1")  # nan and inf pass a plain `< 1` test
+    if args.room_size is not None and not (math.isfinite(args.room_size) and 1 <= args.room_size <= 10_000):
+        # nan and inf pass a plain `< 1` test; 1e308 overflowed; 10,000 is the configuration's ceiling
+        raise UsageError("--room-size must be a number from 1 to 10,000")
     plan = plan_for(settings, args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
 
     def human(p):

@@ -11,6 +11,7 @@ comes from.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -87,8 +88,8 @@ class ProviderSettings(Strict):
 
     kind: str = "simulated"
     mode: Literal["create", "power", "static"] = "create"
-    capacity_units: float = Field(
-        REFERENCE_SERVER_UNITS, gt=0, description="load units one server carries at full load"
+    capacity_units: float = Field(  # >= 1: 5e-324 passed `> 0`, then a plan divided into infinity
+        REFERENCE_SERVER_UNITS, ge=1, description="load units one server carries at full load"
     )
     hourly_cost: float = Field(0.0, ge=0)
     min_servers: int = Field(0, ge=0)
@@ -268,9 +269,12 @@ class Settings(Strict):
     def _providers(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
         if not value:
             raise ValueError("at least one provider is needed")
-        for name in value:
-            if not name.replace("-", "").isalnum() or not name.islower():
-                raise ValueError(f"provider name {name!r} must be lowercase letters, digits and '-'")
+        for name in value:  # ASCII: "ｇandi" and "gandié" passed isalnum()/islower(); names go into VM names
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", name):
+                raise ValueError(
+                    f"provider name {name[:40]!r} must be 1-31 lowercase ASCII letters, digits and '-', "
+                    "starting with a letter or digit"
+                )
         return value
 
 

@@ -18,13 +18,21 @@ from chalicelib.domain.dns import Naming
 from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, PROVIDERS, SIMULATED_KINDS, resolve
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+#: A configuration file is read whole; a static pool of 10,000 servers is well under this.
+MAX_CONFIG_BYTES = 8 << 20
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate a TOML file (default: the built-in demo configuration)."""
     path = Path(path) if path else DEFAULT_CONFIG
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)  # /dev/zero has no size to check first
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"cannot read configuration {path}: over {MAX_CONFIG_BYTES >> 20} MiB, not a configuration"
+            )
+        document = tomllib.loads(raw.decode("utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read configuration {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:  # exit 2 like any unreadable file, not a traceback's exit 1

@@ -90,9 +90,16 @@ class ForecastSettings(Strict):
     @classmethod
     def _cold_start_slots(cls, value: dict[str, int]) -> dict[str, int]:
         for start, users in value.items():
-            if not _is_hhmm(start) or users < 0:
-                raise ValueError(f"cold start slot {start!r}: {users} needs 'HH:MM' and users >= 0")
+            if not _is_hhmm(start) or not 0 <= users <= MAX_SLOT_USERS:
+                raise ValueError(
+                    f"cold start slot {start[:20]!r}: {users} needs 'HH:MM' and users from 0 to {MAX_SLOT_USERS:,}"
+                )
         return value
+
+
+#: The most users one cold-start slot may expect (cold_start_users' own ceiling): 2^63 was accepted and
+#: a replay scaled to the whole quota.
+MAX_SLOT_USERS = 10_000_000
 
 
 def _is_hhmm(text: str) -> bool:

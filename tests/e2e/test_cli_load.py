@@ -337,6 +337,32 @@ CONFIGS = {
         "providers.ikoula.kind",
     ),
     "bad-toml": ({"prepend": "this is = = not toml\n"}, "TOML"),
+    # finite but absurd, or not what it looks like: each crashed a later command or slipped through
+    "tiny-capacity": (
+        {
+            "replace": {
+                "capacity_units = 300\nhourly_cost = 0.45": "capacity_units = 5e-324\nhourly_cost = 0.45"
+            }
+        },
+        "providers.gandi.capacity_units",
+    ),
+    "unicode-provider": (
+        {"replace": {"[providers.gandi]": '[providers."gandié"]'}},
+        "provider name 'gandié'",
+    ),
+    "fullwidth-provider": ({"replace": {"[providers.gandi]": '[providers."ｇandi"]'}}, "lowercase ASCII"),
+    "slot-users": (
+        {"replace": {"[state]": '[forecast]\ncold_start_slots = {"08:00" = 9223372036854775807}\n\n[state]'}},
+        "forecast.cold_start_slots",
+    ),
+    "static-port": (
+        {
+            "replace": {
+                'kind = "simulated"\nmode = "static"': 'kind = "static"\nmode = "static"\noptions = { servers = [{ name = "bbb01", url = "https://bbb01.example.org:99999/bigbluebutton/api" }] }'
+            }
+        },
+        "no valid port",
+    ),
 }
 
 
@@ -347,6 +373,11 @@ def test_invalid_configuration_is_exit_2_naming_the_field(tmp_path, capsys, case
     run_main(
         capsys, "load", "--config", str(path), "--file", str(FIXTURES / "no_meetings_bbb.xml"), "--json"
     ).assert_failed(2, named)
+
+
+def test_a_configuration_file_that_never_ends_is_refused(capsys):
+    # /dev/zero was read until memory ran out: "unexpected MemoryError", exit 1
+    run_main(capsys, "plan", "--users", "10", "--config", "/dev/zero").assert_failed(2, "/dev/zero", "MiB")
 
 
 def test_invalid_configuration_from_the_shell(tmp_path):

@@ -134,6 +134,8 @@ def test_more_webcams_need_at_least_as_many_servers(capsys):
         ("--users", "10", "--room-size", "inf"),
         ("--users", "10", "--room-size", "nan"),
         ("--users", "many"),
+        ("--users", "1" + "0" * 400),  # an OverflowError, exit 1
+        ("--users", "10", "--room-size", "1e308"),  # the same
     ],
 )
 def test_impossible_plan_arguments_are_exit_2(capsys, argv):

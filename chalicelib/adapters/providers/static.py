@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.config import ProviderSettings
+from chalicelib.credentials import mask_credentials
 from chalicelib.domain.fleet import VM
 from chalicelib.ports import (
     PROVIDER_OPERATIONS,
@@ -42,8 +43,12 @@ class OwnedServer(BaseModel):
     @classmethod
     def _url(cls, value: str) -> str:
         parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - read to check: 99999 or "x" raise ValueError
+        except ValueError:
+            raise ValueError(f"{mask_credentials(value)[:200]!r} has no valid port (1-65535)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(f"{mask_credentials(value)[:200]!r} is not an http(s) URL")
         return value
 
 
