@@ -151,6 +151,10 @@ class ScaleliteSettings(Strict):
             raise ValueError(f"not a URL: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL with a host (the API base)")
+        if not parts.path.rstrip("/").endswith("/bigbluebutton/api"):  # checked here, not at a tick only
+            raise ValueError(
+                "must end with /bigbluebutton/api (the API base, e.g. https://lb.example.org/bigbluebutton/api)"
+            )
         return value
 
 

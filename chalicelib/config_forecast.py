@@ -3,6 +3,8 @@ cold start (chalicelib/domain/forecast.py, chalicelib/service/forecasting.py).""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from chalicelib.config_strict import Strict, weekday_keys
@@ -40,7 +42,8 @@ class TimetableSettings(Strict):
 
 class ForecastSettings(Strict):
     enabled: bool = True
-    zone: str = Field("B", description="French school-holiday zone: A, B or C")
+    # checked here, not only when a tick builds its calendar: `plan` and `load` ran on zone "Z"
+    zone: Literal["A", "B", "C"] = Field("B", description="French school-holiday zone: A, B or C")
     country: str = "FR"
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     history_weeks: int = Field(3, ge=0)

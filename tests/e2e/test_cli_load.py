@@ -305,12 +305,19 @@ def test_bad_usage_is_exit_2_with_one_line(capsys, argv, named):
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://127.0.0.1/bigbluebutton/api", "http://[::1/bigbluebutton/api", "http://127.0.0.1:9/"]
+    "url",
+    [
+        "ftp://127.0.0.1/bigbluebutton/api",
+        "http://[::1/bigbluebutton/api",
+        "http://127.0.0.1:9/",
+        "http://127.0.0.1:9/api",
+    ],
 )
 def test_a_scalelite_url_we_cannot_call_is_bad_usage(capsys, url):
-    run_main(capsys, "load", "--scalelite", url, "--secret", SECRET, "--json").assert_failed(
-        2, "scalelite", secret=SECRET
+    line = run_main(capsys, "load", "--scalelite", url, "--secret", SECRET, "--json").assert_failed(
+        2, "--scalelite", secret=SECRET
     )
+    assert "scalelite.url" not in line  # the flag was given, not the configuration's field
 
 
 def test_bad_usage_from_the_shell():
@@ -354,6 +361,11 @@ CONFIGS = {
     "slot-users": (
         {"replace": {"[state]": '[forecast]\ncold_start_slots = {"08:00" = 9223372036854775807}\n\n[state]'}},
         "forecast.cold_start_slots",
+    ),
+    "bad-zone": ({"replace": {"[state]": '[forecast]\nzone = "Z"\n\n[state]'}}, "forecast.zone"),
+    "scalelite-path": (
+        {"replace": {'url = "http://127.0.0.1:0/bigbluebutton/api"': 'url = "http://127.0.0.1:0/api"'}},
+        "scalelite.url: must end with /bigbluebutton/api",
     ),
     "static-port": (
         {
