@@ -270,6 +270,8 @@ def closure_cancel(reservation_id):
         return _answer(401, {"error": str(error)})
     except closures.NotFound as error:
         return _answer(404, {"error": str(error)})
+    # as chat `unreserve` does: the capacity it held is let go from now, not from the next timer's check
+    _dispatch(wiring, Job(f"cancel {reservation_id}"))
     return _answer(200, {"id": reservation_id, "cancelled": True})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import textwrap
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -137,7 +138,11 @@ def run_demo(
     for line in summary_lines(summary, guard is not None):
         print(f"  {line}", file=out)
     if history:
-        print(f"  {'last decision':>26}: {history[0].summary[:160]}", file=out)
+        # whole, wrapped: cut at 160 characters it ended mid-figure ("peaked at 46,10")
+        said = textwrap.wrap(history[0].summary, 72) or [""]
+        print(f"  {'last decision':>26}: {said[0]}", file=out)
+        for more in said[1:]:
+            print(f"  {'':>26}  {more}", file=out)
     return 0 if not outcome.killed else 1
 
 

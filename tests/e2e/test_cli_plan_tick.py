@@ -5,6 +5,7 @@ types, totals that add up against the configuration file itself, a dry run that 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import tomllib
 from datetime import datetime, time
@@ -262,6 +263,21 @@ def test_a_short_demo_kills_no_class_and_draws_a_png(tmp_path, capsys):
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     width, height = struct.unpack(">II", head[16:24])
     assert width > 100 and height > 100
+
+
+def test_the_demos_last_decision_is_printed_whole(capsys):
+    # it was cut at 160 characters, mid-figure: "... last 3 Mondays peaked at 46,10"
+    from bbbsim.demo import run_demo
+
+    run_demo(load_settings(), plot=None, as_json=False, quiet=True, start=time(7, 56), end=time(7, 59))
+    lines = capsys.readouterr().out.splitlines()
+    first = next(i for i, line in enumerate(lines) if "last decision:" in line)
+    said = " ".join(line.strip() for line in lines[first:]).split("last decision: ", 1)[1]
+    assert len(said) > 160 and said.count("(") == said.count(")")
+    assert re.search(r"\); [a-z][^;()]*$", said), (
+        said
+    )  # whole: the why's parenthesis closed, then the actions
+    assert all(len(line) <= 110 for line in lines[first:])
 
 
 def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_1(tmp_path, monkeypatch):

@@ -154,6 +154,10 @@ def test_a_signed_delete_cancels_once(client, runtime):
     }
     assert reserved(runtime.store) == {}
     assert client.http.delete(path, headers=signed(b"", method="DELETE", path=path)).status_code == 404
+    # one capacity check for the announcement, one for the cancel (as chat `unreserve`); none for the
+    # refused requests and the second DELETE
+    assert runtime.dispatcher.wait(5)
+    assert runtime.ticks == [False, False]
 
 
 def test_an_accepted_reservation_is_announced_on_the_chat_channels(client, runtime, monkeypatch):
