@@ -150,11 +150,14 @@ class Actuator:
             on_created,
             self.started,
             self.monotonic,
+            self.holds,
         )
         for name in done.refused:
             self._move(servers, name, ServerState.FAILED, f"create refused: {done.error}")
         if done.error is not None and not done.created:
             raise done.error
+        if done.lost and not done.requested:
+            return ActionReport.of(action, Outcome.SKIPPED, "lease lost (another tick took over)")
         notes = []
         if done.error is not None:
             notes.append(f"then: {done.error}")
@@ -164,6 +167,11 @@ class Actuator:
             notes.append(f"{unconfirmed} unconfirmed (reconciled next tick)")
         if done.deferred:
             notes.append(done.why_deferred)
+        if done.lost:
+            notes.append(
+                f"lease lost (another tick took over) after {len(done.requested)} of {done.asked} asked: "
+                "the rest is that tick's to decide"
+            )
         if notes:
             return ActionReport.of(action, Outcome.PARTIAL, f"{done.created} created, " + "; ".join(notes))
         return ActionReport.of(action, Outcome.DONE)
@@ -173,7 +181,13 @@ class Actuator:
             (s for s in servers.values() if s.provider == action.provider and s.state == ServerState.STOPPED),
             key=lambda s: s.since,
         )[: action.count or 0]
-        for s in pool:
+        for started, s in enumerate(pool):
+            if started and not self.holds():  # as a create's batches: a tick taken over starts no more
+                return ActionReport.of(
+                    action,
+                    Outcome.PARTIAL,
+                    f"{started} started, then the lease was lost (another tick took over)",
+                )
             self._move(servers, s.name, ServerState.REQUESTED, action.reason)
             try:
                 provider.start(s.vm_id)

@@ -39,6 +39,7 @@ class Creation:
     why_deferred: str = ""
     error: ProviderError | None = None
     refused: list[str] = field(default_factory=list)  # the batch refused for good (not retryable)
+    lost: bool = False  # the tick's lease was lost between batches: nothing more was written or sent
 
 
 def batch_size(ports: CreationPorts, provider: str) -> int:
@@ -56,11 +57,16 @@ def create_in_batches(
     on_created: Callable[[list[VM], list[Server]], None],
     started: float,
     monotonic: Callable[[], float],
+    holds: Callable[[], bool] = lambda: True,
 ) -> Creation:
     """Create `count` servers of `provider_name` batch by batch while the act step's budget allows (see
     the module doc). `new_record` writes one server's intent record; `on_created(vms, records)` follows
     each batch (records, DNS); a failed batch ends the start. Time is the process's own (`monotonic`,
-    from `started`; `SECONDS`), not the fleet's clock: a simulated day runs faster than real time."""
+    from `started`; `SECONDS`), not the fleet's clock: a simulated day runs faster than real time.
+
+    `holds()` (the tick's lease) is asked before each batch's intents are written and again right before
+    they are sent: a tick paused past its lease and taken over writes and sends nothing more (it sent its
+    next batch after the pause, and the tick that took over started the same servers: 29 VMs for 21)."""
     provider: Provider = ports.providers[provider_name]
     budget = ports.settings.lifecycle.create_budget_seconds
     size = batch_size(ports, provider_name)
@@ -75,8 +81,14 @@ def create_in_batches(
                 f"{budget:.0f} s budget and a batch of {size} took up to {longest:.0f} s"
             )
             break
+        if not holds():
+            outcome.lost = True
+            break
         records = [new_record() for _ in range(min(size, count - len(outcome.requested)))]
         outcome.requested += [r.name for r in records]
+        if not holds():  # written, not sent: reconciliation fails the intents of a create never sent
+            outcome.lost = True
+            break
         ports.progress(
             f"{provider_name}: creating {len(records)} server(s) ({len(outcome.requested)}/{count})"
         )

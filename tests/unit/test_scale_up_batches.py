@@ -100,3 +100,46 @@ def test_the_default_batch_is_the_adapters_concurrency():
 
     assert creation.DEFAULT_BATCH == HostedOptions.model_fields["concurrency"].default
     assert T0  # the builders' clock, as the other tick tests
+
+
+def test_a_tick_that_loses_its_lease_between_batches_sends_no_more(seconds):
+    # A tick paused after its first batch (SIGSTOP, a frozen VM) past its lease; another tick took over
+    # and started what it found missing. Resumed, the first sent its next batch all the same: one
+    # decision carried out twice, 29 VMs for a need of 21.
+    w, provider = slow_world(seconds, per_batch=5.0)
+    w.rt.lease_heartbeat = 0  # paused: no renewal
+    create = provider.create
+
+    def create_then_pause(specs):
+        vms = create(specs)
+        if len(creates(provider)) == 1:
+            w.clock.advance(seconds=120)  # the process stalls past its lease
+            assert w.store.lease.acquire("tick-other", w.clock.now, 60)
+        return vms
+
+    provider.create = create_then_pause
+    report = w.tick()
+    assert [len(batch) for batch in creates(provider)] == [5], "sent a batch after losing the lease"
+    (start,) = [a for a in report["actions"] if a["action"] == "start"]
+    assert start["result"].startswith("partial: 5 created, lease lost (another tick took over) after 5 of 50")
+    assert Counter(state for _, state in w.states()) == {"booting": 5}  # no intent written after it
+
+
+def test_a_lease_lost_between_an_intent_and_its_create_sends_nothing(seconds):
+    # the narrowest edge: the batch's intents are written, then the lease is gone before the create
+    w, provider = slow_world(seconds, per_batch=5.0)
+    w.rt.lease_heartbeat = 0
+    written = w.store.servers.save
+
+    def save_then_pause(record):
+        answer = written(record)
+        if record.state.value == "requested" and record.name.endswith("-6"):  # the second batch's first
+            w.clock.advance(seconds=120)
+            assert w.store.lease.acquire("tick-other", w.clock.now, 60)
+        return answer
+
+    w.store.servers.save = save_then_pause
+    report = w.tick()
+    assert [len(batch) for batch in creates(provider)] == [5]
+    (start,) = [a for a in report["actions"] if a["action"] == "start"]
+    assert "5 unconfirmed (reconciled next tick)" in start["result"] and "lease lost" in start["result"]
