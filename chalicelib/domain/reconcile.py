@@ -87,12 +87,17 @@ def reconcile(
         # The owned pool (mode static) is registered from the start, and a provider no longer configured is
         # not ours to repair: their registrations are left as they are.
         managed = {name for name, p in settings.providers.items() if p.mode != "static"}
-        for r in records:
+        # the VMs adopted above too: with the state lost and the fleet still running, each was registered
+        # in Scalelite a second time (a cordoned one as a fresh enabled server)
+        adopted = [c for name, c in changed.items() if name not in by_name]
+        for r in [*records, *adopted]:
             if r.provider not in managed:
                 continue
             current = changed.get(r.name, r)
             registered = scalelite.get(current.url) if current.url else None
-            if registered and current.scalelite_id != registered.id and current.state in ADOPTABLE:
+            if registered and r.name not in by_name and current.state == ServerState.BOOTING:
+                changed[r.name] = _registered_already(current, registered, now)
+            elif registered and current.scalelite_id != registered.id and current.state in ADOPTABLE:
                 changed[r.name] = current.moved(
                     current.state,
                     current.since,
@@ -170,6 +175,18 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
     if vm is not None and r.url is None and vm.address:
         return r.moved(r.state, r.since, r.reason, url=api_url(vm.address))
     return None
+
+
+def _registered_already(adopted: Server, registered: ScaleliteServer, now: datetime) -> Server:
+    """A VM adopted this tick (its record was lost) that Scalelite already knows by its URL: it keeps
+    that registration and the state Scalelite gives it (enabled and online: serving; cordoned or
+    disabled: draining, as a record whose cordon was not saved), never a second registration."""
+    why = f"registration {registered.id} found in Scalelite ({registered.state}): adopted"
+    if registered.state in ("cordoned", "disabled"):
+        return adopted.moved(ServerState.DRAINING, now, f"{why}, draining", scalelite_id=registered.id)
+    if registered.online:
+        return adopted.moved(ServerState.SERVING, now, f"{why}, serving", scalelite_id=registered.id)
+    return adopted.moved(adopted.state, now, f"{why}; offline in Scalelite", scalelite_id=registered.id)
 
 
 def _adopt(vm: VM, provider: str, p, now: datetime) -> Server:

@@ -147,3 +147,35 @@ def test_only_our_hourly_providers_registrations_are_adopted_each_record_against
         for s in reconcile([own, cheap, gone_provider, dear], vms, listed, CFG, T0)
     }
     assert moved == {"c0": (S.SERVING, "sl-c0"), "d0": (S.LOST, "sl-d0")}
+
+
+def test_a_fleet_whose_records_were_lost_keeps_its_registrations_and_their_states():
+    # The state store lost (deleted, restored from an old backup) while the VMs and Scalelite ran on:
+    # each VM was adopted as booting and registered a second time, a cordoned one as a fresh enabled
+    # server that took classes while its old entry was drained; a destroyed VM's stale entry then broke
+    # getMeetings for the whole fleet.
+    serving, draining, off, new = (server(f"c{i}", scalelite_id=f"sl-c{i}") for i in range(4))
+    listed = {
+        serving.url: _entry(serving, "enabled", 40.0),
+        draining.url: _entry(draining, "cordoned", 12.0),
+        off.url: _entry(off, "enabled", None, online=False),
+    }
+    vms = {"cheap": [VM("cheap", s.vm_id, s.name, "running", s.url) for s in (serving, draining, off, new)]}
+    adopted = {s.name: s for s in reconcile([], vms, listed, CFG, T0)}
+    assert {name: (s.state, s.scalelite_id) for name, s in adopted.items()} == {
+        "c0": (S.SERVING, "sl-c0"),
+        "c1": (S.DRAINING, "sl-c1"),
+        "c2": (S.BOOTING, "sl-c2"),  # offline in Scalelite: its health decides, its registration is kept
+        "c3": (S.BOOTING, None),  # not in Scalelite: registered once healthy, as before
+    }
+    assert "registration sl-c1 found in Scalelite (cordoned)" in adopted["c1"].reason
+    healthy = {name: ServerCheck(healthy=True, meetings=1) for name in adopted}
+    obs = observation(owned() + list(adopted.values()), load_of(1400), scalelite=listed, checks=healthy)
+    decision = decide(obs, CFG)
+    # c2's register keeps its id (the actuator calls addServer only without one); c0 and c1 are left be
+    assert [(a.action, a.server) for a in decision.actions if a.server] == [
+        ("register", "c2"),
+        ("enable", "c2"),
+        ("register", "c3"),
+        ("enable", "c3"),
+    ]
