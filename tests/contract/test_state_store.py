@@ -167,6 +167,18 @@ def test_lease_is_held_by_one_owner_until_it_expires(store, which):
 
 
 @pytest.mark.parametrize("which", LEASES)
+def test_a_lease_ending_past_what_this_clock_could_give_is_taken_over(store, which):
+    # A tick killed, then the host's clock stepped back an hour (an NTP step after a resume): its lease
+    # "ran" an hour more, and every check held ("another capacity check holds the lease") that long.
+    lease = getattr(store, which)
+    assert lease.acquire("tick-dead", T0 + timedelta(hours=1), 60)
+    assert not lease.acquire("tick-b", T0 + timedelta(hours=1, seconds=30), 60)  # a live one is kept
+    assert not lease.acquire("tick-b", T0 + timedelta(seconds=3600 + 60 - 60 - 300), 60), "within the slack"
+    assert lease.acquire("tick-b", T0, 60)
+    assert lease.holder(T0 + timedelta(seconds=30)) == "tick-b"
+
+
+@pytest.mark.parametrize("which", LEASES)
 def test_holds_is_true_only_for_the_owner_of_an_unexpired_lease(store, which):
     lease = getattr(store, which)
     assert not lease.holds("tick-a", T0)

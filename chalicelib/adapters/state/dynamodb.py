@@ -301,14 +301,21 @@ class DynamoLease:
         self._t, self.name = table, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
-        """Take or renew the lease when free, expired, or already `owner`'s."""
+        """Take or renew the lease when free, expired, already `owner`'s, or ending past what this clock
+        could have given (records.CLOCK_STEP_SECONDS)."""
         until = records.stamp(now + timedelta(seconds=ttl_seconds))
         answer = self._t.call(
             "put_item",
             Item={**self._t.key("lease", self.name), "owner": {"S": owner}, "until": {"S": until}},
-            ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR #until <= :now",
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR #owner = :owner OR #until <= :now OR #until > :far"
+            ),
             ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
-            ExpressionAttributeValues={":owner": {"S": owner}, ":now": {"S": records.stamp(now)}},
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                ":now": {"S": records.stamp(now)},
+                ":far": {"S": records.lease_far(now, ttl_seconds)},
+            },
         )
         return answer is not None
 

@@ -174,11 +174,13 @@ class MemoryLease:
         self._t, self.name = tables, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
-        """Take or renew the lease when free, expired, or already `owner`'s."""
+        """Take or renew the lease when free, expired, already `owner`'s, or ending past what this clock
+        could have given (records.CLOCK_STEP_SECONDS)."""
         current, until = records.stamp(now), records.stamp(now + timedelta(seconds=ttl_seconds))
+        far = records.lease_far(now, ttl_seconds)
         with self._t.lock:
             held = self._t.leases.get(self.name)
-            if held is None or held[0] == owner or held[1] <= current:
+            if held is None or held[0] == owner or held[1] <= current or held[1] > far:
                 self._t.leases[self.name] = (owner, until)
                 return True
             return False

@@ -26,6 +26,19 @@ class RecordError(BbbscaleError, ValueError):
     """A record cannot be stored as given (naive datetime, a value JSON cannot hold)."""
 
 
+#: A lease may end at most this long past `now + ttl` as this process's clock reads it; one that ends
+#: later was not given by a clock that agrees with ours (the host's clock stepped back, an NTP step after
+#: a resume): it is taken over like a lapsed one, or a dead tick's lease blocked every check for as long
+#: as the step (an hour back: an hour of no scaling). A live holder whose lease is taken checks its owner
+#: before each act and stops, as after any takeover.
+CLOCK_STEP_SECONDS = 300
+
+
+def lease_far(now: datetime, ttl_seconds: int) -> str:
+    """The stamp past which a lease's end is not believed (see CLOCK_STEP_SECONDS)."""
+    return stamp(now + timedelta(seconds=ttl_seconds + CLOCK_STEP_SECONDS))
+
+
 def stamp(moment: datetime) -> str:
     """The stored, sortable form of a tz-aware datetime (converted to UTC)."""
     if moment.tzinfo is None or moment.utcoffset() is None:

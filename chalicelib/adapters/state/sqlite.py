@@ -266,14 +266,15 @@ class SqliteLease:
         self._db, self._cluster, self.name = db, cluster, name
 
     def acquire(self, owner: str, now: datetime, ttl_seconds: int) -> bool:
-        """Take or renew the lease when free, expired, or already `owner`'s."""
+        """Take or renew the lease when free, expired, already `owner`'s, or ending past what this clock
+        could have given (records.CLOCK_STEP_SECONDS)."""
         current, until = records.stamp(now), records.stamp(now + timedelta(seconds=ttl_seconds))
         with self._db.writing() as cursor:
             cursor.execute(
                 "INSERT INTO leases (cluster, name, owner, until) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (cluster, name) DO UPDATE SET owner = excluded.owner, until = excluded.until "
-                "WHERE leases.owner = excluded.owner OR leases.until <= ?",
-                (self._cluster, self.name, owner, until, current),
+                "WHERE leases.owner = excluded.owner OR leases.until <= ? OR leases.until > ?",
+                (self._cluster, self.name, owner, until, current, records.lease_far(now, ttl_seconds)),
             )
             return cursor.rowcount == 1
 
