@@ -221,13 +221,16 @@ def _drain_steps(
     its recordings are overdue or its drain is stuck, else noted as still draining."""
     out: list[Action] = []
     for s in draining:
-        if obs.scalelite is None:
-            notes.append(f"{s.name}: Scalelite's server list unread; drain not verified")
+        if obs.scalelite is None:  # on doubt, a hold that says why (it was a note, easy to miss)
+            out.append(_unverified(name, s, "Scalelite's server list unread"))
             continue
         registered = obs.scalelite.get(s.url) if s.url else None
-        ok, why = drain_verdict(s, registered, obs.checks.get(s.name), provider, lifecycle, obs.now)
+        check = obs.checks.get(s.name)
+        ok, why = drain_verdict(s, registered, check, provider, lifecycle, obs.now)
         if ok:
             out.append(Action("stop", name, why, server=s.name))
+        elif _in_doubt(s, registered, check):
+            out.append(_unverified(name, s, why))
         elif recordings_overdue(s, obs.checks.get(s.name), lifecycle, obs.now):
             out.append(Action("hold", name, why, server=s.name, hold=HoldKind.RECORDINGS))
         else:
@@ -237,6 +240,24 @@ def _drain_steps(
             else:
                 notes.append(why)
     return out
+
+
+def _in_doubt(s: Server, registered, check) -> bool:
+    """Whether a drain cannot be verified this tick: the server's own getMeetings unread (it was in
+    Scalelite), or Scalelite reporting it cordoned without a load. Not doubt: a server still busy."""
+    cordoned_unloaded = registered is not None and registered.state == "cordoned" and registered.load is None
+    unread = (check is None or check.meetings is None) and not (registered is None and s.scalelite_id is None)
+    return cordoned_unloaded or unread
+
+
+def _unverified(name: str, s: Server, why: str) -> Action:
+    return Action(
+        "hold",
+        name,
+        f"drain of {s.name} not verified ({why}): kept running",
+        server=s.name,
+        hold=HoldKind.DOUBT,
+    )
 
 
 def _resume_stops(name, servers, obs: Observation) -> list[Action]:

@@ -179,3 +179,36 @@ def test_a_fleet_whose_records_were_lost_keeps_its_registrations_and_their_state
         ("register", "c3"),
         ("enable", "c3"),
     ]
+
+
+def test_a_drain_that_cannot_be_verified_is_a_hold_that_says_why():
+    # "On doubt, hold and say why": an unreadable drain was a note beside the actions, easy to miss, and
+    # the history and `tick --json` showed no `hold` for it.
+    from chalicelib.domain.kinds import HoldKind
+
+    s = server("c0", state=S.DRAINING, billed_minutes_ago=55)
+    unread = ServerCheck(healthy=False, problem="HTTP 500")
+    cases = {
+        "own getMeetings unread (HTTP 500)": dict(
+            scalelite={s.url: _entry(s, "cordoned", 0.0)}, checks={"c0": unread}
+        ),
+        "Scalelite load of c0 is unavailable": dict(
+            scalelite={s.url: _entry(s, "cordoned", None)}, checks={"c0": EMPTY}
+        ),
+        "Scalelite's server list unread": dict(scalelite=None, checks={"c0": EMPTY}),
+    }
+    for said, seen in cases.items():
+        decision = decide(observation(owned() + [s], load_of(0), **seen), CFG)
+        (held,) = [a for a in decision.actions if a.server == "c0"]
+        assert held.action == "hold" and held.hold is HoldKind.DOUBT, (said, held)
+        assert said in held.reason and "not verified" in held.reason and "kept running" in held.reason
+    # a server that is merely busy is no doubt: a note, as before
+    busy = ServerCheck(healthy=True, meetings=3, recordings_pending=0)
+    decision = decide(
+        observation(
+            owned() + [s], load_of(0), scalelite={s.url: _entry(s, "cordoned", 9.0)}, checks={"c0": busy}
+        ),
+        CFG,
+    )
+    assert [a for a in decision.actions if a.server == "c0"] == []
+    assert decision.notes == ("Scalelite load of c0 is 9.0",)
