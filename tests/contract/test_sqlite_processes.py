@@ -42,3 +42,26 @@ def test_two_processes_share_one_file_safely(tmp_path):
     store = SqliteStateStore(path, cluster="demo")
     assert store.database.rows("PRAGMA journal_mode") == [("wal",)]
     assert store.lease.acquire("tick-late", datetime(2026, 11, 23, 8, 1, tzinfo=UTC), 300) is False
+
+
+def test_a_state_file_locked_past_the_busy_timeout_is_one_clear_error(tmp_path):
+    # Another process holding the write lock (a stuck `sqlite3` shell, a backup tool): the tick ended
+    # in "unexpected OperationalError: database is locked", naming neither the file nor the cause.
+    import sqlite3
+
+    import pytest
+
+    from chalicelib.adapters.state.sqlite import SqliteDatabase
+    from chalicelib.ports import BbbscaleError
+
+    path = tmp_path / "state.sqlite3"
+    SqliteStateStore(str(path), cluster="demo").close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BbbscaleError) as error:
+            SqliteDatabase(str(path), busy_seconds=0.2)  # its schema statements need the write lock
+        assert str(error.value) == f"state file {path} is locked by another process (waited 0.2 s)"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -44,6 +44,7 @@ class SqliteDatabase:
     and by SQLite's write lock across processes."""
 
     def __init__(self, path: str, busy_seconds: float = 30.0):
+        self._path, self._busy = path, busy_seconds
         try:
             self._connection = open_wal(path, busy_seconds)
         except sqlite3.Error as error:
@@ -56,7 +57,7 @@ class SqliteDatabase:
 
     def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         """The rows of one read (its own snapshot)."""
-        with self._lock:
+        with self._lock, self._plainly():
             return self._connection.execute(sql, params).fetchall()
 
     @contextmanager
@@ -64,13 +65,29 @@ class SqliteDatabase:
         """A transaction that holds the write lock from its first read: commit on exit, roll back on error."""
         with self._lock:
             cursor = self._connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
+            with self._plainly():
+                cursor.execute("BEGIN IMMEDIATE")
             try:
                 yield cursor
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+
+    @contextmanager
+    def _plainly(self):
+        """SQLite's own errors as one line that names the file: a lock held past the busy timeout was
+        "unexpected OperationalError: database is locked"."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise BbbscaleError(
+                    f"state file {self._path} is locked by another process (waited {self._busy:g} s)"
+                ) from None
+            raise BbbscaleError(f"state file {self._path}: {error}") from None
+        except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+            raise BbbscaleError(f"state file {self._path}: {error}") from None
 
     def close(self) -> None:
         """Close the connection (the file stays)."""
