@@ -73,11 +73,12 @@ def capacity_check(event):
         return {"error": said}
     log_tick(result, wiring.settings.cluster)
     emit_tick_metrics(metrics, result, wiring.settings.cluster)
+    invoker = GUARD_INVOKER or (_invoke_guard if _on_lambda() else None)
+    if invoker is None:  # chalice local, a script: no function to start (`bbbscale run` guards in a thread)
+        return result
     from chalicelib.service.guard_function import start_guard_run
 
-    started = start_guard_run(
-        wiring.settings, wiring.store, wiring.clock(), GUARD_INVOKER or _invoke_guard, _load_units(result)
-    )
+    started = start_guard_run(wiring.settings, wiring.store, wiring.clock(), invoker, _load_units(result))
     if started is not None:
         result["guard_run"] = started
     return result
@@ -85,6 +86,14 @@ def capacity_check(event):
 
 #: How capacity_check starts the burst guard (tests set a recorder of their own).
 GUARD_INVOKER = None
+
+
+def _on_lambda() -> bool:
+    """Whether this runs where a burst_guard function can be started: in Lambda, or told its name. Off
+    it, each check near a class recorded "burst guard not started: not on AWS" (in chat too)."""
+    import os
+
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("BBBSCALE_GUARD_FUNCTION"))
 
 
 def _load_units(result: dict) -> float | None:

@@ -102,6 +102,22 @@ def test_the_guard_function_looks_until_its_run_ends_and_says_so(monkeypatch):
         assert rt.store.guard_runs.last_run() == marker, "the next run's marker is not this run's"
 
 
+def test_off_lambda_the_check_starts_no_guard_function_and_says_nothing_of_it(monkeypatch):
+    # chalice local, or the check called from a script: there is no function to start. Each check near a
+    # class recorded "burst guard not started: not on AWS", in the history and in chat.
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    monkeypatch.delenv("BBBSCALE_GUARD_FUNCTION", raising=False)
+    with sim_runtime(load_settings(), BEFORE_NINE, http=False) as (rt, world, clock):
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: rt)
+        with Client(app_module.app, stage_name="local") as client:
+            result = scheduled(client)
+        assert "guard_run" not in result and "error" not in result
+        assert rt.store.history.recent(5, kind="guard") == []
+    # in Lambda it is tried (and a failure reported, below)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bbbscale-prod-capacity_check")
+    assert app_module._on_lambda()
+
+
 def test_a_failed_start_is_reported_and_tried_again_the_next_minute(monkeypatch):
     class ResourceNotFoundException(Exception):  # what boto3 raises for a function that does not exist
         pass
