@@ -36,7 +36,8 @@ HELP = """bbbscale commands:
   freeze [DURATION] [reason]      no scaling actions (e.g. freeze 30m); unfreeze to resume
   unfreeze                        resume scaling now
   drain SERVER                    cordon a server: it keeps its classes, gets no new ones, then stops
-  history                         the last decisions and commands
+  history [N] [KIND]              the last N (15) entries; KIND: ticks, commands, servers, guard,
+                                  actions, notices, certificates
   help                            this text
 Durations: 30m, 2h, 1d. Only operators may change things."""
 
@@ -94,8 +95,12 @@ def _run(command: grammar.Command, runtime: Runtime, caller: Caller, now: dateti
             )
         case grammar.Plan(users=users):
             return Reply(describe_plan(plan(runtime.settings, users)))
-        case grammar.History():
-            return Reply(describe_history(runtime.store.history.recent(limit=15), runtime.settings.timezone))
+        case grammar.History(limit=limit, kind=kind):
+            return Reply(
+                describe_history(
+                    runtime.store.history.recent(limit=limit, kind=kind), runtime.settings.timezone
+                )
+            )
         case grammar.Reserve():
             return _reserve(command, runtime, caller, now)
         case grammar.SetFloor():

@@ -4,7 +4,7 @@ Pure: the clock and the timezone are arguments. Anything that does not parse bec
 problem stated, so an operator always gets the help text back, never an error page.
 
     status | plan N | reserve START END USERS | unreserve ID | floor PROVIDER N [for DURATION]
-    freeze [DURATION] [reason] | unfreeze | drain SERVER | history | help
+    freeze [DURATION] [reason] | unfreeze | drain SERVER | history [N] [KIND] | help
 
 Durations: 30m, 2h, 1d, 1h30m. Times: ISO-8601 (2026-11-24T08:00, offset optional), or a day word
 (today, tomorrow, a weekday, a date 2026-11-24; French words too) followed by HH:MM or 8h30; an END
@@ -69,7 +69,25 @@ class Drain:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    pass
+    """The last `limit` entries, of one `kind` when given (the history's kinds: tick, command, ...)."""
+
+    limit: int = 15
+    kind: str | None = None
+
+
+#: `history`'s filters as operators type them -> the history's kinds. Server transitions crowd the
+#: default view on a busy morning (a scale-up of 25 servers writes 75 of them).
+HISTORY_KINDS = {
+    "ticks": "tick",
+    "checks": "tick",
+    "commands": "command",
+    "servers": "transition",
+    "guard": "guard",
+    "actions": "action",
+    "notices": "notice",
+    "certificates": "certificate",
+}
+MAX_HISTORY = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,20 +225,36 @@ def _optional_duration(args: list[str]) -> tuple[timedelta | None, list[str]]:
     return None, args
 
 
+def _history(args: list[str]) -> History:
+    """history [N] [KIND], in either order: N from 1 to MAX_HISTORY, KIND a word of HISTORY_KINDS."""
+    limit: int | None = None
+    kind: str | None = None
+    usage = f"usage: history [N] [{'|'.join(HISTORY_KINDS)}], N from 1 to {MAX_HISTORY}"
+    for arg in args:
+        word = arg.lower()
+        if word.isascii() and word.isdigit() and limit is None:
+            limit = _count(word, "N", 1, MAX_HISTORY)
+        elif word in HISTORY_KINDS and kind is None:
+            kind = HISTORY_KINDS[word]
+        else:
+            raise Unparsable(f"{arg[:20]!r}: {usage}")
+    return History(limit or 15, kind)
+
+
 def _parse(words: list[str], now: datetime, zone: ZoneInfo) -> Command:
     if not words:
         return Help()
     verb, args = words[0].lower(), words[1:]
     if verb in ("help", "?", "aide"):
         return Help()
-    if verb in ("status", "unfreeze", "history") and args:
+    if verb in ("status", "unfreeze") and args:
         raise Unparsable(f"{verb} takes no arguments")
     if verb == "status":
         return Status()
     if verb == "unfreeze":
         return Unfreeze()
     if verb == "history":
-        return History()
+        return _history(args)
     if verb == "plan":
         if len(args) != 1:
             raise Unparsable("usage: plan USERS")

@@ -97,6 +97,11 @@ def test_commands_parse(text, command):
         ("freeze 2weeks", "not a duration"),
         ("freeze 100d", "between 1 minute and 90 days"),
         ("status now", "takes no arguments"),
+        ("history 0", "N must be between 1 and 50"),
+        ("history 51", "N must be between 1 and 50"),
+        ("history weather", "'weather': usage: history [N] [ticks|"),
+        ("history 5 5", "'5': usage: history"),
+        ("history ticks commands", "'commands': usage: history"),
         ("drain", "usage: drain"),
         ("drain a;b", "usage: drain"),
         ("reserve tomorrow 3000", "usage: reserve"),
@@ -209,6 +214,25 @@ def test_history_lists_newest_first():
     text = execute("history", runtime, OPS, NOW + timedelta(minutes=2)).text
     lines = text.splitlines()
     assert "freeze 1h" in lines[0] and "help" in lines[1]
+
+
+def test_history_takes_a_count_and_a_kind():
+    # a scale-up of 25 servers writes 75 transitions: the fixed 15 lines showed nothing else
+    from chalicelib.ports import HistoryEntry
+
+    runtime = FakeRuntime()
+    runtime.store.history.record(HistoryEntry(NOW, "tick", "desired owned 4, gandi 6; start 4 gandi", {}))
+    for n in range(30):
+        runtime.store.history.record(
+            HistoryEntry(NOW + timedelta(seconds=n), "transition", f"bbb-gandi-{n} -> booting: created", {})
+        )
+    assert parse("history") == grammar.History(15, None)
+    assert parse("history 40 servers") == parse("history servers 40") == grammar.History(40, "transition")
+    crowded = execute("history", runtime, OPS, NOW + timedelta(minutes=1)).text.splitlines()
+    assert len(crowded) == 15 and not any("[tick]" in line for line in crowded)
+    ticks = execute("history ticks", runtime, OPS, NOW + timedelta(minutes=1)).text.splitlines()
+    assert ticks == ["2026-11-23 11:00 CET [tick] desired owned 4, gandi 6; start 4 gandi"]
+    assert len(execute("history 50", runtime, OPS, NOW + timedelta(minutes=2)).text.splitlines()) == 33
 
 
 def test_an_unexpected_fault_is_still_answered_in_chat():
