@@ -18,7 +18,7 @@ from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.ports import BbbscaleError
-from chalicelib.service.grammar import MAX_USERS
+from chalicelib.service.grammar import HISTORY_KINDS, MAX_HISTORY, MAX_USERS
 from chalicelib.state_dir import with_state_path
 
 
@@ -90,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     # Tests only: a simulated fleet's shared clock running `speed` times real time from `start`.
     run.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
     run.add_argument("--start", type=_moment, default=None, help=argparse.SUPPRESS)
+    sub.add_parser(
+        "status", parents=[common, state], help="the fleet, the last check's load and desired, overrides"
+    )
+    history = sub.add_parser(
+        "history", parents=[common, state], help="the latest decisions, commands and server transitions"
+    )
+    history.add_argument("--limit", type=int, default=15, help=f"how many entries (1-{MAX_HISTORY}; 15)")
+    history.add_argument(
+        "--kind", choices=sorted(set(HISTORY_KINDS.values())), help="only this kind (tick, command, ...)"
+    )
     _simulator_commands(sub, common)
     return parser
 
@@ -227,6 +237,49 @@ def cmd_tick(args, settings) -> int:
     return 0
 
 
+def _existing_store(args, settings):
+    """The state store `tick` and `run` keep, read as it is: a SQLite file that does not exist yet is
+    not created (there is nothing to show before the first tick)."""
+    from chalicelib.bootstrap import open_store
+
+    settings = with_state_path(getattr(args, "state", None), settings)
+    if settings.state.backend == "sqlite" and not os.path.exists(settings.state.path):
+        raise BbbscaleError(
+            f"no state at {settings.state.path} yet: run `bbbscale tick` first (or give --state)"
+        )
+    return settings, open_store(settings)
+
+
+def cmd_status(args, settings) -> int:
+    """What chat `status` answers, from the shell (a fleet run without chat had no way to see it)."""
+    from datetime import datetime
+
+    from chalicelib.service.commands import describe_status
+    from chalicelib.service.status import status
+
+    settings, store = _existing_store(args, settings)
+    document = status(settings, store, datetime.now(UTC))
+    _emit(document, args.json, lambda d: print(describe_status(d, settings.timezone)))
+    return 0
+
+
+def cmd_history(args, settings) -> int:
+    """What chat `history` answers, from the shell: newest first, times in the fleet's zone."""
+    from chalicelib.service.commands import describe_history
+
+    if not 1 <= args.limit <= MAX_HISTORY:
+        raise UsageError(f"--limit must be from 1 to {MAX_HISTORY}")
+    settings, store = _existing_store(args, settings)
+    entries = store.history.recent(limit=args.limit, kind=args.kind)
+    document = {
+        "entries": [
+            {"at": e.at.isoformat(), "kind": e.kind, "summary": e.summary, "actor": e.actor} for e in entries
+        ]
+    }
+    _emit(document, args.json, lambda d: print(describe_history(entries, settings.timezone)))
+    return 0
+
+
 def cmd_run(args, settings) -> int:
     from chalicelib.run import run_forever
 
@@ -248,6 +301,8 @@ COMMANDS = {
     "plan": cmd_plan,
     "tick": cmd_tick,
     "run": cmd_run,
+    "status": cmd_status,
+    "history": cmd_history,
 }
 
 

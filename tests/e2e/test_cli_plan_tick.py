@@ -204,6 +204,28 @@ def test_tick_from_the_shell_prints_one_document(tmp_path, dry_run, state_home):
     assert not list(tmp_path.iterdir())
 
 
+def test_status_and_history_from_the_shell(tmp_path):
+    # what chat shows, for a fleet run without chat (`bbbscale run` on a VM): before, only a new tick
+    # (`tick --dry-run`) told what the fleet was, and nothing told why it had changed
+    state = tmp_path / "fleet.sqlite3"
+    missing = run_program("status", "--state", str(state), "--json")
+    missing.assert_failed(1, "no state at", "run `bbbscale tick` first")
+    assert not state.exists()  # nothing created by a read
+    ticked = run_program("tick", "--state", str(state), "--json").document()
+    seen = run_program("status", "--state", str(state), "--json").document()
+    assert seen["desired"] == ticked["desired"] and seen["last_tick"] == ticked["at"]
+    assert seen["fleet"] == {p: {k: v for k, v in c.items() if v} for p, c in ticked["fleet"].items()}
+    text = run_program("status", "--state", str(state)).out
+    assert text.startswith("bbbscale status at ") and "  owned: serving 96 (desired 96)" in text
+    entries = run_program("history", "--state", str(state), "--kind", "tick", "--json").document()["entries"]
+    assert len(entries) == 1 and entries[0]["kind"] == "tick" and entries[0]["at"] == ticked["at"]
+    assert "desired owned 96" in entries[0]["summary"]
+    lines = run_program("history", "--state", str(state), "--limit", "3").out.splitlines()
+    assert len(lines) == 3 and all(" CET [" in line or " CEST [" in line for line in lines)
+    run_program("history", "--state", str(state), "--limit", "0").assert_failed(2, "--limit")
+    run_program("history", "--state", str(state), "--kind", "weather").assert_failed(2, "--kind")
+
+
 def test_the_state_path_from_the_environment_then_the_option(tmp_path, state_home):
     # README: BBBSCALE_STATE_PATH places the state file (as it does for `chalice local`); `--state` is
     # the command's own word and comes first. The variable was read by the app only: a tick from the
