@@ -1,7 +1,6 @@
 """Chalice entry points: handlers only. Every decision lives in chalicelib/service."""
 
 import functools
-import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -73,7 +72,9 @@ def capacity_check(event):
         return {"error": said}
     log_tick(result, wiring.settings.cluster)
     emit_tick_metrics(metrics, result, wiring.settings.cluster)
-    invoker = GUARD_INVOKER or (_invoke_guard if _on_lambda() else None)
+    from chalicelib.adapters.guard_invoke import invoke_guard, on_lambda
+
+    invoker = GUARD_INVOKER or (invoke_guard if on_lambda() else None)
     if invoker is None:  # chalice local, a script: no function to start (`bbbscale run` guards in a thread)
         return result
     from chalicelib.service.guard_function import start_guard_run
@@ -88,33 +89,8 @@ def capacity_check(event):
 GUARD_INVOKER = None
 
 
-def _on_lambda() -> bool:
-    """Whether this runs where a burst_guard function can be started: in Lambda, or told its name. Off
-    it, each check near a class recorded "burst guard not started: not on AWS" (in chat too)."""
-    import os
-
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("BBBSCALE_GUARD_FUNCTION"))
-
-
 def _load_units(result: dict) -> float | None:
     return (result.get("load") or {}).get("load_units")
-
-
-def _invoke_guard(payload: dict) -> None:
-    """Start `burst_guard` asynchronously (Event invocation); only on AWS, where the function exists.
-    BBBSCALE_GUARD_FUNCTION names it (`!Ref` of the function in the SAM template, infra/sam/guard.json),
-    else Chalice's <app>-<stage>-<function>. A failure raises: the caller reports it."""
-    import os
-
-    name = os.environ.get("BBBSCALE_GUARD_FUNCTION")
-    current = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-    if not name and current.endswith("-capacity_check"):
-        name = current[: -len("capacity_check")] + "burst_guard"
-    if not name:
-        raise BbbscaleError("not on AWS: no burst_guard function to start")
-    import boto3
-
-    boto3.client("lambda").invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(payload))
 
 
 @app.lambda_function(name="burst_guard")

@@ -115,7 +115,9 @@ def test_off_lambda_the_check_starts_no_guard_function_and_says_nothing_of_it(mo
         assert rt.store.history.recent(5, kind="guard") == []
     # in Lambda it is tried (and a failure reported, below)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bbbscale-prod-capacity_check")
-    assert app_module._on_lambda()
+    from chalicelib.adapters.guard_invoke import on_lambda
+
+    assert on_lambda()
 
 
 def test_a_failed_start_is_reported_and_tried_again_the_next_minute(monkeypatch):
