@@ -19,19 +19,30 @@ from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.kinds import HoldKind
-from chalicelib.domain.load import snapshot_units
+from chalicelib.domain.load import room_costs
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.provider_plan import active, plan_provider
 
 
 def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
     """(measured load units or None, units to provision, reasons): max of load, forecast, reservations,
-    plus headroom."""
-    load = snapshot_units(obs.snapshot, settings.weights, obs.now) if obs.snapshot is not None else None
+    plus headroom. A room weighing more than the largest server carries is counted as one full server:
+    a room is never split, so more servers do nothing for it (one 2,000-user room with webcams started
+    a whole quota of idle VMs); the reasons say so."""
+    load, spreadable = None, 0.0
     reasons = []
+    if obs.snapshot is not None:
+        costs = room_costs(obs.snapshot.meetings, settings.weights, obs.now)
+        load = sum(costs)
+        largest = max(p.capacity_units for p in settings.providers.values())
+        spreadable, oversized = _spreadable(obs.snapshot.meetings, costs, largest)
+        if oversized:
+            reasons.append(oversized)
     if load is None:
         reasons.append("load unknown (observation failed): following schedule and reservations only")
-    base, why = (load or 0.0), f"load {load or 0:,.0f} units"
+    base, why = spreadable, f"load {load or 0:,.0f} units"
+    if load is not None and spreadable < load:
+        why = f"load {load:,.0f} units ({spreadable:,.0f} of them on servers that more servers relieve)"
     if obs.demand.forecast_units > base:
         base, why = (
             obs.demand.forecast_units,
@@ -45,6 +56,21 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
     needed = with_headroom(base, settings.headroom)
     reasons.append(f"{why} + headroom = {needed:,.0f} units")
     return load, needed, reasons
+
+
+def _spreadable(meetings, costs: list[float], largest: float) -> tuple[float, str]:
+    """(the load more servers can relieve: each room at most one server's `largest` units, a line naming
+    the rooms over it, or "")."""
+    over = [(cost, m.meeting_id) for m, cost in zip(meetings, costs, strict=True) if cost > largest]
+    if not over:
+        return sum(costs), ""
+    heaviest, name = max(over)
+    line = (
+        f"{len(over)} room(s) weigh more than one server carries ({largest:,.0f} units), the heaviest "
+        f"{str(name)[:60]!r} {heaviest:,.0f}: each counted as one full server, since a room is never split "
+        "across servers; its server is overloaded whatever the fleet"
+    )
+    return sum(min(cost, largest) for cost in costs), line
 
 
 def decide(obs: Observation, settings: Settings) -> Decision:

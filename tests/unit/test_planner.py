@@ -280,3 +280,23 @@ def test_surplus_is_cordoned_before_a_class_starts_without_waiting_for_the_windo
     ):
         held = decide(observation(fleet, load_of(0), now=now), cfg)
         assert not acts(held, "cordon") and "stabilizing" in acts(held, "hold")[0].reason
+
+
+def test_a_room_heavier_than_any_server_is_counted_as_one_full_server_and_said():
+    # One lecture of 2,000 users with 2,000 webcams weighs ~400,000 units: it sits on one server whatever
+    # the fleet, yet it asked for the whole quota of idle VMs (296 servers on the seed's fleet).
+    from dataclasses import replace
+
+    from chalicelib.domain.load import LoadSnapshot, Meeting
+
+    old = int((T0.timestamp() - 3600) * 1000)
+    giant = Meeting("lecture", participants=2000, voice=50, video=2000, create_time_ms=old)
+    classes = load_of(1200)  # 31 rooms of 38 units, 1,178 units
+    alone = decide(observation(owned(), classes), CFG)
+    with_it = decide(observation(owned(), replace(classes, meetings=(*classes.meetings, giant))), CFG)
+    assert with_it.desired == {"owned": 4, "cheap": 1, "dear": 0}  # the classes' + one server for it
+    assert alone.desired == {"owned": 4, "cheap": 0, "dear": 0}
+    (said,) = [r for r in with_it.allocation.reasons if "weigh more than one server carries" in r]
+    assert "1 room(s)" in said and "'lecture'" in said and "(300 units)" in said
+    assert "overloaded whatever the fleet" in said
+    assert with_it.load_units > 400_000  # the measured load is reported whole
