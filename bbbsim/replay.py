@@ -40,6 +40,9 @@ class Sample:
     desired: dict[str, int]
     overloaded: int
     overloaded_by: dict[str, int] = field(default_factory=dict)  # overloaded servers per provider
+    # the load servers can share: each room at most the largest server's capacity (a room is never split;
+    # one heavier than any server is one full server whatever the fleet): what the oracle packs
+    spread_units: float | None = None
 
 
 @dataclass
@@ -105,6 +108,8 @@ class Replay:
         # Overload is counted at REAL room size: Scalelite's young-room allowance places rooms, it costs
         # nothing (docs/contract.md "simulate --json").
         self.real_weights = weights.model_copy(update={"young_room_participants": 0}) if weights else None
+        providers = runtime.settings.providers.values() if runtime is not None else ()
+        self.largest_server = max((p.capacity_units for p in providers), default=float("inf"))
 
     def _push(self, at: float, kind: int, payload) -> None:
         self._seq += 1
@@ -225,7 +230,7 @@ class Replay:
         return result
 
     def _sample(self, now: datetime, result: TickReport | None) -> Sample:
-        units = self._server_units(now)
+        units, spread = self._server_units(now)
         enabled = {s.url: s for s in self.world.registry.values() if s.state == "enabled" and s.online}
         serving: dict[str, int] = {}
         capacity = 0.0
@@ -255,10 +260,12 @@ class Replay:
             dict(result.desired) if result is not None else {},
             sum(overloaded_by.values()),
             overloaded_by,
+            spread,
         )
 
-    def _server_units(self, now: datetime) -> dict[str, tuple[float, float]]:
-        """{server: (load units, capacity)} of every powered-on server, each room costed at its real
+    def _server_units(self, now: datetime) -> tuple[dict[str, tuple[float, float]], float | None]:
+        """({server: (load units, capacity)} of every powered-on server, the spreadable load: each room
+        at most the largest server's capacity), each room costed at its real
         size (the young-room allowance is Scalelite's placement rule, not a cost; a week has ~4,000 ticks of ~2,000 rooms each: `room_costs` reads the counts straight
         off the world's records, nothing is remembered between ticks, so nothing can go stale)."""
         weights = self.real_weights
@@ -276,14 +283,22 @@ class Replay:
                 for (name, node), on_it in zip(world.nodes.items(), rooms):
                     out[name] = (sum(costs[first : first + len(on_it)], 0.0), node.capacity_units)
                     first += len(on_it)
-                return out
+                return out, self._spread(costs)
             # A room on a server no longer powered on (not expected: powering off ends its rooms): the walk.
             out = {name: (0.0, node.capacity_units) for name, node in world.nodes.items()}
             meetings = world.meetings.values()
             for m, cost in zip(meetings, room_costs(meetings, weights, now)):
                 units, capacity = out.get(m.server, (0.0, 0.0))
                 out[m.server] = (units + cost, capacity)
-        return out
+            return out, self._spread(room_costs(meetings, weights, now))
+
+    def _spread(self, costs: list[float]) -> float | None:
+        """The load servers can share when a room is heavier than the largest server, else None (the
+        load itself, summed per server as it is)."""
+        largest = self.largest_server
+        if not any(c > largest for c in costs):
+            return None
+        return sum(min(c, largest) for c in costs)
 
     def run(
         self,

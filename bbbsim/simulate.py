@@ -138,7 +138,9 @@ def simulate(
         bill = {name: p.bill(end) for name, p in rt.providers.items()}
         seconds = {name: p.server_seconds(end) for name, p in rt.providers.items()}
     elapsed = time.perf_counter() - began
-    best = oracle([(s.at, s.load_units) for s in outcome.samples], settings.providers)
+    # each room at most one server: a room heavier than any server is one full server whatever the fleet
+    spread = [(s.at, s.load_units if s.spread_units is None else s.spread_units) for s in outcome.samples]
+    best = oracle(spread, settings.providers)
     cost = sum(v for p, v in bill.items() if settings.providers[p].mode != "static")
     # The owned pool runs all along under any policy: count its hours the same way on both sides (the
     # oracle's own count covers only the ticked minutes, not the nights the replay skips).

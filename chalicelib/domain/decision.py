@@ -98,6 +98,13 @@ class Decision:
     actions: tuple[Action, ...]
     notes: tuple[str, ...] = ()
     dns: tuple[DnsChange, ...] = ()  # record changes (domain/dns.py), carried out after the actions
+    # the load more servers can relieve (each room at most one server): what the forecast learns, so that
+    # one oversized room does not lift today's trend and every later forecast (None: as load_units)
+    spread_units: float | None = None
+
+    @property
+    def learned_units(self) -> float | None:
+        return self.spread_units if self.spread_units is not None else self.load_units
 
     @property
     def desired(self) -> dict[str, int]:

@@ -24,9 +24,9 @@ from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.provider_plan import active, plan_provider
 
 
-def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str]]:
-    """(measured load units or None, units to provision, reasons): max of load, forecast, reservations,
-    plus headroom. A room weighing more than the largest server carries is counted as one full server:
+def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str], float | None]:
+    """(measured load units or None, units to provision, reasons, the load more servers relieve or None):
+    max of load, forecast, reservations, plus headroom. A room weighing more than the largest server carries is counted as one full server:
     a room is never split, so more servers do nothing for it (one 2,000-user room with webcams started
     a whole quota of idle VMs); the reasons say so."""
     load, spreadable = None, 0.0
@@ -55,7 +55,7 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
         )
     needed = with_headroom(base, settings.headroom)
     reasons.append(f"{why} + headroom = {needed:,.0f} units")
-    return load, needed, reasons
+    return load, needed, reasons, (spreadable if load is not None else None)
 
 
 def _spreadable(meetings, costs: list[float], largest: float) -> tuple[float, str]:
@@ -76,7 +76,7 @@ def _spreadable(meetings, costs: list[float], largest: float) -> tuple[float, st
 def decide(obs: Observation, settings: Settings) -> Decision:
     """Everything one tick should do, each action with its reason."""
     now, providers = obs.now, settings.providers
-    load, needed, reasons = need_units(obs, settings)
+    load, needed, reasons, spread = need_units(obs, settings)
     caps = {}
     for name in providers:
         live = len(active(list(obs.fleet.of(name))))
@@ -95,14 +95,17 @@ def decide(obs: Observation, settings: Settings) -> Decision:
             f"frozen by {freeze.by}{until_text}: no action{(' — ' + freeze.reason) if freeze.reason else ''}",
             hold=HoldKind.FROZEN,
         )
-        return Decision(allocation, load, (hold,), notes=(hold.reason,), dns=_dns(obs, settings))
+        return Decision(
+            allocation, load, (hold,), notes=(hold.reason,), dns=_dns(obs, settings), spread_units=spread
+        )
     actions: list[Action] = []
     notes: list[str] = []
     quiet = (
         load is not None
         and obs.snapshot is not None  # always, with a load; said for the type checker
         and obs.snapshot.complete
-        and load
+        and spread is not None
+        and spread
         <= 0.5 * sum(capacity_of(s, providers) for s in obs.fleet.servers if s.state == ServerState.SERVING)
     )
     for name in fill_order(providers):
@@ -112,7 +115,7 @@ def decide(obs: Observation, settings: Settings) -> Decision:
     actions = _keep_placeable(actions, obs)
     tick_key = now.isoformat()
     keyed = tuple(replace(a, key=f"{tick_key}:{a.action}:{a.server or a.provider}") for a in actions)
-    return Decision(allocation, load, keyed, notes=tuple(notes), dns=_dns(obs, settings))
+    return Decision(allocation, load, keyed, notes=tuple(notes), dns=_dns(obs, settings), spread_units=spread)
 
 
 def _keep_placeable(actions: list[Action], obs: Observation, floor: int = 1) -> list[Action]:

@@ -79,7 +79,7 @@ def run_tick(
             actions = actuator.apply(decision, obs.fleet)
             dns = tuple(actuator.dns_report)
             _remember_desired(ports, now, decision)
-            ports.learn(now, decision.load_units)
+            ports.learn(now, decision.learned_units)
             if ports.settings.guard.enabled:
                 kept = memory if memory is not None else GuardMemory()  # a tick of its own: its own
                 learn_rooms(kept, ports.store, ports.settings, now, obs.snapshot)  # the guard's room sizes

@@ -147,3 +147,19 @@ def test_a_picture_with_nowhere_to_go_is_refused_before_the_replay(trace, tmp_pa
         1, "cannot write the picture", "no folder"
     )
     run_main(capsys, "demo", "--plot", str(nowhere)).assert_failed(1, "no folder")
+
+
+def test_a_room_heavier_than_any_server_buys_no_idle_servers_and_the_oracle_packs_it_as_one(tmp_path, capsys):
+    # One lecture of 2,000 users with 2,000 webcams (~400,000 units) sits on one server whatever the
+    # fleet. Before: bbbscale started 196 servers for it (166.76 EUR on a 2-hour trace) and the oracle,
+    # counting it whole, cost 173 EUR, so the "lower bound" was beaten; both now count it as one server.
+    path = tmp_path / "lecture.csv"
+    path.write_text(
+        "meeting_id,start,end,participants,voice,video,listen_only\n"
+        "lecture,2026-11-24T09:10:00+01:00,2026-11-24T09:50:00+01:00,2000,50,2000,0\n"
+    )
+    outcome = run_main(capsys, "simulate", "--trace", str(path), "--json").document()
+    assert outcome["oracle_cost"] == 0.0  # the owned pool carries it: 96 servers, one of them overloaded
+    assert outcome["cost"] >= outcome["oracle_cost"] and outcome["cost"] < 5.0, outcome["cost"]
+    assert outcome["peak_servers"] < 110 and outcome["overloaded_server_minutes"] > 0
+    assert outcome["killed_meetings"] == 0 and outcome["rejected_meetings"] == 0

@@ -247,6 +247,6 @@ def test_reservations_still_come_first_with_their_reason(reserved, forecast, win
     obs = Observation(
         now=at(THURSDAY, "08:32"), fleet=Fleet(()), snapshot=None, scalelite=None, demand=demand
     )
-    _, needed, reasons = need_units(obs, load_settings())
+    _, needed, reasons, _ = need_units(obs, load_settings())
     assert needed >= max(reserved, forecast)
     assert reasons[-1].startswith(wins)

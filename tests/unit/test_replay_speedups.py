@@ -126,10 +126,10 @@ def test_replay_server_units_follow_a_resize_at_real_room_size():
 
     replay = Replay([], world, Runtime(), SimClock(T0))
     at = T0 + timedelta(minutes=14)
-    assert replay._server_units(at)["s0"][0] == weights.room + weights.participant * 3
+    assert replay._server_units(at)[0]["s0"][0] == weights.room + weights.participant * 3
     assert meeting_units(Meeting("room", 3, create_time_ms=MS0), weights, at) > weights.room + 3  # tick's
     world.resize_meeting("room", participants=20, video=2)
-    assert replay._server_units(at)["s0"][0] == meeting_units(
+    assert replay._server_units(at)[0]["s0"][0] == meeting_units(
         Meeting("room", 20, video=2, create_time_ms=MS0), weights, at
     )
 
@@ -215,7 +215,7 @@ def test_replay_per_server_sums_equal_the_walk_over_every_meeting(rooms):
     for m in world.meetings.values():
         units, capacity = walk[m.server]
         walk[m.server] = (units + meeting_units(m.as_meeting(), real, T0), capacity)
-    got = Replay([], world, Runtime(), SimClock(T0))._server_units(T0)
+    got = Replay([], world, Runtime(), SimClock(T0))._server_units(T0)[0]
     assert got == walk
     assert all(type(units) is float for units, _ in got.values())
 
