@@ -26,9 +26,9 @@ from chalicelib.domain.provider_plan import active, plan_provider
 
 def need_units(obs: Observation, settings: Settings) -> tuple[float | None, float, list[str], float | None]:
     """(measured load units or None, units to provision, reasons, the load more servers relieve or None):
-    max of load, forecast, reservations, plus headroom. A room weighing more than the largest server carries is counted as one full server:
-    a room is never split, so more servers do nothing for it (one 2,000-user room with webcams started
-    a whole quota of idle VMs); the reasons say so."""
+    max of load, forecast, reservations, plus headroom. A room weighing more than the largest server
+    carries is counted as one full server: a room is never split, so more servers do nothing for it (one
+    2,000-user room with webcams started a whole quota of idle VMs); the reasons say so."""
     load, spreadable = None, 0.0
     reasons = []
     if obs.snapshot is not None:
