@@ -143,3 +143,33 @@ def test_a_lease_lost_between_an_intent_and_its_create_sends_nothing(seconds):
     assert [len(batch) for batch in creates(provider)] == [5]
     (start,) = [a for a in report["actions"] if a["action"] == "start"]
     assert "5 unconfirmed (reconciled next tick)" in start["result"] and "lease lost" in start["result"]
+
+
+def test_a_power_start_taken_over_midway_powers_on_no_more():
+    # the same edge for a `power` pool: its start powers on stopped VMs one by one
+    from chalicelib.domain.fleet import VM
+    from tests.support.builders import T0 as START
+
+    w = World(headroom={"percent": 0, "units": 300 * 4}, lifecycle={"stabilization_minutes": 10})
+    cheap = w.settings.providers["cheap"].model_copy(update={"mode": "power"})
+    w.reconfigure(w.settings.model_copy(update={"providers": {**w.settings.providers, "cheap": cheap}}))
+    w.rt.lease_heartbeat = 0
+    provider = w.providers["cheap"]
+    for n in range(1, 5):
+        name = f"bbbscale-t-cheap-{n}"
+        provider.vms[f"id-{name}"] = VM(
+            "cheap", f"id-{name}", name, "stopped", f"http://{name}/bigbluebutton/api", None, START
+        )
+    start = provider.start
+
+    def start_then_pause(vm_id):
+        vm = start(vm_id)
+        w.clock.advance(seconds=120)  # stalled past its lease after the first VM; another tick took over
+        assert w.store.lease.acquire("tick-other", w.clock.now, 60)
+        return vm
+
+    provider.start = start_then_pause
+    report = w.tick()
+    assert [what for what, _ in provider.asked if what == "start"] == ["start"], "powered on after losing it"
+    (power,) = [a for a in report["actions"] if a["action"] == "start"]
+    assert "1 started, then the lease was lost" in power["result"]
