@@ -134,6 +134,10 @@ def reconcile(
 
 def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None:
     """A record's next state given its VM (None: the provider does not list it)."""
+    if r.state == ServerState.STOPPED and mode == "power":  # final for a create pool, a spare for a power one
+        if vm is None or vm.status == "gone":
+            return r.moved(ServerState.LOST, now, "the stopped VM is no longer listed by the provider")
+        return None
     if r.state in FINAL or r.state == ServerState.FAILED:
         return None
     if r.state == ServerState.REQUESTED:
@@ -162,10 +166,6 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
             return r.moved(ServerState.DESTROYED, now, "the provider no longer lists the VM")
         if vm.status == "stopped":
             return r.moved(ServerState.STOPPED, now, "the provider reports the VM stopped")
-        return None
-    if r.state == ServerState.STOPPED and mode == "power":
-        if vm is None or vm.status == "gone":
-            return r.moved(ServerState.LOST, now, "the stopped VM is no longer listed by the provider")
         return None
     if r.state in RUNNING:
         if vm is None or vm.status == "gone":

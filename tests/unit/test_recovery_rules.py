@@ -212,3 +212,22 @@ def test_a_drain_that_cannot_be_verified_is_a_hold_that_says_why():
     )
     assert [a for a in decision.actions if a.server == "c0"] == []
     assert decision.notes == ("Scalelite load of c0 is 9.0",)
+
+
+def test_a_power_pools_stopped_vm_deleted_at_the_provider_is_marked_lost():
+    # The rule existed but could not run (a stopped record returned early as final): the record stayed
+    # `stopped`, the pool's next start chose it, the provider answered "no such VM", every tick.
+    pool = CFG.model_copy(
+        update={
+            "providers": {
+                **CFG.providers,
+                "cheap": CFG.providers["cheap"].model_copy(update={"mode": "power"}),
+            }
+        }
+    )
+    spare = server("c0", state=S.STOPPED)
+    (moved,) = reconcile([spare], {"cheap": []}, {}, pool, T0)
+    assert moved.state is S.LOST and "no longer listed by the provider" in moved.reason
+    listed = {"cheap": [VM("cheap", spare.vm_id, spare.name, "stopped", spare.url)]}
+    assert reconcile([spare], listed, {}, pool, T0) == []  # still there: a spare, left as it is
+    assert reconcile([spare], {"cheap": []}, {}, CFG, T0) == []  # a create pool's stopped record is final
