@@ -193,8 +193,14 @@ def _adopt(vm: VM, provider: str, p, now: datetime) -> Server:
     """A record for a VM listed under our cluster tag that the store does not know."""
     if p.mode == "static":
         state, why = ServerState.SERVING, "owned pool server (always on)"
-    elif vm.status == "stopped":
+    elif vm.status == "stopped" and p.mode == "power":
         state, why = ServerState.STOPPED, "stopped VM of the power pool"
+    elif vm.status == "stopped":  # a create pool never restarts a VM: say what to do with it
+        state, why = (
+            ServerState.STOPPED,
+            "stopped VM with our cluster tag, stopped outside bbbscale: a create pool never starts it again "
+            "nor destroys it (start it or destroy it at the provider; `status` counts it as stopped)",
+        )
     else:
         state, why = ServerState.BOOTING, "unknown VM with our cluster tag found at the provider: adopted"
     return Server(

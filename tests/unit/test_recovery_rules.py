@@ -231,3 +231,12 @@ def test_a_power_pools_stopped_vm_deleted_at_the_provider_is_marked_lost():
     listed = {"cheap": [VM("cheap", spare.vm_id, spare.name, "stopped", spare.url)]}
     assert reconcile([spare], listed, {}, pool, T0) == []  # still there: a spare, left as it is
     assert reconcile([spare], {"cheap": []}, {}, CFG, T0) == []  # a create pool's stopped record is final
+
+
+def test_a_stopped_vm_found_in_a_create_pool_is_named_for_what_it_is():
+    # it was adopted as a "stopped VM of the power pool" in a pool that has none
+    found = server("c0")
+    listed = {"cheap": [VM("cheap", found.vm_id, found.name, "stopped", found.url)]}
+    (adopted,) = reconcile([], listed, {}, CFG, T0)
+    assert adopted.state is S.STOPPED and "stopped outside bbbscale" in adopted.reason
+    assert "power pool" not in adopted.reason
