@@ -191,7 +191,7 @@ def _spell(spell: dict, tz) -> dict:
         "from": spell["from"].astimezone(tz).strftime("%H:%M"),
         "to": spell["to"].astimezone(tz).strftime("%H:%M"),
         "servers": spell["servers"],
-        "hottest": {"server": hot[0], "percent": round(100 * hot[1] / hot[2]), "rooms": hot[3]}
+        "hottest": {"server": hot[0], "percent": _percent_past(hot[1], hot[2]), "rooms": hot[3]}
         if hot
         else None,
     }
@@ -214,3 +214,10 @@ def _guard_ports(ports, world):
         settings, lambda url, secret, name: DirectBbb(world, name_in_url(url) or name or url, secret)
     )
     return replace(ports.beside(), scalelite=DirectScalelite(world), bbb=bbb, parallel_checks=False)
+
+
+def _percent_past(units: float, capacity: float) -> int:
+    """A server's load as a whole percent of its capacity; past it, never shown as 100 (an overloaded
+    server "at up to 100 % of its capacity" read as a full one)."""
+    percent = round(100 * units / capacity)
+    return max(percent, 101) if units > capacity else percent

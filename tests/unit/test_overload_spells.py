@@ -61,3 +61,11 @@ def test_the_guards_cordons_count_as_room_the_fleet_has():
     # Without the guard's share the fleet is full: overload is no surprise, no spell is named.
     samples, minutes = samples_of([(1, 50.0, 0.0, 90.0)] * 8)
     assert overload_spells(samples, minutes) == []
+
+
+def test_the_demos_hottest_server_past_its_capacity_is_never_said_at_100_percent():
+    # 300.4 units on 300 rounded to "at up to 100 % of its capacity" for a server counted overloaded
+    from bbbsim.demo import _percent_past
+
+    assert _percent_past(300.4, 300) == 101 and _percent_past(330, 300) == 110
+    assert _percent_past(300, 300) == 100 and _percent_past(149.6, 300) == 50
