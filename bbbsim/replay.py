@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 
-from chalicelib.domain.load import room_costs
+from chalicelib.domain.load import room_costs, spreadable_units
 from chalicelib.domain.tick_report import TickReport
 
 RAMP_MINUTES = 5.0
@@ -283,22 +283,15 @@ class Replay:
                 for (name, node), on_it in zip(world.nodes.items(), rooms):
                     out[name] = (sum(costs[first : first + len(on_it)], 0.0), node.capacity_units)
                     first += len(on_it)
-                return out, self._spread(costs)
+                return out, spreadable_units(costs, self.largest_server)
             # A room on a server no longer powered on (not expected: powering off ends its rooms): the walk.
             out = {name: (0.0, node.capacity_units) for name, node in world.nodes.items()}
             meetings = world.meetings.values()
-            for m, cost in zip(meetings, room_costs(meetings, weights, now)):
+            costs = room_costs(meetings, weights, now)
+            for m, cost in zip(meetings, costs):
                 units, capacity = out.get(m.server, (0.0, 0.0))
                 out[m.server] = (units + cost, capacity)
-            return out, self._spread(room_costs(meetings, weights, now))
-
-    def _spread(self, costs: list[float]) -> float | None:
-        """The load servers can share when a room is heavier than the largest server, else None (the
-        load itself, summed per server as it is)."""
-        largest = self.largest_server
-        if not any(c > largest for c in costs):
-            return None
-        return sum(min(c, largest) for c in costs)
+            return out, spreadable_units(costs, self.largest_server)
 
     def run(
         self,

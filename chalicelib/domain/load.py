@@ -149,6 +149,16 @@ def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime 
     return costs
 
 
+def spreadable_units(costs: list[float], largest: float) -> float | None:
+    """The load servers can share, each room at most `largest` (the largest server's capacity: a room is
+    never split, so one heavier than any server is one full server whatever the fleet), or None when no
+    room is that heavy (the load is then its own sum, as its caller adds it up). The planner's need,
+    what the forecast learns and the simulator's oracle all count rooms this way."""
+    if not any(cost > largest for cost in costs):
+        return None
+    return sum(min(cost, largest) for cost in costs)
+
+
 def snapshot_units(snapshot: LoadSnapshot, weights: LoadWeights, now: datetime) -> float:
     """Total load units of every meeting in the snapshot (the sum of `meeting_units`, in order)."""
     return sum(room_costs(snapshot.meetings, weights, now.timestamp()))

@@ -19,7 +19,7 @@ from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.kinds import HoldKind
-from chalicelib.domain.load import room_costs
+from chalicelib.domain.load import room_costs, spreadable_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.provider_plan import active, plan_provider
 
@@ -35,9 +35,10 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
         costs = room_costs(obs.snapshot.meetings, settings.weights, obs.now)
         load = sum(costs)
         largest = max(p.capacity_units for p in settings.providers.values())
-        spreadable, oversized = _spreadable(obs.snapshot.meetings, costs, largest)
-        if oversized:
-            reasons.append(oversized)
+        capped = spreadable_units(costs, largest)
+        spreadable = load if capped is None else capped
+        if capped is not None:
+            reasons.append(_oversized(obs.snapshot.meetings, costs, largest))
     if load is None:
         reasons.append("load unknown (observation failed): following schedule and reservations only")
     base, why = spreadable, f"load {load or 0:,.0f} units"
@@ -58,19 +59,15 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
     return load, needed, reasons, (spreadable if load is not None else None)
 
 
-def _spreadable(meetings, costs: list[float], largest: float) -> tuple[float, str]:
-    """(the load more servers can relieve: each room at most one server's `largest` units, a line naming
-    the rooms over it, or "")."""
+def _oversized(meetings, costs: list[float], largest: float) -> str:
+    """The line naming the rooms heavier than the largest server (`spreadable_units` counts each as one)."""
     over = [(cost, m.meeting_id) for m, cost in zip(meetings, costs, strict=True) if cost > largest]
-    if not over:
-        return sum(costs), ""
     heaviest, name = max(over)
-    line = (
+    return (
         f"{len(over)} room(s) weigh more than one server carries ({largest:,.0f} units), the heaviest "
         f"{str(name)[:60]!r} {heaviest:,.0f}: each counted as one full server, since a room is never split "
         "across servers; its server is overloaded whatever the fleet"
     )
-    return sum(min(cost, largest) for cost in costs), line
 
 
 def decide(obs: Observation, settings: Settings) -> Decision:
