@@ -17,6 +17,7 @@ from chalicelib import __version__
 from chalicelib.config import ConfigError
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
+from chalicelib.errors import one_line, validation_message
 from chalicelib.ports import BbbscaleError
 from chalicelib.service.grammar import HISTORY_KINDS, MAX_HISTORY, MAX_USERS
 from chalicelib.state_dir import with_state_path
@@ -178,7 +179,7 @@ def cmd_load(args, settings) -> int:
             )
             client = ScaleliteClient(scalelite, secret)
         except ValidationError as error:
-            reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+            reason = validation_message(error.errors()[0])
             raise UsageError(f"--scalelite: {reason}") from None
         except ValueError as error:  # e.g. ftp://..., an unclosed [IPv6 bracket: bad usage, not a crash
             raise UsageError(f"--scalelite: {error}") from None
@@ -335,12 +336,9 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(text: str, args, limit: int = 500) -> str:
     """An error as the contract's one stderr line: whitespace (a server's message may hold line breaks)
     folded, at most `limit` characters, `--secret` and URL passwords masked."""
-    said = " ".join(text.split())
     secret = getattr(args, "secret", None)
-    if secret:
-        said = said.replace(secret, "***")
-    said = mask_credentials(said)
-    return said if len(said) <= limit else said[: limit - 1] + "…"
+    said = text.replace(secret, "***") if secret else text
+    return one_line(mask_credentials(said), limit)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from chalicelib.config import ConfigError, Settings
 from chalicelib.domain.dns import Naming
+from chalicelib.errors import validation_message
 from chalicelib.registry import DNS_DRIVERS, PROVIDER_KINDS, PROVIDERS, SIMULATED_KINDS, resolve
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
@@ -73,7 +74,7 @@ def check_kinds(settings: Settings) -> None:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(
-                f"invalid configuration: providers.{name}.options.{where}: {first['msg'].removeprefix('Value error, ')}"
+                f"invalid configuration: providers.{name}.options.{where}: {validation_message(first)}"
             ) from None
         needs = getattr(options, "secrets_needed", None)
         provider._secrets_needed = tuple(needs()) if needs else ()
@@ -181,5 +182,5 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for found in error.errors():
         where = ".".join(str(p) for p in found["loc"]) or "(top level)"
-        problems.append(f"{where}: {found['msg'].removeprefix('Value error, ')}")
+        problems.append(f"{where}: {validation_message(found)}")
     return "; ".join(problems)

@@ -19,7 +19,7 @@ from chalicelib.domain.certificate import AcmeAccount, CertificateVault, FleetCe
 from chalicelib.domain.chat import Notice
 from chalicelib.domain.dns import DnsRecord
 from chalicelib.domain.fleet import VM, ScaleliteServer, Server
-from chalicelib.errors import BbbscaleError
+from chalicelib.errors import BbbscaleError, one_line
 from chalicelib.state_ports import (
     AnnouncedNotices,
     ClosureLedger,
@@ -42,9 +42,7 @@ class ApiError(BbbscaleError):
 
     def __init__(self, key: str, message: str = ""):
         # the server's words, as one bounded line: they reach a terminal, the history and chat
-        key, message = " ".join(key.split())[:80], " ".join(message.split())
-        if len(message) > 300:
-            message = message[:299] + "…"
+        key, message = one_line(key, 80), one_line(message, 300)
         super().__init__(f"{key}: {message}" if message else key)
         self.key = key
         self.message = message

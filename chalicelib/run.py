@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.domain.kept import DesiredAt
 from chalicelib.domain.tick_report import TickReport
+from chalicelib.errors import one_line
 from chalicelib.fleets import ClockPace, for_command
 from chalicelib.plugins import RunPace
 from chalicelib.service.fleet_ports import FleetPorts
@@ -210,7 +211,7 @@ def survive(tick, crashed: Callable[[str], None]) -> TickReport | None:
         from chalicelib.observability import redact
 
         kind = type(error).__name__
-        said = redact(" ".join(str(error).split()))[:300]
+        said = one_line(redact(str(error)), 300)
         print(f"tick failed ({kind}): {said}; next tick as usual", file=sys.stderr, flush=True)
         crashed(kind)
         return None

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chalicelib.errors import validation_message
+
 
 class Announcement(BaseModel):
     """The webhook body (docs/contract.md, HTTP surface). Unknown fields are refused so a typo is not
@@ -45,6 +47,6 @@ class Announcement(BaseModel):
 def field_error(error: ValidationError) -> str:
     """Every invalid field at once, each as `field: message` (`body: ...` when it is the whole body)."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in found['loc']) or 'body'}: {found['msg'].removeprefix('Value error, ')}"
+        f"{'.'.join(str(p) for p in found['loc']) or 'body'}: {validation_message(found)}"
         for found in error.errors()
     )
