@@ -44,11 +44,7 @@ def _one_line_errors(handler):
         try:
             return handler(*args, **kwargs)
         except Exception as error:
-            said = unavailable_reason(error)
-            if said is None:
-                raise
-            log.error("%s: %s", handler.__name__, said)
-            return _answer(503, {"error": said})
+            return _answer(503, {"error": _unavailable(handler.__name__, error)})
 
     return guarded
 
@@ -65,11 +61,7 @@ def capacity_check(event):
         wiring = from_environment()
         result = tick_json(wiring.tick(dry_run=False))
     except Exception as error:
-        said = unavailable_reason(error)
-        if said is None:
-            raise
-        log.error("capacity_check: %s", said)
-        return {"error": said}
+        return {"error": _unavailable("capacity_check", error)}
     log_tick(result, wiring.settings.cluster)
     emit_tick_metrics(metrics, result, wiring.settings.cluster)
     from chalicelib.adapters.guard_invoke import invoke_guard, on_lambda
@@ -107,12 +99,19 @@ def burst_guard(event, context):
     try:
         ports = from_environment().ports()
     except Exception as error:  # services missing (no region, no credentials, no table): one line
-        said = unavailable_reason(error)
-        if said is None:
-            raise
-        log.error("burst_guard: %s", said)
-        return {"error": said}
+        return {"error": _unavailable("burst_guard", error)}
     return run_guard_function(ports, event or {}, remaining, time.sleep)
+
+
+def _unavailable(function: str, error: Exception) -> str:
+    """The one line a function logs and answers when its services are missing (no region, no
+    credentials, no table: adapters/unavailable.py), naming the service, never a value; any other error
+    is raised again as it is."""
+    said = unavailable_reason(error)
+    if said is None:
+        raise error
+    log.error("%s: %s", function, said)
+    return said
 
 
 def _wiring():
@@ -153,11 +152,7 @@ def _run_job(job: Job) -> "TickReport | None":
 
         return notify.run_job(job, check, wiring.store.reservations, chats, wiring.settings.timezone)
     except Exception as error:
-        said = unavailable_reason(error)
-        if said is None:
-            raise
-        log.error("chat_jobs: %s", said)
-        raise BbbscaleError(said) from None
+        raise BbbscaleError(_unavailable("chat_jobs", error)) from None
 
 
 def _secret(wiring, name: str) -> str | None:
@@ -353,11 +348,7 @@ def fleet_certificate():
             )
             status, body = said.status, said.body
     except Exception as error:
-        reason = unavailable_reason(error)  # one line naming the service, never a value
-        if reason is None:
-            raise
-        log.error("fleet_certificate: %s", reason)
-        status, body = 503, {"error": reason}
+        status, body = 503, {"error": _unavailable("fleet_certificate", error)}
     return Response(
         body=body,
         status_code=status,

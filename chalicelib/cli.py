@@ -15,6 +15,7 @@ from datetime import UTC
 
 from chalicelib import __version__
 from chalicelib.config import ConfigError
+from chalicelib.config_bounds import CEILINGS
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.errors import one_line, validation_message
@@ -198,9 +199,10 @@ def cmd_plan(args, settings) -> int:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             raise UsageError(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if args.room_size is not None and not (math.isfinite(args.room_size) and 1 <= args.room_size <= 10_000):
-        # nan and inf pass a plain `< 1` test; 1e308 overflowed; 10,000 is the configuration's ceiling
-        raise UsageError("--room-size must be a number from 1 to 10,000")
+    most = CEILINGS["UserMix"]["room_size"]  # the configuration's own ceiling (1e308 overflowed)
+    if args.room_size is not None and not (math.isfinite(args.room_size) and 1 <= args.room_size <= most):
+        # nan and inf pass a plain `< 1` test
+        raise UsageError(f"--room-size must be a number from 1 to {most:,g}")
     plan = plan_for(settings, args.users, args.webcam_ratio, args.mic_ratio, args.room_size)
 
     def human(p):
