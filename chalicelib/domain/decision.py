@@ -7,6 +7,7 @@ the actions out; `--dry-run` prints them instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -87,6 +88,10 @@ class Observation:
     # URLs Scalelite can place a room on now (enabled, with a load); None: unknown. The tick never
     # cordons the last of them (a guard cordon held by a live guard counts as capacity, not as placeable)
     placeable: frozenset[str] | None = None
+    # Young rooms (younger than `young_room_minutes`) whose own past sessions say what they weigh once
+    # filled, in load units at real size, by meeting ID (domain/rooms.RoomSizes, source "room"): the need
+    # counts them at that size instead of Scalelite's allowance of `young_room_participants` users
+    known_rooms: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ see `LoadWeights` in chalicelib/config.py and README "How a tick decides").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -147,6 +147,30 @@ def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime 
             + per_copy * (video * viewers)
         )
     return costs
+
+
+def sized_from_memory(
+    rooms: list[Meeting], costs: list[float], known: Mapping[str, float], weights: LoadWeights, now: float
+) -> tuple[list[float], int]:
+    """(`costs` with each young room in `known` at the size its own past sessions reached, at least what it
+    weighs now, the number of rooms so sized). Scalelite's allowance of `young_room_participants` users
+    for a room younger than `young_room_minutes` is its guess for a room it knows nothing of; bbbscale
+    knows a room that comes back every week under its meetingID (README "Load units"): 3,000
+    tutoring pairs counted as 15 users each rented 145 hourly servers that carried nothing, for the
+    second of two sessions of the same rooms as for the first."""
+    if not known:
+        return costs, 0
+    real = weights.model_copy(update={"young_room_participants": 0})
+    young_ms = weights.young_room_minutes * 60_000
+    sized = list(costs)
+    count = 0
+    for i, m in enumerate(rooms):
+        past = known.get(m.meeting_id)
+        if past is None or not m.create_time_ms or now * 1000 - m.create_time_ms >= young_ms:
+            continue
+        sized[i] = max(meeting_units(m, real, now), past)
+        count += 1
+    return sized, count
 
 
 def spreadable_units(costs: list[float], largest: float) -> float | None:

@@ -19,7 +19,7 @@ from chalicelib.domain.decision import Action, Decision, Observation
 from chalicelib.domain.dns import DnsChange, Naming, dns_changes
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.kinds import HoldKind
-from chalicelib.domain.load import room_costs, spreadable_units
+from chalicelib.domain.load import room_costs, sized_from_memory, spreadable_units
 from chalicelib.domain.policy import allocate, fill_order, with_headroom
 from chalicelib.domain.provider_plan import active, plan_provider
 
@@ -32,8 +32,14 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
     load, spreadable = None, 0.0
     reasons = []
     if obs.snapshot is not None:
-        costs = room_costs(obs.snapshot.meetings, settings.weights, obs.now)
+        rooms = list(obs.snapshot.meetings)
+        allowed = room_costs(rooms, settings.weights, obs.now)
+        costs, sized = sized_from_memory(
+            rooms, allowed, obs.known_rooms, settings.weights, obs.now.timestamp()
+        )
         load = sum(costs)
+        if sized:
+            reasons.append(_known(sized, sum(allowed) - load, settings.weights.young_room_participants))
         largest = max(p.capacity_units for p in settings.providers.values())
         capped = spreadable_units(costs, largest)
         spreadable = load if capped is None else capped
@@ -57,6 +63,15 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
     needed = with_headroom(base, settings.headroom)
     reasons.append(f"{why} + headroom = {needed:,.0f} units")
     return load, needed, reasons, (spreadable if load is not None else None)
+
+
+def _known(rooms: int, fewer: float, allowance: int) -> str:
+    """The line saying how many young rooms were counted at their past sessions' size."""
+    change = f"{fewer:,.0f} units less" if fewer >= 0 else f"{-fewer:,.0f} units more"
+    return (
+        f"{rooms} young room(s) counted at the size their past sessions reached, not Scalelite's "
+        f"{allowance}-user allowance for a room still filling: {change}"
+    )
 
 
 def _oversized(meetings, costs: list[float], largest: float) -> str:

@@ -68,6 +68,31 @@ def room_sizes(memory: GuardMemory, store: StateStore, settings) -> RoomSizes:
     return memory.room_sizes
 
 
+def known_rooms(
+    memory: GuardMemory, store: StateStore, settings, now: datetime, snapshot
+) -> dict[str, float]:
+    """The young rooms of `snapshot` (younger than `young_room_minutes`) whose own past sessions the
+    memory knows, with the units they reached (meeting ID -> units at real size): the planner counts
+    them at that size (domain/load.sized_from_memory). A room seen for the first time is not here."""
+    if snapshot is None:
+        return {}
+    now_ms = now.timestamp() * 1000
+    young_ms = settings.weights.young_room_minutes * 60_000
+    young = [
+        m
+        for m in snapshot.meetings
+        if not m.is_breakout and m.create_time_ms and now_ms - m.create_time_ms < young_ms
+    ]
+    if not young:
+        return {}
+    sizes, known = room_sizes(memory, store, settings), {}
+    for m in young:
+        units, source = sizes.expected(m.meeting_id, m.create_time_ms)
+        if source == "room":
+            known[m.meeting_id] = units
+    return known
+
+
 def learn_rooms(
     memory: GuardMemory, store: StateStore, settings, now: datetime, snapshot, slots: SlotClock | None = None
 ) -> None:

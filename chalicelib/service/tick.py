@@ -25,7 +25,7 @@ from chalicelib.service.dry_run import DryRunPorts, describe
 from chalicelib.service.fleet_ports import FleetPorts
 from chalicelib.service.lease import LeaseHold, new_owner
 from chalicelib.service.observe import observe
-from chalicelib.service.room_memory import GuardMemory, learn_rooms
+from chalicelib.service.room_memory import GuardMemory, known_rooms, learn_rooms
 from chalicelib.service.service_ports import ActuatorPorts, ObservePorts
 
 #: Records whose VM is gone for good (STOPPED stays: a power-mode pool's stopped VMs are its inventory).
@@ -60,6 +60,9 @@ def run_tick(
         return held
     try:
         obs, _ = observe(ObservePorts.of(ports), now, persist=not dry_run)
+        kept = memory if memory is not None else GuardMemory()  # a tick of its own: its own
+        if ports.settings.guard.enabled:  # the room sizes are learned where the guard is on
+            obs = replace(obs, known_rooms=known_rooms(kept, ports.store, ports.settings, now, obs.snapshot))
         decision = decide(obs, ports.settings)
         dns: tuple[DnsReport, ...]
         guard: tuple[str, ...] | None = None
@@ -81,7 +84,6 @@ def run_tick(
             _remember_desired(ports, now, decision)
             ports.learn(now, decision.learned_units)
             if ports.settings.guard.enabled:
-                kept = memory if memory is not None else GuardMemory()  # a tick of its own: its own
                 learn_rooms(kept, ports.store, ports.settings, now, obs.snapshot)  # the guard's room sizes
             _forget_ended(ports, now)
             fleet = Fleet(tuple(ports.store.servers.servers()))

@@ -13,7 +13,9 @@ simulated Scalelite's real semantics, batched starts, unconfirmed creates resolv
 list) and with them the storm's random draws: seed 7 no longer showed a skipped act, so the day moved to
 seed 13, which shows every kind asserted below. Issue 19 again (a serving server Scalelite keeps offline
 but that answers bbbscale is held, not replaced: on seed 13 one such server, back from its outage, was
-no longer replaced, and the day lost its `quota` hold): the day moved to seed 15.
+no longer replaced, and the day lost its `quota` hold): the day moved to seed 15. Young rooms counted at
+the size their past sessions reached (a class group's room meets several times a day; 370 of the day's
+lines carry the reason saying so): seed 15 showed no `skipped` act any more, so the day moved to 25.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "tick_reports.js
 DAY = date(2026, 11, 30)
 START, END = datetime.combine(DAY, time(6, 0), UTC), datetime.combine(DAY, time(17, 0), UTC)
 DRY_RUN_EVERY = 45  # minutes
-SEED = 15  # the storm's: a day whose random faults show every kind of result and hold below
+SEED = 25  # the storm's: a day whose random faults show every kind of result and hold below
 
 
 def document(report) -> dict:

@@ -62,3 +62,23 @@ def test_units_grow_with_every_kind_of_use(participants, voice, video, extra):
         "m", participants=participants + extra, voice=voice + extra, video=video + extra, create_time_ms=OLD
     )
     assert meeting_units(more, W, T0) >= meeting_units(base, W, T0) >= W.room
+
+
+def test_a_young_room_known_by_its_past_sessions_counts_at_their_size_not_at_scalelites_allowance():
+    from chalicelib.domain.load import room_costs, sized_from_memory
+
+    now = T0.timestamp()
+    young = int((T0 - timedelta(minutes=5)).timestamp() * 1000)
+    pair = Meeting("pair", participants=2, voice=1, create_time_ms=young)  # a tutoring pair: 5 + 2 + 0.5
+    lecture = Meeting("lecture", participants=3, create_time_ms=young)  # 60 pupils join it every week
+    filling = Meeting("filling", participants=20, create_time_ms=young)  # past its memory already
+    stranger = Meeting("new", participants=2, create_time_ms=young)  # never seen: Scalelite's allowance
+    settled = Meeting("settled", participants=2, create_time_ms=OLD)  # past `young_room_minutes`
+    rooms = [pair, lecture, filling, stranger, settled]
+    known = {"pair": 7.5, "lecture": 65.0, "filling": 12.0, "settled": 90.0}
+    costs = room_costs(rooms, W, now)
+    assert costs == pytest.approx([5 + 15 + 0.5, 5 + 15, 5 + 20, 5 + 15, 5 + 2])
+    sized, count = sized_from_memory(rooms, costs, known, W, now)
+    assert count == 3
+    assert sized == pytest.approx([7.5, 65.0, 5 + 20, 5 + 15, 5 + 2])
+    assert sized_from_memory(rooms, costs, {}, W, now) == (costs, 0)

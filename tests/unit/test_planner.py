@@ -304,3 +304,27 @@ def test_a_room_heavier_than_any_server_is_counted_as_one_full_server_and_said()
     # (measured against the forecast) and later weeks' forecasts are not lifted by it
     assert with_it.learned_units == alone.load_units + 300
     assert alone.learned_units == alone.load_units
+
+
+def test_young_rooms_known_by_their_past_sessions_need_what_they_weighed_and_the_reason_says_so():
+    # 400 tutoring pairs created a minute ago: Scalelite's allowance counts each as 15 users (20 units,
+    # 8,000 units: 27 servers of 300); their own past sessions say 7.5 units each (3,000: 10 servers + headroom).
+    from dataclasses import replace
+
+    import pytest
+
+    from chalicelib.domain.load import LoadSnapshot, Meeting
+
+    young = int((T0.timestamp() - 60) * 1000)
+    pairs = tuple(Meeting(f"pair-{i}", participants=2, voice=1, create_time_ms=young) for i in range(400))
+    cfg = settings(forecast={"enabled": False})
+    obs = observation(owned(), LoadSnapshot(pairs), now=T0)
+    allowed = decide(obs, cfg)
+    known = decide(replace(obs, known_rooms={m.meeting_id: 7.5 for m in pairs}), cfg)
+    assert allowed.load_units == pytest.approx(400 * 20.5)
+    assert known.load_units == pytest.approx(400 * 7.5)
+    assert sum(known.desired.values()) < sum(allowed.desired.values())
+    (said,) = [r for r in known.allocation.reasons if "young room(s)" in r]
+    assert said.startswith("400 young room(s) counted at the size their past sessions reached")
+    assert "15-user allowance" in said and "5,200 units less" in said
+    assert not [r for r in allowed.allocation.reasons if "young room(s)" in r]
