@@ -23,6 +23,8 @@ from chalicelib.domain.load import room_costs, spreadable_units
 from chalicelib.domain.tick_report import TickReport
 
 RAMP_MINUTES = 5.0
+QUIET_MARGIN = timedelta(minutes=30)  # poll rounds and looks go on this long into and out of an idle span
+QUIET_SPAN = timedelta(hours=20)  # ... of at least this long (a weekend, a holiday; a night is not one)
 _CREATE, _JOIN, _END = 0, 1, 2  # event kinds, in this order at one same instant
 
 
@@ -104,6 +106,7 @@ class Replay:
         self.events: list[tuple[float, int, int, object]] = []  # (epoch s, kind, seq, meeting)
         self.cursor = 0
         self._seq = 0
+        self._quiet: tuple[float, float] | None = None  # (from, to) epoch s: an idle span skipped
         weights = runtime.settings.weights if runtime is not None else None
         # Overload is counted at REAL room size: Scalelite's young-room allowance places rooms, it costs
         # nothing (docs/contract.md "simulate --json").
@@ -140,6 +143,12 @@ class Replay:
             poll_at = poll.timestamp() if poll is not None else math.inf
             look = guard.next_check(now) if guard is not None else None
             look_at = look.timestamp() if look is not None else math.inf
+            quiet = self._quiet
+            if quiet is not None:  # an idle span: no poll round starts and no look inside it
+                if quiet[0] < look_at < quiet[1]:
+                    look_at, look = quiet[1], datetime.fromtimestamp(quiet[1], tz=UTC)
+                if quiet[0] < poll_at < quiet[1] and not world.round_in_flight:
+                    poll_at, poll = quiet[1], datetime.fromtimestamp(quiet[1], tz=UTC)
             first = min(at, poll_at, look_at)
             if first > limit:
                 return
@@ -218,6 +227,19 @@ class Replay:
         meeting.voice = round(m.voice * share)
         meeting.video = round(m.video * share)
         meeting.listen_only = round(m.listen_only * share)
+
+    def _skip(self, now: datetime, wake: datetime) -> None:
+        """A jump over an idle span (no room, no event, no hourly server) of `QUIET_SPAN` or more (a
+        weekend, a holiday): Scalelite's poll rounds and the guard's looks go on for `QUIET_MARGIN`
+        after `now` and before `wake`, not in between. They find nothing there (no room, nothing to
+        place): a trace with two meetings 30 days apart ran 41,769 poll rounds and 173,330 looks (the
+        guard looks every half second around every class start of every idle day), 51 s; one 394 days
+        apart, 566,656 rounds and over 5 minutes. The poller starts again at the span's end as
+        Scalelite's does after a stall, the guard looks then. A night is no such span: skipping it
+        moves the poll rounds' phase, and with it where each burst lands (a week's overload 115 →
+        39 server-minutes), and saves 1 s a week."""
+        begin, end = (now + QUIET_MARGIN).timestamp(), (wake - QUIET_MARGIN).timestamp()
+        self._quiet = (begin, end) if wake - now >= QUIET_SPAN and end > begin else None
 
     def step(self, now: datetime, outcome: Outcome) -> TickReport | None:
         self._feed(now)
@@ -308,7 +330,9 @@ class Replay:
         while now <= end:
             wake = idle(now) if idle else None
             if wake is not None:
-                now = wake.replace(second=0, microsecond=0)
+                wake = wake.replace(second=0, microsecond=0)
+                self._skip(now, wake)
+                now = wake
                 continue
             result = self.step(now, outcome)
             sample = outcome.samples[-1]

@@ -128,6 +128,11 @@ class ScalelitePoller(ABC):
                 out.append((ends, entry.id))
         return sorted(out)
 
+    @property
+    def round_in_flight(self) -> bool:
+        with self.lock:
+            return self._round is not None
+
     def next_poll_event(self) -> datetime | None:
         """When the poller next does something (a server's save, or the next round's start)."""
         with self.lock:

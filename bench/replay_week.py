@@ -1,11 +1,14 @@
 """How fast `bbbscale simulate` replays a school week, against a baseline revision, in the same run.
 
     .venv/bin/python bench/replay_week.py [--baseline-rev HEAD] [--candidate-rev REV] [--runs 3] [--day]
+    .venv/bin/python bench/replay_week.py --sparse 30 [--baseline-rev REV]
 
 The trace is the one the speed target is set on: `generate_week(2026-11-30, seed=7, scale=1.6)` (29,762
 meetings, 3,424 ticks), bbbscale's forecast learning from three earlier generated weeks (seeds 8-10).
 `--day` replays one Tuesday instead (seed 11, history seeds 12-14), for quicker iterations; `--scale`
-sizes the school (a smaller one for a quick check; the figures are at 1.6).
+sizes the school (a smaller one for a quick check; the figures are at 1.6). `--sparse DAYS` replays two
+classes of 20 DAYS apart (the idle days between them: Scalelite's poll rounds and the guard's looks; its
+work counters, `polls` and `looks`, are printed, not compared). The last of `--day` and `--sparse` wins.
 
 The baseline is the code at `--baseline-rev` (default `HEAD`: the tree on disk against its last commit,
 for speed work in progress), exported with `git archive` into a temporary directory; the candidate is
@@ -48,7 +51,19 @@ else:  # a revision from before the simulator left chalicelib (issue 21); never 
     from chalicelib.sim.simulate import simulate
 settings = load_settings()
 scale = float(sys.argv[2]) if len(sys.argv) > 2 else 1.6
-if sys.argv[1] == "day":
+if sys.argv[1].startswith("sparse:"):
+    first = datetime.datetime(2026, 11, 2, 8, 0, tzinfo=datetime.timezone.utc)
+    try:
+        from bbbsim.traces import TraceMeeting
+    except ImportError:
+        from chalicelib.sim.traces import TraceMeeting
+    trace = [
+        TraceMeeting(f"c{d}", first + datetime.timedelta(days=d), first + datetime.timedelta(days=d, hours=1),
+                     20, 5, 1, 15)
+        for d in (0, int(sys.argv[1].split(":")[1]))
+    ]
+    history = []
+elif sys.argv[1] == "day":
     day = datetime.date(2026, 12, 1)
     trace = generate_day(day, seed=11, scale=scale)
     history = [generate_day(day - datetime.timedelta(weeks=w), seed=11 + w, scale=scale) for w in (1, 2, 3)]
@@ -89,9 +104,19 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def figures(result: dict) -> dict:
-    """What must not move: every outcome figure but the replay's own wall time."""
-    return {k: v for k, v in result.items() if k != "wall_seconds"}
+def figures(result: dict, sparse: bool = False) -> dict:
+    """What must not move: every outcome figure but the replay's own wall time (and, over idle days,
+    the work counters: Scalelite's poll rounds and the guard's looks)."""
+    out = {k: v for k, v in result.items() if k != "wall_seconds"}
+    if sparse:
+        out["scalelite"] = {k: v for k, v in (out.get("scalelite") or {}).items() if k != "polls"}
+        out["guard"] = {k: v for k, v in (out.get("guard") or {}).items() if k != "looks"}
+    return out
+
+
+def work(result: dict) -> str:
+    """The work counters of one replay: Scalelite's poll rounds and the guard's looks."""
+    return f"{(result.get('scalelite') or {}).get('polls', 0):,} | {(result.get('guard') or {}).get('looks', 0):,}"
 
 
 def main() -> int:
@@ -104,7 +129,16 @@ def main() -> int:
     )
     parser.add_argument("--candidate-rev", help="a revision to measure instead of the tree on disk")
     parser.add_argument("--runs", type=int, default=3, help="replays of each side (alternating)")
-    parser.add_argument("--day", action="store_true", help="one school day instead of the week")
+    parser.add_argument(
+        "--day", dest="span", action="store_const", const="day", default="week", help="one school day"
+    )
+    parser.add_argument(
+        "--sparse",
+        dest="span",
+        type=lambda days: f"sparse:{int(days)}",
+        metavar="DAYS",
+        help="two classes DAYS apart instead of the week",
+    )
     parser.add_argument(
         "--scale",
         type=float,
@@ -118,7 +152,7 @@ def main() -> int:
         "across runs, and both outcomes are printed",
     )
     args = parser.parse_args()
-    span = "day" if args.day else "week"
+    span = args.span
     with tempfile.TemporaryDirectory(prefix="bbbscale-baseline-") as tmp:
         sides = {
             "baseline": export(args.baseline_rev, Path(tmp) / "baseline"),
@@ -134,13 +168,16 @@ def main() -> int:
                     file=sys.stderr,
                 )
     per_side = {
-        name: {json.dumps(figures(r["result"]), sort_keys=True) for r in side} for name, side in runs.items()
+        name: {json.dumps(figures(r["result"], span.startswith("sparse")), sort_keys=True) for r in side}
+        for name, side in runs.items()
     }
     outcomes = set().union(*per_side.values())
     print(
         f"{span}: {runs['candidate'][0]['meetings']:,} meetings, {runs['candidate'][0]['result']['ticks']:,} ticks"
     )
-    print(f"| code (median of {args.runs}) | wall (s) | CPU (s) |\n|---|---:|---:|")
+    print(
+        f"| code (median of {args.runs}) | wall (s) | CPU (s) | poll rounds | looks |\n|---|---:|---:|---:|---:|"
+    )
     medians = {}
     for name, side in runs.items():
         medians[name] = (
@@ -148,9 +185,9 @@ def main() -> int:
             statistics.median(r["cpu"] for r in side),
         )
         label = f"{name} ({args.baseline_rev if name == 'baseline' else args.candidate_rev or 'this tree'})"
-        print(f"| {label} | {medians[name][0]:.1f} | {medians[name][1]:.1f} |")
+        print(f"| {label} | {medians[name][0]:.1f} | {medians[name][1]:.1f} | {work(side[0]['result'])} |")
     (bw, bc), (cw, cc) = medians["baseline"], medians["candidate"]
-    print(f"| **ratio** | **{cw / bw:.2f}x** | **{cc / bc:.2f}x** |")
+    print(f"| **ratio** | **{cw / bw:.2f}x** | **{cc / bc:.2f}x** | | |")
     if args.behaviour_changed:
         if any(len(seen) != 1 for seen in per_side.values()):
             print(

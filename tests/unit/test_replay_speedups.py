@@ -246,3 +246,25 @@ def test_a_room_is_created_and_filled_at_seconds_of_its_own():
     assert len(set(seen)) > 10  # one by one, not one batch a minute
     m = world.meetings["class"]
     assert (m.voice, m.video, m.listen_only) == (7, 3, 18)
+
+
+def test_a_long_idle_span_runs_no_poll_rounds_nor_looks_and_the_figures_are_the_plain_replays(monkeypatch):
+    """Two classes days apart: Scalelite's poller and the burst guard went on through the idle days (30
+    days: 41,769 rounds and 173,330 looks, 51 s for 532 ticks). They now stop 30 minutes into a span of
+    20 hours or more and start again 30 minutes before its end, and the figures are the plain replay's."""
+    import bbbsim.replay
+    from bbbsim.simulate import simulate
+    from bbbsim.traces import TraceMeeting
+
+    def class_on(day: int) -> TraceMeeting:
+        start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC) + timedelta(days=day)
+        return TraceMeeting(f"c{day}", start, start + timedelta(hours=1), 20, 5, 1, 15)
+
+    cfg, trace = load_settings(None), [class_on(0), class_on(2)]
+    skipped = simulate(cfg, trace)
+    monkeypatch.setattr(bbbsim.replay, "QUIET_SPAN", timedelta(days=365))
+    plain = simulate(cfg, trace)
+    assert plain["scalelite"]["polls"] > 2_500 and plain["guard"]["looks"] > 10_000  # 2 idle days' worth
+    assert skipped["scalelite"]["polls"] < 700 and skipped["guard"]["looks"] < 0.5 * plain["guard"]["looks"]
+    for key in ("ticks", "cost", "server_hours", "overloaded_server_minutes", "rejected_meetings", "herding"):
+        assert skipped[key] == plain[key], key
