@@ -19,7 +19,7 @@ from chalicelib.domain.overrides import Overrides
 from chalicelib.domain.policy import Allocation
 
 #: Action names of docs/contract.md (`tick --json`).
-ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold")
+ACTIONS = ("start", "register", "enable", "cordon", "uncordon", "recordon", "stop", "replace", "hold")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,7 @@ class ServerCheck:
     meetings: int | None = None
     recordings_pending: int | None = None
     problem: str | None = None
+    newest_room_ms: int | None = None  # the createTime of its newest room (not a breakout), when asked
 
 
 @dataclass(frozen=True, slots=True)

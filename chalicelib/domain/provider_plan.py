@@ -226,6 +226,10 @@ def _drain_steps(
             continue
         registered = obs.scalelite.get(s.url) if s.url else None
         check = obs.checks.get(s.name)
+        undone = _undone_cordon(s, registered, check)
+        if undone:
+            out.append(Action("recordon", name, undone, server=s.name))
+            continue
         ok, why = drain_verdict(s, registered, check, provider, lifecycle, obs.now)
         if ok:
             out.append(Action("stop", name, why, server=s.name))
@@ -240,6 +244,35 @@ def _drain_steps(
             else:
                 notes.append(why)
     return out
+
+
+#: A room created on a draining server this long after the tick cordoned it is evidence the cordon was
+#: undone: the cordon is sent in the tick's act step, after the tick's `now` its drain is dated from.
+UNDO_GRACE = timedelta(seconds=60)
+
+
+def _undone_cordon(s: Server, registered, check) -> str:
+    """Why a draining server's cordon must be sent again (enable then cordon), or "": it took a new room
+    well after the tick cordoned it. Scalelite's poller silently undoes a cordon sent while a poll round
+    is in flight: getServers still says cordoned, but the round put the server back where creates are
+    placed, and sending cordon again changes nothing (docs/herding.md "What the guard meets"). The
+    drain then never ends and the server, counted as leaving, takes classes: on the generated week at
+    scale 1.6, 32,750 server-seconds placeable while reported cordoned, up to 1 h 55 min on one hired
+    server."""
+    if registered is None or registered.state not in ("cordoned", "enabled") or check is None:
+        return ""
+    if check.newest_room_ms is None or check.newest_room_ms <= (s.since + UNDO_GRACE).timestamp() * 1000:
+        return ""
+    late = (check.newest_room_ms / 1000 - s.since.timestamp()) / 60
+    seen = (
+        "though Scalelite still reports it cordoned: Scalelite's poll undid the cordon"
+        if registered.state == "cordoned"
+        else "and Scalelite reports it enabled"
+    )
+    return (
+        f"{s.name} took a new room {late:.0f} min after it was cordoned for its drain, {seen}; "
+        "cordoned again (enable then cordon)"
+    )
 
 
 def _in_doubt(s: Server, registered, check) -> bool:

@@ -239,6 +239,17 @@ class Actuator:
         self._move(servers, s.name, ServerState.DRAINING, action.reason)
         return ActionReport.of(action, Outcome.DONE)
 
+    def _recordon(self, action: Action, servers) -> ActionReport:
+        """A draining server's cordon again, as the only sequence Scalelite keeps: enable then cordon (a
+        second cordon alone changes nothing when a poll undid the first). Its drain is dated anew."""
+        s = servers[action.server]
+        if s.state != ServerState.DRAINING or not s.scalelite_id:
+            return ActionReport.of(action, Outcome.SKIPPED, f"{s.name} is {s.state.value}")
+        self.ports.scalelite.set_state(s.scalelite_id, "enable")
+        self.ports.scalelite.set_state(s.scalelite_id, "cordon")
+        self._move(servers, s.name, ServerState.DRAINING, action.reason)
+        return ActionReport.of(action, Outcome.DONE)
+
     def _replace(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
         if s.state == ServerState.BOOTING and s.scalelite_id is None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the types only: the chat's import of this module stays ligh
     from chalicelib.domain.tick_report import ActionReport, TickReport
 
 SCALE_UP = frozenset({"start", "register", "enable", "uncordon"})
-SCALE_DOWN = frozenset({"cordon", "stop"})
+SCALE_DOWN = frozenset({"cordon", "recordon", "stop"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,8 +93,14 @@ def _check(ports: ObservePorts, server: Server) -> ServerCheck:
     bbb = ports.bbb_of(server)
     try:
         if server.state == ServerState.DRAINING:
-            meetings = len(bbb.meetings().meetings)
-            return ServerCheck(healthy=True, meetings=meetings, recordings_pending=bbb.recordings_pending())
+            rooms = bbb.meetings().meetings
+            created = [m.create_time_ms for m in rooms if not m.is_breakout and m.create_time_ms]
+            return ServerCheck(
+                healthy=True,
+                meetings=len(rooms),
+                recordings_pending=bbb.recordings_pending(),
+                newest_room_ms=max(created, default=None),
+            )
         return ServerCheck(healthy=bbb.healthy())
     except BbbscaleError as error:
         return ServerCheck(healthy=False, problem=str(error))

@@ -40,7 +40,7 @@ LOAD_KEYS = {
     "video_streams",
     "load_units",
 }
-ACTIONS = {"start", "register", "enable", "cordon", "uncordon", "stop", "replace", "hold"}
+ACTIONS = {"start", "register", "enable", "cordon", "uncordon", "recordon", "stop", "replace", "hold"}
 STATES = {
     "requested",
     "booting",

@@ -1,6 +1,6 @@
 """The planner on tables of cases, and its safety invariants with hypothesis."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -328,3 +328,35 @@ def test_young_rooms_known_by_their_past_sessions_need_what_they_weighed_and_the
     assert said.startswith("400 young room(s) counted at the size their past sessions reached")
     assert "15-user allowance" in said and "5,200 units less" in said
     assert not [r for r in allowed.allocation.reasons if "young room(s)" in r]
+
+
+def test_a_drain_whose_cordon_a_poll_undid_is_cordoned_again_enable_then_cordon():
+    """A room created on a draining server well after the tick cordoned it: Scalelite's poller silently
+    undid the cordon (getServers still says cordoned); the drain would never end and the server would
+    take classes. The tick sends enable then cordon (`recordon`) and says why; a room from before the
+    cordon, or within the grace of the tick's own act step, or a breakout, is no such evidence."""
+    from dataclasses import replace
+
+    cordoned_at = T0 - timedelta(minutes=20)
+    s = server("c0", state=S.DRAINING, since=cordoned_at, meetings=3, billed_minutes_ago=55)
+
+    def plan(newest: datetime | None, state: str = "cordoned"):
+        ms = int(newest.timestamp() * 1000) if newest else None
+        check = ServerCheck(healthy=True, meetings=3, recordings_pending=0, newest_room_ms=ms)
+        registered = {
+            k: replace(v, state=state) if k == s.url else v for k, v in registered_for(owned() + [s]).items()
+        }
+        obs = observation(
+            owned() + [s], load_of(0), recent=steady({"cheap": 0}), checks={"c0": check}, scalelite=registered
+        )
+        return decide(obs, CFG)
+
+    undone = plan(T0 - timedelta(minutes=2))
+    (again,) = acts(undone, "recordon")
+    assert again.server == "c0" and "18 min after it was cordoned for its drain" in again.reason
+    assert "Scalelite's poll undid the cordon" in again.reason and "enable then cordon" in again.reason
+    assert not acts(undone, "stop")
+    for newest in (None, cordoned_at - timedelta(minutes=30), cordoned_at + timedelta(seconds=50)):
+        assert not acts(plan(newest), "recordon"), newest  # old rooms, or within the act step's grace
+    assert "Scalelite reports it enabled" in acts(plan(T0, "enabled"), "recordon")[0].reason
+    assert not acts(plan(T0, "disabled"), "recordon")  # the poller's disable once empty: nothing placed
