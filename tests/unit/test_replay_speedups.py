@@ -260,7 +260,9 @@ def test_a_long_idle_span_runs_no_poll_rounds_nor_looks_and_the_figures_are_the_
         start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC) + timedelta(days=day)
         return TraceMeeting(f"c{day}", start, start + timedelta(hours=1), 20, 5, 1, 15)
 
-    cfg, trace = load_settings(None), [class_on(0), class_on(2)]
+    from tests.unit.test_never_twice import small_settings
+
+    cfg, trace = small_settings(), [class_on(0), class_on(2)]  # 2 owned servers, 2 hosters
     skipped = simulate(cfg, trace)
     monkeypatch.setattr(bbbsim.replay, "QUIET_SPAN", timedelta(days=365))
     plain = simulate(cfg, trace)
