@@ -19,7 +19,7 @@ from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
 
-from chalicelib.domain.load import room_costs, spreadable_units
+from chalicelib.domain.load import at_real_size, room_costs, spreadable_units
 from chalicelib.domain.tick_report import TickReport
 
 RAMP_MINUTES = 5.0
@@ -110,7 +110,7 @@ class Replay:
         weights = runtime.settings.weights if runtime is not None else None
         # Overload is counted at REAL room size: Scalelite's young-room allowance places rooms, it costs
         # nothing (docs/contract.md "simulate --json").
-        self.real_weights = weights.model_copy(update={"young_room_participants": 0}) if weights else None
+        self.real_weights = at_real_size(weights) if weights else None
         providers = runtime.settings.providers.values() if runtime is not None else ()
         self.largest_server = max((p.capacity_units for p in providers), default=float("inf"))
 

@@ -41,7 +41,7 @@ def drain_steps(
             out.append(Action("stop", name, why, server=s.name))
         elif _in_doubt(s, registered, check):
             out.append(_unverified(name, s, why))
-        elif recordings_overdue(s, obs.checks.get(s.name), lifecycle, obs.now):
+        elif recordings_overdue(s, check, lifecycle, obs.now):
             out.append(Action("hold", name, why, server=s.name, hold=HoldKind.RECORDINGS))
         else:
             stuck = stuck_drain(s, lifecycle, obs.now)

@@ -149,6 +149,18 @@ def room_costs(rooms: Iterable[RoomCounts], weights: LoadWeights, now: datetime 
     return costs
 
 
+def at_real_size(weights: LoadWeights) -> LoadWeights:
+    """The weights without Scalelite's young-room allowance: what a room really costs (overload, what a
+    room weighed), not where Scalelite places it."""
+    return weights.model_copy(update={"young_room_participants": 0})
+
+
+def is_young(m: RoomCounts, weights: LoadWeights, now: float) -> bool:
+    """Whether a room is younger than `young_room_minutes` at `now` (POSIX seconds): Scalelite counts it
+    as at least `young_room_participants` users."""
+    return bool(m.create_time_ms) and now * 1000 - m.create_time_ms < weights.young_room_minutes * 60_000
+
+
 def sized_from_memory(
     rooms: list[Meeting], costs: list[float], known: Mapping[str, float], weights: LoadWeights, now: float
 ) -> tuple[list[float], int]:
@@ -160,13 +172,12 @@ def sized_from_memory(
     second of two sessions of the same rooms as for the first."""
     if not known:
         return costs, 0
-    real = weights.model_copy(update={"young_room_participants": 0})
-    young_ms = weights.young_room_minutes * 60_000
+    real = at_real_size(weights)
     sized = list(costs)
     count = 0
     for i, m in enumerate(rooms):
         past = known.get(m.meeting_id)
-        if past is None or not m.create_time_ms or now * 1000 - m.create_time_ms >= young_ms:
+        if past is None or not is_young(m, weights, now):
             continue
         sized[i] = max(meeting_units(m, real, now), past)
         count += 1

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
 from chalicelib.domain.guard import GuardServer, decide_guard
+from chalicelib.domain.load import at_real_size
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.ports import BbbscaleError
 from chalicelib.service.fleet_ports import FleetPorts
@@ -64,7 +65,7 @@ class BurstGuard(GuardChanges):
     def __init__(self, ports: GuardPorts, memory: GuardMemory):
         self.ports, self.memory = ports, memory
         self.settings = ports.settings.guard  # the [guard] section
-        self.real = ports.settings.weights.model_copy(update={"young_room_participants": 0})
+        self.real = at_real_size(ports.settings.weights)
         self.slots = slot_clock(memory, ports.settings)
         self._forecast: Timed | None = None  # the forecast's units, asked at most once a minute
         self._next: datetime | None = None

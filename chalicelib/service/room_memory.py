@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.domain.load import Meeting, meeting_units
+from chalicelib.domain.load import Meeting, at_real_size, is_young, meeting_units
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.domain.slots import SlotClock
 from chalicelib.ports import StateStore
@@ -76,13 +76,8 @@ def known_rooms(
     them at that size (domain/load.sized_from_memory). A room seen for the first time is not here."""
     if snapshot is None:
         return {}
-    now_ms = now.timestamp() * 1000
-    young_ms = settings.weights.young_room_minutes * 60_000
-    young = [
-        m
-        for m in snapshot.meetings
-        if not m.is_breakout and m.create_time_ms and now_ms - m.create_time_ms < young_ms
-    ]
+    now_s, weights = now.timestamp(), settings.weights
+    young = [m for m in snapshot.meetings if not m.is_breakout and is_young(m, weights, now_s)]
     if not young:
         return {}
     sizes, known = room_sizes(memory, store, settings), {}
@@ -102,7 +97,7 @@ def learn_rooms(
     if snapshot is None or now.minute % 5:
         return
     sizes, fill = room_sizes(memory, store, settings), settings.guard.fill_minutes * 60_000
-    real = settings.weights.model_copy(update={"young_room_participants": 0})
+    real = at_real_size(settings.weights)
     now_ms = now.timestamp() * 1000
     slots = slots or slot_clock(memory, settings)
     for m in snapshot.meetings:
