@@ -53,7 +53,12 @@ class ResponseError(BbbscaleError):
 
 
 class UnreachableError(BbbscaleError):
-    """Connection refused, timed out, or an HTTP error status after the allowed retries."""
+    """Connection refused, timed out, or an HTTP error status after the allowed retries. `timed_out`: no
+    answer came within the time limits (a hung server, which the next call would wait for as long)."""
+
+    def __init__(self, message: str, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 class ProviderError(BbbscaleError):

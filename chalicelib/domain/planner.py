@@ -47,7 +47,7 @@ def need_units(obs: Observation, settings: Settings) -> tuple[float | None, floa
             reasons.append(_oversized(obs.snapshot.meetings, costs, largest))
     if load is None:
         reasons.append("load unknown (observation failed): following schedule and reservations only")
-    base, why = spreadable, f"load {load or 0:,.0f} units"
+    base, why = spreadable, ("no load known" if load is None else f"load {load:,.0f} units")
     if load is not None and spreadable < load:
         why = f"load {load:,.0f} units ({spreadable:,.0f} of them on servers that more servers relieve)"
     if obs.demand.forecast_units > base:

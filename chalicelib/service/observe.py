@@ -15,7 +15,7 @@ from chalicelib.domain.fleet import FINAL, VM, Fleet, Server, ServerState
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import DRAIN, read_overrides
 from chalicelib.domain.reconcile import reconcile
-from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer
+from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer, UnreachableError
 from chalicelib.service.demand import reserved
 from chalicelib.service.guard_state import live, release_expired
 from chalicelib.service.records import save_quietly, transition
@@ -24,12 +24,16 @@ from chalicelib.service.service_ports import ObservePorts
 CHECK_STATES = (ServerState.BOOTING, ServerState.HEALTHY, ServerState.DRAINING)
 
 
-def _scalelite_servers(ports: ObservePorts, problems: list[str]) -> dict[str, ScaleliteServer] | None:
+def _scalelite_servers(
+    ports: ObservePorts, problems: list[str]
+) -> tuple[dict[str, ScaleliteServer] | None, bool]:
+    """Scalelite's servers by URL (None on a failure, with the reason in `problems`), and whether
+    Scalelite gave no answer in time (hung: the tick asks it nothing more)."""
     try:
-        return {s.url.rstrip("/"): s for s in ports.scalelite.servers()}
+        return {s.url.rstrip("/"): s for s in ports.scalelite.servers()}, False
     except BbbscaleError as error:
         problems.append(f"Scalelite getServers failed: {error}")
-        return None
+        return None, isinstance(error, UnreachableError) and error.timed_out
 
 
 def _dns_records(ports: ObservePorts, problems: list[str]):
@@ -131,7 +135,7 @@ def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[O
             listed[name] = None
             unreachable.add(name)
             problems.append(f"provider {name}: list failed: {error}")
-    registered = _scalelite_servers(ports, problems)
+    registered, hung = _scalelite_servers(ports, problems)
     if persist:  # even with the guard switched off since: its last cordons are released
         registered = release_expired(ports.scalelite, ports.store, registered, now)
     dns_records = _dns_records(ports, problems)
@@ -139,7 +143,11 @@ def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[O
     by_name = {r.name: r for r in records}
     for server in changed:
         by_name[server.name] = transition(ports.store, server, persist) if persist else server
-    snapshot = load_snapshot(ports, registered, problems)
+    if hung:  # getMeetings would wait as long again (a tick of 63 s would take 126 s at the defaults)
+        problems.append("Scalelite getMeetings not asked: Scalelite gave no answer in time to getServers")
+        snapshot = None
+    else:
+        snapshot = load_snapshot(ports, registered, problems)
     if registered is not None:
         for name, r in list(by_name.items()):
             seen = registered.get(r.url) if r.url else None

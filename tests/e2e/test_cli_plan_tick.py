@@ -344,3 +344,69 @@ servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api
     assert not [a for a in document["actions"] if a["action"] in ("start", "cordon", "stop")]
     assert len(outcome.err.strip().splitlines()) == 1 and "load not observed" in outcome.err
     assert "lb-secret-not-to-print" not in outcome.out + outcome.err
+
+
+def test_tick_against_a_hung_scalelite_asks_it_once_not_twice(tmp_path):
+    """A Scalelite that accepts connections and never answers (hung Rails, a full proxy queue): the tick
+    gives up on getServers at its time limit and does not then wait as long again for getMeetings (at
+    the defaults that was 63 s + 63 s, two ticks' time). Counted on the server: the connections of
+    getServers' two attempts, none for getMeetings."""
+    import socket
+    import threading
+
+    from tests.support.cli_runs import run_program
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])  # held open, never answered
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    config = tmp_path / "fleet.toml"
+    config.write_text(
+        f'''cluster = "hung"
+[forecast]
+enabled = false
+[state]
+backend = "sqlite"
+path = "{tmp_path / "state.sqlite3"}"
+[scalelite]
+url = "http://127.0.0.1:{listener.getsockname()[1]}/bigbluebutton/api"
+connect_timeout = 0.5
+read_timeout = 0.5
+retries = 1
+[providers.owned]
+kind = "static"
+mode = "static"
+min_servers = 1
+max_servers = 1
+quota = 1
+[providers.owned.options]
+servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api" }}]
+''',
+        encoding="utf-8",
+    )
+    try:
+        outcome = run_program(
+            "tick", "--config", str(config), "--json", env={"BBBSCALE_SCALELITE_SECRET": "lb-secret-hung"}
+        )
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert outcome.status == 1
+    document = json.loads(outcome.out)
+    assert len(accepted) == 2  # getServers, tried twice; getMeetings not asked
+    assert document["load"] is None
+    assert document["problems"] == [
+        document["problems"][0],
+        "Scalelite getMeetings not asked: Scalelite gave no answer in time to getServers",
+    ]
+    assert "getServers failed after 2 attempt(s) (read timeout" in document["problems"][0]
+    assert "no load known + headroom" in document["reasons"][-1]
+    assert not document["actions"]

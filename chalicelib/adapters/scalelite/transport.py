@@ -37,6 +37,13 @@ class Transient(Exception):
         self.connect = connect
 
 
+TIMED_OUT = (
+    "read timeout",
+    "connect timeout",
+    "answer too slow",
+)  # the Transient reasons of no answer in time
+
+
 def _reason(outcome: Future | None) -> str:
     """Why a retried attempt failed: its Transient's reason (only Transient faults are retried, so
     tenacity's outcome holds one whenever it sleeps or gives up)."""
@@ -162,7 +169,8 @@ class Transport:
             if reason == "read timeout":  # name the limit that stopped it
                 reason = f"read timeout: no byte for {self.timeout[1]:g} s"
             raise UnreachableError(
-                f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({reason})"
+                f"{self.target}: {what} failed after {self.retries + 1} attempt(s) ({reason})",
+                timed_out=reason.startswith(TIMED_OUT),
             ) from None
 
     def _attempts(self, attempts, what, method, url, consume, json_body, idempotent, deadline):
@@ -184,7 +192,8 @@ class Transport:
     def _too_slow(self, what: str, why: str) -> UnreachableError:
         return UnreachableError(
             f"{self.target}: {what} answer took longer than the {self.total_timeout:g} s time limit "
-            f"(connect_timeout + 3 x read_timeout; {why})"
+            f"(connect_timeout + 3 x read_timeout; {why})",
+            timed_out=True,
         )
 
     def _once(self, what, method, url, consume, json_body, deadline):
