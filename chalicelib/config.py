@@ -189,6 +189,12 @@ class LifecycleSettings(Strict):
         60, ge=10, description="tick lease, renewed every third of it while a tick works"
     )
     forget_after_hours: float = Field(24.0, gt=0, description="drop destroyed/lost/failed records after this")
+    destroy_stopped_after_hours: float = Field(
+        24.0,
+        ge=0,
+        description="a create pool's VM stopped outside bbbscale (it never starts one again) is destroyed this "
+        "long after it was found stopped, unless started again by then (0: never, kept and reported)",
+    )
     # A Lambda tick is killed at its timeout (capacity_check: 240 s), and a big scale-up at a slow API
     # (CloudStack waits for each deploy job) can take longer: past this budget no new batch is sent, and
     # the next tick starts the rest (service/creation.py).

@@ -56,6 +56,7 @@ CEILINGS: dict[str, dict[str, float]] = {
         "failures_before_backoff": 1_000,
         "lease_seconds": 3_600,
         "forget_after_hours": 24 * 365,
+        "destroy_stopped_after_hours": 24 * 365,
     },
     "GuardSettings": {"surge_load_per_minute": 1_000_000, "min_enabled": 10_000},
     "StateSettings": {"history_days": 3_650},

@@ -78,6 +78,8 @@ def plan_provider(
     cordoned = {a.server for a in actions if a.action == "cordon"}  # an unpolled surplus: cordoned, not held
     actions = [a for a in actions if not (a.hold == HoldKind.UNPOLLED and a.server in cordoned)]
     actions += _resume_stops(name, servers, obs)
+    if provider.mode == "create":
+        actions += _destroy_stopped(name, servers, obs, lifecycle.destroy_stopped_after_hours)
     draining = [s for s in draining if s.name not in reopened]
     return actions + drain_steps(name, provider, draining, obs, lifecycle, notes)
 
@@ -219,6 +221,32 @@ def _resume_stops(name, servers, obs: Observation) -> list[Action]:
         )
         for s in servers
         if s.state in (ServerState.DRAINED, ServerState.STOPPING)
+    ]
+
+
+def _destroy_stopped(name: str, servers: list[Server], obs: Observation, hours: float) -> list[Action]:
+    """A create pool's VMs stopped outside bbbscale: it never starts one again, so each is destroyed once
+    it has stayed stopped `hours` (0: never). Only a VM this tick's listing shows stopped (so no meeting
+    can be on it), and no longer in Scalelite's list (a registration left is deleted first, a step of
+    its own: `_lifecycle_steps`)."""
+    listed = obs.vms.get(name)
+    if not hours or listed is None or obs.scalelite is None:
+        return []
+    stopped = {vm.name for vm in listed if vm.status == "stopped"}
+    return [
+        Action(
+            "stop",
+            name,
+            f"{s.name} stopped outside bbbscale {(obs.now - s.since).total_seconds() / 3600:.0f} h ago "
+            f"(lifecycle.destroy_stopped_after_hours = {hours:g}): destroy it",
+            server=s.name,
+        )
+        for s in servers
+        if s.state == ServerState.STOPPED
+        and s.name in stopped
+        and s.vm_id
+        and s.url not in obs.scalelite
+        and obs.now - s.since >= timedelta(hours=hours)
     ]
 
 

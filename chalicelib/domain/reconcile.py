@@ -71,14 +71,13 @@ def reconcile(
             known = by_name.get(vm.name)
             if known is None:
                 changed[vm.name] = _adopt(vm, provider, p, now)
-            elif known.state in (ServerState.FAILED, ServerState.LOST) and vm.status in (
-                "pending",
-                "running",
-            ):
+            elif _back(known, p.mode) and vm.status in ("pending", "running"):
                 changed[vm.name] = known.moved(
                     ServerState.BOOTING,
                     now,
-                    "its VM appeared after all: adopted",
+                    "its VM appeared after all: adopted"
+                    if known.state != ServerState.STOPPED
+                    else "its VM was started again outside bbbscale: adopted",
                     vm_id=vm.vm_id,
                     url=known.url or api_url(vm.address),
                     billed_since=vm.launched_at or now,
@@ -132,12 +131,31 @@ def reconcile(
     return list(changed.values())
 
 
+#: Why a create pool's VM found stopped is kept as it is for now (lifecycle.destroy_stopped_after_hours).
+STOPPED_OUTSIDE = (
+    "stopped outside bbbscale: not capacity; a create pool never starts it again, and destroys it "
+    "lifecycle.destroy_stopped_after_hours after this unless it is started again by then"
+)
+
+
+def _back(known: Server, mode: str) -> bool:
+    """A record whose VM, running again, is taken back: one given up (failed, lost), or a create pool's VM
+    stopped outside bbbscale and started again by hand."""
+    return known.state in (ServerState.FAILED, ServerState.LOST) or (
+        known.state == ServerState.STOPPED and mode == "create"
+    )
+
+
 def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None:
     """A record's next state given its VM (None: the provider does not list it)."""
     if r.state == ServerState.STOPPED and mode == "power":  # final for a create pool, a spare for a power one
         if vm is None or vm.status == "gone":
             return r.moved(ServerState.LOST, now, "the stopped VM is no longer listed by the provider")
         return None
+    if r.state == ServerState.STOPPED and mode == "create" and (vm is None or vm.status == "gone"):
+        return r.moved(
+            ServerState.DESTROYED, now, "the stopped VM is no longer listed: destroyed outside bbbscale"
+        )
     if r.state in FINAL or r.state == ServerState.FAILED:
         return None
     if r.state == ServerState.REQUESTED:
@@ -170,6 +188,8 @@ def _follow(r: Server, vm: VM | None, mode: str, now: datetime) -> Server | None
     if r.state in RUNNING:
         if vm is None or vm.status == "gone":
             return r.moved(ServerState.LOST, now, "the VM vanished at the provider")
+        if vm.status == "stopped" and mode == "create":  # not lost: bbbscale knows where it is
+            return r.moved(ServerState.STOPPED, now, STOPPED_OUTSIDE)
         if vm.status == "stopped" and mode != "static":
             return r.moved(ServerState.LOST, now, "the VM was stopped outside bbbscale")
     if vm is not None and r.url is None and vm.address:
@@ -195,12 +215,8 @@ def _adopt(vm: VM, provider: str, p, now: datetime) -> Server:
         state, why = ServerState.SERVING, "owned pool server (always on)"
     elif vm.status == "stopped" and p.mode == "power":
         state, why = ServerState.STOPPED, "stopped VM of the power pool"
-    elif vm.status == "stopped":  # a create pool never restarts a VM: say what to do with it
-        state, why = (
-            ServerState.STOPPED,
-            "stopped VM with our cluster tag, stopped outside bbbscale: a create pool never starts it again "
-            "nor destroys it (start it or destroy it at the provider; `status` counts it as stopped)",
-        )
+    elif vm.status == "stopped":  # a create pool never restarts a VM: say what becomes of it
+        state, why = ServerState.STOPPED, f"stopped VM with our cluster tag: {STOPPED_OUTSIDE}"
     else:
         state, why = ServerState.BOOTING, "unknown VM with our cluster tag found at the provider: adopted"
     return Server(

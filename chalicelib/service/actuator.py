@@ -263,6 +263,15 @@ class Actuator:
 
     def _stop(self, action: Action, servers) -> ActionReport:
         s = servers[action.server]
+        if (
+            s.state == ServerState.STOPPED
+            and self.settings.providers[s.provider].mode == "create"
+            and not s.scalelite_id  # else only its registration goes, below (a step of its own)
+        ):
+            self.ports.providers[s.provider].destroy(s.vm_id)  # stopped: no meeting can be on it
+            self._move(servers, s.name, ServerState.DESTROYED, "destroyed at the provider", scalelite_id=None)
+            self._gone(s)
+            return ActionReport.of(action, Outcome.DONE)
         if s.state in GONE:  # only a registration left behind: its VM is already gone
             self._deregister(s)
             self._move(servers, s.name, s.state, action.reason, scalelite_id=None)

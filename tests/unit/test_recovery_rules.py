@@ -230,7 +230,9 @@ def test_a_power_pools_stopped_vm_deleted_at_the_provider_is_marked_lost():
     assert moved.state is S.LOST and "no longer listed by the provider" in moved.reason
     listed = {"cheap": [VM("cheap", spare.vm_id, spare.name, "stopped", spare.url)]}
     assert reconcile([spare], listed, {}, pool, T0) == []  # still there: a spare, left as it is
-    assert reconcile([spare], {"cheap": []}, {}, CFG, T0) == []  # a create pool's stopped record is final
+    # a create pool's stopped VM (stopped outside bbbscale) that goes from the list was destroyed there
+    (gone,) = reconcile([spare], {"cheap": []}, {}, CFG, T0)
+    assert gone.state is S.DESTROYED and "destroyed outside bbbscale" in gone.reason
 
 
 def test_a_stopped_vm_found_in_a_create_pool_is_named_for_what_it_is():

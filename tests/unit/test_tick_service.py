@@ -217,3 +217,71 @@ def test_ended_records_are_forgotten_after_a_day_never_live_ones():
     w.tick(minutes=24 * 60)
     names = [s.name for s in w.store.servers.servers()]
     assert "bbbscale-t-cheap-99" not in names and all(s.name in names for s in live)
+
+
+def _stop_by_hand(w: World, name: str) -> str:
+    """An operator stops a create pool's VM at the provider's console (bbbscale is not asked)."""
+    from dataclasses import replace
+
+    cheap = w.providers["cheap"]
+    (vm_id,) = [i for i, vm in cheap.vms.items() if vm.name == name]
+    cheap.vms[vm_id] = replace(cheap.vms[vm_id], status="stopped")
+    return vm_id
+
+
+def _said(w: World, name: str, words: str) -> bool:
+    """Whether a transition of `name` in the history gave that reason."""
+    return any(
+        name in e.summary and words in e.summary for e in w.store.history.recent(500, kind="transition")
+    )
+
+
+def test_a_create_pools_vm_stopped_by_hand_is_kept_in_view_then_destroyed_not_left_forever():
+    w = _serving_world(2)
+    name = sorted(s.name for s in w.store.servers.servers())[0]
+    vm_id = _stop_by_hand(w, name)
+    r = w.tick()
+    assert dict(w.states())[name] == "stopped"  # not lost: bbbscale knows where it is
+    assert _said(w, name, "stopped outside bbbscale: not capacity")
+    assert any(a["action"] == "start" for a in r["actions"])  # its capacity is replaced
+    assert not [c for c in w.providers["cheap"].asked if c == ("destroy", vm_id)]
+    w.tick(minutes=60 * 23)  # a day is what an operator gets to look at it (the default)
+    assert vm_id in w.providers["cheap"].vms
+    r = w.tick(minutes=60)
+    (destroy,) = [a for a in r["actions"] if a["action"] == "stop" and a.get("server") == name]
+    assert "stopped outside bbbscale 24 h ago" in destroy["reason"] and destroy["result"] == "done"
+    assert vm_id not in w.providers["cheap"].vms
+    assert dict(w.states())[name] == "destroyed"
+    assert w.providers["cheap"].asked.count(("destroy", vm_id)) == 1
+    w.tick()
+    assert w.providers["cheap"].asked.count(("destroy", vm_id)) == 1  # once
+
+
+def test_a_vm_stopped_by_hand_and_started_again_serves_again_and_is_never_destroyed():
+    w = _serving_world(2)
+    name = sorted(s.name for s in w.store.servers.servers())[0]
+    vm_id = _stop_by_hand(w, name)
+    w.tick()
+    w.providers["cheap"].start(vm_id)
+    w.providers["cheap"].boot()
+    w.tick()
+    assert _said(w, name, "its VM was started again outside bbbscale: adopted")
+    for _ in range(3):
+        w.tick()
+    assert dict(w.states())[name] == "serving"
+    w.tick(minutes=60 * 25)
+    assert ("destroy", vm_id) not in w.providers["cheap"].asked
+
+
+def test_with_destroy_stopped_after_hours_0_a_stopped_vm_is_kept_and_reported():
+    w = _serving_world(2)
+    w.reconfigure(
+        w.settings.model_copy(
+            update={"lifecycle": w.settings.lifecycle.model_copy(update={"destroy_stopped_after_hours": 0})}
+        )
+    )
+    name = sorted(s.name for s in w.store.servers.servers())[0]
+    vm_id = _stop_by_hand(w, name)
+    w.tick()
+    w.tick(minutes=60 * 48)
+    assert ("destroy", vm_id) not in w.providers["cheap"].asked and dict(w.states())[name] == "stopped"
