@@ -89,6 +89,7 @@ def reconcile(
         # the VMs adopted above too: with the state lost and the fleet still running, each was registered
         # in Scalelite a second time (a cordoned one as a fresh enabled server)
         adopted = [c for name, c in changed.items() if name not in by_name]
+        wiped = _registry_wiped(records, scalelite)
         for r in [*records, *adopted]:
             if r.provider not in managed:
                 continue
@@ -104,9 +105,7 @@ def reconcile(
                     scalelite_id=registered.id,
                 )
             elif registered is None and current.scalelite_id and current.state == ServerState.SERVING:
-                changed[r.name] = current.moved(
-                    ServerState.HEALTHY, now, "missing from Scalelite: register again", scalelite_id=None
-                )
+                changed[r.name] = _missing(current, wiped, now)
             # Scalelite's state wins over a record a killed tick did not save (updateServer done, save not):
             # a "serving" server Scalelite has cordoned takes no meeting, yet would count as capacity forever;
             # a "draining" one it has enabled takes meetings, yet would never count nor finish draining.
@@ -136,6 +135,31 @@ STOPPED_OUTSIDE = (
     "stopped outside bbbscale: not capacity; a create pool never starts it again, and destroys it "
     "lifecycle.destroy_stopped_after_hours after this unless it is started again by then"
 )
+
+
+def _registry_wiped(records: list[Server], scalelite: dict[str, ScaleliteServer]) -> bool:
+    """Whether Scalelite lists none of the servers bbbscale registered (a new or reset database): then a
+    missing registration is Scalelite's loss, not an operator's removal of one server."""
+    ours = [r.url for r in records if r.url and r.scalelite_id and r.state in RUNNING]
+    return bool(ours) and not any(url in scalelite for url in ours)
+
+
+def _missing(server: Server, wiped: bool, now: datetime) -> Server:
+    """A serving server whose registration is gone from Scalelite. With the whole fleet's gone, it is
+    registered again. Alone, an operator deleted it (Scalelite's deleteServer or `rake servers:remove`):
+    that is their word, as a cordon is: it is drained, never registered behind their back; its old id
+    kept, so the drain still asks the server itself for meetings before it is stopped."""
+    if wiped:
+        why = (
+            "missing from Scalelite, as every server of this fleet (a new or reset Scalelite): register again"
+        )
+        return server.moved(ServerState.HEALTHY, now, why, scalelite_id=None)
+    return server.moved(
+        ServerState.DRAINING,
+        now,
+        "deleted from Scalelite outside bbbscale (an operator's deleteServer): drained, not registered "
+        "again (add it back in Scalelite to have it serve)",
+    )
 
 
 def _back(known: Server, mode: str) -> bool:

@@ -124,6 +124,7 @@ class FakeScalelite:
         self.meetings_by_url: dict[str, int] = {}
         self.asked: list[tuple[str, object]] = []
         self.down = False
+        self.added = 0  # ids are never given twice (Scalelite's are UUIDs), a deleted server's included
         self.internal_error = False
 
     def _check(self):
@@ -161,9 +162,8 @@ class FakeScalelite:
     def add(self, url, secret, load_multiplier, tag):
         self._check()
         self.asked.append(("add", url))
-        s = ScaleliteServer(
-            f"sl{len(self.servers_by_id) + 1}", url, secret, "disabled", True, None, load_multiplier, tag
-        )
+        self.added += 1
+        s = ScaleliteServer(f"sl{self.added}", url, secret, "disabled", True, None, load_multiplier, tag)
         self.servers_by_id[s.id] = s
         return s
 

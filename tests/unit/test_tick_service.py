@@ -285,3 +285,46 @@ def test_with_destroy_stopped_after_hours_0_a_stopped_vm_is_kept_and_reported():
     w.tick()
     w.tick(minutes=60 * 48)
     assert ("destroy", vm_id) not in w.providers["cheap"].asked and dict(w.states())[name] == "stopped"
+
+
+def test_a_server_an_operator_deletes_from_scalelite_is_drained_not_registered_behind_their_back():
+    w = _serving_world(2)
+    gone, kept = sorted(w.store.servers.servers(), key=lambda s: s.name)
+    w.scalelite.delete(gone.scalelite_id)  # the operator's deleteServer (rake servers:remove)
+    w.scalelite.meetings_by_url[gone.url] = 1  # a class still on it (BBB keeps it; Scalelite forgot it)
+    r = w.tick()
+    assert dict(w.states())[gone.name] == "draining"
+    assert _said(w, gone.name, "deleted from Scalelite outside bbbscale (an operator's deleteServer)")
+    assert any(a["action"] == "start" for a in r["actions"])  # its capacity is replaced
+    for _ in range(90):  # an hour and a half: its paid hour ends, the class goes on
+        w.tick()
+    assert dict(w.states())[gone.name] == "draining"  # a class on it: never stopped
+    w.scalelite.meetings_by_url[gone.url] = 0
+    for _ in range(60):
+        w.tick()
+    assert dict(w.states())[gone.name] == "destroyed"
+    assert w.scalelite.asked.count(("add", gone.url)) == 1  # registered once, at its boot: never again
+    assert dict(w.states())[kept.name] == "serving"
+
+
+def test_a_scalelite_that_lost_every_server_gets_them_registered_again():
+    w = _serving_world(2)
+    for s in w.store.servers.servers():
+        w.scalelite.delete(s.scalelite_id)  # a new or reset Scalelite database
+    r = w.tick()
+    assert sorted(a["action"] for a in r["actions"]) == ["enable", "enable", "register", "register"]
+    assert all(_said(w, s.name, "as every server of this fleet") for s in w.store.servers.servers())
+    assert sorted(set(dict(w.states()).values())) == ["serving"]
+
+
+def test_a_deleted_server_the_operator_adds_back_serves_again():
+    w = _serving_world(2)
+    gone = sorted(w.store.servers.servers(), key=lambda s: s.name)[0]
+    w.scalelite.delete(gone.scalelite_id)
+    w.tick()
+    back = w.scalelite.add(gone.url, "secret", 1.0, None)
+    w.scalelite.set_state(back.id, "enable")
+    w.tick()
+    w.tick()
+    (record,) = [s for s in w.store.servers.servers() if s.name == gone.name]
+    assert record.state is S.SERVING and record.scalelite_id == back.id
