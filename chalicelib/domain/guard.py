@@ -28,83 +28,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class GuardServer:
-    """One server as the guard sees it: Scalelite's state, its capacity and its projected load."""
-
-    id: str
-    name: str
-    state: str  # what Scalelite reports: enabled | cordoned | disabled
-    online: bool
-    capacity: float  # load units at full load
-    projected: float  # load units once its young rooms have filled
-    rooms: int = 0
-    guard_cordoned: bool = (
-        False  # the guard set its present state (cordoned, or disabled by the poller once empty)
-    )
-    meant_to_serve: bool = True  # bbbscale's record says serving (not draining, not an operator's)
-    intake: float = 0.0  # expected units of the rooms it took since the last look (as much may follow)
-    has_load: bool = True  # Scalelite reports a numeric load (not "unavailable")
-    since_change: float = float("inf")  # seconds since the guard last changed its state
-    leaked_rooms: int = 0  # rooms created on it after the guard's cordon: a poll undid the cordon
-    undone: str = ""  # what was seen of a poll round that may have undone its cordon (no room yet)
-    draw: float = 0.0  # units it would draw at once if enabled: its frozen load is Scalelite's lowest
-    cordon_age: float = float("inf")  # seconds since the guard last cordoned it (enabled again since or not)
-
-    @property
-    def ratio(self) -> float:
-        return self.projected / self.capacity if self.capacity > 0 else float("inf")
-
-    @property
-    def placeable(self) -> bool:
-        """Scalelite can place a room on it now: enabled and in its placement set (a numeric load)."""
-        return self.online and self.state == "enabled" and self.has_load
-
-
-@dataclass(frozen=True, slots=True)
-class GuardAction:
-    """cordon | enable | recordon (enable then cordon: repairs a cordon a poll undid) one server, with
-    the reason people read in the history."""
-
-    action: str
-    server_id: str
-    name: str
-    reason: str
-
-    def as_json(self) -> dict:
-        return {
-            "action": self.action,
-            "server_id": self.server_id,
-            "server": self.name,
-            "reason": self.reason,
-        }
-
-
-def projected_units(rooms: Iterable[tuple[float, float, bool]]) -> float:
-    """A server's load once filled: each (current units, expected units, still filling) room counts at
-    the larger of what it costs now and what it is expected to cost, once it is no longer filling at
-    what it costs."""
-    return sum(max(now, expected) if filling else now for now, expected, filling in rooms)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.0f} %"
-
-
-def balance_limit(
-    pool: list[GuardServer], threshold: float, incoming_units: float, margin: float, floor: float
-) -> float:
-    """The share of capacity past which a server is taken out of placement: a little above what the
-    whole pool will carry once the burst is in (so the burst ends spread evenly), never above
-    `threshold`, never below `floor` (no churn while the fleet is quiet)."""
-    capacity = sum(s.capacity for s in pool)
-    if capacity <= 0:
-        return threshold
-    final = (sum(s.projected for s in pool) + incoming_units) / capacity
-    return min(threshold, max(floor, final + margin))
+from chalicelib.domain.guard_model import GuardAction, GuardServer, balance_limit, pct
 
 
 def _enable(s: GuardServer, why: str) -> GuardAction:
@@ -304,7 +229,7 @@ def _room_for_the_burst(
             _enable(
                 s,
                 f"enabled again: the burst needs {min_enabled} placeable servers with room and "
-                f"~{need:.0f} units of room before the next look, and it has some (projected {_pct(s.ratio)})"
+                f"~{need:.0f} units of room before the next look, and it has some (projected {pct(s.ratio)})"
                 + why,
             )
         )
@@ -345,13 +270,13 @@ def _reopened(held: list[GuardServer], reopen: float, hold_seconds: float) -> li
 def _has_room_again(s: GuardServer, reopen: float) -> GuardAction:
     return _enable(
         s,
-        f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)})"
+        f"has room again: projected {s.projected:.0f}/{s.capacity:.0f} units ({pct(s.ratio)})"
         + (
             f" +{s.draw:.0f} it would draw at once (Scalelite sees its frozen load as lowest)"
             if s.draw
             else ""
         )
-        + f" below {_pct(reopen)}"
+        + f" below {pct(reopen)}"
         + ("" if s.state == "cordoned" else " (the poller disabled it once empty)"),
     )
 
@@ -368,7 +293,7 @@ def _repair(s: GuardServer) -> GuardAction:
         "recordon",
         s.id,
         s.name,
-        f"{s.name} {seen}; cordoned again (enable then cordon), projected {_pct(s.ratio)}",
+        f"{s.name} {seen}; cordoned again (enable then cordon), projected {pct(s.ratio)}",
     )
 
 
@@ -378,6 +303,6 @@ def _cordon(s: GuardServer, limit: float) -> GuardAction:
         "cordon",
         s.id,
         s.name,
-        f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({_pct(s.ratio)}{taking}) "
-        f"once its young rooms fill, past {_pct(limit)}: no new rooms until it has room",
+        f"{s.name} projected at {s.projected:.0f}/{s.capacity:.0f} units ({pct(s.ratio)}{taking}) "
+        f"once its young rooms fill, past {pct(limit)}: no new rooms until it has room",
     )

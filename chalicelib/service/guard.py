@@ -25,7 +25,8 @@ import logging
 from datetime import datetime, timedelta
 
 from chalicelib.domain.fleet import ServerState, capacity_of
-from chalicelib.domain.guard import GuardServer, decide_guard
+from chalicelib.domain.guard import decide_guard
+from chalicelib.domain.guard_model import GuardServer
 from chalicelib.domain.load import at_real_size
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.ports import BbbscaleError

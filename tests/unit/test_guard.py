@@ -8,7 +8,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.guard import GuardServer, decide_guard, projected_units
+from chalicelib.domain.guard import decide_guard
+from chalicelib.domain.guard_model import GuardServer, projected_units
 from chalicelib.domain.herding import spread
 from chalicelib.domain.rooms import MAX_ROOMS, RoomSizes
 
