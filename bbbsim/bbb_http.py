@@ -5,14 +5,16 @@ The real Scalelite (tests/real_scalelite/) needs the servers by themselves, each
 `http://127.0.0.1:PORT/bbb/<name>/bigbluebutton/api`, answering what Scalelite v1.6.1 sends them
 (app/controllers/bigbluebutton_api_controller.rb, lib/tasks/poll.rake): the API root (poll:versions),
 create, join (the user's browser following Scalelite's redirect), getMeetings (poll:servers),
-getMeetingInfo (poll:meetings), isMeetingRunning and end, with BBB's checksums (sha1, sha256, sha384,
-sha512 by length).
+getMeetingInfo (poll:meetings), isMeetingRunning and end, and getRecordings (what bbbscale's drain asks
+each server itself), with BBB's checksums (sha1, sha256, sha384, sha512 by length).
 
 getMeetings waits `getmeetings_latency_s` before answering, so a real poll round takes real time: with
 0.3 s a server and Scalelite's 4 poller workers, ten servers take about 0.9 s. Each getMeetings is
 recorded (`asked`, `answered`), so a harness can tell when a round started and when every server was read.
 While `answers_held()` is in force, getMeetings answers wait until it ends: a round in flight saves
 nothing before then, however slowly the harness's own calls go (a loaded machine, a Rails just started).
+Scalelite's own getMeetings (its API, not its poller) asks every server too; `rounds_from` tells the
+poller's calls from those by the caller's port, so only a round's are held and recorded.
 
 Users are counted where a real BBB counts them: at the server's own join. A create pinned here goes to
 this server whatever the world's own Scalelite model would choose (`create_meeting(server=...)`).
@@ -49,6 +51,9 @@ class SimBbbServers:
         self.world = world
         self.getmeetings_latency_s = getmeetings_latency_s
         self.clock = clock or (lambda: datetime.now(UTC))
+        # Whether a call from this local TCP port is a poll round's (None: every call is): only those are
+        # held and recorded; Scalelite's API getMeetings, which asks every server too, is answered at once.
+        self.rounds_from: Callable[[int], bool] | None = None
         self.asked: list[tuple[str, float]] = []  # (server, when) of each getMeetings asked, monotonic
         self.answered: list[tuple[str, float]] = []  # (server, when) of each getMeetings answered
         self.moderator_pw: dict[str, str] = {}  # meeting id -> the moderatorPW its create set
@@ -122,7 +127,7 @@ class SimBbbServers:
 
     # --- one call ----------------------------------------------------------------------------------
     def answer(
-        self, name: str, call: str, query: str, params: dict[str, str]
+        self, name: str, call: str, query: str, params: dict[str, str], caller_port: int | None = None
     ) -> tuple[int, bytes, dict] | None:
         """(status, body, headers) of one call, or None: drop the connection (a server that is off)."""
         world = self.world
@@ -139,14 +144,18 @@ class SimBbbServers:
         if not given or not _node_checksum_ok(call, query, given, node.secret):
             return 200, render.failed_xml(*CHECKSUM_ERROR), {}
         if call == "getMeetings":
-            with world.lock:
-                self.asked.append((name, time.monotonic()))
+            round_call = self.rounds_from is None or caller_port is None or self.rounds_from(caller_port)
+            if round_call:
+                with world.lock:
+                    self.asked.append((name, time.monotonic()))
             if self.getmeetings_latency_s:
                 time.sleep(self.getmeetings_latency_s)
-            self._answering.wait(timeout=self._answering_longest_s)
+            if round_call:
+                self._answering.wait(timeout=self._answering_longest_s)
             body = render.meetings_xml(world.sim_meetings_of(name), style="bbb")
-            with world.lock:
-                self.answered.append((name, time.monotonic()))
+            if round_call:
+                with world.lock:
+                    self.answered.append((name, time.monotonic()))
             return 200, body, {}
         handler = getattr(self, f"_{call}", None)
         if handler is None:
@@ -201,6 +210,17 @@ class SimBbbServers:
             {},
         )
 
+    def _getRecordings(self, name, params, meeting_id):
+        """A server's recordings not yet moved to Scalelite (what a drain waits for), as `scalelite_http`
+        answers for the same node: without this a drain could not be verified against these servers."""
+        node = self.world.node(name)
+        count = node.recordings_pending if node is not None else 0
+        pending = [
+            {"recordID": f"{name}-rec-{n}", "meetingID": f"{name}-room-{n}", "state": "processing"}
+            for n in range(count)
+        ]
+        return 200, render.recordings_xml(pending), {}
+
     def _isMeetingRunning(self, name, params, meeting_id):
         meeting = self.world.meetings.get(meeting_id)
         return 200, render.fields_xml(running=meeting is not None and meeting.server == name), {}
@@ -235,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             return self._answer(404, b"Not Found")
         params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        result = fleet.answer(match.group(1), match.group(2), parts.query, params)
+        result = fleet.answer(match.group(1), match.group(2), parts.query, params, self.client_address[1])
         if result is None:
             self.close_connection = True
             return

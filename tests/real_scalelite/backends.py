@@ -162,15 +162,18 @@ class ModelBackend(Backend):
 
 
 class RealBackend(Backend):
-    """The real Scalelite (its Redis wiped for each scenario) with the simulator's BBB servers behind it."""
+    """The real Scalelite (its Redis wiped and its connections to it dropped for each scenario:
+    `RealScalelite.reset`) with the simulator's BBB servers behind it."""
 
     kind = "real"
 
     def __init__(self, scalelite: RealScalelite):
-        scalelite.redis("FLUSHALL")
+        scalelite.reset()
         world = SimWorld()
         self.scalelite = scalelite
-        self.bbb = SimBbbServers(world, getmeetings_latency_s=GETMEETINGS_S).start()
+        self.bbb = SimBbbServers(world, getmeetings_latency_s=GETMEETINGS_S)
+        self.bbb.rounds_from = scalelite.is_poller  # Scalelite's API getMeetings is never held
+        self.bbb.start()
         super().__init__(scalelite.url, scalelite.secret, world)
 
     def server_url(self, name: str) -> str:

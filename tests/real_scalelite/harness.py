@@ -325,6 +325,42 @@ class RealScalelite:
             conn.sendall(b"".join(parts))
             return read_reply(conn.makefile("rb"))
 
+    def is_poller(self, port: int) -> bool:
+        """Whether the loopback TCP connection from local `port` belongs to the poller (`rake poll`, and
+        any process of its session), not to puma: read from /proc (the socket's inode, then the
+        processes holding it)."""
+        proc = self._procs.get("poller")
+        if proc is None:
+            return False
+        inode = _socket_inode(port)
+        if inode is None:
+            return False
+        held = f"socket:[{inode}]"
+        for pid in _session_pids(proc.pid):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == held:
+                        return True
+                except OSError:
+                    continue
+        return False
+
+    def reset(self) -> None:
+        """A clean slate for the next scenario: Redis emptied and every Scalelite connection to it dropped.
+        FLUSHALL alone is not one: v1.6.1's `Server#save!` with nothing to write (a load unchanged since
+        the last round, poll:versions saving the same version) leaves `WATCH servers` open on its pooled
+        connection (redis-rb 4.8 sends no MULTI/EXEC for an empty transaction). FLUSHALL and each
+        addServer touch `servers`, so the next save that does write on such a connection is aborted
+        ("Servers list concurrently modified"): one server left unsaved by a later round, at random,
+        as the poller's pool carries such connections from scenario to scenario. redis-rb reopens a
+        dropped connection at its next command, watching nothing."""
+        self.redis("FLUSHALL")
+        self.redis("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+
     def poller_log_size(self) -> int:
         """Where the poller's log ends now: `saved_since` reads what it says after it."""
         path = self._log("poller")
@@ -347,3 +383,34 @@ class RealScalelite:
         """Scalelite's placement set `server_load` (id -> load): the servers a create can go to."""
         flat = self.redis("ZRANGE", "server_load", "0", "-1", "WITHSCORES")
         return {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _socket_inode(port: int) -> str | None:
+    """The inode of the IPv4 TCP socket whose local port is `port` (/proc/net/tcp, ports in hex)."""
+    wanted = f":{port:04X}"
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[1].endswith(wanted):
+                    return fields[9]
+    except OSError:
+        return None
+    return None
+
+
+def _session_pids(session: int) -> list[int]:
+    """The processes of session `session` (the poller is started in a session of its own)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # after the command: state, ppid, pgrp, session
+            pids.append(int(entry))
+    return pids

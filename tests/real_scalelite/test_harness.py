@@ -79,6 +79,12 @@ def test_the_simulated_bbb_servers_hold_getmeetings_answers_while_told_and_no_lo
             started = time.monotonic()
             ask()
             assert 0.15 <= answered[-1] - started < 3
+        rounds = len(bbb.asked)
+        bbb.rounds_from = lambda port: False  # a caller that is not the poller (Scalelite's own API)
+        with bbb.answers_held(longest_s=5.0):
+            started = time.monotonic()
+            ask()  # answered at once, and not taken for a round's
+            assert answered[-1] - started < 2 and len(bbb.asked) == rounds
 
 
 def test_the_servers_a_poll_round_saved_are_read_from_the_pollers_log(tmp_path):
