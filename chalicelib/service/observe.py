@@ -51,9 +51,11 @@ def _dns_records(ports: ObservePorts, problems: list[str]):
 def load_snapshot(
     ports: ObservePorts, registered: dict[str, ScaleliteServer] | None, problems: list[str]
 ) -> LoadSnapshot | None:
-    """Scalelite's getMeetings; on internalError (one bad server fails the whole call) each server's own,
-    read from the list Scalelite gave (`registered`). Never "no load" on a failure: None, with the reason
-    in `problems`."""
+    """Scalelite's getMeetings; when it fails while getServers answered (`registered`), each server's own,
+    read from that list: on internalError (one bad server fails the whole call), and on no answer in time
+    or an answer that cannot be used (Scalelite asks every server one after another: a large fleet's
+    getMeetings can outlast the read timeout while each server answers at once). Never "no load" on a
+    failure: None, with the reason in `problems`."""
     try:
         return ports.scalelite.meetings()
     except ApiError as error:
@@ -62,7 +64,9 @@ def load_snapshot(
             return None
     except BbbscaleError as error:
         problems.append(f"Scalelite getMeetings failed: {error}")
-        return None
+        if registered is None:
+            return None
+        problems.append("the load is read from each server's own getMeetings instead")
     return ports.bbb.poll(
         list(registered.values())
     )  # it polls the online enabled/cordoned ones, as Scalelite

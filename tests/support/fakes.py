@@ -126,6 +126,7 @@ class FakeScalelite:
         self.down = False
         self.added = 0  # ids are never given twice (Scalelite's are UUIDs), a deleted server's included
         self.internal_error = False
+        self.meetings_fault: Exception | None = None  # getMeetings alone fails so (a slow fan-out: a timeout)
 
     def _check(self):
         if self.down:
@@ -134,6 +135,8 @@ class FakeScalelite:
     def meetings(self) -> LoadSnapshot:
         """The meetings of enabled and cordoned servers (Scalelite asks no other), without their server."""
         self._check()
+        if self.meetings_fault is not None:
+            raise self.meetings_fault
         if self.internal_error:
             raise ApiError("internalError", "one server failed")
         asked = {s.url for s in self.servers_by_id.values() if s.state != "disabled"}

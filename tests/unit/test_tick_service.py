@@ -328,3 +328,27 @@ def test_a_deleted_server_the_operator_adds_back_serves_again():
     w.tick()
     (record,) = [s for s in w.store.servers.servers() if s.name == gone.name]
     assert record.state is S.SERVING and record.scalelite_id == back.id
+
+
+def test_a_getmeetings_that_times_out_while_getservers_answers_is_read_from_each_server():
+    """Scalelite's getMeetings asks its servers one after another (v1.6.1 get_meetings): on a large
+    fleet it can outlast the read timeout while getServers and every server answer at once. The load is
+    then each server's own, asked in parallel, not unknown (which holds every scale-down)."""
+    from chalicelib.ports import UnreachableError
+
+    w = _serving_world(2)
+    busy = sorted(s.url for s in w.store.servers.servers())[0]
+    w.scalelite.meetings_by_url[busy] = 3
+    w.scalelite.meetings_fault = UnreachableError(
+        "scalelite: getMeetings failed after 3 attempt(s) (read timeout: no byte for 20 s)", timed_out=True
+    )
+    r = w.tick()
+    assert r["load"] is not None and r["load"]["meetings"] == 3
+    assert r["problems"][:2] == [
+        "Scalelite getMeetings failed: scalelite: getMeetings failed after 3 attempt(s) (read timeout: no "
+        "byte for 20 s)",
+        "the load is read from each server's own getMeetings instead",
+    ]
+    w.scalelite.down = True  # Scalelite itself gone: getServers fails too, and nothing is guessed
+    r = w.tick()
+    assert r["load"] is None
