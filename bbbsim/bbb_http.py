@@ -144,19 +144,11 @@ class SimBbbServers:
         if not given or not _node_checksum_ok(call, query, given, node.secret):
             return 200, render.failed_xml(*CHECKSUM_ERROR), {}
         if call == "getMeetings":
-            round_call = self.rounds_from is None or caller_port is None or self.rounds_from(caller_port)
-            if round_call:
-                with world.lock:
-                    self.asked.append((name, time.monotonic()))
-            if self.getmeetings_latency_s:
+            if self.rounds_from is None or caller_port is None or self.rounds_from(caller_port):
+                return self._round_get_meetings(name)
+            if self.getmeetings_latency_s:  # Scalelite's API getMeetings: never held nor recorded
                 time.sleep(self.getmeetings_latency_s)
-            if round_call:
-                self._answering.wait(timeout=self._answering_longest_s)
-            body = render.meetings_xml(world.sim_meetings_of(name), style="bbb")
-            if round_call:
-                with world.lock:
-                    self.answered.append((name, time.monotonic()))
-            return 200, body, {}
+            return 200, render.meetings_xml(world.sim_meetings_of(name), style="bbb"), {}
         handler = getattr(self, f"_{call}", None)
         if handler is None:
             return 200, render.failed_xml("unsupportedRequest", "This request is not supported."), {}
@@ -210,16 +202,24 @@ class SimBbbServers:
             {},
         )
 
+    def _round_get_meetings(self, name: str) -> tuple[int, bytes, dict]:
+        """A poll round's getMeetings: recorded when asked and answered, held while `answers_held`."""
+        world = self.world
+        with world.lock:
+            self.asked.append((name, time.monotonic()))
+        if self.getmeetings_latency_s:
+            time.sleep(self.getmeetings_latency_s)
+        self._answering.wait(timeout=self._answering_longest_s)
+        body = render.meetings_xml(world.sim_meetings_of(name), style="bbb")
+        with world.lock:
+            self.answered.append((name, time.monotonic()))
+        return 200, body, {}
+
     def _getRecordings(self, name, params, meeting_id):
         """A server's recordings not yet moved to Scalelite (what a drain waits for), as `scalelite_http`
         answers for the same node: without this a drain could not be verified against these servers."""
         node = self.world.node(name)
-        count = node.recordings_pending if node is not None else 0
-        pending = [
-            {"recordID": f"{name}-rec-{n}", "meetingID": f"{name}-room-{n}", "state": "processing"}
-            for n in range(count)
-        ]
-        return 200, render.recordings_xml(pending), {}
+        return 200, render.pending_recordings_xml(name, node.recordings_pending if node else 0), {}
 
     def _isMeetingRunning(self, name, params, meeting_id):
         meeting = self.world.meetings.get(meeting_id)

@@ -248,11 +248,7 @@ class LocalScalelite:
             except NodeUnavailable:
                 return None
         if call == "getRecordings":
-            pending = [
-                {"recordID": f"{name}-rec-{n}", "meetingID": f"{name}-room-{n}", "state": "processing"}
-                for n in range(node.recordings_pending)
-            ]
-            return 200, render.recordings_xml(pending), {}
+            return 200, render.pending_recordings_xml(name, node.recordings_pending), {}
         return 200, render.failed_xml("unsupportedRequest", "This request is not supported."), {}
 
     # --- admin API -----------------------------------------------------------------------------------------

@@ -227,6 +227,15 @@ def create_xml(meeting: SimMeeting, duplicate: bool = False) -> bytes:
     )
 
 
+def pending_recordings_xml(server: str, count: int) -> bytes:
+    """A BBB server's getRecordings when `count` of its recordings still wait to be moved to Scalelite
+    (state `processing`): what a drain waits for."""
+    return recordings_xml(
+        {"recordID": f"{server}-rec-{n}", "meetingID": f"{server}-room-{n}", "state": "processing"}
+        for n in range(count)
+    )
+
+
 def recordings_xml(recordings: Iterable[dict]) -> bytes:
     """getRecordings: each dict has recordID, meetingID, name, state, startTime, endTime, participants.
     With none: SUCCESS, empty `<recordings/>`, messageKey noRecordings."""

@@ -302,19 +302,12 @@ def test_the_demos_last_decision_is_printed_whole(capsys):
     assert all(len(line) <= 110 for line in lines[first:])
 
 
-def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_1(tmp_path, monkeypatch):
-    """A real-provider configuration whose Scalelite does not answer: the tick holds (no scale-down on no
-    data), records and prints its decision, and the exit status says the check failed."""
-    import socket
-
-    from tests.support.cli_runs import run_program
-
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _one_owned_server(tmp_path, cluster: str, port: int, scalelite: str):
+    """A real-provider configuration: one owned server, a Scalelite on loopback `port` with the
+    `scalelite` settings lines given, state in `tmp_path`, no forecast."""
     config = tmp_path / "fleet.toml"
     config.write_text(
-        f'''cluster = "edge"
+        f'''cluster = "{cluster}"
 [forecast]
 enabled = false
 [state]
@@ -322,8 +315,7 @@ backend = "sqlite"
 path = "{tmp_path / "state.sqlite3"}"
 [scalelite]
 url = "http://127.0.0.1:{port}/bigbluebutton/api"
-connect_timeout = 0.5
-retries = 0
+{scalelite}
 [providers.owned]
 kind = "static"
 mode = "static"
@@ -335,6 +327,20 @@ servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api
 ''',
         encoding="utf-8",
     )
+    return config
+
+
+def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_1(tmp_path, monkeypatch):
+    """A real-provider configuration whose Scalelite does not answer: the tick holds (no scale-down on no
+    data), records and prints its decision, and the exit status says the check failed."""
+    import socket
+
+    from tests.support.cli_runs import run_program
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _one_owned_server(tmp_path, "edge", port, "connect_timeout = 0.5\nretries = 0")
     outcome = run_program(
         "tick", "--config", str(config), "--json", env={"BBBSCALE_SCALELITE_SECRET": "lb-secret-not-to-print"}
     )
@@ -367,29 +373,9 @@ def test_tick_against_a_hung_scalelite_asks_it_once_not_twice(tmp_path):
                 return
 
     threading.Thread(target=accept, daemon=True).start()
-    config = tmp_path / "fleet.toml"
-    config.write_text(
-        f'''cluster = "hung"
-[forecast]
-enabled = false
-[state]
-backend = "sqlite"
-path = "{tmp_path / "state.sqlite3"}"
-[scalelite]
-url = "http://127.0.0.1:{listener.getsockname()[1]}/bigbluebutton/api"
-connect_timeout = 0.5
-read_timeout = 0.5
-retries = 1
-[providers.owned]
-kind = "static"
-mode = "static"
-min_servers = 1
-max_servers = 1
-quota = 1
-[providers.owned.options]
-servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api" }}]
-''',
-        encoding="utf-8",
+    port = listener.getsockname()[1]
+    config = _one_owned_server(
+        tmp_path, "hung", port, "connect_timeout = 0.5\nread_timeout = 0.5\nretries = 1"
     )
     try:
         outcome = run_program(
