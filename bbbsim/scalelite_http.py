@@ -57,7 +57,8 @@ def _node_checksum_ok(call: str, query: str, given: str, secret: str) -> bool:
 
 class LocalScalelite:
     """Scalelite + the simulated BBB servers on 127.0.0.1 (port 0: an ephemeral port), served from a
-    daemon thread. Use as a context manager. `clock` dates meetings created over HTTP."""
+    daemon thread. Use as a context manager. `clock` dates meetings created over HTTP;
+    `meetings_s_per_server` gives getMeetings Scalelite's sequential fan-out time."""
 
     def __init__(
         self,
@@ -67,10 +68,14 @@ class LocalScalelite:
         port: int = 0,
         latency_s: float = 0.0,
         clock: Callable[[], datetime] | None = None,
+        meetings_s_per_server: float = 0.0,
     ):
         self.world = world
         self._secret = secret
         self.latency_s = latency_s
+        # Scalelite's getMeetings asks each online enabled/cordoned server in turn (v1.6.1 get_meetings):
+        # its answer takes this much per such server (0: at once, as this model long answered).
+        self.meetings_s_per_server = meetings_s_per_server
         self.clock = clock or (lambda: datetime.now(UTC))
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
@@ -161,6 +166,10 @@ class LocalScalelite:
         return handler(params, meeting_id)
 
     def _call_getMeetings(self, params, meeting_id):
+        if self.meetings_s_per_server:
+            with self.world.lock:
+                asked = sum(1 for e in self.world.registry.values() if e.online and e.state != "disabled")
+            time.sleep(asked * self.meetings_s_per_server)  # outside the lock: the world goes on
         try:
             meetings = self.world.scalelite_meetings()
         except ApiError as error:
@@ -324,5 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for key, value in headers.items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (its read timeout)
+            self.close_connection = True

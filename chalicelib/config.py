@@ -135,6 +135,12 @@ class ScaleliteSettings(Strict):
     retries: int = Field(2, ge=0, le=10)
     max_response_bytes: int = Field(256 * 1024 * 1024, gt=0, description="getMeetings size limit")
     server_poll_concurrency: int = Field(32, ge=1, le=256)
+    meetings_direct_minutes: float = Field(
+        30.0,
+        ge=0,
+        description="after Scalelite's getMeetings timed out while getServers answered, the load is read from "
+        "each server's own getMeetings this long before Scalelite is asked again (0: ask it every tick)",
+    )
     # Scalelite gives untagged meetings only to untagged servers (Server.find_available), so servers are
     # registered without a tag unless the platform routes meetings by tag (meta_server-tag).
     server_tag: str | None = Field(None, description="Scalelite tag for the servers bbbscale registers")

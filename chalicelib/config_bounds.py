@@ -42,6 +42,7 @@ CEILINGS: dict[str, dict[str, float]] = {
         "read_timeout": 600,
         # the memory budget (<= 100 MB whatever the shape) was measured at the 256 MiB default
         "max_response_bytes": 1 << 30,
+        "meetings_direct_minutes": DAY_MINUTES,
     },
     "LifecycleSettings": {
         "stabilization_minutes": DAY_MINUTES,

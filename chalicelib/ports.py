@@ -27,6 +27,7 @@ from chalicelib.state_ports import (
     GuardReadings,
     GuardRuns,
     LoadHistory,
+    MeetingsRoute,
     ProviderFailures,
     RoomMemory,
     TickMemory,
@@ -276,6 +277,7 @@ class StateStore(Protocol):
     room_memory: RoomMemory
     provider_failures: ProviderFailures
     closures: ClosureLedger
+    meetings_route: MeetingsRoute
     load_history: LoadHistory
     announced: AnnouncedNotices
 

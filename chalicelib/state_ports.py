@@ -16,6 +16,7 @@ from typing import Protocol
 
 from chalicelib.domain.kept import (
     DesiredAt,
+    DirectReads,
     GuardCordon,
     GuardHealth,
     GuardRun,
@@ -108,6 +109,14 @@ class ProviderFailures(Protocol):
     def failed(self, provider: str, failure: ProviderFailure) -> None: ...
     def recovered(self, provider: str) -> None:
         """Forget the provider's failures (a call succeeded)."""
+
+
+class MeetingsRoute(Protocol):
+    """Where the ticks read the load while Scalelite's getMeetings times out (service/observe.py writes
+    and reads it; `status` shows it): None, Scalelite's getMeetings as usual."""
+
+    def direct(self) -> DirectReads | None: ...
+    def keep_direct(self, route: DirectReads | None) -> None: ...
 
 
 class ClosureLedger(Protocol):

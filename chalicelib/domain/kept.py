@@ -77,6 +77,25 @@ class ProviderFailure:
     last: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DirectReads:
+    """Scalelite's getMeetings timed out (`since` the first time, `at` the last; `why`, one line): until
+    `until` the ticks read each server's own getMeetings without asking Scalelite first."""
+
+    since: datetime
+    at: datetime
+    until: datetime
+    why: str = ""
+
+    def as_json(self) -> dict:
+        return {
+            "since": self.since.isoformat(),
+            "at": self.at.isoformat(),
+            "until": self.until.isoformat(),
+            "why": self.why,
+        }
+
+
 class TrendPoint(NamedTuple):
     """One tick's measured load over what the history expected around then (the forecast's trend)."""
 

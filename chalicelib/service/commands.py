@@ -255,6 +255,12 @@ def describe_status(status: dict, zone: str = "UTC") -> str:
             f"Load: {load.get('participants', 0)} users in {load.get('meetings', 0)} meetings, "
             f"{load.get('load_units', 0)} units; spare capacity {spare} units"
         )
+    direct = status.get("meetings_direct")
+    if direct:
+        lines.append(
+            f"Load read from each server's own getMeetings until {local_time(direct.get('until'), zone)}: "
+            f"Scalelite's getMeetings timed out at {local_time(direct.get('at') or direct.get('since'), zone)}"
+        )
     checked = "last_tick" not in status or status["last_tick"] is not None  # documents without the key: old
     if not checked:
         lines.append(

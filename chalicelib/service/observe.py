@@ -6,12 +6,14 @@ not "no load", an unreadable provider is not "no VMs". The planner holds scale-d
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib.domain.decision import Demand, Observation, ServerCheck
 from chalicelib.domain.fleet import FINAL, VM, Fleet, Server, ServerState
+from chalicelib.domain.kept import DirectReads
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import DRAIN, read_overrides
 from chalicelib.domain.reconcile import reconcile
@@ -48,16 +50,38 @@ def _dns_records(ports: ObservePorts, problems: list[str]):
         return None
 
 
+def meetings_direct(store, now: datetime) -> DirectReads | None:
+    """The remembered route while it holds (Scalelite's getMeetings timed out lately), else None."""
+    route = store.meetings_route.direct()
+    return route if route is not None and route.until > now else None
+
+
 def load_snapshot(
-    ports: ObservePorts, registered: dict[str, ScaleliteServer] | None, problems: list[str]
+    ports: ObservePorts,
+    registered: dict[str, ScaleliteServer] | None,
+    problems: list[str],
+    now: datetime | None = None,
+    persist: bool = False,
 ) -> LoadSnapshot | None:
     """Scalelite's getMeetings; when it fails while getServers answered (`registered`), each server's own,
     read from that list: on internalError (one bad server fails the whole call), and on no answer in time
     or an answer that cannot be used (Scalelite asks every server one after another: a large fleet's
     getMeetings can outlast the read timeout while each server answers at once). Never "no load" on a
-    failure: None, with the reason in `problems`."""
+    failure: None, with the reason in `problems`.
+
+    With `now`, a getMeetings that timed out (or failed after the read timeout) is remembered (when `persist`): for
+    `scalelite.meetings_direct_minutes` the ticks read the servers directly without asking Scalelite
+    first, so a fleet whose getMeetings always outlasts the timeout costs one slow tick per window, not
+    every tick its connect + 3 x read timeout (63 s at the defaults, longer than the timer's minute)."""
+    if now is not None and registered is not None and (route := meetings_direct(ports.store, now)):
+        problems.append(
+            f"the load is read from each server's own getMeetings until {route.until:%H:%M} UTC: "
+            f"Scalelite's getMeetings timed out at {route.at:%H:%M} UTC ({route.why})"
+        )
+        return ports.bbb.poll(list(registered.values()))
+    asked = time.monotonic()
     try:
-        return ports.scalelite.meetings()
+        snapshot = ports.scalelite.meetings()
     except ApiError as error:
         problems.append(f"Scalelite getMeetings answered {error.key}")
         if error.key != "internalError" or registered is None:
@@ -67,9 +91,29 @@ def load_snapshot(
         if registered is None:
             return None
         problems.append("the load is read from each server's own getMeetings instead")
+        slow = time.monotonic() - asked >= ports.settings.scalelite.read_timeout  # e.g. a proxy's 504
+        if (
+            persist
+            and now is not None
+            and (slow or (isinstance(error, UnreachableError) and error.timed_out))
+        ):
+            _remember_direct(ports, now, str(error))
+    else:
+        if persist and now is not None and ports.store.meetings_route.direct() is not None:
+            ports.store.meetings_route.keep_direct(None)  # Scalelite answers again: back to it
+        return snapshot
     return ports.bbb.poll(
         list(registered.values())
     )  # it polls the online enabled/cordoned ones, as Scalelite
+
+
+def _remember_direct(ports: ObservePorts, now: datetime, why: str) -> None:
+    minutes = ports.settings.scalelite.meetings_direct_minutes
+    if minutes <= 0:
+        return
+    before = ports.store.meetings_route.direct()
+    since = before.since if before is not None else now
+    ports.store.meetings_route.keep_direct(DirectReads(since, now, now + timedelta(minutes=minutes), why))
 
 
 def _as_serving(ports: ObservePorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
@@ -151,7 +195,7 @@ def observe(ports: ObservePorts, now: datetime, persist: bool = True) -> tuple[O
         problems.append("Scalelite getMeetings not asked: Scalelite gave no answer in time to getServers")
         snapshot = None
     else:
-        snapshot = load_snapshot(ports, registered, problems)
+        snapshot = load_snapshot(ports, registered, problems, now, persist)
     if registered is not None:
         for name, r in list(by_name.items()):
             seen = registered.get(r.url) if r.url else None

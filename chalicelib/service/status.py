@@ -2,8 +2,9 @@
 
 `status`: the fleet per provider and state, the last tick's load and desired counts, the spare capacity
 (`spare_units`: what the serving servers, each at its provider's `capacity_units`, carry beyond the
-last tick's load; the headroom is the configured margin, never this), reservations to come, freeze, floors and the burst guard. `plan`: the servers and
-cost N users would need, from the configured mix, weights and headroom.
+last tick's load; the headroom is the configured margin, never this), reservations to come, freeze,
+floors, the burst guard, and while Scalelite's getMeetings is bypassed, until when (`meetings_direct`).
+`plan`: the servers and cost N users would need, from the configured mix, weights and headroom.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     from chalicelib.domain.overrides import DRAIN, read_overrides
     from chalicelib.service.closures import reservation_json
     from chalicelib.service.guard_state import guard_status
+    from chalicelib.service.observe import meetings_direct
 
     servers = store.servers.servers()
     last = store.history.recent(1, kind="tick")
@@ -58,6 +60,8 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
             for name, asked in (store.settings.get(DRAIN, None) or {}).items()
             if isinstance(asked, dict)
         },
+        # while set, the ticks read each server's own getMeetings: Scalelite's timed out (a large fleet)
+        "meetings_direct": direct.as_json() if (direct := meetings_direct(store, now)) else None,
     }
 
 

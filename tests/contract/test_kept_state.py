@@ -11,7 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from chalicelib.adapters.state.records import RecordError
-from chalicelib.domain.kept import DesiredAt, GuardHealth, GuardRun, LoadReading, ProviderFailure, TrendPoint
+from chalicelib.domain.kept import (
+    DesiredAt,
+    DirectReads,
+    GuardHealth,
+    GuardRun,
+    LoadReading,
+    ProviderFailure,
+    TrendPoint,
+)
 from chalicelib.domain.rooms import RoomSizes
 from chalicelib.state_ports import UNREPORTED_MAX
 
@@ -139,6 +147,16 @@ def test_announcements_round_trip(store):
     store.announced.keep_stuck_drains(["bbb-3", "bbb-9"])
     store.announced.keep_shortfall(4)
     assert store.announced.stuck_drains() == ["bbb-3", "bbb-9"] and store.announced.shortfall() == 4
+
+
+def test_the_meetings_route_round_trips_and_is_forgotten(open_handle):
+    store = open_handle()
+    assert store.meetings_route.direct() is None
+    route = DirectReads(T0, T0 + timedelta(minutes=31), T0 + timedelta(minutes=61), "read timeout")
+    store.meetings_route.keep_direct(route)
+    assert open_handle().meetings_route.direct() == route
+    store.meetings_route.keep_direct(None)
+    assert open_handle().meetings_route.direct() is None
 
 
 # --- the operator's settings only ---------------------------------------------------------------------

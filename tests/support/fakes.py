@@ -127,6 +127,7 @@ class FakeScalelite:
         self.added = 0  # ids are never given twice (Scalelite's are UUIDs), a deleted server's included
         self.internal_error = False
         self.meetings_fault: Exception | None = None  # getMeetings alone fails so (a slow fan-out: a timeout)
+        self.meetings_asked = 0  # getMeetings calls, answered or not
 
     def _check(self):
         if self.down:
@@ -134,6 +135,7 @@ class FakeScalelite:
 
     def meetings(self) -> LoadSnapshot:
         """The meetings of enabled and cordoned servers (Scalelite asks no other), without their server."""
+        self.meetings_asked += 1
         self._check()
         if self.meetings_fault is not None:
             raise self.meetings_fault

@@ -352,3 +352,71 @@ def test_a_getmeetings_that_times_out_while_getservers_answers_is_read_from_each
     w.scalelite.down = True  # Scalelite itself gone: getServers fails too, and nothing is guessed
     r = w.tick()
     assert r["load"] is None
+
+
+def test_a_timed_out_getmeetings_is_not_asked_again_for_a_while():
+    """A fleet whose Scalelite getMeetings outlasts the read timeout would cost every tick its connect + 3
+    x read timeout (63 s at the defaults: the minute timer's next tick finds the lease held). After one
+    timeout the ticks read the servers directly for `meetings_direct_minutes`, say so, and then ask
+    Scalelite again: back to it when it answers, another window when it times out again."""
+    from chalicelib.ports import UnreachableError
+    from chalicelib.service.commands import describe_status
+    from chalicelib.service.status import status
+
+    w = _serving_world(2)
+    w.reconfigure(
+        w.settings.model_copy(
+            update={"scalelite": w.settings.scalelite.model_copy(update={"meetings_direct_minutes": 10})}
+        )
+    )
+    busy = sorted(s.url for s in w.store.servers.servers())[0]
+    w.scalelite.meetings_by_url[busy] = 3
+    timeout = UnreachableError(
+        "scalelite: getMeetings failed (read timeout: no byte for 20 s)", timed_out=True
+    )
+    w.scalelite.meetings_fault = timeout
+    asked = w.scalelite.meetings_asked
+    w.tick()
+    first = w.clock.now
+    assert w.scalelite.meetings_asked == asked + 1
+    w.tick(dry_run=True)  # a dry run reads the route, and neither asks Scalelite nor changes the route
+    for _ in range(8):  # minutes 2 to 9 of the window
+        r = w.tick()
+        assert r["load"]["meetings"] == 3
+        assert r["problems"][0] == (
+            f"the load is read from each server's own getMeetings until {first + timedelta(minutes=10):%H:%M} "
+            f"UTC: Scalelite's getMeetings timed out at {first:%H:%M} UTC ({timeout})"
+        )
+    assert w.scalelite.meetings_asked == asked + 1, "not asked within the window"
+    shown = status(w.settings, w.store, w.clock.now)["meetings_direct"]
+    assert shown["since"] == shown["at"] == first.isoformat()
+    assert shown["until"] == (first + timedelta(minutes=10)).isoformat()
+    assert (
+        f"Load read from each server's own getMeetings until {first + timedelta(minutes=10):%Y-%m-%d %H:%M} "
+        f"UTC: Scalelite's getMeetings timed out at {first:%Y-%m-%d %H:%M} UTC"
+    ) in describe_status(status(w.settings, w.store, w.clock.now))
+
+    r = w.tick()  # the window is over: asked again, timed out again, another window from now
+    assert w.scalelite.meetings_asked == asked + 2 and r["load"]["meetings"] == 3
+    again = status(w.settings, w.store, w.clock.now)["meetings_direct"]
+    assert again["since"] == first.isoformat() and again["at"] == w.clock.now.isoformat()
+
+    w.scalelite.meetings_fault = None
+    w.clock.advance(minutes=10)
+    r = w.tick()  # Scalelite answers again: its getMeetings from now on, the route forgotten
+    assert w.scalelite.meetings_asked == asked + 3 and not r["problems"]
+    assert status(w.settings, w.store, w.clock.now)["meetings_direct"] is None
+    w.tick()
+    assert w.scalelite.meetings_asked == asked + 4
+
+
+def test_a_getmeetings_that_fails_at_once_is_asked_again_at_the_next_tick():
+    """Only a slow failure is remembered: a quick one costs the next tick nothing to try again."""
+    from chalicelib.ports import UnreachableError
+
+    w = _serving_world(2)
+    w.scalelite.meetings_fault = UnreachableError("scalelite: getMeetings failed (HTTP 502)")
+    asked = w.scalelite.meetings_asked
+    w.tick()
+    w.tick()
+    assert w.scalelite.meetings_asked == asked + 2

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from chalicelib.domain.kept import (
     DesiredAt,
+    DirectReads,
     GuardCordon,
     GuardHealth,
     GuardRun,
@@ -44,6 +45,7 @@ SAMPLES_PREFIX = "load_slots:"  # + local date
 TREND = "forecast_trend"
 ANNOUNCED_STUCK = "notify_stuck_drains"
 ANNOUNCED_SHORTFALL = "notify_quota_shortfall"
+MEETINGS_DIRECT = "scalelite_meetings_direct"
 
 
 class Cells(Protocol):
@@ -192,6 +194,23 @@ class KeptProviderFailures:
         self._c.change(BACKOFF, step)
 
 
+class KeptMeetingsRoute:
+    def __init__(self, cells: Cells):
+        self._c = cells
+
+    def direct(self) -> DirectReads | None:
+        kept = self._c.read(MEETINGS_DIRECT)
+        if not isinstance(kept, dict):
+            return None
+        since, at, until = _when(kept.get("since")), _when(kept.get("at")), _when(kept.get("until"))
+        if since is None or at is None or until is None:
+            return None
+        return DirectReads(since, at, until, str(kept.get("why", "")))
+
+    def keep_direct(self, route: DirectReads | None) -> None:
+        self._c.write(MEETINGS_DIRECT, route.as_json() if route else None)
+
+
 class KeptClosureLedger:
     def __init__(self, cells: Cells):
         self._c = cells
@@ -258,5 +277,6 @@ def attach(store: Any, cells: Cells) -> None:
     store.room_memory = KeptRoomMemory(cells)
     store.provider_failures = KeptProviderFailures(cells)
     store.closures = KeptClosureLedger(cells)
+    store.meetings_route = KeptMeetingsRoute(cells)
     store.load_history = KeptLoadHistory(cells)
     store.announced = KeptAnnouncements(cells)
