@@ -50,6 +50,10 @@ QUICK = {
         "the two JSON shapes, ours only: ~2 s, not the XML ones, the baseline and its 60 s trickles",
     ),
     "bench/guard_latency.py": ("--servers 20 --latency 0.01 --runs 1", "20 servers, one run, not 500 x 3"),
+    "bench/slow_getmeetings.py": (
+        "--servers 20 --per-server 0.05 --read-timeout 0.3 --ticks 3",
+        "a 1-s fan-out against a 0.3-s read timeout: ~12 s, not 250 servers' 63-s ticks (~6 min)",
+    ),
     "bench/surge_week.py": (
         "--scale 0.05 --only-history none --skip before --skip reactive",
         "a small school's week, this tree only: seconds, not ~5 min (and no baseline to export)",
@@ -71,6 +75,9 @@ QUICK = {
 #: Output checks for some commands (text after the command's own marker), by what the command contains.
 EXPECT = {
     "bench/default_headroom.py": lambda out: "| day | 17.5 % |" in out,
+    "bench/slow_getmeetings.py": lambda out: (
+        "| ask every tick | 3 |" in out and "| servers first after a timeout | 3 |" in out and "| 1 |" in out
+    ),
     "bench/surge_issue19.py --table": lambda out: "| surge-nohist | 8 | h19surge |" in out,
     "bbbscale simulate --trace out/traces/week.csv --policy reactive --json": lambda out: (
         json.loads(out)["policy"] == "reactive"
