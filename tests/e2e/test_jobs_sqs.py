@@ -28,6 +28,9 @@ def runtime(monkeypatch, moto_url):
         "BBBSCALE_WEBHOOK_SECRET": SECRET,
     }.items():
         monkeypatch.setenv(name, value)
+    sqs = boto3.client("sqs")  # moto's server is the module's: each test starts with no queue
+    for url in sqs.list_queues().get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
     runtime = FakeRuntime(settings=chat_settings(dispatcher="sqs"))
     point_runtime_at(monkeypatch, runtime)
     monkeypatch.setattr(app_module, "DISPATCHER", None)  # built from the settings: an SqsDispatcher
