@@ -3,6 +3,7 @@
 import functools
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -59,11 +60,13 @@ def capacity_check(event):
 
     try:
         wiring = from_environment()
+        began = time.monotonic()
         result = tick_json(wiring.tick(dry_run=False))
+        seconds = time.monotonic() - began
     except Exception as error:
         return {"error": _unavailable("capacity_check", error)}
     log_tick(result, wiring.settings.cluster)
-    emit_tick_metrics(metrics, result, wiring.settings.cluster)
+    emit_tick_metrics(metrics, result, wiring.settings.cluster, seconds=seconds)
     from chalicelib.adapters.guard_invoke import invoke_guard, on_lambda
 
     invoker = GUARD_INVOKER or (invoke_guard if on_lambda() else None)

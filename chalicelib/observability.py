@@ -120,9 +120,13 @@ def _failed(action: dict) -> bool:
 
 #: After a burst (when the guard measured one) and when the guard changed something (docs/herding.md).
 HERDING_METRICS = ("HerdingRoomsCV", "HerdingLoadCV", "OverloadedServers", "GuardChanges")
+#: How long the tick took, wall clock (its caller measures it: the tick's document stays its decision).
+TICK_SECONDS = "TickSeconds"
 
 
-def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_document=None) -> None:
+def emit_tick_metrics(
+    metrics: Metrics, tick_result: dict, cluster: str, new_document=None, seconds: float | None = None
+) -> None:
     """Turn one tick result (docs/contract.md `tick --json`) into EMF metrics.
 
     Cluster totals (LoadUnits, Rooms, Participants, Mics, Webcams, Actions, Failures; dimension
@@ -132,6 +136,8 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_doc
     are printed here, one document each. A load that could not be read adds no load metrics (never zeros).
     `new_document()` makes each provider's document (default: an EMF one); `bbbscale run` passes a
     recorder instead, so its Prometheus endpoint serves exactly these figures (adapters/metrics/).
+    `seconds`, the tick's wall-clock time, becomes TickSeconds: a tick past the timer's minute (a
+    Scalelite that does not answer in time) makes the next one find the lease held.
     """
     metrics.add_dimension(name="cluster", value=cluster)
     load = tick_result.get("load")
@@ -142,6 +148,8 @@ def emit_tick_metrics(metrics: Metrics, tick_result: dict, cluster: str, new_doc
     actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
     metrics.add_metric(name="Actions", unit=MetricUnit.Count, value=len(actions))
     metrics.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, actions)))
+    if seconds is not None:
+        metrics.add_metric(name=TICK_SECONDS, unit=MetricUnit.Seconds, value=round(seconds, 3))
 
     herding = tick_result.get("herding")  # the spread after a burst, when the guard measured one
     if herding:

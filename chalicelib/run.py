@@ -141,9 +141,11 @@ def run_forever(
             )
         _on_sigterm()
 
+        took = [0.0]  # the last tick's wall-clock seconds
+
         def report(result: TickReport) -> None:
             if endpoint:  # the figures Lambda sends as EMF, for Prometheus (docs/metrics.md)
-                endpoint.record(tick_json(result), settings.cluster)
+                endpoint.record(tick_json(result), settings.cluster, seconds=took[0])
             _show(result, as_json)
 
         def now_and_world() -> datetime:
@@ -156,7 +158,11 @@ def run_forever(
                 endpoint.collector.crashed(kind, settings.cluster)
 
         def tick(now: datetime) -> TickReport | None:
-            return survive(lambda: wiring.tick(dry_run=dry_run, now=now), crashed)
+            started = time.monotonic()
+            try:
+                return survive(lambda: wiring.tick(dry_run=dry_run, now=now), crashed)
+            finally:
+                took[0] = time.monotonic() - started
 
         done = 0
         try:

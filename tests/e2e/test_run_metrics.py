@@ -49,6 +49,7 @@ def test_run_serves_its_ticks_on_loopback(tmp_path):
         assert samples.get("bbbscale_ticks_total") == 1.0, samples
         assert {"bbbscale_servers", "bbbscale_desired_servers", "bbbscale_actions_total"} <= set(samples)
         assert samples["bbbscale_last_tick_timestamp_seconds"] > time.time() - 120
+        assert 0 < samples["bbbscale_tick_duration_seconds"] < 90  # the tick's own wall-clock time
     finally:
         run.terminate()
         out, err = run.communicate(timeout=30)

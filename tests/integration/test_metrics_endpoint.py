@@ -26,12 +26,12 @@ T0 = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)  # a Monday of term
 LOOPBACK = MetricsSettings(port=0)
 
 
-def emf_figures(tick: dict, cluster: str, capsys) -> dict[tuple, float]:
+def emf_figures(tick: dict, cluster: str, capsys, seconds: float | None = None) -> dict[tuple, float]:
     """{(prometheus name, labels): value} of the EMF documents `tick` makes (as Lambda prints them),
     each gauge figure where EMF_TO_PROMETHEUS puts it; the per-tick counts by their EMF name."""
     capsys.readouterr()
     metrics.clear_metrics()
-    emit_tick_metrics(metrics, tick, cluster)
+    emit_tick_metrics(metrics, tick, cluster, seconds=seconds)
     metrics.flush_metrics()
     figures = {}
     for line in capsys.readouterr().out.splitlines():
@@ -91,15 +91,16 @@ def test_a_scrape_carries_the_emf_figures_of_the_tick(tick, capsys):
     assert tick["load"]["participants"] == 20_000 and tick["actions"]  # a busy tick: it starts servers
     with serving(LOOPBACK) as endpoint:
         assert endpoint.address == "127.0.0.1" and endpoint.port > 0
-        endpoint.record(tick, "demo")
+        endpoint.record(tick, "demo", seconds=1.25)
         scraped = scrape(endpoint.url)
-    expected = emf_figures(tick, "demo", capsys)
+    expected = emf_figures(tick, "demo", capsys, seconds=1.25)
     cluster = (("cluster", "demo"),)
     counts = {key: expected.pop(key) for key in list(expected) if key[0] in COUNTERS}
     gauges = {key: value for key, (kind, value) in scraped.items() if kind == "gauge"}
     gauges.pop(("bbbscale_last_tick_timestamp_seconds", cluster))
     assert gauges == expected
     assert ("bbbscale_load_units", cluster) in expected
+    assert expected["bbbscale_tick_duration_seconds", cluster] == 1.25  # the tick's wall-clock time
     assert ("bbbscale_servers", (*cluster, ("provider", "owned"), ("state", "serving"))) in expected
     assert scraped["bbbscale_ticks_total", cluster] == ("counter", 1.0)
     counters = {key: value for key, (kind, value) in scraped.items() if kind == "counter"}
@@ -189,7 +190,7 @@ def test_the_prometheus_dashboard_charts_what_the_endpoint_serves(tick):
     queried = {name for e in exprs for name in re.findall(r"bbbscale_[a-z_]+", e)}
     herding = {**tick, "herding": {"rooms_cv": 0.2, "load_cv": 0.1, "overloaded": 1}, "guard": ["x"]}
     with serving(LOOPBACK) as endpoint:
-        endpoint.record(herding, "demo")
+        endpoint.record(herding, "demo", seconds=0.5)
         served = {name for name, _ in scrape(endpoint.url)}
     assert queried <= served, queried - served
     charted = {name for name, _, _ in EMF_TO_PROMETHEUS.values()} | set(COUNTERS.values())

@@ -48,6 +48,7 @@ EMF_TO_PROMETHEUS: dict[str, tuple[str, dict[str, str], float]] = {
     "HerdingRoomsCV": ("bbbscale_herding_rooms_cv_ratio", {}, 0.01),
     "HerdingLoadCV": ("bbbscale_herding_load_cv_ratio", {}, 0.01),
     "OverloadedServers": ("bbbscale_herding_overloaded_servers", {}, 1.0),
+    "TickSeconds": ("bbbscale_tick_duration_seconds", {}, 1.0),
     "provider:Desired": ("bbbscale_desired_servers", {}, 1.0),
     "provider:Serving": ("bbbscale_servers", {"state": "serving"}, 1.0),
     "provider:Booting": ("bbbscale_servers", {"state": "booting"}, 1.0),
@@ -118,6 +119,12 @@ class TickMetrics:
             [*cluster, "kind"],
             registry=r,
         )
+        self._duration = Gauge(
+            "bbbscale_tick_duration_seconds",
+            "how long the last tick took, wall clock (past the interval: the next one finds the lease held)",
+            cluster,
+            registry=r,
+        )
         self._last = Gauge(
             "bbbscale_last_tick_timestamp_seconds",
             "when the last tick ended (unix time)",
@@ -131,9 +138,11 @@ class TickMetrics:
         with self._lock:
             self._exceptions.labels(cluster, kind).inc()
 
-    def record(self, tick_result: dict, cluster: str, at: float | None = None) -> None:
-        """Take one tick result (docs/contract.md `tick --json`): the figures emit_tick_metrics sends
-        to EMF, into the metrics above."""
+    def record(
+        self, tick_result: dict, cluster: str, at: float | None = None, seconds: float | None = None
+    ) -> None:
+        """Take one tick result (docs/contract.md `tick --json`) and its wall-clock `seconds`: the
+        figures emit_tick_metrics sends to EMF, into the metrics above."""
         with self._lock:
             load = tick_result.get("load")
             for field, gauge in self._load.items():
@@ -167,6 +176,8 @@ class TickMetrics:
                 self._actions.labels(cluster, provider).inc(len(own))
                 self._failures.labels(cluster, provider).inc(sum(map(_failed, own)))
             self._ticks.labels(cluster).inc()
+            if seconds is not None:
+                self._duration.labels(cluster).set(round(seconds, 3))
             self._last.labels(cluster).set(time.time() if at is None else at)
 
 
@@ -220,9 +231,9 @@ class MetricsEndpoint:
             self.port = self._server.server_port
         return True
 
-    def record(self, tick_result: dict, cluster: str) -> None:
+    def record(self, tick_result: dict, cluster: str, seconds: float | None = None) -> None:
         """Take a tick's figures; serve them from now on if the port has come free."""
-        self.collector.record(tick_result, cluster)
+        self.collector.record(tick_result, cluster, seconds=seconds)
         if not self.listening and self.listen():
             print(f"metrics: {self.url} (the port came free)", file=sys.stderr, flush=True)
 
