@@ -17,6 +17,7 @@ from chalicelib.domain.kept import DirectReads
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import DRAIN, read_overrides
 from chalicelib.domain.reconcile import reconcile
+from chalicelib.errors import one_line
 from chalicelib.ports import ApiError, BbbscaleError, ScaleliteServer, UnreachableError
 from chalicelib.service.demand import reserved
 from chalicelib.service.guard_state import live, release_expired
@@ -69,10 +70,10 @@ def load_snapshot(
     getMeetings can outlast the read timeout while each server answers at once). Never "no load" on a
     failure: None, with the reason in `problems`.
 
-    With `now`, a getMeetings that timed out (or failed after the read timeout) is remembered (when `persist`): for
-    `scalelite.meetings_direct_minutes` the ticks read the servers directly without asking Scalelite
-    first, so a fleet whose getMeetings always outlasts the timeout costs one slow tick per window, not
-    every tick its connect + 3 x read timeout (63 s at the defaults, longer than the timer's minute)."""
+    With `now` and `persist`, a getMeetings that timed out (or failed after the read timeout) is
+    remembered: for `scalelite.meetings_direct_minutes` the ticks read the servers directly without
+    asking Scalelite first, so a fleet whose getMeetings always outlasts the timeout costs one slow tick
+    per window, not every tick its connect + 3 x read timeout (63 s at the defaults: past the minute)."""
     if now is not None and registered is not None and (route := meetings_direct(ports.store, now)):
         problems.append(
             f"the load is read from each server's own getMeetings until {route.until:%H:%M} UTC: "
@@ -113,7 +114,8 @@ def _remember_direct(ports: ObservePorts, now: datetime, why: str) -> None:
         return
     before = ports.store.meetings_route.direct()
     since = before.since if before is not None else now
-    ports.store.meetings_route.keep_direct(DirectReads(since, now, now + timedelta(minutes=minutes), why))
+    until = now + timedelta(minutes=minutes)
+    ports.store.meetings_route.keep_direct(DirectReads(since, now, until, one_line(why, 200)))
 
 
 def _as_serving(ports: ObservePorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:
