@@ -47,6 +47,11 @@ def test_a_slow_getmeetings_is_read_from_the_servers_then_skipped_for_a_while(ba
         backend.add_server(name)
         backend.seed_meeting(name, f"class-{name}", 10 + i, 1)
     backend.poll_round()
+    patient = ScaleliteClient(ScaleliteSettings(url=backend.url, read_timeout=30, retries=0), backend.secret)
+    started = time.monotonic()
+    assert len(patient.meetings().meetings) == len(NAMES)
+    fan_out = time.monotonic() - started
+    assert fan_out >= 0.9 * len(NAMES) * GETMEETINGS_S, f"one server after another: {fan_out:.2f} s"
     clock = Clock(datetime.now(UTC))
     provider = FakeProvider("cheap", clock, cluster=CLUSTER)
     for name in NAMES:
