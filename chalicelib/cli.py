@@ -19,7 +19,7 @@ from chalicelib.config_bounds import CEILINGS
 from chalicelib.config_file import load_settings
 from chalicelib.credentials import CredentialFilter, mask_credentials
 from chalicelib.errors import one_line, validation_message
-from chalicelib.ports import BbbscaleError
+from chalicelib.ports import BbbscaleError, UnreachableError
 from chalicelib.service.grammar import HISTORY_KINDS, MAX_HISTORY, MAX_USERS
 from chalicelib.state_dir import with_state_path
 
@@ -184,7 +184,16 @@ def cmd_load(args, settings) -> int:
             raise UsageError(f"--scalelite: {reason}") from None
         except ValueError as error:  # e.g. ftp://..., an unclosed [IPv6 bracket: bad usage, not a crash
             raise UsageError(f"--scalelite: {error}") from None
-        snapshot = client.meetings()
+        try:
+            snapshot = client.meetings()
+        except UnreachableError as error:
+            if not error.timed_out:
+                raise
+            raise UnreachableError(  # the likely cause, and what to do: one line still
+                f"{error}; Scalelite asks its servers one after another (a large fleet can take longer): "
+                "raise scalelite.read_timeout in --config, or read each server with `bbbscale tick --dry-run`",
+                timed_out=True,
+            ) from None
     report = load_report(snapshot, settings.weights, now)
     _emit(report, args.json, lambda r: print("\n".join(f"{k:>15}: {v}" for k, v in r.items())))
     return 0

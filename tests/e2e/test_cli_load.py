@@ -287,6 +287,23 @@ def test_an_unreachable_scalelite_is_exit_1(tmp_path, capsys):
     assert "connection refused" in line
 
 
+def test_a_getmeetings_slower_than_the_read_timeout_says_why_and_what_to_do(tmp_path, capsys, scalelite):
+    """Scalelite v1.6.1 asks its servers one after another: on a large fleet its getMeetings outlasts the
+    read timeout. Still one line, exit 1, no load; the line says so and names the setting."""
+    scalelite.meetings_s_per_server = 0.5  # two servers: 1 s, against a 0.3-s read timeout
+    patient = config_file(
+        tmp_path,
+        replace={
+            'url = "http://127.0.0.1:0/bigbluebutton/api"': 'url = "http://127.0.0.1:0/bigbluebutton/api"\n'
+            "retries = 0\nread_timeout = 0.3"
+        },
+    )
+    line = run_main(
+        capsys, "load", "--config", str(patient), "--scalelite", scalelite.url, "--secret", SECRET, "--json"
+    ).assert_failed(1, "no byte for 0.3 s", "one after another", "scalelite.read_timeout", secret=SECRET)
+    assert "tick --dry-run" in line
+
+
 # --- bad usage and invalid configuration: exit 2 ------------------------------------------------------------
 
 
