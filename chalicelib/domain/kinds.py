@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: How a tick's problem line starts when the load was read from each server's own getMeetings
+#: (Scalelite's failed or timed out): the digest tells the team when that starts and ends.
+LOAD_FROM_SERVERS = "the load is read from each server's own getMeetings"
+
 
 class Outcome(StrEnum):
     """What became of an action the tick carried out (the word its `result` starts with)."""

@@ -69,11 +69,13 @@ class LoadTotals:
 @dataclass(frozen=True, slots=True)
 class LoadSnapshot:
     """Every meeting seen by one observation. `complete` is False when some server could not be read:
-    a partial snapshot may justify scaling up, never scaling down."""
+    a partial snapshot may justify scaling up, never scaling down. `from_servers`: read from each
+    server's own getMeetings because Scalelite's failed (the team is told when that starts and ends)."""
 
     meetings: tuple[Meeting, ...] = ()
     complete: bool = True
     problems: tuple[str, ...] = field(default=())
+    from_servers: bool = False  # read from each server's own getMeetings, not Scalelite's
 
     @property
     def totals(self) -> LoadTotals:

@@ -79,6 +79,7 @@ class LoadReport:
     totals: LoadTotals
     load_units: float
     complete: bool = True
+    from_servers: bool = False  # each server's own getMeetings, not Scalelite's (not in the document)
 
 
 @dataclass(frozen=True)

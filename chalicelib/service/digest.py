@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.chat import local_time
-from chalicelib.domain.kinds import HoldKind, Outcome
+from chalicelib.domain.kinds import LOAD_FROM_SERVERS, HoldKind, Outcome
 
 if TYPE_CHECKING:  # the types only: the chat's import of this module stays light (app.py cold start)
     from chalicelib.domain.tick_report import ActionReport, TickReport
@@ -37,6 +37,15 @@ class Digest:
     shortfall: tuple[str, ...] = ()  # what the quotas cannot supply: operators must act (raise a quota...)
     guard: tuple[str, ...] = ()  # the burst guard's cordons and enables since the last tick
     why: tuple[str, ...] = ()  # why the desired counts are what they are (the planner's reasons)
+    # How the load was read, told when it changes (service/notify.py remembers the last one told):
+    load_unknown: tuple[str, ...] = ()  # no load: every scale-down held
+    load_from_servers: tuple[str, ...] = ()  # Scalelite's getMeetings failed: each server read instead
+    load_back: tuple[str, ...] = ()  # Scalelite's getMeetings read again after either
+
+    @property
+    def reading(self) -> str:
+        """How this tick read the load: "unknown", "servers" or "" (Scalelite's getMeetings)."""
+        return "unknown" if self.load_unknown else "servers" if self.load_from_servers else ""
 
     def __bool__(self) -> bool:
         return bool(
@@ -47,11 +56,15 @@ class Digest:
             or self.stuck_drains
             or self.shortfall
             or self.guard
+            or self.load_unknown
+            or self.load_from_servers
+            or self.load_back
         )
 
     def sections(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """(title, severity good|warning|danger, lines) for each non-empty kind, most urgent first."""
         table = [
+            ("Load unknown", "danger", self.load_unknown),
             ("Quota shortfall", "danger", self.shortfall),
             ("Failures", "danger", self.failures),
             ("Stuck drains", "warning", self.stuck_drains),
@@ -59,6 +72,8 @@ class Digest:
             ("Scale-down", "good", self.scale_downs),
             ("Replacements", "warning", self.replacements),
             ("Burst guard", "good", self.guard),
+            ("Load read from the servers", "warning", self.load_from_servers),
+            ("Load read again", "good", self.load_back),
         ]
         return [row for row in table if row[2]]
 
@@ -106,7 +121,10 @@ def digest(tick: TickReport) -> Digest:
             groups["down"].append(describe(acted))
         elif name == "replace":
             groups["replace"].append(describe(acted))
+    unknown, from_servers = reading(tick)
     return Digest(
+        load_unknown=unknown,
+        load_from_servers=from_servers,
         shortfall=shortfall(tick),
         at=at,
         scale_ups=tuple(groups["up"]),
@@ -118,6 +136,20 @@ def digest(tick: TickReport) -> Digest:
         guard=tuple(tick.guard or ()),
         why=tuple(tick.reasons),
     )
+
+
+def reading(tick: TickReport) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(lines if the load is unknown, lines if it was read from each server): the tick's own problem
+    lines about it. A tick that found the lease held read nothing of its own: neither."""
+    if tick.lease_held:
+        return (), ()
+    if tick.load is None:  # the problems say why, in words: the Scalelite ones are shown
+        said = tuple(p for p in tick.problems if p.startswith(("Scalelite", LOAD_FROM_SERVERS)))[:3]
+        return said + ("every scale-down held until the load is read",), ()
+    if not tick.load.from_servers:
+        return (), ()
+    said = tuple(p for p in tick.problems if p.startswith(LOAD_FROM_SERVERS))[:1]
+    return (), said or (LOAD_FROM_SERVERS,)
 
 
 def shortfall(tick: TickReport) -> tuple[str, ...]:

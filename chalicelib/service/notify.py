@@ -2,8 +2,8 @@
 operator asked for.
 
 Coalesced: one tick makes at most one notice per channel, and nothing when the tick changed nothing.
-Stuck drains and a quota shortfall are told when they start and when they change (given a settings
-store to remember them), not every minute. The words are composed here; each `Chat` adapter lays them
+Stuck drains, a quota shortfall and how the load is read (unknown, from each server, Scalelite's again)
+are told when they start and when they change (given a store to remember them), not every minute. The words are composed here; each `Chat` adapter lays them
 out for its platform and posts them. A failing channel is logged and skipped: notifying never breaks a
 tick.
 """
@@ -97,6 +97,25 @@ def _new_shortfall(tick_result: TickReport, found: Digest, seen: AnnouncedNotice
     return replace(found, shortfall=())
 
 
+def _new_reading(tick_result: TickReport, found: Digest, seen: AnnouncedNotices | None) -> Digest:
+    """Tell how the load was read only when that changed since the last tick told: unknown, from each
+    server, and back to Scalelite's getMeetings (said once, when it comes back)."""
+    if seen is None or tick_result.dry_run or tick_result.lease_held:
+        return found
+    was, now = seen.load_reading(), found.reading
+    if now == was:
+        return replace(found, load_unknown=(), load_from_servers=())
+    seen.keep_load_reading(now)
+    if not now:
+        back = (
+            "the load is read again, from Scalelite's getMeetings"
+            if was == "unknown"
+            else "Scalelite's getMeetings answers again: the load comes from it"
+        )
+        return replace(found, load_back=(back,))
+    return found
+
+
 def notify_tick(
     tick_result: TickReport,
     chats: Sequence[Chat],
@@ -106,7 +125,8 @@ def notify_tick(
 ) -> int:
     """Post what `tick_result` (a tick's report) changed: one message per configured channel,
     none for a dry run or a tick that changed nothing. Returns the number of messages delivered."""
-    found = _new_shortfall(tick_result, _new_stuck_drains(tick_result, digest(tick_result), seen), seen)
+    found = _new_stuck_drains(tick_result, digest(tick_result), seen)
+    found = _new_reading(tick_result, _new_shortfall(tick_result, found, seen), seen)
     if not found:
         return 0
     return announce(chats, check_notice(found, cluster, zone))

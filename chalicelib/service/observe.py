@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from chalicelib.domain.decision import Demand, Observation, ServerCheck
 from chalicelib.domain.fleet import FINAL, VM, Fleet, Server, ServerState
 from chalicelib.domain.kept import DirectReads
+from chalicelib.domain.kinds import LOAD_FROM_SERVERS
 from chalicelib.domain.load import LoadSnapshot
 from chalicelib.domain.overrides import DRAIN, read_overrides
 from chalicelib.domain.reconcile import reconcile
@@ -76,7 +77,7 @@ def load_snapshot(
     per window, not every tick its connect + 3 x read timeout (63 s at the defaults: past the minute)."""
     if now is not None and registered is not None and (route := meetings_direct(ports.store, now)):
         problems.append(
-            f"the load is read from each server's own getMeetings until {route.until:%H:%M} UTC: "
+            f"{LOAD_FROM_SERVERS} until {route.until:%H:%M} UTC: "
             f"Scalelite's getMeetings timed out at {route.at:%H:%M} UTC ({route.why})"
         )
         return ports.bbb.poll(list(registered.values()))
@@ -91,7 +92,7 @@ def load_snapshot(
         problems.append(f"Scalelite getMeetings failed: {error}")
         if registered is None:
             return None
-        problems.append("the load is read from each server's own getMeetings instead")
+        problems.append(f"{LOAD_FROM_SERVERS} instead")
         slow = time.monotonic() - asked >= ports.settings.scalelite.read_timeout  # e.g. a proxy's 504
         if (
             persist

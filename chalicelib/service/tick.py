@@ -180,7 +180,9 @@ def report(
         units = decision.load_units
         if units is None:
             units = snapshot_units(snapshot, settings.weights, now)
-        load = LoadReport(snapshot.totals, float(round(units, 2)), snapshot.complete)  # 0.0, never int 0
+        load = LoadReport(  # 0.0, never int 0
+            snapshot.totals, float(round(units, 2)), snapshot.complete, snapshot.from_servers
+        )
     return TickReport(
         at=now,
         dry_run=dry_run,

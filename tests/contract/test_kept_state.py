@@ -147,6 +147,9 @@ def test_announcements_round_trip(store):
     store.announced.keep_stuck_drains(["bbb-3", "bbb-9"])
     store.announced.keep_shortfall(4)
     assert store.announced.stuck_drains() == ["bbb-3", "bbb-9"] and store.announced.shortfall() == 4
+    assert store.announced.load_reading() == ""
+    store.announced.keep_load_reading("servers")
+    assert store.announced.load_reading() == "servers"
 
 
 def test_the_meetings_route_round_trips_and_is_forgotten(open_handle):

@@ -73,3 +73,55 @@ def test_a_notice_and_an_answer_say_why_the_fleet_is_that_size():
     assert f"desired owned 4, gandi 6 ({why}; gandi: operator floor 6); start 4 gandi" in history_summary(
         tick
     )
+
+
+def test_how_the_load_is_read_is_told_when_it_changes_not_every_minute():
+    """The team hears when the load cannot be read (every scale-down held), when it is read from each
+    server because Scalelite's getMeetings failed, and when Scalelite's answers again; once each."""
+    from dataclasses import replace
+
+    from chalicelib.domain.kinds import HoldKind
+    from tests.support.reports import acted
+
+    slack, seen = RecordingChat("slack"), store_with().announced
+    quiet = replace(TICK, actions=())
+    blind = replace(
+        quiet,
+        load=None,
+        problems=("Scalelite getServers failed: scalelite: connection refused", "DNS records unreadable"),
+    )
+    direct = replace(
+        quiet,
+        load=replace(TICK.load, from_servers=True),
+        problems=("the load is read from each server's own getMeetings until 09:30 UTC: Scalelite's "
+                  "getMeetings timed out at 09:00 UTC (read timeout)",),
+    )  # fmt: skip
+    held = replace(blind, actions=(acted("hold", "", "lease held", None, hold=HoldKind.LEASE),))
+
+    def told(tick) -> list[tuple[str, str, tuple[str, ...]]]:
+        before = len(slack.posted)
+        notify_tick(tick, [slack], seen=seen)
+        return [(s.title, s.severity, s.lines) for _, n in slack.posted[before:] for s in n.sections]
+
+    assert told(quiet) == []
+    assert told(blind) == [
+        (
+            "Load unknown",
+            "danger",
+            (
+                "Scalelite getServers failed: scalelite: connection refused",
+                "every scale-down held until the load is read",
+            ),
+        )
+    ]
+    assert told(blind) == [] and told(held) == []  # the same, and a tick that read nothing of its own
+    assert told(direct) == [("Load read from the servers", "warning", direct.problems)]
+    assert told(direct) == []
+    assert told(quiet) == [
+        ("Load read again", "good", ("Scalelite's getMeetings answers again: the load comes from it",))
+    ]
+    assert told(quiet) == []
+    assert told(blind) != [] and told(quiet) == [
+        ("Load read again", "good", ("the load is read again, from Scalelite's getMeetings",))
+    ]
+    assert told(replace(blind, dry_run=True)) == [] and seen.load_reading() == ""

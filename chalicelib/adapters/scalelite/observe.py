@@ -87,7 +87,9 @@ def observe_per_server(
             session.close()
     for problem in problems:
         log.warning("per-server observation: %s", problem)
-    return LoadSnapshot(meetings=tuple(meetings), complete=not problems, problems=tuple(problems))
+    return LoadSnapshot(
+        meetings=tuple(meetings), complete=not problems, problems=tuple(problems), from_servers=True
+    )
 
 
 def _problem(server: ScaleliteServer, error: BbbscaleError) -> str:

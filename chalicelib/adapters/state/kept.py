@@ -45,6 +45,7 @@ SAMPLES_PREFIX = "load_slots:"  # + local date
 TREND = "forecast_trend"
 ANNOUNCED_STUCK = "notify_stuck_drains"
 ANNOUNCED_SHORTFALL = "notify_quota_shortfall"
+ANNOUNCED_READING = "notify_load_reading"
 MEETINGS_DIRECT = "scalelite_meetings_direct"
 
 
@@ -266,6 +267,12 @@ class KeptAnnouncements:
 
     def keep_shortfall(self, servers: int) -> None:
         self._c.write(ANNOUNCED_SHORTFALL, servers)
+
+    def load_reading(self) -> str:
+        return str(self._c.read(ANNOUNCED_READING) or "")
+
+    def keep_load_reading(self, reading: str) -> None:
+        self._c.write(ANNOUNCED_READING, reading)
 
 
 def attach(store: Any, cells: Cells) -> None:
