@@ -305,29 +305,11 @@ def test_the_demos_last_decision_is_printed_whole(capsys):
 def _one_owned_server(tmp_path, cluster: str, port: int, scalelite: str):
     """A real-provider configuration: one owned server, a Scalelite on loopback `port` with the
     `scalelite` settings lines given, state in `tmp_path`, no forecast."""
-    config = tmp_path / "fleet.toml"
-    config.write_text(
-        f'''cluster = "{cluster}"
-[forecast]
-enabled = false
-[state]
-backend = "sqlite"
-path = "{tmp_path / "state.sqlite3"}"
-[scalelite]
-url = "http://127.0.0.1:{port}/bigbluebutton/api"
-{scalelite}
-[providers.owned]
-kind = "static"
-mode = "static"
-min_servers = 1
-max_servers = 1
-quota = 1
-[providers.owned.options]
-servers = [{{ name = "bbb01", url = "https://bbb01.example.org/bigbluebutton/api" }}]
-''',
-        encoding="utf-8",
-    )
-    return config
+    from tests.support.cli_runs import static_fleet
+
+    url = f"http://127.0.0.1:{port}/bigbluebutton/api"
+    owned = {"bbb01": "https://bbb01.example.org/bigbluebutton/api"}
+    return static_fleet(tmp_path, url, owned, cluster=cluster, scalelite=scalelite)
 
 
 def test_tick_without_a_reachable_scalelite_holds_prints_its_decision_and_exits_1(tmp_path, monkeypatch):

@@ -8,39 +8,18 @@ nothing in Scalelite: the same servers in the same states, with the same loads, 
 
 from __future__ import annotations
 
-from tests.support.cli_runs import run_program
+from tests.support.cli_runs import run_program, static_fleet
 
 ROOMS = {"a": [(24, 1), (18, 1)], "b": [(30, 1)]}  # server -> (participants, moderators) of each class
 
 
 def _config(tmp_path, backend) -> str:
     """An operator's fleet: the two servers as a static owned pool at the URLs Scalelite has."""
-    servers = ", ".join(f'{{ name = "bbb-{n}", url = "{backend.server_url(n)}" }}' for n in ROOMS)
-    config = tmp_path / "my-fleet.toml"
-    config.write_text(
-        f'''cluster = "school"
-[forecast]
-enabled = false
-[guard]
-enabled = false
-[state]
-backend = "sqlite"
-path = "{tmp_path / "state.sqlite3"}"
-[scalelite]
-url = "{backend.url}"
-checksum = "sha256"
-[providers.owned]
-kind = "static"
-mode = "static"
-min_servers = 2
-max_servers = 2
-quota = 2
-[providers.owned.options]
-servers = [{servers}]
-''',
-        encoding="utf-8",
+    servers = {f"bbb-{n}": backend.server_url(n) for n in ROOMS}
+    extra = 'checksum = "sha256"'
+    return str(
+        static_fleet(tmp_path, backend.url, servers, scalelite=extra, guard=False, name="my-fleet.toml")
     )
-    return str(config)
 
 
 def _registry(backend) -> dict[str, tuple[str, bool, float | None]]:

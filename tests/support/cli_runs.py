@@ -87,3 +87,44 @@ def config_file(
     path = directory / name
     path.write_text(prepend + text, encoding="utf-8")
     return path
+
+
+def static_fleet(
+    tmp_path: Path,
+    scalelite_url: str,
+    servers: dict[str, str],
+    *,
+    cluster: str = "school",
+    scalelite: str = "",
+    guard: bool = True,
+    name: str = "fleet.toml",
+) -> Path:
+    """An operator's configuration file in `tmp_path`: the `servers` ({name: BBB API URL}) as a static
+    owned pool, Scalelite at `scalelite_url` (more `[scalelite]` lines in `scalelite`), SQLite state
+    beside it, no forecast; `guard` False switches the burst guard off."""
+    pool = ", ".join(f'{{ name = "{n}", url = "{url}" }}' for n, url in servers.items())
+    guard_off = "" if guard else "[guard]\nenabled = false"
+    config = tmp_path / name
+    config.write_text(
+        f'''cluster = "{cluster}"
+[forecast]
+enabled = false
+{guard_off}
+[state]
+backend = "sqlite"
+path = "{tmp_path / "state.sqlite3"}"
+[scalelite]
+url = "{scalelite_url}"
+{scalelite}
+[providers.owned]
+kind = "static"
+mode = "static"
+min_servers = {len(servers)}
+max_servers = {len(servers)}
+quota = {len(servers)}
+[providers.owned.options]
+servers = [{pool}]
+''',
+        encoding="utf-8",
+    )
+    return config
