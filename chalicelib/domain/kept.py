@@ -87,6 +87,10 @@ class DirectReads:
     until: datetime
     why: str = ""
 
+    def holds(self, now: datetime) -> bool:
+        """Whether the ticks still go to the servers first at `now`."""
+        return self.until > now
+
     def as_json(self) -> dict:
         return {
             "since": self.since.isoformat(),

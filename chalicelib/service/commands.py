@@ -259,7 +259,7 @@ def describe_status(status: dict, zone: str = "UTC") -> str:
     if direct:
         lines.append(
             f"Load read from each server's own getMeetings until {local_time(direct.get('until'), zone)}: "
-            f"Scalelite's getMeetings timed out at {local_time(direct.get('at') or direct.get('since'), zone)}"
+            f"Scalelite's getMeetings timed out at {local_time(direct.get('at'), zone)}"
         )
     checked = "last_tick" not in status or status["last_tick"] is not None  # documents without the key: old
     if not checked:

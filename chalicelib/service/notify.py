@@ -3,8 +3,8 @@ operator asked for.
 
 Coalesced: one tick makes at most one notice per channel, and nothing when the tick changed nothing.
 Stuck drains, a quota shortfall and how the load is read (unknown, from each server, Scalelite's again)
-are told when they start and when they change (given a store to remember them), not every minute. The words are composed here; each `Chat` adapter lays them
-out for its platform and posts them. A failing channel is logged and skipped: notifying never breaks a
+are told when they start and when they change (given a store to remember them), not every minute. The
+words are composed here; each `Chat` adapter lays them out for its platform and posts them. A failing channel is logged and skipped: notifying never breaks a
 tick.
 """
 

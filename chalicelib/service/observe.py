@@ -52,12 +52,6 @@ def _dns_records(ports: ObservePorts, problems: list[str]):
         return None
 
 
-def meetings_direct(store, now: datetime) -> DirectReads | None:
-    """The remembered route while it holds (Scalelite's getMeetings timed out lately), else None."""
-    route = store.meetings_route.direct()
-    return route if route is not None and route.until > now else None
-
-
 def load_snapshot(
     ports: ObservePorts,
     registered: dict[str, ScaleliteServer] | None,
@@ -75,12 +69,14 @@ def load_snapshot(
     remembered: for `scalelite.meetings_direct_minutes` the ticks read the servers directly without
     asking Scalelite first, so a fleet whose getMeetings always outlasts the timeout costs one slow tick
     per window, not every tick its connect + 3 x read timeout (63 s at the defaults: past the minute)."""
-    if now is not None and registered is not None and (route := meetings_direct(ports.store, now)):
+    kept = ports.store.meetings_route.direct() if now is not None else None  # one read a tick
+    if now is not None and registered is not None and kept is not None and kept.holds(now):
         problems.append(
-            f"{LOAD_FROM_SERVERS} until {route.until:%H:%M} UTC: "
-            f"Scalelite's getMeetings timed out at {route.at:%H:%M} UTC ({route.why})"
+            f"{LOAD_FROM_SERVERS} until {kept.until:%H:%M} UTC: "
+            f"Scalelite's getMeetings timed out at {kept.at:%H:%M} UTC ({kept.why})"
         )
         return ports.bbb.poll(list(registered.values()))
+    remember = persist and now is not None
     asked = time.monotonic()
     try:
         snapshot = ports.scalelite.meetings()
@@ -94,29 +90,19 @@ def load_snapshot(
             return None
         problems.append(f"{LOAD_FROM_SERVERS} instead")
         slow = time.monotonic() - asked >= ports.settings.scalelite.read_timeout  # e.g. a proxy's 504
-        if (
-            persist
-            and now is not None
-            and (slow or (isinstance(error, UnreachableError) and error.timed_out))
-        ):
-            _remember_direct(ports, now, str(error))
+        timed_out = isinstance(error, UnreachableError) and error.timed_out
+        minutes = ports.settings.scalelite.meetings_direct_minutes
+        if remember and now is not None and (slow or timed_out) and minutes > 0:
+            since = kept.since if kept is not None else now  # a window renewed keeps its first timeout
+            until = now + timedelta(minutes=minutes)
+            ports.store.meetings_route.keep_direct(DirectReads(since, now, until, one_line(str(error), 200)))
     else:
-        if persist and now is not None and ports.store.meetings_route.direct() is not None:
+        if remember and kept is not None:
             ports.store.meetings_route.keep_direct(None)  # Scalelite answers again: back to it
         return snapshot
     return ports.bbb.poll(
         list(registered.values())
     )  # it polls the online enabled/cordoned ones, as Scalelite
-
-
-def _remember_direct(ports: ObservePorts, now: datetime, why: str) -> None:
-    minutes = ports.settings.scalelite.meetings_direct_minutes
-    if minutes <= 0:
-        return
-    before = ports.store.meetings_route.direct()
-    since = before.since if before is not None else now
-    until = now + timedelta(minutes=minutes)
-    ports.store.meetings_route.keep_direct(DirectReads(since, now, until, one_line(why, 200)))
 
 
 def _as_serving(ports: ObservePorts, registered, records, now: datetime) -> dict[str, ScaleliteServer] | None:

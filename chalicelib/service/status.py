@@ -24,7 +24,6 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
     from chalicelib.domain.overrides import DRAIN, read_overrides
     from chalicelib.service.closures import reservation_json
     from chalicelib.service.guard_state import guard_status
-    from chalicelib.service.observe import meetings_direct
 
     servers = store.servers.servers()
     last = store.history.recent(1, kind="tick")
@@ -61,7 +60,9 @@ def status(settings: Settings, store: StateStore, now: datetime) -> dict:
             if isinstance(asked, dict)
         },
         # while set, the ticks read each server's own getMeetings: Scalelite's timed out (a large fleet)
-        "meetings_direct": direct.as_json() if (direct := meetings_direct(store, now)) else None,
+        "meetings_direct": direct.as_json()
+        if (direct := store.meetings_route.direct()) and direct.holds(now)
+        else None,
     }
 
 
