@@ -96,6 +96,7 @@ def burst_guard(event, context):
     import time
 
     from chalicelib.fleets import from_environment
+    from chalicelib.observability import emit_guard_failure
     from chalicelib.service.guard_function import run_guard_function
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 900.0
@@ -103,7 +104,10 @@ def burst_guard(event, context):
         ports = from_environment().ports()
     except Exception as error:  # services missing (no region, no credentials, no table): one line
         return {"error": _unavailable("burst_guard", error)}
-    return run_guard_function(ports, event or {}, remaining, time.sleep)
+    cluster = ports.settings.cluster
+    return run_guard_function(
+        ports, event or {}, remaining, time.sleep, failed=lambda kind: emit_guard_failure(cluster, kind)
+    )
 
 
 def _unavailable(function: str, error: Exception) -> str:

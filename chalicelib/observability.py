@@ -122,6 +122,11 @@ def _failed(action: dict) -> bool:
 HERDING_METRICS = ("HerdingRoomsCV", "HerdingLoadCV", "OverloadedServers", "GuardChanges")
 #: How long the tick took, wall clock (its caller measures it: the tick's document stays its decision).
 TICK_SECONDS = "TickSeconds"
+#: 1 when a tick that ran could not read the load (every scale-down held), 0 when it could; none from a
+#: tick that found the lease held. What an alarm on "the load is unknown" reads (infra/cloudformation/).
+LOAD_UNKNOWN = "LoadUnknown"
+#: 1 per failure the burst guard survived (it restarts after a backoff), printed as it happens.
+GUARD_FAILURES = "GuardFailures"
 
 
 def emit_tick_metrics(
@@ -137,10 +142,16 @@ def emit_tick_metrics(
     `new_document()` makes each provider's document (default: an EMF one); `bbbscale run` passes a
     recorder instead, so its Prometheus endpoint serves exactly these figures (adapters/metrics/).
     `seconds`, the tick's wall-clock time, becomes TickSeconds: a tick past the timer's minute (a
-    Scalelite that does not answer in time) makes the next one find the lease held.
+    Scalelite that does not answer in time) makes the next one find the lease held. LoadUnknown is 1
+    when a tick that ran could not read the load, 0 when it could (none when the lease was held).
     """
+    from chalicelib.domain.tick_document import load_unknown
+
     metrics.add_dimension(name="cluster", value=cluster)
     load = tick_result.get("load")
+    unknown = load_unknown(tick_result)
+    if unknown is not None:
+        metrics.add_metric(name=LOAD_UNKNOWN, unit=MetricUnit.Count, value=int(unknown))
     if load:
         for field, name in LOAD_METRICS.items():
             unit = MetricUnit.Count if name != "LoadUnits" else MetricUnit.NoUnit
@@ -173,6 +184,18 @@ def emit_tick_metrics(
         document.add_metric(name="Actions", unit=MetricUnit.Count, value=len(own))
         document.add_metric(name="Failures", unit=MetricUnit.Count, value=sum(map(_failed, own)))
         document.flush_metrics()
+
+
+def emit_guard_failure(cluster: str, kind: str) -> None:
+    """One GuardFailures figure (dimensions `cluster`, `service`, as the tick's cluster totals), printed
+    now: a guard run lasts up to 14 minutes, and its failures must not wait for its end. The failure's
+    kind (the exception's name) rides along as a property, not a dimension, so one alarm reads them
+    all."""
+    document = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    document.add_dimension(name="cluster", value=cluster)
+    document.add_metric(name=GUARD_FAILURES, unit=MetricUnit.Count, value=1)
+    document.add_metadata(key="kind", value=kind)
+    document.flush_metrics()
 
 
 def log_tick(tick_result: dict, cluster: str) -> None:

@@ -65,6 +65,7 @@ def start_guard(
     until=None,
     speed: float = 1.0,
     stop: threading.Event | None = None,
+    failed=None,
 ) -> threading.Thread | None:
     """The burst guard in a daemon thread beside the tick (`[guard] enabled`); None when off. It looks
     only while it holds the fleet's guard lease (one guard per fleet, however many processes run), and
@@ -73,12 +74,13 @@ def start_guard(
     `clock`: the time it reads (default: the wall clock); `say`: where a failure's line goes (stderr);
     `until`: when it stops (default: never); `speed`: how much faster than real time `clock` runs (the
     lease's heartbeat and standby, in real seconds, follow it); `stop`: set, the thread ends at its next
-    pause and releases the guard lease."""
+    pause and releases the guard lease; `failed`: gets each failure's kind (the metrics' count)."""
     if not ports.settings.guard.enabled:
         return None
     beside, remembered = ports.beside(), memory.beside()
     clock = clock or (lambda: datetime.now(UTC))
     say = say or _to_stderr
+    failed = failed or (lambda kind: None)
     owner = guard_owner()
     until = until or clock() + timedelta(days=3650)
     pause = _stoppable(stop)  # every wait of the thread ends it once `stop` is set
@@ -96,10 +98,12 @@ def start_guard(
                     standby_seconds=STANDBY_SECONDS / speed,
                     heartbeat=GUARD_LEASE_SECONDS / 3 / speed,
                     memory=remembered,
+                    failed=failed,
                 )
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
                 say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
+                failed(type(error).__name__)
                 pause(60)
 
     thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
@@ -137,7 +141,12 @@ def run_forever(
         guard = None
         if not dry_run:
             guard = start_guard(
-                wiring.ports(), wiring.memory, pace.guard_clock, speed=pace.guard_speed, stop=stop
+                wiring.ports(),
+                wiring.memory,
+                pace.guard_clock,
+                speed=pace.guard_speed,
+                stop=stop,
+                failed=(lambda kind: endpoint.collector.guard_failed(settings.cluster)) if endpoint else None,
             )
         _on_sigterm()
 

@@ -56,6 +56,14 @@ def tick_json(report: TickReport) -> dict:
     return out
 
 
+def load_unknown(document: dict) -> bool | None:
+    """Whether a tick that ran could not read the load (every scale-down held until it can): the
+    `LoadUnknown` metric. None for a tick that found the lease held: it read nothing, by design."""
+    if "problems" not in document:  # the lease-held document: the short one, above
+        return None
+    return document.get("load") is None
+
+
 def load_json(load: LoadReport | None) -> dict | None:
     """The `load --json` keys; `complete: false` when some server could not be read."""
     if load is None:

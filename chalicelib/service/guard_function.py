@@ -119,10 +119,14 @@ def _until(value) -> datetime | None:
     return moment
 
 
-def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float, sleep) -> dict:
+def run_guard_function(
+    ports: FleetPorts, event: dict, remaining_seconds: float, sleep, failed=lambda kind: None
+) -> dict:
     """One run of the guard function: look until the event's `until`, within the Lambda's remaining
     time (a margin kept: 20 s, or a tenth of a shorter time), while it holds the fleet's guard lease
-    (waiting for it first when the run before still looks); then release it and say what it did."""
+    (waiting for it first when the run before still looks); then release it and say what it did.
+    `failed` gets the kind of each failure the run survives, as it happens (app.py: a GuardFailures
+    figure at once, not at the run's end 14 minutes later)."""
     now = ports.clock()
     until = now + timedelta(minutes=ports.settings.guard.max_run_minutes)
     if not isinstance(event, dict):  # a hand-made invoke: "x", [], 42
@@ -144,6 +148,7 @@ def run_guard_function(ports: FleetPorts, event: dict, remaining_seconds: float,
         owner=f"guard-run-{run}",
         say=lambda line: log.warning("%s", line),
         standby_seconds=HANDOVER_POLL_SECONDS,
+        failed=failed,
     )
     return {
         "looks": done.looks,

@@ -16,6 +16,7 @@ its lease after `STALL_SECONDS`, so another guard takes over. Nothing here ends 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -88,9 +89,11 @@ def keep_guarding(
     heartbeat: float | None = None,
     stall_seconds: float = STALL_SECONDS,
     memory: GuardMemory | None = None,
+    failed: Callable[[str], None] = lambda kind: None,
 ) -> GuardRun:
     """Look with the burst guard until `until`, only while holding the fleet's guard lease; stand by
-    for it otherwise; survive every failure. `say` gets one line per failure or lost lease. `memory`:
+    for it otherwise; survive every failure. `say` gets one line per failure or lost lease, `failed`
+    each failure's kind (the exception's name: the guard-failure figure of docs/alarms.md). `memory`:
     the room sizes this process learned (`bbbscale run` hands the tick's, `GuardMemory.beside`; None: a
     memory of its own, read from the store, as the guard function on AWS)."""
     run = GuardRun()
@@ -126,6 +129,8 @@ def keep_guarding(
             said = mask_credentials(f"{type(error).__name__}: {error}")[:300]
             line = f"burst guard failed: {said}; started again in {delay:.0f} s"
             say(line)
+            with contextlib.suppress(Exception):  # a figure that cannot be sent never ends the guard
+                failed(type(error).__name__)
             report_line(ports.store, clock(), line, {"error": said, "failures": run.failures, "delay": delay})
             _release(hold, taken)  # while it waits, a healthy guard elsewhere may act
             taken = False

@@ -247,3 +247,46 @@ def test_a_hand_made_invoke_with_a_naive_until_or_no_object_still_ends_in_time(c
         stray = run_guard_function(ports, "x", 2.0, time.sleep)  # type: ignore[arg-type]  # bounded by the Lambda's time
         assert time.monotonic() - began < 10 and stray["run"]
     assert "has no offset: read as UTC" in caplog.text and "payload is not a JSON object (str)" in caplog.text
+
+
+def test_a_failure_the_guard_function_survives_is_a_figure_at_once_that_its_alarm_reads(monkeypatch, capsys):
+    """A guard run lasts up to 14 minutes: each failure it survives (here a bug between two looks, once)
+    prints its GuardFailures EMF document as it happens, with the dimensions the alarm of
+    infra/cloudformation/alarms.yaml names (cluster and Powertools' service) and its kind beside."""
+    import json
+
+    from chalicelib.service.guard import BurstGuard
+    from tests.support.alarms import resolved_alarms
+
+    next_check, left = BurstGuard.next_check, [1]
+
+    def broken(self, now):
+        if left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("the guard's own bug")
+        return next_check(self, now)
+
+    monkeypatch.setattr(BurstGuard, "next_check", broken)
+    with sim_runtime(load_settings(), BEFORE_NINE, http=True) as (rt, world, _):
+        now = lambda: datetime.now(UTC)  # noqa: E731 - the function runs on the wall clock
+        live = Wiring(rt.settings, store=rt.store, scalelite=rt.scalelite, providers=rt.providers, clock=now)
+        monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: live)
+        capsys.readouterr()
+        with Client(app_module.app, stage_name="local") as client:
+            response = client.lambda_.invoke(
+                "burst_guard", {"until": (now() + timedelta(seconds=3)).isoformat(), "run": "this"}
+            )
+        assert response.payload["failures"] == 1 and response.payload["looks"] >= 1, response.payload
+        printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        (document,) = [d for d in printed if "GuardFailures" in d]
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        (dimensions,) = directive["Dimensions"]
+        assert document["GuardFailures"] == [1.0] and document["kind"] == "RuntimeError"
+        alarm = resolved_alarms(Stage="dev", Cluster=rt.settings.cluster)["GuardFailures"]
+        assert (directive["Namespace"], [m["Name"] for m in directive["Metrics"]]) == (
+            alarm["Namespace"],
+            [alarm["MetricName"]],
+        )
+        assert {(name, document[name]) for name in dimensions} == {
+            (d["Name"], d["Value"]) for d in alarm["Dimensions"]
+        }

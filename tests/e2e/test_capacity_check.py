@@ -27,6 +27,7 @@ CLUSTER_METRICS = {
     "Actions",
     "Failures",
     "TickSeconds",
+    "LoadUnknown",
 }
 PROVIDER_METRICS = {"Desired", "Serving", "Booting", "Draining", "Actions", "Failures"}
 
@@ -95,6 +96,7 @@ def test_a_scheduled_check_starts_the_cheapest_hoster_and_reports_it(fleet, caps
     assert cluster["Webcams"] == 400 and cluster["LoadUnits"] == result["load"]["load_units"]
     assert cluster["Actions"] == 1 and cluster["Failures"] == 0
     assert 0 < cluster["TickSeconds"] < 60  # the check's own wall-clock time
+    assert cluster["LoadUnknown"] == 0  # it read the load
     assert set(metrics) == {(("cluster", "demo"), ("provider", p)) for p in ("owned", "ikoula", "gandi")}
     for (_, (_, provider)), figures in metrics.items():
         assert set(figures) == PROVIDER_METRICS
@@ -118,20 +120,25 @@ def test_the_next_minute_does_not_start_the_same_servers_again(fleet, capsys):
     assert metric_sets(emf)[(("cluster", "demo"),)]["Actions"] == 0
 
 
-def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(fleet, capsys, monkeypatch):
-    rt, world, clock = fleet
+def blind_wiring(rt, clock) -> Wiring:
+    """The runtime's fleet behind a Scalelite nobody answers at (port 9, no retry)."""
     settings = rt.settings.scalelite.model_copy(
         update={"url": "http://127.0.0.1:9/bigbluebutton/api", "retries": 0}
     )
     # No cold-start forecast: with no history it would pre-warm for the 09:00 class, load unknown or not.
     forecast = rt.settings.forecast.model_copy(update={"cold_start_users": 0})
-    blind = Wiring(
+    return Wiring(
         rt.settings.model_copy(update={"forecast": forecast}),
         store=rt.store,
         scalelite=ScaleliteClient(settings, "lb-secret-0123456789"),
         providers=rt.providers,
         clock=clock,
     )
+
+
+def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(fleet, capsys, monkeypatch):
+    rt, world, clock = fleet
+    blind = blind_wiring(rt, clock)
     monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: blind)
     result, emf = invoke(capsys)
     assert result["load"] is None
@@ -139,4 +146,53 @@ def test_an_unreachable_scalelite_acts_on_nothing_and_emits_no_load_figures(flee
     assert rt.providers["ikoula"].list() == [] and rt.providers["gandi"].list() == []
     cluster = metric_sets(emf)[(("cluster", "demo"),)]
     # never zeros for an unknown load; the blind check's time is a figure of its own
-    assert set(cluster) == {"Actions", "Failures", "TickSeconds"} and cluster["TickSeconds"] > 0
+    assert (
+        set(cluster) == {"Actions", "Failures", "TickSeconds", "LoadUnknown"} and cluster["TickSeconds"] > 0
+    )
+    assert (
+        cluster["LoadUnknown"] == 1
+    )  # what the "load unknown" alarm reads (infra/cloudformation/alarms.yaml)
+
+
+def test_every_alarm_on_the_checks_figures_reads_a_metric_the_check_prints(fleet, capsys, monkeypatch):
+    """CloudWatch matches an alarm to a metric on its namespace, name and exact dimension set (the
+    Powertools `service` dimension included): each alarm of infra/cloudformation/alarms.yaml on the
+    `bbbscale` namespace names one the scheduled check really prints, and the load-unknown alarm's
+    threshold is crossed by a blind check's figure, not by a reading one's."""
+    from tests.support.alarms import resolved_alarms
+
+    rt, _, clock = fleet
+
+    def printed(documents: list[dict]) -> dict[tuple, float]:
+        found = {}
+        for document in documents:
+            (directive,) = document["_aws"]["CloudWatchMetrics"]
+            (dimensions,) = directive["Dimensions"]
+            key = frozenset((name, document[name]) for name in dimensions)
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                found[directive["Namespace"], metric["Name"], key] = (
+                    value[0] if isinstance(value, list) else value
+                )
+        return found
+
+    reading = printed(invoke(capsys)[1])
+    monkeypatch.setattr(fleets, "WIRING_FACTORY", lambda: blind_wiring(rt, clock))
+    blind = printed(invoke(capsys)[1])
+    alarms = resolved_alarms(Stage="dev", Cluster=rt.settings.cluster)
+    # GuardFailures is the guard function's figure: tests/e2e/test_burst_guard_function.py
+    ours = {n: a for n, a in alarms.items() if a["Namespace"] == "bbbscale" and n != "GuardFailures"}
+    assert {a["MetricName"] for a in ours.values()} == {"TickSeconds", "LoadUnknown", "Failures"}
+    for name, alarm in ours.items():
+        dims = frozenset((d["Name"], d["Value"]) for d in alarm["Dimensions"])
+        key = ("bbbscale", alarm["MetricName"], dims)
+        sets = [sorted(k[2]) for k in reading if k[1] == alarm["MetricName"]]
+        assert key in reading and key in blind, f"{name}: {sorted(dims)} is none of the printed {sets}"
+    unknown = ours["LoadUnknown"]
+    dims = frozenset((d["Name"], d["Value"]) for d in unknown["Dimensions"])
+    assert unknown["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (
+        blind["bbbscale", "LoadUnknown", dims]
+        >= unknown["Threshold"]
+        > reading["bbbscale", "LoadUnknown", dims]
+    )

@@ -101,6 +101,7 @@ def test_a_scrape_carries_the_emf_figures_of_the_tick(tick, capsys):
     assert gauges == expected
     assert ("bbbscale_load_units", cluster) in expected
     assert expected["bbbscale_tick_duration_seconds", cluster] == 1.25  # the tick's wall-clock time
+    assert expected["bbbscale_load_unknown", cluster] == 0.0
     assert ("bbbscale_servers", (*cluster, ("provider", "owned"), ("state", "serving"))) in expected
     assert scraped["bbbscale_ticks_total", cluster] == ("counter", 1.0)
     counters = {key: value for key, (kind, value) in scraped.items() if kind == "counter"}
@@ -124,6 +125,13 @@ def test_counts_add_up_over_ticks_and_an_unread_load_is_left_out(tick):
     total = sum(v for (name, _), (_, v) in scraped.items() if name == "bbbscale_actions_total")
     assert total == 2.0 * actions
     assert ("bbbscale_load_units", cluster) not in scraped  # never a zero for a load nobody read
+    assert scraped["bbbscale_load_unknown", cluster] == ("gauge", 1.0)
+    with serving(LOOPBACK) as endpoint:
+        endpoint.record(blind, "demo")
+        endpoint.record({"load": None, "actions": [], "desired": {}, "fleet": {}}, "demo")  # lease held
+        assert scrape(endpoint.url)["bbbscale_load_unknown", cluster] == ("gauge", 1.0)  # it read nothing
+        endpoint.record(tick, "demo")
+        assert scrape(endpoint.url)["bbbscale_load_unknown", cluster] == ("gauge", 0.0)
     assert scraped["bbbscale_servers", (*cluster, ("provider", "owned"), ("state", "serving"))][1] == 96
 
 
@@ -195,3 +203,37 @@ def test_the_prometheus_dashboard_charts_what_the_endpoint_serves(tick):
     assert queried <= served, queried - served
     charted = {name for name, _, _ in EMF_TO_PROMETHEUS.values()} | set(COUNTERS.values())
     assert charted <= queried, charted - queried
+
+
+def test_the_alert_rules_and_their_tests_read_what_the_endpoint_serves(tick):
+    """Every bbbscale series infra/prometheus/alerts.yml reads, and every input series of its promtool
+    tests (alerts_test.yml), is in a real scrape with the same label names: an alert on a name the
+    endpoint does not serve would never fire, and its tests would prove nothing."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    folder = Path(__file__).resolve().parents[2] / "infra/prometheus"
+    rules = yaml.safe_load((folder / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    read = {name for e in exprs for name in re.findall(r"bbbscale_[a-z_]+", e)}
+    tests = yaml.safe_load((folder / "alerts_test.yml").read_text())
+    inputs = {}
+    for case in tests["tests"]:
+        for series in case["input_series"]:
+            name, labels = re.fullmatch(r"(\w+)\{(.*)\}", series["series"]).groups()
+            inputs[name] = {pair.split("=")[0].strip() for pair in labels.split(",")}
+    blind = {**tick, "load": None, "problems": ["Scalelite getMeetings: HTTP 502"]}
+    with serving(LOOPBACK) as endpoint:
+        endpoint.collector.crashed("OperationalError", "demo")  # as `bbbscale run` counts a tick that raised
+        endpoint.record(blind, "demo", seconds=0.5)
+        served: dict[str, set[str]] = {}
+        for name, labels in scrape(endpoint.url):
+            served.setdefault(name, set()).update(label for label, _ in labels)
+    assert read <= set(served), read - set(served)
+    for name, labels in inputs.items():
+        if name == "up":  # Prometheus' own series of each scrape (job, instance)
+            assert labels == {"job", "instance"}
+            continue
+        assert name in served and labels == served[name], (name, labels, served.get(name))

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bbbsim.embedded import sim_runtime
+from chalicelib.adapters.metrics.prometheus import TickMetrics
 from chalicelib.adapters.state.sqlite import SqliteStateStore
 from chalicelib.run import start_guard
 from chalicelib.service.guard import BurstGuard
@@ -71,7 +72,7 @@ def process(rt, path):
     return replace(rt.ports(), store=store, scalelite=looks), looks
 
 
-def guard_in_thread(ports, clock, seconds, owner, said=None, stall=240.0):
+def guard_in_thread(ports, clock, seconds, owner, said=None, stall=240.0, failed=None):
     done: dict = {}
 
     def body():
@@ -86,6 +87,7 @@ def guard_in_thread(ports, clock, seconds, owner, said=None, stall=240.0):
             standby_seconds=0.2,
             heartbeat=0.3,
             stall_seconds=stall,
+            failed=(failed.append if failed is not None else lambda kind: None),
         )
 
     thread = threading.Thread(target=body, name=owner, daemon=True)
@@ -139,9 +141,11 @@ def test_a_guard_that_raises_is_started_again_and_says_why_once_per_failure(tmp_
         ports, looks = process(rt, path)
         failing(monkeypatch, 2, "guard-a")
         said: list[str] = []
-        thread, done = guard_in_thread(ports, clock, 5.0, "guard-a", said)
+        kinds: list[str] = []
+        thread, done = guard_in_thread(ports, clock, 5.0, "guard-a", said, failed=kinds)
         thread.join(15)
         run = done["run"]
+        assert kinds == ["RuntimeError", "RuntimeError"]  # each failure's kind, for the metrics
         # (a heartbeat late past the 2 s lease on a loaded machine adds a lost lease line: not this test's)
         failed = [line for line in said if "lost its lease" not in line]
         assert failed == [
@@ -162,10 +166,19 @@ def test_the_run_guard_thread_outlives_its_failures(tmp_path, monkeypatch):
         ports, looks = process(rt, path)
         failing(monkeypatch, 1, "burst-guard")
         said: list[str] = []
-        thread = start_guard(ports, GuardMemory(), clock, said.append, until=clock() + timedelta(seconds=3))
+        collector = TickMetrics()  # `bbbscale run`'s Prometheus figures
+        thread = start_guard(
+            ports,
+            GuardMemory(),
+            clock,
+            said.append,
+            until=clock() + timedelta(seconds=3),
+            failed=lambda kind: collector.guard_failed("t"),
+        )
         assert thread is not None
         time.sleep(2.0)
         assert thread.is_alive() and said[0].startswith("burst guard failed: RuntimeError")
+        assert collector.registry.get_sample_value("bbbscale_guard_failures_total", {"cluster": "t"}) == 1
         assert len(looks.at) >= 2, "looking again"
         thread.join(10)
         assert not thread.is_alive()

@@ -145,10 +145,17 @@ def test_the_plain_logging_filter_masks_secrets(monkeypatch, caplog):
 def test_the_grafana_dashboard_charts_only_metrics_bbbscale_emits():
     from pathlib import Path
 
-    from chalicelib.observability import FLEET_METRICS, HERDING_METRICS, LOAD_METRICS, TICK_SECONDS
+    from chalicelib.observability import (
+        FLEET_METRICS,
+        GUARD_FAILURES,
+        HERDING_METRICS,
+        LOAD_METRICS,
+        LOAD_UNKNOWN,
+        TICK_SECONDS,
+    )
 
     emitted = set(LOAD_METRICS.values()) | set(FLEET_METRICS.values()) | {"Desired", "Actions", "Failures"}
-    emitted |= set(HERDING_METRICS) | {TICK_SECONDS}
+    emitted |= set(HERDING_METRICS) | {TICK_SECONDS, LOAD_UNKNOWN, GUARD_FAILURES}
     board = json.loads((Path(__file__).resolve().parents[2] / "infra/grafana/dashboard.json").read_text())
     targets = [t for p in board["panels"] for t in p["targets"]]
     assert {t["metricName"] for t in targets} == emitted
@@ -208,3 +215,24 @@ def test_herding_and_guard_metrics_come_with_the_tick_that_reports_them(capsys):
     assert {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]} >= set(HERDING_METRICS)
     assert document["HerdingRoomsCV"] == [21.0] and document["GuardChanges"] == [2.0]
     metrics.clear_metrics()
+
+
+def test_load_unknown_is_one_for_a_tick_that_could_not_read_it_and_absent_when_the_lease_was_held():
+    from aws_lambda_powertools import Metrics
+
+    from chalicelib.observability import LOAD_UNKNOWN, emit_tick_metrics
+
+    def figures(tick: dict) -> dict:
+        metrics = Metrics(namespace="bbbscale", service="bbbscale")
+        emit_tick_metrics(metrics, tick, "region", seconds=0.5)
+        document = metrics.serialize_metric_set()
+        metrics.clear_metrics()
+        return document
+
+    ran = {"load": {"load_units": 10.0}, "actions": [], "desired": {}, "fleet": {}, "problems": []}
+    assert figures(ran)[LOAD_UNKNOWN] == [0.0] and figures(ran)["LoadUnits"] == [10.0]
+    blind = {**ran, "load": None, "problems": ["Scalelite getMeetings: HTTP 502"]}
+    assert figures(blind)[LOAD_UNKNOWN] == [1.0] and "LoadUnits" not in figures(blind)
+    held = {"load": None, "actions": [{"action": "hold", "provider": "*", "reason": "lease"}]}
+    held |= {"desired": {}, "fleet": {}}
+    assert LOAD_UNKNOWN not in figures(held)  # the lease-held document: it read nothing, by design

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.tick_document import load_unknown
 from chalicelib.ports import BbbscaleError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ EMF_TO_PROMETHEUS: dict[str, tuple[str, dict[str, str], float]] = {
     "HerdingLoadCV": ("bbbscale_herding_load_cv_ratio", {}, 0.01),
     "OverloadedServers": ("bbbscale_herding_overloaded_servers", {}, 1.0),
     "TickSeconds": ("bbbscale_tick_duration_seconds", {}, 1.0),
+    "LoadUnknown": ("bbbscale_load_unknown", {}, 1.0),
     "provider:Desired": ("bbbscale_desired_servers", {}, 1.0),
     "provider:Serving": ("bbbscale_servers", {"state": "serving"}, 1.0),
     "provider:Booting": ("bbbscale_servers", {"state": "booting"}, 1.0),
@@ -109,6 +111,12 @@ class TickMetrics:
         self._guard = Counter(
             "bbbscale_guard_changes", "cordons and enables by the burst guard", cluster, registry=r
         )
+        self._guard_failures = Counter(
+            "bbbscale_guard_failures",
+            "failures the burst guard survived (it starts again after a backoff; stderr says why)",
+            cluster,
+            registry=r,
+        )
         self._measured = Counter(
             "bbbscale_herding_measurements", "bursts whose spread the guard measured", cluster, registry=r
         )
@@ -125,6 +133,12 @@ class TickMetrics:
             cluster,
             registry=r,
         )
+        self._unknown = Gauge(
+            "bbbscale_load_unknown",
+            "1 when the last tick that ran could not read the load (every scale-down held), else 0",
+            cluster,
+            registry=r,
+        )
         self._last = Gauge(
             "bbbscale_last_tick_timestamp_seconds",
             "when the last tick ended (unix time)",
@@ -132,6 +146,12 @@ class TickMetrics:
             registry=r,
         )
         self._providers: dict[str, set[str]] = {}
+
+    def guard_failed(self, cluster: str) -> None:
+        """Count a failure the burst guard survived. Its kind is on stderr: one series per cluster, which
+        exists from the first tick on (at 0), so increase() sees the first failure."""
+        with self._lock:
+            self._guard_failures.labels(cluster).inc()
 
     def crashed(self, kind: str, cluster: str) -> None:
         """Count a tick that ended in an exception of this kind (`bbbscale run` goes on)."""
@@ -145,6 +165,9 @@ class TickMetrics:
         figures emit_tick_metrics sends to EMF, into the metrics above."""
         with self._lock:
             load = tick_result.get("load")
+            unknown = load_unknown(tick_result)
+            if unknown is not None:  # a tick that found the lease held read nothing: the last one's stays
+                self._unknown.labels(cluster).set(int(unknown))
             for field, gauge in self._load.items():
                 if load:
                     gauge.labels(cluster).set(float(load.get(field, 0)))
@@ -157,6 +180,7 @@ class TickMetrics:
                 self._overloaded.labels(cluster).set(float(herding["overloaded"]))
                 self._measured.labels(cluster).inc()
             self._guard.labels(cluster).inc(len(tick_result.get("guard") or []))
+            self._guard_failures.labels(cluster).inc(0)  # the series from the first tick on, at 0
             desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
             actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
             providers = set(desired) | set(fleet)
