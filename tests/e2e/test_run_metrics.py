@@ -50,6 +50,9 @@ def test_run_serves_its_ticks_on_loopback(tmp_path):
         assert {"bbbscale_servers", "bbbscale_desired_servers", "bbbscale_actions_total"} <= set(samples)
         assert samples["bbbscale_last_tick_timestamp_seconds"] > time.time() - 120
         assert 0 < samples["bbbscale_tick_duration_seconds"] < 90  # the tick's own wall-clock time
+        # what the alert rules read (infra/prometheus/alerts.yml): the load was read; the guard's failure
+        # count is there from the first tick, at 0, so increase() sees the first failure
+        assert samples["bbbscale_load_unknown"] == 0.0 and samples["bbbscale_guard_failures_total"] == 0.0
     finally:
         run.terminate()
         out, err = run.communicate(timeout=30)

@@ -90,6 +90,12 @@ def test_a_held_lease_means_no_action():
     assert r["actions"][0]["action"] == "hold" and "lease" in r["actions"][0]["reason"]
     assert w.last.lease_held and w.last.actions[0].hold is HoldKind.LEASE
     assert all(not p.asked for p in w.providers.values())
+    # it read nothing, by design: no "load unknown" figure from it (docs/alarms.md), as from one that read
+    from chalicelib.domain.tick_document import load_unknown
+
+    assert load_unknown(r) is None
+    w.store.lease.release("someone-else")
+    assert load_unknown(w.tick()) is False
 
 
 def test_lost_create_answer_is_adopted_not_repeated():
