@@ -23,7 +23,14 @@ old; the pupils' joins come as they come), so its figures lie above these. A rul
 placeable, a held server enabled again once it is among them (its frozen load back in the set). Each
 row counts its flaps as the real bench does (a cordon, an enable and a cordon of one server within 3 s).
 
-    .venv/bin/python bench/guard_floor.py            # ~45 s
+*Quick looks* (the lever issue 19's notes left unbuilt): the same share rule, knowing the rooms only at
+its reads (every `cycle`: each server's getMeetings), and between them looking every `QUICK_S` at
+Scalelite's loads alone (getServers, ~10 ms on the real bench), acting `QUICK_LAG_S` later. There it
+infers each server's rooms: those of its last read, plus half of what its load rose by since that read
+beyond its pupils' pace (the pupils the load gained between its last two reads, per second, less the
++2 of each room the reads saw arrive). It never knows a room it did not read, only a load that rose.
+
+    .venv/bin/python bench/guard_floor.py            # ~90 s
     .venv/bin/python bench/guard_floor.py --quick    # seconds: fewer bursts and cadences
 """
 
@@ -45,9 +52,12 @@ SLACKS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 #: itself 0.32 s, of which the parallel getMeetings 0.31 s), acting ~0.03 s after its reads answered.
 CADENCES = ((0.38, 0.03), (0.25, 0.03), (0.1, 0.02), (0.05, 0.01))
 QUICK_CADENCES = ((0.38, 0.03), (0.05, 0.01))
+#: getServers-only looks between the reads: every QUICK_S, acting QUICK_LAG_S after (rule "quick").
+QUICK_S, QUICK_LAG_S = 0.05, 0.01
 LABELS = {
     "share": "all-knowing, cordon at the share",
     "steer": "all-knowing, steer: only the fewest-roomed placeable",
+    "quick": f"rooms read at each look, cordon at the share; getServers looks every {QUICK_S} s between",
 }
 
 
@@ -98,7 +108,7 @@ def make_burst(rng: random.Random, stale: bool) -> Burst:
 
 @dataclass(frozen=True)
 class Guard:
-    rule: str  # "share": cordon at the even share | "steer": only the fewest-roomed placeable | "none"
+    rule: str  # "share": cordon at the even share | "quick": the same, rooms inferred between reads | "steer" | "none"
     cycle: float
     lag: float
     slack: float = 0.0
@@ -169,6 +179,72 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
     return Outcome(rooms, rejected, sum(_flaps(c) for c in changes))
 
 
+def inferred_rooms(read_rooms: int, read_load: float, load: float, pace: float, since: float) -> float:
+    """A quick look's rooms on one server: those of its last read, plus half of what its load rose by
+    since (a create and its teacher's join: +2) beyond its pupils' pace; never fewer than read."""
+    return read_rooms + max(0.0, (load - read_load - pace * since) / 2)
+
+
+def run_burst_quick(burst: Burst, guard: Guard) -> Outcome:
+    """The share rule with the rooms read every `guard.cycle` and, between the reads, looks at
+    Scalelite's loads alone every QUICK_S (`inferred_rooms`). Cordons only, as the share rule."""
+    scalelite = Placement(list(burst.loads))
+    rooms = list(burst.older)
+    share = (sum(rooms) + len(burst.arrivals)) / len(rooms)
+    events: list[tuple[float, int, int]] = [(at, 1, i) for i, at in enumerate(burst.arrivals)]
+    steps = round(guard.cycle / QUICK_S)
+    look = 0
+    while look * QUICK_S <= burst.arrivals[-1]:
+        events.append((look * QUICK_S, 0, look % steps))  # 0: a read; else a quick look
+        look += 1
+    events.sort(key=lambda e: (e[0], e[1]))
+    joins: list[tuple[float, int]] = []
+    pending: list[tuple[float, int]] = []  # (takes effect at, server to cordon)
+    changes: list[list[tuple[float, bool]]] = [[] for _ in rooms]
+    read: tuple[float, list[int], list[float]] | None = None
+    pace = [0.0] * len(rooms)  # pupils' joins per second on each server, from its last two reads
+    rejected = 0
+    for at, kind, what in events:
+        while joins and joins[0][0] <= at:
+            scalelite.join(heapq.heappop(joins)[1])
+        for change in sorted(c for c in pending if c[0] <= at):
+            pending.remove(change)
+            when, server = change
+            if scalelite.placeable[server] and sum(scalelite.placeable) > guard.min_open:
+                scalelite.placeable[server] = False
+                changes[server].append((when, False))
+        if kind == 0 and what == 0:  # a read: every server's rooms, and Scalelite's loads
+            before, read = read, (at, list(rooms), list(scalelite.load))
+            if before is not None:
+                for s in range(len(rooms)):
+                    pupils = read[2][s] - before[2][s] - 2 * (read[1][s] - before[1][s])
+                    pace[s] = max(0.0, pupils) / (at - before[0])
+            known = rooms
+            lag = guard.lag
+        elif kind == 0:  # a quick look: Scalelite's loads alone
+            assert read is not None
+            known = [
+                inferred_rooms(read[1][s], read[2][s], scalelite.load[s], pace[s], at - read[0])
+                for s in range(len(rooms))
+            ]
+            lag = QUICK_LAG_S
+        else:
+            server = scalelite.create()
+            if server is None:
+                rejected += 1
+                continue
+            rooms[server] += 1
+            for delay in burst.joins[what]:
+                heapq.heappush(joins, (at + delay, server))
+            continue
+        pending += [
+            (at + lag, s)
+            for s in range(len(rooms))
+            if scalelite.placeable[s] and known[s] + guard.slack >= share
+        ]
+    return Outcome(rooms, rejected, sum(_flaps(c) for c in changes))
+
+
 def _flaps(changes: list[tuple[float, bool]]) -> int:
     return sum(
         1
@@ -181,8 +257,9 @@ def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open
     """The rule's best mean rooms CV over SLACKS, on `bursts` bursts (the same ones for every slack)."""
     made = [make_burst(random.Random(k), stale) for k in range(bursts)]
     rows = []
-    for slack in SLACKS if rule == "share" else (0.0,):
-        outcomes = [run_burst(b, Guard(rule, cycle, lag, slack, min_open)) for b in made]
+    for slack in SLACKS if rule in ("share", "quick") else (0.0,):
+        run = run_burst_quick if rule == "quick" else run_burst
+        outcomes = [run(b, Guard(rule, cycle, lag, slack, min_open)) for b in made]
         cvs = sorted(o.cv for o in outcomes)
         rows.append(
             {
@@ -216,6 +293,7 @@ def main() -> int:
         rows = [best("none", 0.0, 0.0, stale, bursts)]
         rows += [best("share", cycle, lag, stale, bursts) for cycle, lag in cadences]
         rows.append(best("share", *cadences[0], stale, bursts, min_open=1))
+        rows.append(best("quick", *cadences[0], stale, bursts))
         rows += [best("steer", cycle, lag, stale, bursts) for cycle, lag in (cadences[0], cadences[-1])]
         for r in rows:
             alone, steer = r["rule"] == "none", r["rule"] == "steer"

@@ -87,6 +87,7 @@ EXPECT = {
         "| Scalelite alone |" in out
         and "| all-knowing, cordon at the share |" in out
         and "| all-knowing, steer: only the fewest-roomed placeable |" in out
+        and "| rooms read at each look, cordon at the share; getServers looks every 0.05 s between |" in out
     ),
     "bench/make_traces.py": lambda out: out.strip() == "out/traces",
     "bench/hostile_load.py --shapes": lambda out: '"shape": "json deep nesting", "ours"' in out,

@@ -122,3 +122,37 @@ def test_steering_spreads_no_better_than_the_share_and_flaps_where_the_share_nev
     assert all(o.rejected == 0 for o in share + steer)
     assert statistics.mean(o.cv for o in steer) > statistics.mean(o.cv for o in share)
     assert sum(o.flaps for o in share) == 0 < sum(o.flaps for o in steer)
+
+
+def test_a_quick_look_infers_the_rooms_from_the_load_s_rise_beyond_the_pupils_pace():
+    # read: 3 rooms at load 100; a second later the load is 110, the pupils come at 2 a second: 4 rooms
+    assert floor.inferred_rooms(3, 100.0, 110.0, 2.0, 1.0) == 7
+    assert floor.inferred_rooms(3, 100.0, 101.0, 2.0, 1.0) == 3  # pupils alone: never fewer than read
+
+
+def test_quick_looks_cordon_a_server_taking_a_looks_rooms_before_the_next_read():
+    """Nine rooms land within one read's interval on the server Scalelite sees lowest: read every 0.38 s,
+    the share rule sees them only once all are in; getServers looks every 0.05 s see its load rise by 2
+    a room and cordon it at its share (4 rooms of 12 on 3 servers)."""
+    burst = floor.Burst(
+        older=[1, 1, 1],
+        loads=[10.0, 50.0, 50.0],
+        arrivals=[0.06 + 0.03 * k for k in range(9)],
+        joins=[[100.0]] * 9,  # the pupils come after the burst
+    )
+    reads_only = floor.run_burst(burst, floor.Guard("share", 0.38, 0.03))
+    quick = floor.run_burst_quick(burst, floor.Guard("quick", 0.38, 0.03))
+    assert reads_only.rooms == [10, 1, 1]
+    assert quick.rejected == 0 and quick.rooms[0] == 5 and sorted(quick.rooms[1:]) == [3, 4]
+
+
+def test_quick_looks_spread_between_reads_alone_and_knowing_every_room_as_often():
+    bursts = [floor.make_burst(random.Random(k), stale=False) for k in range(100)]
+
+    def mean_cv(run, guard):
+        return statistics.mean(run(b, guard).cv for b in bursts)
+
+    reads = mean_cv(floor.run_burst, floor.Guard("share", 0.38, 0.03, 0.5))
+    quick = mean_cv(floor.run_burst_quick, floor.Guard("quick", 0.38, 0.03, 0.5))
+    knowing = mean_cv(floor.run_burst, floor.Guard("share", floor.QUICK_S, floor.QUICK_LAG_S, 0.5))
+    assert knowing < quick < reads
