@@ -157,26 +157,45 @@ def run_burst(burst: Burst, guard: Guard) -> Outcome:
                 for s, ok in guard.wanted(rooms, scalelite.placeable, total, scalelite.load)
             ]
             next_look += guard.cycle
-        # a look's enables before its cordons, so that its cordons do not meet the safety rule
-        for change in sorted((c for c in pending if c[0] <= at), key=lambda c: (c[0], not c[2], c[1])):
-            when, server, ok = change
-            pending.remove(change)
-            if ok == scalelite.placeable[server]:
-                continue
-            if not ok and sum(scalelite.placeable) <= guard.min_open:
-                continue  # the safety rule: never fewer placeable servers than min_open
-            scalelite.placeable[server] = ok
-            changes[server].append((when, ok))
+        _settle(pending, at, scalelite, changes, guard.min_open)
         while joins and joins[0][0] <= at:
             scalelite.join(heapq.heappop(joins)[1])
-        server = scalelite.create()
-        if server is None:
-            rejected += 1
-            continue
-        rooms[server] += 1
-        for delay in burst.joins[i]:
-            heapq.heappush(joins, (at + delay, server))
+        rejected += not _land(scalelite, rooms, joins, at, burst.joins[i])
     return Outcome(rooms, rejected, sum(_flaps(c) for c in changes))
+
+
+def _settle(
+    pending: list[tuple[float, int, bool]],
+    at: float,
+    scalelite: Placement,
+    changes: list[list[tuple[float, bool]]],
+    min_open: int,
+) -> None:
+    """Carry out the guard's changes due by `at`, each noted in its server's `changes`: a look's
+    enables before its cordons, so that its cordons do not meet the safety rule (never fewer placeable
+    servers than `min_open`)."""
+    for change in sorted((c for c in pending if c[0] <= at), key=lambda c: (c[0], not c[2], c[1])):
+        when, server, ok = change
+        pending.remove(change)
+        if ok == scalelite.placeable[server]:
+            continue
+        if not ok and sum(scalelite.placeable) <= min_open:
+            continue
+        scalelite.placeable[server] = ok
+        changes[server].append((when, ok))
+
+
+def _land(
+    scalelite: Placement, rooms: list[int], joins: list[tuple[float, int]], at: float, delays: list[float]
+) -> bool:
+    """A room created at `at`: where Scalelite puts it, its pupils' joins queued; False if rejected."""
+    server = scalelite.create()
+    if server is None:
+        return False
+    rooms[server] += 1
+    for delay in delays:
+        heapq.heappush(joins, (at + delay, server))
+    return True
 
 
 def inferred_rooms(read_rooms: int, read_load: float, load: float, pace: float, since: float) -> float:
@@ -199,7 +218,7 @@ def run_burst_quick(burst: Burst, guard: Guard) -> Outcome:
         look += 1
     events.sort(key=lambda e: (e[0], e[1]))
     joins: list[tuple[float, int]] = []
-    pending: list[tuple[float, int]] = []  # (takes effect at, server to cordon)
+    pending: list[tuple[float, int, bool]] = []  # (takes effect at, server, placeable?): cordons only
     changes: list[list[tuple[float, bool]]] = [[] for _ in rooms]
     read: tuple[float, list[int], list[float]] | None = None
     pace = [0.0] * len(rooms)  # pupils' joins per second on each server, from its last two reads
@@ -207,12 +226,7 @@ def run_burst_quick(burst: Burst, guard: Guard) -> Outcome:
     for at, kind, what in events:
         while joins and joins[0][0] <= at:
             scalelite.join(heapq.heappop(joins)[1])
-        for change in sorted(c for c in pending if c[0] <= at):
-            pending.remove(change)
-            when, server = change
-            if scalelite.placeable[server] and sum(scalelite.placeable) > guard.min_open:
-                scalelite.placeable[server] = False
-                changes[server].append((when, False))
+        _settle(pending, at, scalelite, changes, guard.min_open)
         if kind == 0 and what == 0:  # a read: every server's rooms, and Scalelite's loads
             before, read = read, (at, list(rooms), list(scalelite.load))
             if before is not None:
@@ -229,16 +243,10 @@ def run_burst_quick(burst: Burst, guard: Guard) -> Outcome:
             ]
             lag = QUICK_LAG_S
         else:
-            server = scalelite.create()
-            if server is None:
-                rejected += 1
-                continue
-            rooms[server] += 1
-            for delay in burst.joins[what]:
-                heapq.heappush(joins, (at + delay, server))
+            rejected += not _land(scalelite, rooms, joins, at, burst.joins[what])
             continue
         pending += [
-            (at + lag, s)
+            (at + lag, s, False)
             for s in range(len(rooms))
             if scalelite.placeable[s] and known[s] + guard.slack >= share
         ]

@@ -145,7 +145,7 @@ def emit_tick_metrics(
     Scalelite that does not answer in time) makes the next one find the lease held. LoadUnknown is 1
     when a tick that ran could not read the load, 0 when it could (none when the lease was held).
     """
-    from chalicelib.domain.tick_document import load_unknown
+    from chalicelib.domain.tick_document import load_unknown  # late, as secrets: keeps `import app` light
 
     metrics.add_dimension(name="cluster", value=cluster)
     load = tick_result.get("load")

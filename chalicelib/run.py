@@ -17,6 +17,7 @@ restart finds both leases free instead of waiting out their 30-60 s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -103,7 +104,8 @@ def start_guard(
                 return
             except Exception as error:  # noqa: BLE001 - never end the guard; say why, wait, go on
                 say(f"burst guard stopped: {type(error).__name__}; started again in 60 s")
-                failed(type(error).__name__)
+                with contextlib.suppress(Exception):  # a figure that cannot be sent never ends the guard
+                    failed(type(error).__name__)
                 pause(60)
 
     thread = threading.Thread(target=loop, name="burst-guard", daemon=True)
