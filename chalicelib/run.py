@@ -139,6 +139,8 @@ def run_forever(
         # The fleet's time and world (plugins.RunPace): a real fleet's clock runs by itself; a simulated
         # one may be a clock this loop sets, with a world that follows the school day.
         pace: RunPace = simulated_pace or ClockPace(wiring.clock, speed)
+        if endpoint is not None:
+            endpoint.collector.begin(settings.cluster)  # the failure counters at 0 before any tick
         stop = threading.Event()
         guard = None
         if not dry_run:

@@ -53,6 +53,7 @@ def test_run_serves_its_ticks_on_loopback(tmp_path):
         # what the alert rules read (infra/prometheus/alerts.yml): the load was read; the guard's failure
         # count is there from the first tick, at 0, so increase() sees the first failure
         assert samples["bbbscale_load_unknown"] == 0.0 and samples["bbbscale_guard_failures_total"] == 0.0
+        assert samples["bbbscale_tick_failures_total"] == 0.0  # there before any failure: increase() sees one
     finally:
         run.terminate()
         out, err = run.communicate(timeout=30)

@@ -67,3 +67,10 @@ def test_each_failing_tick_is_said_counted_and_followed_by_the_next(monkeypatch,
         if s.name == "bbbscale_tick_exceptions_total"
     }
     assert counted == {"RecursionError": 1.0, "KeyError": 1.0, "MemoryError": 1.0}
+    (failures,) = [
+        s.value
+        for family in text_string_to_metric_families(seen["text"])
+        for s in family.samples
+        if s.name == "bbbscale_tick_failures_total"
+    ]
+    assert failures == 3.0  # any kind, one series: what the alert reads

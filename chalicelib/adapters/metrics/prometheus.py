@@ -123,8 +123,14 @@ class TickMetrics:
         self._ticks = Counter("bbbscale_ticks", "capacity checks run", cluster, registry=r)
         self._exceptions = Counter(
             "bbbscale_tick_exceptions",
-            "ticks that ended in an exception (bbbscale run goes on)",
+            "ticks that ended in an exception, by its kind (bbbscale run goes on)",
             [*cluster, "kind"],
+            registry=r,
+        )
+        self._tick_failures = Counter(
+            "bbbscale_tick_failures",
+            "ticks that ended in an exception, any kind (there at 0 from the start: increase() sees the first)",
+            cluster,
             registry=r,
         )
         self._duration = Gauge(
@@ -147,6 +153,14 @@ class TickMetrics:
         )
         self._providers: dict[str, set[str]] = {}
 
+    def begin(self, cluster: str) -> None:
+        """The failure counters of `cluster`, at 0 before the first tick: a counter's series that starts
+        at 1 shows no increase() (Prometheus has no sample before it), so the first failure, or a first
+        tick that fails, would raise no alert."""
+        with self._lock:
+            self._guard_failures.labels(cluster).inc(0)
+            self._tick_failures.labels(cluster).inc(0)
+
     def guard_failed(self, cluster: str) -> None:
         """Count a failure the burst guard survived. Its kind is on stderr: one series per cluster, which
         exists from the first tick on (at 0), so increase() sees the first failure."""
@@ -157,6 +171,7 @@ class TickMetrics:
         """Count a tick that ended in an exception of this kind (`bbbscale run` goes on)."""
         with self._lock:
             self._exceptions.labels(cluster, kind).inc()
+            self._tick_failures.labels(cluster).inc()
 
     def record(
         self, tick_result: dict, cluster: str, at: float | None = None, seconds: float | None = None
@@ -181,6 +196,7 @@ class TickMetrics:
                 self._measured.labels(cluster).inc()
             self._guard.labels(cluster).inc(len(tick_result.get("guard") or []))
             self._guard_failures.labels(cluster).inc(0)  # the series from the first tick on, at 0
+            self._tick_failures.labels(cluster).inc(0)
             desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
             actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
             providers = set(desired) | set(fleet)
