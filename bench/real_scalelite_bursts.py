@@ -5,8 +5,10 @@ Debian's Ruby, with its own PostgreSQL and Redis on loopback) polls `--servers` 
 (bbbsim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
 poll rounds run during the bursts. Each server carries a few older rooms. Every `--period` seconds a
 class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each time, as a timetable's) are created through
-Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils over 30 seconds (every
-join through Scalelite's join, its redirect followed to the BBB server). The burst guard of this tree
+Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils 1-30 seconds after
+their room's create, while the later rooms are still being created (every join through Scalelite's
+join, its redirect followed to the BBB server; until 2026-12-08 the joins due during the creates were
+sent only once every room was created: bench/README.md "The pupils join while the rooms are created"). The burst guard of this tree
 (chalicelib/service/guard.py: BurstGuard with the real HTTP adapters) looks and acts in a thread, the
 timetable's class starts being the bursts' minutes, with no forecast unless `--forecast` gives it one:
 the fleet's load once the last burst was in, what a slot's history says when its class is the same each
@@ -35,6 +37,7 @@ of the BBB servers took while the rooms were created (median, 90th percentile, l
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import random
@@ -130,6 +133,52 @@ def guard_wiring(fleet: Fleet, minutes: list[datetime], forecaster=None):
         clock=lambda: datetime.now(UTC),
         forecaster=forecaster,
     )
+
+
+class Joins:
+    """The pupils' joins of a burst, each sent at its time while the other rooms are still being created
+    (a pupil joins 1-30 s after the room's create, not after the whole burst's creates): a thread of its
+    own takes them in time order and hands each to `pool`."""
+
+    def __init__(self, pool: ThreadPoolExecutor, join) -> None:
+        self._pool, self._join = pool, join
+        self._due: list[tuple[float, int, str]] = []
+        self._added = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._send, daemon=True)
+        self._thread.start()
+
+    def add(self, meeting_id: str, times: list[float]) -> None:
+        """Schedule one room's pupils (monotonic times)."""
+        with self._cond:
+            for at in times:
+                self._added += 1
+                heapq.heappush(self._due, (at, self._added, meeting_id))
+            self._cond.notify()
+
+    def finish(self) -> None:
+        """Every room is created: send what is left, each at its time, and return once all are sent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _send(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if not self._due:
+                        if self._closed:
+                            return
+                        self._cond.wait()
+                        continue
+                    wait = self._due[0][0] - time.monotonic()
+                    if wait <= 0:
+                        _, _, meeting_id = heapq.heappop(self._due)
+                        break
+                    self._cond.wait(wait)  # an earlier join may be added meanwhile
+            self._pool.submit(self._join, meeting_id)
 
 
 class LastBurst:
@@ -257,7 +306,7 @@ def run(args) -> dict:
         operator_server, disabled_at = None, float("inf")
         rejected, per_burst = 0, []
         mono_of = lambda moment: time.monotonic() + (moment - datetime.now(UTC)).total_seconds()  # noqa: E731
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool, ThreadPoolExecutor(max_workers=8) as pupil_pool:
             for b, start in enumerate(starts):
                 if b == 1:  # the operator takes a server out for maintenance before the second burst
                     operator_server = min(fleet.ids, key=lambda n: len(world.sim_meetings_of(n)))
@@ -281,22 +330,23 @@ def run(args) -> dict:
                 held_at_start = len(watch.cordoned)
                 forecast_at_start = round(forecast.units) if forecast is not None else 0
                 plan = sorted((rng.uniform(0, SPREAD_S), mid) for mid in sizes)
+                # each pupil's join time, drawn before the burst (the same for every run of one seed)
+                delays = {mid: [rng.uniform(1, JOIN_S) for _ in range(sizes[mid] - 1)] for _, mid in plan}
                 landed: dict[str, str | None] = {}
-                joins: list[tuple[float, str]] = []
+                pupils = Joins(pupil_pool, fleet.join)
 
-                def one_room(at: float, meeting_id: str, landed=landed, joins=joins, began=began):
+                def one_room(
+                    at: float, meeting_id: str, landed=landed, began=began, pupils=pupils, delays=delays
+                ):
                     time.sleep(max(0.0, began + at - time.monotonic()))
                     server = fleet.create(meeting_id)
                     landed[meeting_id] = server
                     if server is not None:
                         fleet.join(meeting_id, moderator=True)
-                        for _ in range(sizes[meeting_id] - 1):
-                            joins.append((began + at + rng.uniform(1, JOIN_S), meeting_id))
+                        pupils.add(meeting_id, [began + at + d for d in delays[meeting_id]])
 
                 list(pool.map(lambda item: one_room(*item), plan))
-                for at, meeting_id in sorted(joins):
-                    time.sleep(max(0.0, at - time.monotonic()))
-                    pool.submit(fleet.join, meeting_id)
+                pupils.finish()
                 burst_rejected = sum(1 for s in landed.values() if s is None)
                 rejected += burst_rejected
                 time.sleep(max(0.0, began + SPREAD_S + JOIN_S + 2 - time.monotonic()))  # the burst is in
