@@ -158,8 +158,11 @@ class TickMetrics:
         at 1 shows no increase() (Prometheus has no sample before it), so the first failure, or a first
         tick that fails, would raise no alert."""
         with self._lock:
-            self._guard_failures.labels(cluster).inc(0)
-            self._tick_failures.labels(cluster).inc(0)
+            self._failures_at_zero(cluster)
+
+    def _failures_at_zero(self, cluster: str) -> None:
+        self._guard_failures.labels(cluster).inc(0)
+        self._tick_failures.labels(cluster).inc(0)
 
     def guard_failed(self, cluster: str) -> None:
         """Count a failure the burst guard survived. Its kind is on stderr: one series per cluster, which
@@ -195,8 +198,7 @@ class TickMetrics:
                 self._overloaded.labels(cluster).set(float(herding["overloaded"]))
                 self._measured.labels(cluster).inc()
             self._guard.labels(cluster).inc(len(tick_result.get("guard") or []))
-            self._guard_failures.labels(cluster).inc(0)  # the series from the first tick on, at 0
-            self._tick_failures.labels(cluster).inc(0)
+            self._failures_at_zero(cluster)  # a collector no `begin` started: from the first tick on
             desired, fleet = tick_result.get("desired") or {}, tick_result.get("fleet") or {}
             actions = [a for a in tick_result.get("actions", []) if a.get("action") != "hold"]
             providers = set(desired) | set(fleet)
