@@ -3,7 +3,7 @@ class change, however well it knew the rooms? The floor under issue 19's rooms C
 
 The burst is bench/real_scalelite_bursts.py's: 9 serving servers (10, one disabled by the operator),
 each with 2-4 older rooms of 20-30 users; 45 rooms of 15-30 users created at uniform times over
-`SPREAD_S`, each teacher joining at once and the pupils over 1-`JOIN_S` s. Scalelite places as v1.6.1
+`SPREAD_S` (or `--spread`, the real bench's), each teacher joining at once and the pupils over 1-`JOIN_S` s. Scalelite places as v1.6.1
 does (app/models/server.rb `Server.find_available`, `increment_load`; the poller in lib/tasks/poll.rake):
 each create goes to the lowest load in its placement set; the create adds 1, the teacher's join 1, each
 pupil's join 1; a cordoned server leaves the set and its load stays frozen (joins increment only members
@@ -32,6 +32,7 @@ beyond its pupils' pace (the pupils the load gained between its last two reads, 
 
     .venv/bin/python bench/guard_floor.py            # ~90 s
     .venv/bin/python bench/guard_floor.py --quick    # seconds: fewer bursts and cadences
+    .venv/bin/python bench/guard_floor.py --quick --spread 16   # creates over 16 s, not 8
 """
 
 from __future__ import annotations
@@ -95,13 +96,13 @@ class Burst:
     joins: list[list[float]]  # when each new room's pupils join (all but its teacher), after its create
 
 
-def make_burst(rng: random.Random, stale: bool) -> Burst:
+def make_burst(rng: random.Random, stale: bool, spread: float = SPREAD_S) -> Burst:
     older = [rng.randint(2, 4) for _ in range(SERVERS)]
     loads = [float(sum(rng.randint(20, 30) + 1 for _ in range(k))) for k in older]
     if stale:
         loads = [load + sum(rng.randint(15, 30) + 1 for _ in range(rng.randint(3, 7))) for load in loads]
     sizes = [rng.randint(15, 30) for _ in range(ROOMS)]
-    arrivals = sorted(rng.uniform(0, SPREAD_S) for _ in range(ROOMS))
+    arrivals = sorted(rng.uniform(0, spread) for _ in range(ROOMS))
     joins = [[rng.uniform(1, JOIN_S) for _ in range(size - 1)] for size in sizes]
     return Burst(older, loads, arrivals, joins)
 
@@ -261,9 +262,18 @@ def _flaps(changes: list[tuple[float, bool]]) -> int:
     )
 
 
-def best(rule: str, cycle: float, lag: float, stale: bool, bursts: int, min_open: int = 2) -> dict:
-    """The rule's best mean rooms CV over SLACKS, on `bursts` bursts (the same ones for every slack)."""
-    made = [make_burst(random.Random(k), stale) for k in range(bursts)]
+def best(
+    rule: str,
+    cycle: float,
+    lag: float,
+    stale: bool,
+    bursts: int,
+    min_open: int = 2,
+    spread: float = SPREAD_S,
+) -> dict:
+    """The rule's best mean rooms CV over SLACKS, on `bursts` bursts (the same ones for every slack),
+    their creates over `spread` seconds."""
+    made = [make_burst(random.Random(k), stale, spread) for k in range(bursts)]
     rows = []
     for slack in SLACKS if rule in ("share", "quick") else (0.0,):
         run = run_burst_quick if rule == "quick" else run_burst
@@ -289,7 +299,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", type=int, default=2000, help="bursts per setting")
     parser.add_argument("--quick", action="store_true", help="200 bursts, two cadences")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=SPREAD_S,
+        help="seconds over which a burst's rooms are created (the real bench's --spread)",
+    )
     args = parser.parse_args()
+    if args.spread <= 0:
+        parser.error("--spread must be above 0")
     bursts = 200 if args.quick else args.bursts
     cadences = QUICK_CADENCES if args.quick else CADENCES
     print(
@@ -298,11 +316,15 @@ def main() -> int:
     )
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for stale in (False, True):
-        rows = [best("none", 0.0, 0.0, stale, bursts)]
-        rows += [best("share", cycle, lag, stale, bursts) for cycle, lag in cadences]
-        rows.append(best("share", *cadences[0], stale, bursts, min_open=1))
-        rows.append(best("quick", *cadences[0], stale, bursts))
-        rows += [best("steer", cycle, lag, stale, bursts) for cycle, lag in (cadences[0], cadences[-1])]
+        spread = args.spread
+        rows = [best("none", 0.0, 0.0, stale, bursts, spread=spread)]
+        rows += [best("share", cycle, lag, stale, bursts, spread=spread) for cycle, lag in cadences]
+        rows.append(best("share", *cadences[0], stale, bursts, min_open=1, spread=spread))
+        rows.append(best("quick", *cadences[0], stale, bursts, spread=spread))
+        rows += [
+            best("steer", cycle, lag, stale, bursts, spread=spread)
+            for cycle, lag in (cadences[0], cadences[-1])
+        ]
         for r in rows:
             alone, steer = r["rule"] == "none", r["rule"] == "steer"
             print(

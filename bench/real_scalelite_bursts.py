@@ -5,7 +5,7 @@ Debian's Ruby, with its own PostgreSQL and Redis on loopback) polls `--servers` 
 (bbbsim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
 poll rounds run during the bursts. Each server carries a few older rooms. Every `--period` seconds a
 class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each time, as a timetable's) are created through
-Scalelite's API over the first 8 seconds, each teacher joins at once and the pupils 1-30 seconds after
+Scalelite's API over the first 8 seconds (`--spread`), each teacher joins at once and the pupils 1-30 seconds after
 their room's create, while the later rooms are still being created (every join through Scalelite's
 join, its redirect followed to the BBB server; until 2026-12-08 the joins due during the creates were
 sent only once every room was created: bench/README.md "The pupils join while the rooms are created"). The burst guard of this tree
@@ -224,10 +224,10 @@ def timed(calls: list[tuple[float, float]], call):
     return timed_call
 
 
-def timings(calls: list[tuple[float, float]], began: list[float]) -> dict:
+def timings(calls: list[tuple[float, float]], began: list[float], spread_s: float = SPREAD_S) -> dict:
     """Median, 90th percentile and longest of the calls that started in a burst's creates (its first
-    `SPREAD_S` seconds), and how many."""
-    inside = sorted(d for at, d in calls if any(b <= at < b + SPREAD_S for b in began))
+    `spread_s` seconds), and how many."""
+    inside = sorted(d for at, d in calls if any(b <= at < b + spread_s for b in began))
     if not inside:
         return {"calls": 0}
     pick = lambda q: round(inside[min(len(inside) - 1, int(q * len(inside)))], 3)  # noqa: E731
@@ -329,7 +329,7 @@ def run(args) -> dict:
                 placeable_at_start = len(scalelite.placement())
                 held_at_start = len(watch.cordoned)
                 forecast_at_start = round(forecast.units) if forecast is not None else 0
-                plan = sorted((rng.uniform(0, SPREAD_S), mid) for mid in sizes)
+                plan = sorted((rng.uniform(0, args.spread), mid) for mid in sizes)
                 # each pupil's join time, drawn before the burst (the same for every run of one seed)
                 delays = {mid: [rng.uniform(1, JOIN_S) for _ in range(sizes[mid] - 1)] for _, mid in plan}
                 landed: dict[str, str | None] = {}
@@ -349,7 +349,7 @@ def run(args) -> dict:
                 pupils.finish()
                 burst_rejected = sum(1 for s in landed.values() if s is None)
                 rejected += burst_rejected
-                time.sleep(max(0.0, began + SPREAD_S + JOIN_S + 2 - time.monotonic()))  # the burst is in
+                time.sleep(max(0.0, began + args.spread + JOIN_S + 2 - time.monotonic()))  # the burst is in
                 settled = room_spread(world, serving, weights)
                 if forecast is not None:
                     forecast.measure(world, wiring.settings.weights)
@@ -383,7 +383,7 @@ def run(args) -> dict:
             # first save comes one getMeetings after its first read) and saved before the burst's last
             # create, in seconds after the bell: before the first, Scalelite's loads count the ended rooms
             bell, ended = burst["began"], max(burst.pop("ended"))
-            burst["poll_rounds_s"] = rounds(watch.saves, ended + args.getmeetings, bell + SPREAD_S, bell)
+            burst["poll_rounds_s"] = rounds(watch.saves, ended + args.getmeetings, bell + args.spread, bell)
             burst["placeable_cordoned_server_seconds"] = round(seconds, 1)
             burst["longest_placeable_cordoned_s"] = round(longest, 1)
             del burst["began"]
@@ -423,6 +423,7 @@ def run(args) -> dict:
             "servers": args.servers,
             "bursts": args.bursts,
             "rooms_per_burst": args.rooms,
+            "creates_over_s": args.spread,
             "poll_s": args.poll,
             "getmeetings_s": args.getmeetings,
             "placeable_cordoned_server_seconds": round(sum(placeable), 1),
@@ -457,9 +458,9 @@ def run(args) -> dict:
             ),
             "guard_changes": len(watch.actions),
             # how long the guard's looks and its getServers took while rooms were being created
-            "look_seconds_in_bursts": timings(looks, per_burst_began),
-            "getservers_seconds_in_bursts": timings(getservers, per_burst_began),
-            "getmeetings_reads_seconds_in_bursts": timings(reads, per_burst_began),
+            "look_seconds_in_bursts": timings(looks, per_burst_began, args.spread),
+            "getservers_seconds_in_bursts": timings(getservers, per_burst_began, args.spread),
+            "getmeetings_reads_seconds_in_bursts": timings(reads, per_burst_began, args.spread),
             "per_burst": per_burst,
         }
 
@@ -473,6 +474,12 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--rooms", type=int, default=45, help="rooms created per burst")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between class changes")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=SPREAD_S,
+        help=f"seconds over which a burst's rooms are created (default {SPREAD_S:.0f}: the harshest class change)",
+    )
     parser.add_argument("--poll", type=float, default=10.0, help="Scalelite's poll interval (rake poll[N])")
     parser.add_argument(
         "--getmeetings", type=float, default=0.3, help="each BBB server's getMeetings, seconds"
@@ -494,6 +501,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.bursts, args.servers, args.rooms = 2, 6, 20
+    if not 0 < args.spread <= args.period - JOIN_S - ENDED_BEFORE_S - 2:
+        parser.error(
+            f"--spread must be above 0 and leave the pupils' {JOIN_S:.0f} s of joins and the next bell's "
+            f"ends within --period: at most {args.period - JOIN_S - ENDED_BEFORE_S - 2:.0f} s"
+        )
     if args.checkout:
         os.environ[CHECKOUT_VAR] = args.checkout
     reason = unavailable()

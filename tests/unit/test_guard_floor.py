@@ -156,3 +156,12 @@ def test_quick_looks_spread_between_reads_alone_and_knowing_every_room_as_often(
     quick = mean_cv(floor.run_burst_quick, floor.Guard("quick", 0.38, 0.03, 0.5))
     knowing = mean_cv(floor.run_burst, floor.Guard("share", floor.QUICK_S, floor.QUICK_LAG_S, 0.5))
     assert knowing < quick < reads
+
+
+def test_the_creates_come_over_the_spread_asked_for_as_on_the_real_bench():
+    """`--spread`: the same rooms and pupils, their creates over 16 s rather than the default 8."""
+    default = floor.make_burst(random.Random(3), stale=False)
+    slower = floor.make_burst(random.Random(3), stale=False, spread=16.0)
+    assert max(default.arrivals) <= floor.SPREAD_S < max(slower.arrivals) <= 16.0
+    assert [round(2 * a, 9) for a in default.arrivals] == [round(b, 9) for b in slower.arrivals]
+    assert (default.older, default.loads, default.joins) == (slower.older, slower.loads, slower.joins)
