@@ -3,13 +3,14 @@ class change, however well it knew the rooms? The floor under issue 19's rooms C
 
 The burst is bench/real_scalelite_bursts.py's: 9 serving servers (10, one disabled by the operator),
 each with 2-4 older rooms of 20-30 users; 45 rooms of 15-30 users created at uniform times over
-`SPREAD_S` (or `--spread`, the real bench's), each teacher joining at once and the pupils over 1-`JOIN_S` s. Scalelite places as v1.6.1
-does (app/models/server.rb `Server.find_available`, `increment_load`; the poller in lib/tasks/poll.rake):
-each create goes to the lowest load in its placement set; the create adds 1, the teacher's join 1, each
-pupil's join 1; a cordoned server leaves the set and its load stays frozen (joins increment only members
-of the set). At the bell the loads are the poller's figure (users, the moderator counted twice) either
-*fresh* (a poll round after the last lesson's rooms ended) or *stale* (no round since: they still count
-the ended lesson's 3-7 rooms on each server).
+`SPREAD_S` (or `--spread`, as the real bench's), each teacher joining at once and the pupils over
+1-`JOIN_S` s. Scalelite places as v1.6.1 does (app/models/server.rb `Server.find_available`,
+`increment_load`; the poller in lib/tasks/poll.rake): each create goes to the lowest load in its
+placement set; the create adds 1, the teacher's join 1, each pupil's join 1; a cordoned server leaves
+the set and its load stays frozen (joins increment only members of the set). At the bell the loads are
+the poller's figure (users, the moderator counted twice) either *fresh* (a poll round after the last
+lesson's rooms ended) or *stale* (no round since: they still count the ended lesson's 3-7 rooms on each
+server).
 
 The guard is all-knowing: at each look it knows every server's rooms exactly, and the burst's size (as
 a forecast would tell it; the real bench's guard has none). It looks every `cycle` seconds, its cordons
@@ -315,8 +316,8 @@ def main() -> int:
         " | flaps per burst | best slack |"
     )
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    spread = args.spread
     for stale in (False, True):
-        spread = args.spread
         rows = [best("none", 0.0, 0.0, stale, bursts, spread=spread)]
         rows += [best("share", cycle, lag, stale, bursts, spread=spread) for cycle, lag in cadences]
         rows.append(best("share", *cadences[0], stale, bursts, min_open=1, spread=spread))

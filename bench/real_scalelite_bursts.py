@@ -4,11 +4,12 @@ The real Scalelite (tests/real_scalelite/harness.py: the checkout BBBSCALE_SCALE
 Debian's Ruby, with its own PostgreSQL and Redis on loopback) polls `--servers` simulated BBB servers
 (bbbsim/bbb_http.py) every `--poll` seconds, each getMeetings taking `--getmeetings` seconds, so
 poll rounds run during the bursts. Each server carries a few older rooms. Every `--period` seconds a
-class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each time, as a timetable's) are created through
-Scalelite's API over the first 8 seconds (`--spread`), each teacher joins at once and the pupils 1-30 seconds after
-their room's create, while the later rooms are still being created (every join through Scalelite's
-join, its redirect followed to the BBB server; until 2026-12-08 the joins due during the creates were
-sent only once every room was created: bench/README.md "The pupils join while the rooms are created"). The burst guard of this tree
+class change: the last burst's rooms end (Scalelite's `end`), `--rooms` rooms (the same rooms each
+time, as a timetable's) are created through Scalelite's API over the first 8 seconds (`--spread`), each
+teacher joins at once and the pupils 1-30 seconds after their room's create, while the later rooms are
+still being created (every join through Scalelite's join, its redirect followed to the BBB server;
+until 2026-12-08 the joins due during the creates were sent only once every room was created:
+bench/README.md "The pupils join while the rooms are created"). The burst guard of this tree
 (chalicelib/service/guard.py: BurstGuard with the real HTTP adapters) looks and acts in a thread, the
 timetable's class starts being the bursts' minutes, with no forecast unless `--forecast` gives it one:
 the fleet's load once the last burst was in, what a slot's history says when its class is the same each
@@ -224,7 +225,7 @@ def timed(calls: list[tuple[float, float]], call):
     return timed_call
 
 
-def timings(calls: list[tuple[float, float]], began: list[float], spread_s: float = SPREAD_S) -> dict:
+def timings(calls: list[tuple[float, float]], began: list[float], spread_s: float) -> dict:
     """Median, 90th percentile and longest of the calls that started in a burst's creates (its first
     `spread_s` seconds), and how many."""
     inside = sorted(d for at, d in calls if any(b <= at < b + spread_s for b in began))

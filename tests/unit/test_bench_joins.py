@@ -4,23 +4,15 @@ every join is sent, none before its time."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.support.bench_scripts import load_bench
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("real_scalelite_bursts", BENCH / "real_scalelite_bursts.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("real_scalelite_bursts")
 
 
 def test_each_join_goes_at_its_time_while_rooms_are_still_being_created():

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import random
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.support.bench_scripts import BENCH, load_bench
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-floor = _load("guard_floor")
+floor = load_bench("guard_floor")
 
 
 def _constants(path: Path) -> dict[str, object]:

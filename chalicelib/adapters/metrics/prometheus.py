@@ -165,8 +165,8 @@ class TickMetrics:
         self._tick_failures.labels(cluster).inc(0)
 
     def guard_failed(self, cluster: str) -> None:
-        """Count a failure the burst guard survived. Its kind is on stderr: one series per cluster, which
-        exists from the first tick on (at 0), so increase() sees the first failure."""
+        """Count a failure the burst guard survived. Its kind is on stderr: one series per cluster, there at
+        0 from `begin` (or the first tick), so increase() sees the first failure."""
         with self._lock:
             self._guard_failures.labels(cluster).inc()
 
